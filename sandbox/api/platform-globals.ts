@@ -1,0 +1,2 @@
+// SCAFFOLD — replaced by the platform-family implementation.
+export const platformGlobals: Record<string, unknown> = {};

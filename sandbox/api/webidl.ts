@@ -1,0 +1,89 @@
+// WebIDL "pair iterators", shared by Headers, URLSearchParams and FormData. Each interface gets
+// its own iterator prototype (`Headers Iterator`, ...) that inherits %IteratorPrototype%, as in
+// browsers and workerd. The iterator re-reads its target's pairs on every next(), so changes made
+// during iteration are seen, which is what WebIDL specifies.
+
+export type IteratorKind = 'key' | 'value' | 'key+value';
+
+/** Returns the current pairs of a target; called on every step. */
+export type PairSource<K, V> = () => readonly (readonly [K, V])[];
+
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+
+/**
+ * Builds the iterator prototype for one interface and returns a factory of its iterators.
+ * `tag` is the interface name; the prototype's toStringTag is `${tag} Iterator`.
+ */
+export function pairIteratorFactory<K, V>(tag: string) {
+  const state = new WeakMap<object, { pairs: PairSource<K, V>; kind: IteratorKind; index: number }>();
+  const proto = Object.create(IteratorPrototype, {
+    next: {
+      value: function next(this: object) {
+        const s = state.get(this);
+        if (!s) throw new TypeError(`next() called on an object that is not a ${tag} Iterator`);
+        const pairs = s.pairs();
+        if (s.index >= pairs.length) return { value: undefined, done: true };
+        const [key, value] = pairs[s.index++];
+        const result = s.kind === 'key' ? key : s.kind === 'value' ? value : [key, value];
+        return { value: result, done: false };
+      },
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    },
+    [Symbol.toStringTag]: { value: `${tag} Iterator`, configurable: true },
+  });
+  return (pairs: PairSource<K, V>, kind: IteratorKind): IterableIterator<unknown> => {
+    const iterator = Object.create(proto);
+    state.set(iterator, { pairs, kind, index: 0 });
+    return iterator;
+  };
+}
+
+/** WebIDL forEach over a pair iterable: re-reads the pairs each step, like the iterator does. */
+export function forEachPair<K, V>(
+  pairs: PairSource<K, V>,
+  callback: unknown,
+  thisArg: unknown,
+  target: unknown,
+  tag: string,
+): void {
+  if (typeof callback !== 'function') {
+    throw new TypeError(`Failed to execute 'forEach' on '${tag}': parameter 1 is not of type 'Function'.`);
+  }
+  for (let i = 0; ; i++) {
+    const list = pairs();
+    if (i >= list.length) return;
+    const [key, value] = list[i];
+    callback.call(thisArg, value, key, target);
+  }
+}
+
+/** Define `[Symbol.iterator]` as the same function object as `entries`, as WebIDL requires. */
+export function aliasIterator(proto: object): void {
+  Object.defineProperty(proto, Symbol.iterator, {
+    value: (proto as { entries: unknown }).entries,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+/** Set `Symbol.toStringTag` on a class prototype the way browsers do (non-enumerable, read-only). */
+export function setToStringTag(klass: { prototype: object }, tag: string): void {
+  Object.defineProperty(klass.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+}
+
+/** Convert a value the way WebIDL converts to ByteString: ToString, then reject code units > 0xFF. */
+export function toByteString(value: unknown, what: string): string {
+  const s = `${value as string}`;
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\xff]/.test(s)) throw new TypeError(`${what} contains a character outside Latin-1 (not a ByteString).`);
+  return s;
+}
+
+/** Convert a value the way WebIDL converts to USVString: ToString, then lone surrogates -> U+FFFD. */
+export function toUSVString(value: unknown): string {
+  const s = `${value as string}`;
+  return s.isWellFormed() ? s : s.toWellFormed();
+}

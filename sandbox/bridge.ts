@@ -1,0 +1,50 @@
+// The guest's only door to the host. The host hands three functions in once, at boot, before any
+// worker code exists; they are kept in this module's closure and never put on globalThis, so
+// guest code cannot reach them (or the isolated-vm objects behind them).
+
+/** An isolated-vm Reference to an async host function, as seen from inside the isolate. */
+interface HostReference {
+  apply(receiver: undefined, args: unknown[], options: object): Promise<unknown>;
+}
+
+export interface HostBridge {
+  /** async: (op, invocationId, args) -> Promise<result>; results are structured-cloned in */
+  call: HostReference;
+  /** sync: (op, args) -> result; for cheap host facts (random bytes, clocks) */
+  callSync: (op: string, args: unknown[]) => unknown;
+  /** fire and forget: (op, args) -> void; for logs and cancellations */
+  send: (op: string, args: unknown[]) => void;
+}
+
+import { currentInvocation } from './invocation.js';
+
+let bridge: HostBridge | null = null;
+
+const CALL_OPTIONS = Object.freeze({
+  arguments: Object.freeze({ copy: true }),
+  result: Object.freeze({ copy: true, promise: true }),
+});
+
+export function installBridge(host: HostBridge): void {
+  if (bridge) throw new Error('cinder: bridge already installed');
+  bridge = { call: host.call, callSync: host.callSync, send: host.send };
+}
+
+function ready(): HostBridge {
+  if (!bridge) throw new Error('cinder: host bridge not installed');
+  return bridge;
+}
+
+// Every call names the invocation it is made for, so the host can count subrequests, meter and
+// refuse calls from an invocation that already ended.
+export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+  return ready().call.apply(undefined, [op, currentInvocation(), args], CALL_OPTIONS) as Promise<T>;
+}
+
+export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
+  return ready().callSync(op, args) as T;
+}
+
+export function hostSend(op: string, ...args: unknown[]): void {
+  ready().send(op, args);
+}

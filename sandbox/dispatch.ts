@@ -1,0 +1,242 @@
+// Event dispatch inside the isolate: the host calls these (through References it took at boot)
+// to install a worker and to deliver fetch and scheduled events to it. Requests and responses
+// cross the wall as plain data (see wire.ts); nothing here is reachable from guest code.
+import { beginInvocation, endInvocation, enter, invocation, type InvocationState } from './invocation.js';
+import { cancelTimersOf } from './timers.js';
+import { describeError, reportError } from './report-error.js';
+import { buildEnv, type EnvDescriptor } from './env.js';
+import { Response } from './api/response.js';
+import { requestFromWire, responseToWire, type WireRequest, type WireResponse } from './wire.js';
+
+type Listener = (event: unknown) => unknown;
+interface WorkerModule {
+  fetch?: (request: unknown, env: unknown, ctx: unknown) => unknown;
+  scheduled?: (controller: unknown, env: unknown, ctx: unknown) => unknown;
+}
+
+let workerModule: WorkerModule | null = null;
+let workerEnv: Record<string, unknown> = {};
+const listeners = new Map<string, Listener[]>();
+
+// --- service-worker syntax: global addEventListener ------------------------------------------
+
+export function addEventListener(type: unknown, listener: unknown): void {
+  if (typeof listener !== 'function' && !(listener && typeof (listener as { handleEvent?: unknown }).handleEvent === 'function')) return;
+  const key = String(type);
+  const list = listeners.get(key) ?? [];
+  const fn = typeof listener === 'function' ? (listener as Listener) : (e: unknown) => (listener as { handleEvent: Listener }).handleEvent(e);
+  if (!list.includes(fn)) list.push(fn);
+  listeners.set(key, list);
+}
+
+export function removeEventListener(type: unknown, listener: unknown): void {
+  const list = listeners.get(String(type));
+  if (!list) return;
+  const index = list.indexOf(listener as Listener);
+  if (index >= 0) list.splice(index, 1);
+}
+
+// --- the ExecutionContext handed to module handlers ------------------------------------------
+
+class ExecutionContext {
+  #state: InvocationState;
+  constructor(state: InvocationState) {
+    this.#state = state;
+  }
+  waitUntil(promise: unknown): void {
+    this.#state.waitUntil.push(Promise.resolve(promise));
+  }
+  passThroughOnException(): void {
+    // Accepted for compatibility: Cinder has no origin to fall through to.
+  }
+  get props(): Record<string, never> {
+    return {};
+  }
+  get [Symbol.toStringTag]() {
+    return 'ExecutionContext';
+  }
+}
+
+class ExtendableEvent {
+  readonly type: string;
+  #state: InvocationState;
+  constructor(type: string, state: InvocationState) {
+    this.type = type;
+    this.#state = state;
+  }
+  waitUntil(promise: unknown): void {
+    this.#state.waitUntil.push(Promise.resolve(promise));
+  }
+  passThroughOnException(): void {}
+}
+
+class FetchEvent extends ExtendableEvent {
+  readonly request: unknown;
+  #response: Promise<unknown> | null = null;
+  constructor(request: unknown, state: InvocationState) {
+    super('fetch', state);
+    this.request = request;
+  }
+  respondWith(response: unknown): void {
+    if (this.#response) throw new DOMExceptionLike('respondWith() has already been called', 'InvalidStateError');
+    this.#response = Promise.resolve(response);
+  }
+  get responsePromise(): Promise<unknown> | null {
+    return this.#response;
+  }
+}
+
+class ScheduledEvent extends ExtendableEvent {
+  readonly cron: string;
+  readonly scheduledTime: number;
+  #controller: ScheduledController;
+  constructor(controller: ScheduledController, state: InvocationState) {
+    super('scheduled', state);
+    this.cron = controller.cron;
+    this.scheduledTime = controller.scheduledTime;
+    this.#controller = controller;
+  }
+  noRetry(): void {
+    this.#controller.noRetry();
+  }
+}
+
+class ScheduledController {
+  readonly type = 'scheduled';
+  readonly cron: string;
+  readonly scheduledTime: number;
+  #noRetry = false;
+  constructor(cron: string, scheduledTime: number) {
+    this.cron = cron;
+    this.scheduledTime = scheduledTime;
+  }
+  noRetry(): void {
+    this.#noRetry = true;
+  }
+  get retryDisabled(): boolean {
+    return this.#noRetry;
+  }
+}
+
+class DOMExceptionLike extends Error {
+  constructor(message: string, name: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+// --- host entry points ------------------------------------------------------------------------
+
+export interface InstallResult {
+  format: 'modules' | 'service-worker';
+  handlers: string[];
+}
+
+/** Called once after the worker's code has been evaluated. `namespace` is its module namespace
+ *  (undefined for service-worker scripts, which registered listeners while evaluating). */
+export function installWorker(namespace: unknown, env: EnvDescriptor): InstallResult {
+  workerEnv = buildEnv(env);
+  const candidate = namespace && typeof namespace === 'object' ? (namespace as { default?: unknown }).default : undefined;
+  if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
+    workerModule = candidate as WorkerModule;
+    const handlers = ['fetch', 'scheduled'].filter((name) => typeof (workerModule as Record<string, unknown>)[name] === 'function');
+    return { format: 'modules', handlers };
+  }
+  const handlers = [...listeners.keys()].filter((name) => (listeners.get(name)?.length ?? 0) > 0);
+  return { format: 'service-worker', handlers };
+}
+
+export interface DispatchResult<T> {
+  result?: T;
+  exception?: ReturnType<typeof describeError>;
+  /** true when waitUntil work or timers remain: the host must call settle(id) */
+  pending: boolean;
+}
+
+function finish<T>(state: InvocationState, body: { result?: T; exception?: ReturnType<typeof describeError> }): DispatchResult<T> {
+  state.responded = true;
+  const pending = state.waitUntil.length > 0;
+  if (!pending) close(state.id);
+  return { ...body, pending };
+}
+
+function close(id: number): void {
+  cancelTimersOf(id);
+  endInvocation(id);
+}
+
+export async function dispatchFetch(id: number, wire: WireRequest): Promise<DispatchResult<WireResponse>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const request = requestFromWire(wire);
+    let returned: unknown;
+    if (workerModule) {
+      if (typeof workerModule.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+      returned = await workerModule.fetch(request, workerEnv, new ExecutionContext(state));
+    } else {
+      const fetchListeners = listeners.get('fetch') ?? [];
+      if (!fetchListeners.length) throw new Error('No fetch handler: the script neither exports default { fetch } nor calls addEventListener("fetch", ...).');
+      const event = new FetchEvent(request, state);
+      for (const listener of fetchListeners) listener(event);
+      if (!event.responsePromise) throw new Error('No response: no "fetch" event listener called event.respondWith().');
+      returned = await event.responsePromise;
+    }
+    if (!(returned instanceof Response)) {
+      throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
+    }
+    return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+export interface ScheduledResult {
+  noRetry: boolean;
+}
+
+export async function dispatchScheduled(id: number, cron: string, scheduledTime: number): Promise<DispatchResult<ScheduledResult>> {
+  const state = beginInvocation(id);
+  enter(id);
+  const controller = new ScheduledController(cron, scheduledTime);
+  try {
+    if (workerModule) {
+      if (typeof workerModule.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function.');
+      await workerModule.scheduled(controller, workerEnv, new ExecutionContext(state));
+    } else {
+      const scheduledListeners = listeners.get('scheduled') ?? [];
+      if (!scheduledListeners.length) throw new Error('No scheduled handler.');
+      const event = new ScheduledEvent(controller, state);
+      for (const listener of scheduledListeners) listener(event);
+    }
+    // Workers awaits waitUntil promises before reporting a scheduled run as done.
+    await settleWaitUntil(state, true);
+    return finish(state, { result: { noRetry: controller.retryDisabled } });
+  } catch (error) {
+    return finish(state, { result: { noRetry: controller.retryDisabled }, exception: describeError(error) });
+  }
+}
+
+async function settleWaitUntil(state: InvocationState, rethrow: boolean): Promise<void> {
+  while (state.waitUntil.length) {
+    const batch = state.waitUntil.splice(0);
+    const results = await Promise.allSettled(batch);
+    for (const outcome of results) {
+      if (outcome.status === 'rejected') {
+        if (rethrow) throw outcome.reason;
+        reportError(outcome.reason);
+      }
+    }
+  }
+}
+
+/** Wait for an invocation's waitUntil work after its response was sent, then end it. */
+export async function settle(id: number): Promise<void> {
+  const state = invocation(id);
+  if (!state) return;
+  try {
+    await settleWaitUntil(state, false);
+  } finally {
+    close(id);
+  }
+}

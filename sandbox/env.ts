@@ -1,0 +1,33 @@
+// Builds a worker's `env` from the descriptor the host sends at install time. Plain values are
+// copied in; bindings that need the host (KV, services, ...) become guest objects that call the
+// host by binding *name*, so the host decides what each name may reach.
+
+export type BindingDescriptor =
+  | { type: 'plain_text' | 'secret_text'; text: string }
+  | { type: 'json'; json: unknown }
+  | { type: string; [key: string]: unknown };
+
+export type EnvDescriptor = Record<string, BindingDescriptor>;
+
+type BindingFactory = (name: string, descriptor: BindingDescriptor) => unknown;
+
+const factories = new Map<string, BindingFactory>([
+  ['plain_text', (_name, d) => (d as { text: string }).text],
+  ['secret_text', (_name, d) => (d as { text: string }).text],
+  ['json', (_name, d) => (d as { json: unknown }).json],
+]);
+
+/** Guest halves of bindings (bindings/<kind>/guest.ts) register themselves here. */
+export function registerBinding(type: string, factory: BindingFactory): void {
+  factories.set(type, factory);
+}
+
+export function buildEnv(descriptor: EnvDescriptor | undefined): Record<string, unknown> {
+  const env: Record<string, unknown> = {};
+  for (const [name, binding] of Object.entries(descriptor ?? {})) {
+    const factory = factories.get(binding.type);
+    if (!factory) throw new TypeError(`Unsupported binding type "${binding.type}" for env.${name}`);
+    env[name] = factory(name, binding);
+  }
+  return env;
+}

@@ -1,0 +1,35 @@
+// Entry of the sandbox bundle, evaluated once per snapshot (or per isolate without one). It puts
+// the Web platform on globalThis and leaves one boot hook for the host. The host calls the hook
+// with its bridge functions before any worker code runs; the hook deletes itself, keeps the
+// bridge in a closure and returns the dispatch entry points, which the host holds as References.
+import { webGlobals } from './api/index.js';
+import { console } from './console.js';
+import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
+import { installBridge, type HostBridge } from './bridge.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle } from './dispatch.js';
+import './bindings.js';
+
+const globals: Record<string, unknown> = {
+  ...webGlobals,
+  console,
+  setTimeout,
+  setInterval,
+  clearTimeout,
+  clearInterval,
+  queueMicrotask,
+  addEventListener,
+  removeEventListener,
+};
+
+for (const [name, value] of Object.entries(globals)) {
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}
+Object.defineProperty(globalThis, 'self', { value: globalThis, writable: true, configurable: true, enumerable: false });
+
+function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
+  delete (globalThis as Record<string, unknown>).__cinder_boot;
+  installBridge({ call, callSync, send });
+  return { installWorker, dispatchFetch, dispatchScheduled, settle };
+}
+
+Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });

@@ -1,0 +1,54 @@
+// Which invocation (request or scheduled event) guest code is running for. An isolate serves many
+// requests at once and V8 here has no AsyncContext, so this is exact for synchronous entry and for
+// timer callbacks, and a best guess across other awaits; the host narrows it further when only one
+// invocation is in flight.
+
+export interface InvocationState {
+  id: number;
+  /** promises passed to ctx.waitUntil / event.waitUntil */
+  waitUntil: Promise<unknown>[];
+  /** timers this invocation created and that have not fired or been cleared */
+  timers: Set<number>;
+  /** true once the response (or scheduled result) has been handed back */
+  responded: boolean;
+}
+
+const live = new Map<number, InvocationState>();
+let current = 0;
+
+export function beginInvocation(id: number): InvocationState {
+  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false };
+  live.set(id, state);
+  return state;
+}
+
+export function endInvocation(id: number): InvocationState | undefined {
+  const state = live.get(id);
+  live.delete(id);
+  if (current === id) current = 0;
+  return state;
+}
+
+export function invocation(id: number): InvocationState | undefined {
+  return live.get(id);
+}
+
+export function currentInvocation(): number {
+  return current;
+}
+
+/** Run fn with `id` as the current invocation (sync part only). */
+export function runAs<T>(id: number, fn: () => T): T {
+  const previous = current;
+  current = id;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/** Make `id` current without restoring: used at the start of an async dispatch. */
+export function enter(id: number): void {
+  current = id;
+}

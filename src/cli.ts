@@ -1,0 +1,41 @@
+// The `cinder` command. Loaded through bin/cinder.js, which guarantees --no-node-snapshot.
+import { Command, InvalidArgumentError } from 'commander';
+import { createLogger } from './logger.js';
+import { startDev } from './server/dev.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const program = new Command();
+program.name('cinder').description('An edge JavaScript runtime: workers in V8 isolates').version('0.1.0');
+
+program
+  .command('dev')
+  .description('serve worker files locally, reloading on change')
+  .argument('<paths...>', 'worker files (.js/.ts) or directories of them')
+  .option('-p, --port <port>', 'port to listen on', port, 8787)
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--default <worker>', 'worker that answers hosts that name no worker')
+  .option('--kv <NAME>', 'bind an in-memory KV namespace as env.NAME (repeatable)', collect, [])
+  .option('--no-server-timing', 'omit the Server-Timing header')
+  .action(async (paths: string[], opts) => {
+    const logger = createLogger();
+    const dev = await startDev({ paths, port: opts.port, host: opts.host, defaultWorker: opts.default, watch: true, serverTiming: opts.serverTiming, logger });
+    logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
+    process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
+    const stop = () => dev.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program.parseAsync(process.argv).catch((error) => {
+  process.stderr.write(`cinder: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

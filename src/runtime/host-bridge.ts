@@ -1,0 +1,111 @@
+// The host half of the isolate wall: three functions handed to the guest at boot (see
+// sandbox/bridge.ts). They are created per isolate before the isolate is given to a worker, so
+// the worker that owns the isolate is attached later (`owner`). Every op checks its arguments:
+// the guest is untrusted and may call these with anything.
+import ivm from 'isolated-vm';
+import { randomFillSync } from 'node:crypto';
+
+export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';
+
+/** What the bridge asks of the worker that owns the isolate. */
+export interface BridgeOwner {
+  log(level: LogLevel, message: string, invocationId: number): void;
+  /** async binding ops (fetch, kv, service calls, crypto): resolved by the owner */
+  callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
+  /** the isolate touched the host: evidence it is not stuck in a loop */
+  activity(): void;
+}
+
+const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
+const MAX_RANDOM_BYTES = 65_536;
+const MAX_TIMER_MS = 2_147_483_647;
+
+interface PendingTimer {
+  timeout: NodeJS.Timeout;
+  resolve: (fired: boolean) => void;
+}
+
+export class HostBridge {
+  owner: BridgeOwner | null = null;
+  readonly call: ivm.Reference<(op: string, invocationId: number, args: unknown[]) => Promise<unknown>>;
+  readonly callSync: ivm.Callback;
+  readonly send: ivm.Callback;
+  private readonly timers = new Map<number, PendingTimer>();
+  private disposed = false;
+
+  constructor() {
+    this.call = new ivm.Reference((op: string, invocationId: number, args: unknown[]) => this.onCall(op, invocationId, args));
+    this.callSync = new ivm.Callback((op: string, args: unknown[]) => this.onCallSync(op, args));
+    this.send = new ivm.Callback((op: string, args: unknown[]) => this.onSend(op, args), { ignored: true });
+  }
+
+  private async onCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
+    this.owner?.activity();
+    if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
+    if (op === 'timer') return this.startTimer(args[0], args[1]);
+    if (!this.owner) throw new Error('isolate has no worker');
+    return this.owner.callOp(op, Number(invocationId) || 0, args);
+  }
+
+  private onCallSync(op: unknown, args: unknown): unknown {
+    this.owner?.activity();
+    if (!Array.isArray(args)) throw new TypeError('invalid host call');
+    switch (op) {
+      case 'random': {
+        const n = Number(args[0]);
+        if (!Number.isInteger(n) || n < 0 || n > MAX_RANDOM_BYTES) throw new RangeError('random: byte count out of range');
+        const bytes = new Uint8Array(n);
+        randomFillSync(bytes);
+        return new ivm.ExternalCopy(bytes.buffer).copyInto({ release: true });
+      }
+      case 'now':
+        return Date.now();
+      default:
+        throw new TypeError(`unknown host op ${String(op)}`);
+    }
+  }
+
+  private onSend(op: unknown, args: unknown): void {
+    this.owner?.activity();
+    if (!Array.isArray(args)) return;
+    if (op === 'log') {
+      const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
+      this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
+    } else if (op === 'clearTimer') {
+      const timer = this.timers.get(Number(args[0]));
+      if (timer) {
+        clearTimeout(timer.timeout);
+        this.timers.delete(Number(args[0]));
+        timer.resolve(false);
+      }
+    }
+  }
+
+  private startTimer(rawId: unknown, rawMs: unknown): Promise<boolean> {
+    const id = Number(rawId);
+    const ms = Math.min(Math.max(0, Number(rawMs) || 0), MAX_TIMER_MS);
+    if (this.disposed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timeout = setTimeout(() => {
+        this.timers.delete(id);
+        resolve(true);
+      }, ms);
+      this.timers.get(id)?.resolve(false);
+      this.timers.set(id, { timeout, resolve });
+    });
+  }
+
+  /** Number of host timers pending for this isolate (for tests and stats). */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const timer of this.timers.values()) clearTimeout(timer.timeout);
+    this.timers.clear();
+    this.owner = null;
+    this.call.release();
+  }
+}

@@ -1,0 +1,120 @@
+// How a blank isolate gets the Web platform: from a V8 snapshot (the fast path) or, if the
+// snapshot cannot be built or fails its self-test, by running the bundle with V8 code cache.
+// Snapshots are built in a child process and cached on disk, keyed by the bundle's hash and the
+// Node / isolated-vm / V8 versions, so a server start normally just reads a file.
+import ivm from 'isolated-vm';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { defaultCacheDir, sandboxBundlePath, sandboxManifestPath, snapshotBuilderPath } from './paths.js';
+import type { Logger } from 'pino';
+
+const execFileAsync = promisify(execFile);
+const ivmVersion: string = createRequire(import.meta.url)('isolated-vm/package.json').version;
+
+export interface SandboxManifest {
+  hash: string;
+  bytes: number;
+  globals: string[];
+}
+
+export type IsolateSource =
+  | { kind: 'snapshot'; snapshot: ivm.ExternalCopy<ArrayBuffer>; bytes: number; manifest: SandboxManifest }
+  | { kind: 'code-cache'; code: string; cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined; manifest: SandboxManifest };
+
+export interface IsolateSourceOptions {
+  /** false: never use a snapshot (ablation, or an operator's choice) */
+  snapshot?: boolean;
+  /** false: no code cache in the fallback path (ablation) */
+  codeCache?: boolean;
+  cacheDir?: string;
+  logger?: Logger;
+}
+
+export function readManifest(): SandboxManifest {
+  if (!existsSync(sandboxManifestPath)) {
+    throw new Error(`sandbox bundle missing (${sandboxManifestPath}); run "npm run build"`);
+  }
+  return JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
+}
+
+function snapshotKey(manifest: SandboxManifest): string {
+  return createHash('sha256')
+    .update([manifest.hash, process.version, process.versions.v8, ivmVersion].join('\0'))
+    .digest('hex')
+    .slice(0, 24);
+}
+
+function toExternal(bytes: Buffer): ivm.ExternalCopy<ArrayBuffer> {
+  return new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+}
+
+/** Build (or reuse) the snapshot file for the current bundle; returns its path. */
+export async function ensureSnapshotFile(manifest: SandboxManifest, cacheDir = defaultCacheDir): Promise<string> {
+  mkdirSync(cacheDir, { recursive: true });
+  const file = join(cacheDir, `snapshot-${snapshotKey(manifest)}.bin`);
+  if (existsSync(file)) return file;
+  await execFileAsync(process.execPath, ['--no-node-snapshot', snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, file], {
+    timeout: 60_000,
+    maxBuffer: 1 << 20,
+  });
+  return file;
+}
+
+/** Check in this process that a snapshot gives a context with every expected global. */
+export function verifySnapshot(snapshot: ivm.ExternalCopy<ArrayBuffer>, manifest: SandboxManifest): string[] {
+  const isolate = new ivm.Isolate({ snapshot, memoryLimit: 64 });
+  try {
+    const context = isolate.createContextSync();
+    const missing = context.evalSync(
+      `JSON.stringify(${JSON.stringify(manifest.globals)}.filter((n) => typeof globalThis[n] === 'undefined'))`,
+    ) as string;
+    return JSON.parse(missing) as string[];
+  } finally {
+    isolate.dispose();
+  }
+}
+
+function codeCacheSource(manifest: SandboxManifest, useCache: boolean): IsolateSource {
+  const code = readFileSync(sandboxBundlePath, 'utf8');
+  let cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  if (useCache) {
+    const isolate = new ivm.Isolate({ memoryLimit: 64 });
+    try {
+      const script = isolate.compileScriptSync(code, { filename: 'cinder:sandbox.js', produceCachedData: true });
+      cachedData = (script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+    } finally {
+      isolate.dispose();
+    }
+  }
+  return { kind: 'code-cache', code, cachedData, manifest };
+}
+
+export async function loadIsolateSource(options: IsolateSourceOptions = {}): Promise<IsolateSource> {
+  const manifest = readManifest();
+  if (options.snapshot !== false) {
+    try {
+      const file = await ensureSnapshotFile(manifest, options.cacheDir);
+      const bytes = readFileSync(file);
+      const snapshot = toExternal(bytes);
+      const missing = verifySnapshot(snapshot, manifest);
+      if (missing.length) throw new Error(`snapshot is missing globals: ${missing.join(', ')}`);
+      return { kind: 'snapshot', snapshot, bytes: bytes.length, manifest };
+    } catch (error) {
+      options.logger?.warn({ err: String((error as Error).message ?? error) }, 'V8 snapshot unusable; falling back to code cache (slower cold starts)');
+    }
+  }
+  return codeCacheSource(manifest, options.codeCache !== false);
+}
+
+/** For tests of the fallback path: an IsolateSource from an arbitrary snapshot blob. */
+export function isolateSourceFromSnapshotBytes(bytes: Buffer, manifest: SandboxManifest, logger?: Logger): IsolateSource {
+  const snapshot = toExternal(bytes);
+  const missing = verifySnapshot(snapshot, manifest);
+  if (missing.length === 0) return { kind: 'snapshot', snapshot, bytes: bytes.length, manifest };
+  logger?.warn({ missing }, 'V8 snapshot failed its self-test; falling back to code cache');
+  return codeCacheSource(manifest, true);
+}

@@ -1,0 +1,84 @@
+// A blank isolate ready to become any worker: Web platform loaded (from the snapshot, or by
+// running the bundle), host bridge booted, dispatch entry points held as References. Creating
+// one costs 1-2 ms, which is why the pool makes them ahead of demand.
+import ivm from 'isolated-vm';
+import { HostBridge } from './host-bridge.js';
+import type { IsolateSource } from './isolate-source.js';
+
+export interface GuestEntry {
+  installWorker: ivm.Reference<Function>;
+  dispatchFetch: ivm.Reference<Function>;
+  dispatchScheduled: ivm.Reference<Function>;
+  settle: ivm.Reference<Function>;
+}
+
+let nextIsolateId = 1;
+
+export class ReadyIsolate {
+  readonly id = nextIsolateId++;
+  readonly isolate: ivm.Isolate;
+  readonly context: ivm.Context;
+  readonly bridge: HostBridge;
+  readonly entry: GuestEntry;
+  readonly memoryMb: number;
+  readonly createdAt = Date.now();
+  /** why the isolate ended, if it did (memory limit, CPU breach, recycle) */
+  disposedReason: string | null = null;
+  private onDisposed: ((reason: string) => void) | null = null;
+
+  constructor(source: IsolateSource, memoryMb: number) {
+    this.memoryMb = memoryMb;
+    this.isolate = new ivm.Isolate({
+      memoryLimit: memoryMb,
+      snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
+      onCatastrophicError: (message) => {
+        // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
+        // restarts the process.
+        process.emitWarning(`isolated-vm catastrophic error: ${message}`);
+        process.exitCode = 70;
+        setImmediate(() => process.exit(70));
+      },
+    });
+    try {
+      this.context = this.isolate.createContextSync();
+      if (source.kind === 'code-cache') {
+        const script = this.isolate.compileScriptSync(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
+        script.runSync(this.context);
+        script.release();
+      }
+      this.bridge = new HostBridge();
+      const boot = this.context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+      const entry = boot.applySync(undefined, [this.bridge.call, this.bridge.callSync, this.bridge.send], {
+        result: { reference: true },
+      }) as ivm.Reference<Record<string, Function>>;
+      boot.release();
+      this.entry = {
+        installWorker: entry.getSync('installWorker', { reference: true }) as ivm.Reference<Function>,
+        dispatchFetch: entry.getSync('dispatchFetch', { reference: true }) as ivm.Reference<Function>,
+        dispatchScheduled: entry.getSync('dispatchScheduled', { reference: true }) as ivm.Reference<Function>,
+        settle: entry.getSync('settle', { reference: true }) as ivm.Reference<Function>,
+      };
+      entry.release();
+    } catch (error) {
+      this.isolate.dispose();
+      throw error;
+    }
+  }
+
+  get isDisposed(): boolean {
+    return this.isolate.isDisposed || this.disposedReason !== null;
+  }
+
+  /** Called once, with the reason, when the isolate is disposed for any cause. */
+  whenDisposed(listener: (reason: string) => void): void {
+    this.onDisposed = listener;
+  }
+
+  dispose(reason: string): void {
+    if (this.disposedReason !== null) return;
+    this.disposedReason = reason;
+    this.bridge.dispose();
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+    this.onDisposed?.(reason);
+  }
+}

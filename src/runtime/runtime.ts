@@ -1,0 +1,253 @@
+// The runtime: knows every deployed worker's definition, keeps live instances (one isolate per
+// loaded worker), brings one up on a cold start from the ready pool, and routes invocations to
+// it. Everything above (HTTP ingress, cron, service bindings, the control plane) calls this.
+import type { Logger } from 'pino';
+import { IsolatePool, type PoolOptions, type PoolStats } from './pool.js';
+import { loadIsolateSource, type IsolateSource, type IsolateSourceOptions } from './isolate-source.js';
+import { resolveLimits, LimitExceededError } from './limits.js';
+import { Watchdog } from './watchdog.js';
+import {
+  WorkerInstance,
+  WorkerLoadError,
+  type GuestException,
+  type InstanceHost,
+  type InvocationRecord,
+  type OpHandler,
+  type WireRequest,
+  type WireResponse,
+} from './worker-instance.js';
+import type { WorkerDefinition } from './worker-definition.js';
+import type { LogLevel } from './host-bridge.js';
+
+export interface RuntimeOptions {
+  logger: Logger;
+  pool?: Partial<PoolOptions>;
+  isolateSource?: IsolateSource | IsolateSourceOptions;
+  /** V8 code cache for worker modules (on by default; off for ablation) */
+  workerCodeCache?: boolean;
+}
+
+/** What the runtime hands back for one fetch invocation. */
+export interface RuntimeResponse {
+  status: number;
+  statusText?: string;
+  headers: [string, string][];
+  body: string | ArrayBuffer | null;
+  /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
+  coldMs: number | null;
+  cpuMs: number;
+  /** the guest's exception, when the handler threw */
+  exception?: GuestException;
+  limit?: LimitExceededError;
+  loadError?: string;
+  requestId: string;
+}
+
+type Slot = { instance: WorkerInstance } | { loadError: string; version: string };
+
+let requestCounter = 0;
+const requestPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
+
+export function newRequestId(): string {
+  return `${requestPrefix}${(++requestCounter).toString(16).padStart(10, '0')}`;
+}
+
+export class Runtime {
+  readonly logger: Logger;
+  readonly pool: IsolatePool;
+  readonly source: IsolateSource;
+  readonly ops = new Map<string, OpHandler>();
+  private readonly definitions = new Map<string, WorkerDefinition>();
+  private readonly slots = new Map<string, Slot>();
+  private readonly watchdog = new Watchdog();
+  private readonly host: InstanceHost;
+  private readonly invocationListeners: ((record: InvocationRecord) => void)[] = [];
+  private readonly consoleListeners: ((worker: string, requestId: string, level: LogLevel, message: string) => void)[] = [];
+  private readonly workerCodeCache: boolean;
+  coldStarts = 0;
+
+  private constructor(options: RuntimeOptions, source: IsolateSource) {
+    this.logger = options.logger;
+    this.source = source;
+    this.workerCodeCache = options.workerCodeCache !== false;
+    this.pool = new IsolatePool(source, options.pool);
+    this.host = {
+      logger: this.logger,
+      watchdog: this.watchdog,
+      ops: this.ops,
+      onInvocationEnd: (record) => {
+        for (const listener of this.invocationListeners) listener(record);
+      },
+      onConsole: (worker, requestId, level, message) => {
+        for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
+      },
+    };
+  }
+
+  static async create(options: RuntimeOptions): Promise<Runtime> {
+    const given = options.isolateSource;
+    const source = given && 'kind' in given ? given : await loadIsolateSource({ ...(given ?? {}), logger: options.logger });
+    if (source.kind === 'code-cache') options.logger.info('isolates start from code cache (no snapshot)');
+    const runtime = new Runtime(options, source);
+    runtime.pool.fill();
+    return runtime;
+  }
+
+  onInvocation(listener: (record: InvocationRecord) => void): void {
+    this.invocationListeners.push(listener);
+  }
+
+  onConsole(listener: (worker: string, requestId: string, level: LogLevel, message: string) => void): void {
+    this.consoleListeners.push(listener);
+  }
+
+  registerOp(op: string, handler: OpHandler): void {
+    this.ops.set(op, handler);
+  }
+
+  // --- deployments -----------------------------------------------------------------------------
+
+  /** Make `def` the live version of its worker. Requests in flight finish on the old isolate;
+   *  the next request gets the new version. */
+  deploy(def: WorkerDefinition): void {
+    resolveLimits(def.limits); // validate now, not at the first request
+    if (this.workerCodeCache && !def.codeCache) def.codeCache = new Map();
+    const previous = this.definitions.get(def.name);
+    this.definitions.set(def.name, def);
+    if (previous && previous.version !== def.version) this.evict(def.name, 'redeployed');
+  }
+
+  remove(name: string): boolean {
+    const existed = this.definitions.delete(name);
+    this.evict(name, 'deleted');
+    return existed;
+  }
+
+  has(name: string): boolean {
+    return this.definitions.has(name);
+  }
+
+  definition(name: string): WorkerDefinition | undefined {
+    return this.definitions.get(name);
+  }
+
+  workers(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  /** Dispose a worker's live isolate (when idle); the next request cold-starts it. */
+  evict(name: string, reason = 'evicted'): void {
+    const slot = this.slots.get(name);
+    this.slots.delete(name);
+    if (slot && 'instance' in slot) slot.instance.retire(reason);
+  }
+
+  isLive(name: string): boolean {
+    const slot = this.slots.get(name);
+    return !!slot && 'instance' in slot && slot.instance.alive;
+  }
+
+  liveIsolates(): number {
+    let n = 0;
+    for (const slot of this.slots.values()) if ('instance' in slot && slot.instance.alive) n++;
+    return n;
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  /**
+   * Bring the worker's isolate up now if it is not live, so that a request whose body is still
+   * arriving finds it ready (ingress calls this as soon as it knows the Host).
+   */
+  prewarm(name: string): number | null {
+    if (!this.definitions.has(name) || this.slots.has(name)) return null;
+    try {
+      return this.instanceFor(name).coldMs;
+    } catch {
+      return null; // the request that follows reports the load error
+    }
+  }
+
+  /** The live instance for a worker, loading it (a cold start) if needed. */
+  private instanceFor(name: string): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
+    const def = this.definitions.get(name);
+    if (!def) throw new Error(`no worker named "${name}"`);
+    const slot = this.slots.get(name);
+    if (slot) {
+      if ('instance' in slot) {
+        if (slot.instance.alive && slot.instance.def.version === def.version) return { instance: slot.instance, coldMs: null };
+      } else if (slot.version === def.version) {
+        return { loadError: slot.loadError, coldMs: null };
+      }
+    }
+    const started = performance.now();
+    this.coldStarts++;
+    const limits = resolveLimits(def.limits);
+    const ready = this.pool.take(limits.memoryMb);
+    const instance = new WorkerInstance(def, ready, this.host);
+    ready.whenDisposed(() => {
+      const current = this.slots.get(name);
+      if (current && 'instance' in current && current.instance === instance) this.slots.delete(name);
+    });
+    try {
+      instance.load();
+    } catch (error) {
+      ready.dispose('load failed');
+      const loadError = (error as Error).message;
+      this.logger.error({ worker: name, version: def.version, err: loadError }, `worker ${name} failed to load: ${loadError}`);
+      if (error instanceof WorkerLoadError) this.slots.set(name, { loadError, version: def.version });
+      return { loadError, coldMs: performance.now() - started };
+    }
+    this.slots.set(name, { instance });
+    return { instance, coldMs: performance.now() - started };
+  }
+
+  /** Validate a definition by loading it in a throwaway isolate; returns the load error, if any. */
+  check(def: WorkerDefinition): string | null {
+    const limits = resolveLimits(def.limits);
+    const ready = this.pool.take(limits.memoryMb);
+    const instance = new WorkerInstance({ ...def, codeCache: this.workerCodeCache ? (def.codeCache ??= new Map()) : undefined }, ready, this.host);
+    try {
+      instance.load();
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    } finally {
+      ready.dispose('check');
+    }
+  }
+
+  async fetch(name: string, request: WireRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+    const { instance, loadError, coldMs } = this.instanceFor(name);
+    if (!instance) {
+      return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
+    }
+    const result = await instance.fetch(request, requestId);
+    const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
+    if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
+    if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
+    const response: WireResponse = result.response;
+    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body };
+  }
+
+  async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
+    const { instance, loadError, coldMs } = this.instanceFor(name);
+    if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
+    const result = await instance.scheduled(cron, scheduledTime, requestId);
+    if (result.limit) return { outcome: 'limit' as const, error: result.limit.message, coldMs, noRetry: false, requestId };
+    if (result.exception) return { outcome: 'exception' as const, error: result.exception.stack, coldMs, noRetry: result.noRetry, requestId };
+    return { outcome: 'ok' as const, coldMs, noRetry: result.noRetry, requestId };
+  }
+
+  close(): void {
+    this.watchdog.close();
+    for (const name of [...this.slots.keys()]) {
+      const slot = this.slots.get(name);
+      if (slot && 'instance' in slot) slot.instance.ready.dispose('shutdown');
+    }
+    this.slots.clear();
+    this.pool.close();
+  }
+}

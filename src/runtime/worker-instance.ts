@@ -1,0 +1,466 @@
+// One worker loaded into one isolate: compiles its modules (with V8 code cache), runs its top
+// level, installs its env, then serves invocations concurrently. Owns the per-invocation limits:
+// CPU (via the watchdog), wall time, memory (isolate disposal), and turns a breach into a clear
+// error for exactly the invocations it affects.
+import ivm from 'isolated-vm';
+import type { Logger } from 'pino';
+import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from './limits.js';
+import type { BridgeOwner, LogLevel } from './host-bridge.js';
+import type { ReadyIsolate } from './ready-isolate.js';
+import type { Watchdog, Watched } from './watchdog.js';
+import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
+
+export interface WireRequest {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body: ArrayBuffer | null;
+  cf?: Record<string, unknown>;
+}
+
+export interface WireResponse {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  body: string | ArrayBuffer | null;
+}
+
+export interface GuestException {
+  name: string;
+  message: string;
+  stack: string;
+}
+
+export type Outcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededWall' | 'exceededMemory' | 'canceled';
+
+/** What one invocation used: the metering record (DESIGN: pay-per-use). */
+export interface InvocationRecord {
+  worker: string;
+  version: string;
+  requestId: string;
+  kind: 'fetch' | 'scheduled';
+  outcome: Outcome;
+  cpuMs: number;
+  wallMs: number;
+  subrequests: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface FetchResult {
+  response?: WireResponse;
+  exception?: GuestException;
+  limit?: LimitExceededError;
+}
+
+/** A binding op handler: runs on the host for a guest call such as KV get or fetch. */
+export type OpHandler = (call: OpCall, args: unknown[]) => Promise<unknown>;
+
+export interface OpCall {
+  worker: WorkerDefinition;
+  invocation: Invocation | undefined;
+  /** resolve an env binding by name, as configured for this worker */
+  binding(name: string): BindingConfig | undefined;
+}
+
+export interface InstanceHost {
+  logger: Logger;
+  watchdog: Watchdog;
+  ops: Map<string, OpHandler>;
+  onInvocationEnd(record: InvocationRecord): void;
+  onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
+}
+
+export class WorkerLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerLoadError';
+  }
+}
+
+const NS_PER_MS = 1_000_000n;
+
+export class Invocation {
+  cpuNs = 0n;
+  subrequests = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly startedAt = performance.now();
+  private abortWith!: (error: LimitExceededError) => void;
+  /** rejects when a limit ends this invocation early */
+  readonly aborted: Promise<never>;
+  limit: LimitExceededError | null = null;
+  wallTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly requestId: string,
+    readonly kind: 'fetch' | 'scheduled',
+  ) {
+    this.aborted = new Promise<never>((_, reject) => {
+      this.abortWith = reject;
+    });
+    this.aborted.catch(() => {});
+  }
+
+  abort(limit: LimitKind): void {
+    if (this.limit) return;
+    this.limit = new LimitExceededError(limit);
+    this.abortWith(this.limit);
+  }
+
+  get cpuMs(): number {
+    return Number(this.cpuNs) / 1e6;
+  }
+}
+
+let nextInvocationId = 1;
+
+function guestEnv(bindings: Record<string, BindingConfig>): Record<string, unknown> {
+  const env: Record<string, unknown> = {};
+  for (const [name, binding] of Object.entries(bindings)) {
+    switch (binding.type) {
+      case 'plain_text':
+      case 'secret_text':
+        env[name] = { type: binding.type, text: binding.text };
+        break;
+      case 'json':
+        env[name] = { type: 'json', json: binding.json };
+        break;
+      default:
+        // Host-backed bindings reach the guest as their type only; the guest calls back by
+        // binding name and the host resolves the name against this worker's own config.
+        env[name] = { type: binding.type };
+    }
+  }
+  return env;
+}
+
+function isMemoryError(message: string): boolean {
+  return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
+}
+
+export class WorkerInstance implements BridgeOwner, Watched {
+  readonly limits: Limits;
+  readonly inFlight = new Map<number, Invocation>();
+  format: 'modules' | 'service-worker' = 'modules';
+  handlers: string[] = [];
+  loadMs = 0;
+  /** requests served since load: lets the runtime recycle or report */
+  served = 0;
+  lastUsed = Date.now();
+  private lastCpu = 0n;
+  private cpuAtProgress = 0n;
+  private retired = false;
+
+  constructor(
+    readonly def: WorkerDefinition,
+    readonly ready: ReadyIsolate,
+    private readonly host: InstanceHost,
+  ) {
+    this.limits = resolveLimits(def.limits);
+    ready.bridge.owner = this;
+  }
+
+  get isolate(): ivm.Isolate {
+    return this.ready.isolate;
+  }
+
+  get alive(): boolean {
+    return !this.ready.isDisposed;
+  }
+
+  /** Compile the modules, run the top level and install env. Throws WorkerLoadError. */
+  load(): void {
+    const started = performance.now();
+    const { def, ready } = this;
+    const main = def.modules.find((m) => m.name === def.main);
+    if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
+    const timeout = this.limits.startupMs;
+    let namespace: ivm.Reference | undefined;
+    try {
+      if (main.type === 'esm') {
+        const compiled = new Map<string, ivm.Module>();
+        const names = new Map<ivm.Module, string>();
+        for (const source of def.modules) {
+          if (source.type !== 'esm') continue;
+          const module = ready.isolate.compileModuleSync(source.code, { filename: `file:///${source.name}`, ...this.cacheOptions(source.name) });
+          this.keepCache(source.name, module as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> });
+          compiled.set(source.name, module);
+          names.set(module, source.name);
+        }
+        const entry = compiled.get(main.name)!;
+        entry.instantiateSync(ready.context, (specifier, referrer) => {
+          const resolved = resolveSpecifier(specifier, names.get(referrer) ?? main.name);
+          const target = compiled.get(resolved);
+          if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
+          return target;
+        });
+        entry.evaluateSync({ timeout });
+        namespace = entry.namespace;
+      } else {
+        const script = ready.isolate.compileScriptSync(main.code, { filename: `file:///${main.name}`, ...this.cacheOptions(main.name) });
+        this.keepCache(main.name, script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> });
+        script.runSync(ready.context, { timeout, release: true });
+      }
+      const installed = ready.entry.installWorker.applySync(
+        undefined,
+        [namespace ? namespace.derefInto() : undefined, new ivm.ExternalCopy(guestEnv(def.bindings)).copyInto({ release: true })],
+        { timeout, result: { copy: true } },
+      ) as { format: 'modules' | 'service-worker'; handlers: string[] };
+      this.format = installed.format;
+      this.handlers = installed.handlers;
+    } catch (error) {
+      throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
+    } finally {
+      namespace?.release();
+    }
+    this.loadMs = performance.now() - started;
+    this.lastCpu = this.cpuAtProgress = this.readCpu();
+  }
+
+  private cacheOptions(moduleName: string): { cachedData?: ivm.ExternalCopy<ArrayBuffer>; produceCachedData?: boolean } {
+    if (!this.def.codeCache) return {};
+    const cached = this.def.codeCache.get(moduleName);
+    if (cached) return { cachedData: new ivm.ExternalCopy(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength) as ArrayBuffer) };
+    return { produceCachedData: true };
+  }
+
+  private keepCache(moduleName: string, compiled: { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean }): void {
+    const cache = this.def.codeCache;
+    if (!cache) return;
+    if (compiled.cachedDataRejected) cache.delete(moduleName);
+    if (!cache.has(moduleName) && compiled.cachedData) cache.set(moduleName, Buffer.from(compiled.cachedData.copy()));
+  }
+
+  // --- invocations ----------------------------------------------------------------------------
+
+  private begin(requestId: string, kind: 'fetch' | 'scheduled'): Invocation {
+    const invocation = new Invocation(nextInvocationId++, requestId, kind);
+    if (this.inFlight.size === 0) {
+      this.lastCpu = this.cpuAtProgress = this.readCpu();
+      this.host.watchdog.watch(this);
+    }
+    this.inFlight.set(invocation.id, invocation);
+    invocation.wallTimer = setTimeout(() => invocation.abort('wall'), this.limits.wallMs);
+    invocation.wallTimer.unref();
+    this.lastUsed = Date.now();
+    return invocation;
+  }
+
+  private end(invocation: Invocation, outcome: Outcome): void {
+    if (!this.inFlight.has(invocation.id)) return;
+    this.sampleCpu();
+    this.inFlight.delete(invocation.id);
+    if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
+    this.served++;
+    this.lastUsed = Date.now();
+    this.host.onInvocationEnd({
+      worker: this.def.name,
+      version: this.def.version,
+      requestId: invocation.requestId,
+      kind: invocation.kind,
+      outcome,
+      cpuMs: invocation.cpuMs,
+      wallMs: performance.now() - invocation.startedAt,
+      subrequests: invocation.subrequests,
+      bytesIn: invocation.bytesIn,
+      bytesOut: invocation.bytesOut,
+    });
+  }
+
+  async fetch(request: WireRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'fetch');
+    invocation.bytesIn = request.body ? request.body.byteLength : 0;
+    try {
+      const call = this.ready.entry.dispatchFetch.apply(undefined, [invocation.id, wireArgument(request)], {
+        result: { promise: true, copy: true },
+      }) as Promise<{ result?: WireResponse; exception?: GuestException; pending: boolean }>;
+      const out = await Promise.race([call, invocation.aborted]);
+      this.activity();
+      if (out.exception && isMemoryError(out.exception.message)) {
+        // A failed big allocation leaves the isolate alive but near its limit: recycle it.
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      const body = out.result?.body;
+      invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      if (out.pending) this.finishLater(invocation, out.exception ? 'exception' : 'ok');
+      else this.end(invocation, out.exception ? 'exception' : 'ok');
+      return { response: out.result, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
+    }
+  }
+
+  async scheduled(cron: string, scheduledTime: number, requestId: string): Promise<{ exception?: GuestException; limit?: LimitExceededError; noRetry: boolean; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'scheduled');
+    try {
+      const call = this.ready.entry.dispatchScheduled.apply(undefined, [invocation.id, cron, scheduledTime], {
+        result: { promise: true, copy: true },
+      }) as Promise<{ result?: { noRetry: boolean }; exception?: GuestException; pending: boolean }>;
+      const out = await Promise.race([call, invocation.aborted]);
+      this.activity();
+      this.end(invocation, out.exception ? 'exception' : 'ok');
+      return { exception: out.exception, noRetry: out.result?.noRetry ?? false, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, noRetry: false, invocation };
+    }
+  }
+
+  /** The response is out; keep the invocation (and its limits) alive until waitUntil settles. */
+  private finishLater(invocation: Invocation, outcome: Outcome): void {
+    const settle = this.ready.entry.settle.apply(undefined, [invocation.id], { result: { promise: true } }) as Promise<void>;
+    Promise.race([settle, invocation.aborted]).then(
+      () => {
+        this.activity();
+        this.end(invocation, outcome);
+      },
+      (error) => this.end(invocation, outcomeOf(this.limitFor(invocation, error).limit)),
+    );
+  }
+
+  private limitFor(invocation: Invocation, error: unknown): LimitExceededError {
+    if (invocation.limit) return invocation.limit;
+    const message = String((error as Error)?.message ?? error);
+    if (isMemoryError(message) || this.ready.disposedReason === 'memory') {
+      this.breach('memory');
+      return invocation.limit ?? new LimitExceededError('memory');
+    }
+    if (this.ready.disposedReason) {
+      // Disposed under us for another reason (CPU breach by a sibling invocation, recycle).
+      invocation.abort(this.ready.disposedReason === 'cpu' ? 'cpu' : 'memory');
+      return invocation.limit!;
+    }
+    throw error;
+  }
+
+  // --- limits ------------------------------------------------------------------------------------
+
+  private readCpu(): bigint {
+    try {
+      return this.ready.isolate.cpuTime;
+    } catch {
+      return this.lastCpu;
+    }
+  }
+
+  /** BridgeOwner: the guest called the host, so whatever runs is not one endless slice. */
+  activity(): void {
+    if (this.inFlight.size) this.cpuAtProgress = this.readCpu();
+  }
+
+  sampleCpu(): boolean {
+    if (this.inFlight.size === 0 || !this.alive) return false;
+    const cpu = this.readCpu();
+    const delta = cpu - this.lastCpu;
+    this.lastCpu = cpu;
+    const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
+    if (delta > 0n) {
+      // Concurrent invocations share the isolate's thread; split what it burned between them.
+      const share = delta / BigInt(this.inFlight.size);
+      for (const invocation of this.inFlight.values()) {
+        invocation.cpuNs += share;
+        if (invocation.cpuNs > limitNs) {
+          this.breach('cpu', invocation);
+          return false;
+        }
+      }
+    }
+    // One uninterrupted slice longer than the limit: some invocation is spinning.
+    if (cpu - this.cpuAtProgress > limitNs) {
+      this.breach('cpu');
+      return false;
+    }
+    return true;
+  }
+
+  /** End the isolate: every invocation in it fails with the limit that was hit. */
+  breach(limit: 'cpu' | 'memory', culprit?: Invocation): void {
+    if (!this.alive) return;
+    culprit?.abort(limit);
+    for (const invocation of this.inFlight.values()) invocation.abort(limit);
+    this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit }, `worker ${this.def.name} ${new LimitExceededError(limit).message}; isolate recycled`);
+    this.ready.dispose(limit);
+  }
+
+  // --- BridgeOwner ----------------------------------------------------------------------------------
+
+  log(level: LogLevel, message: string, invocationId: number): void {
+    // The guest's notion of the current invocation is a best guess across awaits; when only one
+    // invocation is in flight it is certainly that one.
+    const invocation = this.inFlight.size === 1 ? this.inFlight.values().next().value! : this.inFlight.get(invocationId);
+    const requestId = invocation?.requestId ?? '';
+    const pinoLevel = level === 'log' ? 'info' : level;
+    this.host.logger[pinoLevel]({ worker: this.def.name, version: this.def.version, requestId, console: level }, message);
+    this.host.onConsole?.(this.def.name, requestId, level, message);
+  }
+
+  async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
+    const handler = this.host.ops.get(op);
+    if (!handler) throw new TypeError(`unsupported operation "${op}"`);
+    const invocation = this.inFlight.get(invocationId);
+    return handler({ worker: this.def, invocation, binding: (name) => this.def.bindings[name] }, args);
+  }
+
+  /** Dispose once nothing is in flight (after a redeploy or eviction). */
+  retire(reason: string): void {
+    if (this.retired) return;
+    this.retired = true;
+    const tryDispose = () => {
+      if (this.inFlight.size === 0) this.ready.dispose(reason);
+      else setTimeout(tryDispose, 50).unref();
+    };
+    tryDispose();
+  }
+}
+
+function outcomeOf(limit: LimitKind): Outcome {
+  switch (limit) {
+    case 'cpu':
+      return 'exceededCpu';
+    case 'memory':
+      return 'exceededMemory';
+    case 'wall':
+      return 'exceededWall';
+    default:
+      return 'exception';
+  }
+}
+
+/** Small bodies cross by copy; large ones are transferred (no copy) into the isolate. */
+function wireArgument(request: WireRequest): ivm.Copy<WireRequest> | ivm.ExternalCopy<WireRequest> | unknown {
+  if (request.body && request.body.byteLength > 64 * 1024) {
+    return new ivm.ExternalCopy(request, { transferList: [request.body], transferOut: true }).copyInto({ release: true, transferIn: true });
+  }
+  return new ivm.ExternalCopy(request).copyInto({ release: true });
+}
+
+/** Resolve an import specifier against the importing module's name ("./a.js" from "lib/b.js"). */
+export function resolveSpecifier(specifier: string, referrer: string): string {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../') && !specifier.startsWith('/')) return specifier;
+  const base = referrer.split('/').slice(0, -1);
+  const parts = specifier.startsWith('/') ? [] : base;
+  for (const part of specifier.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return parts.join('/');
+}
+
+function describeLoadError(error: unknown, disposed: boolean): string {
+  const e = error as Error;
+  const message = String(e?.message ?? error);
+  if (disposed || /memory limit/i.test(message)) return 'Uncaught Error: exceeded memory limit while loading the worker';
+  if (/timed out/i.test(message)) return 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+  const stack = String(e?.stack ?? '');
+  // isolated-vm appends "[file:///name:line:col]" to compile errors; keep it, it names the line.
+  const firstFrame = stack.split('\n').find((line) => /file:\/\/\//.test(line));
+  const name = e?.name && !message.startsWith(e.name) ? `${e.name}: ` : '';
+  return firstFrame && !message.includes('file:///') ? `${name}${message}\n${firstFrame.trim()}` : `${name}${message}`;
+}

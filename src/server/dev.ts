@@ -1,0 +1,145 @@
+// `cinder dev`: serve worker files from disk on one port, reloading each when its sources change.
+// Also what `npm start` runs over examples/. Workers are reached as <name>.localhost (or any
+// Host whose first label is the name); the first (or --default) worker answers everything else.
+import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type { Logger } from 'pino';
+import { bundleWorker } from '../bundle.js';
+import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
+import { contentHash, type BindingConfig, type WorkerDefinition } from '../runtime/worker-definition.js';
+import type { Limits } from '../runtime/limits.js';
+import { createIngress } from './ingress.js';
+import { Router } from './router.js';
+
+export interface DevOptions {
+  /** worker files, or directories whose top-level .js/.ts files are each a worker */
+  paths: string[];
+  port?: number;
+  host?: string;
+  defaultWorker?: string;
+  bindings?: Record<string, BindingConfig>;
+  limits?: Partial<Limits>;
+  watch?: boolean;
+  serverTiming?: boolean;
+  logger: Logger;
+  runtime?: Partial<RuntimeOptions>;
+}
+
+export interface DevServer {
+  url: string;
+  port: number;
+  runtime: Runtime;
+  router: Router;
+  server: http.Server;
+  /** rebuild and redeploy one worker from disk now */
+  reload(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const WORKER_FILE = /\.(js|mjs|ts|mts)$/;
+
+export function workerNameFromFile(file: string): string {
+  return basename(file, extname(file)).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+}
+
+function expandPaths(paths: string[]): string[] {
+  const files: string[] = [];
+  for (const p of paths.map((x) => resolve(x))) {
+    if (!existsSync(p)) throw new Error(`no such file or directory: ${p}`);
+    if (statSync(p).isDirectory()) {
+      for (const entry of readdirSync(p).sort()) {
+        const full = join(p, entry);
+        if (WORKER_FILE.test(entry) && !entry.endsWith('.d.ts') && statSync(full).isFile()) files.push(full);
+      }
+    } else {
+      files.push(p);
+    }
+  }
+  if (!files.length) throw new Error(`no worker files found in ${paths.join(', ')}`);
+  return files;
+}
+
+export async function startDev(options: DevOptions): Promise<DevServer> {
+  const { logger } = options;
+  const files = expandPaths(options.paths);
+  const runtime = await Runtime.create({ logger, ...options.runtime });
+  const router = new Router((name) => runtime.has(name));
+  const sources = new Map<string, string>();
+  const watchers: FSWatcher[] = [];
+
+  async function load(file: string): Promise<void> {
+    const name = workerNameFromFile(file);
+    const bundle = await bundleWorker(file);
+    const def: WorkerDefinition = {
+      name,
+      version: contentHash(bundle.modules).slice(0, 16),
+      main: bundle.main,
+      modules: bundle.modules,
+      bindings: options.bindings ?? {},
+      limits: options.limits,
+    };
+    const current = runtime.definition(name);
+    if (current?.version === def.version) return;
+    runtime.deploy(def);
+    if (current) logger.info({ worker: name, version: def.version }, `reloaded ${name}`);
+    if (options.watch) {
+      for (const input of bundle.inputs) {
+        const path = resolve(input);
+        if (path.includes('node_modules') || sources.has(path)) continue;
+        sources.set(path, file);
+        try {
+          let timer: NodeJS.Timeout | null = null;
+          watchers.push(
+            watch(path, () => {
+              if (timer) clearTimeout(timer);
+              timer = setTimeout(() => reloadFile(file), 50);
+            }),
+          );
+        } catch {
+          // A file that vanished between bundling and watching: the next reload re-adds it.
+        }
+      }
+    }
+  }
+
+  async function reloadFile(file: string): Promise<void> {
+    try {
+      await load(file);
+    } catch (error) {
+      // Keep serving the last good version; say what is wrong.
+      logger.error({ file, err: (error as Error).message }, `reload of ${file} failed; still serving the previous version`);
+    }
+  }
+
+  for (const file of files) await load(file);
+  router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
+
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8787, options.host ?? '127.0.0.1', () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+
+  return {
+    url,
+    port,
+    runtime,
+    router,
+    server,
+    async reload(name: string) {
+      const file = files.find((f) => workerNameFromFile(f) === name);
+      if (!file) throw new Error(`no worker ${name}`);
+      await load(file);
+    },
+    async close() {
+      for (const w of watchers) w.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      runtime.close();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// HTTP ingress (the data plane): node:http in, worker invocation, node:http out. Keeps repeated
+// headers (Set-Cookie) as they are, handles HEAD and bodiless statuses, enforces the request body
+// limit, adds Server-Timing, and writes one log line per request.
+import http from 'node:http';
+import type { Logger } from 'pino';
+import type { Runtime, RuntimeResponse } from '../runtime/runtime.js';
+import { newRequestId } from '../runtime/runtime.js';
+import type { Router } from './router.js';
+import { DEFAULT_LIMITS } from '../runtime/limits.js';
+
+export interface IngressOptions {
+  runtime: Runtime;
+  router: Router;
+  logger: Logger;
+  /** add a Server-Timing header (cold, cpu, total) to every response */
+  serverTiming?: boolean;
+  /** show exception messages and stacks in 500 bodies (dev), not just in logs */
+  exposeErrors?: boolean;
+  maxRequestBodyBytes?: number;
+}
+
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+// Headers the ingress owns: framing is decided here from the actual body.
+const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(new BodyTooLarge());
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    req.resume();
+    return Promise.resolve(null);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        reject(new BodyTooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (total === 0) return resolve(null);
+      // A fresh ArrayBuffer of exactly the body (Buffer.concat may hand back a pooled slab),
+      // so it can be transferred into the isolate.
+      const body = new Uint8Array(total);
+      let offset = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, offset);
+        offset += chunk.length;
+      }
+      resolve(body.buffer);
+    });
+    req.on('error', reject);
+  });
+}
+
+function headerPairs(raw: string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
+  return pairs;
+}
+
+function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
+  const parts: string[] = [];
+  if (result?.coldMs != null) parts.push(`cold;dur=${result.coldMs.toFixed(3)}`);
+  if (result) parts.push(`cpu;dur=${result.cpuMs.toFixed(3)}`);
+  parts.push(`total;dur=${totalMs.toFixed(3)}`);
+  return parts.join(', ');
+}
+
+export function createIngress(options: IngressOptions): http.Server {
+  const { runtime, router, logger } = options;
+  const timing = options.serverTiming !== false;
+  const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
+
+  const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const rawUrl = req.url ?? '/';
+    const queryAt = rawUrl.indexOf('?');
+    const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+    const host = req.headers.host ?? 'localhost';
+    const worker = router.resolve(host, path);
+    const requestId = newRequestId();
+
+    const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra: Record<string, unknown> = {}) => {
+      const totalMs = performance.now() - started;
+      if (timing) headers.push('server-timing', serverTiming(result, totalMs));
+      const bodyless = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
+      if (!NULL_BODY_STATUSES.has(status)) headers.push('content-length', body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+      res.writeHead(status, result?.statusText || undefined, headers as unknown as string[]);
+      res.end(bodyless || body == null ? undefined : body);
+      const level = status >= 500 ? 'warn' : 'info';
+      logger[level]({ worker, method, path, status, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
+    };
+
+    if (!worker) {
+      finish(404, ['content-type', 'text/plain; charset=utf-8'], `No worker matched this request (host "${host}", path "${path}").\n`, null);
+      return;
+    }
+
+    // Start the cold start now, while the body is still on its way.
+    const prewarmColdMs = runtime.prewarm(worker);
+
+    readBody(req, maxBody)
+      .then(async (body) => {
+        const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body }, requestId);
+        result.coldMs ??= prewarmColdMs;
+        if (result.limit) {
+          finish(503, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
+          return;
+        }
+        if (result.loadError) {
+          finish(500, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
+          return;
+        }
+        if (result.exception) {
+          const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
+          finish(500, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
+          return;
+        }
+        const headers: (string | number)[] = [];
+        for (const [name, value] of result.headers) {
+          if (!HOP_BY_HOP.has(name)) headers.push(name, value);
+        }
+        const payload = result.body == null ? null : typeof result.body === 'string' ? result.body : new Uint8Array(result.body);
+        finish(result.status, headers, payload, result);
+      })
+      .catch((error) => {
+        if (error instanceof BodyTooLarge) {
+          res.shouldKeepAlive = false;
+          finish(413, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close'], `Request body larger than the limit of ${maxBody} bytes.\n`, null);
+        } else if (!res.headersSent) {
+          logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure');
+          finish(500, ['content-type', 'text/plain; charset=utf-8'], 'Internal error\n', null);
+        }
+      });
+  });
+  server.keepAliveTimeout = 65_000;
+  return server;
+}

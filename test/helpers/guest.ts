@@ -1,0 +1,65 @@
+// Runs code inside a real isolate that holds the built sandbox bundle (dist/sandbox.js), with a
+// minimal host bridge (random bytes, timers, logs). Unit tests of the guest Web APIs use this so
+// they see exactly what worker code sees: no Node globals, only what the sandbox defines.
+import ivm from 'isolated-vm';
+import { randomFillSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const bundlePath = fileURLToPath(new URL('../../dist/sandbox.js', import.meta.url));
+
+export interface Guest {
+  /** Evaluate `code` as the body of an async function in the guest; returns its (copied) result. */
+  run<T = unknown>(code: string): Promise<T>;
+  logs: { level: string; message: string }[];
+  dispose(): void;
+}
+
+export async function createGuest(): Promise<Guest> {
+  const isolate = new ivm.Isolate({ memoryLimit: 128 });
+  const context = isolate.createContextSync();
+  isolate.compileScriptSync(readFileSync(bundlePath, 'utf8'), { filename: 'cinder:sandbox.js' }).runSync(context);
+  const logs: Guest['logs'] = [];
+  const timers = new Map<number, { timeout: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
+  const call = new ivm.Reference(async (op: string, args: unknown[]) => {
+    if (op === 'timer') {
+      const [id, ms] = args as [number, number];
+      return new Promise<boolean>((resolve) => {
+        timers.set(id, { timeout: setTimeout(() => { timers.delete(id); resolve(true); }, ms), resolve });
+      });
+    }
+    throw new Error(`unknown host op ${op}`);
+  });
+  const callSync = new ivm.Callback((op: string, args: unknown[]) => {
+    if (op === 'random') {
+      const bytes = new Uint8Array(args[0] as number);
+      randomFillSync(bytes);
+      return new ivm.ExternalCopy(bytes.buffer).copyInto();
+    }
+    if (op === 'now') return Date.now();
+    throw new Error(`unknown sync host op ${op}`);
+  });
+  const send = new ivm.Callback(
+    (op: string, args: unknown[]) => {
+      if (op === 'log') logs.push({ level: String(args[0]), message: String(args[1]) });
+      if (op === 'clearTimer') {
+        const timer = timers.get(args[0] as number);
+        if (timer) { clearTimeout(timer.timeout); timers.delete(args[0] as number); timer.resolve(false); }
+      }
+    },
+    { ignored: true },
+  );
+  const boot = context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+  boot.applySync(undefined, [call, callSync, send]);
+  return {
+    logs,
+    async run<T>(code: string): Promise<T> {
+      const fn = `(async () => { ${code} })()`;
+      return (await context.eval(fn, { promise: true, copy: true, filename: 'test.js' } as ivm.ContextEvalOptions)) as T;
+    },
+    dispose() {
+      for (const t of timers.values()) clearTimeout(t.timeout);
+      isolate.dispose();
+    },
+  };
+}
