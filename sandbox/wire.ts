@@ -44,3 +44,22 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
     body: await bodyForWire(response),
   };
 }
+
+/** A guest Request as wire data, for calls that leave the isolate (service bindings, fetch). */
+export async function requestToWire(request: Request): Promise<WireRequest> {
+  const headers: [string, string][] = [];
+  for (const [name, value] of request.headers) headers.push([name, value]);
+  const hasBody = request.body !== null && request.method !== 'GET' && request.method !== 'HEAD';
+  return {
+    method: request.method,
+    url: request.url,
+    headers,
+    body: hasBody ? await request.arrayBuffer() : null,
+  };
+}
+
+/** A wire response (from the host) as a guest Response. */
+export function responseFromWire(wire: WireResponse): Response {
+  const nullBody = wire.status === 101 || wire.status === 204 || wire.status === 205 || wire.status === 304;
+  return new Response(nullBody ? null : wire.body, { status: wire.status, statusText: wire.statusText, headers: wire.headers });
+}

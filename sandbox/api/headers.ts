@@ -6,7 +6,8 @@
 // Guards: Fetch's "request"/"response" guards forbid some names in browsers only; workerd (a
 // server) enforces none of them, and neither do we. What remains is "immutable": the headers of
 // Response.redirect(), Response.error() and of a request as it arrives from the wire.
-import { aliasIterator, forEachPair, pairIteratorFactory, setToStringTag, toByteString } from './webidl.js';
+import { aliasIterator, enumerableMembers, forEachPair, pairIteratorFactory, toByteString } from './fetch-idl.js';
+import { setToStringTag } from './idl.js';
 
 export type HeadersGuard = 'none' | 'immutable';
 export type HeadersInit = Headers | Iterable<Iterable<unknown>> | Record<string, unknown>;
@@ -157,6 +158,7 @@ export class Headers {
 }
 
 aliasIterator(Headers.prototype);
+enumerableMembers(Headers);
 setToStringTag(Headers, 'Headers');
 
 /** Fetch "fill": append every pair of a HeadersInit (a sequence of pairs or a record). */

@@ -1,4 +1,7 @@
-// WebIDL "pair iterators", shared by Headers, URLSearchParams and FormData. Each interface gets
+// WebIDL pieces the fetch family needs beyond ./idl.js: "pair iterators" (shared by Headers,
+// URLSearchParams and FormData), ByteString/USVString conversions and enumerable members.
+//
+// Pair iterators: Each interface gets
 // its own iterator prototype (`Headers Iterator`, ...) that inherits %IteratorPrototype%, as in
 // browsers and workerd. The iterator re-reads its target's pairs on every next(), so changes made
 // during iteration are seen, which is what WebIDL specifies.
@@ -69,9 +72,15 @@ export function aliasIterator(proto: object): void {
   });
 }
 
-/** Set `Symbol.toStringTag` on a class prototype the way browsers do (non-enumerable, read-only). */
-export function setToStringTag(klass: { prototype: object }, tag: string): void {
-  Object.defineProperty(klass.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+/** WebIDL puts attributes and operations on the prototype as enumerable properties; class
+ *  syntax makes them non-enumerable. Fix that for every own member except the constructor. */
+export function enumerableMembers(klass: { prototype: object }): void {
+  for (const target of [klass.prototype, klass] as object[]) {
+    for (const key of Object.getOwnPropertyNames(target)) {
+      if (key === 'constructor' || key === 'prototype' || key === 'length' || key === 'name') continue;
+      Object.defineProperty(target, key, { enumerable: true });
+    }
+  }
 }
 
 /** Convert a value the way WebIDL converts to ByteString: ToString, then reject code units > 0xFF. */

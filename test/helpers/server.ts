@@ -1,0 +1,87 @@
+// A real Cinder data plane on a free port for integration tests: workers given as source code,
+// reached by Host `<name>.test` (or the default worker), host logs captured as parsed JSON.
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import pino from 'pino';
+import { request as undiciRequest } from 'undici';
+import { Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
+import { createIngress } from '../../src/server/ingress.js';
+import { Router } from '../../src/server/router.js';
+import { singleScriptWorker, type WorkerDefinition } from '../../src/runtime/worker-definition.js';
+import type { Limits } from '../../src/runtime/limits.js';
+
+export interface TestWorker {
+  code: string;
+  limits?: Partial<Limits>;
+  bindings?: WorkerDefinition['bindings'];
+}
+
+export interface TestServer {
+  url: string;
+  port: number;
+  runtime: Runtime;
+  router: Router;
+  server: http.Server;
+  logs: Record<string, unknown>[];
+  /** deploy (or redeploy) a worker from source */
+  deploy(name: string, worker: string | TestWorker): WorkerDefinition;
+  /** request a worker over real HTTP; `worker` sets the Host header to `<worker>.test` */
+  request(worker: string, path?: string, init?: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer | Uint8Array }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; body: Buffer }>;
+  close(): Promise<void>;
+}
+
+export function captureLogger(): { logger: pino.Logger; logs: Record<string, unknown>[] } {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), logs };
+}
+
+export async function startTestServer(
+  workers: Record<string, string | TestWorker>,
+  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions> } = {},
+): Promise<TestServer> {
+  const { logger, logs } = captureLogger();
+  const runtime = await Runtime.create({ logger, pool: { min: 2 }, ...options.runtime });
+  const router = new Router((name) => runtime.has(name));
+  router.defaultWorker = options.defaultWorker ?? null;
+  const deploy = (name: string, worker: string | TestWorker) => {
+    const spec = typeof worker === 'string' ? { code: worker } : worker;
+    const def = singleScriptWorker(name, spec.code, { limits: spec.limits, bindings: spec.bindings });
+    runtime.deploy(def);
+    return def;
+  };
+  for (const [name, worker] of Object.entries(workers)) deploy(name, worker);
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: options.exposeErrors, maxRequestBodyBytes: options.maxRequestBodyBytes });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    runtime,
+    router,
+    server,
+    logs,
+    deploy,
+    async request(worker, path = '/', init = {}) {
+      const res = await undiciRequest(`${url}${path}`, {
+        method: (init.method ?? 'GET') as 'GET',
+        headers: { host: `${worker}.test`, ...init.headers },
+        body: init.body,
+      });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      return { status: res.statusCode, headers: res.headers, text: body.toString('utf8'), body };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      runtime.close();
+    },
+  };
+}
