@@ -26,10 +26,14 @@ for (const [name, value] of Object.entries(globals)) {
 }
 Object.defineProperty(globalThis, 'self', { value: globalThis, writable: true, configurable: true, enumerable: false });
 
+// When this bundle was evaluated. From a snapshot every isolate reports the snapshot's build time;
+// the host checks it to prove isolates really come from the snapshot.
+const preludeEvaluatedAt = Date.now();
+
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
   delete (globalThis as Record<string, unknown>).__cinder_boot;
   installBridge({ call, callSync, send });
-  return { installWorker, dispatchFetch, dispatchScheduled, settle };
+  return { installWorker, dispatchFetch, dispatchScheduled, settle, preludeEvaluatedAt };
 }
 
 Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });

@@ -52,16 +52,31 @@ function toExternal(bytes: Buffer): ivm.ExternalCopy<ArrayBuffer> {
   return new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
 }
 
-/** Build (or reuse) the snapshot file for the current bundle; returns its path. */
-export async function ensureSnapshotFile(manifest: SandboxManifest, cacheDir = defaultCacheDir): Promise<string> {
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The snapshot for the current bundle, built (in a child process) if the cache has no good one.
+ *  Loading a damaged snapshot could crash V8, so a cached file is used only if its bytes match
+ *  the hash the builder wrote after the file passed its self-test. */
+export async function ensureSnapshot(manifest: SandboxManifest, cacheDir = defaultCacheDir): Promise<Buffer> {
   mkdirSync(cacheDir, { recursive: true });
   const file = join(cacheDir, `snapshot-${snapshotKey(manifest)}.bin`);
-  if (existsSync(file)) return file;
+  const cached = readVerified(file);
+  if (cached) return cached;
   await execFileAsync(process.execPath, ['--no-node-snapshot', snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, file], {
     timeout: 60_000,
     maxBuffer: 1 << 20,
   });
-  return file;
+  const built = readVerified(file);
+  if (!built) throw new Error('snapshot builder finished but its output does not verify');
+  return built;
+}
+
+function readVerified(file: string): Buffer | null {
+  if (!existsSync(file) || !existsSync(`${file}.sha256`)) return null;
+  const bytes = readFileSync(file);
+  return sha256(bytes) === readFileSync(`${file}.sha256`, 'utf8').trim() ? bytes : null;
 }
 
 /** Check in this process that a snapshot gives a context with every expected global. */
@@ -97,8 +112,7 @@ export async function loadIsolateSource(options: IsolateSourceOptions = {}): Pro
   const manifest = readManifest();
   if (options.snapshot !== false) {
     try {
-      const file = await ensureSnapshotFile(manifest, options.cacheDir);
-      const bytes = readFileSync(file);
+      const bytes = await ensureSnapshot(manifest, options.cacheDir);
       const snapshot = toExternal(bytes);
       const missing = verifySnapshot(snapshot, manifest);
       if (missing.length) throw new Error(`snapshot is missing globals: ${missing.join(', ')}`);

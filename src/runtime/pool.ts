@@ -68,7 +68,10 @@ export class IsolatePool {
     const { min, max } = this.options;
     if (!this.options.enabled) return 0;
     this.rollRate();
-    const perSecond = this.recentTakes.reduce((a, b) => a + b, 0) / RATE_WINDOW_SECONDS;
+    // The busier of "this second so far" and "the window's average": reacts to a burst at once
+    // and decays over the window.
+    const average = this.recentTakes.reduce((a, b) => a + b, 0) / RATE_WINDOW_SECONDS;
+    const perSecond = Math.max(average, this.recentTakes[this.recentTakes.length - 1]);
     // Enough to absorb half a second of the recent cold-start rate without making one inline.
     return Math.max(min, Math.min(max, Math.ceil(perSecond / 2)));
   }

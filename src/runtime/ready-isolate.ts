@@ -22,6 +22,8 @@ export class ReadyIsolate {
   readonly entry: GuestEntry;
   readonly memoryMb: number;
   readonly createdAt = Date.now();
+  /** Date.now() when the sandbox prelude ran: the snapshot's build time for snapshot isolates */
+  readonly preludeEvaluatedAt: number;
   /** why the isolate ended, if it did (memory limit, CPU breach, recycle) */
   disposedReason: string | null = null;
   private onDisposed: ((reason: string) => void) | null = null;
@@ -58,6 +60,7 @@ export class ReadyIsolate {
         dispatchScheduled: entry.getSync('dispatchScheduled', { reference: true }) as ivm.Reference<Function>,
         settle: entry.getSync('settle', { reference: true }) as ivm.Reference<Function>,
       };
+      this.preludeEvaluatedAt = entry.getSync('preludeEvaluatedAt') as unknown as number;
       entry.release();
     } catch (error) {
       this.isolate.dispose();
