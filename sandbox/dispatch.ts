@@ -155,7 +155,10 @@ export interface DispatchResult<T> {
 
 function finish<T>(state: InvocationState, body: { result?: T; exception?: ReturnType<typeof describeError> }): DispatchResult<T> {
   state.responded = true;
-  const pending = state.waitUntil.length > 0;
+  // A streamed body is still being produced (maybe by timers): the host settles the invocation
+  // once it has read the stream to the end.
+  const streaming = (body.result as { stream?: number } | undefined)?.stream !== undefined;
+  const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
   return { ...body, pending };
 }

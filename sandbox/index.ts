@@ -7,6 +7,7 @@ import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle } from './dispatch.js';
+import { pullStream, cancelStream } from './wire.js';
 import './bindings.js';
 
 const globals: Record<string, unknown> = {
@@ -33,7 +34,7 @@ const preludeEvaluatedAt = Date.now();
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
   delete (globalThis as Record<string, unknown>).__cinder_boot;
   installBridge({ call, callSync, send });
-  return { installWorker, dispatchFetch, dispatchScheduled, settle, preludeEvaluatedAt };
+  return { installWorker, dispatchFetch, dispatchScheduled, settle, pullStream, cancelStream, preludeEvaluatedAt };
 }
 
 Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });

@@ -2,7 +2,10 @@
 // conversion to and from the guest's Request/Response classes.
 import { Request } from './api/request.js';
 import { Response } from './api/response.js';
-import { bodyForWire } from './api/body.js';
+import { bodyForWire, takeStreamForWire } from './api/body.js';
+import { ReadableStream } from './api/streams.js';
+import { hostCall } from './bridge.js';
+import { describeError } from './report-error.js';
 
 export interface WireRequest {
   method: string;
@@ -11,6 +14,8 @@ export interface WireRequest {
   headers: [string, string][];
   /** the whole body, transferred (not copied) into the isolate; null for none */
   body: ArrayBuffer | null;
+  /** set when the upload is still arriving: read it from the host by this id */
+  bodyStream?: number;
   cf?: Record<string, unknown>;
 }
 
@@ -20,29 +25,92 @@ export interface WireResponse {
   headers: [string, string][];
   /** strings cross as strings (the host encodes them natively); bytes as an ArrayBuffer */
   body: string | ArrayBuffer | null;
+  /** set when the body is a stream the host pulls with pullStream(id) */
+  stream?: number;
+}
+
+/** An upload the host is still receiving, as a byte stream the guest pulls from. */
+function hostBodyStream(id: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    type: 'bytes',
+    async pull(controller) {
+      const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
+      if (chunk === null) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+      } else if (chunk.byteLength) {
+        controller.enqueue(new Uint8Array(chunk));
+      }
+    },
+  });
 }
 
 export function requestFromWire(wire: WireRequest): Request {
-  const hasBody = wire.body !== null && wire.method !== 'GET' && wire.method !== 'HEAD';
+  const bodyless = wire.method === 'GET' || wire.method === 'HEAD';
+  const body = bodyless ? null : wire.bodyStream !== undefined ? hostBodyStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
   const request = new Request(wire.url, {
     method: wire.method,
     headers: wire.headers,
-    body: hasBody ? new Uint8Array(wire.body as ArrayBuffer) : null,
+    body,
+    // @ts-expect-error duplex is required by the Fetch spec for stream bodies
+    duplex: 'half',
   });
   if (wire.cf) Object.defineProperty(request, 'cf', { value: Object.freeze(wire.cf), enumerable: true });
   return request;
 }
 
+// Response streams the host is pulling, by id.
+interface ChunkReader {
+  read(): Promise<{ value?: unknown; done: boolean }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+const outgoing = new Map<number, ChunkReader>();
+let nextStreamId = 1;
+
 export async function responseToWire(response: Response): Promise<WireResponse> {
   const headers: [string, string][] = [];
   // Headers iteration yields each Set-Cookie separately (Fetch spec "sort and combine").
   for (const [name, value] of response.headers) headers.push([name, value]);
-  return {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-    body: await bodyForWire(response),
-  };
+  const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };
+  const stream = takeStreamForWire(response);
+  if (stream) {
+    const id = nextStreamId++;
+    outgoing.set(id, stream.getReader() as unknown as ChunkReader);
+    wire.stream = id;
+  } else {
+    wire.body = await bodyForWire(response);
+  }
+  return wire;
+}
+
+/** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */
+export async function pullStream(id: number): Promise<ArrayBuffer | string | null | { error: ReturnType<typeof describeError> }> {
+  const reader = outgoing.get(id);
+  if (!reader) return null;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        outgoing.delete(id);
+        return null;
+      }
+      if (typeof value === 'string') return value;
+      if (!ArrayBuffer.isView(value)) throw new TypeError('This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.');
+      if (value.byteLength === 0) continue;
+      const view = value as Uint8Array;
+      return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? (view.buffer as ArrayBuffer) : (view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer);
+    }
+  } catch (error) {
+    outgoing.delete(id);
+    return { error: describeError(error) };
+  }
+}
+
+/** Host entry: the client went away; cancel the stream so its source can stop. */
+export function cancelStream(id: number): void {
+  const reader = outgoing.get(id);
+  outgoing.delete(id);
+  reader?.cancel(new Error('client disconnected')).catch(() => {});
 }
 
 /** A guest Request as wire data, for calls that leave the isolate (service bindings, fetch). */

@@ -42,15 +42,26 @@ export class LeanClient {
    * GET `path` with the given Host header. Resolves to {status, headers, body, ms}, where ms is
    * the time from writing the request to having the whole response.
    */
-  async get(path, hostHeader = 'localhost', extraHeaders = '') {
+  async get(path, hostHeader = 'localhost', { timeoutMs = 30_000 } = {}) {
     if (!this.socket) await this.connect();
     if (this.pending) throw new Error('LeanClient: one request at a time');
-    const raw = `GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\n${extraHeaders}\r\n`;
+    const raw = `GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`;
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.socket?.destroy();
+        this.fail(new Error(`no response to GET ${path} within ${timeoutMs} ms`));
+      }, timeoutMs);
       const started = process.hrtime.bigint();
       this.pending = {
-        resolve: (response) => resolve({ ...response, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
-        reject,
+        resolve: (response) => {
+          const ms = Number(process.hrtime.bigint() - started) / 1e6;
+          clearTimeout(timer);
+          resolve({ ...response, ms });
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       this.socket.write(raw);
     });

@@ -10,6 +10,7 @@ export type BlobPart = ArrayBuffer | ArrayBufferView | Blob | string;
 
 // Module-private read access to a Blob's bytes (set in the static block): no copy.
 let bytesOf: (blob: Blob) => Uint8Array;
+let setContents: (blob: Blob, bytes: Uint8Array, type: string) => void;
 
 export class Blob {
   #bytes: Uint8Array;
@@ -40,10 +41,7 @@ export class Blob {
     const size = this.#bytes.length;
     const from = relativeIndex(start, 0, size);
     const to = relativeIndex(end, size, size);
-    const blob = new Blob();
-    blob.#bytes = this.#bytes.subarray(from, Math.max(from, to));
-    blob.#type = contentType === undefined ? '' : normalizeType(`${contentType}`);
-    return blob;
+    return createBlob(this.#bytes.subarray(from, Math.max(from, to)), contentType === undefined ? '' : normalizeType(`${contentType}`));
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
@@ -64,6 +62,10 @@ export class Blob {
 
   static {
     bytesOf = (blob) => blob.#bytes;
+    setContents = (blob, bytes, type) => {
+      blob.#bytes = bytes;
+      blob.#type = type;
+    };
   }
 }
 
@@ -95,6 +97,14 @@ export class File extends Blob {
 
 enumerableMembers(File);
 setToStringTag(File, 'File');
+
+/** A Blob over bytes the caller hands over (no copy) with a type used as is (Body.blob() gives
+ *  the serialized MIME type, whose parameter values keep their case). */
+export function createBlob(bytes: Uint8Array, type: string): Blob {
+  const blob = new Blob();
+  setContents(blob, bytes, type);
+  return blob;
+}
 
 /** A Blob's bytes without copying. Callers must not write to them. */
 export function blobBytes(blob: Blob): Uint8Array {

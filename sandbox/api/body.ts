@@ -4,7 +4,7 @@
 // asks for `.body`. text()/arrayBuffer() on a string or bytes body never touch a stream: that is
 // the hot path of nearly every worker.
 import urlencoded from 'whatwg-url/lib/urlencoded.js';
-import { Blob, blobBytes } from './blob.js';
+import { Blob, blobBytes, createBlob } from './blob.js';
 import { utf8Decode, utf8DecodeWithoutBOM, utf8Encode } from './encoding.js';
 import { enumerableMembers, toUSVString } from './fetch-idl.js';
 import { FormData, formDataEntries, formDataFromEntries, type FormDataEntry } from './form-data.js';
@@ -120,8 +120,8 @@ export class Body {
 
   async blob(): Promise<Blob> {
     const mime = extractMimeType(this.#state.headers?.get('content-type') ?? null);
-    const { bytes } = await consumeBytes(this.#state);
-    return new Blob([bytes], { type: mime ? serializeMimeType(mime) : '' });
+    const { bytes, owned } = await consumeBytes(this.#state);
+    return createBlob(owned ? bytes : bytes.slice(), mime ? serializeMimeType(mime) : '');
   }
 
   async formData(): Promise<FormData> {
@@ -262,4 +262,16 @@ function ownsBytes(source: BodySource, state: BodyState): boolean {
 function toArrayBuffer(bytes: Uint8Array, owned: boolean): ArrayBuffer {
   if (owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
   return bytes.slice().buffer;
+}
+
+/**
+ * For the dispatcher: the body's ReadableStream when it was made from one (so the host can pull
+ * it chunk by chunk), else null — in which case bodyForWire() sends it whole. Marks it used.
+ */
+export function takeStreamForWire(target: Body): ReadableStream<Uint8Array> | null {
+  const state = stateOf(target);
+  const source = state.source;
+  if (source?.kind !== 'stream') return null;
+  beginConsume(state);
+  return source.value as ReadableStream<Uint8Array>;
 }

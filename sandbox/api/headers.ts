@@ -40,7 +40,7 @@ export function normalizeHeaderValue(value: unknown): string {
 const makeIterator = pairIteratorFactory<string, string>('Headers');
 
 // Module-private access to a Headers' internals for Request/Response/body (set in a static block).
-let guardOf: (headers: Headers, guard: HeadersGuard) => void;
+let guardOf: (headers: Headers, guard?: HeadersGuard) => HeadersGuard;
 let listOf: (headers: Headers) => readonly Pair[];
 
 export class Headers {
@@ -151,7 +151,8 @@ export class Headers {
 
   static {
     guardOf = (headers, guard) => {
-      headers.#guard = guard;
+      if (guard !== undefined) headers.#guard = guard;
+      return headers.#guard;
     };
     listOf = (headers) => headers.#list;
   }
@@ -213,6 +214,10 @@ export function createHeaders(init: unknown, guard: HeadersGuard = 'none'): Head
 
 export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void {
   guardOf(headers, guard);
+}
+
+export function headersGuard(headers: Headers): HeadersGuard {
+  return guardOf(headers);
 }
 
 /** The raw [lowercase name, value] list, in insertion order (read-only view). */

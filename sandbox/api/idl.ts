@@ -34,3 +34,37 @@ export const INTERNAL: unique symbol = Symbol('cinder.internal');
 export function checkInternal(token: unknown): void {
   if (token !== INTERNAL) throw new TypeError('Illegal constructor');
 }
+
+// --- platform objects --------------------------------------------------------------------------
+
+// prototype -> interface name (or null); filled lazily, never at snapshot time.
+let platformProtos: WeakMap<object, string | null> | null = null;
+
+/**
+ * The interface name when `value` is an instance (or subclass instance) of one of the sandbox's
+ * own global classes (Request, Headers, AbortSignal, ...), else null. Recognised structurally, so
+ * the two API families need no registry: a prototype whose data `Symbol.toStringTag` names a
+ * global class, defined non-enumerable (as the sandbox defines globals) and written in JS (not a
+ * V8 built-in such as Map). structuredClone refuses these; inspect shows their attributes.
+ */
+export function platformInterfaceName(value: object): string | null {
+  const cache = (platformProtos ??= new WeakMap());
+  for (let proto = Object.getPrototypeOf(value); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    let name = cache.get(proto);
+    if (name === undefined) {
+      name = interfaceNameOf(proto);
+      cache.set(proto, name);
+    }
+    if (name !== null) return name;
+  }
+  return null;
+}
+
+function interfaceNameOf(proto: object): string | null {
+  const tag = Object.getOwnPropertyDescriptor(proto, Symbol.toStringTag);
+  if (!tag || typeof tag.value !== 'string') return null;
+  const global = Object.getOwnPropertyDescriptor(globalThis, tag.value);
+  const ctor = global?.value as { prototype?: unknown } | undefined;
+  if (!global || global.enumerable || typeof ctor !== 'function' || ctor.prototype !== proto) return null;
+  return /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(ctor)) ? null : tag.value;
+}

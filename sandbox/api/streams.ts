@@ -36,6 +36,8 @@ export {
   WritableStreamDefaultWriter,
 };
 
+type BufferSource = ArrayBuffer | ArrayBufferView;
+
 /** Chunk size used when a stream is made from bytes we already hold (bodies, Blob.stream()). */
 const STREAM_CHUNK = 64 * 1024;
 

@@ -10,6 +10,8 @@ export interface GuestEntry {
   dispatchFetch: ivm.Reference<Function>;
   dispatchScheduled: ivm.Reference<Function>;
   settle: ivm.Reference<Function>;
+  pullStream: ivm.Reference<Function>;
+  cancelStream: ivm.Reference<Function>;
 }
 
 let nextIsolateId = 1;
@@ -59,6 +61,8 @@ export class ReadyIsolate {
         dispatchFetch: entry.getSync('dispatchFetch', { reference: true }) as ivm.Reference<Function>,
         dispatchScheduled: entry.getSync('dispatchScheduled', { reference: true }) as ivm.Reference<Function>,
         settle: entry.getSync('settle', { reference: true }) as ivm.Reference<Function>,
+        pullStream: entry.getSync('pullStream', { reference: true }) as ivm.Reference<Function>,
+        cancelStream: entry.getSync('cancelStream', { reference: true }) as ivm.Reference<Function>,
       };
       this.preludeEvaluatedAt = entry.getSync('preludeEvaluatedAt') as unknown as number;
       entry.release();

@@ -33,6 +33,8 @@ export interface RuntimeResponse {
   statusText?: string;
   headers: [string, string][];
   body: string | ArrayBuffer | null;
+  /** the body as a stream, when the worker answered with one (body is then null) */
+  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
   coldMs: number | null;
   cpuMs: number;
@@ -229,7 +231,7 @@ export class Runtime {
     if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
     if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
     const response: WireResponse = result.response;
-    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body };
+    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream };
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {

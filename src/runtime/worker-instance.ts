@@ -9,27 +9,9 @@ import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
+import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
 
-export interface WireRequest {
-  method: string;
-  url: string;
-  headers: [string, string][];
-  body: ArrayBuffer | null;
-  cf?: Record<string, unknown>;
-}
-
-export interface WireResponse {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  body: string | ArrayBuffer | null;
-}
-
-export interface GuestException {
-  name: string;
-  message: string;
-  stack: string;
-}
+export type { GuestException, WireRequest, WireResponse } from './wire.js';
 
 export type Outcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededWall' | 'exceededMemory' | 'canceled';
 
@@ -49,6 +31,8 @@ export interface InvocationRecord {
 
 export interface FetchResult {
   response?: WireResponse;
+  /** the response body, when the guest answered with a stream; pull it to the end or return() */
+  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
   limit?: LimitExceededError;
 }
@@ -272,8 +256,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
   async fetch(request: WireRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {
     const invocation = this.begin(requestId, 'fetch');
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
+    const guestRequest: GuestWireRequest = { method: request.method, url: request.url, headers: request.headers, body: request.body, cf: request.cf };
+    if (request.bodyStream) guestRequest.bodyStream = this.openRequestStream(invocation, request.bodyStream);
+    let streaming = false;
     try {
-      const call = this.ready.entry.dispatchFetch.apply(undefined, [invocation.id, wireArgument(request)], {
+      const call = this.ready.entry.dispatchFetch.apply(undefined, [invocation.id, wireArgument(guestRequest)], {
         result: { promise: true, copy: true },
       }) as Promise<{ result?: WireResponse; exception?: GuestException; pending: boolean }>;
       const out = await Promise.race([call, invocation.aborted]);
@@ -283,16 +270,112 @@ export class WorkerInstance implements BridgeOwner, Watched {
         this.breach('memory');
         throw invocation.limit ?? new LimitExceededError('memory');
       }
+      const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      if (out.result?.stream != null) {
+        streaming = true;
+        return { response: out.result, stream: this.pullResponseStream(invocation, out.result.stream), invocation };
+      }
       const body = out.result?.body;
       invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-      if (out.pending) this.finishLater(invocation, out.exception ? 'exception' : 'ok');
-      else this.end(invocation, out.exception ? 'exception' : 'ok');
+      if (out.pending) this.finishLater(invocation, outcome);
+      else this.end(invocation, outcome);
       return { response: out.result, exception: out.exception, invocation };
     } catch (error) {
-      const limit = this.limitFor(invocation, error);
-      this.end(invocation, outcomeOf(limit.limit));
-      return { limit, invocation };
+      try {
+        const limit = this.limitFor(invocation, error);
+        this.end(invocation, outcomeOf(limit.limit));
+        return { limit, invocation };
+      } catch (unexpected) {
+        this.end(invocation, 'exception');
+        throw unexpected;
+      }
+    } finally {
+      if (!streaming) this.closeRequestStreams(invocation);
     }
+  }
+
+  // --- streamed bodies ----------------------------------------------------------------------------
+
+  private readonly requestStreams = new Map<number, { owner: Invocation; iterator: AsyncIterator<Uint8Array> }>();
+  private nextStreamId = 1;
+
+  /** A request body still arriving: the guest reads it with the `body.read` op by this id. */
+  private openRequestStream(invocation: Invocation, body: AsyncIterable<Uint8Array>): number {
+    const id = this.nextStreamId++;
+    this.requestStreams.set(id, { owner: invocation, iterator: body[Symbol.asyncIterator]() });
+    return id;
+  }
+
+  private async readRequestStream(id: unknown): Promise<ArrayBuffer | null> {
+    const stream = this.requestStreams.get(Number(id));
+    if (!stream) throw new TypeError('request body stream is closed');
+    const { value, done } = await stream.iterator.next();
+    if (done) {
+      this.requestStreams.delete(Number(id));
+      return null;
+    }
+    stream.owner.bytesIn += value.byteLength;
+    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer;
+  }
+
+  private closeRequestStreams(invocation: Invocation): void {
+    for (const [id, stream] of this.requestStreams) {
+      if (stream.owner !== invocation) continue;
+      this.requestStreams.delete(id);
+      // Unread upload: let the source drain or close it (keeps the connection usable).
+      void stream.iterator.return?.();
+    }
+  }
+
+  /** Pull a guest ReadableStream body to the host, chunk by chunk, as the client takes it. */
+  private async *pullResponseStream(invocation: Invocation, streamId: number): AsyncGenerator<Uint8Array | string, void, undefined> {
+    let finished = false;
+    try {
+      for (;;) {
+        const pull = this.ready.entry.pullStream.apply(undefined, [streamId], { result: { promise: true, copy: true } }) as Promise<PulledChunk>;
+        const chunk = await Promise.race([pull, invocation.aborted]);
+        this.activity();
+        if (chunk === null) break;
+        if (typeof chunk === 'object' && !(chunk instanceof ArrayBuffer)) {
+          throw Object.assign(new Error(chunk.error.message), { guest: chunk.error });
+        }
+        if (typeof chunk === 'string') {
+          invocation.bytesOut += Buffer.byteLength(chunk);
+          yield chunk;
+        } else {
+          invocation.bytesOut += chunk.byteLength;
+          yield new Uint8Array(chunk);
+        }
+      }
+      finished = true;
+      this.closeRequestStreams(invocation);
+      // The guest kept the invocation open while its stream was read (timers included); settle
+      // it now, waiting for any waitUntil work.
+      this.finishLater(invocation, 'ok');
+    } catch (error) {
+      finished = true;
+      this.closeRequestStreams(invocation);
+      if ((error as { guest?: GuestException }).guest) {
+        this.settleNow(invocation, 'exception');
+        throw error;
+      }
+      const limit = invocation.limit ?? (this.ready.disposedReason ? this.limitFor(invocation, error) : null);
+      this.end(invocation, limit ? outcomeOf(limit.limit) : 'exception');
+      throw limit ?? error;
+    } finally {
+      if (!finished) {
+        // The client went away before the end: cancel the guest stream and end the invocation.
+        this.closeRequestStreams(invocation);
+        if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [streamId]);
+        this.settleNow(invocation, 'canceled');
+      }
+    }
+  }
+
+  /** End an invocation whose guest side may still hold state: let the guest close it too. */
+  private settleNow(invocation: Invocation, outcome: Outcome): void {
+    if (this.alive) this.ready.entry.settle.applyIgnored(undefined, [invocation.id]);
+    this.end(invocation, outcome);
   }
 
   async scheduled(cron: string, scheduledTime: number, requestId: string): Promise<{ exception?: GuestException; limit?: LimitExceededError; noRetry: boolean; invocation: Invocation }> {
@@ -401,6 +484,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
+    if (op === 'body.read') return this.readRequestStream(args[0]);
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
     const invocation = this.inFlight.get(invocationId);
@@ -433,7 +517,7 @@ function outcomeOf(limit: LimitKind): Outcome {
 }
 
 /** Small bodies cross by copy; large ones are transferred (no copy) into the isolate. */
-function wireArgument(request: WireRequest): ivm.Copy<WireRequest> | ivm.ExternalCopy<WireRequest> | unknown {
+function wireArgument(request: GuestWireRequest): unknown {
   if (request.body && request.body.byteLength > 64 * 1024) {
     return new ivm.ExternalCopy(request, { transferList: [request.body], transferOut: true }).copyInto({ release: true, transferIn: true });
   }

@@ -25,13 +25,41 @@ const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection',
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {
+/** Uploads up to this size (declared by Content-Length) are read whole before dispatch, which is
+ *  cheapest; larger or chunked ones stream into the guest as they arrive. */
+const BUFFERED_BODY_MAX = 1024 * 1024;
+
+type IncomingBody = { body: ArrayBuffer | null; bodyStream?: AsyncIterable<Uint8Array> };
+
+function takeBody(req: http.IncomingMessage, limit: number): Promise<IncomingBody> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new BodyTooLarge());
-  if (req.method === 'GET' || req.method === 'HEAD') {
+  if (req.method === 'GET' || req.method === 'HEAD' || declared === 0) {
     req.resume();
-    return Promise.resolve(null);
+    return Promise.resolve({ body: null });
   }
+  if (!(declared <= BUFFERED_BODY_MAX)) return Promise.resolve({ body: null, bodyStream: streamBody(req, limit) });
+  return readBody(req, limit).then((body) => ({ body }));
+}
+
+/** The upload as it arrives, failing once it passes the limit. */
+async function* streamBody(req: http.IncomingMessage, limit: number): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  let complete = false;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) throw new RangeError(`request body larger than the limit of ${limit} bytes`);
+      yield chunk;
+    }
+    complete = true;
+  } finally {
+    // Stopped early (the worker did not read it all): discard the rest so keep-alive works.
+    if (!complete && !req.destroyed) req.resume();
+  }
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -74,6 +102,37 @@ function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
   return parts.join(', ');
 }
 
+/** Write a streamed body as the guest produces it (chunked), honouring socket backpressure. */
+async function sendStream(res: http.ServerResponse, method: string, result: RuntimeResponse, headers: (string | number)[], timing: string | null): Promise<Error | null> {
+  const stream = result.stream!;
+  // Server-Timing here can only describe the time to the first byte: the body is still coming.
+  if (timing) headers.push('server-timing', timing);
+  res.writeHead(result.status, result.statusText || undefined, headers as unknown as string[]);
+  if (method === 'HEAD' || NULL_BODY_STATUSES.has(result.status)) {
+    await stream.return();
+    res.end();
+    return null;
+  }
+  res.flushHeaders();
+  let clientGone = false;
+  res.once('close', () => {
+    if (!res.writableFinished) clientGone = true;
+  });
+  try {
+    for await (const chunk of stream) {
+      if (clientGone) break; // leaving the loop returns the generator: the guest stream is cancelled
+      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+    res.end();
+    return null;
+  } catch (error) {
+    // The guest's stream failed after the headers went out: all we can do is cut the response
+    // short so the client sees an incomplete body rather than a truncated "complete" one.
+    res.destroy();
+    return error as Error;
+  }
+}
+
 export function createIngress(options: IngressOptions): http.Server {
   const { runtime, router, logger } = options;
   const timing = options.serverTiming !== false;
@@ -108,10 +167,10 @@ export function createIngress(options: IngressOptions): http.Server {
     // Start the cold start now, while the body is still on its way.
     const prewarmColdMs = runtime.prewarm(worker);
 
-    readBody(req, maxBody)
-      .then(async (body) => {
+    takeBody(req, maxBody)
+      .then(async ({ body, bodyStream }) => {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body }, requestId);
+        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
         result.coldMs ??= prewarmColdMs;
         if (result.limit) {
           finish(503, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
@@ -129,6 +188,14 @@ export function createIngress(options: IngressOptions): http.Server {
         const headers: (string | number)[] = [];
         for (const [name, value] of result.headers) {
           if (!HOP_BY_HOP.has(name)) headers.push(name, value);
+        }
+        if (result.stream) {
+          const failure = await sendStream(res, method, result, headers, timing ? serverTiming(result, performance.now() - started) : null);
+          const totalMs = performance.now() - started;
+          const fields = { worker, method, path, status: result.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId, streamed: true };
+          if (failure) logger.warn({ ...fields, err: String((failure as { guest?: { stack: string } }).guest?.stack ?? failure.message) }, 'request');
+          else logger.info(fields, 'request');
+          return;
         }
         const payload = result.body == null ? null : typeof result.body === 'string' ? result.body : new Uint8Array(result.body);
         finish(result.status, headers, payload, result);

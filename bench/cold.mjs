@@ -1,0 +1,302 @@
+// Cold-start benchmark: `npm run bench:cold` (add --quick for a smoke run).
+//
+// A cold start is a request for a worker that has no live isolate. For every configuration of
+// Cinder (the ablation) and every peer, in one run on this machine, the bench sends requests one
+// at a time over one kept-alive connection from a lean raw-socket client, each of them cold, and
+// records the client-observed latency and, where the server reports it, the server-side time
+// (Server-Timing `total`: request received -> response headers written; `cold`: bringing the
+// isolate up). Cinder's worker stays deployed and its isolate is evicted between requests (the
+// bench asks over IPC, off the measured path), as happens when an idle worker is reclaimed;
+// workerd gets a new Worker Loader id per request; edge-runtime a new EdgeRuntime; the bare
+// isolated-vm peer a new isolate.
+//
+// Output: a table on stdout, bench/results/cold-<timestamp>.json, bench/results/latest-cold.json
+// and bench/results/cold.svg.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LeanClient, parseServerTiming } from './lib/client.mjs';
+import { buildWorkers, buildDir } from './lib/build-workers.mjs';
+import { benchDir, environment, freePort, startNodeServer, startWorkerd } from './lib/procs.mjs';
+import { fmtMs, sleep, summarize, table } from './lib/stats.mjs';
+import { latencyPlot } from './lib/svg.mjs';
+
+export const resultsDir = join(benchDir, 'results');
+
+const WORKERS = {
+  hello: { label: 'hello', path: '/' },
+  hono: { label: 'Hono + highlight.js (~1.2 MB)', path: '/api/highlight?lang=javascript' },
+};
+
+/** Cinder configurations: the ablation. */
+const CINDER_CONFIGS = [
+  { id: 'cinder', label: 'Cinder: all on', options: {} },
+  { id: 'cinder-no-pool', label: 'Cinder: no pool', options: { pool: { enabled: false } } },
+  { id: 'cinder-no-snapshot', label: 'Cinder: no snapshot', options: { snapshot: false } },
+  { id: 'cinder-no-code-cache', label: 'Cinder: no worker code cache', options: { workerCodeCache: false } },
+  {
+    id: 'cinder-all-off',
+    label: 'Cinder: all off',
+    options: { pool: { enabled: false }, snapshot: false, codeCache: false, workerCodeCache: false },
+  },
+];
+
+// Each target knows how to start its server and how to ask it for a cold or a warm response.
+function cinderTarget(config) {
+  return {
+    id: config.id,
+    label: config.label,
+    group: 'cinder',
+    workers: ['hello', 'hono'],
+    async start() {
+      const server = await startNodeServer('cinder.mjs', {
+        ...config.options,
+        workers: { hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-app.mjs') },
+      });
+      return {
+        port: server.port,
+        host: (w) => `${w}.bench`,
+        coldPath: (w) => WORKERS[w].path,
+        warmPath: (w) => WORKERS[w].path,
+        afterCold: (w) => server.call({ op: 'evict', name: w }),
+        stats: () => server.call({ op: 'stats' }),
+        info: { source: server.info.source },
+        stop: () => server.stop(),
+      };
+    },
+  };
+}
+
+let workerdSeq = 0;
+const workerdTarget = {
+  id: 'workerd',
+  label: 'workerd: new Worker Loader isolate',
+  group: 'peer',
+  workers: ['hello', 'hono'],
+  async start() {
+    const ports = { loader: await freePort(), hello: await freePort() };
+    const server = await startWorkerd(ports);
+    return {
+      port: ports.loader,
+      host: () => 'bench',
+      coldPath: (w) => `/cold/${w}/${++workerdSeq}${WORKERS[w].path}`,
+      warmPath: (w) => `/warm/${w}${WORKERS[w].path}`,
+      stats: async () => ({ rssMb: server.rssMb() }),
+      stop: () => server.stop(),
+    };
+  },
+};
+
+function nodePeer(id, label, script, workers) {
+  return {
+    id,
+    label,
+    group: 'peer',
+    workers,
+    async start() {
+      const server = await startNodeServer(script);
+      return {
+        port: server.port,
+        host: (w) => `${w}.bench`,
+        coldPath: (w) => `/cold${WORKERS[w].path}`,
+        warmPath: (w) => WORKERS[w].path,
+        stats: async () => ({ rssMb: server.rssMb() }),
+        stop: () => server.stop(),
+      };
+    },
+  };
+}
+
+export const TARGETS = [
+  ...CINDER_CONFIGS.map(cinderTarget),
+  workerdTarget,
+  nodePeer('edge-runtime', 'edge-runtime: new EdgeRuntime (vm)', 'edge-runtime.mjs', ['hello', 'hono']),
+  nodePeer('ivm-bare', 'isolated-vm: bare new isolate', 'ivm-bare.mjs', ['hello']),
+];
+
+export function parseArgs(argv) {
+  const args = { quick: false, n: 1000, nHono: 200, warm: 200, gapMs: 1, only: null, workers: null };
+  for (const arg of argv) {
+    const [key, value] = arg.replace(/^--/, '').split('=');
+    if (key === 'quick') args.quick = true;
+    else if (key === 'n') args.n = Number(value);
+    else if (key === 'n-hono') args.nHono = Number(value);
+    else if (key === 'warm') args.warm = Number(value);
+    else if (key === 'gap-ms') args.gapMs = Number(value);
+    else if (key === 'only') args.only = value.split(',');
+    else if (key === 'workers') args.workers = value.split(',');
+  }
+  if (args.quick) {
+    if (!argv.some((a) => a.startsWith('--n='))) args.n = 100;
+    if (!argv.some((a) => a.startsWith('--n-hono='))) args.nHono = 20;
+    if (!argv.some((a) => a.startsWith('--warm='))) args.warm = 50;
+  }
+  return args;
+}
+
+async function measure(client, instance, worker, count, kind, gapMs) {
+  const samples = { client: [], total: [], cold: [], cpu: [] };
+  let errors = 0;
+  let notCold = 0;
+  let firstError = null;
+  for (let i = 0; i < count; i++) {
+    const path = kind === 'cold' ? instance.coldPath(worker) : instance.warmPath(worker);
+    const response = await client.get(path, instance.host(worker));
+    if (response.status !== 200) {
+      errors++;
+      firstError ??= `${response.status} ${response.body.slice(0, 200)}`;
+    }
+    samples.client.push(response.ms);
+    const timing = parseServerTiming(response.headers['server-timing']);
+    if (timing.total !== undefined) samples.total.push(timing.total);
+    if (timing.cpu !== undefined) samples.cpu.push(timing.cpu);
+    if (timing.cold !== undefined) samples.cold.push(timing.cold);
+    else if (kind === 'cold' && timing.total !== undefined) notCold++;
+    if (kind === 'cold') {
+      if (instance.afterCold) await instance.afterCold(worker);
+      if (gapMs > 0) await sleep(gapMs);
+    }
+  }
+  return { samples, errors, notCold, firstError };
+}
+
+const round = (values) => values.map((v) => Math.round(v * 1000) / 1000);
+
+/** Run the cold-start bench; returns the result object (also written to disk by main). */
+export async function runCold(args, log = (s) => process.stderr.write(s + '\n')) {
+  const built = await buildWorkers();
+  log(`[cold] workers built: hello, hono-app ${(built.hono.bytes / 1024).toFixed(0)} KiB`);
+  const targets = TARGETS.filter((t) => !args.only || args.only.some((o) => t.id === o || t.id.startsWith(o)));
+  const results = [];
+  for (const target of targets) {
+    let instance;
+    try {
+      instance = await target.start();
+    } catch (error) {
+      log(`[cold] ${target.id}: could not start: ${error.message}`);
+      results.push({ target: target.id, label: target.label, group: target.group, error: String(error.message) });
+      continue;
+    }
+    const client = new LeanClient({ port: instance.port });
+    try {
+      for (const worker of target.workers) {
+        if (args.workers && !args.workers.includes(worker)) continue;
+        const n = worker === 'hono' ? args.nHono : args.n;
+        const started = Date.now();
+        // JIT warm-up of the server and the client on both paths; discarded.
+        await measure(client, instance, worker, Math.min(20, n), 'warm', 0);
+        await measure(client, instance, worker, Math.min(10, n), 'cold', args.gapMs);
+        const warm = await measure(client, instance, worker, worker === 'hono' ? Math.ceil(args.warm / 2) : args.warm, 'warm', 0);
+        const cold = await measure(client, instance, worker, n, 'cold', args.gapMs);
+        const stats = instance.stats ? await instance.stats() : null;
+        const entry = {
+          target: target.id,
+          label: target.label,
+          group: target.group,
+          worker,
+          n,
+          errors: cold.errors + warm.errors,
+          firstError: cold.firstError ?? warm.firstError,
+          notCold: cold.notCold,
+          client: summarize(cold.samples.client),
+          serverTotal: summarize(cold.samples.total),
+          serverCold: summarize(cold.samples.cold),
+          serverCpu: summarize(cold.samples.cpu),
+          warmClient: summarize(warm.samples.client),
+          warmServerTotal: summarize(warm.samples.total),
+          stats,
+          info: instance.info ?? null,
+          seconds: (Date.now() - started) / 1000,
+          samples: { client: round(cold.samples.client), serverTotal: round(cold.samples.total), serverCold: round(cold.samples.cold) },
+        };
+        results.push(entry);
+        log(
+          `[cold] ${target.id.padEnd(22)} ${worker.padEnd(5)} n=${n} client p50 ${fmtMs(entry.client?.p50)} p99 ${fmtMs(entry.client?.p99)}` +
+            (entry.serverTotal ? ` | server p50 ${fmtMs(entry.serverTotal.p50)} p99 ${fmtMs(entry.serverTotal.p99)}` : '') +
+            ` | warm p50 ${fmtMs(entry.warmClient?.p50)}` +
+            (entry.errors ? ` | ${entry.errors} errors: ${entry.firstError}` : '') +
+            (entry.notCold ? ` | ${entry.notCold} not cold` : '') +
+            ` (${entry.seconds.toFixed(1)} s)`,
+        );
+      }
+    } catch (error) {
+      log(`[cold] ${target.id}: failed: ${error.stack ?? error}`);
+      results.push({ target: target.id, label: target.label, group: target.group, error: String(error.message) });
+    } finally {
+      client.close();
+      await instance.stop();
+    }
+  }
+  return { kind: 'cold', env: await environment(), args, workerBytes: { hello: built.hello.esm.length, hono: built.hono.bytes }, results };
+}
+
+export function coldTable(cold) {
+  const rows = [['config / peer', 'worker', 'n', 'client p50', 'p90', 'p99', 'max', 'server p50', 'server p99', 'bring-up p50', 'warm p50', 'notes']];
+  for (const r of cold.results) {
+    if (r.error && !r.client) {
+      rows.push([r.label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', `FAILED: ${r.error.slice(0, 60)}`]);
+      continue;
+    }
+    const notes = [];
+    if (r.errors) notes.push(`${r.errors} errors`);
+    if (r.notCold) notes.push(`${r.notCold} not cold`);
+    if (r.stats?.pool?.misses) notes.push(`${r.stats.pool.misses} pool misses`);
+    if (r.info?.source && r.info.source !== 'snapshot' && !r.target.includes('snapshot') && !r.target.includes('all-off')) notes.push(`source=${r.info.source}!`);
+    rows.push([
+      r.label,
+      r.worker,
+      r.n,
+      fmtMs(r.client?.p50),
+      fmtMs(r.client?.p90),
+      fmtMs(r.client?.p99),
+      fmtMs(r.client?.max),
+      fmtMs(r.serverTotal?.p50),
+      fmtMs(r.serverTotal?.p99),
+      fmtMs(r.serverCold?.p50),
+      fmtMs(r.warmClient?.p50),
+      notes.join(', '),
+    ]);
+  }
+  return table(rows);
+}
+
+export function coldPlot(cold) {
+  const panels = Object.keys(WORKERS)
+    .map((worker) => ({
+      title: `${worker === 'hello' ? 'hello worker' : 'realistic worker: ' + WORKERS[worker].label} — cold start latency`,
+      rows: cold.results
+        .filter((r) => r.worker === worker && r.client)
+        .map((r) => ({ label: r.label, client: r.client, server: r.serverTotal, highlight: r.target === 'cinder' })),
+    }))
+    .filter((p) => p.rows.length);
+  const e = cold.env;
+  return latencyPlot({
+    title: 'Cinder cold starts vs peers (one run, same machine)',
+    subtitle: `${e.date.slice(0, 16).replace('T', ' ')} · ${e.cpus} cores · Node ${e.node} · isolated-vm ${e.isolatedVm} · workerd ${e.workerd} · n=${cold.args.n} hello / ${cold.args.nHono} hono per row`,
+    panels,
+    targets: [
+      { ms: 0.5, label: 'target p50 0.5 ms' },
+      { ms: 2, label: 'target p99 2 ms' },
+    ],
+    minMs: 0.1,
+    maxMs: 500,
+  });
+}
+
+export function writeCold(cold) {
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = cold.env.date.replace(/[:.]/g, '-');
+  const json = JSON.stringify(cold, null, 1);
+  writeFileSync(join(resultsDir, `cold-${stamp}.json`), json);
+  writeFileSync(join(resultsDir, 'latest-cold.json'), json);
+  writeFileSync(join(resultsDir, 'cold.svg'), coldPlot(cold));
+  return [`bench/results/cold-${stamp}.json`, 'bench/results/latest-cold.json', 'bench/results/cold.svg'];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = parseArgs(process.argv.slice(2));
+  const cold = await runCold(args);
+  console.log('\nCold starts (ms; client = raw socket on loopback, server = Server-Timing total, bring-up = Server-Timing cold)');
+  console.log(coldTable(cold));
+  const files = writeCold(cold);
+  console.log(`\nwrote ${files.join(', ')}`);
+}

@@ -1,0 +1,41 @@
+// Bundles the bench workers with esbuild into bench/.build/ (ignored by git):
+//   hono-app.mjs     ES module (Cinder, workerd)       ~1 MB: Hono + highlight.js, all grammars
+//   hono-app-sw.js   classic script (edge-runtime)
+// and copies the hello workers there, so that workerd's config can embed them all from one place.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDir } from './procs.mjs';
+
+export const buildDir = join(benchDir, '.build');
+
+const common = {
+  bundle: true,
+  write: true,
+  platform: 'browser',
+  target: 'es2022',
+  conditions: ['workerd', 'worker', 'browser'],
+  logLevel: 'warning',
+  // Minified as `wrangler deploy --minify` would ship it (identifiers kept, so stack traces read).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+};
+
+export async function buildWorkers() {
+  mkdirSync(buildDir, { recursive: true });
+  await build({ ...common, entryPoints: [join(benchDir, 'workers', 'hono-app.js')], outfile: join(buildDir, 'hono-app.mjs'), format: 'esm' });
+  await build({ ...common, entryPoints: [join(benchDir, 'workers', 'hono-app-sw.js')], outfile: join(buildDir, 'hono-app-sw.js'), format: 'iife' });
+  copyFileSync(join(benchDir, 'workers', 'hello.js'), join(buildDir, 'hello.mjs'));
+  copyFileSync(join(benchDir, 'workers', 'hello-sw.js'), join(buildDir, 'hello-sw.js'));
+  const read = (name) => readFileSync(join(buildDir, name), 'utf8');
+  return {
+    hello: { esm: read('hello.mjs'), sw: read('hello-sw.js') },
+    hono: { esm: read('hono-app.mjs'), sw: read('hono-app-sw.js'), bytes: statSync(join(buildDir, 'hono-app.mjs')).size },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const built = await buildWorkers();
+  console.log(`hono-app.mjs: ${(built.hono.bytes / 1024).toFixed(0)} KiB`);
+}

@@ -1,0 +1,92 @@
+// Cinder under test, in its own process: the real data plane (createIngress + Router) over a
+// Runtime configured from argv[2] (JSON), controlled by the bench over IPC.
+//   options: {pool: {enabled, min, max}, snapshot, codeCache, workerCodeCache,
+//             workers: {name: sourceFile}, serverTiming}
+//   IPC ops: evict {name} | stats | warmMany {from, to, code} (density) | gc
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootDir } from '../lib/procs.mjs';
+
+const dist = (p) => import(join(rootDir, 'dist', 'src', p));
+const { Runtime } = await dist('runtime/runtime.js');
+const { singleScriptWorker } = await dist('runtime/worker-definition.js');
+const { createIngress } = await dist('server/ingress.js');
+const { Router } = await dist('server/router.js');
+const { createLogger } = await dist('logger.js');
+
+const options = JSON.parse(process.argv[2] ?? '{}');
+const logger = createLogger({ level: process.env.CINDER_LOG_LEVEL ?? 'warn' });
+
+const runtime = await Runtime.create({
+  logger,
+  pool: options.pool,
+  isolateSource: { snapshot: options.snapshot !== false, codeCache: options.codeCache !== false },
+  workerCodeCache: options.workerCodeCache !== false,
+});
+// The bench workers are ES modules. They are declared as such rather than left to
+// detectModuleType, which misses a minified `export{x as default}` (no space after `export`)
+// and would load the ~1 MB bundle as a classic script.
+for (const [name, file] of Object.entries(options.workers ?? {})) {
+  const def = singleScriptWorker(name, readFileSync(file, 'utf8'));
+  for (const m of def.modules) m.type = 'esm';
+  runtime.deploy(def);
+}
+const router = new Router((name) => runtime.has(name));
+const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming !== false });
+server.listen(0, '127.0.0.1', () => {
+  process.send({ type: 'ready', port: server.address().port, source: runtime.source.kind, pool: runtime.poolStats() });
+});
+
+function stats() {
+  const mem = process.memoryUsage();
+  return {
+    source: runtime.source.kind,
+    pool: runtime.poolStats(),
+    liveIsolates: runtime.liveIsolates(),
+    coldStarts: runtime.coldStarts,
+    rssMb: mem.rss / 2 ** 20,
+    heapUsedMb: mem.heapUsed / 2 ** 20,
+    externalMb: mem.external / 2 ** 20,
+  };
+}
+
+const REQUEST = (name) => ({ method: 'GET', url: `http://${name}.bench/`, headers: [['host', `${name}.bench`]], body: null });
+
+process.on('message', async (msg) => {
+  const reply = (value, error) => process.send({ type: 'reply', id: msg.id, value, error });
+  try {
+    switch (msg.op) {
+      case 'evict':
+        runtime.evict(msg.name);
+        return reply(true);
+      case 'stats':
+        return reply(stats());
+      case 'warmMany': {
+        // Deploy workers d<from>..d<to-1> (each its own source, as tenants' are) and request each
+        // once, so that each has a live isolate.
+        let failures = 0;
+        for (let i = msg.from; i < msg.to; i++) {
+          const name = `d${i}`;
+          runtime.deploy(singleScriptWorker(name, msg.code.replaceAll('__NAME__', name)));
+          const response = await runtime.fetch(name, REQUEST(name));
+          if (response.status !== 200) failures++;
+        }
+        return reply({ failures, ...stats() });
+      }
+      case 'gc':
+        globalThis.gc?.();
+        return reply(stats());
+      default:
+        return reply(null, `unknown op ${msg.op}`);
+    }
+  } catch (error) {
+    reply(null, String(error?.stack ?? error));
+  }
+});
+
+process.on('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close();
+  runtime.close();
+  process.exit(0);
+});

@@ -1,0 +1,251 @@
+// The embedded deployment store: one SQLite file (better-sqlite3) under the server's --data
+// directory. WAL so readers never wait on the one writer; synchronous=FULL because deploys are rare
+// and a deploy the API acknowledged must survive a power cut, not just a crash.
+//
+// better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
+// networked store (Redis) must be able to implement.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { WorkerModuleSource } from '../runtime/worker-definition.js';
+import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type VersionInfo, type WorkerInfo } from './types.js';
+
+// Bump when the schema changes, and add a migration step to migrate().
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS workers (
+  name            TEXT PRIMARY KEY,
+  current_version TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+  id                 TEXT PRIMARY KEY,
+  worker             TEXT NOT NULL,
+  number             INTEGER NOT NULL,
+  hash               TEXT NOT NULL,
+  created_at         INTEGER NOT NULL,
+  size               INTEGER NOT NULL,
+  main               TEXT NOT NULL,
+  modules            TEXT NOT NULL,  -- JSON ModuleSummary[] (code lives in version_modules)
+  bindings           TEXT NOT NULL,  -- JSON
+  routes             TEXT,           -- JSON string[] or NULL
+  crons              TEXT NOT NULL,  -- JSON string[]
+  limits             TEXT NOT NULL,  -- JSON
+  compatibility_date TEXT,
+  UNIQUE (worker, number)
+);
+CREATE TABLE IF NOT EXISTS version_modules (
+  version_id TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  code       TEXT NOT NULL,
+  PRIMARY KEY (version_id, position)
+);
+CREATE TABLE IF NOT EXISTS routes (
+  pattern TEXT PRIMARY KEY,
+  worker  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS routes_by_worker ON routes (worker);
+CREATE TABLE IF NOT EXISTS code_cache (
+  version_id TEXT NOT NULL,
+  module     TEXT NOT NULL,
+  v8         TEXT NOT NULL,
+  data       BLOB NOT NULL,
+  PRIMARY KEY (version_id, module)
+);
+`;
+
+interface VersionRow {
+  id: string;
+  worker: string;
+  number: number;
+  hash: string;
+  created_at: number;
+  size: number;
+  main: string;
+  modules: string;
+  bindings: string;
+  routes: string | null;
+  crons: string;
+  limits: string;
+  compatibility_date: string | null;
+}
+
+interface WorkerRow {
+  name: string;
+  current_version: string;
+  created_at: number;
+  updated_at: number;
+}
+
+function toVersion(row: VersionRow): VersionInfo {
+  return {
+    id: row.id,
+    worker: row.worker,
+    number: row.number,
+    hash: row.hash,
+    createdAt: row.created_at,
+    size: row.size,
+    main: row.main,
+    modules: JSON.parse(row.modules),
+    bindings: JSON.parse(row.bindings),
+    routes: row.routes === null ? null : JSON.parse(row.routes),
+    crons: JSON.parse(row.crons),
+    limits: JSON.parse(row.limits),
+    compatibilityDate: row.compatibility_date,
+  };
+}
+
+function toWorker(row: WorkerRow): WorkerInfo {
+  return { name: row.name, currentVersion: row.current_version, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export class SqliteDeploymentStore implements DeploymentStore {
+  private readonly db: Database.Database;
+  /** the V8 that made a code cache; caches from another V8 are rejected by it, so not returned */
+  private readonly v8 = process.versions.v8;
+
+  constructor(readonly file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    // Another process (a second `cinder serve` on the same --data) may hold the write lock briefly.
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`${this.file} was written by a newer Cinder (schema ${current}, this one knows ${SCHEMA_VERSION})`);
+    }
+    this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  async listWorkers(): Promise<WorkerInfo[]> {
+    return (this.db.prepare('SELECT * FROM workers ORDER BY name').all() as WorkerRow[]).map(toWorker);
+  }
+
+  async getWorker(name: string): Promise<WorkerInfo | null> {
+    const row = this.db.prepare('SELECT * FROM workers WHERE name = ?').get(name) as WorkerRow | undefined;
+    return row ? toWorker(row) : null;
+  }
+
+  async listVersions(worker: string): Promise<VersionInfo[]> {
+    return (this.db.prepare('SELECT * FROM versions WHERE worker = ? ORDER BY number DESC').all(worker) as VersionRow[]).map(toVersion);
+  }
+
+  async getVersion(worker: string, id: string): Promise<VersionInfo | null> {
+    const row = this.db.prepare('SELECT * FROM versions WHERE worker = ? AND id = ?').get(worker, id) as VersionRow | undefined;
+    return row ? toVersion(row) : null;
+  }
+
+  async getModules(versionId: string): Promise<WorkerModuleSource[]> {
+    return this.db.prepare('SELECT name, type, code FROM version_modules WHERE version_id = ? ORDER BY position').all(versionId) as WorkerModuleSource[];
+  }
+
+  async publish(version: NewVersion, routes?: string[]): Promise<VersionInfo> {
+    const run = this.db.transaction((): VersionInfo => {
+      const { next } = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE worker = ?').get(version.worker) as { next: number };
+      const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
+      this.db
+        .prepare(
+          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          version.id,
+          version.worker,
+          next,
+          version.hash,
+          version.createdAt,
+          version.size,
+          version.main,
+          JSON.stringify(summary),
+          JSON.stringify(version.bindings),
+          version.routes === null ? null : JSON.stringify(version.routes),
+          JSON.stringify(version.crons),
+          JSON.stringify(version.limits),
+          version.compatibilityDate,
+        );
+      const insertModule = this.db.prepare('INSERT INTO version_modules (version_id, position, name, type, code) VALUES (?, ?, ?, ?, ?)');
+      version.modules.forEach((m, i) => insertModule.run(version.id, i, m.name, m.type, m.code));
+      this.db
+        .prepare(
+          `INSERT INTO workers (name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET current_version = excluded.current_version, updated_at = excluded.updated_at`,
+        )
+        .run(version.worker, version.id, version.createdAt, version.createdAt);
+      if (routes) this.replaceRoutes(version.worker, routes);
+      return { ...version, number: next, modules: summary };
+    });
+    // .immediate: take the write lock up front, so two servers on one file serialize cleanly.
+    return run.immediate();
+  }
+
+  async activate(worker: string, versionId: string): Promise<void> {
+    const result = this.db
+      .prepare('UPDATE workers SET current_version = ?, updated_at = ? WHERE name = ? AND EXISTS (SELECT 1 FROM versions WHERE id = ? AND worker = ?)')
+      .run(versionId, Date.now(), worker, versionId, worker);
+    if (result.changes === 0) throw new Error(`worker "${worker}" has no version "${versionId}"`);
+  }
+
+  async setRoutes(worker: string, patterns: string[]): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM workers WHERE name = ?').get(worker)) throw new Error(`no worker named "${worker}"`);
+      this.replaceRoutes(worker, patterns);
+      this.db.prepare('UPDATE workers SET updated_at = ? WHERE name = ?').run(Date.now(), worker);
+    }).immediate();
+  }
+
+  /** Inside a transaction: make `patterns` exactly the worker's routes, or throw on a conflict. */
+  private replaceRoutes(worker: string, patterns: string[]): void {
+    const owner = this.db.prepare('SELECT worker FROM routes WHERE pattern = ?');
+    for (const pattern of patterns) {
+      const row = owner.get(pattern) as { worker: string } | undefined;
+      if (row && row.worker !== worker) throw new RouteConflictError(pattern, row.worker);
+    }
+    this.db.prepare('DELETE FROM routes WHERE worker = ?').run(worker);
+    const insert = this.db.prepare('INSERT INTO routes (pattern, worker) VALUES (?, ?)');
+    for (const pattern of new Set(patterns)) insert.run(pattern, worker);
+  }
+
+  async listRoutes(): Promise<RouteRecord[]> {
+    return this.db.prepare('SELECT pattern, worker FROM routes ORDER BY pattern').all() as RouteRecord[];
+  }
+
+  async deleteWorker(name: string): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      const existed = this.db.prepare('DELETE FROM workers WHERE name = ?').run(name).changes > 0;
+      const ids = `SELECT id FROM versions WHERE worker = ?`;
+      this.db.prepare(`DELETE FROM code_cache WHERE version_id IN (${ids})`).run(name);
+      this.db.prepare(`DELETE FROM version_modules WHERE version_id IN (${ids})`).run(name);
+      this.db.prepare('DELETE FROM versions WHERE worker = ?').run(name);
+      this.db.prepare('DELETE FROM routes WHERE worker = ?').run(name);
+      return existed;
+    }).immediate();
+  }
+
+  async getCodeCache(versionId: string): Promise<Map<string, Buffer>> {
+    const rows = this.db.prepare('SELECT module, data FROM code_cache WHERE version_id = ? AND v8 = ?').all(versionId, this.v8) as { module: string; data: Buffer }[];
+    return new Map(rows.map((r) => [r.module, r.data]));
+  }
+
+  async putCodeCache(versionId: string, cache: Map<string, Buffer>): Promise<void> {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO code_cache (version_id, module, v8, data) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      // Only for versions that still exist: a delete may have raced the (best-effort) cache write.
+      if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
+      for (const [module, data] of cache) insert.run(versionId, module, this.v8, data);
+    })();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

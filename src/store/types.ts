@@ -1,0 +1,99 @@
+// Where deployments live. The control plane talks to this interface only, so the embedded SQLite
+// store (one node) and a Redis store (several nodes) are interchangeable: every method is async,
+// and every write that must be all-or-nothing (a new version plus its route claims) is one call,
+// so an implementation can make it one transaction (SQLite) or one MULTI/Lua script (Redis).
+import type { BindingConfig, ModuleType, WorkerModuleSource } from '../runtime/worker-definition.js';
+import type { Limits } from '../runtime/limits.js';
+
+/** One module of a version, without its code (what listings show). */
+export interface ModuleSummary {
+  name: string;
+  type: ModuleType;
+  /** bytes of source */
+  size: number;
+}
+
+/** An immutable version of a worker, as uploaded. */
+export interface VersionInfo {
+  /** globally unique id (a UUID) */
+  id: string;
+  worker: string;
+  /** 1, 2, 3... per worker, in upload order: what people type for "roll back to 3" */
+  number: number;
+  /** sha256 of the modules (names, types, code): equal code, equal hash */
+  hash: string;
+  /** ms since the epoch */
+  createdAt: number;
+  /** total bytes of module source */
+  size: number;
+  main: string;
+  modules: ModuleSummary[];
+  bindings: Record<string, BindingConfig>;
+  /** route patterns sent with this upload; null when the upload left the worker's routes alone */
+  routes: string[] | null;
+  crons: string[];
+  limits: Partial<Limits>;
+  compatibilityDate: string | null;
+}
+
+/** What the control plane hands the store to create a version. */
+export interface NewVersion extends Omit<VersionInfo, 'number' | 'modules'> {
+  modules: WorkerModuleSource[];
+}
+
+export interface WorkerInfo {
+  name: string;
+  /** id of the version that serves requests */
+  currentVersion: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RouteRecord {
+  pattern: string;
+  worker: string;
+}
+
+/** A route pattern is already claimed by another worker: nothing was written. */
+export class RouteConflictError extends Error {
+  constructor(
+    readonly pattern: string,
+    readonly owner: string,
+  ) {
+    super(`route "${pattern}" is already owned by worker "${owner}"`);
+    this.name = 'RouteConflictError';
+  }
+}
+
+export interface DeploymentStore {
+  listWorkers(): Promise<WorkerInfo[]>;
+  getWorker(name: string): Promise<WorkerInfo | null>;
+  /** newest first */
+  listVersions(worker: string): Promise<VersionInfo[]>;
+  getVersion(worker: string, id: string): Promise<VersionInfo | null>;
+  /** the code of a version, for loading it into the runtime */
+  getModules(versionId: string): Promise<WorkerModuleSource[]>;
+
+  /**
+   * Store a new version and make it the worker's current one, creating the worker if needed.
+   * When `routes` is given the worker's routes become exactly those patterns. Atomic: if a pattern
+   * belongs to another worker this throws RouteConflictError and stores nothing.
+   */
+  publish(version: NewVersion, routes?: string[]): Promise<VersionInfo>;
+  /** Make an existing version of the worker current (rollback). */
+  activate(worker: string, versionId: string): Promise<void>;
+  /** Replace the worker's routes; RouteConflictError (and no change) on a pattern owned elsewhere. */
+  setRoutes(worker: string, patterns: string[]): Promise<void>;
+  listRoutes(): Promise<RouteRecord[]>;
+  /** Forget the worker, its versions, routes and caches. False when there was no such worker. */
+  deleteWorker(name: string): Promise<boolean>;
+
+  /**
+   * V8 code cache of a version's modules. An optimisation only: implementations may drop it at
+   * any time, and return nothing for a cache made by a different V8 (it would be rejected).
+   */
+  getCodeCache(versionId: string): Promise<Map<string, Buffer>>;
+  putCodeCache(versionId: string, cache: Map<string, Buffer>): Promise<void>;
+
+  close(): Promise<void>;
+}
