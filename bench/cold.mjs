@@ -186,6 +186,7 @@ export async function runCold(args, log = (s) => process.stderr.write(s + '\n'))
         await measure(client, instance, worker, Math.min(20, n), 'warm', 0);
         await measure(client, instance, worker, Math.min(10, n), 'cold', args.gapMs);
         const warm = await measure(client, instance, worker, worker === 'hono' ? Math.ceil(args.warm / 2) : args.warm, 'warm', 0);
+        if (instance.afterCold) await instance.afterCold(worker); // the warm phase left it live
         const cold = await measure(client, instance, worker, n, 'cold', args.gapMs);
         const stats = instance.stats ? await instance.stats() : null;
         const entry = {

@@ -1,2 +1,2 @@
 // Guest halves of env bindings register their factories with env.ts on import.
-export {};
+import '../bindings/kv/guest.js';

@@ -8,11 +8,13 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
+import { fetch } from './fetch.js';
 import './bindings.js';
 
 const globals: Record<string, unknown> = {
   ...webGlobals,
   console,
+  fetch,
   setTimeout,
   setInterval,
   clearTimeout,

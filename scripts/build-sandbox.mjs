@@ -45,6 +45,8 @@ await build({
   // Identifiers stay unminified: class names are observable (`Headers.name`, error messages).
   minifyWhitespace: true,
   minifySyntax: true,
+  // esbuild renames colliding bindings (Request -> _Request); keep the names user code can see.
+  keepNames: true,
   legalComments: 'none',
   // Strict mode for the whole bundle: no sloppy-mode `fn.caller` / `arguments.callee` paths from
   // guest code into the sandbox's own functions.
@@ -53,6 +55,8 @@ await build({
   conditions: ['worker', 'browser'],
   logLevel: 'warning',
   plugins: [vendorShims],
+  // Renames every one-letter binding in the bundle; see the file for the V8 snapshot bug it avoids.
+  inject: [join(root, 'scripts', 'reserve-one-letter-names.js')],
 });
 
 const code = readFileSync(outFile, 'utf8');

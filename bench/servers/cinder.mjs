@@ -65,13 +65,17 @@ process.on('message', async (msg) => {
         // Deploy workers d<from>..d<to-1> (each its own source, as tenants' are) and request each
         // once, so that each has a live isolate.
         let failures = 0;
+        let firstFailure = null;
         for (let i = msg.from; i < msg.to; i++) {
           const name = `d${i}`;
           runtime.deploy(singleScriptWorker(name, msg.code.replaceAll('__NAME__', name)));
           const response = await runtime.fetch(name, REQUEST(name));
-          if (response.status !== 200) failures++;
+          if (response.status !== 200) {
+            failures++;
+            firstFailure ??= `${name}: ${response.status} ${response.loadError ?? response.exception?.message ?? response.limit?.message ?? ''}`;
+          }
         }
-        return reply({ failures, ...stats() });
+        return reply({ failures, firstFailure, ...stats() });
       }
       case 'gc':
         globalThis.gc?.();

@@ -13,7 +13,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isExpired, type KVBackend, type ListPage, type ListQuery, type StoredEntry } from './backend.js';
+import { type KVBackend, type ListPage, type ListQuery, type StoredEntry } from './backend.js';
 import { prefixUpperBound } from './keys.js';
 
 export interface SqliteBackendOptions {
@@ -79,7 +79,7 @@ export class SqliteBackend implements KVBackend {
          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, metadata = excluded.metadata, expiration = excluded.expiration`,
       ),
       delete: this.db.prepare('DELETE FROM kv_entries WHERE namespace = ? AND key = ?'),
-      // `key > ?` is the cursor (or the prefix's lower bound minus nothing: see list()).
+      // `key >= prefix` starts the prefix range, `key > after` resumes after a cursor.
       list: this.db.prepare(
         `SELECT key, metadata, expiration FROM kv_entries
          WHERE namespace = ? AND key >= ? AND key > ? AND ${live} ORDER BY key LIMIT ?`,
@@ -137,4 +137,3 @@ export class SqliteBackend implements KVBackend {
   }
 }
 
-export { isExpired };

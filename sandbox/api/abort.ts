@@ -25,6 +25,8 @@ interface SignalState {
 let stateOf: (signal: AbortSignal) => SignalState;
 let isSignal: (value: unknown) => value is AbortSignal;
 
+// Nothing inside the class body names AbortSignal itself: esbuild would then emit
+// `AbortSignal = class _AbortSignal`, and `AbortSignal.name` would read "_AbortSignal".
 export class AbortSignal extends EventTarget {
   #s: SignalState = { aborted: false, reason: undefined, algorithms: null, dependent: false, sources: null, dependents: null, retained: null };
 
@@ -43,7 +45,7 @@ export class AbortSignal extends EventTarget {
 
   /** A signal that is already aborted, with `reason` (an AbortError DOMException by default). */
   static abort(reason: unknown = undefined): AbortSignal {
-    const signal = new AbortSignal(INTERNAL);
+    const signal = newAbortSignal();
     const s = stateOf(signal);
     s.aborted = true;
     s.reason = reason === undefined ? abortError() : reason;
@@ -54,7 +56,7 @@ export class AbortSignal extends EventTarget {
   static timeout(milliseconds: unknown): AbortSignal {
     requireArgs(arguments.length, 1, "Failed to execute 'timeout' on 'AbortSignal'");
     const ms = enforceRangeULongLong(milliseconds);
-    const signal = new AbortSignal(INTERNAL);
+    const signal = newAbortSignal();
     // The timer belongs to the current invocation (timers.ts), so it is cancelled with it, like
     // workerd, which ties timeouts to the request's I/O context.
     setTimeout(() => signalAbort(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);

@@ -117,7 +117,7 @@ export class Request extends Body {
 
   clone(): Request {
     if (bodyUnusable(this)) throw new TypeError('Cannot clone a Request whose body has already been used.');
-    return new Request(FROM_PARTS as unknown as RequestInfo, {
+    return fromParts({
       method: this.#method,
       url: this.#url,
       headers: copyHeaders(this.#headers),
@@ -128,7 +128,7 @@ export class Request extends Body {
       integrity: this.#integrity,
       keepalive: this.#keepalive,
       cache: this.#cache,
-    } as unknown as RequestInit);
+    });
   }
 }
 
@@ -136,6 +136,12 @@ enumerableMembers(Request);
 setToStringTag(Request, 'Request');
 
 export type RequestInfo = Request | string | { toString(): string };
+
+// Outside the class body on purpose: a class that names itself inside its own body is emitted by
+// esbuild as `var Request = class _Request`, and `Request.name` would read "_Request".
+function fromParts(parts: RequestParts): Request {
+  return new Request(FROM_PARTS as unknown as RequestInfo, parts as unknown as RequestInit);
+}
 
 /** The Request constructor's steps (Fetch "new Request(input, init)"), minus what only browsers
  *  have: modes, credentials, referrers, windows and priority. */
@@ -245,7 +251,7 @@ export function createIncomingRequest(wire: {
   if (parsed === null) throw new TypeError(`Invalid URL: ${wire.url}`);
   const headers = createHeaders(wire.headers, 'immutable');
   const hasPayload = wire.body !== null && wire.method !== 'GET' && wire.method !== 'HEAD';
-  return new Request(FROM_PARTS as unknown as RequestInfo, {
+  return fromParts({
     method: wire.method,
     url: serializeURL(parsed),
     headers,
@@ -257,5 +263,5 @@ export function createIncomingRequest(wire: {
     integrity: '',
     keepalive: false,
     cache: 'default',
-  } as unknown as RequestInit);
+  });
 }

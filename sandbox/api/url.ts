@@ -202,11 +202,7 @@ export class URL {
 
   static parse(url: string, base?: string): URL | null {
     requireArgs(arguments.length, 1, "Failed to execute 'parse' on 'URL'");
-    try {
-      return new URL(url, base);
-    } catch {
-      return null;
-    }
+    return tryConstructURL(url, base);
   }
 
   get href(): string {
@@ -361,3 +357,13 @@ export class URL {
 
 enumerableMembers(URL);
 setToStringTag(URL, 'URL');
+
+// Outside the class body on purpose: a class that names itself inside its own body is emitted by
+// esbuild as `var URL = class _URL`, and `URL.name` would read "_URL".
+function tryConstructURL(url: string, base?: string): URL | null {
+  try {
+    return new URL(url, base);
+  } catch {
+    return null;
+  }
+}

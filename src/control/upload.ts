@@ -76,7 +76,9 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
   }
 
   const parts: { name: string; code: string; contentType: string }[] = [];
-  for (const [field, value] of form) {
+  const entries: [string, FormDataEntryValue][] = [];
+  form.forEach((value, field) => entries.push([field, value]));
+  for (const [field, value] of entries) {
     if (field === 'metadata') continue;
     const normalized = normalizeModuleName(field);
     if (normalized.error) throw badRequest(normalized.error);

@@ -42,9 +42,12 @@ export type OpHandler = (call: OpCall, args: unknown[]) => Promise<unknown>;
 
 export interface OpCall {
   worker: WorkerDefinition;
+  limits: Limits;
   invocation: Invocation | undefined;
   /** resolve an env binding by name, as configured for this worker */
   binding(name: string): BindingConfig | undefined;
+  /** hand the guest a host-side byte stream; it reads it with the `body.read` op by this id */
+  openStream(source: AsyncIterable<Uint8Array>): number;
 }
 
 export interface InstanceHost {
@@ -257,7 +260,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = this.begin(requestId, 'fetch');
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
     const guestRequest: GuestWireRequest = { method: request.method, url: request.url, headers: request.headers, body: request.body, cf: request.cf };
-    if (request.bodyStream) guestRequest.bodyStream = this.openRequestStream(invocation, request.bodyStream);
+    if (request.bodyStream) guestRequest.bodyStream = this.openHostStream(invocation, request.bodyStream);
     let streaming = false;
     try {
       const call = this.ready.entry.dispatchFetch.apply(undefined, [invocation.id, wireArgument(guestRequest)], {
@@ -296,11 +299,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   // --- streamed bodies ----------------------------------------------------------------------------
 
-  private readonly requestStreams = new Map<number, { owner: Invocation; iterator: AsyncIterator<Uint8Array> }>();
+  // Host-side byte streams the guest reads by id: uploads still arriving, outbound fetch bodies.
+  // Each belongs to an invocation and is closed when that invocation ends.
+  private readonly requestStreams = new Map<number, { owner: Invocation | undefined; iterator: AsyncIterator<Uint8Array> }>();
   private nextStreamId = 1;
 
-  /** A request body still arriving: the guest reads it with the `body.read` op by this id. */
-  private openRequestStream(invocation: Invocation, body: AsyncIterable<Uint8Array>): number {
+  private openHostStream(invocation: Invocation | undefined, body: AsyncIterable<Uint8Array>): number {
     const id = this.nextStreamId++;
     this.requestStreams.set(id, { owner: invocation, iterator: body[Symbol.asyncIterator]() });
     return id;
@@ -314,7 +318,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       this.requestStreams.delete(Number(id));
       return null;
     }
-    stream.owner.bytesIn += value.byteLength;
+    if (stream.owner) stream.owner.bytesIn += value.byteLength;
     return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer;
   }
 
@@ -488,7 +492,16 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
     const invocation = this.inFlight.get(invocationId);
-    return handler({ worker: this.def, invocation, binding: (name) => this.def.bindings[name] }, args);
+    return handler(
+      {
+        worker: this.def,
+        limits: this.limits,
+        invocation,
+        binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
+        openStream: (source) => this.openHostStream(invocation, source),
+      },
+      args,
+    );
   }
 
   /** Dispose once nothing is in flight (after a redeploy or eviction). */

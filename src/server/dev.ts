@@ -11,7 +11,9 @@ import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition } from '../runtime/worker-definition.js';
 import type { Limits } from '../runtime/limits.js';
 import { createIngress } from './ingress.js';
+import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { Router } from './router.js';
+import { installStandardOps } from './standard-ops.js';
 
 export interface DevOptions {
   /** worker files, or directories whose top-level .js/.ts files are each a worker */
@@ -25,6 +27,10 @@ export interface DevOptions {
   serverTiming?: boolean;
   logger: Logger;
   runtime?: Partial<RuntimeOptions>;
+  /** `--kv NAME`: bind env.NAME to KV namespace NAME in every worker */
+  kvNamespaces?: string[];
+  /** where those namespaces live (default: in memory, for this process only) */
+  kvService?: KVService;
 }
 
 export interface DevServer {
@@ -33,6 +39,8 @@ export interface DevServer {
   runtime: Runtime;
   router: Router;
   server: http.Server;
+  /** the KV service behind --kv namespaces, if any */
+  kv: KVService | null;
   /** rebuild and redeploy one worker from disk now */
   reload(name: string): Promise<void>;
   close(): Promise<void>;
@@ -65,9 +73,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
   const files = expandPaths(options.paths);
   const runtime = await Runtime.create({ logger, ...options.runtime });
+  // Developers call their own local APIs: private addresses are allowed in dev.
+  const closeOps = installStandardOps(runtime, { allowPrivate: true });
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
+  const kvNames = options.kvNamespaces ?? [];
+  const kv = kvNames.length ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
+  if (kv) installKV(runtime, kv);
+  const bindings = { ...kvBindings(kvNames), ...options.bindings };
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
@@ -77,7 +91,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       version: contentHash(bundle.modules).slice(0, 16),
       main: bundle.main,
       modules: bundle.modules,
-      bindings: options.bindings ?? {},
+      bindings,
       limits: options.limits,
     };
     const current = runtime.definition(name);
@@ -130,6 +144,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     runtime,
     router,
     server,
+    kv,
     async reload(name: string) {
       const file = files.find((f) => workerNameFromFile(f) === name);
       if (!file) throw new Error(`no worker ${name}`);
@@ -140,6 +155,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();
+      await closeOps();
+      // A service the caller passed in is the caller's to close.
+      if (kv && !options.kvService) await kv.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import { request as undiciRequest } from 'undici';
 import { Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
 import { createIngress } from '../../src/server/ingress.js';
 import { Router } from '../../src/server/router.js';
+import { installStandardOps } from '../../src/server/standard-ops.js';
 import { singleScriptWorker, type WorkerDefinition } from '../../src/runtime/worker-definition.js';
 import type { Limits } from '../../src/runtime/limits.js';
 
@@ -44,10 +45,11 @@ export function captureLogger(): { logger: pino.Logger; logs: Record<string, unk
 
 export async function startTestServer(
   workers: Record<string, string | TestWorker>,
-  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions> } = {},
+  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: boolean } = {},
 ): Promise<TestServer> {
   const { logger, logs } = captureLogger();
   const runtime = await Runtime.create({ logger, pool: { min: 2 }, ...options.runtime });
+  const closeOps = installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
   const router = new Router((name) => runtime.has(name));
   router.defaultWorker = options.defaultWorker ?? null;
   const deploy = (name: string, worker: string | TestWorker) => {
@@ -82,6 +84,7 @@ export async function startTestServer(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       runtime.close();
+      await closeOps();
     },
   };
 }

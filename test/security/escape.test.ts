@@ -63,16 +63,26 @@ const workers = {
   }`,
   'tenant-a': `globalThis.secret = 'tenant A secret'; export default { fetch() { return new Response(String(globalThis.secret)) } }`,
   'tenant-b': `export default { fetch() { return new Response(String(globalThis.secret)) } }`,
-  poison: `
-    // Poison every prototype the sandbox might lean on, then use the platform.
-    Object.defineProperty(Object.prototype, 'then', { get() { return undefined }, configurable: true });
-    Array.prototype.push = function () { throw new Error('pwned push') };
-    Function.prototype.apply = function () { throw new Error('pwned apply') };
-    Promise.prototype.then = (function (orig) { return function (a, b) { return orig.call(this, a, b) } })(Promise.prototype.then);
+  // Hooks the built-ins the sandbox and the bridge lean on, then makes host calls (a timer, a
+  // log line, an outbound fetch that fails) and reports whatever the hooks saw.
+  poison: `${WALKER}
     export default { async fetch(request) {
-      await new Promise((r) => setTimeout(r, 1));
-      console.log('still logging');
-      return new Response('survived ' + request.method);
+      const seen = [];
+      const then = Promise.prototype.then;
+      Promise.prototype.then = function (a, b) { seen.push(this, a, b); return then.call(this, a, b) };
+      Object.defineProperty(Object.prototype, 'then', { get() { seen.push(this); return undefined }, configurable: true });
+      Object.defineProperty(Object.prototype, 'timeout', { get() { seen.push(this); return undefined }, configurable: true });
+      Object.defineProperty(Object.prototype, 'reference', { get() { seen.push(this); return undefined }, configurable: true });
+      try {
+        await new Promise((r) => setTimeout(r, 1));
+        console.log('still logging');
+        try { await fetch('http://127.0.0.1:1/') } catch {}
+      } finally {
+        Promise.prototype.then = then;
+        delete Object.prototype.then; delete Object.prototype.timeout; delete Object.prototype.reference;
+      }
+      const walked = walk(seen);
+      return Response.json({ hooked: seen.length, findings: walked.findings });
     } }`,
 };
 
@@ -109,10 +119,13 @@ describe('isolate wall', () => {
     expect((await server.request('tenant-b')).text).toBe('undefined');
   });
 
-  it('keeps working when guest code poisons built-in prototypes', async () => {
+  it('lets poisoned built-ins see nothing of the host while the bridge is used', async () => {
     const res = await server.request('poison', '/', { method: 'POST', body: 'x' });
     expect(res.status).toBe(200);
-    expect(res.text).toBe('survived POST');
+    const out = JSON.parse(res.text);
+    expect(out.hooked).toBeGreaterThan(0);
+    expect(out.findings).toEqual([]);
     expect(server.logs.some((l) => l.worker === 'poison' && l.msg === 'still logging')).toBe(true);
+    expect((await server.request('tenant-b')).status).toBe(200);
   });
 });

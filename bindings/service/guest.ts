@@ -1,0 +1,28 @@
+// Guest half of service bindings: `env.AUTH.fetch(request)` hands the request to the host, which
+// runs it on the bound worker in this same process (no HTTP, no sockets) and hands the response
+// back. The guest names only its own binding; the host decides which worker that reaches.
+import { registerBinding } from '../../sandbox/env.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { Request } from '../../sandbox/api/request.js';
+import { requestToWire, responseFromWire, type WireResponse } from '../../sandbox/wire.js';
+
+class Fetcher {
+  readonly #binding: string;
+
+  constructor(binding: string) {
+    this.#binding = binding;
+  }
+
+  async fetch(input: unknown, init?: unknown): Promise<unknown> {
+    const request = new Request(input as never, init as never);
+    const wire = await requestToWire(request);
+    const response = await hostCall<WireResponse>('service.fetch', this.#binding, wire);
+    return responseFromWire(response);
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'Fetcher';
+  }
+}
+
+registerBinding('service', (name) => Object.freeze(new Fetcher(name)));

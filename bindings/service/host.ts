@@ -1,0 +1,82 @@
+// Host half of service bindings: the `service.fetch` op. A worker calls another worker in-process
+// through runtime.fetch, so the callee runs in its own isolate under its own limits and is metered
+// as its own invocation; the call counts as one subrequest of the caller's invocation.
+import type { Runtime } from '../../src/runtime/runtime.js';
+import { newRequestId } from '../../src/runtime/runtime.js';
+import { LimitExceededError, resolveLimits } from '../../src/runtime/limits.js';
+import type { OpCall, WireRequest, WireResponse } from '../../src/runtime/worker-instance.js';
+
+export interface ServiceBindingOptions {
+  /** how deep a chain of service calls may go (A -> B -> C ...); stops a worker calling itself forever */
+  maxDepth?: number;
+}
+
+/** Cloudflare allows a chain of 32 workers invoked through service bindings. */
+export const DEFAULT_MAX_DEPTH = 32;
+
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+
+/** The guest is untrusted: check the request it handed over field by field. */
+function checkRequest(raw: unknown): WireRequest {
+  const value = raw as Partial<WireRequest> | null;
+  if (!value || typeof value !== 'object') throw new TypeError('service binding: invalid request');
+  if (typeof value.method !== 'string' || !METHOD.test(value.method)) throw new TypeError('service binding: invalid request method');
+  if (typeof value.url !== 'string' || !/^https?:\/\//i.test(value.url)) throw new TypeError('service binding: the request URL must be an absolute http(s) URL');
+  if (!Array.isArray(value.headers) || !value.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string')) {
+    throw new TypeError('service binding: invalid request headers');
+  }
+  if (value.body !== null && value.body !== undefined && !(value.body instanceof ArrayBuffer)) throw new TypeError('service binding: invalid request body');
+  return { method: value.method, url: value.url, headers: value.headers, body: value.body ?? null };
+}
+
+export function registerServiceBindings(runtime: Runtime, options: ServiceBindingOptions = {}): void {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  // Chain depth of invocations started by a service call, keyed by their request id. An
+  // invocation that came in over HTTP is not in here: depth 0.
+  // Kept until the callee's invocation ends, including its waitUntil work, which may call on.
+  const depths = new Map<string, number>();
+  runtime.onInvocation((record) => depths.delete(record.requestId));
+
+  runtime.registerOp('service.fetch', async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
+    const [bindingName, rawRequest] = args;
+    const binding = typeof bindingName === 'string' ? call.binding(bindingName) : undefined;
+    if (!binding || binding.type !== 'service') throw new TypeError(`env.${String(bindingName)} is not a service binding`);
+    const { invocation } = call;
+    if (!invocation) throw new Error(`env.${bindingName}.fetch() was called outside of a request (after the response and its waitUntil work finished)`);
+
+    const limit = resolveLimits(call.worker.limits).subrequests;
+    if (++invocation.subrequests > limit) {
+      // Over a limit, the invocation ends with a 503 naming it (DESIGN.md "Limits").
+      invocation.abort('subrequests');
+      throw new LimitExceededError('subrequests');
+    }
+    const depth = (depths.get(invocation.requestId) ?? 0) + 1;
+    if (depth > maxDepth) throw new Error(`env.${bindingName}.fetch(): service binding chain is deeper than ${maxDepth} workers`);
+
+    const request = checkRequest(rawRequest);
+    const target = binding.service;
+    if (!runtime.has(target)) throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+    const targetLimits = resolveLimits(runtime.definition(target)?.limits);
+    if (request.body && request.body.byteLength > targetLimits.requestBodyBytes) {
+      throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);
+    }
+
+    const requestId = newRequestId();
+    depths.set(requestId, depth);
+    let result;
+    try {
+      result = await runtime.fetch(target, request, requestId);
+    } catch (error) {
+      depths.delete(requestId);
+      throw error;
+    }
+    // The callee's failure surfaces in the caller as an exception, as it does on workerd.
+    if (result.loadError) {
+      depths.delete(requestId); // never became an invocation
+      throw new Error(`env.${bindingName}.fetch(): worker "${target}" failed to load: ${result.loadError}`);
+    }
+    if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);
+    if (result.exception) throw new Error(`env.${bindingName}.fetch(): worker "${target}" threw ${result.exception.name}: ${result.exception.message}`);
+    return { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };
+  });
+}
