@@ -44,7 +44,8 @@ async function settle(server) {
 }
 
 async function cinderDensity(steps, log) {
-  const server = await startNodeServer('cinder.mjs', {}, { timeoutMs: 120_000 });
+  // Nothing may be reclaimed while the bench fills the process: no idle TTL, no LRU cap in reach.
+  const server = await startNodeServer('cinder.mjs', { runtime: { idleTtlMs: 24 * 3600_000, maxLiveWorkers: 1_000_000 } }, { timeoutMs: 120_000 });
   const rows = [];
   try {
     const base = await settle(server);

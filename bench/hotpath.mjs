@@ -59,7 +59,9 @@ async function time(fn, n) {
 
 // --- warm -----------------------------------------------------------------------------------
 await runtime.fetch('hello', helloReq);
-const instance = runtime.slots.get('hello').instance;
+// The live instance (the runtime keeps a slot per worker: {instance} earlier, {instances} now).
+const slot = runtime.slots.peek?.('hello') ?? runtime.slots.get('hello');
+const instance = slot.instance ?? slot.instances[0];
 const { context, isolate } = instance.ready;
 const noop = await context.eval('(function noop(a) { return a; })', { reference: true });
 await time(() => noop.apply(undefined, [1], { result: { promise: true, copy: true } }), 200);
@@ -70,6 +72,10 @@ let invocation = 1_000_000;
 addRow(
   'warm: dispatchFetch.apply (guest Request->Response, copy out)',
   await time(() => instance.ready.entry.dispatchFetch.apply(undefined, [invocation++, new ivm.ExternalCopy(helloReq).copyInto({ release: true })], { result: { promise: true, copy: true } }), N),
+);
+addRow(
+  'warm: dispatchFetch.applySync + result.promise (same work, main thread)',
+  await time(() => instance.ready.entry.dispatchFetch.applySync(undefined, [invocation++, new ivm.ExternalCopy(helloReq).copyInto({ release: true })], { result: { promise: true, copy: true } }), N),
 );
 addRow('warm: runtime.fetch (hello)', await time(() => runtime.fetch('hello', helloReq), N));
 const honoReq = wire('hono.bench', '/api/highlight?lang=javascript');

@@ -9,6 +9,7 @@
 // Output: a table on stdout, bench/results/warm-<timestamp>.json, bench/results/latest-warm.json.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { buildWorkers, buildDir } from './lib/build-workers.mjs';
@@ -175,7 +176,16 @@ export async function runWarm(args, log = (s) => process.stderr.write(s + '\n'))
       const cpuBefore = cpuMsOf(server.pid);
       const load = await runLoad({ url, host: server.host, seconds: args.seconds, connections: args.connections, tool });
       const cpuMs = cpuMsOf(server.pid) - cpuBefore;
-      const entry = { target: target.id, label: target.label, ...load, serverCpuPercent: Math.round((cpuMs / (args.seconds * 1000)) * 100), serverRssMb: Math.round(server.rssMb()) };
+      const serverStats = target.id === 'cinder' ? await server.call({ op: 'stats' }) : null;
+      const entry = {
+        target: target.id,
+        label: target.label,
+        ...load,
+        serverCpuPercent: Math.round((cpuMs / (args.seconds * 1000)) * 100),
+        serverRssMb: Math.round(server.rssMb()),
+        loadavg1: Math.round(os.loadavg()[0] * 100) / 100,
+        serverStats,
+      };
       results.push(entry);
       log(`[warm] ${target.id.padEnd(14)} ${Math.round(entry.rps)} req/s  p50 ${fmtMs(entry.p50)}  p99 ${fmtMs(entry.p99)}  max ${fmtMs(entry.max)} ms  server CPU ${entry.serverCpuPercent}%${entry.errors || entry.non2xx ? `  errors ${entry.errors} non-2xx ${entry.non2xx}` : ''}`);
     } catch (error) {
@@ -196,6 +206,8 @@ export function warmTable(warm) {
       continue;
     }
     const notes = [];
+    if (r.serverStats) notes.push(`${r.serverStats.liveIsolates} isolate(s)`);
+    if (r.loadavg1 > warm.env.cpus) notes.push(`load ${r.loadavg1}`);
     if (r.errors) notes.push(`${r.errors} socket errors`);
     if (r.non2xx) notes.push(`${r.non2xx} non-2xx`);
     rows.push([r.label, Math.round(r.rps).toLocaleString('en-US'), fmtMs(r.p50), fmtMs(r.p90), fmtMs(r.p99), fmtMs(r.max), `${r.serverCpuPercent}%`, r.serverRssMb, notes.join(', ')]);

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './logger.js';
 import { startDev } from './server/dev.js';
+import { registerControlCommands } from './control/commands.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -34,6 +35,9 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+// serve, deploy, workers
+registerControlCommands(program);
 
 program.parseAsync(process.argv).catch((error) => {
   process.stderr.write(`cinder: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -22,7 +22,7 @@ export function latencyPlot({ title, subtitle, panels, targets = [], minMs = 0.0
   const hi = Math.log10(maxMs);
   const x = (ms) => plotX0 + ((Math.log10(Math.min(Math.max(ms, minMs), maxMs)) - lo) / (hi - lo)) * (plotX1 - plotX0);
 
-  let y = 70;
+  let y = 86;
   const parts = [];
   const ticks = [];
   for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
@@ -42,7 +42,7 @@ export function latencyPlot({ title, subtitle, panels, targets = [], minMs = 0.0
       parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${top}" y2="${top + h}" class="${major ? 'grid-major' : 'grid'}"/>`);
       parts.push(`<text x="${x(t)}" y="${top + h + 14}" class="tick">${t >= 1 ? t : t.toFixed(t < 0.1 ? 2 : 1)}</text>`);
     }
-    for (const target of targets) {
+    for (const target of panel.targets ?? targets) {
       parts.push(`<line x1="${x(target.ms)}" x2="${x(target.ms)}" y1="${top}" y2="${top + h}" class="target"/>`);
       parts.push(`<text x="${x(target.ms) + 3}" y="${top + 10}" class="target-label">${esc(target.label)}</text>`);
     }
@@ -70,11 +70,11 @@ export function latencyPlot({ title, subtitle, panels, targets = [], minMs = 0.0
 
   const legendY = y - 8;
   const legend = [
-    `<rect x="${plotX0}" y="${legendY - 9}" width="26" height="10" class="client-box"/><text x="${plotX0 + 32}" y="${legendY}" class="legend">client-observed (raw socket, keep-alive)</text>`,
-    `<rect x="${plotX0 + 300}" y="${legendY - 7}" width="26" height="6" class="server-box"/><text x="${plotX0 + 332}" y="${legendY}" class="legend">server-side (Server-Timing total)</text>`,
-    `<text x="${plotX0 + 560}" y="${legendY}" class="legend">box p25–p75 · tick p50 · thick p10–p90 · thin min–max · dot p99</text>`,
+    `<rect x="${plotX0}" y="${legendY - 9}" width="26" height="10" class="client-box"/><text x="${plotX0 + 32}" y="${legendY}" class="legend">client-observed (raw socket, kept-alive connection, loopback)</text>`,
+    `<rect x="${plotX0 + 380}" y="${legendY - 7}" width="26" height="6" class="server-box"/><text x="${plotX0 + 412}" y="${legendY}" class="legend">server-side (Server-Timing total, where reported)</text>`,
+    `<text x="${plotX0}" y="${legendY + 18}" class="legend">box p25–p75 · black tick p50 · thick line p10–p90 · thin line min–max · dot p99</text>`,
   ];
-  const height = legendY + 20;
+  const height = legendY + 32;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">
 <style>
   .title { font-size: 18px; font-weight: bold; }

@@ -1,7 +1,7 @@
 // Cinder under test, in its own process: the real data plane (createIngress + Router) over a
 // Runtime configured from argv[2] (JSON), controlled by the bench over IPC.
 //   options: {pool: {enabled, min, max}, snapshot, codeCache, workerCodeCache,
-//             workers: {name: sourceFile}, serverTiming}
+//             workers: {name: sourceFile}, serverTiming, runtime: {other RuntimeOptions}}
 //   IPC ops: evict {name} | stats | warmMany {from, to, code} (density) | gc
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ const runtime = await Runtime.create({
   pool: options.pool,
   isolateSource: { snapshot: options.snapshot !== false, codeCache: options.codeCache !== false },
   workerCodeCache: options.workerCodeCache !== false,
+  ...(options.runtime ?? {}), // idleTtlMs, maxLiveWorkers, maxIsolatesPerWorker
 });
 // The bench workers are ES modules. They are declared as such rather than left to
 // detectModuleType, which misses a minified `export{x as default}` (no space after `export`)

@@ -94,6 +94,8 @@ function bytesStream(bytes: ArrayBuffer): StreamLike {
  *  host receives one value it can size-check; reading stops as soon as the limit is passed. */
 async function putValue(value: unknown): Promise<string | ArrayBuffer> {
   if (typeof value === 'string') return value;
+  // workerd takes the value as "string or object": other primitives are converted to text.
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (value instanceof ArrayBuffer) return value;
   if (ArrayBuffer.isView(value)) {
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice().buffer;

@@ -4,7 +4,21 @@
 import { registerBinding } from '../../sandbox/env.js';
 import { hostCall } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
-import { requestToWire, responseFromWire, type WireResponse } from '../../sandbox/wire.js';
+import { Response } from '../../sandbox/api/response.js';
+import { ReadableStream } from '../../sandbox/api/streams.js';
+import { requestToWire, type WireResponse } from '../../sandbox/wire.js';
+
+/** The callee's streamed body, read from the host chunk by chunk. */
+function hostStream(id: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    type: 'bytes',
+    async pull(controller) {
+      const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
+      if (chunk === null) controller.close();
+      else if (chunk.byteLength) controller.enqueue(new Uint8Array(chunk));
+    },
+  });
+}
 
 class Fetcher {
   readonly #binding: string;
@@ -16,8 +30,10 @@ class Fetcher {
   async fetch(input: unknown, init?: unknown): Promise<unknown> {
     const request = new Request(input as never, init as never);
     const wire = await requestToWire(request);
-    const response = await hostCall<WireResponse>('service.fetch', this.#binding, wire);
-    return responseFromWire(response);
+    const answer = await hostCall<WireResponse>('service.fetch', this.#binding, wire);
+    const nullBody = answer.status === 101 || answer.status === 204 || answer.status === 205 || answer.status === 304 || request.method === 'HEAD';
+    const body = nullBody ? null : answer.stream !== undefined ? hostStream(answer.stream) : answer.body;
+    return new Response(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
   }
 
   get [Symbol.toStringTag]() {

@@ -3,7 +3,7 @@
 // as its own invocation; the call counts as one subrequest of the caller's invocation.
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { newRequestId } from '../../src/runtime/runtime.js';
-import { LimitExceededError, resolveLimits } from '../../src/runtime/limits.js';
+import { resolveLimits } from '../../src/runtime/limits.js';
 import type { OpCall, WireRequest, WireResponse } from '../../src/runtime/worker-instance.js';
 
 export interface ServiceBindingOptions {
@@ -15,6 +15,14 @@ export interface ServiceBindingOptions {
 export const DEFAULT_MAX_DEPTH = 32;
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+
+async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  } finally {
+    await source.return?.();
+  }
+}
 
 /** The guest is untrusted: check the request it handed over field by field. */
 function checkRequest(raw: unknown): WireRequest {
@@ -44,11 +52,10 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
     const { invocation } = call;
     if (!invocation) throw new Error(`env.${bindingName}.fetch() was called outside of a request (after the response and its waitUntil work finished)`);
 
-    const limit = resolveLimits(call.worker.limits).subrequests;
-    if (++invocation.subrequests > limit) {
-      // Over a limit, the invocation ends with a 503 naming it (DESIGN.md "Limits").
-      invocation.abort('subrequests');
-      throw new LimitExceededError('subrequests');
+    // Same rule and error as outbound fetch(): each call is one subrequest of the caller.
+    invocation.subrequests++;
+    if (invocation.subrequests > call.limits.subrequests) {
+      throw new TypeError(`Too many subrequests: this invocation may make at most ${call.limits.subrequests}.`);
     }
     const depth = (depths.get(invocation.requestId) ?? 0) + 1;
     if (depth > maxDepth) throw new Error(`env.${bindingName}.fetch(): service binding chain is deeper than ${maxDepth} workers`);
@@ -77,6 +84,10 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
     }
     if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);
     if (result.exception) throw new Error(`env.${bindingName}.fetch(): worker "${target}" threw ${result.exception.name}: ${result.exception.message}`);
-    return { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };
+    const response: WireResponse = { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };
+    // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
+    // callee's stream as it goes; if the caller's invocation ends first, both are cancelled.
+    if (result.stream) response.stream = call.openStream(asBytes(result.stream));
+    return response;
   });
 }

@@ -137,8 +137,8 @@ setToStringTag(Request, 'Request');
 
 export type RequestInfo = Request | string | { toString(): string };
 
-// Outside the class body on purpose: a class that names itself inside its own body is emitted by
-// esbuild as `var Request = class _Request`, and `Request.name` would read "_Request".
+// Outside the class body on purpose: esbuild emits a class that names itself inside its own body
+// as `var Request = class _Request`, which only its keepNames option turns back into "Request".
 function fromParts(parts: RequestParts): Request {
   return new Request(FROM_PARTS as unknown as RequestInfo, parts as unknown as RequestInit);
 }

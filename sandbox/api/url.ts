@@ -27,7 +27,7 @@ export const serializeURL = usm.serializeURL;
  *  fragment was removed: "a: b ?x" must not turn into "a: b " with an invisible trailing space. */
 function stripTrailingSpacesFromOpaquePath(url: URLRecord): void {
   if (!usm.hasAnOpaquePath(url) || url.fragment !== null || url.query !== null) return;
-  url.path = (url.path as string).replace(/ +$/, '');
+  
 }
 
 // --- URLSearchParams -----------------------------------------------------------------------------
@@ -358,8 +358,8 @@ export class URL {
 enumerableMembers(URL);
 setToStringTag(URL, 'URL');
 
-// Outside the class body on purpose: a class that names itself inside its own body is emitted by
-// esbuild as `var URL = class _URL`, and `URL.name` would read "_URL".
+// Outside the class body on purpose: esbuild emits a class that names itself inside its own body
+// as `var URL = class _URL`, which only its keepNames option turns back into "URL".
 function tryConstructURL(url: string, base?: string): URL | null {
   try {
     return new URL(url, base);

@@ -35,9 +35,9 @@ function guarded(handler: (c: Context) => Promise<Response>) {
   };
 }
 
-function parseMetadataHeader(raw: string | undefined): string | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  return raw;
+/** A path parameter the route pattern guarantees (hono types a bare Context's as optional). */
+function param(c: Context, name: 'namespace' | 'key'): string {
+  return c.req.param(name) ?? '';
 }
 
 async function readPut(c: Context): Promise<{ value: Uint8Array | string; metadata?: string }> {
@@ -52,7 +52,7 @@ async function readPut(c: Context): Promise<{ value: Uint8Array | string; metada
       metadata: metadata === null ? undefined : typeof metadata === 'string' ? metadata : await metadata.text(),
     };
   }
-  return { value: new Uint8Array(await c.req.arrayBuffer()), metadata: parseMetadataHeader(c.req.header('cf-kv-metadata')) };
+  return { value: new Uint8Array(await c.req.arrayBuffer()), metadata: c.req.header('cf-kv-metadata') || undefined };
 }
 
 export function kvRoutes(kv: KVService): Hono {
@@ -62,7 +62,7 @@ export function kvRoutes(kv: KVService): Hono {
   app.get(
     '/:namespace/keys',
     guarded(async (c) => {
-      const result = await kv.list(c.req.param('namespace'), {
+      const result = await kv.list(param(c, 'namespace'), {
         prefix: c.req.query('prefix'),
         limit: c.req.query('limit'),
         cursor: c.req.query('cursor'),
@@ -75,8 +75,8 @@ export function kvRoutes(kv: KVService): Hono {
   app.get(
     valuePath,
     guarded(async (c) => {
-      const key = c.req.param('key');
-      const read = await kv.get(c.req.param('namespace'), key, { fresh: true });
+      const key = param(c, 'key');
+      const read = await kv.get(param(c, 'namespace'), key, { fresh: true });
       if (!read) return c.json({ error: `key not found: ${key}` }, 404);
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       if (read.metadata !== null) headers['cf-kv-metadata'] = read.metadata;
@@ -93,7 +93,7 @@ export function kvRoutes(kv: KVService): Hono {
     }),
     guarded(async (c) => {
       const { value, metadata } = await readPut(c);
-      await kv.put(c.req.param('namespace'), c.req.param('key'), value, {
+      await kv.put(param(c, 'namespace'), param(c, 'key'), value, {
         expiration: c.req.query('expiration'),
         expirationTtl: c.req.query('expiration_ttl'),
         metadata,
@@ -105,7 +105,7 @@ export function kvRoutes(kv: KVService): Hono {
   app.delete(
     valuePath,
     guarded(async (c) => {
-      await kv.delete(c.req.param('namespace'), c.req.param('key'));
+      await kv.delete(param(c, 'namespace'), param(c, 'key'));
       return c.json({ ok: true });
     }),
   );

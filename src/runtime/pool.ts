@@ -88,9 +88,9 @@ export class IsolatePool {
   }
 
   /** Fill up to the target now (used at startup and by tests/benches). */
-  fill(): void {
+  async fill(): Promise<void> {
     const target = this.target();
-    while (!this.closed && this.ready.length < target) this.addOne();
+    while (!this.closed && this.ready.length < target) await this.addOne();
   }
 
   close(): void {
@@ -98,9 +98,13 @@ export class IsolatePool {
     for (const isolate of this.ready.splice(0)) isolate.dispose('pool closed');
   }
 
-  private addOne(): void {
+  private async addOne(): Promise<void> {
     const isolate = new ReadyIsolate(this.source, this.options.memoryMb);
     this.created++;
+    // Compile the hot paths (Request, URL, Headers, Response...) in this isolate now, on
+    // isolated-vm's threads, so the cold start that takes it does not pay for lazy compilation.
+    await isolate.warm();
+    if (this.closed) return isolate.dispose('pool closed');
     if (this.created <= 2) {
       // Measure once what a blank isolate holds, for the memory report.
       const heap = isolate.isolate.getHeapStatisticsSync();
@@ -130,14 +134,19 @@ export class IsolatePool {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
     setImmediate(() => {
-      this.refillScheduled = false;
-      if (this.closed || this.ready.length >= this.target()) return;
-      try {
-        this.addOne();
-      } catch {
-        return; // out of memory or similar: try again on the next take
+      if (this.closed || this.ready.length >= this.target()) {
+        this.refillScheduled = false;
+        return;
       }
-      this.scheduleRefill();
+      this.addOne().then(
+        () => {
+          this.refillScheduled = false;
+          this.scheduleRefill();
+        },
+        () => {
+          this.refillScheduled = false; // out of memory or similar: try again on the next take
+        },
+      );
     });
   }
 }

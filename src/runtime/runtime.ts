@@ -17,6 +17,8 @@ import {
   type WireResponse,
 } from './worker-instance.js';
 import type { WorkerDefinition } from './worker-definition.js';
+import { WorkerSlot } from './worker-slot.js';
+import { LRUCache } from 'lru-cache';
 import type { LogLevel } from './host-bridge.js';
 
 export interface RuntimeOptions {
@@ -25,7 +27,15 @@ export interface RuntimeOptions {
   isolateSource?: IsolateSource | IsolateSourceOptions;
   /** V8 code cache for worker modules (on by default; off for ablation) */
   workerCodeCache?: boolean;
+  /** scale to zero: a worker's isolates are disposed after this long without a request */
+  idleTtlMs?: number;
+  /** cap on workers with live isolates in this process; the least recently used go first */
+  maxLiveWorkers?: number;
+  /** cap on isolates one worker may spread over when they are saturated */
+  maxIsolatesPerWorker?: number;
 }
+
+export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
 /** What the runtime hands back for one fetch invocation. */
 export interface RuntimeResponse {
@@ -45,8 +55,6 @@ export interface RuntimeResponse {
   requestId: string;
 }
 
-type Slot = { instance: WorkerInstance } | { loadError: string; version: string };
-
 let requestCounter = 0;
 const requestPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
 
@@ -60,7 +68,10 @@ export class Runtime {
   readonly source: IsolateSource;
   readonly ops = new Map<string, OpHandler>();
   private readonly definitions = new Map<string, WorkerDefinition>();
-  private readonly slots = new Map<string, Slot>();
+  /** live workers: their isolates, by worker name; idle ones expire, the least used are evicted */
+  private readonly slots: LRUCache<string, WorkerSlot>;
+  private readonly maxIsolatesPerWorker: number;
+  readonly evictions = { idle: 0, capacity: 0, redeploy: 0, limit: 0 };
   private readonly watchdog = new Watchdog();
   private readonly host: InstanceHost;
   private readonly invocationListeners: ((record: InvocationRecord) => void)[] = [];
@@ -73,6 +84,18 @@ export class Runtime {
     this.source = source;
     this.workerCodeCache = options.workerCodeCache !== false;
     this.pool = new IsolatePool(source, options.pool);
+    this.maxIsolatesPerWorker = options.maxIsolatesPerWorker ?? 4;
+    this.slots = new LRUCache<string, WorkerSlot>({
+      max: options.maxLiveWorkers ?? 10_000,
+      ttl: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS,
+      ttlAutopurge: true,
+      updateAgeOnGet: true,
+      dispose: (slot, _name, reason) => {
+        if (reason === 'expire') this.evictions.idle += slot.liveCount;
+        else if (reason === 'evict') this.evictions.capacity += slot.liveCount;
+        slot.retire(reason === 'expire' ? 'idle' : reason);
+      },
+    });
     this.host = {
       logger: this.logger,
       watchdog: this.watchdog,
@@ -91,7 +114,7 @@ export class Runtime {
     const source = given && 'kind' in given ? given : await loadIsolateSource({ ...(given ?? {}), logger: options.logger });
     if (source.kind === 'code-cache') options.logger.info('isolates start from code cache (no snapshot)');
     const runtime = new Runtime(options, source);
-    runtime.pool.fill();
+    await runtime.pool.fill();
     return runtime;
   }
 
@@ -139,19 +162,24 @@ export class Runtime {
 
   /** Dispose a worker's live isolate (when idle); the next request cold-starts it. */
   evict(name: string, reason = 'evicted'): void {
-    const slot = this.slots.get(name);
-    this.slots.delete(name);
-    if (slot && 'instance' in slot) slot.instance.retire(reason);
+    const slot = this.slots.peek(name);
+    if (!slot) return;
+    if (reason === 'redeployed') this.evictions.redeploy += slot.liveCount;
+    this.slots.delete(name); // dispose() retires its isolates once their requests are done
   }
 
   isLive(name: string): boolean {
-    const slot = this.slots.get(name);
-    return !!slot && 'instance' in slot && slot.instance.alive;
+    return (this.slots.peek(name)?.liveCount ?? 0) > 0;
+  }
+
+  /** Live isolates of one worker (more than one when it scaled up). */
+  isolatesOf(name: string): number {
+    return this.slots.peek(name)?.liveCount ?? 0;
   }
 
   liveIsolates(): number {
     let n = 0;
-    for (const slot of this.slots.values()) if ('instance' in slot && slot.instance.alive) n++;
+    for (const slot of this.slots.values()) n += slot.liveCount;
     return n;
   }
 
@@ -164,7 +192,7 @@ export class Runtime {
    * arriving finds it ready (ingress calls this as soon as it knows the Host).
    */
   prewarm(name: string): number | null {
-    if (!this.definitions.has(name) || this.slots.has(name)) return null;
+    if (!this.definitions.has(name) || this.isLive(name)) return null;
     try {
       return this.instanceFor(name).coldMs;
     } catch {
@@ -172,37 +200,46 @@ export class Runtime {
     }
   }
 
-  /** The live instance for a worker, loading it (a cold start) if needed. */
+  /** The instance to serve a request: a live one, or a new one (a cold start) when the worker
+   *  has none or all of its isolates are saturated. */
   private instanceFor(name: string): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
-    const slot = this.slots.get(name);
-    if (slot) {
-      if ('instance' in slot) {
-        if (slot.instance.alive && slot.instance.def.version === def.version) return { instance: slot.instance, coldMs: null };
-      } else if (slot.version === def.version) {
-        return { loadError: slot.loadError, coldMs: null };
-      }
+    let slot = this.slots.get(name);
+    if (slot && slot.def.version !== def.version) {
+      this.evict(name, 'redeployed');
+      slot = undefined;
     }
+    if (!slot) {
+      slot = new WorkerSlot(def);
+      this.slots.set(name, slot);
+    }
+    if (slot.loadError) return { loadError: slot.loadError, coldMs: null };
+    const current = slot.pick();
+    if (current && !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker)) return { instance: current, coldMs: null };
+    return this.startInstance(slot);
+  }
+
+  private startInstance(slot: WorkerSlot): { instance?: WorkerInstance; loadError?: string; coldMs: number } {
+    const { def } = slot;
     const started = performance.now();
     this.coldStarts++;
-    const limits = resolveLimits(def.limits);
-    const ready = this.pool.take(limits.memoryMb);
+    const ready = this.pool.take(resolveLimits(def.limits).memoryMb);
     const instance = new WorkerInstance(def, ready, this.host);
-    ready.whenDisposed(() => {
-      const current = this.slots.get(name);
-      if (current && 'instance' in current && current.instance === instance) this.slots.delete(name);
+    ready.whenDisposed((reason) => {
+      if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
+      slot.remove(instance);
     });
     try {
       instance.load();
     } catch (error) {
       ready.dispose('load failed');
       const loadError = (error as Error).message;
-      this.logger.error({ worker: name, version: def.version, err: loadError }, `worker ${name} failed to load: ${loadError}`);
-      if (error instanceof WorkerLoadError) this.slots.set(name, { loadError, version: def.version });
+      this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
+      if (error instanceof WorkerLoadError) slot.loadError = loadError;
       return { loadError, coldMs: performance.now() - started };
     }
-    this.slots.set(name, { instance });
+    slot.add(instance);
     return { instance, coldMs: performance.now() - started };
   }
 
@@ -245,10 +282,7 @@ export class Runtime {
 
   close(): void {
     this.watchdog.close();
-    for (const name of [...this.slots.keys()]) {
-      const slot = this.slots.get(name);
-      if (slot && 'instance' in slot) slot.instance.ready.dispose('shutdown');
-    }
+    for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
     this.pool.close();
   }

@@ -137,7 +137,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
   served = 0;
   lastUsed = Date.now();
   private lastCpu = 0n;
+  private lastSampleAt = 0;
   private cpuAtProgress = 0n;
+  /** share of wall time the isolate's thread spent on CPU recently (EWMA, 0..1) */
+  utilization = 0;
   private retired = false;
 
   constructor(
@@ -226,6 +229,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = new Invocation(nextInvocationId++, requestId, kind);
     if (this.inFlight.size === 0) {
       this.lastCpu = this.cpuAtProgress = this.readCpu();
+      this.lastSampleAt = performance.now();
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
@@ -239,6 +243,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
     this.inFlight.delete(invocation.id);
+    if (this.inFlight.size === 0) this.utilization = 0;
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
     this.lastUsed = Date.now();
@@ -446,6 +451,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const cpu = this.readCpu();
     const delta = cpu - this.lastCpu;
     this.lastCpu = cpu;
+    const now = performance.now();
+    const wallNs = (now - this.lastSampleAt) * 1e6;
+    if (wallNs > 0) {
+      this.utilization = 0.8 * this.utilization + 0.2 * Math.min(1, Number(delta) / wallNs);
+      this.lastSampleAt = now;
+    }
     const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
     if (delta > 0n) {
       // Concurrent invocations share the isolate's thread; split what it burned between them.

@@ -72,16 +72,16 @@ function expandPaths(paths: string[]): string[] {
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
   const files = expandPaths(options.paths);
+  const kvNames = options.kvNamespaces ?? [];
+  const bindings = { ...kvBindings(kvNames), ...options.bindings };
   const runtime = await Runtime.create({ logger, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
-  const kvNames = options.kvNamespaces ?? [];
   const kv = kvNames.length ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
   if (kv) installKV(runtime, kv);
-  const bindings = { ...kvBindings(kvNames), ...options.bindings };
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);

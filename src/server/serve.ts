@@ -16,6 +16,7 @@ import { Deployments } from '../control/deployments.js';
 import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { installStandardOps } from './standard-ops.js';
 
 /** What an extension (KV, cron, metering, ...) gets to wire itself into the server. */
 export interface ServeContext {
@@ -55,6 +56,8 @@ export interface ServeOptions {
   /** largest script accepted by upload, bytes (default 10 MB) */
   maxScriptBytes?: number;
   serverTiming?: boolean;
+  /** let workers fetch() private, loopback and link-local addresses (off: tenants must not reach the host's network) */
+  allowPrivateFetch?: boolean;
   runtime?: Partial<RuntimeOptions>;
   /** use this store instead of the SQLite file under dataDir */
   store?: DeploymentStore;
@@ -128,10 +131,10 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const store = options.store ?? openDeploymentStore(dataDir);
   const runtime = await Runtime.create({ logger, ...options.runtime });
   const router = new Router((name) => runtime.has(name));
+  const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
   const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes });
 
-  const closers: (() => void | Promise<void>)[] = [];
   const adminRoutes: AdminRouteModule[] = [];
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? false, exposeErrors: false });
   let adminServer: http.Server | undefined;

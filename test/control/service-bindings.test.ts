@@ -28,6 +28,19 @@ beforeAll(async () => {
     } };`,
     { bindings: [{ type: 'secret_text', name: 'SECRET', text: 'echo-only' }] },
   );
+  await deploy(
+    'streamer',
+    `export default { fetch() {
+      const encoder = new TextEncoder();
+      let i = 0;
+      const body = new ReadableStream({ async pull(controller) {
+        await new Promise((r) => setTimeout(r, 5));
+        if (i === 3) return controller.close();
+        controller.enqueue(encoder.encode('part' + i++ + ';'));
+      } });
+      return new Response(body);
+    } };`,
+  );
   await deploy('spinner', `export default { fetch() { for (;;) {} } };`, { limits: { cpu_ms: 20 } });
   await deploy('thrower', `export default { fetch() { throw new RangeError('callee broke'); } };`);
 
@@ -48,11 +61,19 @@ beforeAll(async () => {
         for (let i = 0; i < 5; i++) await env.ECHO.fetch('https://echo/' + i);
         return new Response('made 5 calls');
       }
+      if (path === '/stream') {
+        const res = await env.STREAMER.fetch('https://streamer/');
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        let chunks = 0, text = '';
+        for (;;) { const { value, done } = await reader.read(); if (done) break; chunks++; text += decoder.decode(value, { stream: true }); }
+        return new Response(text + ' in ' + (chunks > 1 ? 'several chunks' : 'one chunk'));
+      }
       if (path === '/env') return new Response(String(typeof env.ECHO.fetch) + ' ' + Object.prototype.toString.call(env.ECHO) + ' ' + String(env.SECRET));
       return new Response('no route', { status: 404 });
     } };`,
     {
-      bindings: [service('ECHO', 'echo'), service('SPINNER', 'spinner'), service('THROWER', 'thrower'), service('MISSING', 'not-deployed')],
+      bindings: [service('ECHO', 'echo'), service('STREAMER', 'streamer'), service('SPINNER', 'spinner'), service('THROWER', 'thrower'), service('MISSING', 'not-deployed')],
       limits: { subrequests: 3 },
     },
   );
@@ -98,6 +119,11 @@ describe('service bindings', () => {
     expect(JSON.parse(res.text)).toMatchObject({ method: 'PUT', url: 'https://echo.internal/hello?q=1', who: 'gateway', body: 'payload' });
   });
 
+  it('stream a streamed response through to the caller', async () => {
+    const res = await cinder.get('gateway.example.com', '/stream');
+    expect(res.text).toBe('part0;part1;part2; in several chunks');
+  });
+
   it('expose a Fetcher, not the callee\'s env', async () => {
     const res = await cinder.get('gateway.example.com', '/env');
     expect(res.text).toBe('function [object Fetcher] undefined');
@@ -121,10 +147,10 @@ describe('service bindings', () => {
     expect(res.text).toBe('caught: env.MISSING.fetch(): no worker named "not-deployed" is deployed');
   });
 
-  it('count as subrequests: over the limit the invocation ends with a 503', async () => {
+  it('count as subrequests, under the same limit as fetch()', async () => {
     const res = await cinder.get('gateway.example.com', '/many');
-    expect(res.status).toBe(503);
-    expect(res.text).toMatch(/exceeded subrequest limit/);
+    expect(res.status).toBe(500);
+    expect(res.text).toMatch(/TypeError: Too many subrequests: this invocation may make at most 3\./);
     expect((await cinder.get('gateway.example.com', '/url')).status).toBe(201);
   });
 

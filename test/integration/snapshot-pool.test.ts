@@ -15,7 +15,7 @@ describe('snapshot', () => {
     const source = await loadIsolateSource({ logger });
     expect(source.kind).toBe('snapshot');
     const pool = new IsolatePool(source, { min: 3, max: 3 });
-    pool.fill();
+    await pool.fill();
     const isolates = [pool.take(128), pool.take(128), pool.take(128)];
     // Every isolate reports the same prelude time: the snapshot's build, not its own birth.
     const times = new Set(isolates.map((i) => i.preludeEvaluatedAt));
@@ -67,7 +67,7 @@ describe('ready pool', () => {
     const { logger } = captureLogger();
     const source = await loadIsolateSource({ logger });
     const pool = new IsolatePool(source, { min: 2, max: 5 });
-    pool.fill();
+    await pool.fill();
     expect(pool.stats().ready).toBe(2);
     const taken = [];
     for (let i = 0; i < 20; i++) taken.push(pool.take(128));

@@ -52,8 +52,9 @@ describe('atob', () => {
   });
 
   it('ignores ASCII whitespace anywhere, but no other whitespace', async () => {
-    expect(await run(`return [attempt(() => atob(' Zm 9v\\t\\nYm\\fFy\\r ')), attempt(() => atob('Zg =\\n=')), attempt(() => atob('\\u00a0Zg==')), attempt(() => atob('Zg\\u000b=='))]`)).toEqual([
-      { ok: 'foobar' }, { ok: 'f' }, invalidCharacter, invalidCharacter,
+    expect(await run(`return [attempt(() => atob(' Zm 9v\\t\\nYm\\fFy\\r ')), attempt(() => atob('Zg =\\n=')), attempt(() => atob('\\u00a0Zg==')), attempt(() => atob('Zg\\u000b==')),
+      attempt(() => atob(' Zg==\\u00a0')), attempt(() => atob('\\u2028Zg ==')), attempt(() => atob('\\ufeffZ g=='))]`)).toEqual([
+      { ok: 'foobar' }, { ok: 'f' }, invalidCharacter, invalidCharacter, invalidCharacter, invalidCharacter, invalidCharacter,
     ]);
   });
 

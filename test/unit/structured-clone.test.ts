@@ -93,9 +93,11 @@ describe('structuredClone: values', () => {
         const o = { a: shared, b: shared, list: [shared] };
         o.self = o; o.list.push(o);
         const m = new Map(); m.set(m, m);
-        const c = structuredClone(o); const cm = structuredClone(m);
-        return [c.a === c.b, c.a === c.list[0], c.self === c, c.list[1] === c, c !== o, cm.get(cm) === cm, cm !== m]`),
-    ).toEqual([true, true, true, true, true, true, true]);
+        const list = [1]; list.push(list);
+        const c = structuredClone(o); const cm = structuredClone(m); const cl = structuredClone({ x: list, y: list });
+        return [c.a === c.b, c.a === c.list[0], c.self === c, c.list[1] === c, c !== o, cm.get(cm) === cm, cm !== m,
+          cl.x === cl.y, cl.x[1] === cl.x, cl.x !== list]`),
+    ).toEqual([true, true, true, true, true, true, true, true, true, true]);
   });
 
   it('copies ArrayBuffers and views, keeping views of one buffer on one copied buffer', async () => {

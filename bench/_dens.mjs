@@ -1,0 +1,12 @@
+import { startNodeServer } from './lib/procs.mjs';
+const flags = process.argv.slice(2);
+const code = `export default { fetch(request) { return new Response('Hello World from __NAME__!\\n', { headers: { 'content-type': 'text/plain;charset=UTF-8' } }); } };`;
+const s = await startNodeServer('cinder.mjs', {}, { execArgv: flags });
+await new Promise(r => setTimeout(r, 500));
+const base = await s.call({ op: 'stats' });
+const t = Date.now();
+const r = await s.call({ op: 'warmMany', from: 0, to: 300, code });
+await new Promise(r => setTimeout(r, 500));
+const after = await s.call({ op: 'stats' });
+console.log(flags.join(' ') || '(default)', 'MB/isolate', ((after.rssMb - base.rssMb) / after.liveIsolates).toFixed(2), 'live', after.liveIsolates, 'pool', after.pool.ready, 'fail', r.failures, r.firstFailure ?? '', ((Date.now() - t) / 300).toFixed(1), 'ms/worker');
+await s.stop();

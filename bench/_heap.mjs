@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { Runtime } from '../dist/src/runtime/runtime.js';
+import { singleScriptWorker } from '../dist/src/runtime/worker-definition.js';
+import { ReadyIsolate } from '../dist/src/runtime/ready-isolate.js';
+import pino from 'pino';
+const rt = await Runtime.create({ logger: pino({ level: 'warn' }) });
+const h = (x) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, typeof v === 'number' ? +(v / 1e6).toFixed(3) : v]));
+const ready = new ReadyIsolate(rt.source, 128);
+console.log('fresh pooled', h(ready.isolate.getHeapStatisticsSync()));
+rt.deploy(singleScriptWorker('hello', readFileSync('bench/.build/hello.mjs', 'utf8')));
+const req = { method: 'GET', url: 'http://hello.bench/', headers: [['host', 'hello.bench']], body: null };
+await rt.fetch('hello', req);
+const sl = rt.slots.peek('hello'); const inst = sl.instance ?? sl.instances[0];
+console.log('after 1 request', h(inst.isolate.getHeapStatisticsSync()));
+for (let i = 0; i < 100; i++) await rt.fetch('hello', req);
+console.log('after 100 requests', h(inst.isolate.getHeapStatisticsSync()));
+rt.close();

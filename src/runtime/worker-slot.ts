@@ -1,0 +1,57 @@
+// The live isolates of one deployed version of a worker. Usually one; more when the ones there
+// are saturated (several requests in flight and the isolate's thread busy most of the time), up
+// to a cap, so that a CPU-heavy worker spreads over isolated-vm's threads.
+import type { WorkerDefinition } from './worker-definition.js';
+import type { WorkerInstance } from './worker-instance.js';
+
+/** An isolate counts as saturated above this share of its time on CPU... */
+const SATURATED_UTILIZATION = 0.7;
+/** ...with at least this many requests waiting on it. */
+const SATURATED_IN_FLIGHT = 2;
+
+export class WorkerSlot {
+  readonly instances: WorkerInstance[] = [];
+  /** set when this version failed to load: every request reports it until a redeploy */
+  loadError: string | null = null;
+
+  constructor(readonly def: WorkerDefinition) {}
+
+  add(instance: WorkerInstance): void {
+    this.instances.push(instance);
+  }
+
+  remove(instance: WorkerInstance): void {
+    const index = this.instances.indexOf(instance);
+    if (index >= 0) this.instances.splice(index, 1);
+  }
+
+  /** The live instance with the least work in flight. */
+  pick(): WorkerInstance | null {
+    let best: WorkerInstance | null = null;
+    for (const instance of this.instances) {
+      if (!instance.alive) continue;
+      if (!best || instance.inFlight.size < best.inFlight.size) best = instance;
+    }
+    return best;
+  }
+
+  /** True when every live instance is saturated: time to add one (if under the cap). */
+  saturated(): boolean {
+    let live = 0;
+    for (const instance of this.instances) {
+      if (!instance.alive) continue;
+      live++;
+      if (instance.inFlight.size < SATURATED_IN_FLIGHT || instance.utilization < SATURATED_UTILIZATION) return false;
+    }
+    return live > 0;
+  }
+
+  get liveCount(): number {
+    return this.instances.filter((i) => i.alive).length;
+  }
+
+  /** Dispose every instance once its in-flight work is done. */
+  retire(reason: string): void {
+    for (const instance of this.instances.splice(0)) instance.retire(reason);
+  }
+}
