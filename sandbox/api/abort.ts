@@ -155,8 +155,8 @@ export function signalAbort(signal: AbortSignal, reason: unknown = undefined): v
     s.dependents = null;
     s.retained = null;
   }
-  for (const dependent of toAbort) runAbortSteps(dependent, stateOf(dependent));
   runAbortSteps(signal, s);
+  for (const dependent of toAbort) runAbortSteps(dependent, stateOf(dependent));
 }
 
 function runAbortSteps(signal: AbortSignal, s: SignalState): void {

@@ -27,7 +27,7 @@ export const serializeURL = usm.serializeURL;
  *  fragment was removed: "a: b ?x" must not turn into "a: b " with an invisible trailing space. */
 function stripTrailingSpacesFromOpaquePath(url: URLRecord): void {
   if (!usm.hasAnOpaquePath(url) || url.fragment !== null || url.query !== null) return;
-  
+  url.path = (url.path as string).replace(/ +$/, '');
 }
 
 // --- URLSearchParams -----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ export class IsolatePool {
   private readonly ready: ReadyIsolate[] = [];
   private readonly options: PoolOptions;
   private refillScheduled = false;
+  /** isolates being created and warmed: count toward the target so nothing overshoots */
+  private warming = 0;
   private closed = false;
   private created = 0;
   private taken = 0;
@@ -90,7 +92,10 @@ export class IsolatePool {
   /** Fill up to the target now (used at startup and by tests/benches). */
   async fill(): Promise<void> {
     const target = this.target();
-    while (!this.closed && this.ready.length < target) await this.addOne();
+    while (!this.closed && this.ready.length < target) {
+      if (this.ready.length + this.warming < target) await this.addOne();
+      else await new Promise((resolve) => setTimeout(resolve, 1)); // a background refill is finishing one
+    }
   }
 
   close(): void {
@@ -99,11 +104,17 @@ export class IsolatePool {
   }
 
   private async addOne(): Promise<void> {
-    const isolate = new ReadyIsolate(this.source, this.options.memoryMb);
-    this.created++;
-    // Compile the hot paths (Request, URL, Headers, Response...) in this isolate now, on
-    // isolated-vm's threads, so the cold start that takes it does not pay for lazy compilation.
-    await isolate.warm();
+    this.warming++;
+    let isolate: ReadyIsolate;
+    try {
+      isolate = new ReadyIsolate(this.source, this.options.memoryMb);
+      this.created++;
+      // Compile the hot paths (Request, URL, Headers, Response...) in this isolate now, on
+      // isolated-vm's threads, so the cold start that takes it does not pay for lazy compilation.
+      await isolate.warm();
+    } finally {
+      this.warming--;
+    }
     if (this.closed) return isolate.dispose('pool closed');
     if (this.created <= 2) {
       // Measure once what a blank isolate holds, for the memory report.
@@ -134,7 +145,7 @@ export class IsolatePool {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
     setImmediate(() => {
-      if (this.closed || this.ready.length >= this.target()) {
+      if (this.closed || this.ready.length + this.warming >= this.target()) {
         this.refillScheduled = false;
         return;
       }
