@@ -225,7 +225,7 @@ function beginConsume(state: BodyState): BodySource | null {
   if (source === null) return null;
   state.used = true;
   // A stream stays: `.body` must keep returning that same (now disturbed) stream.
-  
+  if (source.kind !== 'stream') state.source = null;
   return source;
 }
 

@@ -73,9 +73,9 @@ describe('ready pool', () => {
     for (let i = 0; i < 20; i++) taken.push(pool.take(128));
     // 20 takes in a second: the target rises with the rate, but is capped.
     expect(pool.target()).toBe(5);
-    for (let i = 0; i < 50 && pool.stats().ready < 5; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 500 && pool.stats().ready < 5; i++) await new Promise((r) => setTimeout(r, 10));
     expect(pool.stats().ready).toBe(5);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
     expect(pool.stats().ready).toBe(5);
     expect(pool.stats().bytes).toBeGreaterThan(0);
     for (const i of taken) i.dispose('test');
