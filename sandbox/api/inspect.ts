@@ -465,7 +465,7 @@ function reduceToSingleString(
   if (ctx.compact !== true) {
     if (typeof ctx.compact === 'number' && ctx.compact >= 1) {
       const entries = output.length;
-
+      if (extrasType === ARRAY_EXTRAS && entries > 6) output = groupArrayElements(ctx, output, value as unknown[]);
       // Up to `compact` innermost levels share a line, if it fits in breakLength.
       if (ctx.currentDepth - recurseTimes < ctx.compact && entries === output.length) {
         const start = output.length + ctx.indentationLvl + braces[0].length + base.length + 10;

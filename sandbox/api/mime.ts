@@ -85,7 +85,7 @@ export function extractMimeType(contentType: string | null): MimeType | null {
       charset = mime.parameters.get('charset') ?? null;
       currentEssence = essence(mime);
     } else if (!mime.parameters.has('charset') && charset !== null) {
-      
+      mime.parameters.set('charset', charset);
     }
   }
   return mime;

@@ -23,13 +23,6 @@ export function parseURL(input: string, base?: string): URLRecord | null {
 
 export const serializeURL = usm.serializeURL;
 
-/** "Potentially strip trailing spaces from an opaque path" (URL Standard), after a query or
- *  fragment was removed: "a: b ?x" must not turn into "a: b " with an invisible trailing space. */
-function stripTrailingSpacesFromOpaquePath(url: URLRecord): void {
-  if (!usm.hasAnOpaquePath(url) || url.fragment !== null || url.query !== null) return;
-  url.path = (url.path as string).replace(/ +$/, '');
-}
-
 // --- URLSearchParams -----------------------------------------------------------------------------
 
 const makeParamsIterator = pairIteratorFactory<string, string>('URLSearchParams');
@@ -163,7 +156,6 @@ export class URLSearchParams {
     const url = this.#url.record();
     const serialized = urlencoded.serializeUrlencoded(this.#list);
     url.query = serialized === '' ? null : serialized;
-    if (url.query === null) stripTrailingSpacesFromOpaquePath(url);
   }
 
   static {
@@ -303,7 +295,6 @@ export class URL {
     if (v === '') {
       url.query = null;
       if (this.#query) replaceParamsList(this.#query, []);
-      stripTrailingSpacesFromOpaquePath(url);
       return;
     }
     const input = v[0] === '?' ? v.slice(1) : v;
@@ -332,7 +323,6 @@ export class URL {
     const v = toUSVString(value);
     if (v === '') {
       this.#url.fragment = null;
-      stripTrailingSpacesFromOpaquePath(this.#url);
       return;
     }
     const input = v[0] === '#' ? v.slice(1) : v;

@@ -27,6 +27,10 @@ export interface InvocationRecord {
   subrequests: number;
   bytesIn: number;
   bytesOut: number;
+  /** isolate heap in use (bytes, incl. external) near the end of the invocation */
+  memoryBytes: number;
+  /** the isolate's peak heap so far (bytes) */
+  peakMemoryBytes: number;
 }
 
 export interface FetchResult {
@@ -66,6 +70,7 @@ export class WorkerLoadError extends Error {
 }
 
 const NS_PER_MS = 1_000_000n;
+const HEAP_SAMPLE_MS = 200;
 
 export class Invocation {
   cpuNs = 0n;
@@ -142,6 +147,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** share of wall time the isolate's thread spent on CPU recently (EWMA, 0..1) */
   utilization = 0;
   private retired = false;
+  // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
+  // most every HEAP_SAMPLE_MS; records carry the latest reading.
+  private heapBytes = 0;
+  private peakHeapBytes = 0;
+  private heapSampledAt = 0;
+  private heapSampling = false;
 
   constructor(
     readonly def: WorkerDefinition,
@@ -207,6 +218,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     }
     this.loadMs = performance.now() - started;
     this.lastCpu = this.cpuAtProgress = this.readCpu();
+    this.sampleHeap();
   }
 
   private cacheOptions(moduleName: string): { cachedData?: ivm.ExternalCopy<ArrayBuffer>; produceCachedData?: boolean } {
@@ -247,6 +259,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
     this.lastUsed = Date.now();
+    this.sampleHeap();
     this.host.onInvocationEnd({
       worker: this.def.name,
       version: this.def.version,
@@ -258,7 +271,31 @@ export class WorkerInstance implements BridgeOwner, Watched {
       subrequests: invocation.subrequests,
       bytesIn: invocation.bytesIn,
       bytesOut: invocation.bytesOut,
+      memoryBytes: this.heapBytes,
+      peakMemoryBytes: this.peakHeapBytes,
     });
+  }
+
+  private sampleHeap(): void {
+    const now = performance.now();
+    if (this.heapSampling || now - this.heapSampledAt < HEAP_SAMPLE_MS || !this.alive) return;
+    this.heapSampling = true;
+    this.heapSampledAt = now;
+    this.ready.isolate.getHeapStatistics().then(
+      (heap) => {
+        this.heapSampling = false;
+        this.heapBytes = heap.used_heap_size + heap.externally_allocated_size;
+        this.peakHeapBytes = Math.max(this.peakHeapBytes, this.heapBytes);
+      },
+      () => {
+        this.heapSampling = false;
+      },
+    );
+  }
+
+  /** Latest heap reading for this isolate: { used, peak } in bytes. */
+  heap(): { used: number; peak: number } {
+    return { used: this.heapBytes, peak: this.peakHeapBytes };
   }
 
   async fetch(request: WireRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {

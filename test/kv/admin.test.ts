@@ -70,7 +70,8 @@ describe('KV admin API', () => {
       [put('/values/k', 'v', { 'cf-kv-metadata': '{not json' }), 400, 'Metadata must be valid JSON'],
       [put(`/values/${'k'.repeat(513)}`, 'v'), 414, 'UTF-8 encoded length of 513 exceeds key length limit of 512.'],
       [app.request('/kv/ns/keys?limit=5000'), 400, 'Invalid key_count_limit of 5000. Please specify an integer less than 1000.'],
-      [app.request('/kv/ns/values/..'), 400, 'Illegal key name "..". Please use a different name.'],
+      [app.request(`/kv/ns/keys?prefix=${'p'.repeat(513)}`), 414, 'UTF-8 encoded length of 513 exceeds key length limit of 512.'],
+      [app.request('/kv/ns/keys?cursor=nope!'), 400, 'Invalid cursor'],
     ];
     for (const [pending, status, error] of cases) {
       const response = await pending;

@@ -152,13 +152,13 @@ describe('FormData', () => {
       await guest.run(`
         const fd = new FormData();
         const original = new File(['x'], 'orig.txt', { type: 'text/x', lastModified: 7 });
-        fd.append('blob', new Blob(['b'], { type: 'image/png' }));
+        fd.append('plain', new Blob(['b'], { type: 'image/png' }));
         fd.append('named', new Blob(['b']), 'given.bin');
         fd.append('file', original);
         fd.append('renamed', original, 'new.txt');
         const describe = (v) => [Object.prototype.toString.call(v), v.name, v.type, v.size];
         const renamed = fd.get('renamed');
-        return [describe(fd.get('blob')), describe(fd.get('named')), fd.get('file') === original, describe(renamed), renamed.lastModified];
+        return [describe(fd.get('plain')), describe(fd.get('named')), fd.get('file') === original, describe(renamed), renamed.lastModified];
       `),
     ).toEqual([['[object File]', 'blob', 'image/png', 1], ['[object File]', 'given.bin', '', 1], true, ['[object File]', 'new.txt', 'text/x', 1], 7]);
   });

@@ -73,6 +73,11 @@ describe('util.inspect layout', () => {
     );
   });
 
+  it('puts at most three inner levels on one line', async () => {
+    expect(await logged(`'%o', { a: { b: { c: { d: 1 } } } }`)).toBe('{\n  a: { b: { c: { d: 1 } } }\n}');
+    expect(await logged(`'%o', { x: 1, a: { b: { c: {} } } }`)).toBe('{ x: 1, a: { b: { c: {} } } }');
+  });
+
   it('truncates arrays after 100 items', async () => {
     const line = await logged(`new Array(120).fill(0)`);
     expect(line.endsWith('  ... 20 more items\n]')).toBe(true);
