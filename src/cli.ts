@@ -1,7 +1,6 @@
 // The `cinder` command. Loaded through bin/cinder.js, which guarantees --no-node-snapshot.
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './logger.js';
-import { startDev } from './server/dev.js';
 import { registerControlCommands } from './control/commands.js';
 
 function port(value: string): number {
@@ -28,6 +27,8 @@ program
   .option('--no-server-timing', 'omit the Server-Timing header')
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
+    // Loaded here, not at the top: other commands need not load the runtime.
+    const { startDev } = await import('./server/dev.js');
     const dev = await startDev({ paths, port: opts.port, host: opts.host, defaultWorker: opts.default, watch: true, serverTiming: opts.serverTiming, logger });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);

@@ -25,8 +25,9 @@ interface SignalState {
 let stateOf: (signal: AbortSignal) => SignalState;
 let isSignal: (value: unknown) => value is AbortSignal;
 
-// Nothing inside the class body names AbortSignal itself: esbuild would then emit
-// `AbortSignal = class _AbortSignal`, and `AbortSignal.name` would read "_AbortSignal".
+// The static methods create signals through newAbortSignal() rather than `new AbortSignal`: a
+// class that names itself in its body is emitted by esbuild as `class _AbortSignal`, whose
+// `.name` is then only right thanks to the build's keepNames.
 export class AbortSignal extends EventTarget {
   #s: SignalState = { aborted: false, reason: undefined, algorithms: null, dependent: false, sources: null, dependents: null, retained: null };
 

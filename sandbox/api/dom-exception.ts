@@ -42,6 +42,9 @@ interface V8ErrorConstructor extends ErrorConstructor {
   captureStackTrace?(target: object, constructorOpt?: Function): void;
 }
 
+/** Brand check without throwing: true only for objects DOMException's constructor built. */
+export let isDOMException: (value: unknown) => value is DOMException;
+
 export class DOMException {
   #name: string;
   #message: string;
@@ -67,15 +70,10 @@ export class DOMException {
     return Object.prototype.hasOwnProperty.call(LEGACY_CODES, name) ? LEGACY_CODES[name][0] : 0;
   }
 
-  /** Brand check without throwing: true only for objects DOMException's constructor built. */
-  static isDOMException(value: unknown): value is DOMException {
-    return typeof value === 'object' && value !== null && #name in value;
+  static {
+    isDOMException = (value): value is DOMException => typeof value === 'object' && value !== null && #name in value;
   }
 }
-
-// The brand check is for the sandbox, not a web API: take it off the public constructor.
-export const isDOMException = DOMException.isDOMException;
-delete (DOMException as { isDOMException?: unknown }).isDOMException;
 
 Object.setPrototypeOf(DOMException.prototype, Error.prototype);
 setToStringTag(DOMException, 'DOMException');

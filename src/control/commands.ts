@@ -3,15 +3,14 @@
 //   cinder deploy [path]               bundle a wrangler project or a worker file and upload it
 //   cinder workers list|show|versions|rollback|delete
 // The admin URL and token come from --url/--token, else CINDER_URL/CINDER_TOKEN.
+// The runtime, SQLite and esbuild are imported only by the commands that use them, so a
+// `cinder workers list` does not pay for loading V8 isolates.
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { bundleWorker } from '../bundle.js';
 import { createLogger } from '../logger.js';
-import { startServe } from '../server/serve.js';
-import { workerNameFromFile } from '../server/dev.js';
-import { DEFAULT_DATA_DIR } from '../store/index.js';
+import { DEFAULT_DATA_DIR } from '../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from './validate.js';
 import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
@@ -64,6 +63,7 @@ function serveCommand(): Command {
     .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
     .option('--server-timing', 'add a Server-Timing header (cold, cpu, total) to responses')
     .action(async (opts) => {
+      const { startServe } = await import('../server/serve.js');
       const logger = createLogger();
       const server = await startServe({
         logger,
@@ -105,7 +105,7 @@ interface Project {
   config?: ProjectConfig;
 }
 
-function resolveProject(path: string | undefined, opts: { name?: string; env?: string }): Project {
+async function resolveProject(path: string | undefined, opts: { name?: string; env?: string }): Promise<Project> {
   const target = resolve(path ?? '.');
   if (!existsSync(target)) throw new ConfigError(`no such file or directory: ${target}`);
   let config: ProjectConfig | undefined;
@@ -127,6 +127,7 @@ function resolveProject(path: string | undefined, opts: { name?: string; env?: s
     if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
     entry = config.main;
   }
+  const { workerNameFromFile } = await import('../server/dev.js');
   const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
   const error = workerNameError(name);
   if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);
@@ -142,7 +143,8 @@ function deployCommand(): Command {
       .option('--env <env>', 'use the [env.<env>] section of the wrangler config')
       .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
   ).action(async (path: string, opts) => {
-    const project = resolveProject(path, opts);
+    const project = await resolveProject(path, opts);
+    const { bundleWorker } = await import('../bundle.js');
     let bundle;
     try {
       bundle = await bundleWorker(project.entry);

@@ -2,12 +2,10 @@
 // Redis store (for several nodes) implements the same DeploymentStore interface.
 import { join, resolve } from 'node:path';
 import { SqliteDeploymentStore } from './sqlite.js';
-import type { DeploymentStore } from './types.js';
+import { DEFAULT_DATA_DIR, type DeploymentStore } from './types.js';
 
 export * from './types.js';
 export { SqliteDeploymentStore } from './sqlite.js';
-
-export const DEFAULT_DATA_DIR = '.cinder';
 
 /** The SQLite store in `<dataDir>/deployments.sqlite`. */
 export function openDeploymentStore(dataDir: string = DEFAULT_DATA_DIR): DeploymentStore {

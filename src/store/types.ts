@@ -5,6 +5,9 @@
 import type { BindingConfig, ModuleType, WorkerModuleSource } from '../runtime/worker-definition.js';
 import type { Limits } from '../runtime/limits.js';
 
+/** Where `cinder serve` keeps its state unless given --data. */
+export const DEFAULT_DATA_DIR = '.cinder';
+
 /** One module of a version, without its code (what listings show). */
 export interface ModuleSummary {
   name: string;
