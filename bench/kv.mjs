@@ -7,6 +7,7 @@
 //   put               SQLite (WAL, synchronous=NORMAL: survives kill -9), a new key each time
 //   put, fsync        SQLite with synchronous=FULL (survives power loss)
 //   memory / Redis    the other backends, for comparison (Redis only if redis-server is on PATH)
+//   bridge floor      the same guest call answered by a host op that does nothing
 //
 // Each case runs batches of sequential calls inside one invocation (so invocation overhead is
 // amortised away) and reports the per-call time of each batch; "service" rows call the KVService
@@ -77,39 +78,26 @@ async function seed(service, namespace, count) {
   }
 }
 
-/** Per-call ms of each batch, run through a worker. */
-async function throughWorker(runtime, worker, op, keyspace) {
-  const perCall = [];
-  let base = 0;
-  for (let b = 0; b < WARMUP_BATCHES + BATCHES; b++) {
-    const started = performance.now();
-    const res = await runtime.fetch(worker, { method: 'GET', url: `http://${worker}.bench/?op=${op}&n=${BATCH}&base=${base % keyspace}`, headers: [], body: null });
-    const ms = performance.now() - started;
-    if (res.status !== 200) throw new Error(`${worker} ${op}: ${res.status} ${res.exception?.message ?? res.limit?.message ?? ''}`);
-    if (op !== 'put' && res.body !== '0') throw new Error(`${worker} ${op}: ${res.body} misses (the keys were not seeded)`);
-    base += BATCH;
-    if (b >= WARMUP_BATCHES) perCall.push(ms / BATCH);
-  }
-  return perCall;
+/** One batch through a worker: ms per call. Keys start at `base` (distinct for puts). */
+async function workerBatch(worker, op, base) {
+  const started = performance.now();
+  const res = await runtime.fetch(worker, { method: 'GET', url: `http://${worker}.bench/?op=${op}&n=${BATCH}&base=${base}`, headers: [], body: null });
+  const ms = performance.now() - started;
+  if (res.status !== 200) throw new Error(`${worker} ${op}: ${res.status} ${res.exception?.message ?? res.limit?.message ?? ''}`);
+  if (op !== 'put' && worker !== 'floor' && res.body !== '0') throw new Error(`${worker} ${op}: ${res.body} misses (the keys were not seeded)`);
+  return ms / BATCH;
 }
 
-/** The same calls made on the host, straight to the service (no isolate, no bridge). */
-async function direct(service, namespace, op, keyspace) {
-  const perCall = [];
-  let base = 0;
-  for (let b = 0; b < WARMUP_BATCHES + BATCHES; b++) {
-    const started = performance.now();
-    for (let i = 0; i < BATCH; i++) {
-      const key = (base + i) % keyspace;
-      if (op === 'hot') await service.get(namespace, 'hot');
-      else if (op === 'get') await service.get(namespace, `k${key}`);
-      else await service.put(namespace, `p${base + i}`, VALUE);
-    }
-    const ms = performance.now() - started;
-    base += BATCH;
-    if (b >= WARMUP_BATCHES) perCall.push(ms / BATCH);
+/** The same batch made on the host, straight to the service (no isolate, no bridge). */
+async function serviceBatch(service, namespace, op, base) {
+  const started = performance.now();
+  for (let i = 0; i < BATCH; i++) {
+    if (op === 'hot') await service.get(namespace, 'hot');
+    else if (op === 'get') await service.get(namespace, `k${base + i}`);
+    // New keys, not the worker's: SQLite skips the sync when a put changes nothing.
+    else await service.put(namespace, `d${base + i}`, VALUE);
   }
-  return perCall;
+  return (performance.now() - started) / BATCH;
 }
 
 const logger = pino({ level: 'warn' });
@@ -129,6 +117,9 @@ function routeOps() {
     installKV({ registerOp: (op, handler) => handlers.set(op, handler) }, service);
     installed.set(namespace, handlers);
   }
+  // The floor: the same guest call answered by a host op that does nothing (null at once), so
+  // the table shows what the isolate bridge itself costs.
+  installed.set('floor', new Map([...installed.values().next().value.keys()].map((op) => [op, async () => null])));
   for (const op of installed.values().next().value.keys()) {
     runtime.registerOp(op, (call, args) => {
       const binding = call.binding(args[0]);
@@ -152,9 +143,11 @@ for (const config of configs) {
   services.set(config.name, config.kv);
   runtime.deploy(singleScriptWorker(config.name, WORKER, { bindings: { KV: { type: 'kv_namespace', namespace_id: config.name } }, limits: { cpuMs: 10_000 } }));
 }
+runtime.deploy(singleScriptWorker('floor', WORKER, { bindings: { KV: { type: 'kv_namespace', namespace_id: 'floor' } }, limits: { cpuMs: 10_000 } }));
 routeOps();
 
 const cases = [
+  { label: 'bridge floor (no-op host op)', config: 'floor', op: 'hot' },
   { label: 'cached get', config: 'sqlite-cached', op: 'hot' },
   { label: 'uncached get', config: 'sqlite', op: 'get' },
   { label: 'put', config: 'sqlite', op: 'put' },
@@ -164,23 +157,45 @@ const cases = [
   ...(redis ? [{ label: 'uncached get', config: 'redis', op: 'get' }, { label: 'put', config: 'redis', op: 'put' }] : []),
 ];
 
-const results = [];
+// Round-robin: one batch of every case per round, so load on the machine (and JIT warm-up)
+// falls on all cases alike instead of on whichever ran first.
 for (const c of cases) {
+  c.worker = [];
+  c.service = [];
   const config = configs.find((x) => x.name === c.config);
+  if (!config) continue;
   if (c.op === 'hot') await config.kv.put(config.name, 'hot', VALUE);
   if (c.op === 'get' && !config.seeded) {
     await seed(config.kv, config.name, keyspace);
     config.seeded = true;
   }
-  const viaWorker = summarize(await throughWorker(runtime, config.name, c.op, keyspace));
-  const viaService = summarize(await direct(config.kv, config.name, c.op, keyspace));
-  results.push({ case: c.label, backend: config.label, op: c.op, batch: BATCH, batches: BATCHES, worker: viaWorker, service: viaService });
 }
+for (let round = 0; round < WARMUP_BATCHES + BATCHES; round++) {
+  const base = round * BATCH;
+  for (const c of cases) {
+    const config = configs.find((x) => x.name === c.config);
+    const viaWorker = await workerBatch(c.config, c.op, base);
+    const viaService = config ? await serviceBatch(config.kv, config.name, c.op, base) : null;
+    if (round < WARMUP_BATCHES) continue;
+    c.worker.push(viaWorker);
+    if (viaService !== null) c.service.push(viaService);
+  }
+}
+const results = cases.map((c) => ({
+  case: c.label,
+  backend: configs.find((x) => x.name === c.config)?.label ?? '-',
+  op: c.op,
+  batch: BATCH,
+  batches: BATCHES,
+  worker: summarize(c.worker),
+  service: c.service.length ? summarize(c.service) : null,
+}));
 
 const us = (ms) => (ms * 1000).toFixed(1);
 const rows = [['case', 'backend', 'via', 'p50 µs', 'p99 µs', 'mean µs', 'calls/s']];
 for (const r of results) {
   for (const [via, s] of [['worker', r.worker], ['service', r.service]]) {
+    if (!s) continue;
     rows.push([r.case, r.backend, via, us(s.p50), us(s.p99), us(s.mean), Math.round(1000 / s.mean).toLocaleString('en-US')]);
   }
 }

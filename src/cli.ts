@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './logger.js';
 import { registerControlCommands } from './control/commands.js';
+import { devProject } from './control/wrangler.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -19,7 +20,7 @@ program.name('cinder').description('An edge JavaScript runtime: workers in V8 is
 program
   .command('dev')
   .description('serve worker files locally, reloading on change')
-  .argument('<paths...>', 'worker files (.js/.ts) or directories of them')
+  .argument('<paths...>', 'worker files (.js/.ts), directories of them, or a wrangler.toml/.json/.jsonc project')
   .option('-p, --port <port>', 'port to listen on', port, 8787)
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--default <worker>', 'worker that answers hosts that name no worker')
@@ -28,8 +29,10 @@ program
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
     // Loaded here, not at the top: other commands need not load the runtime.
-    const { startDev } = await import('./server/dev.js');
-    const dev = await startDev({ paths, port: opts.port, host: opts.host, defaultWorker: opts.default, watch: true, serverTiming: opts.serverTiming, logger });
+    const { startDev, workerNameFromFile } = await import('./server/dev.js');
+    // A wrangler.toml/.json/.jsonc (or a directory with one) serves that project's main, vars and limits.
+    const project = devProject(paths, workerNameFromFile);
+    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, watch: true, serverTiming: opts.serverTiming, logger });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     const stop = () => dev.close().then(() => process.exit(0));

@@ -49,7 +49,7 @@ export class RedisBackend implements KVBackend {
 
   constructor(options: RedisBackendOptions) {
     if (!options.client && !options.url) throw new Error('RedisBackend needs a url or a client');
-    this.client = options.client ?? new Redis(options.url!, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
+    this.client = options.client ?? new Redis(options.url!, { maxRetriesPerRequest: 3 });
     this.ownsClient = !options.client;
     this.prefix = options.keyPrefix ?? 'cinder:kv:';
   }

@@ -6,13 +6,11 @@
 // add it as a getter on Crypto.prototype. Until then `crypto.subtle` is undefined, so feature
 // checks (`if (crypto.subtle)`) fail cleanly instead of calling half an API.
 import { hostCallSync } from '../bridge.js';
+import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
 
 const MAX_BYTES = 65536;
-
-const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get as (this: unknown) => string | undefined;
 
 // Integer typed arrays only: floats (and DataView) are a TypeMismatchError, per the spec.
 const INTEGER_ARRAYS = new Set([
@@ -62,7 +60,7 @@ export class Crypto {
     if (!ArrayBuffer.isView(array)) {
       throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
     }
-    const kind = typedArrayTag.call(array);
+    const kind = typedArrayName(array);
     if (kind === undefined || !INTEGER_ARRAYS.has(kind)) {
       throw new DOMException(
         `Failed to execute 'getRandomValues' on 'Crypto': The provided ArrayBufferView is of type '${kind ?? 'DataView'}', which is not an integer array type.`,

@@ -3,6 +3,7 @@
 //
 // Snapshot rule: nothing at module top level may create a typed array; the scratch buffer below
 // is allocated on first use.
+import { intrinsics, passes, typedArrayName } from './brand.js';
 import { setToStringTag, toDictionary, toDOMString } from './idl.js';
 
 // Turning code units into a string is the hot part of every decode. Measured in an isolate (V8
@@ -373,33 +374,12 @@ function newDecoder(encoding: EncodingName): Decoder {
 
 // --- WebIDL helpers ----------------------------------------------------------------------------
 
-const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get as (this: unknown) => string | undefined;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get as (this: unknown) => number;
-
-function isArrayBuffer(value: unknown): value is ArrayBuffer {
-  try {
-    arrayBufferByteLength.call(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isSharedArrayBuffer(value: unknown): value is ArrayBuffer {
-  if (typeof SharedArrayBuffer !== 'function') return false;
-  try {
-    Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get!.call(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A (Allow)SharedBufferSource as bytes, without copying; TypeError for anything else. */
 export function bufferSourceBytes(value: unknown, context: string): Uint8Array {
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (isArrayBuffer(value) || isSharedArrayBuffer(value)) return new Uint8Array(value);
+  if (passes(intrinsics.bufferByteLength, value) || passes(intrinsics.sharedBufferByteLength, value)) {
+    return new Uint8Array(value as ArrayBuffer);
+  }
   throw new TypeError(`${context}: parameter 1 is not of type 'ArrayBuffer or ArrayBufferView'.`);
 }
 
@@ -417,7 +397,7 @@ export class TextEncoder {
   /** Writes as many whole code points as fit; `read` counts UTF-16 code units consumed. */
   encodeInto(source: unknown, destination: unknown): { read: number; written: number } {
     const input = toDOMString(source);
-    if (typedArrayTag.call(destination) !== 'Uint8Array') {
+    if (typedArrayName(destination) !== 'Uint8Array') {
       throw new TypeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.");
     }
     const out = destination as Uint8Array;

@@ -14,33 +14,37 @@ export type PairSource<K, V> = () => readonly (readonly [K, V])[];
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 
 /**
- * Builds the iterator prototype for one interface and returns a factory of its iterators.
- * `tag` is the interface name; the prototype's toStringTag is `${tag} Iterator`.
+ * Builds the iterator class for one interface and returns a factory of its iterators. `tag` is
+ * the interface name; the prototype's toStringTag is `${tag} Iterator`. (Private fields rather
+ * than a WeakMap of states: iterators are made per request, and WeakMap entries are costly to GC.)
  */
 export function pairIteratorFactory<K, V>(tag: string) {
-  const state = new WeakMap<object, { pairs: PairSource<K, V>; kind: IteratorKind; index: number }>();
-  const proto = Object.create(IteratorPrototype, {
-    next: {
-      value: function next(this: object) {
-        const s = state.get(this);
-        if (!s) throw new TypeError(`next() called on an object that is not a ${tag} Iterator`);
-        const pairs = s.pairs();
-        if (s.index >= pairs.length) return { value: undefined, done: true };
-        const [key, value] = pairs[s.index++];
-        const result = s.kind === 'key' ? key : s.kind === 'value' ? value : [key, value];
-        return { value: result, done: false };
-      },
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    },
-    [Symbol.toStringTag]: { value: `${tag} Iterator`, configurable: true },
-  });
-  return (pairs: PairSource<K, V>, kind: IteratorKind): IterableIterator<unknown> => {
-    const iterator = Object.create(proto);
-    state.set(iterator, { pairs, kind, index: 0 });
-    return iterator;
-  };
+  class PairIterator {
+    #pairs: PairSource<K, V>;
+    #kind: IteratorKind;
+    #index = 0;
+
+    constructor(pairs: PairSource<K, V>, kind: IteratorKind) {
+      this.#pairs = pairs;
+      this.#kind = kind;
+    }
+
+    next(): IteratorResult<unknown> {
+      const pairs = this.#pairs();
+      if (this.#index >= pairs.length) return { value: undefined, done: true };
+      const [key, value] = pairs[this.#index++];
+      const kind = this.#kind;
+      return { value: kind === 'key' ? key : kind === 'value' ? value : [key, value], done: false };
+    }
+  }
+  const proto = PairIterator.prototype;
+  Object.setPrototypeOf(proto, IteratorPrototype);
+  // Browsers' iterator prototypes have no `constructor` of their own and an enumerable next().
+  delete (proto as { constructor?: unknown }).constructor;
+  Object.defineProperty(proto, 'next', { enumerable: true });
+  Object.defineProperty(proto, Symbol.toStringTag, { value: `${tag} Iterator`, configurable: true });
+  return (pairs: PairSource<K, V>, kind: IteratorKind): IterableIterator<unknown> =>
+    new PairIterator(pairs, kind) as unknown as IterableIterator<unknown>;
 }
 
 /** WebIDL forEach over a pair iterable: re-reads the pairs each step, like the iterator does. */

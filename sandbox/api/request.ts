@@ -6,6 +6,7 @@ import { Body, bodyUnusable, bytesSource, cloneBody, extractBody, hasBody, initB
 import { enumerableMembers, toByteString, toUSVString } from './fetch-idl.js';
 import { createHeaders, headerList, Headers, type HeadersInit } from './headers.js';
 import { INTERNAL, setToStringTag, toDictionary } from './idl.js';
+import { ReadableStream } from './streams.js';
 import { parseURL, serializeURL } from './url.js';
 
 export type RequestRedirect = 'follow' | 'error' | 'manual';
@@ -236,15 +237,15 @@ function copyHeaders(headers: Headers): Headers {
 }
 
 /**
- * A request as it arrives from the host (used by sandbox/wire.ts): URL and method come from a
- * real HTTP request, the body buffer was transferred in and is used without a copy, and the
- * headers are immutable, as on workerd ("Can't modify immutable headers").
+ * A request as it arrives from the host (for sandbox/wire.ts): URL and method come from a real
+ * HTTP request, a byte body was transferred in and is used without a copy (or is a stream the
+ * host feeds), and the headers are immutable, as on workerd ("Can't modify immutable headers").
  */
 export function createIncomingRequest(wire: {
   method: string;
   url: string;
   headers: Iterable<[string, string]>;
-  body: Uint8Array | null;
+  body: Uint8Array | ReadableStream | null;
   cf?: unknown;
 }): Request {
   const parsed = parseURL(wire.url);
@@ -255,7 +256,7 @@ export function createIncomingRequest(wire: {
     method: wire.method,
     url: serializeURL(parsed),
     headers,
-    body: hasPayload ? bytesSource(wire.body as Uint8Array) : null,
+    body: !hasPayload ? null : wire.body instanceof ReadableStream ? { kind: 'stream', value: wire.body } : bytesSource(wire.body as Uint8Array),
     // As on Workers: an incoming request forwarded with fetch(request) passes redirects through.
     redirect: 'manual',
     signal: null,

@@ -8,17 +8,19 @@ import usm, { type URLRecord } from 'whatwg-url/lib/url-state-machine.js';
 import urlencoded from 'whatwg-url/lib/urlencoded.js';
 import { aliasIterator, enumerableMembers, forEachPair, pairIteratorFactory, toUSVString } from './fetch-idl.js';
 import { requireArgs, setToStringTag } from './idl.js';
+import { fastParse } from './url-fast-path.js';
 
 type Pair = [name: string, value: string];
 
-/** Parse `input` against an optional base (both already USVStrings); null on failure. */
+/** Parse `input` against an optional base (both already USVStrings); null on failure. Canonical
+ *  absolute URLs skip the state machine (see url-fast-path.ts). */
 export function parseURL(input: string, base?: string): URLRecord | null {
   let parsedBase: URLRecord | null = null;
   if (base !== undefined) {
-    parsedBase = usm.basicURLParse(base);
+    parsedBase = fastParse(base) ?? usm.basicURLParse(base);
     if (parsedBase === null) return null;
   }
-  return usm.basicURLParse(input, { baseURL: parsedBase });
+  return fastParse(input) ?? usm.basicURLParse(input, { baseURL: parsedBase });
 }
 
 export const serializeURL = usm.serializeURL;
@@ -202,7 +204,7 @@ export class URL {
   }
 
   set href(value: string) {
-    const parsed = usm.basicURLParse(toUSVString(value));
+    const parsed = parseURL(toUSVString(value));
     if (parsed === null) throw new TypeError('Invalid URL string.');
     this.#url = parsed;
     this.#resetQueryList();

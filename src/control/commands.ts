@@ -60,10 +60,12 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
+    .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
     .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
     .option('--server-timing', 'add a Server-Timing header (cold, cpu, total) to responses')
     .action(async (opts) => {
       const { startServe } = await import('../server/serve.js');
+      const { kvServeExtension } = await import('./kv-routes.js');
       const logger = createLogger();
       const server = await startServe({
         logger,
@@ -74,6 +76,8 @@ function serveCommand(): Command {
         dataDir: opts.data,
         allowPrivateFetch: !!opts.allowPrivateFetch,
         serverTiming: !!opts.serverTiming,
+        // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
+        extensions: [kvServeExtension({ redis: opts.redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.

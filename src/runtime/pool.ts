@@ -13,6 +13,8 @@ export interface PoolOptions {
   memoryMb: number;
   /** false: no pool at all, every cold start makes its isolate (ablation) */
   enabled: boolean;
+  /** isolates made with V8 inspector support (cinder dev --inspect; use with enabled: false) */
+  inspector?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -55,7 +57,7 @@ export class IsolatePool {
 
   /** A ready isolate for a worker with this memory limit: from the pool when possible. */
   take(memoryMb: number): ReadyIsolate {
-    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return new ReadyIsolate(this.source, memoryMb);
+    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return new ReadyIsolate(this.source, memoryMb, { inspector: this.options.inspector });
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();

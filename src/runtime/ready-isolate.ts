@@ -41,10 +41,12 @@ export class ReadyIsolate {
   disposedReason: string | null = null;
   private onDisposed: ((reason: string) => void) | null = null;
 
-  constructor(source: IsolateSource, memoryMb: number) {
+  /** `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code) */
+  constructor(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}) {
     this.memoryMb = memoryMb;
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryMb,
+      inspector: options.inspector === true,
       snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
       onCatastrophicError: (message) => {
         // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
@@ -55,7 +57,7 @@ export class ReadyIsolate {
       },
     });
     try {
-      this.context = this.isolate.createContextSync();
+      this.context = this.isolate.createContextSync({ inspector: options.inspector === true });
       if (source.kind === 'code-cache') {
         const script = this.isolate.compileScriptSync(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
         script.runSync(this.context);

@@ -33,6 +33,8 @@ export interface RuntimeOptions {
   maxLiveWorkers?: number;
   /** cap on isolates one worker may spread over when they are saturated */
   maxIsolatesPerWorker?: number;
+  /** isolates with V8 inspector support, made on demand (no pool): `cinder dev --inspect` only */
+  inspector?: boolean;
 }
 
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
@@ -78,12 +80,16 @@ export class Runtime {
   private readonly consoleListeners: ((worker: string, requestId: string, level: LogLevel, message: string) => void)[] = [];
   private readonly workerCodeCache: boolean;
   coldStarts = 0;
+  /** cold starts per worker name (metrics) */
+  readonly coldStartsByWorker = new Map<string, number>();
+  /** per-worker loggers for console lines, when a worker's log level differs from the host's */
+  private readonly consoleLoggers = new Map<string, Logger>();
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
     this.workerCodeCache = options.workerCodeCache !== false;
-    this.pool = new IsolatePool(source, options.pool);
+    this.pool = new IsolatePool(source, options.inspector ? { ...options.pool, enabled: false, inspector: true } : options.pool);
     this.maxIsolatesPerWorker = options.maxIsolatesPerWorker ?? 4;
     this.slots = new LRUCache<string, WorkerSlot>({
       max: options.maxLiveWorkers ?? 10_000,
@@ -103,6 +109,7 @@ export class Runtime {
       onInvocationEnd: (record) => {
         for (const listener of this.invocationListeners) listener(record);
       },
+      consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
       onConsole: (worker, requestId, level, message) => {
         for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
       },
@@ -124,6 +131,17 @@ export class Runtime {
 
   onConsole(listener: (worker: string, requestId: string, level: LogLevel, message: string) => void): void {
     this.consoleListeners.push(listener);
+  }
+
+  /** Level for one worker's console lines in the host log (pino level name, "silent" drops them
+   *  all; null: the host's level). Live tails still see every line. */
+  setLogLevel(name: string, level: string | null): void {
+    if (level === null) this.consoleLoggers.delete(name);
+    else this.consoleLoggers.set(name, this.logger.child({}, { level }));
+  }
+
+  logLevel(name: string): string {
+    return (this.consoleLoggers.get(name) ?? this.logger).level;
   }
 
   registerOp(op: string, handler: OpHandler): void {
@@ -177,6 +195,11 @@ export class Runtime {
     return this.slots.peek(name)?.liveCount ?? 0;
   }
 
+  /** The live instances of a worker (the dev inspector attaches to them). */
+  instancesOf(name: string): WorkerInstance[] {
+    return this.slots.peek(name)?.instances.filter((instance) => instance.alive) ?? [];
+  }
+
   liveIsolates(): number {
     let n = 0;
     for (const slot of this.slots.values()) n += slot.liveCount;
@@ -224,6 +247,7 @@ export class Runtime {
     const { def } = slot;
     const started = performance.now();
     this.coldStarts++;
+    this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
     const ready = this.pool.take(resolveLimits(def.limits).memoryMb);
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {

@@ -31,7 +31,13 @@ export interface InvocationRecord {
   memoryBytes: number;
   /** the isolate's peak heap so far (bytes) */
   peakMemoryBytes: number;
+  /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
+  exception?: GuestException;
+  /** what started it: the request (and the status answered) or the cron */
+  trigger?: InvocationTrigger;
 }
+
+export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
 
 export interface FetchResult {
   response?: WireResponse;
@@ -60,6 +66,8 @@ export interface InstanceHost {
   ops: Map<string, OpHandler>;
   onInvocationEnd(record: InvocationRecord): void;
   onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
+  /** the logger for a worker's console lines (a child with the worker's own level) */
+  consoleLogger?(worker: string): Logger;
 }
 
 export class WorkerLoadError extends Error {
@@ -83,6 +91,8 @@ export class Invocation {
   readonly aborted: Promise<never>;
   limit: LimitExceededError | null = null;
   wallTimer: NodeJS.Timeout | null = null;
+  exception?: GuestException;
+  trigger?: InvocationTrigger;
 
   constructor(
     readonly id: number,
@@ -273,6 +283,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       bytesOut: invocation.bytesOut,
       memoryBytes: this.heapBytes,
       peakMemoryBytes: this.peakHeapBytes,
+      exception: invocation.exception,
+      trigger: invocation.trigger,
     });
   }
 
@@ -301,6 +313,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   async fetch(request: WireRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {
     const invocation = this.begin(requestId, 'fetch');
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
+    const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
+    invocation.trigger = trigger;
     const guestRequest: GuestWireRequest = { method: request.method, url: request.url, headers: request.headers, body: request.body, cf: request.cf };
     if (request.bodyStream) guestRequest.bodyStream = this.openHostStream(invocation, request.bodyStream);
     let streaming = false;
@@ -316,6 +330,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
         throw invocation.limit ?? new LimitExceededError('memory');
       }
       const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      invocation.exception = out.exception;
+      if (out.result) trigger.status = out.result.status;
       if (out.result?.stream != null) {
         streaming = true;
         return { response: out.result, stream: this.pullResponseStream(invocation, out.result.stream), invocation };
@@ -402,6 +418,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       finished = true;
       this.closeRequestStreams(invocation);
       if ((error as { guest?: GuestException }).guest) {
+        invocation.exception = (error as { guest: GuestException }).guest;
         this.settleNow(invocation, 'exception');
         throw error;
       }
@@ -426,12 +443,14 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   async scheduled(cron: string, scheduledTime: number, requestId: string): Promise<{ exception?: GuestException; limit?: LimitExceededError; noRetry: boolean; invocation: Invocation }> {
     const invocation = this.begin(requestId, 'scheduled');
+    invocation.trigger = { cron, scheduledTime };
     try {
       const call = this.ready.entry.dispatchScheduled.apply(undefined, [invocation.id, cron, scheduledTime], {
         result: { promise: true, copy: true },
       }) as Promise<{ result?: { noRetry: boolean }; exception?: GuestException; pending: boolean }>;
       const out = await Promise.race([call, invocation.aborted]);
       this.activity();
+      invocation.exception = out.exception;
       this.end(invocation, out.exception ? 'exception' : 'ok');
       return { exception: out.exception, noRetry: out.result?.noRetry ?? false, invocation };
     } catch (error) {
@@ -531,7 +550,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = this.inFlight.size === 1 ? this.inFlight.values().next().value! : this.inFlight.get(invocationId);
     const requestId = invocation?.requestId ?? '';
     const pinoLevel = level === 'log' ? 'info' : level;
-    this.host.logger[pinoLevel]({ worker: this.def.name, version: this.def.version, requestId, console: level }, message);
+    (this.host.consoleLogger?.(this.def.name) ?? this.host.logger)[pinoLevel]({ worker: this.def.name, version: this.def.version, requestId, console: level }, message);
     this.host.onConsole?.(this.def.name, requestId, level, message);
   }
 

@@ -104,7 +104,7 @@ cpu_ms = 100
 
 [env.staging]
 routes = ["staging.example.com/*"]
-vars = { GREETING = "Hi (staging)" }
+vars = { GREETING = "Hi (staging)", SETTINGS = { loud = true } }
 `,
   );
   write(
@@ -145,7 +145,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe('cinder deploy', () => {
+describe('cinder deploy', { timeout: 90_000 }, () => {
   it('deploys a wrangler.toml project with a multi-file TypeScript entry', async () => {
     const out = cinder(['deploy', join(work, 'greeter')]);
     expect(out.stderr).toBe('');
@@ -217,7 +217,7 @@ describe('cinder deploy', () => {
   });
 });
 
-describe('cinder workers', () => {
+describe('cinder workers', { timeout: 90_000 }, () => {
   it('lists workers', () => {
     const out = cinder(['workers', 'list']);
     expect(out.status).toBe(0);
@@ -240,7 +240,7 @@ describe('cinder workers', () => {
     expect((await get('greet.example.com')).text).toBe('HELLO, EDGE! (v2)');
 
     const versions = cinder(['workers', 'versions', 'greeter']);
-    const rows = versions.stdout.trim().split('\n');
+    const rows = versions.stdout.trimEnd().split('\n');
     expect(rows[0]).toMatch(/^\s+#\s+ID\s+CREATED\s+SIZE\s+HASH$/);
     expect(rows[1]).toMatch(/^\*\s+2\s+[0-9a-f-]{36}\s/);
     expect(rows[2]).toMatch(/^\s+1\s+[0-9a-f-]{36}\s/);
@@ -261,7 +261,34 @@ describe('cinder workers', () => {
   });
 });
 
-describe('restart of cinder serve', () => {
+describe('cinder dev', { timeout: 90_000 }, () => {
+  it('serves a wrangler project with its vars', async () => {
+    const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'dev', join(work, 'greeter'), '--port', '0'], { cwd: work });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`cinder dev did not start:\n${stderr}`)), 20_000);
+        child.stderr!.on('data', (chunk) => {
+          stderr += chunk;
+          const match = /cinder dev: \S+ on (http:\/\/\S+)/.exec(stderr);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`cinder dev exited (${code}):\n${stderr}`)));
+      });
+      const res = await request(url, { headers: { host: 'greeter.localhost' } });
+      expect(await res.body.text()).toMatch(/^HELLO, EDGE! \(v[12]\)$/);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
+describe('restart of cinder serve', { timeout: 90_000 }, () => {
   it('finds every worker, version, route and the rollback still there', async () => {
     const listBefore = cinder(['workers', 'list']).stdout;
     const versionsBefore = cinder(['workers', 'versions', 'greeter']).stdout;
@@ -269,7 +296,7 @@ describe('restart of cinder serve', () => {
 
     serve = await startServe();
     expect(serve.token).toBeUndefined(); // not printed again
-    expect(serve.stderr).toMatch(/3 workers, 4 routes restored/);
+    expect(serve.stderr).toMatch(/3 workers, 3 routes restored/);
     expect(serve.stderr).toMatch(/admin token read from .*admin-token/);
     expect(cinder(['workers', 'list']).stdout).toBe(listBefore);
     expect(cinder(['workers', 'versions', 'greeter']).stdout).toBe(versionsBefore);

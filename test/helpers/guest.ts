@@ -21,7 +21,7 @@ export async function createGuest(): Promise<Guest> {
   isolate.compileScriptSync(readFileSync(bundlePath, 'utf8'), { filename: 'cinder:sandbox.js' }).runSync(context);
   const logs: Guest['logs'] = [];
   const timers = new Map<number, { timeout: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
-  const call = new ivm.Reference(async (op: string, args: unknown[]) => {
+  const call = new ivm.Reference(async (op: string, _invocation: number, args: unknown[]) => {
     if (op === 'timer') {
       const [id, ms] = args as [number, number];
       return new Promise<boolean>((resolve) => {

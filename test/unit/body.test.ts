@@ -280,11 +280,11 @@ describe('Body internals used by the dispatcher', () => {
     const { outputFiles } = await build({
       stdin: {
         contents: `
-          import { bodyForWire } from './sandbox/api/body.js';
+          import { bodyForWire, takeStreamForWire } from './sandbox/api/body.js';
           import { fetchGlobals } from './sandbox/api/fetch-globals.js';
           import { createIncomingRequest } from './sandbox/api/request.js';
           import { createIncomingResponse } from './sandbox/api/response.js';
-          Object.assign(globalThis, fetchGlobals, { bodyForWire, createIncomingRequest, createIncomingResponse });
+          Object.assign(globalThis, fetchGlobals, { bodyForWire, takeStreamForWire, createIncomingRequest, createIncomingResponse });
         `,
         resolveDir: root,
         loader: 'ts',
@@ -359,6 +359,18 @@ describe('Body internals used by the dispatcher', () => {
     ).toEqual([null, 'TypeError']);
   });
 
+  it('takeStreamForWire() hands over a stream body (marking it used) and leaves others to bodyForWire()', async () => {
+    expect(
+      await run(`
+        const streamed = new Response(ReadableStream.from([new Uint8Array([104, 105])]));
+        const stream = takeStreamForWire(streamed);
+        const text = await new Response(stream).text();
+        const plain = new Response('plain');
+        return [text, streamed.bodyUsed, takeStreamForWire(plain), plain.bodyUsed, await bodyForWire(plain), takeStreamForWire(new Response(null))];
+      `),
+    ).toEqual(['hi', true, null, false, 'plain', null]);
+  });
+
   it('createIncomingRequest() makes immutable headers, manual redirects, and adopts the buffer', async () => {
     expect(
       await run(`
@@ -368,9 +380,10 @@ describe('Body internals used by the dispatcher', () => {
         try { r.headers.set('x', 'y'); } catch (e) { error = e.message; }
         const ab = await r.arrayBuffer();
         const get = createIncomingRequest({ method: 'GET', url: 'https://example.com/', headers: [], body: new Uint8Array(1) });
-        return [r.url, r.method, r.redirect, r.headers.get('x-a'), error, ab === buffer, r.cf, get.body];
+        const upload = createIncomingRequest({ method: 'PUT', url: 'https://example.com/', headers: [], body: ReadableStream.from([new Uint8Array([111, 107])]) });
+        return [r.url, r.method, r.redirect, r.headers.get('x-a'), error, ab === buffer, r.cf, get.body, await upload.text()];
       `),
-    ).toEqual(['https://example.com/a%20b', 'POST', 'manual', '1, 2', "Can't modify immutable headers.", true, { colo: 'LHR' }, null]);
+    ).toEqual(['https://example.com/a%20b', 'POST', 'manual', '1, 2', "Can't modify immutable headers.", true, { colo: 'LHR' }, null, 'ok']);
   });
 
   it('a clone of an incoming request keeps its own copy of the bytes', async () => {

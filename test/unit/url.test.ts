@@ -63,6 +63,66 @@ const ORACLE_CASES: [input: string, base?: string][] = [
   ['relative'],
 ];
 
+/** Inputs at the edges of the fast path for canonical URLs (url-fast-path.ts): each either goes
+ *  through it or must be sent to the full parser, and both must agree with the oracle. */
+const FAST_PATH_CASES: string[] = [
+  'http://a/',
+  'http://A.EXAMPLE.com/Path',
+  'http://example.com:80/',
+  'http://example.com:0080/x',
+  'https://example.com:443/',
+  'https://example.com:8443',
+  'ws://example.com:80/',
+  'wss://example.com:443/chat',
+  'http://example.com:/',
+  'http://example.com',
+  'http://example.com?q',
+  'http://example.com#f',
+  'http://example.com/?',
+  'http://example.com/#',
+  'http://example.com//a//b/',
+  'http://example.com/a/./b',
+  'http://example.com/a/%2E%2e/b',
+  'http://example.com/a/.%2e',
+  'http://example.com/a/..',
+  'http://example.com/%zz/%41',
+  'http://example.com/{}',
+  'http://example.com/a`b',
+  "http://example.com/?q='",
+  'http://example.com/?a=b&c=d/e?f',
+  'http://example.com/#a`b',
+  'http://example.com/#a#b?c',
+  'http://example.de/',
+  'http://example.0x1f/',
+  'http://example.0X/',
+  'http://example.123/',
+  'http://example.08/',
+  'http://a.b.c.d.e.f/',
+  'http://under_score.example/',
+  'http://-dash-.example/',
+  'http://a..b/',
+  'http://example.com./',
+  'http://./',
+  'http://xn--nxasmq6b.com/',
+  'http://Xn--ls8h.la/',
+  'http://example.com:65535/',
+  'http://example.com:65536/',
+  'http://example.com:99999999999/',
+  'https://example.com/path with space',
+  'https://example.com/\u00e9',
+  'http://user@example.com/',
+  'http://example.com@evil.com/',
+  'HTTP://example.com/',
+  'http:example.com/',
+  'http:/example.com/',
+  'http:///example.com/',
+  'http://example.com\\path',
+  'http://[::1]/',
+  'http://1.2.3.4/',
+  'http://1.2.3.4.com/',
+  'foo://example.com/',
+];
+
 describe('URL', () => {
   let guest: Guest;
   beforeAll(async () => {
@@ -87,6 +147,30 @@ describe('URL', () => {
         expected = 'failure';
       }
       expect(await parse(input, base)).toEqual(expected);
+    });
+
+    it.each(FAST_PATH_CASES)('parses %j like the reference implementation (fast-path edges)', async (input) => {
+      let expected: Parts;
+      try {
+        const u = new globalThis.URL(input);
+        expected = Object.fromEntries(COMPONENTS.map((k) => [k, u[k]])) as Parts;
+      } catch {
+        expected = 'failure';
+      }
+      expect(await parse(input)).toEqual(expected);
+    });
+
+    it('keeps fast-parsed URLs fully mutable (setters work on the record it builds)', async () => {
+      expect(
+        await guest.run(`
+          const u = new URL('https://example.com/a/b?x=1#f');
+          u.pathname = '../c';
+          u.searchParams.append('y', '2');
+          u.port = '8443';
+          u.hash = '';
+          return u.href;
+        `),
+      ).toBe('https://example.com:8443/c?x=1&y=2');
     });
 
     it('matches the URL Standard examples literally', async () => {

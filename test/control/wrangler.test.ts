@@ -1,0 +1,125 @@
+// Reading wrangler configs: TOML, JSON with comments, [env.*] sections, and the errors users see.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configMetadata, devProject, findConfig, readConfig, stripJsonComments } from '../../src/control/wrangler.js';
+import { parseMetadata } from '../../src/control/metadata.js';
+import { tempDataDir } from './helpers.js';
+
+const dir = tempDataDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('wrangler config', () => {
+  it('reads every key Cinder uses from wrangler.toml, and makes upload metadata of it', () => {
+    const path = file(
+      'a/wrangler.toml',
+      `name = "shop"
+main = "src/index.ts"
+compatibility_date = "2025-02-03"
+route = { pattern = "shop.example.com/*", zone_name = "example.com" }
+routes = ["example.com/shop/*"]
+kv_namespaces = [{ binding = "CART", id = "cart-ns" }]
+services = [{ binding = "AUTH", service = "auth" }]
+build = { command = "ignored" }
+
+[vars]
+TITLE = "Shop"
+FLAGS = { beta = true }
+
+[triggers]
+crons = ["0 * * * *"]
+
+[limits]
+cpu_ms = 200
+`,
+    );
+    const config = readConfig(path);
+    expect(config).toMatchObject({
+      name: 'shop',
+      main: join(dir, 'a', 'src', 'index.ts'),
+      compatibilityDate: '2025-02-03',
+      vars: { TITLE: 'Shop', FLAGS: { beta: true } },
+      kvNamespaces: [{ binding: 'CART', id: 'cart-ns' }],
+      services: [{ binding: 'AUTH', service: 'auth' }],
+      crons: ['0 * * * *'],
+      routes: ['example.com/shop/*', 'shop.example.com/*'],
+      limits: { cpu_ms: 200 },
+    });
+    const metadata = configMetadata(config);
+    // what the CLI sends is what the server accepts
+    expect(parseMetadata({ main_module: 'index.js', ...metadata })).toMatchObject({
+      bindings: {
+        TITLE: { type: 'plain_text', text: 'Shop' },
+        FLAGS: { type: 'json', json: { beta: true } },
+        CART: { type: 'kv_namespace', namespace_id: 'cart-ns' },
+        AUTH: { type: 'service', service: 'auth' },
+      },
+      crons: ['0 * * * *'],
+      routes: ['example.com/shop/*', 'shop.example.com/*'],
+      limits: { cpuMs: 200 },
+      compatibilityDate: '2025-02-03',
+    });
+  });
+
+  it('leaves routes out of the metadata when the config has none', () => {
+    const config = readConfig(file('b/wrangler.toml', 'name = "x"\nmain = "i.js"\n'));
+    expect(config.routes).toBeUndefined();
+    expect(configMetadata(config)).toEqual({ bindings: [] });
+  });
+
+  it('reads wrangler.jsonc with comments and trailing commas, and keeps "//" inside strings', () => {
+    expect(JSON.parse(stripJsonComments('{ "a": "http://x//y", /* c */ "b": [1, 2,], // d\n }'))).toEqual({ a: 'http://x//y', b: [1, 2] });
+    const path = file('c/wrangler.jsonc', '{\n  // comment\n  "name": "j", "main": "w.js",\n  "vars": { "URL": "https://a.b/c" },\n}\n');
+    expect(findConfig(join(dir, 'c'))).toBe(path);
+    expect(readConfig(path)).toMatchObject({ name: 'j', vars: { URL: 'https://a.b/c' } });
+  });
+
+  it('applies an [env.<name>] section the way wrangler does', () => {
+    const path = file(
+      'd/wrangler.toml',
+      `name = "app"
+main = "index.js"
+routes = ["app.com/*"]
+vars = { MODE = "prod", ONLY_TOP = "x" }
+[limits]
+cpu_ms = 10
+[env.staging]
+vars = { MODE = "staging" }
+[env.named]
+name = "custom"
+`,
+    );
+    const staging = readConfig(path, 'staging');
+    expect(staging).toMatchObject({ name: 'app-staging', routes: ['app.com/*'], vars: { MODE: 'staging' }, limits: { cpu_ms: 10 } });
+    expect(readConfig(path, 'named')).toMatchObject({ name: 'custom', vars: {} });
+    expect(() => readConfig(path, 'nope')).toThrow(/has no \[env\.nope\] section/);
+  });
+
+  it('says which file and key is wrong', () => {
+    expect(() => readConfig(file('e/wrangler.toml', 'name = \n'))).toThrow(/e\/wrangler\.toml is not valid TOML/);
+    expect(() => readConfig(file('f/wrangler.json', '{"name": 1}'))).toThrow(/f\/wrangler\.json: name must be a non-empty string/);
+    expect(() => readConfig(file('g/wrangler.toml', 'kv_namespaces = [{ binding = "X" }]'))).toThrow(/kv_namespaces\[0\] must be \{ binding = "NAME", id = "namespace id" \}/);
+    expect(() => readConfig(file('h/wrangler.toml', 'triggers = { crons = "* * * * *" }'))).toThrow(/triggers\.crons must be an array of cron strings/);
+    expect(() => readConfig(file('i/wrangler.json', '[1]'))).toThrow(/not valid JSON: expected a table\/object/);
+  });
+
+  it('turns a project into what `cinder dev` serves, and leaves plain paths alone', () => {
+    const path = file('k/wrangler.toml', 'name = "k"\nmain = "src/worker.ts"\nvars = { A = "1" }\nkv_namespaces = [{ binding = "KV", id = "k-ns" }]\nlimits = { cpu_ms = 20 }\n');
+    const name = (f: string) => f.split('/').pop()!.replace(/\.\w+$/, '');
+    expect(devProject([join(dir, 'k')], name)).toMatchObject({
+      paths: [join(dir, 'k', 'src', 'worker.ts')],
+      bindings: { A: { type: 'plain_text', text: '1' }, KV: { type: 'kv_namespace', namespace_id: 'k-ns' } },
+      limits: { cpuMs: 20 },
+      defaultWorker: 'worker',
+    });
+    expect(devProject([path], name).paths).toEqual([join(dir, 'k', 'src', 'worker.ts')]);
+    expect(devProject(['examples', 'x.js'], name)).toEqual({ paths: ['examples', 'x.js'], bindings: {} });
+  });
+});
