@@ -37,7 +37,7 @@ export function fastParse(input: string): URLRecord | null {
 
   const host = rawHost.toLowerCase();
   // IDNA would validate Punycode labels; an IPv4-looking last label would be parsed as a number.
-  
+  if (host.startsWith('xn--') || host.includes('.xn--')) return null;
   const labels = host.endsWith('.') ? host.slice(0, -1).split('.') : host.split('.');
   const last = labels[labels.length - 1];
   if (last === '' || NUMBER_LABEL.test(last)) return null;

@@ -58,6 +58,8 @@ export interface OpCall {
   binding(name: string): BindingConfig | undefined;
   /** hand the guest a host-side byte stream; it reads it with the `body.read` op by this id */
   openStream(source: AsyncIterable<Uint8Array>): number;
+  /** host-side state that lives as long as this isolate (e.g. crypto keys by handle), per op family */
+  isolateState<T>(family: string, create: () => T): T;
 }
 
 export interface InstanceHost {
@@ -157,6 +159,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** share of wall time the isolate's thread spent on CPU recently (EWMA, 0..1) */
   utilization = 0;
   private retired = false;
+  /** per-isolate host state of op families (dropped with the isolate) */
+  private readonly opState = new Map<string, unknown>();
   // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
   // most every HEAP_SAMPLE_MS; records carry the latest reading.
   private heapBytes = 0;
@@ -566,6 +570,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
         invocation,
         binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
         openStream: (source) => this.openHostStream(invocation, source),
+        isolateState: <T,>(family: string, create: () => T): T => {
+          if (!this.opState.has(family)) this.opState.set(family, create());
+          return this.opState.get(family) as T;
+        },
       },
       args,
     );
