@@ -115,7 +115,7 @@ export const TARGETS = [
 ];
 
 export function parseArgs(argv) {
-  const args = { quick: false, n: 1000, nHono: 200, warm: 200, gapMs: 1, only: null, workers: null };
+  const args = { quick: false, n: 1000, nHono: 100, warm: 200, gapMs: 1, only: null, workers: null };
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=');
     if (key === 'quick') args.quick = true;

@@ -87,17 +87,27 @@ addRow('warm: runtime.fetch (hono /api/highlight)', await time(() => runtime.fet
 // thread), lets the event loop settle so no pool refill runs inside the timed stages, then times
 // load, first dispatch and dispose on it.
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-const cold = { take: [], load: [], first: [], makeReady: [], dispose: [], honoLoad: [], honoFirst: [] };
+// Pooled isolates are warmed (ReadyIsolate.warm(): the sandbox's hot paths run once) when the
+// runtime has that step; samples alternate warmed / unwarmed to show what it buys.
+const canWarm = typeof ReadyIsolate.prototype.warm === 'function';
+const cold = { take: [], load: [], first: [], firstUnwarmed: [], warm: [], makeReady: [], dispose: [], honoLoad: [], honoFirst: [] };
 for (let i = 0; i < NC; i++) {
   await settle();
   let t = performance.now();
   runtime.pool.take(128).dispose('bench'); // a take also schedules a refill; let it run below
   cold.take.push(performance.now() - t);
-  for (const [def, req, loadKey, firstKey] of [[helloDef, helloReq, 'load', 'first'], ...(i % 4 === 0 ? [[honoDef, honoReq, 'honoLoad', 'honoFirst']] : [])]) {
+  for (const [def, req, loadKey, firstKeyWarm] of [[helloDef, helloReq, 'load', 'first'], ...(i % 4 === 0 ? [[honoDef, honoReq, 'honoLoad', 'honoFirst']] : [])]) {
     await settle();
     t = performance.now();
     const ready = new ReadyIsolate(runtime.source, 128);
     if (loadKey === 'load') cold.makeReady.push(performance.now() - t);
+    const warmThis = canWarm && (loadKey !== 'load' || i % 2 === 0);
+    if (warmThis) {
+      t = performance.now();
+      await ready.warm();
+      if (loadKey === 'load') cold.warm.push(performance.now() - t);
+    }
+    const firstKey = loadKey === 'load' && !warmThis ? 'firstUnwarmed' : firstKeyWarm;
     await settle();
     const inst = new WorkerInstance(def, ready, runtime.host);
     t = performance.now();
@@ -113,7 +123,9 @@ for (let i = 0; i < NC; i++) {
 }
 addRow('cold: pool.take (+ dispose)', cold.take);
 addRow('cold: WorkerInstance.load (hello)', cold.load);
-addRow('cold: first dispatch on the new isolate (hello)', cold.first);
+addRow(`cold: first dispatch on the new isolate (hello${canWarm ? ', pool-warmed' : ''})`, cold.first);
+if (cold.firstUnwarmed.length) addRow('cold: first dispatch on the new isolate (hello, not warmed)', cold.firstUnwarmed);
+if (cold.warm.length) addRow('cold: ReadyIsolate.warm() (pool refill, isolate thread)', cold.warm);
 addRow('cold: WorkerInstance.load (hono, ~1.2 MB, code cache)', cold.honoLoad);
 addRow('cold: first dispatch on the new isolate (hono)', cold.honoFirst);
 addRow(`cold: new ReadyIsolate (${runtime.source.kind}) = pool refill, main thread`, cold.makeReady);

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './logger.js';
 import { registerControlCommands } from './control/commands.js';
+import { registerObservabilityCommands } from './cli-observability.js';
 import { devProject } from './control/wrangler.js';
 
 function port(value: string): number {
@@ -26,15 +27,19 @@ program
   .option('--default <worker>', 'worker that answers hosts that name no worker')
   .option('--kv <NAME>', 'bind an in-memory KV namespace as env.NAME (repeatable)', collect, [])
   .option('--no-server-timing', 'omit the Server-Timing header')
+  .option('--inspect [address]', 'expose the workers to Chrome DevTools (chrome://inspect) on [host:]port, default 127.0.0.1:9229')
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
     // Loaded here, not at the top: other commands need not load the runtime.
     const { startDev, workerNameFromFile } = await import('./server/dev.js');
+    const { parseInspectOption } = await import('./server/inspector.js');
+    const inspect = parseInspectOption(opts.inspect) ?? undefined;
     // A wrangler.toml/.json/.jsonc (or a directory with one) serves that project's main, vars and limits.
     const project = devProject(paths, workerNameFromFile);
-    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, watch: true, serverTiming: opts.serverTiming, logger });
+    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, watch: true, serverTiming: opts.serverTiming, inspect, logger });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
+    if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
     const stop = () => dev.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -42,8 +47,11 @@ program
 
 // serve, deploy, workers
 registerControlCommands(program);
+// usage, tail, log-level
+registerObservabilityCommands(program);
 
-program.parseAsync(process.argv).catch((error) => {
+// A bare `--inspect` takes no value (as node's): it must not swallow the worker path after it.
+program.parseAsync(process.argv.map((arg) => (arg === '--inspect' ? '--inspect=' : arg))).catch((error) => {
   process.stderr.write(`cinder: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -184,7 +184,11 @@ export class KVNamespace {
   }
 
   async #bulk(keys: unknown[], options: unknown, withMetadata: boolean): Promise<Map<string, unknown>> {
-    const names = keys.map((key) => (typeof key === 'symbol' ? keyName(key) : String(key)));
+    // Bulk keys are converted like single ones; their names are validated by the KV service.
+    const names = keys.map((key) => {
+      if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+      return String(key);
+    });
     const { type, cacheTtl } = getOptions(options);
     const entries = await call<[string, WireValue | null][]>(KV_OPS.getBulk, this.#binding, names, type, cacheTtl);
     const map = new Map<string, unknown>();

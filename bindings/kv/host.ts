@@ -7,6 +7,7 @@ import type { OpCall, OpHandler, Invocation } from '../../src/runtime/worker-ins
 import { KV_OPS, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 import type { KVRead, KVService } from './service.js';
 import { KVError } from './validate.js';
+import { countingKvOps } from '../../src/runtime/counters.js';
 
 export interface KVHostOptions {
   /** KV operations one invocation may make (Workers: 1,000) */
@@ -39,7 +40,8 @@ function wireValue(read: KVRead, asText: boolean): WireValue {
 }
 
 /** Register the kv.* ops on a runtime; all of them go through `service`. */
-export function installKV(runtime: OpRegistry, service: KVService, options: KVHostOptions = {}): void {
+export function installKV(registry: OpRegistry, service: KVService, options: KVHostOptions = {}): void {
+  const runtime = countingKvOps(registry); // counts every op for cinder_kv_operations_total
   const maxOps = options.maxOpsPerInvocation ?? 1000;
   const opsUsed = new WeakMap<Invocation, number>();
 

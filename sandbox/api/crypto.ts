@@ -2,13 +2,13 @@
 // Entropy comes from the host's CSPRNG through the sync bridge op `random` (at most 65536 bytes
 // per call, the same quota getRandomValues enforces).
 //
-// `crypto.subtle` is deliberately absent: SubtleCrypto arrives with a later change, which will
-// add it as a getter on Crypto.prototype. Until then `crypto.subtle` is undefined, so feature
-// checks (`if (crypto.subtle)`) fail cleanly instead of calling half an API.
+// `crypto.subtle` (SubtleCrypto, delegated to the host) and workerd's `crypto.DigestStream` live
+// in subtle.ts; this module only exposes them on Crypto.prototype.
 import { hostCallSync } from '../bridge.js';
 import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
+import { DigestStream, subtle, type SubtleCrypto } from './subtle.js';
 
 const MAX_BYTES = 65536;
 
@@ -53,6 +53,12 @@ export class Crypto {
     checkInternal(token);
   }
 
+  /** The SubtleCrypto interface (Web Crypto §10.2). */
+  get subtle(): SubtleCrypto {
+    checkCrypto(this);
+    return subtle;
+  }
+
   /** Fills an integer typed array with cryptographically strong random values; returns it. */
   getRandomValues<T extends ArrayBufferView>(array: T): T {
     requireArgs(arguments.length, 1, "Failed to execute 'getRandomValues' on 'Crypto'");
@@ -94,6 +100,8 @@ export class Crypto {
 }
 
 setToStringTag(Crypto, 'Crypto');
+// workerd exposes its DigestStream class as `crypto.DigestStream`, on the prototype.
+Object.defineProperty(Crypto.prototype, 'DigestStream', { value: DigestStream, writable: true, enumerable: false, configurable: true });
 
 const instance = new Crypto(INTERNAL);
 

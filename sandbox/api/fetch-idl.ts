@@ -1,10 +1,9 @@
 // WebIDL pieces the fetch family needs beyond ./idl.js: "pair iterators" (shared by Headers,
 // URLSearchParams and FormData), ByteString/USVString conversions and enumerable members.
 //
-// Pair iterators: Each interface gets
-// its own iterator prototype (`Headers Iterator`, ...) that inherits %IteratorPrototype%, as in
-// browsers and workerd. The iterator re-reads its target's pairs on every next(), so changes made
-// during iteration are seen, which is what WebIDL specifies.
+// Each pair-iterable interface gets its own iterator prototype (`Headers Iterator`, ...) that
+// inherits %IteratorPrototype%, as in browsers and workerd. An iterator re-reads its target's
+// pairs on every next(), so changes made during iteration are seen, as WebIDL specifies.
 
 export type IteratorKind = 'key' | 'value' | 'key+value';
 

@@ -13,8 +13,8 @@ export type HeadersGuard = 'none' | 'immutable';
 export type HeadersInit = Headers | Iterable<Iterable<unknown>> | Record<string, unknown>;
 type Pair = [name: string, value: string];
 
-// RFC 9110 token: the only characters allowed in a field name.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 token: what a field name, a method, or a MIME type/subtype/parameter name may be. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // After trimming HTTP whitespace, a value may not hold NUL, CR or LF (Fetch "header value").
 // eslint-disable-next-line no-control-regex
 const BAD_VALUE = /[\0\r\n]/;
@@ -23,7 +23,7 @@ const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
 export function normalizeHeaderName(name: unknown): string {
   const s = toByteString(name, 'Header name');
-  if (!TOKEN.test(s)) throw new TypeError(`Invalid header name: "${s}".`);
+  if (!HTTP_TOKEN.test(s)) throw new TypeError(`Invalid header name: "${s}".`);
   return s.toLowerCase();
 }
 
@@ -33,7 +33,7 @@ export function normalizeHeaderValue(value: unknown): string {
   const first = s.charCodeAt(0);
   const last = s.charCodeAt(s.length - 1);
   if (first <= 0x20 || last <= 0x20) s = s.replace(EDGE_WHITESPACE, '');
-  if (BAD_VALUE.test(s)) throw new TypeError(`Invalid header value for a header: ${JSON.stringify(s)}.`);
+  if (BAD_VALUE.test(s)) throw new TypeError(`Invalid header value: ${JSON.stringify(s)}.`);
   return s;
 }
 
@@ -41,7 +41,7 @@ const makeIterator = pairIteratorFactory<string, string>('Headers');
 
 // Module-private access to a Headers' internals for Request/Response/body (set in a static block).
 let guardOf: (headers: Headers, guard?: HeadersGuard) => HeadersGuard;
-let listOf: (headers: Headers) => readonly Pair[];
+let listOf: (headers: Headers) => Pair[];
 
 export class Headers {
   /** [lowercase name, value] in insertion order; repeated names are kept as separate entries */
@@ -212,15 +212,14 @@ export function createHeaders(init: unknown, guard: HeadersGuard = 'none'): Head
   return headers;
 }
 
-export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void {
-  guardOf(headers, guard);
+/** A copy of a Headers' list (not of its sort cache), with the given guard. */
+export function copyHeaders(headers: Headers, guard: HeadersGuard = 'none'): Headers {
+  const copy = new Headers();
+  listOf(copy).push(...listOf(headers).map(([name, value]): Pair => [name, value]));
+  if (guard !== 'none') guardOf(copy, guard);
+  return copy;
 }
 
 export function headersGuard(headers: Headers): HeadersGuard {
   return guardOf(headers);
-}
-
-/** The raw [lowercase name, value] list, in insertion order (read-only view). */
-export function headerList(headers: Headers): readonly Pair[] {
-  return listOf(headers);
 }

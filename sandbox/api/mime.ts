@@ -1,5 +1,6 @@
 // MIME types (WHATWG MIME Sniffing §4) and Fetch's "extract a MIME type" from headers. Bodies
 // need them to give blob() its type and to tell formData() which parser to use.
+import { HTTP_TOKEN } from './headers.js';
 
 export interface MimeType {
   type: string;
@@ -8,7 +9,6 @@ export interface MimeType {
   parameters: Map<string, string>;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // HTTP quoted-string token code points: tab, space..~, and U+0080..U+00FF.
 const QUOTED_STRING_TOKEN = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
@@ -23,12 +23,12 @@ export function parseMimeType(input: string): MimeType | null {
   const slash = s.indexOf('/');
   if (slash < 0) return null;
   const type = s.slice(0, slash);
-  if (!TOKEN.test(type)) return null;
+  if (!HTTP_TOKEN.test(type)) return null;
   let position = slash + 1;
   let semicolon = s.indexOf(';', position);
   if (semicolon < 0) semicolon = s.length;
   const subtype = s.slice(position, semicolon).replace(/[\t\n\r ]+$/, '');
-  if (!TOKEN.test(subtype)) return null;
+  if (!HTTP_TOKEN.test(subtype)) return null;
   const mime: MimeType = { type: type.toLowerCase(), subtype: subtype.toLowerCase(), parameters: new Map() };
   position = semicolon;
   while (position < s.length) {
@@ -54,7 +54,7 @@ export function parseMimeType(input: string): MimeType | null {
       position = end;
       if (value === '') continue;
     }
-    if (name !== '' && TOKEN.test(name) && QUOTED_STRING_TOKEN.test(value) && !mime.parameters.has(name)) {
+    if (name !== '' && HTTP_TOKEN.test(name) && QUOTED_STRING_TOKEN.test(value) && !mime.parameters.has(name)) {
       mime.parameters.set(name, value);
     }
   }
@@ -65,7 +65,7 @@ export function serializeMimeType(mime: MimeType): string {
   let out = essence(mime);
   for (const [name, value] of mime.parameters) {
     out += `;${name}=`;
-    out += value !== '' && TOKEN.test(value) ? value : `"${value.replace(/(["\\])/g, '\\$1')}"`;
+    out += value !== '' && HTTP_TOKEN.test(value) ? value : `"${value.replace(/(["\\])/g, '\\$1')}"`;
   }
   return out;
 }

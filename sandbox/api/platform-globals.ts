@@ -8,6 +8,7 @@ import { TextDecoder, TextEncoder } from './encoding.js';
 import { CustomEvent, Event, EventTarget } from './events.js';
 import { Navigator, Performance, navigator, performance } from './performance.js';
 import { structuredClone } from './structured-clone.js';
+import { CryptoKey, SubtleCrypto } from './subtle.js';
 
 export const platformGlobals: Record<string, unknown> = {
   TextEncoder,
@@ -18,6 +19,8 @@ export const platformGlobals: Record<string, unknown> = {
   structuredClone,
   crypto,
   Crypto,
+  CryptoKey,
+  SubtleCrypto,
   Event,
   EventTarget,
   CustomEvent,

@@ -4,7 +4,7 @@
 import { AbortController, isAbortSignal, type AbortSignal } from './abort.js';
 import { Body, bodyUnusable, bytesSource, cloneBody, extractBody, hasBody, initBody, takeBody, type BodyInit, type BodySource } from './body.js';
 import { enumerableMembers, toByteString, toUSVString } from './fetch-idl.js';
-import { createHeaders, headerList, Headers, type HeadersInit } from './headers.js';
+import { copyHeaders, createHeaders, Headers, HTTP_TOKEN, type HeadersInit } from './headers.js';
 import { INTERNAL, setToStringTag, toDictionary } from './idl.js';
 import { ReadableStream } from './streams.js';
 import { parseURL, serializeURL } from './url.js';
@@ -26,7 +26,6 @@ export interface RequestInit {
 
 const REDIRECT_MODES: readonly string[] = ['follow', 'error', 'manual'];
 const CACHE_MODES: readonly string[] = ['default', 'no-store', 'reload', 'no-cache', 'force-cache', 'only-if-cached'];
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Fetch "normalize a method": only these six are uppercased; anything else keeps its case.
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
@@ -214,7 +213,7 @@ function buildParts(input: RequestInfo, rawInit: RequestInit | undefined, argCou
 
 function normalizeMethod(value: unknown): string {
   const method = toByteString(value, 'Method');
-  if (!TOKEN.test(method)) throw new TypeError(`Invalid HTTP method string: ${method}`);
+  if (!HTTP_TOKEN.test(method)) throw new TypeError(`Invalid HTTP method string: ${method}`);
   const upper = method.toUpperCase();
   if (FORBIDDEN_METHODS.has(upper)) throw new TypeError(`Invalid HTTP method string: ${method}`);
   return NORMALIZED_METHODS.has(upper) ? upper : method;
@@ -227,13 +226,6 @@ function enumMember(value: unknown, allowed: readonly string[], type: string): s
     throw new TypeError(`Failed to construct 'Request': The provided value '${s}' is not a valid enum value of type ${type}.`);
   }
   return s;
-}
-
-/** A mutable copy of a Headers (whatever its guard), for clones and derived requests. */
-function copyHeaders(headers: Headers): Headers {
-  const copy = new Headers();
-  for (const [name, value] of headerList(headers)) copy.append(name, value);
-  return copy;
 }
 
 /**

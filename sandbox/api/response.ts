@@ -3,7 +3,7 @@
 // json().
 import { Body, bodyUnusable, bytesSource, cloneBody, extractBody, initBody, type BodyInit, type BodySource } from './body.js';
 import { enumerableMembers, toByteString, toUSVString } from './fetch-idl.js';
-import { createHeaders, headerList, Headers, headersGuard, setHeadersGuard, type HeadersInit } from './headers.js';
+import { copyHeaders, createHeaders, headersGuard, type Headers, type HeadersInit } from './headers.js';
 import { INTERNAL, setToStringTag, toDictionary } from './idl.js';
 import { ReadableStream } from './streams.js';
 import { parseURL, serializeURL } from './url.js';
@@ -127,10 +127,8 @@ export class Response extends Body {
 
   clone(): Response {
     if (bodyUnusable(this)) throw new TypeError('Cannot clone a Response whose body has already been used.');
-    const headers = new Headers();
-    for (const [name, value] of headerList(this.#headers)) headers.append(name, value);
     // A clone keeps the original's guard: clones of redirects and errors stay immutable.
-    setHeadersGuard(headers, headersGuard(this.#headers));
+    const headers = copyHeaders(this.#headers, headersGuard(this.#headers));
     return fromParts({
       type: this.#type,
       status: this.#status,
@@ -199,7 +197,8 @@ export function createIncomingResponse(wire: {
   status: number;
   statusText: string;
   headers: Iterable<[string, string]>;
-  body: Uint8Array | ReadableStream | null;
+  /** a string (a service binding's inline text) is kept as is: no Content-Type is added */
+  body: string | Uint8Array | ReadableStream | null;
   url: string;
   redirected: boolean;
   cf?: unknown;
@@ -209,9 +208,16 @@ export function createIncomingResponse(wire: {
     status: wire.status,
     statusText: wire.statusText,
     headers: createHeaders(wire.headers, 'immutable'),
-    body: wire.body === null || NULL_BODY_STATUSES.has(wire.status) ? null : wire.body instanceof ReadableStream ? { kind: 'stream', value: wire.body } : bytesSource(wire.body),
+    body: incomingBody(wire.body, wire.status),
     url: wire.url,
     redirected: wire.redirected,
     cf: wire.cf,
   });
+}
+
+function incomingBody(body: string | Uint8Array | ReadableStream | null, status: number): BodySource | null {
+  if (body === null || NULL_BODY_STATUSES.has(status)) return null;
+  if (typeof body === 'string') return { kind: 'string', value: body };
+  if (body instanceof ReadableStream) return { kind: 'stream', value: body };
+  return bytesSource(body);
 }

@@ -5,6 +5,12 @@
 //   -> swap the runtime's definition (in-flight requests finish on the old isolate) -> route table.
 // Mutations run one at a time, so the store, the runtime and the route table never disagree about
 // which version is live, even when two uploads to one worker race.
+//
+// What is versioned: code, bindings, crons, limits, compatibility date; a rollback brings all of
+// them back. What is not: routes, which belong to the worker (as on Cloudflare, where routes are
+// triggers, not part of a version). An upload that names routes replaces the worker's routes; one
+// that does not leaves them; a rollback leaves them; PUT /workers/:name/routes changes them alone.
+// A version records the routes its upload named, for history.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../runtime/limits.js';

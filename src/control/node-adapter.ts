@@ -27,6 +27,9 @@ export function createFetchServer(handler: FetchHandler, logger: Logger): http.S
         duplex: 'half',
       });
       const response = await handler(request);
+      // Answered before the body arrived (401 to an upload, 413): close rather than read and
+      // discard whatever the client still sends.
+      if (hasBody && !req.complete) res.shouldKeepAlive = false;
       await writeResponse(response, res);
     } catch (error) {
       logger.error({ err: (error as Error)?.stack ?? String(error) }, 'admin server failure');
@@ -46,7 +49,6 @@ async function writeResponse(response: Response, res: http.ServerResponse): Prom
     if (name !== 'set-cookie') headers.push(name, value);
   });
   for (const cookie of response.headers.getSetCookie()) headers.push('set-cookie', cookie);
-  // A refusal sent before the request body was read (413): close instead of reading the rest.
   if (response.headers.get('connection')?.toLowerCase() === 'close') res.shouldKeepAlive = false;
   res.writeHead(response.status, response.statusText || undefined, headers);
   if (!response.body) {

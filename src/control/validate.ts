@@ -1,6 +1,6 @@
 // Validation of what users name and configure: worker names, module names, route patterns, cron
 // expressions, limits. Each returns a message that says what is wrong, for a 400.
-import { Cron } from 'croner';
+import { validateCron } from '../runtime/cron.js';
 import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../runtime/limits.js';
 import { validateRoutePattern } from '../server/router.js';
 
@@ -41,16 +41,8 @@ export function normalizeRoute(pattern: string): { pattern?: string; error?: str
 }
 
 export function cronError(expression: string): string | null {
-  let job: Cron | undefined;
-  try {
-    job = new Cron(expression, { paused: true });
-    if (!job.nextRun()) return `cron "${expression}" never fires`;
-    return null;
-  } catch (error) {
-    return `invalid cron "${expression}": ${(error as Error).message.replace(/^CronPattern: /, '')}`;
-  } finally {
-    job?.stop();
-  }
+  // The scheduler's own rules (5 fields, or 6 with seconds; must fire some day): runtime/cron.ts.
+  return validateCron(expression);
 }
 
 const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];

@@ -285,7 +285,7 @@ export class SqliteUsageStore implements UsageStore {
   private readonly select: Database.Statement<[string, number], UsageRow>;
   private readonly selectRange: Database.Statement<[string, number, number], UsageRow>;
   private readonly upsert: Database.Statement<UsageRow>;
-  private readonly addAll: (rows: MinuteUsage[]) => void;
+  private readonly addAll: Database.Transaction<(rows: MinuteUsage[]) => void>;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });

@@ -14,6 +14,8 @@ import { createIngress } from './ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { Router } from './router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installDevEndpoints } from './dev-endpoints.js';
+import { InspectorServer } from './inspector.js';
 
 export interface DevOptions {
   /** worker files, or directories whose top-level .js/.ts files are each a worker */
@@ -31,6 +33,8 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
+  inspect?: { port?: number; host?: string };
 }
 
 export interface DevServer {
@@ -41,6 +45,8 @@ export interface DevServer {
   server: http.Server;
   /** the KV service behind --kv namespaces, if any */
   kv: KVService | null;
+  /** the DevTools inspector, with --inspect */
+  inspector: InspectorServer | null;
   /** rebuild and redeploy one worker from disk now */
   reload(name: string): Promise<void>;
   close(): Promise<void>;
@@ -74,13 +80,18 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const files = expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
   const bindings = { ...kvBindings(kvNames), ...options.bindings };
-  const runtime = await Runtime.create({ logger, ...options.runtime });
+  // Inspecting: isolates with inspector support, one per worker and kept while idle, so the
+  // DevTools session stays on the isolate that serves the requests.
+  const inspecting = options.inspect ? { inspector: true, maxIsolatesPerWorker: 1, idleTtlMs: 24 * 3600_000 } : {};
+  const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
-  const kv = kvNames.length ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
+  // --kv names and wrangler kv_namespaces alike live in memory in dev (unless a service is given).
+  const usesKV = Object.values(bindings).some((binding) => binding.type === 'kv_namespace');
+  const kv = usesKV ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
   if (kv) installKV(runtime, kv);
 
   async function load(file: string): Promise<void> {
@@ -92,7 +103,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.main,
       modules: bundle.modules,
       bindings,
-      limits: options.limits,
+      // Paused at a breakpoint, a request must not hit the 30 s wall limit.
+      limits: options.inspect ? { wallMs: 3600_000, ...options.limits } : options.limits,
     };
     const current = runtime.definition(name);
     if (current?.version === def.version) return;
@@ -131,12 +143,24 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
 
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
+  installDevEndpoints(server, { runtime, router, logger }); // /__scheduled
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8787, options.host ?? '127.0.0.1', () => resolveListen());
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  let inspector: InspectorServer | null = null;
+  if (options.inspect) {
+    try {
+      inspector = await InspectorServer.start({ runtime, logger, port: options.inspect.port, host: options.inspect.host });
+    } catch (error) {
+      server.closeAllConnections();
+      server.close();
+      runtime.close();
+      throw new Error(`--inspect: cannot listen on ${options.inspect.host ?? '127.0.0.1'}:${options.inspect.port ?? 9229}: ${(error as Error).message}`);
+    }
+  }
 
   return {
     url,
@@ -145,6 +169,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     router,
     server,
     kv,
+    inspector,
     async reload(name: string) {
       const file = files.find((f) => workerNameFromFile(f) === name);
       if (!file) throw new Error(`no worker ${name}`);
@@ -152,6 +177,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     },
     async close() {
       for (const w of watchers) w.close();
+      await inspector?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();

@@ -17,6 +17,7 @@ import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
+import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 
 /** What an extension (KV, cron, metering, ...) gets to wire itself into the server. */
 export interface ServeContext {
@@ -62,6 +63,8 @@ export interface ServeOptions {
   /** use this store instead of the SQLite file under dataDir */
   store?: DeploymentStore;
   extensions?: ServeExtension[];
+  /** cron triggers, usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
+  observability?: ObservabilityOptions | false;
 }
 
 export interface CinderServer {
@@ -126,10 +129,18 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const { token, source: tokenSource, file: tokenFile } = resolveAdminToken(dataDir, options.token);
+  // It travels as "Authorization: Bearer <token>", which cannot carry whitespace.
+  if (/\s/.test(token)) throw new Error(`the admin token (${tokenSource === 'env' ? 'CINDER_ADMIN_TOKEN' : tokenFile}) must not contain whitespace`);
   if (token.length < 16) logger.warn('the admin token is shorter than 16 characters; use a long random one');
 
-  const store = options.store ?? openDeploymentStore(dataDir);
   const runtime = await Runtime.create({ logger, ...options.runtime });
+  let store: DeploymentStore;
+  try {
+    store = options.store ?? openDeploymentStore(dataDir);
+  } catch (error) {
+    runtime.close();
+    throw error;
+  }
   const router = new Router((name) => runtime.has(name));
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
@@ -139,7 +150,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? false, exposeErrors: false });
   let adminServer: http.Server | undefined;
   try {
-    for (const extension of options.extensions ?? []) {
+    for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {
       const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger });
       if (result?.adminRoutes) adminRoutes.push(...result.adminRoutes);
       if (result?.close) closers.push(result.close);
@@ -147,19 +158,19 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     const restored = await deployments.restore();
     logger.info({ workers: restored.workers.length, routes: restored.routes, failed: restored.failed }, `restored ${restored.workers.length} workers and ${restored.routes} routes from ${dataDir}`);
 
-    const admin = createAdminApp({ deployments, token, logger, modules: adminRoutes });
-    adminServer = createFetchServer((request) => admin.fetch(request), logger);
+    const adminApp = createAdminApp({ deployments, token, logger, modules: adminRoutes });
+    const adminHttp = createFetchServer((request) => adminApp.fetch(request), logger);
+    adminServer = adminHttp;
 
     const host = options.host ?? '0.0.0.0';
     const adminHost = options.adminHost ?? '127.0.0.1';
     const port = await listen(server, options.port ?? 8787, host);
-    const adminPort = await listen(adminServer, options.adminPort ?? 8788, adminHost);
+    const adminPort = await listen(adminHttp, options.adminPort ?? 8788, adminHost);
     const url = `http://${urlHost(host)}:${port}`;
     const adminUrl = `http://${urlHost(adminHost)}:${adminPort}`;
     logger.info({ url, adminUrl, dataDir }, `cinder serve: data plane on ${url}, admin API on ${adminUrl}`);
 
     let closing: Promise<void> | null = null;
-    const admin_ = adminServer;
     return {
       url,
       adminUrl,
@@ -174,11 +185,11 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
       store,
       deployments,
       server,
-      adminServer: admin_,
+      adminServer: adminHttp,
       restored,
       close() {
         closing ??= (async () => {
-          await Promise.all([closeServer(server), closeServer(admin_)]);
+          await Promise.all([closeServer(server), closeServer(adminHttp)]);
           for (const close of closers.reverse()) await close();
           runtime.close();
           await store.close();

@@ -179,12 +179,24 @@ describe('cinder deploy', { timeout: 90_000 }, () => {
     expect((await get('staging.example.com')).text).toBe('HI (STAGING), EDGE! (v1)');
   });
 
+  it('deploys the gateway example (TypeScript, route, service binding) in front of hello', async () => {
+    expect(cinder(['deploy', join(root, 'examples', 'hello.js'), '--name', 'hello']).stdout).toMatch(/^Deployed hello: version 1/);
+    const out = cinder(['deploy', join(root, 'examples', 'gateway')]);
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toContain('routes:   example.com/api/*');
+    const res = await request(`${serve.url}/api/greet`, { headers: { host: 'example.com' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-served-by']).toBe('gateway');
+    expect(await res.body.text()).toBe('Hello from Cinder! You asked for /api/greet\n');
+  });
+
   it('reaches every worker by host and by route', async () => {
     expect((await get('greeter.anything.test')).text).toBe('HELLO, EDGE! (v1)');
     expect((await get('example.com', '/hello/there')).text).toBe('HELLO, EDGE! (v1)');
     expect((await get('front.localhost')).text).toBe('front -> HELLO, EDGE! (v1)');
     expect((await get('ping.localhost')).text).toBe('pong');
     expect((await get('example.com', '/other')).status).toBe(404);
+    expect((await get('example.com', '/api/anything')).text).toBe('Hello from Cinder! You asked for /api/anything\n');
   });
 
   it('says what is wrong, and what to do', () => {
@@ -223,7 +235,7 @@ describe('cinder workers', { timeout: 90_000 }, () => {
     expect(out.status).toBe(0);
     const lines = out.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+VERSION\s+SIZE\s+DEPLOYED\s+ROUTES$/);
-    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['front', 'greeter', 'greeter-staging', 'ping']);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['front', 'gateway', 'greeter', 'greeter-staging', 'hello', 'ping']);
     expect(out.stdout).toMatch(/greeter\s+1\s+.*example\.com\/hello\/\*, greet\.example\.com\/\*/);
   });
 
@@ -296,7 +308,7 @@ describe('restart of cinder serve', { timeout: 90_000 }, () => {
 
     serve = await startServe();
     expect(serve.token).toBeUndefined(); // not printed again
-    expect(serve.stderr).toMatch(/3 workers, 3 routes restored/);
+    expect(serve.stderr).toMatch(/5 workers, 4 routes restored/);
     expect(serve.stderr).toMatch(/admin token read from .*admin-token/);
     expect(cinder(['workers', 'list']).stdout).toBe(listBefore);
     expect(cinder(['workers', 'versions', 'greeter']).stdout).toBe(versionsBefore);
@@ -304,6 +316,7 @@ describe('restart of cinder serve', { timeout: 90_000 }, () => {
     expect((await get('example.com', '/hello/x')).text).toBe('HELLO, EDGE! (v1)');
     expect((await get('www.example.com')).text).toBe('front -> HELLO, EDGE! (v1)');
     expect((await get('ping.localhost')).text).toBe('pong');
+    expect((await get('example.com', '/api/x')).text).toBe('Hello from Cinder! You asked for /api/x\n');
     expect((await get('staging.example.com')).status).toBe(404);
     expect(cinder(['workers', 'rollback', 'greeter', '2']).status).toBe(0);
     expect((await get('greet.example.com')).text).toBe('HELLO, EDGE! (v2)');

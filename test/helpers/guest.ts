@@ -15,7 +15,12 @@ export interface Guest {
   dispose(): void;
 }
 
-export async function createGuest(): Promise<Guest> {
+export interface GuestOptions {
+  /** extra async host ops (e.g. `crypto`), called with the guest's arguments */
+  ops?: Record<string, (args: unknown[]) => Promise<unknown>>;
+}
+
+export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
   const isolate = new ivm.Isolate({ memoryLimit: 128 });
   const context = isolate.createContextSync();
   isolate.compileScriptSync(readFileSync(bundlePath, 'utf8'), { filename: 'cinder:sandbox.js' }).runSync(context);
@@ -28,6 +33,8 @@ export async function createGuest(): Promise<Guest> {
         timers.set(id, { timeout: setTimeout(() => { timers.delete(id); resolve(true); }, ms), resolve });
       });
     }
+    const extra = options.ops?.[op];
+    if (extra) return extra(args);
     throw new Error(`unknown host op ${op}`);
   });
   const callSync = new ivm.Callback((op: string, args: unknown[]) => {

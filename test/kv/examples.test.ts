@@ -122,6 +122,21 @@ describe('cinder dev --kv', () => {
     }
   });
 
+  it('also backs kv_namespace bindings from a wrangler config with memory', async () => {
+    const { logger } = captureLogger();
+    const dev = await startDev({ paths: [example('url-shortener.js')], port: 0, bindings: { LINKS: { type: 'kv_namespace', namespace_id: 'links-dev' } }, logger });
+    try {
+      const created = await request(`${dev.url}/links`, { method: 'POST', body: JSON.stringify({ url: 'https://example.com/', id: 'exa' }) });
+      expect(created.statusCode).toBe(201);
+      await created.body.dump();
+      const redirect = await request(`${dev.url}/exa`);
+      await redirect.body.dump();
+      expect([redirect.statusCode, redirect.headers.location]).toEqual([302, 'https://example.com/']);
+    } finally {
+      await dev.close();
+    }
+  });
+
   it('refuses a binding name that is not an identifier', async () => {
     const { logger } = captureLogger();
     await expect(startDev({ paths: [example('kv-counter.js')], port: 0, kvNamespaces: ['not-valid'], logger })).rejects.toThrow(/invalid KV binding name/);

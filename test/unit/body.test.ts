@@ -404,10 +404,11 @@ describe('Body internals used by the dispatcher', () => {
         const r = createIncomingResponse({ status: 404, statusText: 'Not Found', headers: [['a', 'b']], body: new Uint8Array([120]), url: 'https://x/', redirected: true });
         const noBody = createIncomingResponse({ status: 304, statusText: '', headers: [], body: new Uint8Array([1]), url: '', redirected: false });
         const streamed = createIncomingResponse({ status: 200, statusText: 'OK', headers: [], body: ReadableStream.from([new Uint8Array([111, 107])]), url: '', redirected: false });
+        const text = createIncomingResponse({ status: 200, statusText: '', headers: [], body: 'inline', url: '', redirected: false });
         let error = null;
         try { r.headers.append('c', 'd'); } catch (e) { error = e.constructor.name; }
-        return [r.status, r.statusText, r.ok, r.url, r.redirected, r.type, await r.text(), noBody.body, error, await streamed.text()];
+        return [r.status, r.statusText, r.ok, r.url, r.redirected, r.type, await r.text(), noBody.body, error, await streamed.text(), [...text.headers], await text.text()];
       `),
-    ).toEqual([404, 'Not Found', false, 'https://x/', true, 'default', 'x', null, 'TypeError', 'ok']);
+    ).toEqual([404, 'Not Found', false, 'https://x/', true, 'default', 'x', null, 'TypeError', 'ok', [], 'inline']);
   });
 });
