@@ -8,6 +8,7 @@ import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from '
 import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { Watchdog, Watched } from './watchdog.js';
+import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
 
@@ -632,7 +633,8 @@ function describeLoadError(error: unknown, disposed: boolean): string {
   if (/timed out/i.test(message)) return 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
   const stack = String(e?.stack ?? '');
   // isolated-vm appends "[file:///name:line:col]" to compile errors; keep it, it names the line.
-  const firstFrame = stack.split('\n').find((line) => /file:\/\/\//.test(line));
+  // Frames from the host (a resolver error thrown in Node) name nothing the user wrote: skip them.
+  const firstFrame = stack.split('\n').find((line) => /file:\/\/\//.test(line) && !line.includes(packageRoot) && !line.includes('node_modules'));
   const name = e?.name && !message.startsWith(e.name) ? `${e.name}: ` : '';
   return firstFrame && !message.includes('file:///') ? `${name}${message}\n${firstFrame.trim()}` : `${name}${message}`;
 }
