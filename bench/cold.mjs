@@ -60,6 +60,10 @@ function cinderTarget(config) {
         warmPath: (w) => WORKERS[w].path,
         afterCold: (w) => server.call({ op: 'evict', name: w }),
         stats: () => server.call({ op: 'stats' }),
+        idle: async () => {
+          const { pool } = await server.call({ op: 'stats' });
+          return !pool || pool.ready >= pool.target;
+        },
         info: { source: server.info.source },
         stop: () => server.stop(),
       };
@@ -115,7 +119,7 @@ export const TARGETS = [
 ];
 
 export function parseArgs(argv) {
-  const args = { quick: false, n: 1000, nHono: 100, warm: 200, gapMs: 1, only: null, workers: null };
+  const args = { quick: false, n: 1000, nHono: 100, warm: 200, gapMs: 1, rounds: 5, only: null, workers: null };
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=');
     if (key === 'quick') args.quick = true;
@@ -123,6 +127,7 @@ export function parseArgs(argv) {
     else if (key === 'n-hono') args.nHono = Number(value);
     else if (key === 'warm') args.warm = Number(value);
     else if (key === 'gap-ms') args.gapMs = Number(value);
+    else if (key === 'rounds') args.rounds = Math.max(1, Number(value));
     else if (key === 'only') args.only = value.split(',');
     else if (key === 'workers') args.workers = value.split(',');
   }
@@ -162,74 +167,132 @@ async function measure(client, instance, worker, count, kind, gapMs) {
 
 const round = (values) => values.map((v) => Math.round(v * 1000) / 1000);
 
-/** Run the cold-start bench; returns the result object (also written to disk by main). */
+function mergeMeasure(into, part) {
+  for (const key of Object.keys(into.samples)) into.samples[key].push(...part.samples[key]);
+  into.errors += part.errors;
+  into.notCold += part.notCold;
+  into.firstError ??= part.firstError;
+}
+const emptyMeasure = () => ({ samples: { client: [], total: [], cold: [], cpu: [] }, errors: 0, notCold: 0, firstError: null });
+
+/**
+ * Run the cold-start bench; returns the result object (also written to disk by main).
+ *
+ * Every server is started first and stays up; the measurement then goes round-robin in
+ * `args.rounds` rounds (each row gets n/rounds cold starts per round), so that a machine whose
+ * load drifts during the run (other processes) affects every row alike instead of whichever
+ * happened to run at a bad moment. Between chunks the bench waits for the server to go idle
+ * (Cinder: its pool refilled) so that one row's background work does not land on the next.
+ */
 export async function runCold(args, log = (s) => process.stderr.write(s + '\n')) {
   const built = await buildWorkers();
   log(`[cold] workers built: hello, hono-app ${(built.hono.bytes / 1024).toFixed(0)} KiB`);
   const targets = TARGETS.filter((t) => !args.only || args.only.some((o) => t.id === o || t.id.startsWith(o)));
   const results = [];
-  for (const target of targets) {
-    let instance;
-    try {
-      instance = await target.start();
-    } catch (error) {
-      log(`[cold] ${target.id}: could not start: ${error.message}`);
-      results.push({ target: target.id, label: target.label, group: target.group, error: String(error.message) });
-      continue;
-    }
-    const client = new LeanClient({ port: instance.port });
-    try {
+  const rows = [];
+  const running = [];
+  try {
+    for (const target of targets) {
+      let instance;
+      try {
+        instance = await target.start();
+      } catch (error) {
+        log(`[cold] ${target.id}: could not start: ${error.message}`);
+        results.push({ target: target.id, label: target.label, group: target.group, error: String(error.message) });
+        continue;
+      }
+      const client = new LeanClient({ port: instance.port });
+      running.push({ target, instance, client });
       for (const worker of target.workers) {
         if (args.workers && !args.workers.includes(worker)) continue;
         const n = worker === 'hono' ? args.nHono : args.n;
-        const started = Date.now();
-        // JIT warm-up of the server and the client on both paths; discarded.
+        rows.push({ target, instance, client, worker, n, cold: emptyMeasure(), warm: emptyMeasure(), loads: [], seconds: 0, failed: null });
+      }
+    }
+    // JIT warm-up of every server and the client on both paths (discarded), then the warm
+    // baseline of each row.
+    for (const row of rows) {
+      try {
+        const { client, instance, worker, n } = row;
         await measure(client, instance, worker, Math.min(20, n), 'warm', 0);
         await measure(client, instance, worker, Math.min(10, n), 'cold', args.gapMs);
-        const warm = await measure(client, instance, worker, worker === 'hono' ? Math.ceil(args.warm / 2) : args.warm, 'warm', 0);
+        mergeMeasure(row.warm, await measure(client, instance, worker, worker === 'hono' ? Math.ceil(args.warm / 2) : args.warm, 'warm', 0));
         if (instance.afterCold) await instance.afterCold(worker); // the warm phase left it live
-        const cold = await measure(client, instance, worker, n, 'cold', args.gapMs);
-        const stats = instance.stats ? await instance.stats() : null;
-        const entry = {
-          target: target.id,
-          label: target.label,
-          group: target.group,
-          worker,
-          n,
-          errors: cold.errors + warm.errors,
-          firstError: cold.firstError ?? warm.firstError,
-          notCold: cold.notCold,
-          client: summarize(cold.samples.client),
-          serverTotal: summarize(cold.samples.total),
-          serverCold: summarize(cold.samples.cold),
-          serverCpu: summarize(cold.samples.cpu),
-          warmClient: summarize(warm.samples.client),
-          warmServerTotal: summarize(warm.samples.total),
-          stats,
-          info: instance.info ?? null,
-          seconds: (Date.now() - started) / 1000,
-          loadavg1: Math.round(os.loadavg()[0] * 100) / 100,
-          samples: { client: round(cold.samples.client), serverTotal: round(cold.samples.total), serverCold: round(cold.samples.cold) },
-        };
-        results.push(entry);
-        log(
-          `[cold] ${target.id.padEnd(22)} ${worker.padEnd(5)} n=${n} client p50 ${fmtMs(entry.client?.p50)} p99 ${fmtMs(entry.client?.p99)}` +
-            (entry.serverTotal ? ` | server p50 ${fmtMs(entry.serverTotal.p50)} p99 ${fmtMs(entry.serverTotal.p99)}` : '') +
-            ` | warm p50 ${fmtMs(entry.warmClient?.p50)}` +
-            (entry.errors ? ` | ${entry.errors} errors: ${entry.firstError}` : '') +
-            (entry.notCold ? ` | ${entry.notCold} not cold` : '') +
-            ` (${entry.seconds.toFixed(1)} s)`,
-        );
+        await idle(instance);
+      } catch (error) {
+        row.failed = String(error.stack ?? error);
+        log(`[cold] ${row.target.id} ${row.worker}: failed: ${row.failed}`);
       }
-    } catch (error) {
-      log(`[cold] ${target.id}: failed: ${error.stack ?? error}`);
-      results.push({ target: target.id, label: target.label, group: target.group, error: String(error.message) });
-    } finally {
+    }
+    for (let r = 0; r < args.rounds; r++) {
+      for (const row of rows) {
+        if (row.failed) continue;
+        const chunk = Math.floor(row.n / args.rounds) + (r < row.n % args.rounds ? 1 : 0);
+        const started = Date.now();
+        row.loads.push(os.loadavg()[0]);
+        try {
+          mergeMeasure(row.cold, await measure(row.client, row.instance, row.worker, chunk, 'cold', args.gapMs));
+          await idle(row.instance);
+        } catch (error) {
+          row.failed = String(error.stack ?? error);
+          log(`[cold] ${row.target.id} ${row.worker}: failed: ${row.failed}`);
+        }
+        row.seconds += (Date.now() - started) / 1000;
+      }
+      log(`[cold] round ${r + 1}/${args.rounds} done (load ${os.loadavg()[0].toFixed(2)})`);
+    }
+    for (const row of rows) {
+      const { target, instance, worker, cold, warm } = row;
+      if (row.failed && !cold.samples.client.length) {
+        results.push({ target: target.id, label: target.label, group: target.group, worker, error: row.failed });
+        continue;
+      }
+      const stats = instance.stats ? await instance.stats() : null;
+      const entry = {
+        target: target.id,
+        label: target.label,
+        group: target.group,
+        worker,
+        n: cold.samples.client.length,
+        errors: cold.errors + warm.errors,
+        firstError: cold.firstError ?? warm.firstError,
+        failed: row.failed,
+        notCold: cold.notCold,
+        client: summarize(cold.samples.client),
+        serverTotal: summarize(cold.samples.total),
+        serverCold: summarize(cold.samples.cold),
+        serverCpu: summarize(cold.samples.cpu),
+        warmClient: summarize(warm.samples.client),
+        warmServerTotal: summarize(warm.samples.total),
+        stats,
+        info: instance.info ?? null,
+        seconds: row.seconds,
+        loadavg1: Math.round((row.loads.reduce((a, b) => a + b, 0) / Math.max(1, row.loads.length)) * 100) / 100,
+        samples: { client: round(cold.samples.client), serverTotal: round(cold.samples.total), serverCold: round(cold.samples.cold) },
+      };
+      results.push(entry);
+      log(
+        `[cold] ${target.id.padEnd(22)} ${worker.padEnd(5)} n=${entry.n} client p50 ${fmtMs(entry.client?.p50)} p99 ${fmtMs(entry.client?.p99)}` +
+          (entry.serverTotal ? ` | server p50 ${fmtMs(entry.serverTotal.p50)} p99 ${fmtMs(entry.serverTotal.p99)}` : '') +
+          ` | warm p50 ${fmtMs(entry.warmClient?.p50)}` +
+          (entry.errors ? ` | ${entry.errors} errors: ${entry.firstError}` : '') +
+          (entry.notCold ? ` | ${entry.notCold} not cold` : ''),
+      );
+    }
+  } finally {
+    for (const { client, instance } of running) {
       client.close();
       await instance.stop();
     }
   }
   return { kind: 'cold', env: await environment(), args, workerBytes: { hello: built.hello.esm.length, hono: built.hono.bytes }, results };
+}
+
+/** Wait until the server has no background work left from the last chunk (bounded). */
+async function idle(instance) {
+  if (!instance.idle) return sleep(50);
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && !(await instance.idle())) await sleep(20);
 }
 
 export function coldTable(cold) {

@@ -107,6 +107,15 @@ const TARGETS = [
     },
   },
   {
+    // The runtime spreads a saturated worker over more isolates (threads); this row pins it to one.
+    id: 'cinder-1-isolate',
+    label: 'Cinder, one isolate per worker',
+    async start() {
+      const s = await startNodeServer('cinder.mjs', { workers: { hello: join(buildDir, 'hello.mjs') }, runtime: { maxIsolatesPerWorker: 1 } });
+      return { ...s, host: 'hello.bench', path: '/' };
+    },
+  },
+  {
     id: 'workerd',
     label: 'workerd (same hello worker)',
     async start() {
@@ -176,7 +185,7 @@ export async function runWarm(args, log = (s) => process.stderr.write(s + '\n'))
       const cpuBefore = cpuMsOf(server.pid);
       const load = await runLoad({ url, host: server.host, seconds: args.seconds, connections: args.connections, tool });
       const cpuMs = cpuMsOf(server.pid) - cpuBefore;
-      const serverStats = target.id === 'cinder' ? await server.call({ op: 'stats' }) : null;
+      const serverStats = target.id.startsWith('cinder') ? await server.call({ op: 'stats' }) : null;
       const entry = {
         target: target.id,
         label: target.label,

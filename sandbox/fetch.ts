@@ -2,8 +2,9 @@
 // and turns the host's answer into a Response whose body is inline or a host stream.
 import { hostCall } from './bridge.js';
 import { Request } from './api/request.js';
-import { Response } from './api/response.js';
-import { ReadableStream } from './api/streams.js';
+import type { Response } from './api/response.js';
+import { hostByteStream } from './host-stream.js';
+import { responseFromWire } from './wire.js';
 import { DOMException } from './api/dom-exception.js';
 
 interface HostFetchResponse {
@@ -17,17 +18,6 @@ interface HostFetchResponse {
 }
 
 let nextFetchId = 1;
-
-function hostStream(id: number): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    type: 'bytes',
-    async pull(controller) {
-      const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
-      if (chunk === null) controller.close();
-      else if (chunk.byteLength) controller.enqueue(new Uint8Array(chunk));
-    },
-  });
-}
 
 function abortError(signal: { reason?: unknown }): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
@@ -53,13 +43,9 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   });
   try {
     const answer = await Promise.race([call, aborted]);
-    const nullBody = answer.status === 101 || answer.status === 204 || answer.status === 205 || answer.status === 304 || request.method === 'HEAD';
-    const responseBody = nullBody ? null : answer.stream !== undefined ? hostStream(answer.stream) : answer.body;
-    const response = new Response(responseBody, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
-    // url and redirected are read-only on Response; a fetched response carries them.
-    Object.defineProperty(response, 'url', { value: answer.url, enumerable: true });
-    Object.defineProperty(response, 'redirected', { value: answer.redirected, enumerable: true });
-    return response;
+    const stream = answer.stream !== undefined ? hostByteStream(answer.stream) : undefined;
+    if (request.method === 'HEAD') return responseFromWire({ ...answer, body: null });
+    return responseFromWire(answer, stream);
   } finally {
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }

@@ -1,10 +1,10 @@
 // The plain-data shapes in which requests and responses cross the isolate wall, and their
 // conversion to and from the guest's Request/Response classes.
-import { Request } from './api/request.js';
-import { Response } from './api/response.js';
+import { createIncomingRequest, type Request } from './api/request.js';
+import { createIncomingResponse, type Response } from './api/response.js';
+import { hostByteStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
-import { hostCall } from './bridge.js';
 import { describeError } from './report-error.js';
 
 export interface WireRequest {
@@ -29,34 +29,12 @@ export interface WireResponse {
   stream?: number;
 }
 
-/** An upload the host is still receiving, as a byte stream the guest pulls from. */
-function hostBodyStream(id: number): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    type: 'bytes',
-    async pull(controller) {
-      const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
-      if (chunk === null) {
-        controller.close();
-        controller.byobRequest?.respond(0);
-      } else if (chunk.byteLength) {
-        controller.enqueue(new Uint8Array(chunk));
-      }
-    },
-  });
-}
-
 export function requestFromWire(wire: WireRequest): Request {
   const bodyless = wire.method === 'GET' || wire.method === 'HEAD';
-  const body = bodyless ? null : wire.bodyStream !== undefined ? hostBodyStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
-  const request = new Request(wire.url, {
-    method: wire.method,
-    headers: wire.headers,
-    body,
-    // @ts-expect-error duplex is required by the Fetch spec for stream bodies
-    duplex: 'half',
-  });
-  if (wire.cf) Object.defineProperty(request, 'cf', { value: Object.freeze(wire.cf), enumerable: true });
-  return request;
+  const body = bodyless ? null : wire.bodyStream !== undefined ? hostByteStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
+  // As workerd builds incoming requests: any method the client sent, immutable headers, the
+  // transferred body adopted without a copy.
+  return createIncomingRequest({ method: wire.method, url: wire.url, headers: wire.headers, body, cf: wire.cf ? Object.freeze(wire.cf) : undefined });
 }
 
 // Response streams the host is pulling, by id.
@@ -127,7 +105,7 @@ export async function requestToWire(request: Request): Promise<WireRequest> {
 }
 
 /** A wire response (from the host) as a guest Response. */
-export function responseFromWire(wire: WireResponse): Response {
-  const nullBody = wire.status === 101 || wire.status === 204 || wire.status === 205 || wire.status === 304;
-  return new Response(nullBody ? null : wire.body, { status: wire.status, statusText: wire.statusText, headers: wire.headers });
+export function responseFromWire(wire: WireResponse & { url?: string; redirected?: boolean }, stream?: ReadableStream<Uint8Array>): Response {
+  const body = stream ?? (wire.body instanceof ArrayBuffer ? new Uint8Array(wire.body) : wire.body);
+  return createIncomingResponse({ status: wire.status, statusText: wire.statusText, headers: wire.headers, body, url: wire.url ?? '', redirected: wire.redirected ?? false });
 }

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './logger.js';
 import { registerControlCommands } from './control/commands.js';
 import { registerObservabilityCommands } from './cli-observability.js';
+import { registerKVCommands } from './cli-kv.js';
 import { devProject } from './control/wrangler.js';
 
 function port(value: string): number {
@@ -36,7 +37,7 @@ program
     const inspect = parseInspectOption(opts.inspect) ?? undefined;
     // A wrangler.toml/.json/.jsonc (or a directory with one) serves that project's main, vars and limits.
     const project = devProject(paths, workerNameFromFile);
-    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, watch: true, serverTiming: opts.serverTiming, inspect, logger });
+    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, kvNamespaces: opts.kv, watch: true, serverTiming: opts.serverTiming, inspect, logger });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
@@ -49,6 +50,8 @@ program
 registerControlCommands(program);
 // usage, tail, log-level
 registerObservabilityCommands(program);
+// kv list|get|put|delete
+registerKVCommands(program);
 
 // A bare `--inspect` takes no value (as node's): it must not swallow the worker path after it.
 program.parseAsync(process.argv.map((arg) => (arg === '--inspect' ? '--inspect=' : arg))).catch((error) => {

@@ -99,14 +99,48 @@ function isNodeEd25519(algorithm: unknown): boolean {
   return algorithmName(algorithm) === NODE_ED25519;
 }
 
+// Members in the order workerd lists them (Node puts HMAC's length before its hash), since a
+// worker may serialize key.algorithm.
+const MEMBER_ORDER = ['name', 'namedCurve', 'modulusLength', 'publicExponent', 'hash', 'length'];
+const memberRank = (k: string) => (MEMBER_ORDER.includes(k) ? MEMBER_ORDER.indexOf(k) : MEMBER_ORDER.length);
+
 /** A plain, cloneable copy of a Node key's algorithm dictionary. */
 function plainAlgorithm(algorithm: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(algorithm)) {
+  for (const k of Object.keys(algorithm).sort((a, b) => memberRank(a) - memberRank(b))) {
+    const v = algorithm[k];
     if (v instanceof Uint8Array) out[k] = new Uint8Array(v);
     else if (v && typeof v === 'object') out[k] = plainAlgorithm(v as Record<string, unknown>);
     else out[k] = v;
   }
+  return out;
+}
+
+// KeyUsage in its enum order: workerd (like browsers) lists a key's usages in this order, once
+// each, whatever order they were asked for in.
+const USAGE_ORDER = ['encrypt', 'decrypt', 'sign', 'verify', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'];
+
+function canonicalUsages(usages: readonly string[]): string[] {
+  return USAGE_ORDER.filter((u) => usages.includes(u));
+}
+
+// Exported JWK members in workerd's order: kty, key_ops, alg, ext, then the key's own members.
+const JWK_MEMBERS: Record<string, string[]> = {
+  oct: ['k'],
+  RSA: ['d', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi', 'oth'],
+  EC: ['crv', 'x', 'y', 'd'],
+  OKP: ['crv', 'x', 'd'],
+};
+
+/** An exported JWK as workerd writes it: its member order, key_ops in usage order, and the JOSE
+ *  "EdDSA" alg for Ed25519 keys (none for NODE-ED25519 ones). */
+function workerdJwk(jwk: Record<string, unknown>, entry: KeyEntry): Record<string, unknown> {
+  const out: Record<string, unknown> = { kty: jwk.kty };
+  if (Array.isArray(jwk.key_ops)) out.key_ops = canonicalUsages(jwk.key_ops as string[]);
+  if (jwk.alg !== undefined && !entry.nodeEd25519) out.alg = jwk.alg === 'Ed25519' ? 'EdDSA' : jwk.alg;
+  if (jwk.ext !== undefined) out.ext = jwk.ext;
+  for (const member of JWK_MEMBERS[String(jwk.kty)] ?? []) if (jwk[member] !== undefined) out[member] = jwk[member];
+  for (const [member, value] of Object.entries(jwk)) if (!(member in out) && member !== 'alg') out[member] = value;
   return out;
 }
 
@@ -121,7 +155,7 @@ function store(state: CryptoState, key: NodeKey, nodeEd25519: boolean): KeyDescr
     type: key.type,
     extractable: key.extractable,
     algorithm: nodeEd25519 ? { name: NODE_ED25519, namedCurve: NODE_ED25519 } : plainAlgorithm(key.algorithm as unknown as Record<string, unknown>),
-    usages: [...key.usages],
+    usages: canonicalUsages(key.usages),
   };
 }
 
@@ -132,10 +166,14 @@ function storeResult(state: CryptoState, result: NodeKey | webcrypto.CryptoKeyPa
   return store(state, result as NodeKey, nodeEd25519);
 }
 
-function keyOf(state: CryptoState, handle: unknown): NodeKey {
+function entryOf(state: CryptoState, handle: unknown): KeyEntry {
   const entry = state.keys.get(Number(handle));
   if (!entry) throw new CryptoError('The key is not a CryptoKey of this worker.', 'InvalidAccessError');
-  return entry.key;
+  return entry;
+}
+
+function keyOf(state: CryptoState, handle: unknown): NodeKey {
+  return entryOf(state, handle).key;
 }
 
 /** An operation's algorithm, with an ECDH/X25519 `public` key handle resolved. */
@@ -164,6 +202,33 @@ function bytes(value: unknown): Uint8Array {
   throw new TypeError('expected bytes');
 }
 
+// Work done here is host CPU, outside the invocation's CPU limit, so the expensive knobs are
+// bounded as on Cloudflare: RSA keys of 256..16384 bits in steps of 128 with exponent 3 or 65537
+// (workerd's own checks), PBKDF2 at most 100,000 iterations (Cloudflare's production limit;
+// workerd run locally has none).
+export const MAX_PBKDF2_ITERATIONS = 100_000;
+
+function checkKeyGeneration(algorithm: unknown): void {
+  if (!algorithm || typeof algorithm !== 'object' || !algorithmName(algorithm).startsWith('RSA')) return;
+  const { modulusLength, publicExponent } = algorithm as { modulusLength?: unknown; publicExponent?: unknown };
+  if (publicExponent instanceof Uint8Array) {
+    let e = 0;
+    for (const b of publicExponent) e = e * 256 + b;
+    if (e !== 3 && e !== 65537) throw new CryptoError(`The "publicExponent" must be either 3 or 65537, but got ${e}.`, 'OperationError');
+  }
+  if (typeof modulusLength === 'number' && (modulusLength < 256 || modulusLength > 16384 || modulusLength % 128 !== 0)) {
+    throw new CryptoError(`The modulus length must be a multiple of 128 between 256 and 16384, but ${modulusLength} was requested.`, 'OperationError');
+  }
+}
+
+function checkDerivation(algorithm: unknown): void {
+  if (algorithmName(algorithm) !== 'PBKDF2') return;
+  const iterations = (algorithm as { iterations?: unknown }).iterations;
+  if (typeof iterations === 'number' && iterations > MAX_PBKDF2_ITERATIONS) {
+    throw new CryptoError(`Pbkdf2 failed: iteration counts above ${MAX_PBKDF2_ITERATIONS} are not supported (requested ${iterations}).`, 'NotSupportedError');
+  }
+}
+
 type Method = (state: CryptoState, args: unknown[]) => Promise<unknown> | unknown;
 
 const methods: Record<string, Method> = {
@@ -173,6 +238,7 @@ const methods: Record<string, Method> = {
   },
 
   async generateKey(state, [algorithm, extractable, usages]) {
+    checkKeyGeneration(algorithm);
     const key = await subtle.generateKey(forNode(algorithm, 'key generation'), Boolean(extractable), usages);
     return storeResult(state, key as NodeKey | webcrypto.CryptoKeyPair, isNodeEd25519(algorithm));
   },
@@ -189,7 +255,9 @@ const methods: Record<string, Method> = {
   },
 
   async exportKey(state, [format, handle]) {
-    return subtle.exportKey(format, keyOf(state, handle));
+    const entry = entryOf(state, handle);
+    const exported = await subtle.exportKey(format, entry.key);
+    return format === 'jwk' ? workerdJwk(exported as Record<string, unknown>, entry) : exported;
   },
 
   async sign(state, [algorithm, handle, data]) {
@@ -214,12 +282,14 @@ const methods: Record<string, Method> = {
 
   async deriveBits(state, [algorithm, handle, length]) {
     const key = keyOf(state, handle);
+    checkDerivation(algorithm);
     const alg = operationAlgorithm(state, algorithm, 'derivation');
     return subtle.deriveBits(alg, key, length as number);
   },
 
   async deriveKey(state, [algorithm, handle, derivedKeyType, extractable, usages]) {
     const key = keyOf(state, handle);
+    checkDerivation(algorithm);
     const derived = await subtle.deriveKey(
       operationAlgorithm(state, algorithm, 'derivation'),
       key,

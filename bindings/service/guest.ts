@@ -4,21 +4,8 @@
 import { registerBinding } from '../../sandbox/env.js';
 import { hostCall } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
-import { Response } from '../../sandbox/api/response.js';
-import { ReadableStream } from '../../sandbox/api/streams.js';
-import { requestToWire, type WireResponse } from '../../sandbox/wire.js';
-
-/** The callee's streamed body, read from the host chunk by chunk. */
-function hostStream(id: number): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    type: 'bytes',
-    async pull(controller) {
-      const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
-      if (chunk === null) controller.close();
-      else if (chunk.byteLength) controller.enqueue(new Uint8Array(chunk));
-    },
-  });
-}
+import { hostByteStream } from '../../sandbox/host-stream.js';
+import { requestToWire, responseFromWire, type WireResponse } from '../../sandbox/wire.js';
 
 class Fetcher {
   readonly #binding: string;
@@ -31,9 +18,9 @@ class Fetcher {
     const request = new Request(input as never, init as never);
     const wire = await requestToWire(request);
     const answer = await hostCall<WireResponse>('service.fetch', this.#binding, wire);
-    const nullBody = answer.status === 101 || answer.status === 204 || answer.status === 205 || answer.status === 304 || request.method === 'HEAD';
-    const body = nullBody ? null : answer.stream !== undefined ? hostStream(answer.stream) : answer.body;
-    return new Response(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+    const stream = answer.stream !== undefined ? hostByteStream(answer.stream) : undefined;
+    if (request.method === 'HEAD') return responseFromWire({ ...answer, body: null });
+    return responseFromWire(answer, stream);
   }
 
   get [Symbol.toStringTag]() {

@@ -63,14 +63,25 @@ function isObject(value: unknown): value is Plain {
   return (typeof value === 'object' && value !== null) || typeof value === 'function';
 }
 
-/** A BufferSource's bytes, copied now (later changes by the caller must not matter). */
-function copyBytes(value: unknown): Uint8Array | null {
-  if (ArrayBuffer.isView(value)) {
-    const buffer = value.buffer;
-    return new Uint8Array(buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-  }
-  if (isObject(value) && passes(intrinsics.bufferByteLength, value)) return new Uint8Array((value as unknown as ArrayBuffer).slice(0));
+/** A view of a BufferSource's bytes, or null for anything else. */
+function viewOf(value: unknown): Uint8Array | null {
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (isObject(value) && passes(intrinsics.bufferByteLength, value)) return new Uint8Array(value as unknown as ArrayBuffer);
   return null;
+}
+
+/** A view spanning its whole buffer: the bridge copies a view's entire buffer, so a view into a
+ *  larger one is cut out first. */
+function whole(view: Uint8Array): Uint8Array {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : view.slice();
+}
+
+/** A BufferSource's bytes as sent to the host. The bridge copies arguments synchronously, when
+ *  `call` runs (within the method call), which is the copy the spec asks for: later changes by
+ *  the caller do not reach the operation. */
+function copyBytes(value: unknown): Uint8Array | null {
+  const view = viewOf(value);
+  return view && whole(view);
 }
 
 function bufferSource(value: unknown, method: string, position: number): Uint8Array {
@@ -79,7 +90,6 @@ function bufferSource(value: unknown, method: string, position: number): Uint8Ar
   return bytes;
 }
 
-const STRING_MEMBERS = ['name', 'namedCurve'];
 const NUMBER_MEMBERS = ['length', 'modulusLength', 'saltLength', 'tagLength', 'iterations'];
 const BYTES_MEMBERS = ['iv', 'additionalData', 'label', 'salt', 'info', 'counter', 'publicExponent', 'context'];
 
@@ -87,11 +97,13 @@ const BYTES_MEMBERS = ['iv', 'additionalData', 'label', 'salt', 'info', 'counter
  *  dictionary defines (others are ignored, as WebIDL dictionary conversion ignores them). */
 function algorithm(value: unknown, method: string): string | Plain {
   if (!isObject(value)) return toDOMString(value);
-  const out: Plain = {};
-  for (const m of STRING_MEMBERS) {
-    const v = value[m];
-    if (v !== undefined) out[m] = toDOMString(v);
-  }
+  // WebIDL would make a missing `name` a TypeError; workerd answers NotSupportedError, as for any
+  // unknown algorithm, and so do we (docs/compat.md).
+  const name = value.name;
+  if (name === undefined) throw new DOMException('Unrecognized algorithm name.', 'NotSupportedError');
+  const out: Plain = { name: toDOMString(name) };
+  const namedCurve = value.namedCurve;
+  if (namedCurve !== undefined) out.namedCurve = toDOMString(namedCurve);
   for (const m of NUMBER_MEMBERS) {
     const v = value[m];
     if (v !== undefined) out[m] = typeof v === 'number' ? v : +(v as number);
@@ -114,34 +126,60 @@ function algorithm(value: unknown, method: string): string | Plain {
   return out;
 }
 
-function usages(value: unknown, method: string, position: number): string[] {
+const KEY_USAGES = new Set(['encrypt', 'decrypt', 'sign', 'verify', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey']);
+const KEY_FORMATS = new Set(['raw', 'spki', 'pkcs8', 'jwk']);
+
+/** sequence<DOMString>; as KeyUsages (`check`), an unknown usage is workerd's SyntaxError where
+ *  WebIDL would throw a TypeError (docs/compat.md). */
+function usages(value: unknown, method: string, position: number, check = true): string[] {
   if (!isObject(value) || typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') {
-    throw failed(method, `parameter ${position} is not iterable.`);
+    throw failed(method, `parameter ${position} is not of type 'Array'.`);
   }
   const out: string[] = [];
-  for (const usage of value as unknown as Iterable<unknown>) out.push(toDOMString(usage));
+  for (const item of value as unknown as Iterable<unknown>) {
+    const usage = toDOMString(item);
+    if (check && !KEY_USAGES.has(usage)) throw new DOMException(`Invalid key usage "${usage}".`, 'SyntaxError');
+    out.push(usage);
+  }
   return out;
 }
 
-const JWK_STRINGS = ['kty', 'use', 'alg', 'crv', 'x', 'y', 'd', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+/** KeyFormat; an unknown format is workerd's NotSupportedError (WebIDL: TypeError). */
+function keyFormat(value: unknown): string {
+  const format = toDOMString(value);
+  if (!KEY_FORMATS.has(format)) throw new DOMException(`Unrecognized key format "${format}".`, 'NotSupportedError');
+  return format;
+}
+
+// JWK member names. One-character names (x, y, d, n, e, p, q, k; r, d, t in `oth`) are made at
+// run time, never written as literals: in an isolate made from the snapshot, a one-character
+// string constant compiled before the snapshot does not find the property of the same name on
+// objects made after it (the V8 bug scripts/reserve-one-letter-names.js works around for
+// variables). Reading `jwk.d` through such a constant would see undefined.
+let jwkNames: { strings: string[]; prime: string[] } | null = null;
+
+function names(list: string): string[] {
+  return list.split(' ').map((name) => String.fromCharCode(...Array.from(name, (c) => c.charCodeAt(0))));
+}
 
 /** A JsonWebKey dictionary as plain data. */
 function jsonWebKey(value: unknown, method: string): Plain {
-  if (value !== undefined && value !== null && !isObject(value)) throw failed(method, `parameter 2 is not of type 'JsonWebKey'.`);
+  if ((value !== undefined && value !== null && !isObject(value)) || copyBytes(value)) throw failed(method, `parameter 2 is not of type 'JsonWebKey'.`);
+  jwkNames ??= { strings: names('kty use alg crv x y d n e p q dp dq qi k'), prime: names('r d t') };
   const jwk = (value ?? {}) as Plain;
   const out: Plain = {};
-  for (const m of JWK_STRINGS) {
+  for (const m of jwkNames.strings) {
     const v = jwk[m];
     if (v !== undefined) out[m] = toDOMString(v);
   }
-  if (jwk.key_ops !== undefined) out.key_ops = usages(jwk.key_ops, method, 2);
+  if (jwk.key_ops !== undefined) out.key_ops = usages(jwk.key_ops, method, 2, false);
   if (jwk.ext !== undefined) out.ext = Boolean(jwk.ext);
   if (jwk.oth !== undefined) {
     if (!isObject(jwk.oth) || typeof (jwk.oth as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') throw failed(method, `'oth' is not iterable.`);
     out.oth = Array.from(jwk.oth as unknown as Iterable<unknown>, (prime) => {
       const p = (isObject(prime) ? prime : {}) as Plain;
       const info: Plain = {};
-      for (const m of ['r', 'd', 't']) if (p[m] !== undefined) info[m] = toDOMString(p[m]);
+      for (const m of jwkNames!.prime) if (p[m] !== undefined) info[m] = toDOMString(p[m]);
       return info;
     });
   }
@@ -155,52 +193,30 @@ function keyData(format: string, value: unknown, method: string): unknown {
 // --- CryptoKey -----------------------------------------------------------------------------------
 
 let keyHandle: (value: unknown) => number | undefined;
-let checkKey: (value: unknown) => void;
 
+// workerd gives each key own, enumerable, read-only data properties (usages, algorithm,
+// extractable, type, in that order) rather than the spec's prototype getters, so
+// `JSON.stringify(key)` and `Object.keys(key)` show them; Cinder does the same (docs/compat.md).
 export class CryptoKey {
   #handle: number;
-  #type: string;
-  #extractable: boolean;
-  #algorithm: Plain;
-  #usages: string[];
+  declare readonly usages: string[];
+  declare readonly algorithm: Plain;
+  declare readonly extractable: boolean;
+  declare readonly type: string;
 
   constructor(token?: unknown, key?: KeyDescriptor) {
     checkInternal(token);
     const k = key!;
     this.#handle = k.handle;
-    this.#type = k.type;
-    this.#extractable = k.extractable;
     // The same objects every time they are read, as the spec's [[algorithm]]/[[usages]] caches.
-    this.#algorithm = k.algorithm;
-    this.#usages = k.usages;
+    for (const [name, value] of [['usages', k.usages], ['algorithm', k.algorithm], ['extractable', k.extractable], ['type', k.type]] as const) {
+      Object.defineProperty(this, name, { value, writable: false, enumerable: true, configurable: true });
+    }
     track(this, k.handle);
-  }
-
-  get type(): string {
-    checkKey(this);
-    return this.#type;
-  }
-
-  get extractable(): boolean {
-    checkKey(this);
-    return this.#extractable;
-  }
-
-  get algorithm(): Plain {
-    checkKey(this);
-    return this.#algorithm;
-  }
-
-  get usages(): string[] {
-    checkKey(this);
-    return this.#usages;
   }
 
   static {
     keyHandle = (value) => (isObject(value) && #handle in value ? (value as CryptoKey).#handle : undefined);
-    checkKey = (value) => {
-      if (!isObject(value) || !(#handle in value)) throw new TypeError('Illegal invocation');
-    };
   }
 }
 
@@ -292,7 +308,7 @@ export class SubtleCrypto {
   async importKey(format: unknown, data: unknown, alg: unknown, extractable: unknown, keyUsages: unknown): Promise<CryptoKey> {
     checkSubtle(this);
     args(arguments.length, 5, 'importKey');
-    const f = toDOMString(format);
+    const f = keyFormat(format);
     return wrapKey(
       await call('importKey', [f, keyData(f, data, 'importKey'), algorithm(alg, 'importKey'), Boolean(extractable), usages(keyUsages, 'importKey', 5)]),
     ) as CryptoKey;
@@ -301,13 +317,13 @@ export class SubtleCrypto {
   async exportKey(format: unknown, key: unknown): Promise<ArrayBuffer | Plain> {
     checkSubtle(this);
     args(arguments.length, 2, 'exportKey');
-    return call('exportKey', [toDOMString(format), handleOf(key, 'exportKey', 2)]);
+    return call('exportKey', [keyFormat(format), handleOf(key, 'exportKey', 2)]);
   }
 
   async wrapKey(format: unknown, key: unknown, wrappingKey: unknown, wrapAlgorithm: unknown): Promise<ArrayBuffer> {
     checkSubtle(this);
     args(arguments.length, 4, 'wrapKey');
-    return call('wrapKey', [toDOMString(format), handleOf(key, 'wrapKey', 2), handleOf(wrappingKey, 'wrapKey', 3), algorithm(wrapAlgorithm, 'wrapKey')]);
+    return call('wrapKey', [keyFormat(format), handleOf(key, 'wrapKey', 2), handleOf(wrappingKey, 'wrapKey', 3), algorithm(wrapAlgorithm, 'wrapKey')]);
   }
 
   async unwrapKey(
@@ -324,7 +340,7 @@ export class SubtleCrypto {
     args(arguments.length, 7, method);
     return wrapKey(
       await call(method, [
-        toDOMString(format),
+        keyFormat(format),
         bufferSource(wrappedKey, method, 2),
         handleOf(unwrappingKey, method, 3),
         algorithm(unwrapAlgorithm, method),
@@ -339,8 +355,8 @@ export class SubtleCrypto {
   timingSafeEqual(a: unknown, b: unknown): boolean {
     checkSubtle(this);
     args(arguments.length, 2, 'timingSafeEqual');
-    const x = viewOf(a, 1);
-    const y = viewOf(b, 2);
+    const x = comparand(a, 1);
+    const y = comparand(b, 2);
     if (x.byteLength !== y.byteLength) throw new TypeError('Input buffers must have the same byte length.');
     let diff = 0;
     for (let i = 0; i < x.byteLength; i++) diff |= x[i] ^ y[i];
@@ -348,10 +364,10 @@ export class SubtleCrypto {
   }
 }
 
-function viewOf(value: unknown, position: number): Uint8Array {
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (isObject(value) && passes(intrinsics.bufferByteLength, value)) return new Uint8Array(value as unknown as ArrayBuffer);
-  throw new TypeError(`Failed to execute 'timingSafeEqual' on 'SubtleCrypto': parameter ${position} is not of type 'BufferSource'.`);
+function comparand(value: unknown, position: number): Uint8Array {
+  const view = viewOf(value);
+  if (!view) throw new TypeError(`Failed to execute 'timingSafeEqual' on 'SubtleCrypto': parameter ${position} is not of type 'BufferSource'.`);
+  return view;
 }
 
 setToStringTag(SubtleCrypto, 'SubtleCrypto');
@@ -373,17 +389,6 @@ interface DigestState {
 
 let digestState: (stream: DigestStream) => DigestState;
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 /** A WritableStream that hashes what is written to it; `digest` resolves when it is closed. */
 export class DigestStream extends WritableStream<unknown> {
   #state: DigestState;
@@ -400,26 +405,37 @@ export class DigestStream extends WritableStream<unknown> {
     state.digest.catch(() => {});
     let handle = 0;
     let owner: object | null = null;
-    let chunks: Uint8Array[] = [];
-    let pending = 0;
+    // Written bytes are copied once, into this buffer, and cross to the host a buffer at a time.
+    let buffer: Uint8Array | null = null;
+    let used = 0;
+    const flush = async (bytes: Uint8Array) => {
+      const first = !handle;
+      handle = await call<number>('digestStream.write', [handle, name, bytes]);
+      if (first && owner) track(owner, handle);
+    };
     const take = () => {
-      const bytes = concat(chunks, pending);
-      chunks = [];
-      pending = 0;
+      const bytes = buffer ? buffer.slice(0, used) : new Uint8Array(0);
+      used = 0;
       return bytes;
     };
     super({
       async write(chunk: unknown) {
-        const bytes = typeof chunk === 'string' ? utf8Encode(chunk) : copyBytes(chunk);
-        if (!bytes) throw new TypeError('DigestStream accepts only strings and BufferSources.');
+        const bytes = typeof chunk === 'string' ? utf8Encode(chunk) : viewOf(chunk);
+        if (!bytes) throw new TypeError('DigestStream is a byte stream but received an object of non-ArrayBuffer/ArrayBufferView/string type on its writable side.');
         state.bytesWritten += BigInt(bytes.byteLength);
-        if (!bytes.byteLength) return;
-        chunks.push(bytes);
-        pending += bytes.byteLength;
-        if (pending >= FLUSH_BYTES) {
-          const first = !handle;
-          handle = await call<number>('digestStream.write', [handle, name, take()]);
-          if (first && owner) track(owner, handle);
+        let offset = 0;
+        while (offset < bytes.byteLength) {
+          // A large chunk with nothing buffered goes as it is (one copy, by the bridge).
+          if (used === 0 && bytes.byteLength - offset >= FLUSH_BYTES) {
+            await flush(whole(bytes.subarray(offset)));
+            return;
+          }
+          buffer ??= new Uint8Array(FLUSH_BYTES);
+          const n = Math.min(FLUSH_BYTES - used, bytes.byteLength - offset);
+          buffer.set(bytes.subarray(offset, offset + n), used);
+          used += n;
+          offset += n;
+          if (used === FLUSH_BYTES) await flush(take());
         }
       },
       async close() {

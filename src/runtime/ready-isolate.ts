@@ -40,6 +40,8 @@ export class ReadyIsolate {
   /** why the isolate ended, if it did (memory limit, CPU breach, recycle) */
   disposedReason: string | null = null;
   private onDisposed: ((reason: string) => void) | null = null;
+  /** run just before the isolate is disposed (an inspector session must end first: dispose hangs otherwise) */
+  private readonly beforeDispose: (() => void | Promise<void>)[] = [];
 
   /** `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code) */
   constructor(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}) {
@@ -103,11 +105,30 @@ export class ReadyIsolate {
     this.onDisposed = listener;
   }
 
+  /** Call `hook` right before the isolate is disposed, for any cause. If it returns a promise, the
+   *  V8 isolate itself is disposed once that settles (the ReadyIsolate counts as disposed at once). */
+  onBeforeDispose(hook: () => void | Promise<void>): void {
+    this.beforeDispose.push(hook);
+  }
+
   dispose(reason: string): void {
     if (this.disposedReason !== null) return;
     this.disposedReason = reason;
+    const pending: Promise<void>[] = [];
+    for (const hook of this.beforeDispose.splice(0)) {
+      try {
+        const result = hook();
+        if (result) pending.push(result);
+      } catch {
+        // a hook's failure must not keep the isolate alive
+      }
+    }
     this.bridge.dispose();
-    if (!this.isolate.isDisposed) this.isolate.dispose();
+    if (pending.length) {
+      void Promise.allSettled(pending).then(() => {
+        if (!this.isolate.isDisposed) this.isolate.dispose();
+      });
+    } else if (!this.isolate.isDisposed) this.isolate.dispose();
     this.onDisposed?.(reason);
   }
 }

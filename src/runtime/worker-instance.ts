@@ -269,12 +269,42 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private end(invocation: Invocation, outcome: Outcome): void {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
+    const endReading = this.lastCpu;
     this.inFlight.delete(invocation.id);
     if (this.inFlight.size === 0) this.utilization = 0;
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
     this.lastUsed = Date.now();
     this.sampleHeap();
+    const wallMs = performance.now() - invocation.startedAt;
+    this.settleCpu(invocation, endReading, () => this.emitRecord(invocation, outcome, wallMs));
+  }
+
+  /**
+   * isolated-vm's cpuTime includes the *wall* time of a slice still running on the isolate's thread
+   * (see sampleCpu), and the guest's result can reach the host a moment before that slice ends.
+   * When this invocation ran alone, wait for the clock to settle (next turns of the event loop;
+   * under CPU contention the isolate's thread may need a few ms to finish the slice; at most
+   * ~100 ms) and take back what the running slice's wall time added: the metered CPU is the
+   * thread's CPU.
+   */
+  private settleCpu(invocation: Invocation, endReading: bigint, emit: () => void, turns = 0): void {
+    if (this.inFlight.size > 0 || !this.alive) return emit();
+    const reading = this.readCpu();
+    if (reading !== this.readCpu()) {
+      if (turns < 4) setImmediate(() => this.settleCpu(invocation, endReading, emit, turns + 1));
+      else if (turns < 100) setTimeout(() => this.settleCpu(invocation, endReading, emit, turns + 1), 1);
+      else emit();
+      return;
+    }
+    if (reading < endReading) {
+      const excess = endReading - reading;
+      invocation.cpuNs = invocation.cpuNs > excess ? invocation.cpuNs - excess : 0n;
+    }
+    emit();
+  }
+
+  private emitRecord(invocation: Invocation, outcome: Outcome, wallMs: number): void {
     this.host.onInvocationEnd({
       worker: this.def.name,
       version: this.def.version,
@@ -282,7 +312,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       kind: invocation.kind,
       outcome,
       cpuMs: invocation.cpuMs,
-      wallMs: performance.now() - invocation.startedAt,
+      wallMs,
       subrequests: invocation.subrequests,
       bytesIn: invocation.bytesIn,
       bytesOut: invocation.bytesOut,
@@ -515,15 +545,20 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const now = performance.now();
     const wallNs = (now - this.lastSampleAt) * 1e6;
     if (wallNs > 0) {
-      this.utilization = 0.8 * this.utilization + 0.2 * Math.min(1, Number(delta) / wallNs);
+      this.utilization = 0.8 * this.utilization + 0.2 * Math.max(0, Math.min(1, Number(delta) / wallNs));
       this.lastSampleAt = now;
     }
     const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
-    if (delta > 0n) {
+    if (delta !== 0n) {
       // Concurrent invocations share the isolate's thread; split what it burned between them.
+      // The delta can be negative: isolated-vm's cpuTime, read while the isolate runs, adds the
+      // running slice's *wall* time (it cannot read another thread's CPU clock) and drops back to
+      // true CPU when the slice ends. Applying the correction too makes an invocation's total
+      // telescope to true CPU by the time it ends (metering).
       const share = delta / BigInt(this.inFlight.size);
       for (const invocation of this.inFlight.values()) {
         invocation.cpuNs += share;
+        if (invocation.cpuNs < 0n) invocation.cpuNs = 0n;
         if (invocation.cpuNs > limitNs) {
           this.breach('cpu', invocation);
           return false;

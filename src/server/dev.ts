@@ -103,8 +103,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.main,
       modules: bundle.modules,
       bindings,
-      // Paused at a breakpoint, a request must not hit the 30 s wall limit.
-      limits: options.inspect ? { wallMs: 3600_000, ...options.limits } : options.limits,
+      // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
+      // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
+      limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
     };
     const current = runtime.definition(name);
     if (current?.version === def.version) return;

@@ -7,6 +7,7 @@ import type { Runtime, RuntimeResponse } from '../runtime/runtime.js';
 import { newRequestId } from '../runtime/runtime.js';
 import type { Router } from './router.js';
 import { DEFAULT_LIMITS } from '../runtime/limits.js';
+import { UploadStream } from './upload-stream.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -38,25 +39,8 @@ function takeBody(req: http.IncomingMessage, limit: number): Promise<IncomingBod
     req.resume();
     return Promise.resolve({ body: null });
   }
-  if (!(declared <= BUFFERED_BODY_MAX)) return Promise.resolve({ body: null, bodyStream: streamBody(req, limit) });
+  if (!(declared <= BUFFERED_BODY_MAX)) return Promise.resolve({ body: null, bodyStream: new UploadStream(req, limit) });
   return readBody(req, limit).then((body) => ({ body }));
-}
-
-/** The upload as it arrives, failing once it passes the limit. */
-async function* streamBody(req: http.IncomingMessage, limit: number): AsyncGenerator<Uint8Array> {
-  let total = 0;
-  let complete = false;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > limit) throw new RangeError(`request body larger than the limit of ${limit} bytes`);
-      yield chunk;
-    }
-    complete = true;
-  } finally {
-    // Stopped early (the worker did not read it all): discard the rest so keep-alive works.
-    if (!complete && !req.destroyed) req.resume();
-  }
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {

@@ -6,9 +6,9 @@
 //   ws://host:port/<worker>                 the DevTools protocol, relayed to an inspector session
 //                                           on the worker's live isolate (brought up if needed)
 //
-// The relay adds what isolated-vm's inspector lacks for DevTools: the worker's context is marked
-// as the default one (so the console evaluates there without a context id), isolated-vm's internal
-// context is hidden, and the worker's console lines, which Cinder routes to the host log rather
+// The relay adds what isolated-vm's inspector lacks for DevTools: the worker's context is named
+// after it and marked as the default one (so the console evaluates there without a context id),
+// the isolate's unused default context is hidden, and the worker's console lines, which Cinder routes to the host log rather
 // than to V8's console, are shown in the DevTools console as Runtime.consoleAPICalled.
 //
 // When the isolate goes away (file change reload, a limit breach) the socket is closed with the
@@ -45,6 +45,9 @@ const CONSOLE_TYPES: Record<LogLevel, string> = { log: 'log', info: 'info', debu
 // Methods that run in "the" context when given none: they get the worker's.
 const CONTEXT_METHODS = new Set(['Runtime.evaluate', 'Runtime.compileScript', 'Runtime.globalLexicalScopeNames']);
 const ISOLATED_VM_CONTEXT = '<isolated-vm>';
+// ids of the relay's own messages to the backend (clients number theirs from 1)
+const PROBE_ENABLE = -1;
+const PROBE_DISABLE = -2;
 
 /** Parse `--inspect` / `--inspect=9230` / `--inspect=0.0.0.0:9230`. */
 export function parseInspectOption(value: string | boolean | undefined): { host: string; port: number } | null {
@@ -173,7 +176,6 @@ export class InspectorServer {
     const close = (code?: number, reason?: string) => {
       if (closed) return;
       closed = true;
-      clearInterval(watch);
       this.sessions.delete(session);
       try {
         inspector.dispose();
@@ -187,28 +189,44 @@ export class InspectorServer {
       if (ws.readyState === ws.OPEN) ws.send(message);
     };
 
-    inspector.onResponse = (_callId, message) => send(message);
+    // First learn the worker's context with a private Runtime.enable/disable (so that a client
+    // that evaluates without enabling Runtime still lands there); the client's own messages wait.
+    let probing = true;
+    const queued: string[] = [];
+    inspector.onResponse = (callId, message) => {
+      if (callId === PROBE_DISABLE) {
+        probing = false;
+        for (const text of queued.splice(0)) relay(text);
+      }
+      if (callId < 0) return;
+      send(message);
+    };
     inspector.onNotification = (message) => {
       if (message.includes('"Runtime.executionContextCreated"')) {
         const note = JSON.parse(message) as { params: { context: { id: number; name: string; auxData?: Record<string, unknown> } } };
         const context = note.params.context;
-        if (context.name === ISOLATED_VM_CONTEXT) return;
-        session.contextId ??= context.id;
+        // isolated-vm names the contexts it creates "<isolated-vm>": that is the worker's. The other
+        // ("default") is the isolate's own, unused context: not shown.
+        if (context.name !== ISOLATED_VM_CONTEXT) return;
+        session.contextId = context.id;
+        if (probing) return;
         context.name = worker;
         context.auxData = { ...context.auxData, isDefault: true };
         return send(JSON.stringify(note));
       }
-      send(message);
+      if (!probing) send(message);
     };
 
-    ws.on('message', (data) => {
+    const relay = (text: string) => {
       let message: { id?: number; method?: string; params?: Record<string, unknown> };
       try {
-        message = JSON.parse(String(data));
+        message = JSON.parse(text);
       } catch {
         return;
       }
+      if (typeof message.id !== 'number' || message.id < 0) return; // negative ids are the relay's own
       if (message.method === 'Runtime.enable') session.runtimeEnabled = true;
+      if (message.method === 'Runtime.disable') session.runtimeEnabled = false;
       if (message.method && CONTEXT_METHODS.has(message.method) && session.contextId !== null) {
         const params = (message.params ??= {});
         if (params.contextId === undefined && params.executionContextId === undefined && params.uniqueContextId === undefined) {
@@ -221,14 +239,23 @@ export class InspectorServer {
       } catch {
         close(1011, 'the isolate is gone');
       }
+    };
+
+    ws.on('message', (data) => {
+      if (probing) queued.push(String(data));
+      else relay(String(data));
     });
     ws.on('close', () => close());
     ws.on('error', () => close());
-    // The isolate can go away under the session: a reload, a limit breach, shutdown.
-    const watch = setInterval(() => {
-      if (!instance.alive) close(1001, `the isolate of ${worker} was replaced (reload or limit); reconnect to attach to the new one`);
-    }, 200);
-    watch.unref();
+    // The isolate can go away under the session (a reload, a limit breach, shutdown). isolated-vm
+    // cannot dispose an isolate with a session open, and ends a session on the isolate's thread: so
+    // close the session, then let the isolate go once that has run there (or after 250 ms).
+    instance.ready.onBeforeDispose(() => {
+      close(1001, `the isolate of ${worker} was replaced (reload or limit); reconnect to attach to the new one`);
+      return Promise.race([instance.ready.context.eval('0').then(() => {}, () => {}), new Promise<void>((resolve) => setTimeout(resolve, 250).unref())]);
+    });
+    inspector.dispatchProtocolMessage(JSON.stringify({ id: PROBE_ENABLE, method: 'Runtime.enable' }));
+    inspector.dispatchProtocolMessage(JSON.stringify({ id: PROBE_DISABLE, method: 'Runtime.disable' }));
   }
 
   private console(worker: string, level: LogLevel, message: string): void {

@@ -15,8 +15,8 @@ import type { BindingConfig } from '../../src/runtime/worker-definition.js';
 export const inCI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
 
 export function findRedisServer(): string | null {
-  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
+  const found = spawnSync('/bin/sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const path = (found.stdout ?? '').trim();
   if (path) return path;
   if (inCI) throw new Error('redis-server is not installed, and CI must run the Redis KV conformance suite (.ci/run installs it)');
   process.stderr.write('\n!!! redis-server not found: SKIPPING the Redis KV conformance suite (apt-get install redis-server) !!!\n\n');

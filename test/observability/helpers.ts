@@ -94,8 +94,10 @@ export function parseMetrics(text: string): { samples: Sample[]; types: Map<stri
       }
       if (consumed !== match[2].length) throw new Error(`bad labels in: ${line}`);
     }
-    const value = match[3] === '+Inf' ? Infinity : match[3] === '-Inf' ? -Infinity : Number(match[3]);
-    if (Number.isNaN(value) && match[3] !== 'NaN') throw new Error(`bad value in: ${line}`);
+    // As Prometheus reads it (Go's ParseFloat): NaN and Inf in any case.
+    const raw = match[3].toLowerCase();
+    const value = raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : raw === 'nan' ? NaN : Number(raw);
+    if (Number.isNaN(value) && raw !== 'nan') throw new Error(`bad value in: ${line}`);
     samples.push({ name: match[1], labels, value });
   }
   return { samples, types, help };

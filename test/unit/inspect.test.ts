@@ -157,7 +157,7 @@ describe('util.inspect layout', () => {
 describe('platform objects', () => {
   it('show their attributes', async () => {
     expect(await logged(`new AbortController().signal, new TextEncoder(), crypto, navigator`)).toBe(
-      "AbortSignal { aborted: false, reason: undefined, onabort: null } TextEncoder { encoding: 'utf-8' } Crypto {} " +
+      "AbortSignal { aborted: false, reason: undefined, onabort: null } TextEncoder { encoding: 'utf-8' } Crypto { subtle: SubtleCrypto {} } " +
         "Navigator { userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1 }",
     );
   });

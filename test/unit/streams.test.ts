@@ -117,6 +117,24 @@ describe('streams', () => {
       ).toEqual(['[object ReadableStreamBYOBReader]', [7, 8], true]);
     });
 
+    it('hands byte-stream chunks on without going through structuredClone (no per-chunk copy)', async () => {
+      expect(
+        await guest.run(`
+          const original = globalThis.structuredClone;
+          let calls = 0;
+          globalThis.structuredClone = (v) => { calls++; return original(v); };
+          try {
+            const chunk = new Uint8Array([1, 2, 3]);
+            const stream = new ReadableStream({ type: 'bytes', start(c) { c.enqueue(chunk); c.close(); } });
+            const { value } = await stream.getReader().read();
+            return [calls, [...value]];
+          } finally {
+            globalThis.structuredClone = original;
+          }
+        `),
+      ).toEqual([0, [1, 2, 3]]);
+    });
+
     it('propagates errors and cancellation', async () => {
       expect(
         await guest.run(`
