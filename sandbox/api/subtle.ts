@@ -413,8 +413,9 @@ export class DigestStream extends WritableStream<unknown> {
       handle = await call<number>('digestStream.write', [handle, name, bytes]);
       if (first && owner) track(owner, handle);
     };
+    // A full buffer is handed over as it is: the bridge copies it before `call` returns.
     const take = () => {
-      const bytes = buffer ? buffer.slice(0, used) : new Uint8Array(0);
+      const bytes = !buffer ? new Uint8Array(0) : used === FLUSH_BYTES ? buffer : buffer.slice(0, used);
       used = 0;
       return bytes;
     };

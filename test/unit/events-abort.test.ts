@@ -276,7 +276,7 @@ describe('AbortController and AbortSignal', () => {
       AbortSignal.any([gcRoot.signal]).addEventListener('abort', () => { globalThis.gcFired = true; });
       globalThis.gcControl = new WeakRef(AbortSignal.any([gcRoot.signal]));`);
     let cleared = false;
-    for (let i = 0; i < 40 && !cleared; i++) {
+    for (let i = 0; i < 200 && !cleared; i++) {
       cleared = await guest.run<boolean>(`let junk = []; for (let i = 0; i < 100000; i++) junk.push({ i }); junk = null; return gcControl.deref() === undefined;`);
     }
     expect(cleared).toBe(true);

@@ -390,6 +390,16 @@ describe('workerd extras', () => {
     ]);
   });
 
+  it('DigestStream buffers small writes across its host flushes', async () => {
+    const got = await run<string>(`const ds = new crypto.DigestStream('SHA-512'); const w = ds.getWriter(); const chunk = new Uint8Array(1000);
+      for (let i = 0; i < 300; i++) { chunk.fill(i & 255); await w.write(chunk); }
+      await w.write(new Uint8Array(70000).subarray(1, 69001)); await w.close(); return hex(await ds.digest)`);
+    const h = crypto.createHash('sha512');
+    for (let i = 0; i < 300; i++) h.update(Buffer.alloc(1000, i & 255));
+    h.update(Buffer.alloc(69000));
+    expect(got).toBe(h.digest('hex'));
+  });
+
   it('DigestStream rejects digest on abort', async () => {
     expect(await run(`const ds = new crypto.DigestStream('SHA-1'); const w = ds.getWriter(); await w.write('a'); await w.abort(new Error('stop'));
       return (await attempt(() => ds.digest)).message`)).toBe('stop');
