@@ -62,7 +62,7 @@ function serveCommand(): Command {
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
     .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
     .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
-    .option('--server-timing', 'add a Server-Timing header (cold, cpu, total) to responses')
+    .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     .action(async (opts) => {
       const { startServe } = await import('../server/serve.js');
       const { kvServeExtension } = await import('./kv-routes.js');
@@ -75,7 +75,7 @@ function serveCommand(): Command {
         adminHost: opts.adminHost,
         dataDir: opts.data,
         allowPrivateFetch: !!opts.allowPrivateFetch,
-        serverTiming: !!opts.serverTiming,
+        serverTiming: opts.serverTiming !== false,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         extensions: [kvServeExtension({ redis: opts.redis })],
       });

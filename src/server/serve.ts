@@ -147,7 +147,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes });
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? false, exposeErrors: false });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {

@@ -11,6 +11,7 @@ import { MemoryUsageStore, SqliteUsageStore, UsageMeter, addRecord, bucketOf, em
 import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
 import { TOKEN, multipart, startCinder, tempDataDir, type TestCinder } from '../control/helpers.js';
 import { parseTimeParam } from '../../src/control/observability-routes.js';
+import { waitFor } from './helpers.js';
 
 const record = (worker: string, cpuMs: number, wallMs: number, extra: Partial<InvocationRecord> = {}): InvocationRecord => ({
   worker,
@@ -155,7 +156,9 @@ describe('usage through cinder serve', () => {
 
   it('reports the CPU a known loop burned, within a tolerance of its cost on the process CPU clock', async () => {
     // The loop's known cost: the same code run synchronously (on this thread) in a plain isolate,
-    // timed by this process's CPU clock, the least of five runs (background work only adds).
+    // timed by this process's CPU clock. Each worker request is paired with such a run right
+    // before it, so both see the same machine (CPU time per iteration grows when other processes
+    // share the core).
     const isolate = new ivm.Isolate({ memoryLimit: 32 });
     const context = isolate.createContextSync();
     context.evalSync(burnLoop.toString());
@@ -167,27 +170,38 @@ describe('usage through cinder serve', () => {
     };
     for (let i = 0; i < 3; i++) costOf(200_000);
     const n = Math.round((1_000_000 * 40) / Math.max(1, Math.min(costOf(1_000_000), costOf(1_000_000)))); // ~40 ms
-    const known = Math.min(...[0, 1, 2, 3, 4].map(() => costOf(n)));
-    isolate.dispose();
-
+    const records: InvocationRecord[] = [];
+    cinder.server.runtime.onInvocation((r) => r.worker === 'burn' && records.push(r));
     for (let i = 0; i < 2; i++) expect((await cinder.get('burn.example.com', `/?n=${n}`)).status).toBe(200); // compile, optimize
+    await waitFor(() => records.length === 2, { what: 'the warm-up records' });
+
     const before = await usage('burn');
     const cpu = process.cpuUsage();
-    for (let i = 0; i < 5; i++) expect((await cinder.get('burn.example.com', `/?n=${n}`)).status).toBe(200);
+    const ratios: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const known = costOf(n);
+      expect((await cinder.get('burn.example.com', `/?n=${n}`)).status).toBe(200);
+      const record = await waitFor(() => records[2 + i], { what: 'the record' });
+      ratios.push(record.cpuMs / known);
+    }
     const spent = process.cpuUsage(cpu);
-    const after = await usage('burn');
+    isolate.dispose();
+    const after = await waitFor(async () => {
+      const u = await usage('burn');
+      return u.requests - before.requests === 6 && u;
+    }, { what: 'usage to count six requests' });
     const reported = after.cpu_ms.sum - before.cpu_ms.sum;
-    console.log("DBG", JSON.stringify({ n, known, reported, process: (spent.user + spent.system) / 1000, cpu: after.cpu_ms }));
-    expect(after.requests - before.requests).toBe(5);
-    expect(known).toBeGreaterThan(10);
+    console.log("DBG", JSON.stringify({ n, ratios, reported, process: (spent.user + spent.system) / 1000 }));
     // Each request is charged about what the loop costs...
-    expect(reported / 5).toBeGreaterThan(known * 0.75);
-    expect(reported / 5).toBeLessThan(known * 1.5);
-    // ... and the five never more than this whole process burned meanwhile (the isolate's thread is
-    // part of it), however busy the machine.
+    ratios.sort((a, b) => a - b);
+    const median = (ratios[2] + ratios[3]) / 2;
+    expect(median).toBeGreaterThan(0.7);
+    expect(median).toBeLessThan(1.4);
+    // ... usage adds up exactly what the records said ...
+    expect(reported).toBeCloseTo(records.slice(2).reduce((sum, r) => sum + r.cpuMs, 0), 1);
+    // ... and never more than this whole process burned meanwhile (the isolate's thread is part of
+    // it; the calibration runs too), however busy the machine.
     expect(reported).toBeLessThanOrEqual(((spent.user + spent.system) / 1000) * 1.05);
-    // The runs cost about the same: the p99 is near the p50.
-    expect(after.cpu_ms.p99).toBeLessThan(after.cpu_ms.p50 * 2);
     expect(after.wall_ms.sum).toBeGreaterThanOrEqual(after.cpu_ms.sum * 0.95);
     expect(after.errors).toBe(0);
   });
@@ -215,7 +229,7 @@ describe('usage through cinder serve', () => {
   });
 
   it('takes a time range, and refuses a bad one', async () => {
-    expect((await usage('burn', '?from=1h')).requests).toBe(7);
+    expect((await usage('burn', '?from=1h')).requests).toBe(8);
     expect((await usage('burn', `?from=${Date.now() - 3600_000}&to=${Date.now() - 1800_000}`)).requests).toBe(0);
     const bad = await cinder.admin('GET', '/workers/burn/usage?from=yesterday');
     expect(bad.status).toBe(400);
