@@ -75,7 +75,12 @@ describe('GET /metrics', () => {
     const before = await scrape();
     for (let i = 0; i < 5; i++) expect((await cinder.get('hello.example.com')).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await cinder.get('oops.example.com')).status).toBe(500);
-    const after = await scrape();
+    // An invocation's record can follow its response by a moment (the CPU clock settling).
+    const after = await waitFor(async () => {
+      const s = await scrape();
+      return sample(s, 'cinder_requests_total', { worker: 'oops', outcome: 'exception' }) - sample(before, 'cinder_requests_total', { worker: 'oops', outcome: 'exception' }) === 2 &&
+        sample(s, 'cinder_requests_total', { worker: 'hello', outcome: 'ok' }) - sample(before, 'cinder_requests_total', { worker: 'hello', outcome: 'ok' }) === 5 && s;
+    }, { what: 'the counters to count every request' });
     const delta = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(before, name, labels);
     expect(delta('cinder_requests_total', { worker: 'hello', outcome: 'ok' })).toBe(5);
     expect(delta('cinder_requests_total', { worker: 'oops', outcome: 'exception' })).toBe(2);
@@ -145,7 +150,10 @@ describe('GET /metrics', () => {
   it('counts KV operations by worker, operation and namespace', async () => {
     expect((await cinder.get('counter.example.com')).text).toBe('1');
     expect((await cinder.get('counter.example.com')).text).toBe('2');
-    const s = await scrape();
+    const s = await waitFor(async () => {
+      const scraped = await scrape();
+      return sample(scraped, 'cinder_kv_operations_total', { worker: 'counter', op: 'put', namespace: 'counts' }) === 2 && scraped;
+    }, { what: 'two KV puts' });
     expect(sample(s, 'cinder_kv_operations_total', { worker: 'counter', op: 'get', namespace: 'counts' })).toBe(2);
     expect(sample(s, 'cinder_kv_operations_total', { worker: 'counter', op: 'put', namespace: 'counts' })).toBe(2);
   });
