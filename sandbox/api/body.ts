@@ -70,6 +70,9 @@ export function extractBody(init: unknown): { source: BodySource; contentType: s
   return { source: { kind: 'string', value: toUSVString(init) }, contentType: 'text/plain;charset=UTF-8' };
 }
 
+/** Streams made by `.body` from content held in full, and that content (see takeStreamForWire). */
+const contentBehind = new WeakMap<ReadableStream, Exclude<BodySource, { kind: 'stream' }>>();
+
 // Module-private access to a Body's state (set in the static block).
 let stateOf: (body: Body) => BodyState;
 
@@ -89,6 +92,7 @@ export class Body {
     // From here on the body *is* this stream; consuming it goes through the stream.
     const stream = streamFromBytes(sourceBytes(source));
     state.source = { kind: 'stream', value: stream };
+    contentBehind.set(stream, source);
     return stream;
   }
 
@@ -272,6 +276,14 @@ export function takeStreamForWire(target: Body): ReadableStream<Uint8Array> | nu
   const state = stateOf(target);
   const source = state.source;
   if (source?.kind !== 'stream') return null;
+  // `new Response(other.body, other)` (Hono, itty's corsify...) re-wraps a body we hold in full:
+  // while nobody has read from that stream, send the content whole, with its length, as workerd
+  // does, instead of streaming it chunked.
+  const behind = contentBehind.get(source.value);
+  if (behind && !source.value.locked && !isDisturbed(source.value)) {
+    state.source = behind;
+    return null;
+  }
   beginConsume(state);
   return source.value as ReadableStream<Uint8Array>;
 }

@@ -136,7 +136,15 @@ export function createIngress(options: IngressOptions): http.Server {
       const totalMs = performance.now() - started;
       if (timing) headers.push('server-timing', serverTiming(result, totalMs));
       const bodyless = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
-      if (!NULL_BODY_STATUSES.has(status)) headers.push('content-length', body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+      // The length of the body we send, or for HEAD of the one GET would send; a HEAD answered
+      // without a body keeps the worker's own Content-Length, if it gave one (as workerd does).
+      if (!NULL_BODY_STATUSES.has(status)) {
+        if (body != null) headers.push('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+        else if (method === 'HEAD') {
+          const declared = result?.headers.find(([name]) => name.toLowerCase() === 'content-length');
+          if (declared) headers.push('content-length', declared[1]);
+        } else headers.push('content-length', 0);
+      }
       res.writeHead(status, result?.statusText || undefined, headers as unknown as string[]);
       res.end(bodyless || body == null ? undefined : body);
       const level = status >= 500 ? 'warn' : 'info';

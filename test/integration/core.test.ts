@@ -5,7 +5,8 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const workers = {
   hello: `export default { fetch() { return new Response('Hello, world!') } }`,
-  echo: `export default {
+  // Checksumming 1 MB in JS is real CPU work; this test is about the echo, not the CPU limit.
+  echo: { limits: { cpuMs: 2000 }, code: `export default {
     async fetch(request) {
       const url = new URL(request.url);
       const body = new Uint8Array(await request.arrayBuffer());
@@ -15,7 +16,7 @@ const workers = {
         headers: Object.fromEntries(request.headers), length: body.length, sum,
       });
     }
-  }`,
+  }` },
   json: `export default { async fetch(request) { const data = await request.json(); return Response.json({ got: data, doubled: data.n * 2 }, { status: 201 }) } }`,
   timer: `export default { async fetch() { const t = Date.now(); await new Promise(r => setTimeout(r, 50)); return new Response('waited ' + (Date.now() - t >= 45)) } }`,
   thrower: `let n = 0; export default { fetch(request) { if (new URL(request.url).pathname === '/throw') throw new Error('kaboom ' + (++n)); if (new URL(request.url).pathname === '/reject') return Promise.reject(new TypeError('rejected')); return new Response('fine') } }`,
