@@ -2,7 +2,9 @@
 // isolated-vm 5.0.4's binding.gyp gives the `isolated_vm` target two `conditions` keys; in a
 // Python dict literal the second wins, so USE_CLOCK_THREAD_CPUTIME_ID is never defined on Linux
 // and `isolate.cpuTime` reports wall time. Cinder's CPU limit depends on a real CPU clock, so we
-// merge the two lists and rebuild the addon once. Idempotent: a stamp file records the rebuild.
+// merge the two lists and build the addon once. package.json's allowScripts denies isolated-vm
+// its own install script (which would try a prebuilt download, then build the unpatched source),
+// so this is normally the only build. Idempotent: a stamp file records the build.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -44,11 +46,11 @@ const merged = readFileSync(gypPath, 'utf8');
 if (!merged.includes('USE_CLOCK_THREAD_CPUTIME_ID')) throw new Error('USE_CLOCK_THREAD_CPUTIME_ID missing after patch');
 
 if (process.platform !== 'linux') process.exit(0);
-if (existsSync(stamp) && !patched) {
+if (existsSync(stamp) && !patched && existsSync(join(ivmDir, 'out', 'isolated_vm.node'))) {
   console.log('[cinder] isolated-vm already built with a thread CPU clock');
   process.exit(0);
 }
-console.log('[cinder] rebuilding isolated-vm with USE_CLOCK_THREAD_CPUTIME_ID (about a minute)...');
+console.log('[cinder] building isolated-vm with USE_CLOCK_THREAD_CPUTIME_ID (about a minute)...');
 // Build against the headers of the Node that runs us (no download): npm's `nodedir` when set,
 // else the install prefix of this node binary when it ships its headers.
 const nodedir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');
@@ -56,4 +58,4 @@ const args = [findNodeGyp(), 'rebuild', '--release', '-j', 'max'];
 if (existsSync(join(nodedir, 'include', 'node', 'node.h'))) args.push(`--nodedir=${nodedir}`);
 execFileSync(process.execPath, args, { cwd: ivmDir, stdio: 'inherit' });
 writeFileSync(stamp, new Date().toISOString() + '\n');
-console.log('[cinder] isolated-vm rebuilt');
+console.log('[cinder] isolated-vm built');

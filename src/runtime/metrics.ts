@@ -19,7 +19,7 @@
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
 //   cinder_tail_subscribers                           live tail connections
 //   cinder_process_*, cinder_nodejs_*                 prom-client's default process metrics
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Runtime } from './runtime.js';
 import type { InvocationRecord } from './worker-instance.js';
 import type { CronRun } from './cron.js';
@@ -38,47 +38,115 @@ export interface MetricsOptions {
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
 type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesOf' | 'poolStats' | 'workers'>;
 
-interface WorkerChildren {
-  cpu: ReturnType<Histogram<'worker'>['labels']>;
-  wall: ReturnType<Histogram<'worker'>['labels']>;
-  subrequests: ReturnType<Counter<'worker'>['labels']>;
-  bytesIn: ReturnType<Counter<'worker' | 'direction'>['labels']>;
-  bytesOut: ReturnType<Counter<'worker' | 'direction'>['labels']>;
-  outcomes: Map<string, ReturnType<Counter<'worker' | 'outcome'>['labels']>>;
-  scheduled: Map<string, ReturnType<Counter<'worker' | 'outcome'>['labels']>>;
+type Labels = Record<string, string>;
+interface ExportedValue {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
+
+// The per-invocation metrics are counted in plain numbers and handed to the registry as custom
+// metrics at scrape time: prom-client's own Counter/Histogram hash their labels on every call
+// (~0.5-1 µs each, four of them a request), which is too much for the request path.
+
+/** Plain-number histogram series, one per label value. */
+class Buckets {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+  observe(value: number): void {
+    const { bounds } = this;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]) i++;
+    if (i < bounds.length) this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/** A registry metric computed at scrape time from `values()`. */
+function customMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => ExportedValue[]): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset() {},
+  };
+  registry.registerMetric(metric as unknown as Metric);
+}
+
+function histogramValues(name: string, series: Map<string, Buckets>, label: string): ExportedValue[] {
+  const out: ExportedValue[] = [];
+  for (const [key, h] of series) {
+    let cumulative = 0;
+    h.bounds.forEach((bound, i) => {
+      cumulative += h.counts[i];
+      out.push({ labels: { [label]: key, le: String(bound) }, value: cumulative, metricName: `${name}_bucket` });
+    });
+    out.push({ labels: { [label]: key, le: '+Inf' }, value: h.count, metricName: `${name}_bucket` });
+    out.push({ labels: { [label]: key }, value: h.sum, metricName: `${name}_sum` });
+    out.push({ labels: { [label]: key }, value: h.count, metricName: `${name}_count` });
+  }
+  return out;
+}
+
+interface WorkerSeries {
+  outcomes: Map<string, number>;
+  scheduled: Map<string, number>;
+  cpu: Buckets;
+  wall: Buckets;
+  subrequests: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** KV operations by "op\0namespace" */
+  kv: Map<string, number>;
 }
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'worker' | 'outcome'>;
-  private readonly scheduledRuns: Counter<'worker' | 'outcome'>;
-  private readonly cpu: Histogram<'worker'>;
-  private readonly wall: Histogram<'worker'>;
-  private readonly subrequests: Counter<'worker'>;
-  private readonly bytes: Counter<'worker' | 'direction'>;
+  private readonly series = new Map<string, WorkerSeries>();
   private readonly coldStarts: Counter<'worker'>;
-  private readonly kvOperations: Counter<'worker' | 'op' | 'namespace'>;
-  private readonly children = new Map<string, WorkerChildren>();
-  /** KV label sets seen, by worker (to drop them with the worker) */
-  private readonly kvLabels = new Map<string, Set<string>>();
 
   constructor(
     private readonly runtime: RuntimeView,
     options: MetricsOptions = {},
   ) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'cinder_requests_total', help: 'Fetch invocations by worker and outcome.', labelNames: ['worker', 'outcome'], registers });
-    this.scheduledRuns = new Counter({
-      name: 'cinder_scheduled_runs_total',
-      help: 'Cron runs by worker and outcome (skipped: the previous run was still going).',
-      labelNames: ['worker', 'outcome'],
-      registers,
-    });
-    this.cpu = new Histogram({ name: 'cinder_invocation_cpu_seconds', help: 'CPU time per invocation (isolate thread CPU clock).', labelNames: ['worker'], buckets: CPU_BUCKETS, registers });
-    this.wall = new Histogram({ name: 'cinder_invocation_wall_seconds', help: 'Wall time per invocation, waitUntil included.', labelNames: ['worker'], buckets: WALL_BUCKETS, registers });
-    this.subrequests = new Counter({ name: 'cinder_subrequests_total', help: 'Outbound fetches and service calls made by invocations.', labelNames: ['worker'], registers });
-    this.bytes = new Counter({ name: 'cinder_request_bytes_total', help: 'Body bytes into (in) and out of (out) invocations.', labelNames: ['worker', 'direction'], registers });
-    this.kvOperations = new Counter({ name: 'cinder_kv_operations_total', help: 'KV operations by worker, operation and namespace.', labelNames: ['worker', 'op', 'namespace'], registers });
+    const each = <T>(pick: (worker: string, s: WorkerSeries) => T[]): T[] => [...this.series].flatMap(([worker, s]) => pick(worker, s));
+    customMetric(this.registry, 'cinder_requests_total', 'Fetch invocations by worker and outcome.', 'counter', () =>
+      each((worker, s) => [...s.outcomes].map(([outcome, value]) => ({ labels: { worker, outcome }, value }))),
+    );
+    customMetric(this.registry, 'cinder_scheduled_runs_total', 'Cron runs by worker and outcome (skipped: the previous run was still going).', 'counter', () =>
+      each((worker, s) => [...s.scheduled].map(([outcome, value]) => ({ labels: { worker, outcome }, value }))),
+    );
+    customMetric(this.registry, 'cinder_invocation_cpu_seconds', 'CPU time per invocation (isolate thread CPU clock).', 'histogram', () =>
+      histogramValues('cinder_invocation_cpu_seconds', new Map([...this.series].map(([w, s]) => [w, s.cpu])), 'worker'),
+    );
+    customMetric(this.registry, 'cinder_invocation_wall_seconds', 'Wall time per invocation, waitUntil included.', 'histogram', () =>
+      histogramValues('cinder_invocation_wall_seconds', new Map([...this.series].map(([w, s]) => [w, s.wall])), 'worker'),
+    );
+    customMetric(this.registry, 'cinder_subrequests_total', 'Outbound fetches and service calls made by invocations.', 'counter', () =>
+      each((worker, s) => [{ labels: { worker }, value: s.subrequests }]),
+    );
+    customMetric(this.registry, 'cinder_request_bytes_total', 'Body bytes into (in) and out of (out) invocations.', 'counter', () =>
+      each((worker, s) => [
+        { labels: { worker, direction: 'in' }, value: s.bytesIn },
+        { labels: { worker, direction: 'out' }, value: s.bytesOut },
+      ]),
+    );
+    customMetric(this.registry, 'cinder_kv_operations_total', 'KV operations by worker, operation and namespace.', 'counter', () =>
+      each((worker, s) =>
+        [...s.kv].map(([key, value]) => {
+          const [op, namespace] = key.split('\0');
+          return { labels: { worker, op, namespace }, value };
+        }),
+      ),
+    );
 
     // Counted by the runtime: brought up to date at each scrape.
     const lastColdStarts = new Map<string, number>();
@@ -151,10 +219,9 @@ export class Metrics {
 
     runtime.onInvocation((record) => this.record(record));
     setKvOperationSink(runtime, (worker, op, namespace = '') => {
-      let seen = this.kvLabels.get(worker);
-      if (!seen) this.kvLabels.set(worker, (seen = new Set()));
-      seen.add(`${op}\0${namespace}`);
-      this.kvOperations.inc({ worker, op, namespace });
+      const kv = this.seriesOf(worker).kv;
+      const key = `${op}\0${namespace}`;
+      kv.set(key, (kv.get(key) ?? 0) + 1);
     });
   }
 
@@ -201,65 +268,38 @@ export class Metrics {
     counter('cinder_pool_misses_total', 'Cold starts that found the pool empty.', () => fresh().misses);
   }
 
-  private childrenOf(worker: string): WorkerChildren {
-    let children = this.children.get(worker);
-    if (!children) {
-      children = {
-        cpu: this.cpu.labels(worker),
-        wall: this.wall.labels(worker),
-        subrequests: this.subrequests.labels(worker),
-        bytesIn: this.bytes.labels(worker, 'in'),
-        bytesOut: this.bytes.labels(worker, 'out'),
-        outcomes: new Map(),
-        scheduled: new Map(),
-      };
-      this.children.set(worker, children);
+  private seriesOf(worker: string): WorkerSeries {
+    let series = this.series.get(worker);
+    if (!series) {
+      series = { outcomes: new Map(), scheduled: new Map(), cpu: new Buckets(CPU_BUCKETS), wall: new Buckets(WALL_BUCKETS), subrequests: 0, bytesIn: 0, bytesOut: 0, kv: new Map() };
+      this.series.set(worker, series);
     }
-    return children;
+    return series;
   }
 
-  /** One invocation (Runtime.onInvocation). Label lookups are cached per worker: this is the hot path. */
+  /** One invocation (Runtime.onInvocation): the request path, so plain additions only. */
   record(record: InvocationRecord): void {
-    const children = this.childrenOf(record.worker);
-    const byOutcome = record.kind === 'scheduled' ? children.scheduled : children.outcomes;
-    let counter = byOutcome.get(record.outcome);
-    if (!counter) {
-      counter = (record.kind === 'scheduled' ? this.scheduledRuns : this.requests).labels(record.worker, record.outcome);
-      byOutcome.set(record.outcome, counter);
-    }
-    counter.inc();
-    children.cpu.observe(record.cpuMs / 1000);
-    children.wall.observe(record.wallMs / 1000);
-    if (record.subrequests) children.subrequests.inc(record.subrequests);
-    if (record.bytesIn) children.bytesIn.inc(record.bytesIn);
-    if (record.bytesOut) children.bytesOut.inc(record.bytesOut);
+    const series = this.seriesOf(record.worker);
+    const byOutcome = record.kind === 'scheduled' ? series.scheduled : series.outcomes;
+    byOutcome.set(record.outcome, (byOutcome.get(record.outcome) ?? 0) + 1);
+    series.cpu.observe(record.cpuMs / 1000);
+    series.wall.observe(record.wallMs / 1000);
+    series.subrequests += record.subrequests;
+    series.bytesIn += record.bytesIn;
+    series.bytesOut += record.bytesOut;
   }
 
   /** A cron run that never became an invocation (skipped, worker gone). */
   recordCronRun(run: CronRun): void {
-    if (run.outcome === 'skipped' || run.outcome === 'unavailable') this.scheduledRuns.inc({ worker: run.worker, outcome: run.outcome });
+    if (run.outcome !== 'skipped' && run.outcome !== 'unavailable') return;
+    const scheduled = this.seriesOf(run.worker).scheduled;
+    scheduled.set(run.outcome, (scheduled.get(run.outcome) ?? 0) + 1);
   }
 
   /** Drop a deleted worker's series. */
   forget(worker: string): void {
-    const children = this.children.get(worker);
-    if (children) {
-      for (const outcome of children.outcomes.keys()) this.requests.remove(worker, outcome);
-      for (const outcome of children.scheduled.keys()) this.scheduledRuns.remove(worker, outcome);
-      this.children.delete(worker);
-    }
-    for (const outcome of ['skipped', 'unavailable']) this.scheduledRuns.remove(worker, outcome);
-    this.cpu.remove(worker);
-    this.wall.remove(worker);
-    this.subrequests.remove(worker);
-    this.bytes.remove(worker, 'in');
-    this.bytes.remove(worker, 'out');
+    this.series.delete(worker);
     this.coldStarts.remove(worker);
-    for (const key of this.kvLabels.get(worker) ?? []) {
-      const [op, namespace] = key.split('\0');
-      this.kvOperations.remove({ worker, op, namespace });
-    }
-    this.kvLabels.delete(worker);
   }
 
   /** The exposition text and its content type. */

@@ -426,6 +426,8 @@ export class UsageMeter {
   readonly store: UsageStore;
   /** rows not yet written, by worker + minute */
   private pending = new Map<string, MinuteUsage>();
+  /** the pending row each worker's last record went to */
+  private readonly latest = new Map<string, MinuteUsage>();
   private readonly timer: NodeJS.Timeout | null;
   private readonly logger: Logger | undefined;
   private readonly retentionMs: number;
@@ -448,9 +450,14 @@ export class UsageMeter {
   record(record: InvocationRecord): void {
     if (this.closed) return;
     const minute = Math.floor(this.now() / MINUTE_MS) * MINUTE_MS;
-    const key = `${record.worker}\0${minute}`;
-    let row = this.pending.get(key);
-    if (!row) this.pending.set(key, (row = emptyMinute(record.worker, minute)));
+    // The row a worker's last record went to is nearly always the one for this one too.
+    let row = this.latest.get(record.worker);
+    if (!row || row.minute !== minute) {
+      const key = `${record.worker}\0${minute}`;
+      row = this.pending.get(key);
+      if (!row) this.pending.set(key, (row = emptyMinute(record.worker, minute)));
+      this.latest.set(record.worker, row);
+    }
     addRecord(row, record);
   }
 
@@ -478,6 +485,7 @@ export class UsageMeter {
     if (!this.pending.size) return Promise.resolve();
     const rows = [...this.pending.values()];
     this.pending = new Map();
+    this.latest.clear();
     this.flushing = (async () => {
       try {
         await this.store.add(rows);
@@ -491,7 +499,9 @@ export class UsageMeter {
         for (const row of rows) {
           const key = `${row.worker}\0${row.minute}`;
           const newer = this.pending.get(key);
-          this.pending.set(key, newer ? mergeMinute(row, newer) : row);
+          // Into the newer row (the one `latest` may point at), so no record goes astray.
+          if (newer) mergeMinute(newer, row);
+          else this.pending.set(key, row);
         }
         this.logger?.error({ err: (error as Error).message }, 'could not write usage to the store; will retry');
       } finally {

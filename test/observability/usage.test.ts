@@ -104,6 +104,28 @@ describe('usage stores', () => {
     await meter.close();
   });
 
+  it('keeps what it metered when the store fails a write, and writes it later', async () => {
+    const store = new MemoryUsageStore();
+    let failing = true;
+    const add = store.add.bind(store);
+    store.add = async (rows) => {
+      if (failing) throw new Error('disk full');
+      return add(rows);
+    };
+    const meter = new UsageMeter({ store, flushIntervalMs: 0 });
+    meter.record(record('w', 1, 1));
+    await meter.flush();
+    meter.record(record('w', 2, 2));
+    expect((await meter.usage('w', 0, Date.now() + MINUTE_MS)).requests).toBe(2);
+    failing = false;
+    await meter.flush();
+    meter.record(record('w', 3, 3));
+    await meter.flush();
+    expect((await store.range('w', 0, Date.now() + MINUTE_MS)).reduce((n, r) => n + r.requests, 0)).toBe(3);
+    expect((await meter.usage('w', 0, Date.now() + MINUTE_MS)).cpu_ms.sum).toBe(6);
+    await meter.close();
+  });
+
   it('parses time parameters', () => {
     const now = Date.UTC(2025, 0, 31, 12);
     expect(parseTimeParam('2025-01-31T11:00:00Z', now)).toBe(Date.UTC(2025, 0, 31, 11));
