@@ -344,9 +344,11 @@ export function coldPlot(cold) {
     }))
     .filter((p) => p.rows.length);
   const e = cold.env;
+  const loads = cold.results.map((r) => r.loadavg1).filter((x) => x != null);
+  const load = loads.length ? ` · load avg ${(loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(1)} during the run` : '';
   return latencyPlot({
     title: 'Cinder cold starts vs peers (one run, same machine)',
-    subtitle: `${e.date.slice(0, 16).replace('T', ' ')} · ${e.cpus} cores · Node ${e.node} · isolated-vm ${e.isolatedVm} · workerd ${e.workerd} · n=${cold.args.n} hello / ${cold.args.nHono} hono per row`,
+    subtitle: `${e.date.slice(0, 16).replace('T', ' ')} · ${e.cpus} cores · Node ${e.node} · isolated-vm ${e.isolatedVm} · workerd ${e.workerd} · n=${cold.args.n} hello / ${cold.args.nHono} hono per row${load}`,
     panels,
     minMs: 0.1,
     maxMs: 500,

@@ -19,6 +19,7 @@ import { fmtMs, table } from './lib/stats.mjs';
 const resultsDir = join(benchDir, 'results');
 
 function hasWrk() {
+  if (process.env.BENCH_LOAD_TOOL === 'autocannon') return false; // to try the fallback
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return true;

@@ -46,6 +46,12 @@ export interface CronSchedulerOptions {
   retries?: number;
   /** wait before retry n is n times this (default 1000 ms) */
   retryDelayMs?: number;
+  /**
+   * Several nodes (or cluster processes) scheduling the same crons: each due run goes to the one
+   * whose claim succeeds (e.g. Redis `SET cinder:cron:<worker>:<cron>:<time> 1 NX PX 60000`).
+   * Default: this scheduler runs everything.
+   */
+  claim?: (worker: string, cron: string, scheduledTime: number) => boolean | Promise<boolean>;
 }
 
 const CRON_MODE = '5-or-6-parts' as const;
@@ -84,6 +90,7 @@ export class CronScheduler {
   private readonly timezone: string;
   private readonly retries: number;
   private readonly retryDelayMs: number;
+  private readonly claim: CronSchedulerOptions['claim'];
   private closed = false;
 
   constructor(
@@ -94,6 +101,7 @@ export class CronScheduler {
     this.timezone = options.timezone ?? DEFAULT_TIMEZONE;
     this.retries = options.retries ?? 2;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
+    this.claim = options.claim;
   }
 
   /** Hear of every run (metrics, tests). */
@@ -194,6 +202,15 @@ export class CronScheduler {
   }
 
   private async runWithRetries(entry: Job, worker: string, scheduledTime: number): Promise<void> {
+    if (this.claim) {
+      let mine = false;
+      try {
+        mine = await this.claim(worker, entry.cron, scheduledTime);
+      } catch (error) {
+        this.logger.error({ worker, cron: entry.cron, err: (error as Error).message }, `could not claim the cron run of ${worker}; not running it here`);
+      }
+      if (!mine) return;
+    }
     for (let attempt = 0; ; attempt++) {
       const run = await this.deliver(worker, entry.cron, scheduledTime, attempt);
       if (run.outcome !== 'exception' || run.noRetry || attempt >= this.retries || entry.stopped || this.closed) return;

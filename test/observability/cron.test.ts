@@ -128,6 +128,26 @@ describe('CronScheduler', () => {
     expect(server.logs.find((l) => l.worker === 'final' && l.outcome === 'exception')?.noRetry).toBe(true);
   });
 
+  it('with a claim, runs each due time once across several schedulers (nodes)', async () => {
+    const claimed = new Set<string>();
+    const claim = (worker: string, cron: string, time: number) => {
+      const key = `${worker} ${cron} ${time}`;
+      if (claimed.has(key)) return false;
+      claimed.add(key);
+      return true;
+    };
+    const nodes = [0, 1, 2].map(() => new CronScheduler(server.runtime, { logger: server.runtime.logger, claim }));
+    const delivered: CronRun[] = [];
+    for (const node of nodes) {
+      node.onRun((run) => delivered.push(run));
+      node.sync('ticker', ['*/1 * * * * *']);
+    }
+    await waitFor(() => delivered.length >= 3, { what: 'three runs' });
+    for (const node of nodes) node.close();
+    const times = delivered.map((r) => r.scheduledTime);
+    expect(new Set(times).size).toBe(times.length);
+  });
+
   it('applies the worker\'s limits to a run', async () => {
     const run = await scheduler.fire('spin', '* * * * *');
     expect(run.outcome).toBe('limit');
@@ -178,6 +198,15 @@ describe('crons through cinder serve', () => {
     const after = cinder.logs.filter((l) => l.msg === 'cron fired: */1 * * * * *').length;
     await sleep(1500);
     expect(cinder.logs.filter((l) => l.msg === 'cron fired: */1 * * * * *').length).toBe(after);
+  });
+
+  it('schedules the stored crons again when the server restarts', async () => {
+    expect((await cinder.admin('PUT', '/workers/nightly', { body: multipart({ main_module: 'index.js', crons: ['0 3 * * *'] }, { 'index.js': worker }) })).status).toBe(201);
+    const { dataDir } = cinder;
+    await cinder.close();
+    cinder = await startCinder({ dataDir, observability: { defaultMetrics: false } });
+    const { crons } = (await cinder.admin('GET', '/workers/nightly/schedules')).body;
+    expect(crons).toEqual([{ cron: '0 3 * * *', next: expect.stringMatching(/T03:00:00\.000Z$/), running: false }]);
   });
 
   it('refuses a bad cron at upload with a 400 that names it', async () => {
