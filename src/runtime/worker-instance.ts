@@ -269,7 +269,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private end(invocation: Invocation, outcome: Outcome): void {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
-    const endReading = this.lastCpu;
     this.inFlight.delete(invocation.id);
     if (this.inFlight.size === 0) this.utilization = 0;
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
@@ -277,31 +276,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.lastUsed = Date.now();
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
-    this.settleCpu(invocation, endReading, () => this.emitRecord(invocation, outcome, wallMs));
-  }
-
-  /**
-   * isolated-vm's cpuTime includes the *wall* time of a slice still running on the isolate's thread
-   * (see sampleCpu), and the guest's result can reach the host a moment before that slice ends.
-   * When this invocation ran alone, wait for the clock to settle (next turns of the event loop;
-   * under CPU contention the isolate's thread may need a few ms to finish the slice; at most
-   * ~100 ms) and take back what the running slice's wall time added: the metered CPU is the
-   * thread's CPU.
-   */
-  private settleCpu(invocation: Invocation, endReading: bigint, emit: () => void, turns = 0): void {
-    if (this.inFlight.size > 0 || !this.alive) return emit();
-    const reading = this.readCpu();
-    if (reading !== this.readCpu()) {
-      if (turns < 4) setImmediate(() => this.settleCpu(invocation, endReading, emit, turns + 1));
-      else if (turns < 100) setTimeout(() => this.settleCpu(invocation, endReading, emit, turns + 1), 1);
-      else emit();
-      return;
-    }
-    if (reading < endReading) {
-      const excess = endReading - reading;
-      invocation.cpuNs = invocation.cpuNs > excess ? invocation.cpuNs - excess : 0n;
-    }
-    emit();
+    // The CPU clock is the isolate thread's own (patched isolated-vm), so the last sample is final.
+    this.emitRecord(invocation, outcome, wallMs);
   }
 
   private emitRecord(invocation: Invocation, outcome: Outcome, wallMs: number): void {
@@ -551,10 +527,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
     if (delta !== 0n) {
       // Concurrent invocations share the isolate's thread; split what it burned between them.
-      // The delta can be negative: isolated-vm's cpuTime, read while the isolate runs, adds the
-      // running slice's *wall* time (it cannot read another thread's CPU clock) and drops back to
-      // true CPU when the slice ends. Applying the correction too makes an invocation's total
-      // telescope to true CPU by the time it ends (metering).
+      // With scripts/patch-isolated-vm.mjs the clock is the thread's CPU clock even mid-slice, so
+      // deltas are not expected to go negative; should one (an unpatched build reads the running
+      // slice as wall time, then drops back), applying it keeps each total telescoping to true CPU.
       const share = delta / BigInt(this.inFlight.size);
       for (const invocation of this.inFlight.values()) {
         invocation.cpuNs += share;
