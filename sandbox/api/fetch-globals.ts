@@ -25,6 +25,7 @@ import {
   WritableStreamDefaultWriter,
 } from './streams.js';
 import { URL, URLSearchParams } from './url.js';
+import { CompressionStream, DecompressionStream } from './compression.js';
 
 export const fetchGlobals: Record<string, unknown> = {
   Headers,
@@ -52,4 +53,6 @@ export const fetchGlobals: Record<string, unknown> = {
   TextDecoderStream,
   IdentityTransformStream,
   FixedLengthStream,
+  CompressionStream,
+  DecompressionStream,
 };

@@ -1,6 +1,7 @@
 // The host operations every Cinder server offers its workers, whatever else it binds: outbound
-// fetch under the server's address policy, and crypto.subtle. (Bindings such as KV and services register their own.)
+// fetch under the server's address policy, crypto.subtle, and compression streams. (Bindings such as KV and services register their own.)
 import { cryptoOp } from '../../bindings/crypto/host.js';
+import { compressionOp } from '../../bindings/compression/host.js';
 import { createFetchOps, type FetchPolicy } from '../../bindings/fetch/host.js';
 import type { Runtime } from '../runtime/runtime.js';
 
@@ -9,5 +10,6 @@ export function installStandardOps(runtime: Runtime, policy: FetchPolicy): () =>
   runtime.registerOp('fetch', fetchOps.fetch);
   runtime.registerOp('fetch.abort', fetchOps.abort);
   runtime.registerOp('crypto', cryptoOp);
+  runtime.registerOp('compression', compressionOp);
   return fetchOps.close;
 }
