@@ -3,8 +3,9 @@
 import { hostCall } from './bridge.js';
 import { Request } from './api/request.js';
 import type { Response } from './api/response.js';
-import { hostByteStream } from './host-stream.js';
-import { responseFromWire } from './wire.js';
+import { hostByteStream, untouchedHostStream } from './host-stream.js';
+import { offerStream, responseFromWire } from './wire.js';
+import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { DOMException } from './api/dom-exception.js';
 
 interface HostFetchResponse {
@@ -28,11 +29,23 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   const signal = request.signal;
   if (signal.aborted) throw abortError(signal);
   const fetchId = nextFetchId++;
-  const body = request.body === null || request.method === 'GET' || request.method === 'HEAD' ? null : await request.arrayBuffer();
+  // A body held in full goes in the same call; a stream body is pulled by the host as it sends.
+  let body: string | ArrayBuffer | null = null;
+  let bodyStream: number | undefined;
+  let hostStream: number | undefined;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    const stream = takeStreamForWire(request);
+    if (stream) {
+      hostStream = untouchedHostStream(stream);
+      if (hostStream === undefined) bodyStream = offerStream(stream);
+    } else {
+      body = await bodyForWire(request);
+    }
+  }
   const headers: [string, string][] = [];
   for (const pair of request.headers) headers.push(pair as [string, string]);
 
-  const call = hostCall<HostFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, redirect: request.redirect, fetchId });
+  const call = hostCall<HostFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
   let onAbort: (() => void) | null = null;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {

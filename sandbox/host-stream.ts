@@ -1,10 +1,22 @@
 // A host-side byte source (an upload still arriving, an outbound fetch's body) as a guest
 // ReadableStream. Each pull asks the host for the next chunk with the `body.read` op.
 import { hostCall } from './bridge.js';
-import { ReadableStream } from './api/streams.js';
+import { ReadableStream, isDisturbed } from './api/streams.js';
+
+// Host streams by their guest stream, so that one passed on untouched (`fetch(url, { body:
+// request.body })`, `return fetch(...)`) can be piped host to host without crossing the wall.
+const hostIds = new WeakMap<ReadableStream, number>();
+
+/** The host stream id behind `stream`, if it is one and nobody has read from it yet. */
+export function untouchedHostStream(stream: ReadableStream): number | undefined {
+  const id = hostIds.get(stream);
+  if (id === undefined || stream.locked || isDisturbed(stream)) return undefined;
+  hostIds.delete(stream);
+  return id;
+}
 
 export function hostByteStream(id: number): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
+  const stream = new ReadableStream<Uint8Array>({
     type: 'bytes',
     async pull(controller) {
       // Empty chunks carry nothing; keep asking until there is data or the end.
@@ -23,4 +35,6 @@ export function hostByteStream(id: number): ReadableStream<Uint8Array> {
       }
     },
   });
+  hostIds.set(stream, id);
+  return stream;
 }

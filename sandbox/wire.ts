@@ -2,7 +2,7 @@
 // conversion to and from the guest's Request/Response classes.
 import { createIncomingRequest, type Request } from './api/request.js';
 import { createIncomingResponse, type Response } from './api/response.js';
-import { hostByteStream } from './host-stream.js';
+import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
@@ -27,6 +27,8 @@ export interface WireResponse {
   body: string | ArrayBuffer | null;
   /** set when the body is a stream the host pulls with pullStream(id) */
   stream?: number;
+  /** set when the body is a host stream passed on untouched: the host pipes it itself */
+  hostStream?: number;
 }
 
 export function requestFromWire(wire: WireRequest): Request {
@@ -52,13 +54,20 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
   const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };
   const stream = takeStreamForWire(response);
   if (stream) {
-    const id = nextStreamId++;
-    outgoing.set(id, stream.getReader() as unknown as ChunkReader);
-    wire.stream = id;
+    const hostStream = untouchedHostStream(stream);
+    if (hostStream !== undefined) wire.hostStream = hostStream;
+    else wire.stream = offerStream(stream);
   } else {
     wire.body = await bodyForWire(response);
   }
   return wire;
+}
+
+/** Let the host pull a guest stream (a response body, an outbound request body) by id. */
+export function offerStream(stream: ReadableStream<Uint8Array>): number {
+  const id = nextStreamId++;
+  outgoing.set(id, stream.getReader() as unknown as ChunkReader);
+  return id;
 }
 
 /** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */

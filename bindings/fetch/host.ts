@@ -16,7 +16,11 @@ interface GuestFetchRequest {
   method: string;
   url: string;
   headers: [string, string][];
-  body: ArrayBuffer | null;
+  body: string | ArrayBuffer | null;
+  /** guest stream id when the body is a ReadableStream: pulled as it is sent */
+  bodyStream?: number;
+  /** host stream id when the body is a host stream passed on untouched (e.g. request.body) */
+  hostStream?: number;
   redirect: 'follow' | 'manual' | 'error';
   /** guest's id for this fetch, so it can abort it */
   fetchId: number;
@@ -60,6 +64,14 @@ function policyAgent(policy: FetchPolicy): Dispatcher {
   });
 }
 
+function requestBody(call: OpCall, request: GuestFetchRequest): string | Uint8Array | AsyncIterable<Uint8Array> | undefined {
+  if (request.method === 'GET' || request.method === 'HEAD') return undefined;
+  if (request.hostStream !== undefined) return call.takeHostStream(request.hostStream);
+  if (request.bodyStream !== undefined) return call.guestStream(request.bodyStream);
+  if (request.body === null) return undefined;
+  return typeof request.body === 'string' ? request.body : new Uint8Array(request.body);
+}
+
 export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void> } {
   const dispatcher = policyAgent(policy);
   const inflight = new Map<string, AbortController>();
@@ -92,7 +104,9 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
       const response = await undiciFetch(url, {
         method: request.method,
         headers: request.headers,
-        body: request.body && request.method !== 'GET' && request.method !== 'HEAD' ? new Uint8Array(request.body) : undefined,
+        body: requestBody(call, request),
+        // Required by the Fetch spec (and undici) for a streamed request body.
+        duplex: 'half',
         redirect: request.redirect,
         signal: controller.signal,
         dispatcher,

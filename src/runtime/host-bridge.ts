@@ -43,7 +43,9 @@ export class HostBridge {
     this.owner?.activity();
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (op === 'timer') return this.startTimer(args[0], args[1]);
-    if (!this.owner) throw new Error('isolate has no worker');
+    // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
+    // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
+    if (!this.owner) return undefined;
     return this.owner.callOp(op, Number(invocationId) || 0, args);
   }
 

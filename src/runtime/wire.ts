@@ -29,6 +29,8 @@ export interface WireResponse {
   body: string | ArrayBuffer | null;
   /** set when the body is a guest ReadableStream: the host pulls it chunk by chunk */
   stream?: number;
+  /** set when the body is a host stream the guest passed on untouched: piped host to host */
+  hostStream?: number;
 }
 
 export interface GuestException {

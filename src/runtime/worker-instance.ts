@@ -59,6 +59,10 @@ export interface OpCall {
   binding(name: string): BindingConfig | undefined;
   /** hand the guest a host-side byte stream; it reads it with the `body.read` op by this id */
   openStream(source: AsyncIterable<Uint8Array>): number;
+  /** a guest ReadableStream the guest offered by id (e.g. an outbound request body), read from the host */
+  guestStream(id: number): AsyncIterable<Uint8Array>;
+  /** a host stream (see openStream) the guest passed on untouched; the caller now owns it */
+  takeHostStream(id: number): AsyncIterable<Uint8Array>;
   /** host-side state that lives as long as this isolate (e.g. crypto keys by handle), per op family */
   isolateState<T>(family: string, create: () => T): T;
 }
@@ -347,6 +351,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
         streaming = true;
         return { response: out.result, stream: this.pullResponseStream(invocation, out.result.stream), invocation };
       }
+      if (out.result?.hostStream != null) {
+        streaming = true;
+        return { response: out.result, stream: this.pipeHostStream(invocation, this.takeHostStream(out.result.hostStream)), invocation };
+      }
       const body = out.result?.body;
       invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
       if (out.pending) this.finishLater(invocation, outcome);
@@ -377,6 +385,26 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const id = this.nextStreamId++;
     this.requestStreams.set(id, { owner: invocation, iterator: body[Symbol.asyncIterator]() });
     return id;
+  }
+
+  /** Hand a host stream over whole (the guest passed it on unread): it leaves the registry, so
+   *  ending the invocation no longer closes it; whoever takes it reads it to the end. */
+  private takeHostStream(id: number): AsyncIterable<Uint8Array> {
+    const stream = this.requestStreams.get(id);
+    if (!stream) throw new TypeError('body stream is closed or already used');
+    this.requestStreams.delete(id);
+    const iterator = stream.iterator;
+    const owner = stream.owner;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          const result = await iterator.next();
+          if (!result.done && owner) owner.bytesIn += result.value.byteLength;
+          return result;
+        },
+        return: async () => (await iterator.return?.()) ?? { value: undefined, done: true },
+      }),
+    };
   }
 
   private async readRequestStream(id: unknown): Promise<ArrayBuffer | null> {
@@ -443,6 +471,58 @@ export class WorkerInstance implements BridgeOwner, Watched {
         if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [streamId]);
         this.settleNow(invocation, 'canceled');
       }
+    }
+  }
+
+  /** A response body that is a host stream passed through untouched (e.g. `return fetch(url)`):
+   *  piped straight to the client, never entering the isolate. */
+  private async *pipeHostStream(invocation: Invocation, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+    const iterator = source[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        const next = await Promise.race([iterator.next(), invocation.aborted]);
+        if (next.done) break;
+        invocation.bytesOut += next.value.byteLength;
+        yield next.value;
+      }
+      finished = true;
+      this.closeRequestStreams(invocation);
+      this.finishLater(invocation, 'ok');
+    } catch (error) {
+      finished = true;
+      this.closeRequestStreams(invocation);
+      void iterator.return?.();
+      this.settleNow(invocation, invocation.limit ? outcomeOf(invocation.limit.limit) : 'exception');
+      throw invocation.limit ?? error;
+    } finally {
+      if (!finished) {
+        void iterator.return?.();
+        this.closeRequestStreams(invocation);
+        this.settleNow(invocation, 'canceled');
+      }
+    }
+  }
+
+  /** Read a guest stream from the host; stopping early cancels it in the guest. */
+  private async *pullGuestStream(id: number): AsyncGenerator<Uint8Array, void, undefined> {
+    let finished = false;
+    try {
+      for (;;) {
+        const chunk = (await this.ready.entry.pullStream.apply(undefined, [id], { result: { promise: true, copy: true } })) as PulledChunk;
+        this.activity();
+        if (chunk === null) {
+          finished = true;
+          return;
+        }
+        if (typeof chunk === 'object' && !(chunk instanceof ArrayBuffer)) {
+          finished = true;
+          throw new Error(chunk.error.message);
+        }
+        yield typeof chunk === 'string' ? Buffer.from(chunk) : new Uint8Array(chunk);
+      }
+    } finally {
+      if (!finished && this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [id]);
     }
   }
 
@@ -581,6 +661,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
         invocation,
         binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
         openStream: (source) => this.openHostStream(invocation, source),
+        guestStream: (id) => this.pullGuestStream(Number(id)),
+        takeHostStream: (id) => this.takeHostStream(Number(id)),
         isolateState: <T,>(family: string, create: () => T): T => {
           if (!this.opState.has(family)) this.opState.set(family, create());
           return this.opState.get(family) as T;

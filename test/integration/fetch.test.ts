@@ -54,6 +54,17 @@ describe('outbound fetch (loopback explicitly allowed)', () => {
         passthrough: worker(`export default { fetch() { return fetch(UPSTREAM + '/big') } }`),
         abort: worker(`export default { async fetch() { try { await fetch(UPSTREAM + '/slow', { signal: AbortSignal.timeout(50) }); return new Response('not aborted') } catch (e) { return new Response(e.name) } } }`),
         limited: worker(`export default { async fetch() { const out = []; for (let i = 0; i < 4; i++) { try { await fetch(UPSTREAM + '/json'); out.push('ok') } catch (e) { out.push(e.name + ': ' + e.message) } } return Response.json(out) } }`, { subrequests: 3 }),
+        streamup: worker(`export default { async fetch() {
+          const enc = new TextEncoder(); let i = 0;
+          const body = new ReadableStream({ async pull(c) { await new Promise(r => setTimeout(r, 5)); if (i < 5) c.enqueue(enc.encode('part' + (i++) + ';')); else c.close(); } });
+          const r = await fetch(UPSTREAM + '/echo', { method: 'POST', body, duplex: 'half' });
+          return new Response(await r.text());
+        } }`),
+        forward: worker(`export default { async fetch(request) {
+          const r = await fetch(UPSTREAM + '/echo', { method: 'POST', body: request.body, duplex: 'half' });
+          const b = new Uint8Array(await r.arrayBuffer());
+          return Response.json({ length: b.length, first: b[0], last: b[b.length - 1] });
+        } }`),
         badscheme: worker(`export default { async fetch() { try { await fetch('file:///etc/passwd'); return new Response('read it') } catch (e) { return new Response(e.name) } } }`),
       },
       { allowPrivateFetch: true },
@@ -99,6 +110,17 @@ describe('outbound fetch (loopback explicitly allowed)', () => {
     const out = JSON.parse((await server.request('limited')).text);
     expect(out.slice(0, 3)).toEqual(['ok', 'ok', 'ok']);
     expect(out[3]).toMatch(/^TypeError: Too many subrequests/);
+  });
+
+  it('streams a request body upstream as the guest produces it', async () => {
+    expect((await server.request('streamup')).text).toBe('part0;part1;part2;part3;part4;');
+  });
+
+  it('forwards a large incoming upload upstream without buffering it in the guest', async () => {
+    const body = Buffer.alloc(2 * 1024 * 1024 + 3, 9);
+    body[0] = 1;
+    body[body.length - 1] = 2;
+    expect(JSON.parse((await server.request('forward', '/', { method: 'POST', body })).text)).toEqual({ length: body.length, first: 1, last: 2 });
   });
 
   it('refuses non-HTTP schemes', async () => {
