@@ -66,15 +66,11 @@ export const IGNORED_HEADERS = new Set(['date', 'server', 'cf-ray', 'connection'
 const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding']);
 
 /**
- * Framing differences that are known and explained in docs/compat.md ("Response framing"):
- * - `length-not-kept`: workerd sends Content-Length for a body whose length it knows, even after
- *   the worker re-wraps it (`new Response(res.body, res)`, as Hono's and itty's middleware do);
- *   Cinder knows the length only for bodies given as bytes or strings and sends the rest chunked.
- *   Same bytes either way.
- * - `head-zero-length`: to HEAD, with a null body, Cinder sends `Content-Length: 0` and workerd
- *   sends none.
+ * Framing differences that are known and explained in docs/compat.md. None at present: the two
+ * once seen (re-wrapped bodies losing their length; HEAD with a null body answered with
+ * Content-Length: 0) are fixed, so any framing difference now fails the suite.
  */
-export const FRAMING_KNOWN = new Set(['length-not-kept', 'head-zero-length']);
+export const FRAMING_KNOWN = new Set<string>();
 
 export function classifyFraming(method: string, cinder: Answer, workerd: Answer): string | null {
   const [c, w] = [cinder.framing, workerd.framing];
