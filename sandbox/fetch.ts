@@ -7,16 +7,7 @@ import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { offerStream, responseFromWire } from './wire.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { DOMException } from './api/dom-exception.js';
-
-interface HostFetchResponse {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  url: string;
-  redirected: boolean;
-  body: ArrayBuffer | null;
-  stream?: number;
-}
+import type { GuestFetchResponse } from '../bindings/fetch/protocol.js';
 
 let nextFetchId = 1;
 
@@ -45,7 +36,7 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   const headers: [string, string][] = [];
   for (const pair of request.headers) headers.push(pair as [string, string]);
 
-  const call = hostCall<HostFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
+  const call = hostCall<GuestFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
   let onAbort: (() => void) | null = null;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {

@@ -3,6 +3,7 @@
 //   cinder tail <name> [--format pretty|json]     live invocations, console lines and exceptions
 //   cinder log-level <name> [level]               show or set a worker's log level
 // --url/--token default to CINDER_URL/CINDER_TOKEN (or the server's CINDER_ADMIN_TOKEN).
+import type { UsageSummary } from './runtime/usage.js';
 import { Command, Option } from 'commander';
 import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './control/client.js';
 
@@ -42,21 +43,8 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('   ').trimEnd()).join('\n');
 }
 
-interface Usage {
-  worker: string;
-  from: string;
-  to: string;
-  requests: number;
-  errors: number;
-  cpu_ms: { sum: number; p50: number; p99: number };
-  wall_ms: { sum: number; p50: number; p99: number };
-  gb_s: number;
-  scheduled?: number;
-  subrequests?: number;
-  bytes_in?: number;
-  bytes_out?: number;
-  outcomes?: Record<string, number>;
-}
+/** The admin API's usage answer (older servers may omit the later fields). */
+type Usage = Pick<UsageSummary, 'worker' | 'from' | 'to' | 'requests' | 'errors' | 'cpu_ms' | 'wall_ms' | 'gb_s'> & Partial<UsageSummary>;
 
 export function formatUsage(u: Usage): string {
   const lines = [`${u.worker}: usage from ${utc(u.from)} to ${utc(u.to)}`, ''];

@@ -6,35 +6,11 @@ import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { OpCall, OpHandler } from '../../src/runtime/worker-instance.js';
 import { isPrivateAddress } from './address-policy.js';
+import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
 
 export interface FetchPolicy {
   /** allow private, loopback, link-local and metadata addresses (cinder dev; tests) */
   allowPrivate: boolean;
-}
-
-interface GuestFetchRequest {
-  method: string;
-  url: string;
-  headers: [string, string][];
-  body: string | ArrayBuffer | null;
-  /** guest stream id when the body is a ReadableStream: pulled as it is sent */
-  bodyStream?: number;
-  /** host stream id when the body is a host stream passed on untouched (e.g. request.body) */
-  hostStream?: number;
-  redirect: 'follow' | 'manual' | 'error';
-  /** guest's id for this fetch, so it can abort it */
-  fetchId: number;
-}
-
-export interface GuestFetchResponse {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  url: string;
-  redirected: boolean;
-  body: ArrayBuffer | null;
-  /** host stream id when the body is large or of unknown length */
-  stream?: number;
 }
 
 /** Bodies up to this size (by Content-Length) come back in the same round trip. */
