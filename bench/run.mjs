@@ -15,21 +15,31 @@ const out = { kind: 'all', env: await environment() };
 const files = [];
 const sections = [];
 
-if (!skip.has('cold')) {
+// Each bench on its own: one that fails is reported and the others still run and get written.
+async function section(name, run) {
+  if (skip.has(name)) return;
+  try {
+    await run();
+  } catch (error) {
+    out[name] = { error: String(error?.stack ?? error) };
+    sections.push([`${name}: FAILED`, String(error?.message ?? error)]);
+  }
+}
+await section('cold', async () => {
   out.cold = await runCold(coldArgs(argv));
   files.push(...writeCold(out.cold));
   sections.push(['Cold starts (ms; client = raw socket on loopback, server = Server-Timing total, bring-up = Server-Timing cold)', coldTable(out.cold)]);
-}
-if (!skip.has('warm')) {
+});
+await section('warm', async () => {
   out.warm = await runWarm(warmArgs(argv));
   files.push(...writeWarm(out.warm));
   sections.push([`Warm hello-world throughput (${out.warm.tool}, ${out.warm.args.connections} connections, ${out.warm.args.seconds} s; ms)`, warmTable(out.warm)]);
-}
-if (!skip.has('density')) {
+});
+await section('density', async () => {
   out.density = await runDensity(densityArgs(argv));
   files.push(...writeDensity(out.density));
   sections.push(['Density: warm hello workers per process', densityTable(out.density)]);
-}
+});
 
 // Samples make the per-bench files large; the combined file keeps the summaries.
 const slim = JSON.parse(JSON.stringify(out, (key, value) => (key === 'samples' ? undefined : value)));
