@@ -8,6 +8,9 @@
 // The .cpuprofile is kept in bench/results/profiles/ (open it in Chrome DevTools > Performance).
 // Note: time spent inside isolates runs on isolated-vm's threads and does not show in the main
 // thread's profile except as the synchronous calls that wait for it (applySync, compile*Sync...).
+// isolated-vm's methods are native, so their main-thread cost (an async apply's scheduling and
+// copying, new Isolate, createContextSync) shows as self time of the JS function calling them:
+// WorkerInstance.fetch's self time is mostly dispatchFetch.apply, ReadyIsolate's is isolate creation.
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
@@ -84,8 +87,6 @@ function summarize(profile) {
     'ingress request handler (ingress.js)': (n) => /server\/ingress\.js/.test(n.callFrame.url),
     'node http parse/write (node:_http_*)': (n) => /node:_http_|node:net|node:stream/.test(n.callFrame.url),
     'runtime.fetch / WorkerInstance.fetch': (n) => /runtime\/(runtime|worker-instance)\.js/.test(n.callFrame.url),
-    'ivm apply / applySync (crossing)': (n) => /^(apply|applySync|applySyncPromise|copyInto|copy)$/.test(n.callFrame.functionName),
-    'ivm ExternalCopy (copying wire data)': (n) => n.callFrame.functionName === 'ExternalCopy',
     'cold: ReadyIsolate (pool refill / no pool)': (n) => n.callFrame.functionName === 'ReadyIsolate',
     'cold: WorkerInstance.load (compile + top level)': (n) => n.callFrame.functionName === 'load' && /worker-instance/.test(n.callFrame.url),
     'isolate dispose': (n) => n.callFrame.functionName === 'dispose',

@@ -19,6 +19,9 @@ export interface PoolOptions {
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
 
+/** How long a refill waits after a take before building isolates. */
+const REFILL_DELAY_MS = 20;
+
 /** Cold starts are counted per second over this window to size the pool. */
 const RATE_WINDOW_SECONDS = 5;
 
@@ -42,8 +45,8 @@ export class IsolatePool {
   private created = 0;
   private taken = 0;
   private misses = 0;
-  private readonly recentTakes: number[] = new Array(RATE_WINDOW_SECONDS).fill(0);
-  private rateSecond = Math.floor(Date.now() / 1000);
+  /** when recent takes happened (ms), oldest first, for the cold-start rate */
+  private readonly takeTimes: number[] = [];
   private bytesPerIsolate = 1_000_000;
 
   constructor(
@@ -71,11 +74,13 @@ export class IsolatePool {
   target(): number {
     const { min, max } = this.options;
     if (!this.options.enabled) return 0;
-    this.rollRate();
-    // The busier of "this second so far" and "the window's average": reacts to a burst at once
-    // and decays over the window.
-    const average = this.recentTakes.reduce((a, b) => a + b, 0) / RATE_WINDOW_SECONDS;
-    const perSecond = Math.max(average, this.recentTakes[this.recentTakes.length - 1]);
+    const now = Date.now();
+    this.forgetOldTakes(now);
+    // The busier of "the last second" and "the window's average": reacts to a burst at once and
+    // decays over the window.
+    let lastSecond = 0;
+    for (let i = this.takeTimes.length - 1; i >= 0 && this.takeTimes[i] > now - 1000; i--) lastSecond++;
+    const perSecond = Math.max(this.takeTimes.length / RATE_WINDOW_SECONDS, lastSecond);
     // Enough to absorb half a second of the recent cold-start rate without making one inline.
     return Math.max(min, Math.min(max, Math.ceil(perSecond / 2)));
   }
@@ -128,25 +133,27 @@ export class IsolatePool {
 
   private countTake(): void {
     this.taken++;
-    this.rollRate();
-    this.recentTakes[this.recentTakes.length - 1]++;
+    const now = Date.now();
+    this.takeTimes.push(now);
+    this.forgetOldTakes(now);
   }
 
-  private rollRate(): void {
-    const now = Math.floor(Date.now() / 1000);
-    const shift = Math.min(now - this.rateSecond, RATE_WINDOW_SECONDS);
-    for (let i = 0; i < shift; i++) {
-      this.recentTakes.shift();
-      this.recentTakes.push(0);
-    }
-    this.rateSecond = now;
+  private forgetOldTakes(now: number): void {
+    const horizon = now - RATE_WINDOW_SECONDS * 1000;
+    let drop = 0;
+    while (drop < this.takeTimes.length && this.takeTimes[drop] <= horizon) drop++;
+    // Far more takes than any pool cap is worth remembering: keep the newest.
+    drop = Math.max(drop, this.takeTimes.length - 10_000);
+    if (drop > 0) this.takeTimes.splice(0, drop);
   }
 
-  // One isolate per macrotask so that refilling never holds a request up by more than ~1 ms.
-  private scheduleRefill(): void {
+  // Building a pooled isolate is ~1-10 ms of synchronous work on this thread, so refilling must not
+  // land on a request that is being served: the refill waits a little after a take (the cold
+  // start that took an isolate is dispatched meanwhile) and makes one isolate per turn.
+  private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       if (this.closed || this.ready.length + this.warming >= this.target()) {
         this.refillScheduled = false;
         return;
@@ -154,12 +161,12 @@ export class IsolatePool {
       this.addOne().then(
         () => {
           this.refillScheduled = false;
-          this.scheduleRefill();
+          this.scheduleRefill(1);
         },
         () => {
           this.refillScheduled = false; // out of memory or similar: try again on the next take
         },
       );
-    });
+    }, delayMs).unref();
   }
 }

@@ -19,6 +19,7 @@ import {
 import type { WorkerDefinition } from './worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
 import { LRUCache } from 'lru-cache';
+import { readFileSync } from 'node:fs';
 import type { LogLevel } from './host-bridge.js';
 
 export interface RuntimeOptions {
@@ -38,6 +39,21 @@ export interface RuntimeOptions {
 }
 
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
+
+/**
+ * How many workers may hold live isolates by default. Each isolate takes ~17 memory mappings and
+ * V8 aborts the whole process when Linux's vm.max_map_count (65,530 by default) runs out (measured
+ * by bench/density.mjs: ~3,850 isolates), so the cap follows that setting, with headroom.
+ */
+export function defaultMaxLiveWorkers(): number {
+  try {
+    const maps = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim());
+    if (Number.isFinite(maps) && maps > 0) return Math.max(100, Math.floor((maps * 0.8) / 20));
+  } catch {
+    // not Linux, or /proc unavailable: fall back to a conservative cap
+  }
+  return 2_500;
+}
 
 /** What the runtime hands back for one fetch invocation. */
 export interface RuntimeResponse {
@@ -92,7 +108,7 @@ export class Runtime {
     this.pool = new IsolatePool(source, options.inspector ? { ...options.pool, enabled: false, inspector: true } : options.pool);
     this.maxIsolatesPerWorker = options.maxIsolatesPerWorker ?? 4;
     this.slots = new LRUCache<string, WorkerSlot>({
-      max: options.maxLiveWorkers ?? 10_000,
+      max: options.maxLiveWorkers ?? defaultMaxLiveWorkers(),
       ttl: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS,
       ttlAutopurge: true,
       updateAgeOnGet: true,

@@ -35,7 +35,8 @@ export interface WorkerDefinition {
 
 // A script is an ES module when it has a top-level import/export statement (as wrangler decides
 // between the modules and service-worker formats).
-const ESM_SYNTAX = /(^|[\n;])\s*(export\s+(default\b|\{|\*|const\b|let\b|var\b|function\b|async\s+function\b|class\b)|import\s*(\{|\*|[\w$]+\s*(,|from\b)|['"]))/;
+// Minified bundles write `export{a as default}` with no space.
+const ESM_SYNTAX = /(^|[\n;}])\s*(export\s*(\{|\*)|export\s+(default\b|const\b|let\b|var\b|function\b|async\s+function\b|class\b)|import\s*(\{|\*|[\w$]+\s*(,|from\b)|['"]))/;
 
 export function detectModuleType(code: string): ModuleType {
   const withoutComments = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:\\])\/\/.*$/gm, '$1');

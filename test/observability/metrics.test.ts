@@ -14,7 +14,8 @@ describe('GET /metrics', () => {
   beforeAll(async () => {
     kv = new KVService({ backend: new MemoryBackend() });
     cinder = await startCinder({
-      runtime: { pool: { min: 2 }, idleTtlMs: 400 },
+      // Long enough that a loaded machine cannot expire an isolate between two steps of a test.
+      runtime: { pool: { min: 2 }, idleTtlMs: 3000 },
       extensions: [{ name: 'kv', setup: ({ runtime }) => installKV(runtime, kv) }],
     });
     const deploy = async (name: string, code: string, metadata: Record<string, unknown> = {}) => {
@@ -120,7 +121,7 @@ describe('GET /metrics', () => {
     const agent = new Agent({ connections: 12 });
     let maxIsolates = 0;
     const statuses: number[] = [];
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 4000;
     const scraper = (async () => {
       while (Date.now() < deadline && maxIsolates < 2) {
         maxIsolates = Math.max(maxIsolates, sample(await scrape(), 'cinder_worker_isolates', { worker: 'burn' }));
