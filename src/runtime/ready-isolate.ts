@@ -44,7 +44,11 @@ export class ReadyIsolate {
   private readonly beforeDispose: (() => void | Promise<void>)[] = [];
 
   /** `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code) */
+  /** whether this isolate was made for the inspector (cinder dev --inspect) */
+  readonly inspectable: boolean;
+
   constructor(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}) {
+    this.inspectable = options.inspector === true;
     this.memoryMb = memoryMb;
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryMb,

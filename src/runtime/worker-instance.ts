@@ -562,7 +562,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
    * in asynchronously, so different workers run in parallel.
    */
   private dispatch(entry: ivm.Reference<Function>, args: unknown[]): Promise<unknown> {
-    if (this.entered) return entry.apply(undefined, args, { result: { promise: true, copy: true } });
+    // With an inspector attached, always asynchronously: a debugger pause or a limit breach while
+    // this thread is inside a synchronous call is what the inspector cannot survive.
+    if (this.entered || this.ready.inspectable) return entry.apply(undefined, args, { result: { promise: true, copy: true } });
     this.entered = true;
     try {
       return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout: Math.max(1, Math.round(this.limits.cpuMs)) }) as unknown as Promise<unknown>;
