@@ -10,11 +10,10 @@
 // better-sqlite3 is synchronous. KV statements are point lookups and short range scans on the
 // primary key, so they take microseconds and running them on the event loop is cheaper than a
 // worker-thread hop would be.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import { type KVBackend, type ListPage, type ListQuery, type StoredEntry } from './backend.js';
 import { prefixUpperBound } from './keys.js';
+import { openSqlite } from '../../src/store/open-sqlite.js';
 
 export interface SqliteBackendOptions {
   /** database file; ':memory:' works too */
@@ -64,12 +63,7 @@ export class SqliteBackend implements KVBackend {
 
   constructor(options: SqliteBackendOptions) {
     this.path = options.path;
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    // Another process (the CLI, a second server) may hold the write lock for a moment.
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(options.path, options.synchronous === 'full' ? 'FULL' : 'NORMAL');
     this.db.exec(SCHEMA);
     const live = '(expiration IS NULL OR expiration * 1000 > ?)';
     this.stmt = {

@@ -18,11 +18,10 @@
 // every invocation it served, so it would charge one request for another's allocation). Concurrent
 // invocations in one isolate each count the whole heap: the bill errs towards the memory actually
 // held while they ran. GB here is 2^30 bytes.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { InvocationRecord, Outcome } from './worker-instance.js';
+import { openSqlite } from '../store/open-sqlite.js';
 
 // --- histogram --------------------------------------------------------------------------------
 
@@ -288,12 +287,8 @@ export class SqliteUsageStore implements UsageStore {
   private readonly addAll: Database.Transaction<(rows: MinuteUsage[]) => void>;
 
   constructor(readonly file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
     // Losing the last flush on a power cut is acceptable for metering; an fsync per flush is not needed.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(file, 'NORMAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS usage_minutes (
         worker            TEXT NOT NULL,

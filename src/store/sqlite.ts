@@ -4,11 +4,10 @@
 //
 // better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
 // networked store (Redis) must be able to implement.
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import type { WorkerModuleSource } from '../runtime/worker-definition.js';
 import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type VersionInfo, type WorkerInfo } from './types.js';
+import { openSqlite } from './open-sqlite.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
 const SCHEMA_VERSION = 1;
@@ -109,12 +108,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
   private readonly v8 = process.versions.v8;
 
   constructor(readonly file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    // Another process (a second `cinder serve` on the same --data) may hold the write lock briefly.
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(file, 'FULL');
     this.migrate();
   }
 
