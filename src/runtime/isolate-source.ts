@@ -7,13 +7,26 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { defaultCacheDir, sandboxBundlePath, sandboxManifestPath, snapshotBuilderPath } from './paths.js';
 import type { Logger } from 'pino';
 
 const execFileAsync = promisify(execFile);
-const ivmVersion: string = createRequire(import.meta.url)('isolated-vm/package.json').version;
+const requireHere = createRequire(import.meta.url);
+const ivmVersion: string = requireHere('isolated-vm/package.json').version;
+
+/** The patch level isolated-vm was built at (scripts/patch-isolated-vm.mjs): it changes the
+ *  snapshot's layout (the prelude moved from the default context to context #0), so it is part
+ *  of the cache key. */
+function ivmPatchLevel(): string {
+  try {
+    const stamp = join(dirname(requireHere.resolve('isolated-vm/package.json')), 'out', '.cinder-cputime-patched');
+    return readFileSync(stamp, 'utf8').split(' ')[0];
+  } catch {
+    return 'unpatched';
+  }
+}
 
 export interface SandboxManifest {
   hash: string;
@@ -43,7 +56,7 @@ export function readManifest(): SandboxManifest {
 
 function snapshotKey(manifest: SandboxManifest): string {
   return createHash('sha256')
-    .update([manifest.hash, process.version, process.versions.v8, ivmVersion].join('\0'))
+    .update([manifest.hash, process.version, process.versions.v8, ivmVersion, ivmPatchLevel()].join('\0'))
     .digest('hex')
     .slice(0, 24);
 }

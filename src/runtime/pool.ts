@@ -15,12 +15,20 @@ export interface PoolOptions {
   enabled: boolean;
   /** isolates made with V8 inspector support (cinder dev --inspect; use with enabled: false) */
   inspector?: boolean;
+  /** whether requests are being served right now: refills wait for a quiet moment (see scheduleRefill) */
+  isBusy?: () => boolean;
+  /** the longest a refill waits for a quiet moment (ms) */
+  maxRefillDeferMs?: number;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
 
 /** How long a refill waits after a take before building isolates. */
-const REFILL_DELAY_MS = 20;
+const REFILL_DELAY_MS = 1;
+
+/** A refill waits for no request to be in flight, but by default never longer than this: a pool
+ *  that runs dry costs a whole isolate build (~10 ms) on the request path. */
+const MAX_REFILL_DEFER_MS = 50;
 
 /** Cold starts are counted per second over this window to size the pool. */
 const RATE_WINDOW_SECONDS = 5;
@@ -60,14 +68,14 @@ export class IsolatePool {
 
   /** A ready isolate for a worker with this memory limit: from the pool when possible. */
   take(memoryMb: number): ReadyIsolate {
-    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return new ReadyIsolate(this.source, memoryMb, { inspector: this.options.inspector });
+    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.createSync(this.source, memoryMb, { inspector: this.options.inspector });
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();
     if (isolate) return isolate;
     this.misses++;
     this.created++;
-    return new ReadyIsolate(this.source, memoryMb);
+    return ReadyIsolate.createSync(this.source, memoryMb);
   }
 
   /** The number of ready isolates the pool aims for now. */
@@ -114,10 +122,11 @@ export class IsolatePool {
     this.warming++;
     let isolate: ReadyIsolate;
     try {
-      isolate = new ReadyIsolate(this.source, this.options.memoryMb);
+      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb);
       this.created++;
-      // Compile the hot paths (Request, URL, Headers, Response...) in this isolate now, on
-      // isolated-vm's threads, so the cold start that takes it does not pay for lazy compilation.
+      // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
+      // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's
+      // first runs of that code.
       await isolate.warm();
     } finally {
       this.warming--;
@@ -147,26 +156,33 @@ export class IsolatePool {
     if (drop > 0) this.takeTimes.splice(0, drop);
   }
 
-  // Building a pooled isolate is ~1-10 ms of synchronous work on this thread, so refilling must not
-  // land on a request that is being served: the refill waits a little after a take (the cold
-  // start that took an isolate is dispatched meanwhile) and makes one isolate per turn.
+  // Building a pooled isolate holds this thread for `new Isolate` (~5-7 ms here; the rest runs on
+  // isolated-vm's threads), and a request that arrives meanwhile waits. So a refill starts when no
+  // request is in flight (right after the cold start that took an isolate has answered, typically),
+  // or after MAX_REFILL_DEFER_MS when the server is never quiet, and builds one isolate per turn.
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
-    setTimeout(() => {
+    const since = performance.now();
+    const attempt = () => {
       if (this.closed || this.ready.length + this.warming >= this.target()) {
         this.refillScheduled = false;
+        return;
+      }
+      if (this.options.isBusy?.() && performance.now() - since < (this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS)) {
+        setTimeout(attempt, 1).unref();
         return;
       }
       this.addOne().then(
         () => {
           this.refillScheduled = false;
-          this.scheduleRefill(1);
+          this.scheduleRefill();
         },
         () => {
           this.refillScheduled = false; // out of memory or similar: try again on the next take
         },
       );
-    }, delayMs).unref();
+    };
+    setTimeout(attempt, delayMs).unref();
   }
 }

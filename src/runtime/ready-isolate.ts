@@ -1,6 +1,7 @@
 // A blank isolate ready to become any worker: Web platform loaded (from the snapshot, or by
 // running the bundle), host bridge booted, dispatch entry points held as References. Creating
-// one costs 1-2 ms, which is why the pool makes them ahead of demand.
+// one costs ~7-10 ms on this 2-core VM (V8 deserializing the snapshot, and the kernel faulting in
+// a fresh heap), which is why the pool makes them ahead of demand, mostly off this thread.
 import ivm from 'isolated-vm';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
@@ -16,24 +17,48 @@ export interface GuestEntry {
 
 let nextIsolateId = 1;
 
-// Exercises what nearly every request touches, so V8 compiles it before a cold start needs it.
-// Side-effect free: it creates and drops objects, and never calls the host.
-const WARMUP = `(() => {
-  const request = new Request('https://warm.example/path?query=1', { method: 'POST', headers: [['content-type', 'text/plain'], ['x-a', '1']], body: 'x' });
-  request.headers.get('x-a'); new URL(request.url).searchParams.get('query');
-  const response = new Response('hello', { status: 200, headers: { 'content-type': 'text/plain' } });
-  for (const pair of response.headers) void pair;
-  Response.json({ a: 1 });
-  new TextDecoder().decode(new TextEncoder().encode('warm'));
-})()`;
+const ENTRY_NAMES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+
+function entryPoints(get: (name: string) => ivm.Reference<Function>): GuestEntry {
+  return Object.fromEntries(ENTRY_NAMES.map((name) => [name, get(name)])) as unknown as GuestEntry;
+}
+
+function bridgeArguments(bridge: HostBridge): unknown[] {
+  return [bridge.call, bridge.callSync, bridge.send];
+}
+
+function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean): ivm.Isolate {
+  return new ivm.Isolate({
+    memoryLimit: memoryMb,
+    inspector,
+    snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
+    onCatastrophicError: (message) => {
+      // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
+      // restarts the process.
+      process.emitWarning(`isolated-vm catastrophic error: ${message}`);
+      process.exitCode = 70;
+      setImmediate(() => process.exit(70));
+    },
+  });
+}
+
+/** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
+ *  warmUp in sandbox/dispatch.ts). V8 allocates feedback vectors after a function's 8th call, so
+ *  fewer rounds leave the inline caches cold. */
+const WARM_UP_ROUNDS = 12;
+
+interface Booted {
+  context: ivm.Context;
+  bridge: HostBridge;
+  entry: GuestEntry;
+  preludeEvaluatedAt: number;
+}
 
 export class ReadyIsolate {
   readonly id = nextIsolateId++;
-  readonly isolate: ivm.Isolate;
   readonly context: ivm.Context;
   readonly bridge: HostBridge;
   readonly entry: GuestEntry;
-  readonly memoryMb: number;
   readonly createdAt = Date.now();
   /** Date.now() when the sandbox prelude ran: the snapshot's build time for snapshot isolates */
   readonly preludeEvaluatedAt: number;
@@ -42,59 +67,95 @@ export class ReadyIsolate {
   private onDisposed: ((reason: string) => void) | null = null;
   /** run just before the isolate is disposed (an inspector session must end first: dispose hangs otherwise) */
   private readonly beforeDispose: (() => void | Promise<void>)[] = [];
+  private readonly warmUpEntry: ivm.Reference<Function>;
 
-  /** `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code) */
-  /** whether this isolate was made for the inspector (cinder dev --inspect) */
-  readonly inspectable: boolean;
+  private constructor(
+    readonly isolate: ivm.Isolate,
+    booted: Booted & { warmUp: ivm.Reference<Function> },
+    readonly memoryMb: number,
+    /** whether this isolate was made for the inspector (cinder dev --inspect) */
+    readonly inspectable: boolean,
+  ) {
+    this.context = booted.context;
+    this.bridge = booted.bridge;
+    this.entry = booted.entry;
+    this.preludeEvaluatedAt = booted.preludeEvaluatedAt;
+    this.warmUpEntry = booted.warmUp;
+  }
 
-  constructor(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}) {
-    this.inspectable = options.inspector === true;
-    this.memoryMb = memoryMb;
-    this.isolate = new ivm.Isolate({
-      memoryLimit: memoryMb,
-      inspector: options.inspector === true,
-      snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
-      onCatastrophicError: (message) => {
-        // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
-        // restarts the process.
-        process.emitWarning(`isolated-vm catastrophic error: ${message}`);
-        process.exitCode = 70;
-        setImmediate(() => process.exit(70));
-      },
-    });
+  /**
+   * Make one now, on this thread (a pool miss, the no-pool ablation, the inspector). Everything
+   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits ~15 ms.
+   * `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code).
+   */
+  static createSync(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): ReadyIsolate {
+    const inspector = options.inspector === true;
+    const isolate = newIsolate(source, memoryMb, inspector);
     try {
-      this.context = this.isolate.createContextSync({ inspector: options.inspector === true });
+      const context = isolate.createContextSync({ inspector });
       if (source.kind === 'code-cache') {
-        const script = this.isolate.compileScriptSync(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
-        script.runSync(this.context);
+        const script = isolate.compileScriptSync(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
+        script.runSync(context);
         script.release();
       }
-      this.bridge = new HostBridge();
-      const boot = this.context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
-      const entry = boot.applySync(undefined, [this.bridge.call, this.bridge.callSync, this.bridge.send], {
-        result: { reference: true },
-      }) as ivm.Reference<Record<string, Function>>;
+      const bridge = new HostBridge();
+      const boot = context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+      const entry = boot.applySync(undefined, bridgeArguments(bridge), { result: { reference: true } }) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      this.entry = {
-        installWorker: entry.getSync('installWorker', { reference: true }) as ivm.Reference<Function>,
-        dispatchFetch: entry.getSync('dispatchFetch', { reference: true }) as ivm.Reference<Function>,
-        dispatchScheduled: entry.getSync('dispatchScheduled', { reference: true }) as ivm.Reference<Function>,
-        settle: entry.getSync('settle', { reference: true }) as ivm.Reference<Function>,
-        pullStream: entry.getSync('pullStream', { reference: true }) as ivm.Reference<Function>,
-        cancelStream: entry.getSync('cancelStream', { reference: true }) as ivm.Reference<Function>,
-      };
-      this.preludeEvaluatedAt = entry.getSync('preludeEvaluatedAt') as unknown as number;
+      const get = (name: string) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>;
+      const booted = { context, bridge, entry: entryPoints(get), warmUp: get('warmUp'), preludeEvaluatedAt: entry.getSync('preludeEvaluatedAt') as unknown as number };
       entry.release();
+      return new ReadyIsolate(isolate, booted, memoryMb, inspector);
     } catch (error) {
-      this.isolate.dispose();
+      isolate.dispose();
       throw error;
     }
   }
 
-  /** Compile the common request path in this isolate (runs on isolated-vm's threads). */
+  /**
+   * Make one for the pool. Only `new Isolate` (which has no asynchronous form) holds this thread;
+   * the context, the prelude (without a snapshot) and the boot run on isolated-vm's threads, so a
+   * refill does not stall requests being served meanwhile.
+   */
+  static async create(source: IsolateSource, memoryMb: number): Promise<ReadyIsolate> {
+    const isolate = newIsolate(source, memoryMb, false);
+    try {
+      const context = await isolate.createContext();
+      if (source.kind === 'code-cache') {
+        const script = await isolate.compileScript(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
+        await script.run(context);
+        script.release();
+      }
+      const bridge = new HostBridge();
+      const boot = (await context.global.get('__cinder_boot', { reference: true })) as ivm.Reference<Function>;
+      const entry = (await boot.apply(undefined, bridgeArguments(bridge), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
+      boot.release();
+      const names = [...ENTRY_NAMES, 'warmUp'] as const;
+      const refs = await Promise.all(names.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
+      const byName = new Map<string, ivm.Reference<Function>>(names.map((name, i) => [name, refs[i]]));
+      const booted = {
+        context,
+        bridge,
+        entry: entryPoints((name) => byName.get(name)!),
+        warmUp: byName.get('warmUp')!,
+        preludeEvaluatedAt: (await entry.get('preludeEvaluatedAt')) as unknown as number,
+      };
+      entry.release();
+      return new ReadyIsolate(isolate, booted, memoryMb, false);
+    } catch (error) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw error;
+    }
+  }
+
+  /** Run the sandbox's install and dispatch path in this isolate a few times (on isolated-vm's
+   *  threads), so the cold start that takes it does not pay for V8's first runs. */
   async warm(): Promise<void> {
     try {
-      await this.context.eval(WARMUP, { timeout: 1000 });
+      await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 1000 });
+      // The first entry from the main thread costs ~0.1 ms more than later ones (V8 sets up this
+      // thread's data for the isolate): pay it here rather than in the cold start.
+      this.context.evalSync('0');
     } catch {
       // A warm-up that fails costs nothing but speed; the isolate is still good.
     }

@@ -96,6 +96,8 @@ export class Runtime {
   private readonly consoleListeners: ((worker: string, requestId: string, level: LogLevel, message: string) => void)[] = [];
   private readonly workerCodeCache: boolean;
   coldStarts = 0;
+  /** fetches between their start and their response (the pool refills when this is 0) */
+  private activeRequests = 0;
   /** cold starts per worker name (metrics) */
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
@@ -105,7 +107,8 @@ export class Runtime {
     this.logger = options.logger;
     this.source = source;
     this.workerCodeCache = options.workerCodeCache !== false;
-    this.pool = new IsolatePool(source, options.inspector ? { ...options.pool, enabled: false, inspector: true } : options.pool);
+    const poolOptions = { ...options.pool, isBusy: () => this.activeRequests > 0 };
+    this.pool = new IsolatePool(source, options.inspector ? { ...poolOptions, enabled: false, inspector: true } : poolOptions);
     this.maxIsolatesPerWorker = options.maxIsolatesPerWorker ?? 4;
     this.slots = new LRUCache<string, WorkerSlot>({
       max: options.maxLiveWorkers ?? defaultMaxLiveWorkers(),
@@ -299,6 +302,15 @@ export class Runtime {
   }
 
   async fetch(name: string, request: WireRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+    this.activeRequests++;
+    try {
+      return await this.fetchNow(name, request, requestId);
+    } finally {
+      this.activeRequests--;
+    }
+  }
+
+  private async fetchNow(name: string, request: WireRequest, requestId: string): Promise<RuntimeResponse> {
     const { instance, loadError, coldMs } = this.instanceFor(name);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };

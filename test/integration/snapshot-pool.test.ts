@@ -96,4 +96,86 @@ describe('ready pool', () => {
     expect(after.misses).toBe(0);
     runtime.close();
   });
+
+  it('waits for a quiet moment to refill, so isolate builds do not stall requests in flight', async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    let busy = true;
+    const pool = new IsolatePool(source, { min: 2, max: 2, isBusy: () => busy, maxRefillDeferMs: 60_000 });
+    // Nothing is built while requests are in flight, not even the initial fill.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pool.stats().ready).toBe(0);
+    busy = false;
+    for (let i = 0; i < 500 && pool.stats().ready < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pool.stats().ready).toBe(2);
+    busy = true;
+    const taken = pool.take(128);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pool.stats().ready).toBe(1);
+    busy = false;
+    for (let i = 0; i < 500 && pool.stats().ready < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pool.stats().ready).toBe(2);
+    taken.dispose('test');
+    pool.close();
+  });
+
+  it('still refills after its longest wait when the server is never quiet', async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    const pool = new IsolatePool(source, { min: 1, max: 1, isBusy: () => true, maxRefillDeferMs: 50 });
+    for (let i = 0; i < 500 && pool.stats().ready < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pool.stats().ready).toBe(1);
+    pool.close();
+  });
+});
+
+describe('warmed isolates', () => {
+  // The pool runs a built-in worker through every pooled isolate's dispatch path before handing
+  // it out (sandbox/dispatch.ts warmUp). A worker must not be able to tell.
+  const PROBE = `
+    const seen = { globals: Object.getOwnPropertyNames(globalThis).sort().join(','), listeners: 0 };
+    export default {
+      async fetch(request, env) {
+        return Response.json({ ...seen, env: Object.keys(env), url: request.url });
+      },
+    };`;
+
+  it('gives a worker the same globals and an empty env, as an unwarmed isolate does', async () => {
+    const { logger } = captureLogger();
+    const pooled = await Runtime.create({ logger, pool: { min: 1, max: 1 } });
+    const unpooled = await Runtime.create({ logger, pool: { enabled: false } });
+    expect(pooled.poolStats().ready).toBe(1);
+    for (const runtime of [pooled, unpooled]) runtime.deploy(singleScriptWorker('probe', PROBE));
+    const [a, b] = await Promise.all([pooled.fetch('probe', GET), unpooled.fetch('probe', GET)]);
+    expect(pooled.poolStats()).toMatchObject({ taken: 1, misses: 0 });
+    expect(a.status).toBe(200);
+    const warmed = JSON.parse(a.body as string);
+    expect(warmed).toEqual(JSON.parse(b.body as string));
+    expect(warmed.env).toEqual([]);
+    expect(warmed.url).toBe('http://x.test/');
+    pooled.close();
+    unpooled.close();
+  });
+
+  it('serves service-worker scripts, whose listeners the warm-up must not have touched', async () => {
+    const { logger } = captureLogger();
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 1 } });
+    runtime.deploy(
+      singleScriptWorker('sw', `addEventListener('fetch', (event) => event.respondWith(new Response('sw ' + new URL(event.request.url).pathname)));`),
+    );
+    const res = await runtime.fetch('sw', { ...GET, url: 'http://x.test/here' });
+    expect(runtime.poolStats()).toMatchObject({ taken: 1, misses: 0 });
+    expect(res.body).toBe('sw /here');
+    runtime.close();
+  });
+
+  it('reports a module without a fetch handler as such, not as the warm-up handler', async () => {
+    const { logger } = captureLogger();
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 1 } });
+    runtime.deploy(singleScriptWorker('nofetch', `export default { scheduled() {} }`));
+    const res = await runtime.fetch('nofetch', GET);
+    expect(res.status).toBe(500);
+    expect(res.exception?.message).toMatch(/does not export a fetch\(\) function/);
+    runtime.close();
+  });
 });
