@@ -149,6 +149,10 @@ function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
+/** Invocations using less CPU than this (on average, recently) are light enough to enter their
+ *  isolate synchronously (see WorkerInstance.dispatch). */
+const LIGHT_INVOCATION_CPU_MS = 1;
+
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
@@ -168,6 +172,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private readonly recentlyEnded = new Map<number, string>();
   /** whether an event has entered this isolate yet (see dispatch) */
   private entered = false;
+  /** CPU ms of recent invocations (EWMA): light workers are entered synchronously (see dispatch) */
+  private recentCpuMs = 0;
   /** per-isolate host state of op families (dropped with the isolate) */
   private readonly opState = new Map<string, unknown>();
   // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
@@ -283,6 +289,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (this.inFlight.size === 0) this.utilization = 0;
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
+    this.recentCpuMs = this.served === 1 ? invocation.cpuMs : 0.8 * this.recentCpuMs + 0.2 * invocation.cpuMs;
     this.lastUsed = Date.now();
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
@@ -554,18 +561,28 @@ export class WorkerInstance implements BridgeOwner, Watched {
   }
 
   /**
-   * Enter the isolate for an event. The first entry into a fresh isolate goes in synchronously:
-   * isolated-vm's first *async* call into an isolate waits ~15 ms before it runs (measured here:
-   * 17 ms of wall for 1 ms of CPU), which would be the whole cold start. The synchronous part is
-   * bounded by isolated-vm's timeout at the CPU limit (it blocks this thread meanwhile); what the
-   * handler does after its first await runs on isolated-vm's threads as usual. Warm requests go
-   * in asynchronously, so different workers run in parallel.
+   * Enter the isolate for an event: synchronously (on this thread) or asynchronously (on one of
+   * isolated-vm's threads).
+   *
+   * - The first entry into a fresh isolate goes in synchronously: isolated-vm's first *async* call
+   *   into an isolate waits ~15 ms before it runs (measured here: 17 ms of wall for 1 ms of CPU),
+   *   which would be the whole cold start.
+   * - Later events go in synchronously too when nothing else is running in this isolate and its
+   *   recent invocations were light (under LIGHT_INVOCATION_CPU_MS): an async entry costs two
+   *   thread hand-offs (~30 us more than a sync one, and a wake-up of a second thread), a third of
+   *   a hello world's whole cost. With nothing else in flight here, no other thread holds the
+   *   isolate, so this thread never waits for a lock.
+   * - Everything else goes in asynchronously, so heavy workers run in parallel on isolated-vm's
+   *   threads and never stall this one.
+   * A synchronous entry is bounded by isolated-vm's timeout at the CPU limit (it blocks this thread
+   * meanwhile); what the handler does after its first await runs on isolated-vm's threads as usual.
    */
   private dispatch(entry: ivm.Reference<Function>, args: unknown[]): Promise<unknown> {
     // With an inspector attached, always asynchronously: a debugger pause or a limit breach while
     // this thread is inside a synchronous call is what the inspector cannot survive.
-    if (this.entered || this.ready.inspectable) return entry.apply(undefined, args, { result: { promise: true, copy: true } });
+    const sync = !this.ready.inspectable && (!this.entered || (this.inFlight.size === 1 && this.recentCpuMs < LIGHT_INVOCATION_CPU_MS));
     this.entered = true;
+    if (!sync) return entry.apply(undefined, args, { result: { promise: true, copy: true } });
     try {
       return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout: Math.max(1, Math.round(this.limits.cpuMs)) }) as unknown as Promise<unknown>;
     } catch (error) {

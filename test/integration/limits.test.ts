@@ -13,6 +13,9 @@ describe('limits', () => {
       strict: { code: `export default { fetch() { let x = 0; for (let i = 0; i < 1e10; i++) x = (x + i) | 0; return new Response('done ' + x) } }`, limits: { cpuMs: 20 } },
       arraybuffers: { code: `export default { fetch() { const keep = []; for (let i = 0; i < 64; i++) keep.push(new ArrayBuffer(16 * 1024 * 1024)); return new Response('kept ' + keep.length) } }`, limits: { memoryMb: 64, cpuMs: 5000 } },
       slowstart: { code: `const end = Date.now() + 5000; while (Date.now() < end) {}\nexport default { fetch() { return new Response('never') } }`, limits: { startupMs: 100 } },
+      // Light until asked to spin: its warm requests enter the isolate synchronously (see
+      // WorkerInstance.dispatch), so the spin must be cut there too.
+      turns: { code: `export default { fetch(req) { if (new URL(req.url).pathname === '/spin') { for (;;) {} } return new Response('light') } }`, limits: { cpuMs: 30 } },
       ok: `export default { fetch() { return new Response('ok') } }`,
     });
   });
@@ -41,6 +44,16 @@ describe('limits', () => {
     const res = await server.request('strict');
     expect(res.status).toBe(503);
     expect(res.text).toContain('exceeded CPU time limit');
+  });
+
+  it('cuts a warm, usually light worker that suddenly spins, and keeps serving others', async () => {
+    for (let i = 0; i < 5; i++) expect((await server.request('turns')).text).toBe('light');
+    const [spun, other] = await Promise.all([server.request('turns', '/spin'), server.request('ok')]);
+    expect(spun.status).toBe(503);
+    expect(spun.text).toContain('exceeded CPU time limit');
+    expect(other.text).toBe('ok');
+    // A fresh isolate takes over; the worker is light again.
+    expect((await server.request('turns')).text).toBe('light');
   });
 
   it('turns failed big allocations into 503 for memory and recycles the isolate', async () => {
