@@ -83,12 +83,12 @@ await runtime.fetch('hono', honoReq);
 addRow('warm: runtime.fetch (hono /api/highlight)', await time(() => runtime.fetch('hono', honoReq), Math.ceil(N / 4)));
 
 // --- cold -----------------------------------------------------------------------------------
-// Each sample makes its own ReadyIsolate (timed: that is what a pool refill costs the main
-// thread), lets the event loop settle so no pool refill runs inside the timed stages, then times
-// load, first dispatch and dispose on it.
+// Each sample makes its own ReadyIsolate, lets the event loop settle so no pool refill runs inside
+// the timed stages, then times load, first dispatch and dispose on it. Samples alternate between
+// an isolate made as the pool makes them (ReadyIsolate.create: context and boot on isolated-vm's
+// threads, then warm()) and one made inline as a pool miss does (ReadyIsolate.createSync, timed:
+// all of it holds the main thread), to show what the pool's preparation buys.
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-// Pooled isolates are warmed (ReadyIsolate.warm(): the sandbox's hot paths run once) when the
-// runtime has that step; samples alternate warmed / unwarmed to show what it buys.
 const canWarm = typeof ReadyIsolate.prototype.warm === 'function';
 const cold = { take: [], load: [], first: [], firstUnwarmed: [], warm: [], makeReady: [], dispose: [], honoLoad: [], honoFirst: [] };
 for (let i = 0; i < NC; i++) {
@@ -98,14 +98,17 @@ for (let i = 0; i < NC; i++) {
   cold.take.push(performance.now() - t);
   for (const [def, req, loadKey, firstKeyWarm] of [[helloDef, helloReq, 'load', 'first'], ...(i % 4 === 0 ? [[honoDef, honoReq, 'honoLoad', 'honoFirst']] : [])]) {
     await settle();
-    t = performance.now();
-    const ready = new ReadyIsolate(runtime.source, 128);
-    if (loadKey === 'load') cold.makeReady.push(performance.now() - t);
     const warmThis = canWarm && (loadKey !== 'load' || i % 2 === 0);
+    let ready;
     if (warmThis) {
+      ready = await ReadyIsolate.create(runtime.source, 128);
       t = performance.now();
       await ready.warm();
       if (loadKey === 'load') cold.warm.push(performance.now() - t);
+    } else {
+      t = performance.now();
+      ready = ReadyIsolate.createSync(runtime.source, 128);
+      if (loadKey === 'load') cold.makeReady.push(performance.now() - t);
     }
     const firstKey = loadKey === 'load' && !warmThis ? 'firstUnwarmed' : firstKeyWarm;
     await settle();
@@ -125,10 +128,10 @@ addRow('cold: pool.take (+ dispose)', cold.take);
 addRow('cold: WorkerInstance.load (hello)', cold.load);
 addRow(`cold: first dispatch on the new isolate (hello${canWarm ? ', pool-warmed' : ''})`, cold.first);
 if (cold.firstUnwarmed.length) addRow('cold: first dispatch on the new isolate (hello, not warmed)', cold.firstUnwarmed);
-if (cold.warm.length) addRow('cold: ReadyIsolate.warm() (pool refill, isolate thread)', cold.warm);
+if (cold.warm.length) addRow('cold: ReadyIsolate.warm() (pool refill, mostly on isolated-vm threads)', cold.warm);
 addRow('cold: WorkerInstance.load (hono, ~1.2 MB, code cache)', cold.honoLoad);
 addRow('cold: first dispatch on the new isolate (hono)', cold.honoFirst);
-addRow(`cold: new ReadyIsolate (${runtime.source.kind}) = pool refill, main thread`, cold.makeReady);
+addRow(`cold: ReadyIsolate.createSync (${runtime.source.kind}) = a pool miss, main thread`, cold.makeReady);
 addRow('cold: ReadyIsolate.dispose', cold.dispose);
 
 console.log(`\nhot path stages, in-process, isolate source = ${runtime.source.kind}, sandbox ${(runtime.source.manifest.bytes / 1024).toFixed(0)} KiB`);

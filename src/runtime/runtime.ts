@@ -41,14 +41,15 @@ export interface RuntimeOptions {
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
 /**
- * How many workers may hold live isolates by default. Each isolate takes ~17 memory mappings and
+ * How many workers may hold live isolates by default. Each isolate takes ~14 memory mappings and
  * V8 aborts the whole process when Linux's vm.max_map_count (65,530 by default) runs out (measured
- * by bench/density.mjs: ~3,850 isolates), so the cap follows that setting, with headroom.
+ * by bench/density.mjs: ~4,590 isolates at most; 4,000 held), so the cap follows that setting,
+ * with headroom for the rest of the process.
  */
 export function defaultMaxLiveWorkers(): number {
   try {
     const maps = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim());
-    if (Number.isFinite(maps) && maps > 0) return Math.max(100, Math.floor((maps * 0.8) / 20));
+    if (Number.isFinite(maps) && maps > 0) return Math.max(100, Math.floor((maps * 0.8) / 16));
   } catch {
     // not Linux, or /proc unavailable: fall back to a conservative cap
   }
