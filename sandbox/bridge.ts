@@ -45,6 +45,14 @@ export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
   return ready().callSync(op, args) as T;
 }
 
+let sends = 0;
+
 export function hostSend(op: string, ...args: unknown[]): void {
+  sends++;
   ready().send(op, args);
+}
+
+/** How many fire-and-forget messages have been sent so far (see dispatch's flush). */
+export function sentCount(): number {
+  return sends;
 }

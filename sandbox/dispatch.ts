@@ -5,6 +5,7 @@ import { beginInvocation, endInvocation, enter, invocation, type InvocationState
 import { cancelTimersOf } from './timers.js';
 import { describeError, reportError } from './report-error.js';
 import { buildEnv, type EnvDescriptor } from './env.js';
+import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire, type WireRequest, type WireResponse } from './wire.js';
@@ -137,6 +138,7 @@ export interface InstallResult {
  *  (undefined for service-worker scripts, which registered listeners while evaluating). */
 export function installWorker(namespace: unknown, env: EnvDescriptor): InstallResult {
   workerEnv = buildEnv(env);
+  workerModule = null;
   const candidate = namespace && typeof namespace === 'object' ? (namespace as { default?: unknown }).default : undefined;
   if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
     workerModule = candidate as WorkerModule;
@@ -152,16 +154,26 @@ export interface DispatchResult<T> {
   exception?: ReturnType<typeof describeError>;
   /** true when waitUntil work or timers remain: the host must call settle(id) */
   pending: boolean;
+  /** true when a 'flush' message follows this invocation's console lines (see finish) */
+  flush?: boolean;
 }
 
 function finish<T>(state: InvocationState, body: { result?: T; exception?: ReturnType<typeof describeError> }): DispatchResult<T> {
   state.responded = true;
+  // Fire-and-forget messages (console lines) reach the host through a queue, and a result from a
+  // synchronous entry can overtake them. When this invocation may have sent some, a last message
+  // marks the end of them, and the host waits for it before it reports the invocation.
+  let flush = false;
+  if (sentCount() !== state.sentAtStart) {
+    hostSend('flush', state.id);
+    flush = true;
+  }
   // A streamed body is still being produced (maybe by timers): the host settles the invocation
   // once it has read the stream to the end.
   const streaming = (body.result as { stream?: number } | undefined)?.stream !== undefined;
   const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
-  return { ...body, pending };
+  return flush ? { ...body, pending, flush } : { ...body, pending };
 }
 
 function close(id: number): void {

@@ -3,6 +3,8 @@
 // timer callbacks, and a best guess across other awaits; the host narrows it further when only one
 // invocation is in flight.
 
+import { sentCount } from './bridge.js';
+
 export interface InvocationState {
   id: number;
   /** promises passed to ctx.waitUntil / event.waitUntil */
@@ -11,13 +13,15 @@ export interface InvocationState {
   timers: Set<number>;
   /** true once the response (or scheduled result) has been handed back */
   responded: boolean;
+  /** the bridge's sent-message count when the invocation began (see dispatch's finish) */
+  sentAtStart: number;
 }
 
 const live = new Map<number, InvocationState>();
 let current = 0;
 
 export function beginInvocation(id: number): InvocationState {
-  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false };
+  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false, sentAtStart: sentCount() };
   live.set(id, state);
   return state;
 }

@@ -16,6 +16,11 @@
 //    of heap wasted per isolate. The snapshot now keeps an empty default context and the prelude's
 //    context as context #0 (SnapshotCreator::AddContext); createContext() builds from #0
 //    (Context::FromSnapshot) and falls back to the default for isolates without a snapshot.
+// 4. `new Isolate` has no asynchronous form, and building an isolate from the snapshot holds the
+//    calling thread ~7 ms. `isolate.spawnIsolate(options)` builds a new isolate (same options as
+//    the constructor, except `inspector`) on isolated-vm's threads, in the task of an existing
+//    isolate (whose executor tells the new one which Node thread owns it), and resolves to it: the
+//    ready pool refills without stalling the thread that serves requests.
 //
 // Then the addon is built once. package.json's allowScripts denies isolated-vm its own install
 // script (a prebuilt download that cannot work here, then a build of the unpatched source), so
@@ -25,7 +30,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1';
+const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1';
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
 const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
@@ -109,6 +114,94 @@ function patchSnapshotContexts() {
   return changed;
 }
 
+const SPAWN_RUNNER = `
+/**
+ * cinder: build a new isolate on isolated-vm's threads (see scripts/patch-isolated-vm.mjs, 4).
+ * Phase 2 runs in a task of the isolate this is called on, so Executor::GetDefaultEnvironment()
+ * names the Node thread that will own the new isolate, as it does for \`new Isolate\`.
+ */
+struct SpawnIsolateRunner : public ThreePhaseTask {
+	size_t memory_limit = 128;
+	shared_ptr<v8::BackingStore> snapshot_blob;
+	size_t snapshot_blob_length = 0;
+	RemoteHandle<Function> error_handler;
+	shared_ptr<IsolateHolder> holder;
+
+	explicit SpawnIsolateRunner(MaybeLocal<Object>& maybe_options) {
+		Local<Object> options;
+		if (!maybe_options.ToLocal(&options)) {
+			return;
+		}
+		memory_limit = ReadOption<double>(options, "memoryLimit", 128);
+		if (memory_limit < 8) {
+			throw RuntimeGenericError("\`memoryLimit\` must be at least 8");
+		}
+		auto maybe_snapshot = ReadOption<MaybeLocal<Object>>(options, StringTable::Get().snapshot, {});
+		Local<Object> snapshot_handle;
+		if (maybe_snapshot.ToLocal(&snapshot_handle)) {
+			auto* copy_handle = ClassHandle::Unwrap<ExternalCopyHandle>(snapshot_handle.As<Object>());
+			if (copy_handle != nullptr) {
+				ExternalCopyArrayBuffer* copy_ptr = dynamic_cast<ExternalCopyArrayBuffer*>(copy_handle->GetValue().get());
+				if (copy_ptr != nullptr) {
+					snapshot_blob = copy_ptr->Acquire();
+					snapshot_blob_length = snapshot_blob->ByteLength();
+				}
+			}
+			if (!snapshot_blob) {
+				throw RuntimeTypeError("\`snapshot\` must be an ExternalCopy to ArrayBuffer");
+			}
+		}
+		if (ReadOption<bool>(options, StringTable::Get().inspector, false)) {
+			throw RuntimeTypeError("\`inspector\` is not available for spawnIsolate");
+		}
+		auto maybe_handler = ReadOption<MaybeLocal<Function>>(options, StringTable::Get().onCatastrophicError, {});
+		Local<Function> error_handler_local;
+		if (maybe_handler.ToLocal(&error_handler_local)) {
+			error_handler = RemoteHandle<Function>{error_handler_local};
+		}
+	}
+
+	void Phase2() final {
+		holder = IsolateEnvironment::New(memory_limit, std::move(snapshot_blob), snapshot_blob_length);
+		auto env = holder->GetIsolate();
+		env->GetIsolate()->SetHostInitializeImportMetaObjectCallback(ModuleHandle::InitializeImportMeta);
+		env->error_handler = std::move(error_handler);
+	}
+
+	auto Phase3() -> Local<Value> final {
+		return ClassHandle::NewInstance<IsolateHandle>(std::move(holder));
+	}
+};
+
+template <int async>
+auto IsolateHandle::SpawnIsolate(MaybeLocal<Object> maybe_options) -> Local<Value> {
+	return ThreePhaseTask::Run<async, SpawnIsolateRunner>(*isolate, maybe_options);
+}
+
+/**
+ * Create a new v8::Context in this isolate and returns a ContextHandle
+ */`;
+
+function patchSpawnIsolate() {
+  let changed = false;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\n/**\n * Create a new v8::Context in this isolate and returns a ContextHandle\n */',
+    SPAWN_RUNNER,
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\t"createContextSync", MemberFunction<decltype(&IsolateHandle::CreateContext<0>), &IsolateHandle::CreateContext<0>>{},\n',
+    '\t\t"createContextSync", MemberFunction<decltype(&IsolateHandle::CreateContext<0>), &IsolateHandle::CreateContext<0>>{},\n\t\t"spawnIsolate", MemberFunction<decltype(&IsolateHandle::SpawnIsolate<1>), &IsolateHandle::SpawnIsolate<1>>{},\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.h',
+    '\t\ttemplate <int async> auto CreateContext(v8::MaybeLocal<v8::Object> maybe_options) -> v8::Local<v8::Value>;\n',
+    '\t\ttemplate <int async> auto CreateContext(v8::MaybeLocal<v8::Object> maybe_options) -> v8::Local<v8::Value>;\n\t\ttemplate <int async> auto SpawnIsolate(v8::MaybeLocal<v8::Object> maybe_options) -> v8::Local<v8::Value>;\n',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -119,7 +212,7 @@ function findNodeGyp() {
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts()].some(Boolean);
+const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate()].some(Boolean);
 if (process.platform !== 'linux') process.exit(0);
 const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
 if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {

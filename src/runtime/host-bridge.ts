@@ -14,6 +14,8 @@ export interface BridgeOwner {
   callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
   /** the isolate touched the host: evidence it is not stuck in a loop */
   activity(): void;
+  /** every console line the invocation sent before its result has been delivered */
+  flushed(invocationId: number): void;
 }
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -73,6 +75,8 @@ export class HostBridge {
     if (op === 'log') {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
       this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
+    } else if (op === 'flush') {
+      this.owner?.flushed(Number(args[0]) || 0);
     } else if (op === 'clearTimer') {
       const timer = this.timers.get(Number(args[0]));
       if (timer) {

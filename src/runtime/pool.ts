@@ -30,6 +30,9 @@ const REFILL_DELAY_MS = 1;
  *  that runs dry costs a whole isolate build (~10 ms) on the request path. */
 const MAX_REFILL_DEFER_MS = 50;
 
+/** After this many failed warm-ups the pool stops warming (see addOne). */
+const MAX_WARM_UP_FAILURES = 3;
+
 /** Cold starts are counted per second over this window to size the pool. */
 const RATE_WINDOW_SECONDS = 5;
 
@@ -56,6 +59,7 @@ export class IsolatePool {
   /** when recent takes happened (ms), oldest first, for the cold-start rate */
   private readonly takeTimes: number[] = [];
   private bytesPerIsolate = 1_000_000;
+  private warmUpFailures = 0;
 
   constructor(
     private readonly source: IsolateSource,
@@ -121,17 +125,25 @@ export class IsolatePool {
   private async addOne(): Promise<void> {
     this.warming++;
     let isolate: ReadyIsolate;
+    let warmed = false;
     try {
       isolate = await ReadyIsolate.create(this.source, this.options.memoryMb);
       this.created++;
       // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
       // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's
       // first runs of that code.
-      await isolate.warm();
+      // A warm-up that keeps failing (a machine too slow for its timeout) is given up on: pooled
+      // isolates then go out unwarmed, which costs only speed.
+      warmed = this.warmUpFailures >= MAX_WARM_UP_FAILURES || (await isolate.warm());
     } finally {
       this.warming--;
     }
     if (this.closed) return isolate.dispose('pool closed');
+    if (!warmed) {
+      // Cut mid-way, the warm-up may not have reset the guest's state: never hand this one out.
+      this.warmUpFailures++;
+      return isolate.dispose('warm-up failed');
+    }
     if (this.created <= 2) {
       // Measure once what a blank isolate holds, for the memory report.
       const heap = isolate.isolate.getHeapStatisticsSync();
@@ -156,10 +168,11 @@ export class IsolatePool {
     if (drop > 0) this.takeTimes.splice(0, drop);
   }
 
-  // Building a pooled isolate holds this thread for `new Isolate` (~5-7 ms here; the rest runs on
-  // isolated-vm's threads), and a request that arrives meanwhile waits. So a refill starts when no
-  // request is in flight (right after the cold start that took an isolate has answered, typically),
-  // or after MAX_REFILL_DEFER_MS when the server is never quiet, and builds one isolate per turn.
+  // Building a pooled isolate runs on isolated-vm's threads (ReadyIsolate.create) but still costs
+  // ~15 ms of CPU, and on a small machine that CPU is taken from the requests being served. So a
+  // refill starts when no request is in flight (right after the cold start that took an isolate
+  // has answered, typically), or after MAX_REFILL_DEFER_MS when the server is never quiet, and
+  // builds one isolate per turn.
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;

@@ -1,7 +1,7 @@
 // A blank isolate ready to become any worker: Web platform loaded (from the snapshot, or by
 // running the bundle), host bridge booted, dispatch entry points held as References. Creating
 // one costs ~7-10 ms on this 2-core VM (V8 deserializing the snapshot, and the kernel faulting in
-// a fresh heap), which is why the pool makes them ahead of demand, mostly off this thread.
+// a fresh heap), which is why the pool makes them ahead of demand, off this thread.
 import ivm from 'isolated-vm';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
@@ -27,10 +27,9 @@ function bridgeArguments(bridge: HostBridge): unknown[] {
   return [bridge.call, bridge.callSync, bridge.send];
 }
 
-function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean): ivm.Isolate {
-  return new ivm.Isolate({
+function isolateOptions(source: IsolateSource, memoryMb: number): ivm.IsolateOptions {
+  return {
     memoryLimit: memoryMb,
-    inspector,
     snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
     onCatastrophicError: (message) => {
       // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
@@ -39,7 +38,35 @@ function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean)
       process.exitCode = 70;
       setImmediate(() => process.exit(70));
     },
-  });
+  };
+}
+
+function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean): ivm.Isolate {
+  return new ivm.Isolate({ ...isolateOptions(source, memoryMb), inspector });
+}
+
+/** isolated-vm as patched by scripts/patch-isolated-vm.mjs (4): an isolate that builds others on
+ *  isolated-vm's threads. */
+interface Spawner extends ivm.Isolate {
+  spawnIsolate(options: ivm.IsolateOptions): Promise<ivm.Isolate>;
+}
+let spawner: Spawner | null | undefined;
+
+/** A new isolate without holding this thread for its construction (~7 ms from the snapshot),
+ *  where isolated-vm is patched for it; otherwise `new Isolate`. */
+function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isolate> {
+  if (spawner === undefined) {
+    // One small isolate for the process, on whose task the others are built: the task tells the
+    // new isolate which Node thread owns it.
+    const candidate = new ivm.Isolate({ memoryLimit: 8 }) as Spawner;
+    if (typeof candidate.spawnIsolate === 'function') spawner = candidate;
+    else {
+      candidate.dispose();
+      spawner = null;
+    }
+  }
+  if (spawner === null || spawner.isDisposed) return Promise.resolve(newIsolate(source, memoryMb, false));
+  return spawner.spawnIsolate(isolateOptions(source, memoryMb));
 }
 
 /** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
@@ -113,12 +140,12 @@ export class ReadyIsolate {
   }
 
   /**
-   * Make one for the pool. Only `new Isolate` (which has no asynchronous form) holds this thread;
-   * the context, the prelude (without a snapshot) and the boot run on isolated-vm's threads, so a
-   * refill does not stall requests being served meanwhile.
+   * Make one for the pool, on isolated-vm's threads: the isolate itself (spawnIsolate), the
+   * context, the prelude (without a snapshot) and the boot, so a refill does not stall requests
+   * being served meanwhile. Only the warm-up's last step touches this thread (see warm).
    */
   static async create(source: IsolateSource, memoryMb: number): Promise<ReadyIsolate> {
-    const isolate = newIsolate(source, memoryMb, false);
+    const isolate = await spawnIsolate(source, memoryMb);
     try {
       const context = await isolate.createContext();
       if (source.kind === 'code-cache') {
@@ -149,15 +176,18 @@ export class ReadyIsolate {
   }
 
   /** Run the sandbox's install and dispatch path in this isolate a few times (on isolated-vm's
-   *  threads), so the cold start that takes it does not pay for V8's first runs. */
-  async warm(): Promise<void> {
+   *  threads), so the cold start that takes it does not pay for V8's first runs. Returns false if
+   *  the warm-up did not complete (cut by its timeout, say): the caller must not hand the isolate
+   *  to a worker then, since guest state may not have been reset. */
+  async warm(): Promise<boolean> {
     try {
-      await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 1000 });
+      await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 5000 });
       // The first entry from the main thread costs ~0.1 ms more than later ones (V8 sets up this
       // thread's data for the isolate): pay it here rather than in the cold start.
       this.context.evalSync('0');
+      return true;
     } catch {
-      // A warm-up that fails costs nothing but speed; the isolate is still good.
+      return false;
     }
   }
 

@@ -101,6 +101,9 @@ export class Invocation {
   exception?: GuestException;
   trigger?: InvocationTrigger;
 
+  private markFlushed: (() => void) | null = null;
+  private flushedAlready = false;
+
   constructor(
     readonly id: number,
     readonly requestId: string,
@@ -112,6 +115,20 @@ export class Invocation {
     this.aborted.catch(() => {});
   }
 
+  /** The guest's 'flush' message arrived: the console lines it sent before it are delivered. */
+  flush(): void {
+    this.flushedAlready = true;
+    this.markFlushed?.();
+  }
+
+  /** Resolves once the 'flush' message has arrived (it may already have). */
+  flushed(): Promise<void> {
+    if (this.flushedAlready) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.markFlushed = resolve;
+    });
+  }
+
   abort(limit: LimitKind): void {
     if (this.limit) return;
     this.limit = new LimitExceededError(limit);
@@ -121,6 +138,16 @@ export class Invocation {
   get cpuMs(): number {
     return Number(this.cpuNs) / 1e6;
   }
+}
+
+/** What the guest's dispatch entry points answer (sandbox/dispatch.ts DispatchResult). */
+interface GuestResult<T> {
+  result?: T;
+  exception?: GuestException;
+  /** waitUntil work or a stream remains: the invocation ends later */
+  pending: boolean;
+  /** a 'flush' message follows the console lines the invocation sent */
+  flush?: boolean;
 }
 
 let nextInvocationId = 1;
@@ -347,8 +374,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (request.bodyStream) guestRequest.bodyStream = this.openHostStream(invocation, request.bodyStream);
     let streaming = false;
     try {
-      const call = this.dispatch(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(guestRequest)]) as Promise<{ result?: WireResponse; exception?: GuestException; pending: boolean }>;
-      const out = await Promise.race([call, invocation.aborted]);
+      const call = this.dispatch(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(guestRequest)]) as Promise<GuestResult<WireResponse>>;
+      const out = await this.outcome(invocation, call);
       this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
@@ -547,8 +574,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = this.begin(requestId, 'scheduled');
     invocation.trigger = { cron, scheduledTime };
     try {
-      const call = this.dispatch(this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]) as Promise<{ result?: { noRetry: boolean }; exception?: GuestException; pending: boolean }>;
-      const out = await Promise.race([call, invocation.aborted]);
+      const call = this.dispatch(this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]) as Promise<GuestResult<{ noRetry: boolean }>>;
+      const out = await this.outcome(invocation, call);
       this.activity();
       invocation.exception = out.exception;
       this.end(invocation, out.exception ? 'exception' : 'ok');
@@ -588,6 +615,19 @@ export class WorkerInstance implements BridgeOwner, Watched {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** The guest's answer to an event, once every console line it sent before answering is in
+   *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */
+  private async outcome<T>(invocation: Invocation, call: Promise<GuestResult<T>>): Promise<GuestResult<T>> {
+    const out = await Promise.race([call, invocation.aborted]);
+    if (out.flush) await Promise.race([invocation.flushed(), invocation.aborted]);
+    return out;
+  }
+
+  /** BridgeOwner: the guest's 'flush' message for an invocation (see outcome). */
+  flushed(invocationId: number): void {
+    this.inFlight.get(invocationId)?.flush();
   }
 
   /** The response is out; keep the invocation (and its limits) alive until waitUntil settles. */

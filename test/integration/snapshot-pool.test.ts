@@ -1,10 +1,11 @@
 // Isolates are born from the V8 snapshot and taken from a ready pool (issue: performance).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import ivm from 'isolated-vm';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { isolateSourceFromSnapshotBytes, loadIsolateSource, readManifest } from '../../src/runtime/isolate-source.js';
 import { IsolatePool } from '../../src/runtime/pool.js';
+import { ReadyIsolate } from '../../src/runtime/ready-isolate.js';
 import { singleScriptWorker } from '../../src/runtime/worker-definition.js';
 
 const GET = { method: 'GET', url: 'http://x.test/', headers: [] as [string, string][], body: null };
@@ -126,6 +127,32 @@ describe('ready pool', () => {
     for (let i = 0; i < 500 && pool.stats().ready < 1; i++) await new Promise((r) => setTimeout(r, 10));
     expect(pool.stats().ready).toBe(1);
     pool.close();
+  });
+  it('never hands out an isolate whose warm-up failed, and stops warming after repeated failures', async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    const warm = vi.spyOn(ReadyIsolate.prototype, 'warm').mockResolvedValue(false);
+    const disposed: string[] = [];
+    const dispose = ReadyIsolate.prototype.dispose;
+    const spyDispose = vi.spyOn(ReadyIsolate.prototype, 'dispose').mockImplementation(function (this: ReadyIsolate, reason: string) {
+      disposed.push(reason);
+      return dispose.call(this, reason);
+    });
+    try {
+      const pool = new IsolatePool(source, { min: 2, max: 2 });
+      await pool.fill();
+      expect(pool.stats().ready).toBe(2);
+      // Three isolates failed their warm-up and were thrown away; then the pool gave up warming.
+      expect(warm).toHaveBeenCalledTimes(3);
+      expect(disposed.filter((r) => r === 'warm-up failed')).toHaveLength(3);
+      const isolate = pool.take(128);
+      expect(isolate.isDisposed).toBe(false);
+      isolate.dispose('test');
+      pool.close();
+    } finally {
+      warm.mockRestore();
+      spyDispose.mockRestore();
+    }
   });
 });
 
