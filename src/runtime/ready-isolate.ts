@@ -74,12 +74,16 @@ function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isol
  *  fewer rounds leave the inline caches cold. */
 const WARM_UP_ROUNDS = 12;
 
+/** What booting a fresh isolate's sandbox yields (see createSync / create). */
 interface Booted {
   context: ivm.Context;
   bridge: HostBridge;
   entry: GuestEntry;
+  warmUp: ivm.Reference<Function>;
   preludeEvaluatedAt: number;
 }
+
+const PRELUDE_FILENAME = 'cinder:sandbox.js';
 
 export class ReadyIsolate {
   readonly id = nextIsolateId++;
@@ -98,7 +102,7 @@ export class ReadyIsolate {
 
   private constructor(
     readonly isolate: ivm.Isolate,
-    booted: Booted & { warmUp: ivm.Reference<Function> },
+    booted: Booted,
     readonly memoryMb: number,
     /** whether this isolate was made for the inspector (cinder dev --inspect) */
     readonly inspectable: boolean,
@@ -121,7 +125,7 @@ export class ReadyIsolate {
     try {
       const context = isolate.createContextSync({ inspector });
       if (source.kind === 'code-cache') {
-        const script = isolate.compileScriptSync(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
+        const script = isolate.compileScriptSync(source.code, { filename: PRELUDE_FILENAME, cachedData: source.cachedData });
         script.runSync(context);
         script.release();
       }
@@ -149,7 +153,7 @@ export class ReadyIsolate {
     try {
       const context = await isolate.createContext();
       if (source.kind === 'code-cache') {
-        const script = await isolate.compileScript(source.code, { filename: 'cinder:sandbox.js', cachedData: source.cachedData });
+        const script = await isolate.compileScript(source.code, { filename: PRELUDE_FILENAME, cachedData: source.cachedData });
         await script.run(context);
         script.release();
       }
