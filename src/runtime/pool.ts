@@ -30,6 +30,9 @@ const REFILL_DELAY_MS = 1;
  *  that runs dry costs a whole isolate build (~10 ms) on the request path. */
 const MAX_REFILL_DEFER_MS = 50;
 
+/** Isolates built at once when the pool is far below its target (see scheduleRefill). */
+const MAX_PARALLEL_BUILDS = 2;
+
 /** After this many failed warm-ups the pool stops warming (see addOne). */
 const MAX_WARM_UP_FAILURES = 3;
 
@@ -172,7 +175,7 @@ export class IsolatePool {
   // ~15 ms of CPU, and on a small machine that CPU is taken from the requests being served. So a
   // refill starts when no request is in flight (right after the cold start that took an isolate
   // has answered, typically), or after MAX_REFILL_DEFER_MS when the server is never quiet, and
-  // builds one isolate per turn.
+  // builds one isolate per turn (two when far behind).
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
@@ -185,6 +188,11 @@ export class IsolatePool {
       if (this.options.isBusy?.() && performance.now() - since < (this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS)) {
         setTimeout(attempt, 1).unref();
         return;
+      }
+      // Far behind (a burst of cold starts), a second build runs alongside: isolates are built on
+      // isolated-vm's threads, and two at a time halve the cold starts that find the pool empty.
+      if (this.ready.length + this.warming + 1 < this.target() && this.warming < MAX_PARALLEL_BUILDS - 1) {
+        this.addOne().catch(() => {}); // a failure here is retried by the next turn
       }
       this.addOne().then(
         () => {
