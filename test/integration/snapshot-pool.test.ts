@@ -63,6 +63,24 @@ describe('snapshot', () => {
   });
 });
 
+describe('isolated-vm as patched at install (scripts/patch-isolated-vm.mjs)', () => {
+  it('builds an isolate from the snapshot on its own threads (spawnIsolate), with the same limits', async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    if (source.kind !== 'snapshot') throw new Error('expected a snapshot');
+    const helper = new ivm.Isolate({ memoryLimit: 8 }) as ivm.Isolate & { spawnIsolate(options: ivm.IsolateOptions): Promise<ivm.Isolate> };
+    expect(typeof helper.spawnIsolate).toBe('function');
+    const isolate = await helper.spawnIsolate({ memoryLimit: 16, snapshot: source.snapshot });
+    const context = await isolate.createContext();
+    expect(await context.eval('typeof Request + " " + new URL("https://a.example/b?c").pathname')).toBe('function /b');
+    // The memory limit holds in a spawned isolate as in one made by the constructor.
+    await expect(context.eval('const keep = []; for (;;) keep.push(new Array(1e6).fill(1))', { timeout: 10_000 })).rejects.toThrow(/memory/i);
+    await expect(helper.spawnIsolate({ inspector: true })).rejects.toThrow(/inspector/);
+    if (!isolate.isDisposed) isolate.dispose();
+    helper.dispose();
+  });
+});
+
 describe('ready pool', () => {
   it('refills in the background after takes and never exceeds its cap', async () => {
     const { logger } = captureLogger();
