@@ -176,6 +176,26 @@ function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
+/** The chunks of a host stream, counted as the invocation's bytes out, until its end or a limit;
+ *  the source is returned (closed) when reading stops early. */
+async function* hostChunks(invocation: Invocation, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  const iterator = source[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), invocation.aborted]);
+      if (next.done) {
+        done = true;
+        return;
+      }
+      invocation.bytesOut += next.value.byteLength;
+      yield next.value;
+    }
+  } finally {
+    if (!done) void iterator.return?.();
+  }
+}
+
 /** Invocations using less CPU than this (on average, recently) are light enough to enter their
  *  isolate synchronously (see WorkerInstance.dispatch). */
 const LIGHT_INVOCATION_CPU_MS = 1;
@@ -467,77 +487,85 @@ export class WorkerInstance implements BridgeOwner, Watched {
   }
 
   /** Pull a guest ReadableStream body to the host, chunk by chunk, as the client takes it. */
-  private async *pullResponseStream(invocation: Invocation, streamId: number): AsyncGenerator<Uint8Array | string, void, undefined> {
+  private pullResponseStream(invocation: Invocation, streamId: number): AsyncGenerator<Uint8Array | string, void, undefined> {
+    return this.streamed(
+      invocation,
+      this.guestChunks(invocation, streamId),
+      (error) => {
+        const guest = (error as { guest?: GuestException }).guest;
+        if (guest) {
+          invocation.exception = guest;
+          this.settleNow(invocation, 'exception');
+          return error;
+        }
+        const limit = invocation.limit ?? (this.ready.disposedReason ? this.limitFor(invocation, error) : null);
+        this.end(invocation, limit ? outcomeOf(limit.limit) : 'exception');
+        return limit ?? error;
+      },
+      () => {
+        if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [streamId]);
+      },
+    );
+  }
+
+  /** A response body that is a host stream passed through untouched (e.g. `return fetch(url)`):
+   *  piped straight to the client, never entering the isolate. */
+  private pipeHostStream(invocation: Invocation, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+    return this.streamed(
+      invocation,
+      hostChunks(invocation, source),
+      (error) => {
+        this.settleNow(invocation, invocation.limit ? outcomeOf(invocation.limit.limit) : 'exception');
+        return invocation.limit ?? error;
+      },
+      () => {}, // hostChunks returns its source when stopped early
+    );
+  }
+
+  /**
+   * The invocation's side of a streamed response body: it stays open while the client reads. At
+   * the end it settles (waiting for any waitUntil work); if the source fails, `fail` ends it and
+   * returns what to throw; if the client goes away first, `cancel` stops the source and the
+   * invocation ends as canceled.
+   */
+  private async *streamed<T>(invocation: Invocation, source: AsyncGenerator<T, void, undefined>, fail: (error: unknown) => unknown, cancel: () => void): AsyncGenerator<T, void, undefined> {
     let finished = false;
     try {
-      for (;;) {
-        const pull = this.ready.entry.pullStream.apply(undefined, [streamId], { result: { promise: true, copy: true } }) as Promise<PulledChunk>;
-        const chunk = await Promise.race([pull, invocation.aborted]);
-        this.activity();
-        if (chunk === null) break;
-        if (typeof chunk === 'object' && !(chunk instanceof ArrayBuffer)) {
-          throw Object.assign(new Error(chunk.error.message), { guest: chunk.error });
-        }
-        if (typeof chunk === 'string') {
-          invocation.bytesOut += Buffer.byteLength(chunk);
-          yield chunk;
-        } else {
-          invocation.bytesOut += chunk.byteLength;
-          yield new Uint8Array(chunk);
-        }
-      }
+      yield* source;
       finished = true;
       this.closeRequestStreams(invocation);
-      // The guest kept the invocation open while its stream was read (timers included); settle
-      // it now, waiting for any waitUntil work.
+      // The guest kept the invocation open while its stream was read (timers included).
       this.finishLater(invocation, 'ok');
     } catch (error) {
       finished = true;
       this.closeRequestStreams(invocation);
-      if ((error as { guest?: GuestException }).guest) {
-        invocation.exception = (error as { guest: GuestException }).guest;
-        this.settleNow(invocation, 'exception');
-        throw error;
-      }
-      const limit = invocation.limit ?? (this.ready.disposedReason ? this.limitFor(invocation, error) : null);
-      this.end(invocation, limit ? outcomeOf(limit.limit) : 'exception');
-      throw limit ?? error;
+      throw fail(error);
     } finally {
       if (!finished) {
-        // The client went away before the end: cancel the guest stream and end the invocation.
         this.closeRequestStreams(invocation);
-        if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [streamId]);
+        cancel();
         this.settleNow(invocation, 'canceled');
       }
     }
   }
 
-  /** A response body that is a host stream passed through untouched (e.g. `return fetch(url)`):
-   *  piped straight to the client, never entering the isolate. */
-  private async *pipeHostStream(invocation: Invocation, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
-    const iterator = source[Symbol.asyncIterator]();
-    let finished = false;
-    try {
-      for (;;) {
-        const next = await Promise.race([iterator.next(), invocation.aborted]);
-        if (next.done) break;
-        invocation.bytesOut += next.value.byteLength;
-        yield next.value;
+  /** The chunks of a guest stream, counted as the invocation's bytes out; a guest error is thrown
+   *  with its description as `guest`. */
+  private async *guestChunks(invocation: Invocation, streamId: number): AsyncGenerator<Uint8Array | string, void, undefined> {
+    for (;;) {
+      const pull = this.ready.entry.pullStream.apply(undefined, [streamId], { result: { promise: true, copy: true } }) as Promise<PulledChunk>;
+      const chunk = await Promise.race([pull, invocation.aborted]);
+      this.activity();
+      if (chunk === null) return;
+      if (typeof chunk === 'object' && !(chunk instanceof ArrayBuffer)) {
+        throw Object.assign(new Error(chunk.error.message), { guest: chunk.error });
       }
-      finished = true;
-      this.closeRequestStreams(invocation);
-      this.finishLater(invocation, 'ok');
-    } catch (error) {
-      finished = true;
-      this.closeRequestStreams(invocation);
-      void iterator.return?.();
-      this.settleNow(invocation, invocation.limit ? outcomeOf(invocation.limit.limit) : 'exception');
-      throw invocation.limit ?? error;
-    } finally {
-      if (!finished) {
-        void iterator.return?.();
-        this.closeRequestStreams(invocation);
-        this.settleNow(invocation, 'canceled');
+      if (typeof chunk === 'string') {
+        invocation.bytesOut += Buffer.byteLength(chunk);
+        yield chunk;
+      } else {
+        invocation.bytesOut += chunk.byteLength;
+        yield new Uint8Array(chunk);
       }
     }
   }
