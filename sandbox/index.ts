@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { fetch } from './fetch.js';
 import './bindings.js';
@@ -36,7 +36,7 @@ const preludeEvaluatedAt = Date.now();
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
   delete (globalThis as Record<string, unknown>).__cinder_boot;
   installBridge({ call, callSync, send });
-  return { installWorker, dispatchFetch, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
+  return { installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
 }
 
 Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });

@@ -16,6 +16,11 @@ export interface BridgeOwner {
   activity(): void;
   /** every console line the invocation sent before its result has been delivered */
   flushed(invocationId: number): void;
+  /** the guest awaits an async host call (an op or a timer) for this invocation: its continuation
+   *  runs on isolated-vm's threads */
+  awaitsHost(invocationId: number): void;
+  /** a batched fetch event's answer, sent when it settled after its batch (see flushBatch) */
+  settled(invocationId: number, answer: unknown): void;
 }
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -43,6 +48,7 @@ export class HostBridge {
 
   private async onCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
     this.owner?.activity();
+    this.owner?.awaitsHost(Number(invocationId) || 0);
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (op === 'timer') return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
@@ -77,6 +83,8 @@ export class HostBridge {
       this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
     } else if (op === 'flush') {
       this.owner?.flushed(Number(args[0]) || 0);
+    } else if (op === 'settled') {
+      this.owner?.settled(Number(args[0]) || 0, args[1]);
     } else if (op === 'clearTimer') {
       const timer = this.timers.get(Number(args[0]));
       if (timer) {

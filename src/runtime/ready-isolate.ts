@@ -9,6 +9,8 @@ import type { IsolateSource } from './isolate-source.js';
 export interface GuestEntry {
   installWorker: ivm.Reference<Function>;
   dispatchFetch: ivm.Reference<Function>;
+  dispatchBatch: ivm.Reference<Function>;
+  takeSettled: ivm.Reference<Function>;
   dispatchScheduled: ivm.Reference<Function>;
   settle: ivm.Reference<Function>;
   pullStream: ivm.Reference<Function>;
@@ -17,7 +19,7 @@ export interface GuestEntry {
 
 let nextIsolateId = 1;
 
-const ENTRY_NAMES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+const ENTRY_NAMES = ['installWorker', 'dispatchFetch', 'dispatchBatch', 'takeSettled', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
 
 function entryPoints(get: (name: string) => ivm.Reference<Function>): GuestEntry {
   return Object.fromEntries(ENTRY_NAMES.map((name) => [name, get(name)])) as unknown as GuestEntry;

@@ -100,6 +100,10 @@ export class Invocation {
   wallTimer: NodeJS.Timeout | null = null;
   exception?: GuestException;
   trigger?: InvocationTrigger;
+  /** Whether guest code of this invocation may run on one of isolated-vm's threads, now or later:
+   *  it was entered asynchronously, or it waits on the host (an op, a timer, a stream, waitUntil).
+   *  While none in flight does, nothing but this thread enters the isolate (see dispatch). */
+  offThread = false;
 
   private markFlushed: (() => void) | null = null;
   private flushedAlready = false;
@@ -221,6 +225,16 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private entered = false;
   /** CPU ms of recent invocations (EWMA): light workers are entered synchronously (see dispatch) */
   private recentCpuMs = 0;
+  /** a host call arrived for no invocation in flight (a stray continuation): guest code may run on
+   *  isolated-vm's threads until nothing is in flight (see dispatch) */
+  private strayHostCalls = false;
+  /** how events entered this isolate: one at a time on this thread, in batches (events / batches),
+   *  or asynchronously on isolated-vm's threads */
+  readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
+  /** light fetch events waiting for this turn of the event loop to end (see dispatchFetch) */
+  private batch: { invocation: Invocation; request: GuestWireRequest; answer: (value: unknown) => void; fail: (error: unknown) => void }[] = [];
+  /** batched fetch events whose answer has not come back yet, by invocation id */
+  private readonly awaitingAnswer = new Map<number, (answer: unknown) => void>();
   /** per-isolate host state of op families (dropped with the isolate) */
   private readonly opState = new Map<string, unknown>();
   // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
@@ -331,9 +345,13 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
     this.inFlight.delete(invocation.id);
+    this.awaitingAnswer.delete(invocation.id);
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
-    if (this.inFlight.size === 0) this.utilization = 0;
+    if (this.inFlight.size === 0) {
+      this.utilization = 0;
+      this.strayHostCalls = false;
+    }
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
     this.recentCpuMs = this.served === 1 ? invocation.cpuMs : 0.8 * this.recentCpuMs + 0.2 * invocation.cpuMs;
@@ -394,8 +412,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (request.bodyStream) guestRequest.bodyStream = this.openHostStream(invocation, request.bodyStream);
     let streaming = false;
     try {
-      const call = this.dispatch(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(guestRequest)]) as Promise<GuestResult<WireResponse>>;
-      const out = await this.outcome(invocation, call);
+      const call = this.dispatchFetch(invocation, guestRequest);
+      let out = await this.outcome<WireResponse>(invocation, call);
+      if (out.result && !isWireResponse(out.result)) out = malformedResult();
       this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
@@ -407,10 +426,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
       if (out.result) trigger.status = out.result.status;
       if (out.result?.stream != null) {
         streaming = true;
+        invocation.offThread = true;
         return { response: out.result, stream: this.pullResponseStream(invocation, out.result.stream), invocation };
       }
       if (out.result?.hostStream != null) {
         streaming = true;
+        invocation.offThread = true;
         return { response: out.result, stream: this.pipeHostStream(invocation, this.takeHostStream(out.result.hostStream)), invocation };
       }
       const body = out.result?.body;
@@ -602,8 +623,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = this.begin(requestId, 'scheduled');
     invocation.trigger = { cron, scheduledTime };
     try {
-      const call = this.dispatch(this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]) as Promise<GuestResult<{ noRetry: boolean }>>;
-      const out = await this.outcome(invocation, call);
+      const call = this.dispatch(invocation, this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]);
+      const out = await this.outcome<{ noRetry: boolean }>(invocation, call);
       this.activity();
       invocation.exception = out.exception;
       this.end(invocation, out.exception ? 'exception' : 'ok');
@@ -622,33 +643,146 @@ export class WorkerInstance implements BridgeOwner, Watched {
    * - The first entry into a fresh isolate goes in synchronously: isolated-vm's first *async* call
    *   into an isolate waits ~15 ms before it runs (measured here: 17 ms of wall for 1 ms of CPU),
    *   which would be the whole cold start.
-   * - Later events go in synchronously too when nothing else is running in this isolate and its
-   *   recent invocations were light (under LIGHT_INVOCATION_CPU_MS): an async entry costs two
-   *   thread hand-offs (~30 us more than a sync one, and a wake-up of a second thread), a third of
-   *   a hello world's whole cost. With nothing else in flight here, no other thread holds the
-   *   isolate, so this thread never waits for a lock.
+   * - Later events go in synchronously too when the worker's recent invocations were light (under
+   *   LIGHT_INVOCATION_CPU_MS) and no guest code can be running on another thread: every other
+   *   invocation in flight was entered synchronously, finished its synchronous part, and waits on
+   *   nothing of the host (`offThread`), only for its answer to reach this thread. Then no other
+   *   thread holds the isolate's lock, so this thread never waits behind guest code it cannot
+   *   limit. An async entry costs two thread hand-offs (~30 us more of this thread's CPU than a
+   *   sync one, and a wake-up of a second thread): under load it was most of a hello world's cost.
    * - Everything else goes in asynchronously, so heavy workers run in parallel on isolated-vm's
    *   threads and never stall this one.
    * A synchronous entry is bounded by isolated-vm's timeout at the CPU limit (it blocks this thread
-   * meanwhile); what the handler does after its first await runs on isolated-vm's threads as usual.
+   * meanwhile) and is charged exactly the CPU it used; what the handler does after its first await
+   * runs on isolated-vm's threads as usual (its host call marks the invocation `offThread`).
    */
-  private dispatch(entry: ivm.Reference<Function>, args: unknown[]): Promise<unknown> {
+  private dispatch(invocation: Invocation, entry: ivm.Reference<Function>, args: unknown[], mayEnterSync = true): Promise<unknown> {
     // With an inspector attached, always asynchronously: a debugger pause or a limit breach while
     // this thread is inside a synchronous call is what the inspector cannot survive.
-    const sync = !this.ready.inspectable && (!this.entered || (this.inFlight.size === 1 && this.recentCpuMs < LIGHT_INVOCATION_CPU_MS));
+    const sync = mayEnterSync && !this.ready.inspectable && (!this.entered || (this.light && this.onlyThisThread(invocation)));
     this.entered = true;
-    if (!sync) return entry.apply(undefined, args, { result: { promise: true, copy: true } });
+    if (!sync) {
+      invocation.offThread = true;
+      this.entries.async++;
+      return entry.apply(undefined, args, { result: { promise: true, copy: true } });
+    }
+    this.entries.sync++;
     try {
-      return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout: Math.max(1, Math.round(this.limits.cpuMs)) }) as unknown as Promise<unknown>;
+      return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout: this.syncTimeoutMs }) as unknown as Promise<unknown>;
     } catch (error) {
       return Promise.reject(error);
+    } finally {
+      // Nothing else ran in the isolate meanwhile (see onlyThisThread): what the clock moved by
+      // is this invocation's. Later samples (watchdog, end) share out only what comes after.
+      this.chargeSync([invocation]);
     }
+  }
+
+  private get light(): boolean {
+    return this.recentCpuMs < LIGHT_INVOCATION_CPU_MS;
+  }
+
+  private get syncTimeoutMs(): number {
+    return Math.max(1, Math.round(this.limits.cpuMs));
+  }
+
+  /** After a synchronous entry: the CPU the isolate's clock moved by, shared by what ran in it. */
+  private chargeSync(invocations: Invocation[]): void {
+    const cpu = this.readCpu();
+    if (cpu > this.lastCpu && invocations.length) {
+      const share = (cpu - this.lastCpu) / BigInt(invocations.length);
+      for (const invocation of invocations) invocation.cpuNs += share;
+    }
+    this.lastCpu = this.cpuAtProgress = cpu;
+  }
+
+  /**
+   * A fetch event. Light requests without a body in hand that could enter synchronously (see
+   * dispatch) are batched instead: all those that arrive in one turn of the event loop (under load,
+   * one from each busy connection) enter the isolate together at its end (flushBatch), so the
+   * crossing's fixed cost (~30-40 us: the lock, the timeout's timer, the promise plumbing) is paid
+   * once per batch rather than once per request.
+   */
+  private dispatchFetch(invocation: Invocation, request: GuestWireRequest): Promise<unknown> {
+    // Alone (nothing else in flight), a request goes in at once: there is nothing to batch it with.
+    const alone = this.inFlight.size === 1 && this.batch.length === 0;
+    if (alone || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
+      return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
+    }
+    return new Promise((answer, fail) => {
+      if (this.batch.length === 0) setImmediate(this.flushBatch);
+      this.batch.push({ invocation, request, answer, fail });
+    });
+  }
+
+  private readonly flushBatch = (): void => {
+    const batch = this.batch;
+    this.batch = [];
+    const invocations = batch.map((item) => item.invocation);
+    // Whatever happened since they were queued (an event sent asynchronously meanwhile, say) may
+    // have put guest code on another thread: then each goes in asynchronously after all.
+    if (!this.alive || !this.onlyThisThread(...invocations)) {
+      for (const item of batch) item.answer(this.dispatch(item.invocation, this.ready.entry.dispatchFetch, [item.invocation.id, wireArgument(item.request)], false));
+      return;
+    }
+    let json = '[';
+    for (let i = 0; i < batch.length; i++) {
+      const { invocation, request, answer } = batch[i];
+      json += `${i ? ',' : ''}[${invocation.id},${JSON.stringify(request)}]`;
+      this.awaitingAnswer.set(invocation.id, answer);
+    }
+    json += ']';
+    this.entries.batches++;
+    this.entries.batched += batch.length;
+    let settled: unknown;
+    try {
+      this.ready.entry.dispatchBatch.applySync(undefined, [json], { timeout: this.syncTimeoutMs });
+      settled = this.ready.entry.takeSettled.applySync(undefined, [], { result: { copy: true } });
+    } catch (error) {
+      for (const item of batch) {
+        this.awaitingAnswer.delete(item.invocation.id);
+        item.fail(error);
+      }
+      return;
+    } finally {
+      this.chargeSync(invocations);
+    }
+    const answers = typeof settled === 'string' ? safeJsonParse(settled) : settled;
+    if (Array.isArray(answers)) {
+      for (const entry of answers) if (Array.isArray(entry)) this.settled(Number(entry[0]), entry[1]);
+    }
+    // The rest wait on the host (a binding, a timer, a body): they go on on isolated-vm's threads.
+    for (const invocation of invocations) if (this.awaitingAnswer.has(invocation.id)) invocation.offThread = true;
+  };
+
+  /** BridgeOwner: a batched fetch event's answer (see flushBatch). */
+  settled(invocationId: number, answer: unknown): void {
+    const deliver = this.awaitingAnswer.get(invocationId);
+    if (!deliver) return;
+    this.awaitingAnswer.delete(invocationId);
+    deliver(answer);
+  }
+
+  /** True when no guest code but what this thread is about to run (for `entering`) can be in the
+   *  isolate. */
+  private onlyThisThread(...entering: Invocation[]): boolean {
+    if (this.strayHostCalls) return false;
+    for (const other of this.inFlight.values()) if (other.offThread && !entering.includes(other)) return false;
+    return true;
+  }
+
+  /** BridgeOwner: the guest called the host asynchronously for an invocation; its continuation
+   *  will run on isolated-vm's threads. */
+  awaitsHost(invocationId: number): void {
+    const invocation = this.inFlight.get(invocationId);
+    if (invocation) invocation.offThread = true;
+    else this.strayHostCalls = true;
   }
 
   /** The guest's answer to an event, once every console line it sent before answering is in
    *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */
-  private async outcome<T>(invocation: Invocation, call: Promise<GuestResult<T>>): Promise<GuestResult<T>> {
-    const out = await Promise.race([call, invocation.aborted]);
+  private async outcome<T>(invocation: Invocation, call: Promise<unknown>): Promise<GuestResult<T>> {
+    const out = decodeGuestResult<T>(await Promise.race([call, invocation.aborted]));
     if (out.flush) await Promise.race([invocation.flushed(), invocation.aborted]);
     return out;
   }
@@ -660,6 +794,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   /** The response is out; keep the invocation (and its limits) alive until waitUntil settles. */
   private finishLater(invocation: Invocation, outcome: Outcome): void {
+    invocation.offThread = true;
     const settle = this.ready.entry.settle.apply(undefined, [invocation.id], { result: { promise: true } }) as Promise<void>;
     Promise.race([settle, invocation.aborted]).then(
       () => {
@@ -811,8 +946,41 @@ function outcomeOf(limit: LimitKind): Outcome {
   }
 }
 
-/** Small bodies cross by copy; large ones are transferred (no copy) into the isolate. */
+function safeJsonParse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A guest's answer to an event (copied, or JSON-encoded: see encodeResult in sandbox/dispatch.ts),
+ *  checked for the shape the host relies on: the guest is untrusted. */
+function decodeGuestResult<T>(answer: unknown): GuestResult<T> {
+  const out = typeof answer === 'string' ? safeJsonParse(answer) : answer;
+  const shaped = out as GuestResult<unknown> | undefined;
+  if (!shaped || typeof shaped !== 'object' || !isObjectOrAbsent(shaped.result) || !isObjectOrAbsent(shaped.exception)) return malformedResult();
+  return shaped as GuestResult<T>;
+}
+
+function isObjectOrAbsent(value: unknown): boolean {
+  return value === undefined || (typeof value === 'object' && value !== null);
+}
+
+function malformedResult<T>(): GuestResult<T> {
+  const message = 'The worker answered with a malformed result';
+  return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
+}
+
+/** The fields of a guest's response the host relies on. */
+function isWireResponse(response: WireResponse): boolean {
+  return Number.isInteger(response.status) && Array.isArray(response.headers);
+}
+
+/** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
+ *  large ones are transferred (no copy) into the isolate. */
 function wireArgument(request: GuestWireRequest): unknown {
+  if (request.body == null) return JSON.stringify(request);
   if (request.body && request.body.byteLength > 64 * 1024) {
     return new ivm.ExternalCopy(request, { transferList: [request.body], transferOut: true }).copyInto({ release: true, transferIn: true });
   }
