@@ -204,6 +204,10 @@ async function* hostChunks(invocation: Invocation, source: AsyncIterable<Uint8Ar
  *  isolate synchronously (see WorkerInstance.dispatch). */
 const LIGHT_INVOCATION_CPU_MS = 1;
 
+/** A fetch event this soon after the previous one for the same isolate is batched (see
+ *  dispatchFetch): at ~500 requests a second and more, requests come in streams. */
+const BATCH_WHEN_WITHIN_MS = 2;
+
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
@@ -233,6 +237,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
   /** light fetch events waiting for this turn of the event loop to end (see dispatchFetch) */
   private batch: { invocation: Invocation; request: GuestWireRequest; answer: (value: unknown) => void; fail: (error: unknown) => void }[] = [];
+  /** when the last fetch event was dispatched (performance.now), see dispatchFetch */
+  private lastFetchAt = -Infinity;
   /** batched fetch events whose answer has not come back yet, by invocation id */
   private readonly awaitingAnswer = new Map<number, (answer: unknown) => void>();
   /** per-isolate host state of op families (dropped with the isolate) */
@@ -704,8 +710,13 @@ export class WorkerInstance implements BridgeOwner, Watched {
    * once per batch rather than once per request.
    */
   private dispatchFetch(invocation: Invocation, request: GuestWireRequest): Promise<unknown> {
-    // Alone (nothing else in flight), a request goes in at once: there is nothing to batch it with.
-    const alone = this.inFlight.size === 1 && this.batch.length === 0;
+    // A request that is not part of a stream of them goes in at once: with nothing to batch it
+    // with, waiting for the end of the turn would only add a second call. (A synchronous entry
+    // completes its answer before it returns, so "others in flight" says nothing: the next
+    // request has not been read yet.)
+    const now = performance.now();
+    const alone = this.batch.length === 0 && now - this.lastFetchAt > BATCH_WHEN_WITHIN_MS;
+    this.lastFetchAt = now;
     if (alone || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
       return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
     }
@@ -723,6 +734,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
     // have put guest code on another thread: then each goes in asynchronously after all.
     if (!this.alive || !this.onlyThisThread(...invocations)) {
       for (const item of batch) item.answer(this.dispatch(item.invocation, this.ready.entry.dispatchFetch, [item.invocation.id, wireArgument(item.request)], false));
+      return;
+    }
+    // A batch of one is a plain synchronous entry (one call instead of two).
+    if (batch.length === 1) {
+      batch[0].answer(this.dispatch(batch[0].invocation, this.ready.entry.dispatchFetch, [batch[0].invocation.id, wireArgument(batch[0].request)]));
       return;
     }
     let json = '[';
