@@ -204,9 +204,6 @@ async function* hostChunks(invocation: Invocation, source: AsyncIterable<Uint8Ar
  *  isolate synchronously (see WorkerInstance.dispatch). */
 const LIGHT_INVOCATION_CPU_MS = 1;
 
-/** A fetch event this soon after the previous one for the same isolate is batched (see
- *  dispatchFetch): at ~500 requests a second and more, requests come in streams. */
-const BATCH_WHEN_WITHIN_MS = 2;
 
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
@@ -237,8 +234,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
   readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
   /** light fetch events waiting for this turn of the event loop to end (see dispatchFetch) */
   private batch: { invocation: Invocation; request: GuestWireRequest; answer: (value: unknown) => void; fail: (error: unknown) => void }[] = [];
-  /** when the last fetch event was dispatched (performance.now), see dispatchFetch */
-  private lastFetchAt = -Infinity;
+  /** fetch events dispatched in this turn of the event loop and in the previous one that had any
+   *  (see dispatchFetch) */
+  private arrivalsThisTurn = 0;
+  private arrivalsLastTurn = 0;
   /** batched fetch events whose answer has not come back yet, by invocation id */
   private readonly awaitingAnswer = new Map<number, (answer: unknown) => void>();
   /** per-isolate host state of op families (dropped with the isolate) */
@@ -390,18 +389,33 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private sampleHeap(): void {
     const now = performance.now();
     if (this.heapSampling || now - this.heapSampledAt < HEAP_SAMPLE_MS || !this.alive) return;
-    this.heapSampling = true;
     this.heapSampledAt = now;
+    // With no guest code on another thread, nothing holds the isolate's lock: read it here (a few
+    // microseconds). An asynchronous read would take the lock on another thread just when the
+    // next request wants to enter, and that entry would wait for it.
+    if (this.onlyThisThread()) {
+      try {
+        this.recordHeap(this.ready.isolate.getHeapStatisticsSync());
+      } catch {
+        // disposed meanwhile
+      }
+      return;
+    }
+    this.heapSampling = true;
     this.ready.isolate.getHeapStatistics().then(
       (heap) => {
         this.heapSampling = false;
-        this.heapBytes = heap.used_heap_size + heap.externally_allocated_size;
-        this.peakHeapBytes = Math.max(this.peakHeapBytes, this.heapBytes);
+        this.recordHeap(heap);
       },
       () => {
         this.heapSampling = false;
       },
     );
+  }
+
+  private recordHeap(heap: ivm.HeapStatistics): void {
+    this.heapBytes = heap.used_heap_size + heap.externally_allocated_size;
+    this.peakHeapBytes = Math.max(this.peakHeapBytes, this.heapBytes);
   }
 
   /** Latest heap reading for this isolate: { used, peak } in bytes. */
@@ -710,13 +724,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
    * once per batch rather than once per request.
    */
   private dispatchFetch(invocation: Invocation, request: GuestWireRequest): Promise<unknown> {
-    // A request that is not part of a stream of them goes in at once: with nothing to batch it
-    // with, waiting for the end of the turn would only add a second call. (A synchronous entry
-    // completes its answer before it returns, so "others in flight" says nothing: the next
-    // request has not been read yet.)
-    const now = performance.now();
-    const alone = this.batch.length === 0 && now - this.lastFetchAt > BATCH_WHEN_WITHIN_MS;
-    this.lastFetchAt = now;
+    // Batch only once requests have been seen arriving together (two or more in the previous turn
+    // of the event loop): a request on its own goes in at once, since waiting for the end of the
+    // turn would expose it to whatever else the turn does. (A synchronous entry completes its
+    // answer before it returns, so "others in flight" says nothing about concurrency.)
+    const alone = this.batch.length === 0 && this.arrivalsLastTurn < 2;
+    this.countArrival();
     if (alone || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
       return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
     }
@@ -725,6 +738,15 @@ export class WorkerInstance implements BridgeOwner, Watched {
       this.batch.push({ invocation, request, answer, fail });
     });
   }
+
+  private countArrival(): void {
+    if (this.arrivalsThisTurn++ === 0) setImmediate(this.endTurn);
+  }
+
+  private readonly endTurn = (): void => {
+    this.arrivalsLastTurn = this.arrivalsThisTurn;
+    this.arrivalsThisTurn = 0;
+  };
 
   private readonly flushBatch = (): void => {
     const batch = this.batch;

@@ -58,7 +58,15 @@ describe('batched entry of light requests', () => {
 
   const instance = (name: string) => server.runtime.instancesOf(name)[0];
 
+  /** Requests start batching once two or more arrived in one turn of the event loop: show the
+   *  worker such a turn, then let it end. */
+  async function primeBatching(name: string): Promise<void> {
+    await Promise.all([server.runtime.fetch(name, request('/prime')), server.runtime.fetch(name, request('/prime'))]);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   it('answers every request of a batch with its own response', async () => {
+    await primeBatching('echo');
     const before = { ...instance('echo').entries };
     const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => server.runtime.fetch('echo', request(`/r${i}`, i))));
     for (let i = 0; i < responses.length; i++) {
@@ -67,10 +75,21 @@ describe('batched entry of light requests', () => {
       expect(responses[i].headers).toContainEqual(['x-n', String(i)]);
     }
     const after = instance('echo').entries;
-    // One went in alone (nothing else in flight), the other 39 in one batch.
-    expect(after.batched - before.batched).toBe(39);
+    expect(after.batched - before.batched).toBe(40);
     expect(after.batches - before.batches).toBe(1);
     expect(after.async).toBe(before.async);
+  });
+
+  it('sends a request that arrives on its own straight in, without waiting for a batch', async () => {
+    await server.runtime.fetch('echo', request('/one'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = { ...instance('echo').entries };
+    for (let i = 0; i < 5; i++) {
+      expect(await text(await server.runtime.fetch('echo', request(`/seq${i}`, i)))).toBe(`echo:/seq${i}:${i}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(instance('echo').entries.sync - before.sync).toBe(5);
+    expect(instance('echo').entries.batches).toBe(before.batches);
   });
 
   it('answers concurrent requests over real sockets, each with its own response', async () => {
@@ -85,11 +104,14 @@ describe('batched entry of light requests', () => {
 
   it('lets handlers that wait on the host (timers, KV) answer after their batch, mixed with immediate ones', async () => {
     const paths = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `/timer${i}` : i % 3 === 1 ? `/kv${i}` : `/now${i}`));
+    await primeBatching('echo');
+    const batchedBefore = instance('echo').entries.batched;
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
     for (let i = 0; i < paths.length; i++) {
       expect(responses[i].status).toBe(200);
       expect(await text(responses[i])).toBe(paths[i].startsWith('/kv') ? `kv:stored:${paths[i]}` : `echo:${paths[i]}:${i}`);
     }
+    expect(instance('echo').entries.batched - batchedBefore).toBe(30);
     // Once they are done, light requests batch again.
     const before = instance('echo').entries.batched;
     await Promise.all(Array.from({ length: 10 }, (_, i) => server.runtime.fetch('echo', request(`/again${i}`, i))));
@@ -97,11 +119,13 @@ describe('batched entry of light requests', () => {
   });
 
   it('returns binary bodies of batched requests intact', async () => {
+    await primeBatching('echo');
     const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => server.runtime.fetch('echo', request(i % 2 ? '/bytes' : `/s${i}`, i))));
     for (let i = 0; i < responses.length; i++) expect(await text(responses[i])).toBe(i % 2 ? 'bytes:/bytes' : `echo:/s${i}:${i}`);
   });
 
   it('keeps each console line with its own request, and meters each invocation', async () => {
+    await primeBatching('echo');
     records.length = 0;
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => server.runtime.fetch('echo', request(`/log${i}`, i))));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -121,7 +145,12 @@ describe('batched entry of light requests', () => {
 
   it('cuts a handler that spins inside a batch at the CPU limit; the worker serves again after', async () => {
     const paths = [...Array.from({ length: 8 }, (_, i) => `/b${i}`), '/spin'];
+    await primeBatching('echo');
+    const spinning = instance('echo');
+    const batchesBefore = spinning.entries.batches;
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
+    expect(spinning.entries.batches).toBe(batchesBefore + 1);
+    expect(spinning.alive).toBe(false);
     const spun = responses[paths.length - 1];
     expect(spun.status).toBe(503);
     expect(spun.limit?.message).toContain('exceeded CPU time limit');
@@ -134,10 +163,13 @@ describe('batched entry of light requests', () => {
 
   it('answers correctly when guest code replaced JSON and gave prototypes a toJSON', async () => {
     await server.runtime.fetch('tamper', request('/first'));
+    await primeBatching('tamper');
+    const before = instance('tamper').entries.batched;
     const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => server.runtime.fetch('tamper', request(`/t${i}`, i))));
     for (let i = 0; i < responses.length; i++) {
       expect(responses[i].status).toBe(201);
       expect(await text(responses[i])).toBe(`clean:/t${i}`);
     }
+    expect(instance('tamper').entries.batched - before).toBe(10);
   });
 });
