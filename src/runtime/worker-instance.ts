@@ -204,6 +204,18 @@ async function* hostChunks(invocation: Invocation, source: AsyncIterable<Uint8Ar
  *  isolate synchronously (see WorkerInstance.dispatch). */
 const LIGHT_INVOCATION_CPU_MS = 1;
 
+/** At most this many fetch events enter an isolate in one batch (see dispatchFetch)... */
+const MAX_BATCH = 16;
+/** ...whose time bound is the CPU limit plus this much for each event after the first. */
+const BATCH_HEADROOM_MS = 2;
+
+interface BatchedFetch {
+  invocation: Invocation;
+  request: GuestWireRequest;
+  answer: (value: unknown) => void;
+  fail: (error: unknown) => void;
+}
+
 
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
@@ -233,7 +245,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
    *  or asynchronously on isolated-vm's threads */
   readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
   /** light fetch events waiting for this turn of the event loop to end (see dispatchFetch) */
-  private batch: { invocation: Invocation; request: GuestWireRequest; answer: (value: unknown) => void; fail: (error: unknown) => void }[] = [];
+  private batch: BatchedFetch[] = [];
   /** fetch events dispatched in this turn of the event loop and in the previous one that had any
    *  (see dispatchFetch) */
   private arrivalsThisTurn = 0;
@@ -749,19 +761,30 @@ export class WorkerInstance implements BridgeOwner, Watched {
   };
 
   private readonly flushBatch = (): void => {
-    const batch = this.batch;
+    const queued = this.batch;
     this.batch = [];
+    const waiting: Invocation[] = [];
+    for (let from = 0; from < queued.length; from += MAX_BATCH) waiting.push(...this.enterBatch(queued.slice(from, from + MAX_BATCH)));
+    // Handlers still waiting go on on isolated-vm's threads once the host answers them, which
+    // cannot happen before this returns (the host runs their calls on this thread): so they were
+    // no reason to hold back the later batches above, and are marked only now.
+    for (const invocation of waiting) invocation.offThread = true;
+  };
+
+  /** Enter the isolate once for a batch of fetch events (see dispatchFetch). Returns the
+   *  invocations whose handler is still waiting on the host. */
+  private enterBatch(batch: BatchedFetch[]): Invocation[] {
     const invocations = batch.map((item) => item.invocation);
-    // Whatever happened since they were queued (an event sent asynchronously meanwhile, say) may
-    // have put guest code on another thread: then each goes in asynchronously after all.
+    // Whatever happened since they were queued (an earlier batch left handlers waiting on the
+    // host, say) may have put guest code on another thread: then each goes in asynchronously.
     if (!this.alive || !this.onlyThisThread(...invocations)) {
       for (const item of batch) item.answer(this.dispatch(item.invocation, this.ready.entry.dispatchFetch, [item.invocation.id, wireArgument(item.request)], false));
-      return;
+      return [];
     }
     // A batch of one is a plain synchronous entry (one call instead of two).
     if (batch.length === 1) {
       batch[0].answer(this.dispatch(batch[0].invocation, this.ready.entry.dispatchFetch, [batch[0].invocation.id, wireArgument(batch[0].request)]));
-      return;
+      return [];
     }
     let json = '[';
     for (let i = 0; i < batch.length; i++) {
@@ -772,16 +795,19 @@ export class WorkerInstance implements BridgeOwner, Watched {
     json += ']';
     this.entries.batches++;
     this.entries.batched += batch.length;
+    // One handler may use up to the CPU limit; the others are light (they would not be batched
+    // otherwise), each given a little headroom. A spinning handler ends the batch at this bound.
+    const timeout = this.syncTimeoutMs + (batch.length - 1) * BATCH_HEADROOM_MS;
     let settled: unknown;
     try {
-      this.ready.entry.dispatchBatch.applySync(undefined, [json], { timeout: this.syncTimeoutMs });
+      this.ready.entry.dispatchBatch.applySync(undefined, [json], { timeout });
       settled = this.ready.entry.takeSettled.applySync(undefined, [], { result: { copy: true } });
     } catch (error) {
       for (const item of batch) {
         this.awaitingAnswer.delete(item.invocation.id);
         item.fail(error);
       }
-      return;
+      return [];
     } finally {
       this.chargeSync(invocations);
     }
@@ -789,9 +815,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (Array.isArray(answers)) {
       for (const entry of answers) if (Array.isArray(entry)) this.settled(Number(entry[0]), entry[1]);
     }
-    // The rest wait on the host (a binding, a timer, a body): they go on on isolated-vm's threads.
-    for (const invocation of invocations) if (this.awaitingAnswer.has(invocation.id)) invocation.offThread = true;
-  };
+    // The rest wait on the host (a binding, a timer, a body).
+    return invocations.filter((invocation) => this.awaitingAnswer.has(invocation.id));
+  }
 
   /** BridgeOwner: a batched fetch event's answer (see flushBatch). */
   settled(invocationId: number, answer: unknown): void {

@@ -14,6 +14,7 @@ const ECHO = `export default {
     if (url.pathname.startsWith('/timer')) await new Promise((resolve) => setTimeout(resolve, 5));
     if (url.pathname.startsWith('/kv')) return new Response('kv:' + (await env.KV.get('k')) + ':' + url.pathname);
     if (url.pathname === '/spin') { await null; while (true) {} }
+    if (url.pathname.startsWith('/burn')) { const until = Date.now() + Number(url.searchParams.get('ms')); while (Date.now() < until) {} }
     if (url.pathname === '/bytes') return new Response(new TextEncoder().encode('bytes:' + url.pathname));
     return new Response('echo:' + url.pathname + ':' + request.headers.get('x-n'), { headers: { 'x-n': request.headers.get('x-n') } });
   },
@@ -75,8 +76,9 @@ describe('batched entry of light requests', () => {
       expect(responses[i].headers).toContainEqual(['x-n', String(i)]);
     }
     const after = instance('echo').entries;
+    // At most 16 to a batch.
     expect(after.batched - before.batched).toBe(40);
-    expect(after.batches - before.batches).toBe(1);
+    expect(after.batches - before.batches).toBe(3);
     expect(after.async).toBe(before.async);
   });
 
@@ -159,6 +161,17 @@ describe('batched entry of light requests', () => {
     for (const response of responses.slice(0, -1)) expect([200, 503]).toContain(response.status);
     const after = await server.runtime.fetch('echo', request('/after', 1));
     expect(await text(after)).toBe('echo:/after:1');
+  });
+
+  it('does not cut a handler that stays under the CPU limit for sharing its batch with others', async () => {
+    await primeBatching('echo');
+    const batching = instance('echo');
+    const before = batching.entries.batches;
+    // 45 ms, under the 50 ms limit, plus 15 others of up to a millisecond: over 50 ms together.
+    const paths = ['/burn?ms=45', ...Array.from({ length: 15 }, () => '/burn?ms=1')];
+    const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
+    expect(batching.entries.batches).toBe(before + 1);
+    for (const response of responses) expect(response.status, response.limit?.message).toBe(200);
   });
 
   it('answers correctly when guest code replaced JSON and gave prototypes a toJSON', async () => {
