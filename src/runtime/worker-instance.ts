@@ -691,7 +691,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private dispatch(invocation: Invocation, entry: ivm.Reference<Function>, args: unknown[], mayEnterSync = true): Promise<unknown> {
     // With an inspector attached, always asynchronously: a debugger pause or a limit breach while
     // this thread is inside a synchronous call is what the inspector cannot survive.
-    const sync = mayEnterSync && !this.ready.inspectable && (!this.entered || (this.light && this.onlyThisThread(invocation)));
+    const first = !this.entered;
+    const sync = mayEnterSync && !this.ready.inspectable && (first || (this.light && this.onlyThisThread(invocation)));
     this.entered = true;
     if (!sync) {
       invocation.offThread = true;
@@ -700,7 +701,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
     }
     this.entries.sync++;
     try {
-      return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout: this.syncTimeoutMs }) as unknown as Promise<unknown>;
+      // isolated-vm's timeout is wall time. The first entry into a fresh isolate compiles much of
+      // the worker lazily while the pool refills on the other core, so its wall time can run well
+      // past its CPU time (a ~26 ms first request of a 1.2 MB app was cut at 50 ms of wall): it
+      // gets twice the limit, and the CPU it really used is checked right after (chargeSync).
+      const timeout = first ? 2 * this.syncTimeoutMs : this.syncTimeoutMs;
+      return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout }) as unknown as Promise<unknown>;
     } catch (error) {
       return Promise.reject(error);
     } finally {
@@ -726,6 +732,13 @@ export class WorkerInstance implements BridgeOwner, Watched {
       for (const invocation of invocations) invocation.cpuNs += share;
     }
     this.lastCpu = this.cpuAtProgress = cpu;
+    const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
+    for (const invocation of invocations) {
+      if (invocation.cpuNs > limitNs) {
+        this.breach('cpu', invocation);
+        return;
+      }
+    }
   }
 
   /**
@@ -847,6 +860,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
    *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */
   private async outcome<T>(invocation: Invocation, call: Promise<unknown>): Promise<GuestResult<T>> {
     const out = decodeGuestResult<T>(await Promise.race([call, invocation.aborted]));
+    // A synchronous entry can finish with its answer and still be over the CPU limit (chargeSync).
+    if (invocation.limit) throw invocation.limit;
     if (out.flush) await Promise.race([invocation.flushed(), invocation.aborted]);
     return out;
   }

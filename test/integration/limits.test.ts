@@ -16,6 +16,9 @@ describe('limits', () => {
       // Light until asked to spin: its warm requests enter the isolate synchronously (see
       // WorkerInstance.dispatch), so the spin must be cut there too.
       turns: { code: `export default { fetch(req) { if (new URL(req.url).pathname === '/spin') { for (;;) {} } return new Response('light') } }`, limits: { cpuMs: 30 } },
+      // Its first request (entered synchronously, under a wall-time bound of twice the limit)
+      // finishes, but over the CPU limit: the CPU it used is checked after the entry.
+      overshoot: { code: `export default { fetch() { const end = Date.now() + 33; while (Date.now() < end) {} return new Response('too late') } }`, limits: { cpuMs: 20 } },
       ok: `export default { fetch() { return new Response('ok') } }`,
     });
   });
@@ -44,6 +47,13 @@ describe('limits', () => {
     const res = await server.request('strict');
     expect(res.status).toBe(503);
     expect(res.text).toContain('exceeded CPU time limit');
+  });
+
+  it('answers 503 to a first request that finished but used more CPU than its limit', async () => {
+    const res = await server.request('overshoot');
+    expect(res.status).toBe(503);
+    expect(res.text).toContain('exceeded CPU time limit');
+    expect(server.logs.some((l) => l.worker === 'overshoot' && l.limit === 'cpu')).toBe(true);
   });
 
   it('cuts a warm, usually light worker that suddenly spins, and keeps serving others', async () => {
