@@ -17,6 +17,8 @@ export interface WireRequest {
   /** set when the upload is still arriving: read it from the host by this id */
   bodyStream?: number;
   cf?: Record<string, unknown>;
+  /** set when the host has already parsed and serialized `url` */
+  urlSerialized?: boolean;
 }
 
 export interface WireResponse {
@@ -36,7 +38,7 @@ export function requestFromWire(wire: WireRequest): Request {
   const body = bodyless ? null : wire.bodyStream !== undefined ? hostByteStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
   // As workerd builds incoming requests: any method the client sent, immutable headers, the
   // transferred body adopted without a copy.
-  return createIncomingRequest({ method: wire.method, url: wire.url, headers: wire.headers, body, cf: wire.cf ? Object.freeze(wire.cf) : undefined });
+  return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf: wire.cf ? Object.freeze(wire.cf) : undefined });
 }
 
 // Response streams the host is pulling, by id.

@@ -239,14 +239,16 @@ export function createIncomingRequest(wire: {
   headers: Iterable<[string, string]>;
   body: Uint8Array | ReadableStream | null;
   cf?: unknown;
+  /** the host already parsed and serialized the URL (WHATWG, Node's own parser) */
+  urlSerialized?: boolean;
 }): Request {
-  const parsed = parseURL(wire.url);
-  if (parsed === null) throw new TypeError(`Invalid URL: ${wire.url}`);
+  const parsed = wire.urlSerialized ? null : parseURL(wire.url);
+  if (parsed === null && !wire.urlSerialized) throw new TypeError(`Invalid URL: ${wire.url}`);
   const headers = createHeaders(wire.headers, 'immutable');
   const hasPayload = wire.body !== null && wire.method !== 'GET' && wire.method !== 'HEAD';
   return fromParts({
     method: wire.method,
-    url: serializeURL(parsed),
+    url: parsed === null ? wire.url : serializeURL(parsed),
     headers,
     body: !hasPayload ? null : wire.body instanceof ReadableStream ? { kind: 'stream', value: wire.body } : bytesSource(wire.body as Uint8Array),
     // As on Workers: an incoming request forwarded with fetch(request) passes redirects through.

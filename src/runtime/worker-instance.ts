@@ -440,7 +440,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
     const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
     invocation.trigger = trigger;
-    const guestRequest: GuestWireRequest = { method: request.method, url: request.url, headers: request.headers, body: request.body, cf: request.cf };
+    const guestRequest: GuestWireRequest = { method: request.method, ...serializedUrl(request.url), headers: request.headers, body: request.body, cf: request.cf };
     if (request.bodyStream) guestRequest.bodyStream = this.openHostStream(invocation, request.bodyStream);
     let streaming = false;
     try {
@@ -1022,6 +1022,17 @@ function outcomeOf(limit: LimitKind): Outcome {
       return 'exceededWall';
     default:
       return 'exception';
+  }
+}
+
+/** The request URL parsed and serialized here when it can be (the guest then skips its parser,
+ *  ~0.1 ms of the first request into a fresh isolate); as given otherwise, for the guest to
+ *  reject as workerd would. */
+function serializedUrl(url: string): { url: string; urlSerialized?: true } {
+  try {
+    return { url: new URL(url).href, urlSerialized: true };
+  } catch {
+    return { url };
   }
 }
 
