@@ -8,6 +8,7 @@ import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from '
 import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { Watchdog, Watched } from './watchdog.js';
+import { FetchBatcher } from './fetch-batch.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
@@ -204,19 +205,6 @@ async function* hostChunks(invocation: Invocation, source: AsyncIterable<Uint8Ar
  *  isolate synchronously (see WorkerInstance.dispatch). */
 const LIGHT_INVOCATION_CPU_MS = 1;
 
-/** At most this many fetch events enter an isolate in one batch (see dispatchFetch)... */
-const MAX_BATCH = 16;
-/** ...whose time bound is the CPU limit plus this much for each event after the first. */
-const BATCH_HEADROOM_MS = 2;
-
-interface BatchedFetch {
-  invocation: Invocation;
-  request: GuestWireRequest;
-  answer: (value: unknown) => void;
-  fail: (error: unknown) => void;
-}
-
-
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
@@ -244,14 +232,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** how events entered this isolate: one at a time on this thread, in batches (events / batches),
    *  or asynchronously on isolated-vm's threads */
   readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
-  /** light fetch events waiting for this turn of the event loop to end (see dispatchFetch) */
-  private batch: BatchedFetch[] = [];
-  /** fetch events dispatched in this turn of the event loop and in the previous one that had any
-   *  (see dispatchFetch) */
-  private arrivalsThisTurn = 0;
-  private arrivalsLastTurn = 0;
-  /** batched fetch events whose answer has not come back yet, by invocation id */
-  private readonly awaitingAnswer = new Map<number, (answer: unknown) => void>();
+  /** light fetch events that arrive together enter in batches (see dispatchFetch) */
+  private readonly batcher: FetchBatcher<Invocation>;
   /** per-isolate host state of op families (dropped with the isolate) */
   private readonly opState = new Map<string, unknown>();
   // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
@@ -268,6 +250,18 @@ export class WorkerInstance implements BridgeOwner, Watched {
   ) {
     this.limits = resolveLimits(def.limits);
     ready.bridge.owner = this;
+    const instance = this;
+    this.batcher = new FetchBatcher<Invocation>({
+      dispatchBatch: ready.entry.dispatchBatch,
+      takeSettled: ready.entry.takeSettled,
+      canEnterSynchronously: (entering) => this.alive && this.onlyThisThread(...entering),
+      enterAlone: (invocation, request, mayEnterSync) => this.dispatch(invocation, ready.entry.dispatchFetch, [invocation.id, wireArgument(request)], mayEnterSync),
+      chargeSync: (invocations) => this.chargeSync(invocations),
+      get syncTimeoutMs() {
+        return instance.syncTimeoutMs;
+      },
+      entries: this.entries,
+    });
   }
 
   get isolate(): ivm.Isolate {
@@ -362,7 +356,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
     this.inFlight.delete(invocation.id);
-    this.awaitingAnswer.delete(invocation.id);
+    this.batcher.forget(invocation.id);
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     if (this.inFlight.size === 0) {
@@ -743,101 +737,20 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   /**
    * A fetch event. Light requests without a body in hand that could enter synchronously (see
-   * dispatch) are batched instead: all those that arrive in one turn of the event loop (under load,
-   * one from each busy connection) enter the isolate together at its end (flushBatch), so the
-   * crossing's fixed cost (~30-40 us: the lock, the timeout's timer, the promise plumbing) is paid
-   * once per batch rather than once per request.
+   * dispatch) are batched instead once requests arrive together (see fetch-batch.ts): the
+   * crossing's fixed cost is paid once per batch rather than once per request.
    */
   private dispatchFetch(invocation: Invocation, request: GuestWireRequest): Promise<unknown> {
-    // Batch only once requests have been seen arriving together (two or more in the previous turn
-    // of the event loop): a request on its own goes in at once, since waiting for the end of the
-    // turn would expose it to whatever else the turn does. (A synchronous entry completes its
-    // answer before it returns, so "others in flight" says nothing about concurrency.)
-    const alone = this.batch.length === 0 && this.arrivalsLastTurn < 2;
-    this.countArrival();
-    if (alone || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
+    const together = this.batcher.arrive();
+    if (!together || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
       return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
     }
-    return new Promise((answer, fail) => {
-      if (this.batch.length === 0) setImmediate(this.flushBatch);
-      this.batch.push({ invocation, request, answer, fail });
-    });
+    return this.batcher.enqueue(invocation, request);
   }
 
-  private countArrival(): void {
-    if (this.arrivalsThisTurn++ === 0) setImmediate(this.endTurn);
-  }
-
-  private readonly endTurn = (): void => {
-    this.arrivalsLastTurn = this.arrivalsThisTurn;
-    this.arrivalsThisTurn = 0;
-  };
-
-  private readonly flushBatch = (): void => {
-    const queued = this.batch;
-    this.batch = [];
-    const waiting: Invocation[] = [];
-    for (let from = 0; from < queued.length; from += MAX_BATCH) waiting.push(...this.enterBatch(queued.slice(from, from + MAX_BATCH)));
-    // Handlers still waiting go on on isolated-vm's threads once the host answers them, which
-    // cannot happen before this returns (the host runs their calls on this thread): so they were
-    // no reason to hold back the later batches above, and are marked only now.
-    for (const invocation of waiting) invocation.offThread = true;
-  };
-
-  /** Enter the isolate once for a batch of fetch events (see dispatchFetch). Returns the
-   *  invocations whose handler is still waiting on the host. */
-  private enterBatch(batch: BatchedFetch[]): Invocation[] {
-    const invocations = batch.map((item) => item.invocation);
-    // Whatever happened since they were queued (an earlier batch left handlers waiting on the
-    // host, say) may have put guest code on another thread: then each goes in asynchronously.
-    if (!this.alive || !this.onlyThisThread(...invocations)) {
-      for (const item of batch) item.answer(this.dispatch(item.invocation, this.ready.entry.dispatchFetch, [item.invocation.id, wireArgument(item.request)], false));
-      return [];
-    }
-    // A batch of one is a plain synchronous entry (one call instead of two).
-    if (batch.length === 1) {
-      batch[0].answer(this.dispatch(batch[0].invocation, this.ready.entry.dispatchFetch, [batch[0].invocation.id, wireArgument(batch[0].request)]));
-      return [];
-    }
-    let json = '[';
-    for (let i = 0; i < batch.length; i++) {
-      const { invocation, request, answer } = batch[i];
-      json += `${i ? ',' : ''}[${invocation.id},${JSON.stringify(request)}]`;
-      this.awaitingAnswer.set(invocation.id, answer);
-    }
-    json += ']';
-    this.entries.batches++;
-    this.entries.batched += batch.length;
-    // One handler may use up to the CPU limit; the others are light (they would not be batched
-    // otherwise), each given a little headroom. A spinning handler ends the batch at this bound.
-    const timeout = this.syncTimeoutMs + (batch.length - 1) * BATCH_HEADROOM_MS;
-    let settled: unknown;
-    try {
-      this.ready.entry.dispatchBatch.applySync(undefined, [json], { timeout });
-      settled = this.ready.entry.takeSettled.applySync(undefined, [], { result: { copy: true } });
-    } catch (error) {
-      for (const item of batch) {
-        this.awaitingAnswer.delete(item.invocation.id);
-        item.fail(error);
-      }
-      return [];
-    } finally {
-      this.chargeSync(invocations);
-    }
-    const answers = typeof settled === 'string' ? safeJsonParse(settled) : settled;
-    if (Array.isArray(answers)) {
-      for (const entry of answers) if (Array.isArray(entry)) this.settled(Number(entry[0]), entry[1]);
-    }
-    // The rest wait on the host (a binding, a timer, a body).
-    return invocations.filter((invocation) => this.awaitingAnswer.has(invocation.id));
-  }
-
-  /** BridgeOwner: a batched fetch event's answer (see flushBatch). */
+  /** BridgeOwner: a batched fetch event's answer, sent after its batch (see fetch-batch.ts). */
   settled(invocationId: number, answer: unknown): void {
-    const deliver = this.awaitingAnswer.get(invocationId);
-    if (!deliver) return;
-    this.awaitingAnswer.delete(invocationId);
-    deliver(answer);
+    this.batcher.settled(invocationId, answer);
   }
 
   /** True when no guest code but what this thread is about to run (for `entering`) can be in the
