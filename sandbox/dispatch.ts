@@ -210,7 +210,7 @@ export async function dispatchFetch(id: number, wire: WireRequest | string): Pro
 // --- batched fetch events -----------------------------------------------------------------------
 //
 // Under load the host collects the light requests that arrive together and enters the isolate
-// once for all of them (see WorkerInstance.flushBatch): dispatchBatch starts each, and by the time
+// once for all of them (see src/runtime/fetch-batch.ts): dispatchBatch starts each, and by the time
 // it returns to the host V8 has run the microtasks, so every handler that needed nothing from the
 // host has settled. takeSettled, the host's second (cheap) call, hands those answers back. A
 // handler still waiting (on a binding, a timer, a body) answers later through a 'settled' message.

@@ -242,13 +242,17 @@ export function createIncomingRequest(wire: {
   /** the host already parsed and serialized the URL (WHATWG, Node's own parser) */
   urlSerialized?: boolean;
 }): Request {
-  const parsed = wire.urlSerialized ? null : parseURL(wire.url);
-  if (parsed === null && !wire.urlSerialized) throw new TypeError(`Invalid URL: ${wire.url}`);
+  let url = wire.url;
+  if (!wire.urlSerialized) {
+    const parsed = parseURL(url);
+    if (parsed === null) throw new TypeError(`Invalid URL: ${wire.url}`);
+    url = serializeURL(parsed);
+  }
   const headers = createHeaders(wire.headers, 'immutable');
   const hasPayload = wire.body !== null && wire.method !== 'GET' && wire.method !== 'HEAD';
   return fromParts({
     method: wire.method,
-    url: parsed === null ? wire.url : serializeURL(parsed),
+    url,
     headers,
     body: !hasPayload ? null : wire.body instanceof ReadableStream ? { kind: 'stream', value: wire.body } : bytesSource(wire.body as Uint8Array),
     // As on Workers: an incoming request forwarded with fetch(request) passes redirects through.

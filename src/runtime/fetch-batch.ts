@@ -11,6 +11,7 @@
 // body) answers later by a 'settled' message (settled below).
 import type ivm from 'isolated-vm';
 import type { GuestWireRequest } from './wire.js';
+import { parseJsonOrUndefined } from './guest-wire.js';
 
 /** At most this many fetch events enter an isolate in one batch... */
 const MAX_BATCH = 16;
@@ -28,8 +29,8 @@ export interface BatchedInvocation {
 export interface BatchOwner<I extends BatchedInvocation> {
   readonly dispatchBatch: ivm.Reference<Function>;
   readonly takeSettled: ivm.Reference<Function>;
-  /** the isolate is alive and no guest code but these can be running in it */
-  canEnterSynchronously(entering: I[]): boolean;
+  /** the isolate is alive and no guest code can be running in it on another thread */
+  canEnterSynchronously(): boolean;
   /** enter for one event the usual way (synchronously when allowed, unless `mayEnterSync` is false) */
   enterAlone(invocation: I, request: GuestWireRequest, mayEnterSync: boolean): Promise<unknown>;
   /** after a synchronous entry: share out the CPU it used, and enforce the limit */
@@ -113,7 +114,7 @@ export class FetchBatcher<I extends BatchedInvocation> {
     const invocations = batch.map((item) => item.invocation);
     // Whatever happened since they were queued (an event sent asynchronously meanwhile, say) may
     // have put guest code on another thread: then each goes in asynchronously.
-    if (!owner.canEnterSynchronously(invocations)) {
+    if (!owner.canEnterSynchronously()) {
       for (const item of batch) item.answer(owner.enterAlone(item.invocation, item.request, false));
       return [];
     }
@@ -148,14 +149,7 @@ export class FetchBatcher<I extends BatchedInvocation> {
       owner.chargeSync(invocations);
     }
     // The guest is untrusted: take only well-formed entries ([invocationId, answer]).
-    let answers: unknown = settled;
-    if (typeof settled === 'string') {
-      try {
-        answers = JSON.parse(settled);
-      } catch {
-        answers = undefined;
-      }
-    }
+    const answers = typeof settled === 'string' ? parseJsonOrUndefined(settled) : settled;
     if (Array.isArray(answers)) {
       for (const entry of answers) if (Array.isArray(entry)) this.settled(Number(entry[0]), entry[1]);
     }

@@ -19,7 +19,7 @@ export interface BridgeOwner {
   /** the guest awaits an async host call (an op or a timer) for this invocation: its continuation
    *  runs on isolated-vm's threads */
   awaitsHost(invocationId: number): void;
-  /** a batched fetch event's answer, sent when it settled after its batch (see flushBatch) */
+  /** a batched fetch event's answer, sent when it settled after its batch (see fetch-batch.ts) */
   settled(invocationId: number, answer: unknown): void;
 }
 

@@ -9,6 +9,7 @@ import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
+import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
@@ -145,16 +146,6 @@ export class Invocation {
   }
 }
 
-/** What the guest's dispatch entry points answer (sandbox/dispatch.ts DispatchResult). */
-interface GuestResult<T> {
-  result?: T;
-  exception?: GuestException;
-  /** waitUntil work or a stream remains: the invocation ends later */
-  pending: boolean;
-  /** a 'flush' message follows the console lines the invocation sent */
-  flush?: boolean;
-}
-
 let nextInvocationId = 1;
 
 function guestEnv(bindings: Record<string, BindingConfig>): Record<string, unknown> {
@@ -207,6 +198,9 @@ const LIGHT_INVOCATION_CPU_MS = 1;
 
 export class WorkerInstance implements BridgeOwner, Watched {
   readonly limits: Limits;
+  /** the CPU limit per invocation, and the wall-time bound of a synchronous entry (see dispatch) */
+  private readonly cpuLimitNs: bigint;
+  private readonly syncTimeoutMs: number;
   readonly inFlight = new Map<number, Invocation>();
   format: 'modules' | 'service-worker' = 'modules';
   handlers: string[] = [];
@@ -250,16 +244,15 @@ export class WorkerInstance implements BridgeOwner, Watched {
   ) {
     this.limits = resolveLimits(def.limits);
     ready.bridge.owner = this;
-    const instance = this;
+    this.cpuLimitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
+    this.syncTimeoutMs = Math.max(1, Math.round(this.limits.cpuMs));
     this.batcher = new FetchBatcher<Invocation>({
       dispatchBatch: ready.entry.dispatchBatch,
       takeSettled: ready.entry.takeSettled,
-      canEnterSynchronously: (entering) => this.alive && this.onlyThisThread(...entering),
+      canEnterSynchronously: () => this.alive && this.onlyThisThread(),
       enterAlone: (invocation, request, mayEnterSync) => this.dispatch(invocation, ready.entry.dispatchFetch, [invocation.id, wireArgument(request)], mayEnterSync),
       chargeSync: (invocations) => this.chargeSync(invocations),
-      get syncTimeoutMs() {
-        return instance.syncTimeoutMs;
-      },
+      syncTimeoutMs: this.syncTimeoutMs,
       entries: this.entries,
     });
   }
@@ -686,7 +679,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     // With an inspector attached, always asynchronously: a debugger pause or a limit breach while
     // this thread is inside a synchronous call is what the inspector cannot survive.
     const first = !this.entered;
-    const sync = mayEnterSync && !this.ready.inspectable && (first || (this.light && this.onlyThisThread(invocation)));
+    const sync = mayEnterSync && !this.ready.inspectable && (first || (this.light && this.onlyThisThread()));
     this.entered = true;
     if (!sync) {
       invocation.offThread = true;
@@ -714,9 +707,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
     return this.recentCpuMs < LIGHT_INVOCATION_CPU_MS;
   }
 
-  private get syncTimeoutMs(): number {
-    return Math.max(1, Math.round(this.limits.cpuMs));
-  }
 
   /** After a synchronous entry: the CPU the isolate's clock moved by, shared by what ran in it. */
   private chargeSync(invocations: Invocation[]): void {
@@ -726,9 +716,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       for (const invocation of invocations) invocation.cpuNs += share;
     }
     this.lastCpu = this.cpuAtProgress = cpu;
-    const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
     for (const invocation of invocations) {
-      if (invocation.cpuNs > limitNs) {
+      if (invocation.cpuNs > this.cpuLimitNs) {
         this.breach('cpu', invocation);
         return;
       }
@@ -742,7 +731,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
    */
   private dispatchFetch(invocation: Invocation, request: GuestWireRequest): Promise<unknown> {
     const together = this.batcher.arrive();
-    if (!together || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread(invocation)) {
+    if (!together || request.body != null || !this.entered || this.ready.inspectable || !this.light || !this.onlyThisThread()) {
       return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
     }
     return this.batcher.enqueue(invocation, request);
@@ -753,11 +742,12 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.batcher.settled(invocationId, answer);
   }
 
-  /** True when no guest code but what this thread is about to run (for `entering`) can be in the
-   *  isolate. */
-  private onlyThisThread(...entering: Invocation[]): boolean {
+  /** True when no guest code can be running in the isolate on another thread, now or before this
+   *  thread's next entry returns. (An invocation about to enter was never entered, so it is never
+   *  `offThread` yet.) */
+  private onlyThisThread(): boolean {
     if (this.strayHostCalls) return false;
-    for (const other of this.inFlight.values()) if (other.offThread && !entering.includes(other)) return false;
+    for (const invocation of this.inFlight.values()) if (invocation.offThread) return false;
     return true;
   }
 
@@ -843,7 +833,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       this.utilization = 0.8 * this.utilization + 0.2 * Math.max(0, Math.min(1, Number(delta) / wallNs));
       this.lastSampleAt = now;
     }
-    const limitNs = BigInt(Math.round(this.limits.cpuMs)) * NS_PER_MS;
+    const limitNs = this.cpuLimitNs;
     if (delta !== 0n) {
       // Concurrent invocations share the isolate's thread; split what it burned between them.
       // With scripts/patch-isolated-vm.mjs the clock is the thread's CPU clock even mid-slice, so
@@ -936,58 +926,6 @@ function outcomeOf(limit: LimitKind): Outcome {
     default:
       return 'exception';
   }
-}
-
-/** The request URL parsed and serialized here when it can be (the guest then skips its parser,
- *  ~0.1 ms of the first request into a fresh isolate); as given otherwise, for the guest to
- *  reject as workerd would. */
-function serializedUrl(url: string): { url: string; urlSerialized?: true } {
-  try {
-    return { url: new URL(url).href, urlSerialized: true };
-  } catch {
-    return { url };
-  }
-}
-
-function safeJsonParse(json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-}
-
-/** A guest's answer to an event (copied, or JSON-encoded: see encodeResult in sandbox/dispatch.ts),
- *  checked for the shape the host relies on: the guest is untrusted. */
-function decodeGuestResult<T>(answer: unknown): GuestResult<T> {
-  const out = typeof answer === 'string' ? safeJsonParse(answer) : answer;
-  const shaped = out as GuestResult<unknown> | undefined;
-  if (!shaped || typeof shaped !== 'object' || !isObjectOrAbsent(shaped.result) || !isObjectOrAbsent(shaped.exception)) return malformedResult();
-  return shaped as GuestResult<T>;
-}
-
-function isObjectOrAbsent(value: unknown): boolean {
-  return value === undefined || (typeof value === 'object' && value !== null);
-}
-
-function malformedResult<T>(): GuestResult<T> {
-  const message = 'The worker answered with a malformed result';
-  return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
-}
-
-/** The fields of a guest's response the host relies on. */
-function isWireResponse(response: WireResponse): boolean {
-  return Number.isInteger(response.status) && Array.isArray(response.headers);
-}
-
-/** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
- *  large ones are transferred (no copy) into the isolate. */
-function wireArgument(request: GuestWireRequest): unknown {
-  if (request.body == null) return JSON.stringify(request);
-  if (request.body && request.body.byteLength > 64 * 1024) {
-    return new ivm.ExternalCopy(request, { transferList: [request.body], transferOut: true }).copyInto({ release: true, transferIn: true });
-  }
-  return new ivm.ExternalCopy(request).copyInto({ release: true });
 }
 
 /** Resolve an import specifier against the importing module's name ("./a.js" from "lib/b.js"). */

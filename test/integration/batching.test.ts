@@ -1,4 +1,4 @@
-// Light requests that arrive together enter their isolate in one batch (WorkerInstance.flushBatch):
+// Light requests that arrive together enter their isolate in one batch (src/runtime/fetch-batch.ts):
 // every answer must still reach its own request, with its own logs and metering; handlers that
 // wait on the host answer later; limits still cut exactly as without batching; guest code that
 // tampers with JSON cannot garble the answers.
