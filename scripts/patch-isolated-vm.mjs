@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Three changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
+// Five changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
 // limit depends on:
 //
 // 1. binding.gyp gives the `isolated_vm` target two `conditions` keys; in a Python dict literal
@@ -21,6 +21,12 @@
 //    the constructor, except `inspector`) on isolated-vm's threads, in the task of an existing
 //    isolate (whose executor tells the new one which Node thread owns it), and resolves to it: the
 //    ready pool refills without stalling the thread that serves requests.
+// And one makes the worker code cache work for ES modules:
+// 5. compileModule accepts `cachedData` and reports `cachedDataRejected: false`, but never passes
+//    kConsumeCodeCache to V8, so the cache is silently ignored and every module is parsed from
+//    scratch (measured: a 1.2 MB bundle compiles in 7.0 ms with or without its cache; as a
+//    script, which does pass the flag, 0.4 ms with it). Modules now consume the cache they are
+//    given, as scripts do.
 //
 // Then the addon is built once. package.json's allowScripts denies isolated-vm its own install
 // script (a prebuilt download that cannot work here, then a build of the unpatched source), so
@@ -30,7 +36,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1';
+const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1';
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
 const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
@@ -202,6 +208,14 @@ function patchSpawnIsolate() {
   return changed;
 }
 
+function patchModuleCodeCache() {
+  return edit(
+    'src/module/isolate_handle.cc',
+    '\t\tauto module_handle = RunWithAnnotatedErrors(\n\t\t\t[&]() { return Unmaybe(ScriptCompiler::CompileModule(isolate, source.get())); }\n\t\t);\n',
+    '\t\t// cinder: consume the code cache when one is given (patch 5); V8 ignores it otherwise\n\t\tauto compile_options = DidSupplyCachedData() ? ScriptCompiler::kConsumeCodeCache : ScriptCompiler::kNoCompileOptions;\n\t\tauto module_handle = RunWithAnnotatedErrors(\n\t\t\t[&]() { return Unmaybe(ScriptCompiler::CompileModule(isolate, source.get(), compile_options)); }\n\t\t);\n',
+  );
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -212,7 +226,7 @@ function findNodeGyp() {
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate()].some(Boolean);
+const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache()].some(Boolean);
 if (process.platform !== 'linux') process.exit(0);
 const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
 if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {

@@ -31,6 +31,9 @@ export interface WorkerDefinition {
   limits?: Partial<Limits>;
   /** V8 code cache per module name, filled on first load and kept beside the deployment */
   codeCache?: Map<string, Buffer>;
+  /** Called after a load in which V8 rejected a cached entry (another V8 build, a damaged file)
+   *  and a fresh one replaced it in `codeCache`, so whoever keeps the cache can store it again. */
+  onCodeCacheRenewed?: (codeCache: Map<string, Buffer>) => void;
 }
 
 // A script is an ES module when it has a top-level import/export statement (as wrangler decides

@@ -273,6 +273,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
     const timeout = this.limits.startupMs;
     let namespace: ivm.Reference | undefined;
+    let renewed = false;
     try {
       if (main.type === 'esm') {
         const compiled = new Map<string, ivm.Module>();
@@ -280,7 +281,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
         for (const source of def.modules) {
           if (source.type !== 'esm') continue;
           const module = ready.isolate.compileModuleSync(source.code, { filename: `file:///${source.name}`, ...this.cacheOptions(source.name) });
-          this.keepCache(source.name, module as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> });
+          renewed = this.keepCache(source.name, module) || renewed;
           compiled.set(source.name, module);
           names.set(module, source.name);
         }
@@ -295,7 +296,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
         namespace = entry.namespace;
       } else {
         const script = ready.isolate.compileScriptSync(main.code, { filename: `file:///${main.name}`, ...this.cacheOptions(main.name) });
-        this.keepCache(main.name, script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> });
+        renewed = this.keepCache(main.name, script);
         script.runSync(ready.context, { timeout, release: true });
       }
       const installed = ready.entry.installWorker.applySync(
@@ -310,23 +311,30 @@ export class WorkerInstance implements BridgeOwner, Watched {
     } finally {
       namespace?.release();
     }
+    if (renewed) def.onCodeCacheRenewed?.(def.codeCache!);
     this.loadMs = performance.now() - started;
     this.lastCpu = this.cpuAtProgress = this.readCpu();
     this.sampleHeap();
   }
 
+  // With both options isolated-vm produces a cache only when none was given or V8 rejected the
+  // one given, so a rejected entry is replaced in the same load instead of the next one.
   private cacheOptions(moduleName: string): { cachedData?: ivm.ExternalCopy<ArrayBuffer>; produceCachedData?: boolean } {
     if (!this.def.codeCache) return {};
     const cached = this.def.codeCache.get(moduleName);
-    if (cached) return { cachedData: new ivm.ExternalCopy(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength) as ArrayBuffer) };
-    return { produceCachedData: true };
+    if (!cached) return { produceCachedData: true };
+    return { cachedData: new ivm.ExternalCopy(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength) as ArrayBuffer), produceCachedData: true };
   }
 
-  private keepCache(moduleName: string, compiled: { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean }): void {
+  /** Keep what V8 produced; true when it replaced an entry V8 rejected. */
+  private keepCache(moduleName: string, compiled: object): boolean {
     const cache = this.def.codeCache;
-    if (!cache) return;
-    if (compiled.cachedDataRejected) cache.delete(moduleName);
-    if (!cache.has(moduleName) && compiled.cachedData) cache.set(moduleName, Buffer.from(compiled.cachedData.copy()));
+    if (!cache) return false;
+    const { cachedData, cachedDataRejected } = compiled as { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
+    if (cachedDataRejected) cache.delete(moduleName);
+    if (cache.has(moduleName) || !cachedData) return false;
+    cache.set(moduleName, Buffer.from(cachedData.copy()));
+    return cachedDataRejected === true;
   }
 
   // --- invocations ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // live version chosen by rollback; the admin token generated on first start is kept.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { captureLogger } from '../helpers/server.js';
 import { startServe } from '../../src/server/serve.js';
 import { multipart, startCinder, tempDataDir, textWorker, type TestCinder } from './helpers.js';
@@ -89,6 +89,22 @@ describe('restart', () => {
     const def = cinder.server.runtime.definition('app')!;
     expect([...def.codeCache!.keys()].sort()).toEqual(['src/index.js', 'src/lib/name.js']);
     expect((await cinder.get('app.example.com')).text).toBe('app multi-module');
+  });
+
+  it('replaces a stored code cache that V8 rejects, and still serves', async () => {
+    const version = cinder!.server.runtime.definition('app')!.version;
+    const good = await cinder!.server.store.getCodeCache(version);
+    const damaged = new Map([...good].map(([module, data]) => [module, Buffer.alloc(data.length, 0x5a)]));
+    await cinder!.server.store.putCodeCache(version, damaged);
+    await cinder!.close();
+    cinder = await startCinder({ dataDir });
+    expect((await cinder.get('app.example.com')).text).toBe('app multi-module');
+    expect(cinder.logs.some((l) => l.msg === 'stored code cache was rejected by V8; storing a fresh one' && l.worker === 'app')).toBe(true);
+    await vi.waitFor(async () => {
+      const stored = await cinder!.server.store.getCodeCache(version);
+      expect([...stored.keys()].sort()).toEqual(['src/index.js', 'src/lib/name.js']);
+      for (const [module, data] of stored) expect(data.equals(damaged.get(module)!)).toBe(false);
+    });
   });
 });
 

@@ -81,6 +81,55 @@ describe('isolated-vm as patched at install (scripts/patch-isolated-vm.mjs)', ()
   });
 });
 
+describe('worker code cache for ES modules (patch 5)', () => {
+  const code = 'export const answer = [1, 2, 3].map((n) => n * 14).reduce((a, b) => a + b, 0);';
+
+  it('is consumed by V8: a valid cache is accepted and a damaged one is refused', () => {
+    // A fresh isolate per compile: V8's in-isolate compilation cache would otherwise answer first.
+    const compile = (options: ivm.ScriptOrigin & ivm.CachedDataOptions) => {
+      const isolate = new ivm.Isolate({ memoryLimit: 16 });
+      const module = isolate.compileModuleSync(code, options) as ivm.Module & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
+      return { isolate, module };
+    };
+    const first = compile({ produceCachedData: true });
+    const cache = first.module.cachedData!.copy();
+    first.isolate.dispose();
+
+    const reused = compile({ cachedData: new ivm.ExternalCopy(cache) });
+    expect(reused.module.cachedDataRejected).toBe(false);
+    reused.module.instantiateSync(reused.isolate.createContextSync(), () => {
+      throw new Error('no imports');
+    });
+    reused.module.evaluateSync();
+    expect(reused.module.namespace.getSync('answer')).toBe(84);
+    reused.isolate.dispose();
+
+    // Unpatched, isolated-vm never hands the cache to V8, so even garbage "is accepted".
+    const refused = compile({ cachedData: new ivm.ExternalCopy(new Uint8Array(cache.byteLength).fill(0x5a).buffer) });
+    expect(refused.module.cachedDataRejected).toBe(true);
+    refused.isolate.dispose();
+  });
+
+  it('a damaged entry is replaced in the same load, and the worker still serves', async () => {
+    const runtime = await Runtime.create({ logger: captureLogger().logger, pool: { min: 1 } });
+    const def = { ...singleScriptWorker('cached', `${code}\nexport default { fetch() { return new Response(String(answer)); } };`), codeCache: new Map<string, Buffer>() };
+    const renewed = vi.fn();
+    runtime.deploy({ ...def, onCodeCacheRenewed: renewed });
+    expect((await runtime.fetch('cached', GET)).body).toBe('84');
+    const good = Buffer.from(def.codeCache.get(def.main)!);
+    expect(renewed).not.toHaveBeenCalled();
+
+    const damaged = Buffer.alloc(good.length, 0x5a);
+    def.codeCache.set(def.main, damaged);
+    runtime.evict('cached', 'test');
+    expect((await runtime.fetch('cached', GET)).body).toBe('84');
+    expect(renewed).toHaveBeenCalledTimes(1);
+    expect(def.codeCache.get(def.main)!.equals(damaged)).toBe(false);
+    expect(def.codeCache.get(def.main)!.length).toBeGreaterThan(0);
+    runtime.close();
+  });
+});
+
 describe('ready pool', () => {
   it('refills in the background after takes and never exceeds its cap', async () => {
     const { logger } = captureLogger();
