@@ -36,7 +36,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1';
+const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1';
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
 const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
@@ -216,6 +216,70 @@ function patchModuleCodeCache() {
   );
 }
 
+function patchModuleCachedDataAfterRun() {
+  let changed = false;
+  changed = edit(
+    'src/module/module_handle.h',
+    '\tRemoteHandle<v8::Function> meta_callback;\n\texplicit ModuleInfo',
+    '\tRemoteHandle<v8::Function> meta_callback;\n\t// cinder (patch 6): V8 hands this out only before evaluation, and the cache is wanted after\n\tRemoteHandle<v8::UnboundModuleScript> unbound_script;\n\texplicit ModuleInfo',
+  ) || changed;
+  changed = edit(
+    'src/module/module_handle.h',
+    '\t\tauto GetNamespace() -> v8::Local<v8::Value>;\n',
+    '\t\tauto GetNamespace() -> v8::Local<v8::Value>;\n\t\tauto CreateCachedDataSync() -> v8::Local<v8::Value>;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/module_handle.cc',
+    '#include "reference_handle.h"\n',
+    '#include "reference_handle.h"\n#include "external_copy_handle.h"\n',
+  ) || changed;
+  changed = edit(
+    'src/module/module_handle.cc',
+    'ModuleInfo::ModuleInfo(Local<Module> handle) : identity_hash{handle->GetIdentityHash()}, handle{handle} {\n',
+    'ModuleInfo::ModuleInfo(Local<Module> handle) : identity_hash{handle->GetIdentityHash()}, handle{handle}, unbound_script{handle->GetUnboundModuleScript()} {\n',
+  ) || changed;
+  changed = edit(
+    'src/module/module_handle.cc',
+    '\t\t"namespace", MemberAccessor<decltype(&ModuleHandle::GetNamespace), &ModuleHandle::GetNamespace>{},\n',
+    '\t\t"namespace", MemberAccessor<decltype(&ModuleHandle::GetNamespace), &ModuleHandle::GetNamespace>{},\n\t\t"createCachedDataSync", MemberFunction<decltype(&ModuleHandle::CreateCachedDataSync), &ModuleHandle::CreateCachedDataSync>{},\n',
+  ) || changed;
+  changed = edit(
+    'src/module/module_handle.cc',
+    'auto ModuleHandle::GetNamespace() -> Local<Value> {\n',
+    `// cinder (patch 6): a code cache made now also holds the functions compiled since the module was
+// compiled (V8 compiles most functions lazily, on first call), so a later isolate need not compile them.
+struct CreateCachedDataRunner : public ThreePhaseTask {
+	shared_ptr<ModuleInfo> info;
+	shared_ptr<ExternalCopyArrayBuffer> data;
+
+	explicit CreateCachedDataRunner(shared_ptr<ModuleInfo> info) : info(std::move(info)) {}
+
+	void Phase2() final {
+		ScriptCompiler::CachedData* cached_data = ScriptCompiler::CreateCodeCache(info->unbound_script.Deref());
+		if (cached_data == nullptr) {
+			throw RuntimeGenericError("V8 could not create a code cache for this module");
+		}
+		data = std::make_shared<ExternalCopyArrayBuffer>((void*)cached_data->data, cached_data->length);
+		cached_data->buffer_policy = ScriptCompiler::CachedData::BufferNotOwned;
+		delete cached_data;
+	}
+
+	auto Phase3() -> Local<Value> final {
+		return ClassHandle::NewInstance<ExternalCopyHandle>(std::move(data));
+	}
+};
+
+auto ModuleHandle::CreateCachedDataSync() -> Local<Value> {
+	auto info = GetInfo();
+	return ThreePhaseTask::Run<0, CreateCachedDataRunner>(*info->handle.GetIsolateHolder(), info);
+}
+
+auto ModuleHandle::GetNamespace() -> Local<Value> {
+`,
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -226,7 +290,7 @@ function findNodeGyp() {
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache()].some(Boolean);
+const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun()].some(Boolean);
 if (process.platform !== 'linux') process.exit(0);
 const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
 if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {

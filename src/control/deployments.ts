@@ -295,12 +295,12 @@ export class Deployments {
       bindings: version.bindings,
       limits: Object.keys(version.limits).length ? version.limits : undefined,
       codeCache,
-      // V8 refuses a cache damaged on disk or made under other V8 flags (the store already keys it
-      // by V8 version); the runtime compiles afresh and this stores the fresh cache, so the full
-      // compile happens once rather than at every start.
-      onCodeCacheRenewed: (renewed) => {
-        this.logger.info({ worker: version.worker, version: version.id }, 'stored code cache was rejected by V8; storing a fresh one');
-        this.saveCodeCache(version.id, renewed);
+      // The runtime replaces cache entries V8 refuses (damaged on disk, made under other V8 flags;
+      // the store already keys them by V8 version), and makes them again once a first request has
+      // compiled the functions it calls; storing the result means a restart starts from it.
+      onCodeCacheUpdated: (codeCache, reason) => {
+        if (reason === 'rejected') this.logger.info({ worker: version.worker, version: version.id }, 'stored code cache was rejected by V8; storing a fresh one');
+        this.saveCodeCache(version.id, codeCache);
       },
     };
   }

@@ -31,9 +31,11 @@ export interface WorkerDefinition {
   limits?: Partial<Limits>;
   /** V8 code cache per module name, filled on first load and kept beside the deployment */
   codeCache?: Map<string, Buffer>;
-  /** Called after a load in which V8 rejected a cached entry (another V8 build, a damaged file)
-   *  and a fresh one replaced it in `codeCache`, so whoever keeps the cache can store it again. */
-  onCodeCacheRenewed?: (codeCache: Map<string, Buffer>) => void;
+  /** Set in memory once `codeCache` holds what the first request compiled (see WorkerInstance). */
+  codeCacheAfterRun?: boolean;
+  /** Called when entries of `codeCache` were replaced, so whoever keeps the cache can store it
+   *  again: V8 rejected one (a damaged file, other V8 flags), or a first request has run. */
+  onCodeCacheUpdated?: (codeCache: Map<string, Buffer>, reason: 'rejected' | 'after-run') => void;
 }
 
 // A script is an ES module when it has a top-level import/export statement (as wrangler decides

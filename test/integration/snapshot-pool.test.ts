@@ -110,22 +110,46 @@ describe('worker code cache for ES modules (patch 5)', () => {
     refused.isolate.dispose();
   });
 
+  const worker = `${code}\nfunction greet(name) { return 'answer ' + name + ' ' + answer; }\nexport default { fetch(request) { return new Response(greet(new URL(request.url).hostname)); } };`;
+  const cachedWorker = () => ({ ...singleScriptWorker('cached', worker), codeCache: new Map<string, Buffer>() });
+
   it('a damaged entry is replaced in the same load, and the worker still serves', async () => {
     const runtime = await Runtime.create({ logger: captureLogger().logger, pool: { min: 1 } });
-    const def = { ...singleScriptWorker('cached', `${code}\nexport default { fetch() { return new Response(String(answer)); } };`), codeCache: new Map<string, Buffer>() };
-    const renewed = vi.fn();
-    runtime.deploy({ ...def, onCodeCacheRenewed: renewed });
-    expect((await runtime.fetch('cached', GET)).body).toBe('84');
-    const good = Buffer.from(def.codeCache.get(def.main)!);
-    expect(renewed).not.toHaveBeenCalled();
-
-    const damaged = Buffer.alloc(good.length, 0x5a);
+    const def = cachedWorker();
+    const updated = vi.fn();
+    runtime.deploy({ ...def, onCodeCacheUpdated: updated });
+    expect((await runtime.fetch('cached', GET)).body).toBe('answer x.test 84');
+    const damaged = Buffer.alloc(def.codeCache.get(def.main)!.length, 0x5a);
     def.codeCache.set(def.main, damaged);
     runtime.evict('cached', 'test');
-    expect((await runtime.fetch('cached', GET)).body).toBe('84');
-    expect(renewed).toHaveBeenCalledTimes(1);
+    expect((await runtime.fetch('cached', GET)).body).toBe('answer x.test 84');
+    expect(updated.mock.calls.filter(([, reason]) => reason === 'rejected')).toHaveLength(1);
     expect(def.codeCache.get(def.main)!.equals(damaged)).toBe(false);
     expect(def.codeCache.get(def.main)!.length).toBeGreaterThan(0);
+    runtime.close();
+  });
+
+  it('is made again after the first request, holding the functions it compiled, once per version (patch 6)', async () => {
+    const { logger, logs } = captureLogger();
+    const runtime = await Runtime.create({ logger, pool: { min: 1 } });
+    const def = cachedWorker();
+    const updated = vi.fn();
+    runtime.deploy({ ...def, onCodeCacheUpdated: updated });
+    expect((await runtime.fetch('cached', GET)).body).toBe('answer x.test 84');
+    const atCompile = def.codeCache.get(def.main)!;
+    await vi.waitFor(() => expect(updated).toHaveBeenCalledWith(def.codeCache, 'after-run'));
+    const afterRun = def.codeCache.get(def.main)!;
+    // greet and fetch were compiled lazily by the first request; now their bytecode is in the cache.
+    expect(afterRun.length).toBeGreaterThan(atCompile.length);
+
+    // The next isolate takes that cache (a rejected one would be replaced and reported) and serves
+    // from it; no isolate makes it again.
+    runtime.evict('cached', 'test');
+    expect((await runtime.fetch('cached', { ...GET, url: 'http://y.test/' })).body).toBe('answer y.test 84');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(updated).toHaveBeenCalledTimes(1);
+    expect(def.codeCache.get(def.main)).toBe(afterRun);
+    expect(logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
     runtime.close();
   });
 });
