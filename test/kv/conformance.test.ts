@@ -224,10 +224,12 @@ for (const fixture of allFixtures()) {
         const ns = uniqueNamespace();
         const service = new KVService({ backend: fixture.open(), minExpirationTtl: 1, sweepIntervalMs: 0, cache: false });
         try {
-          await service.put(ns, 'k', 'v', { expirationTtl: 1 });
+          // Expirations are whole seconds from the put's second (as in Workers), so a TTL of 1 can
+          // end a millisecond after the put; 2 leaves at least a second to read it back first.
+          await service.put(ns, 'k', 'v', { expirationTtl: 2 });
           await service.put(ns, 'keep', 'v');
           expect((await service.get(ns, 'k'))?.value.toString()).toBe('v');
-          const deadline = Date.now() + 3_000;
+          const deadline = Date.now() + 4_000;
           while ((await service.get(ns, 'k')) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
           expect(await service.get(ns, 'k')).toBeNull();
           expect((await service.list(ns)).keys.map((k) => k.name)).toEqual(['keep']);
