@@ -17,10 +17,13 @@ import { DEFAULT_LIMITS } from '../runtime/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../runtime/worker-definition.js';
 import type { Router } from '../server/router.js';
-import { RouteConflictError, type DeploymentStore, type RouteRecord, type VersionInfo, type WorkerInfo } from '../store/types.js';
+import { RouteConflictError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { badRequest, conflict, notFound, tooLarge } from './errors.js';
 import type { UploadSpec } from './upload.js';
 import { normalizeRoute, workerNameError } from './validate.js';
+
+/** A new version's cache, or one the store could not read: empty, filled by the first load. */
+const emptyCodeCache = (): StoredCodeCache => ({ modules: new Map(), afterRun: false });
 
 export interface DeploymentsOptions {
   runtime: Runtime;
@@ -138,7 +141,7 @@ export class Deployments {
         limits: spec.limits,
         compatibilityDate: spec.compatibilityDate,
       };
-      const def = this.definition(version, spec.modules, new Map());
+      const def = this.definition(version, spec.modules, emptyCodeCache());
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
       // and the version that serves now keeps serving. This also fills def.codeCache.
       const loadError = this.runtime.check(def);
@@ -153,7 +156,7 @@ export class Deployments {
       }
       this.runtime.deploy(def);
       await this.refreshRoutes();
-      this.saveCodeCache(stored.id, def.codeCache);
+      this.saveCodeCache(stored.id, def);
       this.logger.info({ worker: name, version: stored.id, number: stored.number, size }, `deployed ${name} version ${stored.number}`);
       this.emit({ type: 'deployed', worker: name, version: stored, reason: 'upload' });
       return stored;
@@ -285,8 +288,8 @@ export class Deployments {
     return routes;
   }
 
-  private definition(version: Omit<VersionInfo, 'number' | 'modules'>, modules: WorkerModuleSource[], codeCache: Map<string, Buffer>): WorkerDefinition {
-    return {
+  private definition(version: Omit<VersionInfo, 'number' | 'modules'>, modules: WorkerModuleSource[], codeCache: StoredCodeCache): WorkerDefinition {
+    const def: WorkerDefinition = {
       name: version.worker,
       // The runtime swaps isolates when this changes: every upload and rollback target differs.
       version: version.id,
@@ -294,26 +297,29 @@ export class Deployments {
       modules,
       bindings: version.bindings,
       limits: Object.keys(version.limits).length ? version.limits : undefined,
-      codeCache,
+      codeCache: codeCache.modules,
+      // A cache stored after a first request is not made again by this process.
+      codeCacheAfterRun: codeCache.afterRun,
       // The runtime replaces cache entries V8 refuses (damaged on disk, made under other V8 flags;
       // the store already keys them by V8 version), and makes them again once a first request has
       // compiled the functions it calls; storing the result means a restart starts from it.
-      onCodeCacheUpdated: (codeCache, reason) => {
+      onCodeCacheUpdated: (_codeCache, reason) => {
         if (reason === 'rejected') this.logger.info({ worker: version.worker, version: version.id }, 'stored code cache was rejected by V8; storing a fresh one');
-        this.saveCodeCache(version.id, codeCache);
+        this.saveCodeCache(version.id, def);
       },
     };
+    return def;
   }
 
   private async definitionOf(version: VersionInfo): Promise<WorkerDefinition> {
-    const [modules, codeCache] = await Promise.all([this.store.getModules(version.id), this.store.getCodeCache(version.id).catch(() => new Map<string, Buffer>())]);
+    const [modules, codeCache] = await Promise.all([this.store.getModules(version.id), this.store.getCodeCache(version.id).catch(() => emptyCodeCache())]);
     return this.definition(version, modules, codeCache);
   }
 
   /** Keep the V8 code cache beside the version, so a restarted server compiles nothing. Best effort. */
-  private saveCodeCache(versionId: string, cache: Map<string, Buffer> | undefined): void {
-    if (!cache?.size) return;
-    this.store.putCodeCache(versionId, cache).catch((error) => {
+  private saveCodeCache(versionId: string, def: WorkerDefinition): void {
+    if (!def.codeCache?.size) return;
+    this.store.putCodeCache(versionId, { modules: def.codeCache, afterRun: def.codeCacheAfterRun === true }).catch((error) => {
       this.logger.warn({ version: versionId, err: (error as Error).message }, 'could not store code cache');
     });
   }

@@ -31,7 +31,8 @@ export interface WorkerDefinition {
   limits?: Partial<Limits>;
   /** V8 code cache per module name, filled on first load and kept beside the deployment */
   codeCache?: Map<string, Buffer>;
-  /** Set in memory once `codeCache` holds what the first request compiled (see WorkerInstance). */
+  /** True once `codeCache` holds what a first request compiled (see WorkerInstance); whoever
+   *  keeps the cache stores this with it, so a restarted server does not make it again. */
   codeCacheAfterRun?: boolean;
   /** Called when entries of `codeCache` were replaced, so whoever keeps the cache can store it
    *  again: V8 rejected one (a damaged file, other V8 flags), or a first request has run. */

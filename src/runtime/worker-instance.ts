@@ -294,6 +294,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
           if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
           return target;
         });
+        // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
+        // no longer the after-first-request kind, and is made again after this isolate's first.
+        if (renewed) def.codeCacheAfterRun = false;
         entry.evaluateSync({ timeout });
         namespace = entry.namespace;
         if (def.codeCache && !def.codeCacheAfterRun) this.modulesToCache = compiled;

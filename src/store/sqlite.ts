@@ -6,11 +6,11 @@
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
 import type { WorkerModuleSource } from '../runtime/worker-definition.js';
-import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type VersionInfo, type WorkerInfo } from './types.js';
+import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from './types.js';
 import { openSqlite } from './open-sqlite.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS code_cache (
   module     TEXT NOT NULL,
   v8         TEXT NOT NULL,
   data       BLOB NOT NULL,
+  after_run  INTEGER NOT NULL DEFAULT 0,  -- 1: made after a first request (see StoredCodeCache)
   PRIMARY KEY (version_id, module)
 );
 `;
@@ -117,8 +118,13 @@ export class SqliteDeploymentStore implements DeploymentStore {
     if (current > SCHEMA_VERSION) {
       throw new Error(`${this.file} was written by a newer Cinder (schema ${current}, this one knows ${SCHEMA_VERSION})`);
     }
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.db.transaction(() => {
+      // Schema 1 -> 2: code cache entries say whether they were made after a first request. The
+      // entries a schema-1 server stored count as compile-time ones (made again once, then kept).
+      if (current === 1) this.db.exec('ALTER TABLE code_cache ADD COLUMN after_run INTEGER NOT NULL DEFAULT 0');
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
   }
 
   async listWorkers(): Promise<WorkerInfo[]> {
@@ -225,17 +231,17 @@ export class SqliteDeploymentStore implements DeploymentStore {
     }).immediate();
   }
 
-  async getCodeCache(versionId: string): Promise<Map<string, Buffer>> {
-    const rows = this.db.prepare('SELECT module, data FROM code_cache WHERE version_id = ? AND v8 = ?').all(versionId, this.v8) as { module: string; data: Buffer }[];
-    return new Map(rows.map((r) => [r.module, r.data]));
+  async getCodeCache(versionId: string): Promise<StoredCodeCache> {
+    const rows = this.db.prepare('SELECT module, data, after_run FROM code_cache WHERE version_id = ? AND v8 = ?').all(versionId, this.v8) as { module: string; data: Buffer; after_run: number }[];
+    return { modules: new Map(rows.map((r) => [r.module, r.data])), afterRun: rows.length > 0 && rows.every((r) => r.after_run === 1) };
   }
 
-  async putCodeCache(versionId: string, cache: Map<string, Buffer>): Promise<void> {
-    const insert = this.db.prepare('INSERT OR REPLACE INTO code_cache (version_id, module, v8, data) VALUES (?, ?, ?, ?)');
+  async putCodeCache(versionId: string, cache: StoredCodeCache): Promise<void> {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO code_cache (version_id, module, v8, data, after_run) VALUES (?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       // Only for versions that still exist: a delete may have raced the (best-effort) cache write.
       if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
-      for (const [module, data] of cache) insert.run(versionId, module, this.v8, data);
+      for (const [module, data] of cache.modules) insert.run(versionId, module, this.v8, data, cache.afterRun ? 1 : 0);
     })();
   }
 

@@ -68,6 +68,18 @@ export class RouteConflictError extends Error {
   }
 }
 
+/** A version's V8 code cache, as the deployment store keeps it. */
+export interface StoredCodeCache {
+  /** module name -> V8 code cache */
+  modules: Map<string, Buffer>;
+  /**
+   * Made after the worker's top level and a first request ran (so it holds the functions they
+   * compiled), not at compile time: a restarted server need not make it again. False when any
+   * stored entry was made at compile time.
+   */
+  afterRun: boolean;
+}
+
 export interface DeploymentStore {
   listWorkers(): Promise<WorkerInfo[]>;
   getWorker(name: string): Promise<WorkerInfo | null>;
@@ -95,8 +107,9 @@ export interface DeploymentStore {
    * V8 code cache of a version's modules. An optimisation only: implementations may drop it at
    * any time, and return nothing for a cache made by a different V8 (it would be rejected).
    */
-  getCodeCache(versionId: string): Promise<Map<string, Buffer>>;
-  putCodeCache(versionId: string, cache: Map<string, Buffer>): Promise<void>;
+  getCodeCache(versionId: string): Promise<StoredCodeCache>;
+  /** Store (insert or replace) the entries given; entries of other modules stay as they were. */
+  putCodeCache(versionId: string, cache: StoredCodeCache): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -94,17 +94,42 @@ describe('restart', () => {
   it('replaces a stored code cache that V8 rejects, and still serves', async () => {
     const version = cinder!.server.runtime.definition('app')!.version;
     const good = await cinder!.server.store.getCodeCache(version);
-    const damaged = new Map([...good].map(([module, data]) => [module, Buffer.alloc(data.length, 0x5a)]));
-    await cinder!.server.store.putCodeCache(version, damaged);
+    const damaged = new Map([...good.modules].map(([module, data]) => [module, Buffer.alloc(data.length, 0x5a)]));
+    await cinder!.server.store.putCodeCache(version, { modules: damaged, afterRun: true });
     await cinder!.close();
     cinder = await startCinder({ dataDir });
     expect((await cinder.get('app.example.com')).text).toBe('app multi-module');
     expect(cinder.logs.some((l) => l.msg === 'stored code cache was rejected by V8; storing a fresh one' && l.worker === 'app')).toBe(true);
     await vi.waitFor(async () => {
       const stored = await cinder!.server.store.getCodeCache(version);
-      expect([...stored.keys()].sort()).toEqual(['src/index.js', 'src/lib/name.js']);
-      for (const [module, data] of stored) expect(data.equals(damaged.get(module)!)).toBe(false);
+      expect([...stored.modules.keys()].sort()).toEqual(['src/index.js', 'src/lib/name.js']);
+      for (const [module, data] of stored.modules) expect(data.equals(damaged.get(module)!)).toBe(false);
+      // the replacement was made at compile time, then again after the request above
+      expect(stored.afterRun).toBe(true);
     });
+  });
+
+  it('does not make the after-first-request code cache again after a restart', async () => {
+    const version = cinder!.server.runtime.definition('app')!.version;
+    await vi.waitFor(async () => expect((await cinder!.server.store.getCodeCache(version)).afterRun).toBe(true));
+    const stored = await cinder!.server.store.getCodeCache(version);
+    await cinder!.close();
+    cinder = await startCinder({ dataDir });
+    const def = cinder.server.runtime.definition('app')!;
+    expect(def.codeCacheAfterRun).toBe(true);
+    const updates: string[] = [];
+    const onUpdated = def.onCodeCacheUpdated!;
+    def.onCodeCacheUpdated = (cache, reason) => {
+      updates.push(reason);
+      onUpdated(cache, reason);
+    };
+    for (let i = 0; i < 3; i++) expect((await cinder.get('app.example.com')).text).toBe('app multi-module');
+    // The after-run cache is made from a setImmediate once the isolate is idle; give it the time
+    // it takes before a restart (where the same wait sees it: the test above).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(updates).toEqual([]);
+    expect(def.codeCache).toEqual(stored.modules);
+    expect(await cinder.server.store.getCodeCache(version)).toEqual(stored);
   });
 });
 

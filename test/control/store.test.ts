@@ -1,6 +1,7 @@
 // The SQLite deployment store on its own: versions, atomic route claims, code cache, reopen.
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RouteConflictError, SqliteDeploymentStore, type NewVersion } from '../../src/store/index.js';
 import { tempDataDir } from './helpers.js';
@@ -95,28 +96,62 @@ describe('SqliteDeploymentStore', () => {
   it('keeps code cache per version and V8, and forgets it with the worker', async () => {
     const { store } = open();
     const v = await store.publish(version('a'));
-    await store.putCodeCache(v.id, new Map([['index.js', Buffer.from([1, 2, 3])]]));
-    expect(await store.getCodeCache(v.id)).toEqual(new Map([['index.js', Buffer.from([1, 2, 3])]]));
+    await store.putCodeCache(v.id, { modules: new Map([['index.js', Buffer.from([1, 2, 3])]]), afterRun: false });
+    expect(await store.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([1, 2, 3])]]), afterRun: false });
     // a cache for a version that no longer exists is not kept
-    await store.putCodeCache('gone', new Map([['index.js', Buffer.from([9])]]));
-    expect((await store.getCodeCache('gone')).size).toBe(0);
+    await store.putCodeCache('gone', { modules: new Map([['index.js', Buffer.from([9])]]), afterRun: false });
+    expect(await store.getCodeCache('gone')).toEqual({ modules: new Map(), afterRun: false });
     // a cache made by another V8 is not handed out
     (store as unknown as { v8: string }).v8 = '0.0.0';
-    expect((await store.getCodeCache(v.id)).size).toBe(0);
+    expect((await store.getCodeCache(v.id)).modules.size).toBe(0);
     await store.close();
+  });
+
+  it('says whether a code cache was made after a first request, for every module or none', async () => {
+    const { store } = open();
+    const v = await store.publish(version('a'));
+    await store.putCodeCache(v.id, { modules: new Map([['index.js', Buffer.from([1])], ['lib/x.js', Buffer.from([2])]]), afterRun: true });
+    expect(await store.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([1])], ['lib/x.js', Buffer.from([2])]]), afterRun: true });
+    // one entry replaced by a compile-time one: the cache as a whole is no longer the after-run kind
+    await store.putCodeCache(v.id, { modules: new Map([['lib/x.js', Buffer.from([3])]]), afterRun: false });
+    expect(await store.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([1])], ['lib/x.js', Buffer.from([3])]]), afterRun: false });
+    await store.close();
+  });
+
+  it('opens a schema-1 file (no after-run marker) and keeps its code cache as compile-time', async () => {
+    const { dir, store } = open();
+    const v = await store.publish(version('a'));
+    await store.putCodeCache(v.id, { modules: new Map([['index.js', Buffer.from([7])]]), afterRun: true });
+    await store.close();
+    // Turn the file back into what a schema-1 server wrote: no after_run column.
+    const file = join(dir, 'deployments.sqlite');
+    const db = new Database(file);
+    db.exec('ALTER TABLE code_cache DROP COLUMN after_run');
+    db.pragma('user_version = 1');
+    db.close();
+
+    const again = new SqliteDeploymentStore(file);
+    expect(await again.getVersion('a', v.id)).toEqual(v);
+    expect(await again.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([7])]]), afterRun: false });
+    await again.putCodeCache(v.id, { modules: new Map([['index.js', Buffer.from([8])]]), afterRun: true });
+    expect(await again.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([8])]]), afterRun: true });
+    await again.close();
+    const reopened = new Database(file, { readonly: true });
+    expect(reopened.pragma('user_version', { simple: true })).toBe(2);
+    reopened.close();
   });
 
   it('deletes a worker with everything it had', async () => {
     const { store } = open();
     const v = await store.publish(version('a'), ['a.com/*']);
     await store.publish(version('b'), ['b.com/*']);
-    await store.putCodeCache(v.id, new Map([['index.js', Buffer.from([1])]]));
+    await store.putCodeCache(v.id, { modules: new Map([['index.js', Buffer.from([1])]]), afterRun: false });
     expect(await store.deleteWorker('a')).toBe(true);
     expect(await store.deleteWorker('a')).toBe(false);
     expect(await store.getWorker('a')).toBeNull();
     expect(await store.listVersions('a')).toEqual([]);
     expect(await store.getModules(v.id)).toEqual([]);
-    expect((await store.getCodeCache(v.id)).size).toBe(0);
+    expect((await store.getCodeCache(v.id)).modules.size).toBe(0);
     expect(await store.listRoutes()).toEqual([{ pattern: 'b.com/*', worker: 'b' }]);
     // a new worker of the same name starts again at 1
     expect((await store.publish(version('a'))).number).toBe(1);
