@@ -14,6 +14,7 @@
 //                                                     >1 = scaled up), cinder_live_isolates in all
 //   cinder_workers                                    deployed workers
 //   cinder_isolate_evictions_total{reason}            idle | capacity | redeploy | limit
+//   cinder_isolates_awaiting_dispose                  retired isolates not freed yet (reaper)
 //   cinder_pool_ready_isolates, cinder_pool_target_isolates, cinder_pool_bytes,
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
@@ -36,7 +37,7 @@ export interface MetricsOptions {
 }
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
-type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesOf' | 'poolStats' | 'workers'>;
+type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'>;
 
 type Labels = Record<string, string>;
 interface ExportedValue {
@@ -183,6 +184,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(runtime.liveIsolates());
+      },
+    });
+    new Gauge({
+      name: 'cinder_isolates_awaiting_dispose',
+      help: 'Retired isolates (evicted, redeployed) whose memory is freed at the next quiet moment.',
+      registers,
+      collect() {
+        this.set(runtime.isolatesAwaitingDispose());
       },
     });
     new Gauge({

@@ -3,6 +3,7 @@
 // itself to the recent cold-start rate between a floor and a cap.
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateSource } from './isolate-source.js';
+import { whenQuiet } from './quiet.js';
 
 export interface PoolOptions {
   /** isolates kept ready even when nothing cold-starts */
@@ -179,14 +180,9 @@ export class IsolatePool {
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
     if (this.refillScheduled || this.closed || !this.options.enabled) return;
     this.refillScheduled = true;
-    const since = performance.now();
     const attempt = () => {
       if (this.closed || this.ready.length + this.warming >= this.target()) {
         this.refillScheduled = false;
-        return;
-      }
-      if (this.options.isBusy?.() && performance.now() - since < (this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS)) {
-        setTimeout(attempt, 1).unref();
         return;
       }
       // Far behind (a burst of cold starts), a second build runs alongside: isolates are built on
@@ -204,6 +200,6 @@ export class IsolatePool {
         },
       );
     };
-    setTimeout(attempt, delayMs).unref();
+    whenQuiet(attempt, { isBusy: this.options.isBusy, maxWaitMs: this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS, delayMs });
   }
 }

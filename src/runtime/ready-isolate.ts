@@ -5,6 +5,7 @@
 import ivm from 'isolated-vm';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
+import type { IsolateReaper } from './isolate-reaper.js';
 
 export interface GuestEntry {
   installWorker: ivm.Reference<Function>;
@@ -215,7 +216,10 @@ export class ReadyIsolate {
     this.beforeDispose.push(hook);
   }
 
-  dispose(reason: string): void {
+  /** End this isolate: it counts as disposed at once and its bridge to the host is cut. The V8
+   *  isolate is freed now, or, given a `reaper`, between requests (a retired isolate with nothing
+   *  in flight: see isolate-reaper.ts). A limit breach or shutdown must not pass one. */
+  dispose(reason: string, reaper?: IsolateReaper): void {
     if (this.disposedReason !== null) return;
     this.disposedReason = reason;
     const pending: Promise<void>[] = [];
@@ -228,11 +232,13 @@ export class ReadyIsolate {
       }
     }
     this.bridge.dispose();
-    if (pending.length) {
-      void Promise.allSettled(pending).then(() => {
-        if (!this.isolate.isDisposed) this.isolate.dispose();
-      });
-    } else if (!this.isolate.isDisposed) this.isolate.dispose();
+    const free = () => {
+      if (this.isolate.isDisposed) return;
+      if (reaper) reaper.dispose(this.isolate);
+      else this.isolate.dispose();
+    };
+    if (pending.length) void Promise.allSettled(pending).then(free);
+    else free();
     this.onDisposed?.(reason);
   }
 }

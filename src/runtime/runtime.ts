@@ -3,6 +3,7 @@
 // it. Everything above (HTTP ingress, cron, service bindings, the control plane) calls this.
 import type { Logger } from 'pino';
 import { IsolatePool, type PoolOptions, type PoolStats } from './pool.js';
+import { IsolateReaper } from './isolate-reaper.js';
 import { loadIsolateSource, type IsolateSource, type IsolateSourceOptions } from './isolate-source.js';
 import { resolveLimits, LimitExceededError } from './limits.js';
 import { Watchdog } from './watchdog.js';
@@ -97,6 +98,8 @@ export class Runtime {
   private readonly consoleListeners: ((worker: string, requestId: string, level: LogLevel, message: string) => void)[] = [];
   private readonly workerCodeCache: boolean;
   coldStarts = 0;
+  /** frees retired isolates between requests */
+  private readonly reaper: IsolateReaper;
   /** fetches between their start and their response (the pool refills when this is 0) */
   private activeRequests = 0;
   /** cold starts per worker name (metrics) */
@@ -108,7 +111,9 @@ export class Runtime {
     this.logger = options.logger;
     this.source = source;
     this.workerCodeCache = options.workerCodeCache !== false;
-    const poolOptions = { ...options.pool, isBusy: () => this.activeRequests > 0 };
+    const isBusy = () => this.activeRequests > 0;
+    const poolOptions = { ...options.pool, isBusy };
+    this.reaper = new IsolateReaper({ isBusy });
     this.pool = new IsolatePool(source, options.inspector ? { ...poolOptions, enabled: false, inspector: true } : poolOptions);
     this.maxIsolatesPerWorker = options.maxIsolatesPerWorker ?? 4;
     this.slots = new LRUCache<string, WorkerSlot>({
@@ -130,6 +135,7 @@ export class Runtime {
         for (const listener of this.invocationListeners) listener(record);
       },
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
+      reaper: this.reaper,
       onConsole: (worker, requestId, level, message) => {
         for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
       },
@@ -226,6 +232,12 @@ export class Runtime {
     return n;
   }
 
+  /** Isolates retired (evicted, redeployed) whose memory is not freed yet: the reaper frees
+   *  them between requests. */
+  isolatesAwaitingDispose(): number {
+    return this.reaper.waiting;
+  }
+
   poolStats(): PoolStats {
     return this.pool.stats();
   }
@@ -277,7 +289,7 @@ export class Runtime {
     try {
       instance.load();
     } catch (error) {
-      ready.dispose('load failed');
+      ready.dispose('load failed', this.reaper);
       const loadError = (error as Error).message;
       this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
       if (error instanceof WorkerLoadError) slot.loadError = loadError;
@@ -298,7 +310,7 @@ export class Runtime {
     } catch (error) {
       return (error as Error).message;
     } finally {
-      ready.dispose('check');
+      ready.dispose('check', this.reaper);
     }
   }
 
@@ -337,6 +349,7 @@ export class Runtime {
     this.watchdog.close();
     for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
+    this.reaper.close();
     this.pool.close();
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from './limits.js';
 import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
+import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
 import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
@@ -77,6 +78,8 @@ export interface InstanceHost {
   onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
   /** the logger for a worker's console lines (a child with the worker's own level) */
   consoleLogger?(worker: string): Logger;
+  /** frees retired isolates between requests (without one, retiring disposes at once) */
+  reaper?: IsolateReaper;
 }
 
 export class WorkerLoadError extends Error {
@@ -955,7 +958,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (this.retired) return;
     this.retired = true;
     const tryDispose = () => {
-      if (this.inFlight.size === 0) this.ready.dispose(reason);
+      if (this.inFlight.size === 0) this.ready.dispose(reason, this.host.reaper);
       else setTimeout(tryDispose, 50).unref();
     };
     tryDispose();
