@@ -44,6 +44,15 @@ const CINDER_CONFIGS = [
     label: 'Cinder: all off',
     options: { pool: { enabled: false }, snapshot: false, codeCache: false, workerCodeCache: false },
   },
+  {
+    // At the live-worker cap (1 here): every cold start evicts another worker's isolate. Two
+    // copies of the hello worker take turns, so each cold request makes room by retiring the
+    // other, as on a server holding as many workers as it may.
+    id: 'cinder-at-cap',
+    label: 'Cinder: at the live-worker cap',
+    options: { runtime: { maxLiveWorkers: 1 } },
+    atCapacity: true,
+  },
 ];
 
 // Each target knows how to start its server and how to ask it for a cold or a warm response.
@@ -52,18 +61,22 @@ function cinderTarget(config) {
     id: config.id,
     label: config.label,
     group: 'cinder',
-    workers: ['hello', 'hono'],
+    workers: config.atCapacity ? ['hello'] : ['hello', 'hono'],
     async start() {
+      const hello = join(buildDir, 'hello.mjs');
       const server = await startNodeServer('cinder.mjs', {
         ...config.options,
-        workers: { hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-app.mjs') },
+        workers: config.atCapacity ? { hello, 'hello-b': hello } : { hello, hono: join(buildDir, 'hono-app.mjs') },
       });
+      let live = 'hello'; // at the cap: the copy that holds the one live isolate
       return {
         port: server.port,
-        host: (w) => `${w}.bench`,
+        host: (w) => `${(live = w)}.bench`,
+        // at the cap, each cold request goes to the copy that is not live, and evicts the other
+        coldHost: config.atCapacity ? (w) => `${(live = live === w ? `${w}-b` : w)}.bench` : undefined,
         coldPath: (w) => WORKERS[w].path,
         warmPath: (w) => WORKERS[w].path,
-        afterCold: (w) => server.call({ op: 'evict', name: w }),
+        afterCold: config.atCapacity ? undefined : (w) => server.call({ op: 'evict', name: w }),
         stats: () => server.call({ op: 'stats' }),
         idle: async () => {
           const { pool } = await server.call({ op: 'stats' });
@@ -151,7 +164,8 @@ async function measure(client, instance, worker, count, kind, gapMs) {
   let firstError = null;
   for (let i = 0; i < count; i++) {
     const path = kind === 'cold' ? instance.coldPath(worker) : instance.warmPath(worker);
-    const response = await client.get(path, instance.host(worker));
+    const host = kind === 'cold' && instance.coldHost ? instance.coldHost(worker) : instance.host(worker);
+    const response = await client.get(path, host);
     if (response.status !== 200) {
       errors++;
       firstError ??= `${response.status} ${response.body.slice(0, 200)}`;

@@ -45,6 +45,7 @@ function stats() {
     pool: runtime.poolStats(),
     liveIsolates: runtime.liveIsolates(),
     coldStarts: runtime.coldStarts,
+    awaitingDispose: runtime.isolatesAwaitingDispose?.() ?? null,
     rssMb: mem.rss / 2 ** 20,
     heapUsedMb: mem.heapUsed / 2 ** 20,
     externalMb: mem.external / 2 ** 20,
