@@ -7,7 +7,10 @@
 // deserialization cannot resolve a variable with a one-character name (most letters, `_`, `é`)
 // declared in a scope that was compiled before the snapshot — "s is not defined" — and bytecode
 // flushing can put any function in that position later. Minified dependencies
-// (web-streams-polyfill) are full of such names. These declarations themselves are harmless: only
+// (web-streams-polyfill) are full of such names.
+// The cause, found later (src/runtime/snapshot-check.ts): every one-character string held in a
+// snapshot's heap — a scope's variable name as much as a value — comes back as another, random
+// character. Names are guarded here; values are caught by the snapshot self-test. These declarations themselves are harmless: only
 // this module's top-level code, compiled before the snapshot, refers to them.
 var a = [], b = a, c = a, d = a, e = a, f = a, g = a, h = a, i = a, j = a, k = a, l = a, m = a;
 var n = a, o = a, p = a, q = a, r = a, s = a, t = a, u = a, v = a, w = a, x = a, y = a, z = a;

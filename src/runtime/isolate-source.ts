@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { referenceAnswers, snapshotProblems } from './snapshot-check.js';
 import { defaultCacheDir, sandboxBundlePath, sandboxManifestPath, snapshotBuilderPath } from './paths.js';
 import type { Logger } from 'pino';
 
@@ -92,18 +93,10 @@ function readVerified(file: string): Buffer | null {
   return sha256(bytes) === readFileSync(`${file}.sha256`, 'utf8').trim() ? bytes : null;
 }
 
-/** Check in this process that a snapshot gives a context with every expected global. */
-export function verifySnapshot(snapshot: ivm.ExternalCopy<ArrayBuffer>, manifest: SandboxManifest): string[] {
-  const isolate = new ivm.Isolate({ snapshot, memoryLimit: 64 });
-  try {
-    const context = isolate.createContextSync();
-    const missing = context.evalSync(
-      `JSON.stringify(${JSON.stringify(manifest.globals)}.filter((n) => typeof globalThis[n] === 'undefined'))`,
-    ) as string;
-    return JSON.parse(missing) as string[];
-  } finally {
-    isolate.dispose();
-  }
+/** The self-test again, in this process (see snapshot-check.ts: what breaks can differ from one
+ *  process to the next): the problems found, none if the snapshot is fit to use. */
+export async function verifySnapshot(snapshot: ivm.ExternalCopy<ArrayBuffer>, manifest: SandboxManifest): Promise<string[]> {
+  return snapshotProblems(snapshot, manifest, await referenceAnswers(readFileSync(sandboxBundlePath, 'utf8')));
 }
 
 function codeCacheSource(manifest: SandboxManifest, useCache: boolean): IsolateSource {
@@ -127,8 +120,8 @@ export async function loadIsolateSource(options: IsolateSourceOptions = {}): Pro
     try {
       const bytes = await ensureSnapshot(manifest, options.cacheDir);
       const snapshot = toExternal(bytes);
-      const missing = verifySnapshot(snapshot, manifest);
-      if (missing.length) throw new Error(`snapshot is missing globals: ${missing.join(', ')}`);
+      const problems = await verifySnapshot(snapshot, manifest);
+      if (problems.length) throw new Error(`snapshot failed its self-test: ${problems.join('; ')}`);
       return { kind: 'snapshot', snapshot, bytes: bytes.length, manifest };
     } catch (error) {
       options.logger?.warn({ err: String((error as Error).message ?? error) }, 'V8 snapshot unusable; falling back to code cache (slower cold starts)');
@@ -138,10 +131,10 @@ export async function loadIsolateSource(options: IsolateSourceOptions = {}): Pro
 }
 
 /** For tests of the fallback path: an IsolateSource from an arbitrary snapshot blob. */
-export function isolateSourceFromSnapshotBytes(bytes: Buffer, manifest: SandboxManifest, logger?: Logger): IsolateSource {
+export async function isolateSourceFromSnapshotBytes(bytes: Buffer, manifest: SandboxManifest, logger?: Logger): Promise<IsolateSource> {
   const snapshot = toExternal(bytes);
-  const missing = verifySnapshot(snapshot, manifest);
-  if (missing.length === 0) return { kind: 'snapshot', snapshot, bytes: bytes.length, manifest };
-  logger?.warn({ missing }, 'V8 snapshot failed its self-test; falling back to code cache');
+  const problems = await verifySnapshot(snapshot, manifest);
+  if (problems.length === 0) return { kind: 'snapshot', snapshot, bytes: bytes.length, manifest };
+  logger?.warn({ problems }, 'V8 snapshot failed its self-test; falling back to code cache');
   return codeCacheSource(manifest, true);
 }
