@@ -22,9 +22,16 @@ export function registerBinding(type: string, factory: BindingFactory): void {
   factories.set(type, factory);
 }
 
+// As they were when the sandbox was evaluated: env is built after the worker's top level ran,
+// which may have replaced Object.keys or the array iterator (a for-of or destructuring here).
+const objectKeys = Object.keys;
+
 export function buildEnv(descriptor: EnvDescriptor | undefined): Record<string, unknown> {
   const env: Record<string, unknown> = {};
-  for (const [name, binding] of Object.entries(descriptor ?? {})) {
+  const names = objectKeys(descriptor ?? {});
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const binding = descriptor![name];
     const factory = factories.get(binding.type);
     if (!factory) throw new TypeError(`Unsupported binding type "${binding.type}" for env.${name}`);
     env[name] = factory(name, binding);

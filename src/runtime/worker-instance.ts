@@ -308,13 +308,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
         renewed = this.keepCache(main.name, script);
         script.runSync(ready.context, { timeout, release: true });
       }
-      const installed = ready.entry.installWorker.applySync(
-        undefined,
-        [namespace ? namespace.derefInto() : undefined, new ivm.ExternalCopy(guestEnv(def.bindings)).copyInto({ release: true })],
-        { timeout, result: { copy: true } },
-      ) as { format: 'modules' | 'service-worker'; handlers: string[] };
-      this.format = installed.format;
-      this.handlers = installed.handlers;
+      const installed = ready.entry.installWorker.applySync(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
+      this.takeInstalled(installed);
     } catch (error) {
       throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
     } finally {
@@ -324,6 +319,14 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.loadMs = performance.now() - started;
     this.lastCpu = this.cpuAtProgress = this.readCpu();
     this.sampleHeap();
+  }
+
+  /** The guest's answer to installWorker: its format, then the handlers it found ("modules fetch"). */
+  private takeInstalled(answer: unknown): void {
+    const [format, ...handlers] = String(answer).split(' ');
+    if (format !== 'modules' && format !== 'service-worker') throw new Error(`the sandbox answered installWorker with ${JSON.stringify(answer)}`);
+    this.format = format;
+    this.handlers = handlers.filter((name) => name === 'fetch' || name === 'scheduled');
   }
 
   // With both options isolated-vm produces a cache only when none was given or V8 rejected the

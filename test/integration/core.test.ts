@@ -40,6 +40,18 @@ const workers = {
   } }`,
   status: `export default { fetch() { return new Response(null, { status: 204, headers: { 'x-empty': '1' } }) } }`,
   binary: `export default { fetch() { const b = new Uint8Array(256); for (let i = 0; i < 256; i++) b[i] = i; return new Response(b, { headers: { 'content-type': 'application/octet-stream' } }) } }`,
+  // Installing a worker reads its env (JSON from the host) and finds its handlers after its top
+  // level ran: a top level that sabotages the builtins that could use must not change either.
+  sabotage: {
+    code: `JSON.parse = () => ({ sabotaged: true });
+      JSON.stringify = () => '"sabotaged"';
+      Array.prototype.filter = () => ['sabotaged'];
+      Object.keys = () => [];
+      Object.entries = () => [];
+      String.prototype.concat = () => 'sabotaged';
+      export default { fetch(request, env) { return new Response(env.GREETING + ' ' + env.CONFIG.list.length + ' ' + env.CONFIG.nested.ok) } }`,
+    bindings: { GREETING: { type: 'plain_text', text: 'hi "there"' }, CONFIG: { type: 'json', json: { list: [1, 2, 3], nested: { ok: true } } } },
+  },
   logger: `export default { fetch() { console.log('hello from the guest', { a: 1 }); console.error('bad thing'); return new Response('logged') } }`,
 };
 
@@ -55,6 +67,12 @@ describe('core runtime over HTTP', () => {
     expect(res.status).toBe(200);
     expect(res.text).toBe('Hello, world!');
     expect(res.headers['content-length']).toBe('13');
+  });
+
+  it('gives the worker its env even when its top level replaced JSON and array builtins', async () => {
+    const res = await server.request('sabotage');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('hi "there" 3 true');
   });
 
   it('echoes method, path, query, headers and a 1 MB body', async () => {
