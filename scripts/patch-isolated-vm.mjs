@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Six changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
+// Seven changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
 // limit depends on:
 //
 // 1. binding.gyp gives the `isolated_vm` target two `conditions` keys; in a Python dict literal
@@ -33,6 +33,13 @@
 //    evaluation, so ModuleInfo keeps it from compile time). Made after a first request, the cache
 //    holds every function the top level and that request ran: the 1.2 MB bench bundle then
 //    evaluates in 12 ms instead of 33, for 6 ms more deserializing.
+// And one more for memory:
+// 7. Even empty, the internal default context of patch 3 is a whole second context in every
+//    isolate (its global object, builtins and prototypes). With a snapshot, the prelude's context
+//    is now the default context too, and the first createContext() hands that one out instead of
+//    deserializing another (later calls, and isolates with an inspector, get their own as before).
+//    The library's own work (errors, copies) then happens in the guest's realm, which was already
+//    where its results land; the guest gains nothing it could not reach.
 //
 // Then the addon is built once. package.json's allowScripts denies isolated-vm its own install
 // script (a prebuilt download that cannot work here, then a build of the unpatched source), so
@@ -42,16 +49,17 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1';
+const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1+prelude-default-context-1';
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
 const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
 
-/** Replace `from` with `to` in a file, once; fine if `to` is already there; loud otherwise. */
-function edit(file, from, to) {
+/** Replace `from` with `to` in a file, once; fine if `to` (or `applied`, a marker for when a later
+ *  patch rewrites this one's text) is already there; loud otherwise. */
+function edit(file, from, to, applied = to) {
   const path = join(ivmDir, file);
   const text = readFileSync(path, 'utf8');
-  if (text.includes(to)) return false;
+  if (text.includes(to) || text.includes(applied)) return false;
   if (!text.includes(from)) throw new Error(`isolated-vm ${file} has an unexpected shape; cannot patch (looked for: ${from.slice(0, 60)}...)`);
   writeFileSync(path, text.replace(from, to));
   return true;
@@ -107,6 +115,7 @@ function patchSnapshotContexts() {
     'src/isolate/environment.cc',
     'auto IsolateEnvironment::NewContext() -> Local<Context> {\n\tauto context =\n\tContext::New(isolate, nullptr, {}, {}, &DeserializeInternalFieldsCallback);\n',
     'auto IsolateEnvironment::NewContext() -> Local<Context> {\n\t// cinder: contexts come from the snapshot\'s context #0 (the prelude) when there is one\n\tLocal<Context> context;\n\tif (!snapshot_blob_ptr || !Context::FromSnapshot(isolate, 0, {&DeserializeInternalFieldsCallback, nullptr}).ToLocal(&context)) {\n\t\tcontext = Context::New(isolate, nullptr, {}, {}, &DeserializeInternalFieldsCallback);\n\t}\n',
+    '// cinder: contexts come from the snapshot',
   ) || changed;
   changed = edit(
     'src/isolate/environment.cc',
@@ -117,6 +126,7 @@ function patchSnapshotContexts() {
     'src/isolate/environment.cc',
     'auto IsolateEnvironment::NewContext() -> Local<Context> {\n',
     '// cinder: the isolate\'s internal context: the snapshot\'s default context, empty since patch 3\nauto IsolateEnvironment::NewDefaultContext() -> Local<Context> {\n\tauto context = Context::New(isolate, nullptr, {}, {}, &DeserializeInternalFieldsCallback);\n\tcontext->AllowCodeGenerationFromStrings(false);\n\treturn context;\n}\n\nauto IsolateEnvironment::NewContext() -> Local<Context> {\n',
+    '// cinder: the isolate\'s internal context',
   ) || changed;
   changed = edit(
     'src/isolate/environment.h',
@@ -286,6 +296,43 @@ auto ModuleHandle::GetNamespace() -> Local<Value> {
   return changed;
 }
 
+// Patch 7: see the header. Rewrites part of patch 3's text (hence the markers there).
+function patchPreludeAsDefaultContext() {
+  let changed = false;
+  changed = edit(
+    'src/isolate/environment.h',
+    '\t\tv8::Persistent<v8::Context> default_context;\n',
+    '\t\tv8::Persistent<v8::Context> default_context;\n\t\t// cinder (patch 7): the default context is the snapshot\'s prelude, not yet handed out by NewContext()\n\t\tbool default_context_unclaimed = false;\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/environment.cc',
+    'auto IsolateEnvironment::NewDefaultContext() -> Local<Context> {\n\tauto context = Context::New(isolate, nullptr, {}, {}, &DeserializeInternalFieldsCallback);\n',
+    'auto IsolateEnvironment::NewDefaultContext() -> Local<Context> {\n' +
+      '\t// cinder (patch 7): with a snapshot, the prelude\'s context (#0) is the internal context too, and\n' +
+      '\t// the first createContext() hands it out: one context per isolate instead of two\n' +
+      '\tLocal<Context> prelude;\n' +
+      '\tif (snapshot_blob_ptr && Context::FromSnapshot(isolate, 0, {&DeserializeInternalFieldsCallback, nullptr}).ToLocal(&prelude)) {\n' +
+      '\t\tprelude->AllowCodeGenerationFromStrings(false);\n' +
+      '\t\tdefault_context_unclaimed = true;\n' +
+      '\t\treturn prelude;\n' +
+      '\t}\n' +
+      '\tauto context = Context::New(isolate, nullptr, {}, {}, &DeserializeInternalFieldsCallback);\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/environment.cc',
+    'auto IsolateEnvironment::NewContext() -> Local<Context> {\n\t// cinder: contexts come from',
+    'auto IsolateEnvironment::NewContext() -> Local<Context> {\n' +
+      '\t// cinder (patch 7): the first context of a snapshot isolate is its default context. Not with an\n' +
+      '\t// inspector, which registered the default context already and registers each new one.\n' +
+      '\tif (default_context_unclaimed && inspector_agent == nullptr) {\n' +
+      '\t\tdefault_context_unclaimed = false;\n' +
+      '\t\treturn DefaultContext();\n' +
+      '\t}\n' +
+      '\t// cinder: contexts come from',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -296,7 +343,7 @@ function findNodeGyp() {
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun()].some(Boolean);
+const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext()].some(Boolean);
 if (process.platform !== 'linux') process.exit(0);
 const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
 if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {

@@ -128,6 +128,32 @@ describe('isolated-vm as patched at install (scripts/patch-isolated-vm.mjs)', ()
   });
 });
 
+describe('one context per snapshot isolate (patch 7)', () => {
+  it("hands out the prelude's context as the first context instead of deserializing a second one", async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    if (source.kind !== 'snapshot') throw new Error('expected a snapshot');
+    const isolate = new ivm.Isolate({ memoryLimit: 32, snapshot: source.snapshot });
+    const used = () => isolate.getHeapStatisticsSync().used_heap_size;
+    const before = used();
+    const first = isolate.createContextSync();
+    const afterFirst = used();
+    const second = isolate.createContextSync();
+    const afterSecond = used();
+    // The first context was already there (the isolate's own); a second is a real new one.
+    expect(afterFirst - before).toBeLessThan(64 * 1024);
+    expect(afterSecond - afterFirst).toBeGreaterThan(256 * 1024);
+    // Each has the whole Web platform and its own globals.
+    first.evalSync('globalThis.mark = "first"');
+    expect(first.evalSync('typeof Request + " " + mark')).toBe('function first');
+    expect(second.evalSync('typeof Request + " " + typeof mark')).toBe('function undefined');
+    // What isolated-vm copies in still lands in the guest's realm.
+    const realm = first.evalSync('(function (value) { return value instanceof Object && Array.isArray(value.list) && value.list instanceof Array; })', { reference: true });
+    expect(realm.applySync(undefined, [{ list: [1, 2] }], { arguments: { copy: true } })).toBe(true);
+    isolate.dispose();
+  });
+});
+
 describe('worker code cache for ES modules (patch 5)', () => {
   const code = 'export const answer = [1, 2, 3].map((n) => n * 14).reduce((a, b) => a + b, 0);';
 
