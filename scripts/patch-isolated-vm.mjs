@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Seven changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
+// Eight changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
 // limit depends on:
 //
 // 1. binding.gyp gives the `isolated_vm` target two `conditions` keys; in a Python dict literal
@@ -40,6 +40,11 @@
 //    deserializing another (later calls, and isolates with an inspector, get their own as before).
 //    The library's own work (errors, copies) then happens in the guest's realm, which was already
 //    where its results land; the guest gains nothing it could not reach.
+// And one for compatibility with workerd:
+// 8. isolated-vm allows eval() and new Function() always (its code-generation callback only bounds
+//    the source's size). workerd allows them while a worker starts and refuses them in handlers
+//    with an EvalError. `isolate.disallowCodeGeneration()` makes the callback refuse from then on;
+//    Cinder calls it once the worker's top level has run.
 //
 // Then the addon is built once. package.json's allowScripts denies isolated-vm its own install
 // script (a prebuilt download that cannot work here, then a build of the unpatched source), so
@@ -49,7 +54,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1+prelude-default-context-1';
+const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1+prelude-default-context-1+disallow-codegen-1';
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
 const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
@@ -333,6 +338,52 @@ function patchPreludeAsDefaultContext() {
   return changed;
 }
 
+const DISALLOW_CODEGEN = `// cinder (patch 8): from now on eval() and new Function() throw an EvalError in this isolate
+auto IsolateHandle::DisallowCodeGeneration() -> Local<Value> {
+	auto env = this->isolate->GetIsolate();
+	if (!env) {
+		throw RuntimeGenericError("Isolate is disposed");
+	}
+	env->DisallowCodeGeneration();
+	return Undefined(Isolate::GetCurrent());
+}
+
+/**
+ * Timers
+ */`;
+
+// Patch 8: see the header.
+function patchDisallowCodeGeneration() {
+  let changed = false;
+  changed = edit(
+    'src/isolate/environment.h',
+    '\t\tbool default_context_unclaimed = false;\n',
+    '\t\tbool default_context_unclaimed = false;\n\t\t// cinder (patch 8): eval() and new Function() are allowed until the embedder says otherwise\n\t\tstd::atomic<bool> allow_code_generation{true};\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/environment.h',
+    '\t\tauto NewDefaultContext() -> v8::Local<v8::Context>;\n',
+    '\t\tauto NewDefaultContext() -> v8::Local<v8::Context>;\n\t\tvoid DisallowCodeGeneration() { allow_code_generation = false; }\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/environment.cc',
+    '\tModifyCodeGenerationFromStringsResult result;\n\tif (source->IsString()',
+    '\tModifyCodeGenerationFromStringsResult result;\n\t// cinder (patch 8): refused once the embedder disallowed it (V8 throws an EvalError)\n\tif (!that.allow_code_generation) {\n\t\treturn result;\n\t}\n\tif (source->IsString()',
+  ) || changed;
+  changed = edit('src/module/isolate_handle.cc', '/**\n * Timers\n */', DISALLOW_CODEGEN) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\t"getHeapStatisticsSync", MemberFunction<decltype(&IsolateHandle::GetHeapStatistics<0>), &IsolateHandle::GetHeapStatistics<0>>{},\n',
+    '\t\t"getHeapStatisticsSync", MemberFunction<decltype(&IsolateHandle::GetHeapStatistics<0>), &IsolateHandle::GetHeapStatistics<0>>{},\n\t\t"disallowCodeGeneration", MemberFunction<decltype(&IsolateHandle::DisallowCodeGeneration), &IsolateHandle::DisallowCodeGeneration>{},\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.h',
+    '\t\ttemplate <int async> auto GetHeapStatistics() -> v8::Local<v8::Value>;\n',
+    '\t\ttemplate <int async> auto GetHeapStatistics() -> v8::Local<v8::Value>;\n\t\tauto DisallowCodeGeneration() -> v8::Local<v8::Value>;\n',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -343,7 +394,7 @@ function findNodeGyp() {
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext()].some(Boolean);
+const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration()].some(Boolean);
 if (process.platform !== 'linux') process.exit(0);
 const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
 if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {

@@ -201,6 +201,12 @@ export class ReadyIsolate {
     }
   }
 
+  /** From now on eval() and new Function() throw an EvalError in this isolate (isolated-vm as
+   *  patched by scripts/patch-isolated-vm.mjs, 8; without the patch they stay allowed). */
+  disallowCodeGeneration(): void {
+    (this.isolate as ivm.Isolate & { disallowCodeGeneration?(): void }).disallowCodeGeneration?.();
+  }
+
   get isDisposed(): boolean {
     return this.isolate.isDisposed || this.disposedReason !== null;
   }

@@ -310,6 +310,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       }
       const installed = ready.entry.installWorker.applySync(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
       this.takeInstalled(installed);
+      // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
+      ready.disallowCodeGeneration();
     } catch (error) {
       throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
     } finally {

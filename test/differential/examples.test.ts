@@ -12,6 +12,8 @@ const EXAMPLES: Example[] = [
   { name: 'jwt', entry: 'examples/jwt.ts' },
   // Not an example: a probe of crypto.subtle, section by section, with deterministic answers.
   { name: 'crypto-probe', entry: 'test/differential/workers/crypto-probe.js' },
+  // Not an example: where eval and new Function work (startup) and where they are refused.
+  { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -39,6 +41,8 @@ const PROBE_SECTIONS = ['interfaces', 'digest', 'hmac', 'aes', 'derivation', 'ec
 
 const REQUESTS: Record<string, DiffRequest[]> = {
   'crypto-probe': PROBE_SECTIONS.map((section) => ({ path: `/${section}` })),
+
+  'eval-probe': [{ path: '/' }, { path: '/again' }],
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 

@@ -52,6 +52,13 @@ const workers = {
       export default { fetch(request, env) { return new Response(env.GREETING + ' ' + env.CONFIG.list.length + ' ' + env.CONFIG.nested.ok) } }`,
     bindings: { GREETING: { type: 'plain_text', text: 'hi "there"' }, CONFIG: { type: 'json', json: { list: [1, 2, 3], nested: { ok: true } } } },
   },
+  // As on workerd: code generation from strings while the worker starts, not in its handlers.
+  codegen: `const atStartup = eval('6 * 7'); const double = new Function('a', 'return a * 2');
+    export default { fetch() {
+      let inHandler; try { inHandler = eval('1 + 1'); } catch (e) { inHandler = e.name + ': ' + e.message; }
+      let fn; try { fn = new Function('return 1'); } catch (e) { fn = e.name; }
+      return new Response([atStartup, double(21), inHandler, fn].join(' | '));
+    } }`,
   logger: `export default { fetch() { console.log('hello from the guest', { a: 1 }); console.error('bad thing'); return new Response('logged') } }`,
 };
 
@@ -73,6 +80,12 @@ describe('core runtime over HTTP', () => {
     const res = await server.request('sabotage');
     expect(res.status).toBe(200);
     expect(res.text).toBe('hi "there" 3 true');
+  });
+
+  it('allows eval and new Function while the worker starts and refuses them in its handlers', async () => {
+    const res = await server.request('codegen');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('42 | 42 | EvalError: Code generation from strings disallowed for this context | EvalError');
   });
 
   it('echoes method, path, query, headers and a 1 MB body', async () => {

@@ -34,14 +34,19 @@ function walk(roots) {
 
 const workers = {
   probe: `${WALKER}
+  // Code generation from strings works only while the worker starts: walk to Function from there.
+  const atStartup = {};
+  try { atStartup.ctorProcess = String(globalThis.constructor.constructor('return typeof process')()); } catch (e) { atStartup.ctorProcess = 'threw ' + e.name; }
+  try { atStartup.fnProcess = String(Function('return typeof process')()); } catch (e) { atStartup.fnProcess = 'threw ' + e.name; }
+  try { atStartup.reqCtor = String(new Request('https://x.test/').constructor.constructor('return typeof process + typeof require')()); } catch (e) { atStartup.reqCtor = 'threw ' + e.name; }
   export default {
     async fetch(request, env, ctx) {
-      const out = {};
+      const out = { ...atStartup };
       out.typeofs = [typeof process, typeof require, typeof module, typeof Buffer, typeof global, typeof __dirname, typeof ivm, typeof _ivm].join(',');
-      try { out.ctorProcess = String(this.constructor.constructor('return typeof process')()); } catch (e) { out.ctorProcess = 'threw ' + e.name; }
-      try { out.fnProcess = String(Function('return typeof process')()); } catch (e) { out.fnProcess = 'threw ' + e.name; }
-      try { out.reqCtor = String(request.constructor.constructor('return typeof process + typeof require')()); } catch (e) { out.reqCtor = 'threw ' + e.name; }
+      // In a handler it is refused, and every Function reachable from what the host handed over is
+      // this realm's own (no other realm's Function to try instead).
       try { out.ctxCtor = String(ctx.waitUntil.constructor('return typeof process')()); } catch (e) { out.ctxCtor = 'threw ' + e.name; }
+      out.sameRealm = [this.constructor.constructor, request.constructor.constructor, ctx.waitUntil.constructor, env.constructor.constructor].every((F) => F === Function);
       try { out.importNode = await import('node:fs').then(() => 'imported', (e) => 'refused'); } catch (e) { out.importNode = 'threw'; }
       out.globalsWithCinder = Object.getOwnPropertyNames(globalThis).filter((n) => /cinder|ivm|bridge/i.test(n));
       const walked = walk([request, env, ctx, globalThis, request.headers, Object.getPrototypeOf(ctx)]);
@@ -101,7 +106,8 @@ describe('isolate wall', () => {
     expect(out.ctorProcess).toBe('undefined');
     expect(out.fnProcess).toBe('undefined');
     expect(out.reqCtor).toBe('undefinedundefined');
-    expect(out.ctxCtor).toBe('undefined');
+    expect(out.ctxCtor).toBe('threw EvalError');
+    expect(out.sameRealm).toBe(true);
     expect(out.importNode).not.toBe('imported');
     expect(out.globalsWithCinder).toEqual([]);
     expect(out.findings).toEqual([]);
