@@ -76,7 +76,7 @@ describe('core runtime over HTTP', () => {
     expect(res.headers['content-length']).toBe('13');
   });
 
-  it('gives the worker its env even when its top level replaced JSON and array builtins', async () => {
+  it('gives the worker its env even when its top level replaced JSON, Object.keys/entries and array builtins', async () => {
     const res = await server.request('sabotage');
     expect(res.status).toBe(200);
     expect(res.text).toBe('hi "there" 3 true');
