@@ -35,8 +35,6 @@ await build({
   conditions: ['worker', 'browser'],
   logLevel: 'warning',
   plugins: [vendorShims],
-  // Renames every one-letter binding in the bundle; see the file for the V8 snapshot bug it avoids.
-  inject: [join(root, 'scripts', 'reserve-one-letter-names.js')],
 });
 
 const code = readFileSync(outFile, 'utf8');

@@ -19,8 +19,7 @@ const bytes = Buffer.from(snapshot.copy());
 
 // Self-test (src/runtime/snapshot-check.ts): every global the manifest lists is present, and the
 // Web platform answers a probe exactly as an isolate that ran the bundle itself does. A snapshot
-// that fails either must never reach the pool: isolated-vm drops a lone one-letter global, and
-// every one-character string held in a snapshot's heap comes back as another character.
+// that fails either must never reach the pool (snapshot-check.ts says what it has caught).
 const { referenceAnswers, snapshotProblems } = await import(new URL('../dist/src/runtime/snapshot-check.js', import.meta.url).href);
 const snapshotCopy = new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 const problems = await snapshotProblems(snapshotCopy, manifest, await referenceAnswers(code));

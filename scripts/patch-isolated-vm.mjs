@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Eight changes to isolated-vm 5.0.4, applied at install time. Two fix the CPU clock Cinder's CPU
+// Nine changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
+// replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
 //
 // 1. binding.gyp gives the `isolated_vm` target two `conditions` keys; in a Python dict literal
@@ -46,18 +48,36 @@
 //    with an EvalError. `isolate.disallowCodeGeneration()` makes the callback refuse from then on;
 //    Cinder calls it once the worker's top level has run.
 //
-// Then the addon is built once. package.json's allowScripts denies isolated-vm its own install
-// script (a prebuilt download that cannot work here, then a build of the unpatched source), so
-// this is normally the only build. Idempotent: a stamp file names the patch level it was built at.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+// And one so the runtime can tell what it loads:
+// 9. The addon exports `cinderPatchLevel` (package.json's cinder.isolatedVmPatchLevel at build
+//    time); the runtime refuses to start on any other (src/runtime/ivm.ts). The prebuilt,
+//    unpatched binaries the package ships are deleted, so node-gyp-build cannot fall back to one.
+//
+// Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
+// this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
+// denies both their own install scripts: those would build for whichever Node headers npm's
+// `nodedir` names (often the machine's older Node), and isolated-vm's would build unpatched
+// source. Idempotent: a stamp file names the Node and patch level each addon was built for.
+// Every edit that finds neither its target nor its result fails the install, loudly.
+import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { reexec, runsOnRequiredNode } from './project-node.mjs';
 
-const PATCH_LEVEL = 'cinder-cputime-2+snapshot-context-1+spawn-isolate-1+module-code-cache-1+module-cache-after-run-1+prelude-default-context-1+disallow-codegen-1';
+// Build for the project's Node, whatever Node started this script.
+if (!runsOnRequiredNode()) {
+  reexec([], fileURLToPath(import.meta.url), process.argv.slice(2));
+} else {
+  main();
+}
+
+function main() {
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PATCH_LEVEL = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).cinder.isolatedVmPatchLevel;
 const require = createRequire(import.meta.url);
 const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
-const stamp = join(ivmDir, 'out', '.cinder-cputime-patched');
 
 /** Replace `from` with `to` in a file, once; fine if `to` (or `applied`, a marker for when a later
  *  patch rewrites this one's text) is already there; loud otherwise. */
@@ -76,7 +96,10 @@ function patchGyp() {
   // The first `conditions` block holds only the Linux define; drop it and add the define to the
   // second block, which is the one gyp actually keeps.
   const first = /'conditions': \[\s*\[ 'OS == "linux"', \{ 'defines': \[ 'USE_CLOCK_THREAD_CPUTIME_ID' \] \} \],\s*\],\s*/;
-  if (!first.test(text)) return false;
+  if (!first.test(text)) {
+    if (text.includes(`[ 'OS == "linux"', { 'defines': [ 'USE_CLOCK_THREAD_CPUTIME_ID' ] } ],\n\t\t\t\t[ 'OS != "win"'`)) return false;
+    throw new Error('isolated-vm binding.gyp has an unexpected shape; cannot patch (looked for the linux-only conditions block)');
+  }
   const without = text.replace(first, '');
   const second = /('conditions': \[\s*)(\[ 'OS != "win"')/;
   if (!second.test(without)) throw new Error('isolated-vm binding.gyp has an unexpected shape; cannot patch');
@@ -384,29 +407,73 @@ function patchDisallowCodeGeneration() {
   return changed;
 }
 
+// Patch 9: see the header.
+function patchExportLevel() {
+  const path = join(ivmDir, 'src/module/isolate.cc');
+  const text = readFileSync(path, 'utf8');
+  const line = /v8_symbol\("cinderPatchLevel"\), v8_string\(("[^"]*")\)/;
+  const found = text.match(line);
+  if (found) {
+    if (found[1] === JSON.stringify(PATCH_LEVEL)) return false;
+    writeFileSync(path, text.replace(line, `v8_symbol("cinderPatchLevel"), v8_string(${JSON.stringify(PATCH_LEVEL)})`));
+    return true;
+  }
+  return edit(
+    'src/module/isolate.cc',
+    '\tUnmaybe(target->Set(context, v8_symbol("ivm"), LibraryHandle::Get()));\n',
+    `\tUnmaybe(target->Set(context, v8_symbol("ivm"), LibraryHandle::Get()));\n\t// cinder (patch 9): the patch level this addon was built at\n\tUnmaybe(target->Set(context, v8_symbol("cinderPatchLevel"), v8_string(${JSON.stringify(PATCH_LEVEL)})));\n`,
+    '// cinder (patch 9)',
+  );
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
   if (process.env.npm_execpath) candidates.push(join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   candidates.push(join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push('/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
   const found = candidates.find((c) => existsSync(c));
   if (!found) throw new Error('node-gyp not found; run this script through npm');
   return found;
 }
 
-const changed = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration()].some(Boolean);
-if (process.platform !== 'linux') process.exit(0);
-const built = existsSync(join(ivmDir, 'out', 'isolated_vm.node'));
-if (!changed && built && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(PATCH_LEVEL)) {
-  console.log('[cinder] isolated-vm already built with a thread CPU clock');
-  process.exit(0);
+/** A directory holding include/node headers of exactly the Node that runs us: its own install
+ *  prefix (Node's npm packages and official builds ship them), else npm's `nodedir` if it is the
+ *  same version. Null: node-gyp would have to download them. */
+function headersDir() {
+  const candidates = [join(dirname(process.execPath), '..'), process.env.npm_config_nodedir].filter(Boolean);
+  return candidates.find((dir) => {
+    const header = join(dir, 'include', 'node', 'node_version.h');
+    if (!existsSync(header)) return false;
+    const text = readFileSync(header, 'utf8');
+    const part = (name) => text.match(new RegExp(`#define ${name} (\\d+)`))?.[1];
+    return `${part('NODE_MAJOR_VERSION')}.${part('NODE_MINOR_VERSION')}.${part('NODE_PATCH_VERSION')}` === process.versions.node;
+  }) ?? null;
 }
-console.log('[cinder] building isolated-vm with a thread CPU clock (about a minute)...');
-// Build against the headers of the Node that runs us (no download): npm's `nodedir` when set,
-// else the install prefix of this node binary when it ships its headers.
-const nodedir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');
-const args = [findNodeGyp(), 'rebuild', '--release', '-j', 'max'];
-if (existsSync(join(nodedir, 'include', 'node', 'node.h'))) args.push(`--nodedir=${nodedir}`);
-execFileSync(process.execPath, args, { cwd: ivmDir, stdio: 'inherit' });
-writeFileSync(stamp, `${PATCH_LEVEL} ${new Date().toISOString()}\n`);
-console.log('[cinder] isolated-vm built');
+
+/** Build one addon with node-gyp unless its stamp says it was built for this Node and `level`. */
+function build(name, dir, level, addon) {
+  const stamp = join(dir, 'build', '.cinder-built');
+  const want = `${level} node-${process.versions.node}`;
+  if (existsSync(join(dir, 'build', 'Release', addon)) && existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(want + ' ')) {
+    console.log(`[cinder] ${name} already built (${want})`);
+    return;
+  }
+  console.log(`[cinder] building ${name} for Node ${process.versions.node} (about a minute)...`);
+  const args = [findNodeGyp(), 'rebuild', '--release', '-j', 'max'];
+  // node-gyp lets npm's environment (npm_config_nodedir) override its own --nodedir flag.
+  const env = { ...process.env };
+  delete env.npm_config_nodedir;
+  const nodedir = headersDir();
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  execFileSync(process.execPath, args, { cwd: dir, stdio: 'inherit', env });
+  writeFileSync(stamp, `${want} ${new Date().toISOString()}\n`);
+  console.log(`[cinder] ${name} built`);
+}
+
+[patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel()];
+// The package's prebuilt binaries are unpatched; node-gyp-build would load one if our build were missing.
+rmSync(join(ivmDir, 'prebuilds'), { recursive: true, force: true });
+build('isolated-vm', ivmDir, PATCH_LEVEL, 'isolated_vm.node');
+build('better-sqlite3', dirname(require.resolve('better-sqlite3/package.json')), 'better-sqlite3', 'better_sqlite3.node');
+}

@@ -151,24 +151,16 @@ function keyFormat(value: unknown): string {
   return format;
 }
 
-// JWK member names. One-character names (x, y, d, n, e, p, q, k; r, d, t in `oth`) are made at
-// run time, never written as literals: in an isolate made from the snapshot, a one-character
-// string constant compiled before the snapshot does not find the property of the same name on
-// objects made after it (the V8 bug scripts/reserve-one-letter-names.js works around for
-// variables). Reading `jwk.d` through such a constant would see undefined.
-let jwkNames: { strings: string[]; prime: string[] } | null = null;
-
-function names(list: string): string[] {
-  return list.split(' ').map((name) => String.fromCharCode(...Array.from(name, (c) => c.charCodeAt(0))));
-}
+// JWK member names, as they appear in a JsonWebKey dictionary and in an RSA key's `oth` list.
+const JWK_MEMBERS = ['kty', 'use', 'alg', 'crv', 'x', 'y', 'd', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const JWK_PRIME_MEMBERS = ['r', 'd', 't'];
 
 /** A JsonWebKey dictionary as plain data. */
 function jsonWebKey(value: unknown, method: string): Plain {
   if ((value !== undefined && value !== null && !isObject(value)) || copyBytes(value)) throw failed(method, `parameter 2 is not of type 'JsonWebKey'.`);
-  jwkNames ??= { strings: names('kty use alg crv x y d n e p q dp dq qi k'), prime: names('r d t') };
   const jwk = (value ?? {}) as Plain;
   const out: Plain = {};
-  for (const m of jwkNames.strings) {
+  for (const m of JWK_MEMBERS) {
     const v = jwk[m];
     if (v !== undefined) out[m] = toDOMString(v);
   }
@@ -179,7 +171,7 @@ function jsonWebKey(value: unknown, method: string): Plain {
     out.oth = Array.from(jwk.oth as unknown as Iterable<unknown>, (prime) => {
       const p = (isObject(prime) ? prime : {}) as Plain;
       const info: Plain = {};
-      for (const m of jwkNames!.prime) if (p[m] !== undefined) info[m] = toDOMString(p[m]);
+      for (const m of JWK_PRIME_MEMBERS) if (p[m] !== undefined) info[m] = toDOMString(p[m]);
       return info;
     });
   }

@@ -2,7 +2,7 @@
 // sandbox/dispatch.ts and sandbox/wire.ts): a request without bytes crosses as one JSON string,
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
-import ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import type { GuestException, GuestWireRequest, WireResponse } from './wire.js';
 
 /** What the guest's dispatch entry points answer (sandbox/dispatch.ts DispatchResult). */

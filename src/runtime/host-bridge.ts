@@ -2,7 +2,7 @@
 // sandbox/bridge.ts). They are created per isolate before the isolate is given to a worker, so
 // the worker that owns the isolate is attached later (`owner`). Every op checks its arguments:
 // the guest is untrusted and may call these with anything.
-import ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import { randomFillSync } from 'node:crypto';
 
 export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';

@@ -2,7 +2,7 @@
 // snapshot cannot be built or fails its self-test, by running the bundle with V8 code cache.
 // Snapshots are built in a child process and cached on disk, keyed by the bundle's hash and the
 // Node / isolated-vm / V8 versions, so a server start normally just reads a file.
-import ivm from 'isolated-vm';
+import ivm, { expectedPatchLevel } from './ivm.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -16,18 +16,6 @@ import type { Logger } from 'pino';
 const execFileAsync = promisify(execFile);
 const requireHere = createRequire(import.meta.url);
 const ivmVersion: string = requireHere('isolated-vm/package.json').version;
-
-/** The patch level isolated-vm was built at (scripts/patch-isolated-vm.mjs): it changes the
- *  snapshot's layout (the prelude moved from the default context to context #0), so it is part
- *  of the cache key. */
-function ivmPatchLevel(): string {
-  try {
-    const stamp = join(dirname(requireHere.resolve('isolated-vm/package.json')), 'out', '.cinder-cputime-patched');
-    return readFileSync(stamp, 'utf8').split(' ')[0];
-  } catch {
-    return 'unpatched';
-  }
-}
 
 export interface SandboxManifest {
   hash: string;
@@ -57,7 +45,7 @@ export function readManifest(): SandboxManifest {
 
 function snapshotKey(manifest: SandboxManifest): string {
   return createHash('sha256')
-    .update([manifest.hash, process.version, process.versions.v8, ivmVersion, ivmPatchLevel()].join('\0'))
+    .update([manifest.hash, process.version, process.versions.v8, ivmVersion, expectedPatchLevel].join('\0'))
     .digest('hex')
     .slice(0, 24);
 }

@@ -2,7 +2,7 @@
 // running the bundle), host bridge booted, dispatch entry points held as References. Creating
 // one costs ~7-10 ms on this 2-core VM (V8 deserializing the snapshot, and the kernel faulting in
 // a fresh heap), which is why the pool makes them ahead of demand, off this thread.
-import ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';

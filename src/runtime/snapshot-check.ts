@@ -1,15 +1,13 @@
 // The snapshot self-test: run by the builder (scripts/build-snapshot.mjs, in its child process)
 // before it writes a snapshot, and again in the server before the first isolate is made from one.
 //
-// Two checks. Every global the sandbox bundle defines must be present (isolated-vm drops a lone
-// one-letter global). And the Web platform must behave exactly as it does in an isolate that ran
-// the bundle itself: under isolated-vm 5.0.4 / V8 11.3 with Node's shared read-only heap, every
-// one-character string held in the snapshot's heap (a top-level `const SEP = '/'`, a Set member,
-// a property key, a scope's variable name) comes back as another, random character, different in
-// every process (measured here, upstream isolated-vm as well as patched). The sandbox is written
-// to hold none (see scripts/reserve-one-letter-names.js); this comparison catches a change that
-// does, wherever the probe below reaches it, so such a snapshot is never used.
-import ivm from 'isolated-vm';
+// Two checks. Every global the sandbox bundle defines must be present. And the Web platform must
+// behave exactly as it does in an isolate that ran the bundle itself. Cinder's earlier platform
+// (isolated-vm 5 / V8 11.3) scrambled every one-character string held in a snapshot's heap and
+// dropped lone one-letter globals; the current one does neither (test/integration/snapshot-pool),
+// but a snapshot can still freeze what should differ per isolate (a top-level Math.random draw),
+// or a future V8 can regress, and such a snapshot is never used.
+import ivm from './ivm.js';
 
 export interface SandboxGlobals {
   globals: string[];

@@ -2,7 +2,7 @@
 // level, installs its env, then serves invocations concurrently. Owns the per-invocation limits:
 // CPU (via the watchdog), wall time, memory (isolate disposal), and turns a breach into a clear
 // error for exactly the invocations it affects.
-import ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from './limits.js';
 import type { BridgeOwner, LogLevel } from './host-bridge.js';

@@ -68,12 +68,12 @@ describe('snapshot', () => {
   });
 });
 
-// Under isolated-vm 5.0.4 / V8 11.3 every one-character string held in a snapshot's heap comes
-// back as another character, different in every process. This bundle is the sandbox plus a
-// change that keeps some in its top-level state (as a lookup table of separators would): btoa
-// answers differently once the snapshot has scrambled them, so the self-test must refuse it.
-const SCRAMBLED_SNIPPET = `;{const marks=['=','/','+','?','#','&',';',':'];const real=globalThis.btoa;
-globalThis.btoa=(s)=>marks.join('')==='=/+?#&;:'?real(s):real(s)+'!'}`;
+// A sandbox change whose top level keeps state that a snapshot freezes: a value drawn from
+// Math.random while the bundle first runs. Every isolate born from the snapshot shares the
+// snapshot's draw, so btoa answers differently than in an isolate that ran the bundle itself, and
+// the self-test must refuse it.
+const SCRAMBLED_SNIPPET = `;{const seed=Math.random();const real=globalThis.btoa;
+globalThis.btoa=(s)=>real(s)+seed}`;
 const sandboxCode = () => readFileSync(join(packageRoot, 'dist', 'sandbox.js'), 'utf8');
 
 describe('snapshot self-test against a fresh isolate', () => {
@@ -111,6 +111,24 @@ describe('snapshot self-test against a fresh isolate', () => {
 });
 
 describe('isolated-vm as patched at install (scripts/patch-isolated-vm.mjs)', () => {
+  it('keeps one-character strings and one-letter globals held in a snapshot (V8 11.3 scrambled them)', () => {
+    const snapshot = ivm.Isolate.createSnapshot([{ code: `const marks = ['a', 'b', 'c', 'x', 'Z', '/']; globalThis.s = 'q'; const o = { k: 'v' }; globalThis.held = () => JSON.stringify([marks, o, s]);` }]);
+    const isolate = new ivm.Isolate({ memoryLimit: 32, snapshot });
+    try {
+      expect(isolate.createContextSync().evalSync('held()')).toBe('[["a","b","c","x","Z","/"],{"k":"v"},"q"]');
+    } finally {
+      isolate.dispose();
+    }
+  });
+
+  it('refuses, by name, an addon built at another patch level', async () => {
+    const { builtPatchLevel, expectedPatchLevel, patchLevelProblem } = await import('../../src/runtime/ivm.js');
+    expect(builtPatchLevel()).toBe(expectedPatchLevel);
+    expect(patchLevelProblem(expectedPatchLevel)).toBeNull();
+    expect(patchLevelProblem(undefined)).toMatch(/not built with Cinder's patches.*Run "npm install"/);
+    expect(patchLevelProblem('ivm7-cputime-2')).toMatch(/built at patch level "ivm7-cputime-2"/);
+  });
+
   it('builds an isolate from the snapshot on its own threads (spawnIsolate), with the same limits', async () => {
     const { logger } = captureLogger();
     const source = await loadIsolateSource({ logger });

@@ -262,8 +262,8 @@ describe('streams', () => {
 
 describe('the fetch family from a V8 snapshot', () => {
   it('works in an isolate made from a snapshot of the bundle', async () => {
-    // A regression test for a snapshot bug: functions compiled after deserialization could not see
-    // one-letter variables of snapshot-time scopes ("s is not defined" in the minified polyfill).
+    // Functions compiled after deserialization must see the variables of snapshot-time scopes,
+    // one-letter names included (the minified polyfill is full of them; V8 11.3 lost them).
     const bundle = readFileSync(fileURLToPath(new URL('../../dist/sandbox.js', import.meta.url)), 'utf8');
     const snapshot = ivm.Isolate.createSnapshot([{ code: bundle, filename: 'cinder:sandbox.js' }]);
     const isolate = new ivm.Isolate({ memoryLimit: 128, snapshot });
