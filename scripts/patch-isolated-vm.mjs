@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Nine changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Ten changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -52,6 +52,11 @@
 // 9. The addon exports `cinderPatchLevel` (package.json's cinder.isolatedVmPatchLevel at build
 //    time); the runtime refuses to start on any other (src/runtime/ivm.ts). The prebuilt,
 //    unpatched binaries the package ships are deleted, so node-gyp-build cannot fall back to one.
+// And one new with Node 26:
+// 10. createInspectorSession() connected the session to V8's inspector from the calling thread
+//    without entering the isolate; V8 14 checks that and aborts the process ("Check failed:
+//    IsCreationThread()"), on upstream 7.0.2 as well. The connect now runs under the isolate's
+//    lock, as isolated-vm's other synchronous calls into an isolate do.
 //
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
@@ -426,6 +431,15 @@ function patchExportLevel() {
   );
 }
 
+// Patch 10: see the header.
+function patchInspectorConnectLock() {
+  return edit(
+    'src/isolate/inspector.cc',
+    '\tactive_sessions.write()->insert(&session);\n#if V8_AT_LEAST(10, 3, 118)\n',
+    '\tactive_sessions.write()->insert(&session);\n\t// cinder (patch 10): V8 14 requires the isolate to be entered (and locked) to connect\n\tExecutor::Lock lock{isolate};\n#if V8_AT_LEAST(10, 3, 118)\n',
+  );
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -471,7 +485,7 @@ function build(name, dir, level, addon) {
   console.log(`[cinder] ${name} built`);
 }
 
-[patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel()];
+[patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock()];
 // The package's prebuilt binaries are unpatched; node-gyp-build would load one if our build were missing.
 rmSync(join(ivmDir, 'prebuilds'), { recursive: true, force: true });
 build('isolated-vm', ivmDir, PATCH_LEVEL, 'isolated_vm.node');

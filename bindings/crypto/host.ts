@@ -256,6 +256,9 @@ const methods: Record<string, Method> = {
 
   async exportKey(state, [format, handle]) {
     const entry = entryOf(state, handle);
+    // workerd refuses a non-extractable key before asking whether its algorithm can be exported
+    // at all (Node 22+ asks the other way round: PBKDF2 keys answer NotSupportedError).
+    if (!entry.key.extractable) throw new CryptoError('Key is not extractable.', 'InvalidAccessError');
     const exported = await subtle.exportKey(format, entry.key);
     return format === 'jwk' ? workerdJwk(exported as Record<string, unknown>, entry) : exported;
   },
@@ -355,9 +358,7 @@ const DOM_NAMES = new Set(['NotSupportedError', 'InvalidAccessError', 'DataError
 function replyError(error: unknown): CryptoReply {
   const e = error as { name?: unknown; message?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(error);
-  let name = typeof e?.name === 'string' ? e.name : '';
-  // Node 20 names one of its errors 'InvalidAccessException' (non-extractable key export).
-  if (name === 'InvalidAccessException') name = 'InvalidAccessError';
+  const name = typeof e?.name === 'string' ? e.name : '';
   if (DOM_NAMES.has(name)) return { error: [name, message] };
   if (error instanceof TypeError || name === 'TypeError') return { error: ['TypeError', message] };
   if (error instanceof RangeError) return { error: ['RangeError', message] };

@@ -410,8 +410,10 @@ describe('key lifetime', () => {
   it('frees the host key when the guest key is collected', async () => {
     const state = opState.get('crypto');
     const before = liveKeys(state);
-    await run(`for (let i = 0; i < 200; i++) await s.importKey('raw', new Uint8Array(16), 'AES-GCM', false, ['encrypt']);`);
+    // Held while they are counted: V8 may collect unreferenced keys while the loop still runs.
+    await run(`globalThis.heldKeys = []; for (let i = 0; i < 200; i++) heldKeys.push(await s.importKey('raw', new Uint8Array(16), 'AES-GCM', false, ['encrypt']));`);
     expect(liveKeys(opState.get('crypto'))).toBeGreaterThanOrEqual(before + 200);
+    await run(`globalThis.heldKeys = null;`);
     let after = Infinity;
     for (let i = 0; i < 20 && after > before + 100; i++) {
       // Churn the guest heap so V8 collects the dropped keys; the next call carries their handles.
