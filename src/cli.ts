@@ -5,6 +5,7 @@ import { registerControlCommands } from './control/commands.js';
 import { registerObservabilityCommands } from './cli-observability.js';
 import { registerKVCommands } from './cli-kv.js';
 import { devProject } from './control/wrangler.js';
+import { versionLine } from './version.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -17,7 +18,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 const program = new Command();
-program.name('cinder').description('An edge JavaScript runtime: workers in V8 isolates').version('0.1.0');
+program.name('cinder').description('An edge JavaScript runtime: workers in V8 isolates').version(versionLine(), '-V, --version', "print Cinder's, Node's, V8's and isolated-vm's versions");
 
 program
   .command('dev')
