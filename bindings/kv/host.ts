@@ -7,7 +7,7 @@ import type { OpCall, OpHandler, Invocation } from '../../src/runtime/worker-ins
 import { KV_OPS, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 import type { KVRead, KVService } from './service.js';
 import { KVError } from './validate.js';
-import { countingKvOps } from '../../src/runtime/counters.js';
+import { countingKvOps } from '../../src/observability/counters.js';
 
 export interface KVHostOptions {
   /** KV operations one invocation may make (Workers: 1,000) */

@@ -3,7 +3,7 @@
 // as its own invocation; the call counts as one subrequest of the caller's invocation.
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { newRequestId } from '../../src/runtime/runtime.js';
-import { resolveLimits } from '../../src/runtime/limits.js';
+import { resolveLimits } from '../../src/model/limits.js';
 import type { OpCall, WireRequest, WireResponse } from '../../src/runtime/worker-instance.js';
 
 export interface ServiceBindingOptions {

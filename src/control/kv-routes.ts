@@ -17,7 +17,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { createKVService, installKV, KVError, type KVService, type KVServiceOptions } from '../../bindings/kv/index.js';
 import { KV_LIMITS } from '../../bindings/kv/protocol.js';
-import type { ServeExtension } from '../server/serve.js';
+import type { ServeExtension } from '../app/serve.js';
 
 // Multipart framing and the metadata part around a maximal value.
 const BODY_OVERHEAD = 64 * 1024;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { IsolatePool, type PoolOptions, type PoolStats } from './pool.js';
 import { IsolateReaper } from './isolate-reaper.js';
 import { loadIsolateSource, type IsolateSource, type IsolateSourceOptions } from './isolate-source.js';
-import { resolveLimits, LimitExceededError } from './limits.js';
+import { resolveLimits, LimitExceededError } from '../model/limits.js';
 import { Watchdog } from './watchdog.js';
 import {
   WorkerInstance,
@@ -17,7 +17,7 @@ import {
   type WireRequest,
   type WireResponse,
 } from './worker-instance.js';
-import type { WorkerDefinition } from './worker-definition.js';
+import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';

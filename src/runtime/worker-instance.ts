@@ -4,7 +4,7 @@
 // error for exactly the invocations it affects.
 import ivm from './ivm.js';
 import type { Logger } from 'pino';
-import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from './limits.js';
+import { LimitExceededError, resolveLimits, type LimitKind, type Limits } from '../model/limits.js';
 import type { BridgeOwner, LogLevel } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
@@ -12,7 +12,7 @@ import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
 import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
-import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
+import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
 
 export type { GuestException, WireRequest, WireResponse } from './wire.js';

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Runtime, RuntimeResponse } from '../runtime/runtime.js';
 import { newRequestId } from '../runtime/runtime.js';
 import type { Router } from './router.js';
-import { DEFAULT_LIMITS } from '../runtime/limits.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
 import { UploadStream } from './upload-stream.js';
 
 export interface IngressOptions {

@@ -1,7 +1,7 @@
 // Counters that binding code (KV today) increments without knowing about metrics: the metrics of a
 // runtime register a sink here, keyed by the runtime object; binding code counts through the same
 // object it registers its ops on. Kept free of prom-client so `cinder kv` does not load it.
-import type { OpHandler } from './worker-instance.js';
+import type { OpHandler } from '../runtime/worker-instance.js';
 
 export type OperationSink = (worker: string, op: string, namespace: string | undefined) => void;
 
