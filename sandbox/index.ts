@@ -8,7 +8,7 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
-import { fetch } from './fetch.js';
+import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 
 const globals: Record<string, unknown> = {

@@ -8,7 +8,7 @@ import { hostCallSync } from '../bridge.js';
 import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
-import { DigestStream, subtle, type SubtleCrypto } from './subtle.js';
+import { DigestStream, subtle, type SubtleCrypto } from '../../bindings/crypto/guest.js';
 
 const MAX_BYTES = 65536;
 

@@ -1,13 +1,13 @@
 // The guest's global fetch(): builds a Request, hands it to the host (bindings/fetch/host.ts),
 // and turns the host's answer into a Response whose body is inline or a host stream.
-import { hostCall } from './bridge.js';
-import { Request } from './api/request.js';
-import type { Response } from './api/response.js';
-import { hostByteStream, untouchedHostStream } from './host-stream.js';
-import { offerStream, responseFromWire } from './wire.js';
-import { bodyForWire, takeStreamForWire } from './api/body.js';
-import { DOMException } from './api/dom-exception.js';
-import type { GuestFetchResponse } from '../bindings/fetch/protocol.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { Request } from '../../sandbox/api/request.js';
+import type { Response } from '../../sandbox/api/response.js';
+import { hostByteStream, untouchedHostStream } from '../../sandbox/host-stream.js';
+import { offerStream, responseFromWire } from '../../sandbox/wire.js';
+import { bodyForWire, takeStreamForWire } from '../../sandbox/api/body.js';
+import { DOMException } from '../../sandbox/api/dom-exception.js';
+import type { GuestFetchResponse } from './protocol.js';
 
 let nextFetchId = 1;
 

@@ -1,9 +1,9 @@
 // CompressionStream and DecompressionStream (WHATWG Compression): gzip, deflate, deflate-raw.
 // The work is done by the host's zlib (bindings/compression/host.ts), chunk by chunk: a JS
 // inflate/deflate would add tens of KB to every isolate for something most workers never use.
-import { hostCall } from '../bridge.js';
-import { TransformStream, type ReadableStream, type WritableStream } from './streams.js';
-import { setToStringTag } from './idl.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { TransformStream, type ReadableStream, type WritableStream } from '../../sandbox/api/streams.js';
+import { setToStringTag } from '../../sandbox/api/idl.js';
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
