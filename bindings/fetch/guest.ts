@@ -8,6 +8,7 @@ import { offerStream, responseFromWire } from '../../sandbox/wire.js';
 import { bodyForWire, takeStreamForWire } from '../../sandbox/api/body.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import type { GuestFetchResponse } from './protocol.js';
+import { OPS } from '../../protocol/wall.js';
 
 let nextFetchId = 1;
 
@@ -36,11 +37,11 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   const headers: [string, string][] = [];
   for (const pair of request.headers) headers.push(pair as [string, string]);
 
-  const call = hostCall<GuestFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
+  const call = hostCall<GuestFetchResponse>(OPS.fetch, { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
   let onAbort: (() => void) | null = null;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {
-      hostCall('fetch.abort', fetchId).catch(() => {});
+      hostCall(OPS.fetchAbort, fetchId).catch(() => {});
       reject(abortError(signal));
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -7,7 +7,8 @@
 import { hostCall } from '../../sandbox/bridge.js';
 import { registerBinding } from '../../sandbox/env.js';
 import { readAllBytes } from '../../sandbox/api/streams.js';
-import { KV_LIMITS, KV_OPS, type GetType, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
+import { KV_OPS } from '../../protocol/wall.js';
+import { KV_LIMITS, type GetType, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 
 // Structural views of the stream classes; the real ones are globals that the Web API layer
 // defines, looked up when used (this module is evaluated before they are installed).

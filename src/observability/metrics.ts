@@ -22,7 +22,7 @@
 //   cinder_process_*, cinder_nodejs_*                 prom-client's default process metrics
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
-import type { InvocationRecord } from '../runtime/worker-instance.js';
+import type { InvocationRecord } from '../runtime/invocation.js';
 import type { CronRun } from '../data-plane/cron.js';
 import { setKvOperationSink } from './counters.js';
 

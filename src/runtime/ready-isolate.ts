@@ -6,24 +6,20 @@ import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';
+import { BOOT_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, type GuestEntryName } from '../../protocol/wall.js';
 
-export interface GuestEntry {
-  installWorker: ivm.Reference<Function>;
-  dispatchFetch: ivm.Reference<Function>;
-  dispatchBatch: ivm.Reference<Function>;
-  takeSettled: ivm.Reference<Function>;
-  dispatchScheduled: ivm.Reference<Function>;
-  settle: ivm.Reference<Function>;
-  pullStream: ivm.Reference<Function>;
-  cancelStream: ivm.Reference<Function>;
-}
+/** The guest's entry points (protocol/wall.ts GUEST_ENTRIES), held as References. */
+export type GuestEntry = Record<GuestEntryName, ivm.Reference<Function>>;
 
 let nextIsolateId = 1;
 
-const ENTRY_NAMES = ['installWorker', 'dispatchFetch', 'dispatchBatch', 'takeSettled', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+/** What the boot hook returned, as References: every entry point, the warm-up, and the time. */
+const BOOT_NAMES = [...GUEST_ENTRIES, WARM_UP_ENTRY] as const;
 
-function entryPoints(get: (name: string) => ivm.Reference<Function>): GuestEntry {
-  return Object.fromEntries(ENTRY_NAMES.map((name) => [name, get(name)])) as unknown as GuestEntry;
+function booted(context: ivm.Context, bridge: HostBridge, refs: ivm.Reference<Function>[], preludeEvaluatedAt: unknown): Booted {
+  const byName = new Map<string, ivm.Reference<Function>>(BOOT_NAMES.map((name, i) => [name, refs[i]]));
+  const entry = Object.fromEntries(GUEST_ENTRIES.map((name) => [name, byName.get(name)!])) as GuestEntry;
+  return { context, bridge, entry, warmUp: byName.get(WARM_UP_ENTRY)!, preludeEvaluatedAt: preludeEvaluatedAt as number };
 }
 
 function bridgeArguments(bridge: HostBridge): unknown[] {
@@ -136,13 +132,13 @@ export class ReadyIsolate {
         script.release();
       }
       const bridge = new HostBridge();
-      const boot = context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+      const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
       const entry = boot.applySync(undefined, bridgeArguments(bridge), { result: { reference: true } }) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      const get = (name: string) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>;
-      const booted = { context, bridge, entry: entryPoints(get), warmUp: get('warmUp'), preludeEvaluatedAt: entry.getSync('preludeEvaluatedAt') as unknown as number };
+      const refs = BOOT_NAMES.map((name) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>);
+      const ready = booted(context, bridge, refs, entry.getSync(PRELUDE_EVALUATED_AT));
       entry.release();
-      return new ReadyIsolate(isolate, booted, memoryMb, inspector);
+      return new ReadyIsolate(isolate, ready, memoryMb, inspector);
     } catch (error) {
       isolate.dispose();
       throw error;
@@ -164,21 +160,13 @@ export class ReadyIsolate {
         script.release();
       }
       const bridge = new HostBridge();
-      const boot = (await context.global.get('__cinder_boot', { reference: true })) as ivm.Reference<Function>;
+      const boot = (await context.global.get(BOOT_GLOBAL, { reference: true })) as ivm.Reference<Function>;
       const entry = (await boot.apply(undefined, bridgeArguments(bridge), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      const names = [...ENTRY_NAMES, 'warmUp'] as const;
-      const refs = await Promise.all(names.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
-      const byName = new Map<string, ivm.Reference<Function>>(names.map((name, i) => [name, refs[i]]));
-      const booted = {
-        context,
-        bridge,
-        entry: entryPoints((name) => byName.get(name)!),
-        warmUp: byName.get('warmUp')!,
-        preludeEvaluatedAt: (await entry.get('preludeEvaluatedAt')) as unknown as number,
-      };
+      const refs = await Promise.all(BOOT_NAMES.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
+      const ready = booted(context, bridge, refs, await entry.get(PRELUDE_EVALUATED_AT));
       entry.release();
-      return new ReadyIsolate(isolate, booted, memoryMb, false);
+      return new ReadyIsolate(isolate, ready, memoryMb, false);
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       throw error;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ivm from 'isolated-vm';
 import { MemoryUsageStore, SqliteUsageStore, UsageMeter, addRecord, bucketOf, emptyMinute, quantile, summarize, MINUTE_MS, type MinuteUsage } from '../../src/observability/usage.js';
-import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
+import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { TOKEN, multipart, startCinder, tempDataDir, type TestCinder } from '../control/helpers.js';
 import { parseTimeParam } from '../../src/control/observability-routes.js';
 import { waitFor } from './helpers.js';
