@@ -6,7 +6,7 @@ import type { OpInvocation } from './contract.js';
 
 export type Outcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededWall' | 'exceededMemory' | 'canceled';
 
-/** What one invocation used: the metering record (DESIGN: pay-per-use). */
+/** What one invocation used: the metering record (usage, metrics and tail read it). */
 export interface InvocationRecord {
   worker: string;
   version: string;

@@ -1,7 +1,7 @@
 // A blank isolate ready to become any worker: Web platform loaded (from the snapshot, or by
 // running the bundle), host bridge booted, dispatch entry points held as References. Creating
-// one costs ~7-10 ms on this 2-core VM (V8 deserializing the snapshot, and the kernel faulting in
-// a fresh heap), which is why the pool makes them ahead of demand, off this thread.
+// one takes milliseconds (V8 deserializing the snapshot, and the kernel faulting in a fresh heap;
+// figures in bench/README.md), which is why the pool makes them ahead of demand, off this thread.
 import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
@@ -51,7 +51,7 @@ interface Spawner extends ivm.Isolate {
 }
 let spawner: Spawner | null | undefined;
 
-/** A new isolate without holding this thread for its construction (~7 ms from the snapshot),
+/** A new isolate without holding this thread for its construction (milliseconds, see above),
  *  where isolated-vm is patched for it; otherwise `new Isolate`. */
 function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isolate> {
   if (spawner === undefined) {
@@ -71,9 +71,8 @@ function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isol
 /** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
  *  warmUp in sandbox/dispatch.ts). V8 allocates feedback vectors after a function's 8th call, so
  *  fewer than ~10 rounds leave the inline caches cold; past that, V8's baseline compiler keeps
- *  paying off up to ~40 (measured: first real dispatch 470 us after 12 rounds, 365 after 40, no
- *  better after 150), at ~0.15 ms of isolate CPU per round (a pooled isolate costs ~15 ms in
- *  all). 32 takes most of that gain. */
+ *  paying off up to a few dozen rounds and no further (bench/README.md has the measurements), for
+ *  a small share of what a pooled isolate costs. 32 takes most of that gain. */
 const WARM_UP_ROUNDS = 32;
 
 /** What booting a fresh isolate's sandbox yields (see createSync / create). */
@@ -118,7 +117,7 @@ export class ReadyIsolate {
 
   /**
    * Make one now, on this thread (a pool miss, the no-pool ablation, the inspector). Everything
-   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits ~15 ms.
+   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits several ms.
    * `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code).
    */
   static createSync(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): ReadyIsolate {
@@ -180,7 +179,7 @@ export class ReadyIsolate {
   async warm(): Promise<boolean> {
     try {
       await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 5000 });
-      // The first entry from the main thread costs ~0.1 ms more than later ones (V8 sets up this
+      // The first entry from the main thread costs more than later ones (V8 sets up this
       // thread's data for the isolate): pay it here rather than in the cold start.
       this.context.evalSync('0');
       return true;

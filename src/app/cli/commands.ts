@@ -65,7 +65,7 @@ function serveCommand(): Command {
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     .action(async (opts) => {
       const { startServe } = await import('../serve.js');
-      const { kvServeExtension } = await import('../../control/kv-routes.js');
+      const { kvServeExtension } = await import('../kv.js');
       const logger = createLogger();
       const server = await startServe({
         logger,
