@@ -9,10 +9,10 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../logger.js';
-import { DEFAULT_DATA_DIR } from '../store/types.js';
+import { createLogger } from '../../observability/logger.js';
+import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
-import { workerNameError } from './validate.js';
+import { workerNameError } from '../../control/validate.js';
 import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
 
 function port(value: string): number {
@@ -64,8 +64,8 @@ function serveCommand(): Command {
     .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     .action(async (opts) => {
-      const { startServe } = await import('../server/serve.js');
-      const { kvServeExtension } = await import('./kv-routes.js');
+      const { startServe } = await import('../serve.js');
+      const { kvServeExtension } = await import('../kv.js');
       const logger = createLogger();
       const server = await startServe({
         logger,
@@ -131,7 +131,7 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
     if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
     entry = config.main;
   }
-  const { workerNameFromFile } = await import('../server/dev.js');
+  const { workerNameFromFile } = await import('../dev.js');
   const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
   const error = workerNameError(name);
   if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);
