@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
@@ -37,7 +37,7 @@ const preludeEvaluatedAt = Date.now();
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']): BootAnswer {
   delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
-  return { installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
+  return { installWorker, dispatchFetch, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
 }
 
 Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

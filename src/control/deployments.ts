@@ -144,7 +144,7 @@ export class Deployments {
       const def = this.definition(version, spec.modules, emptyCodeCache());
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
       // and the version that serves now keeps serving. This also fills def.codeCache.
-      const loadError = this.runtime.check(def);
+      const loadError = await this.runtime.check(def);
       if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
 
       let stored: VersionInfo;

@@ -35,6 +35,10 @@ export interface RuntimeOptions {
   inspector?: boolean;
 }
 
+/** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
+ *  how long the cold start took, when there was one. */
+type StartResult = { instance?: WorkerInstance; loadError?: string; coldMs: number | null };
+
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
 /**
@@ -215,20 +219,23 @@ export class Runtime {
 
   /**
    * Bring the worker's isolate up now if it is not live, so that a request whose body is still
-   * arriving finds it ready (ingress calls this as soon as it knows the Host).
+   * arriving finds it ready (ingress calls this as soon as it knows the Host). Resolves to the
+   * cold start's duration, or null when there was none (or it failed: the request that follows
+   * reports the load error).
    */
-  prewarm(name: string): number | null {
+  async prewarm(name: string): Promise<number | null> {
     if (!this.definitions.has(name) || this.isLive(name)) return null;
     try {
-      return this.instanceFor(name).coldMs;
+      return (await this.instanceFor(name)).coldMs;
     } catch {
-      return null; // the request that follows reports the load error
+      return null;
     }
   }
 
   /** The instance to serve a request: a live one, or a new one (a cold start) when the worker
-   *  has none or all of its isolates are saturated. */
-  private instanceFor(name: string): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
+   *  has none or all of its isolates are saturated. A cold start runs on isolated-vm's threads;
+   *  requests that arrive while one is under way for a worker with no live isolate wait for it. */
+  private async instanceFor(name: string): Promise<StartResult> {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
     let slot = this.slots.get(name);
@@ -242,23 +249,30 @@ export class Runtime {
     }
     if (slot.loadError) return { loadError: slot.loadError, coldMs: null };
     const current = slot.pick();
-    if (current && !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker)) return { instance: current, coldMs: null };
-    return this.startInstance(slot);
+    if (current && (slot.starting || !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker))) return { instance: current, coldMs: null };
+    if (slot.starting) return slot.starting;
+    const starting = this.startInstance(slot);
+    slot.starting = starting;
+    try {
+      return await starting;
+    } finally {
+      if (slot.starting === starting) slot.starting = null;
+    }
   }
 
-  private startInstance(slot: WorkerSlot): { instance?: WorkerInstance; loadError?: string; coldMs: number } {
+  private async startInstance(slot: WorkerSlot): Promise<StartResult> {
     const { def } = slot;
     const started = performance.now();
     this.coldStarts++;
     this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
-    const ready = this.pool.take(resolveLimits(def.limits).memoryMb);
+    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb);
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
       slot.remove(instance);
     });
     try {
-      instance.load();
+      await instance.load();
     } catch (error) {
       ready.dispose('load failed', this.reaper);
       const loadError = (error as Error).message;
@@ -270,13 +284,14 @@ export class Runtime {
     return { instance, coldMs: performance.now() - started };
   }
 
-  /** Validate a definition by loading it in a throwaway isolate; returns the load error, if any. */
-  check(def: WorkerDefinition): string | null {
+  /** Validate a definition by loading it in a throwaway isolate (on isolated-vm's threads);
+   *  resolves to the load error, if any. */
+  async check(def: WorkerDefinition): Promise<string | null> {
     const limits = resolveLimits(def.limits);
-    const ready = this.pool.take(limits.memoryMb);
+    const ready = await this.pool.take(limits.memoryMb);
     const instance = new WorkerInstance({ ...def, codeCache: this.workerCodeCache ? (def.codeCache ??= new Map()) : undefined }, ready, this.host);
     try {
-      instance.load();
+      await instance.load();
       return null;
     } catch (error) {
       return (error as Error).message;
@@ -295,7 +310,7 @@ export class Runtime {
   }
 
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const { instance, loadError, coldMs } = await this.instanceFor(name);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
@@ -308,7 +323,7 @@ export class Runtime {
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const { instance, loadError, coldMs } = await this.instanceFor(name);
     if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
     const result = await instance.scheduled(cron, scheduledTime, requestId);
     if (result.limit) return { outcome: 'limit' as const, error: result.limit.message, coldMs, noRetry: false, requestId };
