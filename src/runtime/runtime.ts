@@ -37,7 +37,7 @@ export interface RuntimeOptions {
 
 /** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
  *  how long the cold start took, when there was one. */
-type StartResult = { instance?: WorkerInstance; loadError?: string; coldMs: number | null };
+type StartResult = { instance?: WorkerInstance; loadError?: string; overLimit?: boolean; coldMs: number | null };
 
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
@@ -247,7 +247,7 @@ export class Runtime {
       slot = new WorkerSlot(def);
       this.slots.set(name, slot);
     }
-    if (slot.loadError) return { loadError: slot.loadError, coldMs: null };
+    if (slot.loadError) return { loadError: slot.loadError, overLimit: slot.loadOverLimit, coldMs: null };
     const current = slot.pick();
     if (current && (slot.starting || !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker))) return { instance: current, coldMs: null };
     if (slot.starting) return slot.starting;
@@ -277,8 +277,12 @@ export class Runtime {
       ready.dispose('load failed', this.reaper);
       const loadError = (error as Error).message;
       this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
-      if (error instanceof WorkerLoadError) slot.loadError = loadError;
-      return { loadError, coldMs: performance.now() - started };
+      const overLimit = error instanceof WorkerLoadError && error.overLimit;
+      if (error instanceof WorkerLoadError) {
+        slot.loadError = loadError;
+        slot.loadOverLimit = overLimit;
+      }
+      return { loadError, overLimit, coldMs: performance.now() - started };
     }
     slot.add(instance);
     return { instance, coldMs: performance.now() - started };
@@ -310,9 +314,10 @@ export class Runtime {
   }
 
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
-    const { instance, loadError, coldMs } = await this.instanceFor(name);
+    const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
     if (!instance) {
-      return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
+      // A load that went over a limit (startup time, memory) is answered as any limit is.
+      return { status: overLimit ? 503 : 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
     const result = await instance.fetch(request, requestId);
     const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };

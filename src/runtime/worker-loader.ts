@@ -12,7 +12,11 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 
 export class WorkerLoadError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** the load went over a limit (startup time, memory): answered 503, as other limits are */
+    readonly overLimit = false,
+  ) {
     super(message);
     this.name = 'WorkerLoadError';
   }
@@ -67,7 +71,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
     // (A flag the isolate's code-generation callback reads: no guest code runs.)
     ready.disallowCodeGeneration();
   } catch (error) {
-    throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
+    const message = describeLoadError(error, ready.isDisposed);
+    throw new WorkerLoadError(message, message === STARTUP_LIMIT_MESSAGE || message === LOAD_MEMORY_MESSAGE);
   } finally {
     namespace?.release();
   }
@@ -176,11 +181,14 @@ export function resolveSpecifier(specifier: string, referrer: string): string {
   return parts.join('/');
 }
 
+const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
+const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+
 function describeLoadError(error: unknown, disposed: boolean): string {
   const e = error as Error;
   const message = String(e?.message ?? error);
-  if (disposed || /memory limit/i.test(message)) return 'Uncaught Error: exceeded memory limit while loading the worker';
-  if (/timed out/i.test(message)) return 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+  if (disposed || /memory limit/i.test(message)) return LOAD_MEMORY_MESSAGE;
+  if (/timed out/i.test(message)) return STARTUP_LIMIT_MESSAGE;
   const stack = String(e?.stack ?? '');
   // isolated-vm appends "[file:///name:line:col]" to compile errors; keep it, it names the line.
   // Frames from the host (a resolver error thrown in Node) name nothing the user wrote: skip them.

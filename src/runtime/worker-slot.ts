@@ -13,8 +13,10 @@ export class WorkerSlot {
   readonly instances: WorkerInstance[] = [];
   /** set when this version failed to load: every request reports it until a redeploy */
   loadError: string | null = null;
+  /** ...and whether that load went over a limit (startup time, memory): answered 503 */
+  loadOverLimit = false;
   /** a cold start under way (on isolated-vm's threads): requests finding no live isolate wait for it */
-  starting: Promise<{ instance?: WorkerInstance; loadError?: string; coldMs: number | null }> | null = null;
+  starting: Promise<{ instance?: WorkerInstance; loadError?: string; overLimit?: boolean; coldMs: number | null }> | null = null;
   /** set once the slot was retired (evicted, redeployed): an instance that finishes loading after
    *  that serves the requests that waited for it, then is retired too */
   private retiredAs: string | null = null;

@@ -75,7 +75,7 @@ describe('limits', () => {
 
   it('refuses a worker whose top level runs past the startup limit', async () => {
     const res = await server.request('slowstart');
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(503);
     expect(res.text).toMatch(/startup time limit/);
   });
 });
