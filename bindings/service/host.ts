@@ -4,6 +4,8 @@
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { newRequestId } from '../../src/runtime/runtime.js';
 import { resolveLimits } from '../../src/runtime/limits.js';
+import { MAX_SERVICE_DEPTH } from '../../src/runtime/request-tree.js';
+import { chargeSubrequest } from '../fetch/host.js';
 import type { OpCall, WireRequest, WireResponse } from '../../src/runtime/worker-instance.js';
 
 export interface ServiceBindingOptions {
@@ -12,7 +14,7 @@ export interface ServiceBindingOptions {
 }
 
 /** Cloudflare allows a chain of 32 workers invoked through service bindings. */
-export const DEFAULT_MAX_DEPTH = 32;
+export const DEFAULT_MAX_DEPTH = MAX_SERVICE_DEPTH;
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
@@ -39,11 +41,6 @@ function checkRequest(raw: unknown): WireRequest {
 
 export function registerServiceBindings(runtime: Runtime, options: ServiceBindingOptions = {}): void {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-  // Chain depth of invocations started by a service call, keyed by their request id. An
-  // invocation that came in over HTTP is not in here: depth 0.
-  // Kept until the callee's invocation ends, including its waitUntil work, which may call on.
-  const depths = new Map<string, number>();
-  runtime.onInvocation((record) => depths.delete(record.requestId));
 
   runtime.registerOp('service.fetch', async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
     const [bindingName, rawRequest] = args;
@@ -52,13 +49,13 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
     const { invocation } = call;
     if (!invocation) throw new Error(`env.${bindingName}.fetch() was called outside of a request (after the response and its waitUntil work finished)`);
 
-    // Same rule and error as outbound fetch(): each call is one subrequest of the caller.
-    invocation.subrequests++;
-    if (invocation.subrequests > call.limits.subrequests) {
-      throw new TypeError(`Too many subrequests: this invocation may make at most ${call.limits.subrequests}.`);
-    }
-    const depth = (depths.get(invocation.requestId) ?? 0) + 1;
+    // Same rule and error as outbound fetch(): each call is one subrequest of the caller, and of
+    // the top-level request it serves; the callee's own invocation counts against that request's
+    // invocations (request-tree.ts). All of it is charged before the callee starts.
+    chargeSubrequest(call);
+    const depth = invocation.place.depth + 1;
     if (depth > maxDepth) throw new Error(`env.${bindingName}.fetch(): service binding chain is deeper than ${maxDepth} workers`);
+    invocation.place.tree.chargeInvocation();
 
     const request = checkRequest(rawRequest);
     const target = binding.service;
@@ -68,18 +65,9 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
       throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);
     }
 
-    const requestId = newRequestId();
-    depths.set(requestId, depth);
-    let result;
-    try {
-      result = await runtime.fetch(target, request, requestId);
-    } catch (error) {
-      depths.delete(requestId);
-      throw error;
-    }
+    const result = await runtime.fetch(target, request, newRequestId(), { tree: invocation.place.tree, depth });
     // The callee's failure surfaces in the caller as an exception, as it does on workerd.
     if (result.loadError) {
-      depths.delete(requestId); // never became an invocation
       throw new Error(`env.${bindingName}.fetch(): worker "${target}" failed to load: ${result.loadError}`);
     }
     if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);

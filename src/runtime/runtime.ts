@@ -19,6 +19,7 @@ import {
 } from './worker-instance.js';
 import type { WorkerDefinition } from './worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
+import type { InvocationPlace } from './request-tree.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
 import type { LogLevel } from './host-bridge.js';
@@ -314,21 +315,22 @@ export class Runtime {
     }
   }
 
-  async fetch(name: string, request: WireRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+  /** `place`: for a service call, the calling request's tree and this invocation's depth. */
+  async fetch(name: string, request: WireRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
     try {
-      return await this.fetchNow(name, request, requestId);
+      return await this.fetchNow(name, request, requestId, place);
     } finally {
       this.activeRequests--;
     }
   }
 
-  private async fetchNow(name: string, request: WireRequest, requestId: string): Promise<RuntimeResponse> {
+  private async fetchNow(name: string, request: WireRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
     const { instance, loadError, coldMs } = this.instanceFor(name);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
-    const result = await instance.fetch(request, requestId);
+    const result = await instance.fetch(request, requestId, place);
     const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
     if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
     if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };

@@ -10,6 +10,7 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
+import { RequestTree, type InvocationPlace } from './request-tree.js';
 import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
@@ -117,6 +118,8 @@ export class Invocation {
     readonly id: number,
     readonly requestId: string,
     readonly kind: 'fetch' | 'scheduled',
+    /** the top-level request this invocation serves, shared with the workers it calls */
+    readonly place: InvocationPlace,
   ) {
     this.aborted = new Promise<never>((_, reject) => {
       this.abortWith = reject;
@@ -385,8 +388,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   // --- invocations ----------------------------------------------------------------------------
 
-  private begin(requestId: string, kind: 'fetch' | 'scheduled'): Invocation {
-    const invocation = new Invocation(nextInvocationId++, requestId, kind);
+  private begin(requestId: string, kind: 'fetch' | 'scheduled', place?: InvocationPlace): Invocation {
+    const invocation = new Invocation(nextInvocationId++, requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
       this.lastCpu = this.cpuAtProgress = this.readCpu();
       this.lastSampleAt = performance.now();
@@ -477,8 +480,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     return { used: this.heapBytes, peak: this.peakHeapBytes };
   }
 
-  async fetch(request: WireRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {
-    const invocation = this.begin(requestId, 'fetch');
+  /** `place`: set when a service call made this request (the caller's tree, one level deeper). */
+  async fetch(request: WireRequest, requestId: string, place?: InvocationPlace): Promise<FetchResult & { invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'fetch', place);
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
     const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
     invocation.trigger = trigger;

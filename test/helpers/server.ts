@@ -11,6 +11,7 @@ import { Router } from '../../src/server/router.js';
 import { installStandardOps } from '../../src/server/standard-ops.js';
 import { singleScriptWorker, type WorkerDefinition } from '../../src/runtime/worker-definition.js';
 import type { Limits } from '../../src/runtime/limits.js';
+import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
 
 export interface TestWorker {
   code: string;
@@ -45,7 +46,7 @@ export function captureLogger(): { logger: pino.Logger; logs: Record<string, unk
 
 export async function startTestServer(
   workers: Record<string, string | TestWorker>,
-  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: boolean } = {},
+  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: PrivateAllowance } = {},
 ): Promise<TestServer> {
   const { logger, logs } = captureLogger();
   const runtime = await Runtime.create({ logger, pool: { min: 2 }, ...options.runtime });
