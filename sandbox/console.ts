@@ -6,8 +6,14 @@ import { formatLogArgs } from './api/inspect.js';
 
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
+// The host keeps at most this much of a line (src/runtime/log-budget.ts); cutting here spares
+// copying the rest across the wall. The full length goes along for the host's marker.
+const MAX_LINE_CHARS = 16 * 1024;
+
 function emit(level: Level, args: unknown[]): void {
-  hostSend('log', level, formatLogArgs(args), currentInvocation());
+  const line = formatLogArgs(args);
+  if (line.length > MAX_LINE_CHARS) hostSend('log', level, line.slice(0, MAX_LINE_CHARS), currentInvocation(), line.length);
+  else hostSend('log', level, line, currentInvocation());
 }
 
 const counts = new Map<string, number>();

@@ -11,6 +11,7 @@ import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
 import { RequestTree, type InvocationPlace } from './request-tree.js';
+import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION } from './log-budget.js';
 import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
@@ -36,6 +37,8 @@ export interface InvocationRecord {
   memoryBytes: number;
   /** the isolate's peak heap so far (bytes) */
   peakMemoryBytes: number;
+  /** console lines dropped over the per-invocation log budget (log-budget.ts) */
+  logLinesDropped?: number;
   /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
   exception?: GuestException;
   /** what started it: the request (and the status answered) or the cron */
@@ -104,6 +107,8 @@ export class Invocation {
   readonly aborted: Promise<never>;
   limit: LimitExceededError | null = null;
   wallTimer: NodeJS.Timeout | null = null;
+  /** what its console may still write to the host log */
+  readonly logBudget = new LogBudget();
   exception?: GuestException;
   trigger?: InvocationTrigger;
   /** Whether guest code of this invocation may run on one of isolated-vm's threads, now or later:
@@ -234,6 +239,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   readonly entries = { sync: 0, batched: 0, batches: 0, async: 0 };
   /** light fetch events that arrive together enter in batches (see dispatchFetch) */
   private readonly batcher: FetchBatcher<Invocation>;
+  /** console budget for lines no invocation in flight can be charged with (see log) */
+  private strayLogBudget = new LogBudget();
   /** per-isolate host state of op families (dropped with the isolate) */
   private readonly opState = new Map<string, unknown>();
   // Heap statistics are read asynchronously (a sync read would wait for the isolate's lock) and at
@@ -396,6 +403,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
+    this.strayLogBudget = new LogBudget();
     invocation.wallTimer = setTimeout(() => invocation.abort('wall'), this.limits.wallMs);
     invocation.wallTimer.unref();
     this.lastUsed = Date.now();
@@ -419,6 +427,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.lastUsed = Date.now();
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
+    const { droppedLines, droppedChars } = invocation.logBudget;
+    if (droppedLines > 0) this.host.logger.warn({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId, droppedLines, droppedChars }, `${droppedLines} console lines dropped over the log limit`);
     // The CPU clock is the isolate thread's own (patched isolated-vm), so the last sample is final.
     this.emitRecord(invocation, outcome, wallMs);
     if (this.modulesToCache && this.inFlight.size === 0) setImmediate(() => this.cacheAfterRun());
@@ -438,6 +448,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       bytesOut: invocation.bytesOut,
       memoryBytes: this.heapBytes,
       peakMemoryBytes: this.peakHeapBytes,
+      logLinesDropped: invocation.logBudget.droppedLines,
       exception: invocation.exception,
       trigger: invocation.trigger,
     });
@@ -927,16 +938,30 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   // --- BridgeOwner ----------------------------------------------------------------------------------
 
-  log(level: LogLevel, message: string, invocationId: number): void {
+  log(level: LogLevel, message: string, invocationId: number, fullLength?: number): void {
     // The guest names the invocation exactly for synchronous code and timers. A line can arrive
     // just after its invocation ended (isolated-vm delivers fire-and-forget calls asynchronously):
     // recently ended invocations are remembered. Otherwise, with one invocation in flight, it is
     // that one.
     const only = this.inFlight.size === 1 ? this.inFlight.values().next().value : undefined;
+    const invocation = this.inFlight.get(invocationId) ?? only;
     const requestId = this.inFlight.get(invocationId)?.requestId ?? this.recentlyEnded.get(invocationId) ?? only?.requestId ?? '';
+    // Lines no invocation in flight can be charged with (the top level, a late line) share the
+    // isolate's own budget, renewed with each invocation that begins.
+    const budget = invocation?.logBudget ?? this.strayLogBudget;
+    const kept = budget.take(message, fullLength);
+    if (!kept) return;
+    const logger = this.host.consoleLogger?.(this.def.name) ?? this.host.logger;
+    const fields = { worker: this.def.name, version: this.def.version, requestId };
+    if (kept.first) {
+      const notice = `console output limit reached (${MAX_LOG_CHARS_PER_INVOCATION} characters per invocation): further lines of this invocation are dropped`;
+      this.host.logger.warn({ ...fields, limit: 'console' }, notice);
+      this.host.onConsole?.(this.def.name, requestId, 'warn', notice);
+      return;
+    }
     const pinoLevel = level === 'log' ? 'info' : level;
-    (this.host.consoleLogger?.(this.def.name) ?? this.host.logger)[pinoLevel]({ worker: this.def.name, version: this.def.version, requestId, console: level }, message);
-    this.host.onConsole?.(this.def.name, requestId, level, message);
+    logger[pinoLevel]({ ...fields, console: level }, kept.line);
+    this.host.onConsole?.(this.def.name, requestId, level, kept.line);
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
