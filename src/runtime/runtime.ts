@@ -66,6 +66,8 @@ export interface RuntimeResponse {
   body: string | ArrayBuffer | null;
   /** the body as a stream, when the worker answered with one (body is then null) */
   stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
+  /** the streamed body's length, when the guest knew it (bytes in hand sent as a stream) */
+  bodyLength?: number;
   /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
   coldMs: number | null;
   cpuMs: number;
@@ -335,7 +337,8 @@ export class Runtime {
     if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
     if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
     const response: WireResponse = result.response;
-    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream };
+    const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
+    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {

@@ -34,6 +34,8 @@ export interface WireResponse {
   stream?: number;
   /** set when the body is a host stream the guest passed on untouched: piped host to host */
   hostStream?: number;
+  /** the length of a streamed body that was bytes in hand (untrusted: checked before use) */
+  bodyLength?: number;
 }
 
 export interface GuestException {

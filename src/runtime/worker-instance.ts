@@ -12,7 +12,7 @@ import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
 import { RequestTree, type InvocationPlace } from './request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION } from './log-budget.js';
-import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
+import { decodeGuestResult, isWireResponse, malformedResult, oversizedHeaders, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
@@ -504,6 +504,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       const call = this.dispatchFetch(invocation, guestRequest);
       let out = await this.outcome<WireResponse>(invocation, call);
       if (out.result && !isWireResponse(out.result)) out = malformedResult();
+      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
       this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.

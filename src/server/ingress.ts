@@ -86,11 +86,26 @@ function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
   return parts.join(', ');
 }
 
+function drained(res: http.ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** Write a streamed body as the guest produces it (chunked), honouring socket backpressure. */
 async function sendStream(res: http.ServerResponse, method: string, result: RuntimeResponse, headers: (string | number)[], timing: string | null): Promise<Error | null> {
   const stream = result.stream!;
   // Server-Timing here can only describe the time to the first byte: the body is still coming.
   if (timing) headers.push('server-timing', timing);
+  // A body the guest had in hand but sent as a stream (to be pulled only as the client reads)
+  // keeps its length.
+  if (result.bodyLength !== undefined && !NULL_BODY_STATUSES.has(result.status)) headers.push('content-length', result.bodyLength);
   res.writeHead(result.status, result.statusText || undefined, headers as unknown as string[]);
   if (method === 'HEAD' || NULL_BODY_STATUSES.has(result.status)) {
     await stream.return();
@@ -105,7 +120,9 @@ async function sendStream(res: http.ServerResponse, method: string, result: Runt
   try {
     for await (const chunk of stream) {
       if (clientGone) break; // leaving the loop returns the generator: the guest stream is cancelled
-      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      // Pull the next chunk from the guest only once the socket has taken this one: a client that
+      // does not read holds the guest's stream, not host memory.
+      if (!res.write(chunk)) await drained(res);
     }
     res.end();
     return null;
