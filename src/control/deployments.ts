@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../runtime/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../runtime/worker-definition.js';
+import { contentHash, setBinding, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../runtime/worker-definition.js';
 import type { Router } from '../server/router.js';
 import { RouteConflictError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { badRequest, conflict, notFound, tooLarge } from './errors.js';
@@ -117,7 +117,7 @@ export class Deployments {
       const bindings = { ...spec.bindings };
       if (current && spec.keepBindings.length) {
         for (const [binding, config] of Object.entries(current.bindings)) {
-          if (!(binding in bindings) && spec.keepBindings.includes(config.type)) bindings[binding] = config;
+          if (!Object.hasOwn(bindings, binding) && spec.keepBindings.includes(config.type)) setBinding(bindings, binding, config);
         }
       }
       validateBindings(bindings);

@@ -14,7 +14,7 @@ import { RequestTree, type InvocationPlace } from './request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION } from './log-budget.js';
 import { decodeGuestResult, isWireResponse, malformedResult, oversizedHeaders, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
 import { packageRoot } from './paths.js';
-import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
+import { setBinding, type BindingConfig, type WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
 
 export type { GuestException, WireRequest, WireResponse } from './wire.js';
@@ -165,15 +165,15 @@ function guestEnv(bindings: Record<string, BindingConfig>): Record<string, unkno
     switch (binding.type) {
       case 'plain_text':
       case 'secret_text':
-        env[name] = { type: binding.type, text: binding.text };
+        setBinding(env, name, { type: binding.type, text: binding.text });
         break;
       case 'json':
-        env[name] = { type: 'json', json: binding.json };
+        setBinding(env, name, { type: 'json', json: binding.json });
         break;
       default:
         // Host-backed bindings reach the guest as their type only; the guest calls back by
         // binding name and the host resolves the name against this worker's own config.
-        env[name] = { type: binding.type };
+        setBinding(env, name, { type: binding.type });
     }
   }
   return env;

@@ -8,6 +8,7 @@ import { newRequestId } from '../runtime/runtime.js';
 import type { Router } from './router.js';
 import { DEFAULT_LIMITS } from '../runtime/limits.js';
 import { UploadStream } from './upload-stream.js';
+import { parseRequestTarget } from './request-target.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -142,11 +143,11 @@ export function createIngress(options: IngressOptions): http.Server {
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const rawUrl = req.url ?? '/';
-    const queryAt = rawUrl.indexOf('?');
-    const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
-    const host = req.headers.host ?? 'localhost';
-    const worker = router.resolve(host, path);
+    const target = parseRequestTarget(req.url ?? '/', req.headers.host);
+    const rawUrl = target?.pathAndQuery ?? '/';
+    const path = target?.path ?? '/';
+    const host = target?.host ?? 'localhost';
+    const worker = target ? router.resolve(host, path) : null;
     const requestId = newRequestId();
 
     const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra: Record<string, unknown> = {}) => {
@@ -168,6 +169,11 @@ export function createIngress(options: IngressOptions): http.Server {
       logger[level]({ worker, method, path, status, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
     };
 
+    if (!target) {
+      res.shouldKeepAlive = false;
+      finish(400, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close'], 'Bad request target.\n', null);
+      return;
+    }
     if (!worker) {
       finish(404, ['content-type', 'text/plain; charset=utf-8'], `No worker matched this request (host "${host}", path "${path}").\n`, null);
       return;
