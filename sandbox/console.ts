@@ -3,6 +3,7 @@
 import { hostSend } from './bridge.js';
 import { currentInvocation } from './invocation.js';
 import { formatLogArgs } from './api/inspect.js';
+import { SEND_OPS } from '../protocol/wall.js';
 
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
@@ -12,8 +13,8 @@ const MAX_LINE_CHARS = 16 * 1024;
 
 function emit(level: Level, args: unknown[]): void {
   const line = formatLogArgs(args);
-  if (line.length > MAX_LINE_CHARS) hostSend('log', level, line.slice(0, MAX_LINE_CHARS), currentInvocation(), line.length);
-  else hostSend('log', level, line, currentInvocation());
+  if (line.length > MAX_LINE_CHARS) hostSend(SEND_OPS.log, level, line.slice(0, MAX_LINE_CHARS), currentInvocation(), line.length);
+  else hostSend(SEND_OPS.log, level, line, currentInvocation());
 }
 
 const counts = new Map<string, number>();

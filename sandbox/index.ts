@@ -8,9 +8,10 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
-import { fetch } from './fetch.js';
+import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
+import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
   ...webGlobals,
@@ -44,8 +45,8 @@ function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R
   };
 }
 
-function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
-  delete (globalThis as Record<string, unknown>).__cinder_boot;
+function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']): BootAnswer {
+  delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
   // Until the first event, the clock reads the time the isolate was made (Workers reads 0 there).
   advanceClock();
@@ -63,4 +64,4 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
   };
 }
 
-Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });
+Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

@@ -1,5 +1,5 @@
-// The plain-data shapes in which requests and responses cross the isolate wall, and their
-// conversion to and from the guest's Request/Response classes.
+// Requests and responses as they cross the isolate wall (the shapes are protocol/wall.ts), converted
+// to and from the guest's Request/Response classes, and the response streams the host pulls.
 import { createIncomingRequest, type Request } from './api/request.js';
 import { createIncomingResponse, type Response } from './api/response.js';
 import { hostByteStream, untouchedHostStream } from './host-stream.js';
@@ -7,34 +7,7 @@ import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
 import { utf8Encode } from './api/encoding.js';
-
-export interface WireRequest {
-  method: string;
-  url: string;
-  /** header pairs in arrival order; repeated names stay repeated */
-  headers: [string, string][];
-  /** the whole body, transferred (not copied) into the isolate; null for none */
-  body: ArrayBuffer | null;
-  /** set when the upload is still arriving: read it from the host by this id */
-  bodyStream?: number;
-  cf?: Record<string, unknown>;
-  /** set when the host has already parsed and serialized `url` */
-  urlSerialized?: boolean;
-}
-
-export interface WireResponse {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  /** strings cross as strings (the host encodes them natively); bytes as an ArrayBuffer */
-  body: string | ArrayBuffer | null;
-  /** set when the body is a stream the host pulls with pullStream(id) */
-  stream?: number;
-  /** set when the body is a host stream passed on untouched: the host pipes it itself */
-  hostStream?: number;
-  /** the streamed body's length, when it is bytes in hand sent as a stream (Content-Length) */
-  bodyLength?: number;
-}
+import type { PulledChunk, WireRequest, WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
   const bodyless = wire.method === 'GET' || wire.method === 'HEAD';
@@ -133,7 +106,7 @@ export function offerStream(stream: ReadableStream<Uint8Array>): number {
 }
 
 /** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */
-export async function pullStream(id: number): Promise<ArrayBuffer | string | null | { error: ReturnType<typeof describeError> }> {
+export async function pullStream(id: number): Promise<PulledChunk> {
   const rest = remainders.get(id);
   if (rest !== undefined) return piece(id, rest);
   const reader = outgoing.get(id);

@@ -4,13 +4,14 @@
 // bodies come back inline when small and uncompressed, and otherwise as a host stream the guest
 // pulls chunk by chunk (body-limit.ts).
 import { fetch as undiciFetch } from 'undici';
-import type { OpCall, OpHandler } from '../../src/runtime/worker-instance.js';
+import type { OpCall, OpHandler } from '../../src/runtime/contract.js';
 import { parseAllowance, type PrivateAllowance } from './address-policy.js';
 import { WorkerAgents, DEFAULT_AGENT_OPTIONS, type AgentOptions } from './agents.js';
 import { boundedBody } from './body-limit.js';
 import { isRedirect, nextHop, type Hop } from './redirect.js';
 import { checkTarget, policyLookup, PrivateAddressError } from './targets.js';
 import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
+import { chargeSubrequest } from '../../src/model/request-tree.js';
 
 export { PrivateAddressError } from './targets.js';
 
@@ -33,17 +34,6 @@ function requestBody(call: OpCall, request: GuestFetchRequest): Hop['body'] {
   return typeof request.body === 'string' ? request.body : new Uint8Array(request.body);
 }
 
-/** One subrequest of the invocation, and of its request as a whole (request-tree.ts). */
-export function chargeSubrequest(call: OpCall): void {
-  const invocation = call.invocation;
-  if (!invocation) return;
-  invocation.subrequests++;
-  if (invocation.subrequests > call.limits.subrequests) {
-    throw new TypeError(`Too many subrequests: this invocation may make at most ${call.limits.subrequests}.`);
-  }
-  invocation.place.tree.chargeSubrequest();
-}
-
 export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void>; agents: WorkerAgents } {
   const allowance = parseAllowance(policy.allowPrivate);
   const agents = new WorkerAgents(policyLookup(allowance), { ...DEFAULT_AGENT_OPTIONS, ...policy.agents });
@@ -51,7 +41,7 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
 
   const fetchOp: OpHandler = async (call: OpCall, args: unknown[]) => {
     const request = args[0] as GuestFetchRequest;
-    chargeSubrequest(call);
+    chargeSubrequest(call.invocation, call.limits.subrequests);
     let url: URL;
     try {
       url = new URL(String(request.url));
