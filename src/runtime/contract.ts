@@ -15,10 +15,9 @@ export interface OpInvocation {
   readonly place: InvocationPlace;
   /** bytes that came in for it (bodies read); ops count what they deliver */
   bytesIn: number;
-  /** CPU charged so far; host work done on its behalf (e.g. key generation) is added here */
-  cpuNs: bigint;
-  /** end it with a limit's 503 (work charged to it went over the limit) */
-  abort(limit: 'cpu'): void;
+  /** host CPU spent on its behalf outside its isolate (e.g. key generation on the threadpool), ms:
+   *  metered in its record; bounded by the op that does it, not by the CPU limit */
+  hostWorkMs: number;
 }
 
 export interface OpCall {

@@ -26,6 +26,8 @@ export interface InvocationRecord {
   peakMemoryBytes: number;
   /** console lines dropped over the per-invocation log budget (log-budget.ts) */
   logLinesDropped?: number;
+  /** host CPU spent for it outside its isolate (key generation), ms */
+  hostWorkMs?: number;
   /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
   exception?: GuestException;
   /** what started it: the request (and the status answered) or the cron */
@@ -42,6 +44,7 @@ export class Invocation implements OpInvocation {
   subrequests = 0;
   bytesIn = 0;
   bytesOut = 0;
+  hostWorkMs = 0;
   readonly startedAt = performance.now();
   private abortWith!: (error: LimitExceededError) => void;
   /** rejects when a limit ends this invocation early */

@@ -168,6 +168,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       memoryBytes: this.heap.bytes,
       peakMemoryBytes: this.heap.peakBytes,
       logLinesDropped: invocation.logBudget.droppedLines,
+      hostWorkMs: invocation.hostWorkMs,
       exception: invocation.exception,
       trigger: invocation.trigger,
     });
