@@ -162,7 +162,9 @@ export class SqliteDeploymentStore implements DeploymentStore {
       if (current === 1) this.db.exec('ALTER TABLE code_cache ADD COLUMN after_run INTEGER NOT NULL DEFAULT 0');
       // Schema 2 -> 3: accounts. Every worker there was belongs to the default account, which the
       // operator token acts on, so single-tenant use carries on as before.
-      if (current >= 1 && current < 3) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
+      // (Checked by column, not only by number: a file may have been taken back by hand.)
+      const hasAccount = (this.db.prepare('PRAGMA table_info(workers)').all() as { name: string }[]).some((c) => c.name === 'account');
+      if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
       this.db.exec(SCHEMA);
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
