@@ -4,6 +4,7 @@ import { createLogger } from './logger.js';
 import { registerControlCommands } from './control/commands.js';
 import { registerObservabilityCommands } from './cli-observability.js';
 import { registerKVCommands } from './cli-kv.js';
+import { registerAccountCommands } from './control/commands-accounts.js';
 import { devProject } from './control/wrangler.js';
 
 function port(value: string): number {
@@ -48,6 +49,8 @@ program
 
 // serve, deploy, workers
 registerControlCommands(program);
+// accounts list|create, tokens list|create|revoke
+registerAccountCommands(program);
 // usage, tail, log-level
 registerObservabilityCommands(program);
 // kv list|get|put|delete

@@ -38,8 +38,12 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
     if (worker) {
       const name = decodeSegment(worker[1]);
       const owner = await deployments.ownerOf(name);
-      if (owner !== null && owner !== principal.account) {
-        if (c.req.method === 'PUT' && !worker[2]) return c.json({ error: `the worker name "${name}" belongs to another account; pick another name`, worker: name }, 409);
+      // An upload reads its body first and answers 409 itself (deployments.ts): refusing here,
+      // mid-body, would break the client's connection instead of telling it why. Everything else
+      // on a worker that is not the account's gets one answer, whether it exists elsewhere or not
+      // (and usage kept under the name of a deleted worker of another account stays unseen).
+      const create = c.req.method === 'PUT' && !worker[2];
+      if (owner !== principal.account && !create) {
         return c.json({ error: `no worker named "${name}"` }, 404);
       }
       return next();
