@@ -259,7 +259,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
     const owner = this.db.prepare('SELECT r.worker, w.account FROM routes r LEFT JOIN workers w ON w.name = r.worker WHERE r.pattern = ?');
     for (const pattern of patterns) {
       const row = owner.get(pattern) as { worker: string; account: string | null } | undefined;
-      if (row && row.worker !== worker) throw new RouteConflictError(pattern, (row.account ?? DEFAULT_ACCOUNT) === account ? row.worker : null, `route "${pattern}"`);
+      if (row && row.worker !== worker) throw new RouteConflictError(pattern, (row.account ?? DEFAULT_ACCOUNT) === account ? row.worker : null, `the route "${pattern}"`);
     }
     if (patterns.length) {
       const others = this.db.prepare('SELECT r.pattern FROM routes r JOIN workers w ON w.name = r.worker WHERE w.account != ?').all(account) as { pattern: string }[];
