@@ -6,6 +6,7 @@ import { registerObservabilityCommands } from './cli-observability.js';
 import { registerKVCommands } from './cli-kv.js';
 import { registerAccountCommands } from './control/commands-accounts.js';
 import { devProject } from './control/wrangler.js';
+import { versionLine } from './version.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -18,7 +19,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 const program = new Command();
-program.name('cinder').description('An edge JavaScript runtime: workers in V8 isolates').version('0.1.0');
+program.name('cinder').description('An edge JavaScript runtime: workers in V8 isolates').version(versionLine(), '-V, --version', "print Cinder's, Node's, V8's and isolated-vm's versions");
 
 program
   .command('dev')
