@@ -2,7 +2,8 @@
 // for the isolate's lifetime (isolateState) and fed chunk by chunk. Output per call is bounded so
 // a decompression bomb fails in the guest instead of filling the host's memory.
 import zlib from 'node:zlib';
-import type { OpHandler } from '../../src/runtime/worker-instance.js';
+import type { OpHandler } from '../../src/runtime/contract.js';
+import { OPS } from '../../protocol/wall.js';
 
 /** Most output one write may produce before the codec is failed (the guest's heap is smaller). */
 const MAX_OUTPUT_PER_CALL = 64 * 1024 * 1024;
@@ -44,7 +45,7 @@ function failure(codec: Codec, mode: string): TypeError {
 
 export const compressionOp: OpHandler = async (call, args) => {
   const [action, rawId, mode, format, chunk] = args as [string, number, string, string, ArrayBuffer | undefined];
-  const codecs = call.isolateState('compression', () => new Map<number, Codec>());
+  const codecs = call.isolateState(OPS.compression, () => new Map<number, Codec>());
   const id = Number(rawId);
   let codec = codecs.get(id);
   if (!codec) {

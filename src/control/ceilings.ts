@@ -3,7 +3,7 @@
 // Without ceilings a tenant could ask for `cpu_ms: 1e308` or `memory_mb: 100000` and hold the
 // host for as long as it liked. Versions stored before a ceiling was lowered are not refused
 // when they come back (restart, rollback): they run clamped to the ceiling, with a log line.
-import { DEFAULT_LIMITS, type Limits } from '../runtime/limits.js';
+import { DEFAULT_LIMITS, type Limits } from '../model/limits.js';
 
 /** Ceilings have the shape of the limits they cap. */
 export type LimitCeilings = Limits;

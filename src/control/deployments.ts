@@ -13,10 +13,10 @@
 // A version records the routes its upload named, for history.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_LIMITS } from '../runtime/limits.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../runtime/worker-definition.js';
-import type { Router } from '../server/router.js';
+import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
+import type { Router } from '../data-plane/router.js';
 import { DEFAULT_ACCOUNT, RouteConflictError, WorkerOwnedError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { accountNamespace } from '../model/accounts.js';
 import { parsePattern, tenantHostError } from '../model/route-pattern.js';

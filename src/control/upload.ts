@@ -9,7 +9,7 @@
 //       text/plain                      text module (`import text from "./a.txt"`)
 //       application/json                JSON module
 //       application/source-map          accepted and dropped (wrangler sends them)
-import { detectModuleType, type WorkerModuleSource } from '../runtime/worker-definition.js';
+import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { ControlError, badRequest } from './errors.js';
 import { parseMetadata, type UploadMetadata } from './metadata.js';
 import { normalizeModuleName } from './validate.js';

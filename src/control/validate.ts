@@ -1,7 +1,7 @@
 // Validation of what users name and configure: worker names, module names, route patterns, cron
 // expressions, limits. Each returns a message that says what is wrong, for a 400.
-import { validateCron } from '../runtime/cron.js';
-import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../runtime/limits.js';
+import { validateCron } from '../data-plane/cron.js';
+import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../model/limits.js';
 import { formatPattern, parsePattern } from '../model/route-pattern.js';
 
 // A worker is reached as `<name>.<anything>`, so its name must be a DNS label: lowercase letters,
@@ -37,7 +37,7 @@ export function normalizeRoute(pattern: string): { pattern?: string; error?: str
 }
 
 export function cronError(expression: string): string | null {
-  // The scheduler's own rules (5 fields, or 6 with seconds; must fire some day): runtime/cron.ts.
+  // The scheduler's own rules (5 fields, or 6 with seconds; must fire some day): data-plane/cron.ts.
   return validateCron(expression);
 }
 

@@ -4,8 +4,7 @@
 // the guest is untrusted and may call these with anything.
 import ivm from './ivm.js';
 import { randomFillSync } from 'node:crypto';
-
-export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';
+import { OPS, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protocol/wall.js';
 
 /** What the bridge asks of the worker that owns the isolate. */
 export interface BridgeOwner {
@@ -50,7 +49,7 @@ export class HostBridge {
     this.owner?.activity();
     this.owner?.awaitsHost(Number(invocationId) || 0);
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
-    if (op === 'timer') return this.startTimer(args[0], args[1]);
+    if (op === OPS.timer) return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
     // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
     if (!this.owner) return undefined;
@@ -61,15 +60,13 @@ export class HostBridge {
     this.owner?.activity();
     if (!Array.isArray(args)) throw new TypeError('invalid host call');
     switch (op) {
-      case 'random': {
+      case SYNC_OPS.random: {
         const n = Number(args[0]);
         if (!Number.isInteger(n) || n < 0 || n > MAX_RANDOM_BYTES) throw new RangeError('random: byte count out of range');
         const bytes = new Uint8Array(n);
         randomFillSync(bytes);
         return new ivm.ExternalCopy(bytes.buffer).copyInto({ release: true });
       }
-      case 'now':
-        return Date.now();
       default:
         throw new TypeError(`unknown host op ${String(op)}`);
     }
@@ -78,14 +75,14 @@ export class HostBridge {
   private onSend(op: unknown, args: unknown): void {
     this.owner?.activity();
     if (!Array.isArray(args)) return;
-    if (op === 'log') {
+    if (op === SEND_OPS.log) {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
       this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
-    } else if (op === 'flush') {
+    } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
-    } else if (op === 'settled') {
+    } else if (op === SEND_OPS.settled) {
       this.owner?.settled(Number(args[0]) || 0, args[1]);
-    } else if (op === 'clearTimer') {
+    } else if (op === SEND_OPS.clearTimer) {
       const timer = this.timers.get(Number(args[0]));
       if (timer) {
         clearTimeout(timer.timeout);
@@ -107,11 +104,6 @@ export class HostBridge {
       this.timers.get(id)?.resolve(false);
       this.timers.set(id, { timeout, resolve });
     });
-  }
-
-  /** Number of host timers pending for this isolate (for tests and stats). */
-  get pendingTimers(): number {
-    return this.timers.size;
   }
 
   dispose(): void {

@@ -5,7 +5,7 @@
 // better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
-import type { WorkerModuleSource } from '../runtime/worker-definition.js';
+import type { WorkerModuleSource } from '../model/worker-definition.js';
 import {
   AccountExistsError,
   DEFAULT_ACCOUNT,

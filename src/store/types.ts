@@ -2,8 +2,8 @@
 // store (one node) and a Redis store (several nodes) are interchangeable: every method is async,
 // and every write that must be all-or-nothing (a new version plus its route claims) is one call,
 // so an implementation can make it one transaction (SQLite) or one MULTI/Lua script (Redis).
-import type { BindingConfig, ModuleType, WorkerModuleSource } from '../runtime/worker-definition.js';
-import type { Limits } from '../runtime/limits.js';
+import type { BindingConfig, ModuleType, WorkerModuleSource } from '../model/worker-definition.js';
+import type { Limits } from '../model/limits.js';
 import type { AccountInfo, TokenInfo } from '../model/accounts.js';
 
 export type { AccountInfo, TokenInfo } from '../model/accounts.js';

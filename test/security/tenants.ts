@@ -2,8 +2,8 @@
 // (the attacker) and a scoped token for each; `as(token)` calls the admin API with that token.
 import { expect } from 'vitest';
 import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
-import type { ServeOptions } from '../../src/server/serve.js';
-import { kvServeExtension } from '../../src/control/kv-routes.js';
+import type { ServeOptions } from '../../src/app/serve.js';
+import { kvServeExtension } from '../../src/app/kv.js';
 
 export interface Tenant {
   id: string;

@@ -2,8 +2,8 @@
 // events and hands each to the subscribers of that worker only. With nobody tailing a worker it
 // costs one map lookup per event. `GET /workers/:name/tail` (server-sent events) and
 // `cinder tail` sit on top.
-import type { LogLevel } from './host-bridge.js';
-import type { InvocationRecord, InvocationTrigger, Outcome } from './worker-instance.js';
+import type { LogLevel } from '../../protocol/wall.js';
+import type { InvocationRecord, InvocationTrigger, Outcome } from '../runtime/invocation.js';
 
 export interface TailLogEvent {
   type: 'log';

@@ -5,10 +5,10 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CronScheduler, type CronSchedulerOptions } from '../runtime/cron.js';
-import { Metrics } from '../runtime/metrics.js';
-import { TailHub } from '../runtime/tail.js';
-import { SqliteUsageStore, UsageMeter, type UsageStore } from '../runtime/usage.js';
+import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
+import { Metrics } from '../observability/metrics.js';
+import { TailHub } from '../observability/tail.js';
+import { SqliteUsageStore, UsageMeter, type UsageStore } from '../observability/usage.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { observabilityRoutes, WORKER_LOG_LEVELS } from '../control/observability-routes.js';
 import type { ServeExtension } from './serve.js';

@@ -1,13 +1,14 @@
 // The guest's global fetch(): builds a Request, hands it to the host (bindings/fetch/host.ts),
 // and turns the host's answer into a Response whose body is inline or a host stream.
-import { hostCall } from './bridge.js';
-import { Request } from './api/request.js';
-import type { Response } from './api/response.js';
-import { hostByteStream, untouchedHostStream } from './host-stream.js';
-import { offerStream, responseFromWire } from './wire.js';
-import { bodyForWire, takeStreamForWire } from './api/body.js';
-import { DOMException } from './api/dom-exception.js';
-import type { GuestFetchResponse } from '../bindings/fetch/protocol.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { Request } from '../../sandbox/api/request.js';
+import type { Response } from '../../sandbox/api/response.js';
+import { hostByteStream, untouchedHostStream } from '../../sandbox/host-stream.js';
+import { offerStream, responseFromWire } from '../../sandbox/wire.js';
+import { bodyForWire, takeStreamForWire } from '../../sandbox/api/body.js';
+import { DOMException } from '../../sandbox/api/dom-exception.js';
+import type { GuestFetchResponse } from './protocol.js';
+import { OPS } from '../../protocol/wall.js';
 
 let nextFetchId = 1;
 
@@ -36,11 +37,11 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   const headers: [string, string][] = [];
   for (const pair of request.headers) headers.push(pair as [string, string]);
 
-  const call = hostCall<GuestFetchResponse>('fetch', { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
+  const call = hostCall<GuestFetchResponse>(OPS.fetch, { method: request.method, url: request.url, headers, body, bodyStream, hostStream, redirect: request.redirect, fetchId });
   let onAbort: (() => void) | null = null;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {
-      hostCall('fetch.abort', fetchId).catch(() => {});
+      hostCall(OPS.fetchAbort, fetchId).catch(() => {});
       reject(abortError(signal));
     };
     signal.addEventListener('abort', onAbort, { once: true });

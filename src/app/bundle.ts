@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { detectModuleType, type WorkerModuleSource } from './runtime/worker-definition.js';
+import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 
 export interface BundleResult {
   main: string;

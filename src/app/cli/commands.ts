@@ -9,11 +9,11 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../logger.js';
-import { DEFAULT_DATA_DIR } from '../store/types.js';
+import { createLogger } from '../../observability/logger.js';
+import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
-import { workerNameError } from './validate.js';
-import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from './ceilings.js';
+import { workerNameError } from '../../control/validate.js';
+import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
 import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
 
 function port(value: string): number {
@@ -83,8 +83,8 @@ function serveCommand(): Command {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
       // Refused before anything starts: a ceiling over the hard maximum is an operator error.
       resolveCeilings(limitCeilings);
-      const { startServe } = await import('../server/serve.js');
-      const { kvServeExtension } = await import('./kv-routes.js');
+      const { startServe } = await import('../serve.js');
+      const { kvServeExtension } = await import('../kv.js');
       const logger = createLogger();
       const server = await startServe({
         logger,
@@ -152,7 +152,7 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
     if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
     entry = config.main;
   }
-  const { workerNameFromFile } = await import('../server/dev.js');
+  const { workerNameFromFile } = await import('../dev.js');
   const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
   const error = workerNameError(name);
   if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);

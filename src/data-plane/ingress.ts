@@ -3,10 +3,11 @@
 // limit, adds Server-Timing, and writes one log line per request.
 import http from 'node:http';
 import type { Logger } from 'pino';
-import type { Runtime, RuntimeResponse } from '../runtime/runtime.js';
-import { newRequestId } from '../runtime/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { RuntimeResponse } from '../runtime/contract.js';
+import { newRequestId } from '../model/request-id.js';
 import type { Router } from './router.js';
-import { DEFAULT_LIMITS } from '../runtime/limits.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
 import { UploadStream } from './upload-stream.js';
 
 export interface IngressOptions {
@@ -165,16 +166,16 @@ export function createIngress(options: IngressOptions): http.Server {
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
         result.coldMs ??= prewarmColdMs;
         if (result.limit) {
-          finish(503, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
           return;
         }
         if (result.loadError) {
-          finish(500, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
           return;
         }
         if (result.exception) {
           const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
-          finish(500, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
           return;
         }
         const headers: (string | number)[] = [];

@@ -4,12 +4,13 @@ import { cryptoOp } from '../../bindings/crypto/host.js';
 import { compressionOp } from '../../bindings/compression/host.js';
 import { createFetchOps, type FetchPolicy } from '../../bindings/fetch/host.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { OPS } from '../../protocol/wall.js';
 
 export function installStandardOps(runtime: Runtime, policy: FetchPolicy): () => Promise<void> {
   const fetchOps = createFetchOps(policy);
-  runtime.registerOp('fetch', fetchOps.fetch);
-  runtime.registerOp('fetch.abort', fetchOps.abort);
-  runtime.registerOp('crypto', cryptoOp);
-  runtime.registerOp('compression', compressionOp);
+  runtime.registerOp(OPS.fetch, fetchOps.fetch);
+  runtime.registerOp(OPS.fetchAbort, fetchOps.abort);
+  runtime.registerOp(OPS.crypto, cryptoOp);
+  runtime.registerOp(OPS.compression, compressionOp);
   return fetchOps.close;
 }

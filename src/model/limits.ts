@@ -1,4 +1,4 @@
-// Per-invocation and per-isolate limits (DESIGN.md "Limits"), and the error that ends an
+// Per-invocation and per-isolate limits (README "Limits"), and the error that ends an
 // invocation which went over one.
 
 export interface Limits {

@@ -20,7 +20,7 @@
 // held while they ran. GB here is 2^30 bytes.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { InvocationRecord, Outcome } from './worker-instance.js';
+import type { InvocationRecord, Outcome } from '../runtime/invocation.js';
 import { openSqlite } from '../store/open-sqlite.js';
 
 // --- histogram --------------------------------------------------------------------------------

@@ -9,14 +9,15 @@
 // algorithm dictionary, copying BufferSources at call time, recognising CryptoKeys); the host does
 // the rest (algorithm normalization, usages, key checks) and its errors come back by name.
 // Also here: workerd's non-standard `crypto.subtle.timingSafeEqual` and `crypto.DigestStream`.
-import { hostCall } from '../bridge.js';
-import { intrinsics, passes } from './brand.js';
-import { DOMException } from './dom-exception.js';
-import { utf8Encode } from './encoding.js';
-import { INTERNAL, checkInternal, requireArgs, setToStringTag, toDOMString } from './idl.js';
-import { WritableStream } from './streams.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { OPS } from '../../protocol/wall.js';
+import type { CryptoReply } from './protocol.js';
+import { intrinsics, passes } from '../../sandbox/api/brand.js';
+import { DOMException } from '../../sandbox/api/dom-exception.js';
+import { utf8Encode } from '../../sandbox/api/encoding.js';
+import { INTERNAL, checkInternal, requireArgs, setToStringTag, toDOMString } from '../../sandbox/api/idl.js';
+import { WritableStream } from '../../sandbox/api/streams.js';
 
-type Reply = { value: unknown; error?: undefined } | { error: [name: string, message: string] };
 type Plain = Record<string, unknown>;
 
 interface KeyDescriptor {
@@ -43,7 +44,7 @@ function track(owner: object, handle: number): void {
 async function call<T>(method: string, args: unknown[]): Promise<T> {
   const gone = released;
   released = [];
-  const reply = await hostCall<Reply>('crypto', method, args, gone);
+  const reply = await hostCall<CryptoReply>(OPS.crypto, method, args, gone);
   if (reply.error) {
     const [name, message] = reply.error;
     if (name === 'TypeError') throw new TypeError(message);

@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Router } from './router.js';
+import type { Router } from '../data-plane/router.js';
 
 const SCHEDULED_PATHS = new Set(['/__scheduled', '/cdn-cgi/handler/scheduled']);
 

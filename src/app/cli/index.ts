@@ -1,11 +1,11 @@
 // The `cinder` command. Loaded through bin/cinder.js, which guarantees --no-node-snapshot.
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from './logger.js';
-import { registerControlCommands } from './control/commands.js';
-import { registerObservabilityCommands } from './cli-observability.js';
-import { registerKVCommands } from './cli-kv.js';
-import { registerAccountCommands } from './control/commands-accounts.js';
-import { devProject } from './control/wrangler.js';
+import { createLogger } from '../../observability/logger.js';
+import { registerControlCommands } from './commands.js';
+import { registerObservabilityCommands } from './observability.js';
+import { registerKVCommands } from './kv.js';
+import { devProject } from './wrangler.js';
+import { registerAccountCommands } from './accounts.js';
 import { versionLine } from './version.js';
 
 function port(value: string): number {
@@ -34,8 +34,8 @@ program
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
     // Loaded here, not at the top: other commands need not load the runtime.
-    const { startDev, workerNameFromFile } = await import('./server/dev.js');
-    const { parseInspectOption } = await import('./server/inspector.js');
+    const { startDev, workerNameFromFile } = await import('../dev.js');
+    const { parseInspectOption } = await import('../inspector.js');
     const inspect = parseInspectOption(opts.inspect) ?? undefined;
     // A wrangler.toml/.json/.jsonc (or a directory with one) serves that project's main, vars and limits.
     const project = devProject(paths, workerNameFromFile);

@@ -5,8 +5,8 @@
 // reader's cacheTtl (docs/kv.md).
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createKVService, KVError, type KVService } from '../bindings/kv/index.js';
-import { DEFAULT_DATA_DIR } from './store/index.js';
+import { createKVService, KVError, type KVService } from '../../../bindings/kv/index.js';
+import { DEFAULT_DATA_DIR } from '../../store/index.js';
 
 export interface KVCommandIO {
   stdout: NodeJS.WritableStream;

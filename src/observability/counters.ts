@@ -1,7 +1,7 @@
 // Counters that binding code (KV today) increments without knowing about metrics: the metrics of a
 // runtime register a sink here, keyed by the runtime object; binding code counts through the same
 // object it registers its ops on. Kept free of prom-client so `cinder kv` does not load it.
-import type { OpHandler } from './worker-instance.js';
+import type { OpRegistry } from '../runtime/contract.js';
 
 export type OperationSink = (worker: string, op: string, namespace: string | undefined) => void;
 
@@ -16,10 +16,6 @@ export function setKvOperationSink(runtime: object, sink: OperationSink | null):
 /** Count one KV operation (`op` like "get", "put") made by `worker` through `runtime`. */
 export function countKvOperation(runtime: object, worker: string, op: string, namespace?: string): void {
   kvSinks.get(runtime)?.(worker, op, namespace);
-}
-
-interface OpRegistry {
-  registerOp(op: string, handler: OpHandler): void;
 }
 
 /**

@@ -21,9 +21,9 @@
 //   cinder_tail_subscribers                           live tail connections
 //   cinder_process_*, cinder_nodejs_*                 prom-client's default process metrics
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import type { Runtime } from './runtime.js';
-import type { InvocationRecord } from './worker-instance.js';
-import type { CronRun } from './cron.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { InvocationRecord } from '../runtime/invocation.js';
+import type { CronRun } from '../data-plane/cron.js';
 import { setKvOperationSink } from './counters.js';
 
 const CPU_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];

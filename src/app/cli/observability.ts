@@ -3,9 +3,9 @@
 //   cinder tail <name> [--format pretty|json]     live invocations, console lines and exceptions
 //   cinder log-level <name> [level]               show or set a worker's log level
 // --url/--token default to CINDER_URL/CINDER_TOKEN (or the server's CINDER_ADMIN_TOKEN).
-import type { UsageSummary } from './runtime/usage.js';
+import type { UsageSummary } from '../../observability/usage.js';
 import { Command, Option } from 'commander';
-import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './control/client.js';
+import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
 
 export interface ObservabilityIO {
   stdout: NodeJS.WritableStream;

@@ -6,9 +6,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import type { BindingConfig } from '../runtime/worker-definition.js';
-import type { Limits } from '../runtime/limits.js';
-import { parseLimits } from './validate.js';
+import type { BindingConfig } from '../../model/worker-definition.js';
+import type { Limits } from '../../model/limits.js';
+import { parseLimits } from '../../control/validate.js';
 
 export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { packageRoot } from './runtime/paths.js';
+import { packageRoot } from '../../runtime/paths.js';
 
 export function versionLine(): string {
   const cinder = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version as string;

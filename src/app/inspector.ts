@@ -23,7 +23,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Runtime } from '../runtime/runtime.js';
-import type { LogLevel } from '../runtime/host-bridge.js';
+import type { LogLevel } from '../../protocol/wall.js';
 
 export interface InspectorOptions {
   runtime: Runtime;

@@ -1,9 +1,10 @@
 // CompressionStream and DecompressionStream (WHATWG Compression): gzip, deflate, deflate-raw.
 // The work is done by the host's zlib (bindings/compression/host.ts), chunk by chunk: a JS
 // inflate/deflate would add tens of KB to every isolate for something most workers never use.
-import { hostCall } from '../bridge.js';
-import { TransformStream, type ReadableStream, type WritableStream } from './streams.js';
-import { setToStringTag } from './idl.js';
+import { hostCall } from '../../sandbox/bridge.js';
+import { OPS } from '../../protocol/wall.js';
+import { TransformStream, type ReadableStream, type WritableStream } from '../../sandbox/api/streams.js';
+import { setToStringTag } from '../../sandbox/api/idl.js';
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
@@ -31,10 +32,10 @@ function codec(mode: 'compress' | 'decompress', format: unknown, what: string): 
     async transform(chunk, controller) {
       const bytes = toBytes(chunk, what);
       if (!bytes.byteLength) return;
-      emit(controller, await hostCall<ArrayBuffer[]>('compression', 'write', id, mode, name, copyOut(bytes)));
+      emit(controller, await hostCall<ArrayBuffer[]>(OPS.compression, 'write', id, mode, name, copyOut(bytes)));
     },
     async flush(controller) {
-      emit(controller, await hostCall<ArrayBuffer[]>('compression', 'end', id, mode, name));
+      emit(controller, await hostCall<ArrayBuffer[]>(OPS.compression, 'end', id, mode, name));
     },
   });
 }
