@@ -6,7 +6,7 @@
 //     hosts `<name>.<anything>` it would otherwise take (routes beat host names in the router);
 //   - wildcard-only hosts (`*/*`, which only the operator may claim) conflict with nothing: they
 //     lose to every more specific route, and the router keeps them off other accounts' worker
-//     hosts (server/router.ts).
+//     hosts (data-plane/router.ts).
 import { hostsOverlap, isZoneWide, literalFirstLabel, parsePattern } from '../model/route-pattern.js';
 
 export interface RouteClaimConflict {
