@@ -67,7 +67,11 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
 
     const request = checkRequest(rawRequest);
     const target = binding.service;
-    if (!runtime.has(target)) throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+    // A binding reaches its own account's workers only: the name may have been deleted and taken
+    // by another account since the deploy that checked it. Same message as a missing worker.
+    if (!runtime.has(target) || (binding.account !== undefined && runtime.definition(target)?.account !== binding.account)) {
+      throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+    }
     const targetLimits = resolveLimits(runtime.definition(target)?.limits);
     if (request.body && request.body.byteLength > targetLimits.requestBodyBytes) {
       throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);

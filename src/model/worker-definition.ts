@@ -18,10 +18,12 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string };
+  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
 
 export interface WorkerDefinition {
   name: string;
+  /** the account that owns the worker (cinder serve); undefined in `cinder dev` */
+  account?: string;
   /** version id; a new one for every upload */
   version: string;
   /** the module the runtime evaluates first */
