@@ -4,6 +4,10 @@
 //
 //   node bench/profile.mjs warm [--seconds=5] [--no-snapshot]
 //   node bench/profile.mjs cold [--n=300] [--worker=hello|hono] [--no-snapshot]
+//   node bench/profile.mjs serve [--seconds=5] [--worker=hello|hono]
+//
+// `serve` profiles the real `cinder serve` process as bench/warm.mjs runs it (CLI, default
+// logging to a pipe, workers deployed through the admin API), under wrk at 50 connections.
 //
 // The .cpuprofile is kept in bench/results/profiles/ (open it in Chrome DevTools > Performance).
 // Note: time spent inside isolates runs on isolated-vm's threads and does not show in the main
@@ -15,7 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { buildWorkers, buildDir } from './lib/build-workers.mjs';
-import { benchDir, startNodeServer } from './lib/procs.mjs';
+import { benchDir, startCinderServe, startNodeServer } from './lib/procs.mjs';
 import { runLoad } from './warm.mjs';
 import { table } from './lib/stats.mjs';
 
@@ -32,12 +36,13 @@ mkdirSync(profileDir, { recursive: true });
 
 await buildWorkers();
 const before = new Set(readdirSync(profileDir));
-const server = await startNodeServer(
-  'cinder.mjs',
-  { snapshot, workers: { hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-app.mjs') } },
-  { execArgv: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=100'] },
-);
-const path = worker === 'hono' ? '/api/highlight?lang=javascript' : '/';
+const profArgs = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=100'];
+const server =
+  mode === 'serve'
+    ? await startCinderServe({ hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-example.mjs') }, { execArgv: profArgs })
+    : await startNodeServer('cinder.mjs', { snapshot, workers: { hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-app.mjs') } }, { execArgv: profArgs });
+// serve mode: the warm bench's Hono row (a JSON route with a path parameter)
+const path = worker === 'hono' ? (mode === 'serve' ? '/api/users/42?field=name&field=email' : '/api/highlight?lang=javascript') : '/';
 if (mode === 'cold') {
   const client = new LeanClient({ port: server.port });
   const n = Number(opt('n', 300));
@@ -84,7 +89,7 @@ function summarize(profile) {
 
   // Inclusive time of a few stages: a sample counts for a stage if any frame on its stack matches.
   const stages = {
-    'ingress request handler (ingress.js)': (n) => /server\/ingress\.js/.test(n.callFrame.url),
+    'ingress request handler (ingress.js)': (n) => /(server|data-plane)\/ingress\.js/.test(n.callFrame.url),
     'node http parse/write (node:_http_*)': (n) => /node:_http_|node:net|node:stream/.test(n.callFrame.url),
     'runtime.fetch / WorkerInstance.fetch': (n) => /runtime\/(runtime|worker-instance)\.js/.test(n.callFrame.url),
     'cold: ReadyIsolate (pool refill / no pool)': (n) => n.callFrame.functionName === 'ReadyIsolate',

@@ -126,13 +126,13 @@ export function workerdVersion() {
  * a fresh directory, and `workers` ({name: file}) deployed through the admin API like `cinder
  * deploy` does. Resolves once every worker answers.
  */
-export async function startCinderServe(workers, { timeoutMs = 60_000 } = {}) {
+export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [] } = {}) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
   const [port, adminPort] = [await freePort(), await freePort()];
   const token = 'bench-admin-token';
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...execArgv, join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: userEnv({ CINDER_ADMIN_TOKEN: token }),
   });

@@ -9,6 +9,7 @@ import { newRequestId } from '../model/request-id.js';
 import type { Router } from './router.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import { UploadStream } from './upload-stream.js';
+import { accessLog } from './access-log.js';
 import { parseRequestTarget } from './request-target.js';
 
 export interface IngressOptions {
@@ -138,6 +139,7 @@ async function sendStream(res: http.ServerResponse, method: string, result: Runt
 
 export function createIngress(options: IngressOptions): http.Server {
   const { runtime, router, logger } = options;
+  const access = accessLog(logger);
   const timing = options.serverTiming !== false;
   const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
 
@@ -151,7 +153,7 @@ export function createIngress(options: IngressOptions): http.Server {
     const worker = target ? router.resolve(host, path) : null;
     const requestId = newRequestId();
 
-    const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra: Record<string, unknown> = {}) => {
+    const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra?: Record<string, unknown>) => {
       const totalMs = performance.now() - started;
       if (timing) headers.push('server-timing', serverTiming(result, totalMs));
       const bodyless = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
@@ -167,7 +169,7 @@ export function createIngress(options: IngressOptions): http.Server {
       res.writeHead(status, result?.statusText || undefined, headers as unknown as string[]);
       res.end(bodyless || body == null ? undefined : body);
       const level = status >= 500 ? 'warn' : 'info';
-      logger[level]({ worker, method, path, status, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
+      access(level, { worker, method, path, status, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId }, extra);
     };
 
     if (!target) {
@@ -208,9 +210,9 @@ export function createIngress(options: IngressOptions): http.Server {
         if (result.stream) {
           const failure = await sendStream(res, method, result, headers, timing ? serverTiming(result, performance.now() - started) : null);
           const totalMs = performance.now() - started;
-          const fields = { worker, method, path, status: result.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId, streamed: true };
-          if (failure) logger.warn({ ...fields, err: String((failure as { guest?: { stack: string } }).guest?.stack ?? failure.message) }, 'request');
-          else logger.info(fields, 'request');
+          const fields = { worker, method, path, status: result.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId, streamed: true as const };
+          if (failure) access('warn', fields, { err: String((failure as { guest?: { stack: string } }).guest?.stack ?? failure.message) });
+          else access('info', fields);
           return;
         }
         const payload = result.body == null ? null : typeof result.body === 'string' ? result.body : new Uint8Array(result.body);
