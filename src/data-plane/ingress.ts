@@ -183,13 +183,13 @@ export function createIngress(options: IngressOptions): http.Server {
     }
 
     // Start the cold start now (on isolated-vm's threads), while the body is still on its way.
-    const prewarm = runtime.prewarm(worker);
+    const prewarm = runtime.isLive(worker) ? null : runtime.prewarm(worker);
 
     takeBody(req, maxBody)
       .then(async ({ body, bodyStream }) => {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
-        result.coldMs ??= await prewarm;
+        if (prewarm) result.coldMs ??= await prewarm;
         if (result.limit) {
           finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
           return;

@@ -50,7 +50,6 @@ export class Invocation implements OpInvocation {
   /** rejects when a limit ends this invocation early */
   readonly aborted: Promise<never>;
   limit: LimitExceededError | null = null;
-  wallTimer: NodeJS.Timeout | null = null;
   /** what its console may still write to the host log */
   readonly logBudget = new LogBudget();
   exception?: GuestException;

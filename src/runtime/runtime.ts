@@ -309,25 +309,21 @@ export class Runtime {
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
     try {
-      return await this.fetchNow(name, request, requestId, place);
+      const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
+      if (!instance) {
+        // A load that went over a limit (startup time, memory) is answered as any limit is.
+        return { status: overLimit ? 503 : 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
+      }
+      const result = await instance.fetch(request, requestId, place);
+      const cpuMs = result.invocation.cpuMs;
+      if (result.limit) return { coldMs, cpuMs, requestId, status: 503, headers: [], body: null, limit: result.limit };
+      if (result.exception || !result.response) return { coldMs, cpuMs, requestId, status: 500, headers: [], body: null, exception: result.exception };
+      const response: WireResponse = result.response;
+      const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
+      return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
     } finally {
       this.activeRequests--;
     }
-  }
-
-  private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
-    const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
-    if (!instance) {
-      // A load that went over a limit (startup time, memory) is answered as any limit is.
-      return { status: overLimit ? 503 : 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
-    }
-    const result = await instance.fetch(request, requestId, place);
-    const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
-    if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
-    if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
-    const response: WireResponse = result.response;
-    const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
-    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {

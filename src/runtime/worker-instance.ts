@@ -122,19 +122,48 @@ export class WorkerInstance implements BridgeOwner, Watched {
     }
     this.inFlight.set(invocation.id, invocation);
     this.strayLogBudget = new LogBudget();
-    invocation.wallTimer = setTimeout(() => invocation.abort('wall'), this.limits.wallMs);
-    invocation.wallTimer.unref();
+    if (!this.wallTimer) this.armWallTimer(this.limits.wallMs);
     return invocation;
   }
 
-  private end(invocation: Invocation, outcome: Outcome): void {
+  /**
+   * The wall-time limit: one timer per isolate, not one per invocation. Every invocation here has
+   * the same limit and inFlight keeps them in the order they began, so the timer is set for the
+   * oldest one's deadline; when it fires it ends those past theirs and is set for the next.
+   */
+  private wallTimer: NodeJS.Timeout | null = null;
+
+  private armWallTimer(delayMs: number): void {
+    this.wallTimer = setTimeout(() => this.wallTick(), Math.max(0, delayMs));
+    this.wallTimer.unref();
+  }
+
+  private wallTick(): void {
+    this.wallTimer = null;
+    const now = performance.now();
+    for (const invocation of this.inFlight.values()) {
+      const deadline = invocation.startedAt + this.limits.wallMs;
+      // setTimeout may fire up to a millisecond early by performance.now()'s reckoning.
+      if (deadline > now + 1) {
+        this.armWallTimer(deadline - now);
+        return;
+      }
+      invocation.abort('wall');
+    }
+  }
+
+  /** `sampled`: the CPU clock was read for it just now (see fetch), no need to read it again. */
+  private end(invocation: Invocation, outcome: Outcome, sampled = false): void {
     if (!this.inFlight.has(invocation.id)) return;
-    this.sampleCpu();
+    if (!sampled) this.sampleCpu();
     this.inFlight.delete(invocation.id);
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
-    if (this.inFlight.size === 0) this.cpu.utilization = 0;
-    if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
+    if (this.inFlight.size === 0) {
+      this.cpu.utilization = 0;
+      if (this.wallTimer) clearTimeout(this.wallTimer);
+      this.wallTimer = null;
+    }
     this.served++;
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
@@ -178,9 +207,13 @@ export class WorkerInstance implements BridgeOwner, Watched {
     try {
       const call = this.dispatchFetch(invocation, guestRequest);
       let out = await this.outcome<WireResponse>(invocation, call);
+      // outcome() read the CPU clock as the answer came in (unless it then waited for console
+      // lines): that reading is the guest's last call to the host, and the invocation's final CPU.
+      const sampled = !out.flush;
       if (out.result && !isWireResponse(out.result)) out = malformedResult();
       if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
-      this.activity();
+      if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
+      else this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
         this.breach('memory');
@@ -200,7 +233,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       const body = out.result?.body;
       invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
       if (out.pending) this.finishLater(invocation, outcome);
-      else this.end(invocation, outcome);
+      else this.end(invocation, outcome, sampled);
       return { response: out.result, exception: out.exception, invocation };
     } catch (error) {
       try {

@@ -7,6 +7,7 @@ describe('limits', () => {
   beforeAll(async () => {
     server = await startTestServer({
       hang: { code: `export default { fetch() { return new Promise(() => {}) } }`, limits: { wallMs: 200 } },
+      hangsome: { code: `export default { fetch(req) { return new URL(req.url).pathname === '/fast' ? new Response('fast') : new Promise(() => {}) } }`, limits: { wallMs: 200 } },
       waitforever: { code: `let finished = 0; export default { fetch(req, env, ctx) { if (new URL(req.url).pathname === '/n') return new Response(String(finished)); ctx.waitUntil(new Promise(() => {})); ctx.waitUntil(new Promise((r) => setTimeout(r, 20)).then(() => finished++)); return new Response('sent') } }`, limits: { wallMs: 300 } },
       // Iteration counts, not clock reads: CPU time must not depend on how busy the machine is.
       generous: { code: `export default { fetch() { let x = 0; for (let i = 0; i < 2e7; i++) x = (x + i) | 0; return new Response('done ' + (x !== 1)) } }`, limits: { cpuMs: 2000 } },
@@ -31,6 +32,25 @@ describe('limits', () => {
     expect(res.text).toContain('exceeded wall time limit');
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     expect((await server.request('ok')).status).toBe(200);
+  });
+
+  it('ends overlapping invocations of one isolate each at its own wall deadline, not earlier', async () => {
+    expect((await server.request('hangsome', '/fast')).text).toBe('fast');
+    const firstAt = Date.now();
+    const first = server.request('hangsome');
+    await new Promise((r) => setTimeout(r, 100));
+    const secondAt = Date.now();
+    const second = server.request('hangsome').then((res) => ({ res, at: Date.now() }));
+    expect((await server.request('hangsome', '/fast')).text).toBe('fast');
+    const firstRes = await first;
+    expect(firstRes.status).toBe(503);
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(190);
+    const { res: secondRes, at } = await second;
+    expect(secondRes.status).toBe(503);
+    expect(secondRes.text).toContain('exceeded wall time limit');
+    expect(at - secondAt).toBeGreaterThanOrEqual(190);
+    expect(server.runtime.isLive('hangsome')).toBe(true);
+    expect((await server.request('hangsome', '/fast')).text).toBe('fast');
   });
 
   it('bounds waitUntil work by the wall limit without holding the response', async () => {
