@@ -93,9 +93,10 @@ export class HeapSampler {
 
   /** Read the heap (at most every HEAP_SAMPLE_MS) on isolated-vm's threads: the synchronous read
    *  would wait on this thread for the isolate's lock while guest code runs. */
-  sample(alive: boolean): void {
+  sample(alive: () => boolean): void {
     const now = performance.now();
-    if (this.sampling || now - this.sampledAt < HEAP_SAMPLE_MS || !alive) return;
+    // alive() last: it asks isolated-vm (a native call), and most calls return on the time.
+    if (this.sampling || now - this.sampledAt < HEAP_SAMPLE_MS || !alive()) return;
     this.sampledAt = now;
     this.sampling = true;
     this.isolate().getHeapStatistics().then(

@@ -233,6 +233,18 @@ export class Runtime {
     }
   }
 
+  /** The warm case of instanceFor, without a promise: a live instance that may take the request
+   *  (null when instanceFor has more to decide). */
+  private liveInstance(name: string): StartResult | null {
+    const def = this.definitions.get(name);
+    if (!def) return null;
+    const slot = this.slots.get(name);
+    if (!slot || slot.def.version !== def.version || slot.loadError) return null;
+    const current = slot.pick();
+    if (current && (slot.starting || !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker))) return { instance: current, coldMs: null };
+    return null;
+  }
+
   /** The instance to serve a request: a live one, or a new one (a cold start) when the worker
    *  has none or all of its isolates are saturated. A cold start runs on isolated-vm's threads;
    *  requests that arrive while one is under way for a worker with no live isolate wait for it. */
@@ -309,7 +321,7 @@ export class Runtime {
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
     try {
-      const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
+      const { instance, loadError, overLimit, coldMs } = this.liveInstance(name) ?? (await this.instanceFor(name));
       if (!instance) {
         // A load that went over a limit (startup time, memory) is answered as any limit is.
         return { status: overLimit ? 503 : 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };

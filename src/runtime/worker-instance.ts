@@ -85,6 +85,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     return !this.ready.isDisposed;
   }
 
+  private readonly isAlive = () => this.alive;
+
   /** how events entered this isolate (see entry-policy.ts) */
   get entries(): EntryPolicy['entries'] {
     return this.policy.entries;
@@ -192,7 +194,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
   }
 
   private sampleHeap(): void {
-    this.heap.sample(this.alive);
+    this.heap.sample(this.isAlive);
   }
 
   /** `place`: set when a service call made this request (the caller's tree, one level deeper). */

@@ -60,7 +60,9 @@ export class WorkerSlot {
   }
 
   get liveCount(): number {
-    return this.instances.filter((i) => i.alive).length;
+    let live = 0;
+    for (const instance of this.instances) if (instance.alive) live++;
+    return live;
   }
 
   /** Dispose every instance once its in-flight work is done. */
