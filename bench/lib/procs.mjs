@@ -126,7 +126,7 @@ export function workerdVersion() {
  * a fresh directory, and `workers` ({name: file}) deployed through the admin API like `cinder
  * deploy` does. Resolves once every worker answers.
  */
-export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [] } = {}) {
+export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [], env = {} } = {}) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
@@ -134,7 +134,7 @@ export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv =
   const token = 'bench-admin-token';
   const child = spawn(process.execPath, ['--no-node-snapshot', ...execArgv, join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: userEnv({ CINDER_ADMIN_TOKEN: token }),
+    env: userEnv({ CINDER_ADMIN_TOKEN: token, ...env }),
   });
   let logBytes = 0;
   child.stdout.on('data', (d) => (logBytes += d.length));

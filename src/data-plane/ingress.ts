@@ -82,11 +82,10 @@ function headerPairs(raw: string[]): [string, string][] {
 }
 
 function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
-  const parts: string[] = [];
-  if (result?.coldMs != null) parts.push(`cold;dur=${result.coldMs.toFixed(3)}`);
-  if (result) parts.push(`cpu;dur=${result.cpuMs.toFixed(3)}`);
-  parts.push(`total;dur=${totalMs.toFixed(3)}`);
-  return parts.join(', ');
+  const total = `total;dur=${totalMs.toFixed(3)}`;
+  if (!result) return total;
+  const cpu = `cpu;dur=${result.cpuMs.toFixed(3)}, ${total}`;
+  return result.coldMs != null ? `cold;dur=${result.coldMs.toFixed(3)}, ${cpu}` : cpu;
 }
 
 function drained(res: http.ServerResponse): Promise<void> {
