@@ -17,6 +17,7 @@ import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
+import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
 import type { LogLevel } from '../../protocol/wall.js';
 
 export interface RuntimeOptions {
@@ -33,6 +34,8 @@ export interface RuntimeOptions {
   maxIsolatesPerWorker?: number;
   /** isolates with V8 inspector support, made on demand (no pool): `cinder dev --inspect` only */
   inspector?: boolean;
+  /** isolates from per-deployment snapshots (a definition's `snapshot`); false: never used */
+  deploymentSnapshots?: DeploymentSnapshotIsolatesOptions | false;
 }
 
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
@@ -77,10 +80,14 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** isolates from per-deployment snapshots (null: not used) */
+  readonly snapshots: DeploymentSnapshotIsolates | null;
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
+    // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
+    this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, options.deploymentSnapshots ?? {});
     this.workerCodeCache = options.workerCodeCache !== false;
     const isBusy = () => this.activeRequests > 0;
     const poolOptions = { ...options.pool, isBusy };
@@ -154,10 +161,23 @@ export class Runtime {
     if (this.workerCodeCache && !def.codeCache) def.codeCache = new Map();
     const previous = this.definitions.get(def.name);
     this.definitions.set(def.name, def);
+    if (previous && previous !== def) this.snapshots?.forget(previous, this.reaper);
     if (previous && previous.version !== def.version) this.evict(def.name, 'redeployed');
   }
 
+  /** A snapshot of a deployed version was made (or loaded) after it was deployed: cold starts of
+   *  that version use it from now on. False when that version is no longer the deployed one. */
+  attachSnapshot(name: string, version: string, snapshot: WorkerDefinition['snapshot']): boolean {
+    const def = this.definitions.get(name);
+    if (!def || def.version !== version) return false;
+    if (def.snapshot) this.snapshots?.forget(def, this.reaper);
+    def.snapshot = snapshot;
+    return true;
+  }
+
   remove(name: string): boolean {
+    const previous = this.definitions.get(name);
+    if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
     this.evict(name, 'deleted');
     return existed;
@@ -218,7 +238,13 @@ export class Runtime {
    * arriving finds it ready (ingress calls this as soon as it knows the Host).
    */
   prewarm(name: string): number | null {
-    if (!this.definitions.has(name) || this.isLive(name)) return null;
+    const def = this.definitions.get(name);
+    if (!def || this.isLive(name)) return null;
+    if (this.snapshots?.usable(def)) {
+      // Its isolate comes from the version's snapshot, made off this thread: start making it now.
+      this.snapshots.prepare(def, resolveLimits(def.limits).memoryMb).catch(() => {});
+      return null;
+    }
     try {
       return this.instanceFor(name).coldMs;
     } catch {
@@ -228,7 +254,7 @@ export class Runtime {
 
   /** The instance to serve a request: a live one, or a new one (a cold start) when the worker
    *  has none or all of its isolates are saturated. */
-  private instanceFor(name: string): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
+  private instanceFor(name: string, coldSince?: number): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
     let slot = this.slots.get(name);
@@ -243,15 +269,16 @@ export class Runtime {
     if (slot.loadError) return { loadError: slot.loadError, coldMs: null };
     const current = slot.pick();
     if (current && !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker)) return { instance: current, coldMs: null };
-    return this.startInstance(slot);
+    return this.startInstance(slot, coldSince);
   }
 
-  private startInstance(slot: WorkerSlot): { instance?: WorkerInstance; loadError?: string; coldMs: number } {
+  private startInstance(slot: WorkerSlot, started = performance.now()): { instance?: WorkerInstance; loadError?: string; coldMs: number } {
     const { def } = slot;
-    const started = performance.now();
     this.coldStarts++;
     this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
-    const ready = this.pool.take(resolveLimits(def.limits).memoryMb);
+    const memoryMb = resolveLimits(def.limits).memoryMb;
+    const fromSnapshot = this.snapshots?.take(def, memoryMb);
+    const ready = fromSnapshot ?? this.pool.take(memoryMb);
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
@@ -261,6 +288,12 @@ export class Runtime {
       instance.load();
     } catch (error) {
       ready.dispose('load failed', this.reaper);
+      if (fromSnapshot) {
+        // Not the worker's failure: its snapshot's. Stop using it and load plainly.
+        this.snapshots!.refuse(def, (error as Error).message);
+        this.coldStarts--;
+        return this.startInstance(slot, started);
+      }
       const loadError = (error as Error).message;
       this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
       if (error instanceof WorkerLoadError) slot.loadError = loadError;
@@ -294,8 +327,17 @@ export class Runtime {
     }
   }
 
+  /** A cold start of a worker whose version has a usable snapshot first has an isolate made from
+   *  it, off this thread (deployment-snapshot.ts). Returns when that began, for the bring-up time. */
+  private async prepareColdStart(name: string): Promise<number | undefined> {
+    const def = this.definitions.get(name);
+    if (!this.snapshots || !def?.snapshot || this.isLive(name) || !this.snapshots.usable(def)) return undefined;
+    return this.snapshots.prepare(def, resolveLimits(def.limits).memoryMb);
+  }
+
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const since = await this.prepareColdStart(name);
+    const { instance, loadError, coldMs } = this.instanceFor(name, since);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
@@ -308,7 +350,8 @@ export class Runtime {
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const since = await this.prepareColdStart(name);
+    const { instance, loadError, coldMs } = this.instanceFor(name, since);
     if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
     const result = await instance.scheduled(cron, scheduledTime, requestId);
     if (result.limit) return { outcome: 'limit' as const, error: result.limit.message, coldMs, noRetry: false, requestId };
@@ -321,6 +364,7 @@ export class Runtime {
     for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
     this.reaper.close();
+    this.snapshots?.close();
     this.pool.close();
   }
 }

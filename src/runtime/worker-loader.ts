@@ -8,6 +8,7 @@ import type { BindingConfig, WorkerDefinition } from '../model/worker-definition
 import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
+import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 
 export class WorkerLoadError extends Error {
   constructor(message: string) {
@@ -22,6 +23,12 @@ export class WorkerLoadError extends Error {
  * cacheAfterRun).
  */
 export function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Map<string, ivm.Module> | undefined {
+  // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
+  // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
+  if (isDeploymentSnapshotIsolate(ready)) {
+    installFromSnapshot(def, ready, JSON.stringify(guestEnv(def.bindings)), limits.startupMs);
+    return undefined;
+  }
   const main = def.modules.find((m) => m.name === def.main);
   if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
   const timeout = limits.startupMs;

@@ -6,11 +6,11 @@
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
 import type { WorkerModuleSource } from '../model/worker-definition.js';
-import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from './types.js';
+import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type StoredCodeCache, type StoredDeploymentSnapshot, type VersionInfo, type WorkerInfo } from './types.js';
 import { openSqlite } from './open-sqlite.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
@@ -55,6 +55,14 @@ CREATE TABLE IF NOT EXISTS code_cache (
   data       BLOB NOT NULL,
   after_run  INTEGER NOT NULL DEFAULT 0,  -- 1: made after a first request (see StoredCodeCache)
   PRIMARY KEY (version_id, module)
+);
+CREATE TABLE IF NOT EXISTS deployment_snapshots (
+  version_id TEXT PRIMARY KEY,
+  platform   TEXT NOT NULL,
+  data       BLOB,           -- NULL when refused
+  sha256     TEXT,
+  handlers   TEXT,
+  refused    TEXT            -- why the builder refused one on this platform
 );
 `;
 
@@ -224,6 +232,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const existed = this.db.prepare('DELETE FROM workers WHERE name = ?').run(name).changes > 0;
       const ids = `SELECT id FROM versions WHERE worker = ?`;
       this.db.prepare(`DELETE FROM code_cache WHERE version_id IN (${ids})`).run(name);
+      this.db.prepare(`DELETE FROM deployment_snapshots WHERE version_id IN (${ids})`).run(name);
       this.db.prepare(`DELETE FROM version_modules WHERE version_id IN (${ids})`).run(name);
       this.db.prepare('DELETE FROM versions WHERE worker = ?').run(name);
       this.db.prepare('DELETE FROM routes WHERE worker = ?').run(name);
@@ -242,6 +251,23 @@ export class SqliteDeploymentStore implements DeploymentStore {
       // Only for versions that still exist: a delete may have raced the (best-effort) cache write.
       if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
       for (const [module, data] of cache.modules) insert.run(versionId, module, this.v8, data, cache.afterRun ? 1 : 0);
+    })();
+  }
+
+  async getDeploymentSnapshot(versionId: string): Promise<StoredDeploymentSnapshot | null> {
+    const row = this.db.prepare('SELECT platform, data, sha256, handlers, refused FROM deployment_snapshots WHERE version_id = ?').get(versionId) as
+      | { platform: string; data: Buffer | null; sha256: string | null; handlers: string | null; refused: string | null }
+      | undefined;
+    if (!row) return null;
+    if (row.refused !== null || !row.data) return { platform: row.platform, refused: row.refused ?? 'no data' };
+    return { platform: row.platform, data: row.data, sha256: row.sha256 ?? '', handlers: row.handlers ?? '' };
+  }
+
+  async putDeploymentSnapshot(versionId: string, snapshot: StoredDeploymentSnapshot): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
+      const row = 'refused' in snapshot ? [snapshot.platform, null, null, null, snapshot.refused] : [snapshot.platform, snapshot.data, snapshot.sha256, snapshot.handlers, null];
+      this.db.prepare('INSERT OR REPLACE INTO deployment_snapshots (version_id, platform, data, sha256, handlers, refused) VALUES (?, ?, ?, ?, ?, ?)').run(versionId, ...row);
     })();
   }
 
