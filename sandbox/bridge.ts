@@ -17,6 +17,7 @@ export interface HostBridge {
 }
 
 import { currentInvocation } from './invocation.js';
+import { advanceClock } from './clock.js';
 
 let bridge: HostBridge | null = null;
 
@@ -37,8 +38,19 @@ function ready(): HostBridge {
 
 // Every call names the invocation it is made for, so the host can count subrequests, meter and
 // refuse calls from an invocation that already ended.
+// Its answer is I/O: the guest's clock moves before the code awaiting it goes on (clock.ts).
 export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
-  return ready().call.apply(undefined, [op, currentInvocation(), args], CALL_OPTIONS) as Promise<T>;
+  return (ready().call.apply(undefined, [op, currentInvocation(), args], CALL_OPTIONS) as Promise<T>).then(afterIo, afterIoFailed);
+}
+
+function afterIo<T>(value: T): T {
+  advanceClock();
+  return value;
+}
+
+function afterIoFailed(error: unknown): never {
+  advanceClock();
+  throw error;
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {

@@ -2,6 +2,7 @@
 // one port and the admin API (upload, versions, routes; bearer auth) on another, so the admin port
 // can stay on a private interface. At start every worker, its live version and every route come
 // back from the deployment store under --data.
+import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
+import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { Router } from '../data-plane/router.js';
 import { DEFAULT_DATA_DIR, openDeploymentStore, type DeploymentStore } from '../store/index.js';
@@ -56,9 +58,11 @@ export interface ServeOptions {
   token?: string;
   /** largest script accepted by upload, bytes (default 10 MB) */
   maxScriptBytes?: number;
+  /** the operator's ceilings on per-worker limits (control/ceilings.ts: defaults, and the hard maximum) */
+  limitCeilings?: Partial<Limits>;
   serverTiming?: boolean;
   /** let workers fetch() private, loopback and link-local addresses (off: tenants must not reach the host's network) */
-  allowPrivateFetch?: boolean;
+  allowPrivateFetch?: PrivateAllowance;
   runtime?: Partial<RuntimeOptions>;
   /** use this store instead of the SQLite file under dataDir */
   store?: DeploymentStore;
@@ -144,10 +148,12 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     runtime.close();
     throw error;
   }
-  const router = new Router((name) => runtime.has(name));
+  // Worker names and their hosts belong to accounts: the router keeps wildcard routes of one
+  // account off the hosts of another's workers.
+  const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
+  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
 
   const adminRoutes: AdminRouteModule[] = [];
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });

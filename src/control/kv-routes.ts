@@ -14,6 +14,8 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { KVError, type KVService } from '../../bindings/kv/index.js';
 import { KV_LIMITS } from '../../bindings/kv/protocol.js';
+import { accountNamespace } from '../model/accounts.js';
+import { actingAccount } from './principal.js';
 
 // Multipart framing and the metadata part around a maximal value.
 const BODY_OVERHEAD = 64 * 1024;
@@ -35,9 +37,14 @@ function guarded(handler: (c: Context) => Promise<Response>) {
   };
 }
 
-/** A path parameter the route pattern guarantees (hono types a bare Context's as optional). */
+/**
+ * A path parameter the route pattern guarantees (hono types a bare Context's as optional). A
+ * namespace id is the caller's account's own name for it (model/accounts.ts): an account token
+ * naming another tenant's namespace id reaches an empty namespace of its own.
+ */
 function param(c: Context, name: 'namespace' | 'key'): string {
-  return c.req.param(name) ?? '';
+  const value = c.req.param(name) ?? '';
+  return name === 'namespace' ? accountNamespace(actingAccount(c), value) : value;
 }
 
 async function readPut(c: Context): Promise<{ value: Uint8Array | string; metadata?: string }> {

@@ -109,6 +109,8 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
     const module = toModule(part, part.name === main, !!metadata.bodyPart);
     if (module) modules.push(module);
   }
+  // Found by fuzzing: a main part sent as a source map was dropped, leaving nothing to run.
+  if (!modules.some((m) => m.name === main)) throw badRequest(`the entry module "${main}" is a source map; send it as application/javascript+module or application/javascript`);
   return { ...metadata, main, modules };
 }
 

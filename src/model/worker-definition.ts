@@ -18,10 +18,12 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string };
+  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
 
 export interface WorkerDefinition {
   name: string;
+  /** the account that owns the worker (cinder serve); undefined in `cinder dev` */
+  account?: string;
   /** version id; a new one for every upload */
   version: string;
   /** the module the runtime evaluates first */
@@ -84,4 +86,10 @@ export function singleScriptWorker(name: string, code: string, options: Partial<
     limits: options.limits,
     codeCache: options.codeCache,
   };
+}
+
+/** Add a binding by name as an own property: a plain assignment would treat "__proto__" as the
+ *  object's prototype, and `name in bindings` finds "constructor" on every object. */
+export function setBinding<T>(bindings: Record<string, T>, name: string, config: NoInfer<T>): void {
+  Object.defineProperty(bindings, name, { value: config, enumerable: true, writable: true, configurable: true });
 }

@@ -47,6 +47,21 @@ export function isWireResponse(response: WireResponse): boolean {
   return Number.isInteger(response.status) && Array.isArray(response.headers);
 }
 
+/** Response headers in all, names and values: Cloudflare's and workerd's limit. */
+export const MAX_RESPONSE_HEADER_BYTES = 128 * 1024;
+
+/** The guest's answer when its response headers are over the limit (the guest's own check in
+ *  sandbox/wire.ts normally throws first; this one is the one the host relies on). */
+export function oversizedHeaders<T>(response: WireResponse): DispatchResult<T> | null {
+  let bytes = 0;
+  for (const pair of response.headers) {
+    bytes += String(pair?.[0] ?? '').length + String(pair?.[1] ?? '').length;
+  }
+  if (bytes <= MAX_RESPONSE_HEADER_BYTES) return null;
+  const message = `Response headers exceed the limit of ${MAX_RESPONSE_HEADER_BYTES} bytes in total.`;
+  return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
+}
+
 /** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
  *  large ones are transferred (no copy) into the isolate. */
 export function wireArgument(request: WireRequest): unknown {

@@ -15,6 +15,7 @@ import type { WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
+import type { InvocationPlace } from '../model/request-tree.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
 import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
@@ -318,10 +319,11 @@ export class Runtime {
     }
   }
 
-  async fetch(name: string, request: RuntimeRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+  /** `place`: for a service call, the calling request's tree and this invocation's depth. */
+  async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
     try {
-      return await this.fetchNow(name, request, requestId);
+      return await this.fetchNow(name, request, requestId, place);
     } finally {
       this.activeRequests--;
     }
@@ -335,18 +337,19 @@ export class Runtime {
     return this.snapshots.prepare(def, resolveLimits(def.limits).memoryMb);
   }
 
-  private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
+  private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
     const since = await this.prepareColdStart(name);
     const { instance, loadError, coldMs } = this.instanceFor(name, since);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
-    const result = await instance.fetch(request, requestId);
+    const result = await instance.fetch(request, requestId, place);
     const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
     if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
     if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
     const response: WireResponse = result.response;
-    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream };
+    const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
+    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {

@@ -51,7 +51,10 @@ export class AdminClient {
       case 401:
         throw new AdminError(`the admin API at ${this.url} wants a token: pass --token or set CINDER_TOKEN`, 401, json);
       case 403:
-        throw new AdminError(`the admin API at ${this.url} refused the token: check --token / CINDER_TOKEN against the server's admin token`, 403, json);
+        // A valid account token asking for something only the operator (or another account) may do
+        // gets the server's own reason; an unknown token gets what to check.
+        if (/not valid/.test(message)) throw new AdminError(`the admin API at ${this.url} refused the token: check --token / CINDER_TOKEN against the server's admin token or an account token it made`, 403, json);
+        throw new AdminError(message, 403, json);
       default:
         throw new AdminError(message, response.status, json);
     }

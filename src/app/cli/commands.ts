@@ -13,6 +13,7 @@ import { createLogger } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from '../../control/validate.js';
+import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
 import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
 
 function port(value: string): number {
@@ -21,18 +22,24 @@ function port(value: string): number {
   return n;
 }
 
-function say(line = ''): void {
+export function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+export function say(line = ''): void {
   process.stdout.write(line + '\n');
 }
 
 /** --url and --token, defaulting to CINDER_URL and CINDER_TOKEN (or the server's CINDER_ADMIN_TOKEN). */
-function adminOptions(command: Command): Command {
+export function adminOptions(command: Command): Command {
   return command
     .addOption(new Option('--url <url>', 'admin API of `cinder serve`').env('CINDER_URL').default(DEFAULT_ADMIN_URL))
-    .addOption(new Option('--token <token>', 'admin token').env('CINDER_TOKEN'));
+    .addOption(new Option('--token <token>', 'admin token, or an account token (which manages that account only)').env('CINDER_TOKEN'));
 }
 
-function client(opts: { url: string; token?: string }): AdminClient {
+export function client(opts: { url: string; token?: string }): AdminClient {
   return new AdminClient(opts.url, opts.token ?? process.env.CINDER_ADMIN_TOKEN);
 }
 
@@ -42,9 +49,9 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-const formatTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+export const formatTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -61,9 +68,21 @@ function serveCommand(): Command {
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
     .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
-    .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
+    .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
+    // The operator's ceilings (rule 4): tenants choose their limits within them; an upload over
+    // one is refused with a 400 naming the limit and the ceiling.
+    .option('--max-cpu-ms <ms>', `ceiling on a worker's cpu_ms (default ${DEFAULT_CEILINGS.cpuMs}; at most ${HARD_MAXIMUMS.cpuMs})`, positive)
+    .option('--max-wall-ms <ms>', `ceiling on wall_ms (default ${DEFAULT_CEILINGS.wallMs})`, positive)
+    .option('--max-memory-mb <mb>', `ceiling on memory_mb (default ${DEFAULT_CEILINGS.memoryMb})`, positive)
+    .option('--max-startup-ms <ms>', `ceiling on startup_ms, the top level's time at load (default ${DEFAULT_CEILINGS.startupMs})`, positive)
+    .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
+    .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
+    .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
     .action(async (opts) => {
+      const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
+      // Refused before anything starts: a ceiling over the hard maximum is an operator error.
+      resolveCeilings(limitCeilings);
       const { startServe } = await import('../serve.js');
       const { kvServeExtension } = await import('../kv.js');
       const logger = createLogger();
@@ -74,7 +93,9 @@ function serveCommand(): Command {
         adminPort: opts.adminPort,
         adminHost: opts.adminHost,
         dataDir: opts.data,
-        allowPrivateFetch: !!opts.allowPrivateFetch,
+        maxScriptBytes: opts.maxScriptBytes,
+        limitCeilings,
+        allowPrivateFetch: typeof opts.allowPrivateFetch === 'string' ? opts.allowPrivateFetch.split(',') : !!opts.allowPrivateFetch,
         serverTiming: opts.serverTiming !== false,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         extensions: [kvServeExtension({ redis: opts.redis })],

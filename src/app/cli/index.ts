@@ -5,6 +5,7 @@ import { registerControlCommands } from './commands.js';
 import { registerObservabilityCommands } from './observability.js';
 import { registerKVCommands } from './kv.js';
 import { devProject } from './wrangler.js';
+import { registerAccountCommands } from './accounts.js';
 import { versionLine } from './version.js';
 
 function port(value: string): number {
@@ -49,6 +50,8 @@ program
 
 // serve, deploy, workers
 registerControlCommands(program);
+// accounts list|create, tokens list|create|revoke
+registerAccountCommands(program);
 // usage, tail, log-level
 registerObservabilityCommands(program);
 // kv list|get|put|delete
