@@ -330,15 +330,17 @@ export class Runtime {
   }
 
   /** A cold start of a worker whose version has a usable snapshot first has an isolate made from
-   *  it, off this thread (deployment-snapshot.ts). Returns when that began, for the bring-up time. */
-  private async prepareColdStart(name: string): Promise<number | undefined> {
+   *  it, off this thread (deployment-snapshot.ts). Returns when that began, for the bring-up time.
+   *  Without one nothing is awaited: the cold start stays synchronous within the call. */
+  private prepareColdStart(name: string): Promise<number> | undefined {
     const def = this.definitions.get(name);
     if (!this.snapshots || !def?.snapshot || this.isLive(name) || !this.snapshots.usable(def)) return undefined;
     return this.snapshots.prepare(def, resolveLimits(def.limits).memoryMb);
   }
 
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
-    const since = await this.prepareColdStart(name);
+    const preparing = this.prepareColdStart(name);
+    const since = preparing ? await preparing : undefined;
     const { instance, loadError, coldMs } = this.instanceFor(name, since);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
@@ -353,7 +355,8 @@ export class Runtime {
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
-    const since = await this.prepareColdStart(name);
+    const preparing = this.prepareColdStart(name);
+    const since = preparing ? await preparing : undefined;
     const { instance, loadError, coldMs } = this.instanceFor(name, since);
     if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
     const result = await instance.scheduled(cron, scheduledTime, requestId);
