@@ -3,7 +3,7 @@
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
 import ivm from './ivm.js';
-import type { GuestException, GuestWireRequest, WireResponse } from './wire.js';
+import type { GuestException, GuestWireRequest } from './wire.js';
 
 /** What the guest's dispatch entry points answer (sandbox/dispatch.ts DispatchResult). */
 export interface GuestResult<T> {
@@ -50,11 +50,6 @@ function isObjectOrAbsent(value: unknown): boolean {
 export function malformedResult<T>(): GuestResult<T> {
   const message = 'The worker answered with a malformed result';
   return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
-}
-
-/** The fields of a guest's response the host relies on. */
-export function isWireResponse(response: WireResponse): boolean {
-  return Number.isInteger(response.status) && Array.isArray(response.headers);
 }
 
 /** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;

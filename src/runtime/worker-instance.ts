@@ -10,7 +10,8 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
-import { decodeGuestResult, isWireResponse, malformedResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
+import { decodeGuestResult, serializedUrl, wireArgument, type GuestResult } from './guest-wire.js';
+import { responseProblem } from './crossing.js';
 import { packageRoot } from './paths.js';
 import type { BindingConfig, WorkerDefinition } from './worker-definition.js';
 import type { GuestException, GuestWireRequest, PulledChunk, WireRequest, WireResponse } from './wire.js';
@@ -488,7 +489,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     try {
       const call = this.dispatchFetch(invocation, guestRequest);
       let out = await this.outcome<WireResponse>(invocation, call);
-      if (out.result && !isWireResponse(out.result)) out = malformedResult();
+      const problem = out.result ? responseProblem(out.result) : null;
+      if (problem) out = this.refuseResponse(invocation, out, problem);
       this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
@@ -525,6 +527,17 @@ export class WorkerInstance implements BridgeOwner, Watched {
     } finally {
       if (!streaming) this.closeRequestStreams(invocation);
     }
+  }
+
+  /** A response the host cannot send (see crossing.ts): the invocation ends with an exception that
+   *  names the bad value, and a body stream it offered is cancelled. */
+  private refuseResponse(invocation: Invocation, out: GuestResult<WireResponse>, problem: string): GuestResult<WireResponse> {
+    const { stream, hostStream } = out.result!;
+    if (Number.isInteger(stream) && this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [stream]);
+    if (Number.isInteger(hostStream) && this.requestStreams.has(hostStream!)) void this.takeHostStream(hostStream!)[Symbol.asyncIterator]().return?.();
+    const message = `The worker answered with a response the host cannot send: ${problem}`;
+    this.host.logger.warn({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId, err: message }, 'response refused at the crossing');
+    return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: out.pending };
   }
 
   // --- streamed bodies ----------------------------------------------------------------------------
