@@ -38,7 +38,26 @@ function ready(): HostBridge {
 // Every call names the invocation it is made for, so the host can count subrequests, meter and
 // refuse calls from an invocation that already ended.
 export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
-  return ready().call.apply(undefined, [op, currentInvocation(), args], CALL_OPTIONS) as Promise<T>;
+  const invocationId = currentInvocation();
+  return answerOf(ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS), invocationId) as Promise<T>;
+}
+
+// An async answer that carries bytes arrives as a parcel (see host-bridge.ts): isolated-vm copies
+// an async answer into the isolate where an allocation failure ends the process, while a
+// synchronous one fails as a RangeError here. So the bytes are taken synchronously.
+const PARCEL = '__cinderParcel';
+
+async function answerOf(call: Promise<unknown>, invocationId: number): Promise<unknown> {
+  const answer = await call;
+  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL] !== 'number') return answer;
+  try {
+    return ready().callSync('parcel', [(answer as Record<string, number>)[PARCEL]]);
+  } catch (error) {
+    // The isolate cannot hold the answer: the host ends the invocation at the memory limit (a
+    // guest catching this error must not turn it into a success).
+    ready().send('outOfMemory', [invocationId]);
+    throw error;
+  }
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
