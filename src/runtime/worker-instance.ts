@@ -763,6 +763,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       const timeout = first ? 2 * this.syncTimeoutMs : this.syncTimeoutMs;
       return entry.applySync(undefined, args, { result: { promise: true, copy: true }, timeout }) as unknown as Promise<unknown>;
     } catch (error) {
+      // Out of memory: say so before the CPU it used is charged (a bomb uses both).
+      if (this.diedOfMemory(error)) this.breach('memory', invocation);
       return Promise.reject(error);
     } finally {
       // Nothing else ran in the isolate meanwhile (see onlyThisThread): what the clock moved by
@@ -803,6 +805,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
       return this.dispatch(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
     }
     return this.batcher.enqueue(invocation, request);
+  }
+
+  /** BridgeOwner: the isolate could not take bytes the host answered with (see host-bridge.ts). */
+  outOfMemory(invocationId: number): void {
+    this.breach('memory', this.inFlight.get(invocationId));
   }
 
   /** BridgeOwner: a batched fetch event's answer, sent after its batch (see fetch-batch.ts). */
@@ -857,12 +864,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   private limitFor(invocation: Invocation, error: unknown): LimitExceededError {
     if (invocation.limit) return invocation.limit;
-    const message = String((error as Error)?.message ?? error);
-    if (isMemoryError(message) || this.ready.disposedReason === 'memory') {
+    if (this.diedOfMemory(error)) {
       this.breach('memory');
       return invocation.limit ?? new LimitExceededError('memory');
     }
-    if (/execution timed out/i.test(message)) {
+    if (/execution timed out/i.test(String((error as Error)?.message ?? error))) {
       // isolated-vm's timeout on a synchronous entry (see dispatch): a handler spinning on CPU.
       this.breach('cpu');
       return invocation.limit ?? new LimitExceededError('cpu');
@@ -873,6 +879,18 @@ export class WorkerInstance implements BridgeOwner, Watched {
       return invocation.limit!;
     }
     throw error;
+  }
+
+  /**
+   * Whether an error from the isolate means it ran out of memory: the error says so, or the
+   * isolate is gone without Cinder having ended it. isolated-vm disposes an isolate by itself only
+   * at its memory limit, and the calls in flight then fail with whatever they were doing
+   * ("Isolated is disposed", "Promise was abandoned").
+   */
+  private diedOfMemory(error: unknown): boolean {
+    const message = String((error as Error)?.message ?? error);
+    if (isMemoryError(message) || this.ready.disposedReason === 'memory') return true;
+    return this.ready.disposedReason === null && this.ready.isolate.isDisposed;
   }
 
   // --- limits ------------------------------------------------------------------------------------
@@ -927,7 +945,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   /** End the isolate: every invocation in it fails with the limit that was hit. */
   breach(limit: 'cpu' | 'memory', culprit?: Invocation): void {
-    if (!this.alive) return;
+    // Once per isolate; one isolated-vm disposed by itself (its memory limit) is still ended here.
+    if (this.ready.disposedReason !== null) return;
     culprit?.abort(limit);
     for (const invocation of this.inFlight.values()) invocation.abort(limit);
     this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit }, `worker ${this.def.name} ${new LimitExceededError(limit).message}; isolate recycled`);
