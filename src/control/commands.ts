@@ -63,11 +63,18 @@ function serveCommand(): Command {
     .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
     .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
+    .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
     .action(async (opts) => {
+      const logger = createLogger();
+      const { superviseThisCommand } = await import('../server/supervisor.js');
+      const { supervisorState, reportToSupervisor } = await import('../server/supervised.js');
+      const supervised = supervisorState();
+      // By default this process only supervises; the one that serves is its child.
+      if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
       const { startServe } = await import('../server/serve.js');
       const { kvServeExtension } = await import('./kv-routes.js');
-      const logger = createLogger();
       const server = await startServe({
+        observability: supervised ? { supervisorRestarts: supervised.restarts } : undefined,
         logger,
         port: opts.port,
         host: opts.host,
@@ -93,6 +100,7 @@ function serveCommand(): Command {
       } else {
         err('cinder serve: admin token from CINDER_ADMIN_TOKEN');
       }
+      reportToSupervisor(server.runtime, logger, supervised);
       const stop = () => {
         server.close().then(() => process.exit(0), () => process.exit(1));
       };

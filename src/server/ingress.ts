@@ -196,6 +196,10 @@ export function createIngress(options: IngressOptions): http.Server {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
         result.coldMs ??= prewarmColdMs;
+        if (result.refused !== undefined) {
+          finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
+          return;
+        }
         if (result.limit) {
           finish(503, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
           return;
