@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'sandbox/**/*.test.ts', 'bindings/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
     pool: 'forks',
     // isolated-vm requires Node's own startup snapshot to be off (Node 20+).
     execArgv: ['--no-node-snapshot'],

@@ -21,10 +21,10 @@ import { buildWorkers, buildDir } from './lib/build-workers.mjs';
 
 const dist = (p) => import(join(rootDir, 'dist', 'src', p));
 const { Runtime } = await dist('runtime/runtime.js');
-const { singleScriptWorker } = await dist('runtime/worker-definition.js');
+const { singleScriptWorker } = await dist('model/worker-definition.js');
 const { WorkerInstance } = await dist('runtime/worker-instance.js');
 const { ReadyIsolate } = await dist('runtime/ready-isolate.js');
-const { createLogger } = await dist('logger.js');
+const { createLogger } = await dist('observability/logger.js');
 
 const argv = process.argv.slice(2);
 const N = Number(argv.find((a) => a.startsWith('--n='))?.split('=')[1] ?? 2000);

@@ -28,7 +28,7 @@ if (!existsSync(join(dist, 'bindings', 'kv', 'index.js'))) {
   process.exit(1);
 }
 const { Runtime } = await import('../dist/src/runtime/runtime.js');
-const { singleScriptWorker } = await import('../dist/src/runtime/worker-definition.js');
+const { singleScriptWorker } = await import('../dist/src/model/worker-definition.js');
 const { installKV, KVService, MemoryBackend, RedisBackend, SqliteBackend } = await import('../dist/bindings/kv/index.js');
 
 const quick = process.argv.includes('--quick');

@@ -33,7 +33,7 @@ await section('cold', async () => {
 await section('warm', async () => {
   out.warm = await runWarm(warmArgs(argv));
   files.push(...writeWarm(out.warm));
-  sections.push([`Warm hello-world throughput (${out.warm.tool}, ${out.warm.args.connections} connections, ${out.warm.args.seconds} s; ms)`, warmTable(out.warm)]);
+  sections.push([`Warm throughput (${out.warm.tool}, ${out.warm.args.connections} connections, medians of ${out.warm.args.rounds} interleaved rounds of ${out.warm.args.seconds} s; ms)`, warmTable(out.warm)]);
 });
 await section('density', async () => {
   out.density = await runDensity(densityArgs(argv));

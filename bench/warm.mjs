@@ -1,10 +1,16 @@
 // Warm throughput: `npm run bench:warm` (add --quick for a smoke run).
 //
-// The hello worker, 50 connections, 10 s (after a 2 s warm-up), against Cinder (all on), workerd
-// serving the same hello worker, a bare node:http server (the ingress ceiling), node:http that
-// builds web Request/Response objects, and edge-runtime — one at a time, in one run. The load
-// generator is wrk when it is on PATH, autocannon (a devDependency) otherwise; either way it runs
-// in its own process. Reports req/s, p50/p90/p99/max latency, and the server's CPU use and RSS.
+// Each server runs as its own users run it, in a process of its own: `cinder serve` on its
+// defaults (access log on, workers deployed through the admin API), workerd with a plain
+// one-worker config (no experimental flag), node:http bare (the ingress ceiling) and with web
+// Request/Response, and edge-runtime; plus Cinder's runtime embedded in a bench server with the
+// log at warn, to show what the log and the CLI's wiring cost. Two workers: hello, and the Hono
+// example answering a JSON route with a path parameter. Every server is started first, then
+// `--rounds` interleaved rounds load each in turn (a warm-up, then `--seconds` of load), so a
+// noisy minute hits every peer alike. The load generator is wrk when it is on PATH, autocannon (a
+// devDependency) otherwise, in its own process. Reports medians over rounds of req/s and latency,
+// and requests per CPU-second of the server's process tree (the figure that survives a noisy
+// machine and a client sharing its cores).
 //
 // Output: a table on stdout, bench/results/warm-<timestamp>.json, bench/results/latest-warm.json.
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,7 +19,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { buildWorkers, buildDir } from './lib/build-workers.mjs';
-import { benchDir, environment, freePort, rootDir, startNodeServer, startWorkerd } from './lib/procs.mjs';
+import { benchDir, environment, freePort, rootDir, startCinderServe, startNodeServer, startWorkerdConfig, treeCpuMs } from './lib/procs.mjs';
 import { fmtMs, table } from './lib/stats.mjs';
 
 const resultsDir = join(benchDir, 'results');
@@ -88,139 +94,140 @@ export async function runLoad({ url, host, seconds = 10, connections = 50, threa
   };
 }
 
-/** utime + stime of a process, in ms (from /proc). */
-function cpuMsOf(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks at 100 Hz
-  } catch {
-    return NaN;
-  }
+const HELLO = { path: '/', expect: (body) => body.startsWith('Hello World') };
+const HONO = { path: '/api/users/42?field=name&field=email', expect: (body) => body.startsWith('{"id":"42","fields":["name","email"]') };
+
+async function workerdPlain(config) {
+  const port = await freePort();
+  const s = await startWorkerdConfig(config, { http: port });
+  return { ...s, port };
 }
 
 const TARGETS = [
+  { id: 'cinder', worker: 'hello', label: 'Cinder: cinder serve, defaults', ...HELLO, host: 'hello.bench', start: () => startCinderServe({ hello: join(buildDir, 'hello.mjs') }) },
+  { id: 'workerd', worker: 'hello', label: 'workerd: plain config', ...HELLO, host: 'hello.bench', start: () => workerdPlain('warm-hello.capnp') },
+  { id: 'cinder-hono', worker: 'hono', label: 'Cinder: cinder serve, defaults', ...HONO, host: 'hono.bench', start: () => startCinderServe({ hono: join(buildDir, 'hono-example.mjs') }) },
+  { id: 'workerd-hono', worker: 'hono', label: 'workerd: plain config', ...HONO, host: 'hono.bench', start: () => workerdPlain('warm-hono.capnp') },
   {
-    id: 'cinder',
-    label: 'Cinder (hello worker)',
-    async start() {
-      const s = await startNodeServer('cinder.mjs', { workers: { hello: join(buildDir, 'hello.mjs') } });
-      return { ...s, host: 'hello.bench', path: '/' };
-    },
+    // The runtime without the CLI's wiring and with the log at warn: what those cost.
+    id: 'cinder-embedded',
+    worker: 'hello',
+    label: 'Cinder runtime embedded, log at warn',
+    ...HELLO,
+    host: 'hello.bench',
+    start: () => startNodeServer('cinder.mjs', { workers: { hello: join(buildDir, 'hello.mjs') } }),
   },
-  {
-    // The runtime spreads a saturated worker over more isolates (threads); this row pins it to one.
-    id: 'cinder-1-isolate',
-    label: 'Cinder, one isolate per worker',
-    async start() {
-      const s = await startNodeServer('cinder.mjs', { workers: { hello: join(buildDir, 'hello.mjs') }, runtime: { maxIsolatesPerWorker: 1 } });
-      return { ...s, host: 'hello.bench', path: '/' };
-    },
-  },
-  {
-    id: 'workerd',
-    label: 'workerd (same hello worker)',
-    async start() {
-      const ports = { loader: await freePort(), hello: await freePort() };
-      const s = await startWorkerd(ports);
-      return { ...s, port: ports.hello, host: 'hello.bench', path: '/' };
-    },
-  },
-  {
-    id: 'node-http',
-    label: 'node:http, bare (ingress ceiling)',
-    async start() {
-      const s = await startNodeServer('node-http.mjs', { mode: 'plain' });
-      return { ...s, host: 'hello.bench', path: '/' };
-    },
-  },
-  {
-    id: 'node-http-web',
-    label: 'node:http + web Request/Response',
-    async start() {
-      const s = await startNodeServer('node-http.mjs', { mode: 'web' });
-      return { ...s, host: 'hello.bench', path: '/' };
-    },
-  },
-  {
-    id: 'edge-runtime',
-    label: 'edge-runtime (one EdgeRuntime)',
-    async start() {
-      const s = await startNodeServer('edge-runtime.mjs');
-      return { ...s, host: 'hello.bench', path: '/' };
-    },
-  },
+  { id: 'node-http', worker: 'hello', label: 'node:http, bare (ingress ceiling)', ...HELLO, host: 'hello.bench', start: () => startNodeServer('node-http.mjs', { mode: 'plain' }) },
+  { id: 'node-http-web', worker: 'hello', label: 'node:http + web Request/Response', ...HELLO, host: 'hello.bench', start: () => startNodeServer('node-http.mjs', { mode: 'web' }) },
+  { id: 'edge-runtime', worker: 'hello', label: 'edge-runtime (one EdgeRuntime)', ...HELLO, host: 'hello.bench', start: () => startNodeServer('edge-runtime.mjs') },
 ];
 
 export function parseArgs(argv) {
-  const args = { quick: false, seconds: 10, warmup: 2, connections: 50, only: null };
+  const args = { quick: false, seconds: 5, warmup: 2, rounds: 3, connections: 50, only: null };
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=');
     if (key === 'quick') args.quick = true;
     else if (key === 'seconds') args.seconds = Number(value);
     else if (key === 'warmup') args.warmup = Number(value);
     else if (key === 'connections') args.connections = Number(value);
+    else if (key === 'rounds') args.rounds = Number(value);
     else if (key === 'only') args.only = value.split(',');
   }
   if (args.quick && !argv.some((a) => a.startsWith('--seconds='))) {
     args.seconds = 3;
     args.warmup = 1;
+    if (!argv.some((a) => a.startsWith('--rounds='))) args.rounds = 1;
   }
   return args;
 }
+
+const median = (xs) => {
+  const sorted = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN;
+};
 
 export async function runWarm(args, log = (s) => process.stderr.write(s + '\n')) {
   await buildWorkers();
   const tool = hasWrk() ? 'wrk' : 'autocannon';
   if (tool !== 'wrk') log('[warm] wrk is not on PATH: falling back to autocannon (a Node load generator; it saturates sooner than wrk, so req/s ceilings read lower)');
-  const results = [];
-  for (const target of TARGETS.filter((t) => !args.only || args.only.includes(t.id))) {
-    let server;
-    try {
-      server = await target.start();
-      const client = new LeanClient({ port: server.port });
-      const check = await client.get(server.path, server.host);
-      client.close();
-      if (check.status !== 200 || !check.body.startsWith('Hello World')) throw new Error(`unexpected response ${check.status}: ${check.body.slice(0, 200)}`);
-      const url = `http://127.0.0.1:${server.port}${server.path}`;
-      await runLoad({ url, host: server.host, seconds: args.warmup, connections: args.connections, tool });
-      const cpuBefore = cpuMsOf(server.pid);
-      const load = await runLoad({ url, host: server.host, seconds: args.seconds, connections: args.connections, tool });
-      const cpuMs = cpuMsOf(server.pid) - cpuBefore;
-      const serverStats = target.id.startsWith('cinder') ? await server.call({ op: 'stats' }) : null;
-      const entry = {
-        target: target.id,
-        label: target.label,
-        ...load,
-        serverCpuPercent: Math.round((cpuMs / (args.seconds * 1000)) * 100),
-        serverRssMb: Math.round(server.rssMb()),
-        loadavg1: Math.round(os.loadavg()[0] * 100) / 100,
-        serverStats,
-      };
-      results.push(entry);
-      log(`[warm] ${target.id.padEnd(14)} ${Math.round(entry.rps)} req/s  p50 ${fmtMs(entry.p50)}  p99 ${fmtMs(entry.p99)}  max ${fmtMs(entry.max)} ms  server CPU ${entry.serverCpuPercent}%${entry.errors || entry.non2xx ? `  errors ${entry.errors} non-2xx ${entry.non2xx}` : ''}`);
-    } catch (error) {
-      log(`[warm] ${target.id}: failed: ${error.message}`);
-      results.push({ target: target.id, label: target.label, error: String(error.message) });
-    } finally {
-      await server?.stop();
+  const targets = TARGETS.filter((t) => !args.only || args.only.includes(t.id));
+  const live = new Map();
+  const failed = new Map();
+  const rounds = new Map(targets.map((t) => [t.id, []]));
+  try {
+    for (const target of targets) {
+      try {
+        const server = await target.start();
+        const client = new LeanClient({ port: server.port });
+        const check = await client.get(target.path, target.host);
+        client.close();
+        if (check.status !== 200 || !target.expect(check.body)) throw new Error(`unexpected response ${check.status}: ${check.body.slice(0, 200)}`);
+        live.set(target.id, server);
+      } catch (error) {
+        log(`[warm] ${target.id}: failed to start: ${error.message}`);
+        failed.set(target.id, String(error.message));
+      }
+    }
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const target of targets) {
+        const server = live.get(target.id);
+        if (!server) continue;
+        const url = `http://127.0.0.1:${server.port}${target.path}`;
+        try {
+          await runLoad({ url, host: target.host, seconds: args.warmup, connections: args.connections, tool });
+          const cpuBefore = treeCpuMs(server.pid);
+          const load = await runLoad({ url, host: target.host, seconds: args.seconds, connections: args.connections, tool });
+          const cpuMs = treeCpuMs(server.pid) - cpuBefore;
+          const entry = { round, ...load, cpuMs, reqPerCpuSecond: load.requests / (cpuMs / 1000), loadavg1: Math.round(os.loadavg()[0] * 100) / 100 };
+          rounds.get(target.id).push(entry);
+          log(`[warm] round ${round} ${target.id.padEnd(16)} ${Math.round(entry.rps)} req/s  p50 ${fmtMs(entry.p50)}  p99 ${fmtMs(entry.p99)} ms  ${Math.round(entry.reqPerCpuSecond)} req/CPU-s${entry.errors || entry.non2xx ? `  errors ${entry.errors} non-2xx ${entry.non2xx}` : ''}`);
+        } catch (error) {
+          log(`[warm] round ${round} ${target.id}: failed: ${error.message}`);
+          rounds.get(target.id).push({ round, error: String(error.message) });
+        }
+      }
+    }
+  } finally {
+    for (const server of live.values()) {
+      server.rssMbAtEnd = Math.round(server.rssMb());
+      await server.stop();
     }
   }
+  const results = targets.map((target) => {
+    if (failed.has(target.id)) return { target: target.id, worker: target.worker, label: target.label, error: failed.get(target.id) };
+    const ok = rounds.get(target.id).filter((r) => !r.error);
+    if (!ok.length) return { target: target.id, worker: target.worker, label: target.label, error: rounds.get(target.id)[0]?.error ?? 'no rounds' };
+    const sum = (key) => ok.reduce((a, r) => a + (r[key] ?? 0), 0);
+    return {
+      target: target.id,
+      worker: target.worker,
+      label: target.label,
+      rounds: ok,
+      rps: median(ok.map((r) => r.rps)),
+      p50: median(ok.map((r) => r.p50)),
+      p90: median(ok.map((r) => r.p90)),
+      p99: median(ok.map((r) => r.p99)),
+      max: Math.max(...ok.map((r) => r.max ?? 0)),
+      reqPerCpuSecond: sum('requests') / (sum('cpuMs') / 1000),
+      errors: sum('errors'),
+      non2xx: sum('non2xx'),
+      serverRssMb: live.get(target.id)?.rssMbAtEnd,
+    };
+  });
   return { kind: 'warm', env: await environment(), args, tool, results };
 }
 
 export function warmTable(warm) {
-  const rows = [['server', 'req/s', 'p50', 'p90', 'p99', 'max', 'server CPU', 'RSS MB', 'notes']];
+  const rows = [['worker', 'server', 'req/s', 'p50', 'p90', 'p99', 'max', 'req per CPU-s', 'RSS MB', 'notes']];
   for (const r of warm.results) {
     if (r.error) {
-      rows.push([r.label, '-', '-', '-', '-', '-', '-', '-', `FAILED: ${r.error.slice(0, 60)}`]);
+      rows.push([r.worker, r.label, '-', '-', '-', '-', '-', '-', '-', `FAILED: ${r.error.slice(0, 60)}`]);
       continue;
     }
     const notes = [];
-    if (r.serverStats) notes.push(`${r.serverStats.liveIsolates} isolate(s)`);
-    if (r.loadavg1 > warm.env.cpus) notes.push(`load ${r.loadavg1}`);
     if (r.errors) notes.push(`${r.errors} socket errors`);
     if (r.non2xx) notes.push(`${r.non2xx} non-2xx`);
-    rows.push([r.label, Math.round(r.rps).toLocaleString('en-US'), fmtMs(r.p50), fmtMs(r.p90), fmtMs(r.p99), fmtMs(r.max), `${r.serverCpuPercent}%`, r.serverRssMb, notes.join(', ')]);
+    rows.push([r.worker, r.label, Math.round(r.rps).toLocaleString('en-US'), fmtMs(r.p50), fmtMs(r.p90), fmtMs(r.p99), fmtMs(r.max), Math.round(r.reqPerCpuSecond).toLocaleString('en-US'), r.serverRssMb ?? '-', notes.join(', ')]);
   }
   return table(rows);
 }
@@ -237,7 +244,7 @@ export function writeWarm(warm) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = parseArgs(process.argv.slice(2));
   const warm = await runWarm(args);
-  console.log(`\nWarm hello-world throughput (${warm.tool}, ${args.connections} connections, ${args.seconds} s, loopback; latency in ms)`);
+  console.log(`\nWarm throughput (${warm.tool}, ${args.connections} connections, medians of ${args.rounds} interleaved rounds of ${args.seconds} s, loopback; latency in ms)`);
   console.log(warmTable(warm));
   console.log(`\nwrote ${writeWarm(warm).join(', ')}`);
 }

@@ -13,5 +13,5 @@ if (!runsOnRequiredNode() || missingFlag) {
   const nodeArgs = [...new Set(['--no-node-snapshot', ...process.execArgv])];
   reexec(nodeArgs, fileURLToPath(import.meta.url), process.argv.slice(2));
 } else {
-  await import('../dist/src/cli.js');
+  await import('../dist/src/app/cli/index.js');
 }

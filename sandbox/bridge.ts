@@ -17,6 +17,7 @@ export interface HostBridge {
 }
 
 import { currentInvocation } from './invocation.js';
+import { PARCEL_KEY, SEND_OPS, SYNC_OPS } from '../protocol/wall.js';
 
 let bridge: HostBridge | null = null;
 
@@ -42,20 +43,19 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
   return answerOf(ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS), invocationId) as Promise<T>;
 }
 
-// An async answer that carries bytes arrives as a parcel (see host-bridge.ts): isolated-vm copies
-// an async answer into the isolate where an allocation failure ends the process, while a
-// synchronous one fails as a RangeError here. So the bytes are taken synchronously.
-const PARCEL = '__cinderParcel';
+// An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
+// isolated-vm copies an async answer into the isolate where an allocation failure ends the
+// process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
 
 async function answerOf(call: Promise<unknown>, invocationId: number): Promise<unknown> {
   const answer = await call;
-  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL] !== 'number') return answer;
+  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer;
   try {
-    return ready().callSync('parcel', [(answer as Record<string, number>)[PARCEL]]);
+    return ready().callSync(SYNC_OPS.parcel, [(answer as Record<string, number>)[PARCEL_KEY]]);
   } catch (error) {
     // The isolate cannot hold the answer: the host ends the invocation at the memory limit (a
     // guest catching this error must not turn it into a success).
-    ready().send('outOfMemory', [invocationId]);
+    ready().send(SEND_OPS.outOfMemory, [invocationId]);
     throw error;
   }
 }

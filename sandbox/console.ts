@@ -3,11 +3,12 @@
 import { hostSend } from './bridge.js';
 import { currentInvocation } from './invocation.js';
 import { formatLogArgs } from './api/inspect.js';
+import { SEND_OPS } from '../protocol/wall.js';
 
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
 function emit(level: Level, args: unknown[]): void {
-  hostSend('log', level, formatLogArgs(args), currentInvocation());
+  hostSend(SEND_OPS.log, level, formatLogArgs(args), currentInvocation());
 }
 
 const counts = new Map<string, number>();

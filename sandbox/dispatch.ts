@@ -4,11 +4,12 @@
 import { beginInvocation, endInvocation, enter, invocation, type InvocationState } from './invocation.js';
 import { cancelTimersOf } from './timers.js';
 import { describeError, reportError } from './report-error.js';
-import { buildEnv, type EnvDescriptor } from './env.js';
+import { buildEnv } from './env.js';
 import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
-import { requestFromWire, responseToWire, type WireRequest, type WireResponse } from './wire.js';
+import { requestFromWire, responseToWire } from './wire.js';
+import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
@@ -154,23 +155,14 @@ export function installWorker(namespace: unknown, env: string): string {
   return answer;
 }
 
-export interface DispatchResult<T> {
-  result?: T;
-  exception?: ReturnType<typeof describeError>;
-  /** true when waitUntil work or timers remain: the host must call settle(id) */
-  pending: boolean;
-  /** true when a 'flush' message follows this invocation's console lines (see finish) */
-  flush?: boolean;
-}
-
-function finish<T>(state: InvocationState, body: { result?: T; exception?: ReturnType<typeof describeError> }): DispatchResult<T> {
+function finish<T>(state: InvocationState, body: { result?: T; exception?: GuestException }): DispatchResult<T> {
   state.responded = true;
   // Fire-and-forget messages (console lines) reach the host through a queue, and a result from a
   // synchronous entry can overtake them. When this invocation may have sent some, a last message
   // marks the end of them, and the host waits for it before it reports the invocation.
   let flush = false;
   if (sentCount() !== state.sentAtStart) {
-    hostSend('flush', state.id);
+    hostSend(SEND_OPS.flush, state.id);
     flush = true;
   }
   // A streamed body is still being produced (maybe by timers): the host settles the invocation
@@ -232,7 +224,7 @@ export function dispatchBatch(batch: string): void {
     const answer = (out: DispatchResult<WireResponse>) => {
       const encoded = encodeResult(out);
       if (collecting) settledNow.push([id, encoded]);
-      else hostSend('settled', id, encoded);
+      else hostSend(SEND_OPS.settled, id, encoded);
     };
     dispatchFetchEvent(id, wire).then(answer, (error) => answer({ exception: describeError(error), pending: false }));
   }

@@ -2,12 +2,7 @@
 // copied in; bindings that need the host (KV, services, ...) become guest objects that call the
 // host by binding *name*, so the host decides what each name may reach.
 
-export type BindingDescriptor =
-  | { type: 'plain_text' | 'secret_text'; text: string }
-  | { type: 'json'; json: unknown }
-  | { type: string; [key: string]: unknown };
-
-export type EnvDescriptor = Record<string, BindingDescriptor>;
+import type { BindingDescriptor, EnvDescriptor } from '../protocol/wall.js';
 
 type BindingFactory = (name: string, descriptor: BindingDescriptor) => unknown;
 

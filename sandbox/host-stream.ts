@@ -2,6 +2,7 @@
 // ReadableStream. Each pull asks the host for the next chunk with the `body.read` op.
 import { hostCall } from './bridge.js';
 import { ReadableStream, isDisturbed } from './api/streams.js';
+import { OPS } from '../protocol/wall.js';
 
 // Host streams by their guest stream, so that one passed on untouched (`fetch(url, { body:
 // request.body })`, `return fetch(...)`) can be piped host to host without crossing the wall.
@@ -21,7 +22,7 @@ export function hostByteStream(id: number): ReadableStream<Uint8Array> {
     async pull(controller) {
       // Empty chunks carry nothing; keep asking until there is data or the end.
       for (;;) {
-        const chunk = await hostCall<ArrayBuffer | null>('body.read', id);
+        const chunk = await hostCall<ArrayBuffer | null>(OPS.bodyRead, id);
         if (chunk === null) {
           controller.close();
           // A reader waiting in BYOB mode must be released explicitly once the stream closes.

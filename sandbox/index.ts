@@ -8,8 +8,9 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
-import { fetch } from './fetch.js';
+import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
+import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
   ...webGlobals,
@@ -33,10 +34,10 @@ Object.defineProperty(globalThis, 'self', { value: globalThis, writable: true, c
 // the host checks it to prove isolates really come from the snapshot.
 const preludeEvaluatedAt = Date.now();
 
-function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']) {
-  delete (globalThis as Record<string, unknown>).__cinder_boot;
+function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']): BootAnswer {
+  delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
   return { installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
 }
 
-Object.defineProperty(globalThis, '__cinder_boot', { value: boot, writable: false, configurable: true, enumerable: false });
+Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

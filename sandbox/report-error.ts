@@ -1,8 +1,9 @@
 // Uncaught errors from timers and microtasks: Workers logs them and carries on.
 import { hostSend } from './bridge.js';
 import { currentInvocation } from './invocation.js';
+import { SEND_OPS, type GuestException } from '../protocol/wall.js';
 
-export function describeError(error: unknown): { name: string; message: string; stack: string } {
+export function describeError(error: unknown): GuestException {
   if (error instanceof Error) {
     return { name: error.name, message: error.message, stack: String(error.stack ?? `${error.name}: ${error.message}`) };
   }
@@ -17,5 +18,5 @@ export function describeError(error: unknown): { name: string; message: string; 
 
 export function reportError(error: unknown): void {
   const { stack } = describeError(error);
-  hostSend('log', 'error', `Uncaught ${stack}`, currentInvocation());
+  hostSend(SEND_OPS.log, 'error', `Uncaught ${stack}`, currentInvocation());
 }

@@ -4,6 +4,7 @@
 import { hostCall, hostSend } from './bridge.js';
 import { currentInvocation, invocation, runAs } from './invocation.js';
 import { reportError } from './report-error.js';
+import { OPS, SEND_OPS } from '../protocol/wall.js';
 
 interface Timer {
   callback: (...args: unknown[]) => void;
@@ -24,7 +25,7 @@ function normalizeDelay(delay: unknown): number {
 }
 
 function arm(id: number, timer: Timer): void {
-  hostCall<boolean>('timer', id, timer.delay).then(
+  hostCall<boolean>(OPS.timer, id, timer.delay).then(
     (fired) => {
       if (!fired || timers.get(id) !== timer) return;
       if (!timer.repeat) forget(id);
@@ -64,7 +65,7 @@ function clear(id: unknown): void {
   const key = Number(id);
   if (!timers.has(key)) return;
   forget(key);
-  hostSend('clearTimer', key);
+  hostSend(SEND_OPS.clearTimer, key);
 }
 
 export function setTimeout(callback: unknown, delay?: unknown, ...args: unknown[]): number {

@@ -1,37 +1,12 @@
-// The plain-data shapes in which requests and responses cross the isolate wall, and their
-// conversion to and from the guest's Request/Response classes.
+// Requests and responses as they cross the isolate wall (the shapes are protocol/wall.ts), converted
+// to and from the guest's Request/Response classes, and the response streams the host pulls.
 import { createIncomingRequest, type Request } from './api/request.js';
 import { createIncomingResponse, type Response } from './api/response.js';
 import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
-
-export interface WireRequest {
-  method: string;
-  url: string;
-  /** header pairs in arrival order; repeated names stay repeated */
-  headers: [string, string][];
-  /** the whole body, transferred (not copied) into the isolate; null for none */
-  body: ArrayBuffer | null;
-  /** set when the upload is still arriving: read it from the host by this id */
-  bodyStream?: number;
-  cf?: Record<string, unknown>;
-  /** set when the host has already parsed and serialized `url` */
-  urlSerialized?: boolean;
-}
-
-export interface WireResponse {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  /** strings cross as strings (the host encodes them natively); bytes as an ArrayBuffer */
-  body: string | ArrayBuffer | null;
-  /** set when the body is a stream the host pulls with pullStream(id) */
-  stream?: number;
-  /** set when the body is a host stream passed on untouched: the host pipes it itself */
-  hostStream?: number;
-}
+import type { PulledChunk, WireRequest, WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
   const bodyless = wire.method === 'GET' || wire.method === 'HEAD';
@@ -73,7 +48,7 @@ export function offerStream(stream: ReadableStream<Uint8Array>): number {
 }
 
 /** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */
-export async function pullStream(id: number): Promise<ArrayBuffer | string | null | { error: ReturnType<typeof describeError> }> {
+export async function pullStream(id: number): Promise<PulledChunk> {
   const reader = outgoing.get(id);
   if (!reader) return null;
   try {

@@ -71,18 +71,12 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { reexec, runsOnRequiredNode } from './project-node.mjs';
 
-// Build for the project's Node, whatever Node started this script.
-if (!runsOnRequiredNode()) {
-  reexec([], fileURLToPath(import.meta.url), process.argv.slice(2));
-} else {
-  main();
-}
-
-function main() {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PATCH_LEVEL = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).cinder.isolatedVmPatchLevel;
 const require = createRequire(import.meta.url);
-const ivmDir = dirname(require.resolve('isolated-vm/package.json'));
+/** The patch level package.json names (cinder.isolatedVmPatchLevel). */
+export const PATCH_LEVEL = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).cinder.isolatedVmPatchLevel;
+/** The isolated-vm source tree being patched (set by applyPatches). */
+let ivmDir;
 
 /** Replace `from` with `to` in a file, once; fine if `to` (or `applied`, a marker for when a later
  *  patch rewrites this one's text) is already there; loud otherwise. */
@@ -485,9 +479,25 @@ function build(name, dir, level, addon) {
   console.log(`[cinder] ${name} built`);
 }
 
-[patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock()];
-// The package's prebuilt binaries are unpatched; node-gyp-build would load one if our build were missing.
-rmSync(join(ivmDir, 'prebuilds'), { recursive: true, force: true });
-build('isolated-vm', ivmDir, PATCH_LEVEL, 'isolated_vm.node');
-build('better-sqlite3', dirname(require.resolve('better-sqlite3/package.json')), 'better-sqlite3', 'better_sqlite3.node');
+/** Apply every patch to the isolated-vm source tree in `dir`; true if any file changed. Throws,
+ *  naming the file, when a patch finds neither its target nor its result. */
+export function applyPatches(dir) {
+  ivmDir = dir;
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock()];
+  return results.some(Boolean);
+}
+
+function main() {
+  const dir = dirname(require.resolve('isolated-vm/package.json'));
+  applyPatches(dir);
+  // The package's prebuilt binaries are unpatched; node-gyp-build would load one if our build were missing.
+  rmSync(join(dir, 'prebuilds'), { recursive: true, force: true });
+  build('isolated-vm', dir, PATCH_LEVEL, 'isolated_vm.node');
+  build('better-sqlite3', dirname(require.resolve('better-sqlite3/package.json')), 'better-sqlite3', 'better_sqlite3.node');
+}
+
+// Run as a script (npm's prepare step): build for the project's Node, whatever Node started it.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (!runsOnRequiredNode()) reexec([], fileURLToPath(import.meta.url), process.argv.slice(2));
+  else main();
 }

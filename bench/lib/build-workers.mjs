@@ -1,6 +1,7 @@
 // Bundles the bench workers with esbuild into bench/.build/ (ignored by git):
 //   hono-app.mjs     ES module (Cinder, workerd)       ~1 MB: Hono + highlight.js, all grammars
 //   hono-app-sw.js   classic script (edge-runtime)
+//   hono-example.mjs examples/hono-app.ts as `cinder deploy`/wrangler would bundle it (warm bench)
 // and copies the hello workers there, so that workerd's config can embed them all from one place.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -26,6 +27,7 @@ export async function buildWorkers() {
   mkdirSync(buildDir, { recursive: true });
   await build({ ...common, entryPoints: [join(benchDir, 'workers', 'hono-app.js')], outfile: join(buildDir, 'hono-app.mjs'), format: 'esm' });
   await build({ ...common, entryPoints: [join(benchDir, 'workers', 'hono-app-sw.js')], outfile: join(buildDir, 'hono-app-sw.js'), format: 'iife' });
+  await build({ ...common, entryPoints: [join(benchDir, '..', 'examples', 'hono-app.ts')], outfile: join(buildDir, 'hono-example.mjs'), format: 'esm' });
   copyFileSync(join(benchDir, 'workers', 'hello.js'), join(buildDir, 'hello.mjs'));
   copyFileSync(join(benchDir, 'workers', 'hello-sw.js'), join(buildDir, 'hello-sw.js'));
   const read = (name) => readFileSync(join(buildDir, name), 'utf8');

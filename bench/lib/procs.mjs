@@ -1,7 +1,7 @@
 // Starting and stopping the servers under test, each in its own process so that the client's
 // work never shares an event loop with the server's.
 import { fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,11 +121,62 @@ export function workerdVersion() {
 }
 
 /**
- * workerd serving bench/workerd/config.capnp; `sockets` maps socket names in the config to
- * ports chosen here. Resolves once every socket accepts connections.
+ * `cinder serve` as its users run it: the real CLI (bin/cinder.js) in its own process, default
+ * logging (the JSON access log to stdout, read here from a pipe as a log collector would), data in
+ * a fresh directory, and `workers` ({name: file}) deployed through the admin API like `cinder
+ * deploy` does. Resolves once every worker answers.
  */
-export async function startWorkerd(sockets, { timeoutMs = 30_000 } = {}) {
-  const args = ['serve', '--experimental', join(benchDir, 'workerd', 'config.capnp')];
+export async function startCinderServe(workers, { timeoutMs = 60_000 } = {}) {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const token = 'bench-admin-token';
+  const child = spawn(process.execPath, ['--no-node-snapshot', join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: userEnv({ CINDER_ADMIN_TOKEN: token }),
+  });
+  let logBytes = 0;
+  child.stdout.on('data', (d) => (logBytes += d.length));
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
+  });
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(adminPort, timeoutMs, child);
+    await waitForPort(port, timeoutMs, child);
+    for (const [name, file] of Object.entries(workers)) {
+      const res = await fetch(`http://127.0.0.1:${adminPort}/workers/${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/javascript' },
+        body: readFileSync(file, 'utf8'),
+      });
+      if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
+    }
+  } catch (error) {
+    await stop();
+    throw new Error(`cinder serve failed to start: ${error.message}\n${stderr}`);
+  }
+  return { pid: child.pid, port, logBytes: () => logBytes, stderr: () => stderr, rssMb: () => rssMb(child.pid), stop };
+}
+
+/** This process's environment without Cinder's settings (a bench may have set a log level for its
+ *  in-process servers), plus `extra`. */
+function userEnv(extra) {
+  const env = { ...process.env, ...extra };
+  for (const key of Object.keys(env)) if (key.startsWith('CINDER_') && !(key in extra)) delete env[key];
+  return env;
+}
+
+/** workerd serving one of bench/workerd/*.capnp in its own process; `sockets` maps the config's
+ *  socket names to ports chosen here. Plain: no experimental flag unless `experimental`. */
+export async function startWorkerdConfig(config, sockets, { timeoutMs = 30_000, experimental = false } = {}) {
+  const args = ['serve', ...(experimental ? ['--experimental'] : []), join(benchDir, 'workerd', config)];
   for (const [name, port] of Object.entries(sockets)) args.push('--socket-addr', `${name}=127.0.0.1:${port}`);
   const child = spawn(workerdBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: join(benchDir, 'workerd') });
   let stderr = '';
@@ -145,6 +196,29 @@ export async function startWorkerd(sockets, { timeoutMs = 30_000 } = {}) {
     rssMb: () => rssMb(child.pid),
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * workerd serving bench/workerd/config.capnp; `sockets` maps socket names in the config to
+ * ports chosen here. Resolves once every socket accepts connections.
+ */
+export function startWorkerd(sockets, { timeoutMs = 30_000 } = {}) {
+  return startWorkerdConfig('config.capnp', sockets, { timeoutMs, experimental: true });
+}
+
+/** CPU time (utime + stime) of a process and all its descendants, in ms, from /proc. */
+export function treeCpuMs(pid) {
+  let total = 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks at 100 Hz
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) total += treeCpuMs(Number(child));
+    }
+  } catch {
+    // the process ended
+  }
+  return total;
 }
 
 export function rssMb(pid) {

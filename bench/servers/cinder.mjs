@@ -9,10 +9,10 @@ import { rootDir } from '../lib/procs.mjs';
 
 const dist = (p) => import(join(rootDir, 'dist', 'src', p));
 const { Runtime } = await dist('runtime/runtime.js');
-const { singleScriptWorker } = await dist('runtime/worker-definition.js');
-const { createIngress } = await dist('server/ingress.js');
-const { Router } = await dist('server/router.js');
-const { createLogger } = await dist('logger.js');
+const { singleScriptWorker } = await dist('model/worker-definition.js');
+const { createIngress } = await dist('data-plane/ingress.js');
+const { Router } = await dist('data-plane/router.js');
+const { createLogger } = await dist('observability/logger.js');
 
 const options = JSON.parse(process.argv[2] ?? '{}');
 const logger = createLogger({ level: process.env.CINDER_LOG_LEVEL ?? 'warn' });

@@ -4,7 +4,8 @@
 // the guest takes it, and all of it must fit in the guest's heap anyway. A decompression bomb
 // fails in the guest as a RangeError instead of filling the host's memory or the isolate's.
 import zlib from 'node:zlib';
-import type { OpHandler } from '../../src/runtime/worker-instance.js';
+import type { OpHandler } from '../../src/runtime/contract.js';
+import { OPS } from '../../protocol/wall.js';
 
 const MB = 1024 * 1024;
 /** Most output one write may produce: a quarter of the worker's memory limit, at most 16 MB. */
@@ -56,7 +57,7 @@ function failure(codec: Codec, mode: string): TypeError | RangeError {
 
 export const compressionOp: OpHandler = async (call, args) => {
   const [action, rawId, mode, format, chunk] = args as [string, number, string, string, ArrayBuffer | undefined];
-  const codecs = call.isolateState('compression', () => new Map<number, Codec>());
+  const codecs = call.isolateState(OPS.compression, () => new Map<number, Codec>());
   const id = Number(rawId);
   let codec = codecs.get(id);
   if (!codec) {

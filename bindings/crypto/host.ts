@@ -10,7 +10,9 @@
 // the guest can rethrow the same DOMException (an error thrown across the isolate wall would lose
 // its name).
 import { createHash, webcrypto, type Hash } from 'node:crypto';
-import type { OpCall, OpHandler } from '../../src/runtime/worker-instance.js';
+import type { OpCall, OpHandler } from '../../src/runtime/contract.js';
+import type { CryptoReply } from './protocol.js';
+import { OPS } from '../../protocol/wall.js';
 
 type NodeKey = webcrypto.CryptoKey;
 type Algorithm = string | Record<string, unknown>;
@@ -24,7 +26,6 @@ export interface KeyDescriptor {
   usages: string[];
 }
 
-export type CryptoReply = { value: unknown } | { error: [name: string, message: string] };
 
 /** Live keys one isolate may hold (keys its code can still reach; collected ones are freed). */
 export const MAX_KEYS_PER_ISOLATE = 10_000;
@@ -368,7 +369,7 @@ function replyError(error: unknown): CryptoReply {
 /** The `crypto` op: args are [method, methodArgs, handles the guest no longer holds]. */
 export const cryptoOp: OpHandler = async (call: OpCall, args: unknown[]): Promise<CryptoReply> => {
   const [method, methodArgs, released] = args;
-  const state = call.isolateState('crypto', () => new CryptoState());
+  const state = call.isolateState(OPS.crypto, () => new CryptoState());
   try {
     const run = typeof method === 'string' && Object.hasOwn(methods, method) ? methods[method] : undefined;
     if (!run || !Array.isArray(methodArgs)) throw new TypeError(`crypto: unknown operation ${String(method)}`);

@@ -4,7 +4,7 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import type { OpCall, OpHandler } from '../../src/runtime/worker-instance.js';
+import type { OpCall, OpHandler } from '../../src/runtime/contract.js';
 import { isPrivateAddress } from './address-policy.js';
 import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
 

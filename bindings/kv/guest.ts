@@ -6,7 +6,9 @@
 // (sizes, TTLs, list limits) are checked on the host, which must not trust the guest anyway.
 import { hostCall } from '../../sandbox/bridge.js';
 import { registerBinding } from '../../sandbox/env.js';
-import { KV_LIMITS, KV_OPS, type GetType, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
+import { readAllBytes } from '../../sandbox/api/streams.js';
+import { KV_OPS } from '../../protocol/wall.js';
+import { KV_LIMITS, type GetType, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 
 // Structural views of the stream classes; the real ones are globals that the Web API layer
 // defines, looked up when used (this module is evaluated before they are installed).
@@ -105,37 +107,9 @@ async function putValue(value: unknown): Promise<string | ArrayBuffer> {
   throw new TypeError(PUT_TYPES);
 }
 
-async function drain(stream: StreamLike): Promise<ArrayBuffer> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      let chunk: Uint8Array;
-      if (value instanceof Uint8Array) chunk = value;
-      else if (ArrayBuffer.isView(value)) chunk = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-      else if (value instanceof ArrayBuffer) chunk = new Uint8Array(value);
-      else throw new TypeError('This ReadableStream did not return bytes.');
-      total += chunk.byteLength;
-      if (total > KV_LIMITS.maxValueBytes) {
-        throw new Error(`KV PUT failed: 413 Value length of ${total} exceeds limit of ${KV_LIMITS.maxValueBytes}.`);
-      }
-      chunks.push(chunk.slice());
-    }
-  } catch (error) {
-    reader.cancel(error).catch(() => {});
-    throw error;
-  }
-  reader.releaseLock();
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out.buffer;
+function drain(stream: StreamLike): Promise<ArrayBuffer> {
+  const tooLarge = (total: number) => new Error(`KV PUT failed: 413 Value length of ${total} exceeds limit of ${KV_LIMITS.maxValueBytes}.`);
+  return readAllBytes(stream as never, { bytes: KV_LIMITS.maxValueBytes, error: tooLarge }).then((bytes) => bytes.buffer as ArrayBuffer);
 }
 
 function putOptions(options: unknown): WirePutOptions {

@@ -3,11 +3,12 @@
 // reaches exactly the namespaces bound to it, whatever it sends. Every argument is checked
 // (the KV service validates keys, options and sizes); results are built for the wire: text for
 // text/json reads, bytes for arrayBuffer/stream, metadata as JSON text.
-import type { OpCall, OpHandler, Invocation } from '../../src/runtime/worker-instance.js';
-import { KV_OPS, type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
+import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract.js';
+import { KV_OPS } from '../../protocol/wall.js';
+import { type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 import type { KVRead, KVService } from './service.js';
 import { KVError } from './validate.js';
-import { countingKvOps } from '../../src/runtime/counters.js';
+import { countingKvOps } from '../../src/observability/counters.js';
 
 export interface KVHostOptions {
   /** KV operations one invocation may make (Workers: 1,000) */
@@ -43,7 +44,7 @@ function wireValue(read: KVRead, asText: boolean): WireValue {
 export function installKV(registry: OpRegistry, service: KVService, options: KVHostOptions = {}): void {
   const runtime = countingKvOps(registry); // counts every op for cinder_kv_operations_total
   const maxOps = options.maxOpsPerInvocation ?? 1000;
-  const opsUsed = new WeakMap<Invocation, number>();
+  const opsUsed = new WeakMap<OpInvocation, number>();
 
   // Count against the invocation when the host knows it (it may not, for a call made from a
   // promise that outlived its request).

@@ -3,7 +3,7 @@
 // `cinder serve`, `cinder dev --kv` and `cinder kv` all come through here, so they agree on
 // where data lives.
 import { join } from 'node:path';
-import type { BindingConfig } from '../../src/runtime/worker-definition.js';
+import type { BindingConfig } from '../../src/model/worker-definition.js';
 import type { KVBackend } from './backend.js';
 import { MemoryBackend } from './memory.js';
 import { RedisBackend } from './redis.js';

@@ -1,14 +1,6 @@
 // What crosses the isolate wall for KV, shared by the guest half (guest.ts) and the host half
-// (host.ts). Pure data and constants only: the sandbox bundle imports this file too, so it must
+// (host.ts); the op names are KV_OPS in protocol/wall.ts. Pure data and constants only: the sandbox bundle imports this file too, so it must
 // not touch Node or allocate anything at module top level.
-
-export const KV_OPS = {
-  get: 'kv.get',
-  getBulk: 'kv.getBulk',
-  put: 'kv.put',
-  delete: 'kv.delete',
-  list: 'kv.list',
-} as const;
 
 /** Limits as Cloudflare documents them for Workers KV. */
 export const KV_LIMITS = {
@@ -38,12 +30,6 @@ export interface WirePutOptions {
   expirationTtl?: number;
   /** JSON text, made by JSON.stringify in the guest exactly as workerd does */
   metadata?: string;
-}
-
-export interface WireListOptions {
-  prefix?: string;
-  limit?: number;
-  cursor?: string;
 }
 
 export interface WireListKey {

@@ -5,7 +5,8 @@ import { registerBinding } from '../../sandbox/env.js';
 import { hostCall } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
-import { requestToWire, responseFromWire, type WireResponse } from '../../sandbox/wire.js';
+import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
+import { OPS, type WireResponse } from '../../protocol/wall.js';
 
 class Fetcher {
   readonly #binding: string;
@@ -17,7 +18,7 @@ class Fetcher {
   async fetch(input: unknown, init?: unknown): Promise<unknown> {
     const request = new Request(input as never, init as never);
     const wire = await requestToWire(request);
-    const answer = await hostCall<WireResponse>('service.fetch', this.#binding, wire);
+    const answer = await hostCall<WireResponse>(OPS.serviceFetch, this.#binding, wire);
     const stream = answer.stream !== undefined ? hostByteStream(answer.stream) : undefined;
     if (request.method === 'HEAD') return responseFromWire({ ...answer, body: null });
     return responseFromWire(answer, stream);

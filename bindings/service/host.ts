@@ -1,10 +1,19 @@
 // Host half of service bindings: the `service.fetch` op. A worker calls another worker in-process
 // through runtime.fetch, so the callee runs in its own isolate under its own limits and is metered
 // as its own invocation; the call counts as one subrequest of the caller's invocation.
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { newRequestId } from '../../src/runtime/runtime.js';
-import { resolveLimits } from '../../src/runtime/limits.js';
-import type { OpCall, WireRequest, WireResponse } from '../../src/runtime/worker-instance.js';
+import { newRequestId } from '../../src/model/request-id.js';
+import { resolveLimits } from '../../src/model/limits.js';
+import type { WorkerDefinition } from '../../src/model/worker-definition.js';
+import type { OpCall, OpRegistry, RuntimeRequest, RuntimeResponse } from '../../src/runtime/contract.js';
+import { OPS, type WireResponse } from '../../protocol/wall.js';
+
+/** What service calls need of the runtime: its workers, and a way to invoke one. */
+export interface ServiceRuntime extends OpRegistry {
+  has(name: string): boolean;
+  definition(name: string): WorkerDefinition | undefined;
+  fetch(name: string, request: RuntimeRequest, requestId?: string): Promise<RuntimeResponse>;
+  onInvocation(listener: (record: { requestId: string }) => void): void;
+}
 
 export interface ServiceBindingOptions {
   /** how deep a chain of service calls may go (A -> B -> C ...); stops a worker calling itself forever */
@@ -25,8 +34,8 @@ async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefi
 }
 
 /** The guest is untrusted: check the request it handed over field by field. */
-function checkRequest(raw: unknown): WireRequest {
-  const value = raw as Partial<WireRequest> | null;
+function checkRequest(raw: unknown): RuntimeRequest {
+  const value = raw as Partial<RuntimeRequest> | null;
   if (!value || typeof value !== 'object') throw new TypeError('service binding: invalid request');
   if (typeof value.method !== 'string' || !METHOD.test(value.method)) throw new TypeError('service binding: invalid request method');
   if (typeof value.url !== 'string' || !/^https?:\/\//i.test(value.url)) throw new TypeError('service binding: the request URL must be an absolute http(s) URL');
@@ -37,7 +46,7 @@ function checkRequest(raw: unknown): WireRequest {
   return { method: value.method, url: value.url, headers: value.headers, body: value.body ?? null };
 }
 
-export function registerServiceBindings(runtime: Runtime, options: ServiceBindingOptions = {}): void {
+export function registerServiceBindings(runtime: ServiceRuntime, options: ServiceBindingOptions = {}): void {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   // Chain depth of invocations started by a service call, keyed by their request id. An
   // invocation that came in over HTTP is not in here: depth 0.
@@ -45,7 +54,7 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
   const depths = new Map<string, number>();
   runtime.onInvocation((record) => depths.delete(record.requestId));
 
-  runtime.registerOp('service.fetch', async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
+  runtime.registerOp(OPS.serviceFetch, async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
     const [bindingName, rawRequest] = args;
     const binding = typeof bindingName === 'string' ? call.binding(bindingName) : undefined;
     if (!binding || binding.type !== 'service') throw new TypeError(`env.${String(bindingName)} is not a service binding`);
@@ -62,7 +71,11 @@ export function registerServiceBindings(runtime: Runtime, options: ServiceBindin
 
     const request = checkRequest(rawRequest);
     const target = binding.service;
-    if (!runtime.has(target)) throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+    // A binding reaches its own account's workers only: the name may have been deleted and taken
+    // by another account since the deploy that checked it. Same message as a missing worker.
+    if (!runtime.has(target) || (binding.account !== undefined && runtime.definition(target)?.account !== binding.account)) {
+      throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+    }
     const targetLimits = resolveLimits(runtime.definition(target)?.limits);
     if (request.body && request.body.byteLength > targetLimits.requestBodyBytes) {
       throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);

@@ -5,10 +5,11 @@
 // `crypto.subtle` (SubtleCrypto, delegated to the host) and workerd's `crypto.DigestStream` live
 // in subtle.ts; this module only exposes them on Crypto.prototype.
 import { hostCallSync } from '../bridge.js';
+import { SYNC_OPS } from '../../protocol/wall.js';
 import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
-import { DigestStream, subtle, type SubtleCrypto } from './subtle.js';
+import { DigestStream, subtle, type SubtleCrypto } from '../../bindings/crypto/guest.js';
 
 const MAX_BYTES = 65536;
 
@@ -26,7 +27,7 @@ const INTEGER_ARRAYS = new Set([
 ]);
 
 function hostRandom(length: number): Uint8Array {
-  return new Uint8Array(hostCallSync<ArrayBuffer>('random', length));
+  return new Uint8Array(hostCallSync<ArrayBuffer>(SYNC_OPS.random, length));
 }
 
 // randomUUID() needs 16 bytes a time; a bridge call per UUID would dominate its cost, so like

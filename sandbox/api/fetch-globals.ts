@@ -25,7 +25,7 @@ import {
   WritableStreamDefaultWriter,
 } from './streams.js';
 import { URL, URLSearchParams } from './url.js';
-import { CompressionStream, DecompressionStream } from './compression.js';
+import { CompressionStream, DecompressionStream } from '../../bindings/compression/guest.js';
 
 export const fetchGlobals: Record<string, unknown> = {
   Headers,

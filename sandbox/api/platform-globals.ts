@@ -8,7 +8,7 @@ import { TextDecoder, TextEncoder } from './encoding.js';
 import { CustomEvent, Event, EventTarget } from './events.js';
 import { Navigator, Performance, navigator, performance } from './performance.js';
 import { structuredClone } from './structured-clone.js';
-import { CryptoKey, SubtleCrypto } from './subtle.js';
+import { CryptoKey, SubtleCrypto } from '../../bindings/crypto/guest.js';
 
 export const platformGlobals: Record<string, unknown> = {
   TextEncoder,

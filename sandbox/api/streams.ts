@@ -103,8 +103,9 @@ function chunkBytes(chunk: unknown): Uint8Array {
   throw new TypeError('This ReadableStream did not return bytes.');
 }
 
-/** Read a stream to its end and concatenate its chunks (Fetch "fully read"). */
-export async function readAllBytes(stream: ReadableStream): Promise<Uint8Array> {
+/** Read a stream to its end and concatenate its chunks (Fetch "fully read"). With a `limit`,
+ *  reading stops (and the stream is cancelled) as soon as more than `limit.bytes` arrived. */
+export async function readAllBytes(stream: ReadableStream, limit?: { bytes: number; error(total: number): Error }): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -115,6 +116,7 @@ export async function readAllBytes(stream: ReadableStream): Promise<Uint8Array> 
       const bytes = chunkBytes(value);
       chunks.push(bytes);
       total += bytes.length;
+      if (limit && total > limit.bytes) throw limit.error(total);
     }
   } catch (error) {
     // A bad chunk must not leave the source running with nobody reading it.

@@ -7,7 +7,9 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import type { Deployments } from './deployments.js';
-import { bearerAuth } from './auth.js';
+import { adminAuth } from './auth.js';
+import { tenantScope } from './scope.js';
+import { accountsRoutes } from './routes/accounts.js';
 import { ControlError } from './errors.js';
 import { workersRoutes } from './routes/workers.js';
 import { versionsRoutes } from './routes/versions.js';
@@ -41,7 +43,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   // Unauthenticated, and says nothing but "up": for load balancers and supervisors.
   app.get('/healthz', (c) => c.json({ ok: true }));
 
-  app.use('*', bearerAuth(options.token));
+  // Who calls (operator or an account's token), then what that caller may reach (scope.ts).
+  app.use('*', adminAuth({ operatorToken: options.token, findToken: (hash) => deployments.store.findToken(hash) }));
+  app.use('*', tenantScope(deployments));
+  app.route('/', accountsRoutes(deployments.store));
   app.route('/workers', workersRoutes(deployments));
   app.route('/workers', versionsRoutes(deployments));
   app.route('/', routesRoutes(deployments));

@@ -13,12 +13,16 @@
 // A version records the routes its upload named, for history.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_LIMITS } from '../runtime/limits.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../runtime/worker-definition.js';
-import type { Router } from '../server/router.js';
-import { RouteConflictError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
-import { badRequest, conflict, notFound, tooLarge } from './errors.js';
+import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
+import type { Router } from '../data-plane/router.js';
+import { DEFAULT_ACCOUNT, RouteConflictError, WorkerOwnedError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
+import { accountNamespace } from '../model/accounts.js';
+import { parsePattern, tenantHostError } from '../model/route-pattern.js';
+import { validateNamespace } from '../../bindings/kv/validate.js';
+import { ceilingBreach, clampToCeilings, resolveCeilings, type LimitCeilings } from './ceilings.js';
+import { ControlError, badRequest, conflict, notFound, tooLarge } from './errors.js';
 import type { UploadSpec } from './upload.js';
 import { normalizeRoute, workerNameError } from './validate.js';
 
@@ -32,7 +36,15 @@ export interface DeploymentsOptions {
   logger: Logger;
   /** largest total module source accepted, in bytes (a worker's own limits may only lower it) */
   maxScriptBytes?: number;
+  /** the operator's ceilings on per-worker limits (ceilings.ts); default DEFAULT_CEILINGS */
+  ceilings?: Partial<LimitCeilings>;
 }
+
+/**
+ * Who asks: undefined is the operator (every account; what it creates lands in the default
+ * account), a string is the one account a scoped token may act on.
+ */
+export type Scope = string | undefined;
 
 export type DeploymentEvent =
   | { type: 'deployed'; worker: string; version: VersionInfo; reason: 'upload' | 'rollback' | 'restore' }
@@ -50,6 +62,7 @@ export class Deployments {
   readonly router: Router;
   readonly store: DeploymentStore;
   readonly maxScriptBytes: number;
+  readonly ceilings: LimitCeilings;
   private readonly logger: Logger;
   private readonly listeners: ((event: DeploymentEvent) => void)[] = [];
   private tail: Promise<unknown> = Promise.resolve();
@@ -59,7 +72,8 @@ export class Deployments {
     this.router = options.router;
     this.store = options.store;
     this.logger = options.logger;
-    this.maxScriptBytes = options.maxScriptBytes ?? DEFAULT_LIMITS.scriptBytes;
+    this.maxScriptBytes = options.maxScriptBytes ?? options.ceilings?.scriptBytes ?? DEFAULT_LIMITS.scriptBytes;
+    this.ceilings = resolveCeilings({ ...options.ceilings, scriptBytes: this.maxScriptBytes });
   }
 
   /** Hear of every change to what is live (cron scheduling, metrics, other nodes). */
@@ -95,7 +109,7 @@ export class Deployments {
         try {
           const version = await this.store.getVersion(info.name, info.currentVersion);
           if (!version) throw new Error(`current version ${info.currentVersion} is missing from the store`);
-          this.runtime.deploy(await this.definitionOf(version));
+          this.runtime.deploy(await this.definitionOf(version, info.account));
           workers.push(info.name);
           this.emit({ type: 'deployed', worker: info.name, version, reason: 'restore' });
         } catch (error) {
@@ -110,23 +124,32 @@ export class Deployments {
 
   // --- mutations --------------------------------------------------------------------------------
 
-  async upload(name: string, spec: UploadSpec): Promise<VersionInfo> {
+  /** `scope`: the account of a scoped token (it may only touch its own workers), undefined for the operator. */
+  async upload(name: string, spec: UploadSpec, scope?: Scope): Promise<VersionInfo> {
     assertName(name);
     return this.serial(async () => {
-      const current = await this.currentVersion(name);
+      const info = await this.store.getWorker(name);
+      if (info && scope !== undefined && info.account !== scope) throw nameTaken(name);
+      // The operator may replace any account's worker; it stays that account's.
+      const account = info?.account ?? scope ?? DEFAULT_ACCOUNT;
+      const current = info ? await this.store.getVersion(name, info.currentVersion) : null;
       const bindings = { ...spec.bindings };
       if (current && spec.keepBindings.length) {
         for (const [binding, config] of Object.entries(current.bindings)) {
           if (!(binding in bindings) && spec.keepBindings.includes(config.type)) bindings[binding] = config;
         }
       }
-      validateBindings(bindings);
+      await this.validateBindings(bindings, account);
 
+      const breach = ceilingBreach(spec.limits, this.ceilings);
+      if (breach) {
+        throw badRequest(`limits.${breach.limit} is ${breach.value}, over this server's ceiling of ${breach.ceiling}; ask for at most ${breach.ceiling} (the operator sets ceilings)`, breach as unknown as Record<string, unknown>);
+      }
       const size = spec.modules.reduce((sum, m) => sum + Buffer.byteLength(m.code), 0);
       const max = Math.min(this.maxScriptBytes, spec.limits.scriptBytes ?? Infinity);
       if (size > max) throw tooLarge(`the script is ${size} bytes, over the limit of ${max} bytes`, { size, limit: max });
 
-      if (spec.routes) await this.assertRoutesFree(name, spec.routes);
+      if (spec.routes && scope !== undefined) assertTenantRoutes(spec.routes, 'metadata.routes');
 
       const version = {
         id: randomUUID(),
@@ -141,7 +164,7 @@ export class Deployments {
         limits: spec.limits,
         compatibilityDate: spec.compatibilityDate,
       };
-      const def = this.definition(version, spec.modules, emptyCodeCache());
+      const def = this.definition(version, spec.modules, emptyCodeCache(), account);
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
       // and the version that serves now keeps serving. This also fills def.codeCache.
       const loadError = this.runtime.check(def);
@@ -149,9 +172,10 @@ export class Deployments {
 
       let stored: VersionInfo;
       try {
-        stored = await this.store.publish({ ...version, modules: spec.modules }, spec.routes);
+        stored = await this.store.publish({ ...version, modules: spec.modules }, spec.routes, account);
       } catch (error) {
         if (error instanceof RouteConflictError) throw routeConflict(error);
+        if (error instanceof WorkerOwnedError) throw nameTaken(name);
         throw error;
       }
       this.runtime.deploy(def);
@@ -164,11 +188,11 @@ export class Deployments {
   }
 
   /** Make an earlier version live: `target` is a version id or number; default, the one before the current. */
-  async rollback(name: string, target?: string | number): Promise<{ version: VersionInfo; previous: VersionInfo; changed: boolean }> {
+  async rollback(name: string, target?: string | number, scope?: Scope): Promise<{ version: VersionInfo; previous: VersionInfo; changed: boolean }> {
     assertName(name);
     return this.serial(async () => {
       const info = await this.store.getWorker(name);
-      if (!info) throw notFound(`no worker named "${name}"`);
+      if (!info || (scope !== undefined && info.account !== scope)) throw notFound(`no worker named "${name}"`);
       const versions = await this.store.listVersions(name);
       const previous = versions.find((v) => v.id === info.currentVersion)!;
       let version: VersionInfo | undefined;
@@ -181,7 +205,7 @@ export class Deployments {
         if (!version) throw notFound(`worker "${name}" has no version "${wanted}" (see GET /workers/${name}/versions)`);
       }
       if (version.id === previous.id) return { version, previous, changed: false };
-      const def = await this.definitionOf(version);
+      const def = await this.definitionOf(version, info.account);
       await this.store.activate(name, version.id);
       this.runtime.deploy(def);
       this.logger.info({ worker: name, version: version.id, number: version.number, from: previous.number }, `rolled ${name} back to version ${version.number}`);
@@ -190,10 +214,11 @@ export class Deployments {
     });
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(name: string, scope?: Scope): Promise<void> {
     assertName(name);
     return this.serial(async () => {
-      if (!(await this.store.deleteWorker(name))) throw notFound(`no worker named "${name}"`);
+      const info = await this.store.getWorker(name);
+      if (!info || (scope !== undefined && info.account !== scope) || !(await this.store.deleteWorker(name))) throw notFound(`no worker named "${name}"`);
       // Routes first, so no request is routed to a worker the runtime no longer has.
       await this.refreshRoutes();
       this.runtime.remove(name);
@@ -202,7 +227,7 @@ export class Deployments {
     });
   }
 
-  async setRoutes(name: string, patterns: unknown): Promise<string[]> {
+  async setRoutes(name: string, patterns: unknown, scope?: Scope): Promise<string[]> {
     assertName(name);
     if (!Array.isArray(patterns)) throw badRequest('routes must be an array of patterns such as "example.com/api/*"');
     const routes = [
@@ -216,8 +241,10 @@ export class Deployments {
         }),
       ),
     ];
+    if (scope !== undefined) assertTenantRoutes(routes, 'routes');
     return this.serial(async () => {
-      if (!(await this.store.getWorker(name))) throw notFound(`no worker named "${name}"`);
+      const info = await this.store.getWorker(name);
+      if (!info || (scope !== undefined && info.account !== scope)) throw notFound(`no worker named "${name}"`);
       try {
         await this.store.setRoutes(name, routes);
       } catch (error) {
@@ -232,53 +259,70 @@ export class Deployments {
 
   // --- reads --------------------------------------------------------------------------------------
 
-  async listWorkers(): Promise<WorkerState[]> {
+  async listWorkers(scope?: Scope): Promise<WorkerState[]> {
     const [workers, routes] = await Promise.all([this.store.listWorkers(), this.store.listRoutes()]);
     const states: WorkerState[] = [];
     for (const info of workers) {
+      if (scope !== undefined && info.account !== scope) continue;
       const version = await this.store.getVersion(info.name, info.currentVersion);
       if (version) states.push({ info, version, routes: routesOf(routes, info.name) });
     }
     return states;
   }
 
-  async getWorker(name: string): Promise<WorkerState> {
+  async getWorker(name: string, scope?: Scope): Promise<WorkerState> {
     const info = await this.store.getWorker(name);
-    if (!info) throw notFound(`no worker named "${name}"`);
+    if (!info || (scope !== undefined && info.account !== scope)) throw notFound(`no worker named "${name}"`);
     const version = await this.store.getVersion(name, info.currentVersion);
     if (!version) throw new Error(`worker ${name}: current version ${info.currentVersion} is missing from the store`);
     return { info, version, routes: routesOf(await this.store.listRoutes(), name) };
   }
 
-  async listVersions(name: string): Promise<{ info: WorkerInfo; versions: VersionInfo[] }> {
+  async listVersions(name: string, scope?: Scope): Promise<{ info: WorkerInfo; versions: VersionInfo[] }> {
     const info = await this.store.getWorker(name);
-    if (!info) throw notFound(`no worker named "${name}"`);
+    if (!info || (scope !== undefined && info.account !== scope)) throw notFound(`no worker named "${name}"`);
     return { info, versions: await this.store.listVersions(name) };
   }
 
-  async getVersion(name: string, id: string): Promise<{ info: WorkerInfo; version: VersionInfo }> {
-    const { info, versions } = await this.listVersions(name);
+  async getVersion(name: string, id: string, scope?: Scope): Promise<{ info: WorkerInfo; version: VersionInfo }> {
+    const { info, versions } = await this.listVersions(name, scope);
     const version = versions.find((v) => v.id === id || String(v.number) === id);
     if (!version) throw notFound(`worker "${name}" has no version "${id}"`);
     return { info, version };
   }
 
-  listRoutes(): Promise<RouteRecord[]> {
-    return this.store.listRoutes();
+  /** The route table, or one account's part of it; `{pattern, worker}` as the API shows it. */
+  async listRoutes(scope?: Scope): Promise<RouteRecord[]> {
+    const routes = await this.store.listRoutes();
+    return routes.filter((r) => scope === undefined || r.account === scope).map(({ pattern, worker }) => ({ pattern, worker }));
+  }
+
+  /** The account that owns a worker, or null when there is no such worker. */
+  async ownerOf(name: string): Promise<string | null> {
+    return (await this.store.getWorker(name))?.account ?? null;
   }
 
   // --- helpers ----------------------------------------------------------------------------------
 
-  private async currentVersion(name: string): Promise<VersionInfo | null> {
-    const info = await this.store.getWorker(name);
-    return info ? this.store.getVersion(name, info.currentVersion) : null;
-  }
-
-  private async assertRoutesFree(name: string, patterns: string[]): Promise<void> {
-    const owners = new Map((await this.store.listRoutes()).map((r) => [r.pattern, r.worker]));
-    for (const pattern of patterns) {
-      const owner = owners.get(pattern);
-      if (owner && owner !== name) throw routeConflict(new RouteConflictError(pattern, owner));
+  /**
+   * Bindings resolve only to the account's own resources: a service binding may not name another
+   * account's worker (worker names are global), and a KV namespace id is the account's own name
+   * (model/accounts.ts), which must still fit storage once scoped.
+   */
+  private async validateBindings(bindings: Record<string, BindingConfig>, account: string): Promise<void> {
+    for (const [name, binding] of Object.entries(bindings)) {
+      if (binding.type === 'service') {
+        const error = workerNameError(binding.service);
+        if (error) throw badRequest(`binding ${name}: service "${binding.service}" cannot be a worker: ${error}`);
+        const owner = await this.ownerOf(binding.service);
+        if (owner !== null && owner !== account) throw badRequest(`binding ${name}: no worker named "${binding.service}" in this account; a service binding reaches only the account's own workers`, { binding: name });
+      } else if (binding.type === 'kv_namespace') {
+        try {
+          validateNamespace(accountNamespace(account, binding.namespace_id));
+        } catch {
+          throw badRequest(`binding ${name}: the KV namespace id "${binding.namespace_id.slice(0, 64)}" is too long for this account (at most ${256 - accountNamespace(account, '').length} characters)`);
+        }
+      }
     }
   }
 
@@ -288,15 +332,18 @@ export class Deployments {
     return routes;
   }
 
-  private definition(version: Omit<VersionInfo, 'number' | 'modules'>, modules: WorkerModuleSource[], codeCache: StoredCodeCache): WorkerDefinition {
+  private definition(version: Omit<VersionInfo, 'number' | 'modules'>, modules: WorkerModuleSource[], codeCache: StoredCodeCache, account: string): WorkerDefinition {
+    const { limits, clamped } = clampToCeilings(version.limits, this.ceilings);
+    if (clamped.length) this.logger.warn({ worker: version.worker, version: version.id, clamped }, `worker ${version.worker} runs with ${clamped.join(', ')} cut to the operator's ceiling`);
     const def: WorkerDefinition = {
       name: version.worker,
+      account,
       // The runtime swaps isolates when this changes: every upload and rollback target differs.
       version: version.id,
       main: version.main,
       modules,
-      bindings: version.bindings,
-      limits: Object.keys(version.limits).length ? version.limits : undefined,
+      bindings: resolveBindings(version.bindings, account),
+      limits: Object.keys(limits).length ? limits : undefined,
       codeCache: codeCache.modules,
       // A cache stored after a first request is not made again by this process.
       codeCacheAfterRun: codeCache.afterRun,
@@ -311,9 +358,9 @@ export class Deployments {
     return def;
   }
 
-  private async definitionOf(version: VersionInfo): Promise<WorkerDefinition> {
+  private async definitionOf(version: VersionInfo, account: string): Promise<WorkerDefinition> {
     const [modules, codeCache] = await Promise.all([this.store.getModules(version.id), this.store.getCodeCache(version.id).catch(() => emptyCodeCache())]);
-    return this.definition(version, modules, codeCache);
+    return this.definition(version, modules, codeCache, account);
   }
 
   /** Keep the V8 code cache beside the version, so a restarted server compiles nothing. Best effort. */
@@ -330,16 +377,38 @@ function assertName(name: string): void {
   if (error) throw badRequest(error);
 }
 
-function validateBindings(bindings: Record<string, BindingConfig>): void {
+/**
+ * Bindings as the runtime sees them: KV namespace ids turned into the account's storage ids, and
+ * service bindings marked with the account, so a call reaches a worker of this account only
+ * (bindings/service/host.ts) even if the name is deleted and taken by another account later.
+ */
+function resolveBindings(bindings: Record<string, BindingConfig>, account: string): Record<string, BindingConfig> {
+  const out: Record<string, BindingConfig> = {};
   for (const [name, binding] of Object.entries(bindings)) {
-    if (binding.type === 'service') {
-      const error = workerNameError(binding.service);
-      if (error) throw badRequest(`binding ${name}: service "${binding.service}" cannot be a worker: ${error}`);
-    }
+    if (binding.type === 'kv_namespace') out[name] = { ...binding, namespace_id: accountNamespace(account, binding.namespace_id) };
+    else if (binding.type === 'service') out[name] = { ...binding, account };
+    else out[name] = binding;
+  }
+  return out;
+}
+
+/** A scoped token's routes: a wildcard only at the front of the host, and never every host (route-pattern.ts). */
+function assertTenantRoutes(patterns: string[], where: string): void {
+  for (const [i, pattern] of patterns.entries()) {
+    const host = parsePattern(pattern).parts?.host;
+    const error = host ? tenantHostError(host) : null;
+    if (error) throw new ControlError(403, `${where}[${i}]: ${error}`, { pattern });
   }
 }
 
+function nameTaken(name: string) {
+  return conflict(`the worker name "${name}" belongs to another account; pick another name`, { worker: name });
+}
+
 function routeConflict(error: RouteConflictError) {
+  if (error.owner === null) {
+    return conflict(`${error.message}; a host belongs to one account: pick another pattern, or ask the operator`, { pattern: error.pattern, conflict: error.claim });
+  }
   return conflict(`${error.message}; remove it from that worker first (PUT /workers/${error.owner}/routes) or pick another pattern`, {
     pattern: error.pattern,
     owner: error.owner,

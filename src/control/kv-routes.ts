@@ -10,14 +10,12 @@
 // Keys may contain "/" (the key is the rest of the path) and are percent-decoded. Everything
 // goes through the same KVService the workers use, so limits and errors are the same; reads skip
 // the cache so an operator sees what storage holds now.
-//
-// kvServeExtension() plugs KV into `cinder serve` as a whole: the kv.* ops for workers, these
-// routes under /kv, and the storage (Redis if given, else <data>/kv.sqlite).
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { createKVService, installKV, KVError, type KVService, type KVServiceOptions } from '../../bindings/kv/index.js';
+import { KVError, type KVService } from '../../bindings/kv/index.js';
 import { KV_LIMITS } from '../../bindings/kv/protocol.js';
-import type { ServeExtension } from '../server/serve.js';
+import { accountNamespace } from '../model/accounts.js';
+import { actingAccount } from './principal.js';
 
 // Multipart framing and the metadata part around a maximal value.
 const BODY_OVERHEAD = 64 * 1024;
@@ -39,9 +37,14 @@ function guarded(handler: (c: Context) => Promise<Response>) {
   };
 }
 
-/** A path parameter the route pattern guarantees (hono types a bare Context's as optional). */
+/**
+ * A path parameter the route pattern guarantees (hono types a bare Context's as optional). A
+ * namespace id is the caller's account's own name for it (model/accounts.ts): an account token
+ * naming another tenant's namespace id reaches an empty namespace of its own.
+ */
 function param(c: Context, name: 'namespace' | 'key'): string {
-  return c.req.param(name) ?? '';
+  const value = c.req.param(name) ?? '';
+  return name === 'namespace' ? accountNamespace(actingAccount(c), value) : value;
 }
 
 async function readPut(c: Context): Promise<{ value: Uint8Array | string; metadata?: string }> {
@@ -115,30 +118,4 @@ export function kvRoutes(kv: KVService): Hono {
   );
 
   return app;
-}
-
-export interface KVServeOptions {
-  /** Redis URL (`cinder serve --redis`): namespaces shared by every node */
-  redis?: string;
-  /** service settings (read cache bounds, minimum TTL, ...) */
-  service?: Omit<KVServiceOptions, 'backend'>;
-}
-
-/** KV for `cinder serve`: storage under --data (or Redis), ops for workers, /kv admin routes. */
-export function kvServeExtension(options: KVServeOptions = {}): ServeExtension & { service(): KVService | null } {
-  let kv: KVService | null = null;
-  return {
-    name: 'kv',
-    service: () => kv,
-    setup({ runtime, dataDir, logger }) {
-      const service = createKVService(options.redis ? { redis: options.redis } : { data: dataDir }, {
-        onSweepError: (error) => logger.warn({ err: String(error) }, 'KV: purging expired keys failed'),
-        ...options.service,
-      });
-      kv = service;
-      installKV(runtime, service);
-      logger.info({ kv: service.backend.kind }, `KV namespaces in ${options.redis ? 'Redis' : `${dataDir}/kv.sqlite`}`);
-      return { adminRoutes: [{ path: '/kv', app: kvRoutes(service) }], close: () => service.close() };
-    },
-  };
 }

@@ -10,8 +10,8 @@
 //     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
-import type { BindingConfig } from '../runtime/worker-definition.js';
-import type { Limits } from '../runtime/limits.js';
+import type { BindingConfig } from '../model/worker-definition.js';
+import type { Limits } from '../model/limits.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 

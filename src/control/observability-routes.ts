@@ -12,10 +12,10 @@
 //   PUT /workers/:name/log-level         {"level": "debug"|"info"|"warn"|"error"|"silent"|null}
 //   GET /workers/:name/schedules         {crons: [{cron, next, running}]}
 import { Hono, type Context } from 'hono';
-import type { Metrics } from '../runtime/metrics.js';
-import type { TailEvent, TailHub } from '../runtime/tail.js';
-import type { UsageMeter } from '../runtime/usage.js';
-import type { CronScheduler } from '../runtime/cron.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { TailEvent, TailHub } from '../observability/tail.js';
+import type { UsageMeter } from '../observability/usage.js';
+import type { CronScheduler } from '../data-plane/cron.js';
 import { badRequest, notFound } from './errors.js';
 
 export interface ObservabilityRoutesOptions {

@@ -9,7 +9,7 @@
 //       text/plain                      text module (`import text from "./a.txt"`)
 //       application/json                JSON module
 //       application/source-map          accepted and dropped (wrangler sends them)
-import { detectModuleType, type WorkerModuleSource } from '../runtime/worker-definition.js';
+import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { ControlError, badRequest } from './errors.js';
 import { parseMetadata, type UploadMetadata } from './metadata.js';
 import { normalizeModuleName } from './validate.js';
@@ -109,6 +109,8 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
     const module = toModule(part, part.name === main, !!metadata.bodyPart);
     if (module) modules.push(module);
   }
+  // Found by fuzzing: a main part sent as a source map was dropped, leaving nothing to run.
+  if (!modules.some((m) => m.name === main)) throw badRequest(`the entry module "${main}" is a source map; send it as application/javascript+module or application/javascript`);
   return { ...metadata, main, modules };
 }
 

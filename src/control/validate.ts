@@ -1,8 +1,8 @@
 // Validation of what users name and configure: worker names, module names, route patterns, cron
 // expressions, limits. Each returns a message that says what is wrong, for a 400.
-import { validateCron } from '../runtime/cron.js';
-import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../runtime/limits.js';
-import { validateRoutePattern } from '../server/router.js';
+import { validateCron } from '../data-plane/cron.js';
+import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../model/limits.js';
+import { formatPattern, parsePattern } from '../model/route-pattern.js';
 
 // A worker is reached as `<name>.<anything>`, so its name must be a DNS label: lowercase letters,
 // digits and inner dashes, at most 63 characters.
@@ -30,18 +30,14 @@ export function bindingNameError(name: string): string | null {
   return BINDING_NAME.test(name) ? null : `invalid binding name "${name}": it becomes env.${name}, so it must be a JavaScript identifier`;
 }
 
-/** A route pattern in its stored form (no scheme, lowercase host), or the reason it is invalid. */
+/** A route pattern in its stored form (no scheme, port or trailing dot, lowercase punycode host), or why it is invalid. */
 export function normalizeRoute(pattern: string): { pattern?: string; error?: string } {
-  const error = validateRoutePattern(pattern);
-  if (error) return { error };
-  const bare = pattern.replace(/^https?:\/\//i, '');
-  const slash = bare.indexOf('/');
-  const host = (slash === -1 ? bare : bare.slice(0, slash)).toLowerCase();
-  return { pattern: slash === -1 ? `${host}/*` : host + bare.slice(slash) };
+  const { parts, error } = parsePattern(pattern);
+  return parts ? { pattern: formatPattern(parts) } : { error };
 }
 
 export function cronError(expression: string): string | null {
-  // The scheduler's own rules (5 fields, or 6 with seconds; must fire some day): runtime/cron.ts.
+  // The scheduler's own rules (5 fields, or 6 with seconds; must fire some day): data-plane/cron.ts.
   return validateCron(expression);
 }
 

@@ -1,7 +1,7 @@
 // The JSON the admin API answers with. snake_case, as Cloudflare's API and wrangler configs are,
 // and bindings in the same array form uploads use, with secret values never shown.
-import type { BindingConfig } from '../runtime/worker-definition.js';
-import type { Limits } from '../runtime/limits.js';
+import type { BindingConfig } from '../model/worker-definition.js';
+import type { Limits } from '../model/limits.js';
 import type { VersionInfo } from '../store/types.js';
 import type { WorkerState } from './deployments.js';
 

@@ -3,7 +3,7 @@
 // 600 as is). The guest controls every field (a Response's getters can be redefined, a Proxy can
 // answer anything), so each is checked here, at the crossing, and a bad one becomes an exception
 // of that invocation, never a throw on the thread that serves everyone.
-import type { WireResponse } from './wire.js';
+import type { WireResponse } from '../../protocol/wall.js';
 
 /** Reason phrases longer than this are refused: HTTP clients cap a response head at a few KB. */
 export const MAX_STATUS_TEXT_LENGTH = 1024;

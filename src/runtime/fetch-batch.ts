@@ -10,7 +10,7 @@
 // settled; takeSettled hands those answers back. A handler still waiting (on a binding, a timer, a
 // body) answers later by a 'settled' message (settled below).
 import type ivm from 'isolated-vm';
-import type { GuestWireRequest } from './wire.js';
+import type { WireRequest } from '../../protocol/wall.js';
 import { parseJsonOrUndefined } from './guest-wire.js';
 
 /** At most this many fetch events enter an isolate in one batch... */
@@ -32,7 +32,7 @@ export interface BatchOwner<I extends BatchedInvocation> {
   /** the isolate is alive and no guest code can be running in it on another thread */
   canEnterSynchronously(): boolean;
   /** enter for one event the usual way (synchronously when allowed, unless `mayEnterSync` is false) */
-  enterAlone(invocation: I, request: GuestWireRequest, mayEnterSync: boolean): Promise<unknown>;
+  enterAlone(invocation: I, request: WireRequest, mayEnterSync: boolean): Promise<unknown>;
   /** after a synchronous entry: share out the CPU it used, and enforce the limit */
   chargeSync(invocations: I[]): void;
   /** wall-time bound of one synchronous entry (the CPU limit) */
@@ -43,7 +43,7 @@ export interface BatchOwner<I extends BatchedInvocation> {
 
 interface Queued<I> {
   invocation: I;
-  request: GuestWireRequest;
+  request: WireRequest;
   answer: (value: unknown) => void;
   fail: (error: unknown) => void;
 }
@@ -72,7 +72,7 @@ export class FetchBatcher<I extends BatchedInvocation> {
   }
 
   /** Queue an event for the end of this turn; resolves to the guest's answer. */
-  enqueue(invocation: I, request: GuestWireRequest): Promise<unknown> {
+  enqueue(invocation: I, request: WireRequest): Promise<unknown> {
     return new Promise((answer, fail) => {
       if (this.queue.length === 0) setImmediate(this.flush);
       this.queue.push({ invocation, request, answer, fail });

@@ -3,20 +3,10 @@
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
 import ivm from './ivm.js';
-import type { GuestException, GuestWireRequest } from './wire.js';
-
-/** What the guest's dispatch entry points answer (sandbox/dispatch.ts DispatchResult). */
-export interface GuestResult<T> {
-  result?: T;
-  exception?: GuestException;
-  /** waitUntil work or a stream remains: the invocation ends later */
-  pending: boolean;
-  /** a 'flush' message follows the console lines the invocation sent */
-  flush?: boolean;
-}
+import type { DispatchResult, WireRequest } from '../../protocol/wall.js';
 
 /** The request URL parsed and serialized here when it can be (the guest then skips its parser,
- *  ~0.1 ms of the first request into a fresh isolate); as given otherwise, for the guest to
+ *  which is a noticeable part of the first request into a fresh isolate); as given otherwise, for the guest to
  *  reject as workerd would. */
 export function serializedUrl(url: string): { url: string; urlSerialized?: true } {
   try {
@@ -36,25 +26,25 @@ export function parseJsonOrUndefined(json: string): unknown {
 
 /** A guest's answer to an event (copied, or JSON-encoded: see encodeResult in sandbox/dispatch.ts),
  *  checked for the shape the host relies on: the guest is untrusted. */
-export function decodeGuestResult<T>(answer: unknown): GuestResult<T> {
+export function decodeGuestResult<T>(answer: unknown): DispatchResult<T> {
   const out = typeof answer === 'string' ? parseJsonOrUndefined(answer) : answer;
-  const shaped = out as GuestResult<unknown> | undefined;
+  const shaped = out as DispatchResult<unknown> | undefined;
   if (!shaped || typeof shaped !== 'object' || !isObjectOrAbsent(shaped.result) || !isObjectOrAbsent(shaped.exception)) return malformedResult();
-  return shaped as GuestResult<T>;
+  return shaped as DispatchResult<T>;
 }
 
 function isObjectOrAbsent(value: unknown): boolean {
   return value === undefined || (typeof value === 'object' && value !== null);
 }
 
-export function malformedResult<T>(): GuestResult<T> {
+export function malformedResult<T>(): DispatchResult<T> {
   const message = 'The worker answered with a malformed result';
   return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
 }
 
 /** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
  *  large ones are transferred (no copy) into the isolate. */
-export function wireArgument(request: GuestWireRequest): unknown {
+export function wireArgument(request: WireRequest): unknown {
   if (request.body == null) return JSON.stringify(request);
   if (request.body && request.body.byteLength > 64 * 1024) {
     return new ivm.ExternalCopy(request, { transferList: [request.body], transferOut: true }).copyInto({ release: true, transferIn: true });

@@ -4,8 +4,7 @@
 // the guest is untrusted and may call these with anything.
 import ivm from './ivm.js';
 import { randomFillSync } from 'node:crypto';
-
-export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';
+import { OPS, PARCEL_KEY, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protocol/wall.js';
 
 /** What the bridge asks of the worker that owns the isolate. */
 export interface BridgeOwner {
@@ -25,7 +24,6 @@ export interface BridgeOwner {
   outOfMemory(invocationId: number): void;
 }
 
-const PARCEL = '__cinderParcel';
 /** Strings up to this length (in all) still cross in an async answer: they live on V8's heap,
  *  whose limit ends the isolate rather than the process; past it they go by parcel too. */
 const INLINE_STRING_CHARS = 64 * 1024;
@@ -71,7 +69,7 @@ export class HostBridge {
     this.owner?.activity();
     this.owner?.awaitsHost(Number(invocationId) || 0);
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
-    if (op === 'timer') return this.startTimer(args[0], args[1]);
+    if (op === OPS.timer) return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
     // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
     if (!this.owner) return undefined;
@@ -80,7 +78,7 @@ export class HostBridge {
 
   /**
    * An async answer that carries bytes is kept here and the guest takes it with a synchronous
-   * call ('parcel'). isolated-vm copies an async answer into the isolate in a task that does not
+   * call (SYNC_OPS.parcel). isolated-vm copies an async answer into the isolate in a task that does not
    * catch a failed ArrayBuffer allocation: an isolate too full to take the bytes would abort the
    * whole process. A synchronous answer is copied on the guest's own call, where the same
    * failure is a RangeError the guest sees (and the invocation ends at the memory limit).
@@ -89,7 +87,7 @@ export class HostBridge {
     if (!carriesBytes(answer, 0)) return answer;
     const id = this.nextParcel++;
     this.parcels.set(id, answer);
-    return { [PARCEL]: id };
+    return { [PARCEL_KEY]: id };
   }
 
   private takeParcel(rawId: unknown): unknown {
@@ -104,16 +102,14 @@ export class HostBridge {
     this.owner?.activity();
     if (!Array.isArray(args)) throw new TypeError('invalid host call');
     switch (op) {
-      case 'random': {
+      case SYNC_OPS.random: {
         const n = Number(args[0]);
         if (!Number.isInteger(n) || n < 0 || n > MAX_RANDOM_BYTES) throw new RangeError('random: byte count out of range');
         const bytes = new Uint8Array(n);
         randomFillSync(bytes);
         return new ivm.ExternalCopy(bytes.buffer).copyInto({ release: true });
       }
-      case 'now':
-        return Date.now();
-      case 'parcel':
+      case SYNC_OPS.parcel:
         return this.takeParcel(args[0]);
       default:
         throw new TypeError(`unknown host op ${String(op)}`);
@@ -123,16 +119,16 @@ export class HostBridge {
   private onSend(op: unknown, args: unknown): void {
     this.owner?.activity();
     if (!Array.isArray(args)) return;
-    if (op === 'log') {
+    if (op === SEND_OPS.log) {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
       this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
-    } else if (op === 'flush') {
+    } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
-    } else if (op === 'settled') {
+    } else if (op === SEND_OPS.settled) {
       this.owner?.settled(Number(args[0]) || 0, args[1]);
-    } else if (op === 'outOfMemory') {
+    } else if (op === SEND_OPS.outOfMemory) {
       this.owner?.outOfMemory(Number(args[0]) || 0);
-    } else if (op === 'clearTimer') {
+    } else if (op === SEND_OPS.clearTimer) {
       const timer = this.timers.get(Number(args[0]));
       if (timer) {
         clearTimeout(timer.timeout);
@@ -154,11 +150,6 @@ export class HostBridge {
       this.timers.get(id)?.resolve(false);
       this.timers.set(id, { timeout, resolve });
     });
-  }
-
-  /** Number of host timers pending for this isolate (for tests and stats). */
-  get pendingTimers(): number {
-    return this.timers.size;
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
-// Disposing a V8 isolate holds the calling thread while V8 frees its heap: ~0.36 ms for a hello
-// worker's isolate on this 2-core VM (bench/hotpath.mjs), more for a big one. Done inline, a cold
+// Disposing a V8 isolate holds the calling thread while V8 frees its heap: a fraction of a
+// millisecond for a hello worker's isolate (bench/hotpath.mjs), more for a big one. Done inline, a cold
 // start that evicts another worker to make room (the live-worker cap) pays for it, and a wave of
 // idle expiries (lru-cache fires them from one timer phase) stalls every request behind it. So a
 // retired isolate — one with nothing in flight and its host bridge already cut, which no guest

@@ -1,29 +1,25 @@
 // A blank isolate ready to become any worker: Web platform loaded (from the snapshot, or by
 // running the bundle), host bridge booted, dispatch entry points held as References. Creating
-// one costs ~7-10 ms on this 2-core VM (V8 deserializing the snapshot, and the kernel faulting in
-// a fresh heap), which is why the pool makes them ahead of demand, off this thread.
+// one takes milliseconds (V8 deserializing the snapshot, and the kernel faulting in a fresh heap;
+// figures in bench/README.md), which is why the pool makes them ahead of demand, off this thread.
 import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';
+import { BOOT_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, type GuestEntryName } from '../../protocol/wall.js';
 
-export interface GuestEntry {
-  installWorker: ivm.Reference<Function>;
-  dispatchFetch: ivm.Reference<Function>;
-  dispatchBatch: ivm.Reference<Function>;
-  takeSettled: ivm.Reference<Function>;
-  dispatchScheduled: ivm.Reference<Function>;
-  settle: ivm.Reference<Function>;
-  pullStream: ivm.Reference<Function>;
-  cancelStream: ivm.Reference<Function>;
-}
+/** The guest's entry points (protocol/wall.ts GUEST_ENTRIES), held as References. */
+export type GuestEntry = Record<GuestEntryName, ivm.Reference<Function>>;
 
 let nextIsolateId = 1;
 
-const ENTRY_NAMES = ['installWorker', 'dispatchFetch', 'dispatchBatch', 'takeSettled', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+/** What the boot hook returned, as References: every entry point, the warm-up, and the time. */
+const BOOT_NAMES = [...GUEST_ENTRIES, WARM_UP_ENTRY] as const;
 
-function entryPoints(get: (name: string) => ivm.Reference<Function>): GuestEntry {
-  return Object.fromEntries(ENTRY_NAMES.map((name) => [name, get(name)])) as unknown as GuestEntry;
+function booted(context: ivm.Context, bridge: HostBridge, refs: ivm.Reference<Function>[], preludeEvaluatedAt: unknown): Booted {
+  const byName = new Map<string, ivm.Reference<Function>>(BOOT_NAMES.map((name, i) => [name, refs[i]]));
+  const entry = Object.fromEntries(GUEST_ENTRIES.map((name) => [name, byName.get(name)!])) as GuestEntry;
+  return { context, bridge, entry, warmUp: byName.get(WARM_UP_ENTRY)!, preludeEvaluatedAt: preludeEvaluatedAt as number };
 }
 
 function bridgeArguments(bridge: HostBridge): unknown[] {
@@ -36,7 +32,7 @@ function isolateOptions(source: IsolateSource, memoryMb: number): ivm.IsolateOpt
     snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
     onCatastrophicError: (message) => {
       // V8 lost control of this isolate. Nothing in it can be trusted: end the process, and the
-      // supervisor (src/server/supervisor.ts) starts it again. If this thread is the one stuck,
+      // supervisor (src/app/supervisor.ts) starts it again. If this thread is the one stuck,
       // the exit never runs; the supervisor sees the heartbeat stop and kills the process.
       process.emitWarning(`isolated-vm catastrophic error: ${message}`);
       process.exitCode = 70;
@@ -56,7 +52,7 @@ interface Spawner extends ivm.Isolate {
 }
 let spawner: Spawner | null | undefined;
 
-/** A new isolate without holding this thread for its construction (~7 ms from the snapshot),
+/** A new isolate without holding this thread for its construction (milliseconds, see above),
  *  where isolated-vm is patched for it; otherwise `new Isolate`. */
 function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isolate> {
   if (spawner === undefined) {
@@ -76,9 +72,8 @@ function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isol
 /** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
  *  warmUp in sandbox/dispatch.ts). V8 allocates feedback vectors after a function's 8th call, so
  *  fewer than ~10 rounds leave the inline caches cold; past that, V8's baseline compiler keeps
- *  paying off up to ~40 (measured: first real dispatch 470 us after 12 rounds, 365 after 40, no
- *  better after 150), at ~0.15 ms of isolate CPU per round (a pooled isolate costs ~15 ms in
- *  all). 32 takes most of that gain. */
+ *  paying off up to a few dozen rounds and no further (bench/README.md has the measurements), for
+ *  a small share of what a pooled isolate costs. 32 takes most of that gain. */
 const WARM_UP_ROUNDS = 32;
 
 /** What booting a fresh isolate's sandbox yields (see createSync / create). */
@@ -123,7 +118,7 @@ export class ReadyIsolate {
 
   /**
    * Make one now, on this thread (a pool miss, the no-pool ablation, the inspector). Everything
-   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits ~15 ms.
+   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits several ms.
    * `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code).
    */
   static createSync(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): ReadyIsolate {
@@ -137,13 +132,13 @@ export class ReadyIsolate {
         script.release();
       }
       const bridge = new HostBridge();
-      const boot = context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+      const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
       const entry = boot.applySync(undefined, bridgeArguments(bridge), { result: { reference: true } }) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      const get = (name: string) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>;
-      const booted = { context, bridge, entry: entryPoints(get), warmUp: get('warmUp'), preludeEvaluatedAt: entry.getSync('preludeEvaluatedAt') as unknown as number };
+      const refs = BOOT_NAMES.map((name) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>);
+      const ready = booted(context, bridge, refs, entry.getSync(PRELUDE_EVALUATED_AT));
       entry.release();
-      return new ReadyIsolate(isolate, booted, memoryMb, inspector);
+      return new ReadyIsolate(isolate, ready, memoryMb, inspector);
     } catch (error) {
       isolate.dispose();
       throw error;
@@ -165,21 +160,13 @@ export class ReadyIsolate {
         script.release();
       }
       const bridge = new HostBridge();
-      const boot = (await context.global.get('__cinder_boot', { reference: true })) as ivm.Reference<Function>;
+      const boot = (await context.global.get(BOOT_GLOBAL, { reference: true })) as ivm.Reference<Function>;
       const entry = (await boot.apply(undefined, bridgeArguments(bridge), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      const names = [...ENTRY_NAMES, 'warmUp'] as const;
-      const refs = await Promise.all(names.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
-      const byName = new Map<string, ivm.Reference<Function>>(names.map((name, i) => [name, refs[i]]));
-      const booted = {
-        context,
-        bridge,
-        entry: entryPoints((name) => byName.get(name)!),
-        warmUp: byName.get('warmUp')!,
-        preludeEvaluatedAt: (await entry.get('preludeEvaluatedAt')) as unknown as number,
-      };
+      const refs = await Promise.all(BOOT_NAMES.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
+      const ready = booted(context, bridge, refs, await entry.get(PRELUDE_EVALUATED_AT));
       entry.release();
-      return new ReadyIsolate(isolate, booted, memoryMb, false);
+      return new ReadyIsolate(isolate, ready, memoryMb, false);
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       throw error;
@@ -193,7 +180,7 @@ export class ReadyIsolate {
   async warm(): Promise<boolean> {
     try {
       await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 5000 });
-      // The first entry from the main thread costs ~0.1 ms more than later ones (V8 sets up this
+      // The first entry from the main thread costs more than later ones (V8 sets up this
       // thread's data for the isolate): pay it here rather than in the cold start.
       this.context.evalSync('0');
       return true;

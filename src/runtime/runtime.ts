@@ -5,23 +5,19 @@ import type { Logger } from 'pino';
 import { IsolatePool, type PoolOptions, type PoolStats } from './pool.js';
 import { IsolateReaper } from './isolate-reaper.js';
 import { loadIsolateSource, type IsolateSource, type IsolateSourceOptions } from './isolate-source.js';
-import { resolveLimits, LimitExceededError } from './limits.js';
+import { resolveLimits, LimitExceededError } from '../model/limits.js';
 import { Watchdog } from './watchdog.js';
-import {
-  WorkerInstance,
-  WorkerLoadError,
-  type GuestException,
-  type InstanceHost,
-  type InvocationRecord,
-  type OpHandler,
-  type WireRequest,
-  type WireResponse,
-} from './worker-instance.js';
-import type { WorkerDefinition } from './worker-definition.js';
+import { WorkerInstance, type InstanceHost } from './worker-instance.js';
+import { WorkerLoadError } from './worker-loader.js';
+import type { InvocationRecord } from './invocation.js';
+import type { OpHandler, RuntimeRequest, RuntimeResponse } from './contract.js';
+import type { WireResponse } from '../../protocol/wall.js';
+import { newRequestId } from '../model/request-id.js';
+import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
-import type { LogLevel } from './host-bridge.js';
+import type { LogLevel } from '../../protocol/wall.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -55,33 +51,6 @@ export function defaultMaxLiveWorkers(): number {
     // not Linux, or /proc unavailable: fall back to a conservative cap
   }
   return 2_500;
-}
-
-/** What the runtime hands back for one fetch invocation. */
-export interface RuntimeResponse {
-  status: number;
-  statusText?: string;
-  headers: [string, string][];
-  body: string | ArrayBuffer | null;
-  /** the body as a stream, when the worker answered with one (body is then null) */
-  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
-  /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
-  coldMs: number | null;
-  cpuMs: number;
-  /** the guest's exception, when the handler threw */
-  exception?: GuestException;
-  limit?: LimitExceededError;
-  loadError?: string;
-  /** the worker is refused for now (quarantined): why, for the 503's body */
-  refused?: string;
-  requestId: string;
-}
-
-let requestCounter = 0;
-const requestPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
-
-export function newRequestId(): string {
-  return `${requestPrefix}${(++requestCounter).toString(16).padStart(10, '0')}`;
 }
 
 export class Runtime {
@@ -316,7 +285,7 @@ export class Runtime {
     }
   }
 
-  async fetch(name: string, request: WireRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+  async fetch(name: string, request: RuntimeRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
     this.activeRequests++;
     const running = this.started(name);
     try {
@@ -327,7 +296,7 @@ export class Runtime {
     }
   }
 
-  // --- what runs, and who is refused (for the supervisor: see src/server/supervised.ts) ----------
+  // --- what runs, and who is refused (for the supervisor: see src/app/supervised.ts) ----------
 
   /** Invocations in flight by worker: token -> when it began (epoch ms). */
   private readonly running = new Map<string, Map<number, number>>();
@@ -368,7 +337,7 @@ export class Runtime {
     else this.refusals.set(name, reason);
   }
 
-  private async fetchNow(name: string, request: WireRequest, requestId: string): Promise<RuntimeResponse> {
+  private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
     const refusal = this.refusals.get(name);
     if (refusal !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused: refusal, requestId };
     const { instance, loadError, coldMs } = this.instanceFor(name);

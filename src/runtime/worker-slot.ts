@@ -1,7 +1,7 @@
 // The live isolates of one deployed version of a worker. Usually one; more when the ones there
 // are saturated (several requests in flight and the isolate's thread busy most of the time), up
 // to a cap, so that a CPU-heavy worker spreads over isolated-vm's threads.
-import type { WorkerDefinition } from './worker-definition.js';
+import type { WorkerDefinition } from '../model/worker-definition.js';
 import type { WorkerInstance } from './worker-instance.js';
 
 /** An isolate counts as saturated above this share of its time on CPU... */

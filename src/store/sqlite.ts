@@ -5,19 +5,47 @@
 // better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
-import type { WorkerModuleSource } from '../runtime/worker-definition.js';
-import { RouteConflictError, type DeploymentStore, type NewVersion, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from './types.js';
+import type { WorkerModuleSource } from '../model/worker-definition.js';
+import {
+  AccountExistsError,
+  DEFAULT_ACCOUNT,
+  RouteConflictError,
+  WorkerOwnedError,
+  type AccountInfo,
+  type DeploymentStore,
+  type NewVersion,
+  type RouteRecord,
+  type StoredCodeCache,
+  type TokenInfo,
+  type VersionInfo,
+  type WorkerInfo,
+} from './types.js';
 import { openSqlite } from './open-sqlite.js';
+import { findRouteClaimConflict } from './route-claims.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
   name            TEXT PRIMARY KEY,
   current_version TEXT NOT NULL,
   created_at      INTEGER NOT NULL,
-  updated_at      INTEGER NOT NULL
+  updated_at      INTEGER NOT NULL,
+  account         TEXT NOT NULL DEFAULT 'default'
+);
+CREATE INDEX IF NOT EXISTS workers_by_account ON workers (account);
+CREATE TABLE IF NOT EXISTS accounts (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id         TEXT PRIMARY KEY,
+  account    TEXT NOT NULL,
+  hash       TEXT NOT NULL UNIQUE,  -- hex SHA-256 of the token; the token itself is never stored
+  label      TEXT,
+  created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS versions (
   id                 TEXT PRIMARY KEY,
@@ -79,6 +107,7 @@ interface WorkerRow {
   current_version: string;
   created_at: number;
   updated_at: number;
+  account: string;
 }
 
 function toVersion(row: VersionRow): VersionInfo {
@@ -100,8 +129,17 @@ function toVersion(row: VersionRow): VersionInfo {
 }
 
 function toWorker(row: WorkerRow): WorkerInfo {
-  return { name: row.name, currentVersion: row.current_version, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { name: row.name, account: row.account, currentVersion: row.current_version, createdAt: row.created_at, updatedAt: row.updated_at };
 }
+
+const toAccount = (row: { id: string; name: string; created_at: number }): AccountInfo => ({ id: row.id, name: row.name, createdAt: row.created_at });
+const toToken = (row: { id: string; account: string; hash: string; label: string | null; created_at: number }): TokenInfo => ({
+  id: row.id,
+  account: row.account,
+  hash: row.hash,
+  label: row.label,
+  createdAt: row.created_at,
+});
 
 export class SqliteDeploymentStore implements DeploymentStore {
   private readonly db: Database.Database;
@@ -122,7 +160,13 @@ export class SqliteDeploymentStore implements DeploymentStore {
       // Schema 1 -> 2: code cache entries say whether they were made after a first request. The
       // entries a schema-1 server stored count as compile-time ones (made again once, then kept).
       if (current === 1) this.db.exec('ALTER TABLE code_cache ADD COLUMN after_run INTEGER NOT NULL DEFAULT 0');
+      // Schema 2 -> 3: accounts. Every worker there was belongs to the default account, which the
+      // operator token acts on, so single-tenant use carries on as before.
+      // (Checked by column, not only by number: a file may have been taken back by hand.)
+      const hasAccount = (this.db.prepare('PRAGMA table_info(workers)').all() as { name: string }[]).some((c) => c.name === 'account');
+      if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
       this.db.exec(SCHEMA);
+      this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -149,8 +193,10 @@ export class SqliteDeploymentStore implements DeploymentStore {
     return this.db.prepare('SELECT name, type, code FROM version_modules WHERE version_id = ? ORDER BY position').all(versionId) as WorkerModuleSource[];
   }
 
-  async publish(version: NewVersion, routes?: string[]): Promise<VersionInfo> {
+  async publish(version: NewVersion, routes?: string[], account: string = DEFAULT_ACCOUNT): Promise<VersionInfo> {
     const run = this.db.transaction((): VersionInfo => {
+      const owner = this.db.prepare('SELECT account FROM workers WHERE name = ?').get(version.worker) as { account: string } | undefined;
+      if (owner && owner.account !== account) throw new WorkerOwnedError(version.worker);
       const { next } = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE worker = ?').get(version.worker) as { next: number };
       const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
       this.db
@@ -177,11 +223,11 @@ export class SqliteDeploymentStore implements DeploymentStore {
       version.modules.forEach((m, i) => insertModule.run(version.id, i, m.name, m.type, m.code));
       this.db
         .prepare(
-          `INSERT INTO workers (name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?)
+          `INSERT INTO workers (name, current_version, created_at, updated_at, account) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET current_version = excluded.current_version, updated_at = excluded.updated_at`,
         )
-        .run(version.worker, version.id, version.createdAt, version.createdAt);
-      if (routes) this.replaceRoutes(version.worker, routes);
+        .run(version.worker, version.id, version.createdAt, version.createdAt, account);
+      if (routes) this.replaceRoutes(version.worker, account, routes);
       return { ...version, number: next, modules: summary };
     });
     // .immediate: take the write lock up front, so two servers on one file serialize cleanly.
@@ -197,18 +243,33 @@ export class SqliteDeploymentStore implements DeploymentStore {
 
   async setRoutes(worker: string, patterns: string[]): Promise<void> {
     this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM workers WHERE name = ?').get(worker)) throw new Error(`no worker named "${worker}"`);
-      this.replaceRoutes(worker, patterns);
+      const row = this.db.prepare('SELECT account FROM workers WHERE name = ?').get(worker) as { account: string } | undefined;
+      if (!row) throw new Error(`no worker named "${worker}"`);
+      this.replaceRoutes(worker, row.account, patterns);
       this.db.prepare('UPDATE workers SET updated_at = ? WHERE name = ?').run(Date.now(), worker);
     }).immediate();
   }
 
-  /** Inside a transaction: make `patterns` exactly the worker's routes, or throw on a conflict. */
-  private replaceRoutes(worker: string, patterns: string[]): void {
-    const owner = this.db.prepare('SELECT worker FROM routes WHERE pattern = ?');
+  /**
+   * Inside a transaction: make `patterns` exactly the worker's routes, or throw on a conflict: the
+   * same pattern on another worker, or (another account) any route that could match the same
+   * host, or a host whose first label is another account's worker name (route-claims.ts).
+   */
+  private replaceRoutes(worker: string, account: string, patterns: string[]): void {
+    const owner = this.db.prepare('SELECT r.worker, w.account FROM routes r LEFT JOIN workers w ON w.name = r.worker WHERE r.pattern = ?');
     for (const pattern of patterns) {
-      const row = owner.get(pattern) as { worker: string } | undefined;
-      if (row && row.worker !== worker) throw new RouteConflictError(pattern, row.worker);
+      const row = owner.get(pattern) as { worker: string; account: string | null } | undefined;
+      if (row && row.worker !== worker) throw new RouteConflictError(pattern, (row.account ?? DEFAULT_ACCOUNT) === account ? row.worker : null, `the route "${pattern}"`);
+    }
+    if (patterns.length) {
+      const others = this.db.prepare('SELECT r.pattern FROM routes r JOIN workers w ON w.name = r.worker WHERE w.account != ?').all(account) as { pattern: string }[];
+      const foreignName = this.db.prepare('SELECT 1 FROM workers WHERE name = ? AND account != ?');
+      const conflict = findRouteClaimConflict(
+        patterns,
+        others.map((r) => r.pattern),
+        (name) => foreignName.get(name, account) !== undefined,
+      );
+      if (conflict) throw new RouteConflictError(conflict.pattern, null, conflict.claim);
     }
     this.db.prepare('DELETE FROM routes WHERE worker = ?').run(worker);
     const insert = this.db.prepare('INSERT INTO routes (pattern, worker) VALUES (?, ?)');
@@ -216,7 +277,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
   }
 
   async listRoutes(): Promise<RouteRecord[]> {
-    return this.db.prepare('SELECT pattern, worker FROM routes ORDER BY pattern').all() as RouteRecord[];
+    return this.db.prepare(`SELECT r.pattern, r.worker, COALESCE(w.account, '${DEFAULT_ACCOUNT}') AS account FROM routes r LEFT JOIN workers w ON w.name = r.worker ORDER BY r.pattern`).all() as RouteRecord[];
   }
 
   async deleteWorker(name: string): Promise<boolean> {
@@ -229,6 +290,40 @@ export class SqliteDeploymentStore implements DeploymentStore {
       this.db.prepare('DELETE FROM routes WHERE worker = ?').run(name);
       return existed;
     }).immediate();
+  }
+
+  async createAccount(account: AccountInfo): Promise<void> {
+    this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM accounts WHERE name = ? OR id = ?').get(account.name, account.name)) throw new AccountExistsError(account.name);
+      this.db.prepare('INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(account.id, account.name, account.createdAt);
+    }).immediate();
+  }
+
+  async getAccount(idOrName: string): Promise<AccountInfo | null> {
+    const row = this.db.prepare('SELECT * FROM accounts WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1').get(idOrName, idOrName, idOrName) as Parameters<typeof toAccount>[0] | undefined;
+    return row ? toAccount(row) : null;
+  }
+
+  async listAccounts(): Promise<AccountInfo[]> {
+    return (this.db.prepare('SELECT * FROM accounts ORDER BY name').all() as Parameters<typeof toAccount>[0][]).map(toAccount);
+  }
+
+  async createToken(token: TokenInfo): Promise<void> {
+    this.db.prepare('INSERT INTO tokens (id, account, hash, label, created_at) VALUES (?, ?, ?, ?, ?)').run(token.id, token.account, token.hash, token.label, token.createdAt);
+  }
+
+  async findToken(hash: string): Promise<TokenInfo | null> {
+    const row = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Parameters<typeof toToken>[0] | undefined;
+    return row ? toToken(row) : null;
+  }
+
+  async listTokens(account?: string): Promise<TokenInfo[]> {
+    const rows = account === undefined ? this.db.prepare('SELECT * FROM tokens ORDER BY created_at').all() : this.db.prepare('SELECT * FROM tokens WHERE account = ? ORDER BY created_at').all(account);
+    return (rows as Parameters<typeof toToken>[0][]).map(toToken);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
   }
 
   async getCodeCache(versionId: string): Promise<StoredCodeCache> {

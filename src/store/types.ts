@@ -2,8 +2,12 @@
 // store (one node) and a Redis store (several nodes) are interchangeable: every method is async,
 // and every write that must be all-or-nothing (a new version plus its route claims) is one call,
 // so an implementation can make it one transaction (SQLite) or one MULTI/Lua script (Redis).
-import type { BindingConfig, ModuleType, WorkerModuleSource } from '../runtime/worker-definition.js';
-import type { Limits } from '../runtime/limits.js';
+import type { BindingConfig, ModuleType, WorkerModuleSource } from '../model/worker-definition.js';
+import type { Limits } from '../model/limits.js';
+import type { AccountInfo, TokenInfo } from '../model/accounts.js';
+
+export type { AccountInfo, TokenInfo } from '../model/accounts.js';
+export { DEFAULT_ACCOUNT } from '../model/accounts.js';
 
 /** Where `cinder serve` keeps its state unless given --data. */
 export const DEFAULT_DATA_DIR = '.cinder';
@@ -46,6 +50,8 @@ export interface NewVersion extends Omit<VersionInfo, 'number' | 'modules'> {
 
 export interface WorkerInfo {
   name: string;
+  /** the account that owns the worker (and its name, and the hosts <name>.<anything>) */
+  account: string;
   /** id of the version that serves requests */
   currentVersion: string;
   createdAt: number;
@@ -55,16 +61,40 @@ export interface WorkerInfo {
 export interface RouteRecord {
   pattern: string;
   worker: string;
+  /** the worker's account (listRoutes fills it in; writers need not) */
+  account?: string;
 }
 
-/** A route pattern is already claimed by another worker: nothing was written. */
+/**
+ * A route pattern cannot be claimed: nothing was written. Either another worker of the same
+ * account has exactly this pattern (`owner` names it), or the pattern could match a host another
+ * account claimed (`owner` is null: another tenant's worker names are not told).
+ */
 export class RouteConflictError extends Error {
   constructor(
     readonly pattern: string,
-    readonly owner: string,
+    readonly owner: string | null,
+    /** for another account's claim: what it is, in words (`route "x/*"`, `worker name "good"`) */
+    readonly claim?: string,
   ) {
-    super(`route "${pattern}" is already owned by worker "${owner}"`);
+    super(owner !== null ? `route "${pattern}" is already owned by worker "${owner}"` : `route "${pattern}" could match hosts of ${claim}, which another account has claimed`);
     this.name = 'RouteConflictError';
+  }
+}
+
+/** The worker name belongs to another account: nothing was written. */
+export class WorkerOwnedError extends Error {
+  constructor(readonly worker: string) {
+    super(`the worker name "${worker}" belongs to another account`);
+    this.name = 'WorkerOwnedError';
+  }
+}
+
+/** An account of that name exists already. */
+export class AccountExistsError extends Error {
+  constructor(readonly account: string) {
+    super(`an account named "${account}" exists already`);
+    this.name = 'AccountExistsError';
   }
 }
 
@@ -92,9 +122,12 @@ export interface DeploymentStore {
   /**
    * Store a new version and make it the worker's current one, creating the worker if needed.
    * When `routes` is given the worker's routes become exactly those patterns. Atomic: if a pattern
-   * belongs to another worker this throws RouteConflictError and stores nothing.
+   * belongs to another worker this throws RouteConflictError and stores nothing. `account`
+   * (default: DEFAULT_ACCOUNT) owns a new worker; for an existing worker it must be its owner, or
+   * this throws WorkerOwnedError. Route patterns of other accounts are compared by what they
+   * match (model/route-pattern.ts), not by spelling.
    */
-  publish(version: NewVersion, routes?: string[]): Promise<VersionInfo>;
+  publish(version: NewVersion, routes?: string[], account?: string): Promise<VersionInfo>;
   /** Make an existing version of the worker current (rollback). */
   activate(worker: string, versionId: string): Promise<void>;
   /** Replace the worker's routes; RouteConflictError (and no change) on a pattern owned elsewhere. */
@@ -102,6 +135,20 @@ export interface DeploymentStore {
   listRoutes(): Promise<RouteRecord[]>;
   /** Forget the worker, its versions, routes and caches. False when there was no such worker. */
   deleteWorker(name: string): Promise<boolean>;
+
+  // Accounts and scoped tokens (the operator's token is not stored here: see control/auth.ts).
+  /** AccountExistsError when the name is taken. */
+  createAccount(account: AccountInfo): Promise<void>;
+  /** by id or by name */
+  getAccount(idOrName: string): Promise<AccountInfo | null>;
+  listAccounts(): Promise<AccountInfo[]>;
+  createToken(token: TokenInfo): Promise<void>;
+  /** the token whose secret hashes to `hash`, if any */
+  findToken(hash: string): Promise<TokenInfo | null>;
+  /** every token, or one account's */
+  listTokens(account?: string): Promise<TokenInfo[]>;
+  /** revoke; false when there was no such token */
+  deleteToken(id: string): Promise<boolean>;
 
   /**
    * V8 code cache of a version's modules. An optimisation only: implementations may drop it at

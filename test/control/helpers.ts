@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as undiciRequest } from 'undici';
 import { captureLogger } from '../helpers/server.js';
-import { startServe, type CinderServer, type ServeOptions } from '../../src/server/serve.js';
+import { startServe, type CinderServer, type ServeOptions } from '../../src/app/serve.js';
 
 export const TOKEN = 'test-admin-token-0123456789abcdef';
 

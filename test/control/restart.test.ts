@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { captureLogger } from '../helpers/server.js';
-import { startServe } from '../../src/server/serve.js';
+import { startServe } from '../../src/app/serve.js';
 import { multipart, startCinder, tempDataDir, textWorker, type TestCinder } from './helpers.js';
 
 const dataDir = tempDataDir();

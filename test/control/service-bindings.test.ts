@@ -1,7 +1,7 @@
 // Service bindings: env.OTHER.fetch() runs another deployed worker in-process, with the callee's
 // own limits and metering, counted as a subrequest of the caller.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
+import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { multipart, startCinder, type TestCinder } from './helpers.js';
 
 let cinder: TestCinder;

@@ -79,16 +79,16 @@ describe('SqliteDeploymentStore', () => {
     expect(await store.getWorker('b')).toBeNull();
     expect(await store.listVersions('b')).toEqual([]);
     expect(await store.listRoutes()).toEqual([
-      { pattern: 'a.com/*', worker: 'a' },
-      { pattern: 'shared.com/*', worker: 'a' },
+      { pattern: 'a.com/*', worker: 'a', account: 'default' },
+      { pattern: 'shared.com/*', worker: 'a', account: 'default' },
     ]);
 
     const before = await store.publish(version('b'), ['b.com/*']);
     await expect(store.setRoutes('b', ['b2.com/*', 'a.com/*'])).rejects.toBeInstanceOf(RouteConflictError);
-    expect((await store.listRoutes()).filter((r) => r.worker === 'b')).toEqual([{ pattern: 'b.com/*', worker: 'b' }]);
+    expect((await store.listRoutes()).filter((r) => r.worker === 'b')).toEqual([{ pattern: 'b.com/*', worker: 'b', account: 'default' }]);
     // publishing without routes leaves them alone
     await store.publish(version('b'));
-    expect((await store.listRoutes()).filter((r) => r.worker === 'b')).toEqual([{ pattern: 'b.com/*', worker: 'b' }]);
+    expect((await store.listRoutes()).filter((r) => r.worker === 'b')).toEqual([{ pattern: 'b.com/*', worker: 'b', account: 'default' }]);
     expect((await store.listVersions('b'))[1].id).toBe(before.id);
     await store.close();
   });
@@ -137,7 +137,7 @@ describe('SqliteDeploymentStore', () => {
     expect(await again.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([8])]]), afterRun: true });
     await again.close();
     const reopened = new Database(file, { readonly: true });
-    expect(reopened.pragma('user_version', { simple: true })).toBe(2);
+    expect(reopened.pragma('user_version', { simple: true })).toBe(3);
     reopened.close();
   });
 
@@ -152,7 +152,7 @@ describe('SqliteDeploymentStore', () => {
     expect(await store.listVersions('a')).toEqual([]);
     expect(await store.getModules(v.id)).toEqual([]);
     expect((await store.getCodeCache(v.id)).modules.size).toBe(0);
-    expect(await store.listRoutes()).toEqual([{ pattern: 'b.com/*', worker: 'b' }]);
+    expect(await store.listRoutes()).toEqual([{ pattern: 'b.com/*', worker: 'b', account: 'default' }]);
     // a new worker of the same name starts again at 1
     expect((await store.publish(version('a'))).number).toBe(1);
     await store.close();
@@ -170,7 +170,7 @@ describe('SqliteDeploymentStore', () => {
     expect((await again.getWorker('a'))?.currentVersion).toBe(v1.id);
     expect((await again.listVersions('a')).map((v) => v.id)).toEqual([v2.id, v1.id]);
     expect(await again.getVersion('a', v2.id)).toEqual(v2);
-    expect(await again.listRoutes()).toEqual([{ pattern: 'a.com/*', worker: 'a' }]);
+    expect(await again.listRoutes()).toEqual([{ pattern: 'a.com/*', worker: 'a', account: 'default' }]);
     await again.close();
   });
 });

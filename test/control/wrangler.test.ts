@@ -2,7 +2,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configMetadata, devProject, findConfig, readConfig, stripJsonComments } from '../../src/control/wrangler.js';
+import { configMetadata, devProject, findConfig, readConfig, stripJsonComments } from '../../src/app/cli/wrangler.js';
 import { parseMetadata } from '../../src/control/metadata.js';
 import { tempDataDir } from './helpers.js';
 

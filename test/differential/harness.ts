@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { bundleWorker, type BundleResult } from '../../src/bundle.js';
+import { bundleWorker, type BundleResult } from '../../src/app/bundle.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

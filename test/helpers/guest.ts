@@ -5,6 +5,7 @@ import ivm from 'isolated-vm';
 import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { BOOT_GLOBAL, OPS, SEND_OPS, SYNC_OPS } from '../../protocol/wall.js';
 
 const bundlePath = fileURLToPath(new URL('../../dist/sandbox.js', import.meta.url));
 
@@ -27,7 +28,7 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
   const logs: Guest['logs'] = [];
   const timers = new Map<number, { timeout: NodeJS.Timeout; resolve: (fired: boolean) => void }>();
   const call = new ivm.Reference(async (op: string, _invocation: number, args: unknown[]) => {
-    if (op === 'timer') {
+    if (op === OPS.timer) {
       const [id, ms] = args as [number, number];
       return new Promise<boolean>((resolve) => {
         timers.set(id, { timeout: setTimeout(() => { timers.delete(id); resolve(true); }, ms), resolve });
@@ -38,25 +39,24 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
     throw new Error(`unknown host op ${op}`);
   });
   const callSync = new ivm.Callback((op: string, args: unknown[]) => {
-    if (op === 'random') {
+    if (op === SYNC_OPS.random) {
       const bytes = new Uint8Array(args[0] as number);
       randomFillSync(bytes);
       return new ivm.ExternalCopy(bytes.buffer).copyInto();
     }
-    if (op === 'now') return Date.now();
     throw new Error(`unknown sync host op ${op}`);
   });
   const send = new ivm.Callback(
     (op: string, args: unknown[]) => {
-      if (op === 'log') logs.push({ level: String(args[0]), message: String(args[1]) });
-      if (op === 'clearTimer') {
+      if (op === SEND_OPS.log) logs.push({ level: String(args[0]), message: String(args[1]) });
+      if (op === SEND_OPS.clearTimer) {
         const timer = timers.get(args[0] as number);
         if (timer) { clearTimeout(timer.timeout); timers.delete(args[0] as number); timer.resolve(false); }
       }
     },
     { ignored: true },
   );
-  const boot = context.global.getSync('__cinder_boot', { reference: true }) as ivm.Reference<Function>;
+  const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
   boot.applySync(undefined, [call, callSync, send]);
   return {
     logs,

@@ -6,11 +6,11 @@ import type http from 'node:http';
 import pino from 'pino';
 import { request as undiciRequest } from 'undici';
 import { Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
-import { createIngress } from '../../src/server/ingress.js';
-import { Router } from '../../src/server/router.js';
-import { installStandardOps } from '../../src/server/standard-ops.js';
-import { singleScriptWorker, type WorkerDefinition } from '../../src/runtime/worker-definition.js';
-import type { Limits } from '../../src/runtime/limits.js';
+import { createIngress } from '../../src/data-plane/ingress.js';
+import { Router } from '../../src/data-plane/router.js';
+import { installStandardOps } from '../../src/app/standard-ops.js';
+import { singleScriptWorker, type WorkerDefinition } from '../../src/model/worker-definition.js';
+import type { Limits } from '../../src/model/limits.js';
 
 export interface TestWorker {
   code: string;

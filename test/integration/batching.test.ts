@@ -4,7 +4,7 @@
 // tampers with JSON cannot garble the answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
-import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
+import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const ECHO = `export default {

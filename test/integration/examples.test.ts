@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { captureLogger } from '../helpers/server.js';
-import { startDev, type DevServer } from '../../src/server/dev.js';
+import { startDev, type DevServer } from '../../src/app/dev.js';
 
 const examples = fileURLToPath(new URL('../../examples', import.meta.url));
 let dev: DevServer;

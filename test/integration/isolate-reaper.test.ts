@@ -4,8 +4,8 @@ import ivm from 'isolated-vm';
 import { captureLogger } from '../helpers/server.js';
 import { IsolateReaper } from '../../src/runtime/isolate-reaper.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { singleScriptWorker } from '../../src/runtime/worker-definition.js';
-import { Metrics } from '../../src/runtime/metrics.js';
+import { singleScriptWorker } from '../../src/model/worker-definition.js';
+import { Metrics } from '../../src/observability/metrics.js';
 
 const GET = (host: string) => ({ method: 'GET', url: `http://${host}/`, headers: [] as [string, string][], body: null });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import { Runtime } from '../../src/runtime/runtime.js';
 import { isolateSourceFromSnapshotBytes, loadIsolateSource, readManifest } from '../../src/runtime/isolate-source.js';
 import { IsolatePool } from '../../src/runtime/pool.js';
 import { ReadyIsolate } from '../../src/runtime/ready-isolate.js';
-import { singleScriptWorker } from '../../src/runtime/worker-definition.js';
+import { singleScriptWorker } from '../../src/model/worker-definition.js';
 import { packageRoot, sandboxManifestPath, snapshotBuilderPath } from '../../src/runtime/paths.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -159,6 +159,5 @@ describe('streaming bodies', () => {
     const body = Buffer.from('x'.repeat(1000));
     const res = await server.request('hash', '/', { method: 'PUT', body });
     expect(JSON.parse(res.text).h).toBe(hashOf(body));
-    expect(createHash('sha1')).toBeTruthy();
   });
 });

@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { createKVService, installKV } from '../../bindings/kv/index.js';
-import { registerKVCommands } from '../../src/cli-kv.js';
+import { registerKVCommands } from '../../src/app/cli/kv.js';
 import { startTestServer } from '../helpers/server.js';
 import { findRedisServer, startRedis, type RedisServer } from './fixtures.js';
 

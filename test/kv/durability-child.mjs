@@ -3,9 +3,9 @@
 // server would run. Prints "port <n>" once it listens.
 import pino from 'pino';
 import { Runtime } from '../../dist/src/runtime/runtime.js';
-import { createIngress } from '../../dist/src/server/ingress.js';
-import { Router } from '../../dist/src/server/router.js';
-import { singleScriptWorker } from '../../dist/src/runtime/worker-definition.js';
+import { createIngress } from '../../dist/src/data-plane/ingress.js';
+import { Router } from '../../dist/src/data-plane/router.js';
+import { singleScriptWorker } from '../../dist/src/model/worker-definition.js';
 import { createKVService, installKV } from '../../dist/bindings/kv/index.js';
 
 const dataDir = process.argv[2];

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { createKVService, installKV, type KVService } from '../../bindings/kv/index.js';
-import { startDev } from '../../src/server/dev.js';
+import { startDev } from '../../src/app/dev.js';
 import { captureLogger, startTestServer, type TestServer } from '../helpers/server.js';
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));

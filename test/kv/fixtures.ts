@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { installKV, KVService, MemoryBackend, RedisBackend, SqliteBackend, type KVBackend, type KVServiceOptions } from '../../bindings/kv/index.js';
-import type { BindingConfig } from '../../src/runtime/worker-definition.js';
+import type { BindingConfig } from '../../src/model/worker-definition.js';
 
 export const inCI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
 

@@ -2,7 +2,7 @@
 // namespace share it; nothing a worker sends can name its way into another one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installKV, KVService, MemoryBackend, type StoredEntry } from '../../bindings/kv/index.js';
-import { KV_OPS } from '../../bindings/kv/protocol.js';
+import { KV_OPS } from '../../protocol/wall.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { kvWorker } from './fixtures.js';
 

@@ -4,7 +4,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kvServeExtension } from '../../src/control/kv-routes.js';
+import { kvServeExtension } from '../../src/app/kv.js';
 import { multipart, startCinder, tempDataDir } from '../control/helpers.js';
 
 const counter = readFileSync(fileURLToPath(new URL('../../examples/kv-counter.js', import.meta.url)), 'utf8');

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { singleScriptWorker } from '../../src/runtime/worker-definition.js';
+import { singleScriptWorker } from '../../src/model/worker-definition.js';
 
 const GET = { method: 'GET', url: 'http://x.test/', headers: [] as [string, string][], body: null };
 

@@ -4,7 +4,7 @@
 // retried unless noRetry(), limits applied; and through `cinder serve`, schedules that follow
 // uploads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CronScheduler, validateCron, type CronRun } from '../../src/runtime/cron.js';
+import { CronScheduler, validateCron, type CronRun } from '../../src/data-plane/cron.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
 import { sleep, waitFor } from './helpers.js';

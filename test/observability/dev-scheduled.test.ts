@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startDev, type DevServer } from '../../src/server/dev.js';
+import { startDev, type DevServer } from '../../src/app/dev.js';
 import { captureLogger } from '../helpers/server.js';
 
 describe('cinder dev /__scheduled', () => {

@@ -1,6 +1,6 @@
 // Shared by the observability tests: waiting for a condition, reading server-sent events over
 // real HTTP, and parsing the Prometheus text format.
-import { readEventStream } from '../../src/cli-observability.js';
+import { readEventStream } from '../../src/app/cli/observability.js';
 import { TOKEN } from '../control/helpers.js';
 
 export async function waitFor<T>(probe: () => T | Promise<T>, { timeout = 10_000, interval = 25, what = 'condition' } = {}): Promise<NonNullable<T>> {

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import WebSocket from 'ws';
-import { startDev, type DevServer } from '../../src/server/dev.js';
-import { parseInspectOption } from '../../src/server/inspector.js';
+import { startDev, type DevServer } from '../../src/app/dev.js';
+import { parseInspectOption } from '../../src/app/inspector.js';
 import { captureLogger } from '../helpers/server.js';
 import { waitFor } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TOKEN, multipart, startCinder, tempDataDir, type TestCinder } from '../control/helpers.js';
-import { formatTailEvent } from '../../src/cli-observability.js';
+import { formatTailEvent } from '../../src/app/cli/observability.js';
 import { openTail, parseMetrics, sample, sleep, waitFor } from './helpers.js';
 
 const WORKER = (name: string) => `export default {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ivm from 'isolated-vm';
-import { MemoryUsageStore, SqliteUsageStore, UsageMeter, addRecord, bucketOf, emptyMinute, quantile, summarize, MINUTE_MS, type MinuteUsage } from '../../src/runtime/usage.js';
-import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
+import { MemoryUsageStore, SqliteUsageStore, UsageMeter, addRecord, bucketOf, emptyMinute, quantile, summarize, MINUTE_MS, type MinuteUsage } from '../../src/observability/usage.js';
+import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { TOKEN, multipart, startCinder, tempDataDir, type TestCinder } from '../control/helpers.js';
 import { parseTimeParam } from '../../src/control/observability-routes.js';
 import { waitFor } from './helpers.js';
@@ -169,7 +169,8 @@ describe('usage through cinder serve', () => {
     }, { what: `${requests} requests in the usage of ${worker}` });
 
   beforeAll(async () => {
-    cinder = await startCinder({ dataDir, observability: { usageFlushIntervalMs: 100, defaultMetrics: false } });
+    // The burn worker asks for 5 s of CPU: above the default ceiling, so this server's operator raises it.
+    cinder = await startCinder({ dataDir, limitCeilings: { cpuMs: 5000 }, observability: { usageFlushIntervalMs: 100, defaultMetrics: false } });
     const deploy = async (name: string, code: string, metadata: Record<string, unknown> = {}) => {
       const res = await cinder.admin('PUT', `/workers/${name}`, { body: multipart({ main_module: 'index.js', ...metadata }, { 'index.js': code }) });
       expect(res.status, res.text).toBe(201);
@@ -297,7 +298,7 @@ describe('usage through cinder serve', () => {
   it('keeps usage across a restart (SQLite under --data)', async () => {
     const before = await usage('sleepy');
     await cinder.close();
-    cinder = await startCinder({ dataDir, observability: { usageFlushIntervalMs: 100, defaultMetrics: false } });
+    cinder = await startCinder({ dataDir, limitCeilings: { cpuMs: 5000 }, observability: { usageFlushIntervalMs: 100, defaultMetrics: false } });
     const after = await usage('sleepy');
     expect(after.requests).toBe(before.requests);
     expect(after.wall_ms.sum).toBeCloseTo(before.wall_ms.sum, 3);

@@ -77,8 +77,8 @@ describe("the ingress's error path", () => {
   // through (a bug, a future field) must cost one 500, not the process.
   it('answers 500 when node:http refuses a response, without throwing twice', async () => {
     const http = await import('node:http');
-    const { createIngress } = await import('../../src/server/ingress.js');
-    const { Router } = await import('../../src/server/router.js');
+    const { createIngress } = await import('../../src/data-plane/ingress.js');
+    const { Router } = await import('../../src/data-plane/router.js');
     const { captureLogger } = await import('../helpers/server.js');
     const { logger, logs } = captureLogger();
     const answers = [

@@ -1,7 +1,7 @@
-// The supervisor's decisions (src/server/restart-policy.ts): backoff when the serving process
+// The supervisor's decisions (src/app/restart-policy.ts): backoff when the serving process
 // keeps dying, blame for what was running, quarantine after repeated blame.
 import { describe, expect, it } from 'vitest';
-import { RestartPolicy } from '../../src/server/restart-policy.js';
+import { RestartPolicy } from '../../src/app/restart-policy.js';
 
 describe('RestartPolicy', () => {
   it('restarts at once, then backs off while the process keeps dying young, and resets once it lived', () => {

@@ -5,7 +5,7 @@
 import crypto, { webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cryptoOp, liveKeys } from '../../bindings/crypto/host.js';
-import type { OpCall } from '../../src/runtime/worker-instance.js';
+import type { OpCall } from '../../src/runtime/contract.js';
 import { createGuest, type Guest } from '../helpers/guest.js';
 
 const subtle = webcrypto.subtle;

@@ -2,14 +2,15 @@
 import { Hono } from 'hono';
 import type { Deployments } from '../deployments.js';
 import { badRequest } from '../errors.js';
+import { scopeOf } from '../principal.js';
 
 export function routesRoutes(deployments: Deployments): Hono {
   const app = new Hono();
 
-  app.get('/routes', async (c) => c.json({ routes: await deployments.listRoutes() }));
+  app.get('/routes', async (c) => c.json({ routes: await deployments.listRoutes(scopeOf(c)) }));
 
   app.get('/workers/:name/routes', async (c) => {
-    const { routes } = await deployments.getWorker(c.req.param('name'));
+    const { routes } = await deployments.getWorker(c.req.param('name'), scopeOf(c));
     return c.json({ name: c.req.param('name'), routes });
   });
 
@@ -21,7 +22,7 @@ export function routesRoutes(deployments: Deployments): Hono {
     } catch {
       throw badRequest('the body must be JSON such as {"routes": ["example.com/api/*"]}');
     }
-    const routes = await deployments.setRoutes(c.req.param('name'), (body as { routes?: unknown })?.routes);
+    const routes = await deployments.setRoutes(c.req.param('name'), (body as { routes?: unknown })?.routes, scopeOf(c));
     return c.json({ name: c.req.param('name'), routes });
   });
 

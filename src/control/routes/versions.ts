@@ -2,18 +2,19 @@
 import { Hono } from 'hono';
 import type { Deployments } from '../deployments.js';
 import { badRequest } from '../errors.js';
+import { scopeOf } from '../principal.js';
 import { versionSummary, versionView } from '../views.js';
 
 export function versionsRoutes(deployments: Deployments): Hono {
   const app = new Hono();
 
   app.get('/:name/versions', async (c) => {
-    const { info, versions } = await deployments.listVersions(c.req.param('name'));
+    const { info, versions } = await deployments.listVersions(c.req.param('name'), scopeOf(c));
     return c.json({ name: info.name, current: info.currentVersion, versions: versions.map((v) => versionView(v, info.currentVersion)) });
   });
 
   app.get('/:name/versions/:id', async (c) => {
-    const { info, version } = await deployments.getVersion(c.req.param('name'), c.req.param('id'));
+    const { info, version } = await deployments.getVersion(c.req.param('name'), c.req.param('id'), scopeOf(c));
     return c.json(versionView(version, info.currentVersion));
   });
 
@@ -32,7 +33,7 @@ export function versionsRoutes(deployments: Deployments): Hono {
       if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') throw badRequest('"version" must be a version id or number');
       target = version ?? target;
     }
-    const result = await deployments.rollback(c.req.param('name'), target);
+    const result = await deployments.rollback(c.req.param('name'), target, scopeOf(c));
     return c.json({ name: c.req.param('name'), changed: result.changed, version: versionSummary(result.version), previous: versionSummary(result.previous) });
   });
 

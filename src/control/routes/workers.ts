@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Deployments } from '../deployments.js';
 import { tooLarge } from '../errors.js';
+import { scopeOf } from '../principal.js';
 import { readUpload } from '../upload.js';
 import { versionView, workerSummary, workerView } from '../views.js';
 
@@ -13,7 +14,7 @@ const UPLOAD_OVERHEAD = 1024 * 1024;
 export function workersRoutes(deployments: Deployments): Hono {
   const app = new Hono();
 
-  app.get('/', async (c) => c.json({ workers: (await deployments.listWorkers()).map(workerSummary) }));
+  app.get('/', async (c) => c.json({ workers: (await deployments.listWorkers(scopeOf(c))).map(workerSummary) }));
 
   app.put(
     '/:name',
@@ -27,19 +28,19 @@ export function workersRoutes(deployments: Deployments): Hono {
     async (c) => {
       const name = c.req.param('name');
       const spec = await readUpload(c.req.raw);
-      const version = await deployments.upload(name, spec);
-      const { routes } = await deployments.getWorker(name);
+      const version = await deployments.upload(name, spec, scopeOf(c));
+      const { routes } = await deployments.getWorker(name, scopeOf(c));
       // {version: "<id>", number, hash, size, ...}: the new version, and the worker's routes now.
       const { id, ...view } = versionView(version);
       return c.json({ name, version: id, ...view, routes }, 201);
     },
   );
 
-  app.get('/:name', async (c) => c.json(workerView(await deployments.getWorker(c.req.param('name')))));
+  app.get('/:name', async (c) => c.json(workerView(await deployments.getWorker(c.req.param('name'), scopeOf(c)))));
 
   app.delete('/:name', async (c) => {
     const name = c.req.param('name');
-    await deployments.remove(name);
+    await deployments.remove(name, scopeOf(c));
     return c.json({ deleted: name });
   });
 

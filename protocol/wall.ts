@@ -1,0 +1,139 @@
+// The contract of the isolate wall, imported by both halves: the host (src/runtime/, bindings/*/
+// host.ts) and the guest (sandbox/, bindings/*/guest.ts). Names and plain-data shapes only: the
+// sandbox bundle includes this file, so it must not touch Node or allocate anything beyond these
+// constants, and it imports nothing. A binding's own argument and answer shapes live beside it, in
+// bindings/<name>/protocol.ts.
+//
+// How a request crosses: the host calls the guest's entry points (GUEST_ENTRIES, References taken
+// at boot) with a WireRequest; the guest answers with a DispatchResult holding a WireResponse.
+// The guest reaches the host only through the three bridge functions handed to BOOT_GLOBAL, each
+// naming an op from OPS (async calls), SYNC_OPS or SEND_OPS (fire and forget).
+
+/** The one global the sandbox leaves for the host: called once with the bridge, then deleted. */
+export const BOOT_GLOBAL = '__cinder_boot';
+
+/** The guest's entry points for events and streams, as the boot hook returns them. */
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchBatch', 'takeSettled', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
+
+/** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
+export const WARM_UP_ENTRY = 'warmUp';
+export const PRELUDE_EVALUATED_AT = 'preludeEvaluatedAt';
+
+/** What the boot hook returns (the guest's side of GUEST_ENTRIES). */
+export type BootAnswer = Record<GuestEntryName | typeof WARM_UP_ENTRY, Function> & { [PRELUDE_EVALUATED_AT]: number };
+
+/** The KV binding's ops (bindings/kv): (bindingName, ...) as bindings/kv/protocol.ts describes. */
+export const KV_OPS = {
+  get: 'kv.get',
+  getBulk: 'kv.getBulk',
+  put: 'kv.put',
+  delete: 'kv.delete',
+  list: 'kv.list',
+} as const;
+
+/** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
+export const OPS = {
+  /** (timerId, ms) -> fired: boolean */
+  timer: 'timer',
+  /** (hostStreamId) -> the next chunk (ArrayBuffer) or null at the end */
+  bodyRead: 'body.read',
+  /** (GuestFetchRequest) -> GuestFetchResponse: outbound fetch() */
+  fetch: 'fetch',
+  /** (fetchId) */
+  fetchAbort: 'fetch.abort',
+  /** (method, args, releasedHandles) -> CryptoReply: crypto.subtle */
+  crypto: 'crypto',
+  /** ('write' | 'end', id, mode, format, bytes?) -> ArrayBuffer[]: (De)CompressionStream */
+  compression: 'compression',
+  /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
+  serviceFetch: 'service.fetch',
+  kv: KV_OPS,
+} as const;
+
+/** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */
+export const SYNC_OPS = {
+  /** (byteCount) -> ArrayBuffer of random bytes */
+  random: 'random',
+  /** (parcelId) -> the async answer kept under that id (see PARCEL_KEY) */
+  parcel: 'parcel',
+} as const;
+
+/** An async answer carrying bytes crosses as { [PARCEL_KEY]: id }, and the guest takes the
+ *  answer itself with SYNC_OPS.parcel: isolated-vm's async copy into an isolate aborts the process
+ *  when the isolate cannot allocate it, a sync copy throws a RangeError (src/runtime/host-bridge.ts). */
+export const PARCEL_KEY = '__cinderParcel';
+
+/** Fire-and-forget messages: hostSend(op, ...args). */
+export const SEND_OPS = {
+  /** (level, message, invocationId) */
+  log: 'log',
+  /** (invocationId): every console line the invocation sent before its result is out */
+  flush: 'flush',
+  /** (invocationId, answer): a batched fetch event settled after its batch */
+  settled: 'settled',
+  /** (timerId) */
+  clearTimer: 'clearTimer',
+  /** (invocationId): the isolate could not take a parcel; the host ends it at the memory limit */
+  outOfMemory: 'outOfMemory',
+} as const;
+
+export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';
+
+/** A request as it crosses into the guest. */
+export interface WireRequest {
+  method: string;
+  url: string;
+  /** header pairs in arrival order; repeated names stay repeated */
+  headers: [string, string][];
+  /** the whole body when it is in hand (copied or transferred in); null when none or streamed */
+  body: ArrayBuffer | null;
+  /** set when the body is still arriving: the guest reads it by this id with OPS.bodyRead */
+  bodyStream?: number;
+  cf?: Record<string, unknown>;
+  /** `url` was already parsed and serialized by the host (by Node's WHATWG URL parser, native and
+   *  cheaper than the sandbox's in a fresh isolate): the guest takes it as it is */
+  urlSerialized?: boolean;
+}
+
+/** A response as it crosses out of the guest (and, for service bindings, back into one). */
+export interface WireResponse {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  /** strings cross as strings (the host encodes them natively); bytes as an ArrayBuffer */
+  body: string | ArrayBuffer | null;
+  /** set when the body is a guest ReadableStream: the host pulls it with the pullStream entry */
+  stream?: number;
+  /** set when the body is a host stream the guest passed on untouched: piped host to host */
+  hostStream?: number;
+}
+
+/** An exception thrown in the guest, described for the host. */
+export interface GuestException {
+  name: string;
+  message: string;
+  stack: string;
+}
+
+/** What the dispatch entries answer (copied, or JSON-encoded). */
+export interface DispatchResult<T> {
+  result?: T;
+  exception?: GuestException;
+  /** waitUntil work, timers or a stream remain: the host calls the settle entry later */
+  pending: boolean;
+  /** a 'flush' message follows the console lines the invocation sent */
+  flush?: boolean;
+}
+
+/** What the pullStream entry answers: a chunk, the end (null), or the stream's error. */
+export type PulledChunk = ArrayBuffer | string | null | { error: GuestException };
+
+/** One env entry as installWorker receives it: plain values whole, host-backed bindings by their
+ *  type only (the guest calls back by binding name; the host resolves the name). */
+export type BindingDescriptor =
+  | { type: 'plain_text' | 'secret_text'; text: string }
+  | { type: 'json'; json: unknown }
+  | { type: string; [key: string]: unknown };
+
+export type EnvDescriptor = Record<string, BindingDescriptor>;

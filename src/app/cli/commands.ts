@@ -1,0 +1,318 @@
+// The control-plane commands of the `cinder` CLI:
+//   cinder serve                       the multi-tenant server (data plane + admin API)
+//   cinder deploy [path]               bundle a wrangler project or a worker file and upload it
+//   cinder workers list|show|versions|rollback|delete
+// The admin URL and token come from --url/--token, else CINDER_URL/CINDER_TOKEN.
+// The runtime, SQLite and esbuild are imported only by the commands that use them, so a
+// `cinder workers list` does not pay for loading V8 isolates.
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../../observability/logger.js';
+import { DEFAULT_DATA_DIR } from '../../store/types.js';
+import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
+import { workerNameError } from '../../control/validate.js';
+import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
+import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return n;
+}
+
+export function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+export function say(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+/** --url and --token, defaulting to CINDER_URL and CINDER_TOKEN (or the server's CINDER_ADMIN_TOKEN). */
+export function adminOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--url <url>', 'admin API of `cinder serve`').env('CINDER_URL').default(DEFAULT_ADMIN_URL))
+    .addOption(new Option('--token <token>', 'admin token, or an account token (which manages that account only)').env('CINDER_TOKEN'));
+}
+
+export function client(opts: { url: string; token?: string }): AdminClient {
+  return new AdminClient(opts.url, opts.token ?? process.env.CINDER_ADMIN_TOKEN);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export const formatTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+// --- serve -------------------------------------------------------------------------------------------
+
+function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the multi-tenant server: workers on --port, the admin API on --admin-port')
+    .option('-p, --port <port>', 'data plane port', port, 8787)
+    .option('--host <host>', 'data plane address', '0.0.0.0')
+    .option('--admin-port <port>', 'admin API port', port, 8788)
+    .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
+    .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
+    .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
+    .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
+    .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
+    // The operator's ceilings (rule 4): tenants choose their limits within them; an upload over
+    // one is refused with a 400 naming the limit and the ceiling.
+    .option('--max-cpu-ms <ms>', `ceiling on a worker's cpu_ms (default ${DEFAULT_CEILINGS.cpuMs}; at most ${HARD_MAXIMUMS.cpuMs})`, positive)
+    .option('--max-wall-ms <ms>', `ceiling on wall_ms (default ${DEFAULT_CEILINGS.wallMs})`, positive)
+    .option('--max-memory-mb <mb>', `ceiling on memory_mb (default ${DEFAULT_CEILINGS.memoryMb})`, positive)
+    .option('--max-startup-ms <ms>', `ceiling on startup_ms, the top level's time at load (default ${DEFAULT_CEILINGS.startupMs})`, positive)
+    .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
+    .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
+    .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
+    .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
+    .action(async (opts) => {
+      const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
+      // Refused before anything starts: a ceiling over the hard maximum is an operator error.
+      resolveCeilings(limitCeilings);
+      const logger = createLogger();
+      const { superviseThisCommand } = await import('../supervisor.js');
+      const { supervisorState, reportToSupervisor } = await import('../supervised.js');
+      const supervised = supervisorState();
+      // By default this process only supervises; the one that serves is its child.
+      if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
+      const { startServe } = await import('../serve.js');
+      const { kvServeExtension } = await import('../kv.js');
+      const server = await startServe({
+        observability: supervised ? { supervisorRestarts: supervised.restarts } : undefined,
+        logger,
+        port: opts.port,
+        host: opts.host,
+        adminPort: opts.adminPort,
+        adminHost: opts.adminHost,
+        dataDir: opts.data,
+        maxScriptBytes: opts.maxScriptBytes,
+        limitCeilings,
+        allowPrivateFetch: !!opts.allowPrivateFetch,
+        serverTiming: opts.serverTiming !== false,
+        // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
+        extensions: [kvServeExtension({ redis: opts.redis })],
+      });
+      // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
+      // when it was just generated, and never through the logger.
+      const err = (line: string) => process.stderr.write(line + '\n');
+      err(`cinder serve: data plane on ${server.url}, admin API on ${server.adminUrl} (data in ${server.dataDir})`);
+      err(`cinder serve: ${server.restored.workers.length} workers, ${server.restored.routes} routes restored${server.restored.failed.length ? `; could not restore: ${server.restored.failed.join(', ')}` : ''}`);
+      if (server.tokenSource === 'generated') {
+        err(`cinder serve: generated an admin token; it is shown only now and kept in ${server.tokenFile}:`);
+        err(`  ${server.token}`);
+        err(`  (clients: export CINDER_URL=${server.adminUrl} CINDER_TOKEN=<token>)`);
+      } else if (server.tokenSource === 'file') {
+        err(`cinder serve: admin token read from ${server.tokenFile}`);
+      } else {
+        err('cinder serve: admin token from CINDER_ADMIN_TOKEN');
+      }
+      reportToSupervisor(server.runtime, logger, supervised);
+      const stop = () => {
+        server.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
+
+// --- deploy ------------------------------------------------------------------------------------------
+
+interface Project {
+  name: string;
+  entry: string;
+  config?: ProjectConfig;
+}
+
+async function resolveProject(path: string | undefined, opts: { name?: string; env?: string }): Promise<Project> {
+  const target = resolve(path ?? '.');
+  if (!existsSync(target)) throw new ConfigError(`no such file or directory: ${target}`);
+  let config: ProjectConfig | undefined;
+  let entry: string | undefined;
+  if (statSync(target).isDirectory()) {
+    const file = findConfig(target);
+    if (!file) {
+      throw new ConfigError(`no ${CONFIG_FILES.join(', ')} in ${target}. Deploy a worker file instead (cinder deploy src/index.ts --name my-worker), or add a wrangler.toml with name and main.`);
+    }
+    config = readConfig(file, opts.env);
+  } else if (isConfigFile(target)) {
+    config = readConfig(target, opts.env);
+  } else {
+    if (opts.env) throw new ConfigError('--env selects a section of a wrangler config; it does not apply to a single worker file');
+    entry = target;
+  }
+  if (config) {
+    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
+    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
+    entry = config.main;
+  }
+  const { workerNameFromFile } = await import('../dev.js');
+  const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
+  const error = workerNameError(name);
+  if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);
+  return { name, entry: entry!, config };
+}
+
+function deployCommand(): Command {
+  return adminOptions(
+    new Command('deploy')
+      .description('bundle a worker (wrangler.toml/.json/.jsonc project, or a .js/.ts file) and upload it as a new version')
+      .argument('[path]', 'project directory, wrangler config file, or worker entry file', '.')
+      .option('--name <name>', 'worker name (default: the config\'s name, or the file name)')
+      .option('--env <env>', 'use the [env.<env>] section of the wrangler config')
+      .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
+  ).action(async (path: string, opts) => {
+    const project = await resolveProject(path, opts);
+    const { bundleWorker } = await import('../bundle.js');
+    let bundle;
+    try {
+      bundle = await bundleWorker(project.entry);
+    } catch (error) {
+      throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
+    }
+    const module = bundle.modules.find((m) => m.name === bundle.main)!;
+    const metadata: Record<string, unknown> = project.config ? configMetadata(project.config) : {};
+    if (module.type === 'esm') metadata.main_module = bundle.main;
+    else metadata.body_part = bundle.main;
+
+    const size = bundle.modules.reduce((n, m) => n + Buffer.byteLength(m.code), 0);
+    if (opts.dryRun) {
+      say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
+      say(JSON.stringify(metadata, null, 2));
+      return;
+    }
+
+    const form = new FormData();
+    form.append('metadata', new Blob([JSON.stringify(metadata)], { type: 'application/json' }), 'metadata.json');
+    for (const m of bundle.modules) {
+      form.append(m.name, new Blob([m.code], { type: m.type === 'esm' ? 'application/javascript+module' : 'application/javascript' }), m.name);
+    }
+    const result = await client(opts).request('PUT', `/workers/${project.name}`, form);
+    say(`Deployed ${project.name}: version ${result.number} (${result.version}), ${formatBytes(result.size)}`);
+    if (result.routes?.length) say(`  routes:   ${result.routes.join(', ')}`);
+    if (result.crons?.length) say(`  crons:    ${result.crons.join(', ')}`);
+    if (result.bindings?.length) say(`  bindings: ${result.bindings.map((b: { name: string; type: string }) => `${b.name} (${b.type})`).join(', ')}`);
+    say(`  reach it by host ${project.name}.<your domain>${result.routes?.length ? ' or its routes' : ''}`);
+  });
+}
+
+// --- workers -----------------------------------------------------------------------------------------
+
+function describeBinding(b: Record<string, unknown>): string {
+  switch (b.type) {
+    case 'plain_text':
+      return `${b.name} = ${JSON.stringify(b.text)}`;
+    case 'json':
+      return `${b.name} = ${JSON.stringify(b.json)} (json)`;
+    case 'secret_text':
+      return `${b.name} (secret)`;
+    case 'kv_namespace':
+      return `${b.name} -> KV namespace ${b.namespace_id}`;
+    case 'service':
+      return `${b.name} -> worker ${b.service}`;
+    default:
+      return `${b.name} (${b.type})`;
+  }
+}
+
+function workersCommand(): Command {
+  const workers = new Command('workers').description('list, inspect, roll back and delete deployed workers');
+
+  workers.addCommand(
+    adminOptions(new Command('list').description('list deployed workers').option('--json', 'print the API\'s JSON')).action(async (opts) => {
+      const { workers: list } = await client(opts).request('GET', '/workers');
+      if (opts.json) return say(JSON.stringify(list, null, 2));
+      if (!list.length) return say('No workers deployed. Deploy one with `cinder deploy`.');
+      say(
+        table(
+          ['NAME', 'VERSION', 'SIZE', 'DEPLOYED', 'ROUTES'],
+          list.map((w: any) => [w.name, String(w.version.number), formatBytes(w.version.size), formatTime(w.updated_at), w.routes.join(', ') || '-']),
+        ),
+      );
+    }),
+  );
+
+  workers.addCommand(
+    adminOptions(new Command('show').description('show a worker: live version, routes, bindings (secrets hidden)').argument('<name>').option('--json', 'print the API\'s JSON')).action(
+      async (name: string, opts) => {
+        const w = await client(opts).request('GET', `/workers/${encodeURIComponent(name)}`);
+        if (opts.json) return say(JSON.stringify(w, null, 2));
+        say(w.name);
+        say(`  version:   ${w.version.number} (${w.version.id}), ${formatBytes(w.version.size)}, deployed ${formatTime(w.version.created_at)}`);
+        say(`  main:      ${w.main_module}${w.modules.length > 1 ? ` (+${w.modules.length - 1} modules)` : ''}`);
+        say(`  routes:    ${w.routes.join(', ') || '-'}`);
+        say(`  bindings:  ${w.bindings.map(describeBinding).join(', ') || '-'}`);
+        say(`  crons:     ${w.crons.join(', ') || '-'}`);
+        const limits = Object.entries(w.limits).map(([k, v]) => `${k}=${v}`);
+        say(`  limits:    ${limits.join(', ') || 'defaults'}`);
+      },
+    ),
+  );
+
+  workers.addCommand(
+    adminOptions(new Command('versions').description('list a worker\'s versions, newest first (* = live)').argument('<name>').option('--json', 'print the API\'s JSON')).action(
+      async (name: string, opts) => {
+        const result = await client(opts).request('GET', `/workers/${encodeURIComponent(name)}/versions`);
+        if (opts.json) return say(JSON.stringify(result.versions, null, 2));
+        say(
+          table(
+            ['', '#', 'ID', 'CREATED', 'SIZE', 'HASH'],
+            result.versions.map((v: any) => [v.current ? '*' : '', String(v.number), v.id, formatTime(v.created_at), formatBytes(v.size), v.hash.slice(0, 12)]),
+          ),
+        );
+      },
+    ),
+  );
+
+  workers.addCommand(
+    adminOptions(
+      new Command('rollback')
+        .description('make an earlier version live: the one before the live one, or the given number or id')
+        .argument('<name>')
+        .argument('[version]', 'version number or id (see `cinder workers versions <name>`)'),
+    ).action(async (name: string, version: string | undefined, opts) => {
+      const body = version === undefined ? undefined : JSON.stringify({ version: /^\d+$/.test(version) ? Number(version) : version });
+      const result = await client(opts).request('POST', `/workers/${encodeURIComponent(name)}/rollback`, body, body ? { 'content-type': 'application/json' } : {});
+      if (!result.changed) return say(`${name} is already at version ${result.version.number}; nothing changed.`);
+      say(`Rolled ${name} back to version ${result.version.number} (${result.version.id}).`);
+      say(`Version ${result.previous.number} is still stored: \`cinder workers rollback ${name} ${result.previous.number}\` brings it back.`);
+    }),
+  );
+
+  workers.addCommand(
+    adminOptions(new Command('delete').description('delete a worker with all its versions and routes').argument('<name>').option('-y, --yes', 'do not ask for confirmation')).action(
+      async (name: string, opts) => {
+        if (!opts.yes && process.stdin.isTTY) {
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question(`Delete worker ${name} with all its versions and routes? [y/N] `);
+          rl.close();
+          if (!/^y(es)?$/i.test(answer.trim())) return say('Not deleted.');
+        }
+        await client(opts).request('DELETE', `/workers/${encodeURIComponent(name)}`);
+        say(`Deleted worker ${name}.`);
+      },
+    ),
+  );
+
+  return workers;
+}
+
+export function registerControlCommands(program: Command): void {
+  program.addCommand(serveCommand());
+  program.addCommand(deployCommand());
+  program.addCommand(workersCommand());
+}

@@ -1,0 +1,223 @@
+// Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
+// wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
+// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services,
+// triggers.crons, routes/route, limits, and [env.<name>] sections. Everything else is ignored, as
+// a project may carry keys for Cloudflare services Cinder does not have.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import type { BindingConfig } from '../../model/worker-definition.js';
+import type { Limits } from '../../model/limits.js';
+import { parseLimits } from '../../control/validate.js';
+
+export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
+
+export interface ProjectConfig {
+  /** the config file read */
+  file: string;
+  name?: string;
+  /** absolute path of the entry module */
+  main?: string;
+  compatibilityDate?: string;
+  vars: Record<string, unknown>;
+  kvNamespaces: { binding: string; id: string }[];
+  services: { binding: string; service: string }[];
+  crons: string[];
+  /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
+  routes?: string[];
+  limits?: Record<string, unknown>;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The wrangler config in `dir`, if there is one. */
+export function findConfig(dir: string): string | null {
+  for (const name of CONFIG_FILES) {
+    const file = join(dir, name);
+    if (existsSync(file) && statSync(file).isFile()) return file;
+  }
+  return null;
+}
+
+export function isConfigFile(path: string): boolean {
+  return /(^|[\\/])wrangler\.(toml|json|jsonc)$/.test(path);
+}
+
+/** JSON with comments and trailing commas (wrangler.jsonc) as plain JSON. */
+export function stripJsonComments(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      // copy a string literal verbatim, escapes included
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      // keep line numbers for JSON.parse's messages
+      out += text.slice(i, end === -1 ? text.length : end + 2).replace(/[^\n]/g, ' ');
+      i = end === -1 ? text.length : end + 1;
+    } else {
+      out += c;
+    }
+  }
+  // trailing commas before } or ]
+  return out.replace(/,(\s*[}\]])/g, '$1');
+}
+
+function parseFile(file: string): Record<string, unknown> {
+  const text = readFileSync(file, 'utf8');
+  try {
+    const parsed = file.endsWith('.toml') ? parseToml(text) : JSON.parse(stripJsonComments(text));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected a table/object at the top level');
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid ${file.endsWith('.toml') ? 'TOML' : 'JSON'}: ${(error as Error).message}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function readConfig(file: string, env?: string): ProjectConfig {
+  const path = resolve(file);
+  const raw = parseFile(path);
+  let top = raw;
+  if (env) {
+    const section = isObject(raw.env) ? raw.env[env] : undefined;
+    if (!isObject(section)) throw new ConfigError(`${path} has no [env.${env}] section`);
+    // As in wrangler: most keys inherit from the top level; bindings and vars do not.
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, ...section };
+    if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
+  }
+  const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
+
+  const str = (key: string): string | undefined => {
+    const value = top[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !value) throw new ConfigError(`${where(key)} must be a non-empty string`);
+    return value;
+  };
+  const list = <T>(key: string, item: (value: unknown, i: number) => T): T[] => {
+    const value = top[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) throw new ConfigError(`${where(key)} must be an array`);
+    return value.map(item);
+  };
+
+  const main = str('main');
+  const vars = top.vars === undefined ? {} : top.vars;
+  if (!isObject(vars)) throw new ConfigError(`${where('vars')} must be a table of NAME = value`);
+
+  const kvNamespaces = list('kv_namespaces', (value, i) => {
+    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.id !== 'string') {
+      throw new ConfigError(`${where(`kv_namespaces[${i}]`)} must be { binding = "NAME", id = "namespace id" }`);
+    }
+    return { binding: value.binding, id: value.id };
+  });
+  const services = list('services', (value, i) => {
+    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string') {
+      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" }`);
+    }
+    return { binding: value.binding, service: value.service };
+  });
+
+  let crons: string[] = [];
+  if (top.triggers !== undefined) {
+    if (!isObject(top.triggers)) throw new ConfigError(`${where('triggers')} must be a table such as { crons = ["*/5 * * * *"] }`);
+    const value = top.triggers.crons ?? [];
+    if (!Array.isArray(value) || value.some((c) => typeof c !== 'string')) throw new ConfigError(`${where('triggers.crons')} must be an array of cron strings`);
+    crons = value as string[];
+  }
+
+  let routes: string[] | undefined;
+  const pattern = (value: unknown, key: string): string => {
+    const p = isObject(value) ? value.pattern : value;
+    if (typeof p !== 'string' || !p) throw new ConfigError(`${where(key)} must be a pattern string or { pattern = "..." }`);
+    return p;
+  };
+  if (top.routes !== undefined) routes = list('routes', (value, i) => pattern(value, `routes[${i}]`));
+  if (top.route !== undefined) routes = [...(routes ?? []), pattern(top.route, 'route')];
+
+  let limits: Record<string, unknown> | undefined;
+  if (top.limits !== undefined) {
+    if (!isObject(top.limits)) throw new ConfigError(`${where('limits')} must be a table such as { cpu_ms = 100 }`);
+    limits = top.limits;
+  }
+
+  return {
+    file: path,
+    name: str('name'),
+    main: main ? resolve(dirname(path), main) : undefined,
+    compatibilityDate: str('compatibility_date'),
+    vars,
+    kvNamespaces,
+    services,
+    crons,
+    routes,
+    limits,
+  };
+}
+
+/** The upload metadata (see metadata.ts) a project's config describes. */
+export function configMetadata(config: ProjectConfig): Record<string, unknown> {
+  const bindings: Record<string, unknown>[] = [
+    ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
+    ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
+    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
+  ];
+  const metadata: Record<string, unknown> = { bindings };
+  if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
+  if (config.crons.length) metadata.crons = config.crons;
+  if (config.routes) metadata.routes = config.routes;
+  if (config.limits) metadata.limits = config.limits;
+  return metadata;
+}
+
+/** What `cinder dev` serves when pointed at a wrangler project instead of worker files. */
+export interface DevProject {
+  /** worker entry files (unchanged when no path is a wrangler project) */
+  paths: string[];
+  bindings: Record<string, BindingConfig>;
+  limits?: Partial<Limits>;
+  /** the project's entry answers every host */
+  defaultWorker?: string;
+  config?: ProjectConfig;
+}
+
+/**
+ * `cinder dev wrangler.toml` (or a directory holding one): serve the project's main with its vars,
+ * KV namespaces and limits. Plain worker files and directories of them pass through unchanged.
+ */
+export function devProject(paths: string[], workerNameFromFile: (file: string) => string): DevProject {
+  const configs = paths.map((p) => {
+    const target = resolve(p);
+    if (isConfigFile(target) && existsSync(target)) return target;
+    if (existsSync(target) && statSync(target).isDirectory()) return findConfig(target);
+    return null;
+  });
+  const found = configs.filter((c): c is string => c !== null);
+  if (!found.length) return { paths, bindings: {} };
+  if (paths.length > 1) throw new ConfigError(`cinder dev serves one wrangler project at a time; got ${paths.join(', ')}`);
+  const config = readConfig(found[0]);
+  if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
+  const bindings: Record<string, BindingConfig> = {};
+  for (const [name, value] of Object.entries(config.vars)) bindings[name] = typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value };
+  for (const kv of config.kvNamespaces) bindings[kv.binding] = { type: 'kv_namespace', namespace_id: kv.id };
+  let limits: Partial<Limits> | undefined;
+  try {
+    limits = config.limits ? parseLimits(config.limits, `${config.file}: limits`) : undefined;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config };
+}

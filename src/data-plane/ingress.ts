@@ -1,0 +1,252 @@
+// HTTP ingress (the data plane): node:http in, worker invocation, node:http out. Keeps repeated
+// headers (Set-Cookie) as they are, handles HEAD and bodiless statuses, enforces the request body
+// limit, adds Server-Timing, and writes one log line per request.
+import http from 'node:http';
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime/runtime.js';
+import type { RuntimeResponse } from '../runtime/contract.js';
+import { newRequestId } from '../model/request-id.js';
+import type { Router } from './router.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
+import { UploadStream } from './upload-stream.js';
+
+export interface IngressOptions {
+  runtime: Runtime;
+  router: Router;
+  logger: Logger;
+  /** add a Server-Timing header (cold, cpu, total) to every response */
+  serverTiming?: boolean;
+  /** show exception messages and stacks in 500 bodies (dev), not just in logs */
+  exposeErrors?: boolean;
+  maxRequestBodyBytes?: number;
+}
+
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+// Headers the ingress owns: framing is decided here from the actual body.
+const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+
+class BodyTooLarge extends Error {}
+
+/** Uploads up to this size (declared by Content-Length) are read whole before dispatch, which is
+ *  cheapest; larger or chunked ones stream into the guest as they arrive. */
+const BUFFERED_BODY_MAX = 1024 * 1024;
+
+type IncomingBody = { body: ArrayBuffer | null; bodyStream?: AsyncIterable<Uint8Array> };
+
+function takeBody(req: http.IncomingMessage, limit: number): Promise<IncomingBody> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(new BodyTooLarge());
+  if (req.method === 'GET' || req.method === 'HEAD' || declared === 0) {
+    req.resume();
+    return Promise.resolve({ body: null });
+  }
+  if (!(declared <= BUFFERED_BODY_MAX)) return Promise.resolve({ body: null, bodyStream: new UploadStream(req, limit) });
+  return readBody(req, limit).then((body) => ({ body }));
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        reject(new BodyTooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (total === 0) return resolve(null);
+      // A fresh ArrayBuffer of exactly the body (Buffer.concat may hand back a pooled slab),
+      // so it can be transferred into the isolate.
+      const body = new Uint8Array(total);
+      let offset = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, offset);
+        offset += chunk.length;
+      }
+      resolve(body.buffer);
+    });
+    req.on('error', reject);
+  });
+}
+
+function headerPairs(raw: string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
+  return pairs;
+}
+
+function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
+  const parts: string[] = [];
+  if (result?.coldMs != null) parts.push(`cold;dur=${result.coldMs.toFixed(3)}`);
+  if (result) parts.push(`cpu;dur=${result.cpuMs.toFixed(3)}`);
+  parts.push(`total;dur=${totalMs.toFixed(3)}`);
+  return parts.join(', ');
+}
+
+/**
+ * writeHead that cannot take the process down: the runtime checks a guest's status, reason and
+ * headers at the crossing, but should anything still be refused by node:http, the response
+ * becomes a plain 500. node:http keeps a refused reason phrase as res.statusMessage and would
+ * reuse it for the next writeHead (throwing again), so it is reset first. Returns the status sent,
+ * or null when even that failed and the connection was cut.
+ */
+function writeHeadSafely(res: http.ServerResponse, status: number, statusText: string | undefined, headers: (string | number)[], onRefused: (error: unknown) => void): number | null {
+  try {
+    res.writeHead(status, statusText || undefined, headers as unknown as string[]);
+    return status;
+  } catch (error) {
+    onRefused(error);
+  }
+  try {
+    res.statusMessage = 'Internal Server Error';
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    const body = 'Internal error: the response could not be sent\n';
+    res.writeHead(500, 'Internal Server Error', ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]);
+    res.end(body);
+  } catch {
+    res.destroy();
+  }
+  return null;
+}
+
+/** Write a streamed body as the guest produces it (chunked), honouring socket backpressure. */
+async function sendStream(res: http.ServerResponse, method: string, result: RuntimeResponse, headers: (string | number)[], timing: string | null): Promise<Error | null> {
+  const stream = result.stream!;
+  // Server-Timing here can only describe the time to the first byte: the body is still coming.
+  if (timing) headers.push('server-timing', timing);
+  let refused: unknown;
+  if (writeHeadSafely(res, result.status, result.statusText, headers, (error) => (refused = error)) === null) {
+    await stream.return();
+    return refused as Error;
+  }
+  if (method === 'HEAD' || NULL_BODY_STATUSES.has(result.status)) {
+    await stream.return();
+    res.end();
+    return null;
+  }
+  res.flushHeaders();
+  let clientGone = false;
+  res.once('close', () => {
+    if (!res.writableFinished) clientGone = true;
+  });
+  try {
+    for await (const chunk of stream) {
+      if (clientGone) break; // leaving the loop returns the generator: the guest stream is cancelled
+      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+    res.end();
+    return null;
+  } catch (error) {
+    // The guest's stream failed after the headers went out: all we can do is cut the response
+    // short so the client sees an incomplete body rather than a truncated "complete" one.
+    res.destroy();
+    return error as Error;
+  }
+}
+
+export function createIngress(options: IngressOptions): http.Server {
+  const { runtime, router, logger } = options;
+  const timing = options.serverTiming !== false;
+  const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
+
+  const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const rawUrl = req.url ?? '/';
+    const queryAt = rawUrl.indexOf('?');
+    const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+    const host = req.headers.host ?? 'localhost';
+    const worker = router.resolve(host, path);
+    const requestId = newRequestId();
+
+    const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra: Record<string, unknown> = {}) => {
+      const totalMs = performance.now() - started;
+      if (timing) headers.push('server-timing', serverTiming(result, totalMs));
+      const bodyless = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
+      // The length of the body we send, or for HEAD of the one GET would send; a HEAD answered
+      // without a body keeps the worker's own Content-Length, if it gave one (as workerd does).
+      if (!NULL_BODY_STATUSES.has(status)) {
+        if (body != null) headers.push('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+        else if (method === 'HEAD') {
+          const declared = result?.headers.find(([name]) => name.toLowerCase() === 'content-length');
+          if (declared) headers.push('content-length', declared[1]);
+        } else headers.push('content-length', 0);
+      }
+      let refused: unknown;
+      const sent = writeHeadSafely(res, status, result?.statusText, headers, (error) => (refused = error));
+      if (sent !== null) res.end(bodyless || body == null ? undefined : body);
+      if (refused) extra = { ...extra, err: `response refused by node:http: ${(refused as Error).message}` };
+      const level = sent === null || status >= 500 ? 'warn' : 'info';
+      logger[level]({ worker, method, path, status: sent ?? 500, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
+    };
+
+    if (!worker) {
+      finish(404, ['content-type', 'text/plain; charset=utf-8'], `No worker matched this request (host "${host}", path "${path}").\n`, null);
+      return;
+    }
+
+    // Start the cold start now, while the body is still on its way.
+    const prewarmColdMs = runtime.prewarm(worker);
+
+    takeBody(req, maxBody)
+      .then(async ({ body, bodyStream }) => {
+        const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
+        result.coldMs ??= prewarmColdMs;
+        if (result.refused !== undefined) {
+          finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
+          return;
+        }
+        if (result.limit) {
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
+          return;
+        }
+        if (result.loadError) {
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
+          return;
+        }
+        if (result.exception) {
+          const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
+          return;
+        }
+        const headers: (string | number)[] = [];
+        for (const [name, value] of result.headers) {
+          if (!HOP_BY_HOP.has(name)) headers.push(name, value);
+        }
+        if (result.stream) {
+          const failure = await sendStream(res, method, result, headers, timing ? serverTiming(result, performance.now() - started) : null);
+          const totalMs = performance.now() - started;
+          const fields = { worker, method, path, status: result.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId, streamed: true };
+          if (failure) logger.warn({ ...fields, err: String((failure as { guest?: { stack: string } }).guest?.stack ?? failure.message) }, 'request');
+          else logger.info(fields, 'request');
+          return;
+        }
+        const payload = result.body == null ? null : typeof result.body === 'string' ? result.body : new Uint8Array(result.body);
+        finish(result.status, headers, payload, result);
+      })
+      .catch((error) => {
+        if (error instanceof BodyTooLarge) {
+          res.shouldKeepAlive = false;
+          finish(413, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close'], `Request body larger than the limit of ${maxBody} bytes.\n`, null);
+        } else if (!res.headersSent) {
+          logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure');
+          finish(500, ['content-type', 'text/plain; charset=utf-8'], 'Internal error\n', null);
+        } else {
+          res.destroy();
+        }
+      })
+      .catch((error) => {
+        // The error path itself failed (it should not): never an unhandled rejection, which
+        // would end the process for every tenant.
+        logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
+        res.destroy();
+      });
+  });
+  server.keepAliveTimeout = 65_000;
+  return server;
+}

@@ -1,0 +1,73 @@
+// What a deployed worker is: its modules, its bindings and limits, under a name and a version.
+// Plain data, so the control plane can store it and the runtime can load it anywhere.
+import { createHash } from 'node:crypto';
+import type { Limits } from './limits.js';
+
+export type ModuleType = 'esm' | 'script';
+
+export interface WorkerModuleSource {
+  /** module name as other modules import it (e.g. "index.js", "lib/util.js") */
+  name: string;
+  code: string;
+  type: ModuleType;
+}
+
+/** How a binding is described to the host (never handed to the guest as-is). */
+export type BindingConfig =
+  | { type: 'plain_text'; text: string }
+  | { type: 'secret_text'; text: string }
+  | { type: 'json'; json: unknown }
+  | { type: 'kv_namespace'; namespace_id: string }
+  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
+
+export interface WorkerDefinition {
+  name: string;
+  /** the account that owns the worker (cinder serve); undefined in `cinder dev` */
+  account?: string;
+  /** version id; a new one for every upload */
+  version: string;
+  /** the module the runtime evaluates first */
+  main: string;
+  modules: WorkerModuleSource[];
+  bindings: Record<string, BindingConfig>;
+  limits?: Partial<Limits>;
+  /** V8 code cache per module name, filled on first load and kept beside the deployment */
+  codeCache?: Map<string, Buffer>;
+  /** True once `codeCache` holds what a first request compiled (see WorkerInstance); whoever
+   *  keeps the cache stores this with it, so a restarted server does not make it again. */
+  codeCacheAfterRun?: boolean;
+  /** Called when entries of `codeCache` were replaced, so whoever keeps the cache can store it
+   *  again: V8 rejected one (a damaged file, other V8 flags), or a first request has run. */
+  onCodeCacheUpdated?: (codeCache: Map<string, Buffer>, reason: 'rejected' | 'after-run') => void;
+}
+
+// A script is an ES module when it has a top-level import/export statement (as wrangler decides
+// between the modules and service-worker formats).
+// Minified bundles write `export{a as default}` with no space.
+const ESM_SYNTAX = /(^|[\n;}])\s*(export\s*(\{|\*)|export\s+(default\b|const\b|let\b|var\b|function\b|async\s+function\b|class\b)|import\s*(\{|\*|[\w$]+\s*(,|from\b)|['"]))/;
+
+export function detectModuleType(code: string): ModuleType {
+  const withoutComments = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:\\])\/\/.*$/gm, '$1');
+  return ESM_SYNTAX.test(withoutComments) ? 'esm' : 'script';
+}
+
+export function contentHash(modules: WorkerModuleSource[]): string {
+  const hash = createHash('sha256');
+  for (const m of modules) hash.update(m.name).update('\0').update(m.type).update('\0').update(m.code).update('\0');
+  return hash.digest('hex');
+}
+
+/** A single-file worker, format detected from its syntax. */
+export function singleScriptWorker(name: string, code: string, options: Partial<WorkerDefinition> = {}): WorkerDefinition {
+  const moduleName = options.main ?? 'worker.js';
+  const modules = [{ name: moduleName, code, type: detectModuleType(code) }];
+  return {
+    name,
+    version: options.version ?? contentHash(modules).slice(0, 16),
+    main: moduleName,
+    modules,
+    bindings: options.bindings ?? {},
+    limits: options.limits,
+    codeCache: options.codeCache,
+  };
+}

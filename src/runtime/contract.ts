@@ -1,0 +1,63 @@
+// What code outside the runtime builds on, types only: the op contract bindings implement (an op
+// handler runs on the host for a guest call such as KV get or fetch), and the request and
+// response of Runtime.fetch. Bindings import this file, never the runtime's core.
+import type { LimitExceededError, Limits } from '../model/limits.js';
+import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
+import type { GuestException, WireRequest } from '../../protocol/wall.js';
+
+/** The invocation an op is called for, as an op may see and charge it. */
+export interface OpInvocation {
+  readonly requestId: string;
+  /** subrequests made so far (outbound fetch, service calls); ops count theirs here */
+  subrequests: number;
+}
+
+export interface OpCall {
+  worker: WorkerDefinition;
+  limits: Limits;
+  invocation: OpInvocation | undefined;
+  /** resolve an env binding by name, as configured for this worker */
+  binding(name: string): BindingConfig | undefined;
+  /** hand the guest a host-side byte stream; it reads it with the `body.read` op by this id */
+  openStream(source: AsyncIterable<Uint8Array>): number;
+  /** a guest ReadableStream the guest offered by id (e.g. an outbound request body), read from the host */
+  guestStream(id: number): AsyncIterable<Uint8Array>;
+  /** a host stream (see openStream) the guest passed on untouched; the caller now owns it */
+  takeHostStream(id: number): AsyncIterable<Uint8Array>;
+  /** host-side state that lives as long as this isolate (e.g. crypto keys by handle), per op family */
+  isolateState<T>(family: string, create: () => T): T;
+}
+
+/** A binding op handler: runs on the host for a guest call (protocol/wall.ts OPS). */
+export type OpHandler = (call: OpCall, args: unknown[]) => Promise<unknown>;
+
+export interface OpRegistry {
+  registerOp(op: string, handler: OpHandler): void;
+}
+
+/** A request as the host hands it to the runtime (the guest receives it as a WireRequest). */
+export interface RuntimeRequest extends Omit<WireRequest, 'bodyStream' | 'urlSerialized'> {
+  /** the body as it arrives (large or chunked uploads); never crosses the wall itself */
+  bodyStream?: AsyncIterable<Uint8Array>;
+}
+
+/** What the runtime hands back for one fetch invocation. */
+export interface RuntimeResponse {
+  /** the worker's status, or the one its failure is answered with (500, or 503 over a limit) */
+  status: number;
+  statusText?: string;
+  headers: [string, string][];
+  body: string | ArrayBuffer | null;
+  /** the body as a stream, when the worker answered with one (body is then null) */
+  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
+  /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
+  coldMs: number | null;
+  cpuMs: number;
+  /** the guest's exception, when the handler threw */
+  exception?: GuestException;
+  limit?: LimitExceededError;
+  loadError?: string;
+  /** the worker is refused for now (quarantined): why, for the 503's body */
+  refused?: string;
+  requestId: string;
+}

@@ -1,0 +1,132 @@
+// Metering one isolate: the CPU its invocations use (shared out between those in flight, checked
+// against the per-invocation limit) and its heap, sampled for the invocation records.
+import type ivm from 'isolated-vm';
+import type { Invocation } from './invocation.js';
+
+const NS_PER_MS = 1_000_000n;
+const HEAP_SAMPLE_MS = 200;
+
+/** What a CPU reading found over the limit: one invocation, or (no culprit) a slice that never
+ *  reached the host, so some invocation is spinning. */
+export interface CpuBreach {
+  culprit?: Invocation;
+}
+
+export class CpuMeter {
+  /** the CPU limit per invocation */
+  readonly limitNs: bigint;
+  private lastCpu = 0n;
+  private lastSampleAt = 0;
+  private cpuAtProgress = 0n;
+  /** share of wall time the isolate's thread spent on CPU recently (EWMA, 0..1) */
+  utilization = 0;
+
+  constructor(
+    private readonly isolate: () => ivm.Isolate,
+    cpuLimitMs: number,
+  ) {
+    this.limitNs = BigInt(Math.round(cpuLimitMs)) * NS_PER_MS;
+  }
+
+  private read(): bigint {
+    try {
+      return this.isolate().cpuTime;
+    } catch {
+      return this.lastCpu;
+    }
+  }
+
+  /** Start counting from now (after the load, or when the first invocation begins). */
+  reset(): void {
+    this.lastCpu = this.cpuAtProgress = this.read();
+    this.lastSampleAt = performance.now();
+  }
+
+  /** The guest called the host, so whatever runs is not one endless slice. */
+  progress(): void {
+    this.cpuAtProgress = this.read();
+  }
+
+  /** After a synchronous entry: the CPU the isolate's clock moved by, shared by what ran in it.
+   *  Returns the first invocation now over the limit, if any. */
+  chargeSync(invocations: Invocation[]): Invocation | undefined {
+    const cpu = this.read();
+    if (cpu > this.lastCpu && invocations.length) {
+      const share = (cpu - this.lastCpu) / BigInt(invocations.length);
+      for (const invocation of invocations) invocation.cpuNs += share;
+    }
+    this.lastCpu = this.cpuAtProgress = cpu;
+    return invocations.find((invocation) => invocation.cpuNs > this.limitNs);
+  }
+
+  /** A periodic reading (the watchdog's) shared out between the invocations in flight; returns
+   *  what is over the limit, if anything is. */
+  sample(inFlight: ReadonlyMap<number, Invocation>): CpuBreach | null {
+    const cpu = this.read();
+    const delta = cpu - this.lastCpu;
+    this.lastCpu = cpu;
+    const now = performance.now();
+    const wallNs = (now - this.lastSampleAt) * 1e6;
+    if (wallNs > 0) {
+      this.utilization = 0.8 * this.utilization + 0.2 * Math.max(0, Math.min(1, Number(delta) / wallNs));
+      this.lastSampleAt = now;
+    }
+    if (delta !== 0n) {
+      // Concurrent invocations share the isolate's thread; split what it burned between them.
+      // With scripts/patch-isolated-vm.mjs the clock is the thread's CPU clock even mid-slice, so
+      // deltas are not expected to go negative; should one (an unpatched build reads the running
+      // slice as wall time, then drops back), applying it keeps each total telescoping to true CPU.
+      const share = delta / BigInt(inFlight.size);
+      for (const invocation of inFlight.values()) {
+        invocation.cpuNs += share;
+        if (invocation.cpuNs < 0n) invocation.cpuNs = 0n;
+        if (invocation.cpuNs > this.limitNs) return { culprit: invocation };
+      }
+    }
+    // One uninterrupted slice longer than the limit: some invocation is spinning.
+    if (cpu - this.cpuAtProgress > this.limitNs) return {};
+    return null;
+  }
+}
+
+/** The isolate's heap, read at most every HEAP_SAMPLE_MS; records carry the latest reading. */
+export class HeapSampler {
+  bytes = 0;
+  peakBytes = 0;
+  private sampledAt = 0;
+  private sampling = false;
+
+  constructor(private readonly isolate: () => ivm.Isolate) {}
+
+  /** `mayReadNow`: no guest code runs on another thread, so nothing holds the isolate's lock. */
+  sample(alive: boolean, mayReadNow: boolean): void {
+    const now = performance.now();
+    if (this.sampling || now - this.sampledAt < HEAP_SAMPLE_MS || !alive) return;
+    this.sampledAt = now;
+    // Read here when nothing holds the lock (it is cheap then). An asynchronous read would take the
+    // lock on another thread just when the next request wants to enter, and that entry would wait.
+    if (mayReadNow) {
+      try {
+        this.record(this.isolate().getHeapStatisticsSync());
+      } catch {
+        // disposed meanwhile
+      }
+      return;
+    }
+    this.sampling = true;
+    this.isolate().getHeapStatistics().then(
+      (heap) => {
+        this.sampling = false;
+        this.record(heap);
+      },
+      () => {
+        this.sampling = false;
+      },
+    );
+  }
+
+  private record(heap: ivm.HeapStatistics): void {
+    this.bytes = heap.used_heap_size + heap.externally_allocated_size;
+    this.peakBytes = Math.max(this.peakBytes, this.bytes);
+  }
+}

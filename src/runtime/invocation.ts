@@ -1,0 +1,103 @@
+// One invocation of a worker (a fetch or scheduled event) while it runs: what it used so far, the
+// limit that ended it if one did, and the record it leaves when it ends.
+import { LimitExceededError, type LimitKind } from '../model/limits.js';
+import type { GuestException } from '../../protocol/wall.js';
+import type { OpInvocation } from './contract.js';
+
+export type Outcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededWall' | 'exceededMemory' | 'canceled';
+
+/** What one invocation used: the metering record (usage, metrics and tail read it). */
+export interface InvocationRecord {
+  worker: string;
+  version: string;
+  requestId: string;
+  kind: 'fetch' | 'scheduled';
+  outcome: Outcome;
+  cpuMs: number;
+  wallMs: number;
+  subrequests: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** isolate heap in use (bytes, incl. external) near the end of the invocation */
+  memoryBytes: number;
+  /** the isolate's peak heap so far (bytes) */
+  peakMemoryBytes: number;
+  /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
+  exception?: GuestException;
+  /** what started it: the request (and the status answered) or the cron */
+  trigger?: InvocationTrigger;
+}
+
+export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
+
+let nextInvocationId = 1;
+
+export class Invocation implements OpInvocation {
+  readonly id = nextInvocationId++;
+  cpuNs = 0n;
+  subrequests = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly startedAt = performance.now();
+  private abortWith!: (error: LimitExceededError) => void;
+  /** rejects when a limit ends this invocation early */
+  readonly aborted: Promise<never>;
+  limit: LimitExceededError | null = null;
+  wallTimer: NodeJS.Timeout | null = null;
+  exception?: GuestException;
+  trigger?: InvocationTrigger;
+  /** Whether guest code of this invocation may run on one of isolated-vm's threads, now or later:
+   *  it was entered asynchronously, or it waits on the host (an op, a timer, a stream, waitUntil).
+   *  While none in flight does, nothing but this thread enters the isolate (see entry-policy.ts). */
+  offThread = false;
+
+  private markFlushed: (() => void) | null = null;
+  private flushedAlready = false;
+
+  constructor(
+    readonly requestId: string,
+    readonly kind: 'fetch' | 'scheduled',
+  ) {
+    this.aborted = new Promise<never>((_, reject) => {
+      this.abortWith = reject;
+    });
+    this.aborted.catch(() => {});
+  }
+
+  /** The guest's 'flush' message arrived: the console lines it sent before it are delivered. */
+  flush(): void {
+    this.flushedAlready = true;
+    this.markFlushed?.();
+  }
+
+  /** Resolves once the 'flush' message has arrived (it may already have). */
+  flushed(): Promise<void> {
+    if (this.flushedAlready) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.markFlushed = resolve;
+    });
+  }
+
+  abort(limit: LimitKind): void {
+    if (this.limit) return;
+    this.limit = new LimitExceededError(limit);
+    this.abortWith(this.limit);
+  }
+
+  get cpuMs(): number {
+    return Number(this.cpuNs) / 1e6;
+  }
+}
+
+export function outcomeOf(limit: LimitKind): Outcome {
+  switch (limit) {
+    case 'cpu':
+      return 'exceededCpu';
+    case 'memory':
+      return 'exceededMemory';
+    case 'wall':
+      return 'exceededWall';
+    default:
+      return 'exception';
+  }
+}

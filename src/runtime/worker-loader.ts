@@ -1,0 +1,168 @@
+// Loading a worker into a ready isolate: compile its modules (with V8 code cache), link and run its
+// top level, install its env; and, once it has served a first request, make the code cache again
+// so that it also holds the functions that request compiled.
+import ivm from './ivm.js';
+import type { Logger } from 'pino';
+import type { Limits } from '../model/limits.js';
+import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
+import type { EnvDescriptor } from '../../protocol/wall.js';
+import type { ReadyIsolate } from './ready-isolate.js';
+import { packageRoot } from './paths.js';
+
+export class WorkerLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerLoadError';
+  }
+}
+
+/**
+ * Compile the modules, run the top level and install env. Throws WorkerLoadError. Returns the
+ * compiled modules when their code cache is to be made again after a first request (see
+ * cacheAfterRun).
+ */
+export function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Map<string, ivm.Module> | undefined {
+  const main = def.modules.find((m) => m.name === def.main);
+  if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
+  const timeout = limits.startupMs;
+  let namespace: ivm.Reference | undefined;
+  let renewed = false;
+  let modulesToCache: Map<string, ivm.Module> | undefined;
+  try {
+    if (main.type === 'esm') {
+      const compiled = new Map<string, ivm.Module>();
+      const names = new Map<ivm.Module, string>();
+      for (const source of def.modules) {
+        if (source.type !== 'esm') continue;
+        const module = ready.isolate.compileModuleSync(source.code, { filename: `file:///${source.name}`, ...cacheOptions(def, source.name) });
+        renewed = keepCache(def, source.name, module) || renewed;
+        compiled.set(source.name, module);
+        names.set(module, source.name);
+      }
+      const entry = compiled.get(main.name)!;
+      entry.instantiateSync(ready.context, (specifier, referrer) => {
+        const resolved = resolveSpecifier(specifier, names.get(referrer) ?? main.name);
+        const target = compiled.get(resolved);
+        if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
+        return target;
+      });
+      // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
+      // no longer the after-first-request kind, and is made again after this isolate's first.
+      if (renewed) def.codeCacheAfterRun = false;
+      entry.evaluateSync({ timeout });
+      namespace = entry.namespace;
+      if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
+    } else {
+      const script = ready.isolate.compileScriptSync(main.code, { filename: `file:///${main.name}`, ...cacheOptions(def, main.name) });
+      renewed = keepCache(def, main.name, script);
+      script.runSync(ready.context, { timeout, release: true });
+    }
+    const installed = ready.entry.installWorker.applySync(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
+    checkInstalled(installed);
+    // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
+    ready.disallowCodeGeneration();
+  } catch (error) {
+    throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
+  } finally {
+    namespace?.release();
+  }
+  if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
+  return modulesToCache;
+}
+
+/** The guest's answer to installWorker: its format, then the handlers it found ("modules fetch"). */
+function checkInstalled(answer: unknown): void {
+  const [format] = String(answer).split(' ');
+  if (format !== 'modules' && format !== 'service-worker') throw new Error(`the sandbox answered installWorker with ${JSON.stringify(answer)}`);
+}
+
+function guestEnv(bindings: Record<string, BindingConfig>): EnvDescriptor {
+  const env: EnvDescriptor = {};
+  for (const [name, binding] of Object.entries(bindings)) {
+    switch (binding.type) {
+      case 'plain_text':
+      case 'secret_text':
+        env[name] = { type: binding.type, text: binding.text };
+        break;
+      case 'json':
+        env[name] = { type: 'json', json: binding.json };
+        break;
+      default:
+        // Host-backed bindings reach the guest as their type only; the guest calls back by
+        // binding name and the host resolves the name against this worker's own config.
+        env[name] = { type: binding.type };
+    }
+  }
+  return env;
+}
+
+// With both options isolated-vm produces a cache only when none was given or V8 rejected the
+// one given, so a rejected entry is replaced in the same load instead of the next one.
+function cacheOptions(def: WorkerDefinition, moduleName: string): { cachedData?: ivm.ExternalCopy<ArrayBuffer>; produceCachedData?: boolean } {
+  if (!def.codeCache) return {};
+  const cached = def.codeCache.get(moduleName);
+  if (!cached) return { produceCachedData: true };
+  return { cachedData: new ivm.ExternalCopy(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength) as ArrayBuffer), produceCachedData: true };
+}
+
+/** Keep what V8 produced; true when it replaced an entry V8 rejected. */
+function keepCache(def: WorkerDefinition, moduleName: string, compiled: object): boolean {
+  const cache = def.codeCache;
+  if (!cache) return false;
+  const { cachedData, cachedDataRejected } = compiled as { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
+  if (cachedDataRejected) cache.delete(moduleName);
+  if (cache.has(moduleName) || !cachedData) return false;
+  cache.set(moduleName, Buffer.from(cachedData.copy()));
+  return cachedDataRejected === true;
+}
+
+/**
+ * Replace the code cache made at compile time with one made now. V8 compiles most functions on
+ * their first call, and a cache made at compile time holds only the top level; one made after
+ * the top level and a first request also holds every function they called, which a later cold
+ * start then need not compile (bench/README.md has the measurements). Once per version and
+ * process, when the isolate is idle, so no invocation is charged for it; it holds this thread for
+ * as long as V8 takes to serialize, which grows with the bundle.
+ */
+export function cacheAfterRun(def: WorkerDefinition, modules: Map<string, ivm.Module>, alive: () => boolean, logger: Logger): void {
+  def.codeCacheAfterRun = true;
+  try {
+    for (const [name, module] of modules) {
+      const made = (module as unknown as { createCachedDataSync(): ivm.ExternalCopy<ArrayBuffer> }).createCachedDataSync();
+      def.codeCache!.set(name, Buffer.from(made.copy({ release: true })));
+    }
+  } catch (error) {
+    // The compile-time cache stays (entries made before the failure are as good), and a later
+    // isolate tries again; an isolate disposed meanwhile is the usual cause and not worth a line.
+    def.codeCacheAfterRun = false;
+    if (alive()) logger.warn({ worker: def.name, err: (error as Error).message }, 'could not make the code cache after the first request');
+    return;
+  }
+  def.onCodeCacheUpdated?.(def.codeCache!, 'after-run');
+}
+
+/** Resolve an import specifier against the importing module's name ("./a.js" from "lib/b.js"). */
+export function resolveSpecifier(specifier: string, referrer: string): string {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../') && !specifier.startsWith('/')) return specifier;
+  const base = referrer.split('/').slice(0, -1);
+  const parts = specifier.startsWith('/') ? [] : base;
+  for (const part of specifier.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return parts.join('/');
+}
+
+function describeLoadError(error: unknown, disposed: boolean): string {
+  const e = error as Error;
+  const message = String(e?.message ?? error);
+  if (disposed || /memory limit/i.test(message)) return 'Uncaught Error: exceeded memory limit while loading the worker';
+  if (/timed out/i.test(message)) return 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+  const stack = String(e?.stack ?? '');
+  // isolated-vm appends "[file:///name:line:col]" to compile errors; keep it, it names the line.
+  // Frames from the host (a resolver error thrown in Node) name nothing the user wrote: skip them.
+  const firstFrame = stack.split('\n').find((line) => /file:\/\/\//.test(line) && !line.includes(packageRoot) && !line.includes('node_modules'));
+  const name = e?.name && !message.startsWith(e.name) ? `${e.name}: ` : '';
+  return firstFrame && !message.includes('file:///') ? `${name}${message}\n${firstFrame.trim()}` : `${name}${message}`;
+}
