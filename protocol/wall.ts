@@ -66,7 +66,7 @@ export const PARCEL_KEY = '__cinderParcel';
 
 /** Fire-and-forget messages: hostSend(op, ...args). */
 export const SEND_OPS = {
-  /** (level, message, invocationId) */
+  /** (level, message, invocationId, fullLength?): fullLength when the guest cut a long line */
   log: 'log',
   /** (invocationId): every console line the invocation sent before its result is out */
   flush: 'flush',
@@ -107,6 +107,9 @@ export interface WireResponse {
   stream?: number;
   /** set when the body is a host stream the guest passed on untouched: piped host to host */
   hostStream?: number;
+  /** the length of a streamed body that was bytes in hand (Content-Length; untrusted: the host
+   *  checks it before use) */
+  bodyLength?: number;
 }
 
 /** An exception thrown in the guest, described for the host. */

@@ -18,6 +18,7 @@ export interface HostBridge {
 
 import { currentInvocation } from './invocation.js';
 import { PARCEL_KEY, SEND_OPS, SYNC_OPS } from '../protocol/wall.js';
+import { advanceClock } from './clock.js';
 
 let bridge: HostBridge | null = null;
 
@@ -38,6 +39,7 @@ function ready(): HostBridge {
 
 // Every call names the invocation it is made for, so the host can count subrequests, meter and
 // refuse calls from an invocation that already ended.
+// Its answer is I/O: the guest's clock moves before the code awaiting it goes on (clock.ts).
 export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
   const invocationId = currentInvocation();
   return answerOf(ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS), invocationId) as Promise<T>;
@@ -46,9 +48,13 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
 // An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
 // isolated-vm copies an async answer into the isolate where an allocation failure ends the
 // process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
-
 async function answerOf(call: Promise<unknown>, invocationId: number): Promise<unknown> {
-  const answer = await call;
+  let answer: unknown;
+  try {
+    answer = await call;
+  } finally {
+    advanceClock();
+  }
   if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer;
   try {
     return ready().callSync(SYNC_OPS.parcel, [(answer as Record<string, number>)[PARCEL_KEY]]);

@@ -7,8 +7,14 @@ import { SEND_OPS } from '../protocol/wall.js';
 
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
+// The host keeps at most this much of a line (src/runtime/log-budget.ts); cutting here spares
+// copying the rest across the wall. The full length goes along for the host's marker.
+const MAX_LINE_CHARS = 16 * 1024;
+
 function emit(level: Level, args: unknown[]): void {
-  hostSend(SEND_OPS.log, level, formatLogArgs(args), currentInvocation());
+  const line = formatLogArgs(args);
+  if (line.length > MAX_LINE_CHARS) hostSend(SEND_OPS.log, level, line.slice(0, MAX_LINE_CHARS), currentInvocation(), line.length);
+  else hostSend(SEND_OPS.log, level, line, currentInvocation());
 }
 
 const counts = new Map<string, number>();

@@ -20,6 +20,7 @@ export function registerBinding(type: string, factory: BindingFactory): void {
 // As they were when the sandbox was evaluated: env is built after the worker's top level ran,
 // which may have replaced Object.keys or the array iterator (a for-of or destructuring here).
 const objectKeys = Object.keys;
+const defineProperty = Object.defineProperty;
 
 export function buildEnv(descriptor: EnvDescriptor | undefined): Record<string, unknown> {
   const env: Record<string, unknown> = {};
@@ -29,7 +30,8 @@ export function buildEnv(descriptor: EnvDescriptor | undefined): Record<string, 
     const binding = descriptor![name];
     const factory = factories.get(binding.type);
     if (!factory) throw new TypeError(`Unsupported binding type "${binding.type}" for env.${name}`);
-    env[name] = factory(name, binding);
+    // An own property whatever the name ("__proto__" would otherwise set env's prototype).
+    defineProperty(env, name, { value: factory(name, binding), enumerable: true, writable: true, configurable: true });
   }
   return env;
 }

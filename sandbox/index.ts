@@ -10,6 +10,7 @@ import { addEventListener, removeEventListener, installWorker, dispatchFetch, di
 import { pullStream, cancelStream } from './wire.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
+import { advanceClock, installFrozenDate } from './clock.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
@@ -34,10 +35,33 @@ Object.defineProperty(globalThis, 'self', { value: globalThis, writable: true, c
 // the host checks it to prove isolates really come from the snapshot.
 const preludeEvaluatedAt = Date.now();
 
+installFrozenDate(globalThis as unknown as Record<string, unknown>);
+
+/** An entry point the host calls: an event from outside, so the guest's clock moves first. */
+function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  return (...args: A) => {
+    advanceClock();
+    return fn(...args);
+  };
+}
+
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']): BootAnswer {
   delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
-  return { installWorker, dispatchFetch, dispatchBatch, takeSettled, dispatchScheduled, settle, pullStream, cancelStream, warmUp, preludeEvaluatedAt };
+  // Until the first event, the clock reads the time the isolate was made (Workers reads 0 there).
+  advanceClock();
+  return {
+    installWorker: entry(installWorker),
+    dispatchFetch: entry(dispatchFetch),
+    dispatchBatch: entry(dispatchBatch),
+    takeSettled,
+    dispatchScheduled: entry(dispatchScheduled),
+    settle: entry(settle),
+    pullStream: entry(pullStream),
+    cancelStream,
+    warmUp,
+    preludeEvaluatedAt,
+  };
 }
 
 Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

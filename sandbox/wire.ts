@@ -6,6 +6,7 @@ import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
+import { utf8Encode } from './api/encoding.js';
 import type { PulledChunk, WireRequest, WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
@@ -24,10 +25,24 @@ interface ChunkReader {
 const outgoing = new Map<number, ChunkReader>();
 let nextStreamId = 1;
 
+/** Response headers in all, names and values (Cloudflare's and workerd's limit; the host checks
+ *  again, this spares copying an oversized set out of the isolate). */
+export const MAX_RESPONSE_HEADER_BYTES = 128 * 1024;
+/** A body in hand larger than this goes to the host as a stream, pulled as the client reads, so
+ *  that the host never holds a large body for a client that does not read it. */
+const INLINE_RESPONSE_MAX = 256 * 1024;
+/** Largest piece of a stream chunk handed to the host per pull (a guest may enqueue one huge chunk). */
+const MAX_PULL_BYTES = 64 * 1024;
+
 export async function responseToWire(response: Response): Promise<WireResponse> {
   const headers: [string, string][] = [];
+  let headerBytes = 0;
   // Headers iteration yields each Set-Cookie separately (Fetch spec "sort and combine").
-  for (const [name, value] of response.headers) headers.push([name, value]);
+  for (const [name, value] of response.headers) {
+    headerBytes += name.length + value.length;
+    if (headerBytes > MAX_RESPONSE_HEADER_BYTES) throw new TypeError(`Response headers exceed the limit of ${MAX_RESPONSE_HEADER_BYTES} bytes in total.`);
+    headers.push([name, value]);
+  }
   const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };
   const stream = takeStreamForWire(response);
   if (stream) {
@@ -35,9 +50,52 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
     if (hostStream !== undefined) wire.hostStream = hostStream;
     else wire.stream = offerStream(stream);
   } else {
-    wire.body = await bodyForWire(response);
+    const body = await bodyForWire(response);
+    const size = body === null ? 0 : typeof body === 'string' ? body.length : body.byteLength;
+    if (body !== null && size > INLINE_RESPONSE_MAX) {
+      const bytes = typeof body === 'string' ? utf8Encode(body) : new Uint8Array(body);
+      wire.stream = offerChunk(bytes);
+      wire.bodyLength = bytes.byteLength;
+    } else {
+      wire.body = body;
+    }
   }
   return wire;
+}
+
+/** Offer bytes in hand as a stream of one chunk (pullStream hands it out in pieces). */
+function offerChunk(bytes: Uint8Array): number {
+  let sent = false;
+  const id = nextStreamId++;
+  outgoing.set(id, {
+    read: async () => {
+      if (sent) return { done: true };
+      sent = true;
+      return { value: bytes, done: false };
+    },
+    cancel: async () => {},
+  });
+  return id;
+}
+
+// The rest of a chunk larger than MAX_PULL_BYTES, by stream id, handed out by the next pulls.
+const remainders = new Map<number, Uint8Array | string>();
+
+function piece(id: number, chunk: Uint8Array | string): ArrayBuffer | string {
+  if (typeof chunk === 'string') {
+    if (chunk.length > MAX_PULL_BYTES) {
+      remainders.set(id, chunk.slice(MAX_PULL_BYTES));
+      return chunk.slice(0, MAX_PULL_BYTES);
+    }
+    remainders.delete(id);
+    return chunk;
+  }
+  if (chunk.byteLength > MAX_PULL_BYTES) {
+    remainders.set(id, chunk.subarray(MAX_PULL_BYTES));
+    return chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + MAX_PULL_BYTES) as ArrayBuffer;
+  }
+  remainders.delete(id);
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? (chunk.buffer as ArrayBuffer) : (chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer);
 }
 
 /** Let the host pull a guest stream (a response body, an outbound request body) by id. */
@@ -49,6 +107,8 @@ export function offerStream(stream: ReadableStream<Uint8Array>): number {
 
 /** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */
 export async function pullStream(id: number): Promise<PulledChunk> {
+  const rest = remainders.get(id);
+  if (rest !== undefined) return piece(id, rest);
   const reader = outgoing.get(id);
   if (!reader) return null;
   try {
@@ -58,11 +118,14 @@ export async function pullStream(id: number): Promise<PulledChunk> {
         outgoing.delete(id);
         return null;
       }
-      if (typeof value === 'string') return value;
+      if (typeof value === 'string') {
+        if (value.length === 0) continue;
+        return piece(id, value);
+      }
       if (!ArrayBuffer.isView(value)) throw new TypeError('This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.');
       if (value.byteLength === 0) continue;
-      const view = value as Uint8Array;
-      return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? (view.buffer as ArrayBuffer) : (view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer);
+      const view = value as ArrayBufferView;
+      return piece(id, new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
     }
   } catch (error) {
     outgoing.delete(id);
@@ -74,6 +137,7 @@ export async function pullStream(id: number): Promise<PulledChunk> {
 export function cancelStream(id: number): void {
   const reader = outgoing.get(id);
   outgoing.delete(id);
+  remainders.delete(id);
   reader?.cancel(new Error('client disconnected')).catch(() => {});
 }
 

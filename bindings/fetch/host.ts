@@ -1,46 +1,32 @@
 // Host half of the guest's global fetch(): performed with undici, under the invocation's
-// subrequest limit and the server's address policy. Response bodies come back inline when small
-// and as a host stream (read by the guest chunk by chunk) otherwise.
-import dns from 'node:dns';
-import { isIP } from 'node:net';
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+// subrequest limit and the server's address policy, through the worker's own connection pool.
+// Redirects are followed here, one checked hop at a time (redirect.ts, targets.ts). Response
+// bodies come back inline when small and uncompressed, and otherwise as a host stream the guest
+// pulls chunk by chunk (body-limit.ts).
+import { fetch as undiciFetch } from 'undici';
 import type { OpCall, OpHandler } from '../../src/runtime/contract.js';
-import { isPrivateAddress } from './address-policy.js';
+import { parseAllowance, type PrivateAllowance } from './address-policy.js';
+import { WorkerAgents, DEFAULT_AGENT_OPTIONS, type AgentOptions } from './agents.js';
+import { boundedBody } from './body-limit.js';
+import { isRedirect, nextHop, type Hop } from './redirect.js';
+import { checkTarget, policyLookup, PrivateAddressError } from './targets.js';
 import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
+import { chargeSubrequest } from '../../src/model/request-tree.js';
+
+export { PrivateAddressError } from './targets.js';
 
 export interface FetchPolicy {
-  /** allow private, loopback, link-local and metadata addresses (cinder dev; tests) */
-  allowPrivate: boolean;
+  /** private, loopback, link-local, metadata and own addresses the operator lets workers reach:
+   *  all (true: cinder dev; --allow-private-fetch), none (false), or these hosts / host:port */
+  allowPrivate: PrivateAllowance;
+  /** per-worker connection pools */
+  agents?: Partial<AgentOptions>;
 }
 
 /** Bodies up to this size (by Content-Length) come back in the same round trip. */
 const INLINE_BODY_MAX = 64 * 1024;
 
-export class PrivateAddressError extends Error {
-  constructor(host: string) {
-    super(`fetch to ${host} refused: private, loopback and link-local addresses are not reachable from workers (cinder serve --allow-private-fetch allows them)`);
-    this.name = 'TypeError';
-  }
-}
-
-function policyAgent(policy: FetchPolicy): Dispatcher {
-  if (policy.allowPrivate) return new Agent({ connections: 128 });
-  return new Agent({
-    connections: 128,
-    connect: {
-      // Checked on the address the socket will actually use.
-      lookup(hostname, options, callback) {
-        dns.lookup(hostname, { ...options, all: false }, (error, address, family) => {
-          if (error) return callback(error, '', 0);
-          if (isPrivateAddress(address as string)) return callback(new PrivateAddressError(hostname), '', 0);
-          callback(null, address as string, family as number);
-        });
-      },
-    },
-  });
-}
-
-function requestBody(call: OpCall, request: GuestFetchRequest): string | Uint8Array | AsyncIterable<Uint8Array> | undefined {
+function requestBody(call: OpCall, request: GuestFetchRequest): Hop['body'] {
   if (request.method === 'GET' || request.method === 'HEAD') return undefined;
   if (request.hostStream !== undefined) return call.takeHostStream(request.hostStream);
   if (request.bodyStream !== undefined) return call.guestStream(request.bodyStream);
@@ -48,77 +34,101 @@ function requestBody(call: OpCall, request: GuestFetchRequest): string | Uint8Ar
   return typeof request.body === 'string' ? request.body : new Uint8Array(request.body);
 }
 
-export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void> } {
-  const dispatcher = policyAgent(policy);
+export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void>; agents: WorkerAgents } {
+  const allowance = parseAllowance(policy.allowPrivate);
+  const agents = new WorkerAgents(policyLookup(allowance), { ...DEFAULT_AGENT_OPTIONS, ...policy.agents });
   const inflight = new Map<string, AbortController>();
 
   const fetchOp: OpHandler = async (call: OpCall, args: unknown[]) => {
     const request = args[0] as GuestFetchRequest;
-    const invocation = call.invocation;
-    if (invocation) {
-      invocation.subrequests++;
-      if (invocation.subrequests > call.limits.subrequests) {
-        throw new TypeError(`Too many subrequests: this invocation may make at most ${call.limits.subrequests}.`);
-      }
-    }
+    chargeSubrequest(call.invocation, call.limits.subrequests);
     let url: URL;
     try {
       url = new URL(String(request.url));
     } catch {
       throw new TypeError(`Invalid URL: ${String(request.url)}`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`Fetch API cannot load: ${url.protocol} URLs are not supported`);
-    const literal = url.hostname.replace(/^\[|\]$/g, '');
-    if (!policy.allowPrivate && isIP(literal) && isPrivateAddress(literal)) throw new PrivateAddressError(url.hostname);
-    if (!policy.allowPrivate && /^localhost$|\.localhost$/i.test(url.hostname)) throw new PrivateAddressError(url.hostname);
+    checkTarget(url, allowance);
+    const redirectMode = request.redirect === 'manual' || request.redirect === 'error' ? request.redirect : 'follow';
 
     const controller = new AbortController();
     const key = `${call.worker.name}:${request.fetchId}`;
     inflight.set(key, controller);
+    const pool = agents.acquire(call.worker.name);
     let streaming = false;
     try {
-      const response = await undiciFetch(url, {
-        method: request.method,
-        headers: request.headers,
-        body: requestBody(call, request),
-        // Required by the Fetch spec (and undici) for a streamed request body.
-        duplex: 'half',
-        redirect: request.redirect,
-        signal: controller.signal,
-        dispatcher,
-      });
+      let hop: Hop = { url, method: request.method, headers: request.headers, body: requestBody(call, request) };
+      let redirects = 0;
+      let response;
+      for (;;) {
+        response = await undiciFetch(hop.url, {
+          method: hop.method,
+          headers: hop.headers,
+          body: hop.body as never,
+          // Required by the Fetch spec (and undici) for a streamed request body.
+          duplex: 'half',
+          redirect: 'manual',
+          signal: controller.signal,
+          dispatcher: pool.dispatcher,
+        });
+        if (!isRedirect(response.status) || redirectMode === 'manual') break;
+        if (redirectMode === 'error') {
+          await response.body?.cancel();
+          throw new TypeError(`fetch failed: redirect mode is "error" and ${hop.url.href} answered ${response.status}`);
+        }
+        const next = nextHop(hop, response.status, response.headers.get('location'), redirects);
+        if (!next) break;
+        await response.body?.cancel();
+        checkTarget(next.url, allowance);
+        redirects++;
+        hop = next;
+      }
       const headers: [string, string][] = [];
       response.headers.forEach((value, name) => {
         if (name !== 'set-cookie') headers.push([name, value]);
       });
       for (const cookie of response.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
-      const result: GuestFetchResponse = { status: response.status, statusText: response.statusText, headers, url: response.url, redirected: response.redirected, body: null };
-      const length = Number(response.headers.get('content-length') ?? NaN);
+      const result: GuestFetchResponse = { status: response.status, statusText: response.statusText, headers, url: hop.url.href, redirected: redirects > 0, body: null };
       if (!response.body) return result;
-      if (length <= INLINE_BODY_MAX) {
+      const length = Number(response.headers.get('content-length') ?? NaN);
+      // A compressed body's Content-Length says nothing about what it inflates to: stream it.
+      const encoded = response.headers.has('content-encoding');
+      if (length <= INLINE_BODY_MAX && !encoded) {
         result.body = await response.arrayBuffer();
+        if (call.invocation) call.invocation.bytesIn += result.body.byteLength;
         return result;
       }
-      const reader = response.body;
+      // What one subrequest may inflate to: no more than the isolate could hold.
+      const limit = encoded ? call.limits.memoryMb * 1024 * 1024 : Infinity;
+      const invocation = call.invocation;
+      const body = boundedBody(response.body as AsyncIterable<Uint8Array>, limit, (bytes) => {
+        if (invocation) invocation.bytesIn += bytes;
+      });
       streaming = true;
       result.stream = call.openStream(
         (async function* () {
           try {
-            for await (const chunk of reader as AsyncIterable<Uint8Array>) yield chunk;
+            yield* body;
           } finally {
             inflight.delete(key);
+            pool.release();
           }
         })(),
       );
       return result;
     } catch (error) {
+      if (error instanceof PrivateAddressError) throw new TypeError(error.message);
       const cause = (error as { cause?: Error }).cause;
       if (cause instanceof PrivateAddressError) throw new TypeError(cause.message);
       if ((error as Error).name === 'AbortError') throw error;
+      if (error instanceof TypeError && error.message.startsWith('fetch failed:')) throw error;
       throw new TypeError(`fetch failed: ${cause?.message ?? (error as Error).message}`);
     } finally {
-      // A streamed body keeps its controller (abortable) until the stream is read or closed.
-      if (!streaming) inflight.delete(key);
+      // A streamed body keeps its controller (abortable) and its pool until it is read or closed.
+      if (!streaming) {
+        inflight.delete(key);
+        pool.release();
+      }
     }
   };
 
@@ -132,6 +142,7 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
   return {
     fetch: fetchOp,
     abort: abortOp,
-    close: () => dispatcher.close(),
+    close: () => agents.close(),
+    agents,
   };
 }

@@ -6,12 +6,13 @@ import { resolveLimits } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, RuntimeRequest, RuntimeResponse } from '../../src/runtime/contract.js';
 import { OPS, type WireResponse } from '../../protocol/wall.js';
+import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 
 /** What service calls need of the runtime: its workers, and a way to invoke one. */
 export interface ServiceRuntime extends OpRegistry {
   has(name: string): boolean;
   definition(name: string): WorkerDefinition | undefined;
-  fetch(name: string, request: RuntimeRequest, requestId?: string): Promise<RuntimeResponse>;
+  fetch(name: string, request: RuntimeRequest, requestId?: string, place?: InvocationPlace): Promise<RuntimeResponse>;
   onInvocation(listener: (record: { requestId: string }) => void): void;
 }
 
@@ -21,7 +22,7 @@ export interface ServiceBindingOptions {
 }
 
 /** Cloudflare allows a chain of 32 workers invoked through service bindings. */
-export const DEFAULT_MAX_DEPTH = 32;
+export const DEFAULT_MAX_DEPTH = MAX_SERVICE_DEPTH;
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
@@ -48,11 +49,6 @@ function checkRequest(raw: unknown): RuntimeRequest {
 
 export function registerServiceBindings(runtime: ServiceRuntime, options: ServiceBindingOptions = {}): void {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-  // Chain depth of invocations started by a service call, keyed by their request id. An
-  // invocation that came in over HTTP is not in here: depth 0.
-  // Kept until the callee's invocation ends, including its waitUntil work, which may call on.
-  const depths = new Map<string, number>();
-  runtime.onInvocation((record) => depths.delete(record.requestId));
 
   runtime.registerOp(OPS.serviceFetch, async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
     const [bindingName, rawRequest] = args;
@@ -61,13 +57,13 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
     const { invocation } = call;
     if (!invocation) throw new Error(`env.${bindingName}.fetch() was called outside of a request (after the response and its waitUntil work finished)`);
 
-    // Same rule and error as outbound fetch(): each call is one subrequest of the caller.
-    invocation.subrequests++;
-    if (invocation.subrequests > call.limits.subrequests) {
-      throw new TypeError(`Too many subrequests: this invocation may make at most ${call.limits.subrequests}.`);
-    }
-    const depth = (depths.get(invocation.requestId) ?? 0) + 1;
+    // Same rule and error as outbound fetch(): each call is one subrequest of the caller, and of
+    // the top-level request it serves; the callee's own invocation counts against that request's
+    // invocations (request-tree.ts). All of it is charged before the callee starts.
+    chargeSubrequest(invocation, call.limits.subrequests);
+    const depth = invocation.place.depth + 1;
     if (depth > maxDepth) throw new Error(`env.${bindingName}.fetch(): service binding chain is deeper than ${maxDepth} workers`);
+    invocation.place.tree.chargeInvocation();
 
     const request = checkRequest(rawRequest);
     const target = binding.service;
@@ -81,24 +77,12 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
       throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);
     }
 
-    const requestId = newRequestId();
-    depths.set(requestId, depth);
-    let result;
-    try {
-      result = await runtime.fetch(target, request, requestId);
-    } catch (error) {
-      depths.delete(requestId);
-      throw error;
-    }
+    const result = await runtime.fetch(target, request, newRequestId(), { tree: invocation.place.tree, depth });
     // The callee's failure surfaces in the caller as an exception, as it does on workerd.
     if (result.loadError) {
-      depths.delete(requestId); // never became an invocation
       throw new Error(`env.${bindingName}.fetch(): worker "${target}" failed to load: ${result.loadError}`);
     }
-    if (result.refused !== undefined) {
-      depths.delete(requestId); // never became an invocation
-      throw new Error(`env.${bindingName}.fetch(): ${result.refused}`);
-    }
+    if (result.refused !== undefined) throw new Error(`env.${bindingName}.fetch(): ${result.refused}`);
     if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);
     if (result.exception) throw new Error(`env.${bindingName}.fetch(): worker "${target}" threw ${result.exception.name}: ${result.exception.message}`);
     const response: WireResponse = { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };

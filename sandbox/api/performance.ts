@@ -1,14 +1,12 @@
 // `performance` and `navigator`, as workerd exposes them.
 //
 // Time: workerd fixes performance.timeOrigin at 0, which makes performance.now() the same clock
-// as Date.now(). Its reasoning applies here even more directly: the sandbox is baked into a V8
-// snapshot, so any origin captured while this module runs would be the snapshot's build time,
-// not the isolate's birth. Cinder follows workerd: timeOrigin is 0 and now() reads V8's own
-// Date.now() (the host's wall clock, with millisecond resolution), with no bridge call. Unlike
-// workerd, Cinder does not freeze the clock during execution (that is a Spectre mitigation for
-// shared processes; here timing code sees real elapsed time), so now() also advances during
-// synchronous work. The clock is not monotonic if the host's wall clock steps backwards.
+// as Date.now() (workerd PR 603; Cloudflare's docs). Its reasoning applies here even more
+// directly: the sandbox is baked into a V8 snapshot, so any origin captured while this module
+// runs would be the snapshot's build time, not the isolate's birth. As on Workers, the clock is
+// frozen while guest code runs and moves on I/O (../clock.ts), a Spectre mitigation.
 import { INTERNAL, checkInternal, setToStringTag } from './idl.js';
+import { clockNow } from '../clock.js';
 
 export class Performance {
   constructor(token?: unknown) {
@@ -22,7 +20,7 @@ export class Performance {
 
   now(): number {
     checkPerformance(this);
-    return Date.now();
+    return clockNow();
   }
 
   toJSON(): { timeOrigin: number } {

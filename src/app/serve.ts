@@ -2,6 +2,7 @@
 // one port and the admin API (upload, versions, routes; bearer auth) on another, so the admin port
 // can stay on a private interface. At start every worker, its live version and every route come
 // back from the deployment store under --data.
+import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -61,7 +62,7 @@ export interface ServeOptions {
   limitCeilings?: Partial<Limits>;
   serverTiming?: boolean;
   /** let workers fetch() private, loopback and link-local addresses (off: tenants must not reach the host's network) */
-  allowPrivateFetch?: boolean;
+  allowPrivateFetch?: PrivateAllowance;
   runtime?: Partial<RuntimeOptions>;
   /** use this store instead of the SQLite file under dataDir */
   store?: DeploymentStore;

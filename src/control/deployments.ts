@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
+import { contentHash, setBinding, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
 import type { Router } from '../data-plane/router.js';
 import { DEFAULT_ACCOUNT, RouteConflictError, WorkerOwnedError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { accountNamespace } from '../model/accounts.js';
@@ -136,7 +136,7 @@ export class Deployments {
       const bindings = { ...spec.bindings };
       if (current && spec.keepBindings.length) {
         for (const [binding, config] of Object.entries(current.bindings)) {
-          if (!(binding in bindings) && spec.keepBindings.includes(config.type)) bindings[binding] = config;
+          if (!Object.hasOwn(bindings, binding) && spec.keepBindings.includes(config.type)) setBinding(bindings, binding, config);
         }
       }
       await this.validateBindings(bindings, account);

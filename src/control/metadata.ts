@@ -10,7 +10,7 @@
 //     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
-import type { BindingConfig } from '../model/worker-definition.js';
+import { setBinding, type BindingConfig } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
@@ -85,8 +85,8 @@ export function parseMetadata(raw: unknown): UploadMetadata {
 
   const bindings: Record<string, BindingConfig> = {};
   const declare = (name: string, binding: BindingConfig, where: string) => {
-    if (name in bindings) throw badRequest(`${where}: binding name "${name}" is declared twice`);
-    bindings[name] = binding;
+    if (Object.hasOwn(bindings, name)) throw badRequest(`${where}: binding name "${name}" is declared twice`);
+    setBinding(bindings, name, binding);
   };
   if (raw.bindings !== undefined) {
     if (!Array.isArray(raw.bindings)) throw badRequest('metadata.bindings must be an array of {type, name, ...} objects');

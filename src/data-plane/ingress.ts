@@ -9,6 +9,7 @@ import { newRequestId } from '../model/request-id.js';
 import type { Router } from './router.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import { UploadStream } from './upload-stream.js';
+import { parseRequestTarget } from './request-target.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -113,11 +114,26 @@ function writeHeadSafely(res: http.ServerResponse, status: number, statusText: s
   return null;
 }
 
+function drained(res: http.ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** Write a streamed body as the guest produces it (chunked), honouring socket backpressure. */
 async function sendStream(res: http.ServerResponse, method: string, result: RuntimeResponse, headers: (string | number)[], timing: string | null): Promise<Error | null> {
   const stream = result.stream!;
   // Server-Timing here can only describe the time to the first byte: the body is still coming.
   if (timing) headers.push('server-timing', timing);
+  // A body the guest had in hand but sent as a stream (to be pulled only as the client reads)
+  // keeps its length.
+  if (result.bodyLength !== undefined && !NULL_BODY_STATUSES.has(result.status)) headers.push('content-length', result.bodyLength);
   let refused: unknown;
   if (writeHeadSafely(res, result.status, result.statusText, headers, (error) => (refused = error)) === null) {
     await stream.return();
@@ -136,7 +152,9 @@ async function sendStream(res: http.ServerResponse, method: string, result: Runt
   try {
     for await (const chunk of stream) {
       if (clientGone) break; // leaving the loop returns the generator: the guest stream is cancelled
-      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      // Pull the next chunk from the guest only once the socket has taken this one: a client that
+      // does not read holds the guest's stream, not host memory.
+      if (!res.write(chunk)) await drained(res);
     }
     res.end();
     return null;
@@ -156,11 +174,11 @@ export function createIngress(options: IngressOptions): http.Server {
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const rawUrl = req.url ?? '/';
-    const queryAt = rawUrl.indexOf('?');
-    const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
-    const host = req.headers.host ?? 'localhost';
-    const worker = router.resolve(host, path);
+    const target = parseRequestTarget(req.url ?? '/', req.headers.host);
+    const rawUrl = target?.pathAndQuery ?? '/';
+    const path = target?.path ?? '/';
+    const host = target?.host ?? 'localhost';
+    const worker = target ? router.resolve(host, path) : null;
     const requestId = newRequestId();
 
     const finish = (status: number, headers: (string | number)[], body: string | Uint8Array | null, result: RuntimeResponse | null, extra: Record<string, unknown> = {}) => {
@@ -184,6 +202,11 @@ export function createIngress(options: IngressOptions): http.Server {
       logger[level]({ worker, method, path, status: sent ?? 500, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
     };
 
+    if (!target) {
+      res.shouldKeepAlive = false;
+      finish(400, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close'], 'Bad request target.\n', null);
+      return;
+    }
     if (!worker) {
       finish(404, ['content-type', 'text/plain; charset=utf-8'], `No worker matched this request (host "${host}", path "${path}").\n`, null);
       return;

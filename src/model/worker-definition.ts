@@ -71,3 +71,9 @@ export function singleScriptWorker(name: string, code: string, options: Partial<
     codeCache: options.codeCache,
   };
 }
+
+/** Add a binding by name as an own property: a plain assignment would treat "__proto__" as the
+ *  object's prototype, and `name in bindings` finds "constructor" on every object. */
+export function setBinding<T>(bindings: Record<string, T>, name: string, config: NoInfer<T>): void {
+  Object.defineProperty(bindings, name, { value: config, enumerable: true, writable: true, configurable: true });
+}

@@ -4,12 +4,20 @@
 import type { LimitExceededError, Limits } from '../model/limits.js';
 import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
 import type { GuestException, WireRequest } from '../../protocol/wall.js';
+import type { InvocationPlace } from '../model/request-tree.js';
 
 /** The invocation an op is called for, as an op may see and charge it. */
 export interface OpInvocation {
   readonly requestId: string;
   /** subrequests made so far (outbound fetch, service calls); ops count theirs here */
   subrequests: number;
+  /** the top-level request it serves: subrequests and service calls are charged there too */
+  readonly place: InvocationPlace;
+  /** bytes that came in for it (bodies read); ops count what they deliver */
+  bytesIn: number;
+  /** host CPU spent on its behalf outside its isolate (e.g. key generation on the threadpool), ms:
+   *  metered in its record; bounded by the op that does it, not by the CPU limit */
+  hostWorkMs: number;
 }
 
 export interface OpCall {
@@ -50,6 +58,8 @@ export interface RuntimeResponse {
   body: string | ArrayBuffer | null;
   /** the body as a stream, when the worker answered with one (body is then null) */
   stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
+  /** the streamed body's length, when the guest knew it (bytes in hand sent as a stream) */
+  bodyLength?: number;
   /** ms spent bringing up the worker's isolate, when this request had to (cold start) */
   coldMs: number | null;
   cpuMs: number;

@@ -3,7 +3,7 @@
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
 import ivm from './ivm.js';
-import type { DispatchResult, WireRequest } from '../../protocol/wall.js';
+import type { DispatchResult, WireRequest, WireResponse } from '../../protocol/wall.js';
 
 /** The request URL parsed and serialized here when it can be (the guest then skips its parser,
  *  which is a noticeable part of the first request into a fresh isolate); as given otherwise, for the guest to
@@ -39,6 +39,26 @@ function isObjectOrAbsent(value: unknown): boolean {
 
 export function malformedResult<T>(): DispatchResult<T> {
   const message = 'The worker answered with a malformed result';
+  return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
+}
+
+/** The fields of a guest's response the host relies on. */
+export function isWireResponse(response: WireResponse): boolean {
+  return Number.isInteger(response.status) && Array.isArray(response.headers);
+}
+
+/** Response headers in all, names and values: Cloudflare's and workerd's limit. */
+export const MAX_RESPONSE_HEADER_BYTES = 128 * 1024;
+
+/** The guest's answer when its response headers are over the limit (the guest's own check in
+ *  sandbox/wire.ts normally throws first; this one is the one the host relies on). */
+export function oversizedHeaders<T>(response: WireResponse): DispatchResult<T> | null {
+  let bytes = 0;
+  for (const pair of response.headers) {
+    bytes += String(pair?.[0] ?? '').length + String(pair?.[1] ?? '').length;
+  }
+  if (bytes <= MAX_RESPONSE_HEADER_BYTES) return null;
+  const message = `Response headers exceed the limit of ${MAX_RESPONSE_HEADER_BYTES} bytes in total.`;
   return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
 }
 

@@ -8,7 +8,8 @@ import { OPS, PARCEL_KEY, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protoc
 
 /** What the bridge asks of the worker that owns the isolate. */
 export interface BridgeOwner {
-  log(level: LogLevel, message: string, invocationId: number): void;
+  /** `fullLength`: the line's length before the guest cut it (log-budget.ts) */
+  log(level: LogLevel, message: string, invocationId: number, fullLength?: number): void;
   /** async binding ops (fetch, kv, service calls, crypto): resolved by the owner */
   callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
   /** the isolate touched the host: evidence it is not stuck in a loop */
@@ -121,7 +122,8 @@ export class HostBridge {
     if (!Array.isArray(args)) return;
     if (op === SEND_OPS.log) {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
-      this.owner?.log(level, String(args[1]).slice(0, 64 * 1024), Number(args[2]) || 0);
+      const fullLength = Number(args[3]);
+      this.owner?.log(level, String(args[1]), Number(args[2]) || 0, Number.isSafeInteger(fullLength) && fullLength > 0 ? fullLength : undefined);
     } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
     } else if (op === SEND_OPS.settled) {

@@ -3,6 +3,8 @@
 import { LimitExceededError, type LimitKind } from '../model/limits.js';
 import type { GuestException } from '../../protocol/wall.js';
 import type { OpInvocation } from './contract.js';
+import type { InvocationPlace } from '../model/request-tree.js';
+import { LogBudget } from './log-budget.js';
 
 export type Outcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededWall' | 'exceededMemory' | 'canceled';
 
@@ -22,6 +24,10 @@ export interface InvocationRecord {
   memoryBytes: number;
   /** the isolate's peak heap so far (bytes) */
   peakMemoryBytes: number;
+  /** console lines dropped over the per-invocation log budget (log-budget.ts) */
+  logLinesDropped?: number;
+  /** host CPU spent for it outside its isolate (key generation), ms */
+  hostWorkMs?: number;
   /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
   exception?: GuestException;
   /** what started it: the request (and the status answered) or the cron */
@@ -38,12 +44,15 @@ export class Invocation implements OpInvocation {
   subrequests = 0;
   bytesIn = 0;
   bytesOut = 0;
+  hostWorkMs = 0;
   readonly startedAt = performance.now();
   private abortWith!: (error: LimitExceededError) => void;
   /** rejects when a limit ends this invocation early */
   readonly aborted: Promise<never>;
   limit: LimitExceededError | null = null;
   wallTimer: NodeJS.Timeout | null = null;
+  /** what its console may still write to the host log */
+  readonly logBudget = new LogBudget();
   exception?: GuestException;
   trigger?: InvocationTrigger;
   /** Whether guest code of this invocation may run on one of isolated-vm's threads, now or later:
@@ -57,6 +66,8 @@ export class Invocation implements OpInvocation {
   constructor(
     readonly requestId: string,
     readonly kind: 'fetch' | 'scheduled',
+    /** the top-level request this invocation serves, shared with the workers it calls */
+    readonly place: InvocationPlace,
   ) {
     this.aborted = new Promise<never>((_, reject) => {
       this.abortWith = reject;

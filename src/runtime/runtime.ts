@@ -15,6 +15,7 @@ import type { WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
+import type { InvocationPlace } from '../model/request-tree.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
 import type { LogLevel } from '../../protocol/wall.js';
@@ -285,11 +286,12 @@ export class Runtime {
     }
   }
 
-  async fetch(name: string, request: RuntimeRequest, requestId = newRequestId()): Promise<RuntimeResponse> {
+  /** `place`: for a service call, the calling request's tree and this invocation's depth. */
+  async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
     const running = this.started(name);
     try {
-      return await this.fetchNow(name, request, requestId);
+      return await this.fetchNow(name, request, requestId, place);
     } finally {
       this.activeRequests--;
       running.done();
@@ -337,19 +339,20 @@ export class Runtime {
     else this.refusals.set(name, reason);
   }
 
-  private async fetchNow(name: string, request: RuntimeRequest, requestId: string): Promise<RuntimeResponse> {
+  private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
     const refusal = this.refusals.get(name);
     if (refusal !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused: refusal, requestId };
     const { instance, loadError, coldMs } = this.instanceFor(name);
     if (!instance) {
       return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
-    const result = await instance.fetch(request, requestId);
+    const result = await instance.fetch(request, requestId, place);
     const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
     if (result.limit) return { ...base, status: 503, headers: [], body: null, limit: result.limit };
     if (result.exception || !result.response) return { ...base, status: 500, headers: [], body: null, exception: result.exception };
     const response: WireResponse = result.response;
-    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream };
+    const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
+    return { ...base, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {

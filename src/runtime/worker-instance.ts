@@ -14,13 +14,15 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { FetchBatcher } from './fetch-batch.js';
-import { decodeGuestResult, serializedUrl, wireArgument } from './guest-wire.js';
+import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
 import { responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
+import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
+import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION } from './log-budget.js';
 
 export interface FetchResult {
   response?: WireResponse;
@@ -59,6 +61,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private readonly policy: EntryPolicy;
   /** light fetch events that arrive together enter in batches (see dispatchFetch) */
   private readonly batcher: FetchBatcher<Invocation>;
+  /** console budget for lines no invocation in flight can be charged with (see log) */
+  private strayLogBudget = new LogBudget();
   private readonly streams = new HostStreams();
   /** per-isolate host state of op families (dropped with the isolate) */
   private readonly opState = new Map<string, unknown>();
@@ -125,13 +129,14 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   // --- invocations ----------------------------------------------------------------------------
 
-  private begin(requestId: string, kind: 'fetch' | 'scheduled'): Invocation {
-    const invocation = new Invocation(requestId, kind);
+  private begin(requestId: string, kind: 'fetch' | 'scheduled', place?: InvocationPlace): Invocation {
+    const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
       this.cpu.reset();
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
+    this.strayLogBudget = new LogBudget();
     invocation.wallTimer = setTimeout(() => invocation.abort('wall'), this.limits.wallMs);
     invocation.wallTimer.unref();
     return invocation;
@@ -150,6 +155,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.policy.ended(invocation.cpuMs, this.served);
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
+    const { droppedLines, droppedChars } = invocation.logBudget;
+    if (droppedLines > 0) this.host.logger.warn({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId, droppedLines, droppedChars }, `${droppedLines} console lines dropped over the log limit`);
     // The CPU clock is the isolate thread's own (patched isolated-vm), so the last sample is final.
     this.host.onInvocationEnd({
       worker: this.def.name,
@@ -164,6 +171,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       bytesOut: invocation.bytesOut,
       memoryBytes: this.heap.bytes,
       peakMemoryBytes: this.heap.peakBytes,
+      logLinesDropped: invocation.logBudget.droppedLines,
+      hostWorkMs: invocation.hostWorkMs,
       exception: invocation.exception,
       trigger: invocation.trigger,
     });
@@ -174,8 +183,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.heap.sample(this.alive, this.policy.onlyThisThread());
   }
 
-  async fetch(request: RuntimeRequest, requestId: string): Promise<FetchResult & { invocation: Invocation }> {
-    const invocation = this.begin(requestId, 'fetch');
+  /** `place`: set when a service call made this request (the caller's tree, one level deeper). */
+  async fetch(request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<FetchResult & { invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'fetch', place);
     invocation.bytesIn = request.body ? request.body.byteLength : 0;
     const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
     invocation.trigger = trigger;
@@ -187,6 +197,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       let out = await this.outcome<WireResponse>(invocation, call);
       const problem = out.result ? responseProblem(out.result) : null;
       if (problem) out = this.refuseResponse(invocation, out, problem);
+      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
       this.activity();
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
@@ -450,16 +461,30 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.inFlight.get(invocationId)?.flush();
   }
 
-  log(level: LogLevel, message: string, invocationId: number): void {
+  log(level: LogLevel, message: string, invocationId: number, fullLength?: number): void {
     // The guest names the invocation exactly for synchronous code and timers. A line can arrive
     // just after its invocation ended (isolated-vm delivers fire-and-forget calls asynchronously):
     // recently ended invocations are remembered. Otherwise, with one invocation in flight, it is
     // that one.
     const only = this.inFlight.size === 1 ? this.inFlight.values().next().value : undefined;
+    const invocation = this.inFlight.get(invocationId) ?? only;
     const requestId = this.inFlight.get(invocationId)?.requestId ?? this.recentlyEnded.get(invocationId) ?? only?.requestId ?? '';
+    // Lines no invocation in flight can be charged with (the top level, a late line) share the
+    // isolate's own budget, renewed with each invocation that begins.
+    const budget = invocation?.logBudget ?? this.strayLogBudget;
+    const kept = budget.take(message, fullLength);
+    if (!kept) return;
+    const logger = this.host.consoleLogger?.(this.def.name) ?? this.host.logger;
+    const fields = { worker: this.def.name, version: this.def.version, requestId };
+    if (kept.first) {
+      const notice = `console output limit reached (${MAX_LOG_CHARS_PER_INVOCATION} characters per invocation): further lines of this invocation are dropped`;
+      this.host.logger.warn({ ...fields, limit: 'console' }, notice);
+      this.host.onConsole?.(this.def.name, requestId, 'warn', notice);
+      return;
+    }
     const pinoLevel = level === 'log' ? 'info' : level;
-    (this.host.consoleLogger?.(this.def.name) ?? this.host.logger)[pinoLevel]({ worker: this.def.name, version: this.def.version, requestId, console: level }, message);
-    this.host.onConsole?.(this.def.name, requestId, level, message);
+    logger[pinoLevel]({ ...fields, console: level }, kept.line);
+    this.host.onConsole?.(this.def.name, requestId, level, kept.line);
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {

@@ -4,7 +4,7 @@
 import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import type { Limits } from '../model/limits.js';
-import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
+import { setBinding, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
 import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
@@ -82,15 +82,15 @@ function guestEnv(bindings: Record<string, BindingConfig>): EnvDescriptor {
     switch (binding.type) {
       case 'plain_text':
       case 'secret_text':
-        env[name] = { type: binding.type, text: binding.text };
+        setBinding(env, name, { type: binding.type, text: binding.text });
         break;
       case 'json':
-        env[name] = { type: 'json', json: binding.json };
+        setBinding(env, name, { type: 'json', json: binding.json });
         break;
       default:
         // Host-backed bindings reach the guest as their type only; the guest calls back by
         // binding name and the host resolves the name against this worker's own config.
-        env[name] = { type: binding.type };
+        setBinding(env, name, { type: binding.type });
     }
   }
   return env;

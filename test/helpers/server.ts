@@ -11,6 +11,8 @@ import { Router } from '../../src/data-plane/router.js';
 import { installStandardOps } from '../../src/app/standard-ops.js';
 import { singleScriptWorker, type WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { Limits } from '../../src/model/limits.js';
+import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
+import type { AgentOptions } from '../../bindings/fetch/agents.js';
 
 export interface TestWorker {
   code: string;
@@ -45,11 +47,11 @@ export function captureLogger(): { logger: pino.Logger; logs: Record<string, unk
 
 export async function startTestServer(
   workers: Record<string, string | TestWorker>,
-  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: boolean } = {},
+  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: PrivateAllowance; fetchAgents?: Partial<AgentOptions> } = {},
 ): Promise<TestServer> {
   const { logger, logs } = captureLogger();
   const runtime = await Runtime.create({ logger, pool: { min: 2 }, ...options.runtime });
-  const closeOps = installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
+  const closeOps = installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false, agents: options.fetchAgents });
   const router = new Router((name) => runtime.has(name));
   router.defaultWorker = options.defaultWorker ?? null;
   const deploy = (name: string, worker: string | TestWorker) => {

@@ -2,19 +2,23 @@
 // every answer must still reach its own request, with its own logs and metering; handlers that
 // wait on the host answer later; limits still cut exactly as without batching; guest code that
 // tampers with JSON cannot garble the answers.
+import { BURN_SOURCE, burnIterations } from '../helpers/burn.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const ECHO = `export default {
+// The guest clock stands still while it runs: a handler burns CPU by a measured loop.
+const ECHO = `${BURN_SOURCE}
+const ITERATIONS_PER_MS = ${burnIterations(10) / 10};
+export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     console.log('path ' + url.pathname);
     if (url.pathname.startsWith('/timer')) await new Promise((resolve) => setTimeout(resolve, 5));
     if (url.pathname.startsWith('/kv')) return new Response('kv:' + (await env.KV.get('k')) + ':' + url.pathname);
     if (url.pathname === '/spin') { await null; while (true) {} }
-    if (url.pathname.startsWith('/burn')) { const until = Date.now() + Number(url.searchParams.get('ms')); while (Date.now() < until) {} }
+    if (url.pathname.startsWith('/burn')) burnLoop(Number(url.searchParams.get('ms')) * ITERATIONS_PER_MS);
     if (url.pathname === '/bytes') return new Response(new TextEncoder().encode('bytes:' + url.pathname));
     return new Response('echo:' + url.pathname + ':' + request.headers.get('x-n'), { headers: { 'x-n': request.headers.get('x-n') } });
   },
@@ -167,8 +171,8 @@ describe('batched entry of light requests', () => {
     await primeBatching('echo');
     const batching = instance('echo');
     const before = batching.entries.batches;
-    // 45 ms, under the 50 ms limit, plus 15 others of up to a millisecond: over 50 ms together.
-    const paths = ['/burn?ms=45', ...Array.from({ length: 15 }, () => '/burn?ms=1')];
+    // 40 ms, under the 50 ms limit, plus 15 others of up to a millisecond: over 50 ms together.
+    const paths = ['/burn?ms=40', ...Array.from({ length: 15 }, () => '/burn?ms=1')];
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
     expect(batching.entries.batches).toBe(before + 1);
     for (const response of responses) expect(response.status, response.limit?.message).toBe(200);

@@ -1,5 +1,6 @@
 // Scale to zero and up: idle isolates go away, saturated workers get more isolates, and nothing
 // fails while isolates come and go.
+import { BURN_SOURCE, burnIterations } from '../helpers/burn.js';
 import { describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { startTestServer } from '../helpers/server.js';
@@ -59,7 +60,7 @@ describe('scale to zero', () => {
 describe('scale up', () => {
   it('spreads a saturated worker over more isolates', async () => {
     const server = await startTestServer(
-      { burn: { code: `export default { fetch() { const end = Date.now() + 15; let n = 0; while (Date.now() < end) n++; return new Response('ok') } }`, limits: { cpuMs: 500 } } },
+      { burn: { code: `${BURN_SOURCE}\nexport default { fetch() { burnLoop(${burnIterations(15)}); return new Response('ok') } }`, limits: { cpuMs: 500 } } },
       { runtime: { maxIsolatesPerWorker: 3 } },
     );
     const agent = new Agent({ connections: 12 });

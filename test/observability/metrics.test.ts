@@ -1,6 +1,7 @@
 // GET /metrics on the admin port: Prometheus text that parses, every name cinder_*, labelled by
 // worker where there is one, and counters that move with traffic: requests by outcome, CPU and wall
 // histograms, cold starts, isolates (scale to zero and up), evictions, pool, KV operations.
+import { BURN_SOURCE, burnIterations } from '../helpers/burn.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
@@ -115,7 +116,7 @@ describe('GET /metrics', () => {
 
   it('shows scale up: a saturated worker on more than one isolate', async () => {
     const put = await cinder.admin('PUT', '/workers/burn', {
-      body: multipart({ main_module: 'index.js', limits: { cpu_ms: 500 } }, { 'index.js': `export default { fetch() { const end = Date.now() + 15; let n = 0; while (Date.now() < end) n++; return new Response('ok') } }` }),
+      body: multipart({ main_module: 'index.js', limits: { cpu_ms: 500 } }, { 'index.js': `${BURN_SOURCE}\nexport default { fetch() { burnLoop(${burnIterations(15)}); return new Response('ok') } }` }),
     });
     expect(put.status).toBe(201);
     const agent = new Agent({ connections: 12 });

@@ -68,7 +68,7 @@ function serveCommand(): Command {
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
     .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
-    .option('--allow-private-fetch', 'let workers fetch() private and loopback addresses')
+    .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     // The operator's ceilings (rule 4): tenants choose their limits within them; an upload over
     // one is refused with a 400 naming the limit and the ceiling.
@@ -102,7 +102,7 @@ function serveCommand(): Command {
         dataDir: opts.data,
         maxScriptBytes: opts.maxScriptBytes,
         limitCeilings,
-        allowPrivateFetch: !!opts.allowPrivateFetch,
+        allowPrivateFetch: typeof opts.allowPrivateFetch === 'string' ? opts.allowPrivateFetch.split(',') : !!opts.allowPrivateFetch,
         serverTiming: opts.serverTiming !== false,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         extensions: [kvServeExtension({ redis: opts.redis })],

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import type { BindingConfig } from '../../model/worker-definition.js';
+import { setBinding, type BindingConfig } from '../../model/worker-definition.js';
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
 
@@ -211,8 +211,8 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   const config = readConfig(found[0]);
   if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
   const bindings: Record<string, BindingConfig> = {};
-  for (const [name, value] of Object.entries(config.vars)) bindings[name] = typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value };
-  for (const kv of config.kvNamespaces) bindings[kv.binding] = { type: 'kv_namespace', namespace_id: kv.id };
+  for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
+  for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
   let limits: Partial<Limits> | undefined;
   try {
     limits = config.limits ? parseLimits(config.limits, `${config.file}: limits`) : undefined;

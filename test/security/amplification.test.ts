@@ -1,0 +1,88 @@
+// Amplification: one request must not make the host do unbounded work. A worker that binds itself
+// and fans out (30 calls per level, 3 levels) reached ~28,000 invocations from one request; one
+// that logs 64 KB lines wrote ~110 MB of host log per request. Both are now bounded and charged to
+// the request that caused them, and a neighbour's requests all succeed meanwhile.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { registerServiceBindings } from '../../bindings/service/host.js';
+import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
+import { MAX_LOG_CHARS_PER_INVOCATION, MAX_LOG_LINE_CHARS } from '../../src/runtime/log-budget.js';
+
+let server: TestServer;
+const records: InvocationRecord[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    fan: {
+      code: `export default { async fetch(request, env) {
+        const level = Number(new URL(request.url).searchParams.get('level') || '0');
+        if (level >= 3) return new Response('leaf');
+        const calls = [];
+        for (let i = 0; i < 30; i++) calls.push(env.SELF.fetch('https://fan/?level=' + (level + 1)).then((r) => r.text(), (e) => 'E:' + e.message));
+        const out = await Promise.all(calls);
+        // refusals anywhere below, as the callees report them up
+        return Response.json({ refused: out.filter((t) => t.includes('Too many worker invocations')).length, errors: [...new Set(out.filter((t) => t.startsWith('E:')))].slice(0, 3), below: out.filter((t) => t.startsWith('{')).map((t) => JSON.parse(t).errors).flat().slice(0, 3) });
+      } }`,
+      bindings: { SELF: { type: 'service', service: 'fan' } },
+      limits: { subrequests: 1000 },
+    },
+    chatty: `export default { fetch() {
+      const line = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < 200; i++) console.log(line);
+      return new Response('logged');
+    } }`,
+    neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
+  });
+  registerServiceBindings(server.runtime);
+  server.runtime.onInvocation((record) => records.push(record));
+});
+afterAll(() => server.close());
+
+describe('service-binding fan-out', () => {
+  it('is cut at 32 invocations per top-level request, the rest refused with an error the caller sees', async () => {
+    records.length = 0;
+    const neighbour = Promise.all(Array.from({ length: 30 }, () => server.request('neighbour')));
+    const res = await server.request('fan');
+    expect(res.status).toBe(200);
+    const out = JSON.parse(res.text);
+    expect(out.refused).toBeGreaterThan(0);
+    expect([...out.errors, ...out.below].some((e: string) => e.includes('one request may invoke at most 32 workers'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(records.filter((r) => r.worker === 'fan').length).toBeLessThanOrEqual(32);
+    const answers = await neighbour;
+    expect(answers.filter((r) => r.status !== 200 || r.text !== 'neighbour ok')).toHaveLength(0);
+  });
+
+  it('charges each call to the caller as a subrequest, shared by the whole request', async () => {
+    records.length = 0;
+    await server.request('fan');
+    await new Promise((r) => setTimeout(r, 100));
+    const fan = records.filter((r) => r.worker === 'fan');
+    const subrequests = fan.reduce((sum, r) => sum + r.subrequests, 0);
+    // every invocation but the first was started by a call some invocation of the request paid for
+    expect(subrequests).toBeGreaterThanOrEqual(fan.length - 1);
+  });
+});
+
+describe('console output', () => {
+  it('cuts long lines with a marker, drops lines past the per-invocation budget and counts them', async () => {
+    const neighbour = Promise.all(Array.from({ length: 30 }, () => server.request('neighbour')));
+    const res = await server.request('chatty');
+    expect(res.text).toBe('logged');
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = server.logs.filter((l) => l.worker === 'chatty' && l.console === 'log');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(200);
+    for (const line of lines) {
+      expect((line.msg as string).length).toBeLessThan(MAX_LOG_LINE_CHARS + 100);
+      expect(line.msg).toMatch(/… \[truncated: 49152 more characters\]$/);
+    }
+    const written = lines.reduce((sum, l) => sum + (l.msg as string).length, 0);
+    expect(written).toBeLessThan(MAX_LOG_CHARS_PER_INVOCATION + MAX_LOG_LINE_CHARS + 100);
+    expect(server.logs.some((l) => l.worker === 'chatty' && l.limit === 'console' && /console output limit reached/.test(l.msg as string))).toBe(true);
+    const dropped = server.logs.find((l) => l.worker === 'chatty' && typeof l.droppedLines === 'number');
+    expect(dropped?.droppedLines).toBe(200 - lines.length);
+    const answers = await neighbour;
+    expect(answers.filter((r) => r.status !== 200 || r.text !== 'neighbour ok')).toHaveLength(0);
+  });
+});
