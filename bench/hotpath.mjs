@@ -9,9 +9,9 @@
 //                       read back and copied out (what WorkerInstance.fetch awaits)
 //   runtime.fetch       the whole runtime call (limits, watchdog, metering around dispatch)
 // Cold (median of N, each on a fresh pooled isolate; pool refills happen between samples):
-//   pool take, WorkerInstance.load (compile with code cache + top level + installWorker),
-//   first dispatch on the new isolate, ReadyIsolate construction (what a pool refill costs the
-//   main thread), dispose.
+//   pool take, WorkerInstance.load (compile with code cache + top level + installWorker, all on
+//   isolated-vm's threads), first dispatch on the new isolate, ReadyIsolate.create without its
+//   warm-up (what a pool miss waits for, off the main thread), dispose.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ivm from 'isolated-vm';
@@ -85,16 +85,16 @@ addRow('warm: runtime.fetch (hono /api/highlight)', await time(() => runtime.fet
 // --- cold -----------------------------------------------------------------------------------
 // Each sample makes its own ReadyIsolate, lets the event loop settle so no pool refill runs inside
 // the timed stages, then times load, first dispatch and dispose on it. Samples alternate between
-// an isolate made as the pool makes them (ReadyIsolate.create: context and boot on isolated-vm's
-// threads, then warm()) and one made inline as a pool miss does (ReadyIsolate.createSync, timed:
-// all of it holds the main thread), to show what the pool's preparation buys.
+// an isolate made as the pool makes them (ReadyIsolate.create, then warm()) and one made as a pool
+// miss does (ReadyIsolate.create without the warm-up, timed), to show what the pool's preparation
+// buys. Both are made on isolated-vm's threads.
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 const canWarm = typeof ReadyIsolate.prototype.warm === 'function';
 const cold = { take: [], load: [], first: [], firstUnwarmed: [], warm: [], makeReady: [], dispose: [], honoLoad: [], honoFirst: [] };
 for (let i = 0; i < NC; i++) {
   await settle();
   let t = performance.now();
-  runtime.pool.take(128).dispose('bench'); // a take also schedules a refill; let it run below
+  (await runtime.pool.take(128)).dispose('bench'); // a take also schedules a refill; let it run below
   cold.take.push(performance.now() - t);
   for (const [def, req, loadKey, firstKeyWarm] of [[helloDef, helloReq, 'load', 'first'], ...(i % 4 === 0 ? [[honoDef, honoReq, 'honoLoad', 'honoFirst']] : [])]) {
     await settle();
@@ -107,14 +107,14 @@ for (let i = 0; i < NC; i++) {
       if (loadKey === 'load') cold.warm.push(performance.now() - t);
     } else {
       t = performance.now();
-      ready = ReadyIsolate.createSync(runtime.source, 128);
+      ready = await ReadyIsolate.create(runtime.source, 128);
       if (loadKey === 'load') cold.makeReady.push(performance.now() - t);
     }
     const firstKey = loadKey === 'load' && !warmThis ? 'firstUnwarmed' : firstKeyWarm;
     await settle();
     const inst = new WorkerInstance(def, ready, runtime.host);
     t = performance.now();
-    inst.load();
+    await inst.load();
     cold[loadKey].push(performance.now() - t);
     t = performance.now();
     await inst.fetch(req, `cold-${i}`);
@@ -131,7 +131,7 @@ if (cold.firstUnwarmed.length) addRow('cold: first dispatch on the new isolate (
 if (cold.warm.length) addRow('cold: ReadyIsolate.warm() (pool refill, mostly on isolated-vm threads)', cold.warm);
 addRow('cold: WorkerInstance.load (hono, ~1.2 MB, code cache)', cold.honoLoad);
 addRow('cold: first dispatch on the new isolate (hono)', cold.honoFirst);
-addRow(`cold: ReadyIsolate.createSync (${runtime.source.kind}) = a pool miss, main thread`, cold.makeReady);
+addRow(`cold: ReadyIsolate.create, no warm-up (${runtime.source.kind}) = a pool miss, off-thread`, cold.makeReady);
 addRow('cold: ReadyIsolate.dispose', cold.dispose);
 
 console.log(`\nhot path stages, in-process, isolate source = ${runtime.source.kind}, sandbox ${(runtime.source.manifest.bytes / 1024).toFixed(0)} KiB`);

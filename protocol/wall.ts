@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchBatch', 'takeSettled', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
@@ -70,8 +70,6 @@ export const SEND_OPS = {
   log: 'log',
   /** (invocationId): every console line the invocation sent before its result is out */
   flush: 'flush',
-  /** (invocationId, answer): a batched fetch event settled after its batch */
-  settled: 'settled',
   /** (timerId) */
   clearTimer: 'clearTimer',
   /** (invocationId): the isolate could not take a parcel; the host ends it at the memory limit */

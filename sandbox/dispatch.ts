@@ -157,9 +157,9 @@ export function installWorker(namespace: unknown, env: string): string {
 
 function finish<T>(state: InvocationState, body: { result?: T; exception?: GuestException }): DispatchResult<T> {
   state.responded = true;
-  // Fire-and-forget messages (console lines) reach the host through a queue, and a result from a
-  // synchronous entry can overtake them. When this invocation may have sent some, a last message
-  // marks the end of them, and the host waits for it before it reports the invocation.
+  // Fire-and-forget messages (console lines) reach the host through a queue, and the entry's result
+  // can overtake them. When this invocation may have sent some, a last message marks the end of
+  // them, and the host waits for it before it reports the invocation.
   let flush = false;
   if (sentCount() !== state.sentAtStart) {
     hostSend(SEND_OPS.flush, state.id);
@@ -202,45 +202,6 @@ function encodeResult(out: DispatchResult<WireResponse>): DispatchResult<WireRes
  *  (see wireArgument on the host), as copied data otherwise. */
 export async function dispatchFetch(id: number, wire: WireRequest | string): Promise<DispatchResult<WireResponse> | string> {
   return encodeResult(await dispatchFetchEvent(id, typeof wire === 'string' ? (jsonParse(wire) as WireRequest) : wire));
-}
-
-// --- batched fetch events -----------------------------------------------------------------------
-//
-// Under load the host collects the light requests that arrive together and enters the isolate
-// once for all of them (see src/runtime/fetch-batch.ts): dispatchBatch starts each, and by the time
-// it returns to the host V8 has run the microtasks, so every handler that needed nothing from the
-// host has settled. takeSettled, the host's second (cheap) call, hands those answers back. A
-// handler still waiting (on a binding, a timer, a body) answers later through a 'settled' message.
-
-let collecting = false;
-let settledNow: [number, DispatchResult<WireResponse> | string][] = [];
-
-/** Host entry: start the fetch events in `batch` (JSON: [[invocationId, WireRequest], ...]). */
-export function dispatchBatch(batch: string): void {
-  collecting = true;
-  settledNow = [];
-  const items = jsonParse(batch) as [number, WireRequest][];
-  for (const [id, wire] of items) {
-    const answer = (out: DispatchResult<WireResponse>) => {
-      const encoded = encodeResult(out);
-      if (collecting) settledNow.push([id, encoded]);
-      else hostSend(SEND_OPS.settled, id, encoded);
-    };
-    dispatchFetchEvent(id, wire).then(answer, (error) => answer({ exception: describeError(error), pending: false }));
-  }
-}
-
-/** Host entry, right after dispatchBatch: the answers that settled there (JSON when it can be),
- *  and from now on answers go by message. */
-export function takeSettled(): string | [number, DispatchResult<WireResponse> | string][] {
-  collecting = false;
-  const answers = settledNow;
-  settledNow = [];
-  for (const [, answer] of answers) if (typeof answer !== 'string') return answers;
-  let json = '[';
-  // Each answer is JSON text already (encodeResult): splice it in.
-  for (let i = 0; i < answers.length; i++) json += `${i ? ',' : ''}[${answers[i][0]},${answers[i][1] as string}]`;
-  return json + ']';
 }
 
 async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<DispatchResult<WireResponse>> {

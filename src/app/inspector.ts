@@ -154,8 +154,18 @@ export class InspectorServer {
   }
 
   private attach(ws: WebSocket, worker: string): void {
-    // Bring the worker's isolate up if it is not live; the inspector attaches to it.
-    this.runtime.prewarm(worker);
+    // Bring the worker's isolate up if it is not live (on isolated-vm's threads); the inspector
+    // attaches to it. What the client sends meanwhile is kept and relayed once attached.
+    const early: string[] = [];
+    const hold = (data: unknown) => early.push(String(data));
+    ws.on('message', hold);
+    void this.runtime.prewarm(worker).then(() => {
+      ws.off('message', hold);
+      this.attachNow(ws, worker, early);
+    });
+  }
+
+  private attachNow(ws: WebSocket, worker: string, early: string[]): void {
     const instance = this.runtime.instancesOf(worker)[0];
     if (!instance) {
       ws.close(1011, `worker ${worker} failed to load; see the dev server log`);
@@ -241,6 +251,7 @@ export class InspectorServer {
       }
     };
 
+    queued.push(...early);
     ws.on('message', (data) => {
       if (probing) queued.push(String(data));
       else relay(String(data));

@@ -19,22 +19,12 @@ export function supervisorState(): SupervisorState | null {
   }
 }
 
-/**
- * The longest guest code may hold this process's main thread under these limits (a first entry
- * runs synchronously for up to twice the CPU limit, a top level for up to the startup limit):
- * the supervisor does not call a silence that long a hang.
- */
-export function longestMainThreadBlockMs(limits: { cpuMs: number; startupMs: number }): number {
-  return Math.max(2 * limits.cpuMs, limits.startupMs);
-}
-
 /** Report to the supervisor, if there is one. Call once the runtime serves. */
-export function reportToSupervisor(runtime: Runtime, logger: Logger, state: SupervisorState | null, maxBlockMs: number): void {
+export function reportToSupervisor(runtime: Runtime, logger: Logger, state: SupervisorState | null): void {
   if (!state) return;
   const send = (message: ChildMessage) => {
     if (process.connected) process.send!(message);
   };
-  send({ type: 'hello', maxBlockMs });
   for (const entry of state.quarantined) {
     const left = entry.until - Date.now();
     if (left <= 0) continue;

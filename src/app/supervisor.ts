@@ -20,7 +20,6 @@ export interface SupervisorState {
 
 /** What the child sends over IPC (see supervised.ts). */
 export type ChildMessage =
-  | { type: 'hello'; maxBlockMs: number }
   | { type: 'heartbeat'; inFlight: InFlight[] }
   | { type: 'entered'; worker: string };
 
@@ -31,8 +30,8 @@ export interface SupervisorOptions {
   args: string[];
   execArgv?: string[];
   env?: NodeJS.ProcessEnv;
-  /** no heartbeat for this long: the child is hung and killed (default 3 s; longer when the child
-   *  says its limits allow guest code to hold its main thread longer, see 'hello') */
+  /** no heartbeat for this long: the child is hung and killed (default 3 s). Guest code never runs
+   *  on the child's main thread, so a silence that long is a hang, whatever the tenants' limits. */
   hangMs?: number;
   policy?: Partial<RestartPolicyOptions>;
 }
@@ -64,7 +63,6 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     let reportedAt = Date.now();
     let enteredSince = new Set<string>();
     let hung = false;
-    let silenceAllowed = hangMs;
     const proc = fork(options.script, options.args, {
       execArgv: options.execArgv ?? process.execArgv,
       env: { ...(options.env ?? process.env), [SUPERVISED_ENV]: '1', [SUPERVISOR_STATE_ENV]: JSON.stringify(state) },
@@ -77,12 +75,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     proc.on('message', (message: ChildMessage) => {
       if (!message || typeof message !== 'object') return;
       lastBeat = Date.now();
-      if (message.type === 'hello' && Number.isFinite(message.maxBlockMs)) {
-        // Guest code still runs on the child's main thread for a first entry and a top level
-        // (bounded by the CPU and startup limits): a block that long is not a hang.
-        silenceAllowed = Math.max(hangMs, message.maxBlockMs + 1000);
-        if (silenceAllowed > hangMs) logger.warn({ hangMs: silenceAllowed }, `supervisor: hang detection after ${silenceAllowed} ms of silence, the longest the limits let guest code hold the main thread`);
-      } else if (message.type === 'heartbeat') {
+      if (message.type === 'heartbeat') {
         inFlight = Array.isArray(message.inFlight) ? message.inFlight : [];
         reportedAt = lastBeat;
         enteredSince = new Set();
@@ -92,7 +85,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     });
 
     const watch = setInterval(() => {
-      if (hung || Date.now() - lastBeat < silenceAllowed) return;
+      if (hung || Date.now() - lastBeat < hangMs) return;
       hung = true;
       logger.error({ pid: proc.pid, silentMs: Date.now() - lastBeat }, 'supervisor: the serving process stopped answering its heartbeat; killing it');
       proc.kill('SIGKILL');

@@ -212,14 +212,14 @@ export function createIngress(options: IngressOptions): http.Server {
       return;
     }
 
-    // Start the cold start now, while the body is still on its way.
-    const prewarmColdMs = runtime.prewarm(worker);
+    // Start the cold start now (on isolated-vm's threads), while the body is still on its way.
+    const prewarm = runtime.prewarm(worker);
 
     takeBody(req, maxBody)
       .then(async ({ body, bodyStream }) => {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
-        result.coldMs ??= prewarmColdMs;
+        result.coldMs ??= await prewarm;
         if (result.refused !== undefined) {
           finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
           return;

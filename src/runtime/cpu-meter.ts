@@ -47,18 +47,6 @@ export class CpuMeter {
     this.cpuAtProgress = this.read();
   }
 
-  /** After a synchronous entry: the CPU the isolate's clock moved by, shared by what ran in it.
-   *  Returns the first invocation now over the limit, if any. */
-  chargeSync(invocations: Invocation[]): Invocation | undefined {
-    const cpu = this.read();
-    if (cpu > this.lastCpu && invocations.length) {
-      const share = (cpu - this.lastCpu) / BigInt(invocations.length);
-      for (const invocation of invocations) invocation.cpuNs += share;
-    }
-    this.lastCpu = this.cpuAtProgress = cpu;
-    return invocations.find((invocation) => invocation.cpuNs > this.limitNs);
-  }
-
   /** A periodic reading (the watchdog's) shared out between the invocations in flight; returns
    *  what is over the limit, if anything is. */
   sample(inFlight: ReadonlyMap<number, Invocation>): CpuBreach | null {
@@ -98,21 +86,12 @@ export class HeapSampler {
 
   constructor(private readonly isolate: () => ivm.Isolate) {}
 
-  /** `mayReadNow`: no guest code runs on another thread, so nothing holds the isolate's lock. */
-  sample(alive: boolean, mayReadNow: boolean): void {
+  /** Read the heap (at most every HEAP_SAMPLE_MS) on isolated-vm's threads: the synchronous read
+   *  would wait on this thread for the isolate's lock while guest code runs. */
+  sample(alive: boolean): void {
     const now = performance.now();
     if (this.sampling || now - this.sampledAt < HEAP_SAMPLE_MS || !alive) return;
     this.sampledAt = now;
-    // Read here when nothing holds the lock (it is cheap then). An asynchronous read would take the
-    // lock on another thread just when the next request wants to enter, and that entry would wait.
-    if (mayReadNow) {
-      try {
-        this.record(this.isolate().getHeapStatisticsSync());
-      } catch {
-        // disposed meanwhile
-      }
-      return;
-    }
     this.sampling = true;
     this.isolate().getHeapStatistics().then(
       (heap) => {

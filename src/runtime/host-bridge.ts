@@ -16,11 +16,6 @@ export interface BridgeOwner {
   activity(): void;
   /** every console line the invocation sent before its result has been delivered */
   flushed(invocationId: number): void;
-  /** the guest awaits an async host call (an op or a timer) for this invocation: its continuation
-   *  runs on isolated-vm's threads */
-  awaitsHost(invocationId: number): void;
-  /** a batched fetch event's answer, sent when it settled after its batch (see fetch-batch.ts) */
-  settled(invocationId: number, answer: unknown): void;
   /** the isolate could not take an answer from the host: end what runs in it at the memory limit */
   outOfMemory(invocationId: number): void;
 }
@@ -68,7 +63,6 @@ export class HostBridge {
 
   private async onCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
     this.owner?.activity();
-    this.owner?.awaitsHost(Number(invocationId) || 0);
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (op === OPS.timer) return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
@@ -126,8 +120,6 @@ export class HostBridge {
       this.owner?.log(level, String(args[1]), Number(args[2]) || 0, Number.isSafeInteger(fullLength) && fullLength > 0 ? fullLength : undefined);
     } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
-    } else if (op === SEND_OPS.settled) {
-      this.owner?.settled(Number(args[0]) || 0, args[1]);
     } else if (op === SEND_OPS.outOfMemory) {
       this.owner?.outOfMemory(Number(args[0]) || 0);
     } else if (op === SEND_OPS.clearTimer) {

@@ -55,10 +55,6 @@ export class Invocation implements OpInvocation {
   readonly logBudget = new LogBudget();
   exception?: GuestException;
   trigger?: InvocationTrigger;
-  /** Whether guest code of this invocation may run on one of isolated-vm's threads, now or later:
-   *  it was entered asynchronously, or it waits on the host (an op, a timer, a stream, waitUntil).
-   *  While none in flight does, nothing but this thread enters the isolate (see entry-policy.ts). */
-  offThread = false;
 
   private markFlushed: (() => void) | null = null;
   private flushedAlready = false;

@@ -1,5 +1,5 @@
-// Blank isolates made ahead of demand. A cold start takes one (microseconds) instead of making
-// one (1-2 ms). The pool refills in the background, a few at a time between requests, and sizes
+// Blank isolates made ahead of demand, on isolated-vm's threads. A cold start takes one
+// (microseconds) instead of making one (milliseconds, also off this thread: see take). The pool refills in the background, a few at a time between requests, and sizes
 // itself to the recent cold-start rate between a floor and a cap.
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateSource } from './isolate-source.js';
@@ -74,16 +74,17 @@ export class IsolatePool {
     this.scheduleRefill();
   }
 
-  /** A ready isolate for a worker with this memory limit: from the pool when possible. */
-  take(memoryMb: number): ReadyIsolate {
-    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.createSync(this.source, memoryMb, { inspector: this.options.inspector });
+  /** A ready isolate for a worker with this memory limit: from the pool when possible, else made
+   *  now, on isolated-vm's threads like the pool's own (never on the thread that serves requests). */
+  async take(memoryMb: number): Promise<ReadyIsolate> {
+    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.create(this.source, memoryMb, { inspector: this.options.inspector });
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();
     if (isolate) return isolate;
     this.misses++;
     this.created++;
-    return ReadyIsolate.createSync(this.source, memoryMb);
+    return ReadyIsolate.create(this.source, memoryMb);
   }
 
   /** The number of ready isolates the pool aims for now. */
@@ -149,9 +150,14 @@ export class IsolatePool {
       return isolate.dispose('warm-up failed');
     }
     if (this.created <= 2) {
-      // Measure once what a blank isolate holds, for the memory report.
-      const heap = isolate.isolate.getHeapStatisticsSync();
-      this.bytesPerIsolate = heap.total_heap_size + heap.externally_allocated_size;
+      // Measure once what a blank isolate holds, for the memory report (asynchronously: a
+      // synchronous read would wait on the isolate's lock on this thread).
+      isolate.isolate.getHeapStatistics().then(
+        (heap) => {
+          this.bytesPerIsolate = heap.total_heap_size + heap.externally_allocated_size;
+        },
+        () => {}, // taken and disposed meanwhile: the next refill measures
+      );
     }
     this.ready.push(isolate);
   }

@@ -76,7 +76,7 @@ function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isol
  *  a small share of what a pooled isolate costs. 32 takes most of that gain. */
 const WARM_UP_ROUNDS = 32;
 
-/** What booting a fresh isolate's sandbox yields (see createSync / create). */
+/** What booting a fresh isolate's sandbox yields (see create). */
 interface Booted {
   context: ivm.Context;
   bridge: HostBridge;
@@ -117,43 +117,17 @@ export class ReadyIsolate {
   }
 
   /**
-   * Make one now, on this thread (a pool miss, the no-pool ablation, the inspector). Everything
-   * is synchronous: isolated-vm's first asynchronous call into a fresh isolate waits several ms.
-   * `inspector`: V8 inspector support (cinder dev --inspect only: not safe for untrusted code).
+   * Make one on isolated-vm's threads: the isolate itself (spawnIsolate), the context, the prelude
+   * (without a snapshot) and the boot, so neither a pool refill nor a pool miss holds the thread
+   * that serves requests. `inspector`: V8 inspector support (cinder dev --inspect only: not safe
+   * for untrusted code); spawnIsolate cannot make one, so its isolate is constructed here (no
+   * guest code runs in a constructor) and everything after that still goes off-thread.
    */
-  static createSync(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): ReadyIsolate {
+  static async create(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): Promise<ReadyIsolate> {
     const inspector = options.inspector === true;
-    const isolate = newIsolate(source, memoryMb, inspector);
+    const isolate = inspector ? newIsolate(source, memoryMb, true) : await spawnIsolate(source, memoryMb);
     try {
-      const context = isolate.createContextSync({ inspector });
-      if (source.kind === 'code-cache') {
-        const script = isolate.compileScriptSync(source.code, { filename: PRELUDE_FILENAME, cachedData: source.cachedData });
-        script.runSync(context);
-        script.release();
-      }
-      const bridge = new HostBridge();
-      const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
-      const entry = boot.applySync(undefined, bridgeArguments(bridge), { result: { reference: true } }) as ivm.Reference<Record<string, Function>>;
-      boot.release();
-      const refs = BOOT_NAMES.map((name) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>);
-      const ready = booted(context, bridge, refs, entry.getSync(PRELUDE_EVALUATED_AT));
-      entry.release();
-      return new ReadyIsolate(isolate, ready, memoryMb, inspector);
-    } catch (error) {
-      isolate.dispose();
-      throw error;
-    }
-  }
-
-  /**
-   * Make one for the pool, on isolated-vm's threads: the isolate itself (spawnIsolate), the
-   * context, the prelude (without a snapshot) and the boot, so a refill does not stall requests
-   * being served meanwhile. Only the warm-up's last step touches this thread (see warm).
-   */
-  static async create(source: IsolateSource, memoryMb: number): Promise<ReadyIsolate> {
-    const isolate = await spawnIsolate(source, memoryMb);
-    try {
-      const context = await isolate.createContext();
+      const context = await isolate.createContext({ inspector });
       if (source.kind === 'code-cache') {
         const script = await isolate.compileScript(source.code, { filename: PRELUDE_FILENAME, cachedData: source.cachedData });
         await script.run(context);
@@ -166,7 +140,7 @@ export class ReadyIsolate {
       const refs = await Promise.all(BOOT_NAMES.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
       const ready = booted(context, bridge, refs, await entry.get(PRELUDE_EVALUATED_AT));
       entry.release();
-      return new ReadyIsolate(isolate, ready, memoryMb, false);
+      return new ReadyIsolate(isolate, ready, memoryMb, inspector);
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       throw error;
@@ -180,9 +154,6 @@ export class ReadyIsolate {
   async warm(): Promise<boolean> {
     try {
       await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 5000 });
-      // The first entry from the main thread costs more than later ones (V8 sets up this
-      // thread's data for the isolate): pay it here rather than in the cold start.
-      this.context.evalSync('0');
       return true;
     } catch {
       return false;

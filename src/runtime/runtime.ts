@@ -18,6 +18,7 @@ import { WorkerSlot } from './worker-slot.js';
 import type { InvocationPlace } from '../model/request-tree.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
+import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
 import type { LogLevel } from '../../protocol/wall.js';
 
 export interface RuntimeOptions {
@@ -34,7 +35,13 @@ export interface RuntimeOptions {
   maxIsolatesPerWorker?: number;
   /** isolates with V8 inspector support, made on demand (no pool): `cinder dev --inspect` only */
   inspector?: boolean;
+  /** isolates from per-deployment snapshots (a definition's `snapshot`); false: never used */
+  deploymentSnapshots?: DeploymentSnapshotIsolatesOptions | false;
 }
+
+/** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
+ *  how long the cold start took, when there was one. */
+type StartResult = { instance?: WorkerInstance; loadError?: string; overLimit?: boolean; coldMs: number | null };
 
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
@@ -78,10 +85,14 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** isolates from per-deployment snapshots (null: not used) */
+  readonly snapshots: DeploymentSnapshotIsolates | null;
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
+    // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
+    this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, options.deploymentSnapshots ?? {});
     this.workerCodeCache = options.workerCodeCache !== false;
     const isBusy = () => this.activeRequests > 0;
     const poolOptions = { ...options.pool, isBusy };
@@ -155,10 +166,23 @@ export class Runtime {
     if (this.workerCodeCache && !def.codeCache) def.codeCache = new Map();
     const previous = this.definitions.get(def.name);
     this.definitions.set(def.name, def);
+    if (previous && previous !== def) this.snapshots?.forget(previous, this.reaper);
     if (previous && previous.version !== def.version) this.evict(def.name, 'redeployed');
   }
 
+  /** A snapshot of a deployed version was made (or loaded) after it was deployed: cold starts of
+   *  that version use it from now on. False when that version is no longer the deployed one. */
+  attachSnapshot(name: string, version: string, snapshot: WorkerDefinition['snapshot']): boolean {
+    const def = this.definitions.get(name);
+    if (!def || def.version !== version) return false;
+    if (def.snapshot) this.snapshots?.forget(def, this.reaper);
+    def.snapshot = snapshot;
+    return true;
+  }
+
   remove(name: string): boolean {
+    const previous = this.definitions.get(name);
+    if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
     this.evict(name, 'deleted');
     return existed;
@@ -216,20 +240,23 @@ export class Runtime {
 
   /**
    * Bring the worker's isolate up now if it is not live, so that a request whose body is still
-   * arriving finds it ready (ingress calls this as soon as it knows the Host).
+   * arriving finds it ready (ingress calls this as soon as it knows the Host). Resolves to the
+   * cold start's duration, or null when there was none (or it failed: the request that follows
+   * reports the load error).
    */
-  prewarm(name: string): number | null {
+  async prewarm(name: string): Promise<number | null> {
     if (!this.definitions.has(name) || this.isLive(name)) return null;
     try {
-      return this.instanceFor(name).coldMs;
+      return (await this.instanceFor(name)).coldMs;
     } catch {
-      return null; // the request that follows reports the load error
+      return null;
     }
   }
 
   /** The instance to serve a request: a live one, or a new one (a cold start) when the worker
-   *  has none or all of its isolates are saturated. */
-  private instanceFor(name: string): { instance?: WorkerInstance; loadError?: string; coldMs: number | null } {
+   *  has none or all of its isolates are saturated. A cold start runs on isolated-vm's threads;
+   *  requests that arrive while one is under way for a worker with no live isolate wait for it. */
+  private async instanceFor(name: string): Promise<StartResult> {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
     let slot = this.slots.get(name);
@@ -241,43 +268,64 @@ export class Runtime {
       slot = new WorkerSlot(def);
       this.slots.set(name, slot);
     }
-    if (slot.loadError) return { loadError: slot.loadError, coldMs: null };
+    if (slot.loadError) return { loadError: slot.loadError, overLimit: slot.loadOverLimit, coldMs: null };
     const current = slot.pick();
-    if (current && !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker)) return { instance: current, coldMs: null };
-    return this.startInstance(slot);
+    if (current && (slot.starting || !(slot.saturated() && slot.liveCount < this.maxIsolatesPerWorker))) return { instance: current, coldMs: null };
+    if (slot.starting) return slot.starting;
+    const starting = this.startInstance(slot);
+    slot.starting = starting;
+    try {
+      return await starting;
+    } finally {
+      if (slot.starting === starting) slot.starting = null;
+    }
   }
 
-  private startInstance(slot: WorkerSlot): { instance?: WorkerInstance; loadError?: string; coldMs: number } {
+  private async startInstance(slot: WorkerSlot, started = performance.now()): Promise<StartResult> {
     const { def } = slot;
-    const started = performance.now();
     this.coldStarts++;
     this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
-    const ready = this.pool.take(resolveLimits(def.limits).memoryMb);
+    const memoryMb = resolveLimits(def.limits).memoryMb;
+    // A version with a usable snapshot has its isolate made from it, off this thread.
+    if (this.snapshots?.usable(def)) await this.snapshots.prepare(def, memoryMb);
+    const fromSnapshot = this.snapshots?.take(def, memoryMb);
+    const ready = fromSnapshot ?? (await this.pool.take(memoryMb));
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
       slot.remove(instance);
     });
     try {
-      instance.load();
+      await instance.load();
     } catch (error) {
       ready.dispose('load failed', this.reaper);
+      if (fromSnapshot) {
+        // Not the worker's failure: its snapshot's. Stop using it and load plainly.
+        this.snapshots!.refuse(def, (error as Error).message);
+        this.coldStarts--;
+        return this.startInstance(slot, started);
+      }
       const loadError = (error as Error).message;
       this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
-      if (error instanceof WorkerLoadError) slot.loadError = loadError;
-      return { loadError, coldMs: performance.now() - started };
+      const overLimit = error instanceof WorkerLoadError && error.overLimit;
+      if (error instanceof WorkerLoadError) {
+        slot.loadError = loadError;
+        slot.loadOverLimit = overLimit;
+      }
+      return { loadError, overLimit, coldMs: performance.now() - started };
     }
     slot.add(instance);
     return { instance, coldMs: performance.now() - started };
   }
 
-  /** Validate a definition by loading it in a throwaway isolate; returns the load error, if any. */
-  check(def: WorkerDefinition): string | null {
+  /** Validate a definition by loading it in a throwaway isolate (on isolated-vm's threads);
+   *  resolves to the load error, if any. */
+  async check(def: WorkerDefinition): Promise<string | null> {
     const limits = resolveLimits(def.limits);
-    const ready = this.pool.take(limits.memoryMb);
+    const ready = await this.pool.take(limits.memoryMb);
     const instance = new WorkerInstance({ ...def, codeCache: this.workerCodeCache ? (def.codeCache ??= new Map()) : undefined }, ready, this.host);
     try {
-      instance.load();
+      await instance.load();
       return null;
     } catch (error) {
       return (error as Error).message;
@@ -342,9 +390,10 @@ export class Runtime {
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
     const refusal = this.refusals.get(name);
     if (refusal !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused: refusal, requestId };
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
     if (!instance) {
-      return { status: 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
+      // A load that went over a limit (startup time, memory) is answered as any limit is.
+      return { status: overLimit ? 503 : 500, headers: [], body: null, coldMs, cpuMs: 0, loadError, requestId };
     }
     const result = await instance.fetch(request, requestId, place);
     const base = { coldMs, cpuMs: result.invocation.cpuMs, requestId };
@@ -367,7 +416,7 @@ export class Runtime {
   }
 
   private async scheduledNow(name: string, cron: string, scheduledTime: number, requestId: string) {
-    const { instance, loadError, coldMs } = this.instanceFor(name);
+    const { instance, loadError, coldMs } = await this.instanceFor(name);
     if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
     const result = await instance.scheduled(cron, scheduledTime, requestId);
     if (result.limit) return { outcome: 'limit' as const, error: result.limit.message, coldMs, noRetry: false, requestId };
@@ -380,6 +429,7 @@ export class Runtime {
     for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
     this.reaper.close();
+    this.snapshots?.close();
     this.pool.close();
   }
 }

@@ -1,5 +1,6 @@
 // One worker loaded into one isolate (worker-loader.ts), serving fetch and scheduled invocations
-// concurrently: it enters the isolate for each event (entry-policy.ts), meters them
+// concurrently: it enters the isolate for each event, always on isolated-vm's threads
+// (entry-policy.ts), meters them
 // (cpu-meter.ts), streams their bodies (body-streams.ts), and owns their limits: CPU (via the
 // watchdog), wall time, memory (isolate disposal), turning a breach into a clear error for exactly
 // the invocations it affects. It is the isolate bridge's owner: guest calls to host ops land here.
@@ -13,7 +14,6 @@ import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
-import { FetchBatcher } from './fetch-batch.js';
 import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
 import { responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
@@ -58,9 +58,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
   private readonly recentlyEnded = new Map<number, string>();
   private readonly cpu: CpuMeter;
   private readonly heap: HeapSampler;
-  private readonly policy: EntryPolicy;
-  /** light fetch events that arrive together enter in batches (see dispatchFetch) */
-  private readonly batcher: FetchBatcher<Invocation>;
+  private readonly policy = new EntryPolicy();
   /** console budget for lines no invocation in flight can be charged with (see log) */
   private strayLogBudget = new LogBudget();
   private readonly streams = new HostStreams();
@@ -78,19 +76,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
     ready.bridge.owner = this;
     this.cpu = new CpuMeter(() => this.ready.isolate, this.limits.cpuMs);
     this.heap = new HeapSampler(() => this.ready.isolate);
-    this.policy = new EntryPolicy(this.inFlight, ready.inspectable, Math.max(1, Math.round(this.limits.cpuMs)), (invocations) => this.chargeSync(invocations), (invocation, error) => {
-      // Out of memory: say so before the CPU it used is charged (a bomb uses both).
-      if (this.diedOfMemory(error)) this.breach('memory', invocation);
-    });
-    this.batcher = new FetchBatcher<Invocation>({
-      dispatchBatch: ready.entry.dispatchBatch,
-      takeSettled: ready.entry.takeSettled,
-      canEnterSynchronously: () => this.alive && this.policy.onlyThisThread(),
-      enterAlone: (invocation, request, mayEnterSync) => this.policy.enter(invocation, ready.entry.dispatchFetch, [invocation.id, wireArgument(request)], mayEnterSync),
-      chargeSync: (invocations) => this.chargeSync(invocations),
-      syncTimeoutMs: this.policy.syncTimeoutMs,
-      entries: this.policy.entries,
-    });
   }
 
   get isolate(): ivm.Isolate {
@@ -111,9 +96,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
     return this.cpu.utilization;
   }
 
-  /** Compile the modules, run the top level and install env. Throws WorkerLoadError. */
-  load(): void {
-    this.modulesToCache = loadWorker(this.def, this.ready, this.limits);
+  /** Compile the modules, run the top level and install env, on isolated-vm's threads. Throws
+   *  WorkerLoadError. */
+  async load(): Promise<void> {
+    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits);
     this.cpu.reset();
     this.sampleHeap();
   }
@@ -124,7 +110,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.modulesToCache = undefined;
     const { def } = this;
     if (!this.alive || this.retired || def.codeCacheAfterRun || !def.codeCache) return;
-    cacheAfterRun(def, modules, () => this.alive, this.host.logger);
+    void cacheAfterRun(def, this.ready, modules, () => this.alive, this.host.logger);
   }
 
   // --- invocations ----------------------------------------------------------------------------
@@ -146,13 +132,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (!this.inFlight.has(invocation.id)) return;
     this.sampleCpu();
     this.inFlight.delete(invocation.id);
-    this.batcher.forget(invocation.id);
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     if (this.inFlight.size === 0) this.cpu.utilization = 0;
     if (invocation.wallTimer) clearTimeout(invocation.wallTimer);
     this.served++;
-    this.policy.ended(invocation.cpuMs, this.served);
     this.sampleHeap();
     const wallMs = performance.now() - invocation.startedAt;
     const { droppedLines, droppedChars } = invocation.logBudget;
@@ -180,7 +164,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
   }
 
   private sampleHeap(): void {
-    this.heap.sample(this.alive, this.policy.onlyThisThread());
+    this.heap.sample(this.alive);
   }
 
   /** `place`: set when a service call made this request (the caller's tree, one level deeper). */
@@ -209,12 +193,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
       if (out.result) trigger.status = out.result.status;
       if (out.result?.stream != null) {
         streaming = true;
-        invocation.offThread = true;
         return { response: out.result, stream: this.pullResponseStream(invocation, out.result.stream), invocation };
       }
       if (out.result?.hostStream != null) {
         streaming = true;
-        invocation.offThread = true;
         return { response: out.result, stream: this.pipeHostStream(invocation, this.streams.take(out.result.hostStream)), invocation };
       }
       const body = out.result?.body;
@@ -240,7 +222,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const invocation = this.begin(requestId, 'scheduled');
     invocation.trigger = { cron, scheduledTime };
     try {
-      const call = this.policy.enter(invocation, this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]);
+      const call = this.policy.enter(this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]);
       const out = await this.outcome<{ noRetry: boolean }>(invocation, call);
       this.activity();
       invocation.exception = out.exception;
@@ -253,24 +235,18 @@ export class WorkerInstance implements BridgeOwner, Watched {
     }
   }
 
-  /**
-   * A fetch event. Light requests without a body in hand that could enter synchronously (see
-   * entry-policy.ts) are batched instead once requests arrive together (see fetch-batch.ts): the
-   * crossing's fixed cost is paid once per batch rather than once per request.
-   */
+  /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
-    const together = this.batcher.arrive();
-    if (!this.policy.mayBatch(together, request.body != null)) {
-      return this.policy.enter(invocation, this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
-    }
-    return this.batcher.enqueue(invocation, request);
+    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
   }
 
   /** The guest's answer to an event, once every console line it sent before answering is in
    *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */
   private async outcome<T>(invocation: Invocation, call: Promise<unknown>): Promise<DispatchResult<T>> {
     const out = decodeGuestResult<T>(await Promise.race([call, invocation.aborted]));
-    // A synchronous entry can finish with its answer and still be over the CPU limit (chargeSync).
+    // The answer can come back from an entry that went over the CPU limit in its last slice, before
+    // the watchdog's next reading: read the clock once more now.
+    this.sampleCpu();
     if (invocation.limit) throw invocation.limit;
     if (out.flush) await Promise.race([invocation.flushed(), invocation.aborted]);
     return out;
@@ -278,7 +254,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   /** The response is out; keep the invocation (and its limits) alive until waitUntil settles. */
   private finishLater(invocation: Invocation, outcome: Outcome): void {
-    invocation.offThread = true;
     const settle = this.ready.entry.settle.apply(undefined, [invocation.id], { result: { promise: true } }) as Promise<void>;
     Promise.race([settle, invocation.aborted]).then(
       () => {
@@ -330,11 +305,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (this.diedOfMemory(error)) {
       this.breach('memory');
       return invocation.limit ?? new LimitExceededError('memory');
-    }
-    if (/execution timed out/i.test(message)) {
-      // isolated-vm's timeout on a synchronous entry (see entry-policy.ts): a handler spinning on CPU.
-      this.breach('cpu');
-      return invocation.limit ?? new LimitExceededError('cpu');
     }
     if (this.ready.disposedReason) {
       // Disposed under us for another reason (CPU breach by a sibling invocation, recycle).
@@ -411,11 +381,6 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   // --- limits ------------------------------------------------------------------------------------
 
-  private chargeSync(invocations: Invocation[]): void {
-    const over = this.cpu.chargeSync(invocations);
-    if (over) this.breach('cpu', over);
-  }
-
   /** Watched: the watchdog's periodic CPU reading; false when there is nothing left to watch. */
   sampleCpu(): boolean {
     if (this.inFlight.size === 0 || !this.alive) return false;
@@ -442,18 +407,9 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (this.inFlight.size) this.cpu.progress();
   }
 
-  awaitsHost(invocationId: number): void {
-    this.policy.awaitsHost(invocationId);
-  }
-
   /** The isolate could not take bytes the host answered with (see host-bridge.ts). */
   outOfMemory(invocationId: number): void {
     this.breach('memory', this.inFlight.get(invocationId));
-  }
-
-  /** A batched fetch event's answer, sent after its batch (see fetch-batch.ts). */
-  settled(invocationId: number, answer: unknown): void {
-    this.batcher.settled(invocationId, answer);
   }
 
   /** The guest's 'flush' message for an invocation (see outcome). */

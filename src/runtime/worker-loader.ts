@@ -1,6 +1,8 @@
 // Loading a worker into a ready isolate: compile its modules (with V8 code cache), link and run its
 // top level, install its env; and, once it has served a first request, make the code cache again
-// so that it also holds the functions that request compiled.
+// so that it also holds the functions that request compiled. Every step runs on isolated-vm's
+// threads (the async forms): the top level is guest code, and guest code never runs on the thread
+// that serves requests.
 import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import type { Limits } from '../model/limits.js';
@@ -8,22 +10,34 @@ import { setBinding, type BindingConfig, type WorkerDefinition } from '../model/
 import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
+import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 
 export class WorkerLoadError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** the load went over a limit (startup time, memory): answered 503, as other limits are */
+    readonly overLimit = false,
+  ) {
     super(message);
     this.name = 'WorkerLoadError';
   }
 }
 
 /**
- * Compile the modules, run the top level and install env. Throws WorkerLoadError. Returns the
- * compiled modules when their code cache is to be made again after a first request (see
- * cacheAfterRun).
+ * Compile the modules, run the top level and install env, all on isolated-vm's threads. Throws
+ * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
+ * first request (see cacheAfterRun).
  */
-export function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Map<string, ivm.Module> | undefined {
+export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Promise<Map<string, ivm.Module> | undefined> {
+  // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
+  // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
+  if (isDeploymentSnapshotIsolate(ready)) {
+    await installFromSnapshot(def, ready, JSON.stringify(guestEnv(def.bindings)), limits.startupMs);
+    return undefined;
+  }
   const main = def.modules.find((m) => m.name === def.main);
   if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
+  // The startup limit is wall time on the isolate's thread (isolated-vm's timeout), per step.
   const timeout = limits.startupMs;
   let namespace: ivm.Reference | undefined;
   let renewed = false;
@@ -34,13 +48,14 @@ export function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: L
       const names = new Map<ivm.Module, string>();
       for (const source of def.modules) {
         if (source.type !== 'esm') continue;
-        const module = ready.isolate.compileModuleSync(source.code, { filename: `file:///${source.name}`, ...cacheOptions(def, source.name) });
+        const module = await ready.isolate.compileModule(source.code, { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) });
         renewed = keepCache(def, source.name, module) || renewed;
         compiled.set(source.name, module);
         names.set(module, source.name);
       }
       const entry = compiled.get(main.name)!;
-      entry.instantiateSync(ready.context, (specifier, referrer) => {
+      // The resolver runs on this thread; it is host code and only looks names up.
+      await entry.instantiate(ready.context, (specifier, referrer) => {
         const resolved = resolveSpecifier(specifier, names.get(referrer) ?? main.name);
         const target = compiled.get(resolved);
         if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
@@ -49,25 +64,31 @@ export function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: L
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      entry.evaluateSync({ timeout });
+      await entry.evaluate({ timeout });
       namespace = entry.namespace;
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
-      const script = ready.isolate.compileScriptSync(main.code, { filename: `file:///${main.name}`, ...cacheOptions(def, main.name) });
+      const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
-      script.runSync(ready.context, { timeout, release: true });
+      await script.run(ready.context, { timeout, release: true });
     }
-    const installed = ready.entry.installWorker.applySync(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
+    const installed = await ready.entry.installWorker.apply(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
     checkInstalled(installed);
     // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
+    // (A flag the isolate's code-generation callback reads: no guest code runs.)
     ready.disallowCodeGeneration();
   } catch (error) {
-    throw new WorkerLoadError(describeLoadError(error, ready.isDisposed));
+    const message = describeLoadError(error, ready.isDisposed);
+    throw new WorkerLoadError(message, message === STARTUP_LIMIT_MESSAGE || message === LOAD_MEMORY_MESSAGE);
   } finally {
     namespace?.release();
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+function moduleFilename(name: string): string {
+  return `file:///${name}`;
 }
 
 /** The guest's answer to installWorker: its format, then the handlers it found ("modules fetch"). */
@@ -121,15 +142,28 @@ function keepCache(def: WorkerDefinition, moduleName: string, compiled: object):
  * their first call, and a cache made at compile time holds only the top level; one made after
  * the top level and a first request also holds every function they called, which a later cold
  * start then need not compile (bench/README.md has the measurements). Once per version and
- * process, when the isolate is idle, so no invocation is charged for it; it holds this thread for
- * as long as V8 takes to serialize, which grows with the bundle.
+ * process, when the isolate is idle, so no invocation is charged for it.
+ *
+ * It runs on isolated-vm's threads: each module's source is compiled again in the same isolate
+ * (asynchronously) with produceCachedData. V8's per-isolate compilation cache hands back the very
+ * script the worker ran, lazily compiled functions included, so the cache produced is the
+ * after-run one (the same bytes module.createCachedDataSync() makes, which only has a
+ * synchronous form). Should V8 have dropped that script from its compilation cache, what comes
+ * back is a compile-time cache again; it is kept only if it is larger than the one held.
  */
-export function cacheAfterRun(def: WorkerDefinition, modules: Map<string, ivm.Module>, alive: () => boolean, logger: Logger): void {
+export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, modules: Map<string, ivm.Module>, alive: () => boolean, logger: Logger): Promise<void> {
   def.codeCacheAfterRun = true;
   try {
-    for (const [name, module] of modules) {
-      const made = (module as unknown as { createCachedDataSync(): ivm.ExternalCopy<ArrayBuffer> }).createCachedDataSync();
-      def.codeCache!.set(name, Buffer.from(made.copy({ release: true })));
+    for (const name of modules.keys()) {
+      const source = def.modules.find((m) => m.name === name);
+      if (!source) continue;
+      const again = await ready.isolate.compileModule(source.code, { filename: moduleFilename(name), produceCachedData: true });
+      const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+      again.release();
+      if (!made) continue;
+      const bytes = Buffer.from(made.copy({ release: true }));
+      const held = def.codeCache!.get(name);
+      if (!held || bytes.byteLength > held.byteLength) def.codeCache!.set(name, bytes);
     }
   } catch (error) {
     // The compile-time cache stays (entries made before the failure are as good), and a later
@@ -154,11 +188,14 @@ export function resolveSpecifier(specifier: string, referrer: string): string {
   return parts.join('/');
 }
 
+const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
+const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+
 function describeLoadError(error: unknown, disposed: boolean): string {
   const e = error as Error;
   const message = String(e?.message ?? error);
-  if (disposed || /memory limit/i.test(message)) return 'Uncaught Error: exceeded memory limit while loading the worker';
-  if (/timed out/i.test(message)) return 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
+  if (disposed || /memory limit/i.test(message)) return LOAD_MEMORY_MESSAGE;
+  if (/timed out/i.test(message)) return STARTUP_LIMIT_MESSAGE;
   const stack = String(e?.stack ?? '');
   // isolated-vm appends "[file:///name:line:col]" to compile errors; keep it, it names the line.
   // Frames from the host (a resolver error thrown in Node) name nothing the user wrote: skip them.

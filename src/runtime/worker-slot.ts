@@ -13,10 +13,23 @@ export class WorkerSlot {
   readonly instances: WorkerInstance[] = [];
   /** set when this version failed to load: every request reports it until a redeploy */
   loadError: string | null = null;
+  /** ...and whether that load went over a limit (startup time, memory): answered 503 */
+  loadOverLimit = false;
+  /** a cold start under way (on isolated-vm's threads): requests finding no live isolate wait for it */
+  starting: Promise<{ instance?: WorkerInstance; loadError?: string; overLimit?: boolean; coldMs: number | null }> | null = null;
+  /** set once the slot was retired (evicted, redeployed): an instance that finishes loading after
+   *  that serves the requests that waited for it, then is retired too */
+  private retiredAs: string | null = null;
 
   constructor(readonly def: WorkerDefinition) {}
 
   add(instance: WorkerInstance): void {
+    if (this.retiredAs !== null) {
+      const reason = this.retiredAs;
+      // After the requests waiting for it have begun (they continue in microtasks).
+      setImmediate(() => instance.retire(reason));
+      return;
+    }
     this.instances.push(instance);
   }
 
@@ -52,6 +65,7 @@ export class WorkerSlot {
 
   /** Dispose every instance once its in-flight work is done. */
   retire(reason: string): void {
+    this.retiredAs = reason;
     for (const instance of this.instances.splice(0)) instance.retire(reason);
   }
 }

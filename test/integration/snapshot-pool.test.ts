@@ -22,7 +22,7 @@ describe('snapshot', () => {
     expect(source.kind).toBe('snapshot');
     const pool = new IsolatePool(source, { min: 3, max: 3 });
     await pool.fill();
-    const isolates = [pool.take(128), pool.take(128), pool.take(128)];
+    const isolates = [await pool.take(128), await pool.take(128), await pool.take(128)];
     // Every isolate reports the same prelude time: the snapshot's build, not its own birth.
     const times = new Set(isolates.map((i) => i.preludeEvaluatedAt));
     expect(times.size).toBe(1);
@@ -43,9 +43,9 @@ describe('snapshot', () => {
     const source = await loadIsolateSource({ logger, snapshot: false });
     expect(source.kind).toBe('code-cache');
     const pool = new IsolatePool(source, { min: 0, max: 0, enabled: false });
-    const a = pool.take(128);
+    const a = await pool.take(128);
     await new Promise((r) => setTimeout(r, 5));
-    const b = pool.take(128);
+    const b = await pool.take(128);
     expect(b.preludeEvaluatedAt).toBeGreaterThan(a.preludeEvaluatedAt);
     a.dispose('test');
     b.dispose('test');
@@ -252,8 +252,7 @@ describe('ready pool', () => {
     const pool = new IsolatePool(source, { min: 2, max: 5 });
     await pool.fill();
     expect(pool.stats().ready).toBe(2);
-    const taken = [];
-    for (let i = 0; i < 20; i++) taken.push(pool.take(128));
+    const taken = await Promise.all(Array.from({ length: 20 }, () => pool.take(128)));
     // 20 takes in a second: the target rises with the rate, but is capped.
     expect(pool.target()).toBe(5);
     for (let i = 0; i < 500 && pool.stats().ready < 5; i++) await new Promise((r) => setTimeout(r, 10));
@@ -292,7 +291,7 @@ describe('ready pool', () => {
     for (let i = 0; i < 500 && pool.stats().ready < 2; i++) await new Promise((r) => setTimeout(r, 10));
     expect(pool.stats().ready).toBe(2);
     busy = true;
-    const taken = pool.take(128);
+    const taken = await pool.take(128);
     await new Promise((r) => setTimeout(r, 100));
     expect(pool.stats().ready).toBe(1);
     busy = false;
@@ -327,7 +326,7 @@ describe('ready pool', () => {
       // Three isolates failed their warm-up and were thrown away; then the pool gave up warming.
       expect(warm).toHaveBeenCalledTimes(3);
       expect(disposed.filter((r) => r === 'warm-up failed')).toHaveLength(3);
-      const isolate = pool.take(128);
+      const isolate = await pool.take(128);
       expect(isolate.isDisposed).toBe(false);
       isolate.dispose('test');
       pool.close();

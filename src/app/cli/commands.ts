@@ -83,10 +83,10 @@ function serveCommand(): Command {
     .action(async (opts) => {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
       // Refused before anything starts: a ceiling over the hard maximum is an operator error.
-      const ceilings = resolveCeilings(limitCeilings);
+      resolveCeilings(limitCeilings);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
-      const { supervisorState, reportToSupervisor, longestMainThreadBlockMs } = await import('../supervised.js');
+      const { supervisorState, reportToSupervisor } = await import('../supervised.js');
       const supervised = supervisorState();
       // By default this process only supervises; the one that serves is its child.
       if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
@@ -121,7 +121,7 @@ function serveCommand(): Command {
       } else {
         err('cinder serve: admin token from CINDER_ADMIN_TOKEN');
       }
-      reportToSupervisor(server.runtime, logger, supervised, longestMainThreadBlockMs(ceilings));
+      reportToSupervisor(server.runtime, logger, supervised);
       const stop = () => {
         server.close().then(() => process.exit(0), () => process.exit(1));
       };

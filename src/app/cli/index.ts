@@ -7,7 +7,6 @@ import { registerKVCommands } from './kv.js';
 import { devProject } from './wrangler.js';
 import { registerAccountCommands } from './accounts.js';
 import { versionLine } from './version.js';
-import { resolveLimits } from '../../model/limits.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -36,7 +35,7 @@ program
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
     const { superviseThisCommand } = await import('../supervisor.js');
-    const { supervisorState, reportToSupervisor, longestMainThreadBlockMs } = await import('../supervised.js');
+    const { supervisorState, reportToSupervisor } = await import('../supervised.js');
     const supervised = supervisorState();
     // By default this process only supervises; the one that serves is its child.
     if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
@@ -50,7 +49,7 @@ program
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
-    reportToSupervisor(dev.runtime, logger, supervised, longestMainThreadBlockMs(resolveLimits(project.limits)));
+    reportToSupervisor(dev.runtime, logger, supervised);
     const stop = () => dev.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
