@@ -132,9 +132,8 @@ describe('concurrent entries of requests', () => {
   });
 
   it('does not cut a handler that stays under the CPU limit for sharing its isolate with others', async () => {
-    // 30 ms, under the 50 ms limit, plus 15 others of 1.5 ms: over 50 ms together. (The loop is
-    // measured at its fastest and costs more on a busy machine: the one handler keeps a margin.)
-    const paths = ['/burn?ms=30', ...Array.from({ length: 15 }, () => '/burn?ms=1.5')];
+    // 40 ms, under the 50 ms limit, plus 15 others of up to a millisecond: over 50 ms together.
+    const paths = ['/burn?ms=40', ...Array.from({ length: 15 }, () => '/burn?ms=1')];
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
     for (const response of responses) expect(response.status, response.limit?.message).toBe(200);
   });
