@@ -60,7 +60,8 @@ await server.stop();
 const file = readdirSync(profileDir)
   .filter((f) => f.endsWith('.cpuprofile') && !before.has(f))
   .map((f) => join(profileDir, f))
-  .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  // `cinder serve` writes two (the supervisor's and its serving child's): the busiest is the largest.
+  .sort((a, b) => statSync(b).size - statSync(a).size)[0];
 if (!file) throw new Error('no profile written');
 console.log(`profile: ${file}`);
 summarize(JSON.parse(readFileSync(file, 'utf8')));
