@@ -88,6 +88,7 @@ describe("the ingress's error path", () => {
     ];
     let next = 0;
     const runtime = {
+      isLive: () => true,
       prewarm: () => null,
       fetch: async () => ({ ...answers[next++ % answers.length], body: 'x', cpuMs: 0, requestId: 'r' }),
     };
