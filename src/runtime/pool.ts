@@ -26,6 +26,8 @@ export interface PoolOptions {
   maxRefillDeferMs?: number;
   /** isolates built at once when the pool is below its target (default: one per core, at least 2) */
   parallelBuilds?: number;
+  /** false: every refill build waits for a quiet moment, even when the pool is far behind (ablation; see pump) */
+  urgentRefill?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -203,7 +205,12 @@ export class IsolatePool {
   // an isolate has answered, typically), or after MAX_REFILL_DEFER_MS when the server is never
   // quiet; it then keeps up to `parallelBuilds` builds going until the pool reaches its target.
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
-    if (this.refillScheduled || this.closed || !this.options.enabled) return;
+    if (this.closed || !this.options.enabled) return;
+    // Far behind (a storm of cold starts is emptying the pool), a build starts at once: builds
+    // run on isolated-vm's threads, and each one that waits for a quiet moment (which a storm
+    // never has) is a cold start that finds the pool empty.
+    if (this.behind() && this.options.urgentRefill !== false) return this.pump();
+    if (this.refillScheduled) return;
     this.refillScheduled = true;
     const attempt = () => {
       this.refillScheduled = false;
@@ -212,12 +219,19 @@ export class IsolatePool {
     whenQuiet(attempt, { isBusy: this.options.isBusy, maxWaitMs: this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS, delayMs });
   }
 
+  /** Whether cold starts are outrunning the pool: their rate has raised its target above the
+   *  floor, and it holds less than half of that. (At the floor, refills wait for quiet.) */
+  private behind(): boolean {
+    const target = this.target();
+    return target > this.options.min && this.ready.length < target / 2;
+  }
+
   /** Start builds until the target is covered or `parallelBuilds` are under way; each build that
    *  ends starts the next (through scheduleRefill, so between requests where possible). */
   private pump(): void {
     while (!this.closed && this.warming < this.parallelBuilds && this.ready.length + this.warming < this.target()) {
       this.addOne().then(
-        () => this.scheduleRefill(0),
+        () => (this.behind() && this.options.urgentRefill !== false ? this.pump() : this.scheduleRefill(0)),
         () => {}, // out of memory or similar: the next take tries again
       );
     }

@@ -52,6 +52,25 @@ describe('pool sizing', () => {
     expect(pool.stats().created).toBe(6);
     pool.close();
   });
+
+  it('refills at once, without waiting for a quiet moment, while cold starts outrun it', async () => {
+    const { logger } = captureLogger();
+    const source = await loadIsolateSource({ logger });
+    const now = 1_000_000;
+    // Never quiet, and a refill at the floor would wait a minute for a quiet moment.
+    const pool = new IsolatePool(source, { min: 1, max: 8, isBusy: () => true, maxRefillDeferMs: 60_000, parallelBuilds: 2 }, () => now);
+    const taken = await Promise.all(Array.from({ length: 20 }, () => pool.take(128)));
+    for (const isolate of taken) isolate.dispose('test');
+    expect(pool.target()).toBe(8);
+    // Behind (under half its target): builds start at once, busy or not, until half is there.
+    for (let i = 0; i < 1000 && pool.stats().ready < 4; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(pool.stats().ready).toBeGreaterThanOrEqual(4);
+    // Then the rest waits for a quiet moment again.
+    for (let i = 0; i < 1000 && pool.stats().building > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(pool.stats().ready).toBeLessThan(8);
+    pool.close();
+  });
 });
 
 describe('cold-start storm', () => {
