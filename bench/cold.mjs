@@ -15,6 +15,9 @@
 // `new Isolate`). `--gap-ms=1` measures a cold-start storm instead, where the pool runs dry and
 // cold starts build their isolate inline; the table's notes count those pool misses.
 //
+// Then the storm and rate sweep (runStorm below; `--no-storm` skips it, `--storm-only` runs only
+// it): 300 different hello workers cold back to back, and at 25-400 cold starts a second.
+//
 // Output: a table on stdout, bench/results/cold-<timestamp>.json, bench/results/latest-cold.json
 // and bench/results/cold.svg.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
