@@ -69,6 +69,9 @@ export interface ServeOptions {
   extensions?: ServeExtension[];
   /** cron triggers, usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
   observability?: ObservabilityOptions | false;
+  /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
+   *  also off when options.runtime.deploymentSnapshots is false) */
+  deploymentSnapshots?: boolean;
 }
 
 export interface CinderServer {
@@ -150,7 +153,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings });
+  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
 
   const adminRoutes: AdminRouteModule[] = [];
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });

@@ -25,6 +25,8 @@ import { ceilingBreach, clampToCeilings, resolveCeilings, type LimitCeilings } f
 import { ControlError, badRequest, conflict, notFound, tooLarge } from './errors.js';
 import type { UploadSpec } from './upload.js';
 import { normalizeRoute, workerNameError } from './validate.js';
+import { SnapshotBuilds } from './snapshot-builds.js';
+import type { SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
 
 /** A new version's cache, or one the store could not read: empty, filled by the first load. */
 const emptyCodeCache = (): StoredCodeCache => ({ modules: new Map(), afterRun: false });
@@ -36,6 +38,9 @@ export interface DeploymentsOptions {
   logger: Logger;
   /** largest total module source accepted, in bytes (a worker's own limits may only lower it) */
   maxScriptBytes?: number;
+  /** per-deployment snapshots: built after a version goes live and stored beside it (off unless
+   *  given; `cinder serve` turns them on). The runtime must have them enabled too. */
+  snapshots?: SnapshotBuildOptions | boolean;
   /** the operator's ceilings on per-worker limits (ceilings.ts); default DEFAULT_CEILINGS */
   ceilings?: Partial<LimitCeilings>;
 }
@@ -66,12 +71,16 @@ export class Deployments {
   private readonly logger: Logger;
   private readonly listeners: ((event: DeploymentEvent) => void)[] = [];
   private tail: Promise<unknown> = Promise.resolve();
+  /** per-deployment snapshot builds (null: off) */
+  readonly snapshots: SnapshotBuilds | null;
 
   constructor(options: DeploymentsOptions) {
     this.runtime = options.runtime;
     this.router = options.router;
     this.store = options.store;
     this.logger = options.logger;
+    const snapshots = options.snapshots ?? false;
+    this.snapshots = snapshots === false ? null : new SnapshotBuilds(this.runtime, this.store, this.logger, snapshots === true ? {} : snapshots);
     this.maxScriptBytes = options.maxScriptBytes ?? options.ceilings?.scriptBytes ?? DEFAULT_LIMITS.scriptBytes;
     this.ceilings = resolveCeilings({ ...options.ceilings, scriptBytes: this.maxScriptBytes });
   }
@@ -109,7 +118,10 @@ export class Deployments {
         try {
           const version = await this.store.getVersion(info.name, info.currentVersion);
           if (!version) throw new Error(`current version ${info.currentVersion} is missing from the store`);
-          this.runtime.deploy(await this.definitionOf(version, info.account));
+          const def = await this.definitionOf(version, info.account);
+          await this.snapshots?.attachStored(version, def);
+          this.runtime.deploy(def);
+          this.snapshots?.schedule(version, def);
           workers.push(info.name);
           this.emit({ type: 'deployed', worker: info.name, version, reason: 'restore' });
         } catch (error) {
@@ -183,6 +195,8 @@ export class Deployments {
       this.saveCodeCache(stored.id, def);
       this.logger.info({ worker: name, version: stored.id, number: stored.number, size }, `deployed ${name} version ${stored.number}`);
       this.emit({ type: 'deployed', worker: name, version: stored, reason: 'upload' });
+      // Made after the deploy answered (a build takes up to seconds), in a child process.
+      this.snapshots?.schedule(stored, def);
       return stored;
     });
   }
@@ -206,8 +220,10 @@ export class Deployments {
       }
       if (version.id === previous.id) return { version, previous, changed: false };
       const def = await this.definitionOf(version, info.account);
+      await this.snapshots?.attachStored(version, def);
       await this.store.activate(name, version.id);
       this.runtime.deploy(def);
+      this.snapshots?.schedule(version, def);
       this.logger.info({ worker: name, version: version.id, number: version.number, from: previous.number }, `rolled ${name} back to version ${version.number}`);
       this.emit({ type: 'deployed', worker: name, version, reason: 'rollback' });
       return { version, previous, changed: true };

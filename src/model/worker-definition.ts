@@ -39,6 +39,22 @@ export interface WorkerDefinition {
   /** Called when entries of `codeCache` were replaced, so whoever keeps the cache can store it
    *  again: V8 rejected one (a damaged file, other V8 flags), or a first request has run. */
   onCodeCacheUpdated?: (codeCache: Map<string, Buffer>, reason: 'rejected' | 'after-run') => void;
+  /** A V8 snapshot of the sandbox with this version's top level evaluated, made after deploy and
+   *  kept beside the version: a cold start deserializes it instead of compiling and running the
+   *  top level (runtime/deployment-snapshot.ts). Absent: a plain load. */
+  snapshot?: DeploymentSnapshot;
+}
+
+/** A per-deployment snapshot as it is stored and handed to the runtime. */
+export interface DeploymentSnapshot {
+  /** the platform it was built on (sandbox bundle, Node, V8, isolated-vm and its patch level):
+   *  it is used only where this matches, and rebuilt where it does not */
+  platform: string;
+  data: Buffer;
+  /** sha256 of data, written by the builder after the snapshot passed its self-test */
+  sha256: string;
+  /** what the sandbox's installWorker answers for it ("modules fetch") */
+  handlers: string;
 }
 
 // A script is an ES module when it has a top-level import/export statement (as wrangler decides

@@ -43,7 +43,8 @@ export function readManifest(): SandboxManifest {
   return JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
 }
 
-function snapshotKey(manifest: SandboxManifest): string {
+/** The platform a snapshot belongs to: the sandbox bundle, Node, V8, isolated-vm and its patches. */
+export function snapshotKey(manifest: SandboxManifest): string {
   return createHash('sha256')
     .update([manifest.hash, process.version, process.versions.v8, ivmVersion, expectedPatchLevel].join('\0'))
     .digest('hex')

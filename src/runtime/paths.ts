@@ -18,4 +18,5 @@ export const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url
 export const sandboxBundlePath = join(packageRoot, 'dist', 'sandbox.js');
 export const sandboxManifestPath = join(packageRoot, 'dist', 'sandbox.manifest.json');
 export const snapshotBuilderPath = join(packageRoot, 'scripts', 'build-snapshot.mjs');
+export const deploymentSnapshotBuilderPath = join(packageRoot, 'scripts', 'build-deployment-snapshot.mjs');
 export const defaultCacheDir = join(packageRoot, 'node_modules', '.cache', 'cinder');

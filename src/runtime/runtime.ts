@@ -18,6 +18,7 @@ import { WorkerSlot } from './worker-slot.js';
 import type { InvocationPlace } from '../model/request-tree.js';
 import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
+import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
 import type { LogLevel } from '../../protocol/wall.js';
 
 export interface RuntimeOptions {
@@ -34,6 +35,8 @@ export interface RuntimeOptions {
   maxIsolatesPerWorker?: number;
   /** isolates with V8 inspector support, made on demand (no pool): `cinder dev --inspect` only */
   inspector?: boolean;
+  /** isolates from per-deployment snapshots (a definition's `snapshot`); false: never used */
+  deploymentSnapshots?: DeploymentSnapshotIsolatesOptions | false;
 }
 
 /** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
@@ -82,10 +85,14 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** isolates from per-deployment snapshots (null: not used) */
+  readonly snapshots: DeploymentSnapshotIsolates | null;
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
+    // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
+    this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, options.deploymentSnapshots ?? {});
     this.workerCodeCache = options.workerCodeCache !== false;
     const isBusy = () => this.activeRequests > 0;
     const poolOptions = { ...options.pool, isBusy };
@@ -159,10 +166,23 @@ export class Runtime {
     if (this.workerCodeCache && !def.codeCache) def.codeCache = new Map();
     const previous = this.definitions.get(def.name);
     this.definitions.set(def.name, def);
+    if (previous && previous !== def) this.snapshots?.forget(previous, this.reaper);
     if (previous && previous.version !== def.version) this.evict(def.name, 'redeployed');
   }
 
+  /** A snapshot of a deployed version was made (or loaded) after it was deployed: cold starts of
+   *  that version use it from now on. False when that version is no longer the deployed one. */
+  attachSnapshot(name: string, version: string, snapshot: WorkerDefinition['snapshot']): boolean {
+    const def = this.definitions.get(name);
+    if (!def || def.version !== version) return false;
+    if (def.snapshot) this.snapshots?.forget(def, this.reaper);
+    def.snapshot = snapshot;
+    return true;
+  }
+
   remove(name: string): boolean {
+    const previous = this.definitions.get(name);
+    if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
     this.evict(name, 'deleted');
     return existed;
@@ -261,12 +281,15 @@ export class Runtime {
     }
   }
 
-  private async startInstance(slot: WorkerSlot): Promise<StartResult> {
+  private async startInstance(slot: WorkerSlot, started = performance.now()): Promise<StartResult> {
     const { def } = slot;
-    const started = performance.now();
     this.coldStarts++;
     this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
-    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb);
+    const memoryMb = resolveLimits(def.limits).memoryMb;
+    // A version with a usable snapshot has its isolate made from it, off this thread.
+    if (this.snapshots?.usable(def)) await this.snapshots.prepare(def, memoryMb);
+    const fromSnapshot = this.snapshots?.take(def, memoryMb);
+    const ready = fromSnapshot ?? (await this.pool.take(memoryMb));
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
@@ -276,6 +299,12 @@ export class Runtime {
       await instance.load();
     } catch (error) {
       ready.dispose('load failed', this.reaper);
+      if (fromSnapshot) {
+        // Not the worker's failure: its snapshot's. Stop using it and load plainly.
+        this.snapshots!.refuse(def, (error as Error).message);
+        this.coldStarts--;
+        return this.startInstance(slot, started);
+      }
       const loadError = (error as Error).message;
       this.logger.error({ worker: def.name, version: def.version, err: loadError }, `worker ${def.name} failed to load: ${loadError}`);
       const overLimit = error instanceof WorkerLoadError && error.overLimit;
@@ -344,6 +373,7 @@ export class Runtime {
     for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
     this.reaper.close();
+    this.snapshots?.close();
     this.pool.close();
   }
 }

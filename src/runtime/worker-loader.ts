@@ -10,6 +10,7 @@ import { setBinding, type BindingConfig, type WorkerDefinition } from '../model/
 import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
+import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 
 export class WorkerLoadError extends Error {
   constructor(
@@ -28,6 +29,12 @@ export class WorkerLoadError extends Error {
  * first request (see cacheAfterRun).
  */
 export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Promise<Map<string, ivm.Module> | undefined> {
+  // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
+  // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
+  if (isDeploymentSnapshotIsolate(ready)) {
+    await installFromSnapshot(def, ready, JSON.stringify(guestEnv(def.bindings)), limits.startupMs);
+    return undefined;
+  }
   const main = def.modules.find((m) => m.name === def.main);
   if (!main) throw new WorkerLoadError(`main module "${def.main}" is not among the uploaded modules`);
   // The startup limit is wall time on the isolate's thread (isolated-vm's timeout), per step.

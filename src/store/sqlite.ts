@@ -16,6 +16,7 @@ import {
   type NewVersion,
   type RouteRecord,
   type StoredCodeCache,
+  type StoredDeploymentSnapshot,
   type TokenInfo,
   type VersionInfo,
   type WorkerInfo,
@@ -24,7 +25,7 @@ import { openSqlite } from './open-sqlite.js';
 import { findRouteClaimConflict } from './route-claims.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
@@ -83,6 +84,14 @@ CREATE TABLE IF NOT EXISTS code_cache (
   data       BLOB NOT NULL,
   after_run  INTEGER NOT NULL DEFAULT 0,  -- 1: made after a first request (see StoredCodeCache)
   PRIMARY KEY (version_id, module)
+);
+CREATE TABLE IF NOT EXISTS deployment_snapshots (
+  version_id TEXT PRIMARY KEY,
+  platform   TEXT NOT NULL,
+  data       BLOB,           -- NULL when refused
+  sha256     TEXT,
+  handlers   TEXT,
+  refused    TEXT            -- why the builder refused one on this platform
 );
 `;
 
@@ -165,6 +174,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
       // (Checked by column, not only by number: a file may have been taken back by hand.)
       const hasAccount = (this.db.prepare('PRAGMA table_info(workers)').all() as { name: string }[]).some((c) => c.name === 'account');
       if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
+      // Schema 3 -> 4: per-deployment snapshots, a new table (created by SCHEMA).
       this.db.exec(SCHEMA);
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -285,6 +295,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const existed = this.db.prepare('DELETE FROM workers WHERE name = ?').run(name).changes > 0;
       const ids = `SELECT id FROM versions WHERE worker = ?`;
       this.db.prepare(`DELETE FROM code_cache WHERE version_id IN (${ids})`).run(name);
+      this.db.prepare(`DELETE FROM deployment_snapshots WHERE version_id IN (${ids})`).run(name);
       this.db.prepare(`DELETE FROM version_modules WHERE version_id IN (${ids})`).run(name);
       this.db.prepare('DELETE FROM versions WHERE worker = ?').run(name);
       this.db.prepare('DELETE FROM routes WHERE worker = ?').run(name);
@@ -337,6 +348,23 @@ export class SqliteDeploymentStore implements DeploymentStore {
       // Only for versions that still exist: a delete may have raced the (best-effort) cache write.
       if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
       for (const [module, data] of cache.modules) insert.run(versionId, module, this.v8, data, cache.afterRun ? 1 : 0);
+    })();
+  }
+
+  async getDeploymentSnapshot(versionId: string): Promise<StoredDeploymentSnapshot | null> {
+    const row = this.db.prepare('SELECT platform, data, sha256, handlers, refused FROM deployment_snapshots WHERE version_id = ?').get(versionId) as
+      | { platform: string; data: Buffer | null; sha256: string | null; handlers: string | null; refused: string | null }
+      | undefined;
+    if (!row) return null;
+    if (row.refused !== null || !row.data) return { platform: row.platform, refused: row.refused ?? 'no data' };
+    return { platform: row.platform, data: row.data, sha256: row.sha256 ?? '', handlers: row.handlers ?? '' };
+  }
+
+  async putDeploymentSnapshot(versionId: string, snapshot: StoredDeploymentSnapshot): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM versions WHERE id = ?').get(versionId)) return;
+      const row = 'refused' in snapshot ? [snapshot.platform, null, null, null, snapshot.refused] : [snapshot.platform, snapshot.data, snapshot.sha256, snapshot.handlers, null];
+      this.db.prepare('INSERT OR REPLACE INTO deployment_snapshots (version_id, platform, data, sha256, handlers, refused) VALUES (?, ?, ?, ?, ?, ?)').run(versionId, ...row);
     })();
   }
 

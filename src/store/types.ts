@@ -2,7 +2,7 @@
 // store (one node) and a Redis store (several nodes) are interchangeable: every method is async,
 // and every write that must be all-or-nothing (a new version plus its route claims) is one call,
 // so an implementation can make it one transaction (SQLite) or one MULTI/Lua script (Redis).
-import type { BindingConfig, ModuleType, WorkerModuleSource } from '../model/worker-definition.js';
+import type { BindingConfig, DeploymentSnapshot, ModuleType, WorkerModuleSource } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import type { AccountInfo, TokenInfo } from '../model/accounts.js';
 
@@ -110,6 +110,10 @@ export interface StoredCodeCache {
   afterRun: boolean;
 }
 
+/** A version's per-deployment snapshot as the store keeps it, or why its builder refused one (so
+ *  a restart on the same platform does not try again). One per version: the platform's. */
+export type StoredDeploymentSnapshot = DeploymentSnapshot | { platform: string; refused: string };
+
 export interface DeploymentStore {
   listWorkers(): Promise<WorkerInfo[]>;
   getWorker(name: string): Promise<WorkerInfo | null>;
@@ -157,6 +161,15 @@ export interface DeploymentStore {
   getCodeCache(versionId: string): Promise<StoredCodeCache>;
   /** Store (insert or replace) the entries given; entries of other modules stay as they were. */
   putCodeCache(versionId: string, cache: StoredCodeCache): Promise<void>;
+
+  /**
+   * The version's deployment snapshot (runtime/deployment-snapshot.ts), or its builder's refusal;
+   * null when none is stored. An optimisation like the code cache: implementations may drop it.
+   * The caller checks the platform and the bytes' hash before use.
+   */
+  getDeploymentSnapshot(versionId: string): Promise<StoredDeploymentSnapshot | null>;
+  /** Store (replace) it; a deleted version's is not stored. */
+  putDeploymentSnapshot(versionId: string, snapshot: StoredDeploymentSnapshot): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -137,7 +137,7 @@ describe('SqliteDeploymentStore', () => {
     expect(await again.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([8])]]), afterRun: true });
     await again.close();
     const reopened = new Database(file, { readonly: true });
-    expect(reopened.pragma('user_version', { simple: true })).toBe(3);
+    expect(reopened.pragma('user_version', { simple: true })).toBe(4);
     reopened.close();
   });
 

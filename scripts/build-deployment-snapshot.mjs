@@ -1,0 +1,207 @@
+#!/usr/bin/env -S node --no-node-snapshot
+// Child process that turns one deployed version of a worker into a V8 startup snapshot: the
+// sandbox bundle and the worker's top level, evaluated together (src/runtime/deployment-snapshot.ts
+// starts it, with a time limit and --max-old-space-size, and kills it on overrun). isolated-vm's
+// createSnapshot runs both without isolation, which is why this is a process of its own.
+//   usage: build-deployment-snapshot.mjs <job.json>
+//   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], out, namespaceGlobal, bootGlobal }
+//   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch"} or
+//                      {"ok":false,"reason":"..."} (a refusal: the worker is loaded plainly)
+//
+// What it refuses, so that an isolate born from the snapshot behaves as one that ran the top level
+// itself: a top level that throws, awaits (top-level await), imports dynamically or uses
+// import.meta; that draws a per-isolate value (Math.random, Date.now, performance.now,
+// crypto.randomUUID / getRandomValues / subtle) or reaches the host (console, fetch, timers,
+// compression streams) while it runs, its microtasks included; that leaves the sandbox's globals
+// answering differently; or whose exports have no handler the sandbox can install.
+import ivm from 'isolated-vm';
+import { build } from 'esbuild';
+import { randomBytes, createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+
+const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const refuse = (reason) => {
+  console.log(JSON.stringify({ ok: false, reason }));
+  process.exit(0);
+};
+
+/** Resolve an import specifier against the importing module's name (as worker-loader.ts does). */
+function resolveSpecifier(specifier, referrer) {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../') && !specifier.startsWith('/')) return specifier;
+  const parts = specifier.startsWith('/') ? [] : referrer.split('/').slice(0, -1);
+  for (const part of specifier.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return parts.join('/');
+}
+
+/** The version's ES modules as one classic script whose completion value is the main module's
+ *  namespace, bundled faithfully: no tree shaking, no minifying, no syntax lowering. */
+async function bundleModules() {
+  const modules = new Map(job.modules.map((m) => [m.name, m]));
+  const result = await build({
+    entryPoints: [job.main],
+    bundle: true,
+    write: false,
+    format: 'cjs',
+    platform: 'neutral',
+    target: 'esnext',
+    treeShaking: false,
+    ignoreAnnotations: true,
+    logLevel: 'silent',
+    metafile: true,
+    plugins: [
+      {
+        name: 'cinder-version-modules',
+        setup(b) {
+          b.onResolve({ filter: /.*/ }, (args) => {
+            if (args.kind === 'dynamic-import') return { errors: [{ text: `dynamic import("${args.path}")` }] };
+            if (args.kind === 'require-call' || args.kind === 'require-resolve') return { errors: [{ text: `require("${args.path}")` }] };
+            const name = args.kind === 'entry-point' ? args.path : resolveSpecifier(args.path, args.importer);
+            const module = modules.get(name);
+            if (!module || module.type !== 'esm') return { errors: [{ text: `No such module "${args.path}"` }] };
+            return { path: name, namespace: 'cinder' };
+          });
+          b.onLoad({ filter: /.*/, namespace: 'cinder' }, (args) => ({ contents: modules.get(args.path).code, loader: 'js' }));
+        },
+      },
+    ],
+  }).catch((error) => error);
+  const messages = [...(result.errors ?? []), ...(result.warnings ?? [])];
+  if (messages.length) refuse(`bundling: ${messages.map((m) => m.text).join('; ')}`);
+  return result.outputFiles[0].text;
+}
+
+const main = job.modules.find((m) => m.name === job.main);
+if (!main) refuse(`main module "${job.main}" is not among the modules`);
+if (main.type === 'esm' && /\bimport\s*\.\s*meta\b/.test(job.modules.map((m) => m.code).join('\n'))) refuse('import.meta');
+
+// The worker's code, as the snapshot's second script. Module syntax: the bundle inside a strict
+// function; its exports end up on a private global (the namespace the host hands installWorker).
+// Service-worker syntax: the script itself, as a plain load runs it.
+const workerScript =
+  main.type === 'esm'
+    ? `(function () { "use strict"; var module = { exports: {} }, exports = module.exports;\n${await bundleModules()}\n` +
+      `Object.defineProperty(globalThis, ${JSON.stringify(job.namespaceGlobal)}, { value: module.exports, configurable: true, writable: false, enumerable: false }); })();`
+    : main.code;
+
+// Around it, a prologue and an epilogue. The prologue hides the sandbox's boot hook (in a plain
+// load the host has called it, and it has deleted itself, before any worker code runs) and wraps
+// every global that draws a per-isolate value or reaches the host, so that a use while the top
+// level (or its microtasks) runs is recorded. The epilogue, run after V8 drained the microtasks,
+// puts the originals and the boot hook back and fails the build if anything was recorded. The
+// two meet through a function on a non-configurable global with a random name, which answers
+// only to a random token held in the scripts' text (a top level cannot replace it, nor call it
+// without the token); once used it does nothing. Wrappers a top level kept a reference to stay in
+// the snapshot and just call the original.
+const token = randomBytes(16).toString('hex');
+const stash = `__cinder_snapshot_${randomBytes(6).toString('hex')}`;
+const prologue = `(() => {
+  const g = globalThis, boot = ${JSON.stringify(job.bootGlobal)}, bootDescriptor = Object.getOwnPropertyDescriptor(g, boot);
+  const uses = new Set(), restores = [];
+  let building = true, used = false;
+  const wrap = (holder, key, label) => {
+    const original = holder && holder[key];
+    if (typeof original !== 'function') return;
+    const descriptor = Object.getOwnPropertyDescriptor(holder, key);
+    if (!descriptor || !descriptor.configurable) return;
+    // Without a host (none is there while the snapshot is made) such a call throws: say which.
+    const call = (run) => {
+      try {
+        return run();
+      } catch (error) {
+        if (building && /host bridge not installed/.test(String(error && error.message))) throw new Error('cinder-refuse: the top level used ' + label + ', which needs the host');
+        throw error;
+      }
+    };
+    let wrapper;
+    if (original.prototype && /^[A-Z]/.test(key)) {
+      wrapper = new Proxy(original, { construct(target, args, newTarget) { if (building) uses.add(label); return call(() => Reflect.construct(target, args, newTarget)); } });
+    } else {
+      wrapper = { [key](...args) { if (building) uses.add(label); return call(() => Reflect.apply(original, this, args)); } }[key];
+      Object.defineProperty(wrapper, 'length', { value: original.length });
+    }
+    Object.defineProperty(holder, key, { ...descriptor, value: wrapper });
+    restores.push(() => Object.defineProperty(holder, key, descriptor));
+  };
+  wrap(Math, 'random', 'Math.random()');
+  wrap(Date, 'now', 'Date.now()');
+  if (g.performance) wrap(Object.getPrototypeOf(g.performance).hasOwnProperty('now') ? Object.getPrototypeOf(g.performance) : g.performance, 'now', 'performance.now()');
+  if (g.crypto) {
+    const proto = Object.getPrototypeOf(g.crypto);
+    for (const key of ['getRandomValues', 'randomUUID']) wrap(Object.prototype.hasOwnProperty.call(g.crypto, key) ? g.crypto : proto, key, 'crypto.' + key + '()');
+    const subtle = g.crypto.subtle;
+    if (subtle) {
+      const subtleProto = Object.getPrototypeOf(subtle);
+      for (const key of Object.getOwnPropertyNames(subtleProto)) if (key !== 'constructor') wrap(subtleProto, key, 'crypto.subtle.' + key + '()');
+      for (const key of Object.getOwnPropertyNames(subtle)) wrap(subtle, key, 'crypto.subtle.' + key + '()');
+    }
+  }
+  if (g.console) for (const key of Object.getOwnPropertyNames(g.console)) wrap(g.console, key, 'console.' + key + '()');
+  for (const key of ['fetch', 'setTimeout', 'setInterval', 'reportError', 'CompressionStream', 'DecompressionStream']) wrap(g, key, key + (/^[A-Z]/.test(key) ? '' : '()'));
+  if (bootDescriptor) delete g[boot];
+  Object.defineProperty(g, ${JSON.stringify(stash)}, { configurable: false, writable: false, enumerable: false, value: (given) => {
+    if (given !== ${JSON.stringify(token)} || used) throw new TypeError('Illegal invocation');
+    used = true;
+    building = false;
+    for (const restore of restores.reverse()) restore();
+    if (bootDescriptor) Object.defineProperty(g, boot, bootDescriptor);
+    return [...uses].join(', ');
+  } });
+})();`;
+const epilogue = `(() => {
+  const uses = globalThis[${JSON.stringify(stash)}](${JSON.stringify(token)});
+  if (uses) throw new Error('cinder-refuse: the top level used ' + uses + ', which would be shared by every isolate born from the snapshot');
+})();`;
+
+const sandboxCode = readFileSync(job.sandboxPath, 'utf8');
+let snapshot;
+try {
+  snapshot = ivm.Isolate.createSnapshot([
+    { code: sandboxCode, filename: 'cinder:sandbox.js' },
+    { code: prologue, filename: 'cinder:snapshot-prologue.js' },
+    { code: workerScript, filename: `file:///${job.main}` },
+    { code: epilogue, filename: 'cinder:snapshot-epilogue.js' },
+  ]);
+} catch (error) {
+  const message = String(error?.message ?? error);
+  const refusal = /cinder-refuse: (.*)/.exec(message);
+  refuse(refusal ? refusal[1] : `the top level threw: ${message.split('\n')[0]}`);
+}
+const bytes = Buffer.from(snapshot.copy());
+const external = () => new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+
+// Self-test (src/runtime/snapshot-check.ts): the sandbox's globals and the Web platform answer as
+// in an isolate that ran the bundle itself; then the worker's exports have a handler the sandbox
+// can install, and two isolates from the snapshot draw different Math.random sequences.
+const { referenceAnswers, snapshotProblems } = await import(new URL('../dist/src/runtime/snapshot-check.js', import.meta.url).href);
+const manifest = JSON.parse(readFileSync(job.manifestPath, 'utf8'));
+const problems = await snapshotProblems(external(), manifest, await referenceAnswers(sandboxCode));
+if (problems.length) refuse(`self-test: ${problems.join('; ').slice(0, 500)}`);
+
+const SHAPE = `(() => {
+  const ns = globalThis[${JSON.stringify(job.namespaceGlobal)}];
+  if (typeof globalThis[${JSON.stringify(job.bootGlobal)}] !== 'function') return 'no boot hook';
+  const d = ns && typeof ns === 'object' ? ns.default : undefined;
+  const handlers = (o) => ['fetch', 'scheduled'].filter((k) => typeof o[k] === 'function').join(' ');
+  if (${main.type === 'esm'}) return d && (typeof d === 'object' || typeof d === 'function') ? ('modules ' + handlers(d)).trim() : 'no default export';
+  return 'service-worker';
+})() + '|' + JSON.stringify([Math.random(), Math.random()])`;
+const answers = [];
+for (let i = 0; i < 2; i++) {
+  const isolate = new ivm.Isolate({ snapshot: external(), memoryLimit: 128 });
+  try {
+    answers.push(String(isolate.createContextSync().evalSync(SHAPE)).split('|'));
+  } finally {
+    isolate.dispose();
+  }
+}
+const [[handlers, draws], [, otherDraws]] = answers;
+if (!/^(modules|service-worker)/.test(handlers)) refuse(`exports: ${handlers}`);
+if (draws === otherDraws) refuse('Math.random draws the same sequence in every isolate from the snapshot');
+
+writeFileSync(job.out + '.tmp', bytes);
+renameSync(job.out + '.tmp', job.out);
+console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers }));

@@ -1,0 +1,317 @@
+// Per-deployment snapshots: the sandbox and one version's top level evaluated together and
+// snapshotted, so that a cold start of that version deserializes an isolate with the worker
+// already in it: no compile, no top-level run.
+//
+// Made in a child process (scripts/build-deployment-snapshot.mjs: isolated-vm's createSnapshot runs
+// code without isolation), under a time limit and --max-old-space-size, killed on overrun. The
+// builder refuses whatever would make an isolate from the snapshot behave differently from one
+// that ran the top level itself (the builder's header lists it); a refusal, a crash or a kill
+// means the version is loaded plainly, as before. Whoever keeps deployments stores the result
+// beside the version (control/deployments.ts) and hands it to the runtime on WorkerDefinition.
+//
+// One difference remains by design and is documented in docs: values the top level computes are
+// computed once, at build time, for every isolate (which is why it refuses top-level draws of
+// Math.random, clocks and crypto it can see; `new Date()` at the top level it cannot see).
+// Math.random itself is reseeded by V8 in each isolate born from a snapshot (checked by the
+// builder's self-test, and by test/integration/deployment-snapshot.test.ts).
+import ivm from './ivm.js';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DeploymentSnapshot, WorkerDefinition } from '../model/worker-definition.js';
+import { BOOT_GLOBAL } from '../../protocol/wall.js';
+import { snapshotKey, type IsolateSource, type SandboxManifest } from './isolate-source.js';
+import { deploymentSnapshotBuilderPath, sandboxBundlePath, sandboxManifestPath } from './paths.js';
+import { ReadyIsolate } from './ready-isolate.js';
+import type { IsolateReaper } from './isolate-reaper.js';
+
+/** Where the builder leaves the main module's namespace; the host takes it, and deletes the
+ *  global, before installWorker (so guest code never sees it). */
+export const NAMESPACE_GLOBAL = '__cinder_worker_namespace';
+
+/** Bump when the builder's output changes meaning, so stored snapshots are rebuilt. */
+const BUILDER_FORMAT = '1';
+
+/** The platform key a deployment snapshot must carry to be used by this process. */
+export function deploymentSnapshotPlatform(manifest: SandboxManifest): string {
+  return `${snapshotKey(manifest)}.${BUILDER_FORMAT}`;
+}
+
+export interface SnapshotBuildOptions {
+  /** kill the builder after this long (ms) */
+  timeoutMs?: number;
+  /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
+  maxOldSpaceMb?: number;
+  /** tests: another builder script */
+  builderPath?: string;
+  /** tests: V8 flags or other node options before the script */
+  execArgv?: string[];
+}
+
+export type SnapshotBuildOutcome =
+  | { ok: true; snapshot: DeploymentSnapshot; ms: number }
+  | { ok: false; reason: string; ms: number };
+
+export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
+export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
+
+/** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
+export async function buildDeploymentSnapshot(
+  def: Pick<WorkerDefinition, 'main' | 'modules'>,
+  options: SnapshotBuildOptions = {},
+): Promise<SnapshotBuildOutcome> {
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'cinder-snapshot-'));
+  const out = join(dir, 'snapshot.bin');
+  const manifest = JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
+  const done = (outcome: { ok: true; snapshot: DeploymentSnapshot } | { ok: false; reason: string }): SnapshotBuildOutcome => {
+    rmSync(dir, { recursive: true, force: true });
+    return { ...outcome, ms: performance.now() - started };
+  };
+  try {
+    const job = join(dir, 'job.json');
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules: def.modules, out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
+    const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = execFile(process.execPath, args, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+        if (error) {
+          const killed = (error as { killed?: boolean }).killed || (error as { signal?: string }).signal === 'SIGKILL';
+          const why = killed ? `killed after ${options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS} ms` : `exited with ${(error as { code?: unknown }).code ?? (error as { signal?: string }).signal}`;
+          const lines = String(stderr).trim().split('\n').filter((line) => line.trim() && !/^Node\.js v|^\s+at /.test(line));
+          const tail = lines.find((line) => /Error|error:|memory/i.test(line)) ?? lines.at(-1);
+          reject(new Error(`the builder ${why}${tail ? `: ${tail.slice(0, 300)}` : ''}`));
+        } else resolve(stdout);
+      });
+      // Builds are background work: let requests being served have the CPU first.
+      try {
+        if (child.pid) setPriority(child.pid, 10);
+      } catch {
+        // not permitted: builds run at normal priority
+      }
+    });
+    const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; reason?: string; sha256?: string; handlers?: string };
+    if (!answer.ok) return done({ ok: false, reason: answer.reason ?? 'the builder gave no answer' });
+    const data = readFileSync(out);
+    if (createHash('sha256').update(data).digest('hex') !== answer.sha256) return done({ ok: false, reason: 'the snapshot file does not match the hash its builder reported' });
+    return done({ ok: true, snapshot: { platform: deploymentSnapshotPlatform(manifest), data, sha256: answer.sha256!, handlers: answer.handlers! } });
+  } catch (error) {
+    return done({ ok: false, reason: (error as Error).message });
+  }
+}
+
+// --- loading ------------------------------------------------------------------------------------
+
+/** Isolates made from a deployment snapshot: worker-loader installs them instead of loading. */
+const fromSnapshot = new WeakSet<ReadyIsolate>();
+
+export function isDeploymentSnapshotIsolate(ready: ReadyIsolate): boolean {
+  return fromSnapshot.has(ready);
+}
+
+/**
+ * The load step for an isolate from a deployment snapshot: take the namespace the builder left
+ * (and delete its global), install it with env as a plain load would, and check the sandbox sees
+ * the handlers the builder saw. Throws on any difference; the runtime then loads plainly.
+ */
+export async function installFromSnapshot(def: WorkerDefinition, ready: ReadyIsolate, env: string, timeoutMs: number): Promise<void> {
+  // Both steps run on isolated-vm's threads, as every entry into an isolate does (rule 2).
+  const namespace = (await ready.context.eval(
+    `(() => { const ns = globalThis[${JSON.stringify(NAMESPACE_GLOBAL)}]; delete globalThis[${JSON.stringify(NAMESPACE_GLOBAL)}]; return ns; })()`,
+    { reference: true, timeout: timeoutMs },
+  )) as ivm.Reference;
+  try {
+    const answer = String(await ready.entry.installWorker.apply(undefined, [namespace.typeof === 'undefined' ? undefined : namespace.derefInto(), env], { timeout: timeoutMs }));
+    const expected = def.snapshot?.handlers ?? '';
+    const matches = expected.startsWith('service-worker') ? answer.startsWith('service-worker') : answer === expected;
+    if (!matches) throw new Error(`installWorker answered "${answer}" where the snapshot's builder saw "${expected}"`);
+  } finally {
+    namespace.release();
+  }
+  ready.disallowCodeGeneration();
+}
+
+export interface DeploymentSnapshotIsolatesOptions {
+  /** spare isolates kept per recently cold-started version (0: none, every cold start makes one) */
+  spares?: number;
+  /** a spare nobody took for this long is disposed (ms) */
+  spareTtlMs?: number;
+  /** at most this many spares over all versions */
+  maxSpares?: number;
+}
+
+interface Entry {
+  source: IsolateSource | null;
+  /** why this version's snapshot is not used, once it was refused */
+  refused?: string;
+  spares: ReadyIsolate[];
+  making: Promise<void> | null;
+  /** performance.now() when the isolate being made was started (bring-up is measured from it) */
+  makingSince: number;
+  lastTake: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * The runtime's side: isolates from deployment snapshots, made on isolated-vm's threads
+ * (ReadyIsolate.create: spawnIsolate, context, boot) when a cold start needs one, and optionally
+ * a few spares for versions that cold-started recently.
+ */
+export class DeploymentSnapshotIsolates {
+  private readonly entries = new Map<WorkerDefinition, Entry>();
+  private readonly platform: string;
+  private readonly spares: number;
+  private readonly spareTtlMs: number;
+  private readonly maxSpares: number;
+  private closed = false;
+  /** isolates made from deployment snapshots, taken by cold starts, snapshots refused at load */
+  readonly stats = { made: 0, taken: 0, refused: 0 };
+
+  constructor(
+    private readonly manifest: SandboxManifest,
+    private readonly logger: Logger,
+    options: DeploymentSnapshotIsolatesOptions = {},
+  ) {
+    this.platform = deploymentSnapshotPlatform(manifest);
+    this.spares = options.spares ?? 0;
+    this.spareTtlMs = options.spareTtlMs ?? 30_000;
+    this.maxSpares = options.maxSpares ?? 8;
+  }
+
+  /** The platform key this process builds and loads snapshots for. */
+  get platformKey(): string {
+    return this.platform;
+  }
+
+  /** Whether cold starts of `def` come from its snapshot (verified once per definition). */
+  usable(def: WorkerDefinition): boolean {
+    if (!def.snapshot) return false;
+    return this.entry(def).source !== null;
+  }
+
+  private entry(def: WorkerDefinition): Entry {
+    let entry = this.entries.get(def);
+    if (entry) return entry;
+    entry = { source: null, spares: [], making: null, makingSince: 0, lastTake: 0 };
+    const snapshot = def.snapshot!;
+    if (snapshot.platform !== this.platform) {
+      entry.refused = 'built for another platform';
+    } else if (createHash('sha256').update(snapshot.data).digest('hex') !== snapshot.sha256) {
+      // A damaged snapshot could crash V8: never deserialize one whose bytes the builder did not vouch for.
+      entry.refused = 'its bytes do not match the hash the builder wrote';
+      this.logger.warn({ worker: def.name, version: def.version }, `deployment snapshot of ${def.name} refused: ${entry.refused}; loading plainly`);
+    } else {
+      const data = snapshot.data;
+      entry.source = {
+        kind: 'snapshot',
+        snapshot: new ivm.ExternalCopy(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer),
+        bytes: data.byteLength,
+        manifest: this.manifest,
+      };
+    }
+    this.entries.set(def, entry);
+    return entry;
+  }
+
+  /**
+   * Make sure an isolate from `def`'s snapshot is ready or being made; resolves when one is ready
+   * (or making it failed). Returns when bring-up began (performance.now()): the cold start's time
+   * counts from there.
+   */
+  async prepare(def: WorkerDefinition, memoryMb: number): Promise<number> {
+    const entry = this.entry(def);
+    if (!entry.source || this.closed) return performance.now();
+    if (entry.spares.length) return performance.now();
+    if (!entry.making) this.make(def, entry, memoryMb);
+    const since = entry.makingSince;
+    await entry.making;
+    return since;
+  }
+
+  private make(def: WorkerDefinition, entry: Entry, memoryMb: number): void {
+    entry.makingSince = performance.now();
+    entry.making = ReadyIsolate.create(entry.source!, memoryMb).then(
+      (ready) => {
+        entry.making = null;
+        fromSnapshot.add(ready);
+        this.stats.made++;
+        if (this.closed || this.entries.get(def) !== entry || !entry.source) return ready.dispose('snapshot no longer used');
+        entry.spares.push(ready);
+        this.armExpiry(def, entry);
+      },
+      (error) => {
+        entry.making = null;
+        this.refuse(def, `could not make an isolate from it: ${(error as Error).message}`);
+      },
+    );
+  }
+
+  /** An isolate from `def`'s snapshot for a cold start, if one is ready. */
+  take(def: WorkerDefinition, memoryMb: number): ReadyIsolate | undefined {
+    if (!def.snapshot) return undefined;
+    const entry = this.entries.get(def);
+    if (!entry?.source) return undefined;
+    const ready = entry.spares.pop();
+    if (!ready || ready.memoryMb !== memoryMb) {
+      ready?.dispose('memory limit changed');
+      return undefined;
+    }
+    entry.lastTake = Date.now();
+    this.stats.taken++;
+    // A version that cold-starts now is likely to again (scale-out, eviction under the live
+    // cap): keep a spare for it a while, if configured.
+    if (this.spares > 0 && this.spareCount() < this.maxSpares && !entry.making && entry.spares.length < this.spares) {
+      setImmediate(() => {
+        if (!entry.making && entry.spares.length < this.spares && this.entries.get(def) === entry && !this.closed) this.make(def, entry, memoryMb);
+      });
+    }
+    return ready;
+  }
+
+  private spareCount(): number {
+    let n = 0;
+    for (const entry of this.entries.values()) n += entry.spares.length + (entry.making ? 1 : 0);
+    return n;
+  }
+
+  private armExpiry(def: WorkerDefinition, entry: Entry): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      for (const ready of entry.spares.splice(0)) ready.dispose('spare expired');
+    }, this.spareTtlMs);
+    entry.timer.unref();
+  }
+
+  /** Stop using `def`'s snapshot (a load from it failed): log why; cold starts load plainly. */
+  refuse(def: WorkerDefinition, reason: string): void {
+    const entry = this.entries.get(def);
+    if (!entry || !entry.source) return;
+    entry.source = null;
+    entry.refused = reason;
+    this.stats.refused++;
+    this.disposeSpares(entry);
+    this.logger.warn({ worker: def.name, version: def.version, reason }, `deployment snapshot of ${def.name} not used: ${reason}; loading plainly`);
+  }
+
+  /** `def` is no longer deployed (redeploy, removal): drop its spares. */
+  forget(def: WorkerDefinition, reaper?: IsolateReaper): void {
+    const entry = this.entries.get(def);
+    if (!entry) return;
+    this.entries.delete(def);
+    this.disposeSpares(entry, reaper);
+  }
+
+  private disposeSpares(entry: Entry, reaper?: IsolateReaper): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    for (const ready of entry.spares.splice(0)) ready.dispose('snapshot no longer used', reaper);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const entry of this.entries.values()) this.disposeSpares(entry);
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,200 @@
+// Per-deployment snapshots (issue 23): a version's top level evaluated once, in a child process,
+// snapshotted with the sandbox and stored beside the version; cold starts deserialize it. Whatever
+// cannot be snapshotted safely is loaded plainly, with a log line naming why.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { captureLogger } from '../helpers/server.js';
+import { Runtime } from '../../src/runtime/runtime.js';
+import { buildDeploymentSnapshot } from '../../src/runtime/deployment-snapshot.js';
+import { bundleWorker } from '../../src/app/bundle.js';
+import { Deployments } from '../../src/control/deployments.js';
+import { Router } from '../../src/data-plane/router.js';
+import { SqliteDeploymentStore } from '../../src/store/index.js';
+import { packageRoot } from '../../src/runtime/paths.js';
+import type { WorkerDefinition, WorkerModuleSource } from '../../src/model/worker-definition.js';
+import type { RuntimeRequest } from '../../src/runtime/contract.js';
+
+const esm = (code: string): WorkerModuleSource[] => [{ name: 'worker.js', code, type: 'esm' }];
+const worker = (code: string) => ({ main: 'worker.js', modules: esm(code) });
+const def = (name: string, modules: WorkerModuleSource[], main = 'worker.js'): WorkerDefinition => ({ name, version: `${name}-v1`, main, modules, bindings: {} });
+// (a fixed request id: the example app draws a UUID per request otherwise)
+const req = (path: string, init: Partial<RuntimeRequest> = {}): RuntimeRequest => ({ method: 'GET', url: `http://app.test${path}`, body: null, ...init, headers: [['x-request-id', 'r-1'], ...(init.headers ?? [])] });
+
+async function text(runtime: Runtime, name: string, request: RuntimeRequest) {
+  const res = await runtime.fetch(name, request);
+  let body = res.body == null ? '' : typeof res.body === 'string' ? res.body : Buffer.from(res.body as Uint8Array).toString();
+  if (res.stream) for await (const chunk of res.stream) body += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+  const headers = res.headers.filter(([k]) => !['x-request-id', 'date'].includes(k.toLowerCase()));
+  return { status: res.status, headers, body, loadError: res.loadError, coldMs: res.coldMs };
+}
+
+describe('per-deployment snapshots', () => {
+  let runtime: Runtime;
+  let logs: Record<string, unknown>[];
+  let hono: { main: string; modules: WorkerModuleSource[] };
+
+  beforeAll(async () => {
+    const captured = captureLogger();
+    logs = captured.logs;
+    runtime = await Runtime.create({ logger: captured.logger, pool: { min: 1, max: 2 } });
+    hono = await bundleWorker(join(packageRoot, 'examples', 'hono-app.ts'));
+  });
+  afterAll(() => runtime.close());
+
+  it('a Hono app answers every route from a snapshot isolate exactly as from a plain load', async () => {
+    const built = await buildDeploymentSnapshot(hono);
+    expect(built.ok, JSON.stringify(built)).toBe(true);
+    const plain = { ...def('hono-plain', hono.modules, hono.main) };
+    const snap = { ...def('hono-snap', hono.modules, hono.main), snapshot: built.ok ? built.snapshot : undefined };
+    runtime.deploy(plain);
+    runtime.deploy(snap);
+    const auth = `Basic ${Buffer.from('admin:hunter2').toString('base64')}`;
+    const requests = [
+      req('/'),
+      req('/api/users/42?field=name&field=email'),
+      req('/api/users/7', { headers: [['origin', 'https://example.com']] }),
+      req('/api/echo', { method: 'POST', headers: [['content-type', 'application/json']], body: Buffer.from('{"hi":1}') }),
+      req('/api/form', { method: 'POST', headers: [['content-type', 'application/x-www-form-urlencoded']], body: Buffer.from('a=1&b=two') }),
+      req('/etag'),
+      req('/secure'),
+      req('/admin/stats'),
+      req('/admin/stats', { headers: [['authorization', auth]] }),
+      req('/stream'),
+      req('/sse'),
+      req('/teapot'),
+      req('/error'),
+      req('/no/such/route'),
+    ];
+    const taken = runtime.snapshots!.stats.taken;
+    for (const request of requests) {
+      // Each request is a cold start of the snapshot version.
+      runtime.evict('hono-snap');
+      const [a, b] = [await text(runtime, 'hono-plain', request), await text(runtime, 'hono-snap', request)];
+      expect(b, request.url).toEqual({ ...a, coldMs: b.coldMs });
+    }
+    expect(runtime.snapshots!.stats.taken - taken).toBe(requests.length);
+    expect(runtime.snapshots!.stats.refused).toBe(0);
+  });
+
+  it('two isolates from one snapshot draw different Math.random sequences', async () => {
+    const built = await buildDeploymentSnapshot(worker('export default { fetch() { return new Response(JSON.stringify([Math.random(), Math.random(), crypto.randomUUID()])); } };'));
+    expect(built.ok).toBe(true);
+    runtime.deploy({ ...def('random', esm('')), snapshot: built.ok ? built.snapshot : undefined });
+    const draws = [];
+    for (let i = 0; i < 2; i++) {
+      runtime.evict('random');
+      draws.push((await text(runtime, 'random', req('/'))).body);
+    }
+    expect(JSON.parse(draws[0])).toHaveLength(3);
+    expect(draws[0]).not.toBe(draws[1]);
+  });
+
+  it.each([
+    ['Math.random at the top level', 'const seed = Math.random(); export default { fetch: () => new Response(String(seed)) };', /Math\.random/],
+    ['Date.now at the top level', 'const t = Date.now(); export default { fetch: () => new Response(String(t)) };', /Date\.now/],
+    ['crypto.randomUUID at the top level', 'const id = crypto.randomUUID(); export default { fetch: () => new Response(id) };', /randomUUID/],
+    ['a draw in a top-level microtask', 'let v; Promise.resolve().then(() => { v = Math.random(); }); export default { fetch: () => new Response(String(v)) };', /Math\.random/],
+    ['a draw hidden by try/catch', 'try { crypto.getRandomValues(new Uint8Array(4)); } catch {} export default { fetch: () => new Response("ok") };', /getRandomValues/],
+    ['a top-level timer', 'setTimeout(() => {}, 10); export default { fetch: () => new Response("ok") };', /setTimeout/],
+    ['console at the top level', 'console.log("starting"); export default { fetch: () => new Response("ok") };', /console\.log/],
+    ['top-level await', 'await Promise.resolve(); export default { fetch: () => new Response("ok") };', /[Tt]op-level await/],
+    ['a dynamic import', 'export default { fetch: async () => { await import("./other.js"); return new Response("ok"); } };', /dynamic import/],
+    ['import.meta', 'export default { fetch: () => new Response(String(import.meta.url)) };', /import\.meta/],
+    ['a throwing top level', 'throw new Error("boom at start"); export default {};', /boom at start/],
+    ['no handler to install', 'export const x = 1;', /exports|no default export/],
+  ])('refuses %s, naming why', async (_what, code, why) => {
+    const built = await buildDeploymentSnapshot(worker(code));
+    expect(built.ok).toBe(false);
+    expect(built.ok ? '' : built.reason).toMatch(why);
+  });
+
+  it('keeps the boot hook out of reach of the top level', async () => {
+    const built = await buildDeploymentSnapshot(worker('const seen = typeof globalThis.__cinder_boot; export default { fetch: () => new Response(seen) };'));
+    expect(built.ok).toBe(true);
+    runtime.deploy({ ...def('boot-hidden', esm('')), snapshot: built.ok ? built.snapshot : undefined });
+    expect((await text(runtime, 'boot-hidden', req('/'))).body).toBe('undefined');
+    const globals = await text(runtime, 'boot-hidden', req('/'));
+    expect(globals.status).toBe(200);
+  });
+
+  it('kills a builder that hangs or runs out of memory; nothing is built', async () => {
+    const hang = await buildDeploymentSnapshot(worker('for (;;) {} export default {};'), { timeoutMs: 1500 });
+    expect(hang.ok).toBe(false);
+    expect(hang.ok ? '' : hang.reason).toMatch(/killed after 1500 ms/);
+    const oom = await buildDeploymentSnapshot(worker('const a = []; for (;;) a.push(new Array(1e5).fill({})); export default {};'), { maxOldSpaceMb: 64, timeoutMs: 20_000 });
+    expect(oom.ok).toBe(false);
+    expect(oom.ok ? '' : oom.reason).toMatch(/the builder (exited|killed)/);
+  });
+
+  it('refuses a damaged snapshot by its hash and loads plainly', async () => {
+    const built = await buildDeploymentSnapshot(worker('export default { fetch: () => new Response("fine") };'));
+    if (!built.ok) throw new Error(built.reason);
+    const data = Buffer.from(built.snapshot.data);
+    data[data.length >> 1] ^= 0xff;
+    const before = logs.length;
+    runtime.deploy({ ...def('damaged', esm('export default { fetch: () => new Response("fine") };')), snapshot: { ...built.snapshot, data } });
+    const res = await text(runtime, 'damaged', req('/'));
+    expect(res.body).toBe('fine');
+    expect(logs.slice(before).some((l) => /deployment snapshot of damaged refused: its bytes do not match/.test(String(l.msg)))).toBe(true);
+  });
+});
+
+describe('per-deployment snapshots through deployments', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cinder-dsnap-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function start() {
+    const { logger, logs } = captureLogger();
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 2 } });
+    const store = new SqliteDeploymentStore(join(dir, 'deployments.sqlite'));
+    const deployments = new Deployments({ runtime, router: new Router((n) => runtime.has(n)), store, logger, snapshots: true });
+    return { runtime, store, deployments, logs, stop: async () => (runtime.close(), await store.close()) };
+  }
+  const upload = (code: string) => ({ main: 'worker.js', modules: esm(code), bindings: {}, keepBindings: [], crons: [], limits: {}, compatibilityDate: null });
+
+  it('builds after the deploy answers, logs why when it cannot, and a restart reuses what is stored', async () => {
+    const first = await start();
+    await first.deployments.upload('good', upload('export default { fetch: () => new Response("good") };'));
+    await first.deployments.upload('seeded', upload('const seed = Math.random(); export default { fetch: () => new Response(seed < 2 ? "seeded" : "") };'));
+    await first.deployments.upload('timer', upload('export default { fetch() { return new Response("x"); } }; setTimeout(() => {}, 1);'));
+    // The deploy answered before any snapshot existed.
+    expect(first.runtime.definition('good')!.snapshot).toBeUndefined();
+    await first.deployments.snapshots!.settled();
+    expect(first.runtime.definition('good')!.snapshot).toBeDefined();
+    expect(first.runtime.definition('seeded')!.snapshot).toBeUndefined();
+    const refusals = first.logs.filter((l) => /no deployment snapshot for/.test(String(l.msg)));
+    expect(refusals.map((l) => l.worker).sort()).toEqual(['seeded', 'timer']);
+    expect(String(refusals.find((l) => l.worker === 'seeded')!.msg)).toMatch(/Math\.random.*loaded plainly/);
+    // Both still serve, plainly; the good one from its snapshot.
+    expect((await text(first.runtime, 'seeded', req('/'))).body).toBe('seeded');
+    expect((await text(first.runtime, 'timer', req('/'))).body).toBe('x');
+    expect((await text(first.runtime, 'good', req('/'))).body).toBe('good');
+    expect(first.runtime.snapshots!.stats.taken).toBe(1);
+    await first.stop();
+
+    const second = await start();
+    await second.deployments.restore();
+    expect(second.runtime.definition('good')!.snapshot).toBeDefined();
+    await second.deployments.snapshots!.settled();
+    // Nothing built again: the snapshot and the refusals were stored.
+    expect(second.logs.some((l) => /deployment snapshot of .* ready|no deployment snapshot for/.test(String(l.msg)))).toBe(false);
+    expect((await text(second.runtime, 'good', req('/'))).body).toBe('good');
+    expect(second.runtime.snapshots!.stats.taken).toBe(1);
+    await second.stop();
+  });
+
+  it('a throwing top level falls back to a plain load, which fails as it always did', async () => {
+    const server = await start();
+    const code = 'export default { fetch: () => new Response("x") }; if (!globalThis.__allow) throw new Error("top level failed");';
+    // The deploy-time check refuses it before any snapshot is tried.
+    await expect(server.deployments.upload('thrower', upload(code))).rejects.toThrow(/top level failed/);
+    const built = await buildDeploymentSnapshot(worker(code));
+    expect(built.ok ? '' : built.reason).toMatch(/the top level threw: .*top level failed/);
+    await server.stop();
+  });
+});
