@@ -162,7 +162,7 @@ export async function startCinderServe(workers, { timeoutMs = 60_000 } = {}) {
     await stop();
     throw new Error(`cinder serve failed to start: ${error.message}\n${stderr}`);
   }
-  return { pid: child.pid, port, logBytes: () => logBytes, stderr: () => stderr, rssMb: () => rssMb(child.pid), stop };
+  return { pid: child.pid, port, adminPort, token, logBytes: () => logBytes, stderr: () => stderr, rssMb: () => rssMb(child.pid), stop };
 }
 
 /** This process's environment without Cinder's settings (a bench may have set a log level for its
