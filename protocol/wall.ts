@@ -55,7 +55,14 @@ export const OPS = {
 export const SYNC_OPS = {
   /** (byteCount) -> ArrayBuffer of random bytes */
   random: 'random',
+  /** (parcelId) -> the async answer kept under that id (see PARCEL_KEY) */
+  parcel: 'parcel',
 } as const;
+
+/** An async answer carrying bytes crosses as { [PARCEL_KEY]: id }, and the guest takes the
+ *  answer itself with SYNC_OPS.parcel: isolated-vm's async copy into an isolate aborts the process
+ *  when the isolate cannot allocate it, a sync copy throws a RangeError (src/runtime/host-bridge.ts). */
+export const PARCEL_KEY = '__cinderParcel';
 
 /** Fire-and-forget messages: hostSend(op, ...args). */
 export const SEND_OPS = {
@@ -65,6 +72,8 @@ export const SEND_OPS = {
   flush: 'flush',
   /** (timerId) */
   clearTimer: 'clearTimer',
+  /** (invocationId): the isolate could not take a parcel; the host ends it at the memory limit */
+  outOfMemory: 'outOfMemory',
 } as const;
 
 export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';

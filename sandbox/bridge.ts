@@ -17,6 +17,7 @@ export interface HostBridge {
 }
 
 import { currentInvocation } from './invocation.js';
+import { PARCEL_KEY, SEND_OPS, SYNC_OPS } from '../protocol/wall.js';
 import { advanceClock } from './clock.js';
 
 let bridge: HostBridge | null = null;
@@ -40,17 +41,29 @@ function ready(): HostBridge {
 // refuse calls from an invocation that already ended.
 // Its answer is I/O: the guest's clock moves before the code awaiting it goes on (clock.ts).
 export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
-  return (ready().call.apply(undefined, [op, currentInvocation(), args], CALL_OPTIONS) as Promise<T>).then(afterIo, afterIoFailed);
+  const invocationId = currentInvocation();
+  return answerOf(ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS), invocationId) as Promise<T>;
 }
 
-function afterIo<T>(value: T): T {
-  advanceClock();
-  return value;
-}
-
-function afterIoFailed(error: unknown): never {
-  advanceClock();
-  throw error;
+// An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
+// isolated-vm copies an async answer into the isolate where an allocation failure ends the
+// process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
+async function answerOf(call: Promise<unknown>, invocationId: number): Promise<unknown> {
+  let answer: unknown;
+  try {
+    answer = await call;
+  } finally {
+    advanceClock();
+  }
+  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer;
+  try {
+    return ready().callSync(SYNC_OPS.parcel, [(answer as Record<string, number>)[PARCEL_KEY]]);
+  } catch (error) {
+    // The isolate cannot hold the answer: the host ends the invocation at the memory limit (a
+    // guest catching this error must not turn it into a success).
+    ready().send(SEND_OPS.outOfMemory, [invocationId]);
+    throw error;
+  }
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {

@@ -1,21 +1,32 @@
 // Host half of CompressionStream/DecompressionStream: one node:zlib stream per guest codec, kept
-// for the isolate's lifetime (isolateState) and fed chunk by chunk. Output per call is bounded so
-// a decompression bomb fails in the guest instead of filling the host's memory.
+// for the isolate's lifetime (isolateState) and fed chunk by chunk. Output is bounded per call and
+// per stream, by the worker's own memory limit: what one call produces is held in the host until
+// the guest takes it, and all of it must fit in the guest's heap anyway. A decompression bomb
+// fails in the guest as a RangeError instead of filling the host's memory or the isolate's.
 import zlib from 'node:zlib';
 import type { OpHandler } from '../../src/runtime/contract.js';
 import { OPS } from '../../protocol/wall.js';
 
-/** Most output one write may produce before the codec is failed (the guest's heap is smaller). */
-const MAX_OUTPUT_PER_CALL = 64 * 1024 * 1024;
+const MB = 1024 * 1024;
+/** Most output one write may produce: a quarter of the worker's memory limit, at most 16 MB. */
+export const maxOutputPerCall = (memoryMb: number) => Math.min(16 * MB, Math.floor((memoryMb * MB) / 4));
+/** Most output one stream may produce in all (twice the memory limit, at least 64 MB): bounds the
+ *  host's zlib work one small input can cause, even when the guest drops the output as it goes. */
+export const maxOutputPerStream = (memoryMb: number) => Math.max(64 * MB, 2 * memoryMb * MB);
 /** Codecs one isolate may hold open at once. */
 const MAX_OPEN = 256;
 
 interface Codec {
   stream: zlib.Gzip | zlib.Gunzip | zlib.Deflate | zlib.Inflate | zlib.DeflateRaw | zlib.InflateRaw;
   outputs: Buffer[];
+  /** output waiting for the guest to take it */
   size: number;
+  /** output over the stream's life */
+  total: number;
   error: Error | null;
 }
+
+class OutputTooLarge extends RangeError {}
 
 function create(mode: string, format: string): Codec['stream'] {
   const compress = mode === 'compress';
@@ -38,9 +49,10 @@ function take(codec: Codec): ArrayBuffer[] {
   return out;
 }
 
-function failure(codec: Codec, mode: string): TypeError {
+function failure(codec: Codec, mode: string): TypeError | RangeError {
   const message = codec.error?.message ?? 'unknown error';
-  return new TypeError(mode === 'decompress' ? `Decompression failed: ${message}` : `Compression failed: ${message}`);
+  const prefix = mode === 'decompress' ? 'Decompression failed' : 'Compression failed';
+  return codec.error instanceof OutputTooLarge ? new RangeError(`${prefix}: ${message}`) : new TypeError(`${prefix}: ${message}`);
 }
 
 export const compressionOp: OpHandler = async (call, args) => {
@@ -51,13 +63,23 @@ export const compressionOp: OpHandler = async (call, args) => {
   if (!codec) {
     if (codecs.size >= MAX_OPEN) throw new RangeError('too many open compression streams');
     const stream = create(String(mode), String(format));
-    const created: Codec = { stream, outputs: [], size: 0, error: null };
+    const created: Codec = { stream, outputs: [], size: 0, total: 0, error: null };
+    const perCall = maxOutputPerCall(call.limits.memoryMb);
+    const perStream = maxOutputPerStream(call.limits.memoryMb);
     stream.on('data', (data: Buffer) => {
+      if (created.error) return;
       created.outputs.push(data);
       created.size += data.length;
-      if (created.size > MAX_OUTPUT_PER_CALL) stream.destroy(new RangeError('output too large'));
+      created.total += data.length;
+      if (created.size > perCall) created.error = new OutputTooLarge(`one chunk produced more than ${perCall} bytes of output (the limit per chunk for this worker's memory)`);
+      else if (created.total > perStream) created.error = new OutputTooLarge(`the stream produced more than ${perStream} bytes of output (the limit per stream for this worker's memory)`);
+      if (created.error) {
+        created.outputs = [];
+        created.size = 0;
+        stream.destroy(created.error);
+      }
     });
-    stream.on('error', (error) => (created.error = error));
+    stream.on('error', (error) => (created.error ??= error));
     codecs.set(id, created);
     codec = created;
   }

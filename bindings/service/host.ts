@@ -82,6 +82,7 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
     if (result.loadError) {
       throw new Error(`env.${bindingName}.fetch(): worker "${target}" failed to load: ${result.loadError}`);
     }
+    if (result.refused !== undefined) throw new Error(`env.${bindingName}.fetch(): ${result.refused}`);
     if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);
     if (result.exception) throw new Error(`env.${bindingName}.fetch(): worker "${target}" threw ${result.exception.name}: ${result.exception.message}`);
     const response: WireResponse = { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };

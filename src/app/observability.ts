@@ -24,6 +24,8 @@ export interface ObservabilityOptions {
   cron?: Partial<Omit<CronSchedulerOptions, 'logger'>> | false;
   /** prom-client's process metrics (default true) */
   defaultMetrics?: boolean;
+  /** the supervisor's restart counts, for cinder_supervisor_restarts_total (when supervised) */
+  supervisorRestarts?: Record<string, number>;
 }
 
 /** Everything the extension set up, for whoever embeds the server (tests, tools). */
@@ -91,7 +93,7 @@ export function observabilityExtension(options: ObservabilityOptions = {}, onRea
     name: 'observability',
     setup({ runtime, deployments, dataDir, logger }) {
       const tail = new TailHub(runtime);
-      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics });
+      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts });
       const store = options.usageStore ?? new SqliteUsageStore(join(dataDir, 'usage.sqlite'));
       const usage = new UsageMeter({ store, logger, flushIntervalMs: options.usageFlushIntervalMs });
       runtime.onInvocation((record) => usage.record(record));

@@ -88,6 +88,32 @@ function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
   return parts.join(', ');
 }
 
+/**
+ * writeHead that cannot take the process down: the runtime checks a guest's status, reason and
+ * headers at the crossing, but should anything still be refused by node:http, the response
+ * becomes a plain 500. node:http keeps a refused reason phrase as res.statusMessage and would
+ * reuse it for the next writeHead (throwing again), so it is reset first. Returns the status sent,
+ * or null when even that failed and the connection was cut.
+ */
+function writeHeadSafely(res: http.ServerResponse, status: number, statusText: string | undefined, headers: (string | number)[], onRefused: (error: unknown) => void): number | null {
+  try {
+    res.writeHead(status, statusText || undefined, headers as unknown as string[]);
+    return status;
+  } catch (error) {
+    onRefused(error);
+  }
+  try {
+    res.statusMessage = 'Internal Server Error';
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    const body = 'Internal error: the response could not be sent\n';
+    res.writeHead(500, 'Internal Server Error', ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]);
+    res.end(body);
+  } catch {
+    res.destroy();
+  }
+  return null;
+}
+
 function drained(res: http.ServerResponse): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
@@ -108,7 +134,11 @@ async function sendStream(res: http.ServerResponse, method: string, result: Runt
   // A body the guest had in hand but sent as a stream (to be pulled only as the client reads)
   // keeps its length.
   if (result.bodyLength !== undefined && !NULL_BODY_STATUSES.has(result.status)) headers.push('content-length', result.bodyLength);
-  res.writeHead(result.status, result.statusText || undefined, headers as unknown as string[]);
+  let refused: unknown;
+  if (writeHeadSafely(res, result.status, result.statusText, headers, (error) => (refused = error)) === null) {
+    await stream.return();
+    return refused as Error;
+  }
   if (method === 'HEAD' || NULL_BODY_STATUSES.has(result.status)) {
     await stream.return();
     res.end();
@@ -164,10 +194,12 @@ export function createIngress(options: IngressOptions): http.Server {
           if (declared) headers.push('content-length', declared[1]);
         } else headers.push('content-length', 0);
       }
-      res.writeHead(status, result?.statusText || undefined, headers as unknown as string[]);
-      res.end(bodyless || body == null ? undefined : body);
-      const level = status >= 500 ? 'warn' : 'info';
-      logger[level]({ worker, method, path, status, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
+      let refused: unknown;
+      const sent = writeHeadSafely(res, status, result?.statusText, headers, (error) => (refused = error));
+      if (sent !== null) res.end(bodyless || body == null ? undefined : body);
+      if (refused) extra = { ...extra, err: `response refused by node:http: ${(refused as Error).message}` };
+      const level = sent === null || status >= 500 ? 'warn' : 'info';
+      logger[level]({ worker, method, path, status: sent ?? 500, cpu_ms: result ? Number(result.cpuMs.toFixed(3)) : 0, wall_ms: Number(totalMs.toFixed(3)), cold_ms: result?.coldMs ?? undefined, requestId, ...extra }, 'request');
     };
 
     if (!target) {
@@ -188,6 +220,10 @@ export function createIngress(options: IngressOptions): http.Server {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
         result.coldMs ??= await prewarm;
+        if (result.refused !== undefined) {
+          finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
+          return;
+        }
         if (result.limit) {
           finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker exceeded a resource limit: ${result.limit.message}\n`, result, { limit: result.limit.limit, err: result.limit.message });
           return;
@@ -223,7 +259,15 @@ export function createIngress(options: IngressOptions): http.Server {
         } else if (!res.headersSent) {
           logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure');
           finish(500, ['content-type', 'text/plain; charset=utf-8'], 'Internal error\n', null);
+        } else {
+          res.destroy();
         }
+      })
+      .catch((error) => {
+        // The error path itself failed (it should not): never an unhandled rejection, which
+        // would end the process for every tenant.
+        logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
+        res.destroy();
       });
   });
   server.keepAliveTimeout = 65_000;

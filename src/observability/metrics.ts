@@ -19,6 +19,7 @@
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
 //   cinder_tail_subscribers                           live tail connections
+//   cinder_supervisor_restarts_total{reason}          restarts of the serving process (exit, hang)
 //   cinder_process_*, cinder_nodejs_*                 prom-client's default process metrics
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
@@ -34,6 +35,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** live tail connections, for cinder_tail_subscribers */
   tailSubscribers?: () => number;
+  /** restarts of the serving process by its supervisor so far, by reason (exit, hang) */
+  supervisorRestarts?: Record<string, number>;
 }
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
@@ -148,6 +151,13 @@ export class Metrics {
         }),
       ),
     );
+
+    const restarts = options.supervisorRestarts;
+    if (restarts) {
+      customMetric(this.registry, 'cinder_supervisor_restarts_total', 'Restarts of the serving process by its supervisor, by reason (exit: it died; hang: its heartbeat stopped).', 'counter', () =>
+        Object.entries(restarts).map(([reason, value]) => ({ labels: { reason }, value })),
+      );
+    }
 
     // Counted by the runtime: brought up to date at each scrape.
     const lastColdStarts = new Map<string, number>();

@@ -67,5 +67,7 @@ export interface RuntimeResponse {
   exception?: GuestException;
   limit?: LimitExceededError;
   loadError?: string;
+  /** the worker is refused for now (quarantined): why, for the 503's body */
+  refused?: string;
   requestId: string;
 }

@@ -4,7 +4,7 @@
 // the guest is untrusted and may call these with anything.
 import ivm from './ivm.js';
 import { randomFillSync } from 'node:crypto';
-import { OPS, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protocol/wall.js';
+import { OPS, PARCEL_KEY, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protocol/wall.js';
 
 /** What the bridge asks of the worker that owns the isolate. */
 export interface BridgeOwner {
@@ -16,6 +16,23 @@ export interface BridgeOwner {
   activity(): void;
   /** every console line the invocation sent before its result has been delivered */
   flushed(invocationId: number): void;
+  /** the isolate could not take an answer from the host: end what runs in it at the memory limit */
+  outOfMemory(invocationId: number): void;
+}
+
+/** Strings up to this length (in all) still cross in an async answer: they live on V8's heap,
+ *  whose limit ends the isolate rather than the process; past it they go by parcel too. */
+const INLINE_STRING_CHARS = 64 * 1024;
+
+/** Whether an answer holds bytes (or much text) that the isolate might not have room for. */
+function carriesBytes(value: unknown, depth: number, budget = { chars: INLINE_STRING_CHARS }): boolean {
+  if (typeof value === 'string') return (budget.chars -= value.length) < 0;
+  if (typeof value !== 'object' || value === null) return false;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value) || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) return true;
+  // Answers are host-made plain data a few levels deep; deeper ones are parcelled to be safe.
+  if (depth > 4) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (carriesBytes(item, depth + 1, budget)) return true;
+  return false;
 }
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -33,6 +50,9 @@ export class HostBridge {
   readonly callSync: ivm.Callback;
   readonly send: ivm.Callback;
   private readonly timers = new Map<number, PendingTimer>();
+  /** async answers carrying bytes, until the guest takes them (see parcelled) */
+  private readonly parcels = new Map<number, unknown>();
+  private nextParcel = 1;
   private disposed = false;
 
   constructor() {
@@ -48,7 +68,29 @@ export class HostBridge {
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
     // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
     if (!this.owner) return undefined;
-    return this.owner.callOp(op, Number(invocationId) || 0, args);
+    return this.parcelled(await this.owner.callOp(op, Number(invocationId) || 0, args));
+  }
+
+  /**
+   * An async answer that carries bytes is kept here and the guest takes it with a synchronous
+   * call (SYNC_OPS.parcel). isolated-vm copies an async answer into the isolate in a task that does not
+   * catch a failed ArrayBuffer allocation: an isolate too full to take the bytes would abort the
+   * whole process. A synchronous answer is copied on the guest's own call, where the same
+   * failure is a RangeError the guest sees (and the invocation ends at the memory limit).
+   */
+  private parcelled(answer: unknown): unknown {
+    if (!carriesBytes(answer, 0)) return answer;
+    const id = this.nextParcel++;
+    this.parcels.set(id, answer);
+    return { [PARCEL_KEY]: id };
+  }
+
+  private takeParcel(rawId: unknown): unknown {
+    const id = Number(rawId);
+    const answer = this.parcels.get(id);
+    this.parcels.delete(id);
+    if (answer === undefined) throw new TypeError('parcel: no such answer');
+    return new ivm.ExternalCopy(answer).copyInto({ release: true });
   }
 
   private onCallSync(op: unknown, args: unknown): unknown {
@@ -62,6 +104,8 @@ export class HostBridge {
         randomFillSync(bytes);
         return new ivm.ExternalCopy(bytes.buffer).copyInto({ release: true });
       }
+      case SYNC_OPS.parcel:
+        return this.takeParcel(args[0]);
       default:
         throw new TypeError(`unknown host op ${String(op)}`);
     }
@@ -76,6 +120,8 @@ export class HostBridge {
       this.owner?.log(level, String(args[1]), Number(args[2]) || 0, Number.isSafeInteger(fullLength) && fullLength > 0 ? fullLength : undefined);
     } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
+    } else if (op === SEND_OPS.outOfMemory) {
+      this.owner?.outOfMemory(Number(args[0]) || 0);
     } else if (op === SEND_OPS.clearTimer) {
       const timer = this.timers.get(Number(args[0]));
       if (timer) {
@@ -105,6 +151,7 @@ export class HostBridge {
     this.disposed = true;
     for (const timer of this.timers.values()) clearTimeout(timer.timeout);
     this.timers.clear();
+    this.parcels.clear();
     this.owner = null;
     this.call.release();
   }

@@ -31,8 +31,9 @@ function isolateOptions(source: IsolateSource, memoryMb: number): ivm.IsolateOpt
     memoryLimit: memoryMb,
     snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
     onCatastrophicError: (message) => {
-      // V8 lost control of this isolate. Nothing in it can be trusted; the supervisor (cli.ts)
-      // restarts the process.
+      // V8 lost control of this isolate. Nothing in it can be trusted: end the process, and the
+      // supervisor (src/app/supervisor.ts) starts it again. If this thread is the one stuck,
+      // the exit never runs; the supervisor sees the heartbeat stop and kills the process.
       process.emitWarning(`isolated-vm catastrophic error: ${message}`);
       process.exitCode = 70;
       setImmediate(() => process.exit(70));

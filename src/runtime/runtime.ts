@@ -337,14 +337,59 @@ export class Runtime {
   /** `place`: for a service call, the calling request's tree and this invocation's depth. */
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     this.activeRequests++;
+    const running = this.started(name);
     try {
       return await this.fetchNow(name, request, requestId, place);
     } finally {
       this.activeRequests--;
+      running.done();
     }
   }
 
+  // --- what runs, and who is refused (for the supervisor: see src/app/supervised.ts) ----------
+
+  /** Invocations in flight by worker: token -> when it began (epoch ms). */
+  private readonly running = new Map<string, Map<number, number>>();
+  private nextRunning = 1;
+  private readonly enterListeners: ((worker: string) => void)[] = [];
+  /** workers whose requests are refused, with the reason shown to clients */
+  private readonly refusals = new Map<string, string>();
+
+  private started(name: string): { done(): void } {
+    const token = this.nextRunning++;
+    let byWorker = this.running.get(name);
+    if (!byWorker) this.running.set(name, (byWorker = new Map()));
+    byWorker.set(token, Date.now());
+    for (const listener of this.enterListeners) listener(name);
+    return {
+      done: () => {
+        byWorker.delete(token);
+        if (byWorker.size === 0 && this.running.get(name) === byWorker) this.running.delete(name);
+      },
+    };
+  }
+
+  /** Workers with invocations in flight now, each with the start (epoch ms) of its oldest one. */
+  inFlightWorkers(): { worker: string; since: number }[] {
+    const out: { worker: string; since: number }[] = [];
+    for (const [worker, tokens] of this.running) out.push({ worker, since: Math.min(...tokens.values()) });
+    return out;
+  }
+
+  /** Called as each invocation begins, before it enters an isolate. */
+  onEnter(listener: (worker: string) => void): void {
+    this.enterListeners.push(listener);
+  }
+
+  /** Refuse a worker's requests (fetch, cron, service calls) with a 503 and this reason; null lifts it. */
+  refuse(name: string, reason: string | null): void {
+    if (reason === null) this.refusals.delete(name);
+    else this.refusals.set(name, reason);
+  }
+
   private async fetchNow(name: string, request: RuntimeRequest, requestId: string, place?: InvocationPlace): Promise<RuntimeResponse> {
+    const refusal = this.refusals.get(name);
+    if (refusal !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused: refusal, requestId };
     const { instance, loadError, overLimit, coldMs } = await this.instanceFor(name);
     if (!instance) {
       // A load that went over a limit (startup time, memory) is answered as any limit is.
@@ -360,6 +405,17 @@ export class Runtime {
   }
 
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
+    const refusal = this.refusals.get(name);
+    if (refusal !== undefined) return { outcome: 'exception' as const, error: refusal, coldMs: null, noRetry: true, requestId };
+    const running = this.started(name);
+    try {
+      return await this.scheduledNow(name, cron, scheduledTime, requestId);
+    } finally {
+      running.done();
+    }
+  }
+
+  private async scheduledNow(name: string, cron: string, scheduledTime: number, requestId: string) {
     const { instance, loadError, coldMs } = await this.instanceFor(name);
     if (!instance) return { outcome: 'exception' as const, error: loadError, coldMs, noRetry: false, requestId };
     const result = await instance.scheduled(cron, scheduledTime, requestId);

@@ -14,7 +14,8 @@ import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
-import { decodeGuestResult, isWireResponse, malformedResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
+import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
+import { responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
@@ -188,7 +189,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
     try {
       const call = this.dispatchFetch(invocation, guestRequest);
       let out = await this.outcome<WireResponse>(invocation, call);
-      if (out.result && !isWireResponse(out.result)) out = malformedResult();
+      const problem = out.result ? responseProblem(out.result) : null;
+      if (problem) out = this.refuseResponse(invocation, out, problem);
       if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
       this.activity();
       if (this.overMemory(out)) {
@@ -287,10 +289,39 @@ export class WorkerInstance implements BridgeOwner, Watched {
     this.end(invocation, outcome);
   }
 
+  /**
+   * Whether an error from the isolate means it ran out of memory: the error says so, or the
+   * isolate is gone without Cinder having ended it. isolated-vm disposes an isolate by itself only
+   * at its memory limit, and the calls in flight then fail with whatever they were doing
+   * ("Isolated is disposed", "Promise was abandoned").
+   */
+  private diedOfMemory(error: unknown): boolean {
+    const message = String((error as Error)?.message ?? error);
+    if (isMemoryError(message) || this.ready.disposedReason === 'memory') return true;
+    return this.ready.disposedReason === null && this.ready.isolate.isDisposed;
+  }
+
+  /** A response the host cannot send (see crossing.ts): the invocation ends with an exception that
+   *  names the bad value, and a body stream it offered is cancelled. */
+  private refuseResponse(invocation: Invocation, out: DispatchResult<WireResponse>, problem: string): DispatchResult<WireResponse> {
+    const { stream, hostStream } = out.result!;
+    if (Number.isInteger(stream) && this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [stream]);
+    if (Number.isInteger(hostStream)) {
+      try {
+        void this.streams.take(hostStream!)[Symbol.asyncIterator]().return?.();
+      } catch {
+        // not a stream of this invocation's: nothing to close
+      }
+    }
+    const message = `The worker answered with a response the host cannot send: ${problem}`;
+    this.host.logger.warn({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId, err: message }, 'response refused at the crossing');
+    return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: out.pending };
+  }
+
   private limitFor(invocation: Invocation, error: unknown): LimitExceededError {
     if (invocation.limit) return invocation.limit;
     const message = String((error as Error)?.message ?? error);
-    if (isMemoryError(message) || this.ready.disposedReason === 'memory') {
+    if (this.diedOfMemory(error)) {
       this.breach('memory');
       return invocation.limit ?? new LimitExceededError('memory');
     }
@@ -380,7 +411,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
 
   /** End the isolate: every invocation in it fails with the limit that was hit. */
   breach(limit: 'cpu' | 'memory', culprit?: Invocation): void {
-    if (!this.alive) return;
+    // Once per isolate; one isolated-vm disposed by itself (its memory limit) is still ended here.
+    if (this.ready.disposedReason !== null) return;
     culprit?.abort(limit);
     for (const invocation of this.inFlight.values()) invocation.abort(limit);
     this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit }, `worker ${this.def.name} ${new LimitExceededError(limit).message}; isolate recycled`);
@@ -392,6 +424,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** The guest called the host, so whatever runs is not one endless slice. */
   activity(): void {
     if (this.inFlight.size) this.cpu.progress();
+  }
+
+  /** The isolate could not take bytes the host answered with (see host-bridge.ts). */
+  outOfMemory(invocationId: number): void {
+    this.breach('memory', this.inFlight.get(invocationId));
   }
 
   /** The guest's 'flush' message for an invocation (see outcome). */

@@ -79,14 +79,21 @@ function serveCommand(): Command {
     .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
     .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
     .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
+    .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
     .action(async (opts) => {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
       // Refused before anything starts: a ceiling over the hard maximum is an operator error.
       resolveCeilings(limitCeilings);
+      const logger = createLogger();
+      const { superviseThisCommand } = await import('../supervisor.js');
+      const { supervisorState, reportToSupervisor } = await import('../supervised.js');
+      const supervised = supervisorState();
+      // By default this process only supervises; the one that serves is its child.
+      if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
       const { startServe } = await import('../serve.js');
       const { kvServeExtension } = await import('../kv.js');
-      const logger = createLogger();
       const server = await startServe({
+        observability: supervised ? { supervisorRestarts: supervised.restarts } : undefined,
         logger,
         port: opts.port,
         host: opts.host,
@@ -114,6 +121,7 @@ function serveCommand(): Command {
       } else {
         err('cinder serve: admin token from CINDER_ADMIN_TOKEN');
       }
+      reportToSupervisor(server.runtime, logger, supervised);
       const stop = () => {
         server.close().then(() => process.exit(0), () => process.exit(1));
       };

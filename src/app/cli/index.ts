@@ -31,8 +31,14 @@ program
   .option('--kv <NAME>', 'bind an in-memory KV namespace as env.NAME (repeatable)', collect, [])
   .option('--no-server-timing', 'omit the Server-Timing header')
   .option('--inspect [address]', 'expose the workers to Chrome DevTools (chrome://inspect) on [host:]port, default 127.0.0.1:9229')
+  .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
   .action(async (paths: string[], opts) => {
     const logger = createLogger();
+    const { superviseThisCommand } = await import('../supervisor.js');
+    const { supervisorState, reportToSupervisor } = await import('../supervised.js');
+    const supervised = supervisorState();
+    // By default this process only supervises; the one that serves is its child.
+    if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
     // Loaded here, not at the top: other commands need not load the runtime.
     const { startDev, workerNameFromFile } = await import('../dev.js');
     const { parseInspectOption } = await import('../inspector.js');
@@ -43,6 +49,7 @@ program
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
+    reportToSupervisor(dev.runtime, logger, supervised);
     const stop = () => dev.close().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -1,0 +1,75 @@
+// The serving process's half of supervision (the supervisor is supervisor.ts): a heartbeat from
+// this, the main thread, which stops when the thread is stuck; which workers have invocations in
+// flight, so a crash or hang can be attributed; the quarantines the supervisor decided, applied
+// as refusals in the runtime. Without a supervisor (--no-supervisor, or embedded) it does nothing.
+import type { Logger } from 'pino';
+import type { Runtime } from '../runtime/runtime.js';
+import { SUPERVISED_ENV, SUPERVISOR_STATE_ENV, type ChildMessage, type SupervisorState } from './supervisor.js';
+
+const HEARTBEAT_MS = 250;
+
+/** The supervisor's state as this process started, or null when it runs unsupervised. */
+export function supervisorState(): SupervisorState | null {
+  if (process.env[SUPERVISED_ENV] !== '1' || typeof process.send !== 'function') return null;
+  try {
+    const state = JSON.parse(process.env[SUPERVISOR_STATE_ENV] ?? '') as SupervisorState;
+    return { restarts: { exit: Number(state.restarts?.exit) || 0, hang: Number(state.restarts?.hang) || 0 }, quarantined: Array.isArray(state.quarantined) ? state.quarantined : [] };
+  } catch {
+    return { restarts: { exit: 0, hang: 0 }, quarantined: [] };
+  }
+}
+
+/** Report to the supervisor, if there is one. Call once the runtime serves. */
+export function reportToSupervisor(runtime: Runtime, logger: Logger, state: SupervisorState | null): void {
+  if (!state) return;
+  const send = (message: ChildMessage) => {
+    if (process.connected) process.send!(message);
+  };
+  for (const entry of state.quarantined) {
+    const left = entry.until - Date.now();
+    if (left <= 0) continue;
+    runtime.refuse(entry.worker, entry.reason);
+    logger.warn({ worker: entry.worker, until: new Date(entry.until).toISOString() }, entry.reason);
+    setTimeout(() => {
+      runtime.refuse(entry.worker, null);
+      logger.info({ worker: entry.worker }, `worker ${entry.worker} is out of quarantine`);
+    }, left).unref();
+  }
+
+  // A worker is reported as it enters, once per heartbeat: an invocation that stops this thread
+  // right away (a synchronous entry) would otherwise never be seen by a heartbeat.
+  let entered = new Set<string>();
+  runtime.onEnter((worker) => {
+    if (entered.has(worker)) return;
+    entered.add(worker);
+    send({ type: 'entered', worker });
+  });
+  const beat = () => {
+    entered = new Set();
+    send({ type: 'heartbeat', inFlight: runtime.inFlightWorkers() });
+  };
+  beat();
+  setInterval(beat, HEARTBEAT_MS).unref();
+
+  // The supervisor is gone (killed, even with -9): nobody would restart us or stop us; stop now,
+  // through the same path as a SIGTERM, rather than hold the ports as an orphan.
+  process.once('disconnect', () => {
+    logger.warn('supervisor: the supervisor went away; stopping');
+    process.kill(process.pid, 'SIGTERM');
+  });
+
+  if (process.env.CINDER_DEBUG_HOOKS === '1') installDebugHooks(runtime, logger);
+}
+
+/**
+ * For tests of the supervisor only (CINDER_DEBUG_HOOKS=1, never set by Cinder itself): a worker
+ * that logs one of these lines makes this process hang (its main thread blocked for good, as
+ * isolated-vm's catastrophic-error path does) or abort, while its invocation is in flight.
+ */
+function installDebugHooks(runtime: Runtime, logger: Logger): void {
+  logger.warn('CINDER_DEBUG_HOOKS is set: workers can hang or abort this process (tests only)');
+  runtime.onConsole((_worker, _requestId, _level, message) => {
+    if (message === '__cinder_debug_hang__') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    if (message === '__cinder_debug_abort__') process.abort();
+  });
+}
