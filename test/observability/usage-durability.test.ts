@@ -1,4 +1,5 @@
-// Usage survives kill -9 up to one batch window. The meter writes an invocation's usage at most
+// Usage survives kill -9 (of `cinder serve --no-supervisor`, the serving process itself) up to one
+// batch window. The meter writes an invocation's usage at most
 // DEFAULT_USAGE_FLUSH_MS (100 ms) after it ends, in one SQLite transaction per batch (WAL,
 // synchronous=NORMAL: committed means in the WAL file, which a killed process cannot take back).
 // Before, rows were written every 5 s, so up to 5 s of traffic was lost on kill -9.
@@ -45,7 +46,7 @@ function freePort(): Promise<number> {
 
 async function serve(): Promise<{ child: ChildProcess; port: number; adminPort: number; exited: Promise<NodeJS.Signals | null> }> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
+  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_LOG_LEVEL: 'warn' },
   });
