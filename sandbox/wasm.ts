@@ -28,8 +28,6 @@ let WA: Any;
 let OriginalMemory: Any;
 let OriginalModule: Any;
 let OriginalInstance: Any;
-let originalCompile: Any;
-let originalInstantiate: Any;
 let originalValidate: Any;
 let originalGrow: Any;
 let memoryBuffer: Any;
@@ -70,7 +68,7 @@ const isFiniteNumber = Number.isFinite;
 const objectKeys = Object.keys;
 const isView = ArrayBuffer.isView;
 const setHas = Set.prototype.has;
-const promiseReject = Promise.reject.bind(Promise);
+const PromiseCtor = Promise;
 const setPrototypeOf = Object.setPrototypeOf;
 const getPrototypeOf = Object.getPrototypeOf;
 
@@ -430,34 +428,38 @@ function Instance(this: unknown, module: unknown, imports?: unknown): object {
   return instance;
 }
 
+// compile() and instantiate() compile and instantiate synchronously, in a promise: guest code runs
+// on isolated-vm's threads (never the serving thread), so nothing is blocked but the guest, the
+// work is on the isolate's CPU clock, and the answer does not depend on V8's background compile
+// handing its result back to an isolate that isolated-vm may not be pumping (an awaited
+// WebAssembly.instantiate of bytes hung, now and then, under load).
+function settled<T>(work: () => T): Promise<T> {
+  return new PromiseCtor<T>((resolve, reject) => {
+    try {
+      resolve(work());
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
 function compile(bytes: unknown): Promise<object> {
-  let info: ModuleMemories;
-  try {
-    info = prepare(bytes);
-  } catch (error) {
-    return promiseReject(error);
-  }
-  return apply(promiseThen, apply(originalCompile, WA, [info.bytes]), [
-    (module: object) => {
-      apply(weakMapSet, moduleInfo, [module, info]);
-      return module;
-    },
-  ]);
+  return settled(() => {
+    const info = prepare(bytes);
+    const module = construct(OriginalModule, [info.bytes], OriginalModule);
+    apply(weakMapSet, moduleInfo, [module, info]);
+    return module;
+  });
 }
 
 function instantiate(source: unknown, imports?: unknown): Promise<unknown> {
   if (apply(weakMapGet, moduleInfo, [source])) {
-    try {
+    return settled(() => {
       const info = beforeInstance(source);
-      return apply(promiseThen, apply(originalInstantiate, WA, imports === undefined ? [source] : [source, imports]), [
-        (instance: object) => {
-          afterInstance(instance, info);
-          return instance;
-        },
-      ]);
-    } catch (error) {
-      return promiseReject(error);
-    }
+      const instance = construct(OriginalInstance, imports === undefined ? [source] : [source, imports], OriginalInstance);
+      afterInstance(instance, info);
+      return instance;
+    });
   }
   return apply(promiseThen, compile(source), [(module: object) => apply(promiseThen, instantiate(module, imports), [(instance: object) => ({ module, instance })])]);
 }
@@ -491,8 +493,6 @@ export function installWasmLimits(memoryMb: number): void {
   OriginalMemory = WA.Memory;
   OriginalModule = WA.Module;
   OriginalInstance = WA.Instance;
-  originalCompile = WA.compile;
-  originalInstantiate = WA.instantiate;
   originalValidate = WA.validate;
   originalGrow = OriginalMemory.prototype.grow;
   memoryBuffer = getOwnPropertyDescriptor(OriginalMemory.prototype, 'buffer')!.get;
