@@ -15,9 +15,12 @@
 // `new Isolate`). `--gap-ms=1` measures a cold-start storm instead, where the pool runs dry and
 // cold starts build their isolate inline; the table's notes count those pool misses.
 //
+// Then the storm and rate sweep (runStorm below; `--no-storm` skips it, `--storm-only` runs only
+// it): 300 different hello workers cold back to back, and at 25-400 cold starts a second.
+//
 // Output: a table on stdout, bench/results/cold-<timestamp>.json, bench/results/latest-cold.json
 // and bench/results/cold.svg.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 import { LeanClient, parseServerTiming } from './lib/client.mjs';
@@ -137,7 +140,7 @@ export const TARGETS = [
 ];
 
 export function parseArgs(argv) {
-  const args = { quick: false, n: 1000, nHono: 100, warm: 200, gapMs: 25, rounds: 5, only: null, workers: null };
+  const args = { quick: false, n: 1000, nHono: 100, warm: 200, gapMs: 25, rounds: 5, only: null, workers: null, storm: true, stormOnly: false, stormWorkers: 300, rates: [25, 50, 100, 200, 400] };
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=');
     if (key === 'quick') args.quick = true;
@@ -148,6 +151,10 @@ export function parseArgs(argv) {
     else if (key === 'rounds') args.rounds = Math.max(1, Number(value));
     else if (key === 'only') args.only = value.split(',');
     else if (key === 'workers') args.workers = value.split(',');
+    else if (key === 'no-storm') args.storm = false;
+    else if (key === 'storm-only') args.stormOnly = true;
+    else if (key === 'storm-workers') args.stormWorkers = Number(value);
+    else if (key === 'rates') args.rates = value.split(',').map(Number);
   }
   if (args.quick) {
     if (!argv.some((a) => a.startsWith('--n='))) args.n = 100;
@@ -307,6 +314,143 @@ export async function runCold(args, log = (s) => process.stderr.write(s + '\n'))
   return { kind: 'cold', env: await environment(), args, workerBytes: { hello: built.hello.esm.length, hono: built.hono.bytes }, results };
 }
 
+// --- storm and rate sweep ------------------------------------------------------------------------
+//
+// Issue 23's case: `stormWorkers` (300) different hello workers, each cold once, back to back.
+// "storm" sends the next cold request as soon as the last one answered (no pause); the sweep paces
+// them at a fixed rate (cold starts per second; a request due while the last is still out goes as
+// soon as it is answered, so a rate past what the server sustains turns into a storm). Cinder:
+// every worker deployed up front (distinct sources), all evicted between passes; workerd: a new
+// Worker Loader id per request. Bring-up is Server-Timing `cold` (Cinder only; workerd reports no
+// server timing, so its row shows client time).
+const STORM_TARGETS = ['cinder', 'workerd'];
+
+async function stormPass(client, instance, count, rate) {
+  const samples = { client: [], cold: [], total: [] };
+  let errors = 0;
+  let firstError = null;
+  const interval = rate ? 1000 / rate : 0;
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0.5) await sleep(wait);
+    const response = await client.get(instance.stormPath(i), instance.stormHost(i));
+    if (response.status !== 200) {
+      errors++;
+      firstError ??= `${response.status} ${response.body.slice(0, 200)}`;
+    }
+    samples.client.push(response.ms);
+    const timing = parseServerTiming(response.headers['server-timing']);
+    if (timing.cold !== undefined) samples.cold.push(timing.cold);
+    if (timing.total !== undefined) samples.total.push(timing.total);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { samples, errors, firstError, achievedRate: count / seconds };
+}
+
+export async function runStorm(args, log = (s) => process.stderr.write(s + '\n')) {
+  await buildWorkers();
+  const count = args.quick ? Math.min(100, args.stormWorkers) : args.stormWorkers;
+  const out = [];
+  for (const id of STORM_TARGETS) {
+    if (args.only && !args.only.some((o) => id === o || id.startsWith(o))) continue;
+    let instance;
+    let stop;
+    const hello = readFileSync(join(buildDir, 'hello.mjs'), 'utf8');
+    try {
+      if (id === 'cinder') {
+        const server = await startNodeServer('cinder.mjs', { workers: {} });
+        await server.call({ op: 'deployMany', prefix: 's', count, code: hello });
+        instance = {
+          port: server.port,
+          stormHost: (i) => `s${i}.bench`,
+          stormPath: () => '/',
+          reset: async () => {
+            await server.call({ op: 'evictMany', prefix: 's', count });
+            const deadline = Date.now() + 5000;
+            while (Date.now() < deadline) {
+              const { pool } = await server.call({ op: 'stats' });
+              if (pool.ready >= pool.target && pool.building === 0) break;
+              await sleep(50);
+            }
+          },
+          stats: () => server.call({ op: 'stats' }),
+        };
+        stop = () => server.stop();
+      } else {
+        const ports = { loader: await freePort(), hello: await freePort() };
+        const server = await startWorkerd(ports);
+        instance = { port: ports.loader, stormHost: () => 'bench', stormPath: () => `/cold/hello/${++workerdSeq}/`, reset: () => sleep(200), stats: async () => null };
+        stop = () => server.stop();
+      }
+    } catch (error) {
+      log(`[storm] ${id}: could not start: ${error.message}`);
+      continue;
+    }
+    const client = new LeanClient({ port: instance.port });
+    try {
+      await stormPass(client, instance, Math.min(20, count), 0); // JIT warm-up, discarded
+      await instance.reset();
+      for (const rate of [0, ...args.rates]) {
+        const before = (await instance.stats())?.pool;
+        const pass = await stormPass(client, instance, count, rate);
+        const after = (await instance.stats())?.pool;
+        const row = {
+          target: id,
+          rate: rate || 'storm',
+          achievedRate: Math.round(pass.achievedRate),
+          n: pass.samples.client.length,
+          errors: pass.errors,
+          firstError: pass.firstError,
+          misses: before && after ? after.misses - before.misses : null,
+          client: summarize(pass.samples.client),
+          serverCold: summarize(pass.samples.cold),
+          serverTotal: summarize(pass.samples.total),
+          loadavg1: os.loadavg()[0],
+        };
+        out.push(row);
+        log(`[storm] ${id.padEnd(8)} ${String(row.rate).padStart(5)}/s (got ${row.achievedRate}/s) bring-up p50 ${fmtMs(row.serverCold?.p50)} p99 ${fmtMs(row.serverCold?.p99)} | client p50 ${fmtMs(row.client?.p50)} p99 ${fmtMs(row.client?.p99)}${row.misses ? ` | ${row.misses} pool misses` : ''}${row.errors ? ` | ${row.errors} errors: ${row.firstError}` : ''}`);
+        await instance.reset();
+      }
+    } finally {
+      client.close();
+      await stop();
+    }
+  }
+  return out;
+}
+
+export function stormTable(storm) {
+  const rows = [['peer', 'rate/s asked', 'got/s', 'n', 'errors', 'bring-up p50', 'bring-up p99', 'client p50', 'client p99', 'pool misses']];
+  for (const r of storm) {
+    rows.push([r.target, r.rate, r.achievedRate, r.n, r.errors, fmtMs(r.serverCold?.p50), fmtMs(r.serverCold?.p99), fmtMs(r.client?.p50), fmtMs(r.client?.p99), r.misses ?? '-']);
+  }
+  return table(rows);
+}
+
+/** Cold starts per second against latency: one row per peer and rate (bring-up for Cinder,
+ *  client time for workerd, which reports no server timing); the knee is where the rows widen. */
+export function stormPlot(storm, env) {
+  const panel = (id, title) => ({
+    title,
+    rows: storm
+      .filter((r) => r.target === id && r.client)
+      .map((r) => ({ label: `${id} ${r.rate === 'storm' ? 'storm' : r.rate + '/s'} (got ${r.achievedRate}/s)`, client: r.client, server: r.serverCold ?? undefined, highlight: r.rate === 'storm' })),
+  });
+  return latencyPlot({
+    title: 'Cold starts per second vs latency: 300 different hello workers, each cold once',
+    subtitle: `${env.date.slice(0, 16).replace('T', ' ')} · ${env.cpus} cores · blue: client, orange: bring-up (Server-Timing cold) · box p25-p75, dot p99`,
+    panels: [panel('cinder', 'Cinder: all on'), panel('workerd', 'workerd: new Worker Loader isolate (client)')].filter((p) => p.rows.length),
+    targets: [
+      { ms: 0.5, label: 'target p50 0.5 ms' },
+      { ms: 2, label: 'target p99 2 ms' },
+    ],
+    minMs: 0.1,
+    maxMs: 200,
+  });
+}
+
 /** Wait until the server has no background work left from the last chunk (bounded). */
 async function idle(instance) {
   if (!instance.idle) return sleep(50);
@@ -380,15 +524,30 @@ export function writeCold(cold) {
   const json = JSON.stringify(cold, null, 1);
   writeFileSync(join(resultsDir, `cold-${stamp}.json`), json);
   writeFileSync(join(resultsDir, 'latest-cold.json'), json);
-  writeFileSync(join(resultsDir, 'cold.svg'), coldPlot(cold));
-  return [`bench/results/cold-${stamp}.json`, 'bench/results/latest-cold.json', 'bench/results/cold.svg'];
+  const files = [`bench/results/cold-${stamp}.json`, 'bench/results/latest-cold.json'];
+  if (cold.results.length) {
+    writeFileSync(join(resultsDir, 'cold.svg'), coldPlot(cold));
+    files.push('bench/results/cold.svg');
+  }
+  if (cold.storm?.length) {
+    writeFileSync(join(resultsDir, 'cold-storm.svg'), stormPlot(cold.storm, cold.env));
+    files.push('bench/results/cold-storm.svg');
+  }
+  return files;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = parseArgs(process.argv.slice(2));
-  const cold = await runCold(args);
-  console.log('\nCold starts (ms; client = raw socket on loopback, server = Server-Timing total, bring-up = Server-Timing cold)');
-  console.log(coldTable(cold));
+  const cold = args.stormOnly ? { kind: 'cold', env: await environment(), args, results: [] } : await runCold(args);
+  if (args.storm || args.stormOnly) cold.storm = await runStorm(args);
+  if (cold.results.length) {
+    console.log('\nCold starts (ms; client = raw socket on loopback, server = Server-Timing total, bring-up = Server-Timing cold)');
+    console.log(coldTable(cold));
+  }
+  if (cold.storm?.length) {
+    console.log(`\nStorm and rate sweep: ${args.quick ? Math.min(100, args.stormWorkers) : args.stormWorkers} different hello workers, each cold once per pass (ms)`);
+    console.log(stormTable(cold.storm));
+  }
   const files = writeCold(cold);
   console.log(`\nwrote ${files.join(', ')}`);
 }

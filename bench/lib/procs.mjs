@@ -132,24 +132,28 @@ export async function startCinderServe(workers, { timeoutMs = 60_000 } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
   const [port, adminPort] = [await freePort(), await freePort()];
   const token = 'bench-admin-token';
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: userEnv({ CINDER_ADMIN_TOKEN: token }),
-  });
   let logBytes = 0;
-  child.stdout.on('data', (d) => (logBytes += d.length));
   let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
-  });
+  let child;
+  const launch = async () => {
+    child = spawn(process.execPath, ['--no-node-snapshot', join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: userEnv({ CINDER_ADMIN_TOKEN: token }),
+    });
+    child.stdout.on('data', (d) => (logBytes += d.length));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
+    });
+    await waitForPort(adminPort, timeoutMs, child);
+    await waitForPort(port, timeoutMs, child);
+  };
   const stop = async () => {
     await stopChild(child);
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(adminPort, timeoutMs, child);
-    await waitForPort(port, timeoutMs, child);
+    await launch();
     for (const [name, file] of Object.entries(workers)) {
       const res = await fetch(`http://127.0.0.1:${adminPort}/workers/${name}`, {
         method: 'PUT',
@@ -162,7 +166,23 @@ export async function startCinderServe(workers, { timeoutMs = 60_000 } = {}) {
     await stop();
     throw new Error(`cinder serve failed to start: ${error.message}\n${stderr}`);
   }
-  return { pid: child.pid, port, adminPort, token, logBytes: () => logBytes, stderr: () => stderr, rssMb: () => rssMb(child.pid), stop };
+  return {
+    get pid() {
+      return child.pid;
+    },
+    port,
+    adminPort,
+    token,
+    logBytes: () => logBytes,
+    stderr: () => stderr,
+    rssMb: () => rssMb(child.pid),
+    /** Stop the server and start it again on the same data and ports: deployments kept, nothing live. */
+    restart: async () => {
+      await stopChild(child);
+      await launch();
+    },
+    stop,
+  };
 }
 
 /** This process's environment without Cinder's settings (a bench may have set a log level for its

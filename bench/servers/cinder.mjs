@@ -2,7 +2,8 @@
 // Runtime configured from argv[2] (JSON), controlled by the bench over IPC.
 //   options: {pool: {enabled, min, max}, snapshot, codeCache, workerCodeCache,
 //             workers: {name: sourceFile}, serverTiming, runtime: {other RuntimeOptions}}
-//   IPC ops: evict {name} | stats | warmMany {from, to, code} (density) | gc
+//   IPC ops: evict {name} | stats | warmMany {from, to, code} (density) | deployMany / evictMany
+//            {prefix, count, code} (storm) | gc
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootDir } from '../lib/procs.mjs';
@@ -79,6 +80,17 @@ process.on('message', async (msg) => {
         }
         return reply({ failures, firstFailure, ...stats() });
       }
+      case 'deployMany':
+        // Workers <prefix>0..<prefix><count-1>, each its own source (a comment), none live yet.
+        for (let i = 0; i < msg.count; i++) {
+          const def = singleScriptWorker(`${msg.prefix}${i}`, `${msg.code}\n// ${msg.prefix}${i}\n`);
+          for (const m of def.modules) m.type = 'esm';
+          runtime.deploy(def);
+        }
+        return reply(true);
+      case 'evictMany':
+        for (let i = 0; i < msg.count; i++) runtime.evict(`${msg.prefix}${i}`);
+        return reply(true);
       case 'gc':
         globalThis.gc?.();
         return reply(stats());

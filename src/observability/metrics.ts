@@ -16,6 +16,7 @@
 //   cinder_isolate_evictions_total{reason}            idle | capacity | redeploy | limit
 //   cinder_isolates_awaiting_dispose                  retired isolates not freed yet (reaper)
 //   cinder_pool_ready_isolates, cinder_pool_target_isolates, cinder_pool_bytes,
+//   cinder_pool_building_isolates, cinder_pool_cold_start_rate, cinder_pool_refill_seconds,
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
 //   cinder_tail_subscribers                           live tail connections
@@ -269,6 +270,9 @@ export class Metrics {
     gauge('cinder_pool_ready_isolates', 'Blank isolates ready for cold starts.', () => fresh().ready);
     gauge('cinder_pool_target_isolates', 'Ready isolates the pool aims for (follows the cold-start rate).', () => fresh().target);
     gauge('cinder_pool_bytes', 'Estimated memory held by ready isolates.', () => fresh().bytes);
+    gauge('cinder_pool_building_isolates', 'Isolates being built for the pool now (on isolated-vm\'s threads).', () => fresh().building);
+    gauge('cinder_pool_cold_start_rate', 'Cold starts per second the pool sizes itself from (exponentially weighted).', () => fresh().ratePerSecond);
+    gauge('cinder_pool_refill_seconds', 'How long building and warming one pooled isolate takes (exponentially weighted).', () => fresh().refillMs / 1000);
     const counter = (name: string, help: string, read: () => number) => {
       let last = 0;
       return new Counter({

@@ -140,7 +140,17 @@ export interface DeploymentSnapshotIsolatesOptions {
   spareTtlMs?: number;
   /** at most this many spares over all versions */
   maxSpares?: number;
+  /** a version not yet loaded plainly in this process uses its snapshot only with at least this
+   *  much code (bytes): a small worker's top level costs less than making an isolate from a
+   *  snapshot, which cannot come from the ready pool */
+  minCodeBytes?: number;
+  /** a version whose plain load took longer than this (ms) uses its snapshot; one that loaded
+   *  faster does not (about what making an isolate from a deployment snapshot costs: bench/README) */
+  breakEvenMs?: number;
 }
+
+export const DEFAULT_SNAPSHOT_MIN_CODE_BYTES = 64 * 1024;
+export const DEFAULT_SNAPSHOT_BREAK_EVEN_MS = 2;
 
 interface Entry {
   source: IsolateSource | null;
@@ -165,6 +175,10 @@ export class DeploymentSnapshotIsolates {
   private readonly spares: number;
   private readonly spareTtlMs: number;
   private readonly maxSpares: number;
+  private readonly minCodeBytes: number;
+  private readonly breakEvenMs: number;
+  /** how long each version's last plain load took (ms), for the choice in preferred() */
+  private readonly plainLoadMs = new WeakMap<WorkerDefinition, number>();
   private closed = false;
   /** isolates made from deployment snapshots, taken by cold starts, snapshots refused at load */
   readonly stats = { made: 0, taken: 0, refused: 0 };
@@ -178,6 +192,8 @@ export class DeploymentSnapshotIsolates {
     this.spares = options.spares ?? 0;
     this.spareTtlMs = options.spareTtlMs ?? 30_000;
     this.maxSpares = options.maxSpares ?? 8;
+    this.minCodeBytes = options.minCodeBytes ?? DEFAULT_SNAPSHOT_MIN_CODE_BYTES;
+    this.breakEvenMs = options.breakEvenMs ?? DEFAULT_SNAPSHOT_BREAK_EVEN_MS;
   }
 
   /** The platform key this process builds and loads snapshots for. */
@@ -189,6 +205,23 @@ export class DeploymentSnapshotIsolates {
   usable(def: WorkerDefinition): boolean {
     if (!def.snapshot) return false;
     return this.entry(def).source !== null;
+  }
+
+  /**
+   * Whether a cold start of `def` should come from its snapshot rather than from the ready pool
+   * and a plain load: by how long its last plain load took when there was one in this process,
+   * else by how much code it has.
+   */
+  preferred(def: WorkerDefinition): boolean {
+    if (!this.usable(def)) return false;
+    const plain = this.plainLoadMs.get(def);
+    if (plain !== undefined) return plain > this.breakEvenMs;
+    return def.modules.reduce((bytes, m) => bytes + m.code.length, 0) >= this.minCodeBytes;
+  }
+
+  /** A plain load of `def` took `ms` (the runtime reports each one). */
+  recordPlainLoad(def: WorkerDefinition, ms: number): void {
+    this.plainLoadMs.set(def, ms);
   }
 
   private entry(def: WorkerDefinition): Entry {

@@ -1,6 +1,10 @@
 // Blank isolates made ahead of demand, on isolated-vm's threads. A cold start takes one
-// (microseconds) instead of making one (milliseconds, also off this thread: see take). The pool refills in the background, a few at a time between requests, and sizes
-// itself to the recent cold-start rate between a floor and a cap.
+// (microseconds) instead of making one (milliseconds, also off this thread: see take). The pool
+// sizes itself from the cold-start rate it sees (an exponentially weighted rate of takes, times
+// how long a refill takes, within the operator's floor and cap), and refills several isolates at
+// once, each built on isolated-vm's threads. Past what the machine can build, cold starts make
+// their isolate inline (still off this thread): slower, never failed.
+import os from 'node:os';
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateSource } from './isolate-source.js';
 import { whenQuiet } from './quiet.js';
@@ -20,6 +24,10 @@ export interface PoolOptions {
   isBusy?: () => boolean;
   /** the longest a refill waits for a quiet moment (ms) */
   maxRefillDeferMs?: number;
+  /** isolates built at once when the pool is below its target (default: one per core, at least 2) */
+  parallelBuilds?: number;
+  /** false: every refill build waits for a quiet moment, even when the pool is far behind (ablation; see pump) */
+  urgentRefill?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -31,21 +39,29 @@ const REFILL_DELAY_MS = 1;
  *  that runs dry costs a whole isolate build (~10 ms) on the request path. */
 const MAX_REFILL_DEFER_MS = 50;
 
-/** Isolates built at once when the pool is far below its target (see scheduleRefill). */
-const MAX_PARALLEL_BUILDS = 2;
-
 /** After this many failed warm-ups the pool stops warming (see addOne). */
 const MAX_WARM_UP_FAILURES = 3;
 
-/** Cold starts are counted per second over this window to size the pool. */
-const RATE_WINDOW_SECONDS = 5;
+/** Time constant of the cold-start rate (s): a burst shows at once, and fades over a few seconds. */
+const RATE_TAU_SECONDS = 1;
+
+/** The pool holds what the recent cold-start rate takes over this long at least (s), or over a
+ *  refill (build + warm-up, plus the wait for a quiet moment) when that is longer: a burst is
+ *  absorbed while the parallel refills catch up. */
+const MIN_HORIZON_SECONDS = 0.5;
 
 export interface PoolStats {
   ready: number;
   target: number;
+  /** isolates being built and warmed now */
+  building: number;
   created: number;
   taken: number;
   misses: number;
+  /** the cold-start rate the pool sizes itself from (takes per second, exponentially weighted) */
+  ratePerSecond: number;
+  /** how long a pooled isolate takes to build and warm (ms, exponentially weighted) */
+  refillMs: number;
   /** estimated bytes held by ready isolates */
   bytes: number;
 }
@@ -53,6 +69,7 @@ export interface PoolStats {
 export class IsolatePool {
   private readonly ready: ReadyIsolate[] = [];
   private readonly options: PoolOptions;
+  private readonly parallelBuilds: number;
   private refillScheduled = false;
   /** isolates being created and warmed: count toward the target so nothing overshoots */
   private warming = 0;
@@ -60,17 +77,23 @@ export class IsolatePool {
   private created = 0;
   private taken = 0;
   private misses = 0;
-  /** when recent takes happened (ms), oldest first, for the cold-start rate */
-  private readonly takeTimes: number[] = [];
+  /** takes per second, decaying with RATE_TAU_SECONDS (a decaying count of takes / tau) */
+  private rate = 0;
+  private rateAt = 0;
+  /** build + warm-up of one pooled isolate, ms (EWMA); a first guess until measured */
+  private refillMs = 15;
   private bytesPerIsolate = 1_000_000;
   private warmUpFailures = 0;
 
   constructor(
     private readonly source: IsolateSource,
     options: Partial<PoolOptions> = {},
+    /** the clock (ms), for tests */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.options = { ...DEFAULT_POOL, ...options };
     if (this.options.max < this.options.min) this.options.max = this.options.min;
+    this.parallelBuilds = Math.max(1, this.options.parallelBuilds ?? Math.max(2, os.availableParallelism()));
     this.scheduleRefill();
   }
 
@@ -87,28 +110,32 @@ export class IsolatePool {
     return ReadyIsolate.create(this.source, memoryMb);
   }
 
-  /** The number of ready isolates the pool aims for now. */
+  /** The cold-start rate now (takes per second). */
+  ratePerSecond(): number {
+    return this.rate * Math.exp(-(this.now() - this.rateAt) / (RATE_TAU_SECONDS * 1000));
+  }
+
+  /** The number of ready isolates the pool aims for now: what the recent cold-start rate takes
+   *  while a refill is under way (never less than half a second of it), within [min, max]. */
   target(): number {
     const { min, max } = this.options;
     if (!this.options.enabled) return 0;
-    const now = Date.now();
-    this.forgetOldTakes(now);
-    // The busier of "the last second" and "the window's average": reacts to a burst at once and
-    // decays over the window.
-    let lastSecond = 0;
-    for (let i = this.takeTimes.length - 1; i >= 0 && this.takeTimes[i] > now - 1000; i--) lastSecond++;
-    const perSecond = Math.max(this.takeTimes.length / RATE_WINDOW_SECONDS, lastSecond);
-    // Enough to absorb half a second of the recent cold-start rate without making one inline.
-    return Math.max(min, Math.min(max, Math.ceil(perSecond / 2)));
+    const horizon = Math.max(MIN_HORIZON_SECONDS, (this.refillMs + (this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS)) / 1000);
+    // A rate that has decayed to a fraction of a take keeps no isolate beyond the floor.
+    const wanted = Math.ceil(this.ratePerSecond() * horizon - 0.01);
+    return Math.max(min, Math.min(max, wanted));
   }
 
   stats(): PoolStats {
     return {
       ready: this.ready.length,
       target: this.target(),
+      building: this.warming,
       created: this.created,
       taken: this.taken,
       misses: this.misses,
+      ratePerSecond: this.ratePerSecond(),
+      refillMs: this.refillMs,
       bytes: this.ready.length * this.bytesPerIsolate,
     };
   }
@@ -117,7 +144,8 @@ export class IsolatePool {
   async fill(): Promise<void> {
     const target = this.target();
     while (!this.closed && this.ready.length < target) {
-      if (this.ready.length + this.warming < target) await this.addOne();
+      const missing = target - this.ready.length - this.warming;
+      if (missing > 0) await Promise.all(Array.from({ length: Math.min(missing, this.parallelBuilds) }, () => this.addOne()));
       else await new Promise((resolve) => setTimeout(resolve, 1)); // a background refill is finishing one
     }
   }
@@ -129,6 +157,7 @@ export class IsolatePool {
 
   private async addOne(): Promise<void> {
     this.warming++;
+    const started = performance.now();
     let isolate: ReadyIsolate;
     let warmed = false;
     try {
@@ -143,6 +172,7 @@ export class IsolatePool {
     } finally {
       this.warming--;
     }
+    this.refillMs += 0.2 * (performance.now() - started - this.refillMs);
     if (this.closed) return isolate.dispose('pool closed');
     if (!warmed) {
       // Cut mid-way, the warm-up may not have reset the guest's state: never hand this one out.
@@ -164,48 +194,46 @@ export class IsolatePool {
 
   private countTake(): void {
     this.taken++;
-    const now = Date.now();
-    this.takeTimes.push(now);
-    this.forgetOldTakes(now);
-  }
-
-  private forgetOldTakes(now: number): void {
-    const horizon = now - RATE_WINDOW_SECONDS * 1000;
-    let drop = 0;
-    while (drop < this.takeTimes.length && this.takeTimes[drop] <= horizon) drop++;
-    // Far more takes than any pool cap is worth remembering: keep the newest.
-    drop = Math.max(drop, this.takeTimes.length - 10_000);
-    if (drop > 0) this.takeTimes.splice(0, drop);
+    const now = this.now();
+    this.rate = this.ratePerSecond() + 1 / RATE_TAU_SECONDS;
+    this.rateAt = now;
   }
 
   // Building a pooled isolate runs on isolated-vm's threads (ReadyIsolate.create) but still costs
-  // ~15 ms of CPU, and on a small machine that CPU is taken from the requests being served. So a
-  // refill starts when no request is in flight (right after the cold start that took an isolate
-  // has answered, typically), or after MAX_REFILL_DEFER_MS when the server is never quiet, and
-  // builds one isolate per turn (two when far behind).
+  // milliseconds of CPU, and on a small machine that CPU is taken from the requests being served.
+  // So a refill round starts when no request is in flight (right after the cold start that took
+  // an isolate has answered, typically), or after MAX_REFILL_DEFER_MS when the server is never
+  // quiet; it then keeps up to `parallelBuilds` builds going until the pool reaches its target.
   private scheduleRefill(delayMs = REFILL_DELAY_MS): void {
-    if (this.refillScheduled || this.closed || !this.options.enabled) return;
+    if (this.closed || !this.options.enabled) return;
+    // Far behind (a storm of cold starts is emptying the pool), a build starts at once: builds
+    // run on isolated-vm's threads, and each one that waits for a quiet moment (which a storm
+    // never has) is a cold start that finds the pool empty.
+    if (this.behind() && this.options.urgentRefill !== false) return this.pump();
+    if (this.refillScheduled) return;
     this.refillScheduled = true;
     const attempt = () => {
-      if (this.closed || this.ready.length + this.warming >= this.target()) {
-        this.refillScheduled = false;
-        return;
-      }
-      // Far behind (a burst of cold starts), a second build runs alongside: isolates are built on
-      // isolated-vm's threads, and two at a time halve the cold starts that find the pool empty.
-      if (this.ready.length + this.warming + 1 < this.target() && this.warming < MAX_PARALLEL_BUILDS - 1) {
-        this.addOne().catch(() => {}); // a failure here is retried by the next turn
-      }
-      this.addOne().then(
-        () => {
-          this.refillScheduled = false;
-          this.scheduleRefill();
-        },
-        () => {
-          this.refillScheduled = false; // out of memory or similar: try again on the next take
-        },
-      );
+      this.refillScheduled = false;
+      this.pump();
     };
     whenQuiet(attempt, { isBusy: this.options.isBusy, maxWaitMs: this.options.maxRefillDeferMs ?? MAX_REFILL_DEFER_MS, delayMs });
+  }
+
+  /** Whether cold starts are outrunning the pool: their rate has raised its target above the
+   *  floor, and it holds less than half of that. (At the floor, refills wait for quiet.) */
+  private behind(): boolean {
+    const target = this.target();
+    return target > this.options.min && this.ready.length < target / 2;
+  }
+
+  /** Start builds until the target is covered or `parallelBuilds` are under way; each build that
+   *  ends starts the next (through scheduleRefill, so between requests where possible). */
+  private pump(): void {
+    while (!this.closed && this.warming < this.parallelBuilds && this.ready.length + this.warming < this.target()) {
+      this.addOne().then(
+        () => (this.behind() && this.options.urgentRefill !== false ? this.pump() : this.scheduleRefill(0)),
+        () => {}, // out of memory or similar: the next take tries again
+      );
+    }
   }
 }

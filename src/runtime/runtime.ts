@@ -286,17 +286,20 @@ export class Runtime {
     this.coldStarts++;
     this.coldStartsByWorker.set(def.name, (this.coldStartsByWorker.get(def.name) ?? 0) + 1);
     const memoryMb = resolveLimits(def.limits).memoryMb;
-    // A version with a usable snapshot has its isolate made from it, off this thread.
-    if (this.snapshots?.usable(def)) await this.snapshots.prepare(def, memoryMb);
-    const fromSnapshot = this.snapshots?.take(def, memoryMb);
+    // A version whose snapshot pays off has its isolate made from it, off this thread.
+    const useSnapshot = this.snapshots?.preferred(def) ?? false;
+    if (useSnapshot) await this.snapshots!.prepare(def, memoryMb);
+    const fromSnapshot = useSnapshot ? this.snapshots!.take(def, memoryMb) : undefined;
     const ready = fromSnapshot ?? (await this.pool.take(memoryMb));
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
       slot.remove(instance);
     });
+    const loadStarted = performance.now();
     try {
       await instance.load();
+      if (!fromSnapshot) this.snapshots?.recordPlainLoad(def, performance.now() - loadStarted);
     } catch (error) {
       ready.dispose('load failed', this.reaper);
       if (fromSnapshot) {

@@ -97,7 +97,10 @@ describe('restart', () => {
     const damaged = new Map([...good.modules].map(([module, data]) => [module, Buffer.alloc(data.length, 0x5a)]));
     await cinder!.server.store.putCodeCache(version, { modules: damaged, afterRun: true });
     await cinder!.close();
-    cinder = await startCinder({ dataDir });
+    // Without deployment snapshots: a version whose snapshot was stored before the restart would
+    // start from it and compile nothing, so the damaged cache would go unread (a race with the
+    // background snapshot build that made this test flaky).
+    cinder = await startCinder({ dataDir, deploymentSnapshots: false });
     expect((await cinder.get('app.example.com')).text).toBe('app multi-module');
     expect(cinder.logs.some((l) => l.msg === 'stored code cache was rejected by V8; storing a fresh one' && l.worker === 'app')).toBe(true);
     await vi.waitFor(async () => {

@@ -38,7 +38,7 @@ describe('per-deployment snapshots', () => {
   beforeAll(async () => {
     const captured = captureLogger();
     logs = captured.logs;
-    runtime = await Runtime.create({ logger: captured.logger, pool: { min: 1, max: 2 } });
+    runtime = await Runtime.create({ logger: captured.logger, pool: { min: 1, max: 2 }, deploymentSnapshots: { minCodeBytes: 0, breakEvenMs: 0 } });
     hono = await bundleWorker(join(packageRoot, 'examples', 'hono-app.ts'));
   });
   afterAll(() => runtime.close());
@@ -150,7 +150,7 @@ describe('per-deployment snapshots through deployments', () => {
 
   async function start() {
     const { logger, logs } = captureLogger();
-    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 2 } });
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 2 }, deploymentSnapshots: { minCodeBytes: 0, breakEvenMs: 0 } });
     const store = new SqliteDeploymentStore(join(dir, 'deployments.sqlite'));
     const deployments = new Deployments({ runtime, router: new Router((n) => runtime.has(n)), store, logger, snapshots: true });
     return { runtime, store, deployments, logs, stop: async () => (runtime.close(), await store.close()) };
@@ -196,5 +196,36 @@ describe('per-deployment snapshots through deployments', () => {
     const built = await buildDeploymentSnapshot(worker(code));
     expect(built.ok ? '' : built.reason).toMatch(/the top level threw: .*top level failed/);
     await server.stop();
+  });
+});
+
+describe('when a cold start uses the deployment snapshot', () => {
+  it('small workers come from the ready pool, big ones and slow plain loads from their snapshot', async () => {
+    const { logger } = captureLogger();
+    // defaults: 64 KB of code before a first plain load, then the plain load's time against 2 ms
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 2 } });
+    try {
+      const small = worker(`export default { fetch() { return new Response('small') } }`);
+      const big = worker(`const table = ${JSON.stringify('x'.repeat(70 * 1024))};\nexport default { fetch() { return new Response('big ' + table.length) } }`);
+      const [smallBuilt, bigBuilt] = [await buildDeploymentSnapshot(small), await buildDeploymentSnapshot(big)];
+      expect(smallBuilt.ok && bigBuilt.ok).toBe(true);
+      const smallDef = { ...def('small', small.modules), snapshot: smallBuilt.ok ? smallBuilt.snapshot : undefined };
+      const bigDef = { ...def('big', big.modules), snapshot: bigBuilt.ok ? bigBuilt.snapshot : undefined };
+      runtime.deploy(smallDef);
+      runtime.deploy(bigDef);
+      const snapshots = runtime.snapshots!;
+      expect([snapshots.preferred(smallDef), snapshots.preferred(bigDef)]).toEqual([false, true]);
+      const taken = snapshots.stats.taken;
+      expect((await text(runtime, 'small', req('/'))).body).toBe('small');
+      expect(snapshots.stats.taken).toBe(taken);
+      expect((await text(runtime, 'big', req('/'))).body).toBe(`big ${70 * 1024}`);
+      expect(snapshots.stats.taken).toBe(taken + 1);
+      // A measured plain load decides from then on, whatever the size.
+      snapshots.recordPlainLoad(smallDef, 25);
+      snapshots.recordPlainLoad(bigDef, 0.3);
+      expect([snapshots.preferred(smallDef), snapshots.preferred(bigDef)]).toEqual([true, false]);
+    } finally {
+      runtime.close();
+    }
   });
 });

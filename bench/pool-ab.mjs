@@ -1,0 +1,93 @@
+// Pool policies A/B, in-process (no HTTP), interleaved: `npx node --no-node-snapshot bench/pool-ab.mjs
+// [--workers=300] [--passes=6] [--rate=0]`.
+//
+// One Runtime per variant in this process, each with its own copy of N different hello workers.
+// Passes alternate between the variants; a pass evicts that runtime's workers, waits for its pool
+// to be full and idle, then cold-starts every worker once, back to back (rate 0: no pause, a
+// storm) or paced at --rate a second. Reported per variant: bring-up (coldMs) and the whole
+// runtime.fetch, p50/p99 over all passes, pool misses per pass.
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { rootDir } from './lib/procs.mjs';
+import { buildWorkers, buildDir } from './lib/build-workers.mjs';
+import { summarize, table, fmtMs, sleep } from './lib/stats.mjs';
+
+const dist = (p) => import(join(rootDir, 'dist', 'src', p));
+const { Runtime } = await dist('runtime/runtime.js');
+const { singleScriptWorker } = await dist('model/worker-definition.js');
+const { createLogger } = await dist('observability/logger.js');
+
+const arg = (name, fallback) => process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const N = Number(arg('workers', 300));
+const PASSES = Number(arg('passes', 6));
+const RATE = Number(arg('rate', 0));
+const ONLY = arg('only', null)?.split(',');
+
+const ALL = {
+  'defer-always': { pool: { urgentRefill: false } },
+  'urgent-refill': { pool: {} },
+  'one-build-at-a-time': { pool: { parallelBuilds: 1 } },
+  'max-256': { pool: { max: 256 } },
+};
+const VARIANTS = Object.entries(ALL).filter(([id]) => (ONLY ? ONLY.includes(id) : !['max-256'].includes(id)));
+
+await buildWorkers();
+const hello = readFileSync(join(buildDir, 'hello.mjs'), 'utf8');
+const logger = createLogger({ level: 'warn' });
+const runs = [];
+for (const [id, options] of VARIANTS) {
+  const runtime = await Runtime.create({ logger, ...options });
+  for (let i = 0; i < N; i++) {
+    const def = singleScriptWorker(`w${i}`, `${hello}\n// ${id} ${i}\n`);
+    for (const m of def.modules) m.type = 'esm';
+    runtime.deploy(def);
+  }
+  runs.push({ id, runtime, cold: [], total: [], misses: [], errors: 0 });
+}
+const request = (i) => ({ method: 'GET', url: `http://w${i}.bench/`, headers: [['host', `w${i}.bench`]], body: null });
+
+async function settle(runtime) {
+  for (let i = 0; i < N; i++) runtime.evict(`w${i}`);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const pool = runtime.poolStats();
+    if (pool.ready >= pool.target && pool.building === 0 && runtime.isolatesAwaitingDispose() === 0) break;
+    await sleep(20);
+  }
+  await sleep(100);
+}
+
+for (let pass = 0; pass < PASSES; pass++) {
+  for (const run of pass % 2 ? [...runs].reverse() : runs) {
+    await settle(run.runtime);
+    const before = run.runtime.poolStats().misses;
+    const started = performance.now();
+    for (let i = 0; i < N; i++) {
+      if (RATE) {
+        const wait = started + (i * 1000) / RATE - performance.now();
+        if (wait > 0.5) await sleep(wait);
+      }
+      const t = performance.now();
+      const res = await run.runtime.fetch(`w${i}`, request(i));
+      const ms = performance.now() - t;
+      if (res.status !== 200) run.errors++;
+      if (pass > 0) {
+        run.total.push(ms);
+        if (res.coldMs != null) run.cold.push(res.coldMs);
+      }
+    }
+    if (pass > 0) run.misses.push(run.runtime.poolStats().misses - before);
+    process.stderr.write(`[pool-ab] pass ${pass} ${run.id}: ${(N / ((performance.now() - started) / 1000)).toFixed(0)} cold/s, ${run.runtime.poolStats().misses - before} misses\n`);
+  }
+}
+
+const rows = [['variant', 'bring-up p50', 'p90', 'p99', 'fetch p50', 'fetch p99', 'misses/pass (median)', 'errors']];
+for (const run of runs) {
+  const c = summarize(run.cold);
+  const t = summarize(run.total);
+  rows.push([run.id, fmtMs(c.p50), fmtMs(c.p90), fmtMs(c.p99), fmtMs(t.p50), fmtMs(t.p99), summarize(run.misses).p50, run.errors]);
+}
+console.log(`${N} different hello workers, each cold once per pass, ${RATE ? `${RATE}/s` : 'no pause'}; ${PASSES - 1} measured passes per variant, interleaved (ms)`);
+console.log(table(rows));
+for (const run of runs) run.runtime.close();
+process.exit(0);
