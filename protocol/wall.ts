@@ -125,6 +125,9 @@ export interface DispatchResult<T> {
   pending: boolean;
   /** a 'flush' message follows the console lines the invocation sent */
   flush?: boolean;
+  /** bytes of WebAssembly memory the isolate holds (absent when none): counted against the
+   *  memory limit with the JS heap (sandbox/wasm.ts) */
+  wasmBytes?: number;
 }
 
 /** What the pullStream entry answers: a chunk, the end (null), or the stream's error. */

@@ -9,6 +9,7 @@ import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
+import { wasmMemoryBytes } from './wasm.js';
 import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -170,7 +171,11 @@ function finish<T>(state: InvocationState, body: { result?: T; exception?: Guest
   const streaming = (body.result as { stream?: number } | undefined)?.stream !== undefined;
   const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
-  return flush ? { ...body, pending, flush } : { ...body, pending };
+  const out: DispatchResult<T> = flush ? { ...body, pending, flush } : { ...body, pending };
+  // WebAssembly memory the isolate holds: the host adds the JS heap and checks the memory limit.
+  const wasm = wasmMemoryBytes();
+  if (wasm > 0) out.wasmBytes = wasm;
+  return out;
 }
 
 function close(id: number): void {

@@ -11,6 +11,7 @@ import { pullStream, cancelStream } from './wire.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
+import { installWasmLimits } from './wasm.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
@@ -45,9 +46,11 @@ function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R
   };
 }
 
-function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send']): BootAnswer {
+function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send'], memoryMb?: number): BootAnswer {
   delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
+  // WebAssembly memory counts against the isolate's memory limit (wasm.ts).
+  installWasmLimits(memoryMb ?? 128);
   // Until the first event, the clock reads the time the isolate was made (Workers reads 0 there).
   advanceClock();
   return {

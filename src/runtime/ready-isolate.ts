@@ -22,8 +22,8 @@ function booted(context: ivm.Context, bridge: HostBridge, refs: ivm.Reference<Fu
   return { context, bridge, entry, warmUp: byName.get(WARM_UP_ENTRY)!, preludeEvaluatedAt: preludeEvaluatedAt as number };
 }
 
-function bridgeArguments(bridge: HostBridge): unknown[] {
-  return [bridge.call, bridge.callSync, bridge.send];
+function bridgeArguments(bridge: HostBridge, memoryMb: number): unknown[] {
+  return [bridge.call, bridge.callSync, bridge.send, memoryMb];
 }
 
 function isolateOptions(source: IsolateSource, memoryMb: number): ivm.IsolateOptions {
@@ -135,7 +135,7 @@ export class ReadyIsolate {
       }
       const bridge = new HostBridge();
       const boot = (await context.global.get(BOOT_GLOBAL, { reference: true })) as ivm.Reference<Function>;
-      const entry = (await boot.apply(undefined, bridgeArguments(bridge), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
+      const entry = (await boot.apply(undefined, bridgeArguments(bridge, memoryMb), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
       boot.release();
       const refs = await Promise.all(BOOT_NAMES.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
       const ready = booted(context, bridge, refs, await entry.get(PRELUDE_EVALUATED_AT));

@@ -54,6 +54,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** requests served since load: lets the runtime recycle or report */
   served = 0;
   private retired = false;
+  /** WebAssembly memory the isolate held at its last answer (not in the heap statistics) */
+  private wasmBytes = 0;
   /** request ids of the last invocations to end, by invocation id (see log) */
   private readonly recentlyEnded = new Map<number, string>();
   private readonly cpu: CpuMeter;
@@ -184,7 +186,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       subrequests: invocation.subrequests,
       bytesIn: invocation.bytesIn,
       bytesOut: invocation.bytesOut,
-      memoryBytes: this.heap.bytes,
+      memoryBytes: this.heap.bytes + this.wasmBytes,
       peakMemoryBytes: this.heap.peakBytes,
       logLinesDropped: invocation.logBudget.droppedLines,
       hostWorkMs: invocation.hostWorkMs,
@@ -192,6 +194,14 @@ export class WorkerInstance implements BridgeOwner, Watched {
       trigger: invocation.trigger,
     });
     if (this.modulesToCache && this.inFlight.size === 0) setImmediate(() => this.cacheAfterRun());
+  }
+
+  /** The guest's report of its WebAssembly memory (sandbox/wasm.ts) with the last heap reading:
+   *  over the memory limit? (A guest can only misreport against itself.) */
+  private overMemory(out: { wasmBytes?: unknown }): boolean {
+    const wasm = out.wasmBytes;
+    this.wasmBytes = typeof wasm === 'number' && wasm > 0 && Number.isFinite(wasm) ? wasm : 0;
+    return this.wasmBytes > 0 && this.heap.bytes + this.wasmBytes > this.limits.memoryMb * 1024 * 1024;
   }
 
   private sampleHeap(): void {
@@ -218,6 +228,11 @@ export class WorkerInstance implements BridgeOwner, Watched {
       if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
       if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
       else this.activity();
+      if (this.overMemory(out)) {
+        // JS heap plus WebAssembly memory (which the isolate's own limit does not see) over the limit.
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
       if (out.exception && isMemoryError(out.exception.message)) {
         // A failed big allocation leaves the isolate alive but near its limit: recycle it.
         this.breach('memory');
@@ -260,6 +275,10 @@ export class WorkerInstance implements BridgeOwner, Watched {
       const call = this.policy.enter(this.ready.entry.dispatchScheduled, [invocation.id, cron, scheduledTime]);
       const out = await this.outcome<{ noRetry: boolean }>(invocation, call);
       this.activity();
+      if (this.overMemory(out)) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
       invocation.exception = out.exception;
       this.end(invocation, out.exception ? 'exception' : 'ok');
       return { exception: out.exception, noRetry: out.result?.noRetry ?? false, invocation };
