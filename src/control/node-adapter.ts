@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { drained } from '../data-plane/drained.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -70,14 +71,3 @@ async function writeResponse(response: Response, res: http.ServerResponse): Prom
   }
 }
 
-function drained(res: http.ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}

@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS } from '../model/limits.js';
 import { UploadStream } from './upload-stream.js';
 import { accessLog } from './access-log.js';
 import { parseRequestTarget } from './request-target.js';
+import { drained } from './drained.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -112,18 +113,6 @@ function writeHeadSafely(res: http.ServerResponse, status: number, statusText: s
     res.destroy();
   }
   return null;
-}
-
-function drained(res: http.ServerResponse): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** Write a streamed body as the guest produces it (chunked), honouring socket backpressure. */
