@@ -175,7 +175,8 @@ export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv =
     token,
     logBytes: () => logBytes,
     stderr: () => stderr,
-    rssMb: () => rssMb(child.pid),
+    // the supervisor and its serving child together
+    rssMb: () => treeRssMb(child.pid),
     /** Stop the server and start it again on the same data and ports: deployments kept, nothing live. */
     restart: async () => {
       await stopChild(child);
@@ -234,6 +235,19 @@ export function treeCpuMs(pid) {
     total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks at 100 Hz
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) total += treeCpuMs(Number(child));
+    }
+  } catch {
+    // the process ended
+  }
+  return total;
+}
+
+/** RSS of a process and all its descendants, in MB. */
+export function treeRssMb(pid) {
+  let total = rssMb(pid);
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) total += treeRssMb(Number(child));
     }
   } catch {
     // the process ended
