@@ -1,11 +1,11 @@
-// Observability for `cinder serve`, as a ServeExtension: cron triggers kept in step with what is
-// deployed, usage metering into <data>/usage.sqlite, live tail, Prometheus metrics and per-worker
-// log levels (kept in <data>/log-levels.json), plus the admin endpoints for all of them
-// (control/observability-routes.ts).
+// Observability for `cinder serve`, as a ServeExtension: usage metering into <data>/usage.sqlite,
+// live tail, Prometheus metrics (cron runs included: it watches the node's cron triggers, which
+// serve.ts runs) and per-worker log levels (kept in <data>/log-levels.json), plus the admin
+// endpoints for all of them (control/observability-routes.ts).
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
+import type { CronScheduler } from '../data-plane/cron.js';
 import { Metrics } from '../observability/metrics.js';
 import { TailHub } from '../observability/tail.js';
 import { SqliteUsageStore, UsageMeter, type UsageStore } from '../observability/usage.js';
@@ -20,8 +20,6 @@ export interface ObservabilityOptions {
   usageFlushIntervalMs?: number;
   /** tail heartbeat period (default 15 s) */
   tailHeartbeatMs?: number;
-  /** cron scheduler settings; false: do not run crons on this node */
-  cron?: Partial<Omit<CronSchedulerOptions, 'logger'>> | false;
   /** prom-client's process metrics (default true) */
   defaultMetrics?: boolean;
   /** the supervisor's restart counts, for cinder_supervisor_restarts_total (when supervised) */
@@ -91,7 +89,7 @@ export class WorkerLogLevels {
 export function observabilityExtension(options: ObservabilityOptions = {}, onReady?: (observability: Observability) => void): ServeExtension {
   return {
     name: 'observability',
-    setup({ runtime, deployments, dataDir, logger }) {
+    setup({ runtime, deployments, dataDir, logger, scheduler }) {
       const tail = new TailHub(runtime);
       const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts });
       const store = options.usageStore ?? new SqliteUsageStore(join(dataDir, 'usage.sqlite'));
@@ -99,16 +97,9 @@ export function observabilityExtension(options: ObservabilityOptions = {}, onRea
       runtime.onInvocation((record) => usage.record(record));
       const logLevels = new WorkerLogLevels(runtime, join(dataDir, 'log-levels.json'), logger);
 
-      let scheduler: CronScheduler | null = null;
-      if (options.cron !== false) {
-        scheduler = new CronScheduler(runtime, { ...options.cron, logger });
-        scheduler.onRun((run) => metrics.recordCronRun(run));
-      }
-      // Deploys, rollbacks and restores at start all come through here (restore runs after setup).
+      scheduler?.onRun((run) => metrics.recordCronRun(run));
       deployments.onChange((event) => {
-        if (event.type === 'deployed') scheduler?.sync(event.worker, event.version.crons ?? []);
-        else if (event.type === 'deleted') {
-          scheduler?.unschedule(event.worker);
+        if (event.type === 'deleted') {
           metrics.forget(event.worker);
           logLevels.forget(event.worker);
         }
@@ -127,7 +118,6 @@ export function observabilityExtension(options: ObservabilityOptions = {}, onRea
       return {
         adminRoutes: [{ path: '/', app }],
         async close() {
-          scheduler?.close();
           await usage.close();
           await store.close();
           metrics.close();

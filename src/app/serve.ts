@@ -20,8 +20,9 @@ import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
+import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
-/** What an extension (KV, cron, metering, ...) gets to wire itself into the server. */
+/** What an extension (KV, metering, ...) gets to wire itself into the server. */
 export interface ServeContext {
   runtime: Runtime;
   router: Router;
@@ -30,6 +31,8 @@ export interface ServeContext {
   /** absolute path of --data: where an extension keeps its own files */
   dataDir: string;
   logger: Logger;
+  /** the cron triggers of this node (null: crons do not run here) */
+  scheduler: CronScheduler | null;
 }
 
 export interface ServeExtensionResult {
@@ -67,7 +70,9 @@ export interface ServeOptions {
   /** use this store instead of the SQLite file under dataDir */
   store?: DeploymentStore;
   extensions?: ServeExtension[];
-  /** cron triggers, usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
+  /** cron trigger settings; false: crons do not run on this node */
+  cron?: Partial<Omit<CronSchedulerOptions, 'logger'>> | false;
+  /** usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
   observability?: ObservabilityOptions | false;
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
@@ -155,12 +160,23 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   registerServiceBindings(runtime);
   const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
 
+  // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
+  // deploys, rollbacks and restores at start all come through here (restore runs after setup).
+  const scheduler = options.cron === false ? null : new CronScheduler(runtime, { ...options.cron, logger });
+  if (scheduler) {
+    deployments.onChange((event) => {
+      if (event.type === 'deployed') scheduler.sync(event.worker, event.version.crons ?? []);
+      else if (event.type === 'deleted') scheduler.unschedule(event.worker);
+    });
+    closers.push(() => scheduler.close());
+  }
+
   const adminRoutes: AdminRouteModule[] = [];
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {
-      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger });
+      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger, scheduler });
       if (result?.adminRoutes) adminRoutes.push(...result.adminRoutes);
       if (result?.close) closers.push(result.close);
     }
