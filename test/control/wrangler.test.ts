@@ -27,7 +27,6 @@ route = { pattern = "shop.example.com/*", zone_name = "example.com" }
 routes = ["example.com/shop/*"]
 kv_namespaces = [{ binding = "CART", id = "cart-ns" }]
 services = [{ binding = "AUTH", service = "auth" }]
-build = { command = "ignored" }
 
 [vars]
 TITLE = "Shop"
@@ -108,6 +107,18 @@ name = "custom"
     expect(() => readConfig(file('g/wrangler.toml', 'kv_namespaces = [{ binding = "X" }]'))).toThrow(/kv_namespaces\[0\] must be \{ binding = "NAME", id = "namespace id" \}/);
     expect(() => readConfig(file('h/wrangler.toml', 'triggers = { crons = "* * * * *" }'))).toThrow(/triggers\.crons must be an array of cron strings/);
     expect(() => readConfig(file('i/wrangler.json', '[1]'))).toThrow(/not valid JSON: expected a table\/object/);
+  });
+
+  it('refuses, by name, every key Cinder does not implement, and suggests the key a typo meant', () => {
+    expect(() => readConfig(file('k/wrangler.toml', 'name = "x"\nmain = "i.js"\n[assets]\ndirectory = "./public"\n'))).toThrow(/k\/wrangler\.toml: assets is not supported by Cinder.*docs\/compat\.md/);
+    expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[durable_objects.bindings]]\nname = "ROOM"\nclass_name = "Room"\n'))).toThrow(/durable_objects is not supported by Cinder/);
+    expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
+    expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);
+    expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat"]\n'))).toThrow(/compatibility_flags: "nodejs_compat" not supported by Cinder/);
+    expect(() => readConfig(file('p/wrangler.toml', 'name = "x"\n[env.prod]\nd1_databases = []\n'), 'prod')).toThrow(/\[env\.prod\] d1_databases is not supported by Cinder/);
+    expect(() => readConfig(file('q/wrangler.toml', 'name = "x"\n[triggers]\ncrons = []\nqueues = []\n'))).toThrow(/triggers\.queues is not supported/);
+    // keys about Cloudflare's account and dashboard change nothing here, and an empty flag list is fine
+    expect(readConfig(file('r/wrangler.toml', 'name = "x"\naccount_id = "abc"\nworkers_dev = true\ncompatibility_flags = []\n'))).toMatchObject({ name: 'x' });
   });
 
   it('turns a project into what `cinder dev` serves, and leaves plain paths alone', () => {

@@ -1,14 +1,15 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
 // Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services,
-// triggers.crons, routes/route, limits, and [env.<name>] sections. Everything else is ignored, as
-// a project may carry keys for Cloudflare services Cinder does not have.
+// triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
+// name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { setBinding, type BindingConfig } from '../../model/worker-definition.js';
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
+import { unsupportedKeys } from './wrangler-keys.js';
 
 export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
 
@@ -91,10 +92,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function readConfig(file: string, env?: string): ProjectConfig {
   const path = resolve(file);
   const raw = parseFile(path);
+  const refused = unsupportedKeys(raw, (key) => `${path}: ${key}`);
+  if (refused) throw new ConfigError(refused);
   let top = raw;
   if (env) {
     const section = isObject(raw.env) ? raw.env[env] : undefined;
     if (!isObject(section)) throw new ConfigError(`${path} has no [env.${env}] section`);
+    const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
+    if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
     top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
