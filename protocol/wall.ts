@@ -18,6 +18,12 @@ export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
 export const WARM_UP_ENTRY = 'warmUp';
+
+/** Response headers a worker may send, names and values together (bytes; workerd/Cloudflare's bound). */
+export const MAX_RESPONSE_HEADER_BYTES = 128 * 1024;
+
+/** What a response over that bound fails with, on either side of the wall. */
+export const OVERSIZED_HEADERS_MESSAGE = `Response headers exceed the limit of ${MAX_RESPONSE_HEADER_BYTES} bytes in total.`;
 export const PRELUDE_EVALUATED_AT = 'preludeEvaluatedAt';
 
 /** What the boot hook returns (the guest's side of GUEST_ENTRIES). */

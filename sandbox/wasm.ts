@@ -13,9 +13,10 @@
 // The tracked memories' current sizes plus the charges are checked at every construction, grow and
 // instantiation (a RangeError naming the memory limit), and reported to the host after each event,
 // which adds the JS heap and ends the invocation with the memory limit's 503 when over.
-// The originals are captured when the bundle is evaluated and held in this closure; user code sees
+// The WebAssembly originals are captured at boot (below) and held in this closure; user code sees
 // only the wrappers and cannot reach the originals (the prototypes' `constructor` point to the
 // wrappers, the wrappers' properties are not writable).
+import { intrinsics } from './api/brand.js';
 
 const WASM_PAGE = 65536;
 const LIMIT_MESSAGE = 'exceeded memory limit';
@@ -35,13 +36,13 @@ let instanceExports: Any;
 let CompileErrorCtor: Any;
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const defineProperty = Object.defineProperty;
-const abByteLength: Any = getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get;
-const sabByteLength: Any = typeof SharedArrayBuffer === 'function' ? getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get : null;
+const abByteLength: Any = intrinsics.bufferByteLength;
+const sabByteLength: Any = intrinsics.sharedBufferByteLength;
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
-const taBuffer: Any = getOwnPropertyDescriptor(typedArrayProto, 'buffer')!.get;
+const taBuffer: Any = intrinsics.typedArrayBuffer;
 const taByteOffset: Any = getOwnPropertyDescriptor(typedArrayProto, 'byteOffset')!.get;
 const taByteLength: Any = getOwnPropertyDescriptor(typedArrayProto, 'byteLength')!.get;
-const dvBuffer: Any = getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get;
+const dvBuffer: Any = intrinsics.dataViewBuffer;
 const dvByteOffset: Any = getOwnPropertyDescriptor(DataView.prototype, 'byteOffset')!.get;
 const dvByteLength: Any = getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get;
 const U8 = Uint8Array;
@@ -107,6 +108,8 @@ function each<T>(set: Set<T>): T[] {
 
 /** Bytes of WebAssembly memory the isolate holds now (tracked memories' sizes plus charges). */
 export function wasmMemoryBytes(): number {
+  // Asked after every event: a worker that never made a memory pays two size reads.
+  if (apply(intrinsics.setSize, memories, []) === 0 && apply(intrinsics.setSize, charges, []) === 0) return 0;
   let total = 0;
   const refs = each(memories);
   for (let i = 0; i < refs.length; i++) {
@@ -375,7 +378,9 @@ function Memory(this: unknown, descriptor: Any): object {
   const shared = descriptor.shared;
   const pages = limitPages();
   const initialPages = initial === undefined ? undefined : NumberCtor(initial);
-  const clean: Any = { initial: initialPages };
+  // No prototype: V8 reads the descriptor's properties with ordinary lookups, which would also see
+  // ones a worker put on Object.prototype.
+  const clean: Any = { __proto__: null, initial: initialPages };
   if (shared !== undefined) clean.shared = !!shared;
   // The maximum is the limit at most: growth past it (by any path) fails as V8 fails it.
   const maxPages = maximum === undefined ? pages : NumberCtor(maximum);

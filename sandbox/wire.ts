@@ -7,7 +7,7 @@ import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
 import { utf8Encode } from './api/encoding.js';
-import type { PulledChunk, WireRequest, WireResponse } from '../protocol/wall.js';
+import { MAX_RESPONSE_HEADER_BYTES, OVERSIZED_HEADERS_MESSAGE, type PulledChunk, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
   const bodyless = wire.method === 'GET' || wire.method === 'HEAD';
@@ -25,9 +25,6 @@ interface ChunkReader {
 const outgoing = new Map<number, ChunkReader>();
 let nextStreamId = 1;
 
-/** Response headers in all, names and values (Cloudflare's and workerd's limit; the host checks
- *  again, this spares copying an oversized set out of the isolate). */
-export const MAX_RESPONSE_HEADER_BYTES = 128 * 1024;
 /** A body in hand larger than this goes to the host as a stream, pulled as the client reads, so
  *  that the host never holds a large body for a client that does not read it. */
 const INLINE_RESPONSE_MAX = 256 * 1024;
@@ -40,7 +37,8 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
   // Headers iteration yields each Set-Cookie separately (Fetch spec "sort and combine").
   for (const [name, value] of response.headers) {
     headerBytes += name.length + value.length;
-    if (headerBytes > MAX_RESPONSE_HEADER_BYTES) throw new TypeError(`Response headers exceed the limit of ${MAX_RESPONSE_HEADER_BYTES} bytes in total.`);
+    // (the host checks again; this spares copying an oversized set out of the isolate)
+    if (headerBytes > MAX_RESPONSE_HEADER_BYTES) throw new TypeError(OVERSIZED_HEADERS_MESSAGE);
     headers.push([name, value]);
   }
   const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };

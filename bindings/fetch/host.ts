@@ -13,7 +13,6 @@ import { checkTarget, policyLookup, PrivateAddressError } from './targets.js';
 import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
 import { chargeSubrequest } from '../../src/model/request-tree.js';
 
-export { PrivateAddressError } from './targets.js';
 
 export interface FetchPolicy {
   /** private, loopback, link-local, metadata and own addresses the operator lets workers reach:
@@ -34,7 +33,7 @@ function requestBody(call: OpCall, request: GuestFetchRequest): Hop['body'] {
   return typeof request.body === 'string' ? request.body : new Uint8Array(request.body);
 }
 
-export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void>; agents: WorkerAgents } {
+export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void> } {
   const allowance = parseAllowance(policy.allowPrivate);
   const agents = new WorkerAgents(policyLookup(allowance), { ...DEFAULT_AGENT_OPTIONS, ...policy.agents });
   const inflight = new Map<string, AbortController>();
@@ -143,6 +142,5 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
     fetch: fetchOp,
     abort: abortOp,
     close: () => agents.close(),
-    agents,
   };
 }

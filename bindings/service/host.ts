@@ -13,7 +13,6 @@ export interface ServiceRuntime extends OpRegistry {
   has(name: string): boolean;
   definition(name: string): WorkerDefinition | undefined;
   fetch(name: string, request: RuntimeRequest, requestId?: string, place?: InvocationPlace): Promise<RuntimeResponse>;
-  onInvocation(listener: (record: { requestId: string }) => void): void;
 }
 
 export interface ServiceBindingOptions {

@@ -43,7 +43,3 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
   };
 }
 
-/** The operator token only (kept for callers that have no store). */
-export function bearerAuth(token: string): MiddlewareHandler {
-  return adminAuth({ operatorToken: token });
-}

@@ -31,10 +31,6 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp('^' + glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
 }
 
-export function validateRoutePattern(pattern: string): string | null {
-  return parsePattern(pattern).error ?? null;
-}
-
 export function compileRoute(route: Route): CompiledRoute {
   // Patterns stored before normalisation existed (a port, a trailing dot) compile as they match.
   const parts = parsePattern(route.pattern).parts ?? { host: route.pattern, path: '/*' };

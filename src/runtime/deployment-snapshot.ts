@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeploymentSnapshot, WorkerDefinition } from '../model/worker-definition.js';
 import { BOOT_GLOBAL } from '../../protocol/wall.js';
-import { snapshotKey, type IsolateSource, type SandboxManifest } from './isolate-source.js';
+import { snapshotKey, toExternal, type IsolateSource, type SandboxManifest } from './isolate-source.js';
 import { deploymentSnapshotBuilderPath, sandboxBundlePath, sandboxManifestPath } from './paths.js';
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
@@ -239,7 +239,7 @@ export class DeploymentSnapshotIsolates {
       const data = snapshot.data;
       entry.source = {
         kind: 'snapshot',
-        snapshot: new ivm.ExternalCopy(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer),
+        snapshot: toExternal(data),
         bytes: data.byteLength,
         manifest: this.manifest,
       };

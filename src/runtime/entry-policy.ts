@@ -19,13 +19,10 @@ export interface EntryCounts {
 const ENTRY_OPTIONS = { result: { promise: true, copy: true } } as const;
 
 export class EntryPolicy {
-  /** whether an event has entered this isolate yet */
-  entered = false;
   readonly entries: EntryCounts = { async: 0 };
 
   /** Enter the isolate for an event, on isolated-vm's threads; resolves to the entry's copied answer. */
   enter(entry: ivm.Reference<Function>, args: unknown[]): Promise<unknown> {
-    this.entered = true;
     this.entries.async++;
     return entry.apply(undefined, args, ENTRY_OPTIONS);
   }

@@ -51,7 +51,8 @@ export function snapshotKey(manifest: SandboxManifest): string {
     .slice(0, 24);
 }
 
-function toExternal(bytes: Buffer): ivm.ExternalCopy<ArrayBuffer> {
+/** Bytes held by Node as an ExternalCopy an isolate can take (a copy of just the view's range). */
+export function toExternal(bytes: Buffer): ivm.ExternalCopy<ArrayBuffer> {
   return new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
 }
 

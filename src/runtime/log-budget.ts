@@ -11,7 +11,6 @@ export class LogBudget {
   used = 0;
   droppedLines = 0;
   droppedChars = 0;
-  truncatedLines = 0;
 
   /**
    * The line to write, cut to size, or null once the budget is spent. `fullLength`: the line's
@@ -27,7 +26,6 @@ export class LogBudget {
     }
     let line = message;
     if (length > MAX_LOG_LINE_CHARS) {
-      this.truncatedLines++;
       line = `${message.slice(0, MAX_LOG_LINE_CHARS)}… [truncated: ${length - MAX_LOG_LINE_CHARS} more characters]`;
     }
     this.used += line.length;

@@ -126,7 +126,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
-    this.strayLogBudget = new LogBudget();
+    // (an untouched budget is as good as a fresh one)
+    if (this.strayLogBudget.used || this.strayLogBudget.droppedLines) this.strayLogBudget = new LogBudget();
     if (!this.wallTimer) this.armWallTimer(this.limits.wallMs);
     return invocation;
   }

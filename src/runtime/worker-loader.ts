@@ -4,6 +4,7 @@
 // compiles runs on isolated-vm's threads (the async forms): the top level is guest code, and guest
 // code never runs on the thread that serves requests. Only linking, which runs none, is done here.
 import ivm from './ivm.js';
+import { toExternal } from './isolate-source.js';
 import type { Logger } from 'pino';
 import type { Limits } from '../model/limits.js';
 import { setBinding, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
@@ -126,7 +127,7 @@ function cacheOptions(def: WorkerDefinition, moduleName: string): { cachedData?:
   if (!def.codeCache) return {};
   const cached = def.codeCache.get(moduleName);
   if (!cached) return { produceCachedData: true };
-  return { cachedData: new ivm.ExternalCopy(cached.buffer.slice(cached.byteOffset, cached.byteOffset + cached.byteLength) as ArrayBuffer), produceCachedData: true };
+  return { cachedData: toExternal(cached), produceCachedData: true };
 }
 
 /** Keep what V8 produced; true when it replaced an entry V8 rejected. */
