@@ -14,6 +14,7 @@ import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
 
@@ -86,6 +87,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
+  const webSockets = installWebSockets(runtime, { allowPrivate: true });
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
@@ -143,7 +145,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   for (const file of files) await load(file);
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
 
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, webSockets });
   installDevEndpoints(server, { runtime, router, logger }); // /__scheduled
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -179,6 +181,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     async close() {
       for (const w of watchers) w.close();
       await inspector?.close();
+      webSockets.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();

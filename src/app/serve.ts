@@ -19,6 +19,7 @@ import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
@@ -157,6 +158,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   // account off the hosts of another's workers.
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
+  const webSockets = installWebSockets(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
+  closers.push(() => webSockets.close());
   registerServiceBindings(runtime);
   const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
 
@@ -172,7 +175,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {

@@ -22,7 +22,10 @@ const describe = (value: unknown): string => {
 /** What is wrong with a guest's response, in words for the worker's author, or null if nothing. */
 export function responseProblem(response: WireResponse): string | null {
   const { status, statusText, headers, body } = response;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+  if (response.webSocket !== undefined) {
+    if (status !== 101 || !Number.isSafeInteger(response.webSocket) || response.webSocket <= 0) return 'invalid webSocket (a WebSocket response must have status 101)';
+    if (body !== null && body !== undefined) return 'a 101 response cannot have a body';
+  } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
     return `invalid status ${describe(status)} (a Response status must be an integer from 200 to 599)`;
   }
   if (statusText !== undefined && typeof statusText !== 'string') return `invalid statusText ${describe(statusText)} (must be a string)`;

@@ -88,6 +88,8 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** workers idle past their time whose isolates hold open WebSockets (see the cache's dispose) */
+  private readonly keptForSockets = new Map<string, WorkerSlot>();
   /** isolates from per-deployment snapshots (null: not used) */
   readonly snapshots: DeploymentSnapshotIsolates | null;
 
@@ -107,7 +109,13 @@ export class Runtime {
       ttl: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS,
       ttlAutopurge: true,
       updateAgeOnGet: true,
-      dispose: (slot, _name, reason) => {
+      dispose: (slot, name, reason) => {
+        // An idle worker whose isolates still hold open WebSockets is kept (out of the cache, so it
+        // counts for nothing there) until its last socket closes or a request brings it back.
+        if (reason === 'expire' && slot.openSockets() > 0) {
+          this.keptForSockets.set(name, slot);
+          return;
+        }
         if (reason === 'expire') this.evictions.idle += slot.liveCount;
         else if (reason === 'evict') this.evictions.capacity += slot.liveCount;
         slot.retire(reason === 'expire' ? 'idle' : reason);
@@ -206,6 +214,12 @@ export class Runtime {
 
   /** Dispose a worker's live isolate (when idle); the next request cold-starts it. */
   evict(name: string, reason = 'evicted'): void {
+    const kept = this.keptForSockets.get(name);
+    if (kept) {
+      this.keptForSockets.delete(name);
+      if (reason === 'redeployed') this.evictions.redeploy += kept.liveCount;
+      kept.retire(reason);
+    }
     const slot = this.slots.peek(name);
     if (!slot) return;
     if (reason === 'redeployed') this.evictions.redeploy += slot.liveCount;
@@ -229,6 +243,7 @@ export class Runtime {
   liveIsolates(): number {
     let n = 0;
     for (const slot of this.slots.values()) n += slot.liveCount;
+    for (const slot of this.keptForSockets.values()) n += slot.liveCount;
     return n;
   }
 
@@ -257,11 +272,20 @@ export class Runtime {
     }
   }
 
+  /** A worker kept for its WebSockets is asked for again: back into the cache. */
+  private restoreKept(name: string): void {
+    const kept = this.keptForSockets.get(name);
+    if (!kept) return;
+    this.keptForSockets.delete(name);
+    this.slots.set(name, kept);
+  }
+
   /** The warm case of instanceFor, without a promise: a live instance that may take the request
    *  (null when instanceFor has more to decide). */
   private liveInstance(name: string): StartResult | null {
     const def = this.definitions.get(name);
     if (!def) return null;
+    if (this.keptForSockets.size) this.restoreKept(name);
     const slot = this.slots.get(name);
     if (!slot || slot.def.version !== def.version || slot.loadError) return null;
     const current = slot.pick();
@@ -275,6 +299,7 @@ export class Runtime {
   private async instanceFor(name: string): Promise<StartResult> {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
+    if (this.keptForSockets.size) this.restoreKept(name);
     let slot = this.slots.get(name);
     if (slot && slot.def.version !== def.version) {
       this.evict(name, 'redeployed');
@@ -367,6 +392,9 @@ export class Runtime {
       }
       const result = await instance.fetch(request, requestId, place);
       const cpuMs = result.invocation.cpuMs;
+      if (result.webSocket !== undefined && result.response) {
+        return { coldMs, cpuMs, requestId, status: 101, statusText: result.response.statusText, headers: result.response.headers, body: null, webSocket: { owner: instance, socketId: result.webSocket } };
+      }
       if (result.limit) return { coldMs, cpuMs, requestId, status: 503, headers: [], body: null, limit: result.limit };
       if (result.exception || !result.response) return { coldMs, cpuMs, requestId, status: 500, headers: [], body: null, exception: result.exception };
       const response: WireResponse = result.response;
@@ -441,8 +469,9 @@ export class Runtime {
 
   close(): void {
     this.watchdog.close();
-    for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
+    for (const slot of [...this.slots.values(), ...this.keptForSockets.values()]) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
+    this.keptForSockets.clear();
     this.reaper.close();
     this.snapshots?.close();
     this.pool.close();
