@@ -241,7 +241,7 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
 /** Host entry: an event for a WebSocket end the host holds the other end of (a message, the
  *  close, an error). It runs as an invocation: the promises its listeners return are waited for
  *  as waitUntil work is. */
-export async function dispatchSocketEvent(id: number, socketId: number, event: SocketEvent): Promise<DispatchResult<boolean>> {
+export async function dispatchSocketEvent(id: number, socketId: number, event: SocketEvent): Promise<DispatchResult<{ delivered: true }>> {
   const state = beginInvocation(id);
   enter(id);
   try {
@@ -249,7 +249,7 @@ export async function dispatchSocketEvent(id: number, socketId: number, event: S
     if (!hooks) throw new TypeError('A WebSocket event arrived but this worker did not load WebSocket support.');
     const work = hooks.deliver(socketId, event);
     for (let i = 0; i < work.length; i++) state.waitUntil.push(work[i]);
-    return finish(state, { result: true });
+    return finish(state, { result: { delivered: true } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

@@ -221,7 +221,9 @@ export class WebSocket extends EventTarget {
   close(code?: unknown, reason?: unknown): void {
     const s = this.#s;
     if (!s.accepted) throw new TypeError('You must call one of accept() or state.acceptWebSocket() on this WebSocket before sending messages.');
-    if (s.closeSent) throw new TypeError('WebSocket already closed');
+    // Closing twice, or after the other end's close (answered by the host at once, as workerd
+    // does), changes nothing: `onclose = () => socket.close()` is common and harmless.
+    if (s.closeSent) return;
     let closeCode: number | undefined;
     let closeReason: string | undefined;
     if (code !== undefined) {

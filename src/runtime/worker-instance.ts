@@ -596,7 +596,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
     invocation.bytesIn = bytes;
     try {
       const call = this.policy.enter(this.ready.entry.dispatchSocketEvent, [invocation.id, socketId, socketEventArgument(event)]);
-      const out = await this.outcome<boolean>(invocation, call);
+      const out = await this.outcome<{ delivered: true }>(invocation, call);
       this.activity();
       if (this.overMemory(out) || (out.exception && isMemoryError(out.exception.message))) {
         this.breach('memory');
