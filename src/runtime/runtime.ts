@@ -90,6 +90,8 @@ export class Runtime {
   private readonly consoleLoggers = new Map<string, Logger>();
   /** workers idle past their time whose isolates hold open WebSockets (see the cache's dispose) */
   private readonly keptForSockets = new Map<string, WorkerSlot>();
+  /** why evict() is removing a slot, while it does */
+  private evicting: string | null = null;
   /** isolates from per-deployment snapshots (null: not used) */
   readonly snapshots: DeploymentSnapshotIsolates | null;
 
@@ -118,7 +120,7 @@ export class Runtime {
         }
         if (reason === 'expire') this.evictions.idle += slot.liveCount;
         else if (reason === 'evict') this.evictions.capacity += slot.liveCount;
-        slot.retire(reason === 'expire' ? 'idle' : reason);
+        slot.retire(reason === 'expire' ? 'idle' : reason === 'delete' ? (this.evicting ?? reason) : reason);
       },
     });
     this.host = {
@@ -131,6 +133,13 @@ export class Runtime {
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
       reaper: this.reaper,
       addons: options.addons,
+      socketsClosed: (instance) => {
+        const slot = this.keptForSockets.get(instance.def.name);
+        if (!slot || !slot.instances.includes(instance) || slot.openSockets() > 0) return;
+        this.keptForSockets.delete(instance.def.name);
+        this.evictions.idle += slot.liveCount;
+        slot.retire('idle');
+      },
       onConsole: (worker, requestId, level, message) => {
         for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
       },
@@ -223,7 +232,14 @@ export class Runtime {
     const slot = this.slots.peek(name);
     if (!slot) return;
     if (reason === 'redeployed') this.evictions.redeploy += slot.liveCount;
-    this.slots.delete(name); // dispose() retires its isolates once their requests are done
+    // dispose() retires its isolates once their requests are done, saying why (sockets are closed
+    // with a code that tells their clients)
+    this.evicting = reason;
+    try {
+      this.slots.delete(name);
+    } finally {
+      this.evicting = null;
+    }
   }
 
   isLive(name: string): boolean {
