@@ -46,7 +46,9 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
   const webSocket = response.webSocket;
   if (webSocket !== null && webSocket !== undefined) {
     // (a 101 has no body: the socket's end is all that crosses)
-    wire.webSocket = webSocketHooks()!.transfer(webSocket);
+    const hooks = webSocketHooks();
+    if (!hooks || !hooks.isWebSocket(webSocket)) throw new TypeError("The response's webSocket is not a WebSocket.");
+    wire.webSocket = hooks.transfer(webSocket);
     return wire;
   }
   const stream = takeStreamForWire(response);
