@@ -51,10 +51,10 @@ export default {
     server.accept();
     const name = new URL(request.url).searchParams.get('name');
     sockets.add(server);
-    server.onmessage = (event) => {
+    server.addEventListener('message', (event) => {
       for (const other of sockets) if (other !== server) other.send(name + ': ' + event.data);
-    };
-    server.onclose = () => sockets.delete(server);
+    });
+    server.addEventListener('close', () => sockets.delete(server));
     server.send('welcome ' + name + ', ' + (sockets.size - 1) + ' here before you');
     return new Response(null, { status: 101, webSocket: client });
   },
