@@ -236,6 +236,11 @@ export class WebSocket extends EventTarget {
     if (reason !== undefined) closeReason = fitReason(String(reason));
     s.closeSent = true;
     if (s.readyState === OPEN) s.readyState = CLOSING;
+    else if (s.readyState === CLOSING && s.hostId === null && !s.peer) {
+      // answering the other end's close (see deliverTo): the host already did
+      s.readyState = CLOSED;
+      return;
+    }
     if (s.peer) {
       toLocalPeer(s.peer, { type: 'close', code: closeCode ?? 1005, reason: closeReason ?? '', wasClean: true });
       return;
@@ -357,14 +362,19 @@ function deliverTo(socket: WebSocket, event: SocketEvent): void {
       dispatch(socket, makeTrusted(new MessageEvent('message', { data })));
       return;
     }
-    case 'close':
-      s.readyState = CLOSED;
-      s.closeSent = true;
+    case 'close': {
+      // As workerd shows it: CLOSING while the close event runs, unless this end had closed
+      // already; a close() in the listener then makes it CLOSED. (The host has answered the close
+      // frame already: that close() sends nothing.)
+      const answered = s.closeSent;
+      s.readyState = answered ? CLOSED : CLOSING;
       s.outbox.length = 0;
       s.pendingClose = null;
       if (s.hostId !== null) hosted.delete(s.hostId);
+      s.hostId = null;
       dispatch(socket, makeTrusted(new CloseEvent('close', { code: event.code, reason: event.reason, wasClean: event.wasClean })));
       return;
+    }
     case 'error':
       s.readyState = CLOSED;
       s.closeSent = true;

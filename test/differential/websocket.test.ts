@@ -13,8 +13,9 @@ interface Transcript {
   events: string[];
 }
 
-/** Connect, send the script (each step waits for `replies` messages), then end with "close". */
-function play(baseUrl: string, script: { send: string | Buffer; replies: number }[]): Promise<Transcript> {
+/** Connect, send the script (each step waits for `replies` messages), then end with "close" (the
+ *  worker closes) or, given `clientClose`, close from this side. */
+function play(baseUrl: string, script: { send: string | Buffer; replies: number }[], clientClose?: [number, string]): Promise<Transcript> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(baseUrl.replace('http:', 'ws:') + '/', { headers: { host: `${PROBE.name}.test` }, perMessageDeflate: false });
     const events: string[] = [];
@@ -26,7 +27,8 @@ function play(baseUrl: string, script: { send: string | Buffer; replies: number 
       if (step < script.length) {
         waiting = script[step].replies;
         ws.send(script[step].send);
-      } else ws.send('close');
+      } else if (clientClose) ws.close(...clientClose);
+      else ws.send('close');
     };
     ws.on('upgrade', (res) => (probeHeader = res.headers['x-probe'] as string | undefined));
     ws.on('message', (data, isBinary) => {
@@ -63,5 +65,22 @@ describe('differential: WebSockets against workerd', () => {
   it('gives the same transcript', async () => {
     const [ours, theirs] = await Promise.all([play(cinder.url, SCRIPT), play(workerd.url(PROBE.name), SCRIPT)]);
     expect(ours).toEqual(theirs);
+  });
+
+  it('closes from the client side the same way, and the worker sees the same close event', async () => {
+    const closing = async (url: string) => {
+      const first = await play(url, [{ send: 'one', replies: 1 }], [4321, 'client says bye']);
+      const second = await play(url, [{ send: 'lastclose', replies: 1 }]);
+      return { first, second };
+    };
+    const [ours, theirs] = await Promise.all([closing(cinder.url), closing(workerd.url(PROBE.name))]);
+    // What the worker saw agrees, and so does the first connection up to its close frame.
+    expect(ours.second).toEqual(theirs.second);
+    expect(ours.first.events.slice(0, -1)).toEqual(theirs.first.events.slice(0, -1));
+    // A documented difference (docs/compat.md): the host answers the client's close frame at once
+    // with the client's own code, as workerd does with web_socket_auto_reply_to_close; workerd
+    // without that flag (this compatibility date) waits and sends the worker's close().
+    expect(theirs.first.events.at(-1)).toBe('close 1000 answered');
+    expect(ours.first.events.at(-1)).toBe('close 4321 client says bye');
   });
 });

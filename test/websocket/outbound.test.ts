@@ -77,7 +77,7 @@ describe('outbound WebSockets, loopback allowed for this upstream', () => {
   it('connects, sends and receives text and bytes, and sees the upstream\'s close', async () => {
     const res = await server.request('client');
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toEqual({ status: 101, got: ['upstream:hello', [0, 7, 8]], close: '4001 upstream says bye', readyState: 3 });
+    expect(JSON.parse(res.text)).toEqual({ status: 101, got: ['upstream:hello', [0, 7, 8]], close: '4001 upstream says bye', readyState: 2 });
     expect(upstreamHeaders.at(-1)?.['x-from']).toBe('worker');
   });
 

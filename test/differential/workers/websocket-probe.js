@@ -31,6 +31,8 @@ function shape() {
   };
 }
 
+let lastClose = 'none';
+
 export default {
   fetch(request) {
     if (request.headers.get('upgrade') !== 'websocket') return new Response('expected a websocket', { status: 426 });
@@ -45,7 +47,12 @@ export default {
       } else if (data === 'shape') server.send(JSON.stringify(shape()));
       else if (data === 'state') server.send(JSON.stringify({ readyState: server.readyState, binaryType: server.binaryType, onmessage: server.onmessage }));
       else if (data === 'close') server.close(4000, 'asked to close');
+      else if (data === 'lastclose') server.send(lastClose);
       else server.send(`echo:${data}`);
+    });
+    server.addEventListener('close', (event) => {
+      lastClose = `${event.type} ${event.code} ${event.reason} ${event.wasClean} readyState ${server.readyState}`;
+      server.close(1000, 'answered'); // after the other end's close: no effect, no error
     });
     return new Response(null, { status: 101, webSocket: client, headers: { 'x-probe': 'yes' } });
   },
