@@ -23,9 +23,10 @@ export interface AddonSpec {
 }
 
 export const ADDONS: readonly AddonSpec[] = [
-  // WebSocketPair, WebSocket and the events; also for a worker that only connects out, which
-  // names no global but reads the response's `webSocket` (sandbox/addons/websocket.ts).
-  { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket'] },
+  // WebSocketPair, WebSocket and the events (sandbox/addons/websocket.ts); also for a worker that
+  // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
+  // for "Upgrade: websocket"), which name no global of it.
+  { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
 ];
 
 /** What an add-on's default export (install) returns. */

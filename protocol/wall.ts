@@ -46,6 +46,8 @@ export const WEBSOCKET_OPS = {
   send: 'ws.send',
   /** (socketId, code, reason) */
   close: 'ws.close',
+  /** (socketId): an outbound socket was accepted: its events may come in from now on */
+  accept: 'ws.accept',
   /** (socketId, GuestFetchRequest-like { url, headers }) -> WebSocketConnectAnswer: outbound fetch with Upgrade: websocket */
   connect: 'ws.connect',
 } as const;

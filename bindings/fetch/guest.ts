@@ -24,7 +24,7 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
     // An outbound WebSocket: the add-on connects it (sandbox/addons/websocket.ts).
     const hooks = webSocketHooks();
-    if (!hooks) throw new TypeError('fetch() with "Upgrade: websocket" needs WebSocket support, which this worker did not load.');
+    if (!hooks) throw new TypeError('fetch() with "Upgrade: websocket" needs WebSocket support, which this worker did not load: Cinder loads it for workers whose code names WebSocketPair, WebSocket, webSocket or websocket.');
     const headers: [string, string][] = [];
     for (const pair of request.headers) headers.push(pair as [string, string]);
     return hooks.connect({ url: request.url, headers }) as Promise<Response>;

@@ -76,6 +76,8 @@ export interface WebSocketStats {
   readsPaused: number;
   /** sockets closed because their owner went over a limit or away */
   closedByOwner: number;
+  /** client sockets joined to a worker's outbound socket (passed through) */
+  spliced: number;
 }
 
 /** Headers of a worker's 101 that are the handshake's own (ws writes them). */
@@ -103,9 +105,11 @@ class Relay implements SocketLink {
     readonly ws: WebSocket,
     private readonly owner: SocketOwner,
     private readonly socketId: number,
+    /** events wait here until the guest accepts (an outbound socket): it may pass it on instead */
+    private held = false,
   ) {
-    ws.on('message', (data, isBinary) => this.received(data, isBinary));
-    ws.on('close', (code, reason) => this.remoteClosed(code, reason.toString('utf8')));
+    ws.on('message', this.onMessage);
+    ws.on('close', this.onClose);
     ws.on('error', () => {
       // ws closes the socket after an error (a too-large message: 1009); 'close' follows
     });
@@ -116,6 +120,36 @@ class Relay implements SocketLink {
   start(announce: boolean): void {
     this.host.opened(this);
     if (announce) this.enqueue({ type: 'open' }, 0);
+  }
+
+  private readonly onMessage = (data: RawData, isBinary: boolean) => this.received(data, isBinary);
+  private readonly onClose = (code: number, reason: Buffer) => this.remoteClosed(code, reason.toString('utf8'));
+
+  /** Whether the guest may still pass this socket on (it never accepted it). */
+  get passable(): boolean {
+    return this.held && !this.closed && !this.ownerGone;
+  }
+
+  accept(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.queue.length && !this.delivering) void this.deliverAll();
+  }
+
+  /**
+   * The guest passes this socket on (a 101 answering an upgrade with an outbound socket's
+   * response): the relay lets go of it and hands back what arrived meanwhile, for the splice.
+   */
+  handOver(): { ws: WebSocket; pending: SocketEvent[] } {
+    this.ws.off('message', this.onMessage);
+    this.ws.off('close', this.onClose);
+    const pending = this.queue.splice(0).map((item) => item.event);
+    this.host.queued(-this.queuedBytes);
+    this.queuedBytes = 0;
+    this.ownerGone = true;
+    this.finish();
+    this.owner.detach(this.socketId);
+    return { ws: this.ws, pending };
   }
 
   // --- network to guest --------------------------------------------------------------------------
@@ -137,7 +171,7 @@ class Relay implements SocketLink {
     this.queue.push({ event, bytes });
     this.queuedBytes += bytes;
     this.host.queued(bytes);
-    if (!this.delivering) void this.deliverAll();
+    if (!this.delivering && !this.held) void this.deliverAll();
   }
 
   private async deliverAll(): Promise<void> {
@@ -272,7 +306,7 @@ export interface WebSocketHostOptions {
 
 export class WebSocketHost {
   readonly bounds: WebSocketBounds;
-  readonly stats: WebSocketStats = { open: 0, accepted: 0, connected: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, bufferedOutBytes: 0, peakBufferedOutBytes: 0, queuedInBytes: 0, peakQueuedInBytes: 0, readsPaused: 0, closedByOwner: 0 };
+  readonly stats: WebSocketStats = { open: 0, accepted: 0, connected: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, bufferedOutBytes: 0, peakBufferedOutBytes: 0, queuedInBytes: 0, peakQueuedInBytes: 0, readsPaused: 0, closedByOwner: 0, spliced: 0 };
   private readonly server: WebSocketServer;
   private readonly relays = new Set<Relay>();
   /** the worker's own 101 headers, by the request being upgraded (written with the handshake) */
@@ -320,8 +354,19 @@ export class WebSocketHost {
     socket.once('close', () => {
       if (!attached) accepted.owner.drop(accepted.socketId);
     });
+    const outbound = accepted.owner.link(accepted.socketId);
     this.server.handleUpgrade(req, socket, head, (ws) => {
       attached = true;
+      if (outbound instanceof Relay && outbound.passable) {
+        // The worker passes its outbound socket through: the two are spliced, host to host.
+        const { ws: upstream, pending } = outbound.handOver();
+        this.splice(ws, upstream, pending);
+        return;
+      }
+      if (outbound) {
+        ws.close(1011, 'the worker answered with a WebSocket it had accepted');
+        return;
+      }
       const relay = new Relay(this, ws, accepted.owner, accepted.socketId);
       if (!accepted.owner.attach(accepted.socketId, relay, true)) {
         ws.close(1011, 'worker went away');
@@ -330,6 +375,52 @@ export class WebSocketHost {
       this.stats.accepted++;
       relay.start(true);
     });
+  }
+
+  /**
+   * Two sockets joined host to host (a worker passing an outbound socket through): each one's
+   * messages go to the other, each direction bounded as a relay's is (reading stops while the
+   * other side has sendHighWaterBytes unwritten), and a close on one side closes the other.
+   */
+  private splice(client: WebSocket, upstream: WebSocket, pending: SocketEvent[]): void {
+    this.stats.spliced++;
+    client.on('error', () => {}); // ws closes after an error; 'close' follows
+    const forward = (from: WebSocket, to: WebSocket) => {
+      let unwritten = 0;
+      const send = (data: Buffer | string, binary: boolean) => {
+        if (to.readyState !== WebSocket.OPEN) return;
+        const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+        unwritten += size;
+        this.buffered(size);
+        this.stats.messagesOut++;
+        this.stats.bytesOut += size;
+        to.send(data, { binary }, () => {
+          unwritten -= size;
+          this.buffered(-size);
+          if (from.isPaused && unwritten <= this.bounds.sendHighWaterBytes / 2) from.resume();
+        });
+        if (unwritten > this.bounds.sendHighWaterBytes && !from.isPaused) {
+          from.pause();
+          this.stats.readsPaused++;
+        }
+      };
+      from.on('message', (data, isBinary) => {
+        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+        this.stats.messagesIn++;
+        this.stats.bytesIn += buffer.byteLength;
+        send(isBinary ? buffer : buffer.toString('utf8'), isBinary);
+      });
+      from.on('close', (code, reason) => closeWith(to, code, reason.toString('utf8')));
+      return send;
+    };
+    const toClient = forward(upstream, client);
+    forward(client, upstream);
+    for (const event of pending) {
+      if (event.type === 'message') toClient(typeof event.data === 'string' ? event.data : Buffer.from(event.data), typeof event.data !== 'string');
+      else if (event.type === 'close') closeWith(client, event.code, event.reason);
+    }
+    // (a close that came before the splice was among the pending events)
+    if (upstream.readyState === WebSocket.CLOSED && !pending.some((e) => e.type === 'close')) closeWith(client, 1006, '');
   }
 
   /** The guest ops: register each under its WEBSOCKET_OPS name. */
@@ -350,6 +441,10 @@ export class WebSocketHost {
         const reason = String(args[2] ?? '');
         if (Buffer.byteLength(reason) > 123) throw new TypeError('WebSocket close reason too long: at most 123 bytes.');
         link?.close(code, reason);
+        return null;
+      },
+      [WEBSOCKET_OPS.accept]: async (call, args) => {
+        call.sockets.link(socketIdOf(args[0]))?.accept();
         return null;
       },
       [WEBSOCKET_OPS.connect]: (call, args) => this.connect(call, socketIdOf(args[0]), args[1]),
@@ -417,7 +512,8 @@ export class WebSocketHost {
       throw error;
     });
     if ('refused' in outcome) return outcome.refused;
-    const relay = new Relay(this, ws, call.sockets, socketId);
+    // Held until the guest accepts it: it may pass it on to a client instead (see upgrade).
+    const relay = new Relay(this, ws, call.sockets, socketId, true);
     if (!call.sockets.attach(socketId, relay, false)) {
       ws.terminate();
       throw new TypeError('fetch: this WebSocket id is already in use');
@@ -466,4 +562,12 @@ export class WebSocketHost {
     for (const relay of [...this.relays]) relay.terminate(1001, 'server shutting down');
     this.server.close();
   }
+}
+
+/** Close `ws` the way its partner was closed: the same code where a close frame can carry it. */
+function closeWith(ws: WebSocket, code: number, reason: string): void {
+  if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) return;
+  if (code === 1006) ws.terminate();
+  else if (code === 1005 || !(code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999))) ws.close();
+  else ws.close(code, reason);
 }

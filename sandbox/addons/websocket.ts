@@ -40,6 +40,8 @@ interface SocketState {
   hostOpen: boolean;
   /** handed to the host (the client end of a 101): no longer usable here */
   transferred: boolean;
+  /** an outbound connection's end (fetch with Upgrade: websocket) */
+  outbound: boolean;
   /** messages for the host not yet handed over */
   outbox: Message[];
   sending: boolean;
@@ -161,7 +163,7 @@ export class WebSocket extends EventTarget {
       throw new TypeError(`new WebSocket(${url === undefined ? '' : JSON.stringify(String(url))}) is not supported by Cinder: connect with fetch(url, { headers: { Upgrade: "websocket" } }) and use the response's webSocket.`);
     }
     super();
-    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer' };
+    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbound: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer' };
   }
 
   get readyState(): number {
@@ -194,6 +196,8 @@ export class WebSocket extends EventTarget {
     if (s.transferred) throw new TypeError("Can't accept() a WebSocket that was already used in a response.");
     if (s.accepted) return;
     s.accepted = true;
+    // An outbound socket's events wait on the host until it is accepted (it might be passed on).
+    if (s.outbound && s.hostId !== null) hostCall(OPS.webSocket.accept, s.hostId).catch(() => {});
     if (s.inbox.length) {
       const queued = s.inbox.splice(0);
       // Delivered after accept() returns, as they would have been had they arrived then.
@@ -391,8 +395,18 @@ function transfer(value: unknown): number {
   const s = stateOf(client);
   if (s.transferred) throw new TypeError('This WebSocket was already used in a response.');
   if (s.accepted) throw new TypeError("Can't return a WebSocket that was accepted in this worker: return the other end of the WebSocketPair.");
+  if (s.outbound && s.hostId !== null) {
+    // An outbound socket passed through (`return fetch(request)` for an upgrade): the host joins
+    // it to the client.
+    const id = s.hostId;
+    s.transferred = true;
+    s.readyState = CLOSED;
+    hosted.delete(id);
+    s.hostId = null;
+    return id;
+  }
   const server = s.peer;
-  if (!server) throw new TypeError("This WebSocket's other end is not in this worker: only a WebSocketPair's end can be returned.");
+  if (!server) throw new TypeError("This WebSocket cannot be returned: it is closed.");
   const id = nextSocketId++;
   s.transferred = true;
   s.readyState = CLOSED;
@@ -442,6 +456,7 @@ async function connect(request: { url: string; headers: [string, string][] }): P
   const socket = new WebSocket(undefined, CONSTRUCT);
   const s = stateOf(socket);
   s.hostId = id;
+  s.outbound = true;
   // Registered before the host connects: events may come in before the answer does.
   hosted.set(id, socket);
   let answer: ConnectAnswer;

@@ -78,6 +78,8 @@ export interface SocketLink {
   close(code: number | null, reason: string): void;
   /** the owner is going away (recycled, redeployed, over a limit): close now with this code */
   terminate(code: number, reason: string): void;
+  /** the guest accepted an outbound socket: its events are delivered from now on */
+  accept(): void;
 }
 
 /** A binding op handler: runs on the host for a guest call (protocol/wall.ts OPS). */

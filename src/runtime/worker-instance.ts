@@ -281,8 +281,9 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
       let webSocket: number | undefined;
       if (out.result?.webSocket !== undefined) {
         webSocket = out.result.webSocket;
-        if (this.sockets.has(webSocket)) out = { exception: { name: 'TypeError', message: 'This WebSocket was already used in a response.', stack: 'TypeError: This WebSocket was already used in a response.' }, pending: out.pending };
-        else this.sockets.set(webSocket, null);
+        // An id not seen yet is a pair's client end, offered for the handshake; a linked one is an
+        // outbound socket the worker passes through (WebSocketHost.upgrade splices the two).
+        if (!this.sockets.has(webSocket)) this.sockets.set(webSocket, null);
       }
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome, sampled);
@@ -582,7 +583,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
   }
 
   drop(socketId: number): void {
-    if (this.sockets.get(socketId) !== null) return;
+    const link = this.sockets.get(socketId);
+    if (link) {
+      // an outbound socket passed through to a request that was no upgrade
+      link.terminate(1001, 'no client to pass the WebSocket to');
+      this.detach(socketId);
+      return;
+    }
+    if (link !== null) return;
     this.deliver(socketId, { type: 'close', code: 1006, reason: '', wasClean: false }, 0)
       .catch(() => {})
       .finally(() => this.detach(socketId));

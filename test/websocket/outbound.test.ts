@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { connect } from './helpers.js';
 
 let upstream: WebSocketServer;
 let port = 0;
@@ -60,6 +61,14 @@ describe('outbound WebSockets, loopback allowed for this upstream', () => {
           const r = await fetch('http://127.0.0.1:PORT/deny', { headers: { Upgrade: 'websocket' } });
           return Response.json({ status: r.status, socket: r.webSocket !== null });
         } }`),
+        proxy: worker(`export default { fetch(request) {
+          if (request.headers.get('upgrade') !== 'websocket') return new Response('upgrades only', { status: 426 });
+          return fetch('http://127.0.0.1:PORT' + new URL(request.url).pathname, request);
+        } }`),
+        unaware: worker(`export default { async fetch() {
+          try { await fetch('http://127.0.0.1:PORT/', { headers: { Upgrade: 'web' + 'socket' } }); return new Response('connected') }
+          catch (e) { return new Response(e.name + ': ' + e.message) }
+        } }`),
         twice: worker(`export default { async fetch() {
           const out = [];
           for (let i = 0; i < 2; i++) {
@@ -84,6 +93,21 @@ describe('outbound WebSockets, loopback allowed for this upstream', () => {
   it('answers a refused upgrade as a plain response without a socket', async () => {
     const res = await server.request('refused');
     expect(JSON.parse(res.text)).toEqual({ status: 401, socket: false });
+  });
+
+  it('passes a client\'s WebSocket through to the upstream when the worker returns fetch(request)', async () => {
+    const client = await connect(server.port, 'proxy', '/via-proxy', { protocols: ['p1'] });
+    expect(upstreamHeaders.at(-1)?.['sec-websocket-protocol']).toBe('p1');
+    client.send('through');
+    client.send(Buffer.from([9, 9]));
+    expect(await client.received(2)).toEqual(['upstream:through', Buffer.from([0, 9, 9])]);
+    client.send('bye');
+    expect(await client.closed).toEqual({ code: 4001, reason: 'upstream says bye' });
+    expect(server.webSockets.stats.spliced).toBe(1);
+  });
+
+  it('refuses an upgrade by name in a worker that did not load WebSocket support', async () => {
+    expect((await server.request('unaware')).text).toMatch(/^TypeError: fetch\(\) with "Upgrade: websocket" needs WebSocket support, which this worker did not load: Cinder loads it for workers whose code names WebSocketPair/);
   });
 
   it('counts each connection as a subrequest', async () => {
