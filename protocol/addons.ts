@@ -22,7 +22,10 @@ export interface AddonSpec {
   needs?: readonly string[];
 }
 
-export const ADDONS: readonly AddonSpec[] = [];
+export const ADDONS: readonly AddonSpec[] = [
+  // The Cache API (bindings/cache).
+  { name: 'cache', globals: ['caches', 'CacheStorage'] },
+];
 
 /** What an add-on's default export (install) returns. */
 export interface AddonExports {

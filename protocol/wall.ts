@@ -55,6 +55,8 @@ export const OPS = {
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
+  /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
+  cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */
