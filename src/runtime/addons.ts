@@ -45,6 +45,26 @@ export class AddonCatalog {
     return names;
   }
 
+  /** Everything a worker importing `builtins` needs, each after the add-ons it needs. */
+  resolve(def: WorkerDefinition, builtins: Iterable<string>): string[] {
+    const names = new Set(this.forWorker(def));
+    for (const specifier of builtins) {
+      const provider = this.forModule(specifier);
+      if (provider) names.add(provider);
+    }
+    return this.withNeeds(names);
+  }
+
+  /** The add-on's built code (dist/addons/<name>.js). */
+  code(name: string): string {
+    return this.source(name).code;
+  }
+
+  /** Whether the add-on is handed files (bytes a snapshot cannot hold, such as WebAssembly). */
+  hasFiles(name: string): boolean {
+    return !!this.byName.get(name)?.files;
+  }
+
   /** The add-on that provides a built-in module specifier ("node:buffer"), if any. */
   forModule(specifier: string): string | undefined {
     return this.specs.find((spec) => spec.modules?.includes(specifier))?.name;
