@@ -15,7 +15,7 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
-import { responseProblem } from './crossing.js';
+import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
@@ -229,8 +229,8 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
       // lines): that reading is the guest's last call to the host, and the invocation's final CPU.
       const sampled = !out.flush;
       const problem = out.result ? responseProblem(out.result) : null;
-      if (problem) out = this.refuseResponse(invocation, out, problem);
-      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
+      if (problem === OVERSIZED_HEADERS) out = oversizedHeaders<WireResponse>();
+      else if (problem) out = this.refuseResponse(invocation, out, problem);
       if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
       else this.activity();
       if (this.overMemory(out)) {
