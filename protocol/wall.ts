@@ -70,6 +70,8 @@ export const OPS = {
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
   webSocket: WEBSOCKET_OPS,
+  /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
+  cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

@@ -20,6 +20,8 @@ import * as domException from './api/dom-exception.js';
 import * as events from './api/events.js';
 import * as blob from './api/blob.js';
 import * as webSocketHooks from './websocket-hooks.js';
+import * as idl from './api/idl.js';
+import * as crypto from './api/crypto.js';
 
 export const BASE_MODULES: Record<string, object> = {
   'sandbox/bridge': bridge,
@@ -38,4 +40,6 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/events': events,
   'sandbox/api/blob': blob,
   'sandbox/websocket-hooks': webSocketHooks,
+  'sandbox/api/idl': idl,
+  'sandbox/api/crypto': crypto,
 };

@@ -20,6 +20,8 @@ import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
+import { installCache } from '../../bindings/cache/host.js';
+import { CacheStore } from '../../bindings/cache/store.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
@@ -160,6 +162,10 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   const webSockets = installWebSockets(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
   closers.push(() => webSockets.close());
+  // The Cache API's store: responses workers put, per account, under --data.
+  const cacheStore = new CacheStore({ path: join(dataDir, 'cache.sqlite') });
+  installCache(runtime, cacheStore);
+  closers.push(() => cacheStore.close());
   registerServiceBindings(runtime);
   const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
 

@@ -16,9 +16,10 @@ import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { decodeGuestResult, oversizedHeaders, serializedUrl, socketEventArgument, wireArgument } from './guest-wire.js';
 import { newRequestId } from '../model/request-id.js';
-import { responseProblem } from './crossing.js';
+import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationKind, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
+import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
@@ -64,7 +65,7 @@ function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
-export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
+export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCallOwner {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
   /** requests served since load: lets the runtime recycle or report */
@@ -251,8 +252,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
       // lines): that reading is the guest's last call to the host, and the invocation's final CPU.
       const sampled = !out.flush;
       const problem = out.result ? responseProblem(out.result) : null;
-      if (problem) out = this.refuseResponse(invocation, out, problem);
-      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
+      if (problem === OVERSIZED_HEADERS) out = oversizedHeaders<WireResponse>();
+      else if (problem) out = this.refuseResponse(invocation, out, problem);
       if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
       else this.activity();
       if (this.overMemory(out)) {
@@ -535,30 +536,37 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner {
     if (op === OPS.bodyRead) return this.streams.read(args[0]);
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    const invocation = this.inFlight.get(invocationId);
-    return handler(
-      {
-        worker: this.def,
-        limits: this.limits,
-        invocation,
-        binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
-        openStream: (source) => this.streams.open(invocation, source),
-        guestStream: (id) => pullGuestStream(this.ready.entry, Number(id), () => this.activity(), () => this.alive),
-        takeHostStream: (id) => this.streams.take(Number(id)),
-        sockets: this,
-        isolateState: <T,>(family: string, create: () => T): T => {
-          if (!this.opState.has(family)) this.opState.set(family, create());
-          return this.opState.get(family) as T;
-        },
-      },
-      args,
-    );
+    return handler(new InstanceOpCall(this, this.inFlight.get(invocationId)), args);
+  }
+
+  // --- what an op call reaches (op-call.ts) ---
+
+  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array>): number {
+    return this.streams.open(invocation, source);
+  }
+
+  guestStream(id: number): AsyncIterable<Uint8Array> {
+    return pullGuestStream(this.ready.entry, id, () => this.activity(), this.isAlive);
+  }
+
+  takeHostStream(id: number): AsyncIterable<Uint8Array> {
+    return this.streams.take(id);
+  }
+
+  isolateState<T>(family: string, create: () => T): T {
+    if (!this.opState.has(family)) this.opState.set(family, create());
+    return this.opState.get(family) as T;
   }
 
   // --- SocketOwner: WebSockets whose guest end lives in this isolate -----------------------------
 
   get worker(): string {
     return this.def.name;
+  }
+
+  /** (op-call.ts: an op reaches the isolate's sockets through this) */
+  get socketOwner(): SocketOwner {
+    return this;
   }
 
   /** WebSockets open (or offered in a 101 and awaiting the handshake) in this isolate. */
