@@ -20,6 +20,8 @@ import { MAX_WEBSOCKET_MESSAGE_BYTES, OPS, type SocketEvent } from '../../protoc
 
 /** Largest batch of queued messages handed to the host in one call. */
 const MAX_BATCH_BYTES = MAX_WEBSOCKET_MESSAGE_BYTES;
+/** ...and at most this many messages (the host refuses larger batches). */
+const MAX_BATCH_MESSAGES = 1024;
 const MAX_REASON_BYTES = 123;
 
 const CONNECTING = 0;
@@ -322,7 +324,7 @@ function pump(socket: WebSocket): void {
   if (s.outbox.length) {
     const batch: Message[] = [];
     let bytes = 0;
-    while (s.outbox.length && (batch.length === 0 || bytes + sizeOf(s.outbox[0]) <= MAX_BATCH_BYTES)) {
+    while (s.outbox.length && (batch.length === 0 || (batch.length < MAX_BATCH_MESSAGES && bytes + sizeOf(s.outbox[0]) <= MAX_BATCH_BYTES))) {
       const next = s.outbox.shift()!;
       bytes += sizeOf(next);
       batch.push(next);

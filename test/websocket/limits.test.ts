@@ -60,10 +60,31 @@ const ECHO = `export default {
   },
 };`;
 
+const CHATTY = `export default {
+  fetch(request) {
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    server.addEventListener('message', () => {
+      for (let i = 0; i < 5000; i++) server.send(String(i % 10));
+      server.send('end');
+    });
+    return new Response(null, { status: 101, webSocket: client });
+  },
+};`;
+
 describe('WebSockets: bounded buffering', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ flooder: FLOODER, slow: SLOW });
+    server = await startTestServer({ flooder: FLOODER, slow: SLOW, chatty: CHATTY });
+  });
+
+  it('delivers many small messages sent at once, all of them, in order', async () => {
+    const client = await connect(server.port, 'chatty');
+    client.send('go');
+    const messages = await client.received(5001);
+    expect(messages.slice(0, 12)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '1']);
+    expect(messages[5000]).toBe('end');
+    client.ws.close();
   });
   afterAll(() => server.close());
 
