@@ -133,6 +133,7 @@ export class Runtime {
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
       reaper: this.reaper,
       addons: options.addons,
+      eventStarted: (worker) => this.started(worker),
       socketsClosed: (instance) => {
         const slot = this.keptForSockets.get(instance.def.name);
         if (!slot || !slot.instances.includes(instance) || slot.openSockets() > 0) return;

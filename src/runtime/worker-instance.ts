@@ -51,6 +51,9 @@ export interface InstanceHost {
   addons?: AddonCatalog;
   /** the instance's last open WebSocket closed (an idle instance kept for its sockets may go) */
   socketsClosed?(instance: WorkerInstance): void;
+  /** an event that does not come through Runtime.fetch (a WebSocket message) begins: the
+   *  supervisor's view of what runs (see Runtime.inFlightWorkers) */
+  eventStarted?(worker: string): { done(): void };
 }
 
 /** How the host's end of each WebSocket is closed when the isolate goes, by the reason it goes. */
@@ -610,6 +613,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     if (!this.alive || !this.sockets.has(socketId)) throw new Error('the WebSocket has no owner any more');
     const invocation = this.begin(newRequestId(), 'websocket');
     invocation.bytesIn = bytes;
+    const running = this.host.eventStarted?.(this.def.name);
     try {
       const call = this.policy.enter(this.ready.entry.dispatchSocketEvent, [invocation.id, socketId, socketEventArgument(event)]);
       const out = await this.outcome<{ delivered: true }>(invocation, call);
@@ -627,6 +631,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       throw limit;
+    } finally {
+      running?.done();
     }
   }
 
