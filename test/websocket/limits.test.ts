@@ -123,6 +123,41 @@ describe('WebSockets: bounded buffering', () => {
   });
 });
 
+describe('WebSockets: a message handler over its memory limit', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      hog: {
+        code: `const kept = [];
+        export default { fetch() {
+          const [client, server] = Object.values(new WebSocketPair());
+          server.accept();
+          server.addEventListener('message', (event) => {
+            let i = 0;
+            if (event.data === 'hog') for (;;) kept.push('x'.repeat(1 << 20) + (i++));
+            server.send('ok');
+          });
+          return new Response(null, { status: 101, webSocket: client });
+        } }`,
+        limits: { memoryMb: 32, cpuMs: 20_000 },
+      },
+    });
+  });
+  afterAll(() => server.close());
+
+  it('closes the socket with 1011 naming the memory limit; the worker serves the next one', async () => {
+    const client = await connect(server.port, 'hog');
+    client.send('hog');
+    const closed = await client.closed;
+    expect(closed.code).toBe(1011);
+    expect(closed.reason).toContain('memory');
+    const next = await connect(server.port, 'hog');
+    next.send('hi');
+    expect(await next.received(1)).toEqual(['ok']);
+    next.ws.close();
+  });
+});
+
 describe('WebSockets: a message handler over its CPU limit', () => {
   let server: TestServer;
   beforeAll(async () => {
