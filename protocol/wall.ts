@@ -13,8 +13,18 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'makeModuleValues'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
+
+/**
+ * Data and CompiledWasm modules of an upload: the loader hands their bytes to makeModuleValues
+ * (an ArrayBuffer, a WebAssembly.Module compiled there), which leaves a one-shot function on this
+ * global; the loader's own internal module (MODULE_VALUES_SPECIFIER) takes it, and deletes the
+ * global, before any of the worker's code runs. The synthesized module of each such upload module
+ * imports `take` from it; the resolver answers that specifier to those modules only.
+ */
+export const MODULE_VALUES_GLOBAL = '__cinder_module_values';
+export const MODULE_VALUES_SPECIFIER = 'cinder-internal:module-values';
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
 export const WARM_UP_ENTRY = 'warmUp';

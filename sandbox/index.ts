@@ -12,6 +12,7 @@ import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
 import { installWasmLimits } from './wasm.js';
+import { makeModuleValues } from './module-values.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
@@ -60,6 +61,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     settle: entry(settle),
     pullStream: entry(pullStream),
     cancelStream,
+    makeModuleValues,
     warmUp,
     preludeEvaluatedAt,
   };

@@ -14,7 +14,8 @@ import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
-import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
+import { CONFIG_FILES, ConfigError, bundleOptions, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
+import { MODULE_CONTENT_TYPES, moduleBytes, moduleSize } from '../../model/worker-definition.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -177,10 +178,11 @@ function deployCommand(): Command {
       .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
   ).action(async (path: string, opts) => {
     const project = await resolveProject(path, opts);
-    const { bundleWorker } = await import('../bundle.js');
+    const { bundleWorker, runBuildStep } = await import('../bundle.js');
+    if (project.config?.build) await runBuildStep(project.config.build);
     let bundle;
     try {
-      bundle = await bundleWorker(project.entry);
+      bundle = await bundleWorker(project.entry, bundleOptions(project.config));
     } catch (error) {
       throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
     }
@@ -189,7 +191,7 @@ function deployCommand(): Command {
     if (module.type === 'esm') metadata.main_module = bundle.main;
     else metadata.body_part = bundle.main;
 
-    const size = bundle.modules.reduce((n, m) => n + Buffer.byteLength(m.code), 0);
+    const size = bundle.modules.reduce((n, m) => n + moduleSize(m), 0);
     if (opts.dryRun) {
       say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
       say(JSON.stringify(metadata, null, 2));
@@ -199,7 +201,7 @@ function deployCommand(): Command {
     const form = new FormData();
     form.append('metadata', new Blob([JSON.stringify(metadata)], { type: 'application/json' }), 'metadata.json');
     for (const m of bundle.modules) {
-      form.append(m.name, new Blob([m.code], { type: m.type === 'esm' ? 'application/javascript+module' : 'application/javascript' }), m.name);
+      form.append(m.name, new Blob([new Uint8Array(moduleBytes(m))], { type: MODULE_CONTENT_TYPES[m.type] }), m.name);
     }
     const result = await client(opts).request('PUT', `/workers/${project.name}`, form);
     say(`Deployed ${project.name}: version ${result.number} (${result.version}), ${formatBytes(result.size)}`);
