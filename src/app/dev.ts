@@ -82,6 +82,8 @@ function expandPaths(paths: string[]): string[] {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
+  // The build command may be what makes the entry: it runs first (wrangler's order).
+  if (options.build) await runBuildStep(options.build);
   const files = expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
   const bindings = { ...kvBindings(kvNames), ...options.bindings };
@@ -172,7 +174,6 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
   }
 
-  if (options.build) await runBuildStep(options.build);
   for (const file of files) await load(file);
   if (options.build && options.watch) watchBuild(options.build);
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);

@@ -158,7 +158,12 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
   }
   if (config) {
     if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
-    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
+    // The build command may be what makes main: it runs first (wrangler's order).
+    if (config.build) {
+      const { runBuildStep } = await import('../bundle.js');
+      await runBuildStep(config.build);
+    }
+    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist${config.build ? ' after build.command ran' : ''}`);
     entry = config.main;
   }
   const { workerNameFromFile } = await import('../dev.js');
@@ -178,8 +183,7 @@ function deployCommand(): Command {
       .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
   ).action(async (path: string, opts) => {
     const project = await resolveProject(path, opts);
-    const { bundleWorker, runBuildStep } = await import('../bundle.js');
-    if (project.config?.build) await runBuildStep(project.config.build);
+    const { bundleWorker } = await import('../bundle.js');
     let bundle;
     try {
       bundle = await bundleWorker(project.entry, bundleOptions(project.config));
