@@ -16,6 +16,7 @@ import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/w
 import { MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
 import { resolveSpecifier } from './specifiers.js';
 import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
+import { builtinModuleShim, defaultAddons, type AddonCatalog } from './addons.js';
 
 export class WorkerLoadError extends Error {
   constructor(
@@ -33,7 +34,7 @@ export class WorkerLoadError extends Error {
  * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
  * first request (see cacheAfterRun).
  */
-export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Promise<Map<string, ivm.Module> | undefined> {
+export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, addons: AddonCatalog = defaultAddons): Promise<Map<string, ivm.Module> | undefined> {
   // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
   // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
   if (isDeploymentSnapshotIsolate(ready)) {
@@ -51,7 +52,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
     if (main.type === 'esm' || main.type === 'commonjs') {
       const compiled = new Map<string, ivm.Module>();
       const names = new Map<ivm.Module, string>();
-      const context = sourceContext(def);
+      const context = sourceContext(def, addons);
       // Data and CompiledWasm values are made first (a wasm module compiled here, on the isolate's
       // thread), and handed to the internal module their synthesized modules import.
       const internal = await moduleValues(def, ready, timeout);
@@ -63,6 +64,26 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         compiled.set(source.name, module);
         names.set(module, source.name);
       }
+      // Imports of names no uploaded module has are built-in modules (node:*, cloudflare:*):
+      // their add-ons are installed with the worker's others, and each gets a small shim module.
+      const builtins = new Set<string>();
+      for (const module of compiled.values()) {
+        for (const specifier of module.dependencySpecifiers) {
+          if (specifier !== MODULE_VALUES_SPECIFIER && !compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
+        }
+      }
+      const wanted = new Set(addons.forWorker(def));
+      for (const specifier of builtins) {
+        const provider = addons.forModule(specifier);
+        if (provider) wanted.add(provider);
+      }
+      const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      for (const specifier of builtins) {
+        const exported = exportNames.get(specifier);
+        if (!exported) continue;
+        const shim = await ready.isolate.compileModule(builtinModuleShim(specifier, exported), { filename: specifier });
+        compiled.set(specifier, shim);
+      }
       const entry = compiled.get(main.name)!;
       // Linking runs no guest code (V8 only binds imports to exports), and the isolate was just
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
@@ -72,7 +93,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         const from = names.get(referrer) ?? main.name;
         // The internal module answers only the modules synthesized for Data and CompiledWasm.
         if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
-        const target = compiled.get(resolveSpecifier(specifier, from));
+        const target = compiled.get(resolveSpecifier(specifier, from)) ?? compiled.get(specifier);
         if (!target) throw new Error(`No such module "${specifier}" (imported from ${from})`);
         return target;
       });
@@ -83,6 +104,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       namespace = entry.namespace;
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
+      const wanted = addons.forWorker(def);
+      if (wanted.length) await addons.install(ready, wanted, timeout);
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
       await script.run(ready.context, { timeout, release: true });
@@ -102,8 +125,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   return modulesToCache;
 }
 
-function sourceContext(def: WorkerDefinition): ModuleSourceContext {
-  return { modules: new Map(def.modules.map((m) => [m.name, m])) };
+function sourceContext(def: WorkerDefinition, addons?: AddonCatalog): ModuleSourceContext {
+  return { modules: new Map(def.modules.map((m) => [m.name, m])), isBuiltin: addons ? (specifier) => addons.forModule(specifier) !== undefined : undefined };
 }
 
 /**
