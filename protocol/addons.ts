@@ -23,6 +23,8 @@ export interface AddonSpec {
 }
 
 export const ADDONS: readonly AddonSpec[] = [
+  // `cloudflare:workers`: env, waitUntil, WorkerEntrypoint, DurableObject, RpcTarget.
+  { name: 'cloudflare-workers', modules: ['cloudflare:workers'] },
   // The Cache API (bindings/cache).
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
 ];

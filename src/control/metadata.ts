@@ -63,7 +63,9 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       return [name, { type: 'kv_namespace', namespace_id: str(raw.namespace_id, `${where}.namespace_id`)! }];
     case 'service': {
       const service = str(raw.service, `${where}.service`)!;
-      return [name, { type: 'service', service }];
+      const entrypoint = str(raw.entrypoint, `${where}.entrypoint`, { optional: true });
+      if (entrypoint !== undefined && !/^[A-Za-z_$][\w$]{0,255}$/.test(entrypoint)) throw badRequest(`${where}.entrypoint must name an exported class (a JavaScript identifier), not ${JSON.stringify(entrypoint)}`);
+      return [name, entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint }];
     }
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);

@@ -65,7 +65,14 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
+  | {
+      type: 'service';
+      service: string;
+      /** a named export of the callee (a WorkerEntrypoint class) that RPC calls reach; default export otherwise */
+      entrypoint?: string;
+      /** set by the control plane: the callee must be of this account */
+      account?: string;
+    };
 
 export interface WorkerDefinition {
   name: string;

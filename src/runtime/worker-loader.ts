@@ -53,9 +53,6 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const compiled = new Map<string, ivm.Module>();
       const names = new Map<ivm.Module, string>();
       const context = sourceContext(def, addons);
-      // Data and CompiledWasm values are made first (a wasm module compiled here, on the isolate's
-      // thread), and handed to the internal module their synthesized modules import.
-      const internal = await moduleValues(def, ready, timeout);
       for (const source of def.modules) {
         const code = moduleSource(source, context);
         if (code === null) continue;
@@ -78,6 +75,10 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         if (provider) wanted.add(provider);
       }
       const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      // Before any of the worker's code runs: cloudflare:workers' env filled (the top level may
+      // read it), and Data and CompiledWasm values made (a wasm module compiled there, on the
+      // isolate's thread) for the internal module their synthesized modules import.
+      const internal = await prepareLoad(def, ready, builtins.has(CLOUDFLARE_WORKERS), timeout);
       for (const specifier of builtins) {
         const exported = exportNames.get(specifier);
         if (!exported) continue;
@@ -129,17 +130,23 @@ function sourceContext(def: WorkerDefinition, addons?: AddonCatalog): ModuleSour
   return { modules: new Map(def.modules.map((m) => [m.name, m])), isBuiltin: addons ? (specifier) => addons.forModule(specifier) !== undefined : undefined };
 }
 
+const CLOUDFLARE_WORKERS = 'cloudflare:workers';
+
 /**
- * The internal module that hands the version's Data and CompiledWasm values to their synthesized
- * modules (protocol/wall.ts MODULE_VALUES_GLOBAL), evaluated before any of the worker's code runs;
- * undefined when the version has none. A wasm module that does not compile fails the load here.
+ * The guest's prepareLoad, when the worker needs it (sandbox/prepare-load.ts): the env filled
+ * early when `withEnv`, and the Data and CompiledWasm values made. Answers the internal module
+ * that hands those values to their synthesized modules (protocol/wall.ts MODULE_VALUES_GLOBAL),
+ * evaluated here; undefined when the version has none. A wasm module that does not compile fails
+ * the load here.
  */
-async function moduleValues(def: WorkerDefinition, ready: ReadyIsolate, timeout: number): Promise<ivm.Module | undefined> {
+async function prepareLoad(def: WorkerDefinition, ready: ReadyIsolate, withEnv: boolean, timeout: number): Promise<ivm.Module | undefined> {
   const binaries = def.modules.filter(isBinaryModule);
-  if (!binaries.length) return undefined;
+  if (!binaries.length && !withEnv) return undefined;
   const kinds = JSON.stringify(binaries.map((m: WorkerModuleSource) => [m.name, m.type]));
   const buffers = binaries.map((m) => toExternal(moduleBytes(m)).copyInto({ release: true }));
-  await ready.entry.makeModuleValues.apply(undefined, [kinds, ...buffers], { timeout });
+  const env = withEnv ? JSON.stringify(guestEnv(def.bindings)) : null;
+  await ready.entry.prepareLoad.apply(undefined, [env, kinds, ...buffers], { timeout });
+  if (!binaries.length) return undefined;
   const internal = await ready.isolate.compileModule(MODULE_VALUES_SOURCE, { filename: 'cinder:module-values' });
   internal.instantiateSync(ready.context, () => {
     throw new Error('the internal module imports nothing');

@@ -27,7 +27,7 @@ export interface ProjectConfig {
   compatibilityFlags: string[];
   vars: Record<string, unknown>;
   kvNamespaces: { binding: string; id: string }[];
-  services: { binding: string; service: string }[];
+  services: { binding: string; service: string; entrypoint?: string }[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
@@ -144,10 +144,10 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     return { binding: value.binding, id: value.id };
   });
   const services = list('services', (value, i) => {
-    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string') {
-      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" }`);
+    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string' || (value.entrypoint !== undefined && typeof value.entrypoint !== 'string')) {
+      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" } (and optionally entrypoint = "ClassName")`);
     }
-    return { binding: value.binding, service: value.service };
+    return value.entrypoint === undefined ? { binding: value.binding, service: value.service } : { binding: value.binding, service: value.service, entrypoint: value.entrypoint };
   });
 
   let crons: string[] = [];
@@ -227,7 +227,7 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
   const bindings: Record<string, unknown>[] = [
     ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
-    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
+    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}) })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;

@@ -1,8 +1,10 @@
-// The values of an upload's Data and CompiledWasm modules (protocol/wall.ts MODULE_VALUES_GLOBAL):
+// Before a worker's modules are evaluated: its env for cloudflare:workers, and the values of its
+// Data and CompiledWasm modules (protocol/wall.ts MODULE_VALUES_GLOBAL):
 // made from bytes the host hands over at load time, before any of the worker's code runs, and
 // taken once each by the module the loader synthesized for them. A wasm module is compiled here,
 // by the loader, never from bytes a handler passes (wasm.ts keeps its memory under the limit).
 import { compileUploadedModule } from './wasm.js';
+import { fillWorkerEnv } from './env.js';
 import { MODULE_VALUES_GLOBAL } from '../protocol/wall.js';
 
 const defineProperty = Object.defineProperty;
@@ -17,11 +19,15 @@ const U8 = Uint8Array;
 const ErrorCtor = Error;
 
 /**
- * Host entry, called by the loader with `kinds` (JSON [name, "data" | "wasm"][]) and one
- * ArrayBuffer per entry. Leaves on MODULE_VALUES_GLOBAL a function that deletes itself and
- * answers `take(name)`, which hands each value out once.
+ * Host entry, called by the loader before the worker's modules are evaluated, when they need it:
+ * `env` (the env descriptor, JSON) when a module imports cloudflare:workers, whose `env` is then
+ * filled for the top level to read; `kinds` (JSON [name, "data" | "wasm"][]) and one ArrayBuffer
+ * per entry for Data and CompiledWasm modules, leaving on MODULE_VALUES_GLOBAL a function that
+ * deletes itself and answers `take(name)`, which hands each value out once.
  */
-export function makeModuleValues(kinds: string, ...buffers: ArrayBuffer[]): void {
+export function prepareLoad(env: string | null, kinds: string, ...buffers: ArrayBuffer[]): void {
+  if (env !== null) fillWorkerEnv(env);
+  if (kinds === '[]') return;
   const list = jsonParse(kinds) as [string, 'data' | 'wasm'][];
   const values = new MapCtor<string, unknown>();
   for (let i = 0; i < list.length; i++) {
