@@ -59,7 +59,7 @@ function rpcSize(value: unknown, what: string, call: string): void {
   } catch (error) {
     throw new TypeError(`${call}: the ${what} could not be serialized: ${(error as Error).message}`);
   }
-  if (bytes > MAX_RPC_BYTES) throw new RangeError(`${call}: the ${what} is ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`);
+  if (bytes > MAX_RPC_BYTES) throw new RangeError(`${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`);
 }
 
 export function registerServiceBindings(runtime: ServiceRuntime, options: ServiceBindingOptions = {}): void {

@@ -65,14 +65,13 @@ function builtinsPlugin(flags: string[] | undefined): Plugin {
       const bare = new RegExp(`^(${NODE_MODULE_NAMES.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
       b.onResolve({ filter: bare }, async (args) => {
         if (args.pluginData?.cinderBare) return undefined;
-        if (nodeAllowed) {
-          const error = nodeImportError(args.path, flags);
-          if (error) return { errors: [{ text: error }] };
-          return external(`node:${args.path}`, args.kind);
-        }
+        const error = nodeImportError(args.path, flags);
+        if (nodeAllowed && !error) return external(`node:${args.path}`, args.kind);
+        // A Node.js module the flags do not offer may still be an npm package of that name
+        // (punycode, events without nodejs_compat...): the project's own copy, if it has one.
         const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { cinderBare: true } });
-        if (found.errors.length) return { errors: [{ text: `"${args.path}" is a Node.js built-in module: ${nodeImportError(args.path, flags)}` }] };
-        return { path: found.path, namespace: found.namespace, sideEffects: found.sideEffects };
+        if (found.errors.length) return { errors: [{ text: `"${args.path}" is a Node.js built-in module: ${error}` }] };
+        return { path: found.path, namespace: found.namespace, external: found.external, sideEffects: found.sideEffects };
       });
       b.onLoad({ filter: /.*/, namespace: 'cinder-require-builtin' }, (args) => ({
         contents: `import * as m from ${JSON.stringify(args.path)};\nmodule.exports = "default" in m ? m.default : m;\n`,

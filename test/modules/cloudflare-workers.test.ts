@@ -109,6 +109,7 @@ describe('RPC over service bindings', () => {
           case '/then': return run(() => typeof env.CALC.then);
           case '/fetch': return run(async () => (await env.CALC.fetch('https://calc/')).text());
           case '/named': return run(() => env.ADMIN.whoami());
+          case '/huge': return run(() => env.CALC.echo(new Uint8Array(33 * 1024 * 1024)));
           case '/plain': return run(() => env.PLAIN.add(1, 2));
         }
         return new Response('no route', { status: 404 });
@@ -147,6 +148,7 @@ describe('RPC over service bindings', () => {
   it('refuses what cannot be cloned, unknown and reserved methods, and workers that are not entrypoint classes', async () => {
     expect(await call('/fn-arg')).toMatchObject({ error: 'DataCloneError', message: expect.stringMatching(/could not be cloned/) });
     expect(await call('/fn-result')).toMatchObject({ error: 'DataCloneError', message: expect.stringMatching(/could not be cloned/) });
+    expect(await call('/huge')).toMatchObject({ error: 'RangeError', message: expect.stringMatching(/env\.CALC\.echo\(\): the arguments are \d+ bytes serialized, over the limit of 33554432 bytes/) });
     expect(await call('/missing')).toEqual({ error: 'TypeError', message: 'The RPC receiver does not implement the method "nope".', isRange: false });
     expect(await call('/plain')).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/does not support RPC: its default export is not a class extending WorkerEntrypoint/) });
   });
