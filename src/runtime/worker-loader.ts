@@ -69,12 +69,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
           if (specifier !== MODULE_VALUES_SPECIFIER && !compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
         }
       }
-      const wanted = new Set(addons.forWorker(def));
-      for (const specifier of builtins) {
-        const provider = addons.forModule(specifier);
-        if (provider) wanted.add(provider);
-      }
-      const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      const wanted = addons.resolve(def, builtins);
+      const exportNames = wanted.length ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
       // Before any of the worker's code runs: cloudflare:workers' env filled (the top level may
       // read it), and Data and CompiledWasm values made (a wasm module compiled there, on the
       // isolate's thread) for the internal module their synthesized modules import.
