@@ -117,6 +117,27 @@ describe('module types through the upload', () => {
     expect(broken.body.error).toMatch(/failed to load: .*(CompileError|WebAssembly)/);
   });
 
+  it('holds a CompiledWasm module\'s memory to the worker\'s memory limit', async () => {
+    // (module (memory (export "mem") N)), N pages of 64 KiB
+    const memoryModule = (lebPages: number[]) => Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0x05, 2 + lebPages.length, 0x01, 0x00, ...lebPages, 0x07, 0x07, 0x01, 0x03, 0x6d, 0x65, 0x6d, 0x02, 0x00]);
+    const upload = (name: string, wasm: Uint8Array) =>
+      cinder.admin('PUT', `/workers/${name}`, {
+        body: partsForm({ main_module: 'index.js' }, {
+          'index.js': { body: 'import m from "./mem.wasm"; const kept = []; export default { fetch() { try { kept.push(new WebAssembly.Instance(m)); return new Response("instances: " + kept.length); } catch (e) { return new Response(e.name + ": " + e.message); } } };', type: 'application/javascript+module' },
+          'mem.wasm': { body: wasm, type: 'application/wasm' },
+        }),
+      });
+    // 3000 pages (~188 MB) can never fit the 128 MB default: refused at deploy, naming why.
+    const tooBig = await upload('bigmem', memoryModule([0xb8, 0x17]));
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body.error).toMatch(/failed to load: CompileError: WebAssembly\.Module\(\): maximum memory size \(2048 pages\) is less than initial \(3000 pages\)/);
+    // 1200 pages (75 MB) fit once; a second instance is over the limit.
+    const fits = await upload('mem75', memoryModule([0xb0, 0x09]));
+    expect(fits.status, fits.text).toBe(201);
+    expect((await cinder.get('mem75.example.com')).text).toBe('instances: 1');
+    expect((await cinder.get('mem75.example.com')).text).toMatch(/^RangeError: exceeded memory limit: WebAssembly\.Instance\(\) needs 75 MB of WebAssembly memory with 75 MB already in use/);
+  });
+
   it('refuses a non-JavaScript entry and unknown part types by name', async () => {
     const entry = await cinder.admin('PUT', '/workers/badentry', { body: partsForm({ main_module: 'a.wasm' }, { 'a.wasm': { body: ADD_WASM, type: 'application/wasm' } }) });
     expect(entry.status).toBe(400);
