@@ -10,7 +10,7 @@ import { Watchdog } from './watchdog.js';
 import { WorkerInstance, type InstanceHost } from './worker-instance.js';
 import { WorkerLoadError } from './worker-loader.js';
 import type { InvocationRecord } from './invocation.js';
-import type { OpHandler, RuntimeRequest, RuntimeResponse } from './contract.js';
+import type { OpHandler, RuntimeRequest, RuntimeResponse, RuntimeRpcResult } from './contract.js';
 import type { WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
@@ -375,6 +375,29 @@ export class Runtime {
     } finally {
       this.activeRequests--;
       this.finished(name, running);
+    }
+  }
+
+  /**
+   * An RPC call of `method` on worker `name`'s WorkerEntrypoint (`entrypoint`: a named export, or
+   * null for the default), for a service binding; `place` as for fetch. Answers the method's value,
+   * the exception it threw, the limit that ended it, or why it could not run.
+   */
+  async rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeRpcResult> {
+    this.activeRequests++;
+    const running = this.started(name);
+    try {
+      const refusal = this.refusals.get(name);
+      if (refusal !== undefined) return { refused: refusal };
+      const { instance, loadError } = this.liveInstance(name) ?? (await this.instanceFor(name));
+      if (!instance) return { loadError };
+      const result = await instance.rpc(entrypoint, method, args, requestId, place);
+      if (result.limit) return { limit: result.limit };
+      if (result.exception) return { exception: result.exception };
+      return { value: result.value };
+    } finally {
+      this.activeRequests--;
+      running.done();
     }
   }
 
