@@ -397,7 +397,7 @@ export class Runtime {
       return { value: result.value };
     } finally {
       this.activeRequests--;
-      running.done();
+      this.finished(name, running);
     }
   }
 
