@@ -374,7 +374,7 @@ export class Runtime {
       return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
     } finally {
       this.activeRequests--;
-      running.done();
+      this.finished(name, running);
     }
   }
 
@@ -397,7 +397,7 @@ export class Runtime {
       return { value: result.value };
     } finally {
       this.activeRequests--;
-      running.done();
+      this.finished(name, running);
     }
   }
 
@@ -410,18 +410,21 @@ export class Runtime {
   /** workers whose requests are refused, with the reason shown to clients */
   private readonly refusals = new Map<string, string>();
 
-  private started(name: string): { done(): void } {
+  /** Record an invocation of `name` beginning; answers the token finished() takes. */
+  private started(name: string): number {
     const token = this.nextRunning++;
     let byWorker = this.running.get(name);
     if (!byWorker) this.running.set(name, (byWorker = new Map()));
     byWorker.set(token, Date.now());
     for (const listener of this.enterListeners) listener(name);
-    return {
-      done: () => {
-        byWorker.delete(token);
-        if (byWorker.size === 0 && this.running.get(name) === byWorker) this.running.delete(name);
-      },
-    };
+    return token;
+  }
+
+  private finished(name: string, token: number): void {
+    const byWorker = this.running.get(name);
+    if (!byWorker) return;
+    byWorker.delete(token);
+    if (byWorker.size === 0) this.running.delete(name);
   }
 
   /** Workers with invocations in flight now, each with the start (epoch ms) of its oldest one. */
@@ -449,7 +452,7 @@ export class Runtime {
     try {
       return await this.scheduledNow(name, cron, scheduledTime, requestId);
     } finally {
-      running.done();
+      this.finished(name, running);
     }
   }
 
