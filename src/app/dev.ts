@@ -35,6 +35,8 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** a wrangler project's compatibility_date, kept on the definition as a deploy keeps it */
+  compatibilityDate?: string;
   /** how workers are bundled (a wrangler project's rules and compatibility flags) */
   bundle?: BundleOptions;
   /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
@@ -115,6 +117,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.main,
       modules: bundle.modules,
       bindings,
+      compatibilityDate: options.compatibilityDate,
       compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
