@@ -180,12 +180,16 @@ function deployCommand(): Command {
     const { bundleWorker } = await import('../bundle.js');
     let bundle;
     try {
-      bundle = await bundleWorker(project.entry);
+      bundle = await bundleWorker(project.entry, { mode: 'production' });
     } catch (error) {
-      throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
+      const { formatBuildError } = await import('../build-errors.js');
+      throw new Error(`could not bundle ${project.entry}:\n${formatBuildError(error, { color: process.stderr.isTTY })}`);
     }
     const module = bundle.modules.find((m) => m.name === bundle.main)!;
     const metadata: Record<string, unknown> = project.config ? configMetadata(project.config) : {};
+    // As wrangler: secrets set with `cinder secret put` live on the worker, not in the config, and
+    // carry over to the new version (a var declared under the same name replaces the secret).
+    metadata.keep_bindings = ['secret_text'];
     if (module.type === 'esm') metadata.main_module = bundle.main;
     else metadata.body_part = bundle.main;
 
