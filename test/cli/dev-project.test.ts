@@ -251,6 +251,32 @@ describe('cinder dev with several workers', { timeout: 90_000 }, () => {
 });
 
 describe('cinder dev logs', { timeout: 60_000 }, () => {
+  // `script` runs the command on a pseudo-terminal, as a person's shell would.
+  it.skipIf(!existsSync('/usr/bin/script'))('are human lines, coloured, by default in a terminal', async () => {
+    const command = `"${process.execPath}" --no-node-snapshot "${bin}" dev --port 0 --no-persist`;
+    const child = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], { cwd: shop, env: { ...process.env, NO_COLOR: '' } });
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    try {
+      let url: string | undefined;
+      for (let i = 0; i < 300 && !url; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        url = /cinder dev: shop on (http:\/\/[\d.:]+)/.exec(out)?.[1];
+      }
+      expect(url).toBeDefined();
+      await request(`${url}/color`, { headers: { host: 'shop.localhost' } }).then((res) => res.body.text());
+      for (let i = 0; i < 50 && !/GET \/color/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+      // level and worker in colour, the worker's own escapes untouched
+      expect(out).toMatch(/\x1b\[32mINFO \x1b\[39m \x1b\[36m\[shop\]\x1b\[39m \x1b\[32mgreen words\x1b\[39m/);
+      expect(out).toMatch(/\x1b\[36m\[shop\]\x1b\[39m GET \/color \x1b\[32m200\x1b\[39m/);
+      expect(out).not.toContain('"level":');
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('are human lines on request (a terminal gets them by default), with the worker\'s colours as real escapes', async () => {
     const d = await dev(['--log-format', 'pretty', '--no-persist'], shop);
     try {
