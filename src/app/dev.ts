@@ -2,8 +2,8 @@
 // wrangler config or its .dev.vars change. Also what `npm start` runs over examples/. Workers are
 // reached as <name>.localhost (or any Host whose first label is the name); the first (or
 // --default) worker answers everything else. Workers served together reach each other through
-// service bindings. KV data lives in memory, or under --persist-to (the CLI's default:
-// <project>/.cinder/state), so it outlives a restart.
+// service bindings. KV data and the Cache API's entries live in memory, or under --persist-to (the
+// CLI's default: <project>/.cinder/state), so they outlive a restart.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -20,6 +20,8 @@ import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installCache } from '../../bindings/cache/host.js';
+import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
 import { SourceMaps } from './dev-source-maps.js';
@@ -138,6 +140,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
   registerServiceBindings(runtime);
+  // The Cache API in dev: kept beside KV under persistTo, else in memory (gone when dev stops).
+  if (options.persistTo) mkdirSync(options.persistTo, { recursive: true });
+  const cacheStore = new CacheStore({ path: options.persistTo ? join(options.persistTo, 'cache.sqlite') : ':memory:' });
+  installCache(runtime, cacheStore);
   const router = new Router((name) => runtime.has(name));
   const sourceMaps = new SourceMaps();
   options.onSourceMaps?.(sourceMaps);
@@ -309,6 +315,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();
       await closeOps();
+      cacheStore.close();
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
     },
