@@ -1,6 +1,7 @@
 // Worker stacks in dev, pointed at the sources: a frame in the bundle (`file:///index.js:41:9`)
 // becomes the file and line it was built from (`src/routes/user.ts:12:11`), through the source
-// map esbuild made with the bundle. Used on exceptions, load errors and console lines.
+// map esbuild made with the bundle. Used on exceptions, load errors and console lines. Only
+// `file:///<module>` positions are rewritten, so mapping a text twice changes nothing more.
 import { relative, sep } from 'node:path';
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 
@@ -19,7 +20,7 @@ export class SourceMaps {
   /** `worker`'s bundle is the module `module`, built with `sourceMap` (absolute sources). */
   set(worker: string, module: string, sourceMap: string | undefined): void {
     if (!sourceMap) return void this.maps.delete(worker);
-    this.maps.set(worker, { frame: new RegExp(`(?:file:///)?${escape(module)}:(\\d+):(\\d+)`, 'g'), map: new TraceMap(sourceMap) });
+    this.maps.set(worker, { frame: new RegExp(`file:///${escape(module)}:(\\d+):(\\d+)`, 'g'), map: new TraceMap(sourceMap) });
   }
 
   delete(worker: string): void {

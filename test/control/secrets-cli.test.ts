@@ -4,7 +4,7 @@
 // log stream shows. Also what `cinder deploy` builds: NODE_ENV "production", and no EPIPE trace
 // when its output is cut short.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +151,27 @@ describe('cinder secret', { timeout: 120_000 }, () => {
     expect(cinder(['secret', 'put', 'X', '--name', 'nope'], 'v').stderr).toMatch(/no worker named "nope"; deploy it first/);
   });
 
+  // `script` gives the command a pseudo-terminal, as a person's shell would.
+  it.skipIf(!existsSync('/usr/bin/script'))('asks for the value on a terminal, without echoing it', async () => {
+    const command = `"${process.execPath}" --no-node-snapshot "${bin}" secret put API_KEY`;
+    const pty = spawn('/usr/bin/script', ['-qefc', command, '/dev/null'], { cwd: project, env: { ...process.env, CINDER_ADMIN_TOKEN: '', CINDER_URL: adminUrl, CINDER_TOKEN: token } });
+    let out = '';
+    let typed = false;
+    pty.stdout!.on('data', (chunk) => {
+      out += chunk;
+      if (!typed && out.includes('Enter a secret value for API_KEY: ')) {
+        typed = true;
+        pty.stdin!.write(`${SECOND}\r`);
+      }
+    });
+    const code = await new Promise((resolve) => pty.once('exit', resolve));
+    cliOutput += out;
+    expect(code).toBe(0);
+    expect(out).toMatch(/Set secret API_KEY on worker vault: version 6 /);
+    expect(out).not.toContain(SECOND);
+    expect(await get()).toBe(`v2 key=${SECOND} mode=plain node_env=production`);
+  });
+
   it('wrote no secret value to any output or log', () => {
     expect(serverOut).toMatch(/"msg":"admin request"/);
     for (const text of [serverOut, serverErr, cliOutput]) {
@@ -168,11 +189,11 @@ describe('cinder secret', { timeout: 120_000 }, () => {
         timeout: 30_000,
       });
     const head = piped('head -1');
-    expect(head.stdout).toMatch(/^Deployed vault: version 6 .*\n$/);
+    expect(head.stdout).toMatch(/^Deployed vault: version 7 .*\n$/);
     expect(head.stderr).toBe('');
     // A reader that is gone before the first line: every write meets a closed pipe.
     const gone = piped('true');
     expect(gone.stderr).toBe('');
-    expect(cinder(['workers', 'versions', 'vault']).stdout).toMatch(/^\*\s+7\s/m);
+    expect(cinder(['workers', 'versions', 'vault']).stdout).toMatch(/^\*\s+8\s/m);
   });
 });
