@@ -192,6 +192,7 @@ describe('cinder dev in a wrangler project', { timeout: 120_000 }, () => {
     expect((await get(d, 'shop.localhost', '/count')).text).toBe('2');
     await d.stop();
     expect(existsSync(join(shop, '.cinder', 'state', 'kv.sqlite'))).toBe(true);
+    expect(readFileSync(join(shop, '.cinder', '.gitignore'), 'utf8')).toMatch(/^\*$/m);
     d = await dev([], shop);
     expect((await get(d, 'shop.localhost', '/count')).text).toBe('3');
     await d.stop();

@@ -1,4 +1,5 @@
 // The `cinder` command. Loaded through bin/cinder.js, which guarantees --no-node-snapshot.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
@@ -14,6 +15,14 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
   return n;
+}
+
+/** A directory of local state that git should not see (wrangler's .wrangler is in templates' .gitignore). */
+function ignoreInGit(dir: string): void {
+  const file = join(dir, '.gitignore');
+  if (existsSync(file)) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, '# local state of `cinder dev`\n*\n');
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -58,6 +67,8 @@ program
     const { parseInspectOption } = await import('../inspector.js');
     const inspect = parseInspectOption(opts.inspect) ?? undefined;
     const persistTo = opts.persist === false ? undefined : resolve(opts.persistTo ?? join(plan.projectDir, '.cinder', 'state'));
+    // The default state directory sits in the project: keep it out of the project's commits.
+    if (persistTo && !opts.persistTo) ignoreInGit(join(plan.projectDir, '.cinder'));
     const dev = await startDev({
       workers: plan.workers,
       paths: plan.paths,
