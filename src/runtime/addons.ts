@@ -12,6 +12,8 @@ import { ADDONS, BUILTIN_MODULE_GLOBAL, type AddonInstalled, type AddonSpec } fr
 
 interface AddonSource {
   code: string;
+  /** AddonSpec.files, read once and held outside any isolate; copied into each that installs it */
+  files?: ivm.ExternalCopy<Record<string, ArrayBuffer>>;
   /** V8 code cache, made by the first isolate that compiles the add-on in this process */
   cache?: Buffer;
 }
@@ -43,6 +45,26 @@ export class AddonCatalog {
     return names;
   }
 
+  /** Everything a worker importing `builtins` needs, each after the add-ons it needs. */
+  resolve(def: WorkerDefinition, builtins: Iterable<string>): string[] {
+    const names = new Set(this.forWorker(def));
+    for (const specifier of builtins) {
+      const provider = this.forModule(specifier);
+      if (provider) names.add(provider);
+    }
+    return this.withNeeds(names);
+  }
+
+  /** The add-on's built code (dist/addons/<name>.js). */
+  code(name: string): string {
+    return this.source(name).code;
+  }
+
+  /** Whether the add-on is handed files (bytes a snapshot cannot hold, such as WebAssembly). */
+  hasFiles(name: string): boolean {
+    return !!this.byName.get(name)?.files;
+  }
+
   /** The add-on that provides a built-in module specifier ("node:buffer"), if any. */
   forModule(specifier: string): string | undefined {
     return this.specs.find((spec) => spec.modules?.includes(specifier))?.name;
@@ -64,13 +86,29 @@ export class AddonCatalog {
       if (!source.cache && made) source.cache = Buffer.from(made.copy({ release: true }));
       const wrapper = (await script.run(ready.context, { reference: true, timeout, release: true })) as ivm.Reference<Function>;
       try {
-        const answer = JSON.parse(String(await ready.entry.installAddon.apply(undefined, [wrapper.derefInto(), name], { timeout }))) as AddonInstalled;
+        const files = this.filesArgument(name, source);
+        const answer = JSON.parse(String(await ready.entry.installAddon.apply(undefined, [wrapper.derefInto(), name, files], { timeout }))) as AddonInstalled;
         for (const [specifier, exportNames] of Object.entries(answer.modules)) modules.set(specifier, exportNames);
       } finally {
         wrapper.release();
       }
     }
     return modules;
+  }
+
+  /** The add-on's files as one object of ArrayBuffers, copied into the isolate with the call. */
+  private filesArgument(name: string, source: AddonSource): ivm.Copy<Record<string, ArrayBuffer>> | undefined {
+    const spec = this.byName.get(name)!;
+    if (!spec.files) return undefined;
+    if (!source.files) {
+      const files: Record<string, ArrayBuffer> = {};
+      for (const [key, path] of Object.entries(spec.files)) {
+        const bytes = readFileSync(join(packageRoot, path));
+        files[key] = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      }
+      source.files = new ivm.ExternalCopy(files);
+    }
+    return source.files.copyInto();
   }
 
   private withNeeds(names: Iterable<string>): string[] {
