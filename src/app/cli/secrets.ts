@@ -39,8 +39,9 @@ async function readStdin(): Promise<string> {
 /** Ask on the terminal without echoing what is typed. */
 async function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
+  // Echo off before the question shows: what is typed from then on never reaches the screen.
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.resume();
   stdin.setEncoding('utf8');
   try {
