@@ -6,7 +6,7 @@
 // CLI's default: <project>/.cinder/state), so they outlive a restart.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
@@ -182,7 +182,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const watchPath = (path: string, worker: Served, table: Map<string, Set<Served>>) => {
     if (!options.watch) return;
     const full = resolve(path);
-    if (full.includes(`${'/'}node_modules${'/'}`)) return;
+    if (full.split(sep).includes('node_modules')) return;
     let set = table.get(full);
     if (!set) table.set(full, (set = new Set()));
     set.add(worker);

@@ -168,6 +168,15 @@ describe('cinder dev in a wrangler project', { timeout: 120_000 }, () => {
     writeFileSync(join(shop, '.dev.vars'), `TOKEN="${DEV_SECRET}-2"\n`);
     expect(JSON.parse(await eventually(d, 'shop.localhost', '/', (t) => t.includes(`${DEV_SECRET}-2`))).token).toBe(`${DEV_SECRET}-2`);
     writeFileSync(join(shop, '.dev.vars'), `TOKEN="${DEV_SECRET}"\n`);
+    // a config broken mid-edit: said, and the worker keeps serving
+    writeFileSync(join(shop, 'wrangler.toml'), toml.replace('[vars]', '[vars'));
+    let broken: Record<string, any> | undefined;
+    for (let i = 0; i < 100 && !broken; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      broken = logLines(d).find((l) => /wrangler\.toml is not valid TOML/.test(l.err ?? ''));
+    }
+    expect(broken?.msg).toBe('reload of shop failed; still serving the previous version');
+    expect((await get(d, 'shop.localhost')).status).toBe(200);
     writeFileSync(join(shop, 'wrangler.toml'), toml);
     expect(JSON.parse(await eventually(d, 'shop.localhost', '/', (t) => t.includes('"local"') && t.includes(`${DEV_SECRET}"`))).mode).toBe('local');
   });
