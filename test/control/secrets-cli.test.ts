@@ -196,4 +196,13 @@ describe('cinder secret', { timeout: 120_000 }, () => {
     expect(gone.stderr).toBe('');
     expect(cinder(['workers', 'versions', 'vault']).stdout).toMatch(/^\*\s+8\s/m);
   });
+
+  it('warns when a var of the config replaces a secret of the same name', async () => {
+    writeFileSync(join(project, 'wrangler.toml'), 'name = "vault"\nmain = "src/index.ts"\n[vars]\nMODE = "plain"\nAPI_KEY = "public"\n');
+    const out = cinder(['deploy']);
+    expect(out.status).toBe(0);
+    expect(out.stderr).toBe('cinder deploy: warning: API_KEY is a secret of vault, replaced by the var of the same name in the config\n');
+    expect(await get()).toBe('v2 key=public mode=plain node_env=production');
+    expect(cinder(['secret', 'list']).stdout).toMatch(/has no secrets/);
+  });
 });

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
-import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
+import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
 import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
@@ -167,6 +167,23 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
   return { name, entry: entry!, config };
 }
 
+/** As wrangler: say so when a var of the config is about to replace a secret of the same name. */
+async function warnOfShadowedSecrets(admin: AdminClient, worker: string, vars: string[]): Promise<void> {
+  if (!vars.length) return;
+  let secrets: { name: string }[];
+  try {
+    ({ secrets } = await admin.request('GET', `/workers/${encodeURIComponent(worker)}/secrets`));
+  } catch (error) {
+    // A first deploy has no secrets; any other failure shows itself on the upload.
+    if (error instanceof AdminError) return;
+    throw error;
+  }
+  const shadowed = secrets.map((s) => s.name).filter((name) => vars.includes(name));
+  if (shadowed.length) {
+    process.stderr.write(`cinder deploy: warning: ${shadowed.join(', ')} ${shadowed.length === 1 ? 'is a secret' : 'are secrets'} of ${worker}, replaced by the var${shadowed.length === 1 ? '' : 's'} of the same name in the config\n`);
+  }
+}
+
 function deployCommand(): Command {
   return adminOptions(
     new Command('deploy')
@@ -205,7 +222,9 @@ function deployCommand(): Command {
     for (const m of bundle.modules) {
       form.append(m.name, new Blob([m.code], { type: m.type === 'esm' ? 'application/javascript+module' : 'application/javascript' }), m.name);
     }
-    const result = await client(opts).request('PUT', `/workers/${project.name}`, form);
+    const admin = client(opts);
+    await warnOfShadowedSecrets(admin, project.name, Object.keys(project.config?.vars ?? {}));
+    const result = await admin.request('PUT', `/workers/${project.name}`, form);
     say(`Deployed ${project.name}: version ${result.number} (${result.version}), ${formatBytes(result.size)}`);
     if (result.routes?.length) say(`  routes:   ${result.routes.join(', ')}`);
     if (result.crons?.length) say(`  crons:    ${result.crons.join(', ')}`);
