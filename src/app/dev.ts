@@ -10,7 +10,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { bundleWorker } from './bundle.js';
+import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { formatBuildError } from './build-errors.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
@@ -38,6 +38,12 @@ export interface DevWorkerSource {
   settingsFiles?: string[];
   /** read the worker's settings again from disk */
   reread?: () => DevWorkerSource;
+  compatibilityDate?: string;
+  /** how it is bundled (a wrangler project's rules and compatibility flags) */
+  bundle?: BundleOptions;
+  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
+   *  when a file under its watch directories changes */
+  build?: BuildStep;
 }
 
 export interface DevOptions {
@@ -59,6 +65,10 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: under persistTo, else in memory) */
   kvService?: KVService;
+  /** how the workers from `paths` are bundled */
+  bundle?: BundleOptions;
+  /** a build.command for the workers from `paths` (see DevWorkerSource.build) */
+  build?: BuildStep;
   /** keep dev state (KV) in this directory; default: in memory, for this process only */
   persistTo?: string;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
@@ -122,10 +132,14 @@ interface Served {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
+  // A build command may be what makes the entry: each runs first (wrangler's order), once.
+  const builds = new Map<string, BuildStep>();
+  for (const step of [options.build, ...(options.workers ?? []).map((w) => w.build)]) if (step) builds.set(`${step.cwd}\0${step.command}`, step);
+  for (const step of builds.values()) await runBuildStep(step);
   const extraKV = kvBindings(options.kvNamespaces ?? []);
   const sources: DevWorkerSource[] = [
     ...(options.workers ?? []),
-    ...expandPaths(options.paths ?? []).map((file) => ({ name: workerNameFromFile(file), entry: file, bindings: options.bindings ?? {}, limits: options.limits })),
+    ...expandPaths(options.paths ?? []).map((file) => ({ name: workerNameFromFile(file), entry: file, bindings: options.bindings ?? {}, limits: options.limits, bundle: options.bundle, build: options.build })),
   ];
   if (!sources.length) throw new Error('no workers to serve');
   const names = new Set<string>();
@@ -216,7 +230,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     watchPath(source.entry, worker, watchedSources);
     let bundle;
     try {
-      bundle = await bundleWorker(source.entry, { mode: 'development', sourcemap: true });
+      bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
     } catch (error) {
       // Watch the files the errors are in too, so fixing any of them rebuilds.
       for (const message of (error as { errors?: { location?: { file?: string } | null }[] }).errors ?? []) {
@@ -229,13 +243,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     ensureKV(bindings);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
     // The version changes with the code and with the settings, so a config edit alone reloads.
-    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits })).digest('hex');
+    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
     const def: WorkerDefinition = {
       name: source.name,
       version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).digest('hex').slice(0, 16),
       main: bundle.main,
       modules: bundle.modules,
       bindings,
+      compatibilityDate: source.compatibilityDate,
+      compatibilityFlags: source.bundle?.compatibilityFlags?.length ? source.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
       limits,
@@ -245,6 +261,34 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     sourceMaps.set(source.name, bundle.main, bundle.sourceMap);
     runtime.deploy(def);
     if (current) logger.info({ worker: source.name, version: def.version }, `reloaded ${source.name}`);
+  }
+
+  /** Run a build command again when its sources change, then reload the workers it builds. */
+  function watchBuild(step: BuildStep): void {
+    let timer: NodeJS.Timeout | null = null;
+    let running: Promise<void> = Promise.resolve();
+    const rebuild = () => {
+      running = running.then(async () => {
+        try {
+          await runBuildStep(step);
+        } catch (error) {
+          logger.error({ err: (error as Error).message }, 'build.command failed; still serving the previous version');
+          return;
+        }
+        for (const worker of served.values()) {
+          if (worker.source.build?.command === step.command && worker.source.build.cwd === step.cwd) await (worker.queue = worker.queue.then(() => reloadQuietly(worker)));
+        }
+      });
+    };
+    for (const dir of step.watchDirs) {
+      if (!existsSync(dir)) continue;
+      const watcher = watch(dir, { recursive: true }, () => {
+        if (closed) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(rebuild, DEBOUNCE_MS);
+      });
+      directories.set(`build:${dir}:${step.command}`, watcher);
+    }
   }
 
   async function reloadQuietly(worker: Served): Promise<void> {
@@ -267,6 +311,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       logger.error({ worker: worker.source.name, file: worker.source.entry, err: (error as Error).message }, `${worker.source.name} does not build; fix it and it loads`);
     }
   }
+  if (options.watch) for (const step of builds.values()) watchBuild(step);
   router.defaultWorker = options.defaultWorker ?? sources[0].name;
 
   const mapError = (worker: string, text: string) => sourceMaps.map(worker, text);

@@ -8,7 +8,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { setBinding, type BindingConfig } from '../../model/worker-definition.js';
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
-import { CONFIG_FILES, ConfigError, findConfig, isConfigFile, readConfig } from './wrangler.js';
+import { CONFIG_FILES, ConfigError, bundleOptions, findConfig, isConfigFile, readConfig } from './wrangler.js';
 import { devVarsFiles, readDevVars } from './dev-vars.js';
 import type { DevWorkerSource } from '../dev.js';
 
@@ -74,6 +74,9 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
       limits,
       settingsFiles: [config.file, ...devVarsFiles(dir, env).candidates],
       reread: read,
+      compatibilityDate: config.compatibilityDate,
+      bundle: bundleOptions(config),
+      build: config.build,
     };
   };
   return read();
