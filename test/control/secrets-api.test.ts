@@ -3,6 +3,7 @@
 // that no answer and no log line ever carries a value.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipart, startCinder, type TestCinder } from './helpers.js';
+import { ADD_WASM, partsForm } from '../modules/fixtures.js';
 
 const VALUE = 'pw-5e0c7a91d4b2f836-value';
 const envWorker = 'export default { fetch(_r, env) { return new Response(`${env.DB_PASSWORD}|${env.MODE}`) } };';
@@ -78,6 +79,25 @@ describe('/workers/:name/secrets', () => {
     expect((await cinder.get('app.localhost')).text).toBe('undefined|v3');
     expect((await cinder.admin('DELETE', '/workers/app/secrets/DB_PASSWORD')).status).toBe(404);
     expect((await cinder.admin('DELETE', '/workers/app/secrets/MODE')).body.error).toMatch(/has no secret named "MODE"/);
+  });
+
+  it('keeps the version\'s other modules (text, wasm) and compatibility flags in the version a secret makes', async () => {
+    const entry = `import page from "./page.html";\nimport addModule from "./add.wasm";\nexport default { fetch(_r, env) { const { add } = new WebAssembly.Instance(addModule).exports; return new Response(\`\${page}|\${add(40, 2)}|\${env.KEY}\`) } };`;
+    const res = await cinder.admin('PUT', '/workers/mods', {
+      body: partsForm({ main_module: 'index.js', compatibility_flags: ['nodejs_compat'], compatibility_date: '2025-01-01' }, {
+        'index.js': { body: entry, type: 'application/javascript+module' },
+        'page.html': { body: '<p>hi</p>', type: 'text/plain' },
+        'add.wasm': { body: ADD_WASM, type: 'application/wasm' },
+      }),
+    });
+    expect(res.status, res.text).toBe(201);
+    expect((await cinder.get('mods.localhost')).text).toBe('<p>hi</p>|42|undefined');
+    expect((await put({ name: 'KEY', text: VALUE }, 'mods')).status).toBe(200);
+    expect((await cinder.get('mods.localhost')).text).toBe(`<p>hi</p>|42|${VALUE}`);
+    const live = (await cinder.admin('GET', '/workers/mods')).body;
+    expect(live.modules.map((m: { name: string; type: string }) => `${m.name}:${m.type}`)).toEqual(['index.js:esm', 'page.html:text', 'add.wasm:wasm']);
+    expect(live.compatibility_date).toBe('2025-01-01');
+    expect(live.compatibility_flags).toEqual(['nodejs_compat']);
   });
 
   it('never put a value in the host log', () => {
