@@ -48,7 +48,7 @@ describe('/workers/:name/secrets', () => {
       [{ name: 'X', text: VALUE, type: 'plain_text' }, 400, /"type" must be "secret_text"/],
       [{ name: 'MODE', text: VALUE }, 409, /already has a plain_text binding named MODE/],
       [{ name: 'BIG', text: VALUE.repeat(300) }, 413, /secret BIG is \d+ bytes, over the limit of 5120 bytes/],
-      [[VALUE], 400, /must be a JSON object/],
+      [[VALUE], 400, /the body must be a JSON object such as/],
     ];
     for (const [body, status, message] of cases) {
       const res = await put(body);

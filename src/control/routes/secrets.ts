@@ -13,6 +13,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Deployments } from '../deployments.js';
 import { badRequest, notFound, tooLarge } from '../errors.js';
+import { jsonObjectBody } from '../json-body.js';
 import { scopeOf } from '../principal.js';
 import { bindingNameError } from '../validate.js';
 import { versionSummary } from '../views.js';
@@ -32,14 +33,7 @@ export function secretsRoutes(deployments: Deployments): Hono {
       },
     }),
     async (c) => {
-      let body: Record<string, unknown>;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw badRequest('the body must be JSON such as {"name": "API_KEY", "text": "<value>", "type": "secret_text"}');
-      }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the body must be a JSON object {"name", "text", "type"}');
-      const { name, text, type } = body;
+      const { name, text, type } = await jsonObjectBody(c, 'the body must be a JSON object such as {"name": "API_KEY", "text": "<value>", "type": "secret_text"}');
       if (typeof name !== 'string' || !name) throw badRequest('"name" must be the secret\'s name, a non-empty string');
       const nameError = bindingNameError(name);
       if (nameError) throw badRequest(nameError);
