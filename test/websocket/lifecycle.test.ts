@@ -52,3 +52,35 @@ describe('WebSockets and the isolate\'s life', () => {
     next.ws.close();
   });
 });
+
+describe('WebSockets: pings from the host', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ echo: COUNTING('v1') }, { webSocketBounds: { pingIntervalMs: 50 } });
+  });
+  afterAll(() => server.close());
+
+  it('keeps a client that answers pings, and cuts one that does not', async () => {
+    const { WebSocket } = await import('ws');
+    const open = (autoPong: boolean) =>
+      new Promise<{ ws: InstanceType<typeof WebSocket>; pings: number[]; closed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, { headers: { host: 'echo.test' }, autoPong });
+        const pings: number[] = [];
+        ws.on('ping', () => pings.push(1));
+        const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+        ws.once('open', () => resolve({ ws, pings, closed }));
+        ws.once('error', reject);
+      });
+    const answering = await open(true);
+    const silent = await open(false);
+    // The silent one is cut (no close frame: 1006) once a ping of its has gone unanswered...
+    expect(await silent.closed).toBe(1006);
+    expect(silent.pings.length).toBeGreaterThan(0);
+    // ...while the other has answered as many and is still served.
+    await until(() => answering.pings.length >= 3, 'three pings');
+    answering.ws.send('still');
+    const reply = await new Promise((r) => answering.ws.once('message', (data) => r(data.toString())));
+    expect(reply).toBe('v1 1');
+    answering.ws.close();
+  });
+});
