@@ -9,7 +9,7 @@ import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
-import { wasmMemoryBytes } from './wasm.js';
+import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
 import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -153,6 +153,14 @@ export function installWorker(namespace: unknown, env: string): string {
   let answer = 'service-worker';
   if ((listeners.get('fetch')?.length ?? 0) > 0) answer += ' fetch';
   if ((listeners.get('scheduled')?.length ?? 0) > 0) answer += ' scheduled';
+  return answer;
+}
+
+/** The host's installWorker entry: the worker's top level has run, so from now on WebAssembly is
+ *  not compiled from bytes (as on workerd; the pool's warm-up installs without this). */
+export function installWorkerEntry(namespace: unknown, env: string): string {
+  const answer = installWorker(namespace, env);
+  disallowWasmCodeGeneration();
   return answer;
 }
 

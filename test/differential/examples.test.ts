@@ -14,6 +14,8 @@ const EXAMPLES: Example[] = [
   { name: 'crypto-probe', entry: 'test/differential/workers/crypto-probe.js' },
   // Not an example: where eval and new Function work (startup) and where they are refused.
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
+  // Not an example: WebAssembly compiled from bytes at startup and in a handler.
+  { name: 'wasm-probe', entry: 'test/differential/workers/wasm-probe.js' },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -43,6 +45,8 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'crypto-probe': PROBE_SECTIONS.map((section) => ({ path: `/${section}` })),
 
   'eval-probe': [{ path: '/' }, { path: '/again' }],
+
+  'wasm-probe': [{ path: '/' }, { path: '/again' }],
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 
