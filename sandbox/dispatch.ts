@@ -51,7 +51,7 @@ class ExecutionContext {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
   passThroughOnException(): void {
-    // Accepted for compatibility: Cinder has no origin to fall through to.
+    this.#state.passThrough = true;
   }
   get props(): Record<string, never> {
     return {};
@@ -71,7 +71,9 @@ class ExtendableEvent {
   waitUntil(promise: unknown): void {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
-  passThroughOnException(): void {}
+  passThroughOnException(): void {
+    this.#state.passThrough = true;
+  }
 }
 
 class FetchEvent extends ExtendableEvent {
@@ -180,6 +182,7 @@ function finish<T>(state: InvocationState, body: { result?: T; exception?: Guest
   const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
   const out: DispatchResult<T> = flush ? { ...body, pending, flush } : { ...body, pending };
+  if (body.exception && state.passThrough) out.passThrough = true;
   // WebAssembly memory the isolate holds: the host adds the JS heap and checks the memory limit.
   const wasm = wasmMemoryBytes();
   if (wasm > 0) out.wasmBytes = wasm;

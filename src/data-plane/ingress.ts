@@ -12,6 +12,9 @@ import { UploadStream } from './upload-stream.js';
 import { accessLog } from './access-log.js';
 import { parseRequestTarget } from './request-target.js';
 import { drained } from './drained.js';
+import { serveAssets } from './assets.js';
+import { incomingHeaders, peerAddress, type ProxyTrust } from './client-ip.js';
+import type { OriginForwarder } from './origin.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -22,7 +25,16 @@ export interface IngressOptions {
   /** show exception messages and stacks in 500 bodies (dev), not just in logs */
   exposeErrors?: boolean;
   maxRequestBodyBytes?: number;
+  /** request.cf.colo: where this server is (an operator setting; default "LOCAL") */
+  colo?: string;
+  /** peers whose CF-Connecting-IP, X-Forwarded-For and CF-IPCountry are believed (client-ip.ts) */
+  trustProxy?: ProxyTrust;
+  /** where a request goes when its worker throws after ctx.passThroughOnException() (origin.ts) */
+  origins?: OriginForwarder;
 }
+
+/** request.cf.colo when the operator names none. */
+export const DEFAULT_COLO = 'LOCAL';
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 // Headers the ingress owns: framing is decided here from the actual body.
@@ -76,10 +88,12 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer
   });
 }
 
-function headerPairs(raw: string[]): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
-  return pairs;
+/** What request.cf is built from (sandbox/api/cf.ts): [colo, httpProtocol, tlsVersion, tlsCipher, country]. */
+function cfFields(req: http.IncomingMessage, colo: string, country: string): string[] {
+  const socket = req.socket as { encrypted?: boolean; getProtocol?(): string | null; getCipher?(): { name: string } | undefined };
+  const protocol = `HTTP/${req.httpVersion}`;
+  if (!socket.encrypted) return country ? [colo, protocol, '', '', country] : [colo, protocol];
+  return [colo, protocol, socket.getProtocol?.() ?? '', socket.getCipher?.()?.name ?? '', country];
 }
 
 function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
@@ -160,6 +174,8 @@ export function createIngress(options: IngressOptions): http.Server {
   const access = accessLog(logger);
   const timing = options.serverTiming !== false;
   const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
+  const colo = options.colo ?? DEFAULT_COLO;
+  const trustProxy = options.trustProxy;
 
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
     const started = performance.now();
@@ -202,13 +218,40 @@ export function createIngress(options: IngressOptions): http.Server {
       return;
     }
 
+    const assets = runtime.definition(worker)?.assets;
+    if (assets) {
+      // Static assets answer before the worker (or instead of it: a version may have no code).
+      const hasWorker = runtime.definition(worker)!.modules.length > 0;
+      const extra: (string | number)[] = [];
+      if (timing) extra.push('server-timing', serverTiming(null, 0));
+      serveAssets(assets, hasWorker, req, res, { path, pathAndQuery: rawUrl }, extra)
+        .then((served) => {
+          if (!served) return toWorker(worker);
+          const totalMs = performance.now() - started;
+          const fields = { worker, method, path, status: served.status, cpu_ms: 0, wall_ms: Number(totalMs.toFixed(3)), requestId, asset: true as const };
+          if (served.error) access('warn', fields, { err: served.error.message });
+          else access('info', fields);
+        })
+        .catch((error) => {
+          logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure serving an asset');
+          if (!res.headersSent) finish(500, ['content-type', 'text/plain; charset=utf-8'], 'Internal error\n', null);
+          else res.destroy();
+        });
+      return;
+    }
+    toWorker(worker);
+
+    function toWorker(worker: string): void {
     // Start the cold start now (on isolated-vm's threads), while the body is still on its way.
     const prewarm = runtime.isLive(worker) ? null : runtime.prewarm(worker);
 
     takeBody(req, maxBody)
       .then(async ({ body, bodyStream }) => {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
+        const peer = peerAddress(req.socket.remoteAddress);
+        const { headers: requestHeaders, country } = incomingHeaders(req.rawHeaders, peer, trustProxy !== undefined && trustProxy(peer));
+        const bodyBytes = body?.byteLength ?? 0;
+        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: requestHeaders, body, bodyStream, cfFields: cfFields(req, colo, country) }, requestId);
         if (prewarm) result.coldMs ??= await prewarm;
         if (result.refused !== undefined) {
           finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
@@ -223,8 +266,18 @@ export function createIngress(options: IngressOptions): http.Server {
           return;
         }
         if (result.exception) {
+          const origin = result.passThrough ? options.origins?.originFor(host, path) ?? null : null;
+          if (origin !== null && options.origins) {
+            // The body went into the isolate: forwarded only if the host still holds it whole.
+            const whole = bodyStream === undefined && (body === null || body.byteLength === bodyBytes);
+            if (whole) {
+              await passThrough(options.origins, origin, { method, url: `${origin}${rawUrl}`, headers: requestHeaders, body }, result);
+              return;
+            }
+          }
           const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
+          const why = !result.passThrough ? '' : origin === null ? 'ctx.passThroughOnException() was called, but no origin is configured for this host (cinder serve --origin)\n' : 'ctx.passThroughOnException() was called, but the request body was already handed to the worker and cannot be sent to the origin\n';
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\n${why}request id: ${requestId}\n`, result, { err: result.exception.stack });
           return;
         }
         const headers: (string | number)[] = [];
@@ -259,6 +312,28 @@ export function createIngress(options: IngressOptions): http.Server {
         logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
         res.destroy();
       });
+    }
+
+    /** The worker threw after ctx.passThroughOnException(): answer with the origin's response. */
+    async function passThrough(origins: OriginForwarder, origin: string, request: { method: string; url: string; headers: [string, string][]; body: ArrayBuffer | null }, result: RuntimeResponse): Promise<void> {
+      const extra = { err: result.exception?.stack, passed_through: origin };
+      let answer;
+      try {
+        answer = await origins.forward(request);
+      } catch (error) {
+        finish(502, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception and its request could not be passed through to the origin: ${(error as Error).message}\nrequest id: ${requestId}\n`, result, { ...extra, origin_error: (error as Error).message });
+        return;
+      }
+      const headers: (string | number)[] = [];
+      for (const [name, value] of answer.headers) if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, value);
+      const declared = answer.headers.find(([name]) => name.toLowerCase() === 'content-length');
+      const stream = (async function* () {
+        yield* answer.body;
+      })();
+      const failure = await sendStream(res, method, { ...result, status: answer.status, statusText: undefined, stream, bodyLength: declared ? Number(declared[1]) : undefined }, headers, timing ? serverTiming(result, performance.now() - started) : null);
+      const totalMs = performance.now() - started;
+      access(failure ? 'warn' : 'info', { worker, method, path, status: answer.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId }, failure ? { ...extra, origin_error: failure.message } : extra);
+    }
   });
   server.keepAliveTimeout = 65_000;
   return server;

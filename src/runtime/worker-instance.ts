@@ -29,6 +29,8 @@ export interface FetchResult {
   /** the response body, when the guest answered with a stream; pull it to the end or return() */
   stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
+  /** the exception came after ctx.passThroughOnException() */
+  passThrough?: boolean;
   limit?: LimitExceededError;
 }
 
@@ -216,6 +218,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
     const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
     invocation.trigger = trigger;
     const guestRequest: WireRequest = { method: request.method, ...serializedUrl(request.url), headers: request.headers, body: request.body, cf: request.cf };
+    if (request.cfFields) guestRequest.cfFields = request.cfFields;
     if (request.bodyStream) guestRequest.bodyStream = this.streams.open(invocation, request.bodyStream);
     let streaming = false;
     try {
@@ -254,7 +257,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
       invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome, sampled);
-      return { response: out.result, exception: out.exception, invocation };
+      return { response: out.result, exception: out.exception, passThrough: out.exception ? out.passThrough === true : undefined, invocation };
     } catch (error) {
       try {
         const limit = this.limitFor(invocation, error);
