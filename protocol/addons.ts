@@ -22,7 +22,10 @@ export interface AddonSpec {
   needs?: readonly string[];
 }
 
-export const ADDONS: readonly AddonSpec[] = [];
+export const ADDONS: readonly AddonSpec[] = [
+  // env.ASSETS.fetch() (bindings/assets)
+  { name: 'assets', bindings: ['assets'] },
+];
 
 /** What an add-on's default export (install) returns. */
 export interface AddonExports {

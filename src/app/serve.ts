@@ -18,6 +18,11 @@ import { Deployments } from '../control/deployments.js';
 import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
+import { AssetStore } from '../store/assets.js';
+import { parseTrustedProxies } from '../data-plane/client-ip.js';
+import { parseOriginRules } from '../data-plane/origin.js';
+import { createOriginForwarder } from './origins.js';
 import { installStandardOps } from './standard-ops.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
@@ -77,6 +82,15 @@ export interface ServeOptions {
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
   deploymentSnapshots?: boolean;
+  /** request.cf.colo (default "LOCAL") */
+  colo?: string;
+  /** addresses or CIDR ranges of proxies in front whose CF-Connecting-IP / X-Forwarded-For /
+   *  CF-IPCountry are believed (--trust-proxy); none by default: the socket's peer is the client */
+  trustProxy?: string[];
+  /** origins for ctx.passThroughOnException(): "PATTERN=URL" (--origin), e.g. "example.com/*=http://10.0.0.5" */
+  origins?: string[];
+  /** most static asset files per version (default 20,000, Cloudflare's free-plan count) */
+  maxAssetFiles?: number;
 }
 
 export interface CinderServer {
@@ -158,7 +172,9 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
+  registerAssetsBinding(runtime);
+  const assets = new AssetStore(dataDir);
+  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null, assets, assetLimits: { maxFiles: options.maxAssetFiles } });
 
   // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
   // deploys, rollbacks and restores at start all come through here (restore runs after setup).
@@ -172,7 +188,10 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
+  const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
+  const origins = options.origins?.length ? createOriginForwarder(parseOriginRules(options.origins), options.allowPrivateFetch ?? false) : undefined;
+  if (origins) closers.push(() => origins.close());
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {

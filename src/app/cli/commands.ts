@@ -79,6 +79,10 @@ function serveCommand(): Command {
     .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
     .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
     .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
+    .option('--colo <name>', 'request.cf.colo: a name for where this server is', 'LOCAL')
+    .option('--trust-proxy <cidrs>', 'proxies in front (comma-separated addresses or CIDR ranges) whose CF-Connecting-IP / X-Forwarded-For / CF-IPCountry are believed; otherwise the socket peer is the client')
+    .option('--origin <pattern=url>', 'where a request goes when its worker throws after ctx.passThroughOnException(), e.g. "example.com/*=http://10.0.0.5:8080" (repeatable; obeys --allow-private-fetch)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--max-asset-files <n>', 'most static asset files per version (default 20000)', positive)
     .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
     .action(async (opts) => {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
@@ -104,6 +108,10 @@ function serveCommand(): Command {
         limitCeilings,
         allowPrivateFetch: typeof opts.allowPrivateFetch === 'string' ? opts.allowPrivateFetch.split(',') : !!opts.allowPrivateFetch,
         serverTiming: opts.serverTiming !== false,
+        colo: opts.colo,
+        trustProxy: typeof opts.trustProxy === 'string' ? opts.trustProxy.split(',') : undefined,
+        origins: opts.origin,
+        maxAssetFiles: opts.maxAssetFiles,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         extensions: [kvServeExtension({ redis: opts.redis })],
       });
