@@ -142,7 +142,8 @@ function serveCommand(): Command {
 
 interface Project {
   name: string;
-  entry: string;
+  /** undefined: a project of static assets only */
+  entry?: string;
   config?: ProjectConfig;
 }
 
@@ -164,11 +165,12 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
     entry = target;
   }
   if (config) {
-    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
-    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
+    if (!config.main && !config.assets) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module), or an [assets] directory`);
+    if (config.main && !existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
     entry = config.main;
   }
   const { workerNameFromFile } = await import('../dev.js');
+  if (!entry && !opts.name && !config?.name) throw new ConfigError(`${config!.file} has no name: add name = "my-site" (or pass --name)`);
   const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
   const error = workerNameError(name);
   if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);
@@ -185,23 +187,41 @@ function deployCommand(): Command {
       .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
   ).action(async (path: string, opts) => {
     const project = await resolveProject(path, opts);
-    const { bundleWorker } = await import('../bundle.js');
-    let bundle;
-    try {
-      bundle = await bundleWorker(project.entry);
-    } catch (error) {
-      throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
-    }
-    const module = bundle.modules.find((m) => m.name === bundle.main)!;
     const metadata: Record<string, unknown> = project.config ? configMetadata(project.config) : {};
-    if (module.type === 'esm') metadata.main_module = bundle.main;
-    else metadata.body_part = bundle.main;
+    let bundle: { main: string; modules: { name: string; code: string; type: string }[] } = { main: '', modules: [] };
+    let module: { type: string } | undefined;
+    if (project.entry) {
+      const { bundleWorker } = await import('../bundle.js');
+      try {
+        bundle = await bundleWorker(project.entry);
+      } catch (error) {
+        throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
+      }
+      module = bundle.modules.find((m) => m.name === bundle.main)!;
+      if (module.type === 'esm') metadata.main_module = bundle.main;
+      else metadata.body_part = bundle.main;
+    }
+    const assets = project.config?.assets;
 
     const size = bundle.modules.reduce((n, m) => n + Buffer.byteLength(m.code), 0);
     if (opts.dryRun) {
-      say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
+      if (module) say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
+      if (assets) {
+        const { readAssetDirectory } = await import('../assets-dir.js');
+        const files = await readAssetDirectory(assets.directory);
+        say(`Would upload the assets in ${assets.directory}: ${files.size} files, ${formatBytes([...files.values()].reduce((n, f) => n + f.size, 0))}`);
+      }
       say(JSON.stringify(metadata, null, 2));
       return;
+    }
+
+    if (assets) {
+      // Files first (only those the server lacks), then the version that references them.
+      const { uploadAssets, assetsConfigMetadata } = await import('./assets.js');
+      const report = await uploadAssets(client(opts), project.name, assets);
+      say(`Assets: ${report.files} files, ${report.uploaded} uploaded (${formatBytes(report.uploadedBytes)}), ${report.files - report.uploaded} already on the server`);
+      metadata.assets = { session: report.session, config: assetsConfigMetadata(assets) };
+      if (assets.binding) (metadata.bindings as Record<string, unknown>[]).push({ type: 'assets', name: assets.binding });
     }
 
     const form = new FormData();

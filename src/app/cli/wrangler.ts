@@ -10,6 +10,7 @@ import { setBinding, type BindingConfig } from '../../model/worker-definition.js
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
 import { unsupportedKeys } from './wrangler-keys.js';
+import { readAssetsTable, type ProjectAssets } from './assets.js';
 
 export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
 
@@ -27,6 +28,8 @@ export interface ProjectConfig {
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+  /** [assets] (cli/assets.ts) */
+  assets?: ProjectAssets;
 }
 
 export class ConfigError extends Error {
@@ -159,7 +162,15 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     limits = top.limits;
   }
 
+  let assets: ProjectAssets | undefined;
+  if (top.assets !== undefined) {
+    const read = readAssetsTable(top.assets, where('assets'), dirname(path));
+    if (typeof read === 'string') throw new ConfigError(read);
+    assets = read;
+  }
+
   return {
+    assets,
     file: path,
     name: str('name'),
     main: main ? resolve(dirname(path), main) : undefined,
