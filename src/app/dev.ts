@@ -16,6 +16,8 @@ import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
+import { DevAssets, type DevAssetsOptions } from './dev-assets.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
 
 export interface DevOptions {
   /** worker files, or directories whose top-level .js/.ts files are each a worker */
@@ -35,6 +37,11 @@ export interface DevOptions {
   kvService?: KVService;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
+  /** a project's [assets]: served from the directory (dev-assets.ts), with the first worker, or
+   *  alone (no paths) as `assetsWorker` */
+  assets?: DevAssetsOptions;
+  /** the name of an assets-only worker (default "assets") */
+  assetsWorker?: string;
 }
 
 export interface DevServer {
@@ -77,9 +84,11 @@ function expandPaths(paths: string[]): string[] {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
-  const files = expandPaths(options.paths);
+  const files = options.assets && !options.paths.length ? [] : expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
-  const bindings = { ...kvBindings(kvNames), ...options.bindings };
+  const bindings: Record<string, BindingConfig> = { ...kvBindings(kvNames), ...options.bindings };
+  const assets = options.assets ? await DevAssets.open(options.assets, logger) : null;
+  if (assets?.options.binding) bindings[assets.options.binding] = { type: 'assets' };
   // Inspecting: isolates with inspector support, one per worker and kept while idle, so the
   // DevTools session stays on the isolate that serves the requests.
   const inspecting = options.inspect ? { inspector: true, maxIsolatesPerWorker: 1, idleTtlMs: 24 * 3600_000 } : {};
@@ -93,13 +102,17 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const usesKV = Object.values(bindings).some((binding) => binding.type === 'kv_namespace');
   const kv = usesKV ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
   if (kv) installKV(runtime, kv);
+  if (assets) registerAssetsBinding(runtime);
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
     const bundle = await bundleWorker(file);
+    const withAssets = assets && file === files[0] ? assets.current : undefined;
     const def: WorkerDefinition = {
       name,
-      version: contentHash(bundle.modules).slice(0, 16),
+      // New assets are a new version too (its isolates see the new env.ASSETS).
+      version: contentHash(bundle.modules).slice(0, 16) + (withAssets ? `-${withAssets.manifestHash.slice(0, 8)}` : ''),
+      assets: withAssets,
       main: bundle.main,
       modules: bundle.modules,
       bindings,
@@ -141,7 +154,17 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
 
   for (const file of files) await load(file);
-  router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
+  const assetsOnly = options.assetsWorker ?? 'assets';
+  const loadAssetsOnly = () => runtime.deploy({ name: assetsOnly, version: assets!.current.manifestHash.slice(0, 16), main: '', modules: [], bindings: {}, assets: assets!.current });
+  if (assets && !files.length) loadAssetsOnly();
+  if (assets && options.watch) {
+    assets.watch(() => {
+      if (files.length) void reloadFile(files[0]);
+      else loadAssetsOnly();
+      logger.info({ directory: assets.options.directory }, 'assets changed: reloaded');
+    });
+  }
+  router.defaultWorker = options.defaultWorker ?? (files.length ? workerNameFromFile(files[0]) : assetsOnly);
 
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
   installDevEndpoints(server, { runtime, router, logger }); // /__scheduled
@@ -178,6 +201,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     },
     async close() {
       for (const w of watchers) w.close();
+      assets?.close();
       await inspector?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

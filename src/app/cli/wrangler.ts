@@ -208,6 +208,8 @@ export interface DevProject {
   /** the project's entry answers every host */
   defaultWorker?: string;
   config?: ProjectConfig;
+  /** [assets], served from the directory */
+  assets?: ProjectAssets;
 }
 
 /**
@@ -225,7 +227,7 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   if (!found.length) return { paths, bindings: {} };
   if (paths.length > 1) throw new ConfigError(`cinder dev serves one wrangler project at a time; got ${paths.join(', ')}`);
   const config = readConfig(found[0]);
-  if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
+  if (!config.main && !config.assets) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module), or an [assets] directory`);
   const bindings: Record<string, BindingConfig> = {};
   for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
   for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
@@ -235,5 +237,6 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config };
+  if (!config.main) return { paths: [], bindings, limits, defaultWorker: config.name ?? 'assets', config, assets: config.assets };
+  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config, assets: config.assets };
 }
