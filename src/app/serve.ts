@@ -159,7 +159,11 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   if (/\s/.test(token)) throw new Error(`the admin token (${tokenSource === 'env' ? 'CINDER_ADMIN_TOKEN' : tokenFile}) must not contain whitespace`);
   if (token.length < 16) logger.warn('the admin token is shorter than 16 characters; use a long random one');
 
+  // Operator settings are checked before anything starts.
+  const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
+  const originRules = options.origins?.length ? parseOriginRules(options.origins) : [];
   const runtime = await Runtime.create({ logger, ...options.runtime });
+  const origins = originRules.length ? createOriginForwarder(originRules, options.allowPrivateFetch ?? false) : undefined;
   let store: DeploymentStore;
   try {
     store = options.store ?? openDeploymentStore(dataDir);
@@ -188,8 +192,6 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
-  const origins = options.origins?.length ? createOriginForwarder(parseOriginRules(options.origins), options.allowPrivateFetch ?? false) : undefined;
   if (origins) closers.push(() => origins.close());
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;
