@@ -15,16 +15,8 @@ export function requestFromWire(wire: WireRequest): Request {
   const body = bodyless ? null : wire.bodyStream !== undefined ? hostByteStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
   // As workerd builds incoming requests: any method the client sent, immutable headers, the
   // transferred body adopted without a copy.
-  const cf = wire.cfFields ? new LazyCf(wire.cfFields, acceptEncoding(wire.headers)) : wire.cf ? Object.freeze(wire.cf) : undefined;
+  const cf = wire.cfFields ? new LazyCf(wire.cfFields, wire.headers) : wire.cf ? Object.freeze(wire.cf) : undefined;
   return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf });
-}
-
-function acceptEncoding(headers: [string, string][]): string | null {
-  for (let i = 0; i < headers.length; i++) {
-    const name = headers[i][0];
-    if (name.length === 15 && name.toLowerCase() === 'accept-encoding') return headers[i][1];
-  }
-  return null;
 }
 
 // Response streams the host is pulling, by id.

@@ -44,8 +44,14 @@ export async function assetsFetch(call: OpCall, args: unknown[]): Promise<WireRe
   // A redirect's Location is absolute here, against the URL the worker asked for.
   const headers = routing.headers.map(([name, value]): [string, string] => (name === 'location' ? [name, new URL(value, request.url).href] : [name, value]));
   const response: WireResponse = { status: routing.status, statusText: '', headers, body: null };
-  if (routing.entry && routing.range) response.stream = call.openStream(assets.blobs.read(routing.entry, routing.range));
+  if (routing.entry && routing.range) response.stream = call.openStream(lazily(() => assets.blobs.read(routing.entry!, routing.range!)));
   return response;
+}
+
+/** The file is opened only when the guest first reads the body: a response it never reads holds
+ *  no file descriptor. */
+async function* lazily(open: () => AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  yield* open();
 }
 
 export function registerAssetsBinding(runtime: OpRegistry): void {

@@ -8,12 +8,13 @@ const freeze = Object.freeze;
 /** request.cf, not built yet. */
 export class LazyCf {
   #fields: string[];
-  #acceptEncoding: string | null;
+  #headers: [string, string][];
   #built: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(fields: string[], acceptEncoding: string | null) {
+  /** `headers`: the request's header pairs as they came (read only when cf is) */
+  constructor(fields: string[], headers: [string, string][]) {
     this.#fields = fields;
-    this.#acceptEncoding = acceptEncoding;
+    this.#headers = headers;
   }
 
   value(): Readonly<Record<string, unknown>> {
@@ -21,10 +22,19 @@ export class LazyCf {
     const [colo, httpProtocol, tlsVersion, tlsCipher, country] = this.#fields;
     const cf: Record<string, unknown> = { colo: String(colo ?? ''), httpProtocol: String(httpProtocol ?? '') };
     // What the client offered, before anything in front of the worker rewrote it (as on Cloudflare).
-    if (this.#acceptEncoding !== null) cf.clientAcceptEncoding = this.#acceptEncoding;
+    const acceptEncoding = headerValue(this.#headers, 'accept-encoding');
+    if (acceptEncoding !== null) cf.clientAcceptEncoding = acceptEncoding;
     if (tlsVersion) cf.tlsVersion = String(tlsVersion);
     if (tlsCipher) cf.tlsCipher = String(tlsCipher);
     if (country) cf.country = String(country);
     return (this.#built = freeze(cf));
   }
+}
+
+function headerValue(headers: [string, string][], lowerName: string): string | null {
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i][0];
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return headers[i][1];
+  }
+  return null;
 }
