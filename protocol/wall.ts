@@ -57,6 +57,8 @@ export const OPS = {
   /** (bindingName, WireRequest) -> WireResponse: env.ASSETS.fetch() (bindings/assets) */
   assetsFetch: 'assets.fetch',
   kv: KV_OPS,
+  /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
+  cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

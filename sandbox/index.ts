@@ -67,4 +67,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
   };
 }
 
+// The deployment-snapshot builder (scripts/build-deployment-snapshot.mjs) installs a worker's
+// add-ons into the snapshot without booting a bridge; the hook is gone before any worker runs.
+Object.defineProperty(boot, 'installAddon', { value: installAddon, writable: false, configurable: false, enumerable: false });
 Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

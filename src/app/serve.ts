@@ -24,6 +24,8 @@ import { parseTrustedProxies } from '../data-plane/client-ip.js';
 import { parseOriginRules } from '../data-plane/origin.js';
 import { createOriginForwarder } from './origins.js';
 import { installStandardOps } from './standard-ops.js';
+import { installCache } from '../../bindings/cache/host.js';
+import { CacheStore } from '../../bindings/cache/store.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
@@ -175,6 +177,10 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   // account off the hosts of another's workers.
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
+  // The Cache API's store: responses workers put, per account, under --data.
+  const cacheStore = new CacheStore({ path: join(dataDir, 'cache.sqlite') });
+  installCache(runtime, cacheStore);
+  closers.push(() => cacheStore.close());
   registerServiceBindings(runtime);
   registerAssetsBinding(runtime);
   const assets = new AssetStore(dataDir);

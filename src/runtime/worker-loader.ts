@@ -63,12 +63,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
           if (!compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
         }
       }
-      const wanted = new Set(addons.forWorker(def));
-      for (const specifier of builtins) {
-        const provider = addons.forModule(specifier);
-        if (provider) wanted.add(provider);
-      }
-      const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      const wanted = addons.resolve(def, builtins);
+      const exportNames = wanted.length ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
       for (const specifier of builtins) {
         const exported = exportNames.get(specifier);
         if (!exported) continue;

@@ -16,6 +16,8 @@ const EXAMPLES: Example[] = [
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
   // Not an example: WebAssembly compiled from bytes at startup and in a handler.
   { name: 'wasm-probe', entry: 'test/differential/workers/wasm-probe.js' },
+  // Not an example: HTMLRewriter's handlers, selectors and mutations, section by section.
+  { name: 'html-rewriter-probe', entry: 'test/differential/workers/html-rewriter-probe.js' },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -47,6 +49,7 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'eval-probe': [{ path: '/' }, { path: '/again' }],
 
   'wasm-probe': [{ path: '/' }, { path: '/again' }],
+  'html-rewriter-probe': ['attrs', 'content', 'replace', 'text', 'comments', 'document', 'selectors', 'async', 'endtag', 'handlers', 'chunked', 'headers', 'length-on-wire', 'errors'].map((section) => ({ path: `/${section}` })),
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 
