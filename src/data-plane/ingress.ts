@@ -218,10 +218,11 @@ export function createIngress(options: IngressOptions): http.Server {
       return;
     }
 
-    const assets = runtime.definition(worker)?.assets;
-    if (assets) {
+    const def = runtime.definition(worker);
+    if (def?.assets) {
       // Static assets answer before the worker (or instead of it: a version may have no code).
-      const hasWorker = runtime.definition(worker)!.modules.length > 0;
+      const assets = def.assets;
+      const hasWorker = def.modules.length > 0;
       const extra: (string | number)[] = [];
       if (timing) extra.push('server-timing', serverTiming(null, 0));
       serveAssets(assets, hasWorker, req, res, { path, pathAndQuery: rawUrl }, extra)

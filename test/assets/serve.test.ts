@@ -140,6 +140,19 @@ describe('assets served by the data plane', () => {
     expect(cached.status).toBe(304);
   });
 
+  it('env.ASSETS works from an isolate born from the version\'s deployment snapshot too', async () => {
+    let def = cinder.server.runtime.definition('app');
+    for (let i = 0; i < 200 && !def?.snapshot; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      def = cinder.server.runtime.definition('app');
+    }
+    expect(def?.snapshot).toBeTruthy();
+    cinder.server.runtime.evict('app');
+    const logo = await get('app.example', '/api/logo');
+    expect(logo.status).toBe(200);
+    expect(logo.body.equals(build.files['/images/logo.svg'])).toBe(true);
+  });
+
   it('leaves out what .assetsignore lists', async () => {
     expect((await get('app.example', '/assets/app.3f2a1b9c.js.map')).text).toBe('worker: GET /assets/app.3f2a1b9c.js.map');
     expect((await get('docs.example', '/assets/app.3f2a1b9c.js.map')).status).toBe(404);
