@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
+import { refuseWorkersSites } from './workers-sites.js';
 
 export interface BundleResult {
   main: string;
@@ -27,6 +28,7 @@ export async function bundleWorker(entry: string): Promise<BundleResult> {
     metafile: true,
     logLevel: 'silent',
     sourcemap: false,
+    plugins: [refuseWorkersSites],
   });
   const code = result.outputFiles[0].text;
   const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');

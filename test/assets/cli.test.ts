@@ -106,6 +106,12 @@ describe('cinder deploy with [assets]', () => {
     const out = await cinderCli(['deploy', dir]);
     expect(out.status).not.toBe(0);
     expect(out.stderr).toMatch(/site: Workers Sites \(site, __STATIC_CONTENT_MANIFEST\) is deprecated by Cloudflare and not supported by Cinder: serve the directory with \[assets\] instead/);
+     // the code's side of Workers Sites, without the [site] key: refused at build, by name
+    writeFileSync(join(dir, 'wrangler.toml'), 'name = "old"\nmain = "index.js"\n');
+    writeFileSync(join(dir, 'index.js'), "import manifest from '__STATIC_CONTENT_MANIFEST';\nexport default { fetch() { return new Response(manifest) } };\n");
+    const built = await cinderCli(['deploy', dir]);
+    expect(built.status).not.toBe(0);
+    expect(built.stderr).toMatch(/__STATIC_CONTENT_MANIFEST is Workers Sites .* serve the directory with \[assets\] instead/);
   });
 });
 
