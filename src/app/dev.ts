@@ -6,7 +6,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { bundleWorker } from './bundle.js';
+import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
@@ -37,6 +37,11 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** how workers are bundled (a wrangler project's rules and compatibility flags) */
+  bundle?: BundleOptions;
+  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
+   *  when a file under its watch directories changes */
+  build?: BuildStep;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
   /** a project's [assets]: served from the directory (dev-assets.ts), with the first worker, or
@@ -86,6 +91,8 @@ function expandPaths(paths: string[]): string[] {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
+  // The build command may be what makes the entry: it runs first (wrangler's order).
+  if (options.build) await runBuildStep(options.build);
   const files = options.assets && !options.paths.length ? [] : expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
   const bindings: Record<string, BindingConfig> = { ...kvBindings(kvNames), ...options.bindings };
@@ -111,7 +118,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
-    const bundle = await bundleWorker(file);
+    const bundle = await bundleWorker(file, options.bundle);
     const withAssets = assets && file === files[0] ? assets.current : undefined;
     const def: WorkerDefinition = {
       name,
@@ -121,6 +128,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.main,
       modules: bundle.modules,
       bindings,
+      compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
       limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
@@ -149,6 +157,32 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
   }
 
+  /** Run the build command again when its sources change, then reload every worker. */
+  function watchBuild(step: BuildStep): void {
+    let timer: NodeJS.Timeout | null = null;
+    let running: Promise<void> = Promise.resolve();
+    const rebuild = () => {
+      running = running.then(async () => {
+        try {
+          await runBuildStep(step);
+        } catch (error) {
+          logger.error({ err: (error as Error).message }, 'build.command failed; still serving the previous version');
+          return;
+        }
+        for (const file of files) await reloadFile(file);
+      });
+    };
+    for (const dir of step.watchDirs) {
+      if (!existsSync(dir)) continue;
+      watchers.push(
+        watch(dir, { recursive: true }, () => {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(rebuild, 100);
+        }),
+      );
+    }
+  }
+
   async function reloadFile(file: string): Promise<void> {
     try {
       await load(file);
@@ -159,6 +193,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
 
   for (const file of files) await load(file);
+  if (options.build && options.watch) watchBuild(options.build);
   const assetsOnly = options.assetsWorker ?? 'assets';
   const loadAssetsOnly = () => runtime.deploy({ name: assetsOnly, version: assets!.current.manifestHash.slice(0, 16), main: '', modules: [], bindings: {}, assets: assets!.current });
   if (assets && !files.length) loadAssetsOnly();

@@ -6,12 +6,14 @@
 //                  { "type": "service", "name": "AUTH", "service": "auth" }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
+//     "compatibility_flags": ["nodejs_compat"],   // only flags Cinder supports; others refused by name
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
 //     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
 import { setBinding, type BindingConfig } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
+import { SUPPORTED_COMPATIBILITY_FLAGS, unsupportedFlags } from '../model/compatibility.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 import type { AssetsConfig } from '../model/assets.js';
@@ -28,6 +30,7 @@ export interface UploadMetadata {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  compatibilityFlags: string[];
   /** static assets for the version (control/assets.ts): an upload session's manifest, or the
    *  live version's (keep); undefined: the version has none */
   assets?: { session?: string; keep?: boolean; /** absent: the defaults, or with keep the live version's */ config?: AssetsConfig };
@@ -37,8 +40,8 @@ const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'ser
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
-const IGNORED_FIELDS = new Set(['compatibility_flags', 'usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'routes', 'crons', 'limits', 'keep_bindings', 'assets']);
+const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -65,7 +68,9 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       return [name, { type: 'kv_namespace', namespace_id: str(raw.namespace_id, `${where}.namespace_id`)! }];
     case 'service': {
       const service = str(raw.service, `${where}.service`)!;
-      return [name, { type: 'service', service }];
+      const entrypoint = str(raw.entrypoint, `${where}.entrypoint`, { optional: true });
+      if (entrypoint !== undefined && !/^[A-Za-z_$][\w$]{0,255}$/.test(entrypoint)) throw badRequest(`${where}.entrypoint must name an exported class (a JavaScript identifier), not ${JSON.stringify(entrypoint)}`);
+      return [name, entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint }];
     }
     case 'assets':
       return [name, { type: 'assets' }];
@@ -153,6 +158,17 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     }
   }
 
+  let compatibilityFlags: string[] = [];
+  if (raw.compatibility_flags !== undefined) {
+    compatibilityFlags = [...new Set(stringList(raw.compatibility_flags, 'metadata.compatibility_flags'))];
+    const unsupported = unsupportedFlags(compatibilityFlags);
+    if (unsupported.length) {
+      throw badRequest(
+        `metadata.compatibility_flags: ${unsupported.map((f) => `"${f}"`).join(', ')} not supported by Cinder (supported: ${SUPPORTED_COMPATIBILITY_FLAGS.join(', ')}; see docs/compat.md)`,
+      );
+    }
+  }
+
   let assets: UploadMetadata['assets'];
   if (raw.assets !== undefined && raw.assets !== null) {
     const value = raw.assets;
@@ -166,5 +182,5 @@ export function parseMetadata(raw: unknown): UploadMetadata {
   if (Object.values(bindings).some((b) => b.type === 'assets') && !assets) throw badRequest('an assets binding needs metadata.assets (the version\'s static assets)');
   if (Object.values(bindings).filter((b) => b.type === 'assets').length > 1) throw badRequest('only one assets binding per worker (as on Cloudflare)');
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, assets };
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets };
 }

@@ -47,7 +47,7 @@ program
     const project = devProject(paths, workerNameFromFile);
     const assets = project.assets && { directory: project.assets.directory, binding: project.assets.binding, config: { htmlHandling: project.assets.htmlHandling, notFoundHandling: project.assets.notFoundHandling, runWorkerFirst: project.assets.runWorkerFirst } };
     if (assets) for (const key of Object.keys(assets.config) as (keyof typeof assets.config)[]) if (assets.config[key] === undefined) delete assets.config[key];
-    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, kvNamespaces: opts.kv, watch: true, serverTiming: opts.serverTiming, inspect, logger, assets, assetsWorker: project.paths.length ? undefined : project.defaultWorker });
+    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, bundle: project.bundle, build: project.config?.build, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, kvNamespaces: opts.kv, watch: true, serverTiming: opts.serverTiming, inspect, logger, assets, assetsWorker: project.paths.length ? undefined : project.defaultWorker });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
