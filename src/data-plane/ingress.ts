@@ -24,6 +24,8 @@ export interface IngressOptions {
   serverTiming?: boolean;
   /** show exception messages and stacks in 500 bodies (dev), not just in logs */
   exposeErrors?: boolean;
+  /** rewrite a worker's stack or load error before it is shown or logged (dev: source maps) */
+  mapError?: (worker: string, text: string) => string;
   maxRequestBodyBytes?: number;
   /** request.cf.colo: where this server is (an operator setting; default "LOCAL") */
   colo?: string;
@@ -263,7 +265,8 @@ export function createIngress(options: IngressOptions): http.Server {
           return;
         }
         if (result.loadError) {
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
+          const loadError = options.mapError ? options.mapError(worker, result.loadError) : result.loadError;
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${loadError}\n`, result, { err: loadError });
           return;
         }
         if (result.exception) {
@@ -276,9 +279,10 @@ export function createIngress(options: IngressOptions): http.Server {
               return;
             }
           }
-          const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
+          const stack = options.mapError ? options.mapError(worker, result.exception.stack) : result.exception.stack;
+          const shown = options.exposeErrors ? stack : `${result.exception.name}: ${result.exception.message}`;
           const why = !result.passThrough ? '' : origin === null ? 'ctx.passThroughOnException() was called, but no origin is configured for this host (cinder serve --origin)\n' : 'ctx.passThroughOnException() was called, but the request body was already handed to the worker and cannot be sent to the origin\n';
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\n${why}request id: ${requestId}\n`, result, { err: result.exception.stack });
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\n${why}request id: ${requestId}\n`, result, { err: stack });
           return;
         }
         const headers: (string | number)[] = [];
