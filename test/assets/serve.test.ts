@@ -192,6 +192,15 @@ describe('an assets-only worker (no code), 404-page and html_handling', () => {
     }
   });
 
+  it('keeps its assets when a secret makes a new version, for an assets-only worker and for one with code', async () => {
+    for (const worker of ['docs', 'app']) {
+      const res = await cinder.admin('PUT', `/workers/${worker}/secrets`, { json: { name: 'API_KEY', text: 'shh' } });
+      expect(res.status, res.text).toBe(200);
+    }
+    expect((await get('docs.example', '/docs/')).body.equals(build.files['/docs/index.html'])).toBe(true);
+    expect((await get('app.example', '/api/logo')).body.equals(build.files['/images/logo.svg'])).toBe(true);
+  });
+
   it('logs asset answers like other requests', async () => {
     await get('docs.example', '/about');
     expect(cinder.logs.some((l) => l.worker === 'docs' && l.path === '/about' && l.status === 200 && l.asset === true)).toBe(true);
