@@ -42,6 +42,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
   // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).
   { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
+  // env.ASSETS.fetch() (bindings/assets).
+  { name: 'assets', bindings: ['assets'] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */
