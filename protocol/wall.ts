@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'dispatchAddonEvent'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
@@ -38,6 +38,28 @@ export const KV_OPS = {
   list: 'kv.list',
 } as const;
 
+/** Durable Object ops (bindings/durable-objects): shapes in bindings/durable-objects/protocol.ts. */
+export const DO_OPS = {
+  /** async (bindingName, idHex, name | null, ObjectCall) -> ObjectCallAnswer: stub.fetch() and RPC */
+  call: 'do.call',
+  /** async (StorageRequest) -> answer: the hosting object's own storage (key-value API, alarms) */
+  storage: 'do.storage',
+  /** async () -> undefined: answered in a later task, after the guest's microtasks ran (input gate) */
+  tick: 'do.tick',
+} as const;
+
+/** Durable Object ops answered synchronously (SYNC_OPS convention: (op, invocationId, ...args)). */
+export const DO_SYNC_OPS = {
+  /** (invocationId, bindingName, name) -> idHex */
+  idFromName: 'do.idFromName',
+  /** (invocationId, bindingName, text) -> idHex (throws when not an id of that namespace) */
+  idFromString: 'do.idFromString',
+  /** (invocationId, bindingName) -> idHex */
+  newUniqueId: 'do.newUniqueId',
+  /** (invocationId, SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync */
+  sql: 'do.sql',
+} as const;
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -55,6 +77,7 @@ export const OPS = {
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
+  durableObjects: DO_OPS,
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

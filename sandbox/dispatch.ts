@@ -10,6 +10,7 @@ import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { wasmMemoryBytes } from './wasm.js';
+import { eventHandler, rememberWorker } from './addon-events.js';
 import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -141,6 +142,7 @@ class DOMExceptionLike extends Error {
  */
 export function installWorker(namespace: unknown, env: string): string {
   workerEnv = buildEnv(jsonParse(env) as EnvDescriptor);
+  rememberWorker(namespace, workerEnv);
   workerModule = null;
   const candidate = namespace && typeof namespace === 'object' ? (namespace as { default?: unknown }).default : undefined;
   if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
@@ -230,6 +232,19 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
       throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
     }
     return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+/** Host entry: an event an add-on handles (addon-events.ts), e.g. a Durable Object's. */
+export async function dispatchAddonEvent(id: number, kind: string, payload: unknown): Promise<DispatchResult<object>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const handler = eventHandler(kind);
+    if (!handler) throw new Error(`cinder: no handler for ${kind} events in this isolate`);
+    return finish(state, { result: await handler(payload) });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }
@@ -329,5 +344,6 @@ export async function warmUp(rounds: number): Promise<void> {
   } finally {
     workerModule = null;
     workerEnv = {};
+    rememberWorker(undefined, {});
   }
 }

@@ -8,7 +8,8 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { bundleWorker } from './bundle.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
+import { contentHash, type BindingConfig, type DurableObjectMigration, type WorkerDefinition } from '../model/worker-definition.js';
+import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
@@ -35,6 +36,8 @@ export interface DevOptions {
   kvService?: KVService;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
+  /** Durable Objects: the project's migrations, and the directory their storage lives in */
+  durableObjects?: DurableObjectServeOptions & { migrations: DurableObjectMigration[]; dataDir: string };
 }
 
 export interface DevServer {
@@ -93,6 +96,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const usesKV = Object.values(bindings).some((binding) => binding.type === 'kv_namespace');
   const kv = usesKV ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
   if (kv) installKV(runtime, kv);
+  const usesObjects = options.durableObjects !== undefined || Object.values(bindings).some((binding) => binding.type === 'durable_object_namespace');
+  const objects = usesObjects ? setUpDurableObjects(runtime, options.durableObjects?.dataDir ?? resolve('.cinder'), logger, options.durableObjects) : null;
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
@@ -109,6 +114,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     };
     const current = runtime.definition(name);
     if (current?.version === def.version) return;
+    if (objects) {
+      // As a deploy does: the migrations and bindings are checked against the classes the worker
+      // exports, and applied before it serves.
+      const { error, exportedClasses } = await runtime.inspect(def);
+      if (error) throw new Error(`${name} failed to load: ${error}`);
+      const plan = objects.deploys.plan({ account: '', script: name, bindings, migrations: options.durableObjects?.migrations ?? [], exportedClasses });
+      objects.deploys.apply(plan);
+    }
     runtime.deploy(def);
     if (current) logger.info({ worker: name, version: def.version }, `reloaded ${name}`);
     if (options.watch) {
@@ -181,6 +194,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       await inspector?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      objects?.service.close();
       runtime.close();
       await closeOps();
       // A service the caller passed in is the caller's to close.

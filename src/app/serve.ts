@@ -19,6 +19,7 @@ import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
+import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
@@ -74,6 +75,8 @@ export interface ServeOptions {
   cron?: Partial<Omit<CronSchedulerOptions, 'logger'>> | false;
   /** usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
   observability?: ObservabilityOptions | false;
+  /** Durable Objects (objects under <data>/durable-objects/); false: deploys using them are refused */
+  durableObjects?: DurableObjectServeOptions | false;
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
   deploymentSnapshots?: boolean;
@@ -158,7 +161,18 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
+  const objects = options.durableObjects === false ? null : setUpDurableObjects(runtime, dataDir, logger, options.durableObjects);
+  if (objects) closers.push(() => objects.service.close());
+  const deployments = new Deployments({
+    runtime,
+    router,
+    store,
+    logger,
+    maxScriptBytes: options.maxScriptBytes,
+    ceilings: options.limitCeilings,
+    snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null,
+    durableObjects: objects?.deploys,
+  });
 
   // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
   // deploys, rollbacks and restores at start all come through here (restore runs after setup).

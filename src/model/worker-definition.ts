@@ -18,7 +18,18 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
+  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string }
+  | { type: 'durable_object_namespace'; class_name: string; /** the worker exporting the class; absent: this worker */ script_name?: string };
+
+/** One step of a worker's Durable Object migrations (Cloudflare's upload shape, camel-cased). */
+export interface DurableObjectMigration {
+  /** the migration's tag; a tag once applied to a worker is never applied again */
+  tag?: string;
+  newClasses: string[];
+  newSqliteClasses: string[];
+  renamedClasses: { from: string; to: string }[];
+  deletedClasses: string[];
+}
 
 export interface WorkerDefinition {
   name: string;

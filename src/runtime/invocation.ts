@@ -13,7 +13,8 @@ export interface InvocationRecord {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled';
+  /** 'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm) */
+  kind: 'fetch' | 'scheduled' | 'durable-object';
   outcome: Outcome;
   cpuMs: number;
   wallMs: number;
@@ -60,7 +61,7 @@ export class Invocation implements OpInvocation {
 
   constructor(
     readonly requestId: string,
-    readonly kind: 'fetch' | 'scheduled',
+    readonly kind: InvocationRecord['kind'],
     /** the top-level request this invocation serves, shared with the workers it calls */
     readonly place: InvocationPlace,
   ) {

@@ -29,7 +29,7 @@ export class WorkerLoadError extends Error {
  * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
  * first request (see cacheAfterRun).
  */
-export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Promise<Map<string, ivm.Module> | undefined> {
+export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, exportsOut?: string[]): Promise<Map<string, ivm.Module> | undefined> {
   // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
   // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
   if (isDeploymentSnapshotIsolate(ready)) {
@@ -70,6 +70,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       if (renewed) def.codeCacheAfterRun = false;
       await entry.evaluate({ timeout });
       namespace = entry.namespace;
+      if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
@@ -89,6 +90,21 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+/**
+ * The main module's named exports that are functions (Durable Object classes are among them), for
+ * the checks a deploy makes. Asked on isolated-vm's threads; no guest function is called (reading
+ * a module namespace runs no getters), and a guest that replaced Object.keys only misleads its
+ * own deploy check.
+ */
+async function exportedClasses(ready: ReadyIsolate, namespace: ivm.Reference, timeout: number): Promise<string[]> {
+  const names = await ready.context.evalClosure(
+    'const out = []; for (const k of Object.keys($0)) if (k !== "default" && typeof $0[k] === "function") out.push(k); return out.join(",");',
+    [namespace.derefInto()],
+    { timeout, result: { copy: true } },
+  );
+  return String(names).split(",").filter(Boolean);
 }
 
 function moduleFilename(name: string): string {
