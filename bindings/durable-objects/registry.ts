@@ -5,7 +5,7 @@
 // tenant can name another's objects. Object files live at <data>/durable-objects/<dir>/<id>.sqlite.
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqlite } from '../../src/store/open-sqlite.js';
 import type { DurableObjectMigration } from '../../src/model/worker-definition.js';
@@ -166,17 +166,19 @@ export interface MigrationPlan {
   classes: NamespaceRecord[];
 }
 
-/** The data directory's id secret, made once (O_EXCL, so two processes starting together agree). */
+/** The data directory's id secret, made once: written whole to a temporary file, then linked into
+ *  place (link fails if another process got there first, and then both read that one). */
 function loadSecret(file: string): Buffer {
-  try {
-    const fd = openSync(file, 'wx', 0o600);
+  if (!existsSync(file)) {
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(temp, randomBytes(32), { mode: 0o600, flush: true });
     try {
-      writeSync(fd, randomBytes(32));
+      linkSync(temp, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     } finally {
-      closeSync(fd);
+      unlinkSync(temp);
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   const secret = readFileSync(file);
   if (secret.length !== 32) throw new Error(`${file} is not a Durable Object id secret (expected 32 bytes, found ${secret.length})`);

@@ -264,6 +264,33 @@ describe('Durable Objects', () => {
     expect(files.every((f) => /^[0-9a-f]{32}\/[0-9a-f]{64}\.sqlite$/.test(f))).toBe(true);
   });
 
+  it('ends an event over the CPU limit, resets only that object, and keeps its storage', async () => {
+    const code = `
+export class Spinner {
+  constructor(ctx) { this.ctx = ctx; }
+  async fetch(request) {
+    if (new URL(request.url).pathname === '/spin') { await this.ctx.storage.put('before', 'kept'); for (;;) {} }
+    return new Response(String(await this.ctx.storage.get('before')));
+  }
+}
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    try { return await env.SPIN.getByName(url.searchParams.get('name')).fetch('https://do' + url.pathname); }
+    catch (e) { return new Response('caught: ' + e.message, { status: 502 }); }
+  },
+};`;
+    const res = await deploy('spinner', code, { bindings: [{ type: 'durable_object_namespace', name: 'SPIN', class_name: 'Spinner' }], migrations: { new_tag: 'v1', new_classes: ['Spinner'] }, limits: { cpu_ms: 50 } });
+    expect(res.status, res.text).toBe(201);
+    expect((await cinder.get('spinner.example.com', '/get?name=calm')).text).toBe('undefined');
+    const spun = await cinder.get('spinner.example.com', '/spin?name=busy');
+    expect(spun.status).toBe(502);
+    expect(spun.text).toMatch(/^caught: env\.SPIN: Durable Object Spinner .*CPU/);
+    // Its write before the loop stayed; the other object was never disturbed.
+    expect((await cinder.get('spinner.example.com', '/get?name=busy')).text).toBe('kept');
+    expect((await cinder.get('spinner.example.com', '/get?name=calm')).text).toBe('undefined');
+  });
+
   it('evicts an idle object and re-creates it from storage', async () => {
     const objects = cinder.server.runtime.objects();
     expect((await cinder.get('app.example.com', '/inc?name=evict')).text).toBe('1');
