@@ -18,6 +18,7 @@ import type { GuestException } from '../../../protocol/wall.js';
 import type { LimitExceededError } from '../../model/limits.js';
 import type { WorkerInstance } from '../worker-instance.js';
 import type { InvocationTrigger } from '../invocation.js';
+import { DURABLE_OBJECT_HOST_FLAG } from '../../../protocol/addons.js';
 
 export interface ObjectHostRuntime {
   definition(name: string): WorkerDefinition | undefined;
@@ -139,7 +140,7 @@ export class ObjectHost {
     object.ready = (async () => {
       // One instance per object: a retired one (an older version) finishes its events first.
       if (previous) await previous.drained;
-      const instance = await this.runtime.startInstance(def);
+      const instance = await this.runtime.startInstance(this.hostingDefinition(def));
       const hosted = target.open();
       object.instance = instance;
       object.hosted = hosted;
@@ -151,6 +152,20 @@ export class ObjectHost {
     object.ready.catch(() => {});
     this.live.set(target.key, object);
     return object;
+  }
+
+  private readonly hosting = new WeakMap<WorkerDefinition, WorkerDefinition>();
+
+  /** The definition an object's isolate is loaded with: the worker's, flagged so the isolate gets
+   *  the add-on that runs objects (protocol/addons.ts). One per version, so what is worked out per
+   *  definition (add-ons, code cache) is shared by its objects. */
+  private hostingDefinition(def: WorkerDefinition): WorkerDefinition {
+    let hosting = this.hosting.get(def);
+    if (!hosting) {
+      hosting = { ...def, compatibilityFlags: [...(def.compatibilityFlags ?? []), DURABLE_OBJECT_HOST_FLAG] };
+      this.hosting.set(def, hosting);
+    }
+    return hosting;
   }
 
   /** After an event: arm the idle timer, or finish a retired object's retirement. */
