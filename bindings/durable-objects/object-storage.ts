@@ -22,16 +22,17 @@ export interface ObjectStorageOptions {
 
 const utf8Length = (text: string) => Buffer.byteLength(text, 'utf8');
 
+/** workerd's words for SQL on a class that is not SQLite-backed. */
+const NOT_SQLITE =
+  'This Durable Object is not backed by SQLite storage, so the SQL API is not available. SQL can be enabled on a new Durable Object class by using the `new_sqlite_classes` instead of `new_classes` under `[[migrations]]` in your wrangler.toml, but an already-deployed class cannot be converted to SQLite (except by deleting the existing data).';
+
 export class ObjectStorage {
   private readonly db: Database.Database;
   /** open transaction() / transactionSync() levels (savepoints), innermost last */
   private depth = 0;
-  private readonly statements: {
-    get: Database.Statement;
-    put: Database.Statement;
-    delete: Database.Statement;
-    deleteAll: Database.Statement;
-  };
+  /** the key-value table's statements, once it exists (made on the first write, as workerd
+   *  makes it: an object that only uses SQL has no _cf_KV in its table list) */
+  private kvStatements: { get: Database.Statement; put: Database.Statement; delete: Database.Statement; deleteAll: Database.Statement } | null = null;
 
   constructor(
     readonly file: string,
@@ -40,13 +41,21 @@ export class ObjectStorage {
     this.db = openSqlite(file, 'FULL');
     const pageSize = Number(this.db.pragma('page_size', { simple: true })) || 4096;
     this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(options.maxDatabaseBytes / pageSize))}`);
-    this.db.exec('CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID');
-    this.statements = {
+  }
+
+  /** The key-value table's statements; null when it does not exist and `create` is false. */
+  private kv(create: boolean): NonNullable<ObjectStorage['kvStatements']> | null {
+    if (this.kvStatements) return this.kvStatements;
+    const exists = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cf_KV'").pluck().get() !== undefined;
+    if (!exists && !create) return null;
+    if (!exists) this.db.exec('CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID');
+    this.kvStatements = {
       get: this.db.prepare('SELECT value FROM _cf_KV WHERE key = ?').pluck(),
       put: this.db.prepare('INSERT INTO _cf_KV (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       delete: this.db.prepare('DELETE FROM _cf_KV WHERE key = ?'),
       deleteAll: this.db.prepare('DELETE FROM _cf_KV'),
     };
+    return this.kvStatements;
   }
 
   // --- key-value API ----------------------------------------------------------------------------
@@ -54,8 +63,10 @@ export class ObjectStorage {
   get(keys: unknown): [string, unknown][] {
     const list = this.keyList(keys, 'get');
     const out: [string, unknown][] = [];
+    const kv = this.kv(false);
+    if (!kv) return out;
     for (const key of list) {
-      const bytes = this.statements.get.get(key) as Buffer | undefined;
+      const bytes = kv.get.get(key) as Buffer | undefined;
       if (bytes !== undefined) out.push([key, deserialize(bytes)]);
     }
     return out;
@@ -78,7 +89,8 @@ export class ObjectStorage {
       return [key, bytes];
     });
     this.atomically(() => {
-      for (const [key, bytes] of rows) this.statements.put.run(key, bytes);
+      const kv = this.kv(true)!;
+      for (const [key, bytes] of rows) kv.put.run(key, bytes);
     });
   }
 
@@ -86,8 +98,10 @@ export class ObjectStorage {
   delete(keys: unknown): number {
     const list = this.keyList(keys, 'delete');
     let deleted = 0;
+    const kv = this.kv(false);
+    if (!kv) return 0;
     this.atomically(() => {
-      for (const key of list) deleted += this.statements.delete.run(key).changes;
+      for (const key of list) deleted += kv.delete.run(key).changes;
     });
     return deleted;
   }
@@ -119,6 +133,7 @@ export class ObjectStorage {
       if (typeof options.limit !== 'number' || !Number.isInteger(options.limit) || options.limit <= 0) throw new StorageError('list(): limit must be a positive integer', 'TypeError');
       limit = options.limit;
     }
+    if (!this.kv(false)) return [];
     const order = options.reverse === true ? 'DESC' : 'ASC';
     const sql = `SELECT key, value FROM _cf_KV${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY key ${order} LIMIT ?`;
     const rows = this.db.prepare(sql).raw().all(...params, limit) as [string, Buffer][];
@@ -127,7 +142,7 @@ export class ObjectStorage {
 
   deleteAll(): void {
     this.atomically(() => {
-      this.statements.deleteAll.run();
+      this.kv(false)?.deleteAll.run();
       if (this.options.sqlite) {
         // Cloudflare's deleteAll() on a SQLite-backed object drops the object's own tables too.
         const tables = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'").pluck().all() as string[];
@@ -164,11 +179,22 @@ export class ObjectStorage {
   // --- SQL API ------------------------------------------------------------------------------------
 
   exec(query: unknown, bindings: unknown): SqlAnswer {
-    if (!this.options.sqlite) throw new StorageError('SQL is only available to Durable Object classes declared in new_sqlite_classes', 'Error');
+    if (!this.options.sqlite) throw new StorageError(NOT_SQLITE, 'Error');
     const statements = checkedSql(query);
     if (!Array.isArray(bindings)) throw new StorageError('sql.exec(): invalid bindings', 'TypeError');
     if (bindings.length > DO_LIMITS.maxSqlBindings) throw new StorageError(`sql.exec(): more than ${DO_LIMITS.maxSqlBindings} bound parameters`, 'RangeError');
     const values = bindings.map(sqlValue);
+    try {
+      return this.run(statements, values);
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      // SQLite's own errors as workerd words them: "<message>: <code>".
+      const { message, code } = error as { message: string; code?: string };
+      throw new StorageError(code && !message.endsWith(code) ? `${message}: ${code}` : message, 'Error');
+    }
+  }
+
+  private run(statements: string[], values: unknown[]): SqlAnswer {
     let answer: SqlAnswer = { columnNames: [], rows: [], rowsRead: 0, rowsWritten: 0 };
     let read = 0;
     let written = 0;

@@ -8,16 +8,21 @@ import { StorageError } from './errors.js';
 /** PRAGMAs Cloudflare allows in Durable Object SQL (they read, or only check). */
 const ALLOWED_PRAGMAS = new Set(['table_info', 'table_xinfo', 'table_list', 'index_list', 'index_info', 'index_xinfo', 'foreign_key_list', 'foreign_keys', 'defer_foreign_keys', 'quick_check', 'integrity_check', 'optimize', 'case_sensitive_like', 'ignore_check_constraints', 'legacy_alter_table', 'recursive_triggers', 'reverse_unordered_selects']);
 
+/** workerd's words (its SQLite authorizer's). */
+const NOT_AUTHORIZED = 'not authorized: SQLITE_AUTH';
+const USE_TRANSACTION_API =
+  "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing.";
+
 const REFUSED_STATEMENTS: Record<string, string> = {
-  ATTACH: 'ATTACH is not allowed: a Durable Object has exactly one database',
-  DETACH: 'DETACH is not allowed: a Durable Object has exactly one database',
-  VACUUM: 'VACUUM is not allowed in Durable Object SQL',
-  BEGIN: 'use ctx.storage.transactionSync() or transaction() instead of BEGIN',
-  COMMIT: 'use ctx.storage.transactionSync() or transaction() instead of COMMIT',
-  END: 'use ctx.storage.transactionSync() or transaction() instead of END',
-  ROLLBACK: 'use ctx.storage.transactionSync() or transaction() instead of ROLLBACK',
-  SAVEPOINT: 'use ctx.storage.transactionSync() or transaction() instead of SAVEPOINT',
-  RELEASE: 'use ctx.storage.transactionSync() or transaction() instead of RELEASE',
+  ATTACH: NOT_AUTHORIZED,
+  DETACH: NOT_AUTHORIZED,
+  VACUUM: NOT_AUTHORIZED,
+  BEGIN: USE_TRANSACTION_API,
+  COMMIT: USE_TRANSACTION_API,
+  END: USE_TRANSACTION_API,
+  ROLLBACK: USE_TRANSACTION_API,
+  SAVEPOINT: USE_TRANSACTION_API,
+  RELEASE: USE_TRANSACTION_API,
 };
 
 /** The query's statements, each checked; throws a StorageError naming what is refused. */
@@ -30,12 +35,13 @@ export function checkedSql(query: unknown): string[] {
     const words = keywords(statement);
     const first = words[0] ?? '';
     const refused = REFUSED_STATEMENTS[first];
-    if (refused) throw new StorageError(`sql.exec(): ${refused}: SQLITE_AUTH`, 'Error');
+    if (refused) throw new StorageError(refused, 'Error');
     if (first === 'PRAGMA') {
       const pragma = (words[1] ?? '').toLowerCase().replace(/^main\./, '');
-      if (!ALLOWED_PRAGMAS.has(pragma)) throw new StorageError(`sql.exec(): PRAGMA ${pragma} is not allowed in Durable Object SQL: SQLITE_AUTH`, 'Error');
+      if (!ALLOWED_PRAGMAS.has(pragma)) throw new StorageError(NOT_AUTHORIZED, 'Error');
     }
-    if (/_cf_/i.test(stripLiterals(statement))) throw new StorageError('sql.exec(): tables whose names begin with _cf_ are internal to Durable Objects: SQLITE_AUTH', 'Error');
+    // The internal tables (the key-value API's _cf_KV) are not the object's SQL's to touch.
+    if (/_cf_/i.test(stripLiterals(statement))) throw new StorageError(NOT_AUTHORIZED, 'Error');
     // VACUUM INTO and ATTACH can only begin a statement; load_extension() is disabled by SQLite's default.
   }
   return statements;
@@ -44,7 +50,8 @@ export function checkedSql(query: unknown): string[] {
 /** A bound parameter as better-sqlite3 takes it. */
 export function sqlValue(value: unknown): unknown {
   if (value === null || typeof value === 'number' || typeof value === 'string' || typeof value === 'bigint') return value;
-  if (typeof value === 'boolean') return value ? 1 : 0;
+  // As workerd binds them (as text).
+  if (typeof value === 'boolean') return String(value);
   if (value instanceof ArrayBuffer) return Buffer.from(value);
   if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   throw new StorageError(`sql.exec(): cannot bind a value of type ${value === undefined ? 'undefined' : typeof value}`, 'TypeError');

@@ -19,6 +19,7 @@ import { registerEventHandler, installedWorker } from '../addon-events.js';
 import { Request } from '../api/request.js';
 import { Response } from '../api/response.js';
 import { structuredClone } from '../api/structured-clone.js';
+import { DOMException } from '../api/dom-exception.js';
 import { requestFromWire, requestToWire, responseFromWire } from '../wire.js';
 import { DO_OPS, DO_SYNC_OPS, type WireResponse } from '../../protocol/wall.js';
 import {
@@ -213,8 +214,12 @@ async function outputGate(): Promise<void> {
 }
 
 function storageOp<T>(request: StorageRequest, write: boolean): Promise<T> {
+  // The bridge copies arguments with V8's serializer: a value it cannot copy is a DataCloneError.
+  const answer = hostCall<T>(DO_OPS.storage, request).catch((error: unknown) => {
+    if (error instanceof TypeError && / could not be cloned\.$/.test(error.message)) throw new DOMException(error.message, 'DataCloneError');
+    throw error;
+  });
   lock();
-  const answer = hostCall<T>(DO_OPS.storage, request);
   const done = answer.finally(unlock);
   if (write) {
     pendingWrites.add(done);
@@ -238,8 +243,12 @@ function keyOf(key: unknown): string {
   return key;
 }
 
+function tooMany(count: number): RangeError {
+  return new RangeError(`Maximum number of key value pairs is ${DO_LIMITS.maxBatchKeys}. ${count} pairs were provided.`);
+}
+
 function keysOf(keys: unknown[]): string[] {
-  if (keys.length > DO_LIMITS.maxBatchKeys) throw new RangeError(`Maximum of ${DO_LIMITS.maxBatchKeys} keys per operation`);
+  if (keys.length > DO_LIMITS.maxBatchKeys) throw tooMany(keys.length);
   return keys.map(keyOf);
 }
 
@@ -259,14 +268,15 @@ function notSupported(what: string): never {
 }
 
 class DurableObjectStorage {
-  readonly #sql: SqlStorage | undefined;
+  readonly #sql = new SqlStorage();
+  readonly #sqlite: boolean;
 
   constructor(sqlite: boolean) {
-    this.#sql = sqlite ? new SqlStorage() : undefined;
+    this.#sqlite = sqlite;
   }
 
+  /** Always there, as in workerd; on a class that is not SQLite-backed its exec() throws. */
   get sql(): SqlStorage {
-    if (!this.#sql) throw new Error('ctx.storage.sql is only available to Durable Object classes declared in new_sqlite_classes in the migrations');
     return this.#sql;
   }
 
@@ -286,7 +296,7 @@ class DurableObjectStorage {
       entries = [[keyOrEntries, value]];
     } else if (keyOrEntries && typeof keyOrEntries === 'object') {
       entries = Object.entries(keyOrEntries);
-      if (entries.length > DO_LIMITS.maxBatchKeys) throw new RangeError(`Maximum of ${DO_LIMITS.maxBatchKeys} keys per operation`);
+      if (entries.length > DO_LIMITS.maxBatchKeys) throw tooMany(entries.length);
     } else {
       throw new TypeError('put() requires a string key and a value, or an object of entries');
     }
@@ -338,7 +348,7 @@ class DurableObjectStorage {
   /** SQLite-backed classes: run `fn` synchronously in a transaction; it rolls back if fn throws. */
   transactionSync<T>(fn: () => T): T {
     if (typeof fn !== 'function') throw new TypeError('transactionSync() requires a function');
-    if (!this.#sql) throw new Error('transactionSync() is only available to Durable Object classes declared in new_sqlite_classes');
+    if (!this.#sqlite) throw new Error('Durable Object is not backed by SQL.');
     syncOp(DO_SYNC_OPS.sql, ['begin']);
     let result: T;
     try {
@@ -359,6 +369,9 @@ class DurableObjectStorage {
   setAlarm(time: unknown, _options?: unknown): Promise<void> {
     const at = time instanceof Date ? time.getTime() : typeof time === 'number' ? time : NaN;
     if (!Number.isFinite(at)) throw new TypeError('setAlarm() requires a Date or a number of milliseconds since the epoch');
+    if (hostedClass && typeof (hostedClass.prototype as Record<string, unknown> | undefined)?.alarm !== 'function') {
+      throw new TypeError('Your Durable Object class must have an alarm() handler in order to call setAlarm()');
+    }
     return storageOp<void>(['setAlarm', at], true);
   }
 
@@ -542,6 +555,8 @@ class DurableObjectState {
 
 type ObjectInstance = Record<string, unknown>;
 let hosted: { instance: ObjectInstance; className: string; id: string } | null = null;
+/** The hosted object's class, known from just before its constructor runs. */
+let hostedClass: { prototype?: unknown } | null = null;
 
 /** Names an RPC call may not reach: the object's event handlers and Object.prototype's. */
 const RESERVED_METHODS = new Set(['constructor', 'fetch', 'alarm', 'webSocketMessage', 'webSocketClose', 'webSocketError', 'then']);
@@ -551,6 +566,7 @@ function construct(payload: ObjectEventPayload): ObjectInstance {
   const Class = namespace ? namespace[payload.className] : undefined;
   if (typeof Class !== 'function') throw new TypeError(`Durable Object class ${payload.className} is not exported by this worker`);
   const state = new DurableObjectState(new DurableObjectId(payload.id, payload.name ?? undefined), payload.sqlite);
+  hostedClass = Class as { prototype?: unknown };
   return new (Class as new (ctx: unknown, env: unknown) => ObjectInstance)(state, env);
 }
 
