@@ -19,6 +19,8 @@ export interface DurableObjectsSetup extends DurableObjectOptions {
 export interface DurableObjectService {
   registry: DurableObjectRegistry;
   alarms: AlarmScheduler;
+  /** Start firing alarms (those stored before a restart too): once the workers are deployed. */
+  startAlarms(): void;
   /** Check a deploy; throws MigrationError naming the problem. Apply the plan once it is live. */
   plan(deploy: DeployCheck): MigrationPlan;
   apply(plan: MigrationPlan): void;
@@ -39,7 +41,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
   const alarms = new AlarmScheduler(registry, setup.logger, setup.alarms);
   const objects = new DurableObjects(registry, runtime, alarms, setup);
   registerDurableObjectOps(objects, runtime);
-  alarms.start(async (alarm) => {
+  const startAlarms = () => alarms.start(async (alarm) => {
     const namespace = registry.namespace(alarm.account, alarm.script, alarm.className);
     if (!namespace) return `class ${alarm.className} no longer exists`;
     const out = await objects.deliver(namespace, alarm.id, alarm.name, { kind: 'alarm', retryCount: alarm.retries }, undefined, { method: 'ALARM', url: `durable-object://${alarm.className}/alarm` });
@@ -50,6 +52,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
   return {
     registry,
     alarms,
+    startAlarms,
     plan: (deploy) => planDeploy(registry, deploy),
     apply: (plan) => registry.apply(plan),
     close: () => {

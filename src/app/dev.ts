@@ -159,6 +159,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
 
   for (const file of files) await load(file);
+  objects?.service.startAlarms();
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
 
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });

@@ -201,6 +201,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
       if (result?.close) closers.push(result.close);
     }
     const restored = await deployments.restore();
+    // Alarms stored before a restart fire once the workers they belong to are back.
+    objects?.service.startAlarms();
     logger.info({ workers: restored.workers.length, routes: restored.routes, failed: restored.failed }, `restored ${restored.workers.length} workers and ${restored.routes} routes from ${dataDir}`);
 
     const adminApp = createAdminApp({ deployments, token, logger, modules: adminRoutes });

@@ -164,6 +164,37 @@ export default { fetch(request, env) { const url = new URL(request.url); return 
   });
 });
 
+describe('alarms and restarts', () => {
+  it('fires an alarm set before a restart, after it', async () => {
+    const code = `
+export class Later {
+  constructor(ctx) { this.ctx = ctx; }
+  async fetch(request) {
+    if (request.method === 'POST') { await this.ctx.storage.setAlarm(Date.now() + 3000); return new Response('armed'); }
+    return new Response(String(await this.ctx.storage.get('fired') ?? 'not yet'));
+  }
+  async alarm() { await this.ctx.storage.put('fired', 'fired after restart'); }
+}
+export default { fetch(request, env) { return env.LATER.getByName('x').fetch(request); } };`;
+    const first = await startCinder({ durableObjects: {} });
+    const dataDir = first.dataDir;
+    try {
+      const res = await first.admin('PUT', '/workers/later', { body: multipart({ main_module: 'index.js', bindings: [binding('LATER', 'Later')], migrations: { new_tag: 'v1', new_classes: ['Later'] } }, { 'index.js': code }) });
+      expect(res.status, res.text).toBe(201);
+      expect((await first.get('later.example.com', '/', { method: 'POST' })).text).toBe('armed');
+    } finally {
+      await first.close();
+    }
+    const second = await startCinder({ dataDir, durableObjects: {} });
+    try {
+      expect((await second.get('later.example.com', '/')).text).toBe('not yet');
+      await waitFor(async () => (await second.get('later.example.com', '/')).text === 'fired after restart');
+    } finally {
+      await second.close({ cleanup: true });
+    }
+  });
+});
+
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await condition())) {

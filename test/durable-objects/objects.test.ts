@@ -291,6 +291,16 @@ export default {
     expect((await cinder.get('spinner.example.com', '/get?name=calm')).text).toBe('undefined');
   });
 
+  it('meters each object event as an invocation of its own', async () => {
+    const records: { worker: string; kind: string; trigger?: unknown }[] = [];
+    cinder.server.runtime.onInvocation((record) => records.push(record));
+    expect((await cinder.get('app.example.com', '/rpc?name=metered')).status).toBe(200);
+    const events = records.filter((r) => r.kind === 'durable-object');
+    // add(), fail(), nope(): three RPC events, besides the worker's own fetch.
+    expect(events.map((r) => (r.trigger as { url: string }).url).sort()).toEqual(['durable-object://Counter/add', 'durable-object://Counter/fail', 'durable-object://Counter/nope']);
+    expect(records.filter((r) => r.kind === 'fetch' && r.worker === 'app')).toHaveLength(1);
+  });
+
   it('evicts an idle object and re-creates it from storage', async () => {
     const objects = cinder.server.runtime.objects();
     expect((await cinder.get('app.example.com', '/inc?name=evict')).text).toBe('1');
@@ -310,3 +320,35 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('Durable Objects, bounded', () => {
+  it('refuses a new object when the live-object cap is reached and every live one is busy', async () => {
+    const small = await startCinder({ durableObjects: { maxLive: 2 } });
+    try {
+      const code = `
+export class Slow {
+  async fetch(request) { await new Promise((r) => setTimeout(r, Number(new URL(request.url).searchParams.get('ms')))); return new Response('done'); }
+}
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    try { return await env.SLOW.getByName(url.searchParams.get('name')).fetch(request); }
+    catch (e) { return new Response(e.message, { status: 503 }); }
+  },
+};`;
+      const res = await small.admin('PUT', '/workers/slow', { body: multipart({ main_module: 'index.js', bindings: [{ type: 'durable_object_namespace', name: 'SLOW', class_name: 'Slow' }], migrations: { new_tag: 'v1', new_classes: ['Slow'] } }, { 'index.js': code }) });
+      expect(res.status, res.text).toBe(201);
+      const busy = [small.get('slow.example.com', '/?name=a&ms=1500'), small.get('slow.example.com', '/?name=b&ms=1500')];
+      await new Promise((r) => setTimeout(r, 500));
+      const third = await small.get('slow.example.com', '/?name=c&ms=0');
+      expect(third.status).toBe(503);
+      expect(third.text).toMatch(/maximum of 2 live Durable Objects, all busy/);
+      expect((await Promise.all(busy)).map((r) => r.text)).toEqual(['done', 'done']);
+      // Now idle: the oldest is evicted to make room.
+      expect((await small.get('slow.example.com', '/?name=c&ms=0')).text).toBe('done');
+      expect(small.server.runtime.objects().liveCount).toBe(2);
+    } finally {
+      await small.close({ cleanup: true });
+    }
+  });
+});

@@ -30,7 +30,9 @@ export interface ObjectHostRuntime {
 export interface ObjectHostOptions {
   /** an object with no event for this long is evicted (its isolate disposed); default 10 s */
   idleMs?: number;
-  /** live objects at most; past it the longest idle one is evicted first; default 5,000 */
+  /** live objects (isolates) at most; past it an idle one is evicted, and with none idle a new
+   *  object is refused until one is; default 1,000 (each is an isolate, and the process's isolates
+   *  are bounded by vm.max_map_count: see defaultMaxLiveWorkers) */
   maxLive?: number;
 }
 
@@ -89,7 +91,7 @@ export class ObjectHost {
     options: ObjectHostOptions = {},
   ) {
     this.idleMs = options.idleMs ?? DEFAULT_OBJECT_IDLE_MS;
-    this.maxLive = options.maxLive ?? 5_000;
+    this.maxLive = options.maxLive ?? 1_000;
   }
 
   get liveCount(): number {
@@ -110,7 +112,12 @@ export class ObjectHost {
       this.retire(object);
       object = undefined;
     }
-    object ??= this.create(target, def, this.live.get(target.key));
+    if (!object) {
+      if (this.live.size >= this.maxLive && !this.evictOneIdle()) {
+        return { loadError: `this server holds its maximum of ${this.maxLive} live Durable Objects, all busy; try again shortly` };
+      }
+      object = this.create(target, def, this.live.get(target.key));
+    }
     object.events++;
     if (object.idleTimer) clearTimeout(object.idleTimer);
     object.idleTimer = null;
@@ -133,7 +140,6 @@ export class ObjectHost {
   }
 
   private create(target: ObjectTarget, def: WorkerDefinition, previous: LiveObject | undefined): LiveObject {
-    if (this.live.size >= this.maxLive) this.evictLongestIdle();
     let markDrained!: () => void;
     const drained = new Promise<void>((resolve) => (markDrained = resolve));
     const object: LiveObject = { key: target.key, script: target.script, version: def.version, ready: null!, instance: null, hosted: null, events: 0, idleTimer: null, retired: false, drained, markDrained };
@@ -209,15 +215,16 @@ export class ObjectHost {
     if (object.instance || object.events === 0) void object.ready.then(() => this.settled(object), () => object.markDrained());
   }
 
-  private evictLongestIdle(): void {
+  /** Evict one object with nothing in flight (the oldest created first); false when all are busy. */
+  private evictOneIdle(): boolean {
     for (const object of this.live.values()) {
-      // Map order is creation order; the first idle one found is old enough.
       if (object.events === 0 && object.instance && object.instance.inFlight.size === 0) {
         this.evicted++;
         this.retire(object);
-        return;
+        return true;
       }
     }
+    return false;
   }
 
   /** Retire every object of a worker (redeployed or removed): they restart from storage. */
