@@ -176,6 +176,8 @@ export class Runtime {
       {
         definition: (name) => this.definitions.get(name),
         startInstance: (def) => this.startDetached(def),
+        track: (name) => this.started(name),
+        refusal: (name) => this.refusals.get(name),
         logger: this.logger,
       },
       options,

@@ -24,6 +24,10 @@ export interface ObjectHostRuntime {
   definition(name: string): WorkerDefinition | undefined;
   /** a loaded instance of `def` in its own isolate (throws WorkerLoadError) */
   startInstance(def: WorkerDefinition): Promise<WorkerInstance>;
+  /** an event of the worker begins: the supervisor blames what is in flight if the process hangs */
+  track(name: string): { done(): void };
+  /** why the worker's events are refused now (quarantined by the supervisor), or undefined */
+  refusal(name: string): string | undefined;
   logger: Logger;
 }
 
@@ -107,6 +111,17 @@ export class ObjectHost {
     const def = this.runtime.definition(target.script);
     // The exporting worker must still be this account's (a name may be deleted and taken by another).
     if (!def || (def.account ?? '') !== target.account) return { loadError: `no worker named "${target.script}" is deployed` };
+    const refusal = this.runtime.refusal(target.script);
+    if (refusal !== undefined) return { loadError: refusal };
+    const running = this.runtime.track(target.script);
+    try {
+      return await this.deliverTo(target, def, kind, payload, requestId, place, trigger);
+    } finally {
+      running.done();
+    }
+  }
+
+  private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger): Promise<ObjectEventOutcome> {
     let object = this.live.get(target.key);
     if (object && (object.version !== def.version || (object.instance !== null && !object.instance.alive))) {
       this.retire(object);
