@@ -9,15 +9,16 @@ import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
 import { OPS, type DispatchResult, type GuestException, type LogLevel, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import type { OpCall, OpHandler, RuntimeRequest, SyncOpHandler } from './contract.js';
+import type { OpHandler, RuntimeRequest, SyncOpHandler } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { copiedArgument, decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
-import { responseProblem } from './crossing.js';
+import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
+import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
@@ -53,7 +54,7 @@ function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
-export class WorkerInstance implements BridgeOwner, Watched {
+export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
   /** requests served since load: lets the runtime recycle or report */
@@ -230,8 +231,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       // lines): that reading is the guest's last call to the host, and the invocation's final CPU.
       const sampled = !out.flush;
       const problem = out.result ? responseProblem(out.result) : null;
-      if (problem) out = this.refuseResponse(invocation, out, problem);
-      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
+      if (problem === OVERSIZED_HEADERS) out = oversizedHeaders<WireResponse>();
+      else if (problem) out = this.refuseResponse(invocation, out, problem);
       if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
       else this.activity();
       if (this.overMemory(out)) {
@@ -541,29 +542,32 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (op === OPS.bodyRead) return this.streams.read(args[0]);
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    return handler(this.opCall(this.inFlight.get(invocationId)), args);
+    return handler(new InstanceOpCall(this, this.inFlight.get(invocationId)), args);
   }
 
   callSyncOp(op: string, args: unknown[]): unknown {
     const handler = this.host.syncOps?.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    return handler(this.opCall(this.inFlight.get(Number(args[0]) || 0)), args.slice(1));
+    return handler(new InstanceOpCall(this, this.inFlight.get(Number(args[0]) || 0)), args.slice(1));
   }
 
-  private opCall(invocation: Invocation | undefined): OpCall {
-    return {
-        worker: this.def,
-        limits: this.limits,
-        invocation,
-        binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
-        openStream: (source) => this.streams.open(invocation, source),
-        guestStream: (id) => pullGuestStream(this.ready.entry, Number(id), () => this.activity(), () => this.alive),
-        takeHostStream: (id) => this.streams.take(Number(id)),
-        isolateState: <T,>(family: string, create: () => T): T => {
-          if (!this.opState.has(family)) this.opState.set(family, create());
-          return this.opState.get(family) as T;
-        },
-    };
+  // --- what an op call reaches (op-call.ts) ---
+
+  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array>): number {
+    return this.streams.open(invocation, source);
+  }
+
+  guestStream(id: number): AsyncIterable<Uint8Array> {
+    return pullGuestStream(this.ready.entry, id, () => this.activity(), this.isAlive);
+  }
+
+  takeHostStream(id: number): AsyncIterable<Uint8Array> {
+    return this.streams.take(id);
+  }
+
+  isolateState<T>(family: string, create: () => T): T {
+    if (!this.opState.has(family)) this.opState.set(family, create());
+    return this.opState.get(family) as T;
   }
 
   /** Dispose once nothing is in flight (after a redeploy or eviction). */
