@@ -29,13 +29,13 @@ import {
   STORAGE_FAILED,
   type ListOptionsWire,
   type ObjectCall,
+  type ObjectCallAnswer,
   type ObjectEventPayload,
   type ObjectEventResult,
   type SqlAnswer,
   type StorageRequest,
 } from './protocol.js';
 
-type CallAnswer = { response: WireResponse } | { value: unknown } | { error: { name: string; message: string } };
 
 const ERRORS: Record<string, ErrorConstructor> = { TypeError, RangeError, SyntaxError, ReferenceError, Error };
 
@@ -83,7 +83,7 @@ const NOT_RPC = new Set(['then', 'catch', 'finally', 'constructor', 'toJSON', 'v
 
 function makeStub(binding: string, id: DurableObjectId): object {
   const call = async (request: ObjectCall): Promise<unknown> => {
-    const answer = await hostCall<CallAnswer>(DO_OPS.call, binding, id.toString(), id.name ?? null, request);
+    const answer = await hostCall<ObjectCallAnswer>(DO_OPS.call, binding, id.toString(), id.name ?? null, request);
     if ('error' in answer) throw rebuildError(answer.error);
     if ('response' in answer) return responseFromWire(answer.response);
     return answer.value;

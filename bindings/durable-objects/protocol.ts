@@ -30,8 +30,6 @@ export const DO_LIMITS = {
   /** rows one sql.exec() may return, and bytes of them (the cursor is materialized on the host) */
   maxSqlRows: 100_000,
   maxSqlResultBytes: 32 * 1024 * 1024,
-  /** an id: 32 bytes as hex */
-  idHexLength: 64,
   /** a name given to idFromName (UTF-8 bytes) */
   maxNameBytes: 2048,
 } as const;
@@ -41,8 +39,8 @@ export type ObjectCall =
   | { kind: 'fetch'; request: WireRequest }
   | { kind: 'rpc'; method: string; args: unknown[] };
 
-/** The object's answer, as the calling guest receives it. */
-export type ObjectCallAnswer = { response: WireResponse } | { value: unknown };
+/** The object's answer, as the calling guest receives it: an error by name and message. */
+export type ObjectCallAnswer = { response: WireResponse } | { value: unknown } | { error: { name: string; message: string } };
 
 /** An event as the hosting isolate receives it (the host fills in who the object is). */
 export interface ObjectEventPayload {
