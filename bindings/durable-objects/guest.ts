@@ -21,7 +21,7 @@ import { Response } from '../../sandbox/api/response.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import { requestFromWire, requestToWire, responseFromWire } from '../../sandbox/wire.js';
-import { DO_OPS, DO_SYNC_OPS, type WireResponse } from '../../protocol/wall.js';
+import { DO_OPS, DO_SYNC_OPS } from '../../protocol/wall.js';
 import {
   DO_LIMITS,
   DURABLE_OBJECT_BINDING,

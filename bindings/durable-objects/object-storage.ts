@@ -22,6 +22,10 @@ export interface ObjectStorageOptions {
 
 const utf8Length = (text: string) => Buffer.byteLength(text, 'utf8');
 
+/** Workers measures a value serialized, and allows the serializer's tagging on top of the 128 KiB
+ *  (a 128 KiB byte array fits), as miniflare also does. */
+const SERIALIZATION_ALLOWANCE = 32;
+
 /** workerd's words for SQL on a class that is not SQLite-backed. */
 const NOT_SQLITE =
   'This Durable Object is not backed by SQLite storage, so the SQL API is not available. SQL can be enabled on a new Durable Object class by using the `new_sqlite_classes` instead of `new_classes` under `[[migrations]]` in your wrangler.toml, but an already-deployed class cannot be converted to SQLite (except by deleting the existing data).';
@@ -257,7 +261,7 @@ export class ObjectStorage {
       if (bytes.byteLength + utf8Length(key) > DO_LIMITS.maxSqliteEntryBytes) {
         throw new StorageError(`Values cannot be larger than ${DO_LIMITS.maxSqliteEntryBytes} bytes (key and value together).`, 'RangeError');
       }
-    } else if (bytes.byteLength > DO_LIMITS.maxValueBytes) {
+    } else if (bytes.byteLength > DO_LIMITS.maxValueBytes + SERIALIZATION_ALLOWANCE) {
       throw new StorageError(`Values cannot be larger than ${DO_LIMITS.maxValueBytes} bytes. A value of size ${bytes.byteLength} was provided.`, 'RangeError');
     }
   }

@@ -162,7 +162,14 @@ export class ObjectHost {
       // One instance per object: a retired one (an older version) finishes its events first.
       if (previous) await previous.drained;
       const instance = await this.runtime.startInstance(this.hostingDefinition(def));
-      const hosted = target.open();
+      let hosted: HostedObject;
+      try {
+        hosted = target.open();
+      } catch (error) {
+        // The object's storage cannot be opened (permissions, a damaged file): no object.
+        instance.retire('durable object storage failed');
+        throw error;
+      }
       object.instance = instance;
       object.hosted = hosted;
       instance.setOpState(target.family, hosted.state);
