@@ -1,8 +1,8 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
-// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services,
-// durable_objects.bindings, migrations,
-// triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
+// Cinder acts on are read: name, main, compatibility_date, compatibility_flags, vars,
+// kv_namespaces, services, durable_objects.bindings, migrations, triggers.crons, routes/route,
+// limits, rules, build, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { DurableObjectMigration } from '../../model/worker-definition.js';
@@ -12,6 +12,8 @@ import { setBinding, type BindingConfig } from '../../model/worker-definition.js
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
 import { unsupportedKeys } from './wrangler-keys.js';
+import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
+import type { BundleOptions } from '../bundle.js';
 
 export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
 
@@ -22,9 +24,11 @@ export interface ProjectConfig {
   /** absolute path of the entry module */
   main?: string;
   compatibilityDate?: string;
+  /** only flags Cinder supports (wrangler-keys.ts refuses the others) */
+  compatibilityFlags: string[];
   vars: Record<string, unknown>;
   kvNamespaces: { binding: string; id: string }[];
-  services: { binding: string; service: string }[];
+  services: { binding: string; service: string; entrypoint?: string }[];
   durableObjects: { binding: string; className: string; scriptName?: string }[];
   /** [[migrations]], in order; each has a tag */
   migrations: DurableObjectMigration[];
@@ -32,6 +36,15 @@ export interface ProjectConfig {
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+  /** module rules (wrangler's `rules`), before the defaults */
+  rules: ModuleRule[];
+  /** wrangler's `[build]`: run before bundling */
+  build?: BuildStep;
+}
+
+/** How the project's worker is bundled. */
+export function bundleOptions(config: ProjectConfig | undefined): BundleOptions {
+  return config ? { rules: config.rules, compatibilityFlags: config.compatibilityFlags } : {};
 }
 
 export class ConfigError extends Error {
@@ -135,10 +148,10 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     return { binding: value.binding, id: value.id };
   });
   const services = list('services', (value, i) => {
-    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string') {
-      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" }`);
+    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string' || (value.entrypoint !== undefined && typeof value.entrypoint !== 'string')) {
+      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" } (and optionally entrypoint = "ClassName")`);
     }
-    return { binding: value.binding, service: value.service };
+    return value.entrypoint === undefined ? { binding: value.binding, service: value.service } : { binding: value.binding, service: value.service, entrypoint: value.entrypoint };
   });
 
   let durableObjects: ProjectConfig['durableObjects'] = [];
@@ -202,11 +215,44 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     limits = top.limits;
   }
 
+  const rules = list('rules', (value, i): ModuleRule => {
+    const at = where(`rules[${i}]`);
+    if (!isObject(value)) throw new ConfigError(`${at} must be { type = "Text", globs = ["**/*.md"] }`);
+    for (const key of Object.keys(value)) {
+      if (!['type', 'globs', 'fallthrough'].includes(key)) throw new ConfigError(`${at}.${key} is not a module rule field (type, globs, fallthrough)`);
+    }
+    if (!MODULE_RULE_TYPES.includes(value.type as ModuleRule['type'])) {
+      throw new ConfigError(`${at}.type must be one of ${MODULE_RULE_TYPES.join(', ')}${typeof value.type === 'string' ? ` (not "${value.type}")` : ''}`);
+    }
+    if (!Array.isArray(value.globs) || !value.globs.length || value.globs.some((g) => typeof g !== 'string' || !g)) throw new ConfigError(`${at}.globs must be a non-empty array of glob strings`);
+    if (value.fallthrough !== undefined && typeof value.fallthrough !== 'boolean') throw new ConfigError(`${at}.fallthrough must be true or false`);
+    return { type: value.type as ModuleRule['type'], globs: value.globs as string[], fallthrough: value.fallthrough as boolean | undefined };
+  });
+
+  let build: BuildStep | undefined;
+  if (top.build !== undefined) {
+    const b = top.build;
+    if (!isObject(b)) throw new ConfigError(`${where('build')} must be a table such as { command = "npm run build" }`);
+    for (const key of Object.keys(b)) {
+      if (!['command', 'cwd', 'watch_dir'].includes(key)) throw new ConfigError(`${where(`build.${key}`)} is not supported by Cinder; build takes command, cwd and watch_dir (see docs/compat.md)`);
+    }
+    if (typeof b.command !== 'string' || !b.command.trim()) throw new ConfigError(`${where('build.command')} must be a non-empty string (the shell command to run before bundling)`);
+    if (b.cwd !== undefined && (typeof b.cwd !== 'string' || !b.cwd)) throw new ConfigError(`${where('build.cwd')} must be a directory path`);
+    const watch = b.watch_dir === undefined ? ['src'] : Array.isArray(b.watch_dir) ? b.watch_dir : [b.watch_dir];
+    if (watch.some((d) => typeof d !== 'string' || !d)) throw new ConfigError(`${where('build.watch_dir')} must be a directory path or an array of them`);
+    const base = dirname(path);
+    build = { command: b.command, cwd: resolve(base, (b.cwd as string | undefined) ?? '.'), watchDirs: (watch as string[]).map((d) => resolve(base, d)) };
+  }
+
+  const flags = top.compatibility_flags;
+  const compatibilityFlags = Array.isArray(flags) ? [...new Set(flags as string[])] : [];
+
   return {
     file: path,
     name: str('name'),
     main: main ? resolve(dirname(path), main) : undefined,
     compatibilityDate: str('compatibility_date'),
+    compatibilityFlags,
     vars,
     kvNamespaces,
     services,
@@ -215,6 +261,8 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     crons,
     routes,
     limits,
+    rules,
+    build,
   };
 }
 
@@ -223,7 +271,7 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
   const bindings: Record<string, unknown>[] = [
     ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
-    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
+    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}) })),
     ...config.durableObjects.map((d) => ({ type: 'durable_object_namespace', name: d.binding, class_name: d.className, ...(d.scriptName ? { script_name: d.scriptName } : {}) })),
   ];
   const metadata: Record<string, unknown> = { bindings };
@@ -232,6 +280,7 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     metadata.migrations = config.migrations.map((m) => ({ tag: m.tag, new_classes: m.newClasses, new_sqlite_classes: m.newSqliteClasses, renamed_classes: m.renamedClasses, deleted_classes: m.deletedClasses }));
   }
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
+  if (config.compatibilityFlags.length) metadata.compatibility_flags = config.compatibilityFlags;
   if (config.crons.length) metadata.crons = config.crons;
   if (config.routes) metadata.routes = config.routes;
   if (config.limits) metadata.limits = config.limits;
@@ -247,6 +296,8 @@ export interface DevProject {
   /** the project's entry answers every host */
   defaultWorker?: string;
   config?: ProjectConfig;
+  /** how the project's worker is bundled (rules, flags) */
+  bundle?: BundleOptions;
   /** the project's Durable Object migrations, and where dev keeps its objects (<project>/.cinder) */
   durableObjects?: { migrations: DurableObjectMigration[]; dataDir: string };
 }
@@ -286,6 +337,7 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
     limits,
     defaultWorker: workerNameFromFile(config.main),
     config,
+    bundle: bundleOptions(config),
     durableObjects: usesObjects ? { migrations: config.migrations, dataDir: join(dirname(config.file), '.cinder') } : undefined,
   };
 }
