@@ -21,7 +21,7 @@ import { Response } from '../../sandbox/api/response.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import { requestFromWire, requestToWire, responseFromWire } from '../../sandbox/wire.js';
-import { DO_OPS, DO_SYNC_OPS } from '../../protocol/wall.js';
+import { DO_OPS, DO_SYNC_OPS, RPC_RESERVED_METHODS } from '../../protocol/wall.js';
 import {
   DO_LIMITS,
   DURABLE_OBJECT_BINDING,
@@ -559,7 +559,7 @@ let hosted: { instance: ObjectInstance; className: string; id: string } | null =
 let hostedClass: { prototype?: unknown } | null = null;
 
 /** Names an RPC call may not reach: the object's event handlers and Object.prototype's. */
-const RESERVED_METHODS = new Set(['constructor', 'fetch', 'alarm', 'webSocketMessage', 'webSocketClose', 'webSocketError', 'then']);
+const RESERVED_METHODS = new Set([...RPC_RESERVED_METHODS, 'alarm', 'webSocketMessage', 'webSocketClose', 'webSocketError']);
 
 function construct(payload: ObjectEventPayload): ObjectInstance {
   const { namespace, env } = installedWorker();

@@ -321,6 +321,42 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
   }
 }
 
+describe('Durable Objects extending cloudflare:workers DurableObject', () => {
+  it('gives this.ctx and this.env, and serves fetch and RPC', async () => {
+    const code = `
+import { DurableObject } from 'cloudflare:workers';
+export class Room extends DurableObject {
+  async join(who) {
+    const members = (await this.ctx.storage.get('members')) ?? [];
+    members.push(who);
+    await this.ctx.storage.put('members', members);
+    return { members, greeting: this.env.GREETING, named: this.ctx.id.name };
+  }
+  async fetch() { return Response.json(await this.ctx.storage.get('members')); }
+}
+export default {
+  async fetch(request, env) {
+    const room = env.ROOM.getByName('lobby');
+    const first = await room.join('ada');
+    const second = await room.join('bob');
+    return Response.json({ first, second, viaFetch: await (await room.fetch('https://room/')).json() });
+  },
+};`;
+    const res = await deploy('rooms-base', code, {
+      bindings: [{ type: 'durable_object_namespace', name: 'ROOM', class_name: 'Room' }, { type: 'plain_text', name: 'GREETING', text: 'hi' }],
+      migrations: { new_tag: 'v1', new_sqlite_classes: ['Room'] },
+    });
+    expect(res.status, res.text).toBe(201);
+    const out = await cinder.get('rooms-base.example.com', '/');
+    expect(out.status, out.text).toBe(200);
+    expect(JSON.parse(out.text)).toEqual({
+      first: { members: ['ada'], greeting: 'hi', named: 'lobby' },
+      second: { members: ['ada', 'bob'], greeting: 'hi', named: 'lobby' },
+      viaFetch: ['ada', 'bob'],
+    });
+  });
+});
+
 describe('Durable Objects, bounded', () => {
   it('refuses a new object when the live-object cap is reached and every live one is busy', async () => {
     const small = await startCinder({ durableObjects: { maxLive: 2 } });
