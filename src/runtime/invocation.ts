@@ -13,8 +13,9 @@ export interface InvocationRecord {
   worker: string;
   version: string;
   requestId: string;
-  /** 'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm) */
-  kind: 'fetch' | 'scheduled' | 'durable-object';
+  /** 'websocket': one event (a message, a close) delivered to a WebSocket's guest end;
+   *  'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm) */
+  kind: InvocationKind;
   outcome: Outcome;
   cpuMs: number;
   wallMs: number;
@@ -34,6 +35,8 @@ export interface InvocationRecord {
   /** what started it: the request (and the status answered) or the cron */
   trigger?: InvocationTrigger;
 }
+
+export type InvocationKind = 'fetch' | 'scheduled' | 'websocket' | 'durable-object';
 
 export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
 
@@ -61,7 +64,7 @@ export class Invocation implements OpInvocation {
 
   constructor(
     readonly requestId: string,
-    readonly kind: InvocationRecord['kind'],
+    readonly kind: InvocationKind,
     /** the top-level request this invocation serves, shared with the workers it calls */
     readonly place: InvocationPlace,
   ) {
