@@ -25,6 +25,10 @@ export interface AddonSpec {
   files?: Readonly<Record<string, string>>;
 }
 
+/** A compatibility flag only the host sets (never accepted from a config): on the definition an
+ *  isolate hosting a Durable Object is loaded with, so that isolate gets the add-on that runs it. */
+export const DURABLE_OBJECT_HOST_FLAG = 'cinder:durable-object-host';
+
 export const ADDONS: readonly AddonSpec[] = [
   // WebSocketPair, WebSocket and the events (sandbox/addons/websocket.ts); also for a worker that
   // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
@@ -44,6 +48,9 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
   // env.ASSETS.fetch() (bindings/assets).
   { name: 'assets', bindings: ['assets'] },
+  // Durable Objects (bindings/durable-objects): the namespace binding, and in the isolate that hosts
+  // an object (src/runtime/durable-objects/object-host.ts marks it with the flag) the object's events.
+  { name: 'durable-objects', bindings: ['durable_object_namespace'], flags: [DURABLE_OBJECT_HOST_FLAG] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

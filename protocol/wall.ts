@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /**
@@ -61,6 +61,28 @@ export const KV_OPS = {
   list: 'kv.list',
 } as const;
 
+/** Durable Object ops (bindings/durable-objects): shapes in bindings/durable-objects/protocol.ts. */
+export const DO_OPS = {
+  /** async (bindingName, idHex, name | null, ObjectCall) -> ObjectCallAnswer: stub.fetch() and RPC */
+  call: 'do.call',
+  /** async (StorageRequest) -> answer: the hosting object's own storage (key-value API, alarms) */
+  storage: 'do.storage',
+  /** async () -> undefined: answered in a later task, after the guest's microtasks ran (input gate) */
+  tick: 'do.tick',
+} as const;
+
+/** Durable Object ops answered synchronously (SYNC_OPS convention: (op, invocationId, ...args)). */
+export const DO_SYNC_OPS = {
+  /** (invocationId, bindingName, name) -> idHex */
+  idFromName: 'do.idFromName',
+  /** (invocationId, bindingName, text) -> idHex (throws when not an id of that namespace) */
+  idFromString: 'do.idFromString',
+  /** (invocationId, bindingName) -> idHex */
+  newUniqueId: 'do.newUniqueId',
+  /** (invocationId, SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync */
+  sql: 'do.sql',
+} as const;
+
 /** The WebSocket ops (bindings/websocket): a guest end whose other end the host holds, by the
  *  guest's socket id (bindings/websocket/protocol.ts has the shapes). */
 export const WEBSOCKET_OPS = {
@@ -99,6 +121,7 @@ export const OPS = {
   webSocket: WEBSOCKET_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
+  durableObjects: DO_OPS,
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

@@ -23,6 +23,7 @@ import * as blob from './api/blob.js';
 import * as webSocketHooks from './websocket-hooks.js';
 import * as idl from './api/idl.js';
 import * as crypto from './api/crypto.js';
+import * as addonEvents from './addon-events.js';
 
 export const BASE_MODULES: Record<string, object> = {
   'sandbox/bridge': bridge,
@@ -44,4 +45,5 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/websocket-hooks': webSocketHooks,
   'sandbox/api/idl': idl,
   'sandbox/api/crypto': crypto,
+  'sandbox/addon-events': addonEvents,
 };

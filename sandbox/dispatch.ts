@@ -14,6 +14,7 @@ import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
+import { eventHandler, rememberWorker } from './addon-events.js';
 import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -152,6 +153,7 @@ class DOMExceptionLike extends Error {
 export function installWorker(namespace: unknown, env: string): string {
   closeBuiltinModules();
   fillWorkerEnv(env);
+  rememberWorker(namespace, workerEnv);
   workerModule = null;
   workerNamespace = namespace && typeof namespace === 'object' ? (namespace as Record<string, unknown>) : null;
   const candidate = workerNamespace ? workerNamespace.default : undefined;
@@ -271,6 +273,19 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
       throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
     }
     return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+/** Host entry: an event an add-on handles (addon-events.ts), e.g. a Durable Object's. */
+export async function dispatchAddonEvent(id: number, kind: string, payload: unknown): Promise<DispatchResult<object>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const handler = eventHandler(kind);
+    if (!handler) throw new Error(`cinder: no handler for ${kind} events in this isolate`);
+    return finish(state, { result: await handler(payload) });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }
@@ -426,5 +441,6 @@ export async function warmUp(rounds: number): Promise<void> {
   } finally {
     workerModule = null;
     workerNamespace = null;
+    rememberWorker(undefined, {});
   }
 }

@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchSocketEvent, dispatchRpc, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchSocketEvent, dispatchRpc, dispatchAddonEvent, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -66,6 +66,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     installAddon: entry(installAddon),
     prepareLoad: entry(prepareLoad),
     dispatchRpc: entry(dispatchRpc),
+    dispatchAddonEvent: entry(dispatchAddonEvent),
     warmUp,
     preludeEvaluatedAt,
   };

@@ -7,7 +7,8 @@
 import { DevAssets, type DevAssetsOptions } from './dev-assets.js';
 import { registerAssetsBinding } from '../../bindings/assets/host.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
@@ -15,7 +16,8 @@ import type { Logger } from 'pino';
 import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { formatBuildError } from './build-errors.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
+import { contentHash, type BindingConfig, type DurableObjectMigration, type WorkerDefinition } from '../model/worker-definition.js';
+import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
@@ -49,9 +51,14 @@ export interface DevWorkerSource {
   build?: BuildStep;
   /** a wrangler project's [assets]: served from the directory, read again when it changes */
   assets?: DevAssetsOptions;
+  /** a wrangler project's Durable Object migrations ([[migrations]]) */
+  migrations?: DurableObjectMigration[];
 }
 
 export interface DevOptions {
+  /** Durable Objects' settings (idle eviction, alarm retries); their storage is under persistTo
+   *  (else a temporary directory removed when dev stops) */
+  durableObjects?: DurableObjectServeOptions;
   /** worker files, or directories whose top-level .js/.ts files are each a worker */
   paths?: string[];
   /** workers with their own bindings (wrangler projects); served before `paths` */
@@ -183,6 +190,28 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     installKV(runtime, kv);
   };
 
+  // Durable Objects, set up when a worker first binds a namespace or has migrations.
+  let objects: ReturnType<typeof setUpDurableObjects> | null = null;
+  let objectsTempDir: string | null = null;
+  let started = false;
+  const ensureObjects = () => {
+    if (objects) return objects;
+    if (!options.persistTo) objectsTempDir = mkdtempSync(join(tmpdir(), 'cinder-dev-objects-'));
+    objects = setUpDurableObjects(runtime, options.persistTo ?? objectsTempDir!, logger, options.durableObjects);
+    if (started) objects.service.startAlarms();
+    return objects;
+  };
+  /** As a deploy does: a worker's Durable Object bindings and migrations are checked against the
+   *  classes it exports, and applied before it serves. */
+  const prepareObjects = async (source: DevWorkerSource, def: WorkerDefinition) => {
+    const migrations = source.migrations ?? [];
+    if (!migrations.length && !Object.values(def.bindings).some((binding) => binding.type === 'durable_object_namespace')) return;
+    const { deploys } = ensureObjects();
+    const { error, exportedClasses } = await runtime.inspect(def);
+    if (error) throw new Error(`${source.name} failed to load: ${error}`);
+    deploys.apply(deploys.plan({ account: '', script: source.name, bindings: def.bindings, migrations, exportedClasses }));
+  };
+
   // Watching directories, not files: editors save by writing a new file and renaming it over the
   // old one (vim, JetBrains, sed -i), which a watch on the old file's inode would never see again.
   const directories = new Map<string, FSWatcher>();
@@ -281,6 +310,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     };
     const current = runtime.definition(source.name);
     if (current?.version === def.version) return;
+    await prepareObjects(source, def);
     sourceMaps.set(source.name, bundle.main, bundle.sourceMap);
     runtime.deploy(def);
     if (current) logger.info({ worker: source.name, version: def.version }, `reloaded ${source.name}`);
@@ -334,6 +364,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       logger.error({ worker: worker.source.name, file: worker.source.entry, err: (error as Error).message }, `${worker.source.name} does not build; fix it and it loads`);
     }
   }
+  started = true;
+  (objects as ReturnType<typeof setUpDurableObjects> | null)?.service.startAlarms();
   if (options.watch) for (const step of builds.values()) watchBuild(step);
   router.defaultWorker = options.defaultWorker ?? sources[0].name;
 
@@ -383,7 +415,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       webSockets.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      objects?.service.close();
       runtime.close();
+      if (objectsTempDir) rmSync(objectsTempDir, { recursive: true, force: true });
       await closeOps();
       cacheStore.close();
       // A service the caller passed in is the caller's to close.

@@ -27,6 +27,7 @@ import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
+import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 
@@ -82,6 +83,8 @@ export interface ServeOptions {
   cron?: Partial<Omit<CronSchedulerOptions, 'logger'>> | false;
   /** usage metering, live tail, /metrics, per-worker log levels (observability.ts); false: none */
   observability?: ObservabilityOptions | false;
+  /** Durable Objects (objects under <data>/durable-objects/); false: deploys using them are refused */
+  durableObjects?: DurableObjectServeOptions | false;
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
   deploymentSnapshots?: boolean;
@@ -187,7 +190,20 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   registerServiceBindings(runtime);
   registerAssetsBinding(runtime);
   const assets = new AssetStore(dataDir);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null, assets, assetLimits: { maxFiles: options.maxAssetFiles } });
+  const objects = options.durableObjects === false ? null : setUpDurableObjects(runtime, dataDir, logger, options.durableObjects);
+  if (objects) closers.push(() => objects.service.close());
+  const deployments = new Deployments({
+    runtime,
+    router,
+    store,
+    logger,
+    maxScriptBytes: options.maxScriptBytes,
+    ceilings: options.limitCeilings,
+    snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null,
+    assets,
+    assetLimits: { maxFiles: options.maxAssetFiles },
+    durableObjects: objects?.deploys,
+  });
 
   // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
   // deploys, rollbacks and restores at start all come through here (restore runs after setup).
@@ -211,6 +227,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
       if (result?.close) closers.push(result.close);
     }
     const restored = await deployments.restore();
+    // Alarms stored before a restart fire once the workers they belong to are back.
+    objects?.service.startAlarms();
     logger.info({ workers: restored.workers.length, routes: restored.routes, failed: restored.failed }, `restored ${restored.workers.length} workers and ${restored.routes} routes from ${dataDir}`);
 
     const adminApp = createAdminApp({ deployments, token, logger, modules: adminRoutes });

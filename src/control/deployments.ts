@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, moduleSize, setBinding, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
+import { contentHash, moduleSize, setBinding, type BindingConfig, type DurableObjectMigration, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
 import type { Router } from '../data-plane/router.js';
 import { DEFAULT_ACCOUNT, RouteConflictError, WorkerOwnedError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { accountNamespace } from '../model/accounts.js';
@@ -49,6 +49,16 @@ export interface DeploymentsOptions {
   /** where static assets are kept (store/assets.ts); without it, uploads with assets are refused */
   assets?: AssetStore;
   assetLimits?: AssetUploadOptions;
+  /** Durable Objects on this server (bindings/durable-objects): a deploy's migrations and bindings
+   *  are checked against the worker's exported classes; absent, such deploys are refused */
+  durableObjects?: DurableObjectDeploys;
+}
+
+/** What a deploy asks of Durable Objects: a plan (throws MigrationError naming the problem), then
+ *  applying it once the version is stored. */
+export interface DurableObjectDeploys {
+  plan(deploy: { account: string; script: string; bindings: Record<string, BindingConfig>; migrations: DurableObjectMigration[]; exportedClasses: string[] }): unknown;
+  apply(plan: unknown): void;
 }
 
 /**
@@ -81,9 +91,11 @@ export class Deployments {
   readonly snapshots: SnapshotBuilds | null;
   /** static asset uploads (null: this server keeps no assets) */
   readonly assetUploads: AssetUploads | null;
+  private readonly durableObjects: DurableObjectDeploys | null;
 
   constructor(options: DeploymentsOptions) {
     this.runtime = options.runtime;
+    this.durableObjects = options.durableObjects ?? null;
     this.router = options.router;
     this.store = options.store;
     this.logger = options.logger;
@@ -204,6 +216,8 @@ export class Deployments {
       modules: await this.store.getModules(version.id),
       bindings,
       keepBindings: [],
+      // Migrations were applied when the version was uploaded; a secret change applies none.
+      migrations: [],
       routes: undefined,
       crons: version.crons,
       limits: version.limits,
@@ -258,10 +272,13 @@ export class Deployments {
     if (assets) def.assets = this.workerAssets(assets.record, assets.manifest);
     // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
     // and the version that serves now keeps serving. This also fills def.codeCache.
+    let objectPlan: unknown = null;
     if (def.modules.length) {
-      const loadError = await this.runtime.check(def);
+      const { error: loadError, exportedClasses } = await this.runtime.inspect(def);
       if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
+      objectPlan = this.planDurableObjects(name, account, bindings, spec.migrations ?? [], exportedClasses);
     } else if (!def.assets) throw badRequest('the upload has no code and no assets');
+    else objectPlan = this.planDurableObjects(name, account, bindings, spec.migrations ?? [], []);
     // The version's link to its manifest is durable before the version is.
     if (assets) await this.assetUploads!.store.linkVersion(version.id, assets.record);
 
@@ -273,6 +290,7 @@ export class Deployments {
       if (error instanceof WorkerOwnedError) throw nameTaken(name);
       throw error;
     }
+    if (objectPlan !== null) this.durableObjects!.apply(objectPlan);
     this.runtime.deploy(def);
     await this.refreshRoutes();
     this.saveCodeCache(stored.id, def);
@@ -421,6 +439,21 @@ export class Deployments {
           throw badRequest(`binding ${name}: the KV namespace id "${binding.namespace_id.slice(0, 64)}" is too long for this account (at most ${256 - accountNamespace(account, '').length} characters)`);
         }
       }
+    }
+  }
+
+  /** The Durable Object changes an upload makes, checked (null: this server has none and the
+   *  upload asks for none). */
+  private planDurableObjects(script: string, account: string, bindings: Record<string, BindingConfig>, migrations: DurableObjectMigration[], exportedClasses: string[]): unknown {
+    const wanted = migrations.length > 0 || Object.values(bindings).some((b) => b.type === 'durable_object_namespace');
+    if (!this.durableObjects) {
+      if (wanted) throw badRequest('Durable Objects are not enabled on this server');
+      return null;
+    }
+    try {
+      return this.durableObjects.plan({ account, script, bindings, migrations, exportedClasses });
+    } catch (error) {
+      throw badRequest(`Durable Objects: ${(error as Error).message}`);
     }
   }
 

@@ -11,7 +11,7 @@
 //     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
-import { setBinding, type BindingConfig } from '../model/worker-definition.js';
+import { setBinding, type BindingConfig, type DurableObjectMigration } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import { SUPPORTED_COMPATIBILITY_FLAGS, unsupportedFlags } from '../model/compatibility.js';
 import { badRequest } from './errors.js';
@@ -30,18 +30,20 @@ export interface UploadMetadata {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  /** Durable Object migrations to apply with this upload (steps already applied are skipped by tag) */
+  migrations: DurableObjectMigration[];
   compatibilityFlags: string[];
   /** static assets for the version (control/assets.ts): an upload session's manifest, or the
    *  live version's (keep); undefined: the version has none */
   assets?: { session?: string; keep?: boolean; /** absent: the defaults, or with keep the live version's */ config?: AssetsConfig };
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'assets'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'assets', 'durable_object_namespace'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
 const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets', 'migrations']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -74,9 +76,69 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
     }
     case 'assets':
       return [name, { type: 'assets' }];
+    case 'durable_object_namespace': {
+      const className = str(raw.class_name, `${where}.class_name`)!;
+      if (!JS_IDENTIFIER.test(className)) throw badRequest(`${where}.class_name: "${className}" is not a class name (an exported JavaScript identifier)`);
+      const scriptName = str(raw.script_name, `${where}.script_name`, { optional: true });
+      if (raw.environment !== undefined) throw badRequest(`${where}.environment: Durable Object bindings to another environment are not supported (bind the worker by script_name)`);
+      return [name, scriptName === undefined ? { type: 'durable_object_namespace', class_name: className } : { type: 'durable_object_namespace', class_name: className, script_name: scriptName }];
+    }
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);
   }
+}
+
+const JS_IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]{0,255}$/;
+
+function classList(raw: unknown, where: string): string[] {
+  if (raw === undefined) return [];
+  const names = stringList(raw, where);
+  for (const [i, name] of names.entries()) if (!JS_IDENTIFIER.test(name)) throw badRequest(`${where}[${i}]: "${name}" is not a class name`);
+  return names;
+}
+
+const MIGRATION_STEP_FIELDS = new Set(['tag', 'new_classes', 'new_sqlite_classes', 'renamed_classes', 'deleted_classes']);
+
+function migrationStep(raw: unknown, where: string, tag: string | undefined): DurableObjectMigration {
+  if (!isObject(raw)) throw badRequest(`${where} must be an object such as {"new_sqlite_classes": ["Counter"]}`);
+  if (raw.transferred_classes !== undefined) throw badRequest(`${where}.transferred_classes: moving Durable Object classes between workers is not supported by Cinder`);
+  for (const key of Object.keys(raw)) {
+    if (!MIGRATION_STEP_FIELDS.has(key) && key !== 'old_tag' && key !== 'new_tag' && key !== 'steps') throw badRequest(`${where} has an unknown field "${key}" (known: ${[...MIGRATION_STEP_FIELDS].join(', ')})`);
+  }
+  const renamed = raw.renamed_classes === undefined ? [] : raw.renamed_classes;
+  if (!Array.isArray(renamed)) throw badRequest(`${where}.renamed_classes must be an array of {"from": "Old", "to": "New"}`);
+  const stepTag = raw.tag === undefined ? tag : str(raw.tag, `${where}.tag`);
+  return {
+    tag: stepTag,
+    newClasses: classList(raw.new_classes, `${where}.new_classes`),
+    newSqliteClasses: classList(raw.new_sqlite_classes, `${where}.new_sqlite_classes`),
+    renamedClasses: renamed.map((r, i) => {
+      if (!isObject(r)) throw badRequest(`${where}.renamed_classes[${i}] must be {"from": "Old", "to": "New"}`);
+      const [from, to] = classList([r.from, r.to], `${where}.renamed_classes[${i}]`);
+      return { from, to };
+    }),
+    deletedClasses: classList(raw.deleted_classes, `${where}.deleted_classes`),
+  };
+}
+
+/**
+ * Cloudflare's upload shape: {old_tag?, new_tag?, new_classes?, ...} for one step, or
+ * {old_tag?, new_tag?, steps: [...]}; Cinder also takes an array of steps each with its own tag
+ * (what `cinder deploy` sends for a wrangler config's [[migrations]]).
+ */
+function parseMigrations(raw: unknown): DurableObjectMigration[] {
+  if (raw === undefined || raw === null) return [];
+  if (Array.isArray(raw)) return raw.map((step, i) => migrationStep(step, `metadata.migrations[${i}]`, undefined));
+  if (!isObject(raw)) throw badRequest('metadata.migrations must be an object such as {"new_tag": "v1", "new_sqlite_classes": ["Counter"]}');
+  const newTag = str(raw.new_tag, 'metadata.migrations.new_tag', { optional: true });
+  if (raw.steps !== undefined) {
+    if (!Array.isArray(raw.steps)) throw badRequest('metadata.migrations.steps must be an array of migration steps');
+    const steps = raw.steps.map((step, i) => migrationStep(step, `metadata.migrations.steps[${i}]`, undefined));
+    // The steps are applied together under the new tag.
+    if (steps.length && newTag !== undefined) steps[steps.length - 1].tag ??= newTag;
+    return steps;
+  }
+  return [migrationStep(raw, 'metadata.migrations', newTag)];
 }
 
 function stringList(raw: unknown, where: string): string[] {
@@ -182,5 +244,5 @@ export function parseMetadata(raw: unknown): UploadMetadata {
   if (Object.values(bindings).some((b) => b.type === 'assets') && !assets) throw badRequest('an assets binding needs metadata.assets (the version\'s static assets)');
   if (Object.values(bindings).filter((b) => b.type === 'assets').length > 1) throw badRequest('only one assets binding per worker (as on Cloudflare)');
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets };
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets, migrations: parseMigrations(raw.migrations) };
 }

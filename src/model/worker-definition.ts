@@ -75,7 +75,19 @@ export type BindingConfig =
       account?: string;
     }
   /** env.NAME.fetch() over the version's static assets (WorkerDefinition.assets) */
-  | { type: 'assets' };
+  | { type: 'assets' }
+
+  | { type: 'durable_object_namespace'; class_name: string; /** the worker exporting the class; absent: this worker */ script_name?: string };
+
+/** One step of a worker's Durable Object migrations (Cloudflare's upload shape, camel-cased). */
+export interface DurableObjectMigration {
+  /** the migration's tag; a tag once applied to a worker is never applied again */
+  tag?: string;
+  newClasses: string[];
+  newSqliteClasses: string[];
+  renamedClasses: { from: string; to: string }[];
+  deletedClasses: string[];
+}
 
 export interface WorkerDefinition {
   name: string;

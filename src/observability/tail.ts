@@ -32,7 +32,7 @@ export interface TailInvocationEvent {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled' | 'websocket';
+  kind: 'fetch' | 'scheduled' | 'websocket' | 'durable-object';
   outcome: Outcome;
   cpu_ms: number;
   wall_ms: number;

@@ -89,6 +89,15 @@ export interface OpRegistry {
   registerOp(op: string, handler: OpHandler): void;
 }
 
+/** A host op the guest calls synchronously (hostCallSync(op, invocationId, ...args)): for APIs
+ *  that are synchronous on Workers (Durable Object ids, ctx.storage.sql). `args` exclude the
+ *  invocation id; the answer is copied into the isolate. Keep it short: it runs while the guest waits. */
+export type SyncOpHandler = (call: OpCall, args: unknown[]) => unknown;
+
+export interface SyncOpRegistry {
+  registerSyncOp(op: string, handler: SyncOpHandler): void;
+}
+
 /** A request as the host hands it to the runtime (the guest receives it as a WireRequest). */
 export interface RuntimeRequest extends Omit<WireRequest, 'bodyStream' | 'urlSerialized'> {
   /** the body as it arrives (large or chunked uploads); never crosses the wall itself */

@@ -51,6 +51,11 @@ export function oversizedHeaders<T>(): DispatchResult<T> {
 
 /** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
  *  large ones are transferred (no copy) into the isolate. */
+/** Any structured-cloneable value as an entry argument, copied in. */
+export function copiedArgument(value: unknown): unknown {
+  return new ivm.ExternalCopy(value).copyInto({ release: true });
+}
+
 export function wireArgument(request: WireRequest): unknown {
   if (request.body == null) return JSON.stringify(request);
   if (request.body && request.body.byteLength > 64 * 1024) {

@@ -18,6 +18,8 @@ export interface BridgeOwner {
   flushed(invocationId: number): void;
   /** the isolate could not take an answer from the host: end what runs in it at the memory limit */
   outOfMemory(invocationId: number): void;
+  /** sync binding ops (SyncOpHandler): (op, [invocationId, ...args]); throws what the guest sees */
+  callSyncOp(op: string, args: unknown[]): unknown;
 }
 
 /** Strings up to this length (in all) still cross in an async answer: they live on V8's heap,
@@ -106,8 +108,12 @@ export class HostBridge {
       }
       case SYNC_OPS.parcel:
         return this.takeParcel(args[0]);
-      default:
-        throw new TypeError(`unknown host op ${String(op)}`);
+      default: {
+        if (typeof op !== 'string' || !this.owner) throw new TypeError(`unknown host op ${String(op)}`);
+        const answer = this.owner.callSyncOp(op, args);
+        // Copied here, so that an isolate without room for it fails with a RangeError it sees.
+        return answer === undefined || answer === null || typeof answer !== 'object' ? answer : new ivm.ExternalCopy(answer).copyInto({ release: true });
+      }
     }
   }
 

@@ -13,7 +13,8 @@ export interface InvocationRecord {
   worker: string;
   version: string;
   requestId: string;
-  /** 'websocket': one event (a message, a close) delivered to a WebSocket's guest end */
+  /** 'websocket': one event (a message, a close) delivered to a WebSocket's guest end;
+   *  'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm) */
   kind: InvocationKind;
   outcome: Outcome;
   cpuMs: number;
@@ -35,7 +36,7 @@ export interface InvocationRecord {
   trigger?: InvocationTrigger;
 }
 
-export type InvocationKind = 'fetch' | 'scheduled' | 'websocket';
+export type InvocationKind = 'fetch' | 'scheduled' | 'websocket' | 'durable-object';
 
 export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
 

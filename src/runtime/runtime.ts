@@ -10,7 +10,8 @@ import { Watchdog } from './watchdog.js';
 import { WorkerInstance, type InstanceHost } from './worker-instance.js';
 import { WorkerLoadError } from './worker-loader.js';
 import type { InvocationRecord } from './invocation.js';
-import type { OpHandler, RuntimeRequest, RuntimeResponse, RuntimeRpcResult } from './contract.js';
+import type { OpHandler, RuntimeRequest, RuntimeResponse, RuntimeRpcResult, SyncOpHandler } from './contract.js';
+import { ObjectHost, type ObjectHostOptions } from './durable-objects/object-host.js';
 import type { WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
@@ -69,6 +70,7 @@ export class Runtime {
   readonly pool: IsolatePool;
   readonly source: IsolateSource;
   readonly ops = new Map<string, OpHandler>();
+  readonly syncOps = new Map<string, SyncOpHandler>();
   private readonly definitions = new Map<string, WorkerDefinition>();
   /** live workers: their isolates, by worker name; idle ones expire, the least used are evicted */
   private readonly slots: LRUCache<string, WorkerSlot>;
@@ -127,6 +129,7 @@ export class Runtime {
       logger: this.logger,
       watchdog: this.watchdog,
       ops: this.ops,
+      syncOps: this.syncOps,
       onInvocationEnd: (record) => {
         for (const listener of this.invocationListeners) listener(record);
       },
@@ -182,6 +185,50 @@ export class Runtime {
     this.ops.set(op, handler);
   }
 
+  registerSyncOp(op: string, handler: SyncOpHandler): void {
+    this.syncOps.set(op, handler);
+  }
+
+  private objectHost: ObjectHost | null = null;
+
+  /** Durable Object instances of this process (made on first use; see durable-objects/object-host.ts). */
+  objects(options?: ObjectHostOptions): ObjectHost {
+    this.objectHost ??= new ObjectHost(
+      {
+        definition: (name) => this.definitions.get(name),
+        startInstance: (def) => this.startDetached(def),
+        track: (name) => {
+          const token = this.started(name);
+          return { done: () => this.finished(name, token) };
+        },
+        refusal: (name) => this.refusals.get(name),
+        logger: this.logger,
+      },
+      options,
+    );
+    return this.objectHost;
+  }
+
+  /**
+   * A live instance of `def` outside the worker's slots, for one Durable Object: its own isolate
+   * from the pool, loaded like any cold start. Throws WorkerLoadError. The caller retires it.
+   */
+  private async startDetached(def: WorkerDefinition): Promise<WorkerInstance> {
+    this.coldStarts++;
+    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb);
+    const instance = new WorkerInstance(def, ready, this.host);
+    ready.whenDisposed((reason) => {
+      if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
+    });
+    try {
+      await instance.load();
+    } catch (error) {
+      ready.dispose('load failed', this.reaper);
+      throw error;
+    }
+    return instance;
+  }
+
   // --- deployments -----------------------------------------------------------------------------
 
   /** Make `def` the live version of its worker. Requests in flight finish on the old isolate;
@@ -192,7 +239,10 @@ export class Runtime {
     const previous = this.definitions.get(def.name);
     this.definitions.set(def.name, def);
     if (previous && previous !== def) this.snapshots?.forget(previous, this.reaper);
-    if (previous && previous.version !== def.version) this.evict(def.name, 'redeployed');
+    if (previous && previous.version !== def.version) {
+      this.evict(def.name, 'redeployed');
+      this.objectHost?.retireWorker(def.name);
+    }
   }
 
   /** A snapshot of a deployed version was made (or loaded) after it was deployed: cold starts of
@@ -210,6 +260,7 @@ export class Runtime {
     if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
     this.evict(name, 'deleted');
+    this.objectHost?.retireWorker(name);
     return existed;
   }
 
@@ -385,14 +436,21 @@ export class Runtime {
   /** Validate a definition by loading it in a throwaway isolate (on isolated-vm's threads);
    *  resolves to the load error, if any. */
   async check(def: WorkerDefinition): Promise<string | null> {
+    return (await this.inspect(def)).error;
+  }
+
+  /** check(), and the names of the classes (functions) the main module exports: a deploy checks
+   *  Durable Object bindings and migrations against them. */
+  async inspect(def: WorkerDefinition): Promise<{ error: string | null; exportedClasses: string[] }> {
     const limits = resolveLimits(def.limits);
     const ready = await this.pool.take(limits.memoryMb);
     const instance = new WorkerInstance({ ...def, codeCache: this.workerCodeCache ? (def.codeCache ??= new Map()) : undefined }, ready, this.host);
+    const exportedClasses: string[] = [];
     try {
-      await instance.load();
-      return null;
+      await instance.load(exportedClasses);
+      return { error: null, exportedClasses };
     } catch (error) {
-      return (error as Error).message;
+      return { error: (error as Error).message, exportedClasses };
     } finally {
       ready.dispose('check', this.reaper);
     }
@@ -514,6 +572,7 @@ export class Runtime {
   }
 
   close(): void {
+    this.objectHost?.close();
     this.watchdog.close();
     for (const slot of [...this.slots.values(), ...this.keptForSockets.values()]) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();

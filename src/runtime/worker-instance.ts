@@ -9,12 +9,12 @@ import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
 import { OPS, type DispatchResult, type GuestException, type LogLevel, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import type { OpHandler, RuntimeRequest, SocketLink, SocketOwner } from './contract.js';
+import type { OpHandler, RuntimeRequest, SocketLink, SocketOwner, SyncOpHandler } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
-import { decodeGuestResult, oversizedHeaders, serializedUrl, socketEventArgument, wireArgument } from './guest-wire.js';
+import { copiedArgument, decodeGuestResult, oversizedHeaders, serializedUrl, socketEventArgument, wireArgument } from './guest-wire.js';
 import { newRequestId } from '../model/request-id.js';
 import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationKind, type InvocationRecord, type Outcome } from './invocation.js';
@@ -43,6 +43,8 @@ export interface InstanceHost {
   logger: Logger;
   watchdog: Watchdog;
   ops: Map<string, OpHandler>;
+  /** synchronous ops (SyncOpHandler), by name */
+  syncOps?: Map<string, SyncOpHandler>;
   onInvocationEnd(record: InvocationRecord): void;
   onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
   /** the logger for a worker's console lines (a child with the worker's own level) */
@@ -134,8 +136,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /** Compile the modules, run the top level and install env, on isolated-vm's threads. Throws
    *  WorkerLoadError. */
-  async load(): Promise<void> {
-    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons);
+  async load(exportsOut?: string[]): Promise<void> {
+    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons, exportsOut);
     this.cpu.reset();
     this.sampleHeap();
   }
@@ -328,6 +330,40 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, noRetry: false, invocation };
     }
+  }
+
+  /**
+   * An event an add-on handles in the guest (sandbox/addon-events.ts), such as a Durable Object's
+   * fetch, RPC call or alarm: one invocation under the same limits and metering as a fetch. The
+   * payload is copied in; the answer comes back copied, its shape the add-on's to check.
+   */
+  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger']): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'durable-object', place);
+    invocation.trigger = trigger;
+    try {
+      const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload)]);
+      const out = await this.outcome<unknown>(invocation, call);
+      this.activity();
+      if (this.overMemory(out) || (out.exception && isMemoryError(out.exception.message))) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      if (out.pending) this.finishLater(invocation, outcome);
+      else this.end(invocation, outcome);
+      return { result: out.result, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
+    }
+  }
+
+  /** Host state of an op family for this isolate, set before any guest code asks for it (e.g. the
+   *  Durable Object an isolate hosts: its storage ops then reach that object only). */
+  setOpState(family: string, value: unknown): void {
+    this.opState.set(family, value);
   }
 
   /**
@@ -572,6 +608,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
     return handler(new InstanceOpCall(this, this.inFlight.get(invocationId)), args);
+  }
+
+  callSyncOp(op: string, args: unknown[]): unknown {
+    const handler = this.host.syncOps?.get(op);
+    if (!handler) throw new TypeError(`unsupported operation "${op}"`);
+    return handler(new InstanceOpCall(this, this.inFlight.get(Number(args[0]) || 0)), args.slice(1));
   }
 
   // --- what an op call reaches (op-call.ts) ---

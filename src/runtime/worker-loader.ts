@@ -34,7 +34,7 @@ export class WorkerLoadError extends Error {
  * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
  * first request (see cacheAfterRun).
  */
-export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, addons: AddonCatalog = defaultAddons): Promise<Map<string, ivm.Module> | undefined> {
+export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, addons: AddonCatalog = defaultAddons, exportsOut?: string[]): Promise<Map<string, ivm.Module> | undefined> {
   // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
   // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
   if (isDeploymentSnapshotIsolate(ready)) {
@@ -99,6 +99,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       if (renewed) def.codeCacheAfterRun = false;
       await entry.evaluate({ timeout });
       namespace = entry.namespace;
+      if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
       const wanted = addons.forWorker(def);
@@ -120,6 +121,21 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+/**
+ * The main module's named exports that are functions (Durable Object classes are among them), for
+ * the checks a deploy makes. Asked on isolated-vm's threads; no guest function is called (reading
+ * a module namespace runs no getters), and a guest that replaced Object.keys only misleads its
+ * own deploy check.
+ */
+async function exportedClasses(ready: ReadyIsolate, namespace: ivm.Reference, timeout: number): Promise<string[]> {
+  const names = await ready.context.evalClosure(
+    'const out = []; for (const k of Object.keys($0)) if (k !== "default" && typeof $0[k] === "function") out.push(k); return out.join(",");',
+    [namespace.derefInto()],
+    { timeout, result: { copy: true } },
+  );
+  return String(names).split(",").filter(Boolean);
 }
 
 function sourceContext(def: WorkerDefinition, addons?: AddonCatalog): ModuleSourceContext {

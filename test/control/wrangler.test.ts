@@ -112,12 +112,17 @@ name = "custom"
   });
 
   it('refuses, by name, every key Cinder does not implement, and suggests the key a typo meant', () => {
+<<<<<<< HEAD
     // Workers Sites: refused by name, pointing at [assets], which replaced it
     expect(() => readConfig(file('k/wrangler.toml', 'name = "x"\nmain = "i.js"\n[site]\nbucket = "./public"\n'))).toThrow(/k\/wrangler\.toml: site: Workers Sites .*deprecated by Cloudflare.*\[assets\] instead.*docs\/compat\.md/);
     expect(() => readConfig(file('k2/wrangler.toml', 'name = "x"\nmain = "i.js"\n[assets]\ndirectory = "./public"\nhtml_handling = "trailing"\n'))).toThrow(/assets\.html_handling must be one of "auto-trailing-slash"/);
     expect(() => readConfig(file('k3/wrangler.toml', 'name = "x"\n[assets]\ndirectory = "./public"\nserve_directly = true\n'))).toThrow(/assets\.serve_directly is not an \[assets\] key Cinder knows/);
     expect(readConfig(file('k4/wrangler.toml', 'name = "x"\n[assets]\ndirectory = "./dist"\nbinding = "ASSETS"\nnot_found_handling = "single-page-application"\nrun_worker_first = ["/api/*"]\n')).assets).toMatchObject({ binding: 'ASSETS', notFoundHandling: 'single-page-application', runWorkerFirst: ['/api/*'] });
     expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[durable_objects.bindings]]\nname = "ROOM"\nclass_name = "Room"\n'))).toThrow(/durable_objects is not supported by Cinder/);
+=======
+    expect(() => readConfig(file('k/wrangler.toml', 'name = "x"\nmain = "i.js"\n[assets]\ndirectory = "./public"\n'))).toThrow(/k\/wrangler\.toml: assets is not supported by Cinder.*docs\/compat\.md/);
+    expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[analytics_engine_datasets]]\nbinding = "AE"\n'))).toThrow(/analytics_engine_datasets is not supported by Cinder/);
+>>>>>>> r3-durable
     expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
     expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);
     expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat", "streams_enable_constructors"]\n'))).toThrow(/compatibility_flags: "streams_enable_constructors" not supported by Cinder/);
@@ -125,6 +130,53 @@ name = "custom"
     expect(() => readConfig(file('q/wrangler.toml', 'name = "x"\n[triggers]\ncrons = []\nqueues = []\n'))).toThrow(/triggers\.queues is not supported/);
     // keys about Cloudflare's account and dashboard change nothing here, and an empty flag list is fine
     expect(readConfig(file('r/wrangler.toml', 'name = "x"\naccount_id = "abc"\nworkers_dev = true\ncompatibility_flags = []\n'))).toMatchObject({ name: 'x' });
+  });
+
+  it('reads Durable Object bindings and migrations, and sends them as upload metadata', () => {
+    const path = file(
+      'do/wrangler.toml',
+      `name = "chat"
+main = "src/index.ts"
+[[durable_objects.bindings]]
+name = "ROOM"
+class_name = "Room"
+[[durable_objects.bindings]]
+name = "OTHER"
+class_name = "Lobby"
+script_name = "lobby-worker"
+[[migrations]]
+tag = "v1"
+new_classes = ["Room"]
+[[migrations]]
+tag = "v2"
+new_sqlite_classes = ["Index"]
+renamed_classes = [{ from = "Room", to = "Hall" }]
+deleted_classes = ["Old"]
+`,
+    );
+    const config = readConfig(path);
+    expect(config.durableObjects).toEqual([{ binding: 'ROOM', className: 'Room' }, { binding: 'OTHER', className: 'Lobby', scriptName: 'lobby-worker' }]);
+    expect(config.migrations).toEqual([
+      { tag: 'v1', newClasses: ['Room'], newSqliteClasses: [], renamedClasses: [], deletedClasses: [] },
+      { tag: 'v2', newClasses: [], newSqliteClasses: ['Index'], renamedClasses: [{ from: 'Room', to: 'Hall' }], deletedClasses: ['Old'] },
+    ]);
+    const metadata = parseMetadata({ main_module: 'index.js', ...configMetadata(config) });
+    expect(metadata.bindings).toEqual({ ROOM: { type: 'durable_object_namespace', class_name: 'Room' }, OTHER: { type: 'durable_object_namespace', class_name: 'Lobby', script_name: 'lobby-worker' } });
+    expect(metadata.migrations).toEqual(config.migrations);
+    // Cloudflare's own upload shapes: one step under new_tag, or steps.
+    expect(parseMetadata({ migrations: { new_tag: 'v1', new_sqlite_classes: ['A'] } }).migrations).toEqual([{ tag: 'v1', newClasses: [], newSqliteClasses: ['A'], renamedClasses: [], deletedClasses: [] }]);
+    expect(parseMetadata({ migrations: { old_tag: 'v1', new_tag: 'v3', steps: [{ new_classes: ['B'] }, { deleted_classes: ['A'] }] } }).migrations.map((m) => m.tag)).toEqual([undefined, 'v3']);
+    // Bindings are per environment, as in wrangler.
+    const envPath = file('do-env/wrangler.toml', 'name = "e"\n[[durable_objects.bindings]]\nname = "ROOM"\nclass_name = "Room"\n[env.prod]\nname = "p"\n');
+    expect(readConfig(envPath, 'prod').durableObjects).toEqual([]);
+  });
+
+  it('says what is wrong with a Durable Object binding or migration', () => {
+    expect(() => readConfig(file('d1/wrangler.toml', '[[durable_objects.bindings]]\nname = "ROOM"\n'))).toThrow(/durable_objects\.bindings\[0\] must be \{ name = "COUNTER", class_name = "Counter" \}/);
+    expect(() => readConfig(file('d2/wrangler.toml', '[[migrations]]\nnew_classes = ["A"]\n'))).toThrow(/migrations\[0\]\.tag is missing/);
+    expect(() => readConfig(file('d3/wrangler.toml', '[[migrations]]\ntag = "v1"\ntransferred_classes = [{ from = "A", from_script = "x", to = "B" }]\n'))).toThrow(/transferred_classes: moving Durable Object classes between workers is not supported/);
+    expect(() => readConfig(file('d4/wrangler.toml', '[[durable_objects.bindings]]\nname = "R"\nclass_name = "R"\nenvironment = "prod"\n'))).toThrow(/environment: bindings to a class in another environment are not supported/);
+    expect(() => parseMetadata({ bindings: [{ type: 'durable_object_namespace', name: 'R', class_name: 'not a class' }] })).toThrow(/class_name: "not a class" is not a class name/);
   });
 
   it('turns a project into what `cinder dev` serves, and leaves plain paths alone', () => {

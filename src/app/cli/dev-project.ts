@@ -58,6 +58,9 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
     for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
     for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
     for (const s of config.services) setBinding(bindings, s.binding, { type: 'service', service: s.service });
+    for (const d of config.durableObjects) {
+      setBinding(bindings, d.binding, d.scriptName ? { type: 'durable_object_namespace', class_name: d.className, script_name: d.scriptName } : { type: 'durable_object_namespace', class_name: d.className });
+    }
     // As wrangler: .dev.vars stands in for the secrets the deployed worker has, over [vars].
     for (const [name, text] of Object.entries(readDevVars(dir, env).vars)) setBinding(bindings, name, { type: 'secret_text', text });
     for (const [name, text] of extraVars) setBinding(bindings, name, { type: 'plain_text', text });
@@ -82,6 +85,7 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
         binding: config.assets.binding,
         config: Object.fromEntries(Object.entries({ htmlHandling: config.assets.htmlHandling, notFoundHandling: config.assets.notFoundHandling, runWorkerFirst: config.assets.runWorkerFirst }).filter(([, v]) => v !== undefined)),
       },
+      migrations: config.migrations,
     };
   };
   return read();

@@ -1,10 +1,11 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
 // Cinder acts on are read: name, main, compatibility_date, compatibility_flags, vars,
-// kv_namespaces, services, triggers.crons, routes/route, limits, rules, build, and [env.<name>]
-// sections. Every other key is refused by
+// kv_namespaces, services, durable_objects.bindings, migrations, triggers.crons, routes/route,
+// limits, rules, build, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { DurableObjectMigration } from '../../model/worker-definition.js';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { unsupportedKeys } from './wrangler-keys.js';
@@ -26,6 +27,9 @@ export interface ProjectConfig {
   vars: Record<string, unknown>;
   kvNamespaces: { binding: string; id: string }[];
   services: { binding: string; service: string; entrypoint?: string }[];
+  durableObjects: { binding: string; className: string; scriptName?: string }[];
+  /** [[migrations]], in order; each has a tag */
+  migrations: DurableObjectMigration[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
@@ -115,7 +119,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
     if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
-    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, ...section };
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, durable_objects: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
   }
   const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
@@ -148,6 +152,44 @@ export function readConfig(file: string, env?: string): ProjectConfig {
       throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" } (and optionally entrypoint = "ClassName")`);
     }
     return value.entrypoint === undefined ? { binding: value.binding, service: value.service } : { binding: value.binding, service: value.service, entrypoint: value.entrypoint };
+  });
+
+  let durableObjects: ProjectConfig['durableObjects'] = [];
+  if (top.durable_objects !== undefined) {
+    const section = top.durable_objects;
+    if (!isObject(section) || !Array.isArray(section.bindings ?? [])) throw new ConfigError(`${where('durable_objects')} must be a table with bindings = [{ name = "COUNTER", class_name = "Counter" }]`);
+    for (const key of Object.keys(section)) if (key !== 'bindings') throw new ConfigError(`${where(`durable_objects.${key}`)} is not a key Cinder knows (durable_objects has bindings only)`);
+    durableObjects = ((section.bindings ?? []) as unknown[]).map((value, i) => {
+      const at = where(`durable_objects.bindings[${i}]`);
+      if (!isObject(value) || typeof value.name !== 'string' || typeof value.class_name !== 'string') throw new ConfigError(`${at} must be { name = "COUNTER", class_name = "Counter" } (script_name optional)`);
+      if (value.environment !== undefined) throw new ConfigError(`${at}.environment: bindings to a class in another environment are not supported by Cinder; use script_name`);
+      if (value.script_name !== undefined && (typeof value.script_name !== 'string' || !value.script_name)) throw new ConfigError(`${at}.script_name must be a worker name`);
+      const unknownKey = Object.keys(value).find((k) => !['name', 'class_name', 'script_name'].includes(k));
+      if (unknownKey) throw new ConfigError(`${at}.${unknownKey} is not a key Cinder knows (name, class_name, script_name)`);
+      return value.script_name === undefined ? { binding: value.name, className: value.class_name } : { binding: value.name, className: value.class_name, scriptName: value.script_name as string };
+    });
+  }
+  const classNames = (value: unknown, at: string): string[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.some((c) => typeof c !== 'string' || !c)) throw new ConfigError(`${at} must be an array of class names`);
+    return value as string[];
+  };
+  const migrations = list('migrations', (value, i): DurableObjectMigration => {
+    const at = where(`migrations[${i}]`);
+    if (!isObject(value)) throw new ConfigError(`${at} must be a table such as { tag = "v1", new_sqlite_classes = ["Counter"] }`);
+    if (typeof value.tag !== 'string' || !value.tag) throw new ConfigError(`${at}.tag is missing: every migration needs a tag (it is applied once per tag)`);
+    if (value.transferred_classes !== undefined) throw new ConfigError(`${at}.transferred_classes: moving Durable Object classes between workers is not supported by Cinder`);
+    const unknownKey = Object.keys(value).find((k) => !['tag', 'new_classes', 'new_sqlite_classes', 'renamed_classes', 'deleted_classes'].includes(k));
+    if (unknownKey) throw new ConfigError(`${at}.${unknownKey} is not a migration key Cinder knows (tag, new_classes, new_sqlite_classes, renamed_classes, deleted_classes)`);
+    const renamed = value.renamed_classes ?? [];
+    if (!Array.isArray(renamed) || renamed.some((r) => !isObject(r) || typeof r.from !== 'string' || typeof r.to !== 'string')) throw new ConfigError(`${at}.renamed_classes must be [{ from = "Old", to = "New" }]`);
+    return {
+      tag: value.tag,
+      newClasses: classNames(value.new_classes, `${at}.new_classes`),
+      newSqliteClasses: classNames(value.new_sqlite_classes, `${at}.new_sqlite_classes`),
+      renamedClasses: (renamed as { from: string; to: string }[]).map((r) => ({ from: r.from, to: r.to })),
+      deletedClasses: classNames(value.deleted_classes, `${at}.deleted_classes`),
+    };
   });
 
   let crons: string[] = [];
@@ -222,6 +264,8 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     vars,
     kvNamespaces,
     services,
+    durableObjects,
+    migrations,
     crons,
     routes,
     limits,
@@ -236,8 +280,13 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
     ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}) })),
+    ...config.durableObjects.map((d) => ({ type: 'durable_object_namespace', name: d.binding, class_name: d.className, ...(d.scriptName ? { script_name: d.scriptName } : {}) })),
   ];
   const metadata: Record<string, unknown> = { bindings };
+  // Every step with its tag: the server applies the ones this worker has not applied yet.
+  if (config.migrations.length) {
+    metadata.migrations = config.migrations.map((m) => ({ tag: m.tag, new_classes: m.newClasses, new_sqlite_classes: m.newSqliteClasses, renamed_classes: m.renamedClasses, deleted_classes: m.deletedClasses }));
+  }
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
   if (config.compatibilityFlags.length) metadata.compatibility_flags = config.compatibilityFlags;
   if (config.crons.length) metadata.crons = config.crons;

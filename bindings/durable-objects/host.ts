@@ -1,0 +1,254 @@
+// The host half of Durable Objects: the do.* ops behind sandbox/addons/durable-objects.ts.
+//
+// A guest names only its own binding; the namespace comes from that binding's config and the
+// calling worker's account: (account, script_name or this worker, class_name) looked up in the
+// registry. Ids are sealed to their namespace (ids.ts), so an id made elsewhere is refused, and
+// storage ops reach only the object the calling isolate hosts (set by the object host as op state
+// before any guest code ran). Every argument is checked: the guest is untrusted.
+import { newRequestId } from '../../src/model/request-id.js';
+import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
+import type { LimitExceededError } from '../../src/model/limits.js';
+import type { WorkerDefinition } from '../../src/model/worker-definition.js';
+import type { OpCall, OpRegistry, SyncOpRegistry } from '../../src/runtime/contract.js';
+import { DO_OPS, DO_SYNC_OPS, type GuestException, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
+import { IdFactory } from './ids.js';
+import { ObjectStorage, StorageError } from './object-storage.js';
+import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
+import type { AlarmScheduler } from './alarms.js';
+
+/** What the ops need of the runtime (src/runtime/durable-objects/object-host.ts provides deliver). */
+export interface DurableObjectRuntime extends OpRegistry, SyncOpRegistry {
+  definition(name: string): WorkerDefinition | undefined;
+  objects(): ObjectDelivery;
+}
+
+export interface ObjectDelivery {
+  deliver(
+    target: { key: string; account: string; script: string; family: string; open(): { state: unknown; close(): void } },
+    kind: string,
+    payload: unknown,
+    requestId: string,
+    place: InvocationPlace | undefined,
+    trigger: { method: string; url: string; status?: number },
+  ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+}
+
+/** The op-state family under which an object's isolate holds its HostedState. */
+export const HOSTED_FAMILY = 'durable-object';
+
+/** What the host keeps for the object an isolate hosts. */
+export interface HostedState {
+  namespace: NamespaceRecord;
+  id: string;
+  name: string | null;
+  storage: ObjectStorage;
+}
+
+export interface DurableObjectOptions {
+  /** bytes one object's database may grow to (default 1 GiB; Cloudflare allows up to 10 GB) */
+  maxDatabaseBytes?: number;
+}
+
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+const RPC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,255}$/;
+
+/** What the ops have in common: the registry, id factories by namespace, and where objects go. */
+export class DurableObjects {
+  private readonly factories = new Map<string, IdFactory>();
+  private readonly maxDatabaseBytes: number;
+
+  constructor(
+    readonly registry: DurableObjectRegistry,
+    private readonly runtime: DurableObjectRuntime,
+    private readonly alarms: AlarmScheduler,
+    options: DurableObjectOptions = {},
+  ) {
+    this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
+  }
+
+  ids(namespace: NamespaceRecord): IdFactory {
+    let factory = this.factories.get(namespace.dir);
+    if (!factory) this.factories.set(namespace.dir, (factory = new IdFactory(this.registry.secret, namespace.dir)));
+    return factory;
+  }
+
+  /** The namespace a binding of the calling worker names (its own account only). */
+  namespaceOf(call: OpCall, binding: unknown): NamespaceRecord {
+    if (typeof binding !== 'string') throw new TypeError('Invalid Durable Object binding');
+    const config = call.binding(binding);
+    if (!config || config.type !== DURABLE_OBJECT_BINDING) throw new TypeError(`env.${binding} is not a Durable Object namespace bound to this worker`);
+    const account = call.worker.account ?? '';
+    const script = config.script_name ?? call.worker.name;
+    const namespace = this.registry.namespace(account, script, config.class_name);
+    if (!namespace) throw new Error(`env.${binding}: worker "${script}" has no Durable Object class ${config.class_name} (it needs a migration that creates it)`);
+    return namespace;
+  }
+
+  /** Deliver one event to an object, and answer the calling guest. */
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+    const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
+    const target = {
+      key: `${namespace.dir}/${id}`,
+      account: namespace.account,
+      script: namespace.script,
+      family: HOSTED_FAMILY,
+      open: () => {
+        const storage = new ObjectStorage(this.registry.objectFile(namespace.dir, id), { sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
+        const state: HostedState = { namespace, id, name, storage };
+        return { state, close: () => storage.close() };
+      },
+    };
+    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger);
+    if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
+    if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
+    if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
+    return { result: out.result as ObjectEventResult };
+  }
+
+  /** The object the calling isolate hosts (storage ops come only from there). */
+  hosted(call: OpCall): HostedState {
+    const state = call.isolateState<HostedState | null>(HOSTED_FAMILY, () => null);
+    if (!state) throw new Error('ctx.storage is only available inside a Durable Object');
+    return state;
+  }
+
+  alarmsFor(): AlarmScheduler {
+    return this.alarms;
+  }
+}
+
+/** The guest is untrusted: check the request it handed over field by field. */
+function checkRequest(raw: unknown): WireRequest {
+  const value = raw as Partial<WireRequest> | null;
+  if (!value || typeof value !== 'object') throw new TypeError('Durable Object fetch: invalid request');
+  if (typeof value.method !== 'string' || !METHOD.test(value.method)) throw new TypeError('Durable Object fetch: invalid request method');
+  if (typeof value.url !== 'string' || !/^https?:\/\//i.test(value.url)) throw new TypeError('Durable Object fetch: the request URL must be an absolute http(s) URL');
+  if (!Array.isArray(value.headers) || !value.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string')) {
+    throw new TypeError('Durable Object fetch: invalid request headers');
+  }
+  if (value.body !== null && value.body !== undefined && !(value.body instanceof ArrayBuffer)) throw new TypeError('Durable Object fetch: invalid request body');
+  return { method: value.method, url: value.url, headers: value.headers, body: value.body ?? null };
+}
+
+function checkResponse(raw: unknown): WireResponse {
+  const value = raw as Partial<WireResponse> | null;
+  if (!value || typeof value !== 'object' || typeof value.status !== 'number' || !Array.isArray(value.headers)) throw new TypeError('Durable Object fetch: the object answered with an invalid response');
+  const body = value.body;
+  if (body !== null && typeof body !== 'string' && !(body instanceof ArrayBuffer)) throw new TypeError('Durable Object fetch: the object answered with an invalid body');
+  return { status: value.status, statusText: typeof value.statusText === 'string' ? value.statusText : '', headers: value.headers as [string, string][], body: body ?? null };
+}
+
+export function registerDurableObjectOps(objects: DurableObjects, runtime: DurableObjectRuntime): void {
+  runtime.registerSyncOp(DO_SYNC_OPS.idFromName, (call, [binding, name]) => objects.ids(objects.namespaceOf(call, binding)).fromName(name));
+  runtime.registerSyncOp(DO_SYNC_OPS.idFromString, (call, [binding, text]) => objects.ids(objects.namespaceOf(call, binding)).fromString(text));
+  runtime.registerSyncOp(DO_SYNC_OPS.newUniqueId, (call, [binding]) => objects.ids(objects.namespaceOf(call, binding)).unique());
+
+  runtime.registerOp(DO_OPS.tick, async () => undefined);
+
+  runtime.registerOp(DO_OPS.call, async (call, [binding, rawId, rawName, rawCall]) => {
+    const namespace = objects.namespaceOf(call, binding);
+    const id = objects.ids(namespace).fromString(rawId);
+    let name: string | null = null;
+    if (typeof rawName === 'string' && Buffer.byteLength(rawName) <= DO_LIMITS.maxNameBytes && objects.ids(namespace).fromName(rawName) === id) name = rawName;
+    const { invocation } = call;
+    if (!invocation) throw new Error(`env.${String(binding)}: a Durable Object was called outside of a request (after the response and its waitUntil work finished)`);
+    const request = rawCall as { kind?: unknown; request?: unknown; method?: unknown; args?: unknown } | null;
+    let event: ObjectEventPayload['event'];
+    let trigger: { method: string; url: string };
+    if (request?.kind === 'fetch') {
+      const wire = checkRequest(request.request);
+      event = { kind: 'fetch', request: wire };
+      trigger = { method: wire.method, url: wire.url };
+    } else if (request?.kind === 'rpc' && typeof request.method === 'string' && RPC_NAME.test(request.method) && Array.isArray(request.args)) {
+      event = { kind: 'rpc', method: request.method, args: request.args };
+      trigger = { method: 'RPC', url: `durable-object://${namespace.className}/${request.method}` };
+    } else {
+      throw new TypeError('Durable Object call: invalid request');
+    }
+    // Each call is a subrequest of the caller and an invocation of the request tree it serves.
+    chargeSubrequest(invocation, call.limits.subrequests);
+    const depth = invocation.place.depth + 1;
+    if (depth > MAX_SERVICE_DEPTH) throw new Error(`env.${String(binding)}: a chain of calls deeper than ${MAX_SERVICE_DEPTH} workers and objects`);
+    invocation.place.tree.chargeInvocation();
+    const out = await objects.deliver(namespace, id, name, event, { tree: invocation.place.tree, depth }, trigger);
+    if (out.failure !== undefined) throw new Error(`env.${String(binding)}: ${out.failure}`);
+    if (out.error) return { error: out.error };
+    const result = out.result;
+    if (event.kind === 'fetch') {
+      if (!result || !('response' in result)) throw new TypeError('Durable Object fetch: the object answered without a response');
+      return { response: checkResponse(result.response) };
+    }
+    return { value: result && 'value' in result ? result.value : undefined };
+  });
+
+  runtime.registerOp(DO_OPS.storage, async (call, [request]) => {
+    const hosted = objects.hosted(call);
+    if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx.storage: invalid request');
+    // Everything here is synchronous: ops are applied in the order the guest made them.
+    try {
+      return storageOp(objects, hosted, request as unknown[]);
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(`${STORAGE_FAILED}: ${(error as Error).message}`);
+    }
+  });
+
+  runtime.registerSyncOp(DO_SYNC_OPS.sql, (call, [request]) => {
+    const hosted = objects.hosted(call);
+    if (!Array.isArray(request)) throw new TypeError('ctx.storage.sql: invalid request');
+    const storage = hosted.storage;
+    switch (request[0]) {
+      case 'exec':
+        return storage.exec(request[1], request[2]);
+      case 'size':
+        return storage.size();
+      case 'begin':
+        if (!hosted.namespace.sqlite) throw new StorageError('transactionSync() is only available to SQLite-backed Durable Objects');
+        return storage.begin();
+      case 'commit':
+        return storage.commit();
+      case 'rollback':
+        return storage.rollback();
+      default:
+        throw new TypeError('ctx.storage.sql: invalid request');
+    }
+  });
+}
+
+function storageOp(objects: DurableObjects, hosted: HostedState, request: unknown[]): unknown {
+  const { storage, namespace, id, name } = hosted;
+  switch (request[0]) {
+    case 'get':
+      return storage.get(request[1]);
+    case 'put':
+      return storage.put(request[1]);
+    case 'delete':
+      return storage.delete(request[1]);
+    case 'list':
+      return storage.list(request[1]);
+    case 'deleteAll':
+      storage.deleteAll();
+      objects.alarmsFor().delete(namespace, id);
+      return undefined;
+    case 'begin':
+      return storage.begin();
+    case 'commit':
+      return storage.commit();
+    case 'rollback':
+      return storage.rollback();
+    case 'getAlarm':
+      return objects.alarmsFor().get(namespace, id);
+    case 'setAlarm': {
+      const at = request[1];
+      if (typeof at !== 'number' || !Number.isFinite(at)) throw new StorageError('setAlarm() requires a time', 'TypeError');
+      objects.alarmsFor().set(namespace, id, name, at);
+      return undefined;
+    }
+    case 'deleteAlarm':
+      objects.alarmsFor().delete(namespace, id);
+      return undefined;
+    default:
+      throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
+  }
+}
