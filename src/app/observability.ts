@@ -6,7 +6,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CronScheduler } from '../data-plane/cron.js';
-import { Metrics } from '../observability/metrics.js';
+import { Metrics, type MetricsOptions } from '../observability/metrics.js';
 import { TailHub } from '../observability/tail.js';
 import { SqliteUsageStore, UsageMeter, type UsageStore } from '../observability/usage.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -24,6 +24,10 @@ export interface ObservabilityOptions {
   defaultMetrics?: boolean;
   /** the supervisor's restart counts, for cinder_supervisor_restarts_total (when supervised) */
   supervisorRestarts?: Record<string, number>;
+  /** label node="..." on every series */
+  node?: string;
+  /** the node's other serving processes' metrics, summed into each scrape (metrics.ts) */
+  gather?: MetricsOptions['gather'];
 }
 
 /** Everything the extension set up, for whoever embeds the server (tests, tools). */
@@ -91,7 +95,7 @@ export function observabilityExtension(options: ObservabilityOptions = {}, onRea
     name: 'observability',
     setup({ runtime, deployments, dataDir, logger, scheduler }) {
       const tail = new TailHub(runtime);
-      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts });
+      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts, node: options.node, gather: options.gather });
       const store = options.usageStore ?? new SqliteUsageStore(join(dataDir, 'usage.sqlite'));
       const usage = new UsageMeter({ store, logger, flushIntervalMs: options.usageFlushIntervalMs });
       runtime.onInvocation((record) => usage.record(record));

@@ -38,7 +38,10 @@ program
     const { supervisorState, reportToSupervisor } = await import('../supervised.js');
     const supervised = supervisorState();
     // By default this process only supervises; the one that serves is its child.
-    if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
+    if (opts.supervisor !== false && !supervised) {
+      superviseThisCommand(logger);
+      return;
+    }
     // Loaded here, not at the top: other commands need not load the runtime.
     const { startDev, workerNameFromFile } = await import('../dev.js');
     const { parseInspectOption } = await import('../inspector.js');
