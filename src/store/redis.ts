@@ -10,7 +10,8 @@
 //   cinder:{d}:accounts            hash  id -> AccountInfo JSON
 //   cinder:{d}:tokens              hash  id -> TokenInfo JSON;  cinder:{d}:token-hashes  hash -> id
 //   cinder:{v:<id>}:modules        string, the version's modules (JSON): the bulk, spread by version
-//   cinder:{v:<id>}:cache:<v8>     hash  module -> V8 code cache; "after-run" -> "1"|"0"
+//   cinder:{v:<id>}:cache:<v8>     hash  m:<module> -> V8 code cache, r:<module> -> "1" when made
+//                                  after a first request
 //   cinder:{v:<id>}:snapshot       hash  platform, data, sha256, handlers, refused
 // The control metadata sits in one slot on purpose: a publish must check route claims against
 // every other account's routes and worker names atomically, and it is small; the code and the
@@ -371,20 +372,18 @@ export class RedisDeploymentStore implements DeploymentStore {
     return this.call(async () => {
       const raw = await this.client.hgetallBuffer(this.v(versionId, `cache:${this.v8}`));
       const modules = new Map<string, Buffer>();
-      let afterRun = false;
-      for (const [field, value] of Object.entries(raw)) {
-        if (field === '\u0000after-run') afterRun = value.toString() === '1';
-        else modules.set(field, value);
-      }
-      return { modules, afterRun: modules.size > 0 && afterRun };
+      for (const [field, value] of Object.entries(raw)) if (field.startsWith('m:')) modules.set(field.slice(2), value);
+      const afterRun = modules.size > 0 && [...modules.keys()].every((module) => raw[`r:${module}`]?.toString() === '1');
+      return { modules, afterRun };
     });
   }
 
   async putCodeCache(versionId: string, cache: StoredCodeCache): Promise<void> {
     if (!(await this.versionExists(versionId))) return;
     const key = this.v(versionId, `cache:${this.v8}`);
-    const fields: (string | Buffer)[] = ['\u0000after-run', cache.afterRun ? '1' : '0'];
-    for (const [module, data] of cache.modules) fields.push(module, data);
+    const fields: (string | Buffer)[] = [];
+    for (const [module, data] of cache.modules) fields.push(`m:${module}`, data, `r:${module}`, cache.afterRun ? '1' : '0');
+    if (!fields.length) return;
     await this.call(() => this.client.hset(key, ...fields));
   }
 
