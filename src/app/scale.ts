@@ -16,6 +16,8 @@ const INTEREST_EVERY_MS = 5_000;
 const INTEREST_TTL_MS = 15_000;
 
 export interface ScaleWiring {
+  /** the bus itself, for what else must reach every process (per-worker log levels) */
+  readonly bus: Bus;
   /** a KV write was applied here (KVServiceOptions.onWrite) */
   kvWritten(namespace: string, key: string): void;
   /** where remote KV invalidations go (the KV service, once it exists) */
@@ -94,6 +96,7 @@ export function wireScale(options: { bus: Bus; deployments: Deployments; logger:
   }
 
   return {
+    bus,
     kvWritten(namespace, key) {
       bus.publish('kv', { namespace, key });
     },

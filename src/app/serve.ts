@@ -151,10 +151,18 @@ export function resolveAdminToken(dataDir: string, given?: string): { token: str
   return { token, source: 'generated', file };
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<number> {
+/**
+ * CINDER_DATA_PLANE_LISTEN=reuseport: each serving process binds the data-plane port itself with
+ * SO_REUSEPORT (the kernel spreads connections) instead of node:cluster's round-robin through the
+ * supervisor. Kept only so that bench/scale.mjs can measure one against the other on a machine
+ * (bench/README.md); the default, round-robin, is what loses nothing when a process dies.
+ */
+const REUSE_PORT = process.env.CINDER_DATA_PLANE_LISTEN === 'reuseport';
+
+function listen(server: http.Server, port: number, host: string, reusePort = false): Promise<number> {
   return new Promise((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(reusePort ? { exclusive: true, reusePort: true } : {}) }, () => {
       server.off('error', reject);
       resolveListen((server.address() as AddressInfo).port);
     });
@@ -294,7 +302,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
 
     const host = options.host ?? '0.0.0.0';
     const adminHost = options.adminHost ?? '127.0.0.1';
-    const port = await listen(server, options.port ?? 8787, host);
+    const port = await listen(server, options.port ?? 8787, host, REUSE_PORT);
     const adminPort = await listen(adminHttp, options.adminPort ?? 8788, adminHost);
     const url = `http://${urlHost(host)}:${port}`;
     const adminUrl = `http://${urlHost(adminHost)}:${adminPort}`;

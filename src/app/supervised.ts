@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
 import { SUPERVISED_ENV, SUPERVISOR_STATE_ENV, type ChildMessage, type SupervisorMessage, type SupervisorState } from './supervisor.js';
 import type { MetricsJSON } from '../observability/metrics.js';
+import type { Quarantine } from './restart-policy.js';
 
 const HEARTBEAT_MS = 250;
 
@@ -31,16 +32,21 @@ export function reportToSupervisor(runtime: Runtime, logger: Logger, state: Supe
   const send = (message: ChildMessage) => {
     if (process.connected) process.send!(message);
   };
-  for (const entry of state.quarantined) {
+  const quarantine = (entry: Quarantine) => {
     const left = entry.until - Date.now();
-    if (left <= 0) continue;
+    if (left <= 0) return;
     runtime.refuse(entry.worker, entry.reason);
     logger.warn({ worker: entry.worker, until: new Date(entry.until).toISOString() }, entry.reason);
     setTimeout(() => {
       runtime.refuse(entry.worker, null);
       logger.info({ worker: entry.worker }, `worker ${entry.worker} is out of quarantine`);
     }, left).unref();
-  }
+  };
+  for (const entry of state.quarantined) quarantine(entry);
+  // Decided after this process started (another process crashed): applied here too.
+  process.on('message', (message: SupervisorMessage) => {
+    if (message && typeof message === 'object' && message.type === 'quarantine' && message.entry && typeof message.entry.worker === 'string') quarantine(message.entry);
+  });
 
   // A worker is reported as it enters, once per heartbeat: an invocation that stops this thread
   // right away (a synchronous entry) would otherwise never be seen by a heartbeat.

@@ -48,7 +48,11 @@ export type ChildMessage =
   | BusMessage;
 
 /** What the supervisor sends a child. */
-export type SupervisorMessage = { type: 'metrics-collect'; id: number } | { type: 'metrics-response'; id: number; metrics: MetricsJSON[] } | BusMessage;
+export type SupervisorMessage =
+  | { type: 'metrics-collect'; id: number }
+  | { type: 'metrics-response'; id: number; metrics: MetricsJSON[] }
+  | { type: 'quarantine'; entry: Quarantine }
+  | BusMessage;
 
 export interface SupervisorOptions {
   logger: Logger;
@@ -193,7 +197,11 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         { pid, slot, code, signal, reason, blamed: decision.blamed, restarts, delayMs: decision.delayMs },
         `supervisor: ${name} ${child.hung ? 'hung' : `exited (${signal ?? `code ${code}`})`}; restart ${restarts}${decision.delayMs ? ` in ${decision.delayMs} ms` : ''}`,
       );
-      for (const entry of decision.quarantined) logger.error({ worker: entry.worker, until: new Date(entry.until).toISOString() }, `supervisor: ${entry.reason}`);
+      for (const entry of decision.quarantined) {
+        logger.error({ worker: entry.worker, until: new Date(entry.until).toISOString() }, `supervisor: ${entry.reason}`);
+        // The processes still running refuse it too (a new one gets it in its start state).
+        for (const other of all) send(other, { type: 'quarantine', entry });
+      }
       const timer = setTimeout(() => {
         pending.delete(timer);
         if (!stopping && slots[slot] === null) slots[slot] = start(slot);

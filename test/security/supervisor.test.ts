@@ -62,7 +62,8 @@ async function get(served: Served, worker: string, path = '/'): Promise<{ status
 }
 
 const childPid = (served: Served) => Number([...served.stderr.matchAll(/serving process pid (\d+)/g)].at(-1)?.[1]);
-const restarts = async (served: Served, reason: string) => Number(new RegExp(`cinder_supervisor_restarts_total\\{reason="${reason}"\\} (\\d+)`).exec((await admin(served, 'GET', '/metrics')).text)?.[1]);
+// Every series also carries node="<host name>" (cinder serve --node-id).
+const restarts = async (served: Served, reason: string) => Number(new RegExp(`cinder_supervisor_restarts_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`).exec((await admin(served, 'GET', '/metrics')).text)?.[1]);
 const neighbourAnswers = async (served: Served) => (await get(served, 'neighbour').catch(() => null))?.text === 'neighbour ok';
 
 // Each attacker first waits long enough to be seen in flight by a heartbeat, then takes the
