@@ -78,6 +78,21 @@ describe('--processes 2', () => {
     expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v2']));
   }, 90_000);
 
+  it('SIGTERM to one serving process under steady load: it drains, fails nothing, and is replaced', async () => {
+    const before = childPids(node);
+    const victim = before.at(-1)!;
+    const load = steadyLoad(node, 'hello', 8, /^v2$/);
+    await sleep(800);
+    process.kill(victim, 'SIGTERM');
+    expect(await until(() => childPids(node).length > before.length, 30_000)).toBe(true);
+    expect(await until(() => { try { process.kill(victim, 0); return false; } catch { return true; } }, 30_000)).toBe(true);
+    await sleep(800);
+    await load.stop();
+    expect(load.failed, load.errors.join('\n')).toBe(0);
+    expect(load.ok).toBeGreaterThan(50);
+    expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v2']));
+  }, 90_000);
+
   it('a cron on a seconds schedule fires once per tick, not once per process', async () => {
     const cron = `export default {
       async fetch(req, env) { const { keys } = await env.KV.list({ prefix: 'tick:' }); return Response.json(keys.map((k) => k.name)); },
