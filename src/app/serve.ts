@@ -105,6 +105,16 @@ export interface ServeOptions {
   drainTimeoutMs?: number;
 }
 
+export interface DrainOptions {
+  /**
+   * Keep answering the admin port while draining (default true), so a load balancer's /readyz
+   * sees 503 "draining" rather than a refused connection. False when only this process of the
+   * node stops (a rolling restart): its siblings answer for the node, and a 503 from this one
+   * would make the node look unready.
+   */
+  keepAdmin?: boolean;
+}
+
 export interface CinderServer {
   url: string;
   adminUrl: string;
@@ -131,7 +141,7 @@ export interface CinderServer {
    * drainTimeoutMs); keep-alive connections are closed as their current response ends. Then
    * close(), which flushes usage. `unfinished` counts what the deadline cut.
    */
-  drain(timeoutMs?: number): Promise<{ ms: number; unfinished: { requests: number; invocations: number } }>;
+  drain(timeoutMs?: number, options?: DrainOptions): Promise<{ ms: number; unfinished: { requests: number; invocations: number } }>;
   close(): Promise<void>;
 }
 
@@ -336,13 +346,13 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
       restored,
       node,
       bus,
-      drain(timeoutMs = drainTimeoutMs) {
+      drain(timeoutMs = drainTimeoutMs, drainOptions = {}) {
         draining ??= (async () => {
           const started = Date.now();
           health.phase = 'draining';
           scheduler?.close();
           stopAccepting(server);
-          stopAccepting(adminHttp);
+          if (drainOptions.keepAdmin === false) stopAccepting(adminHttp);
           dataRequests.endKeepAlive();
           adminRequests.endKeepAlive();
           logger.info({ timeoutMs, requests: dataRequests.count(), invocations: runtime.pendingInvocations() }, 'draining: no new connections; finishing what is in flight');

@@ -136,3 +136,14 @@ export function metricsGatherer(state: SupervisorState | null): MetricsGatherer 
     },
   };
 }
+
+/**
+ * The supervisor stops the whole node (not a rolling restart of this process alone): `onStop` runs
+ * when it says so, ahead of its SIGTERM (which then finds the drain already under way).
+ */
+export function onNodeStopping(state: SupervisorState | null, onStop: () => void): void {
+  if (!state) return;
+  process.on('message', (message: SupervisorMessage) => {
+    if (message && typeof message === 'object' && message.type === 'node-stopping') onStop();
+  });
+}

@@ -52,6 +52,8 @@ export type SupervisorMessage =
   | { type: 'metrics-collect'; id: number }
   | { type: 'metrics-response'; id: number; metrics: MetricsJSON[] }
   | { type: 'quarantine'; entry: Quarantine }
+  /** sent before SIGTERM when the whole node stops (not a rolling restart of one process) */
+  | { type: 'node-stopping' }
   | BusMessage;
 
 export interface SupervisorOptions {
@@ -325,7 +327,13 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         stopping = true;
         for (const timer of pending) clearTimeout(timer);
         pending.clear();
-        void Promise.all([...all].map(retire)).then(() => resolveStopped(0));
+        // Told first (each keeps answering /readyz with 503 while it drains), then SIGTERM, which
+        // also stops a child that does not listen for the message.
+        const children = [...all];
+        for (const child of children) send(child, { type: 'node-stopping' });
+        void new Promise((resolve) => setTimeout(resolve, 200))
+          .then(() => Promise.all(children.map(retire)))
+          .then(() => resolveStopped(0));
       }
       return stopped;
     },

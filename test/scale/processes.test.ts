@@ -120,6 +120,11 @@ describe('--processes 2', () => {
     const inFlight = get(node, 'slow', '/');
     await sleep(400);
     node.proc.kill('SIGTERM');
+    // While it drains, the admin port still answers, and says so (a balancer stops sending).
+    await sleep(400);
+    const ready = await admin(node, 'GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.json()).toMatchObject({ ready: false, reason: 'draining', node: 'node-a' });
     expect(await inFlight).toEqual({ status: 200, text: 'slow done' });
     expect(await node.exit).toBe(0);
     expect(node.stdout).toMatch(/drained in \d+ ms/);

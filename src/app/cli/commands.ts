@@ -90,7 +90,7 @@ function serveCommand(): Command {
       resolveCeilings(limitCeilings);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
-      const { supervisorState, reportToSupervisor, metricsGatherer } = await import('../supervised.js');
+      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping } = await import('../supervised.js');
       const supervised = supervisorState();
       const nodeId: string = opts.nodeId ?? hostname();
       const processes: number = opts.processes ?? availableParallelism();
@@ -145,14 +145,18 @@ function serveCommand(): Command {
       reportToSupervisor(server.runtime, logger, supervised);
       // Graceful: stop accepting, finish what is in flight (waitUntil too) up to --drain-timeout,
       // flush usage, exit 0. A second signal does not cut it short: the deadline does.
-      const stop = () => {
-        server.drain().then(() => process.exit(0), (error) => {
+      // The whole node stopping (unsupervised, or the supervisor says so): /readyz keeps answering
+      // 503 "draining" meanwhile. This process alone (a rolling restart): its admin port closes
+      // at once, and the node's other processes answer for the node.
+      const stop = (wholeNode: boolean) => {
+        server.drain(undefined, { keepAdmin: wholeNode }).then(() => process.exit(0), (error) => {
           logger.error({ err: (error as Error).message }, 'stopping failed');
           process.exit(1);
         });
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      onNodeStopping(supervised, () => stop(true));
+      process.once('SIGINT', () => stop(!supervised));
+      process.once('SIGTERM', () => stop(!supervised));
     });
 }
 
