@@ -5,7 +5,10 @@
 //    (CINDER_DATA_PLANE_LISTEN=reuseport, a measurement switch): the hello worker, wrk (or
 //    autocannon) in its own process, interleaved rounds, medians, and requests per CPU-second of
 //    the server's process tree.
-// 2. Deploy propagation across 3 nodes on one Redis (each node --processes 1): for each of
+// 2. Failures when a serving process goes away under load, in both modes: kill -9 of one of the
+//    two, then a rolling restart (SIGHUP), each under 16 clients over keep-alive connections and
+//    then with a new connection per request; counts, not timings.
+// 3. Deploy propagation across 3 nodes on one Redis (each node --processes 1): for each of
 //    --deploys uploads to node A, how long from A's answer until B and C serve the new version
 //    (each polled back to back over a keep-alive connection), and from the upload's start.
 //
@@ -20,8 +23,11 @@ import { benchDir, environment, freePort, startCinderServe, treeCpuMs } from './
 import { runLoad, parseArgs } from './warm.mjs';
 import { fmtMs, table, sleep } from './lib/stats.mjs';
 
-const args = { ...parseArgs(process.argv.slice(2)), deploys: 20 };
-for (const arg of process.argv.slice(2)) if (arg.startsWith('--deploys=')) args.deploys = Number(arg.split('=')[1]);
+const args = { ...parseArgs(process.argv.slice(2)), deploys: 20, parts: ['throughput', 'disruption', 'propagation'] };
+for (const arg of process.argv.slice(2)) {
+  if (arg.startsWith('--deploys=')) args.deploys = Number(arg.split('=')[1]);
+  if (arg.startsWith('--parts=')) args.parts = arg.split('=')[1].split(',');
+}
 const log = (s) => process.stderr.write(s + '\n');
 const median = (xs) => {
   const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -93,7 +99,87 @@ async function throughput() {
   });
 }
 
-// --- 2. deploy propagation ----------------------------------------------------------------------------
+// --- 2. failures when a process goes away ------------------------------------------------------------
+
+/** `connections` clients back to back; `fresh`: a new connection for every request (what lands
+ *  in the listening socket's accept queue, where the two modes differ). */
+function steadyLoad(port, connections, fresh = false) {
+  const agent = new Agent({ connections, pipelining: fresh ? 0 : 1 });
+  const state = { ok: 0, failed: 0, running: true, errors: {} };
+  const loops = Array.from({ length: connections }, async () => {
+    while (state.running) {
+      try {
+        const res = await request(`http://127.0.0.1:${port}/`, { headers: { host: 'hello.bench' }, dispatcher: agent, reset: fresh, headersTimeout: 10_000, bodyTimeout: 10_000 });
+        await res.body.text();
+        if (res.statusCode === 200) state.ok++;
+        else state.failed++;
+      } catch (error) {
+        state.failed++;
+        const code = error?.code ?? error?.name ?? 'error';
+        state.errors[code] = (state.errors[code] ?? 0) + 1;
+      }
+    }
+  });
+  return {
+    state,
+    async stop() {
+      state.running = false;
+      await Promise.all(loops);
+      await agent.close();
+    },
+  };
+}
+
+const childPids = (server) => [...server.stderr().matchAll(/serving process pid (\d+)/g)].map((m) => Number(m[1]));
+
+async function disruption() {
+  const hello = { hello: join(buildDir, 'hello.mjs') };
+  const modes = [
+    { id: 'cluster', label: 'cluster round-robin', env: {} },
+    { id: 'reuseport', label: 'SO_REUSEPORT', env: { CINDER_DATA_PLANE_LISTEN: 'reuseport' } },
+  ];
+  const out = [];
+  for (const mode of modes) {
+    const server = await startCinderServe(hello, { args: ['--processes', '2'], env: mode.env });
+    try {
+      const deadline = Date.now() + 60_000;
+      while ((await servingProcesses(server)) < 2 && Date.now() < deadline) await sleep(200);
+      const result = { id: mode.id, label: mode.label };
+      for (const fresh of [false, true]) {
+        // kill -9 of one process
+        let load = steadyLoad(server.port, 16, fresh);
+        await sleep(1500);
+        const before = childPids(server);
+        process.kill(before.at(-1), 'SIGKILL');
+        while (childPids(server).length === before.length) await sleep(50);
+        while ((await servingProcesses(server)) < 2) await sleep(100);
+        await sleep(1500);
+        await load.stop();
+        const killed = { ...load.state };
+        log(`[scale]   kill -9 errors: ${JSON.stringify(killed.errors)}`);
+        // rolling restart
+        load = steadyLoad(server.port, 16, fresh);
+        await sleep(1500);
+        const restarted = childPids(server).length;
+        process.kill(server.pid, 'SIGHUP');
+        while (childPids(server).length < restarted + 2) await sleep(100);
+        while ((await servingProcesses(server)) < 2) await sleep(100);
+        await sleep(1500);
+        await load.stop();
+        const rolled = { ...load.state };
+        log(`[scale]   rolling restart errors: ${JSON.stringify(rolled.errors)}`);
+        result[fresh ? 'fresh' : 'keepAlive'] = { kill9: { ok: killed.ok, failed: killed.failed, errors: killed.errors }, rolling: { ok: rolled.ok, failed: rolled.failed, errors: rolled.errors } };
+        log(`[scale] ${mode.label}, ${fresh ? 'a connection per request' : 'keep-alive'}: kill -9 ${killed.failed} failed of ${killed.ok + killed.failed}; rolling restart ${rolled.failed} failed of ${rolled.ok + rolled.failed}`);
+      }
+      out.push(result);
+    } finally {
+      await server.stop();
+    }
+  }
+  return out;
+}
+
+// --- 3. deploy propagation ----------------------------------------------------------------------------
 
 function startRedis() {
   return new Promise(async (resolve, reject) => {
@@ -164,24 +250,41 @@ async function propagation() {
 
 const env = await environment();
 if (args.quick) args.rounds = 1;
-const scale = { env, args, throughput: await throughput(), propagation: await propagation() };
-console.log(`\nThroughput, hello worker (${scale.throughput[0]?.tool}, ${args.connections} connections, medians of ${args.rounds} interleaved rounds of ${args.seconds} s; latency ms)`);
-console.log(
+const scale = {
+  env,
+  args,
+  throughput: args.parts.includes('throughput') ? await throughput() : [],
+  disruption: args.parts.includes('disruption') ? await disruption() : [],
+  propagation: args.parts.includes('propagation') ? await propagation() : null,
+};
+if (scale.throughput.length) console.log(`\nThroughput, hello worker (${scale.throughput[0]?.tool}, ${args.connections} connections, medians of ${args.rounds} interleaved rounds of ${args.seconds} s; latency ms)`);
+if (scale.throughput.length) console.log(
   table([
     ['server', 'req/s', 'p50', 'p99', 'req per CPU-s', 'errors'],
     ...scale.throughput.map((r) => [r.label, String(Math.round(r.rps)), fmtMs(r.p50), fmtMs(r.p99), String(Math.round(r.reqPerCpuS)), String(r.errors)]),
   ]),
 );
+const cell = (r) => `${r.failed} / ${r.ok + r.failed}`;
+if (scale.disruption.length) console.log('\nFailed requests when a serving process goes away (2 processes, 16 clients back to back)');
+if (scale.disruption.length) console.log(
+  table([
+    ['mode', 'clients', 'kill -9 of one: failed / sent', 'rolling restart: failed / sent'],
+    ...scale.disruption.flatMap((d) => [
+      [d.label, 'keep-alive', cell(d.keepAlive.kill9), cell(d.keepAlive.rolling)],
+      [d.label, 'connection per request', cell(d.fresh.kill9), cell(d.fresh.rolling)],
+    ]),
+  ]),
+);
 const p = scale.propagation;
-console.log(`\nDeploy propagation, 3 nodes on one Redis, ${p.deploys} deploys to node A (ms until B and C serve the new version)`);
-console.log(
+if (p) console.log(`\nDeploy propagation, 3 nodes on one Redis, ${p.deploys} deploys to node A (ms until B and C serve the new version)`);
+if (p) console.log(
   table([
     ['measured from', 'p50', 'p90', 'max'],
     ["A's answer", fmtMs(p.afterAnswerMs.p50), fmtMs(p.afterAnswerMs.p90), fmtMs(p.afterAnswerMs.max)],
     ['the upload start', fmtMs(p.afterUploadStartMs.p50), fmtMs(p.afterUploadStartMs.p90), fmtMs(p.afterUploadStartMs.max)],
   ]),
 );
-console.log(`first request after A answered already served the new version: ${Math.round(p.firstPollServedNew * 100)}% of the time`);
+if (p) console.log(`first request after A answered already served the new version: ${Math.round(p.firstPollServedNew * 100)}% of the time`);
 mkdirSync(join(benchDir, 'results'), { recursive: true });
 const stamp = env.date.replace(/[:.]/g, '-');
 writeFileSync(join(benchDir, 'results', `scale-${stamp}.json`), JSON.stringify(scale, null, 1));
