@@ -107,12 +107,7 @@ export function wireScale(options: { bus: Bus; deployments: Deployments; logger:
       tailHub = tail;
       if (bus.kind === 'local') return;
       // A new subscriber is announced at once, not at the next period.
-      const subscribe = tail.subscribe.bind(tail);
-      tail.subscribe = (worker, listener) => {
-        const unsubscribe = subscribe(worker, listener);
-        bus.publish('tail-interest', { worker, until: Date.now() + INTEREST_TTL_MS });
-        return unsubscribe;
-      };
+      tail.onSubscribe((worker) => bus.publish('tail-interest', { worker, until: Date.now() + INTEREST_TTL_MS }));
     },
     close() {
       for (const timer of timers) clearInterval(timer);

@@ -75,10 +75,18 @@ export class TailHub {
   }
 
   /** Receive `worker`'s events until the returned function is called. */
+  private readonly subscribeListeners: ((worker: string) => void)[] = [];
+
+  /** Hear of each new subscriber (scale.ts asks the other processes for that worker's events). */
+  onSubscribe(listener: (worker: string) => void): void {
+    this.subscribeListeners.push(listener);
+  }
+
   subscribe(worker: string, listener: TailListener): () => void {
     let set = this.subscribers.get(worker);
     if (!set) this.subscribers.set(worker, (set = new Set()));
     set.add(listener);
+    for (const hear of this.subscribeListeners) hear(worker);
     return () => {
       const current = this.subscribers.get(worker);
       if (!current) return;

@@ -4,7 +4,7 @@
 // rolling restart (SIGHUP) under load fails nothing; a cron fires once per tick, not once per
 // process; SIGTERM lets a slow request and its waitUntil work finish, then exits 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, childPids, deploy, get, metricValue, startNode, steadyLoad, stopNode, until, versionWorker, sleep, type Node } from './helpers.js';
+import { TOKEN, admin, childPids, deploy, get, metricValue, startNode, steadyLoad, stopNode, until, versionWorker, sleep, type Node } from './helpers.js';
 
 const KV = { bindings: [{ type: 'kv_namespace', name: 'KV', namespace_id: 'scale' }] };
 let node: Node;
@@ -43,6 +43,32 @@ describe('--processes 2', () => {
     const health = (await admin(node, 'GET', '/healthz')).json();
     expect(health).toMatchObject({ ok: true, node: 'node-a', processes: 2 });
   }, 60_000);
+
+  it('tail on the admin port shows the invocations of both processes', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${node.adminUrl}/workers/hello/tail`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let seen = '';
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        seen += new TextDecoder().decode(value);
+      }
+    })();
+    // The other process hears of the subscriber through the supervisor; then every request shows,
+    // whichever process served it (a new connection each: round-robin alternates them).
+    const shown = await until(async () => {
+      await get(node, 'hello', '/', false);
+      // Events relayed from the other process carry its node; this process's own do not.
+      const events = [...seen.matchAll(/event: invocation\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]) as { node?: string });
+      return events.some((e) => e.node === 'node-a') && events.some((e) => e.node === undefined);
+    }, 15_000, 100);
+    controller.abort();
+    await reading;
+    expect(shown, seen.slice(0, 1500)).toBe(true);
+  }, 30_000);
 
   it('kill -9 of one process under steady load: only what was on it fails; it is replaced, the other serves on', async () => {
     const before = childPids(node);
