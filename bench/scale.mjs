@@ -56,6 +56,7 @@ async function throughput() {
   const configs = [
     { id: 'p1', label: '--processes 1', args: ['--processes', '1'], env: {} },
     { id: 'p2', label: '--processes 2 (cluster round-robin)', args: ['--processes', '2'], env: {} },
+    { id: 'p2-shared', label: '--processes 2 (shared accept queue)', args: ['--processes', '2'], env: { CINDER_CLUSTER_SCHEDULING: 'shared' } },
     { id: 'p2-reuseport', label: '--processes 2 (SO_REUSEPORT)', args: ['--processes', '2'], env: { CINDER_DATA_PLANE_LISTEN: 'reuseport' } },
   ];
   const servers = {};
@@ -136,6 +137,7 @@ async function disruption() {
   const hello = { hello: join(buildDir, 'hello.mjs') };
   const modes = [
     { id: 'cluster', label: 'cluster round-robin', env: {} },
+    { id: 'shared', label: 'shared accept queue', env: { CINDER_CLUSTER_SCHEDULING: 'shared' } },
     { id: 'reuseport', label: 'SO_REUSEPORT', env: { CINDER_DATA_PLANE_LISTEN: 'reuseport' } },
   ];
   const out = [];

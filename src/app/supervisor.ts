@@ -120,6 +120,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   let stopping = false;
   let rolling: Promise<void> | null = null;
 
+  // CINDER_CLUSTER_SCHEDULING=shared: the children accept from the one listening socket themselves
+  // (node:cluster's SCHED_NONE) instead of being handed connections; for bench/scale.mjs only.
+  if (process.env.CINDER_CLUSTER_SCHEDULING === 'shared') cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: options.script, args: options.args, execArgv: options.execArgv ?? process.execArgv, silent: false });
 
   function start(slot: number): Child {
