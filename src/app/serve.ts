@@ -47,8 +47,6 @@ export interface ServeContext {
   /** how this process hears of, and tells, changes made by the node's other processes and other
    *  nodes (KV invalidations, tail): scale.ts */
   scale: ScaleWiring;
-  /** the Redis URL every node shares (--redis), if any */
-  redis?: string;
 }
 
 export interface ServeExtensionResult {
@@ -167,7 +165,7 @@ export function resolveAdminToken(dataDir: string, given?: string): { token: str
  * CINDER_DATA_PLANE_LISTEN=reuseport: each serving process binds the data-plane port itself with
  * SO_REUSEPORT (the kernel spreads connections) instead of node:cluster's round-robin through the
  * supervisor. Kept only so that bench/scale.mjs can measure one against the other on a machine
- * (bench/README.md); the default, round-robin, is what loses nothing when a process dies.
+ * (bench/README.md); the default, round-robin, is what a rolling restart loses nothing with.
  */
 const REUSE_PORT = process.env.CINDER_DATA_PLANE_LISTEN === 'reuseport';
 
@@ -297,7 +295,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
             ),
           ];
     for (const extension of [...observability, ...(options.extensions ?? [])]) {
-      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger, scheduler, node, scale, redis: options.redis });
+      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger, scheduler, node, scale });
       if (result?.adminRoutes) adminRoutes.push(...result.adminRoutes);
       if (result?.close) closers.push(result.close);
     }
