@@ -24,7 +24,7 @@
 // With Redis unreachable every call fails at once with StoreUnavailableError (no offline queue:
 // a deploy must be refused now, not hang until Redis is back).
 import { Redis } from 'ioredis';
-import type { WorkerModuleSource } from '../model/worker-definition.js';
+import { moduleSize, type WorkerModuleSource } from '../model/worker-definition.js';
 import {
   AccountExistsError,
   DEFAULT_ACCOUNT,
@@ -201,7 +201,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   // --- writes --------------------------------------------------------------------------------------
 
   async publish(version: NewVersion, routes?: string[], account: string = DEFAULT_ACCOUNT): Promise<VersionInfo> {
-    const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
+    const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: moduleSize(m) }));
     // The code first, under its own key: the version that names it is written (or not) afterwards,
     // atomically. A publish that then fails leaves no version pointing at it, and drops it.
     const modulesKey = this.v(version.id, 'modules');

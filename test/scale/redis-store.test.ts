@@ -45,6 +45,7 @@ function version(worker: string, code = `export default {}; // ${++n}`, extra: P
     crons: ['* * * * *'],
     limits: { cpuMs: 10 },
     compatibilityDate: '2025-01-01',
+    compatibilityFlags: ['nodejs_compat'],
     ...extra,
   };
 }
@@ -64,6 +65,7 @@ describe.skipIf(!redisBinary)('RedisDeploymentStore', () => {
     expect((await store.listVersions('a')).map((v) => v.id)).toEqual([v2.id, v1.id]);
     expect(await store.getVersion('a', v1.id)).toEqual(v1);
     expect((await store.getVersion('a', v1.id))?.bindings.S).toEqual({ type: 'secret_text', text: 's' });
+    expect((await store.getVersion('a', v1.id))?.compatibilityFlags).toEqual(['nodejs_compat']);
     expect(await store.getVersion('b', v1.id)).toBeNull();
     expect((await store.getModules(v1.id)).map((m) => m.name)).toEqual(['index.js', 'lib/x.js']);
     expect((await store.listWorkers()).map((w) => w.name)).toEqual(['a', 'b']);
