@@ -149,6 +149,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     logger.info({ pid, slot, restarts: state.restarts, quarantined: state.quarantined.map((q) => q.worker) }, `supervisor: started serving process ${slot} (pid ${pid})`);
     process.stderr.write(`cinder supervisor: serving process pid ${pid}${processes > 1 ? ` (slot ${slot} of ${processes})` : ''}\n`);
 
+    // A send racing the child's death fails with an 'error' event: logged, never left unhandled
+    // (which would take the supervisor, and with it every serving process, down).
+    worker.on('error', (error: Error) => logger.warn({ pid, slot, err: error.message }, `supervisor: IPC with serving process ${slot} failed`));
     worker.on('message', (message: ChildMessage) => {
       if (!message || typeof message !== 'object') return;
       child.lastBeat = Date.now();

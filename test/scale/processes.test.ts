@@ -76,7 +76,8 @@ describe('--processes 2', () => {
     const load = steadyLoad(node, 'hello', 8, /^v2$/);
     await sleep(1000);
     process.kill(victim, 'SIGKILL');
-    expect(await until(() => childPids(node).length > before.length, 10_000)).toBe(true);
+    const supervisorLog = () => node.stdout.split('\n').filter((line) => line.includes('supervisor')).slice(-12).join('\n') + node.stderr.slice(-2000);
+    expect(await until(() => childPids(node).length > before.length, 10_000), supervisorLog()).toBe(true);
     const replacement = childPids(node).at(-1)!;
     expect(await until(async () => (await admin(node, 'GET', '/metrics')).text.includes('cinder_serving_processes{node="node-a"} 2'), 30_000)).toBe(true);
     await sleep(1000);
