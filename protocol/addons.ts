@@ -26,6 +26,10 @@ export interface AddonSpec {
 }
 
 export const ADDONS: readonly AddonSpec[] = [
+  // WebSocketPair, WebSocket and the events (sandbox/addons/websocket.ts); also for a worker that
+  // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
+  // for "Upgrade: websocket"), which name no global of it.
+  { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
   // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
   { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
   // CompressionStream, DecompressionStream (bindings/compression).
@@ -38,6 +42,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
   // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).
   { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
+  // env.ASSETS.fetch() (bindings/assets).
+  { name: 'assets', bindings: ['assets'] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

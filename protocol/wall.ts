@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /**
@@ -61,6 +61,20 @@ export const KV_OPS = {
   list: 'kv.list',
 } as const;
 
+/** The WebSocket ops (bindings/websocket): a guest end whose other end the host holds, by the
+ *  guest's socket id (bindings/websocket/protocol.ts has the shapes). */
+export const WEBSOCKET_OPS = {
+  /** (socketId, messages: (string | ArrayBuffer)[]) -> null once the host's buffer for the socket
+   *  is under its bound again: the guest sends its next batch only then */
+  send: 'ws.send',
+  /** (socketId, code, reason) */
+  close: 'ws.close',
+  /** (socketId): an outbound socket was accepted: its events may come in from now on */
+  accept: 'ws.accept',
+  /** (socketId, GuestFetchRequest-like { url, headers }) -> WebSocketConnectAnswer: outbound fetch with Upgrade: websocket */
+  connect: 'ws.connect',
+} as const;
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -77,9 +91,12 @@ export const OPS = {
   compression: 'compression',
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
+  /** (bindingName, WireRequest) -> WireResponse: env.ASSETS.fetch() (bindings/assets) */
+  assetsFetch: 'assets.fetch',
   /** (bindingName, method, args[]) -> RpcAnswer: a method of the bound worker's WorkerEntrypoint */
   serviceRpc: 'service.rpc',
   kv: KV_OPS,
+  webSocket: WEBSOCKET_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
@@ -122,6 +139,9 @@ export interface WireRequest {
   /** set when the body is still arriving: the guest reads it by this id with OPS.bodyRead */
   bodyStream?: number;
   cf?: Record<string, unknown>;
+  /** what `request.cf` is built from, in the guest and only when read (sandbox/api/cf.ts):
+   *  [colo, httpProtocol, tlsVersion, tlsCipher, country] ("" when unknown); set by the ingress */
+  cfFields?: string[];
   /** `url` was already parsed and serialized by the host (by Node's WHATWG URL parser, native and
    *  cheaper than the sandbox's in a fresh isolate): the guest takes it as it is */
   urlSerialized?: boolean;
@@ -138,6 +158,8 @@ export interface WireResponse {
   stream?: number;
   /** set when the body is a host stream the guest passed on untouched: piped host to host */
   hostStream?: number;
+  /** status 101: the guest's id of the WebSocket end (the pair's client) the host now holds */
+  webSocket?: number;
   /** the length of a streamed body that was bytes in hand (Content-Length; untrusted: the host
    *  checks it before use) */
   bodyLength?: number;
@@ -158,12 +180,25 @@ export interface DispatchResult<T> {
   pending: boolean;
   /** a 'flush' message follows the console lines the invocation sent */
   flush?: boolean;
+  /** the handler threw after calling ctx.passThroughOnException(): the host forwards the request
+   *  to the origin, when there is one */
+  passThrough?: boolean;
   /** bytes of WebAssembly memory the isolate holds (absent when none): counted against the
    *  memory limit with the JS heap (sandbox/wasm.ts) */
   wasmBytes?: number;
 }
 
 /** What the pullStream entry answers: a chunk, the end (null), or the stream's error. */
+/** An event the host delivers to a guest WebSocket end (the dispatchSocketEvent entry). */
+export type SocketEvent =
+  | { type: 'open' }
+  | { type: 'message'; data: string | ArrayBuffer }
+  | { type: 'close'; code: number; reason: string; wasClean: boolean }
+  | { type: 'error'; message: string };
+
+/** Largest WebSocket message either way (Workers: 1 MiB); a larger one closes with 1009. */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024;
+
 export type PulledChunk = ArrayBuffer | string | null | { error: GuestException };
 
 /** One env entry as installWorker receives it: plain values whole, host-backed bindings by their

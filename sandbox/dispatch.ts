@@ -9,11 +9,12 @@ import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
-import { wasmMemoryBytes } from './wasm.js';
+import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
+import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
-import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
+import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
@@ -58,7 +59,7 @@ class ExecutionContext {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
   passThroughOnException(): void {
-    // Accepted for compatibility: Cinder has no origin to fall through to.
+    this.#state.passThrough = true;
   }
   get props(): Record<string, never> {
     return {};
@@ -78,7 +79,9 @@ class ExtendableEvent {
   waitUntil(promise: unknown): void {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
-  passThroughOnException(): void {}
+  passThroughOnException(): void {
+    this.#state.passThrough = true;
+  }
 }
 
 class FetchEvent extends ExtendableEvent {
@@ -167,6 +170,14 @@ export function installWorker(namespace: unknown, env: string): string {
   return answer;
 }
 
+/** The host's installWorker entry: the worker's top level has run, so from now on WebAssembly is
+ *  not compiled from bytes (as on workerd; the pool's warm-up installs without this). */
+export function installWorkerEntry(namespace: unknown, env: string): string {
+  const answer = installWorker(namespace, env);
+  disallowWasmCodeGeneration();
+  return answer;
+}
+
 function isEntrypointClass(value: unknown): value is EntrypointClass & { prototype: object } {
   return typeof value === 'function' && typeof (value as { prototype?: unknown }).prototype === 'object' && (value as { prototype?: unknown }).prototype !== null;
 }
@@ -198,6 +209,7 @@ function finish<T>(state: InvocationState, body: { result?: T; exception?: Guest
   const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
   const out: DispatchResult<T> = flush ? { ...body, pending, flush } : { ...body, pending };
+  if (body.exception && state.passThrough) out.passThrough = true;
   // WebAssembly memory the isolate holds: the host adds the JS heap and checks the memory limit.
   const wasm = wasmMemoryBytes();
   if (wasm > 0) out.wasmBytes = wasm;
@@ -259,6 +271,23 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
       throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
     }
     return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+/** Host entry: an event for a WebSocket end the host holds the other end of (a message, the
+ *  close, an error). It runs as an invocation: the promises its listeners return are waited for
+ *  as waitUntil work is. */
+export async function dispatchSocketEvent(id: number, socketId: number, event: SocketEvent): Promise<DispatchResult<{ delivered: true }>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const hooks = webSocketHooks();
+    if (!hooks) throw new TypeError('A WebSocket event arrived but this worker did not load WebSocket support.');
+    const work = hooks.deliver(socketId, event);
+    for (let i = 0; i < work.length; i++) state.waitUntil.push(work[i]);
+    return finish(state, { result: { delivered: true } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

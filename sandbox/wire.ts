@@ -1,12 +1,14 @@
 // Requests and responses as they cross the isolate wall (the shapes are protocol/wall.ts), converted
 // to and from the guest's Request/Response classes, and the response streams the host pulls.
 import { createIncomingRequest, type Request } from './api/request.js';
+import { LazyCf } from './api/cf.js';
 import { createIncomingResponse, type Response } from './api/response.js';
 import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
 import { utf8Encode } from './api/encoding.js';
+import { webSocketHooks } from './websocket-hooks.js';
 import { MAX_RESPONSE_HEADER_BYTES, OVERSIZED_HEADERS_MESSAGE, type PulledChunk, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
@@ -14,7 +16,8 @@ export function requestFromWire(wire: WireRequest): Request {
   const body = bodyless ? null : wire.bodyStream !== undefined ? hostByteStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
   // As workerd builds incoming requests: any method the client sent, immutable headers, the
   // transferred body adopted without a copy.
-  return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf: wire.cf ? Object.freeze(wire.cf) : undefined });
+  const cf = wire.cfFields ? new LazyCf(wire.cfFields, wire.headers) : wire.cf ? Object.freeze(wire.cf) : undefined;
+  return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf });
 }
 
 // Response streams the host is pulling, by id.
@@ -42,6 +45,14 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
     headers.push([name, value]);
   }
   const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };
+  const webSocket = response.webSocket;
+  if (webSocket !== null && webSocket !== undefined) {
+    // (a 101 has no body: the socket's end is all that crosses)
+    const hooks = webSocketHooks();
+    if (!hooks || !hooks.isWebSocket(webSocket)) throw new TypeError("The response's webSocket is not a WebSocket.");
+    wire.webSocket = hooks.transfer(webSocket);
+    return wire;
+  }
   const stream = takeStreamForWire(response);
   if (stream) {
     const hostStream = untouchedHostStream(stream);

@@ -4,6 +4,8 @@
 // --default) worker answers everything else. Workers served together reach each other through
 // service bindings. KV data and the Cache API's entries live in memory, or under --persist-to (the
 // CLI's default: <project>/.cinder/state), so they outlive a restart.
+import { DevAssets, type DevAssetsOptions } from './dev-assets.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
@@ -20,6 +22,7 @@ import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
@@ -44,6 +47,8 @@ export interface DevWorkerSource {
   /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
    *  when a file under its watch directories changes */
   build?: BuildStep;
+  /** a wrangler project's [assets]: served from the directory, read again when it changes */
+  assets?: DevAssetsOptions;
 }
 
 export interface DevOptions {
@@ -153,7 +158,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
+  const webSockets = installWebSockets(runtime, { allowPrivate: true });
   registerServiceBindings(runtime);
+  registerAssetsBinding(runtime);
+  const assetDirs = new Map<string, DevAssets>();
   // The Cache API in dev: kept beside KV under persistTo, else in memory (gone when dev stops).
   if (options.persistTo) mkdirSync(options.persistTo, { recursive: true });
   const cacheStore = new CacheStore({ path: options.persistTo ? join(options.persistTo, 'cache.sqlite') : ':memory:' });
@@ -239,14 +247,29 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       throw new Error(`could not build ${source.name}:\n${formatBuildError(error, { color: options.color })}`);
     }
     for (const input of bundle.inputs) watchPath(input, worker, watchedSources);
-    const bindings = { ...extraKV, ...source.bindings };
+    const bindings: Record<string, BindingConfig> = { ...extraKV, ...source.bindings };
+    let assets: DevAssets | undefined;
+    if (source.assets) {
+      assets = assetDirs.get(source.name);
+      if (!assets) {
+        const opened = await DevAssets.open(source.assets, logger);
+        assets = opened;
+        assetDirs.set(source.name, opened);
+        // A changed file is a new version (its isolates see the new env.ASSETS too).
+        opened.watch(() => {
+          worker.queue = worker.queue.then(() => load(worker)).catch((error) => logger.error({ worker: source.name, err: (error as Error).message }, 'reload after an asset change failed'));
+        });
+      }
+      if (source.assets.binding) bindings[source.assets.binding] = { type: 'assets' };
+    }
     ensureKV(bindings);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
     // The version changes with the code and with the settings, so a config edit alone reloads.
     const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
     const def: WorkerDefinition = {
       name: source.name,
-      version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).digest('hex').slice(0, 16),
+      version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).update(assets?.current.manifestHash ?? '').digest('hex').slice(0, 16),
+      assets: assets?.current,
       main: bundle.main,
       modules: bundle.modules,
       bindings,
@@ -315,7 +338,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   router.defaultWorker = options.defaultWorker ?? sources[0].name;
 
   const mapError = (worker: string, text: string) => sourceMaps.map(worker, text);
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, mapError });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, mapError, webSockets });
   installDevEndpoints(server, { runtime, router, logger, mapError }); // /__scheduled
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -354,8 +377,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     async close() {
       closed = true;
       for (const w of directories.values()) w.close();
+      for (const a of assetDirs.values()) a.close();
       for (const worker of served.values()) if (worker.timer) clearTimeout(worker.timer);
       await inspector?.close();
+      webSockets.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();

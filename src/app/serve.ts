@@ -19,7 +19,13 @@ import { Deployments } from '../control/deployments.js';
 import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
+import { AssetStore } from '../store/assets.js';
+import { parseTrustedProxies } from '../data-plane/client-ip.js';
+import { parseOriginRules } from '../data-plane/origin.js';
+import { createOriginForwarder } from './origins.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
@@ -101,6 +107,15 @@ export interface ServeOptions {
   cluster?: { processes: number; metrics: MetricsGatherer | null };
   /** the longest a graceful stop (drain) waits for requests and waitUntil work (default 30 s) */
   drainTimeoutMs?: number;
+  /** request.cf.colo (default "LOCAL") */
+  colo?: string;
+  /** addresses or CIDR ranges of proxies in front whose CF-Connecting-IP / X-Forwarded-For /
+   *  CF-IPCountry are believed (--trust-proxy); none by default: the socket's peer is the client */
+  trustProxy?: string[];
+  /** origins for ctx.passThroughOnException(): "PATTERN=URL" (--origin), e.g. "example.com/*=http://10.0.0.5" */
+  origins?: string[];
+  /** most static asset files per version (default 20,000, Cloudflare's free-plan count) */
+  maxAssetFiles?: number;
 }
 
 export interface DrainOptions {
@@ -227,7 +242,11 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   if (token.length < 16) logger.warn('the admin token is shorter than 16 characters; use a long random one');
 
   const node = options.nodeId ?? hostname();
+  // Operator settings are checked before anything starts.
+  const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
+  const originRules = options.origins?.length ? parseOriginRules(options.origins) : [];
   const runtime = await Runtime.create({ logger, ...options.runtime });
+  const origins = originRules.length ? createOriginForwarder(originRules, options.allowPrivateFetch ?? false) : undefined;
   let store: DeploymentStore;
   try {
     store = options.store ?? (options.redis ? await RedisDeploymentStore.open({ url: options.redis }) : openDeploymentStore(dataDir));
@@ -244,12 +263,16 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   // account off the hosts of another's workers.
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
+  const webSockets = installWebSockets(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
+  closers.push(() => webSockets.close());
   // The Cache API's store: responses workers put, per account, under --data.
   const cacheStore = new CacheStore({ path: join(dataDir, 'cache.sqlite') });
   installCache(runtime, cacheStore);
   closers.push(() => cacheStore.close());
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
+  registerAssetsBinding(runtime);
+  const assets = new AssetStore(dataDir);
+  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null, assets, assetLimits: { maxFiles: options.maxAssetFiles } });
 
   const scale = wireScale({ bus, deployments, logger, node });
   closers.push(() => scale.close(), () => bus.close());
@@ -273,7 +296,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
+  if (origins) closers.push(() => origins.close());
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;
   try {
     const gatherer = options.cluster?.metrics ?? null;

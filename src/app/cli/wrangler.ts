@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { unsupportedKeys } from './wrangler-keys.js';
+import { readAssetsTable, type ProjectAssets } from './assets.js';
 import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
 import type { BundleOptions } from '../bundle.js';
 
@@ -29,6 +30,8 @@ export interface ProjectConfig {
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+  /** [assets] (cli/assets.ts) */
+  assets?: ProjectAssets;
   /** module rules (wrangler's `rules`), before the defaults */
   rules: ModuleRule[];
   /** wrangler's `[build]`: run before bundling */
@@ -202,7 +205,15 @@ export function readConfig(file: string, env?: string): ProjectConfig {
   const flags = top.compatibility_flags;
   const compatibilityFlags = Array.isArray(flags) ? [...new Set(flags as string[])] : [];
 
+  let assets: ProjectAssets | undefined;
+  if (top.assets !== undefined) {
+    const read = readAssetsTable(top.assets, where('assets'), dirname(path));
+    if (typeof read === 'string') throw new ConfigError(read);
+    assets = read;
+  }
+
   return {
+    assets,
     file: path,
     name: str('name'),
     main: main ? resolve(dirname(path), main) : undefined,
