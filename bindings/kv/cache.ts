@@ -1,7 +1,8 @@
 // The host's read cache in front of a KV backend: an LRU bounded in entries and in bytes, whose
-// entries live for the reader's cacheTtl (or the default), and which this node's own writes
-// invalidate. It is what makes a hot key cheap, and what bounds staleness across nodes: a write
-// made elsewhere is seen here once the cached read is older than the reader's cacheTtl.
+// entries live for the reader's cacheTtl (or the default), and which this process's own writes
+// invalidate, as do writes made by cinder serve's other processes and nodes (announced on its bus:
+// KVService.dropCached). It is what makes a hot key cheap; the TTL bounds staleness when an
+// announcement is missed, or the write was made outside the server.
 //
 // Misses are cached too, as Workers KV does: a key created on another node after a miss was
 // cached appears within the TTL, like any other remote write.

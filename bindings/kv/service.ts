@@ -34,6 +34,9 @@ export interface KVServiceOptions {
   /** how often expired entries are purged from the backend, in ms; 0 turns the sweeper off */
   sweepIntervalMs?: number;
   onSweepError?: (error: unknown) => void;
+  /** a write on this service was applied: other processes and nodes drop their cached read of
+   *  the key (cinder serve sends it on its bus; see src/app/scale.ts) */
+  onWrite?: (namespace: string, key: string) => void;
 }
 
 export interface KVRead extends StoredEntry {
@@ -55,9 +58,11 @@ export class KVService {
   readonly clock: () => number;
   private readonly sweeper: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly onWrite: KVServiceOptions['onWrite'];
 
   constructor(options: KVServiceOptions) {
     this.backend = options.backend;
+    this.onWrite = options.onWrite;
     this.clock = options.clock ?? Date.now;
     this.cache = options.cache === false ? null : new ReadCache(options.cache ?? {}, this.clock);
     this.minExpirationTtl = options.minExpirationTtl ?? KV_LIMITS.minExpirationTtl;
@@ -158,6 +163,12 @@ export class KVService {
     } finally {
       this.cache?.invalidate(namespace, key);
     }
+    this.onWrite?.(namespace, key);
+  }
+
+  /** Another process or node wrote the key: a cached read of it here is stale. */
+  dropCached(namespace: string, key: string): void {
+    this.cache?.invalidate(namespace, key);
   }
 
   /** Keys in UTF-8 byte order; list results are not cached (as on Workers, they may lag). */

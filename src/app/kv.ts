@@ -17,11 +17,14 @@ export function kvServeExtension(options: KVServeOptions = {}): ServeExtension &
   return {
     name: 'kv',
     service: () => kv,
-    setup({ runtime, dataDir, logger }) {
+    setup({ runtime, dataDir, logger, scale }) {
       const service = createKVService(options.redis ? { redis: options.redis } : { data: dataDir }, {
         onSweepError: (error) => logger.warn({ err: String(error) }, 'KV: purging expired keys failed'),
+        // A write here drops the cached read of the key in every other process and node.
+        onWrite: scale ? (namespace, key) => scale.kvWritten(namespace, key) : undefined,
         ...options.service,
       });
+      scale?.onKvInvalidate((namespace, key) => service.dropCached(namespace, key));
       kv = service;
       installKV(runtime, service);
       logger.info({ kv: service.backend.kind }, `KV namespaces in ${options.redis ? 'Redis' : `${dataDir}/kv.sqlite`}`);

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CronScheduler } from '../data-plane/cron.js';
-import { Metrics } from '../observability/metrics.js';
+import { Metrics, type MetricsOptions } from '../observability/metrics.js';
 import { TailHub } from '../observability/tail.js';
 import { SqliteUsageStore, UsageMeter, type UsageStore } from '../observability/usage.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -24,6 +24,10 @@ export interface ObservabilityOptions {
   defaultMetrics?: boolean;
   /** the supervisor's restart counts, for cinder_supervisor_restarts_total (when supervised) */
   supervisorRestarts?: Record<string, number>;
+  /** label node="..." on every series */
+  node?: string;
+  /** the node's other serving processes' metrics, summed into each scrape (metrics.ts) */
+  gather?: MetricsOptions['gather'];
 }
 
 /** Everything the extension set up, for whoever embeds the server (tests, tools). */
@@ -66,6 +70,12 @@ export class WorkerLogLevels {
     this.logger.info({ worker, level: level ?? 'default' }, `log level of ${worker}: ${level ?? 'the server level'}`);
   }
 
+  /** Set by another process or node (heard on the bus): applied here, kept in its file there. */
+  applyRemote(worker: string, level: string | null): void {
+    if (level !== null && !(WORKER_LOG_LEVELS as readonly string[]).includes(level)) return;
+    this.apply(worker, level);
+  }
+
   forget(worker: string): void {
     if (!this.levels.has(worker)) return;
     this.apply(worker, null);
@@ -89,13 +99,25 @@ export class WorkerLogLevels {
 export function observabilityExtension(options: ObservabilityOptions = {}, onReady?: (observability: Observability) => void): ServeExtension {
   return {
     name: 'observability',
-    setup({ runtime, deployments, dataDir, logger, scheduler }) {
+    setup({ runtime, deployments, dataDir, logger, scheduler, scale }) {
       const tail = new TailHub(runtime);
-      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts });
+      const metrics = new Metrics(runtime, { tailSubscribers: () => tail.subscriberCount(), defaultMetrics: options.defaultMetrics, supervisorRestarts: options.supervisorRestarts, node: options.node, gather: options.gather });
       const store = options.usageStore ?? new SqliteUsageStore(join(dataDir, 'usage.sqlite'));
       const usage = new UsageMeter({ store, logger, flushIntervalMs: options.usageFlushIntervalMs });
       runtime.onInvocation((record) => usage.record(record));
       const logLevels = new WorkerLogLevels(runtime, join(dataDir, 'log-levels.json'), logger);
+      // A level set through any process applies in every process and node at once.
+      if (scale) {
+        const setHere = logLevels.set.bind(logLevels);
+        logLevels.set = (worker, level) => {
+          setHere(worker, level);
+          scale.bus.publish('log-level', { worker, level });
+        };
+        scale.bus.subscribe('log-level', (data) => {
+          const { worker, level } = (data ?? {}) as { worker?: unknown; level?: unknown };
+          if (typeof worker === 'string' && (typeof level === 'string' || level === null)) logLevels.applyRemote(worker, level);
+        });
+      }
 
       scheduler?.onRun((run) => metrics.recordCronRun(run));
       deployments.onChange((event) => {

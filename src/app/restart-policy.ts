@@ -53,7 +53,8 @@ export interface RestartDecision {
 export class RestartPolicy {
   readonly options: RestartPolicyOptions;
   readonly restarts: Record<RestartReason, number> = { exit: 0, hang: 0 };
-  private quickFailures = 0;
+  /** per serving-process slot (--processes N): one slot crashing does not slow another's restart */
+  private readonly quickFailures = new Map<number, number>();
   private readonly strikes = new Map<string, number[]>();
   private readonly quarantines = new Map<string, Quarantine>();
 
@@ -67,10 +68,11 @@ export class RestartPolicy {
    * after it. A short request of a busy neighbour is usually among them by chance; an invocation
    * that had been running a while is not, so when one was, only the long-running ones are blamed.
    */
-  record(reason: RestartReason, livedMs: number, inFlight: InFlight[], reportedAt: number, enteredSince: string[], now = Date.now()): RestartDecision {
+  record(reason: RestartReason, livedMs: number, inFlight: InFlight[], reportedAt: number, enteredSince: string[], now = Date.now(), slot = 0): RestartDecision {
     this.restarts[reason]++;
-    this.quickFailures = livedMs >= this.options.stableMs ? 1 : this.quickFailures + 1;
-    const delayMs = this.quickFailures <= 1 ? 0 : Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (this.quickFailures - 2));
+    const quick = livedMs >= this.options.stableMs ? 1 : (this.quickFailures.get(slot) ?? 0) + 1;
+    this.quickFailures.set(slot, quick);
+    const delayMs = quick <= 1 ? 0 : Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (quick - 2));
 
     const longRunning = inFlight.filter((entry) => reportedAt - entry.since >= this.options.suspectAgeMs).map((entry) => entry.worker);
     const blamed = longRunning.length ? longRunning : [...new Set([...inFlight.map((entry) => entry.worker), ...enteredSince])];

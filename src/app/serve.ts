@@ -5,15 +5,16 @@
 import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { Router } from '../data-plane/router.js';
-import { DEFAULT_DATA_DIR, openDeploymentStore, type DeploymentStore } from '../store/index.js';
+import { DEFAULT_DATA_DIR, openDeploymentStore, RedisDeploymentStore, type DeploymentStore } from '../store/index.js';
 import { Deployments } from '../control/deployments.js';
 import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
@@ -30,6 +31,12 @@ import { CacheStore } from '../../bindings/cache/store.js';
 import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
+import { IpcBus, LocalBus, RedisBus, processOrigin, type Bus } from './bus.js';
+import { wireScale, type ScaleWiring } from './scale.js';
+import { redisCronClaims, sqliteCronClaims, type CronClaims } from './cron-claims.js';
+import { healthHandler, type HealthState } from './health.js';
+import { RedisUsageStore } from '../observability/usage-redis.js';
+import type { MetricsGatherer } from './supervised.js';
 
 /** What an extension (KV, metering, ...) gets to wire itself into the server. */
 export interface ServeContext {
@@ -42,6 +49,11 @@ export interface ServeContext {
   logger: Logger;
   /** the cron triggers of this node (null: crons do not run here) */
   scheduler: CronScheduler | null;
+  /** this node's name (--node-id) */
+  node: string;
+  /** how this process hears of, and tells, changes made by the node's other processes and other
+   *  nodes (KV invalidations, tail): scale.ts */
+  scale: ScaleWiring;
 }
 
 export interface ServeExtensionResult {
@@ -88,6 +100,16 @@ export interface ServeOptions {
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
   deploymentSnapshots?: boolean;
+  /** this node's name: label node="..." on /metrics, shown by /healthz (default: the host name) */
+  nodeId?: string;
+  /** Redis URL shared by every node: deployments, versions, routes, secrets, crons (and, through
+   *  the KV extension, KV) live there; deploys reach every node through pub/sub */
+  redis?: string;
+  /** this process is one of several serving processes of the node (`--processes N`, under the
+   *  supervisor): the others hear of changes through it, and it sums their metrics */
+  cluster?: { processes: number; metrics: MetricsGatherer | null };
+  /** the longest a graceful stop (drain) waits for requests and waitUntil work (default 30 s) */
+  drainTimeoutMs?: number;
   /** request.cf.colo (default "LOCAL") */
   colo?: string;
   /** addresses or CIDR ranges of proxies in front whose CF-Connecting-IP / X-Forwarded-For /
@@ -97,6 +119,16 @@ export interface ServeOptions {
   origins?: string[];
   /** most static asset files per version (default 20,000, Cloudflare's free-plan count) */
   maxAssetFiles?: number;
+}
+
+export interface DrainOptions {
+  /**
+   * Keep answering the admin port while draining (default true), so a load balancer's /readyz
+   * sees 503 "draining" rather than a refused connection. False when only this process of the
+   * node stops (a rolling restart): its siblings answer for the node, and a 503 from this one
+   * would make the node look unready.
+   */
+  keepAdmin?: boolean;
 }
 
 export interface CinderServer {
@@ -117,6 +149,15 @@ export interface CinderServer {
   adminServer: http.Server;
   /** workers restored from the store at start */
   restored: { workers: string[]; routes: number; failed: string[] };
+  node: string;
+  bus: Bus;
+  /**
+   * Graceful stop: /readyz turns 503, no new connection is accepted, no cron tick starts; requests
+   * and invocations in flight (waitUntil work included) finish, up to `timeoutMs` (default
+   * drainTimeoutMs); keep-alive connections are closed as their current response ends. Then
+   * close(), which flushes usage. `unfinished` counts what the deadline cut.
+   */
+  drain(timeoutMs?: number, options?: DrainOptions): Promise<{ ms: number; unfinished: { requests: number; invocations: number } }>;
   close(): Promise<void>;
 }
 
@@ -138,10 +179,18 @@ export function resolveAdminToken(dataDir: string, given?: string): { token: str
   return { token, source: 'generated', file };
 }
 
-function listen(server: http.Server, port: number, host: string): Promise<number> {
+/**
+ * CINDER_DATA_PLANE_LISTEN=reuseport: each serving process binds the data-plane port itself with
+ * SO_REUSEPORT (the kernel spreads connections) instead of node:cluster's round-robin through the
+ * supervisor. Kept only so that bench/scale.mjs can measure one against the other on a machine
+ * (bench/README.md); the default, round-robin, is what a rolling restart loses nothing with.
+ */
+const REUSE_PORT = process.env.CINDER_DATA_PLANE_LISTEN === 'reuseport';
+
+function listen(server: http.Server, port: number, host: string, reusePort = false): Promise<number> {
   return new Promise((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(reusePort ? { exclusive: true, reusePort: true } : {}) }, () => {
       server.off('error', reject);
       resolveListen((server.address() as AddressInfo).port);
     });
@@ -149,9 +198,39 @@ function listen(server: http.Server, port: number, host: string): Promise<number
 }
 
 function closeServer(server: http.Server): Promise<void> {
-  if (!server.listening) return Promise.resolve();
   server.closeAllConnections();
+  if (!server.listening) return Promise.resolve();
   return new Promise((r) => server.close(() => r()));
+}
+
+/** Stop accepting connections (under node:cluster: stop being handed any) and nothing else:
+ *  http.Server#close would also cut idle keep-alive connections, which a client may be reusing
+ *  at that very moment. Those are closed as their responses end, or once idle a while (drain). */
+function stopAccepting(server: http.Server): void {
+  if (server.listening) net.Server.prototype.close.call(server);
+}
+
+/** Requests being answered on a server, for a drain to wait on; while draining, each response
+ *  says Connection: close, so keep-alive clients move to another process or node. */
+function trackRequests(server: http.Server, counts: (req: http.IncomingMessage) => boolean, draining: () => boolean) {
+  const open = new Set<http.ServerResponse>();
+  let counted = 0;
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (draining()) res.shouldKeepAlive = false;
+    const counting = counts(req);
+    if (counting) counted++;
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      if (counting) counted--;
+    });
+  });
+  return {
+    count: () => counted,
+    endKeepAlive() {
+      for (const res of open) if (!res.headersSent) res.shouldKeepAlive = false;
+    },
+  };
 }
 
 const urlHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host);
@@ -165,6 +244,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   if (/\s/.test(token)) throw new Error(`the admin token (${tokenSource === 'env' ? 'CINDER_ADMIN_TOKEN' : tokenFile}) must not contain whitespace`);
   if (token.length < 16) logger.warn('the admin token is shorter than 16 characters; use a long random one');
 
+  const node = options.nodeId ?? hostname();
   // Operator settings are checked before anything starts.
   const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
   const originRules = options.origins?.length ? parseOriginRules(options.origins) : [];
@@ -172,11 +252,16 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const origins = originRules.length ? createOriginForwarder(originRules, options.allowPrivateFetch ?? false) : undefined;
   let store: DeploymentStore;
   try {
-    store = options.store ?? openDeploymentStore(dataDir);
+    store = options.store ?? (options.redis ? await RedisDeploymentStore.open({ url: options.redis }) : openDeploymentStore(dataDir));
   } catch (error) {
     runtime.close();
     throw error;
   }
+  // Redis reaches every process of every node; without it, the supervisor relays between the
+  // node's processes; one process alone has nobody to tell.
+  const origin = processOrigin(node);
+  const bus: Bus = options.redis ? new RedisBus(options.redis, origin) : options.cluster ? new IpcBus(origin) : new LocalBus();
+  const redisStore = store instanceof RedisDeploymentStore ? store : null;
   // Worker names and their hosts belong to accounts: the router keeps wildcard routes of one
   // account off the hosts of another's workers.
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
@@ -205,9 +290,19 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     durableObjects: objects?.deploys,
   });
 
+  const scale = wireScale({ bus, deployments, logger, node });
+  closers.push(() => scale.close(), () => bus.close());
+
   // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
   // deploys, rollbacks and restores at start all come through here (restore runs after setup).
-  const scheduler = options.cron === false ? null : new CronScheduler(runtime, { ...options.cron, logger });
+  // With other processes or nodes scheduling the same crons, each tick is claimed (cron-claims.ts).
+  let claims: CronClaims | null = null;
+  if (options.cron !== false && !options.cron?.claim) {
+    if (redisStore) claims = redisCronClaims(redisStore.client, node);
+    else if (options.cluster) claims = sqliteCronClaims(join(dataDir, 'cron-claims.sqlite'));
+  }
+  if (claims) closers.push(() => claims.close());
+  const scheduler = options.cron === false ? null : new CronScheduler(runtime, { ...options.cron, ...(claims ? { claim: claims.claim } : {}), logger });
   if (scheduler) {
     deployments.onChange((event) => {
       if (event.type === 'deployed') scheduler.sync(event.worker, event.version.crons ?? []);
@@ -221,29 +316,58 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;
   try {
-    for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {
-      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger, scheduler });
+    const gatherer = options.cluster?.metrics ?? null;
+    const observability =
+      options.observability === false
+        ? []
+        : [
+            observabilityExtension(
+              {
+                ...(redisStore && !options.observability?.usageStore ? { usageStore: new RedisUsageStore(redisStore.client, node) } : {}),
+                ...options.observability,
+                node,
+                gather: gatherer ? () => gatherer.gather() : undefined,
+              },
+              (ready) => {
+                scale.attachTail(ready.tail);
+                gatherer?.answerWith(() => ready.metrics.json());
+              },
+            ),
+          ];
+    for (const extension of [...observability, ...(options.extensions ?? [])]) {
+      const result = await extension.setup({ runtime, router, store, deployments, dataDir, logger, scheduler, node, scale });
       if (result?.adminRoutes) adminRoutes.push(...result.adminRoutes);
       if (result?.close) closers.push(result.close);
     }
+    // Subscribed before the restore: a deploy made elsewhere meanwhile is heard, not missed.
+    if (bus instanceof RedisBus) await bus.ready();
     const restored = await deployments.restore();
     // Alarms stored before a restart fire once the workers they belong to are back.
     objects?.service.startAlarms();
     logger.info({ workers: restored.workers.length, routes: restored.routes, failed: restored.failed }, `restored ${restored.workers.length} workers and ${restored.routes} routes from ${dataDir}`);
 
     const adminApp = createAdminApp({ deployments, token, logger, modules: adminRoutes });
-    const adminHttp = createFetchServer((request) => adminApp.fetch(request), logger);
+    const health: HealthState = { node, phase: 'starting', processes: options.cluster?.processes ?? 1, redis: redisStore ? () => redisStore.connected : null };
+    const answerHealth = healthHandler(health);
+    const adminHttp = createFetchServer((request) => answerHealth(request) ?? adminApp.fetch(request), logger);
     adminServer = adminHttp;
+    const isDraining = () => health.phase === 'draining';
+    const dataRequests = trackRequests(server, () => true, isDraining);
+    // A live tail is a stream that never ends by itself: not waited for (its client reconnects).
+    const adminRequests = trackRequests(adminHttp, (req) => !/\/tail(\?|$)/.test(req.url ?? ''), isDraining);
 
     const host = options.host ?? '0.0.0.0';
     const adminHost = options.adminHost ?? '127.0.0.1';
-    const port = await listen(server, options.port ?? 8787, host);
+    const port = await listen(server, options.port ?? 8787, host, REUSE_PORT);
     const adminPort = await listen(adminHttp, options.adminPort ?? 8788, adminHost);
     const url = `http://${urlHost(host)}:${port}`;
     const adminUrl = `http://${urlHost(adminHost)}:${adminPort}`;
-    logger.info({ url, adminUrl, dataDir }, `cinder serve: data plane on ${url}, admin API on ${adminUrl}`);
+    health.phase = 'ready';
+    logger.info({ url, adminUrl, dataDir, node, bus: bus.kind, store: redisStore ? `redis ${redisStore.label}` : 'sqlite' }, `cinder serve: data plane on ${url}, admin API on ${adminUrl}`);
 
     let closing: Promise<void> | null = null;
+    let draining: ReturnType<CinderServer['drain']> | null = null;
+    const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     return {
       url,
       adminUrl,
@@ -260,16 +384,51 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
       server,
       adminServer: adminHttp,
       restored,
-      close() {
-        closing ??= (async () => {
-          await Promise.all([closeServer(server), closeServer(adminHttp)]);
-          for (const close of closers.reverse()) await close();
-          runtime.close();
-          await store.close();
+      node,
+      bus,
+      drain(timeoutMs = drainTimeoutMs, drainOptions = {}) {
+        draining ??= (async () => {
+          const started = Date.now();
+          health.phase = 'draining';
+          scheduler?.close();
+          stopAccepting(server);
+          if (drainOptions.keepAdmin === false) stopAccepting(adminHttp);
+          dataRequests.endKeepAlive();
+          adminRequests.endKeepAlive();
+          logger.info({ timeoutMs, requests: dataRequests.count(), invocations: runtime.pendingInvocations() }, 'draining: no new connections; finishing what is in flight');
+          const busy = () => dataRequests.count() + adminRequests.count() > 0 || runtime.pendingInvocations() > 0;
+          // An idle keep-alive connection is closed only after a grace period: a busy client sends
+          // on it (and gets Connection: close) long before; closing it at once races a client
+          // that is reusing it right now.
+          const idleGraceMs = Math.min(1000, timeoutMs / 2);
+          while (Date.now() - started < timeoutMs && (busy() || Date.now() - started < idleGraceMs)) {
+            if (Date.now() - started >= idleGraceMs) {
+              server.closeIdleConnections();
+              adminHttp.closeIdleConnections();
+            }
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          const unfinished = { requests: dataRequests.count() + adminRequests.count(), invocations: runtime.pendingInvocations() };
+          const ms = Date.now() - started;
+          if (unfinished.requests || unfinished.invocations) logger.warn({ ...unfinished, ms }, `drain deadline (${timeoutMs} ms) reached: cutting what is still in flight`);
+          else logger.info({ ms }, `drained in ${ms} ms`);
+          await close();
+          return { ms, unfinished };
         })();
-        return closing;
+        return draining;
       },
+      close,
     };
+    function close(): Promise<void> {
+      closing ??= (async () => {
+        health.phase = 'draining';
+        await Promise.all([closeServer(server), closeServer(adminHttp)]);
+        for (const closer of closers.reverse()) await closer();
+        runtime.close();
+        await store.close();
+      })();
+      return closing;
+    }
   } catch (error) {
     await Promise.all([closeServer(server), adminServer ? closeServer(adminServer) : undefined]);
     for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});

@@ -16,6 +16,7 @@ import { versionsRoutes } from './routes/versions.js';
 import { routesRoutes } from './routes/routes.js';
 import { assetsRoutes } from './routes/assets.js';
 import { secretsRoutes } from './routes/secrets.js';
+import { StoreUnavailableError } from '../store/types.js';
 
 export interface AdminRouteModule {
   /** where the module's routes are mounted, e.g. "/kv" ("/" for paths it spells out itself) */
@@ -63,6 +64,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       return c.json({ error: error.message, ...error.details }, error.status);
     }
     if (error instanceof HTTPException) return error.getResponse();
+    // The shared store (Redis) is down: refused, nothing written; say so and when to retry.
+    if (error instanceof StoreUnavailableError) {
+      c.header('Retry-After', '5');
+      return c.json({ error: error.message }, 503);
+    }
     logger.error({ admin: true, method: c.req.method, path: c.req.path, err: error.stack ?? String(error) }, 'admin request failed');
     return c.json({ error: 'internal error; see the server log' }, 500);
   });

@@ -68,8 +68,8 @@ export interface DurableObjectDeploys {
 export type Scope = string | undefined;
 
 export type DeploymentEvent =
-  | { type: 'deployed'; worker: string; version: VersionInfo; reason: 'upload' | 'rollback' | 'restore' }
-  | { type: 'deleted'; worker: string }
+  | { type: 'deployed'; worker: string; version: VersionInfo; reason: 'upload' | 'rollback' | 'restore' | 'sync' }
+  | { type: 'deleted'; worker: string; sync?: true }
   | { type: 'routes'; worker: string; routes: string[] };
 
 export interface WorkerState {
@@ -153,6 +153,60 @@ export class Deployments {
       const routes = await this.refreshRoutes();
       return { workers, routes: routes.length, failed };
     });
+  }
+
+  // --- other processes and nodes ---------------------------------------------------------------
+
+  /**
+   * Bring one worker in line with the store after another process or node changed it (a deploy,
+   * rollback, delete or route change heard on the bus): load its current version if this runtime
+   * serves another, forget it if it is gone, and refresh the route table. Emits 'deployed' (reason
+   * 'sync') or 'deleted' as a local change would, so crons and metrics follow.
+   */
+  sync(name: string): Promise<'deployed' | 'deleted' | 'unchanged'> {
+    return this.serial(async () => {
+      const outcome = await this.syncOne(name);
+      await this.refreshRoutes();
+      return outcome;
+    });
+  }
+
+  /** sync() for every worker, the store's and this runtime's (after missed messages). */
+  syncAll(): Promise<{ deployed: string[]; deleted: string[] }> {
+    return this.serial(async () => {
+      const stored = await this.store.listWorkers();
+      const names = new Set([...stored.map((w) => w.name), ...this.runtime.workers()]);
+      const deployed: string[] = [];
+      const deleted: string[] = [];
+      for (const name of names) {
+        const outcome = await this.syncOne(name, stored.find((w) => w.name === name) ?? null);
+        if (outcome === 'deployed') deployed.push(name);
+        else if (outcome === 'deleted') deleted.push(name);
+      }
+      await this.refreshRoutes();
+      return { deployed, deleted };
+    });
+  }
+
+  private async syncOne(name: string, known?: WorkerInfo | null): Promise<'deployed' | 'deleted' | 'unchanged'> {
+    const info = known !== undefined ? known : await this.store.getWorker(name);
+    if (!info) {
+      if (!this.runtime.has(name)) return 'unchanged';
+      await this.refreshRoutes();
+      this.runtime.remove(name);
+      this.logger.info({ worker: name }, `${name} was deleted elsewhere; removed here`);
+      this.emit({ type: 'deleted', worker: name, sync: true });
+      return 'deleted';
+    }
+    if (this.runtime.definition(name)?.version === info.currentVersion) return 'unchanged';
+    const version = await this.store.getVersion(name, info.currentVersion);
+    if (!version) throw new Error(`worker ${name}: current version ${info.currentVersion} is missing from the store`);
+    const def = await this.definitionOf(version, info.account);
+    await this.snapshots?.attachStored(version, def);
+    this.runtime.deploy(def);
+    this.logger.info({ worker: name, version: version.id, number: version.number }, `${name} version ${version.number} deployed elsewhere; serving it here`);
+    this.emit({ type: 'deployed', worker: name, version, reason: 'sync' });
+    return 'deployed';
   }
 
   // --- mutations --------------------------------------------------------------------------------

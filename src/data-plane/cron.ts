@@ -189,7 +189,9 @@ export class CronScheduler {
         },
       },
       async (job: Cron) => {
-        const scheduledTime = job.currentRun()?.getTime() ?? Date.now();
+        // The tick, not the moment the timer ran (a few ms later, different on every node): what
+        // the handler sees as scheduledTime and what a claim across nodes is keyed by.
+        const scheduledTime = Math.floor((job.currentRun()?.getTime() ?? Date.now()) / 1000) * 1000;
         await this.runWithRetries(entry, worker, scheduledTime);
       },
     );

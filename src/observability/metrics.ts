@@ -20,9 +20,12 @@
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
 //   cinder_tail_subscribers                           live tail connections
-//   cinder_supervisor_restarts_total{reason}          restarts of the serving process (exit, hang)
+//   cinder_supervisor_restarts_total{reason}          restarts of serving processes (exit, hang)
+//   cinder_serving_processes                          serving processes running now (supervised)
+//   every series carries node="<--node-id>"; with --processes N one scrape answers for every
+//   serving process of the node, summed (gauges of the whole node, such as cinder_workers, max)
 //   cinder_process_*, cinder_nodejs_*                 prom-client's default process metrics
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
 import type { InvocationRecord } from '../runtime/invocation.js';
 import type { CronRun } from '../data-plane/cron.js';
@@ -38,7 +41,17 @@ export interface MetricsOptions {
   tailSubscribers?: () => number;
   /** restarts of the serving process by its supervisor so far, by reason (exit, hang) */
   supervisorRestarts?: Record<string, number>;
+  /** the node's name, as label node="..." on every series (cinder serve --node-id) */
+  node?: string;
+  /**
+   * The metrics of the node's other serving processes (and the supervisor's own), as
+   * getMetricsAsJSON() gives them: a scrape then answers for the whole node, summed.
+   */
+  gather?: () => Promise<MetricsJSON[]>;
 }
+
+/** One process's metrics as prom-client's getMetricsAsJSON() gives them. */
+export type MetricsJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
 type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'>;
@@ -116,12 +129,15 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly series = new Map<string, WorkerSeries>();
   private readonly coldStarts: Counter<'worker'>;
+  private readonly gather: MetricsOptions['gather'];
 
   constructor(
     private readonly runtime: RuntimeView,
     options: MetricsOptions = {},
   ) {
     const registers = [this.registry];
+    this.gather = options.gather;
+    if (options.node) this.registry.setDefaultLabels({ node: options.node });
     const each = <T>(pick: (worker: string, s: WorkerSeries) => T[]): T[] => [...this.series].flatMap(([worker, s]) => pick(worker, s));
     customMetric(this.registry, 'cinder_requests_total', 'Fetch invocations by worker and outcome.', 'counter', () =>
       each((worker, s) => [...s.outcomes].map(([outcome, value]) => ({ labels: { worker, outcome }, value }))),
@@ -219,6 +235,8 @@ export class Metrics {
       name: 'cinder_workers',
       help: 'Deployed workers.',
       registers,
+      // every serving process of a node serves every worker: the node has as many as one has
+      aggregator: 'max',
       collect() {
         this.set(runtime.workers().length);
       },
@@ -325,9 +343,17 @@ export class Metrics {
     this.coldStarts.remove(worker);
   }
 
-  /** The exposition text and its content type. */
+  /** This process's metrics as JSON (what another process of the node sums into its scrape). */
+  json(): Promise<MetricsJSON> {
+    return this.registry.getMetricsAsJSON() as Promise<MetricsJSON>;
+  }
+
+  /** The exposition text and its content type: the whole node's when there are other processes. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    if (!this.gather) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const [local, others] = await Promise.all([this.json(), this.gather().catch(() => [] as MetricsJSON[])]);
+    const summed = AggregatorRegistry.aggregate([local, ...others] as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+    return { contentType: this.registry.contentType, body: await summed.metrics() };
   }
 
   close(): void {

@@ -61,6 +61,9 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 export class TailHub {
   private readonly subscribers = new Map<string, Set<TailListener>>();
+  /** listeners that pass this process's events on to other processes (scale.ts): they hear local
+   *  events only, and are not subscribers (they do not ask other processes for events) */
+  private readonly relays = new Map<string, Set<TailListener>>();
 
   constructor(source?: TailSource) {
     if (source) this.attach(source);
@@ -72,10 +75,18 @@ export class TailHub {
   }
 
   /** Receive `worker`'s events until the returned function is called. */
+  private readonly subscribeListeners: ((worker: string) => void)[] = [];
+
+  /** Hear of each new subscriber (scale.ts asks the other processes for that worker's events). */
+  onSubscribe(listener: (worker: string) => void): void {
+    this.subscribeListeners.push(listener);
+  }
+
   subscribe(worker: string, listener: TailListener): () => void {
     let set = this.subscribers.get(worker);
     if (!set) this.subscribers.set(worker, (set = new Set()));
     set.add(listener);
+    for (const hear of this.subscribeListeners) hear(worker);
     return () => {
       const current = this.subscribers.get(worker);
       if (!current) return;
@@ -85,6 +96,30 @@ export class TailHub {
   }
 
   /** Subscribers of one worker, or of all. */
+  /** Pass this process's events of `worker` to `listener` (another process asked for them). */
+  relay(worker: string, listener: TailListener): () => void {
+    let set = this.relays.get(worker);
+    if (!set) this.relays.set(worker, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.relays.get(worker);
+      if (!current) return;
+      current.delete(listener);
+      if (!current.size) this.relays.delete(worker);
+    };
+  }
+
+  /** An event of another process or node: to this process's subscribers only. */
+  deliverRemote(event: TailEvent): void {
+    const set = this.subscribers.get(event.worker);
+    if (set) this.emit(set, event);
+  }
+
+  /** Workers someone tails here. */
+  tailedWorkers(): string[] {
+    return [...this.subscribers.keys()];
+  }
+
   subscriberCount(worker?: string): number {
     if (worker !== undefined) return this.subscribers.get(worker)?.size ?? 0;
     let n = 0;
@@ -93,13 +128,22 @@ export class TailHub {
   }
 
   console(worker: string, requestId: string, level: LogLevel, message: string): void {
-    const set = this.subscribers.get(worker);
+    const set = this.listenersOf(worker);
     if (!set) return;
     this.emit(set, { type: 'log', timestamp: Date.now(), worker, requestId, level, message });
   }
 
+  /** Subscribers and relays of a worker, or null when nobody listens (the common case: cheap). */
+  private listenersOf(worker: string): Set<TailListener> | null {
+    const subscribers = this.subscribers.get(worker);
+    const relays = this.relays.get(worker);
+    if (!relays) return subscribers ?? null;
+    if (!subscribers) return relays;
+    return new Set([...subscribers, ...relays]);
+  }
+
   invocation(record: InvocationRecord): void {
-    const set = this.subscribers.get(record.worker);
+    const set = this.listenersOf(record.worker);
     if (!set) return;
     const timestamp = Date.now();
     if (record.exception) {

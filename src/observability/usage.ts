@@ -261,7 +261,7 @@ export class MemoryUsageStore implements UsageStore {
   async close(): Promise<void> {}
 }
 
-interface UsageRow {
+export interface UsageRow {
   worker: string;
   minute: number;
   requests: number;
@@ -346,7 +346,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 }
 
-function toRow(row: MinuteUsage): UsageRow {
+export function toRow(row: MinuteUsage): UsageRow {
   return {
     worker: row.worker,
     minute: row.minute,
@@ -373,7 +373,7 @@ function toRow(row: MinuteUsage): UsageRow {
   };
 }
 
-function fromRow(row: UsageRow): MinuteUsage {
+export function fromRow(row: UsageRow): MinuteUsage {
   const detail = JSON.parse(row.detail) as {
     outcomes: MinuteUsage['outcomes'];
     cpu_hist: Histogram;

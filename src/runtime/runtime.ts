@@ -130,7 +130,11 @@ export class Runtime {
       watchdog: this.watchdog,
       ops: this.ops,
       syncOps: this.syncOps,
+      onInvocationBegin: () => {
+        this.openInvocations++;
+      },
       onInvocationEnd: (record) => {
+        this.openInvocations--;
         for (const listener of this.invocationListeners) listener(record);
       },
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
@@ -515,6 +519,14 @@ export class Runtime {
   private readonly enterListeners: ((worker: string) => void)[] = [];
   /** workers whose requests are refused, with the reason shown to clients */
   private readonly refusals = new Map<string, string>();
+  /** invocations begun and not ended, waitUntil work included (a draining server waits for 0) */
+  private openInvocations = 0;
+
+  /** Invocations still running anywhere in this runtime, waitUntil work included: a graceful stop
+   *  waits for this to reach 0 (retired isolates finishing after a redeploy count too). */
+  pendingInvocations(): number {
+    return this.openInvocations;
+  }
 
   /** Record an invocation of `name` beginning; answers the token finished() takes. */
   private started(name: string): number {

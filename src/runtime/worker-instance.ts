@@ -46,6 +46,8 @@ export interface InstanceHost {
   /** synchronous ops (SyncOpHandler), by name */
   syncOps?: Map<string, SyncOpHandler>;
   onInvocationEnd(record: InvocationRecord): void;
+  /** an invocation began (its end is onInvocationEnd): what a draining server waits for */
+  onInvocationBegin?(): void;
   onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
   /** the logger for a worker's console lines (a child with the worker's own level) */
   consoleLogger?(worker: string): Logger;
@@ -160,6 +162,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
+    this.host.onInvocationBegin?.();
     // (an untouched budget is as good as a fresh one)
     if (this.strayLogBudget.used || this.strayLogBudget.droppedLines) this.strayLogBudget = new LogBudget();
     if (!this.wallTimer) this.armWallTimer(this.limits.wallMs);

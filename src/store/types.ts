@@ -92,6 +92,17 @@ export class WorkerOwnedError extends Error {
   }
 }
 
+/**
+ * The store cannot be reached (Redis down): nothing was written. The admin API answers 503 with
+ * this message; serving goes on from what each node has loaded.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 /** An account of that name exists already. */
 export class AccountExistsError extends Error {
   constructor(readonly account: string) {

@@ -14,7 +14,8 @@ describe('auth', () => {
   it('answers /healthz without a token, and nothing else', async () => {
     const res = await fetch(`${cinder.server.adminUrl}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ok: true });
+    // Up, and who answers (src/app/health.ts); nothing about workers or the platform.
+    expect(await res.json()).toEqual({ ok: true, node: expect.any(String), pid: expect.any(Number), processes: 1 });
   });
 
   it('is 401 without a bearer token', async () => {

@@ -34,7 +34,7 @@ interface Served {
 async function serve(dataDir: string, extraArgs: string[] = []): Promise<Served> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const env = { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_DEBUG_HOOKS: '1', CINDER_SUPERVISOR_HANG_MS: '2000' };
-  const supervisor = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', '--data', dataDir, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const supervisor = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', '--data', dataDir, ...(extraArgs.includes('--no-supervisor') ? [] : ['--processes', '1']), ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const served: Served = { supervisor, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, stderr: '', stdout: '' };
   supervisor.stdout!.on('data', (chunk) => (served.stdout += chunk));
   supervisor.stderr!.on('data', (chunk) => (served.stderr += chunk));
@@ -62,7 +62,8 @@ async function get(served: Served, worker: string, path = '/'): Promise<{ status
 }
 
 const childPid = (served: Served) => Number([...served.stderr.matchAll(/serving process pid (\d+)/g)].at(-1)?.[1]);
-const restarts = async (served: Served, reason: string) => Number(new RegExp(`cinder_supervisor_restarts_total\\{reason="${reason}"\\} (\\d+)`).exec((await admin(served, 'GET', '/metrics')).text)?.[1]);
+// Every series also carries node="<host name>" (cinder serve --node-id).
+const restarts = async (served: Served, reason: string) => Number(new RegExp(`cinder_supervisor_restarts_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`).exec((await admin(served, 'GET', '/metrics')).text)?.[1]);
 const neighbourAnswers = async (served: Served) => (await get(served, 'neighbour').catch(() => null))?.text === 'neighbour ok';
 
 // Each attacker first waits long enough to be seen in flight by a heartbeat, then takes the

@@ -12,6 +12,15 @@ describe('RestartPolicy', () => {
     expect(policy.restarts).toEqual({ exit: 8, hang: 0 });
   });
 
+  it('backs off per serving-process slot: one slot crashing in a loop does not delay another\'s restart', () => {
+    const policy = new RestartPolicy({ backoffBaseMs: 100, backoffMaxMs: 1000, stableMs: 10_000 });
+    const now = Date.now();
+    expect([0, 1, 2].map(() => policy.record('exit', 50, [], 0, [], now, 1).delayMs)).toEqual([0, 100, 200]);
+    expect(policy.record('exit', 50, [], 0, [], now, 0).delayMs).toBe(0);
+    expect(policy.record('exit', 50, [], 0, [], now, 1).delayMs).toBe(400);
+    expect(policy.restarts.exit).toBe(5);
+  });
+
   it('blames only long-running invocations when there were any, else everything in flight', () => {
     const policy = new RestartPolicy({ suspectAgeMs: 500 });
     const now = 10_000;

@@ -6,7 +6,8 @@
 // The runtime, SQLite and esbuild are imported only by the commands that use them, so a
 // `cinder workers list` does not pay for loading V8 isolates.
 import type { WorkerModuleSource } from '../../model/worker-definition.js';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -69,7 +70,10 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
+    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage and KV in Redis, shared by every node (deploys reach every node through pub/sub)')
+    .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
+    .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
+    .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
     .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     // The operator's ceilings (rule 4): tenants choose their limits within them; an upload over
@@ -92,14 +96,31 @@ function serveCommand(): Command {
       resolveCeilings(limitCeilings);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
-      const { supervisorState, reportToSupervisor } = await import('../supervised.js');
+      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping } = await import('../supervised.js');
       const supervised = supervisorState();
-      // By default this process only supervises; the one that serves is its child.
-      if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
+      const nodeId: string = opts.nodeId ?? hostname();
+      const processes: number = opts.processes ?? availableParallelism();
+      if (opts.supervisor === false && opts.processes > 1) throw new Error('--processes needs the supervisor (drop --no-supervisor)');
+      // By default this process only supervises; the ones that serve are its children.
+      if (opts.supervisor !== false && !supervised) {
+        const { resolveAdminToken } = await import('../serve.js');
+        // Made here, once: N children starting together must not each generate a different one.
+        mkdirSync(opts.data, { recursive: true });
+        const token = resolveAdminToken(resolve(opts.data));
+        if (token.source === 'generated') {
+          process.stderr.write(`cinder serve: generated an admin token; it is shown only now and kept in ${token.file}:\n  ${token.token}\n`);
+        }
+        superviseThisCommand(logger, { processes, node: nodeId, stopGraceMs: opts.drainTimeout + 5000 });
+        return;
+      }
       const { startServe } = await import('../serve.js');
       const { kvServeExtension } = await import('../kv.js');
       const server = await startServe({
-        observability: supervised ? { supervisorRestarts: supervised.restarts } : undefined,
+        observability: supervised ? {} : undefined,
+        nodeId,
+        redis: opts.redis,
+        drainTimeoutMs: opts.drainTimeout,
+        cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised) } : undefined,
         logger,
         port: opts.port,
         host: opts.host,
@@ -132,11 +153,20 @@ function serveCommand(): Command {
         err('cinder serve: admin token from CINDER_ADMIN_TOKEN');
       }
       reportToSupervisor(server.runtime, logger, supervised);
-      const stop = () => {
-        server.close().then(() => process.exit(0), () => process.exit(1));
+      // Graceful: stop accepting, finish what is in flight (waitUntil too) up to --drain-timeout,
+      // flush usage, exit 0. A second signal does not cut it short: the deadline does.
+      // The whole node stopping (unsupervised, or the supervisor says so): /readyz keeps answering
+      // 503 "draining" meanwhile. This process alone (a rolling restart): its admin port closes
+      // at once, and the node's other processes answer for the node.
+      const stop = (wholeNode: boolean) => {
+        server.drain(undefined, { keepAdmin: wholeNode }).then(() => process.exit(0), (error) => {
+          logger.error({ err: (error as Error).message }, 'stopping failed');
+          process.exit(1);
+        });
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      onNodeStopping(supervised, () => stop(true));
+      process.once('SIGINT', () => stop(!supervised));
+      process.once('SIGTERM', () => stop(!supervised));
     });
 }
 

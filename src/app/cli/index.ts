@@ -61,7 +61,10 @@ program
     // Read the projects before anything starts: a config error ends the command with its message.
     const plan = devPlan({ paths, configs: opts.config, env: opts.env, vars: opts.var, cwd: process.cwd() });
     // By default this process only supervises; the one that serves is its child.
-    if (opts.supervisor !== false && !supervised) return superviseThisCommand(logger);
+    if (opts.supervisor !== false && !supervised) {
+      superviseThisCommand(logger);
+      return;
+    }
     // Loaded here, not at the top: other commands need not load the runtime.
     const { startDev } = await import('../dev.js');
     const { parseInspectOption } = await import('../inspector.js');
