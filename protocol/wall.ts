@@ -38,6 +38,16 @@ export const KV_OPS = {
   list: 'kv.list',
 } as const;
 
+/** The D1 binding's ops (bindings/d1): (bindingName, ...) as bindings/d1/protocol.ts describes. */
+export const D1_OPS = {
+  /** (binding, WireD1Statement[]) -> WireD1QueryAnswer: statements in one transaction */
+  query: 'd1.query',
+  /** (binding, sql) -> WireD1ExecAnswer */
+  exec: 'd1.exec',
+  /** (binding) -> ArrayBuffer: the database file */
+  dump: 'd1.dump',
+} as const;
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -55,6 +65,7 @@ export const OPS = {
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
+  d1: D1_OPS,
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

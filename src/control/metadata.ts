@@ -3,7 +3,8 @@
 //   { "main_module": "index.js",            // modules format; or "body_part": "worker.js"
 //     "bindings": [{ "type": "plain_text", "name": "GREETING", "text": "hi" },
 //                  { "type": "kv_namespace", "name": "KV", "namespace_id": "..." },
-//                  { "type": "service", "name": "AUTH", "service": "auth" }],
+//                  { "type": "service", "name": "AUTH", "service": "auth" },
+//                  { "type": "d1", "name": "DB", "id": "..." }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
@@ -14,6 +15,7 @@ import { setBinding, type BindingConfig } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
+import { databaseIdError } from '../../bindings/d1/service.js';
 
 export interface UploadMetadata {
   mainModule?: string;
@@ -28,7 +30,7 @@ export interface UploadMetadata {
   compatibilityDate: string | null;
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
@@ -61,6 +63,14 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
     case 'service': {
       const service = str(raw.service, `${where}.service`)!;
       return [name, { type: 'service', service }];
+    }
+    case 'd1': {
+      // wrangler sends the database's id as `id`; `database_id` is accepted too
+      const id = str(raw.id ?? raw.database_id, `${where}.id`)!;
+      const error = databaseIdError(id);
+      if (error) throw badRequest(`${where}.id: ${error} (binding ${name})`);
+      const databaseName = str(raw.database_name, `${where}.database_name`, { optional: true });
+      return [name, databaseName ? { type: 'd1', database_id: id, database_name: databaseName } : { type: 'd1', database_id: id }];
     }
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);

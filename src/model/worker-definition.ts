@@ -18,7 +18,9 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
+  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string }
+  /** D1: the database `database_id` of `account` (set by the control plane; "default" when absent) */
+  | { type: 'd1'; database_id: string; database_name?: string; account?: string };
 
 export interface WorkerDefinition {
   name: string;
