@@ -55,7 +55,7 @@ export class D1Engine {
 
   constructor(path: string, options: D1EngineOptions) {
     this.#options = options;
-    this.#db = new DatabaseSync(path, { timeout: 5000, allowExtension: false });
+    this.#db = new DatabaseSync(path, { timeout: 5000, allowExtension: false, enableDoubleQuotedStringLiterals: true });
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON');
     this.#pageSize = Number((this.#db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size);
     this.#db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.floor(options.maxDatabaseBytes / this.#pageSize))}`);
@@ -104,19 +104,22 @@ export class D1Engine {
     return { results, bookmark: this.bookmark() };
   }
 
-  /** Multi-statement text, each statement in its own transaction as D1's exec does; stops at the
-   *  first failure, naming its line. */
-  exec(sql: string): { count: number; duration: number } {
+  /** Multi-statement text, each statement in its own transaction; stops at the first failure.
+   *  `lines`: as the guest's exec() does on D1, every line is one query (which may hold several
+   *  statements) and a failure names its line; otherwise statements may span lines (a .sql file). */
+  exec(sql: string, lines: boolean): { count: number; duration: number } {
     let count = 0;
     let duration = 0;
     const budget = { bytes: this.#options.maxResultBytes };
-    for (const piece of splitStatements(sql)) {
+    const pieces = lines ? sql.trim().split('\n').map((text, i) => ({ sql: text, line: i + 1 })) : splitStatements(sql);
+    for (const piece of pieces) {
       try {
-        const result = this.#transaction(() => this.#run(piece.sql, [], budget, true));
+        if (lines && piece.sql.trim() === '') throw new D1QueryError('No SQL statements detected.');
+        const result = this.#transaction(() => this.#run(piece.sql, [], budget, !lines));
         duration += result.meta.duration;
       } catch (error) {
-        const firstLine = piece.sql.split('\n')[0];
-        throw new D1QueryError(`Error in line ${piece.line}: ${firstLine}: ${(error as Error).message}`);
+        const text = lines ? piece.sql : piece.sql.split('\n')[0];
+        throw new D1QueryError(`Error in line ${piece.line}: ${text}: ${(error as Error).message}`);
       }
       count++;
     }
@@ -125,12 +128,23 @@ export class D1Engine {
 
   /** The whole database as one SQLite file image (D1's dump()). */
   dump(): Uint8Array {
-    return this.#db.serialize();
+    // serialize() reads the page count and size with pragmas of its own
+    this.#internal = true;
+    try {
+      return this.#db.serialize();
+    } finally {
+      this.#internal = false;
+    }
   }
 
   size(): number {
-    const pages = Number((this.#db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
-    return pages * this.#pageSize;
+    this.#internal = true;
+    try {
+      const pages = Number((this.#db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
+      return pages * this.#pageSize;
+    } finally {
+      this.#internal = false;
+    }
   }
 
   /** An opaque, increasing token (D1's session bookmark): one primary here, so any is satisfied. */

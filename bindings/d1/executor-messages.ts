@@ -4,7 +4,7 @@ import type { D1EngineOptions } from './engine.js';
 
 export type ExecutorRequest =
   | { id: number; op: 'query'; path: string; options: D1EngineOptions; statements: WireD1Statement[] }
-  | { id: number; op: 'exec'; path: string; options: D1EngineOptions; sql: string }
+  | { id: number; op: 'exec'; path: string; options: D1EngineOptions; sql: string; lines: boolean }
   | { id: number; op: 'dump' | 'size'; path: string; options: D1EngineOptions }
   | { id: number; op: 'close'; path: string };
 

@@ -41,7 +41,7 @@ function handle(request: ExecutorRequest): ExecutorReply {
       case 'query':
         return { id: request.id, ok: engine.query(request.statements) };
       case 'exec':
-        return { id: request.id, ok: engine.exec(request.sql) };
+        return { id: request.id, ok: engine.exec(request.sql, request.lines) };
       case 'dump':
         return { id: request.id, ok: engine.dump() };
       case 'size':

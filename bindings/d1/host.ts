@@ -86,7 +86,9 @@ export function installD1(registry: OpRegistry, service: D1Service, options: D1H
     if (typeof sql !== 'string') throw new TypeError('D1 exec() takes SQL text');
     if (sql.length > D1_LIMITS.maxStatementBytes * 10) throw new D1Error(`exec(): SQL text too long (at most ${D1_LIMITS.maxStatementBytes * 10} bytes)`);
     meter(call, 1);
-    return service.exec(database, sql);
+    return service.exec(database, sql, { lines: true }).catch((error: unknown) => {
+      throw error instanceof D1Error ? new Error(`D1_EXEC_ERROR: ${error.message}`) : error;
+    });
   });
 
   register(D1_OPS.dump, async (call, [binding]) => {

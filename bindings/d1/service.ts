@@ -62,9 +62,10 @@ export class D1Service {
     return (await this.#executor.run(this.path(ref), { op: 'query', options: this.#engine, statements })) as WireD1QueryAnswer;
   }
 
-  /** Multi-statement SQL text, statement by statement (exec(), `cinder d1 execute --file`). */
-  async exec(ref: D1DatabaseRef, sql: string): Promise<WireD1ExecAnswer> {
-    return (await this.#executor.run(this.path(ref), { op: 'exec', options: this.#engine, sql })) as WireD1ExecAnswer;
+  /** Multi-statement SQL text, statement by statement: line by line as the guest's exec() runs
+   *  on D1 (`lines`), or split on semicolons as a .sql file (`cinder d1 execute --file`). */
+  async exec(ref: D1DatabaseRef, sql: string, options: { lines?: boolean } = {}): Promise<WireD1ExecAnswer> {
+    return (await this.#executor.run(this.path(ref), { op: 'exec', options: this.#engine, sql, lines: options.lines === true })) as WireD1ExecAnswer;
   }
 
   /** The database as a SQLite file image. */

@@ -12,6 +12,8 @@ import { contentHash, type BindingConfig, type WorkerDefinition } from '../model
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
+import { D1Service, installD1 } from '../../bindings/d1/index.js';
+import { DEFAULT_DATA_DIR } from '../store/types.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
 import { installDevEndpoints } from './dev-endpoints.js';
@@ -33,6 +35,9 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** where d1 bindings' databases live: <dir>/d1/default/<id>.sqlite (default ./.cinder, the
+   *  directory `cinder d1 execute --local` reads) */
+  stateDir?: string;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
 }
@@ -45,6 +50,8 @@ export interface DevServer {
   server: http.Server;
   /** the KV service behind --kv namespaces, if any */
   kv: KVService | null;
+  /** the D1 service behind d1 bindings, if any */
+  d1: D1Service | null;
   /** the DevTools inspector, with --inspect */
   inspector: InspectorServer | null;
   /** rebuild and redeploy one worker from disk now */
@@ -93,6 +100,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const usesKV = Object.values(bindings).some((binding) => binding.type === 'kv_namespace');
   const kv = usesKV ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
   if (kv) installKV(runtime, kv);
+  // D1 databases are files under the state directory, kept between runs (as wrangler's --local).
+  const usesD1 = Object.values(bindings).some((binding) => binding.type === 'd1');
+  const d1 = usesD1 ? new D1Service({ dataDir: resolve(options.stateDir ?? DEFAULT_DATA_DIR) }) : null;
+  if (d1) installD1(runtime, d1);
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
@@ -170,6 +181,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     router,
     server,
     kv,
+    d1,
     inspector,
     async reload(name: string) {
       const file = files.find((f) => workerNameFromFile(f) === name);
@@ -185,6 +197,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       await closeOps();
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
+      d1?.close();
     },
   };
 }

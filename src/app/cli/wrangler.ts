@@ -1,6 +1,6 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
-// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services,
+// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services, d1_databases,
 // triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -23,10 +23,22 @@ export interface ProjectConfig {
   vars: Record<string, unknown>;
   kvNamespaces: { binding: string; id: string }[];
   services: { binding: string; service: string }[];
+  d1Databases: D1DatabaseConfig[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+}
+
+/** One [[d1_databases]] entry. */
+export interface D1DatabaseConfig {
+  binding: string;
+  databaseName?: string;
+  databaseId: string;
+  /** absolute path of the migrations directory (wrangler's default: ./migrations) */
+  migrationsDir: string;
+  /** the table that records applied migrations (wrangler's default: d1_migrations) */
+  migrationsTable: string;
 }
 
 export class ConfigError extends Error {
@@ -101,7 +113,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
     if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
-    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, ...section };
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, d1_databases: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
   }
   const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
@@ -136,6 +148,23 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     return { binding: value.binding, service: value.service };
   });
 
+  const d1Databases = list('d1_databases', (value, i): D1DatabaseConfig => {
+    const shape = `${where(`d1_databases[${i}]`)} must be { binding = "DB", database_name = "name", database_id = "id", migrations_dir? = "migrations" }`;
+    if (!isObject(value) || typeof value.binding !== 'string' || !value.binding) throw new ConfigError(shape);
+    const id = value.database_id ?? value.database_name;
+    if (typeof id !== 'string' || !id) throw new ConfigError(`${shape}: database_id is missing`);
+    for (const key of ['database_name', 'migrations_dir', 'migrations_table', 'preview_database_id'] as const) {
+      if (value[key] !== undefined && (typeof value[key] !== 'string' || !value[key])) throw new ConfigError(`${where(`d1_databases[${i}].${key}`)} must be a non-empty string`);
+    }
+    return {
+      binding: value.binding,
+      databaseName: value.database_name as string | undefined,
+      databaseId: id,
+      migrationsDir: resolve(dirname(path), (value.migrations_dir as string | undefined) ?? 'migrations'),
+      migrationsTable: (value.migrations_table as string | undefined) ?? 'd1_migrations',
+    };
+  });
+
   let crons: string[] = [];
   if (top.triggers !== undefined) {
     if (!isObject(top.triggers)) throw new ConfigError(`${where('triggers')} must be a table such as { crons = ["*/5 * * * *"] }`);
@@ -167,6 +196,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     vars,
     kvNamespaces,
     services,
+    d1Databases,
     crons,
     routes,
     limits,
@@ -179,6 +209,7 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
     ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
+    ...config.d1Databases.map((d1) => ({ type: 'd1', name: d1.binding, id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
@@ -218,6 +249,7 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   const bindings: Record<string, BindingConfig> = {};
   for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
   for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
+  for (const d1 of config.d1Databases) setBinding(bindings, d1.binding, { type: 'd1', database_id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) });
   let limits: Partial<Limits> | undefined;
   try {
     limits = config.limits ? parseLimits(config.limits, `${config.file}: limits`) : undefined;
