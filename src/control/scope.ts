@@ -7,6 +7,7 @@
 //                                404, word for word what a missing one gets (nothing leaks);
 //                                uploading under a name another account owns is a 409
 //   /kv/:namespace/...           the account's own namespaces (kv-routes.ts scopes the ids)
+//   /d1, /d1/:id/...             the account's own D1 databases (d1-routes.ts scopes the ids)
 //   /client/v4/accounts/:id/...  only the token's own account id (wrangler sends it)
 // Everything else (/accounts, /tokens, /metrics, ...) is the operator's: 403.
 import type { MiddlewareHandler } from 'hono';
@@ -16,6 +17,7 @@ import { principalOf } from './principal.js';
 const LISTINGS = /^\/(workers|routes)\/?$/;
 const WORKER = /^\/workers\/([^/]+)(\/.*)?$/;
 const KV = /^\/kv\/.+$/;
+const D1 = /^\/d1(\/.*)?$/;
 const ACCOUNT_API = /^\/client\/v4\/accounts\/([^/]+)(\/.*)?$/;
 
 /** As hono decodes a path parameter, so the name checked here is the name the route acts on. */
@@ -32,7 +34,7 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
     const principal = principalOf(c);
     if (principal.kind === 'operator') return next();
     const path = c.req.path;
-    if (LISTINGS.test(path) || KV.test(path)) return next();
+    if (LISTINGS.test(path) || KV.test(path) || D1.test(path)) return next();
 
     const worker = WORKER.exec(path);
     if (worker) {
@@ -54,6 +56,6 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
       if (decodeSegment(account[1]) !== principal.account) return c.json({ error: `this token acts on account ${principal.account} only` }, 403);
       return next();
     }
-    return c.json({ error: `${c.req.method} ${path} needs the operator's admin token; an account token manages its own workers, routes and KV namespaces` }, 403);
+    return c.json({ error: `${c.req.method} ${path} needs the operator's admin token; an account token manages its own workers, routes, KV namespaces and D1 databases` }, 403);
   };
 }
