@@ -3,3 +3,4 @@
 export { D1Service, D1Error, databaseIdError, type D1ServiceOptions, type D1DatabaseRef, type D1DatabaseInfo } from './service.js';
 export { installD1, type D1HostOptions } from './host.js';
 export { splitStatements } from './sql-split.js';
+export { applyMigrations, pendingMigrations, readMigrations, type Migration, type MigrationRunner } from './migrations.js';

@@ -4,6 +4,9 @@
 //   POST   /d1/:id/query               body {sql, params?} or {statements: [{sql, params?}]}
 //                                      -> {results: [{results, success, meta}]}  one transaction
 //   POST   /d1/:id/exec                body {sql}: multi-statement text -> {count, duration}
+//   POST   /d1/:id/migrations          body {migrations: [{name, sql}], table?, dry_run?}
+//                                      -> {applied: [names]} (or {pending} with dry_run): wrangler's
+//                                      d1_migrations bookkeeping, each migration atomic
 //   GET    /d1/:id/export              -> the database as a SQLite file
 //   DELETE /d1/:id                     -> {deleted: true} (404 when there is none)
 //
@@ -16,6 +19,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { D1Error, type D1Service } from '../../bindings/d1/index.js';
 import { D1_LIMITS, type WireD1Result, type WireD1Value } from '../../bindings/d1/protocol.js';
 import { databaseIdError } from '../../bindings/d1/service.js';
+import { applyMigrations, pendingMigrations, type Migration } from '../../bindings/d1/migrations.js';
 import { actingAccount, scopeOf } from './principal.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
@@ -106,6 +110,30 @@ export function d1Routes(service: D1Service): Hono {
       const body = (await jsonBody(c)) as { sql?: unknown };
       if (typeof body?.sql !== 'string') throw new D1Error('body.sql must be SQL text');
       return c.json(await service.exec(ref(c), body.sql));
+    }),
+  );
+
+  app.post(
+    '/:id/migrations',
+    limit,
+    guarded(async (c) => {
+      const body = (await jsonBody(c)) as { migrations?: unknown; table?: unknown; dry_run?: unknown };
+      if (!Array.isArray(body?.migrations)) throw new D1Error('body.migrations must be an array of {name, sql}');
+      const migrations: Migration[] = body.migrations.map((m, i) => {
+        const { name, sql } = (m ?? {}) as { name?: unknown; sql?: unknown };
+        if (typeof name !== 'string' || !name || typeof sql !== 'string') throw new D1Error(`body.migrations[${i}] must be {name, sql}`);
+        return { name, sql };
+      });
+      const table = body.table === undefined ? 'd1_migrations' : String(body.table);
+      const database = ref(c);
+      const run = async (statements: { sql: string; params: WireD1Value[] }[]) => (await service.query(database, statements)).results.map((r) => jsonResult(r).results);
+      try {
+        if (body.dry_run === true) return c.json({ pending: (await pendingMigrations(run, () => migrations, table)).map((m) => m.name) });
+        return c.json({ applied: await applyMigrations(run, () => migrations, table) });
+      } catch (error) {
+        if (error instanceof D1Error) throw error;
+        return c.json({ error: (error as Error).message }, 400);
+      }
     }),
   );
 

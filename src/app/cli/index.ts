@@ -5,6 +5,7 @@ import { createLogger } from '../../observability/logger.js';
 import { registerControlCommands } from './commands.js';
 import { registerObservabilityCommands } from './observability.js';
 import { registerKVCommands } from './kv.js';
+import { registerD1Commands } from './d1.js';
 import { devProject } from './wrangler.js';
 import { registerAccountCommands } from './accounts.js';
 import { versionLine } from './version.js';
@@ -66,6 +67,8 @@ registerAccountCommands(program);
 registerObservabilityCommands(program);
 // kv list|get|put|delete
 registerKVCommands(program);
+// d1 execute|migrations list|apply|list
+registerD1Commands(program);
 
 // A bare `--inspect` takes no value (as node's): it must not swallow the worker path after it.
 program.parseAsync(process.argv.map((arg) => (arg === '--inspect' ? '--inspect=' : arg))).catch((error) => {
