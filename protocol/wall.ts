@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
@@ -66,6 +66,8 @@ export const OPS = {
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
   d1: D1_OPS,
+  /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
+  cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

@@ -8,6 +8,7 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
+import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
@@ -60,9 +61,13 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     settle: entry(settle),
     pullStream: entry(pullStream),
     cancelStream,
+    installAddon: entry(installAddon),
     warmUp,
     preludeEvaluatedAt,
   };
 }
 
+// The deployment-snapshot builder (scripts/build-deployment-snapshot.mjs) installs a worker's
+// add-ons into the snapshot without booting a bridge; the hook is gone before any worker runs.
+Object.defineProperty(boot, 'installAddon', { value: installAddon, writable: false, configurable: false, enumerable: false });
 Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

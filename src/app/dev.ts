@@ -16,6 +16,8 @@ import { D1Service, installD1 } from '../../bindings/d1/index.js';
 import { DEFAULT_DATA_DIR } from '../store/types.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installCache } from '../../bindings/cache/host.js';
+import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
 
@@ -93,6 +95,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
+  // The Cache API in dev: in memory, gone when dev stops (as wrangler dev without persistence).
+  const cacheStore = new CacheStore({ path: ':memory:' });
+  installCache(runtime, cacheStore);
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
@@ -195,6 +200,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();
       await closeOps();
+      cacheStore.close();
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
       d1?.close();

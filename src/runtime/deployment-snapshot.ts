@@ -60,7 +60,7 @@ export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
-  def: Pick<WorkerDefinition, 'main' | 'modules'>,
+  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags'>>,
   options: SnapshotBuildOptions = {},
 ): Promise<SnapshotBuildOutcome> {
   const started = performance.now();
@@ -73,7 +73,7 @@ export async function buildDeploymentSnapshot(
   };
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules: def.modules, out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules: def.modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = execFile(process.execPath, args, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {

@@ -14,6 +14,8 @@ const EXAMPLES: Example[] = [
   { name: 'crypto-probe', entry: 'test/differential/workers/crypto-probe.js' },
   // Not an example: where eval and new Function work (startup) and where they are refused.
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
+  // Not an example: HTMLRewriter's handlers, selectors and mutations, section by section.
+  { name: 'html-rewriter-probe', entry: 'test/differential/workers/html-rewriter-probe.js' },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -43,6 +45,8 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'crypto-probe': PROBE_SECTIONS.map((section) => ({ path: `/${section}` })),
 
   'eval-probe': [{ path: '/' }, { path: '/again' }],
+
+  'html-rewriter-probe': ['attrs', 'content', 'replace', 'text', 'comments', 'document', 'selectors', 'async', 'endtag', 'handlers', 'chunked', 'headers', 'length-on-wire', 'errors'].map((section) => ({ path: `/${section}` })),
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 

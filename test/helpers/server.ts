@@ -18,6 +18,8 @@ export interface TestWorker {
   code: string;
   limits?: Partial<Limits>;
   bindings?: WorkerDefinition['bindings'];
+  /** the owning account, as `cinder serve` sets it */
+  account?: string;
 }
 
 export interface TestServer {
@@ -57,6 +59,7 @@ export async function startTestServer(
   const deploy = (name: string, worker: string | TestWorker) => {
     const spec = typeof worker === 'string' ? { code: worker } : worker;
     const def = singleScriptWorker(name, spec.code, { limits: spec.limits, bindings: spec.bindings });
+    if (spec.account) def.account = spec.account;
     runtime.deploy(def);
     return def;
   };
