@@ -34,6 +34,8 @@ function shareBaseModules(baseKeys) {
         if (args.namespace !== 'file') return undefined;
         const key = baseModuleKey(resolve(args.resolveDir, args.path));
         if (key === null) return undefined;
+        // A binding's guest half that the base does not carry (D1, R2, ...) is the add-on's own code.
+        if (/^bindings\//.test(key) && !baseKeys.has(key)) return undefined;
         if (!baseKeys.has(key)) {
           return { errors: [{ text: `${relative(root, args.importer)} imports ${key}, which sandbox/addon-base.ts does not share with add-ons: add it to BASE_MODULES there` }] };
         }

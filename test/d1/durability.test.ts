@@ -98,7 +98,8 @@ describe('D1 durability under kill -9', () => {
     expect(await exited).toBe('SIGKILL');
     await dispatcher.close();
 
-    const db = new DatabaseSync(join(dataDir, 'd1', 'default', 'durable.sqlite'));
+    // The executor process may still be closing the file after its server died: wait for its lock.
+    const db = new DatabaseSync(join(dataDir, 'd1', 'default', 'durable.sqlite'), { timeout: 10_000 });
     try {
       const rows = new Map((db.prepare('SELECT k, v FROM writes').all() as { k: string; v: string }[]).map((r) => [r.k, r.v]));
       expect(acked.length).toBeGreaterThanOrEqual(150);
