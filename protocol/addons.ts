@@ -32,6 +32,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
   // D1 bindings' guest half (bindings/d1/guest.ts).
   { name: 'd1', bindings: ['d1'] },
+  // R2 bindings' guest half (bindings/r2/guest.ts).
+  { name: 'r2', bindings: ['r2_bucket'] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

@@ -48,6 +48,19 @@ export const D1_OPS = {
   dump: 'd1.dump',
 } as const;
 
+/** The R2 binding's ops (bindings/r2): (bindingName, key, ...) as bindings/r2/protocol.ts describes. */
+export const R2_OPS = {
+  head: 'r2.head',
+  get: 'r2.get',
+  put: 'r2.put',
+  delete: 'r2.delete',
+  list: 'r2.list',
+  createMultipartUpload: 'r2.createMultipartUpload',
+  uploadPart: 'r2.uploadPart',
+  completeMultipartUpload: 'r2.completeMultipartUpload',
+  abortMultipartUpload: 'r2.abortMultipartUpload',
+} as const;
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -66,6 +79,7 @@ export const OPS = {
   serviceFetch: 'service.fetch',
   kv: KV_OPS,
   d1: D1_OPS,
+  r2: R2_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;

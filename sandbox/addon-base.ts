@@ -8,6 +8,7 @@ import * as bridge from './bridge.js';
 import * as env from './env.js';
 import * as invocation from './invocation.js';
 import * as wire from './wire.js';
+import * as hostStream from './host-stream.js';
 import * as reportError from './report-error.js';
 import * as brand from './api/brand.js';
 import * as streams from './api/streams.js';
@@ -23,6 +24,7 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/env': env,
   'sandbox/invocation': invocation,
   'sandbox/wire': wire,
+  'sandbox/host-stream': hostStream,
   'sandbox/report-error': reportError,
   'sandbox/api/brand': brand,
   'sandbox/api/streams': streams,

@@ -13,6 +13,7 @@ import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { D1Service, installD1 } from '../../bindings/d1/index.js';
+import { installR2, R2Store } from '../../bindings/r2/index.js';
 import { DEFAULT_DATA_DIR } from '../store/types.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
@@ -37,8 +38,8 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
-  /** where d1 bindings' databases live: <dir>/d1/default/<id>.sqlite (default ./.cinder, the
-   *  directory `cinder d1 execute --local` reads) */
+  /** where d1 bindings' databases (<dir>/d1/default/<id>.sqlite) and r2_bucket bindings' objects
+   *  (<dir>/r2) live (default ./.cinder, the directory `cinder d1 execute --local` reads) */
   stateDir?: string;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
@@ -109,6 +110,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const usesD1 = Object.values(bindings).some((binding) => binding.type === 'd1');
   const d1 = usesD1 ? new D1Service({ dataDir: resolve(options.stateDir ?? DEFAULT_DATA_DIR) }) : null;
   if (d1) installD1(runtime, d1);
+  const usesR2 = Object.values(bindings).some((binding) => binding.type === 'r2_bucket');
+  const r2 = usesR2 ? new R2Store({ root: join(resolve(options.stateDir ?? DEFAULT_DATA_DIR), 'r2') }) : null;
+  if (r2) installR2(runtime, r2);
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
@@ -204,6 +208,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
       d1?.close();
+      r2?.close();
     },
   };
 }

@@ -397,13 +397,13 @@ function assertName(name: string): void {
  * Bindings as the runtime sees them: KV namespace ids turned into the account's storage ids, and
  * service bindings marked with the account, so a call reaches a worker of this account only
  * (bindings/service/host.ts) even if the name is deleted and taken by another account later;
- * D1 bindings likewise, so a database id reaches only this account's database of that id.
+ * D1 and R2 bindings likewise, so a database id or bucket name reaches only this account's own.
  */
 function resolveBindings(bindings: Record<string, BindingConfig>, account: string): Record<string, BindingConfig> {
   const out: Record<string, BindingConfig> = {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (binding.type === 'kv_namespace') out[name] = { ...binding, namespace_id: accountNamespace(account, binding.namespace_id) };
-    else if (binding.type === 'service' || binding.type === 'd1') out[name] = { ...binding, account };
+    else if (binding.type === 'service' || binding.type === 'd1' || binding.type === 'r2_bucket') out[name] = { ...binding, account };
     else out[name] = binding;
   }
   return out;

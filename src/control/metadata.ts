@@ -4,7 +4,8 @@
 //     "bindings": [{ "type": "plain_text", "name": "GREETING", "text": "hi" },
 //                  { "type": "kv_namespace", "name": "KV", "namespace_id": "..." },
 //                  { "type": "service", "name": "AUTH", "service": "auth" },
-//                  { "type": "d1", "name": "DB", "id": "..." }],
+//                  { "type": "d1", "name": "DB", "id": "..." },
+//                  { "type": "r2_bucket", "name": "FILES", "bucket_name": "..." }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
@@ -16,6 +17,7 @@ import type { Limits } from '../model/limits.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 import { databaseIdError } from '../../bindings/d1/service.js';
+import { bucketNameError } from '../../bindings/r2/store.js';
 
 export interface UploadMetadata {
   mainModule?: string;
@@ -30,7 +32,7 @@ export interface UploadMetadata {
   compatibilityDate: string | null;
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1', 'r2_bucket'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
@@ -71,6 +73,12 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       if (error) throw badRequest(`${where}.id: ${error} (binding ${name})`);
       const databaseName = str(raw.database_name, `${where}.database_name`, { optional: true });
       return [name, databaseName ? { type: 'd1', database_id: id, database_name: databaseName } : { type: 'd1', database_id: id }];
+    }
+    case 'r2_bucket': {
+      const bucket = str(raw.bucket_name, `${where}.bucket_name`)!;
+      const error = bucketNameError(bucket);
+      if (error) throw badRequest(`${where}.bucket_name: ${error} (binding ${name})`);
+      return [name, { type: 'r2_bucket', bucket_name: bucket }];
     }
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);

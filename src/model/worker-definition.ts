@@ -20,7 +20,9 @@ export type BindingConfig =
   | { type: 'kv_namespace'; namespace_id: string }
   | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string }
   /** D1: the database `database_id` of `account` (set by the control plane; "default" when absent) */
-  | { type: 'd1'; database_id: string; database_name?: string; account?: string };
+  | { type: 'd1'; database_id: string; database_name?: string; account?: string }
+  /** R2: the bucket `bucket_name` of `account` (set by the control plane; "default" when absent) */
+  | { type: 'r2_bucket'; bucket_name: string; account?: string };
 
 export interface WorkerDefinition {
   name: string;

@@ -1,6 +1,6 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
-// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services, d1_databases,
+// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services, d1_databases, r2_buckets,
 // triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -24,6 +24,7 @@ export interface ProjectConfig {
   kvNamespaces: { binding: string; id: string }[];
   services: { binding: string; service: string }[];
   d1Databases: D1DatabaseConfig[];
+  r2Buckets: { binding: string; bucketName: string }[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
@@ -113,7 +114,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
     if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
-    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, d1_databases: undefined, ...section };
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, d1_databases: undefined, r2_buckets: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
   }
   const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
@@ -165,6 +166,13 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     };
   });
 
+  const r2Buckets = list('r2_buckets', (value, i) => {
+    if (!isObject(value) || typeof value.binding !== 'string' || !value.binding || typeof value.bucket_name !== 'string' || !value.bucket_name) {
+      throw new ConfigError(`${where(`r2_buckets[${i}]`)} must be { binding = "BUCKET", bucket_name = "name" }`);
+    }
+    return { binding: value.binding, bucketName: value.bucket_name };
+  });
+
   let crons: string[] = [];
   if (top.triggers !== undefined) {
     if (!isObject(top.triggers)) throw new ConfigError(`${where('triggers')} must be a table such as { crons = ["*/5 * * * *"] }`);
@@ -197,6 +205,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     kvNamespaces,
     services,
     d1Databases,
+    r2Buckets,
     crons,
     routes,
     limits,
@@ -210,6 +219,7 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
     ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
     ...config.d1Databases.map((d1) => ({ type: 'd1', name: d1.binding, id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) })),
+    ...config.r2Buckets.map((r2) => ({ type: 'r2_bucket', name: r2.binding, bucket_name: r2.bucketName })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
@@ -249,6 +259,7 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   const bindings: Record<string, BindingConfig> = {};
   for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
   for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
+  for (const r2 of config.r2Buckets) setBinding(bindings, r2.binding, { type: 'r2_bucket', bucket_name: r2.bucketName });
   for (const d1 of config.d1Databases) setBinding(bindings, d1.binding, { type: 'd1', database_id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) });
   let limits: Partial<Limits> | undefined;
   try {
