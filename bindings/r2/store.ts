@@ -299,8 +299,10 @@ export class R2Store {
       const found = stored.get(part.partNumber);
       if (!found || found.etag !== part.etag.replace(/"/g, '')) throw new R2Error('completeMultipartUpload', 'One or more of the specified parts could not be found.', 10025);
       if (i > 0 && parts[i - 1].partNumber >= part.partNumber) throw new R2Error('completeMultipartUpload', 'The list of parts was not in ascending order. Parts must be ordered by part number.', 10025);
-      if (i < parts.length - 1 && found.size < R2_LIMITS.minPartBytes) throw new R2Error('completeMultipartUpload', `Your proposed upload is smaller than the minimum allowed object size (every part but the last must be at least ${R2_LIMITS.minPartBytes} bytes).`, 10011);
       return found;
+    });
+    chosen.forEach((part, i) => {
+      if (i < chosen.length - 1 && part.size < R2_LIMITS.minPartBytes) throw new R2Error('completeMultipartUpload', `Your proposed upload is smaller than the minimum allowed object size (every part but the last must be at least ${R2_LIMITS.minPartBytes} bytes).`, 10011);
     });
     const size = chosen.reduce((sum, p) => sum + p.size, 0);
     const partDigests = Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex')));
