@@ -1,8 +1,10 @@
-// R2 in `cinder serve`: the r2.* ops for workers, on the store under <data>/r2 (content-addressed
-// blobs and a SQLite metadata file).
+// R2 in `cinder serve`: the r2.* ops for workers, the admin routes under /r2
+// (control/r2-routes.ts), on the store under <data>/r2 (content-addressed blobs and a SQLite
+// metadata file).
 import { installR2, R2Store, type R2HostOptions, type R2StoreOptions } from '../../bindings/r2/index.js';
 import { join } from 'node:path';
 import type { ServeExtension } from './serve.js';
+import { r2Routes } from '../control/r2-routes.js';
 
 export interface R2ServeOptions {
   store?: Omit<R2StoreOptions, 'root'>;
@@ -19,7 +21,7 @@ export function r2ServeExtension(options: R2ServeOptions = {}): ServeExtension &
       r2 = store;
       installR2(runtime, store, options.host);
       logger.info(`R2 buckets in ${dataDir}/r2`);
-      return { close: () => store.close() };
+      return { adminRoutes: [{ path: '/r2', app: r2Routes(store) }], close: () => store.close() };
     },
   };
 }

@@ -6,6 +6,7 @@ import { registerControlCommands } from './commands.js';
 import { registerObservabilityCommands } from './observability.js';
 import { registerKVCommands } from './kv.js';
 import { registerD1Commands } from './d1.js';
+import { registerR2Commands } from './r2.js';
 import { devProject } from './wrangler.js';
 import { registerAccountCommands } from './accounts.js';
 import { versionLine } from './version.js';
@@ -69,6 +70,8 @@ registerObservabilityCommands(program);
 registerKVCommands(program);
 // d1 execute|migrations list|apply|list
 registerD1Commands(program);
+// r2 object get|put|delete|list
+registerR2Commands(program);
 
 // A bare `--inspect` takes no value (as node's): it must not swallow the worker path after it.
 program.parseAsync(process.argv.map((arg) => (arg === '--inspect' ? '--inspect=' : arg))).catch((error) => {
