@@ -26,6 +26,12 @@ export interface AddonSpec {
 }
 
 export const ADDONS: readonly AddonSpec[] = [
+  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
+  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
+  // CompressionStream, DecompressionStream (bindings/compression).
+  { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
+  // env bindings of KV namespaces (bindings/kv).
+  { name: 'kv', bindings: ['kv_namespace'] },
   // The Cache API (bindings/cache).
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
   // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).

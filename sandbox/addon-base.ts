@@ -18,6 +18,8 @@ import * as response from './api/response.js';
 import * as headers from './api/headers.js';
 import * as structuredClone from './api/structured-clone.js';
 import * as domException from './api/dom-exception.js';
+import * as idl from './api/idl.js';
+import * as crypto from './api/crypto.js';
 
 export const BASE_MODULES: Record<string, object> = {
   'sandbox/bridge': bridge,
@@ -34,4 +36,6 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/headers': headers,
   'sandbox/api/structured-clone': structuredClone,
   'sandbox/api/dom-exception': domException,
+  'sandbox/api/idl': idl,
+  'sandbox/api/crypto': crypto,
 };

@@ -18,11 +18,13 @@ function sharedBaseKeys() {
   return new Set([...source.matchAll(/^\s*'([^']+)':/gm)].map((m) => m[1]));
 }
 
-/** The base module an import resolves to ("sandbox/bridge"), or null for add-on-local code. */
-function baseModuleKey(absolute) {
+/** What an import from an add-on is: a module of the base bundle it shares ("sandbox/bridge"),
+ *  a sandbox module the base does not share (an error), or its own code to bundle (null). A
+ *  binding's guest half (bindings/<name>/guest.ts) the base does not hold is the add-on's own. */
+function importKind(absolute, baseKeys) {
   const key = relative(root, absolute).replace(/\\/g, '/').replace(/\.(js|ts)$/, '');
-  if (key.startsWith('sandbox/addons/') || key.startsWith('..')) return null;
-  if (key.startsWith('sandbox/') || /^bindings\/[^/]+\/guest$/.test(key)) return key;
+  if (baseKeys.has(key)) return { base: key };
+  if (key.startsWith('sandbox/') && !key.startsWith('sandbox/addons/')) return { unshared: key };
   return null;
 }
 
@@ -32,14 +34,12 @@ function shareBaseModules(baseKeys) {
     setup(b) {
       b.onResolve({ filter: /^\.{1,2}\// }, (args) => {
         if (args.namespace !== 'file') return undefined;
-        const key = baseModuleKey(resolve(args.resolveDir, args.path));
-        if (key === null) return undefined;
-        // A binding's guest half that the base does not carry (D1, R2, ...) is the add-on's own code.
-        if (/^bindings\//.test(key) && !baseKeys.has(key)) return undefined;
-        if (!baseKeys.has(key)) {
-          return { errors: [{ text: `${relative(root, args.importer)} imports ${key}, which sandbox/addon-base.ts does not share with add-ons: add it to BASE_MODULES there` }] };
+        const kind = importKind(resolve(args.resolveDir, args.path), baseKeys);
+        if (kind === null) return undefined;
+        if (kind.unshared) {
+          return { errors: [{ text: `${relative(root, args.importer)} imports ${kind.unshared}, which sandbox/addon-base.ts does not share with add-ons: add it to BASE_MODULES there` }] };
         }
-        return { path: key, namespace: 'cinder-base' };
+        return { path: kind.base, namespace: 'cinder-base' };
       });
       b.onLoad({ filter: /.*/, namespace: 'cinder-base' }, (args) => ({
         contents: `module.exports = __cinderBase[${JSON.stringify(args.path)}];`,

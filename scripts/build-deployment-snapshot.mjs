@@ -152,7 +152,8 @@ const prologue = `(() => {
   if (g.crypto) {
     const proto = Object.getPrototypeOf(g.crypto);
     for (const key of ['getRandomValues', 'randomUUID']) wrap(Object.prototype.hasOwnProperty.call(g.crypto, key) ? g.crypto : proto, key, 'crypto.' + key + '()');
-    const subtle = g.crypto.subtle;
+    let subtle;
+    try { subtle = g.crypto.subtle; } catch { subtle = undefined; }
     if (subtle) {
       const subtleProto = Object.getPrototypeOf(subtle);
       for (const key of Object.getOwnPropertyNames(subtleProto)) if (key !== 'constructor') wrap(subtleProto, key, 'crypto.subtle.' + key + '()');
