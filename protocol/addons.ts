@@ -40,6 +40,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'd1', bindings: ['d1'] },
   // R2 bindings' guest half (bindings/r2/guest.ts).
   { name: 'r2', bindings: ['r2_bucket'] },
+  // Queues producer bindings' guest half (bindings/queues/guest.ts).
+  { name: 'queue', bindings: ['queue'] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

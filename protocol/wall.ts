@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchQueue', 'settle', 'pullStream', 'cancelStream', 'installAddon'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
@@ -61,6 +61,29 @@ export const R2_OPS = {
   abortMultipartUpload: 'r2.abortMultipartUpload',
 } as const;
 
+/** The Queues producer binding's ops (bindings/queues): (bindingName, WireQueueSend[]). */
+export const QUEUE_OPS = {
+  send: 'queue.send',
+} as const;
+
+/** A message as dispatchQueue delivers it to a consumer. */
+export interface WireQueueMessage {
+  id: string;
+  /** ms since the epoch, when it was sent */
+  timestamp: number;
+  /** the body, already decoded for its content type (a structured-clone copy) */
+  body: unknown;
+  attempts: number;
+}
+
+/** What dispatchQueue answers: each message's fate. A message not named is retried when the
+ *  handler threw, acknowledged otherwise. */
+export interface QueueDispatchResult {
+  acked: string[];
+  /** [message id, delaySeconds or null] */
+  retried: [string, number | null][];
+}
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -80,6 +103,7 @@ export const OPS = {
   kv: KV_OPS,
   d1: D1_OPS,
   r2: R2_OPS,
+  queue: QUEUE_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;

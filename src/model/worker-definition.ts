@@ -22,7 +22,9 @@ export type BindingConfig =
   /** D1: the database `database_id` of `account` (set by the control plane; "default" when absent) */
   | { type: 'd1'; database_id: string; database_name?: string; account?: string }
   /** R2: the bucket `bucket_name` of `account` (set by the control plane; "default" when absent) */
-  | { type: 'r2_bucket'; bucket_name: string; account?: string };
+  | { type: 'r2_bucket'; bucket_name: string; account?: string }
+  /** a Queues producer: the queue `queue_name` of `account` (set by the control plane) */
+  | { type: 'queue'; queue_name: string; account?: string };
 
 export interface WorkerDefinition {
   name: string;

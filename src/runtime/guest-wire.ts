@@ -59,3 +59,8 @@ export function wireArgument(request: WireRequest): unknown {
   return new ivm.ExternalCopy(request).copyInto({ release: true });
 }
 
+
+/** A plain-data argument for an entry (queue messages): structured-cloned into the isolate. */
+export function copiedArgument(value: unknown): unknown {
+  return new ivm.ExternalCopy(value).copyInto({ release: true });
+}

@@ -13,7 +13,7 @@ export interface InvocationRecord {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled';
+  kind: 'fetch' | 'scheduled' | 'queue';
   outcome: Outcome;
   cpuMs: number;
   wallMs: number;
@@ -34,7 +34,7 @@ export interface InvocationRecord {
   trigger?: InvocationTrigger;
 }
 
-export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
+export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number } | { queue: string; messages: number };
 
 let nextInvocationId = 1;
 
@@ -60,7 +60,7 @@ export class Invocation implements OpInvocation {
 
   constructor(
     readonly requestId: string,
-    readonly kind: 'fetch' | 'scheduled',
+    readonly kind: 'fetch' | 'scheduled' | 'queue',
     /** the top-level request this invocation serves, shared with the workers it calls */
     readonly place: InvocationPlace,
   ) {

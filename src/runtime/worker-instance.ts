@@ -8,13 +8,13 @@ import type ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
-import { OPS, type DispatchResult, type GuestException, type LogLevel, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { OPS, type DispatchResult, type GuestException, type LogLevel, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../../protocol/wall.js';
 import type { OpHandler, RuntimeRequest } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
-import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
+import { copiedArgument, decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
 import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
@@ -123,7 +123,7 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
 
   // --- invocations ----------------------------------------------------------------------------
 
-  private begin(requestId: string, kind: 'fetch' | 'scheduled', place?: InvocationPlace): Invocation {
+  private begin(requestId: string, kind: 'fetch' | 'scheduled' | 'queue', place?: InvocationPlace): Invocation {
     const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
       this.cpu.reset();
@@ -291,6 +291,28 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, noRetry: false, invocation };
+    }
+  }
+
+  /** A batch of queue messages for the worker's queue() handler: what it decided for each. */
+  async queue(queue: string, messages: WireQueueMessage[], requestId: string): Promise<{ result?: QueueDispatchResult; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'queue');
+    invocation.trigger = { queue, messages: messages.length };
+    try {
+      const call = this.policy.enter(this.ready.entry.dispatchQueue, [invocation.id, queue, copiedArgument(messages)]);
+      const out = await this.outcome<QueueDispatchResult>(invocation, call);
+      this.activity();
+      if (this.overMemory(out)) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      this.end(invocation, out.exception ? 'exception' : 'ok');
+      return { result: out.result, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
     }
   }
 
