@@ -2,3 +2,4 @@
 export { QueueStore, type QueueRef, type StoredMessage } from './store.js';
 export { installQueueProducers } from './host.js';
 export { QueueConsumers, checkConsumer, type ConsumerConfig, type DispatchBatch, type QueueStats, type QueueConsumersOptions } from './consumers.js';
+export { queueNameError, queueConsumerError, consumerConfig } from './names.js';

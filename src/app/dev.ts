@@ -8,12 +8,13 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { bundleWorker } from './bundle.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
+import { contentHash, type BindingConfig, type QueueConsumerSpec, type WorkerDefinition } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { D1Service, installD1 } from '../../bindings/d1/index.js';
 import { installR2, R2Store } from '../../bindings/r2/index.js';
+import { consumerConfig, installQueueProducers, QueueConsumers, QueueStore } from '../../bindings/queues/index.js';
 import { DEFAULT_DATA_DIR } from '../store/types.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
@@ -41,6 +42,8 @@ export interface DevOptions {
   /** where d1 bindings' databases (<dir>/d1/default/<id>.sqlite) and r2_bucket bindings' objects
    *  (<dir>/r2) live (default ./.cinder, the directory `cinder d1 execute --local` reads) */
   stateDir?: string;
+  /** queues the project's worker (the default one) consumes (wrangler's queues.consumers) */
+  queueConsumers?: QueueConsumerSpec[];
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
 }
@@ -113,6 +116,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const usesR2 = Object.values(bindings).some((binding) => binding.type === 'r2_bucket');
   const r2 = usesR2 ? new R2Store({ root: join(resolve(options.stateDir ?? DEFAULT_DATA_DIR), 'r2') }) : null;
   if (r2) installR2(runtime, r2);
+  // Queues live in the state directory too; the project's worker consumes what its config says.
+  const usesQueues = Object.values(bindings).some((binding) => binding.type === 'queue') || !!options.queueConsumers?.length;
+  const queueStore = usesQueues ? new QueueStore(join(resolve(options.stateDir ?? DEFAULT_DATA_DIR), 'queues.sqlite')) : null;
+  const queueConsumers = queueStore
+    ? new QueueConsumers({ store: queueStore, dispatch: (worker, queue, batch) => runtime.queue(worker, queue, batch), onError: (error, where) => logger.error({ worker: where.worker, queue: where.queue, err: String(error) }, 'queue consumer failed') })
+    : null;
+  if (queueStore && queueConsumers) installQueueProducers(runtime, queueStore, (ref) => queueConsumers.wake(ref));
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
@@ -162,6 +172,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
   for (const file of files) await load(file);
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
+  if (queueConsumers && options.queueConsumers?.length) queueConsumers.set(router.defaultWorker, 'default', options.queueConsumers.map(consumerConfig));
 
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
   installDevEndpoints(server, { runtime, router, logger }); // /__scheduled
@@ -209,6 +220,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       if (kv && !options.kvService) await kv.close();
       d1?.close();
       r2?.close();
+      await queueConsumers?.close();
+      queueStore?.close();
     },
   };
 }

@@ -175,6 +175,7 @@ export class Deployments {
         crons: spec.crons,
         limits: spec.limits,
         compatibilityDate: spec.compatibilityDate,
+        ...(spec.queueConsumers.length ? { queueConsumers: spec.queueConsumers } : {}),
       };
       const def = this.definition(version, spec.modules, emptyCodeCache(), account);
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
@@ -403,7 +404,7 @@ function resolveBindings(bindings: Record<string, BindingConfig>, account: strin
   const out: Record<string, BindingConfig> = {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (binding.type === 'kv_namespace') out[name] = { ...binding, namespace_id: accountNamespace(account, binding.namespace_id) };
-    else if (binding.type === 'service' || binding.type === 'd1' || binding.type === 'r2_bucket') out[name] = { ...binding, account };
+    else if (binding.type === 'service' || binding.type === 'd1' || binding.type === 'r2_bucket' || binding.type === 'queue') out[name] = { ...binding, account };
     else out[name] = binding;
   }
   return out;

@@ -9,10 +9,12 @@
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
-//     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
+//     "keep_bindings": ["secret_text"],     // carry these binding types over from the live version
+//     "queue_consumers": [{ "queue": "jobs", "max_batch_size": 10, "max_retries": 3, ... }] }
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
-import { setBinding, type BindingConfig } from '../model/worker-definition.js';
+import { setBinding, type BindingConfig, type QueueConsumerSpec } from '../model/worker-definition.js';
+import { queueConsumerError, queueNameError } from '../../bindings/queues/names.js';
 import type { Limits } from '../model/limits.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
@@ -30,14 +32,16 @@ export interface UploadMetadata {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  /** queues this version consumes (wrangler's queues.consumers) */
+  queueConsumers: QueueConsumerSpec[];
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1', 'r2_bucket'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1', 'r2_bucket', 'queue'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
 const IGNORED_FIELDS = new Set(['compatibility_flags', 'usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'routes', 'crons', 'limits', 'keep_bindings']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'routes', 'crons', 'limits', 'keep_bindings', 'queue_consumers']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -73,6 +77,12 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       if (error) throw badRequest(`${where}.id: ${error} (binding ${name})`);
       const databaseName = str(raw.database_name, `${where}.database_name`, { optional: true });
       return [name, databaseName ? { type: 'd1', database_id: id, database_name: databaseName } : { type: 'd1', database_id: id }];
+    }
+    case 'queue': {
+      const queue = str(raw.queue_name, `${where}.queue_name`)!;
+      const error = queueNameError(queue);
+      if (error) throw badRequest(`${where}.queue_name: ${error} (binding ${name})`);
+      return [name, { type: 'queue', queue_name: queue }];
     }
     case 'r2_bucket': {
       const bucket = str(raw.bucket_name, `${where}.bucket_name`)!;
@@ -164,5 +174,20 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     }
   }
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate };
+  let queueConsumers: QueueConsumerSpec[] = [];
+  if (raw.queue_consumers !== undefined) {
+    if (!Array.isArray(raw.queue_consumers)) throw badRequest('metadata.queue_consumers must be an array of {queue, max_batch_size?, max_batch_timeout?, max_retries?, dead_letter_queue?, retry_delay?}');
+    queueConsumers = raw.queue_consumers.map((item, i) => {
+      const where = `metadata.queue_consumers[${i}]`;
+      if (!isObject(item)) throw badRequest(`${where} must be an object`);
+      const error = queueConsumerError(item);
+      if (error) throw badRequest(`${where}.${error}`);
+      return item as unknown as QueueConsumerSpec;
+    });
+    const queues = queueConsumers.map((c) => c.queue);
+    const twice = queues.find((q, i) => queues.indexOf(q) !== i);
+    if (twice) throw badRequest(`metadata.queue_consumers: queue "${twice}" is consumed twice`);
+  }
+
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, queueConsumers };
 }

@@ -26,6 +26,16 @@ export type BindingConfig =
   /** a Queues producer: the queue `queue_name` of `account` (set by the control plane) */
   | { type: 'queue'; queue_name: string; account?: string };
 
+/** A queue a worker consumes (wrangler's queues.consumers entry), as a version keeps it. */
+export interface QueueConsumerSpec {
+  queue: string;
+  max_batch_size?: number;
+  max_batch_timeout?: number;
+  max_retries?: number;
+  dead_letter_queue?: string;
+  retry_delay?: number;
+}
+
 export interface WorkerDefinition {
   name: string;
   /** the account that owns the worker (cinder serve); undefined in `cinder dev` */

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS versions (
   crons              TEXT NOT NULL,  -- JSON string[]
   limits             TEXT NOT NULL,  -- JSON
   compatibility_date TEXT,
+  queue_consumers    TEXT,           -- JSON QueueConsumerSpec[] or NULL
   UNIQUE (worker, number)
 );
 CREATE TABLE IF NOT EXISTS version_modules (
@@ -109,6 +110,7 @@ interface VersionRow {
   crons: string;
   limits: string;
   compatibility_date: string | null;
+  queue_consumers: string | null;
 }
 
 interface WorkerRow {
@@ -134,6 +136,7 @@ function toVersion(row: VersionRow): VersionInfo {
     crons: JSON.parse(row.crons),
     limits: JSON.parse(row.limits),
     compatibilityDate: row.compatibility_date,
+    ...(row.queue_consumers ? { queueConsumers: JSON.parse(row.queue_consumers) } : {}),
   };
 }
 
@@ -176,6 +179,9 @@ export class SqliteDeploymentStore implements DeploymentStore {
       if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
       // Schema 3 -> 4: per-deployment snapshots, a new table (created by SCHEMA).
       this.db.exec(SCHEMA);
+      // Queue consumers kept with each version (a nullable column: older versions consume nothing).
+      const hasConsumers = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'queue_consumers');
+      if (!hasConsumers) this.db.exec('ALTER TABLE versions ADD COLUMN queue_consumers TEXT');
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
@@ -211,8 +217,8 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
       this.db
         .prepare(
-          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, queue_consumers)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           version.id,
@@ -228,6 +234,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
           JSON.stringify(version.crons),
           JSON.stringify(version.limits),
           version.compatibilityDate,
+          version.queueConsumers?.length ? JSON.stringify(version.queueConsumers) : null,
         );
       const insertModule = this.db.prepare('INSERT INTO version_modules (version_id, position, name, type, code) VALUES (?, ?, ?, ?, ?)');
       version.modules.forEach((m, i) => insertModule.run(version.id, i, m.name, m.type, m.code));

@@ -94,6 +94,7 @@ function serveCommand(): Command {
       const { kvServeExtension } = await import('../kv.js');
       const { d1ServeExtension } = await import('../d1.js');
       const { r2ServeExtension } = await import('../r2.js');
+      const { queuesServeExtension } = await import('../queues.js');
       const server = await startServe({
         observability: supervised ? { supervisorRestarts: supervised.restarts } : undefined,
         logger,
@@ -109,7 +110,8 @@ function serveCommand(): Command {
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
-        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension()],
+        // Queues: producers, and consumers for what each worker's live version consumes.
+        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension()],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.

@@ -4,7 +4,7 @@
 // config asks for something Cinder does not do must hear so at build, not at request time.
 
 /** Keys readConfig acts on. */
-export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'd1_databases', 'r2_buckets', 'triggers', 'routes', 'route', 'limits', 'env'];
+export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'd1_databases', 'r2_buckets', 'queues', 'triggers', 'routes', 'route', 'limits', 'env'];
 
 /** Keys about Cloudflare's own dashboard, account or upload: nothing a worker sees depends on them. */
 export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_urls', 'send_metrics', 'minify', 'upload_source_maps'];
@@ -12,7 +12,7 @@ export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_
 /** wrangler keys Cinder does not implement (yet); refused by name. */
 export const UNSUPPORTED_KEYS = [
   'assets', 'site', 'build', 'rules', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
-  'node_compat', 'durable_objects', 'migrations', 'queues', 'analytics_engine_datasets', 'ai',
+  'node_compat', 'durable_objects', 'migrations', 'analytics_engine_datasets', 'ai',
   'browser', 'hyperdrive', 'vectorize', 'dispatch_namespaces', 'mtls_certificates', 'tail_consumers', 'unsafe', 'wasm_modules',
   'text_blobs', 'data_blobs', 'workflows', 'pipelines', 'version_metadata', 'secrets_store_secrets', 'containers', 'send_email',
   'images', 'logpush', 'observability', 'placement', 'usage_model', 'dev', 'keep_vars', 'legacy_env', 'jsx_factory',

@@ -1,12 +1,13 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
-// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services, d1_databases, r2_buckets,
+// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services, d1_databases, r2_buckets, queues,
 // triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { setBinding, type BindingConfig } from '../../model/worker-definition.js';
+import { setBinding, type BindingConfig, type QueueConsumerSpec } from '../../model/worker-definition.js';
+import { queueConsumerError, queueNameError } from '../../../bindings/queues/names.js';
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
 import { unsupportedKeys } from './wrangler-keys.js';
@@ -25,6 +26,8 @@ export interface ProjectConfig {
   services: { binding: string; service: string }[];
   d1Databases: D1DatabaseConfig[];
   r2Buckets: { binding: string; bucketName: string }[];
+  queueProducers: { binding: string; queue: string }[];
+  queueConsumers: QueueConsumerSpec[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
@@ -114,7 +117,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
     if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
-    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, d1_databases: undefined, r2_buckets: undefined, ...section };
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, d1_databases: undefined, r2_buckets: undefined, queues: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
   }
   const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
@@ -173,6 +176,32 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     return { binding: value.binding, bucketName: value.bucket_name };
   });
 
+  let queueProducers: { binding: string; queue: string }[] = [];
+  let queueConsumers: QueueConsumerSpec[] = [];
+  if (top.queues !== undefined) {
+    if (!isObject(top.queues)) throw new ConfigError(`${where('queues')} must be a table with producers and/or consumers`);
+    for (const key of Object.keys(top.queues)) if (key !== 'producers' && key !== 'consumers') throw new ConfigError(`${where(`queues.${key}`)} is not supported by Cinder; queues has producers and consumers`);
+    const entries = (key: 'producers' | 'consumers') => {
+      const value = (top.queues as Record<string, unknown>)[key];
+      if (value === undefined) return [];
+      if (!Array.isArray(value)) throw new ConfigError(`${where(`queues.${key}`)} must be an array`);
+      return value;
+    };
+    queueProducers = entries('producers').map((value, i) => {
+      if (!isObject(value) || typeof value.binding !== 'string' || !value.binding || typeof value.queue !== 'string') throw new ConfigError(`${where(`queues.producers[${i}]`)} must be { binding = "QUEUE", queue = "queue-name" }`);
+      const error = queueNameError(value.queue);
+      if (error) throw new ConfigError(`${where(`queues.producers[${i}].queue`)}: ${error}`);
+      for (const key of Object.keys(value)) if (key !== 'binding' && key !== 'queue') throw new ConfigError(`${where(`queues.producers[${i}].${key}`)} is not supported by Cinder`);
+      return { binding: value.binding, queue: value.queue };
+    });
+    queueConsumers = entries('consumers').map((value, i) => {
+      if (!isObject(value)) throw new ConfigError(`${where(`queues.consumers[${i}]`)} must be { queue = "name", max_batch_size?, max_batch_timeout?, max_retries?, dead_letter_queue?, retry_delay? }`);
+      const error = queueConsumerError(value);
+      if (error) throw new ConfigError(`${where(`queues.consumers[${i}]`)}.${error}`);
+      return value as unknown as QueueConsumerSpec;
+    });
+  }
+
   let crons: string[] = [];
   if (top.triggers !== undefined) {
     if (!isObject(top.triggers)) throw new ConfigError(`${where('triggers')} must be a table such as { crons = ["*/5 * * * *"] }`);
@@ -206,6 +235,8 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     services,
     d1Databases,
     r2Buckets,
+    queueProducers,
+    queueConsumers,
     crons,
     routes,
     limits,
@@ -220,12 +251,14 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
     ...config.d1Databases.map((d1) => ({ type: 'd1', name: d1.binding, id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) })),
     ...config.r2Buckets.map((r2) => ({ type: 'r2_bucket', name: r2.binding, bucket_name: r2.bucketName })),
+    ...config.queueProducers.map((q) => ({ type: 'queue', name: q.binding, queue_name: q.queue })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
   if (config.crons.length) metadata.crons = config.crons;
   if (config.routes) metadata.routes = config.routes;
   if (config.limits) metadata.limits = config.limits;
+  if (config.queueConsumers.length) metadata.queue_consumers = config.queueConsumers;
   return metadata;
 }
 
@@ -259,6 +292,7 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   const bindings: Record<string, BindingConfig> = {};
   for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
   for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
+  for (const q of config.queueProducers) setBinding(bindings, q.binding, { type: 'queue', queue_name: q.queue });
   for (const r2 of config.r2Buckets) setBinding(bindings, r2.binding, { type: 'r2_bucket', bucket_name: r2.bucketName });
   for (const d1 of config.d1Databases) setBinding(bindings, d1.binding, { type: 'd1', database_id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) });
   let limits: Partial<Limits> | undefined;
