@@ -7,7 +7,7 @@
 // dropped when there is none). One batch per consumer at a time; a batch's messages are leased,
 // so a node that dies mid-batch leaves them to be delivered again.
 import type { QueueDispatchResult, WireQueueMessage } from '../../protocol/wall.js';
-import type { QueueRef, QueueStore, StoredMessage } from './store.js';
+import type { QueueBackend, QueueRef, StoredMessage } from './store.js';
 import { decodeBody } from './codec.js';
 
 export interface ConsumerConfig {
@@ -44,7 +44,7 @@ interface Consumer {
 }
 
 export interface QueueConsumersOptions {
-  store: QueueStore;
+  store: QueueBackend;
   dispatch: DispatchBatch;
   /** how often waiting queues are looked at (ms, default 100) */
   pollMs?: number;
@@ -71,7 +71,7 @@ export function checkConsumer(raw: ConsumerConfig, where: string): Consumer['con
 }
 
 export class QueueConsumers {
-  readonly #store: QueueStore;
+  readonly #store: QueueBackend;
   readonly #dispatch: DispatchBatch;
   readonly #leaseMs: number;
   readonly #onError: QueueConsumersOptions['onError'];
@@ -125,24 +125,32 @@ export class QueueConsumers {
 
   #consider(consumer: Consumer): void {
     if (consumer.busy || this.#closed) return;
-    const ref = { account: consumer.account, queue: consumer.config.queue };
-    const { count, oldestAgeMs } = this.#store.visible(ref);
-    if (count === 0) return;
-    if (count < consumer.config.maxBatchSize && oldestAgeMs < consumer.config.maxBatchTimeout * 1000) return;
     consumer.busy = true;
-    const run = this.#runBatch(consumer, ref)
-      .catch((error) => this.#onError?.(error, { worker: consumer.worker, queue: ref.queue }))
-      .finally(() => {
+    const ref = { account: consumer.account, queue: consumer.config.queue };
+    const run: Promise<void> = this.#maybeRunBatch(consumer, ref)
+      .catch((error) => {
+        this.#onError?.(error, { worker: consumer.worker, queue: ref.queue });
+        return false;
+      })
+      .then((ran) => {
         consumer.busy = false;
         this.#inFlight.delete(run);
-        // More may be waiting already.
-        if (!this.#closed) queueMicrotask(() => this.#consider(consumer));
+        // After a batch more may be waiting already; otherwise the next poll or send looks again.
+        if (ran && !this.#closed) queueMicrotask(() => this.#consider(consumer));
       });
     this.#inFlight.add(run);
   }
 
+  async #maybeRunBatch(consumer: Consumer, ref: QueueRef): Promise<boolean> {
+    const { count, oldestAgeMs } = await this.#store.visible(ref, consumer.config.maxBatchSize, this.#leaseMs);
+    if (count === 0) return false;
+    if (count < consumer.config.maxBatchSize && oldestAgeMs < consumer.config.maxBatchTimeout * 1000) return false;
+    await this.#runBatch(consumer, ref);
+    return true;
+  }
+
   async #runBatch(consumer: Consumer, ref: QueueRef): Promise<void> {
-    const leased = this.#store.lease(ref, consumer.config.maxBatchSize, this.#leaseMs);
+    const leased = await this.#store.lease(ref, consumer.config.maxBatchSize, this.#leaseMs);
     if (!leased.length) return;
     const stats = this.statsOf(ref.account, ref.queue);
     stats.batches++;
@@ -156,31 +164,31 @@ export class QueueConsumers {
         undecodable.push(row);
       }
     }
-    for (const row of undecodable) this.#giveUp(consumer, row, stats);
+    for (const row of undecodable) await this.#giveUp(consumer, ref, row, stats);
     if (!messages.length) return;
     const answer = await this.#dispatch(consumer.worker, ref.queue, messages);
     if (answer.outcome !== 'ok') stats.failedBatches++;
     const byId = new Map(leased.map((row) => [row.id, row]));
     const acked = new Set(answer.result?.acked ?? []);
     const retried = new Map((answer.result?.retried ?? []).map(([id, delay]) => [id, delay]));
-    const toAck: number[] = [];
+    const toAck: StoredMessage[] = [];
     for (const message of messages) {
       const row = byId.get(message.id)!;
       // A handler that ended at a limit (or gave no answer) has every message retried.
       if (acked.has(message.id) && answer.result) {
-        toAck.push(row.seq);
+        toAck.push(row);
         stats.acked++;
         continue;
       }
       const delay = retried.get(message.id) ?? null;
       if (row.attempts > consumer.config.maxRetries) {
-        this.#giveUp(consumer, row, stats);
+        await this.#giveUp(consumer, ref, row, stats);
         continue;
       }
       stats.retried++;
-      this.#store.retry(row.seq, this.#retryDelayMs(consumer, row.attempts, delay));
+      await this.#store.retry(ref, row, this.#retryDelayMs(consumer, row.attempts, delay));
     }
-    this.#store.ack(toAck);
+    if (toAck.length) await this.#store.ack(ref, toAck);
   }
 
   #retryDelayMs(consumer: Consumer, attempts: number, delaySeconds: number | null): number {
@@ -189,13 +197,13 @@ export class QueueConsumers {
     return Math.min(60, 2 ** (attempts - 1)) * 1000;
   }
 
-  #giveUp(consumer: Consumer, row: StoredMessage, stats: QueueStats): void {
+  async #giveUp(consumer: Consumer, ref: QueueRef, row: StoredMessage, stats: QueueStats): Promise<void> {
     if (consumer.config.deadLetterQueue) {
-      this.#store.moveTo(row.seq, consumer.config.deadLetterQueue);
+      await this.#store.moveTo(ref, row, consumer.config.deadLetterQueue);
       stats.deadLettered++;
       this.wake({ account: consumer.account, queue: consumer.config.deadLetterQueue });
     } else {
-      this.#store.ack([row.seq]);
+      await this.#store.ack(ref, [row]);
       stats.dropped++;
     }
   }

@@ -6,7 +6,7 @@ import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract
 import { QUEUE_OPS } from '../../protocol/wall.js';
 import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { QUEUE_LIMITS, type QueueContentType } from './protocol.js';
-import type { QueueRef, QueueStore } from './store.js';
+import type { QueueBackend, QueueRef } from './store.js';
 import { encodeBody } from './codec.js';
 
 interface OpRegistry {
@@ -23,7 +23,7 @@ function queueFor(call: OpCall, binding: unknown): QueueRef {
 }
 
 /** Register queue.send on a runtime; `onSend` hears of every committed send (consumers wake). */
-export function installQueueProducers(registry: OpRegistry, store: QueueStore, onSend: (ref: QueueRef) => void = () => {}): void {
+export function installQueueProducers(registry: OpRegistry, store: QueueBackend, onSend: (ref: QueueRef) => void = () => {}): void {
   const used = new WeakMap<OpInvocation, number>();
   registry.registerOp(QUEUE_OPS.send, async (call, [binding, raw]) => {
     const ref = queueFor(call, binding);
@@ -46,7 +46,7 @@ export function installQueueProducers(registry: OpRegistry, store: QueueStore, o
       return { body: encoded, contentType: contentType as QueueContentType, delayMs: delay * 1000 };
     });
     if (bytes > QUEUE_LIMITS.maxBatchBytes) throw new Error(`Queue sendBatch failed: total size of ${bytes} bytes exceeds limit of ${QUEUE_LIMITS.maxBatchBytes}`);
-    store.send(ref, messages);
+    await store.send(ref, messages);
     onSend(ref);
   });
 }

@@ -9,7 +9,8 @@ import { openSqlite } from '../../src/store/open-sqlite.js';
 import type { QueueContentType } from './protocol.js';
 
 export interface StoredMessage {
-  seq: number;
+  /** the backend's own handle for this delivery (a row number, a stream entry id) */
+  handle: string;
   id: string;
   body: Buffer;
   contentType: QueueContentType;
@@ -22,7 +23,25 @@ export interface QueueRef {
   queue: string;
 }
 
-export class QueueStore {
+/** Where messages live: SQLite (one node) or Redis Streams (nodes sharing queues). */
+export interface QueueBackend {
+  readonly kind: 'sqlite' | 'redis';
+  send(ref: QueueRef, messages: { body: Buffer; contentType: QueueContentType; delayMs: number }[]): Promise<string[]>;
+  /** messages ready for a batch now (counted up to `upTo`), and how long the oldest has waited */
+  visible(ref: QueueRef, upTo: number, leaseMs: number): Promise<{ count: number; oldestAgeMs: number }>;
+  /** take up to `max` for a batch: delivered to this node only, hidden for `leaseMs` */
+  lease(ref: QueueRef, max: number, leaseMs: number): Promise<StoredMessage[]>;
+  ack(ref: QueueRef, messages: StoredMessage[]): Promise<void>;
+  retry(ref: QueueRef, message: StoredMessage, delayMs: number): Promise<void>;
+  /** move to another queue of the same account, as new */
+  moveTo(ref: QueueRef, message: StoredMessage, queue: string): Promise<void>;
+  depth(ref: QueueRef): Promise<number>;
+  depths(): Promise<{ account: string; queue: string; depth: number }[]>;
+  close(): Promise<void>;
+}
+
+export class QueueStore implements QueueBackend {
+  readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
 
   constructor(file: string) {
@@ -34,7 +53,7 @@ export class QueueStore {
     `);
   }
 
-  send(ref: QueueRef, messages: { body: Buffer; contentType: QueueContentType; delayMs: number }[], now = Date.now()): string[] {
+  async send(ref: QueueRef, messages: { body: Buffer; contentType: QueueContentType; delayMs: number }[], now = Date.now()): Promise<string[]> {
     const insert = this.#db.prepare('INSERT INTO messages (account, queue, id, body, content_type, visible_at, created) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const ids: string[] = [];
     this.#db.transaction(() => {
@@ -48,50 +67,50 @@ export class QueueStore {
   }
 
   /** Messages visible now: how many, and how long the oldest has waited (ms). */
-  visible(ref: QueueRef, now = Date.now()): { count: number; oldestAgeMs: number } {
+  async visible(ref: QueueRef, _upTo?: number, _leaseMs?: number, now = Date.now()): Promise<{ count: number; oldestAgeMs: number }> {
     const row = this.#db.prepare('SELECT count(*) AS n, min(visible_at) AS first FROM messages WHERE account = ? AND queue = ? AND visible_at <= ?').get(ref.account, ref.queue, now) as { n: number; first: number | null };
     return { count: row.n, oldestAgeMs: row.first === null ? 0 : now - row.first };
   }
 
   /** Take up to `max` visible messages for a batch, hidden for `leaseMs`, each attempt counted. */
-  lease(ref: QueueRef, max: number, leaseMs: number, now = Date.now()): StoredMessage[] {
+  async lease(ref: QueueRef, max: number, leaseMs: number, now = Date.now()): Promise<StoredMessage[]> {
     return this.#db.transaction(() => {
       const rows = this.#db
-        .prepare('SELECT seq, id, body, content_type AS contentType, attempts, created FROM messages WHERE account = ? AND queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?')
+        .prepare("SELECT CAST(seq AS TEXT) AS handle, id, body, content_type AS contentType, attempts, created FROM messages WHERE account = ? AND queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?")
         .all(ref.account, ref.queue, now, max) as StoredMessage[];
       const take = this.#db.prepare('UPDATE messages SET visible_at = ?, attempts = attempts + 1 WHERE seq = ?');
       for (const row of rows) {
-        take.run(now + leaseMs, row.seq);
+        take.run(now + leaseMs, Number(row.handle));
         row.attempts++;
       }
       return rows;
     })();
   }
 
-  ack(seqs: number[]): void {
+  async ack(_ref: QueueRef, messages: StoredMessage[]): Promise<void> {
     const remove = this.#db.prepare('DELETE FROM messages WHERE seq = ?');
-    this.#db.transaction(() => seqs.forEach((seq) => remove.run(seq)))();
+    this.#db.transaction(() => messages.forEach((m) => remove.run(Number(m.handle))))();
   }
 
-  retry(seq: number, delayMs: number, now = Date.now()): void {
-    this.#db.prepare('UPDATE messages SET visible_at = ? WHERE seq = ?').run(now + delayMs, seq);
+  async retry(_ref: QueueRef, message: StoredMessage, delayMs: number, now = Date.now()): Promise<void> {
+    this.#db.prepare('UPDATE messages SET visible_at = ? WHERE seq = ?').run(now + delayMs, Number(message.handle));
   }
 
   /** Move a message to another queue of the same account, as new (attempts start again). */
-  moveTo(seq: number, queue: string, now = Date.now()): void {
-    this.#db.prepare('UPDATE messages SET queue = ?, attempts = 0, visible_at = ? WHERE seq = ?').run(queue, now, seq);
+  async moveTo(_ref: QueueRef, message: StoredMessage, queue: string, now = Date.now()): Promise<void> {
+    this.#db.prepare('UPDATE messages SET queue = ?, attempts = 0, visible_at = ? WHERE seq = ?').run(queue, now, Number(message.handle));
   }
 
-  depth(ref: QueueRef): number {
+  async depth(ref: QueueRef): Promise<number> {
     return (this.#db.prepare('SELECT count(*) AS n FROM messages WHERE account = ? AND queue = ?').get(ref.account, ref.queue) as { n: number }).n;
   }
 
   /** Every (account, queue) holding messages, with its depth. */
-  depths(): { account: string; queue: string; depth: number }[] {
+  async depths(): Promise<{ account: string; queue: string; depth: number }[]> {
     return this.#db.prepare('SELECT account, queue, count(*) AS depth FROM messages GROUP BY account, queue').all() as { account: string; queue: string; depth: number }[];
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
   }
 }

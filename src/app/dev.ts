@@ -221,7 +221,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       d1?.close();
       r2?.close();
       await queueConsumers?.close();
-      queueStore?.close();
+      await queueStore?.close();
     },
   };
 }

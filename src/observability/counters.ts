@@ -49,15 +49,15 @@ export interface QueueMetricRow {
   dropped: number;
 }
 
-const queueSources = new WeakMap<object, () => QueueMetricRow[]>();
+const queueSources = new WeakMap<object, () => Promise<QueueMetricRow[]>>();
 
 /** Where `runtime`'s queue figures come from (the Queues binding sets it); null stops it. */
-export function setQueueMetricsSource(runtime: object, source: (() => QueueMetricRow[]) | null): void {
+export function setQueueMetricsSource(runtime: object, source: (() => Promise<QueueMetricRow[]>) | null): void {
   if (source) queueSources.set(runtime, source);
   else queueSources.delete(runtime);
 }
 
 /** The queue figures of `runtime` now (empty when it has no queues). */
-export function queueMetricsOf(runtime: object): QueueMetricRow[] {
-  return queueSources.get(runtime)?.() ?? [];
+export async function queueMetricsOf(runtime: object): Promise<QueueMetricRow[]> {
+  return (await queueSources.get(runtime)?.()) ?? [];
 }

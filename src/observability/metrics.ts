@@ -73,13 +73,13 @@ class Buckets {
 }
 
 /** A registry metric computed at scrape time from `values()`. */
-function customMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram' | 'gauge', values: () => ExportedValue[]): void {
+function customMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram' | 'gauge', values: () => ExportedValue[] | Promise<ExportedValue[]>): void {
   const metric = {
     name,
     help,
     type,
     aggregator: 'sum',
-    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    get: async () => ({ name, help, type, aggregator: 'sum', values: await values() }),
     reset() {},
   };
   registry.registerMetric(metric as unknown as Metric);
@@ -154,11 +154,13 @@ export class Metrics {
     );
 
     customMetric(this.registry, 'cinder_queue_depth', 'Messages waiting or in flight, by account and queue.', 'gauge', () =>
-      queueMetricsOf(runtime).map((q) => ({ labels: { account: q.account, queue: q.queue }, value: q.depth })),
+      queueMetricsOf(runtime).then((rows) => rows.map((q) => ({ labels: { account: q.account, queue: q.queue }, value: q.depth }))),
     );
     customMetric(this.registry, 'cinder_queue_messages_total', 'Queue messages by what happened to them: delivered (to a consumer batch), acked, retried, dead_lettered, dropped.', 'counter', () =>
-      queueMetricsOf(runtime).flatMap((q) =>
-        (['delivered', 'acked', 'retried', 'deadLettered', 'dropped'] as const).map((event) => ({ labels: { account: q.account, queue: q.queue, event: event === 'deadLettered' ? 'dead_lettered' : event }, value: q[event] })),
+      queueMetricsOf(runtime).then((rows) =>
+        rows.flatMap((q) =>
+          (['delivered', 'acked', 'retried', 'deadLettered', 'dropped'] as const).map((event) => ({ labels: { account: q.account, queue: q.queue, event: event === 'deadLettered' ? 'dead_lettered' : event }, value: q[event] })),
+        ),
       ),
     );
 

@@ -40,7 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumers.close();
   await server.close();
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -63,7 +63,7 @@ describe('Queues', () => {
     expect(lines.filter((l) => l.startsWith('got ')).sort()).toEqual([...[1, 2, 3, 4, 5, 6].map((n) => `got {"n":${n}} attempt 1 true string`), 'got "plain text" attempt 1 true string'].sort());
     // the first five together (max_batch_size), the rest after the batch timeout
     expect(lines[0]).toBe('batch jobs 5');
-    expect(store.depth({ account: 'default', queue: 'jobs' })).toBe(0);
+    expect(await store.depth({ account: 'default', queue: 'jobs' })).toBe(0);
     consumers.remove('worker');
   });
 
@@ -83,7 +83,7 @@ describe('Queues', () => {
     await server.request('producer', '/', { method: 'POST', body: JSON.stringify([{ n: 1 }, { n: 2 }, { n: 3 }]) });
     await vi.waitFor(() => expect(consoleLines('picky')).toContain('saw 2 attempt 2'), { timeout: 10_000 });
     expect(consoleLines('picky').sort()).toEqual(['saw 1 attempt 1', 'saw 2 attempt 1', 'saw 2 attempt 2', 'saw 3 attempt 1']);
-    await vi.waitFor(() => expect(store.depth({ account: 'default', queue: 'jobs' })).toBe(0));
+    await vi.waitFor(async () => expect(await store.depth({ account: 'default', queue: 'jobs' })).toBe(0));
     consumers.remove('picky');
   });
 
@@ -98,8 +98,8 @@ describe('Queues', () => {
     expect(consoleLines('graveyard').sort()).toEqual(['dead 7 1', 'dead 8 1']);
     const stats = consumers.statsOf('default', 'flaky');
     expect(stats).toMatchObject({ delivered: 6, acked: 0, retried: 4, deadLettered: 2 });
-    await vi.waitFor(() => expect(store.depth({ account: 'default', queue: 'flaky-dlq' })).toBe(0));
-    expect(store.depth({ account: 'default', queue: 'flaky' })).toBe(0);
+    await vi.waitFor(async () => expect(await store.depth({ account: 'default', queue: 'flaky-dlq' })).toBe(0));
+    expect(await store.depth({ account: 'default', queue: 'flaky' })).toBe(0);
   });
 
   it('checks what a producer sends: content types, sizes, batch limits, and the binding', async () => {
@@ -132,6 +132,6 @@ describe('Queues', () => {
     const def = server.runtime.definition('checks')!;
     const asForger = { worker: def, invocation: undefined, binding: (name: string) => def.bindings[name] };
     await expect(server.runtime.ops.get(QUEUE_OPS.send)!(asForger as never, ['OTHER', [{ body: 'x', contentType: 'text' }]])).rejects.toThrow(/not a queue bound to this worker/);
-    expect(store.depth({ account: 'default', queue: 'checked' })).toBe(0);
+    expect(await store.depth({ account: 'default', queue: 'checked' })).toBe(0);
   });
 });

@@ -67,7 +67,7 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'keep KV namespaces in Redis, shared by every node (deployments stay in SQLite under --data)')
+    .option('--redis <url>', 'keep KV namespaces and queues in Redis, shared by every node (deployments stay in SQLite under --data)')
     .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
     // The operator's ceilings (rule 4): tenants choose their limits within them; an upload over
@@ -111,7 +111,7 @@ function serveCommand(): Command {
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
         // Queues: producers, and consumers for what each worker's live version consumes.
-        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension()],
+        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis: opts.redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.
