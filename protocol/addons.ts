@@ -32,6 +32,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
   // env bindings of KV namespaces (bindings/kv).
   { name: 'kv', bindings: ['kv_namespace'] },
+  // `cloudflare:workers`: env, waitUntil, WorkerEntrypoint, DurableObject, RpcTarget.
+  { name: 'cloudflare-workers', modules: ['cloudflare:workers'] },
   // The Cache API (bindings/cache).
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
   // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).

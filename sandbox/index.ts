@@ -6,13 +6,14 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchQueue, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchQueue, dispatchRpc, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
 import { installWasmLimits } from './wasm.js';
+import { prepareLoad } from './prepare-load.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
@@ -63,6 +64,8 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     pullStream: entry(pullStream),
     cancelStream,
     installAddon: entry(installAddon),
+    prepareLoad: entry(prepareLoad),
+    dispatchRpc: entry(dispatchRpc),
     warmUp,
     preludeEvaluatedAt,
   };

@@ -6,7 +6,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { bundleWorker } from './bundle.js';
+import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type QueueConsumerSpec, type WorkerDefinition } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
@@ -39,11 +39,17 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
-  /** where d1 bindings' databases (<dir>/d1/default/<id>.sqlite) and r2_bucket bindings' objects
-   *  (<dir>/r2) live (default ./.cinder, the directory `cinder d1 execute --local` reads) */
+  /** where d1 bindings' databases (<dir>/d1/default/<id>.sqlite), r2_bucket bindings' objects
+   *  (<dir>/r2) and queues (<dir>/queues.sqlite) live (default ./.cinder, the directory
+   *  `cinder d1 execute --local` reads) */
   stateDir?: string;
   /** queues the project's worker (the default one) consumes (wrangler's queues.consumers) */
   queueConsumers?: QueueConsumerSpec[];
+  /** how workers are bundled (a wrangler project's rules and compatibility flags) */
+  bundle?: BundleOptions;
+  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
+   *  when a file under its watch directories changes */
+  build?: BuildStep;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
 }
@@ -90,6 +96,8 @@ function expandPaths(paths: string[]): string[] {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
+  // The build command may be what makes the entry: it runs first (wrangler's order).
+  if (options.build) await runBuildStep(options.build);
   const files = expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
   const bindings = { ...kvBindings(kvNames), ...options.bindings };
@@ -126,13 +134,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
-    const bundle = await bundleWorker(file);
+    const bundle = await bundleWorker(file, options.bundle);
     const def: WorkerDefinition = {
       name,
       version: contentHash(bundle.modules).slice(0, 16),
       main: bundle.main,
       modules: bundle.modules,
       bindings,
+      compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
       limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
@@ -161,6 +170,32 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
   }
 
+  /** Run the build command again when its sources change, then reload every worker. */
+  function watchBuild(step: BuildStep): void {
+    let timer: NodeJS.Timeout | null = null;
+    let running: Promise<void> = Promise.resolve();
+    const rebuild = () => {
+      running = running.then(async () => {
+        try {
+          await runBuildStep(step);
+        } catch (error) {
+          logger.error({ err: (error as Error).message }, 'build.command failed; still serving the previous version');
+          return;
+        }
+        for (const file of files) await reloadFile(file);
+      });
+    };
+    for (const dir of step.watchDirs) {
+      if (!existsSync(dir)) continue;
+      watchers.push(
+        watch(dir, { recursive: true }, () => {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(rebuild, 100);
+        }),
+      );
+    }
+  }
+
   async function reloadFile(file: string): Promise<void> {
     try {
       await load(file);
@@ -171,6 +206,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
 
   for (const file of files) await load(file);
+  if (options.build && options.watch) watchBuild(options.build);
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
   if (queueConsumers && options.queueConsumers?.length) queueConsumers.set(router.defaultWorker, 'default', options.queueConsumers.map(consumerConfig));
 

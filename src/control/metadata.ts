@@ -8,6 +8,7 @@
 //                  { "type": "r2_bucket", "name": "FILES", "bucket_name": "..." }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
+//     "compatibility_flags": ["nodejs_compat"],   // only flags Cinder supports; others refused by name
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
 //     "keep_bindings": ["secret_text"],     // carry these binding types over from the live version
 //     "queue_consumers": [{ "queue": "jobs", "max_batch_size": 10, "max_retries": 3, ... }] }
@@ -16,6 +17,7 @@
 import { setBinding, type BindingConfig, type QueueConsumerSpec } from '../model/worker-definition.js';
 import { queueConsumerError, queueNameError } from '../../bindings/queues/names.js';
 import type { Limits } from '../model/limits.js';
+import { SUPPORTED_COMPATIBILITY_FLAGS, unsupportedFlags } from '../model/compatibility.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 import { databaseIdError } from '../../bindings/d1/service.js';
@@ -32,6 +34,7 @@ export interface UploadMetadata {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  compatibilityFlags: string[];
   /** queues this version consumes (wrangler's queues.consumers) */
   queueConsumers: QueueConsumerSpec[];
 }
@@ -40,8 +43,8 @@ const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'ser
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
-const IGNORED_FIELDS = new Set(['compatibility_flags', 'usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'routes', 'crons', 'limits', 'keep_bindings', 'queue_consumers']);
+const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'queue_consumers']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -68,7 +71,9 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       return [name, { type: 'kv_namespace', namespace_id: str(raw.namespace_id, `${where}.namespace_id`)! }];
     case 'service': {
       const service = str(raw.service, `${where}.service`)!;
-      return [name, { type: 'service', service }];
+      const entrypoint = str(raw.entrypoint, `${where}.entrypoint`, { optional: true });
+      if (entrypoint !== undefined && !/^[A-Za-z_$][\w$]{0,255}$/.test(entrypoint)) throw badRequest(`${where}.entrypoint must name an exported class (a JavaScript identifier), not ${JSON.stringify(entrypoint)}`);
+      return [name, entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint }];
     }
     case 'd1': {
       // wrangler sends the database's id as `id`; `database_id` is accepted too
@@ -189,5 +194,16 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     if (twice) throw badRequest(`metadata.queue_consumers: queue "${twice}" is consumed twice`);
   }
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, queueConsumers };
+  let compatibilityFlags: string[] = [];
+  if (raw.compatibility_flags !== undefined) {
+    compatibilityFlags = [...new Set(stringList(raw.compatibility_flags, 'metadata.compatibility_flags'))];
+    const unsupported = unsupportedFlags(compatibilityFlags);
+    if (unsupported.length) {
+      throw badRequest(
+        `metadata.compatibility_flags: ${unsupported.map((f) => `"${f}"`).join(', ')} not supported by Cinder (supported: ${SUPPORTED_COMPATIBILITY_FLAGS.join(', ')}; see docs/compat.md)`,
+      );
+    }
+  }
+
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, queueConsumers };
 }

@@ -4,7 +4,7 @@
 // (cpu-meter.ts), streams their bodies (body-streams.ts), and owns their limits: CPU (via the
 // watchdog), wall time, memory (isolate disposal), turning a breach into a clear error for exactly
 // the invocations it affects. It is the isolate bridge's owner: guest calls to host ops land here.
-import type ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
@@ -309,6 +309,35 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
       invocation.exception = out.exception;
       this.end(invocation, out.exception ? 'exception' : 'ok');
       return { result: out.result, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
+    }
+  }
+
+  /**
+   * An RPC call from another worker's service binding: a method of one of this worker's
+   * WorkerEntrypoint classes (sandbox/dispatch.ts dispatchRpc). Metered and limited as a request
+   * (its trigger reads "RPC rpc://<entrypoint>/<method>"); `args` are copied in, the answer out.
+   */
+  async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'fetch', place);
+    invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
+    try {
+      const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
+      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied]);
+      const out = await this.outcome<{ value: unknown }>(invocation, call);
+      this.activity();
+      if (this.overMemory(out)) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      if (out.pending) this.finishLater(invocation, outcome);
+      else this.end(invocation, outcome);
+      return { value: out.result?.value, exception: out.exception, invocation };
     } catch (error) {
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));

@@ -5,7 +5,7 @@
 // better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
-import type { WorkerModuleSource } from '../model/worker-definition.js';
+import { moduleSize, type WorkerModuleSource } from '../model/worker-definition.js';
 import {
   AccountExistsError,
   DEFAULT_ACCOUNT,
@@ -25,7 +25,7 @@ import { openSqlite } from './open-sqlite.js';
 import { findRouteClaimConflict } from './route-claims.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS versions (
   crons              TEXT NOT NULL,  -- JSON string[]
   limits             TEXT NOT NULL,  -- JSON
   compatibility_date TEXT,
-  queue_consumers    TEXT,           -- JSON QueueConsumerSpec[] or NULL
+  compatibility_flags TEXT,         -- JSON string[]; NULL in versions stored before schema 5
+  queue_consumers    TEXT,           -- JSON QueueConsumerSpec[] or NULL (none)
   UNIQUE (worker, number)
 );
 CREATE TABLE IF NOT EXISTS version_modules (
@@ -70,7 +71,7 @@ CREATE TABLE IF NOT EXISTS version_modules (
   position   INTEGER NOT NULL,
   name       TEXT NOT NULL,
   type       TEXT NOT NULL,
-  code       TEXT NOT NULL,
+  code       TEXT NOT NULL,  -- source text; base64 of the bytes for data and wasm modules
   PRIMARY KEY (version_id, position)
 );
 CREATE TABLE IF NOT EXISTS routes (
@@ -110,6 +111,7 @@ interface VersionRow {
   crons: string;
   limits: string;
   compatibility_date: string | null;
+  compatibility_flags: string | null;
   queue_consumers: string | null;
 }
 
@@ -136,6 +138,7 @@ function toVersion(row: VersionRow): VersionInfo {
     crons: JSON.parse(row.crons),
     limits: JSON.parse(row.limits),
     compatibilityDate: row.compatibility_date,
+    compatibilityFlags: row.compatibility_flags === null ? [] : JSON.parse(row.compatibility_flags),
     ...(row.queue_consumers ? { queueConsumers: JSON.parse(row.queue_consumers) } : {}),
   };
 }
@@ -178,8 +181,12 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const hasAccount = (this.db.prepare('PRAGMA table_info(workers)').all() as { name: string }[]).some((c) => c.name === 'account');
       if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
       // Schema 3 -> 4: per-deployment snapshots, a new table (created by SCHEMA).
+      // Schema 4 -> 5: versions keep their compatibility flags (NULL, read as none, before).
+      const hasFlags = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'compatibility_flags');
+      if (current >= 1 && !hasFlags) this.db.exec('ALTER TABLE versions ADD COLUMN compatibility_flags TEXT');
       this.db.exec(SCHEMA);
-      // Queue consumers kept with each version (a nullable column: older versions consume nothing).
+      // Queue consumers kept with each version: a nullable column, checked by name (a file of the
+      // same schema number written before it existed gains it; an older Cinder ignores it).
       const hasConsumers = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'queue_consumers');
       if (!hasConsumers) this.db.exec('ALTER TABLE versions ADD COLUMN queue_consumers TEXT');
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
@@ -214,10 +221,10 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const owner = this.db.prepare('SELECT account FROM workers WHERE name = ?').get(version.worker) as { account: string } | undefined;
       if (owner && owner.account !== account) throw new WorkerOwnedError(version.worker);
       const { next } = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE worker = ?').get(version.worker) as { next: number };
-      const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
+      const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: moduleSize(m) }));
       this.db
         .prepare(
-          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, queue_consumers)
+          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, compatibility_flags, queue_consumers)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
@@ -234,6 +241,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
           JSON.stringify(version.crons),
           JSON.stringify(version.limits),
           version.compatibilityDate,
+          JSON.stringify(version.compatibilityFlags ?? []),
           version.queueConsumers?.length ? JSON.stringify(version.queueConsumers) : null,
         );
       const insertModule = this.db.prepare('INSERT INTO version_modules (version_id, position, name, type, code) VALUES (?, ?, ?, ?, ?)');

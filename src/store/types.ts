@@ -41,6 +41,8 @@ export interface VersionInfo {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  /** compatibility flags (only supported ones are accepted at upload) */
+  compatibilityFlags: string[];
   /** queues this version consumes (absent: none) */
   queueConsumers?: QueueConsumerSpec[];
 }

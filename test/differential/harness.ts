@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { bundleWorker, type BundleResult } from '../../src/app/bundle.js';
+import { contentHash, moduleBytes, type ModuleType } from '../../src/model/worker-definition.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,7 +86,7 @@ export interface Bundled extends Example {
 }
 
 export async function bundleExamples(examples: Example[]): Promise<Bundled[]> {
-  return Promise.all(examples.map(async (example) => ({ ...example, bundle: await bundleWorker(join(root, example.entry)) })));
+  return Promise.all(examples.map(async (example) => ({ ...example, bundle: await bundleWorker(join(root, example.entry), { compatibilityFlags: example.compatibilityFlags }) })));
 }
 
 async function freePort(): Promise<number> {
@@ -119,6 +120,9 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
 
 const capnpString = (s: string) => JSON.stringify(s);
 
+/** How workerd's config names each module type (a bundle's non-JS modules come from module rules). */
+const WORKERD_MODULE_KINDS: Record<ModuleType, string> = { esm: 'esModule', script: 'commonJsModule', commonjs: 'commonJsModule', text: 'text', json: 'json', data: 'data', wasm: 'wasm' };
+
 /** The capnp config for a set of bundled examples, each an ES module worker on its own socket. */
 export function workerdConfig(examples: Bundled[], ports: number[]): string {
   const services = examples.map((e) => `    (name = ${capnpString(e.name)}, worker = .w${examples.indexOf(e)}),`).join('\n');
@@ -128,7 +132,7 @@ export function workerdConfig(examples: Bundled[], ports: number[]): string {
   const workers = examples
     .map((e, i) => {
       const modules = e.bundle.modules
-        .map((m) => `    (name = ${capnpString(m.name)}, ${m.type === 'esm' ? 'esModule' : 'commonJsModule'} = embed ${capnpString(`${e.name}/${m.name}`)}),`)
+        .map((m) => `    (name = ${capnpString(m.name)}, ${WORKERD_MODULE_KINDS[m.type]} = embed ${capnpString(`${e.name}/${m.name}`)}),`)
         .join('\n');
       const flags = (e.compatibilityFlags ?? []).map(capnpString).join(', ');
       return `const w${i} :Workerd.Worker = (
@@ -166,7 +170,7 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
   for (const e of examples) {
     for (const m of e.bundle.modules) {
       mkdirSync(join(dir, e.name), { recursive: true });
-      writeFileSync(join(dir, e.name, m.name), m.code);
+      writeFileSync(join(dir, e.name, m.name), moduleBytes(m));
     }
   }
   writeFileSync(join(dir, 'config.capnp'), workerdConfig(examples, ports));
@@ -196,11 +200,14 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
 
 export async function startCinder(examples: Bundled[]): Promise<TestServer> {
   const workers: Record<string, string> = {};
+  for (const e of examples) if (e.bundle.modules.length === 1) workers[e.name] = e.bundle.modules[0].code;
+  const server = await startTestServer(workers, { runtime: { pool: { min: 1 } } });
+  // A bundle with modules of its own (module rules) is deployed whole, as `cinder deploy` uploads it.
   for (const e of examples) {
-    if (e.bundle.modules.length !== 1) throw new Error(`${e.name}: expected one bundled module`);
-    workers[e.name] = e.bundle.modules[0].code;
+    if (e.bundle.modules.length === 1) continue;
+    server.runtime.deploy({ name: e.name, version: contentHash(e.bundle.modules).slice(0, 16), main: e.bundle.main, modules: e.bundle.modules, bindings: {}, compatibilityFlags: e.compatibilityFlags });
   }
-  return startTestServer(workers, { runtime: { pool: { min: 1 } } });
+  return server;
 }
 
 /** Send one request to a server, as `<name>.test`. */
