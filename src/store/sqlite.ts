@@ -225,7 +225,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
       this.db
         .prepare(
           `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, compatibility_flags, queue_consumers)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           version.id,
