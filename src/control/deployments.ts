@@ -176,7 +176,7 @@ export class Deployments {
         limits: spec.limits,
         compatibilityDate: spec.compatibilityDate,
         compatibilityFlags: spec.compatibilityFlags,
-        ...(spec.queueConsumers.length ? { queueConsumers: spec.queueConsumers } : {}),
+        ...(spec.queueConsumers?.length ? { queueConsumers: spec.queueConsumers } : {}),
       };
       const def = this.definition(version, spec.modules, emptyCodeCache(), account);
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here

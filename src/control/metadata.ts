@@ -35,8 +35,8 @@ export interface UploadMetadata {
   limits: Partial<Limits>;
   compatibilityDate: string | null;
   compatibilityFlags: string[];
-  /** queues this version consumes (wrangler's queues.consumers) */
-  queueConsumers: QueueConsumerSpec[];
+  /** queues this version consumes (wrangler's queues.consumers); absent: none */
+  queueConsumers?: QueueConsumerSpec[];
 }
 
 const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1', 'r2_bucket', 'queue'] as const;
