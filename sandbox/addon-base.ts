@@ -18,6 +18,9 @@ import * as response from './api/response.js';
 import * as headers from './api/headers.js';
 import * as structuredClone from './api/structured-clone.js';
 import * as domException from './api/dom-exception.js';
+import * as events from './api/events.js';
+import * as blob from './api/blob.js';
+import * as webSocketHooks from './websocket-hooks.js';
 import * as idl from './api/idl.js';
 import * as crypto from './api/crypto.js';
 
@@ -36,6 +39,9 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/headers': headers,
   'sandbox/api/structured-clone': structuredClone,
   'sandbox/api/dom-exception': domException,
+  'sandbox/api/events': events,
+  'sandbox/api/blob': blob,
+  'sandbox/websocket-hooks': webSocketHooks,
   'sandbox/api/idl': idl,
   'sandbox/api/crypto': crypto,
 };

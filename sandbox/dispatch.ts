@@ -10,10 +10,11 @@ import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { wasmMemoryBytes } from './wasm.js';
+import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
-import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../protocol/wall.js';
+import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
@@ -155,8 +156,8 @@ export function installWorker(namespace: unknown, env: string): string {
   const candidate = workerNamespace ? workerNamespace.default : undefined;
   if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
     workerModule = candidate as WorkerModule | EntrypointClass;
-    // A class's handlers are its prototype's methods.
-    const handlers = (isEntrypointClass(candidate) ? candidate.prototype : candidate) as Record<string, unknown>;
+    // A class's handlers are its prototype's methods (a class with static handlers is an object).
+    const handlers = (isEntrypointClass(candidate) && !hasStaticHandlers(candidate) ? candidate.prototype : candidate) as Record<string, unknown>;
     let answer = 'modules';
     if (typeof handlers.fetch === 'function') answer += ' fetch';
     if (typeof handlers.scheduled === 'function') answer += ' scheduled';
@@ -174,10 +175,14 @@ function isEntrypointClass(value: unknown): value is EntrypointClass & { prototy
   return typeof value === 'function' && typeof (value as { prototype?: unknown }).prototype === 'object' && (value as { prototype?: unknown }).prototype !== null;
 }
 
+function hasStaticHandlers(value: object): boolean {
+  return typeof (value as WorkerModule).fetch === 'function' || typeof (value as WorkerModule).scheduled === 'function';
+}
+
 /** The handlers for one event: the default export object, or a new instance of its class. */
 function handlersFor(ctx: ExecutionContext): { handlers: WorkerModule; classForm: boolean } {
   const module = workerModule!;
-  if (isEntrypointClass(module)) return { handlers: new module(ctx, workerEnv), classForm: true };
+  if (isEntrypointClass(module) && !hasStaticHandlers(module)) return { handlers: new module(ctx, workerEnv), classForm: true };
   return { handlers: module as WorkerModule, classForm: false };
 }
 
@@ -258,6 +263,23 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
       throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
     }
     return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+/** Host entry: an event for a WebSocket end the host holds the other end of (a message, the
+ *  close, an error). It runs as an invocation: the promises its listeners return are waited for
+ *  as waitUntil work is. */
+export async function dispatchSocketEvent(id: number, socketId: number, event: SocketEvent): Promise<DispatchResult<{ delivered: true }>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const hooks = webSocketHooks();
+    if (!hooks) throw new TypeError('A WebSocket event arrived but this worker did not load WebSocket support.');
+    const work = hooks.deliver(socketId, event);
+    for (let i = 0; i < work.length; i++) state.waitUntil.push(work[i]);
+    return finish(state, { result: { delivered: true } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

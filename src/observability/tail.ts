@@ -32,7 +32,7 @@ export interface TailInvocationEvent {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled' | 'queue';
+  kind: 'fetch' | 'scheduled' | 'queue' | 'websocket';
   outcome: Outcome;
   cpu_ms: number;
   wall_ms: number;

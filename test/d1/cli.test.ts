@@ -11,8 +11,9 @@ import pino from 'pino';
 import { request } from 'undici';
 import { startCinder, TOKEN, type TestCinder } from '../control/helpers.js';
 import { d1ServeExtension } from '../../src/app/d1.js';
-import { startDev, workerNameFromFile, type DevServer } from '../../src/app/dev.js';
-import { configMetadata, devProject, readConfig } from '../../src/app/cli/wrangler.js';
+import { startDev, type DevServer } from '../../src/app/dev.js';
+import { projectWorker } from '../../src/app/cli/dev-project.js';
+import { configMetadata, readConfig } from '../../src/app/cli/wrangler.js';
 
 const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 
@@ -78,8 +79,8 @@ describe('cinder d1 --local, and cinder dev on the same database', () => {
 
   it('serves the same database to the project under cinder dev', async () => {
     const { logger } = { logger: pino({ level: 'silent' }) };
-    const p = devProject([project], workerNameFromFile);
-    dev = await startDev({ paths: p.paths, bindings: p.bindings, defaultWorker: p.defaultWorker, stateDir: join(project, '.cinder'), port: 0, logger });
+    // the state `cinder dev` keeps beside the project, which `--local` reads
+    dev = await startDev({ workers: [projectWorker(join(project, 'wrangler.toml'), undefined)], persistTo: join(project, '.cinder', 'state'), port: 0, logger });
     const response = await request(`${dev.url}/`);
     expect(await response.body.json()).toEqual([{ body: 'first, edited' }, { body: 'second' }]);
   });

@@ -42,7 +42,7 @@ interface Target {
 function options(command: Command): Command {
   return command
     .option('--local', 'the local database `cinder dev` uses, not the server\'s')
-    .option('--data <dir>', 'with --local: the state directory (default: .cinder beside the wrangler config, else ./.cinder)')
+    .option('--data <dir>', 'with --local: the state directory (default: .cinder/state beside the wrangler config, else ./.cinder/state, where `cinder dev` keeps it)')
     .option('-c, --config <file>', 'wrangler config (default: wrangler.toml/.jsonc/.json here)')
     .option('-e, --env <name>', 'use the [env.NAME] section of the config')
     .addOption(new Option('--url <url>', 'admin API of `cinder serve`').env('CINDER_URL').default(DEFAULT_ADMIN_URL))
@@ -63,7 +63,7 @@ function target(name: string, flags: Flags): Target {
   const config = file ? readConfig(file, flags.env).d1Databases.find((d) => d.binding === name || d.databaseName === name || d.databaseId === name) : undefined;
   const id = config?.databaseId ?? name;
   if (flags.local) {
-    const dataDir = resolve(flags.data ?? (file ? join(dirname(file), '.cinder') : '.cinder'));
+    const dataDir = resolve(flags.data ?? (file ? join(dirname(file), '.cinder', 'state') : join('.cinder', 'state')));
     const service = new D1Service({ dataDir, processes: 1 });
     const ref = { account: DEFAULT_ACCOUNT, id };
     return {
@@ -174,7 +174,7 @@ export function registerD1Commands(program: Command, io: D1CommandIO = { stdout:
       let databases: { id: string; bytes: number }[];
       if (flags.local) {
         const file = configFile(flags);
-        const service = new D1Service({ dataDir: resolve(flags.data ?? (file ? join(dirname(file), '.cinder') : '.cinder')) });
+        const service = new D1Service({ dataDir: resolve(flags.data ?? (file ? join(dirname(file), '.cinder', 'state') : join('.cinder', 'state'))) });
         databases = service.list(DEFAULT_ACCOUNT);
         service.close();
       } else {

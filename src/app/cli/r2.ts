@@ -27,7 +27,7 @@ interface Flags {
 function options(command: Command): Command {
   return command
     .option('--local', "the local store `cinder dev` uses, not the server's")
-    .option('--data <dir>', 'with --local: the state directory (default: .cinder beside the wrangler config, else ./.cinder)')
+    .option('--data <dir>', 'with --local: the state directory (default: .cinder/state beside the wrangler config, else ./.cinder/state, where `cinder dev` keeps it)')
     .addOption(new Option('--url <url>', 'admin API of `cinder serve`').env('CINDER_URL').default(DEFAULT_ADMIN_URL))
     .addOption(new Option('--token <token>', 'admin token, or an account token').env('CINDER_TOKEN'));
 }
@@ -40,7 +40,7 @@ function split(path: string): { bucket: string; key: string } {
 
 function localStore(flags: Flags): R2Store {
   const config = findConfig(process.cwd());
-  return new R2Store({ root: join(resolve(flags.data ?? (config ? join(dirname(config), '.cinder') : '.cinder')), 'r2') });
+  return new R2Store({ root: join(resolve(flags.data ?? (config ? join(dirname(config), '.cinder', 'state') : join('.cinder', 'state'))), 'r2') });
 }
 
 async function remote(flags: Flags, method: string, path: string, body?: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
