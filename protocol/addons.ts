@@ -48,6 +48,8 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'r2', bindings: ['r2_bucket'] },
   // Queues producer bindings' guest half (bindings/queues/guest.ts).
   { name: 'queue', bindings: ['queue'] },
+  // env.ASSETS.fetch() (bindings/assets).
+  { name: 'assets', bindings: ['assets'] },
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

@@ -137,6 +137,8 @@ export const OPS = {
   compression: 'compression',
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
+  /** (bindingName, WireRequest) -> WireResponse: env.ASSETS.fetch() (bindings/assets) */
+  assetsFetch: 'assets.fetch',
   /** (bindingName, method, args[]) -> RpcAnswer: a method of the bound worker's WorkerEntrypoint */
   serviceRpc: 'service.rpc',
   kv: KV_OPS,
@@ -186,6 +188,9 @@ export interface WireRequest {
   /** set when the body is still arriving: the guest reads it by this id with OPS.bodyRead */
   bodyStream?: number;
   cf?: Record<string, unknown>;
+  /** what `request.cf` is built from, in the guest and only when read (sandbox/api/cf.ts):
+   *  [colo, httpProtocol, tlsVersion, tlsCipher, country] ("" when unknown); set by the ingress */
+  cfFields?: string[];
   /** `url` was already parsed and serialized by the host (by Node's WHATWG URL parser, native and
    *  cheaper than the sandbox's in a fresh isolate): the guest takes it as it is */
   urlSerialized?: boolean;
@@ -224,6 +229,9 @@ export interface DispatchResult<T> {
   pending: boolean;
   /** a 'flush' message follows the console lines the invocation sent */
   flush?: boolean;
+  /** the handler threw after calling ctx.passThroughOnException(): the host forwards the request
+   *  to the origin, when there is one */
+  passThrough?: boolean;
   /** bytes of WebAssembly memory the isolate holds (absent when none): counted against the
    *  memory limit with the JS heap (sandbox/wasm.ts) */
   wasmBytes?: number;

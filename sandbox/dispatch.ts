@@ -9,7 +9,7 @@ import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
-import { wasmMemoryBytes } from './wasm.js';
+import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
 import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
@@ -60,7 +60,7 @@ class ExecutionContext {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
   passThroughOnException(): void {
-    // Accepted for compatibility: Cinder has no origin to fall through to.
+    this.#state.passThrough = true;
   }
   get props(): Record<string, never> {
     return {};
@@ -80,7 +80,9 @@ class ExtendableEvent {
   waitUntil(promise: unknown): void {
     this.#state.waitUntil.push(Promise.resolve(promise));
   }
-  passThroughOnException(): void {}
+  passThroughOnException(): void {
+    this.#state.passThrough = true;
+  }
 }
 
 class FetchEvent extends ExtendableEvent {
@@ -171,6 +173,14 @@ export function installWorker(namespace: unknown, env: string): string {
   return answer;
 }
 
+/** The host's installWorker entry: the worker's top level has run, so from now on WebAssembly is
+ *  not compiled from bytes (as on workerd; the pool's warm-up installs without this). */
+export function installWorkerEntry(namespace: unknown, env: string): string {
+  const answer = installWorker(namespace, env);
+  disallowWasmCodeGeneration();
+  return answer;
+}
+
 function isEntrypointClass(value: unknown): value is EntrypointClass & { prototype: object } {
   return typeof value === 'function' && typeof (value as { prototype?: unknown }).prototype === 'object' && (value as { prototype?: unknown }).prototype !== null;
 }
@@ -202,6 +212,7 @@ function finish<T>(state: InvocationState, body: { result?: T; exception?: Guest
   const pending = streaming || state.waitUntil.length > 0;
   if (!pending) close(state.id);
   const out: DispatchResult<T> = flush ? { ...body, pending, flush } : { ...body, pending };
+  if (body.exception && state.passThrough) out.passThrough = true;
   // WebAssembly memory the isolate holds: the host adds the JS heap and checks the memory limit.
   const wasm = wasmMemoryBytes();
   if (wasm > 0) out.wasmBytes = wasm;

@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchQueue, dispatchSocketEvent, dispatchRpc, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchQueue, dispatchSocketEvent, dispatchRpc, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -56,7 +56,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
   // Until the first event, the clock reads the time the isolate was made (Workers reads 0 there).
   advanceClock();
   return {
-    installWorker: entry(installWorker),
+    installWorker: entry(installWorkerEntry),
     dispatchFetch: entry(dispatchFetch),
     dispatchScheduled: entry(dispatchScheduled),
     dispatchQueue: entry(dispatchQueue),

@@ -15,6 +15,8 @@ export interface InvocationState {
   responded: boolean;
   /** the bridge's sent-message count when the invocation began (see dispatch's finish) */
   sentAtStart: number;
+  /** ctx.passThroughOnException() was called: an exception forwards the request to the origin */
+  passThrough?: boolean;
 }
 
 const live = new Map<number, InvocationState>();

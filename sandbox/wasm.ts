@@ -78,6 +78,20 @@ class ReadError extends Error {}
 
 let limitBytes = 128 * 1024 * 1024;
 
+// As on workerd: a module is compiled from bytes only while the worker starts (its top level); in
+// a handler that is code generation, and refused at once with workerd's CompileError. Instances
+// of modules made at startup (or imported as CompiledWasm) are made at any time.
+let codeGenerationAllowed = true;
+
+/** Called once the worker's top level has run (sandbox/dispatch.ts installWorker). */
+export function disallowWasmCodeGeneration(): void {
+  codeGenerationAllowed = false;
+}
+
+function refuseCodeGeneration(where: string): void {
+  if (!codeGenerationAllowed) throw new CompileErrorCtor(`${where}: Wasm code generation disallowed by embedder`);
+}
+
 
 const limitPages = () => mathFloor(limitBytes / WASM_PAGE);
 
@@ -399,6 +413,7 @@ function grow(this: unknown, delta: unknown): number {
 
 function Module(this: unknown, bytes: unknown): object {
   if (new.target === undefined) throw new TypeErrorCtor("WebAssembly.Module must be invoked with 'new'");
+  refuseCodeGeneration('WebAssembly.Module()');
   const info = prepare(bytes);
   const module = construct(OriginalModule, [info.bytes], new.target === Module ? OriginalModule : new.target);
   apply(weakMapSet, moduleInfo, [module, info]);
@@ -448,8 +463,9 @@ function settled<T>(work: () => T): Promise<T> {
   });
 }
 
-function compile(bytes: unknown): Promise<object> {
+function compile(bytes: unknown, where = 'WebAssembly.compile()'): Promise<object> {
   return settled(() => {
+    refuseCodeGeneration(where);
     const info = prepare(bytes);
     const module = construct(OriginalModule, [info.bytes], OriginalModule);
     apply(weakMapSet, moduleInfo, [module, info]);
@@ -466,7 +482,7 @@ function instantiate(source: unknown, imports?: unknown): Promise<unknown> {
       return instance;
     });
   }
-  return apply(promiseThen, compile(source), [(module: object) => apply(promiseThen, instantiate(module, imports), [(instance: object) => ({ module, instance })])]);
+  return apply(promiseThen, compile(source, 'WebAssembly.instantiate()'), [(module: object) => apply(promiseThen, instantiate(module, imports), [(instance: object) => ({ module, instance })])]);
 }
 
 /**

@@ -1,6 +1,7 @@
 // Requests and responses as they cross the isolate wall (the shapes are protocol/wall.ts), converted
 // to and from the guest's Request/Response classes, and the response streams the host pulls.
 import { createIncomingRequest, type Request } from './api/request.js';
+import { LazyCf } from './api/cf.js';
 import { createIncomingResponse, type Response } from './api/response.js';
 import { hostByteStream, untouchedHostStream } from './host-stream.js';
 import { bodyForWire, takeStreamForWire } from './api/body.js';
@@ -15,7 +16,8 @@ export function requestFromWire(wire: WireRequest): Request {
   const body = bodyless ? null : wire.bodyStream !== undefined ? hostByteStream(wire.bodyStream) : wire.body !== null ? new Uint8Array(wire.body) : null;
   // As workerd builds incoming requests: any method the client sent, immutable headers, the
   // transferred body adopted without a copy.
-  return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf: wire.cf ? Object.freeze(wire.cf) : undefined });
+  const cf = wire.cfFields ? new LazyCf(wire.cfFields, wire.headers) : wire.cf ? Object.freeze(wire.cf) : undefined;
+  return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf });
 }
 
 // Response streams the host is pulling, by id.

@@ -1,6 +1,7 @@
 // Request (Fetch §5.4), shaped like workerd's: it extends Body and exposes method, url, headers,
 // redirect, fetcher, signal, cf, integrity, keepalive and cache. Browser-only members (mode,
 // credentials, referrer, destination, ...) do not exist at the edge, in workerd or here.
+import { LazyCf } from './cf.js';
 import { AbortController, isAbortSignal, type AbortSignal } from './abort.js';
 import { Body, bodyUnusable, bytesSource, cloneBody, extractBody, hasBody, initBody, takeBody, type BodyInit, type BodySource } from './body.js';
 import { enumerableMembers, toByteString, toUSVString } from './fetch-idl.js';
@@ -100,7 +101,8 @@ export class Request extends Body {
   }
 
   get cf(): unknown {
-    return this.#cf;
+    const cf = this.#cf;
+    return cf instanceof LazyCf ? cf.value() : cf;
   }
 
   get integrity(): string {

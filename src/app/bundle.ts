@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { binaryModule, detectModuleType, type ModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { NODE_MODULE_NAMES, nodeModuleRefusal, nodeModulesAllowed } from '../model/compatibility.js';
 import { effectiveRules, globToRegExp, type BuildStep, type ModuleRule } from './module-rules.js';
+import { refuseWorkersSites } from './workers-sites.js';
 
 export type { BuildStep, ModuleRule } from './module-rules.js';
 
@@ -159,7 +160,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
       outfile: join(dirname(entry), name),
       sourcemap: options.sourcemap ? 'external' : false,
       define: { 'process.env.NODE_ENV': nodeEnv, 'globalThis.process.env.NODE_ENV': nodeEnv, 'global.process.env.NODE_ENV': nodeEnv },
-      plugins: [builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
+      plugins: [refuseWorkersSites, builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
     });
   } catch (error) {
     const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;

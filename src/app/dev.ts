@@ -4,6 +4,8 @@
 // --default) worker answers everything else. Workers served together reach each other through
 // service bindings. KV data and the Cache API's entries live in memory, or under --persist-to (the
 // CLI's default: <project>/.cinder/state), so they outlive a restart.
+import { DevAssets, type DevAssetsOptions } from './dev-assets.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +53,8 @@ export interface DevWorkerSource {
   build?: BuildStep;
   /** queues it consumes (wrangler's queues.consumers) */
   queueConsumers?: QueueConsumerSpec[];
+  /** a wrangler project's [assets]: served from the directory, read again when it changes */
+  assets?: DevAssetsOptions;
 }
 
 export interface DevOptions {
@@ -165,6 +169,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
   const webSockets = installWebSockets(runtime, { allowPrivate: true });
   registerServiceBindings(runtime);
+  registerAssetsBinding(runtime);
+  const assetDirs = new Map<string, DevAssets>();
   // The Cache API in dev: kept beside KV under persistTo, else in memory (gone when dev stops).
   if (options.persistTo) mkdirSync(options.persistTo, { recursive: true });
   const cacheStore = new CacheStore({ path: options.persistTo ? join(options.persistTo, 'cache.sqlite') : ':memory:' });
@@ -271,7 +277,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       throw new Error(`could not build ${source.name}:\n${formatBuildError(error, { color: options.color })}`);
     }
     for (const input of bundle.inputs) watchPath(input, worker, watchedSources);
-    const bindings = { ...extraKV, ...source.bindings };
+    const bindings: Record<string, BindingConfig> = { ...extraKV, ...source.bindings };
+    let assets: DevAssets | undefined;
+    if (source.assets) {
+      assets = assetDirs.get(source.name);
+      if (!assets) {
+        const opened = await DevAssets.open(source.assets, logger);
+        assets = opened;
+        assetDirs.set(source.name, opened);
+        // A changed file is a new version (its isolates see the new env.ASSETS too).
+        opened.watch(() => {
+          worker.queue = worker.queue.then(() => load(worker)).catch((error) => logger.error({ worker: source.name, err: (error as Error).message }, 'reload after an asset change failed'));
+        });
+      }
+      if (source.assets.binding) bindings[source.assets.binding] = { type: 'assets' };
+    }
     ensureKV(bindings);
     ensureData(source.name, bindings, source.queueConsumers);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
@@ -279,7 +299,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
     const def: WorkerDefinition = {
       name: source.name,
-      version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).digest('hex').slice(0, 16),
+      version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).update(assets?.current.manifestHash ?? '').digest('hex').slice(0, 16),
+      assets: assets?.current,
       main: bundle.main,
       modules: bundle.modules,
       bindings,
@@ -390,6 +411,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     async close() {
       closed = true;
       for (const w of directories.values()) w.close();
+      for (const a of assetDirs.values()) a.close();
       for (const worker of served.values()) if (worker.timer) clearTimeout(worker.timer);
       await inspector?.close();
       webSockets.close();

@@ -18,6 +18,11 @@ import { Deployments } from '../control/deployments.js';
 import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { registerAssetsBinding } from '../../bindings/assets/host.js';
+import { AssetStore } from '../store/assets.js';
+import { parseTrustedProxies } from '../data-plane/client-ip.js';
+import { parseOriginRules } from '../data-plane/origin.js';
+import { createOriginForwarder } from './origins.js';
 import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
@@ -80,6 +85,15 @@ export interface ServeOptions {
   /** per-deployment snapshots, built after each deploy and stored beside the version (default on;
    *  also off when options.runtime.deploymentSnapshots is false) */
   deploymentSnapshots?: boolean;
+  /** request.cf.colo (default "LOCAL") */
+  colo?: string;
+  /** addresses or CIDR ranges of proxies in front whose CF-Connecting-IP / X-Forwarded-For /
+   *  CF-IPCountry are believed (--trust-proxy); none by default: the socket's peer is the client */
+  trustProxy?: string[];
+  /** origins for ctx.passThroughOnException(): "PATTERN=URL" (--origin), e.g. "example.com/*=http://10.0.0.5" */
+  origins?: string[];
+  /** most static asset files per version (default 20,000, Cloudflare's free-plan count) */
+  maxAssetFiles?: number;
 }
 
 export interface CinderServer {
@@ -148,7 +162,11 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   if (/\s/.test(token)) throw new Error(`the admin token (${tokenSource === 'env' ? 'CINDER_ADMIN_TOKEN' : tokenFile}) must not contain whitespace`);
   if (token.length < 16) logger.warn('the admin token is shorter than 16 characters; use a long random one');
 
+  // Operator settings are checked before anything starts.
+  const trustProxy = options.trustProxy?.length ? parseTrustedProxies(options.trustProxy) : undefined;
+  const originRules = options.origins?.length ? parseOriginRules(options.origins) : [];
   const runtime = await Runtime.create({ logger, ...options.runtime });
+  const origins = originRules.length ? createOriginForwarder(originRules, options.allowPrivateFetch ?? false) : undefined;
   let store: DeploymentStore;
   try {
     store = options.store ?? openDeploymentStore(dataDir);
@@ -167,7 +185,9 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   installCache(runtime, cacheStore);
   closers.push(() => cacheStore.close());
   registerServiceBindings(runtime);
-  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null });
+  registerAssetsBinding(runtime);
+  const assets = new AssetStore(dataDir);
+  const deployments = new Deployments({ runtime, router, store, logger, maxScriptBytes: options.maxScriptBytes, ceilings: options.limitCeilings, snapshots: options.deploymentSnapshots !== false && runtime.snapshots !== null, assets, assetLimits: { maxFiles: options.maxAssetFiles } });
 
   // Cron triggers are the data plane's (data-plane/cron.ts), kept in step with what is deployed;
   // deploys, rollbacks and restores at start all come through here (restore runs after setup).
@@ -181,7 +201,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets });
+  if (origins) closers.push(() => origins.close());
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {

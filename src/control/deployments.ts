@@ -27,6 +27,9 @@ import type { UploadSpec } from './upload.js';
 import { normalizeRoute, workerNameError } from './validate.js';
 import { SnapshotBuilds } from './snapshot-builds.js';
 import type { SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
+import { DEFAULT_ASSETS_CONFIG, type WorkerAssets } from '../model/assets.js';
+import type { AssetStore, ManifestRecord, VersionAssetsRecord } from '../store/assets.js';
+import { AssetUploads, type AssetUploadOptions } from './assets.js';
 
 /** A new version's cache, or one the store could not read: empty, filled by the first load. */
 const emptyCodeCache = (): StoredCodeCache => ({ modules: new Map(), afterRun: false });
@@ -43,6 +46,9 @@ export interface DeploymentsOptions {
   snapshots?: SnapshotBuildOptions | boolean;
   /** the operator's ceilings on per-worker limits (ceilings.ts); default DEFAULT_CEILINGS */
   ceilings?: Partial<LimitCeilings>;
+  /** where static assets are kept (store/assets.ts); without it, uploads with assets are refused */
+  assets?: AssetStore;
+  assetLimits?: AssetUploadOptions;
 }
 
 /**
@@ -73,6 +79,8 @@ export class Deployments {
   private tail: Promise<unknown> = Promise.resolve();
   /** per-deployment snapshot builds (null: off) */
   readonly snapshots: SnapshotBuilds | null;
+  /** static asset uploads (null: this server keeps no assets) */
+  readonly assetUploads: AssetUploads | null;
 
   constructor(options: DeploymentsOptions) {
     this.runtime = options.runtime;
@@ -83,6 +91,7 @@ export class Deployments {
     this.snapshots = snapshots === false ? null : new SnapshotBuilds(this.runtime, this.store, this.logger, snapshots === true ? {} : snapshots);
     this.maxScriptBytes = options.maxScriptBytes ?? options.ceilings?.scriptBytes ?? DEFAULT_LIMITS.scriptBytes;
     this.ceilings = resolveCeilings({ ...options.ceilings, scriptBytes: this.maxScriptBytes });
+    this.assetUploads = options.assets ? new AssetUploads(options.assets, options.assetLimits) : null;
   }
 
   /** Hear of every change to what is live (cron scheduling, metrics, other nodes). */
@@ -119,9 +128,9 @@ export class Deployments {
           const version = await this.store.getVersion(info.name, info.currentVersion);
           if (!version) throw new Error(`current version ${info.currentVersion} is missing from the store`);
           const def = await this.definitionOf(version, info.account);
-          await this.snapshots?.attachStored(version, def);
+          if (def.modules.length) await this.snapshots?.attachStored(version, def);
           this.runtime.deploy(def);
-          this.snapshots?.schedule(version, def);
+          if (def.modules.length) this.snapshots?.schedule(version, def);
           workers.push(info.name);
           this.emit({ type: 'deployed', worker: info.name, version, reason: 'restore' });
         } catch (error) {
@@ -202,6 +211,8 @@ export class Deployments {
       compatibilityFlags: version.compatibilityFlags ?? [],
       // A secret changed keeps the queues the version consumes.
       ...(version.queueConsumers?.length ? { queueConsumers: version.queueConsumers } : {}),
+      // the live version's static assets, as they are
+      assets: this.assetUploads && (await this.assetUploads.store.versionAssets(version.id)) ? { keep: true } : undefined,
     };
   }
 
@@ -246,10 +257,16 @@ export class Deployments {
       ...(spec.queueConsumers?.length ? { queueConsumers: spec.queueConsumers } : {}),
     };
     const def = this.definition(version, spec.modules, emptyCodeCache(), account);
+    const assets = spec.assets ? await this.versionAssetsFor(name, spec.assets, current, account) : null;
+    if (assets) def.assets = this.workerAssets(assets.record, assets.manifest);
     // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
     // and the version that serves now keeps serving. This also fills def.codeCache.
-    const loadError = await this.runtime.check(def);
-    if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
+    if (def.modules.length) {
+      const loadError = await this.runtime.check(def);
+      if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
+    } else if (!def.assets) throw badRequest('the upload has no code and no assets');
+    // The version's link to its manifest is durable before the version is.
+    if (assets) await this.assetUploads!.store.linkVersion(version.id, assets.record);
 
     let stored: VersionInfo;
     try {
@@ -265,7 +282,7 @@ export class Deployments {
     this.logger.info({ worker: name, version: stored.id, number: stored.number, size }, `deployed ${name} version ${stored.number}`);
     this.emit({ type: 'deployed', worker: name, version: stored, reason: 'upload' });
     // Made after the deploy answered (a build takes up to seconds), in a child process.
-    this.snapshots?.schedule(stored, def);
+    if (def.modules.length) this.snapshots?.schedule(stored, def);
     return stored;
   }
 
@@ -288,10 +305,10 @@ export class Deployments {
       }
       if (version.id === previous.id) return { version, previous, changed: false };
       const def = await this.definitionOf(version, info.account);
-      await this.snapshots?.attachStored(version, def);
+      if (def.modules.length) await this.snapshots?.attachStored(version, def);
       await this.store.activate(name, version.id);
       this.runtime.deploy(def);
-      this.snapshots?.schedule(version, def);
+      if (def.modules.length) this.snapshots?.schedule(version, def);
       this.logger.info({ worker: name, version: version.id, number: version.number, from: previous.number }, `rolled ${name} back to version ${version.number}`);
       this.emit({ type: 'deployed', worker: name, version, reason: 'rollback' });
       return { version, previous, changed: true };
@@ -446,7 +463,27 @@ export class Deployments {
 
   private async definitionOf(version: VersionInfo, account: string): Promise<WorkerDefinition> {
     const [modules, codeCache] = await Promise.all([this.store.getModules(version.id), this.store.getCodeCache(version.id).catch(() => emptyCodeCache())]);
-    return this.definition(version, modules, codeCache, account);
+    const def = this.definition(version, modules, codeCache, account);
+    const store = this.assetUploads?.store;
+    const record = store ? await store.versionAssets(version.id) : null;
+    if (record) def.assets = this.workerAssets(record, await store!.getManifest(record.account, record.manifest));
+    return def;
+  }
+
+  /** The assets a new version serves: a finished upload session's manifest, or the live version's. */
+  private async versionAssetsFor(name: string, spec: NonNullable<UploadSpec['assets']>, current: VersionInfo | null, account: string) {
+    if (!this.assetUploads) throw badRequest('this server keeps no static assets');
+    if (spec.session) {
+      const { manifestHash, manifest } = await this.assetUploads.complete(spec.session, name, account);
+      return { record: { account, manifest: manifestHash, config: spec.config ?? { ...DEFAULT_ASSETS_CONFIG } } satisfies VersionAssetsRecord, manifest };
+    }
+    const live = current ? await this.assetUploads.store.versionAssets(current.id) : null;
+    if (!live) throw badRequest(`metadata.assets.keep: the live version of "${name}" has no assets to keep`);
+    return { record: { ...live, config: spec.config ?? live.config }, manifest: await this.assetUploads.store.getManifest(live.account, live.manifest) };
+  }
+
+  private workerAssets(record: VersionAssetsRecord, manifest: ManifestRecord): WorkerAssets {
+    return { config: record.config, manifest: new Map(Object.entries(manifest)), blobs: this.assetUploads!.store.blobSource(record.account), manifestHash: record.manifest };
   }
 
   /** Keep the V8 code cache beside the version, so a restarted server compiles nothing. Best effort. */

@@ -22,6 +22,8 @@ import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 import { databaseIdError } from '../../bindings/d1/service.js';
 import { bucketNameError } from '../../bindings/r2/store.js';
+import type { AssetsConfig } from '../model/assets.js';
+import { parseAssetsConfig } from './assets.js';
 
 export interface UploadMetadata {
   mainModule?: string;
@@ -35,16 +37,19 @@ export interface UploadMetadata {
   limits: Partial<Limits>;
   compatibilityDate: string | null;
   compatibilityFlags: string[];
+  /** static assets for the version (control/assets.ts): an upload session's manifest, or the
+   *  live version's (keep); undefined: the version has none */
+  assets?: { session?: string; keep?: boolean; /** absent: the defaults, or with keep the live version's */ config?: AssetsConfig };
   /** queues this version consumes (wrangler's queues.consumers); absent: none */
   queueConsumers?: QueueConsumerSpec[];
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'd1', 'r2_bucket', 'queue'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'assets', 'd1', 'r2_bucket', 'queue'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
 const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'queue_consumers']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets', 'queue_consumers']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -95,6 +100,8 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       if (error) throw badRequest(`${where}.bucket_name: ${error} (binding ${name})`);
       return [name, { type: 'r2_bucket', bucket_name: bucket }];
     }
+    case 'assets':
+      return [name, { type: 'assets' }];
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);
   }
@@ -205,5 +212,18 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     }
   }
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, queueConsumers };
+  let assets: UploadMetadata['assets'];
+  if (raw.assets !== undefined && raw.assets !== null) {
+    const value = raw.assets;
+    if (!isObject(value)) throw badRequest('metadata.assets must be {"session": "<asset upload session>", "config": {...}} or {"keep": true}');
+    for (const key of Object.keys(value)) if (!['session', 'keep', 'config'].includes(key)) throw badRequest(`metadata.assets has an unknown field "${key}" (known: session, keep, config)`);
+    const session = str(value.session, 'metadata.assets.session', { optional: true });
+    const keep = value.keep === undefined ? undefined : value.keep === true ? true : (() => { throw badRequest('metadata.assets.keep must be true when given'); })();
+    if (!session === !keep) throw badRequest('metadata.assets needs exactly one of "session" (a new asset upload) or "keep": true (the live version\'s assets)');
+    assets = { session, keep, config: value.config === undefined ? undefined : parseAssetsConfig(value.config, 'metadata.assets.config') };
+  }
+  if (Object.values(bindings).some((b) => b.type === 'assets') && !assets) throw badRequest('an assets binding needs metadata.assets (the version\'s static assets)');
+  if (Object.values(bindings).filter((b) => b.type === 'assets').length > 1) throw badRequest('only one assets binding per worker (as on Cloudflare)');
+
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets, queueConsumers };
 }

@@ -46,7 +46,8 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
       // mid-body, would break the client's connection instead of telling it why. Everything else
       // on a worker that is not the account's gets one answer, whether it exists elsewhere or not
       // (and usage kept under the name of a deleted worker of another account stays unseen).
-      const create = c.req.method === 'PUT' && !worker[2];
+      // Assets for a new worker are uploaded before the worker exists: a name nobody holds is free.
+      const create = (c.req.method === 'PUT' && !worker[2]) || (owner === null && (worker[2] ?? '').startsWith('/assets-upload-session'));
       if (owner !== principal.account && !create) {
         return c.json({ error: `no worker named "${name}"` }, 404);
       }

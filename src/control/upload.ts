@@ -94,6 +94,8 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
   }
 
   const modules: WorkerModuleSource[] = [];
+  // A worker of static assets only (as on Cloudflare): no code at all.
+  if (metadata.assets && parts.length === 0 && !metadata.mainModule && !metadata.bodyPart) return { ...metadata, main: '', modules };
   let main = metadata.mainModule ?? metadata.bodyPart;
   if (main) {
     const normalized = normalizeModuleName(main).name ?? main;

@@ -14,6 +14,9 @@ import { UploadStream } from './upload-stream.js';
 import { accessLog } from './access-log.js';
 import { parseRequestTarget } from './request-target.js';
 import { drained } from './drained.js';
+import { serveAssets } from './assets.js';
+import { incomingHeaders, peerAddress, type ProxyTrust } from './client-ip.js';
+import type { OriginForwarder } from './origin.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -29,6 +32,12 @@ export interface IngressOptions {
   /** WebSockets: completes the handshake when a worker answers an upgrade request with a 101
    *  (bindings/websocket/host.ts); without it, upgrade requests are refused with 501 */
   webSockets?: WebSocketUpgrader;
+  /** request.cf.colo: where this server is (an operator setting; default "LOCAL") */
+  colo?: string;
+  /** peers whose CF-Connecting-IP, X-Forwarded-For and CF-IPCountry are believed (client-ip.ts) */
+  trustProxy?: ProxyTrust;
+  /** where a request goes when its worker throws after ctx.passThroughOnException() (origin.ts) */
+  origins?: OriginForwarder;
 }
 
 export interface WebSocketUpgrader {
@@ -46,6 +55,9 @@ function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
 }
 
 const NOT_AN_UPGRADE = 'Worker tried to return a WebSocket in a response to a request which did not contain the header "Upgrade: websocket".\n';
+
+/** request.cf.colo when the operator names none. */
+export const DEFAULT_COLO = 'LOCAL';
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 // Headers the ingress owns: framing is decided here from the actual body.
@@ -99,10 +111,12 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer
   });
 }
 
-function headerPairs(raw: string[]): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
-  return pairs;
+/** What request.cf is built from (sandbox/api/cf.ts): [colo, httpProtocol, tlsVersion, tlsCipher, country]. */
+function cfFields(req: http.IncomingMessage, colo: string, country: string): string[] {
+  const socket = req.socket as { encrypted?: boolean; getProtocol?(): string | null; getCipher?(): { name: string } | undefined };
+  const protocol = `HTTP/${req.httpVersion}`;
+  if (!socket.encrypted) return country ? [colo, protocol, '', '', country] : [colo, protocol];
+  return [colo, protocol, socket.getProtocol?.() ?? '', socket.getCipher?.()?.name ?? '', country];
 }
 
 function serverTiming(result: RuntimeResponse | null, totalMs: number): string {
@@ -183,6 +197,8 @@ export function createIngress(options: IngressOptions): http.Server {
   const access = accessLog(logger);
   const timing = options.serverTiming !== false;
   const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
+  const colo = options.colo ?? DEFAULT_COLO;
+  const trustProxy = options.trustProxy;
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, upgrading?: PendingUpgrade) => {
     const started = performance.now();
@@ -225,13 +241,41 @@ export function createIngress(options: IngressOptions): http.Server {
       return;
     }
 
+    const def = runtime.definition(worker);
+    if (def?.assets) {
+      // Static assets answer before the worker (or instead of it: a version may have no code).
+      const assets = def.assets;
+      const hasWorker = def.modules.length > 0;
+      const extra: (string | number)[] = [];
+      if (timing) extra.push('server-timing', serverTiming(null, 0));
+      serveAssets(assets, hasWorker, req, res, { path, pathAndQuery: rawUrl }, extra)
+        .then((served) => {
+          if (!served) return toWorker(worker);
+          const totalMs = performance.now() - started;
+          const fields = { worker, method, path, status: served.status, cpu_ms: 0, wall_ms: Number(totalMs.toFixed(3)), requestId, asset: true as const };
+          if (served.error) access('warn', fields, { err: served.error.message });
+          else access('info', fields);
+        })
+        .catch((error) => {
+          logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure serving an asset');
+          if (!res.headersSent) finish(500, ['content-type', 'text/plain; charset=utf-8'], 'Internal error\n', null);
+          else res.destroy();
+        });
+      return;
+    }
+    toWorker(worker);
+
+    function toWorker(worker: string): void {
     // Start the cold start now (on isolated-vm's threads), while the body is still on its way.
     const prewarm = runtime.isLive(worker) ? null : runtime.prewarm(worker);
 
     takeBody(req, maxBody)
       .then(async ({ body, bodyStream }) => {
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: headerPairs(req.rawHeaders), body, bodyStream }, requestId);
+        const peer = peerAddress(req.socket.remoteAddress);
+        const { headers: requestHeaders, country } = incomingHeaders(req.rawHeaders, peer, trustProxy !== undefined && trustProxy(peer));
+        const bodyBytes = body?.byteLength ?? 0;
+        const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: requestHeaders, body, bodyStream, cfFields: cfFields(req, colo, country) }, requestId);
         if (prewarm) result.coldMs ??= await prewarm;
         if (result.refused !== undefined) {
           finish(503, ['content-type', 'text/plain; charset=utf-8', 'retry-after', '60'], `${result.refused}\n`, result, { err: result.refused });
@@ -247,9 +291,19 @@ export function createIngress(options: IngressOptions): http.Server {
           return;
         }
         if (result.exception) {
+          const origin = result.passThrough ? options.origins?.originFor(host, path) ?? null : null;
+          if (origin !== null && options.origins) {
+            // The body went into the isolate: forwarded only if the host still holds it whole.
+            const whole = bodyStream === undefined && (body === null || body.byteLength === bodyBytes);
+            if (whole) {
+              await passThrough(options.origins, origin, { method, url: `${origin}${rawUrl}`, headers: requestHeaders, body }, result);
+              return;
+            }
+          }
           const stack = options.mapError ? options.mapError(worker, result.exception.stack) : result.exception.stack;
           const shown = options.exposeErrors ? stack : `${result.exception.name}: ${result.exception.message}`;
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: stack });
+          const why = !result.passThrough ? '' : origin === null ? 'ctx.passThroughOnException() was called, but no origin is configured for this host (cinder serve --origin)\n' : 'ctx.passThroughOnException() was called, but the request body was already handed to the worker and cannot be sent to the origin\n';
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\n${why}request id: ${requestId}\n`, result, { err: stack });
           return;
         }
         const headers: (string | number)[] = [];
@@ -296,6 +350,28 @@ export function createIngress(options: IngressOptions): http.Server {
         logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
         res.destroy();
       });
+    }
+
+    /** The worker threw after ctx.passThroughOnException(): answer with the origin's response. */
+    async function passThrough(origins: OriginForwarder, origin: string, request: { method: string; url: string; headers: [string, string][]; body: ArrayBuffer | null }, result: RuntimeResponse): Promise<void> {
+      const extra = { err: result.exception?.stack, passed_through: origin };
+      let answer;
+      try {
+        answer = await origins.forward(request);
+      } catch (error) {
+        finish(502, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception and its request could not be passed through to the origin: ${(error as Error).message}\nrequest id: ${requestId}\n`, result, { ...extra, origin_error: (error as Error).message });
+        return;
+      }
+      const headers: (string | number)[] = [];
+      for (const [name, value] of answer.headers) if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, value);
+      const declared = answer.headers.find(([name]) => name.toLowerCase() === 'content-length');
+      const stream = (async function* () {
+        yield* answer.body;
+      })();
+      const failure = await sendStream(res, method, { ...result, status: answer.status, statusText: undefined, stream, bodyLength: declared ? Number(declared[1]) : undefined }, headers, timing ? serverTiming(result, performance.now() - started) : null);
+      const totalMs = performance.now() - started;
+      access(failure ? 'warn' : 'info', { worker, method, path, status: answer.status, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number(totalMs.toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId }, failure ? { ...extra, origin_error: failure.message } : extra);
+    }
   };
 
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => handle(req, res));

@@ -2,6 +2,7 @@
 // Plain data, so the control plane can store it and the runtime can load it anywhere.
 import { createHash } from 'node:crypto';
 import type { Limits } from './limits.js';
+import type { WorkerAssets } from './assets.js';
 
 /**
  * The kinds of module a version holds, as Cloudflare's upload names them by content type:
@@ -78,7 +79,9 @@ export type BindingConfig =
   /** R2: the bucket `bucket_name` of `account` (set by the control plane; "default" when absent) */
   | { type: 'r2_bucket'; bucket_name: string; account?: string }
   /** a Queues producer: the queue `queue_name` of `account` (set by the control plane) */
-  | { type: 'queue'; queue_name: string; account?: string };
+  | { type: 'queue'; queue_name: string; account?: string }
+  /** env.NAME.fetch() over the version's static assets (WorkerDefinition.assets) */
+  | { type: 'assets' };
 
 /** A queue a worker consumes (wrangler's queues.consumers entry), as a version keeps it. */
 export interface QueueConsumerSpec {
@@ -113,6 +116,9 @@ export interface WorkerDefinition {
   /** Called when entries of `codeCache` were replaced, so whoever keeps the cache can store it
    *  again: V8 rejected one (a damaged file, other V8 flags), or a first request has run. */
   onCodeCacheUpdated?: (codeCache: Map<string, Buffer>, reason: 'rejected' | 'after-run') => void;
+  /** static assets served with this version (model/assets.ts); a worker may have assets and no
+   *  code (`main` "" and no modules): the data plane serves it without an isolate */
+  assets?: WorkerAssets;
   /** A V8 snapshot of the sandbox with this version's top level evaluated, made after deploy and
    *  kept beside the version: a cold start deserializes it instead of compiling and running the
    *  top level (runtime/deployment-snapshot.ts). Absent: a plain load. */

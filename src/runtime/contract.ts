@@ -111,6 +111,8 @@ export interface RuntimeResponse {
   cpuMs: number;
   /** the guest's exception, when the handler threw */
   exception?: GuestException;
+  /** it threw after calling ctx.passThroughOnException(): the request may go to the origin */
+  passThrough?: boolean;
   limit?: LimitExceededError;
   loadError?: string;
   /** the worker is refused for now (quarantined): why, for the 503's body */

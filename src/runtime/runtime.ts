@@ -416,7 +416,7 @@ export class Runtime {
         return { coldMs, cpuMs, requestId, status: 101, statusText: result.response.statusText, headers: result.response.headers, body: null, webSocket: { owner: instance, socketId: result.webSocket } };
       }
       if (result.limit) return { coldMs, cpuMs, requestId, status: 503, headers: [], body: null, limit: result.limit };
-      if (result.exception || !result.response) return { coldMs, cpuMs, requestId, status: 500, headers: [], body: null, exception: result.exception };
+      if (result.exception || !result.response) return { coldMs, cpuMs, requestId, status: 500, headers: [], body: null, exception: result.exception, passThrough: result.passThrough || undefined };
       const response: WireResponse = result.response;
       const bodyLength = result.stream && Number.isSafeInteger(response.bodyLength) && response.bodyLength! >= 0 ? response.bodyLength : undefined;
       return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };

@@ -32,6 +32,8 @@ export interface FetchResult {
   /** the response body, when the guest answered with a stream; pull it to the end or return() */
   stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
+  /** the exception came after ctx.passThroughOnException() */
+  passThrough?: boolean;
   limit?: LimitExceededError;
   /** status 101: the guest socket id of the WebSocket end the response carries */
   webSocket?: number;
@@ -246,6 +248,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const trigger: { method: string; url: string; status?: number } = { method: request.method, url: request.url };
     invocation.trigger = trigger;
     const guestRequest: WireRequest = { method: request.method, ...serializedUrl(request.url), headers: request.headers, body: request.body, cf: request.cf };
+    if (request.cfFields) guestRequest.cfFields = request.cfFields;
     if (request.bodyStream) guestRequest.bodyStream = this.streams.open(invocation, request.bodyStream);
     let streaming = false;
     try {
@@ -291,7 +294,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       }
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome, sampled);
-      return { response: out.result, exception: out.exception, invocation, webSocket: out.exception ? undefined : webSocket };
+      return { response: out.result, exception: out.exception, passThrough: out.exception ? out.passThrough === true : undefined, invocation, webSocket: out.exception ? undefined : webSocket };
     } catch (error) {
       try {
         const limit = this.limitFor(invocation, error);

@@ -112,7 +112,11 @@ name = "custom"
   });
 
   it('refuses, by name, every key Cinder does not implement, and suggests the key a typo meant', () => {
-    expect(() => readConfig(file('k/wrangler.toml', 'name = "x"\nmain = "i.js"\n[assets]\ndirectory = "./public"\n'))).toThrow(/k\/wrangler\.toml: assets is not supported by Cinder.*docs\/compat\.md/);
+    // Workers Sites: refused by name, pointing at [assets], which replaced it
+    expect(() => readConfig(file('k/wrangler.toml', 'name = "x"\nmain = "i.js"\n[site]\nbucket = "./public"\n'))).toThrow(/k\/wrangler\.toml: site: Workers Sites .*deprecated by Cloudflare.*\[assets\] instead.*docs\/compat\.md/);
+    expect(() => readConfig(file('k2/wrangler.toml', 'name = "x"\nmain = "i.js"\n[assets]\ndirectory = "./public"\nhtml_handling = "trailing"\n'))).toThrow(/assets\.html_handling must be one of "auto-trailing-slash"/);
+    expect(() => readConfig(file('k3/wrangler.toml', 'name = "x"\n[assets]\ndirectory = "./public"\nserve_directly = true\n'))).toThrow(/assets\.serve_directly is not an \[assets\] key Cinder knows/);
+    expect(readConfig(file('k4/wrangler.toml', 'name = "x"\n[assets]\ndirectory = "./dist"\nbinding = "ASSETS"\nnot_found_handling = "single-page-application"\nrun_worker_first = ["/api/*"]\n')).assets).toMatchObject({ binding: 'ASSETS', notFoundHandling: 'single-page-application', runWorkerFirst: ['/api/*'] });
     expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[durable_objects.bindings]]\nname = "ROOM"\nclass_name = "Room"\n'))).toThrow(/durable_objects is not supported by Cinder/);
     expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
     expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);

@@ -14,6 +14,8 @@ const EXAMPLES: Example[] = [
   { name: 'crypto-probe', entry: 'test/differential/workers/crypto-probe.js' },
   // Not an example: where eval and new Function work (startup) and where they are refused.
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
+  // Not an example: WebAssembly compiled from bytes at startup and in a handler.
+  { name: 'wasm-probe', entry: 'test/differential/workers/wasm-probe.js' },
   // Not an example: a WorkerEntrypoint default export and the cloudflare:workers module.
   { name: 'entrypoint-probe', entry: 'test/differential/workers/entrypoint-probe.js' },
   // Not an example: Text, Data and CompiledWasm modules made by wrangler's default module rules.
@@ -50,6 +52,7 @@ const REQUESTS: Record<string, DiffRequest[]> = {
 
   'eval-probe': [{ path: '/' }, { path: '/again' }],
 
+  'wasm-probe': [{ path: '/' }, { path: '/again' }],
   'modules-probe': [{ path: '/text' }, { path: '/data' }, { path: '/wasm' }, { path: '/nope' }],
 
   'entrypoint-probe': [{ path: '/shape' }, { method: 'POST', path: '/wait', body: 'x' }, { path: '/nope' }],

@@ -90,6 +90,7 @@ describe("the ingress's error path", () => {
     const runtime = {
       isLive: () => true,
       prewarm: () => null,
+      definition: () => undefined,
       fetch: async () => ({ ...answers[next++ % answers.length], body: 'x', cpuMs: 0, requestId: 'r' }),
     };
     const router = new Router(() => true);

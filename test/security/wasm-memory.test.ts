@@ -34,7 +34,10 @@ const modules = {
 
 const prelude = `const M = ${JSON.stringify(modules)}; const bytes = (name) => new Uint8Array(M[name]);
 const attempt = (fn) => { try { return String(fn()); } catch (e) { return e.name + ': ' + e.message; } };
-const attemptAsync = async (fn) => { try { return String(await fn()); } catch (e) { return e.name + ': ' + e.message; } };`;
+const attemptAsync = async (fn) => { try { return String(await fn()); } catch (e) { return e.name + ': ' + e.message; } };
+// Compiled at startup: in a handler, compiling bytes is refused (as on workerd).
+const compiled = Object.fromEntries(Object.keys(M).map((name) => [name, new WebAssembly.Module(bytes(name))]));
+const mod = (name) => compiled[name];`;
 
 const worker = (body: string) => `${prelude}\nexport default { async fetch(request) { ${body} } };`;
 
@@ -54,18 +57,18 @@ beforeAll(async () => {
       const within = attempt(() => m.grow(15));
       return Response.json({ past, within, bytes: m.buffer.byteLength, maximum: attempt(() => m.type ? m.type().maximum : 'n/a') });`),
     // the memory.grow instruction on an exported memory without a maximum: clamped at the limit
-    instruction: worker(`const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes('exported')));
+    instruction: worker(`const { exports } = new WebAssembly.Instance(mod('exported'));
       return Response.json({ past: exports.grow(4000), within: exports.grow(100), bytes: exports.mem.buffer.byteLength });`),
     // three exported memories grown by the instruction to ~63 MB each: over the limit after the event
     over: worker(`const keep = globalThis.keep ??= [];
-      for (let i = 0; i < 3; i++) { const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes('exported'))); exports.grow(1000); keep.push(exports); }
+      for (let i = 0; i < 3; i++) { const { exports } = new WebAssembly.Instance(mod('exported')); exports.grow(1000); keep.push(exports); }
       return new Response('held ' + keep.length);`),
-    hidden: worker(`const sync = attempt(() => new WebAssembly.Instance(new WebAssembly.Module(bytes('hidden'))));
-      const asyncBytes = await attemptAsync(() => WebAssembly.instantiate(bytes('hidden')).then((r) => r.instance));
-      const bounded = attempt(() => { const i = new WebAssembly.Instance(new WebAssembly.Module(bytes('hiddenBounded'))); return [i.exports.grow(15), i.exports.grow(1)].join(','); });
+    hidden: worker(`const sync = attempt(() => new WebAssembly.Instance(mod('hidden')));
+      const asyncBytes = await attemptAsync(() => WebAssembly.instantiate(mod('hidden')));
+      const bounded = attempt(() => { const i = new WebAssembly.Instance(mod('hiddenBounded')); return [i.exports.grow(15), i.exports.grow(1)].join(','); });
       return Response.json({ sync, asyncBytes, bounded });`),
     imported: worker(`const mem = new WebAssembly.Memory({ initial: 1 });
-      const { instance } = await WebAssembly.instantiate(bytes('imported'), { env: { mem } });
+      const instance = await WebAssembly.instantiate(mod('imported'), { env: { mem } });
       const past = instance.exports.grow(4000);
       const within = instance.exports.grow(100);
       return Response.json({ past, within, bytes: mem.buffer.byteLength });`),
@@ -80,6 +83,13 @@ beforeAll(async () => {
       let n = 0; const sly = { valueOf() { return n++ ? 4096 : 1; } };
       tries.push(attempt(() => new WebAssembly.Memory({ initial: sly }).buffer.byteLength));
       return Response.json(tries);`),
+    // compiling bytes in a handler: refused at once (it used to hang 30 s, then 503)
+    'compile-in-handler': worker(`return Response.json({
+      module: attempt(() => new WebAssembly.Module(bytes('hiddenBounded'))),
+      compile: await attemptAsync(() => WebAssembly.compile(bytes('hiddenBounded'))),
+      instantiate: await attemptAsync(() => WebAssembly.instantiate(bytes('hiddenBounded'))),
+      startupModule: attempt(() => new WebAssembly.Instance(mod('hiddenBounded')).exports.grow(1)),
+    });`),
     neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
   });
 });
@@ -139,6 +149,17 @@ describe('WebAssembly memory counts against the memory limit', () => {
   it('clamps an imported memory made by new WebAssembly.Memory', async () => {
     const out = JSON.parse((await server.request('imported')).text);
     expect(out).toEqual({ past: -1, within: 1, bytes: 101 * 65536 });
+  });
+
+  it('refuses compiling bytes in a handler at once, as workerd does; modules compiled at startup still instantiate', async () => {
+    const res = await server.request('compile-in-handler');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({
+      module: 'CompileError: WebAssembly.Module(): Wasm code generation disallowed by embedder',
+      compile: 'CompileError: WebAssembly.compile(): Wasm code generation disallowed by embedder',
+      instantiate: 'CompileError: WebAssembly.instantiate(): Wasm code generation disallowed by embedder',
+      startupModule: '1',
+    });
   });
 
   it('cannot be undone by user code', async () => {

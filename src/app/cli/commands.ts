@@ -5,6 +5,7 @@
 // The admin URL and token come from --url/--token, else CINDER_URL/CINDER_TOKEN.
 // The runtime, SQLite and esbuild are imported only by the commands that use them, so a
 // `cinder workers list` does not pay for loading V8 isolates.
+import type { WorkerModuleSource } from '../../model/worker-definition.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -80,6 +81,10 @@ function serveCommand(): Command {
     .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
     .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
     .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
+    .option('--colo <name>', 'request.cf.colo: a name for where this server is', 'LOCAL')
+    .option('--trust-proxy <cidrs>', 'proxies in front (comma-separated addresses or CIDR ranges) whose CF-Connecting-IP / X-Forwarded-For / CF-IPCountry are believed; otherwise the socket peer is the client')
+    .option('--origin <pattern=url>', 'where a request goes when its worker throws after ctx.passThroughOnException(), e.g. "example.com/*=http://10.0.0.5:8080" (repeatable; obeys --allow-private-fetch)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--max-asset-files <n>', 'most static asset files per version (default 20000)', positive)
     .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
     .action(async (opts) => {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
@@ -108,6 +113,10 @@ function serveCommand(): Command {
         limitCeilings,
         allowPrivateFetch: typeof opts.allowPrivateFetch === 'string' ? opts.allowPrivateFetch.split(',') : !!opts.allowPrivateFetch,
         serverTiming: opts.serverTiming !== false,
+        colo: opts.colo,
+        trustProxy: typeof opts.trustProxy === 'string' ? opts.trustProxy.split(',') : undefined,
+        origins: opts.origin,
+        maxAssetFiles: opts.maxAssetFiles,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
@@ -141,7 +150,8 @@ function serveCommand(): Command {
 
 interface Project {
   name: string;
-  entry: string;
+  /** undefined: a project of static assets only */
+  entry?: string;
   config?: ProjectConfig;
 }
 
@@ -163,20 +173,21 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
     entry = target;
   }
   if (config) {
-    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
+    if (!config.main && !config.assets) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module), or an [assets] directory`);
     // The build command may be what makes main: it runs first (wrangler's order).
     if (config.build) {
       const { runBuildStep } = await import('../bundle.js');
       await runBuildStep(config.build);
     }
-    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist${config.build ? ' after build.command ran' : ''}`);
+    if (config.main && !existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist${config.build ? ' after build.command ran' : ''}`);
     entry = config.main;
   }
   const { workerNameFromFile } = await import('../dev.js');
+  if (!entry && !opts.name && !config?.name) throw new ConfigError(`${config!.file} has no name: add name = "my-site" (or pass --name)`);
   const name = opts.name ?? config?.name ?? workerNameFromFile(entry!);
   const error = workerNameError(name);
   if (error) throw new ConfigError(`${error}${opts.name ? '' : config?.name ? ` (from ${config.file}; override with --name)` : ' (from the file name; pass --name)'}`);
-  return { name, entry: entry!, config };
+  return { name, entry, config };
 }
 
 /** As wrangler: say so when a var of the config is about to replace a secret of the same name. */
@@ -206,27 +217,45 @@ function deployCommand(): Command {
       .option('--dry-run', 'bundle and check, print what would be uploaded, upload nothing'),
   ).action(async (path: string, opts) => {
     const project = await resolveProject(path, opts);
-    const { bundleWorker } = await import('../bundle.js');
-    let bundle;
-    try {
-      bundle = await bundleWorker(project.entry, { ...bundleOptions(project.config), mode: 'production' });
-    } catch (error) {
-      const { formatBuildError } = await import('../build-errors.js');
-      throw new Error(`could not bundle ${project.entry}:\n${formatBuildError(error, { color: process.stderr.isTTY })}`);
-    }
-    const module = bundle.modules.find((m) => m.name === bundle.main)!;
     const metadata: Record<string, unknown> = project.config ? configMetadata(project.config) : {};
     // As wrangler: secrets set with `cinder secret put` live on the worker, not in the config, and
     // carry over to the new version (a var declared under the same name replaces the secret).
     metadata.keep_bindings = ['secret_text'];
-    if (module.type === 'esm') metadata.main_module = bundle.main;
-    else metadata.body_part = bundle.main;
+    let bundle: { main: string; modules: WorkerModuleSource[] } = { main: '', modules: [] };
+    let module: { type: string } | undefined;
+    if (project.entry) {
+      const { bundleWorker } = await import('../bundle.js');
+      try {
+        bundle = await bundleWorker(project.entry, { ...bundleOptions(project.config), mode: 'production' });
+      } catch (error) {
+        const { formatBuildError } = await import('../build-errors.js');
+        throw new Error(`could not bundle ${project.entry}:\n${formatBuildError(error, { color: process.stderr.isTTY })}`);
+      }
+      module = bundle.modules.find((m) => m.name === bundle.main)!;
+      if (module.type === 'esm') metadata.main_module = bundle.main;
+      else metadata.body_part = bundle.main;
+    }
+    const assets = project.config?.assets;
 
     const size = bundle.modules.reduce((n, m) => n + moduleSize(m), 0);
     if (opts.dryRun) {
-      say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
+      if (module) say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
+      if (assets) {
+        const { readAssetDirectory } = await import('../assets-dir.js');
+        const files = await readAssetDirectory(assets.directory);
+        say(`Would upload the assets in ${assets.directory}: ${files.size} files, ${formatBytes([...files.values()].reduce((n, f) => n + f.size, 0))}`);
+      }
       say(JSON.stringify(metadata, null, 2));
       return;
+    }
+
+    if (assets) {
+      // Files first (only those the server lacks), then the version that references them.
+      const { uploadAssets, assetsConfigMetadata } = await import('./assets.js');
+      const report = await uploadAssets(client(opts), project.name, assets);
+      say(`Assets: ${report.files} files, ${report.uploaded} uploaded (${formatBytes(report.uploadedBytes)}), ${report.files - report.uploaded} already on the server`);
+      metadata.assets = { session: report.session, config: assetsConfigMetadata(assets) };
+      if (assets.binding) (metadata.bindings as Record<string, unknown>[]).push({ type: 'assets', name: assets.binding });
     }
 
     const form = new FormData();

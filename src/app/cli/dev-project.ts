@@ -52,7 +52,7 @@ const fileWorkerName = (file: string) => basename(file, extname(file)).toLowerCa
 export function projectWorker(file: string, env: string | undefined, extraVars: [string, string][] = []): DevWorkerSource {
   const read = (): DevWorkerSource => {
     const config = readConfig(file, env);
-    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
+    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)${config.assets ? '; cinder dev does not serve a project of assets only yet (cinder deploy does)' : ''}`);
     const dir = dirname(config.file);
     const bindings: Record<string, BindingConfig> = {};
     for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
@@ -81,6 +81,11 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
       bundle: bundleOptions(config),
       build: config.build,
       queueConsumers: config.queueConsumers,
+      assets: config.assets && {
+        directory: config.assets.directory,
+        binding: config.assets.binding,
+        config: Object.fromEntries(Object.entries({ htmlHandling: config.assets.htmlHandling, notFoundHandling: config.assets.notFoundHandling, runWorkerFirst: config.assets.runWorkerFirst }).filter(([, v]) => v !== undefined)),
+      },
     };
   };
   return read();

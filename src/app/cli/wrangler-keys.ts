@@ -6,14 +6,14 @@
 import { SUPPORTED_COMPATIBILITY_FLAGS } from '../../model/compatibility.js';
 
 /** Keys readConfig acts on. */
-export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'd1_databases', 'r2_buckets', 'queues', 'triggers', 'routes', 'route', 'limits', 'env', 'rules', 'build'];
+export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'd1_databases', 'r2_buckets', 'queues', 'triggers', 'routes', 'route', 'limits', 'env', 'rules', 'build', 'assets'];
 
 /** Keys about Cloudflare's own dashboard, account or upload: nothing a worker sees depends on them. */
 export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_urls', 'send_metrics', 'minify', 'upload_source_maps'];
 
 /** wrangler keys Cinder does not implement (yet); refused by name. */
 export const UNSUPPORTED_KEYS = [
-  'assets', 'site', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
+  'site', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
   'node_compat', 'durable_objects', 'migrations', 'analytics_engine_datasets', 'ai',
   'browser', 'hyperdrive', 'vectorize', 'dispatch_namespaces', 'mtls_certificates', 'tail_consumers', 'unsafe', 'wasm_modules',
   'text_blobs', 'data_blobs', 'workflows', 'pipelines', 'version_metadata', 'secrets_store_secrets', 'containers', 'send_email',
@@ -26,10 +26,16 @@ const SUPPORTED_FLAGS = SUPPORTED_COMPATIBILITY_FLAGS;
 
 const COMPAT = 'see docs/compat.md for what Cinder supports';
 
+/** What to use instead, for unsupported keys that have a supported replacement. */
+const INSTEAD: Record<string, string> = {
+  site: 'Workers Sites (site, __STATIC_CONTENT_MANIFEST) is deprecated by Cloudflare and not supported by Cinder: serve the directory with [assets] instead (directory = "./public", and binding = "ASSETS" for env.ASSETS.fetch)',
+};
+
 /** Why `table` (the top level, or one [env.NAME] section: `where` names it) cannot be used, or null. */
 export function unsupportedKeys(table: Record<string, unknown>, where: (key: string) => string): string | null {
   for (const key of Object.keys(table)) {
     if (READ_KEYS.includes(key) || NO_EFFECT_KEYS.includes(key)) continue;
+    if (INSTEAD[key]) return `${where(key)}: ${INSTEAD[key]} (${COMPAT})`;
     if (UNSUPPORTED_KEYS.includes(key)) return `${where(key)} is not supported by Cinder; remove it or deploy elsewhere (${COMPAT})`;
     const near = closest(key, [...READ_KEYS, ...NO_EFFECT_KEYS, ...UNSUPPORTED_KEYS]);
     return `${where(key)} is not a wrangler key Cinder knows${near ? ` (did you mean "${near}"?)` : ''}; ${COMPAT}`;

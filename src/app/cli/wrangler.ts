@@ -10,6 +10,7 @@ import { parse as parseToml } from 'smol-toml';
 import { setBinding, type BindingConfig, type QueueConsumerSpec } from '../../model/worker-definition.js';
 import { queueConsumerError, queueNameError } from '../../../bindings/queues/names.js';
 import { unsupportedKeys } from './wrangler-keys.js';
+import { readAssetsTable, type ProjectAssets } from './assets.js';
 import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
 import type { BundleOptions } from '../bundle.js';
 
@@ -35,6 +36,8 @@ export interface ProjectConfig {
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+  /** [assets] (cli/assets.ts) */
+  assets?: ProjectAssets;
   /** module rules (wrangler's `rules`), before the defaults */
   rules: ModuleRule[];
   /** wrangler's `[build]`: run before bundling */
@@ -269,7 +272,15 @@ export function readConfig(file: string, env?: string): ProjectConfig {
   const flags = top.compatibility_flags;
   const compatibilityFlags = Array.isArray(flags) ? [...new Set(flags as string[])] : [];
 
+  let assets: ProjectAssets | undefined;
+  if (top.assets !== undefined) {
+    const read = readAssetsTable(top.assets, where('assets'), dirname(path));
+    if (typeof read === 'string') throw new ConfigError(read);
+    assets = read;
+  }
+
   return {
+    assets,
     file: path,
     name: str('name'),
     main: main ? resolve(dirname(path), main) : undefined,

@@ -1,0 +1,40 @@
+// `request.cf` of an incoming request: what one host can know about it (Workers'
+// IncomingRequestCfProperties, the fields that do not need Cloudflare's network). The ingress sends
+// a few strings (protocol/wall.ts WireRequest.cfFields); the object is made only when a handler
+// reads request.cf, so a worker that never does pays for nothing but those strings.
+
+const freeze = Object.freeze;
+
+/** request.cf, not built yet. */
+export class LazyCf {
+  #fields: string[];
+  #headers: [string, string][];
+  #built: Readonly<Record<string, unknown>> | undefined;
+
+  /** `headers`: the request's header pairs as they came (read only when cf is) */
+  constructor(fields: string[], headers: [string, string][]) {
+    this.#fields = fields;
+    this.#headers = headers;
+  }
+
+  value(): Readonly<Record<string, unknown>> {
+    if (this.#built) return this.#built;
+    const [colo, httpProtocol, tlsVersion, tlsCipher, country] = this.#fields;
+    const cf: Record<string, unknown> = { colo: String(colo ?? ''), httpProtocol: String(httpProtocol ?? '') };
+    // What the client offered, before anything in front of the worker rewrote it (as on Cloudflare).
+    const acceptEncoding = headerValue(this.#headers, 'accept-encoding');
+    if (acceptEncoding !== null) cf.clientAcceptEncoding = acceptEncoding;
+    if (tlsVersion) cf.tlsVersion = String(tlsVersion);
+    if (tlsCipher) cf.tlsCipher = String(tlsCipher);
+    if (country) cf.country = String(country);
+    return (this.#built = freeze(cf));
+  }
+}
+
+function headerValue(headers: [string, string][], lowerName: string): string | null {
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i][0];
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return headers[i][1];
+  }
+  return null;
+}

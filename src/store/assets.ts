@@ -1,0 +1,173 @@
+// Static asset storage under the data directory, content-addressed:
+//   assets/<account>/blobs/<aa>/<sha256>          a file's bytes, named by their hash
+//   assets/<account>/manifests/<sha256>.json      a manifest (path -> hash, size, content type)
+//   assets/versions/<version id>.json             which manifest and config a version serves
+// Blobs are kept per account, so whether a file exists (what an upload session answers) tells a
+// tenant nothing about another's files. Every file is written to a temporary name, fsynced, and
+// renamed into place, then the directory is fsynced: a file under its final name is complete,
+// whatever kill -9 interrupts. A version's link is written before the version is published, so a
+// published version never lacks its manifest, nor a manifest its blobs.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { assetPathError, isSha256, type AssetBlobSource, type AssetEntry, type AssetsConfig } from '../model/assets.js';
+
+/** What a version serves: the manifest it references and how. */
+export interface VersionAssetsRecord {
+  account: string;
+  manifest: string;
+  config: AssetsConfig;
+}
+
+export type ManifestRecord = Record<string, AssetEntry>;
+
+/** A blob whose bytes did not hash to the name it was sent under (nothing was kept). */
+export class BlobMismatchError extends Error {}
+
+const ACCOUNT = /^[A-Za-z0-9_.-]{1,128}$/;
+const VERSION = /^[A-Za-z0-9-]{1,64}$/;
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Write `data` to `file` so that `file` is either absent or complete. */
+async function writeDurably(file: string, data: Uint8Array | string): Promise<void> {
+  mkdirSync(dirname(file), { recursive: true });
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await rename(temp, file);
+  await fsyncDir(dirname(file));
+}
+
+export class AssetStore {
+  readonly root: string;
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'assets');
+    mkdirSync(this.root, { recursive: true });
+  }
+
+  private accountDir(account: string): string {
+    if (!ACCOUNT.test(account)) throw new Error(`asset store: invalid account id "${account}"`);
+    return join(this.root, account);
+  }
+
+  blobPath(account: string, hash: string): string {
+    if (!isSha256(hash)) throw new Error(`asset store: invalid blob hash "${hash}"`);
+    return join(this.accountDir(account), 'blobs', hash.slice(0, 2), hash);
+  }
+
+  hasBlob(account: string, hash: string): boolean {
+    return existsSync(this.blobPath(account, hash));
+  }
+
+  /** Store a blob streamed in, checking it hashes to `hash` and is `size` bytes; BlobMismatchError
+   *  (and nothing kept) when not. `maxBytes` cuts a body that runs past it. */
+  async putBlob(account: string, hash: string, size: number, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const file = this.blobPath(account, hash);
+    if (existsSync(file)) {
+      // Already here (another upload of the same file): drain, and keep the one we have.
+      for await (const _chunk of body);
+      return;
+    }
+    mkdirSync(dirname(file), { recursive: true });
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await open(temp, 'wx', 0o600);
+    const digest = createHash('sha256');
+    let written = 0;
+    try {
+      for await (const chunk of body) {
+        written += chunk.byteLength;
+        if (written > size) throw new BlobMismatchError(`the blob is larger than the ${size} bytes its manifest entry declares`);
+        digest.update(chunk);
+        await handle.write(chunk);
+      }
+      if (written !== size) throw new BlobMismatchError(`the blob is ${written} bytes, but its manifest entry declares ${size}`);
+      const actual = digest.digest('hex');
+      if (actual !== hash) throw new BlobMismatchError(`the blob's sha256 is ${actual}, not ${hash}`);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    await rename(temp, file);
+    await fsyncDir(dirname(file));
+  }
+
+  /** Store a manifest (content-addressed); answers its hash. */
+  async putManifest(account: string, manifest: ManifestRecord): Promise<string> {
+    const sorted: ManifestRecord = {};
+    for (const path of Object.keys(manifest).sort()) {
+      const { hash, size, contentType } = manifest[path];
+      sorted[path] = { hash, size, contentType };
+    }
+    const text = JSON.stringify(sorted);
+    const hash = createHash('sha256').update(text).digest('hex');
+    const file = join(this.accountDir(account), 'manifests', `${hash}.json`);
+    if (!existsSync(file)) await writeDurably(file, text);
+    return hash;
+  }
+
+  async getManifest(account: string, hash: string): Promise<ManifestRecord> {
+    if (!isSha256(hash)) throw new Error(`asset store: invalid manifest hash "${hash}"`);
+    const text = await readFile(join(this.accountDir(account), 'manifests', `${hash}.json`), 'utf8');
+    const parsed = JSON.parse(text) as ManifestRecord;
+    for (const path of Object.keys(parsed)) {
+      if (assetPathError(path)) throw new Error(`asset manifest ${hash}: bad path ${JSON.stringify(path)}`);
+    }
+    return parsed;
+  }
+
+  private versionFile(versionId: string): string {
+    if (!VERSION.test(versionId)) throw new Error(`asset store: invalid version id "${versionId}"`);
+    return join(this.root, 'versions', `${versionId}.json`);
+  }
+
+  async linkVersion(versionId: string, record: VersionAssetsRecord): Promise<void> {
+    await writeDurably(this.versionFile(versionId), JSON.stringify(record));
+  }
+
+  /** The version's assets, or null when it has none. */
+  async versionAssets(versionId: string): Promise<VersionAssetsRecord | null> {
+    try {
+      return JSON.parse(await readFile(this.versionFile(versionId), 'utf8')) as VersionAssetsRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  /** Reads an account's blobs by hash (the data plane and the ASSETS binding use it). */
+  blobSource(account: string): AssetBlobSource {
+    return {
+      read: (entry, range) => createReadStream(this.blobPath(account, entry.hash), range ? { start: range.start, end: range.end } : {}),
+    };
+  }
+
+  /** Bytes of a stored blob (for checks), or null when absent. */
+  async blobSize(account: string, hash: string): Promise<number | null> {
+    try {
+      return (await stat(this.blobPath(account, hash))).size;
+    } catch {
+      return null;
+    }
+  }
+}
