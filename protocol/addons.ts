@@ -46,6 +46,12 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'cache', globals: ['caches', 'CacheStorage'] },
   // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).
   { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
+  // D1 bindings' guest half (bindings/d1/guest.ts).
+  { name: 'd1', bindings: ['d1'] },
+  // R2 bindings' guest half (bindings/r2/guest.ts).
+  { name: 'r2', bindings: ['r2_bucket'] },
+  // Queues producer bindings' guest half (bindings/queues/guest.ts).
+  { name: 'queue', bindings: ['queue'] },
   // env.ASSETS.fetch() (bindings/assets).
   { name: 'assets', bindings: ['assets'] },
   // Durable Objects (bindings/durable-objects): the namespace binding, and in the isolate that hosts

@@ -13,7 +13,7 @@
 export const BOOT_GLOBAL = '__cinder_boot';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchQueue', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /**
@@ -83,6 +83,52 @@ export const DO_SYNC_OPS = {
   sql: 'do.sql',
 } as const;
 
+/** The D1 binding's ops (bindings/d1): (bindingName, ...) as bindings/d1/protocol.ts describes. */
+export const D1_OPS = {
+  /** (binding, WireD1Statement[]) -> WireD1QueryAnswer: statements in one transaction */
+  query: 'd1.query',
+  /** (binding, sql) -> WireD1ExecAnswer */
+  exec: 'd1.exec',
+  /** (binding) -> ArrayBuffer: the database file */
+  dump: 'd1.dump',
+} as const;
+
+/** The R2 binding's ops (bindings/r2): (bindingName, key, ...) as bindings/r2/protocol.ts describes. */
+export const R2_OPS = {
+  head: 'r2.head',
+  get: 'r2.get',
+  put: 'r2.put',
+  delete: 'r2.delete',
+  list: 'r2.list',
+  createMultipartUpload: 'r2.createMultipartUpload',
+  uploadPart: 'r2.uploadPart',
+  completeMultipartUpload: 'r2.completeMultipartUpload',
+  abortMultipartUpload: 'r2.abortMultipartUpload',
+} as const;
+
+/** The Queues producer binding's ops (bindings/queues): (bindingName, WireQueueSend[]). */
+export const QUEUE_OPS = {
+  send: 'queue.send',
+} as const;
+
+/** A message as dispatchQueue delivers it to a consumer. */
+export interface WireQueueMessage {
+  id: string;
+  /** ms since the epoch, when it was sent */
+  timestamp: number;
+  /** the body, already decoded for its content type (a structured-clone copy) */
+  body: unknown;
+  attempts: number;
+}
+
+/** What dispatchQueue answers: each message's fate. A message not named is retried when the
+ *  handler threw, acknowledged otherwise. */
+export interface QueueDispatchResult {
+  acked: string[];
+  /** [message id, delaySeconds or null] */
+  retried: [string, number | null][];
+}
+
 /** The WebSocket ops (bindings/websocket): a guest end whose other end the host holds, by the
  *  guest's socket id (bindings/websocket/protocol.ts has the shapes). */
 export const WEBSOCKET_OPS = {
@@ -118,6 +164,9 @@ export const OPS = {
   /** (bindingName, method, args[]) -> RpcAnswer: a method of the bound worker's WorkerEntrypoint */
   serviceRpc: 'service.rpc',
   kv: KV_OPS,
+  d1: D1_OPS,
+  r2: R2_OPS,
+  queue: QUEUE_OPS,
   webSocket: WEBSOCKET_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },

@@ -15,12 +15,13 @@ import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { eventHandler, rememberWorker } from './addon-events.js';
-import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
+import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
   fetch?: (request: unknown, env?: unknown, ctx?: unknown) => unknown;
   scheduled?: (controller: unknown, env?: unknown, ctx?: unknown) => unknown;
+  queue?: (batch: unknown, env?: unknown, ctx?: unknown) => unknown;
 }
 
 // The default export: an object of handlers, or a class (extends WorkerEntrypoint from
@@ -164,11 +165,13 @@ export function installWorker(namespace: unknown, env: string): string {
     let answer = 'modules';
     if (typeof handlers.fetch === 'function') answer += ' fetch';
     if (typeof handlers.scheduled === 'function') answer += ' scheduled';
+    if (typeof (handlers as Record<string, unknown>).queue === 'function') answer += ' queue';
     return answer;
   }
   let answer = 'service-worker';
   if ((listeners.get('fetch')?.length ?? 0) > 0) answer += ' fetch';
   if ((listeners.get('scheduled')?.length ?? 0) > 0) answer += ' scheduled';
+  if ((listeners.get('queue')?.length ?? 0) > 0) answer += ' queue';
   return answer;
 }
 
@@ -333,6 +336,100 @@ export async function dispatchScheduled(id: number, cron: string, scheduledTime:
     return finish(state, { result: { noRetry: controller.retryDisabled } });
   } catch (error) {
     return finish(state, { result: { noRetry: controller.retryDisabled }, exception: describeError(error) });
+  }
+}
+
+// --- queue consumers ----------------------------------------------------------------------------
+
+/** Each message's fate, first decision wins: a message's own ack()/retry() before the batch's
+ *  ackAll()/retryAll(), and either before what the handler's outcome implies. */
+type Fate = { ack: true } | { ack: false; delaySeconds: number | null };
+
+function delayOf(options: unknown): number | null {
+  if (options === undefined || options === null) return null;
+  const delay = (options as { delaySeconds?: unknown }).delaySeconds;
+  if (delay === undefined) return null;
+  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > 43200) throw new RangeError('delaySeconds must be a number of seconds from 0 to 43200');
+  return delay;
+}
+
+class Message {
+  readonly id: string;
+  readonly timestamp: Date;
+  readonly body: unknown;
+  readonly attempts: number;
+  readonly #fates: Map<string, Fate>;
+  constructor(wire: WireQueueMessage, fates: Map<string, Fate>) {
+    this.id = wire.id;
+    this.timestamp = new Date(wire.timestamp);
+    this.body = wire.body;
+    this.attempts = wire.attempts;
+    this.#fates = fates;
+  }
+  ack(): void {
+    if (!this.#fates.has(this.id)) this.#fates.set(this.id, { ack: true });
+  }
+  retry(options?: unknown): void {
+    const delaySeconds = delayOf(options);
+    if (!this.#fates.has(this.id)) this.#fates.set(this.id, { ack: false, delaySeconds });
+  }
+  get [Symbol.toStringTag]() {
+    return 'Message';
+  }
+}
+
+class MessageBatch {
+  readonly queue: string;
+  readonly messages: readonly Message[];
+  readonly #fates: Map<string, Fate>;
+  constructor(queue: string, messages: WireQueueMessage[], fates: Map<string, Fate>) {
+    this.queue = queue;
+    this.#fates = fates;
+    this.messages = Object.freeze(messages.map((m) => new Message(m, fates)));
+  }
+  ackAll(): void {
+    for (const message of this.messages) if (!this.#fates.has(message.id)) this.#fates.set(message.id, { ack: true });
+  }
+  retryAll(options?: unknown): void {
+    const delaySeconds = delayOf(options);
+    for (const message of this.messages) if (!this.#fates.has(message.id)) this.#fates.set(message.id, { ack: false, delaySeconds });
+  }
+  get [Symbol.toStringTag]() {
+    return 'MessageBatch';
+  }
+}
+
+export async function dispatchQueue(id: number, queue: string, messages: WireQueueMessage[]): Promise<DispatchResult<QueueDispatchResult>> {
+  const state = beginInvocation(id);
+  enter(id);
+  const fates = new Map<string, Fate>();
+  const batch = new MessageBatch(queue, messages, fates);
+  const answer = (threw: boolean): QueueDispatchResult => {
+    const acked: string[] = [];
+    const retried: [string, number | null][] = [];
+    for (const message of messages) {
+      const fate = fates.get(message.id) ?? (threw ? { ack: false, delaySeconds: null } : { ack: true });
+      if (fate.ack) acked.push(message.id);
+      else retried.push([message.id, fate.delaySeconds]);
+    }
+    return { acked, retried };
+  };
+  try {
+    if (workerModule) {
+      const ctx = new ExecutionContext(state);
+      const { handlers, classForm } = handlersFor(ctx);
+      if (typeof handlers.queue !== 'function') throw new Error('Handler does not export a queue() function.');
+      await (classForm ? handlers.queue(batch) : handlers.queue(batch, workerEnv, ctx));
+    } else {
+      const queueListeners = listeners.get('queue') ?? [];
+      if (!queueListeners.length) throw new Error('No queue handler.');
+      const event = Object.assign(new ExtendableEvent('queue', state), { queue, messages: batch.messages, ackAll: () => batch.ackAll(), retryAll: (o?: unknown) => batch.retryAll(o) });
+      for (const listener of queueListeners) listener(event);
+    }
+    await settleWaitUntil(state, true);
+    return finish(state, { result: answer(false) });
+  } catch (error) {
+    return finish(state, { result: answer(true), exception: describeError(error) });
   }
 }
 

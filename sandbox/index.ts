@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchSocketEvent, dispatchRpc, dispatchAddonEvent, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchQueue, dispatchSocketEvent, dispatchRpc, dispatchAddonEvent, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -59,6 +59,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     installWorker: entry(installWorkerEntry),
     dispatchFetch: entry(dispatchFetch),
     dispatchScheduled: entry(dispatchScheduled),
+    dispatchQueue: entry(dispatchQueue),
     dispatchSocketEvent: entry(dispatchSocketEvent),
     settle: entry(settle),
     pullStream: entry(pullStream),

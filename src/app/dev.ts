@@ -16,12 +16,15 @@ import type { Logger } from 'pino';
 import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { formatBuildError } from './build-errors.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
-import { contentHash, type BindingConfig, type DurableObjectMigration, type WorkerDefinition } from '../model/worker-definition.js';
+import { contentHash, type BindingConfig, type DurableObjectMigration, type QueueConsumerSpec, type WorkerDefinition } from '../model/worker-definition.js';
 import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { D1Service, installD1 } from '../../bindings/d1/index.js';
+import { installR2, R2Store } from '../../bindings/r2/index.js';
+import { consumerConfig, installQueueProducers, QueueConsumers, QueueStore } from '../../bindings/queues/index.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
@@ -49,6 +52,8 @@ export interface DevWorkerSource {
   /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
    *  when a file under its watch directories changes */
   build?: BuildStep;
+  /** queues it consumes (wrangler's queues.consumers) */
+  queueConsumers?: QueueConsumerSpec[];
   /** a wrangler project's [assets]: served from the directory, read again when it changes */
   assets?: DevAssetsOptions;
   /** a wrangler project's Durable Object migrations ([[migrations]]) */
@@ -81,7 +86,8 @@ export interface DevOptions {
   bundle?: BundleOptions;
   /** a build.command for the workers from `paths` (see DevWorkerSource.build) */
   build?: BuildStep;
-  /** keep dev state (KV) in this directory; default: in memory, for this process only */
+  /** keep dev state (KV, Cache, D1, R2, Queues) in this directory; default: in memory (D1, R2 and
+   *  Queues in a temporary directory), for this process only */
   persistTo?: string;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
@@ -99,6 +105,8 @@ export interface DevServer {
   server: http.Server;
   /** the KV service behind the workers' KV bindings, once one uses KV */
   kv: KVService | null;
+  /** the D1 service behind d1 bindings, once a worker binds one */
+  readonly d1: D1Service | null;
   /** the DevTools inspector, with --inspect */
   inspector: InspectorServer | null;
   sourceMaps: SourceMaps;
@@ -212,6 +220,27 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     deploys.apply(deploys.plan({ account: '', script: source.name, bindings: def.bindings, migrations, exportedClasses }));
   };
 
+  // D1, R2 and Queues, opened when a worker first binds one (or consumes a queue): files under
+  // persistTo (what `cinder d1 execute --local` reads), else in a directory for this process only.
+  let dataDir: string | null = null;
+  const dataDirOf = () => (dataDir ??= options.persistTo ?? mkdtempSync(join(tmpdir(), 'cinder-dev-state-')));
+  let d1: D1Service | null = null;
+  let r2: R2Store | null = null;
+  let queueStore: QueueStore | null = null;
+  let queueConsumers: QueueConsumers | null = null;
+  const ensureData = (worker: string, bindings: Record<string, BindingConfig>, consumers: QueueConsumerSpec[] | undefined) => {
+    const types = new Set(Object.values(bindings).map((binding) => binding.type));
+    if (!d1 && types.has('d1')) installD1(runtime, (d1 = new D1Service({ dataDir: dataDirOf() })));
+    if (!r2 && types.has('r2_bucket')) installR2(runtime, (r2 = new R2Store({ root: join(dataDirOf(), 'r2') })));
+    if (!queueStore && (types.has('queue') || consumers?.length)) {
+      mkdirSync(dataDirOf(), { recursive: true });
+      const store = (queueStore = new QueueStore(join(dataDirOf(), 'queues.sqlite')));
+      const active = (queueConsumers = new QueueConsumers({ store, dispatch: (name, queue, batch) => runtime.queue(name, queue, batch), onError: (error, where) => logger.error({ worker: where.worker, queue: where.queue, err: String(error) }, 'queue consumer failed') }));
+      installQueueProducers(runtime, store, (ref) => active.wake(ref));
+    }
+    queueConsumers?.set(worker, 'default', (consumers ?? []).map(consumerConfig));
+  };
+
   // Watching directories, not files: editors save by writing a new file and renaming it over the
   // old one (vim, JetBrains, sed -i), which a watch on the old file's inode would never see again.
   const directories = new Map<string, FSWatcher>();
@@ -292,6 +321,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       if (source.assets.binding) bindings[source.assets.binding] = { type: 'assets' };
     }
     ensureKV(bindings);
+    ensureData(source.name, bindings, source.queueConsumers);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
     // The version changes with the code and with the settings, so a config edit alone reloads.
     const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
@@ -399,6 +429,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     get kv() {
       return kv;
     },
+    get d1() {
+      return d1;
+    },
     inspector,
     sourceMaps,
     async reload(name: string) {
@@ -422,6 +455,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       cacheStore.close();
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
+      await queueConsumers?.close();
+      await queueStore?.close();
+      d1?.close();
+      r2?.close();
+      if (dataDir && !options.persistTo) rmSync(dataDir, { recursive: true, force: true });
+      d1?.close();
+      r2?.close();
+      await queueConsumers?.close();
+      await queueStore?.close();
     },
   };
 }

@@ -277,6 +277,8 @@ export class Deployments {
       limits: version.limits,
       compatibilityDate: version.compatibilityDate,
       compatibilityFlags: version.compatibilityFlags ?? [],
+      // A secret changed keeps the queues the version consumes.
+      ...(version.queueConsumers?.length ? { queueConsumers: version.queueConsumers } : {}),
       // the live version's static assets, as they are
       assets: this.assetUploads && (await this.assetUploads.store.versionAssets(version.id)) ? { keep: true } : undefined,
     };
@@ -320,6 +322,7 @@ export class Deployments {
       limits: spec.limits,
       compatibilityDate: spec.compatibilityDate,
       compatibilityFlags: spec.compatibilityFlags,
+      ...(spec.queueConsumers?.length ? { queueConsumers: spec.queueConsumers } : {}),
     };
     const def = this.definition(version, spec.modules, emptyCodeCache(), account);
     const assets = spec.assets ? await this.versionAssetsFor(name, spec.assets, current, account) : null;
@@ -587,13 +590,14 @@ function assertName(name: string): void {
 /**
  * Bindings as the runtime sees them: KV namespace ids turned into the account's storage ids, and
  * service bindings marked with the account, so a call reaches a worker of this account only
- * (bindings/service/host.ts) even if the name is deleted and taken by another account later.
+ * (bindings/service/host.ts) even if the name is deleted and taken by another account later;
+ * D1 and R2 bindings likewise, so a database id or bucket name reaches only this account's own.
  */
 function resolveBindings(bindings: Record<string, BindingConfig>, account: string): Record<string, BindingConfig> {
   const out: Record<string, BindingConfig> = {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (binding.type === 'kv_namespace') out[name] = { ...binding, namespace_id: accountNamespace(account, binding.namespace_id) };
-    else if (binding.type === 'service') out[name] = { ...binding, account };
+    else if (binding.type === 'service' || binding.type === 'd1' || binding.type === 'r2_bucket' || binding.type === 'queue') out[name] = { ...binding, account };
     else out[name] = binding;
   }
   return out;

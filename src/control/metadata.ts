@@ -3,19 +3,25 @@
 //   { "main_module": "index.js",            // modules format; or "body_part": "worker.js"
 //     "bindings": [{ "type": "plain_text", "name": "GREETING", "text": "hi" },
 //                  { "type": "kv_namespace", "name": "KV", "namespace_id": "..." },
-//                  { "type": "service", "name": "AUTH", "service": "auth" }],
+//                  { "type": "service", "name": "AUTH", "service": "auth" },
+//                  { "type": "d1", "name": "DB", "id": "..." },
+//                  { "type": "r2_bucket", "name": "FILES", "bucket_name": "..." }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
 //     "compatibility_flags": ["nodejs_compat"],   // only flags Cinder supports; others refused by name
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
-//     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
+//     "keep_bindings": ["secret_text"],     // carry these binding types over from the live version
+//     "queue_consumers": [{ "queue": "jobs", "max_batch_size": 10, "max_retries": 3, ... }] }
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
-import { setBinding, type BindingConfig, type DurableObjectMigration } from '../model/worker-definition.js';
+import { setBinding, type BindingConfig, type DurableObjectMigration, type QueueConsumerSpec } from '../model/worker-definition.js';
+import { queueConsumerError, queueNameError } from '../../bindings/queues/names.js';
 import type { Limits } from '../model/limits.js';
 import { SUPPORTED_COMPATIBILITY_FLAGS, unsupportedFlags } from '../model/compatibility.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
+import { databaseIdError } from '../../bindings/d1/service.js';
+import { bucketNameError } from '../../bindings/r2/store.js';
 import type { AssetsConfig } from '../model/assets.js';
 import { parseAssetsConfig } from './assets.js';
 
@@ -36,14 +42,16 @@ export interface UploadMetadata {
   /** static assets for the version (control/assets.ts): an upload session's manifest, or the
    *  live version's (keep); undefined: the version has none */
   assets?: { session?: string; keep?: boolean; /** absent: the defaults, or with keep the live version's */ config?: AssetsConfig };
+  /** queues this version consumes (wrangler's queues.consumers); absent: none */
+  queueConsumers?: QueueConsumerSpec[];
 }
 
-const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'assets', 'durable_object_namespace'] as const;
+const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service', 'assets', 'durable_object_namespace', 'd1', 'r2_bucket', 'queue'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
 const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets', 'migrations']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings', 'assets', 'migrations', 'queue_consumers']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -73,6 +81,26 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       const entrypoint = str(raw.entrypoint, `${where}.entrypoint`, { optional: true });
       if (entrypoint !== undefined && !/^[A-Za-z_$][\w$]{0,255}$/.test(entrypoint)) throw badRequest(`${where}.entrypoint must name an exported class (a JavaScript identifier), not ${JSON.stringify(entrypoint)}`);
       return [name, entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint }];
+    }
+    case 'd1': {
+      // wrangler sends the database's id as `id`; `database_id` is accepted too
+      const id = str(raw.id ?? raw.database_id, `${where}.id`)!;
+      const error = databaseIdError(id);
+      if (error) throw badRequest(`${where}.id: ${error} (binding ${name})`);
+      const databaseName = str(raw.database_name, `${where}.database_name`, { optional: true });
+      return [name, databaseName ? { type: 'd1', database_id: id, database_name: databaseName } : { type: 'd1', database_id: id }];
+    }
+    case 'queue': {
+      const queue = str(raw.queue_name, `${where}.queue_name`)!;
+      const error = queueNameError(queue);
+      if (error) throw badRequest(`${where}.queue_name: ${error} (binding ${name})`);
+      return [name, { type: 'queue', queue_name: queue }];
+    }
+    case 'r2_bucket': {
+      const bucket = str(raw.bucket_name, `${where}.bucket_name`)!;
+      const error = bucketNameError(bucket);
+      if (error) throw badRequest(`${where}.bucket_name: ${error} (binding ${name})`);
+      return [name, { type: 'r2_bucket', bucket_name: bucket }];
     }
     case 'assets':
       return [name, { type: 'assets' }];
@@ -220,6 +248,21 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     }
   }
 
+  let queueConsumers: QueueConsumerSpec[] = [];
+  if (raw.queue_consumers !== undefined) {
+    if (!Array.isArray(raw.queue_consumers)) throw badRequest('metadata.queue_consumers must be an array of {queue, max_batch_size?, max_batch_timeout?, max_retries?, dead_letter_queue?, retry_delay?}');
+    queueConsumers = raw.queue_consumers.map((item, i) => {
+      const where = `metadata.queue_consumers[${i}]`;
+      if (!isObject(item)) throw badRequest(`${where} must be an object`);
+      const error = queueConsumerError(item);
+      if (error) throw badRequest(`${where}.${error}`);
+      return item as unknown as QueueConsumerSpec;
+    });
+    const queues = queueConsumers.map((c) => c.queue);
+    const twice = queues.find((q, i) => queues.indexOf(q) !== i);
+    if (twice) throw badRequest(`metadata.queue_consumers: queue "${twice}" is consumed twice`);
+  }
+
   let compatibilityFlags: string[] = [];
   if (raw.compatibility_flags !== undefined) {
     compatibilityFlags = [...new Set(stringList(raw.compatibility_flags, 'metadata.compatibility_flags'))];
@@ -244,5 +287,5 @@ export function parseMetadata(raw: unknown): UploadMetadata {
   if (Object.values(bindings).some((b) => b.type === 'assets') && !assets) throw badRequest('an assets binding needs metadata.assets (the version\'s static assets)');
   if (Object.values(bindings).filter((b) => b.type === 'assets').length > 1) throw badRequest('only one assets binding per worker (as on Cloudflare)');
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets, migrations: parseMigrations(raw.migrations) };
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags, assets, migrations: parseMigrations(raw.migrations), queueConsumers };
 }

@@ -7,6 +7,8 @@
 //                                404, word for word what a missing one gets (nothing leaks);
 //                                uploading under a name another account owns is a 409
 //   /kv/:namespace/...           the account's own namespaces (kv-routes.ts scopes the ids)
+//   /d1, /d1/:id/...             the account's own D1 databases (d1-routes.ts scopes the ids)
+//   /r2/:bucket/...              the account's own R2 buckets (r2-routes.ts scopes the names)
 //   /client/v4/accounts/:id/...  only the token's own account id (wrangler sends it)
 // Everything else (/accounts, /tokens, /metrics, ...) is the operator's: 403.
 import type { MiddlewareHandler } from 'hono';
@@ -16,6 +18,8 @@ import { principalOf } from './principal.js';
 const LISTINGS = /^\/(workers|routes)\/?$/;
 const WORKER = /^\/workers\/([^/]+)(\/.*)?$/;
 const KV = /^\/kv\/.+$/;
+const D1 = /^\/d1(\/.*)?$/;
+const R2 = /^\/r2\/.+$/;
 const ACCOUNT_API = /^\/client\/v4\/accounts\/([^/]+)(\/.*)?$/;
 
 /** As hono decodes a path parameter, so the name checked here is the name the route acts on. */
@@ -32,7 +36,7 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
     const principal = principalOf(c);
     if (principal.kind === 'operator') return next();
     const path = c.req.path;
-    if (LISTINGS.test(path) || KV.test(path)) return next();
+    if (LISTINGS.test(path) || KV.test(path) || D1.test(path) || R2.test(path)) return next();
 
     const worker = WORKER.exec(path);
     if (worker) {
@@ -55,6 +59,6 @@ export function tenantScope(deployments: Deployments): MiddlewareHandler {
       if (decodeSegment(account[1]) !== principal.account) return c.json({ error: `this token acts on account ${principal.account} only` }, 403);
       return next();
     }
-    return c.json({ error: `${c.req.method} ${path} needs the operator's admin token; an account token manages its own workers, routes and KV namespaces` }, 403);
+    return c.json({ error: `${c.req.method} ${path} needs the operator's admin token; an account token manages its own workers, routes, KV namespaces, D1 databases and R2 buckets` }, 403);
   };
 }

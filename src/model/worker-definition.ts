@@ -74,6 +74,12 @@ export type BindingConfig =
       /** set by the control plane: the callee must be of this account */
       account?: string;
     }
+  /** D1: the database `database_id` of `account` (set by the control plane; "default" when absent) */
+  | { type: 'd1'; database_id: string; database_name?: string; account?: string }
+  /** R2: the bucket `bucket_name` of `account` (set by the control plane; "default" when absent) */
+  | { type: 'r2_bucket'; bucket_name: string; account?: string }
+  /** a Queues producer: the queue `queue_name` of `account` (set by the control plane) */
+  | { type: 'queue'; queue_name: string; account?: string }
   /** env.NAME.fetch() over the version's static assets (WorkerDefinition.assets) */
   | { type: 'assets' }
 
@@ -87,6 +93,16 @@ export interface DurableObjectMigration {
   newSqliteClasses: string[];
   renamedClasses: { from: string; to: string }[];
   deletedClasses: string[];
+}
+
+/** A queue a worker consumes (wrangler's queues.consumers entry), as a version keeps it. */
+export interface QueueConsumerSpec {
+  queue: string;
+  max_batch_size?: number;
+  max_batch_timeout?: number;
+  max_retries?: number;
+  dead_letter_queue?: string;
+  retry_delay?: number;
 }
 
 export interface WorkerDefinition {

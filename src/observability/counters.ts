@@ -36,3 +36,28 @@ export function countingKvOps<T extends OpRegistry>(runtime: T): OpRegistry {
     },
   };
 }
+
+/** One queue as /metrics shows it: its depth and what its consumers did with its messages. */
+export interface QueueMetricRow {
+  account: string;
+  queue: string;
+  depth: number;
+  delivered: number;
+  acked: number;
+  retried: number;
+  deadLettered: number;
+  dropped: number;
+}
+
+const queueSources = new WeakMap<object, () => Promise<QueueMetricRow[]>>();
+
+/** Where `runtime`'s queue figures come from (the Queues binding sets it); null stops it. */
+export function setQueueMetricsSource(runtime: object, source: (() => Promise<QueueMetricRow[]>) | null): void {
+  if (source) queueSources.set(runtime, source);
+  else queueSources.delete(runtime);
+}
+
+/** The queue figures of `runtime` now (empty when it has no queues). */
+export async function queueMetricsOf(runtime: object): Promise<QueueMetricRow[]> {
+  return (await queueSources.get(runtime)?.()) ?? [];
+}

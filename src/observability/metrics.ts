@@ -29,7 +29,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, ty
 import type { Runtime } from '../runtime/runtime.js';
 import type { InvocationRecord } from '../runtime/invocation.js';
 import type { CronRun } from '../data-plane/cron.js';
-import { setKvOperationSink } from './counters.js';
+import { queueMetricsOf, setKvOperationSink } from './counters.js';
 
 const CPU_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const WALL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -86,13 +86,13 @@ class Buckets {
 }
 
 /** A registry metric computed at scrape time from `values()`. */
-function customMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => ExportedValue[]): void {
+function customMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram' | 'gauge', values: () => ExportedValue[] | Promise<ExportedValue[]>): void {
   const metric = {
     name,
     help,
     type,
     aggregator: 'sum',
-    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    get: async () => ({ name, help, type, aggregator: 'sum', values: await values() }),
     reset() {},
   };
   registry.registerMetric(metric as unknown as Metric);
@@ -166,6 +166,17 @@ export class Metrics {
           const [op, namespace] = key.split('\0');
           return { labels: { worker, op, namespace }, value };
         }),
+      ),
+    );
+
+    customMetric(this.registry, 'cinder_queue_depth', 'Messages waiting or in flight, by account and queue.', 'gauge', () =>
+      queueMetricsOf(runtime).then((rows) => rows.map((q) => ({ labels: { account: q.account, queue: q.queue }, value: q.depth }))),
+    );
+    customMetric(this.registry, 'cinder_queue_messages_total', 'Queue messages by what happened to them: delivered (to a consumer batch), acked, retried, dead_lettered, dropped.', 'counter', () =>
+      queueMetricsOf(runtime).then((rows) =>
+        rows.flatMap((q) =>
+          (['delivered', 'acked', 'retried', 'deadLettered', 'dropped'] as const).map((event) => ({ labels: { account: q.account, queue: q.queue, event: event === 'deadLettered' ? 'dead_lettered' : event }, value: q[event] })),
+        ),
       ),
     );
 

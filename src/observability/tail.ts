@@ -32,7 +32,7 @@ export interface TailInvocationEvent {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled' | 'websocket' | 'durable-object';
+  kind: 'fetch' | 'scheduled' | 'queue' | 'websocket' | 'durable-object';
   outcome: Outcome;
   cpu_ms: number;
   wall_ms: number;
@@ -45,6 +45,9 @@ export interface TailInvocationEvent {
   /** scheduled: the cron and when it was due */
   cron?: string;
   scheduled_time?: number;
+  /** queue: the queue and how many messages the batch held */
+  queue?: string;
+  messages?: number;
 }
 
 export type TailEvent = TailLogEvent | TailExceptionEvent | TailInvocationEvent;
@@ -169,6 +172,9 @@ export class TailHub {
     if (trigger && 'cron' in trigger) {
       event.cron = trigger.cron;
       event.scheduled_time = trigger.scheduledTime;
+    } else if (trigger && 'queue' in trigger) {
+      event.queue = trigger.queue;
+      event.messages = trigger.messages;
     } else if (trigger) {
       event.request = { method: trigger.method, url: trigger.url, status: trigger.status };
     }

@@ -51,11 +51,6 @@ export function oversizedHeaders<T>(): DispatchResult<T> {
 
 /** A request without a body in hand crosses as one JSON string (cheapest); small bodies by copy;
  *  large ones are transferred (no copy) into the isolate. */
-/** Any structured-cloneable value as an entry argument, copied in. */
-export function copiedArgument(value: unknown): unknown {
-  return new ivm.ExternalCopy(value).copyInto({ release: true });
-}
-
 export function wireArgument(request: WireRequest): unknown {
   if (request.body == null) return JSON.stringify(request);
   if (request.body && request.body.byteLength > 64 * 1024) {
@@ -64,6 +59,10 @@ export function wireArgument(request: WireRequest): unknown {
   return new ivm.ExternalCopy(request).copyInto({ release: true });
 }
 
+/** A plain-data argument for an entry (RPC arguments, queue messages): structured-cloned in. */
+export function copiedArgument(value: unknown): unknown {
+  return new ivm.ExternalCopy(value).copyInto({ release: true });
+}
 
 /** A WebSocket event as it crosses into the guest: copied (a binary message's bytes with it). */
 export function socketEventArgument(event: SocketEvent): unknown {

@@ -36,9 +36,9 @@ export interface InvocationRecord {
   trigger?: InvocationTrigger;
 }
 
-export type InvocationKind = 'fetch' | 'scheduled' | 'websocket' | 'durable-object';
+export type InvocationKind = 'fetch' | 'scheduled' | 'queue' | 'websocket' | 'durable-object';
 
-export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
+export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number } | { queue: string; messages: number };
 
 let nextInvocationId = 1;
 

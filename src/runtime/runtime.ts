@@ -12,7 +12,7 @@ import { WorkerLoadError } from './worker-loader.js';
 import type { InvocationRecord } from './invocation.js';
 import type { OpHandler, RuntimeRequest, RuntimeResponse, RuntimeRpcResult, SyncOpHandler } from './contract.js';
 import { ObjectHost, type ObjectHostOptions } from './durable-objects/object-host.js';
-import type { WireResponse } from '../../protocol/wall.js';
+import type { QueueDispatchResult, WireQueueMessage, WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
 import { WorkerSlot } from './worker-slot.js';
@@ -581,6 +581,23 @@ export class Runtime {
     if (result.limit) return { outcome: 'limit' as const, error: result.limit.message, coldMs, noRetry: false, requestId };
     if (result.exception) return { outcome: 'exception' as const, error: result.exception.stack, coldMs, noRetry: result.noRetry, requestId };
     return { outcome: 'ok' as const, coldMs, noRetry: result.noRetry, requestId };
+  }
+
+  /** Deliver a batch of queue messages to a worker's queue() handler. */
+  async queue(name: string, queue: string, messages: WireQueueMessage[], requestId = newRequestId()): Promise<{ outcome: 'ok' | 'exception' | 'limit'; result?: QueueDispatchResult; error?: string; requestId: string }> {
+    const refusal = this.refusals.get(name);
+    if (refusal !== undefined) return { outcome: 'exception', error: refusal, requestId };
+    const running = this.started(name);
+    try {
+      const { instance, loadError } = await this.instanceFor(name);
+      if (!instance) return { outcome: 'exception', error: loadError, requestId };
+      const out = await instance.queue(queue, messages, requestId);
+      if (out.limit) return { outcome: 'limit', error: out.limit.message, requestId };
+      if (out.exception) return { outcome: 'exception', result: out.result, error: out.exception.stack, requestId };
+      return { outcome: 'ok', result: out.result, requestId };
+    } finally {
+      this.finished(name, running);
+    }
   }
 
   close(): void {

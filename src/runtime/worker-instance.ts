@@ -8,7 +8,7 @@ import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
-import { OPS, type DispatchResult, type GuestException, type LogLevel, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { OPS, type DispatchResult, type GuestException, type LogLevel, type QueueDispatchResult, type SocketEvent, type WireQueueMessage, type WireRequest, type WireResponse } from '../../protocol/wall.js';
 import type { OpHandler, RuntimeRequest, SocketLink, SocketOwner, SyncOpHandler } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
@@ -332,6 +332,28 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, noRetry: false, invocation };
+    }
+  }
+
+  /** A batch of queue messages for the worker's queue() handler: what it decided for each. */
+  async queue(queue: string, messages: WireQueueMessage[], requestId: string): Promise<{ result?: QueueDispatchResult; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'queue');
+    invocation.trigger = { queue, messages: messages.length };
+    try {
+      const call = this.policy.enter(this.ready.entry.dispatchQueue, [invocation.id, queue, copiedArgument(messages)]);
+      const out = await this.outcome<QueueDispatchResult>(invocation, call);
+      this.activity();
+      if (this.overMemory(out)) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      this.end(invocation, out.exception ? 'exception' : 'ok');
+      return { result: out.result, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
     }
   }
 

@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS versions (
   limits             TEXT NOT NULL,  -- JSON
   compatibility_date TEXT,
   compatibility_flags TEXT,         -- JSON string[]; NULL in versions stored before schema 5
+  queue_consumers    TEXT,           -- JSON QueueConsumerSpec[] or NULL (none)
   UNIQUE (worker, number)
 );
 CREATE TABLE IF NOT EXISTS version_modules (
@@ -111,6 +112,7 @@ interface VersionRow {
   limits: string;
   compatibility_date: string | null;
   compatibility_flags: string | null;
+  queue_consumers: string | null;
 }
 
 interface WorkerRow {
@@ -137,6 +139,7 @@ function toVersion(row: VersionRow): VersionInfo {
     limits: JSON.parse(row.limits),
     compatibilityDate: row.compatibility_date,
     compatibilityFlags: row.compatibility_flags === null ? [] : JSON.parse(row.compatibility_flags),
+    ...(row.queue_consumers ? { queueConsumers: JSON.parse(row.queue_consumers) } : {}),
   };
 }
 
@@ -182,6 +185,10 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const hasFlags = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'compatibility_flags');
       if (current >= 1 && !hasFlags) this.db.exec('ALTER TABLE versions ADD COLUMN compatibility_flags TEXT');
       this.db.exec(SCHEMA);
+      // Queue consumers kept with each version: a nullable column, checked by name (a file of the
+      // same schema number written before it existed gains it; an older Cinder ignores it).
+      const hasConsumers = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'queue_consumers');
+      if (!hasConsumers) this.db.exec('ALTER TABLE versions ADD COLUMN queue_consumers TEXT');
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
@@ -217,8 +224,8 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: moduleSize(m) }));
       this.db
         .prepare(
-          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, compatibility_flags)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, compatibility_flags, queue_consumers)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           version.id,
@@ -235,6 +242,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
           JSON.stringify(version.limits),
           version.compatibilityDate,
           JSON.stringify(version.compatibilityFlags ?? []),
+          version.queueConsumers?.length ? JSON.stringify(version.queueConsumers) : null,
         );
       const insertModule = this.db.prepare('INSERT INTO version_modules (version_id, position, name, type, code) VALUES (?, ?, ?, ?, ?)');
       version.modules.forEach((m, i) => insertModule.run(version.id, i, m.name, m.type, m.code));

@@ -2,7 +2,7 @@
 // store (one node) and a Redis store (several nodes) are interchangeable: every method is async,
 // and every write that must be all-or-nothing (a new version plus its route claims) is one call,
 // so an implementation can make it one transaction (SQLite) or one MULTI/Lua script (Redis).
-import type { BindingConfig, DeploymentSnapshot, ModuleType, WorkerModuleSource } from '../model/worker-definition.js';
+import type { BindingConfig, DeploymentSnapshot, ModuleType, QueueConsumerSpec, WorkerModuleSource } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import type { AccountInfo, TokenInfo } from '../model/accounts.js';
 
@@ -43,6 +43,8 @@ export interface VersionInfo {
   compatibilityDate: string | null;
   /** compatibility flags (only supported ones are accepted at upload) */
   compatibilityFlags: string[];
+  /** queues this version consumes (absent: none) */
+  queueConsumers?: QueueConsumerSpec[];
 }
 
 /** What the control plane hands the store to create a version. */

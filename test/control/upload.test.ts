@@ -122,10 +122,10 @@ describe('bad uploads', () => {
     {
       name: 'a binding of an unknown type',
       status: 400,
-      error: /metadata\.bindings\[1\]\.type: unsupported binding type "r2_bucket"/,
+      error: /metadata\.bindings\[1\]\.type: unsupported binding type "vectorize"/,
       send: () =>
         cinder.admin('PUT', '/workers/stable', {
-          body: multipart({ main_module: 'index.js', bindings: [{ type: 'plain_text', name: 'A', text: 'a' }, { type: 'r2_bucket', name: 'B' }] }, { 'index.js': textWorker('x') }),
+          body: multipart({ main_module: 'index.js', bindings: [{ type: 'plain_text', name: 'A', text: 'a' }, { type: 'vectorize', name: 'B' }] }, { 'index.js': textWorker('x') }),
         }),
     },
     {

@@ -70,7 +70,7 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage and KV in Redis, shared by every node (deploys reach every node through pub/sub)')
+    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub)')
     .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
     .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
@@ -115,6 +115,9 @@ function serveCommand(): Command {
       }
       const { startServe } = await import('../serve.js');
       const { kvServeExtension } = await import('../kv.js');
+      const { d1ServeExtension } = await import('../d1.js');
+      const { r2ServeExtension } = await import('../r2.js');
+      const { queuesServeExtension } = await import('../queues.js');
       const server = await startServe({
         observability: supervised ? {} : undefined,
         nodeId,
@@ -136,7 +139,10 @@ function serveCommand(): Command {
         origins: opts.origin,
         maxAssetFiles: opts.maxAssetFiles,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
-        extensions: [kvServeExtension({ redis: opts.redis })],
+        // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
+        // buckets for r2_bucket bindings (<data>/r2).
+        // Queues: producers, and consumers for what each worker's live version consumes.
+        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis: opts.redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.

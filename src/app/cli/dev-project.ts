@@ -61,6 +61,9 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
     for (const d of config.durableObjects) {
       setBinding(bindings, d.binding, d.scriptName ? { type: 'durable_object_namespace', class_name: d.className, script_name: d.scriptName } : { type: 'durable_object_namespace', class_name: d.className });
     }
+    for (const d1 of config.d1Databases) setBinding(bindings, d1.binding, { type: 'd1', database_id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) });
+    for (const r2 of config.r2Buckets) setBinding(bindings, r2.binding, { type: 'r2_bucket', bucket_name: r2.bucketName });
+    for (const q of config.queueProducers) setBinding(bindings, q.binding, { type: 'queue', queue_name: q.queue });
     // As wrangler: .dev.vars stands in for the secrets the deployed worker has, over [vars].
     for (const [name, text] of Object.entries(readDevVars(dir, env).vars)) setBinding(bindings, name, { type: 'secret_text', text });
     for (const [name, text] of extraVars) setBinding(bindings, name, { type: 'plain_text', text });
@@ -80,6 +83,7 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
       compatibilityDate: config.compatibilityDate,
       bundle: bundleOptions(config),
       build: config.build,
+      queueConsumers: config.queueConsumers,
       assets: config.assets && {
         directory: config.assets.directory,
         binding: config.assets.binding,

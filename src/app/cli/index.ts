@@ -6,6 +6,8 @@ import { createLogger } from '../../observability/logger.js';
 import { registerControlCommands } from './commands.js';
 import { registerObservabilityCommands } from './observability.js';
 import { registerKVCommands } from './kv.js';
+import { registerD1Commands } from './d1.js';
+import { registerR2Commands } from './r2.js';
 import { devPlan } from './dev-project.js';
 import { registerSecretCommands } from './secrets.js';
 import { registerAccountCommands } from './accounts.js';
@@ -105,6 +107,10 @@ registerAccountCommands(program);
 registerObservabilityCommands(program);
 // kv list|get|put|delete
 registerKVCommands(program);
+// d1 execute|migrations list|apply|list
+registerD1Commands(program);
+// r2 object get|put|delete|list
+registerR2Commands(program);
 // secret put|list|delete
 registerSecretCommands(program);
 

@@ -6,7 +6,7 @@
 import { SUPPORTED_COMPATIBILITY_FLAGS } from '../../model/compatibility.js';
 
 /** Keys readConfig acts on. */
-export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'durable_objects', 'migrations', 'triggers', 'routes', 'route', 'limits', 'env', 'rules', 'build', 'assets'];
+export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'durable_objects', 'migrations', 'd1_databases', 'r2_buckets', 'queues', 'triggers', 'routes', 'route', 'limits', 'env', 'rules', 'build', 'assets'];
 
 /** Keys about Cloudflare's own dashboard, account or upload: nothing a worker sees depends on them. */
 export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_urls', 'send_metrics', 'minify', 'upload_source_maps'];
@@ -14,7 +14,7 @@ export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_
 /** wrangler keys Cinder does not implement (yet); refused by name. */
 export const UNSUPPORTED_KEYS = [
   'site', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
-  'node_compat', 'd1_databases', 'r2_buckets', 'queues', 'analytics_engine_datasets', 'ai',
+  'node_compat', 'analytics_engine_datasets', 'ai',
   'browser', 'hyperdrive', 'vectorize', 'dispatch_namespaces', 'mtls_certificates', 'tail_consumers', 'unsafe', 'wasm_modules',
   'text_blobs', 'data_blobs', 'workflows', 'pipelines', 'version_metadata', 'secrets_store_secrets', 'containers', 'send_email',
   'images', 'logpush', 'observability', 'placement', 'usage_model', 'dev', 'keep_vars', 'legacy_env', 'jsx_factory',

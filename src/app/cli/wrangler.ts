@@ -1,13 +1,15 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
 // Cinder acts on are read: name, main, compatibility_date, compatibility_flags, vars,
-// kv_namespaces, services, durable_objects.bindings, migrations, triggers.crons, routes/route,
-// limits, rules, build, and [env.<name>] sections. Every other key is refused by
+// kv_namespaces, services, durable_objects.bindings, migrations, d1_databases, r2_buckets, queues,
+// triggers.crons, routes/route, limits, rules, build, and [env.<name>] sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { DurableObjectMigration } from '../../model/worker-definition.js';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { setBinding, type BindingConfig, type QueueConsumerSpec } from '../../model/worker-definition.js';
+import { queueConsumerError, queueNameError } from '../../../bindings/queues/names.js';
 import { unsupportedKeys } from './wrangler-keys.js';
 import { readAssetsTable, type ProjectAssets } from './assets.js';
 import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
@@ -30,6 +32,10 @@ export interface ProjectConfig {
   durableObjects: { binding: string; className: string; scriptName?: string }[];
   /** [[migrations]], in order; each has a tag */
   migrations: DurableObjectMigration[];
+  d1Databases: D1DatabaseConfig[];
+  r2Buckets: { binding: string; bucketName: string }[];
+  queueProducers: { binding: string; queue: string }[];
+  queueConsumers: QueueConsumerSpec[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
@@ -45,6 +51,17 @@ export interface ProjectConfig {
 /** How the project's worker is bundled. */
 export function bundleOptions(config: ProjectConfig | undefined): BundleOptions {
   return config ? { rules: config.rules, compatibilityFlags: config.compatibilityFlags } : {};
+}
+
+/** One [[d1_databases]] entry. */
+export interface D1DatabaseConfig {
+  binding: string;
+  databaseName?: string;
+  databaseId: string;
+  /** absolute path of the migrations directory (wrangler's default: ./migrations) */
+  migrationsDir: string;
+  /** the table that records applied migrations (wrangler's default: d1_migrations) */
+  migrationsTable: string;
 }
 
 export class ConfigError extends Error {
@@ -119,7 +136,7 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     const refusedInEnv = unsupportedKeys(section, (key) => `${path}: [env.${env}] ${key}`);
     if (refusedInEnv) throw new ConfigError(refusedInEnv);
     // As in wrangler: most keys inherit from the top level; bindings and vars do not.
-    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, durable_objects: undefined, ...section };
+    top = { ...raw, vars: undefined, kv_namespaces: undefined, services: undefined, durable_objects: undefined, d1_databases: undefined, r2_buckets: undefined, queues: undefined, ...section };
     if (!section.name && typeof raw.name === 'string') top.name = `${raw.name}-${env}`;
   }
   const where = (key: string) => `${path}: ${env ? `[env.${env}] ` : ''}${key}`;
@@ -191,6 +208,56 @@ export function readConfig(file: string, env?: string): ProjectConfig {
       deletedClasses: classNames(value.deleted_classes, `${at}.deleted_classes`),
     };
   });
+
+  const d1Databases = list('d1_databases', (value, i): D1DatabaseConfig => {
+    const shape = `${where(`d1_databases[${i}]`)} must be { binding = "DB", database_name = "name", database_id = "id", migrations_dir? = "migrations" }`;
+    if (!isObject(value) || typeof value.binding !== 'string' || !value.binding) throw new ConfigError(shape);
+    const id = value.database_id ?? value.database_name;
+    if (typeof id !== 'string' || !id) throw new ConfigError(`${shape}: database_id is missing`);
+    for (const key of ['database_name', 'migrations_dir', 'migrations_table', 'preview_database_id'] as const) {
+      if (value[key] !== undefined && (typeof value[key] !== 'string' || !value[key])) throw new ConfigError(`${where(`d1_databases[${i}].${key}`)} must be a non-empty string`);
+    }
+    return {
+      binding: value.binding,
+      databaseName: value.database_name as string | undefined,
+      databaseId: id,
+      migrationsDir: resolve(dirname(path), (value.migrations_dir as string | undefined) ?? 'migrations'),
+      migrationsTable: (value.migrations_table as string | undefined) ?? 'd1_migrations',
+    };
+  });
+
+  const r2Buckets = list('r2_buckets', (value, i) => {
+    if (!isObject(value) || typeof value.binding !== 'string' || !value.binding || typeof value.bucket_name !== 'string' || !value.bucket_name) {
+      throw new ConfigError(`${where(`r2_buckets[${i}]`)} must be { binding = "BUCKET", bucket_name = "name" }`);
+    }
+    return { binding: value.binding, bucketName: value.bucket_name };
+  });
+
+  let queueProducers: { binding: string; queue: string }[] = [];
+  let queueConsumers: QueueConsumerSpec[] = [];
+  if (top.queues !== undefined) {
+    if (!isObject(top.queues)) throw new ConfigError(`${where('queues')} must be a table with producers and/or consumers`);
+    for (const key of Object.keys(top.queues)) if (key !== 'producers' && key !== 'consumers') throw new ConfigError(`${where(`queues.${key}`)} is not supported by Cinder; queues has producers and consumers`);
+    const entries = (key: 'producers' | 'consumers') => {
+      const value = (top.queues as Record<string, unknown>)[key];
+      if (value === undefined) return [];
+      if (!Array.isArray(value)) throw new ConfigError(`${where(`queues.${key}`)} must be an array`);
+      return value;
+    };
+    queueProducers = entries('producers').map((value, i) => {
+      if (!isObject(value) || typeof value.binding !== 'string' || !value.binding || typeof value.queue !== 'string') throw new ConfigError(`${where(`queues.producers[${i}]`)} must be { binding = "QUEUE", queue = "queue-name" }`);
+      const error = queueNameError(value.queue);
+      if (error) throw new ConfigError(`${where(`queues.producers[${i}].queue`)}: ${error}`);
+      for (const key of Object.keys(value)) if (key !== 'binding' && key !== 'queue') throw new ConfigError(`${where(`queues.producers[${i}].${key}`)} is not supported by Cinder`);
+      return { binding: value.binding, queue: value.queue };
+    });
+    queueConsumers = entries('consumers').map((value, i) => {
+      if (!isObject(value)) throw new ConfigError(`${where(`queues.consumers[${i}]`)} must be { queue = "name", max_batch_size?, max_batch_timeout?, max_retries?, dead_letter_queue?, retry_delay? }`);
+      const error = queueConsumerError(value);
+      if (error) throw new ConfigError(`${where(`queues.consumers[${i}]`)}.${error}`);
+      return value as unknown as QueueConsumerSpec;
+    });
+  }
 
   let crons: string[] = [];
   if (top.triggers !== undefined) {
@@ -266,6 +333,10 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     services,
     durableObjects,
     migrations,
+    d1Databases,
+    r2Buckets,
+    queueProducers,
+    queueConsumers,
     crons,
     routes,
     limits,
@@ -281,6 +352,9 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
     ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}) })),
     ...config.durableObjects.map((d) => ({ type: 'durable_object_namespace', name: d.binding, class_name: d.className, ...(d.scriptName ? { script_name: d.scriptName } : {}) })),
+    ...config.d1Databases.map((d1) => ({ type: 'd1', name: d1.binding, id: d1.databaseId, ...(d1.databaseName ? { database_name: d1.databaseName } : {}) })),
+    ...config.r2Buckets.map((r2) => ({ type: 'r2_bucket', name: r2.binding, bucket_name: r2.bucketName })),
+    ...config.queueProducers.map((q) => ({ type: 'queue', name: q.binding, queue_name: q.queue })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   // Every step with its tag: the server applies the ones this worker has not applied yet.
@@ -292,5 +366,6 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
   if (config.crons.length) metadata.crons = config.crons;
   if (config.routes) metadata.routes = config.routes;
   if (config.limits) metadata.limits = config.limits;
+  if (config.queueConsumers.length) metadata.queue_consumers = config.queueConsumers;
   return metadata;
 }
