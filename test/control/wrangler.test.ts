@@ -121,7 +121,7 @@ name = "custom"
     expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
     expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);
     expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat", "streams_enable_constructors"]\n'))).toThrow(/compatibility_flags: "streams_enable_constructors" not supported by Cinder/);
-    expect(() => readConfig(file('p/wrangler.toml', 'name = "x"\n[env.prod]\ndurable_objects = {}\n'), 'prod')).toThrow(/\[env\.prod\] durable_objects is not supported by Cinder/);
+    expect(() => readConfig(file('p/wrangler.toml', 'name = "x"\n[env.prod]\nvectorize = []\n'), 'prod')).toThrow(/\[env\.prod\] vectorize is not supported by Cinder/);
     expect(() => readConfig(file('q/wrangler.toml', 'name = "x"\n[triggers]\ncrons = []\nqueues = []\n'))).toThrow(/triggers\.queues is not supported/);
     // keys about Cloudflare's account and dashboard change nothing here, and an empty flag list is fine
     expect(readConfig(file('r/wrangler.toml', 'name = "x"\naccount_id = "abc"\nworkers_dev = true\ncompatibility_flags = []\n'))).toMatchObject({ name: 'x' });

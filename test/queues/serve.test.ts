@@ -46,10 +46,12 @@ describe('Queues on cinder serve', () => {
     await vi.waitFor(() => expect(logsOf('dlq').sort()).toEqual(['buried 1', 'buried 2']), { timeout: 15_000 });
     expect(logsOf('consumer').sort()).toEqual(['attempt 1 1', 'attempt 1 2', 'attempt 1 3', 'attempt 2 1', 'attempt 2 2', 'attempt 2 3']);
     const metrics = (await cinder.admin('GET', '/metrics')).text;
-    expect(metrics).toContain(`cinder_queue_messages_total{account="${good.id}",queue="jobs",event="delivered"} 6`);
-    expect(metrics).toContain(`cinder_queue_messages_total{account="${good.id}",queue="jobs",event="dead_lettered"} 2`);
-    expect(metrics).toContain(`cinder_queue_messages_total{account="${good.id}",queue="jobs-dlq",event="acked"} 2`);
-    expect(metrics).toMatch(new RegExp(`cinder_queue_depth\\{account="${good.id}",queue="jobs"\\} 0`));
+    // Every series carries the node label (cinder serve --node-id).
+    const series = (name: string, labels: string, value: number) => new RegExp(`${name}\\{${labels},node="[^"]+"\\} ${value}\n`);
+    expect(metrics).toMatch(series('cinder_queue_messages_total', `account="${good.id}",queue="jobs",event="delivered"`, 6));
+    expect(metrics).toMatch(series('cinder_queue_messages_total', `account="${good.id}",queue="jobs",event="dead_lettered"`, 2));
+    expect(metrics).toMatch(series('cinder_queue_messages_total', `account="${good.id}",queue="jobs-dlq",event="acked"`, 2));
+    expect(metrics).toMatch(series('cinder_queue_depth', `account="${good.id}",queue="jobs"`, 0));
   });
 
   it('keeps queues of the same name apart between accounts', async () => {
