@@ -18,7 +18,7 @@ export const BOOT_GLOBAL = '__cinder_boot';
 export const CONTINUATION_DATA_GLOBAL = '__cinder_continuation';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */

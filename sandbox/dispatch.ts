@@ -10,6 +10,7 @@ import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { wasmMemoryBytes } from './wasm.js';
+import { closeBuiltinModules } from './addons.js';
 import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -140,6 +141,7 @@ class DOMExceptionLike extends Error {
  * the worker's top level could have replaced.
  */
 export function installWorker(namespace: unknown, env: string): string {
+  closeBuiltinModules();
   workerEnv = buildEnv(jsonParse(env) as EnvDescriptor);
   workerModule = null;
   const candidate = namespace && typeof namespace === 'object' ? (namespace as { default?: unknown }).default : undefined;

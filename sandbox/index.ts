@@ -8,6 +8,7 @@ import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } 
 import { installBridge, type HostBridge } from './bridge.js';
 import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
+import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
@@ -64,6 +65,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     settle: entry(settle),
     pullStream: entry(pullStream),
     cancelStream,
+    installAddon: entry(installAddon),
     warmUp,
     preludeEvaluatedAt,
   };

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { vendorShims } from './sandbox-vendor-shims.mjs';
+import { buildAllAddons } from './build-addons.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -54,3 +55,6 @@ const manifest = {
 };
 writeFileSync(join(root, 'dist', 'sandbox.manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 console.log(`[cinder] sandbox bundle: ${(manifest.bytes / 1024).toFixed(1)} KiB, ${globals.length} globals`);
+
+// The add-ons (protocol/addons.ts), each built on its own: scripts/build-addons.mjs.
+await buildAllAddons();

@@ -31,6 +31,10 @@ export interface WorkerDefinition {
   modules: WorkerModuleSource[];
   bindings: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
+  /** the compatibility date the worker was written for (wrangler's compatibility_date) */
+  compatibilityDate?: string;
+  /** compatibility flags it asks for (nodejs_compat, ...): they choose add-ons and semantics */
+  compatibilityFlags?: string[];
   /** V8 code cache per module name, filled on first load and kept beside the deployment */
   codeCache?: Map<string, Buffer>;
   /** True once `codeCache` holds what a first request compiled (see WorkerInstance); whoever

@@ -20,6 +20,7 @@ import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
 import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
 import type { LogLevel } from '../../protocol/wall.js';
+import type { AddonCatalog } from './addons.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -37,6 +38,8 @@ export interface RuntimeOptions {
   inspector?: boolean;
   /** isolates from per-deployment snapshots (a definition's `snapshot`); false: never used */
   deploymentSnapshots?: DeploymentSnapshotIsolatesOptions | false;
+  /** the add-ons workers may need (protocol/addons.ts); the built ones by default */
+  addons?: AddonCatalog;
 }
 
 /** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
@@ -119,6 +122,7 @@ export class Runtime {
       },
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
       reaper: this.reaper,
+      addons: options.addons,
       onConsole: (worker, requestId, level, message) => {
         for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
       },

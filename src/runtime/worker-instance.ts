@@ -18,6 +18,7 @@ import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from
 import { responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
+import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
@@ -42,6 +43,8 @@ export interface InstanceHost {
   consoleLogger?(worker: string): Logger;
   /** frees retired isolates between requests (without one, retiring disposes at once) */
   reaper?: IsolateReaper;
+  /** the add-ons workers may need (protocol/addons.ts); the built ones by default */
+  addons?: AddonCatalog;
 }
 
 function isMemoryError(message: string): boolean {
@@ -103,7 +106,7 @@ export class WorkerInstance implements BridgeOwner, Watched {
   /** Compile the modules, run the top level and install env, on isolated-vm's threads. Throws
    *  WorkerLoadError. */
   async load(): Promise<void> {
-    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits);
+    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons);
     this.cpu.reset();
     this.sampleHeap();
   }

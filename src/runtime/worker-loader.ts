@@ -12,6 +12,7 @@ import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
+import { builtinModuleShim, defaultAddons, type AddonCatalog } from './addons.js';
 
 export class WorkerLoadError extends Error {
   constructor(
@@ -29,7 +30,7 @@ export class WorkerLoadError extends Error {
  * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
  * first request (see cacheAfterRun).
  */
-export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits): Promise<Map<string, ivm.Module> | undefined> {
+export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, addons: AddonCatalog = defaultAddons): Promise<Map<string, ivm.Module> | undefined> {
   // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
   // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
   if (isDeploymentSnapshotIsolate(ready)) {
@@ -54,6 +55,26 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         compiled.set(source.name, module);
         names.set(module, source.name);
       }
+      // Imports of names no uploaded module has are built-in modules (node:*, cloudflare:*):
+      // their add-ons are installed with the worker's others, and each gets a small shim module.
+      const builtins = new Set<string>();
+      for (const module of compiled.values()) {
+        for (const specifier of module.dependencySpecifiers) {
+          if (!compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
+        }
+      }
+      const wanted = new Set(addons.forWorker(def));
+      for (const specifier of builtins) {
+        const provider = addons.forModule(specifier);
+        if (provider) wanted.add(provider);
+      }
+      const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      for (const specifier of builtins) {
+        const exported = exportNames.get(specifier);
+        if (!exported) continue;
+        const shim = await ready.isolate.compileModule(builtinModuleShim(specifier, exported), { filename: specifier });
+        compiled.set(specifier, shim);
+      }
       const entry = compiled.get(main.name)!;
       // Linking runs no guest code (V8 only binds imports to exports), and the isolate was just
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
@@ -61,7 +82,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // The resolver is host code and only looks names up.
       entry.instantiateSync(ready.context, (specifier, referrer) => {
         const resolved = resolveSpecifier(specifier, names.get(referrer) ?? main.name);
-        const target = compiled.get(resolved);
+        const target = compiled.get(resolved) ?? compiled.get(specifier);
         if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
         return target;
       });
@@ -72,6 +93,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       namespace = entry.namespace;
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
+      const wanted = addons.forWorker(def);
+      if (wanted.length) await addons.install(ready, wanted, timeout);
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
       await script.run(ready.context, { timeout, release: true });

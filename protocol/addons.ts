@@ -1,0 +1,43 @@
+// Add-ons: guest APIs kept out of the base sandbox (and so out of the V8 snapshot every isolate is
+// born from) and installed into an isolate only when its worker calls for them. A worker that
+// never uses an API pays nothing for it: no snapshot bytes, no deserialization, no heap.
+//
+// Each add-on is sandbox/addons/<name>.ts, built to dist/addons/<name>.js. The host decides from
+// this table which add-ons a worker needs, and installs them before the worker's modules are
+// evaluated (src/runtime/addons.ts). Plain data: both halves import this file.
+
+/** When an add-on is installed: any one of these is enough. */
+export interface AddonSpec {
+  /** sandbox/addons/<name>.ts */
+  name: string;
+  /** binding types (BindingConfig['type']) whose guest half it registers */
+  bindings?: readonly string[];
+  /** compatibility flags that call for it (e.g. nodejs_compat) */
+  flags?: readonly string[];
+  /** global identifiers it defines: installed when any module of the worker mentions one */
+  globals?: readonly string[];
+  /** built-in module specifiers it provides ("node:buffer"): installed when a module imports one */
+  modules?: readonly string[];
+  /** other add-ons it needs installed first */
+  needs?: readonly string[];
+}
+
+export const ADDONS: readonly AddonSpec[] = [];
+
+/** What an add-on's default export (install) returns. */
+export interface AddonExports {
+  /** defined on globalThis like the base's own globals (writable, configurable, not enumerable) */
+  globals?: Record<string, unknown>;
+  /** built-in modules: specifier -> namespace (own keys are the named exports, plus `default`) */
+  modules?: Record<string, object>;
+}
+
+/** The guest entry (returned by the boot hook) the host calls with each add-on's wrapper. */
+export const INSTALL_ADDON_ENTRY = 'installAddon';
+
+/** While a worker's modules are evaluated, the built-in modules' shims read their namespaces
+ *  through this global; installWorker deletes it. (It hands out nothing an import would not.) */
+export const BUILTIN_MODULE_GLOBAL = '__cinder_builtin';
+
+/** What installAddon answers, as JSON: the export names of each built-in module it provides. */
+export type AddonInstalled = { modules: Record<string, string[]> };
