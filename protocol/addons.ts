@@ -6,6 +6,8 @@
 // this table which add-ons a worker needs, and installs them before the worker's modules are
 // evaluated (src/runtime/addons.ts). Plain data: both halves import this file.
 
+import { NODE_ADDONS } from './node-modules.js';
+
 /** When an add-on is installed: any one of these is enough. */
 export interface AddonSpec {
   /** sandbox/addons/<name>.ts */
@@ -22,7 +24,7 @@ export interface AddonSpec {
   needs?: readonly string[];
 }
 
-export const ADDONS: readonly AddonSpec[] = [];
+export const ADDONS: readonly AddonSpec[] = [...NODE_ADDONS];
 
 /** What an add-on's default export (install) returns. */
 export interface AddonExports {

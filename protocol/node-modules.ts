@@ -104,10 +104,32 @@ export function nodeModuleProblem(specifier: string): string | null {
   return null;
 }
 
-/** The add-on serving a supported module. */
-export function nodeModuleAddon(specifier: string, flags: readonly string[]): string | undefined {
-  const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
-  if (!SUPPORTED.has(name)) return undefined;
-  if (name === 'async_hooks' && !flags.includes('nodejs_compat') && !flags.includes('nodejs_compat_v2')) return NODEJS_ALS_ADDON;
-  return NODEJS_COMPAT_ADDON;
+/** The add-ons behind nodejs_compat (rows of protocol/addons.ts's ADDONS). */
+export const NODE_ADDONS = [
+  // first, so that an import of node:async_hooks alone installs only this small one
+  { name: NODEJS_ALS_ADDON, flags: ['nodejs_als'], modules: ['node:async_hooks'] },
+  { name: NODEJS_COMPAT_ADDON, flags: ['nodejs_compat', 'nodejs_compat_v2'], modules: NODE_MODULES.flatMap((name) => [`node:${name}`, name]) },
+  { name: 'nodejs-compat-globals', flags: ['nodejs_compat_v2'], needs: [NODEJS_COMPAT_ADDON] },
+  { name: 'nodejs-process-env', flags: ['nodejs_compat_populate_process_env'], needs: [NODEJS_COMPAT_ADDON] },
+] as const;
+
+/**
+ * The flags in force for a worker: those it names plus those its compatibility date turns on, as
+ * workerd decides them. nodejs_compat from 2024-09-23 means nodejs_compat_v2 (the Buffer and
+ * process globals); from 2025-04-01 it fills process.env; from 2026-08-04 both are on by default.
+ * The `no_` and `do_not_` flags turn each off.
+ */
+export function effectiveFlags(date: string | undefined, flags: readonly string[] = []): string[] {
+  const on = new Set(flags);
+  const since = (day: string) => date !== undefined && date >= day;
+  if (since('2026-08-04')) {
+    if (!on.has('no_nodejs_compat')) on.add('nodejs_compat');
+    if (!on.has('no_nodejs_compat_v2')) on.add('nodejs_compat_v2');
+  }
+  if (on.has('nodejs_compat') && since('2024-09-23') && !on.has('no_nodejs_compat_v2')) on.add('nodejs_compat_v2');
+  if (on.has('nodejs_compat_v2')) on.add('nodejs_compat');
+  const compat = on.has('nodejs_compat');
+  if (compat && since('2025-04-01') && !on.has('nodejs_compat_do_not_populate_process_env')) on.add('nodejs_compat_populate_process_env');
+  if (!compat) on.delete('nodejs_compat_populate_process_env');
+  return [...on];
 }

@@ -17,6 +17,9 @@ import * as response from './api/response.js';
 import * as headers from './api/headers.js';
 import * as structuredClone from './api/structured-clone.js';
 import * as domException from './api/dom-exception.js';
+import * as inspect from './api/inspect.js';
+import * as asyncContext from './async-context.js';
+import * as addons from './addons.js';
 
 export const BASE_MODULES: Record<string, object> = {
   'sandbox/bridge': bridge,
@@ -32,4 +35,7 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/headers': headers,
   'sandbox/api/structured-clone': structuredClone,
   'sandbox/api/dom-exception': domException,
+  'sandbox/api/inspect': inspect,
+  'sandbox/async-context': asyncContext,
+  'sandbox/addons': addons,
 };

@@ -18,6 +18,8 @@ export interface TestWorker {
   code: string;
   limits?: Partial<Limits>;
   bindings?: WorkerDefinition['bindings'];
+  compatibilityDate?: string;
+  compatibilityFlags?: string[];
 }
 
 export interface TestServer {
@@ -57,6 +59,8 @@ export async function startTestServer(
   const deploy = (name: string, worker: string | TestWorker) => {
     const spec = typeof worker === 'string' ? { code: worker } : worker;
     const def = singleScriptWorker(name, spec.code, { limits: spec.limits, bindings: spec.bindings });
+    if (spec.compatibilityDate !== undefined) def.compatibilityDate = spec.compatibilityDate;
+    if (spec.compatibilityFlags !== undefined) def.compatibilityFlags = spec.compatibilityFlags;
     runtime.deploy(def);
     return def;
   };

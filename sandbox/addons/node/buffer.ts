@@ -1,6 +1,7 @@
 // node:buffer on the `buffer` npm package (feross/buffer, the one browserify and most bundlers
 // use), with what workerd's Buffer has beyond it: the base64url encoding, and the module's Web
 // exports (Blob, File, atob, btoa) taken from the sandbox's globals.
+import { TextDecoder } from './web.js';
 import * as npmBuffer from 'buffer';
 
 const NpmBuffer = npmBuffer.Buffer as unknown as BufferClass;
@@ -85,7 +86,7 @@ function bytesOf(input: unknown): Uint8Array {
   throw new TypeError('The "input" argument must be an instance of ArrayBuffer, Buffer, TypedArray or DataView');
 }
 
-const fatalUtf8 = new (g.TextDecoder as typeof TextDecoder)('utf-8', { fatal: true });
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Whether the bytes are valid UTF-8. */
 export function isUtf8(input: unknown): boolean {

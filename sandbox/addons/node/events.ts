@@ -1,6 +1,7 @@
 // node:events on the `events` npm package (Node's own EventEmitter, ported), plus what it lacks
 // that workerd offers: `on()` (an async iterator over an event), errorMonitor, captureRejections'
 // symbol, getEventListeners, setMaxListeners and addAbortListener.
+import { DOMException, Event, queueMicrotask, type AbortSignal } from './web.js';
 import EventEmitter from 'events';
 
 type Emitter = {
@@ -96,10 +97,11 @@ export function setMaxListeners(n = defaultMaxListeners, ...targets: unknown[]):
 }
 
 /** Call `listener` once when `signal` aborts; the returned disposable removes it. */
-export function addAbortListener(signal: AbortSignal, listener: (event: Event) => void): { [Symbol.dispose](): void } {
+export function addAbortListener(signal: AbortSignal, listener: (event: Event) => void): object {
   if (signal.aborted) queueMicrotask(() => listener(new Event('abort')));
   else signal.addEventListener('abort', listener, { once: true });
-  return { [(Symbol as unknown as { dispose: symbol }).dispose ?? Symbol.for('nodejs.dispose')]: () => signal.removeEventListener('abort', listener) } as never;
+  const dispose = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
+  return { [dispose]: () => signal.removeEventListener('abort', listener as never) };
 }
 
 EventEmitter.on = on;

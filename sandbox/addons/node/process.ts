@@ -1,17 +1,13 @@
 // node:process and the global `process` under nodejs_compat, shaped as workerd's: an EventEmitter
-// with env (the worker's text bindings: vars and secrets, as workerd fills it from compatibility
-// date 2025-04-01 or with nodejs_compat_populate_process_env), nextTick, hrtime, cwd '/bundle', and
+// with env (see nodejs-process-env.ts), nextTick, hrtime, cwd '/bundle', and
 // the version facts workerd reports. Nothing here reaches the host.
+import { console, performance, queueMicrotask } from './web.js';
 import { EventEmitter } from './events.js';
-import { onTextBindings } from '../../env.js';
 
 type Callback = (...args: unknown[]) => unknown;
 
+// Filled by the nodejs-process-env add-on when the compatibility date or flag asks for it.
 const env: Record<string, string> = {};
-onTextBindings((text) => {
-  for (const key of Object.keys(env)) delete env[key];
-  Object.assign(env, text);
-});
 
 function nextTick(callback: Callback, ...args: unknown[]): void {
   if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');

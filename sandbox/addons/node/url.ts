@@ -2,9 +2,9 @@
 // the legacy url.parse / url.format / url.resolve, which workerd also offers. The legacy parser
 // here splits an absolute URL the way Node's does for the common cases (protocol, auth, host,
 // port, path, query, hash) and keeps a relative reference as a path.
-const g = globalThis as unknown as { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
-export const URL = g.URL;
-export const URLSearchParams = g.URLSearchParams;
+import { URL, URLSearchParams } from './web.js';
+
+export { URL, URLSearchParams };
 
 function invalidArg(name: string, expected: string): TypeError {
   const error = new TypeError(`The "${name}" argument must be ${expected}`) as TypeError & { code: string };
@@ -210,7 +210,7 @@ export function format(input: string | URL | Partial<Url> | null, options?: { au
     host = `//${host}`;
     if (pathname && !pathname.startsWith('/')) pathname = `/${pathname}`;
   }
-  pathname = pathname.replace(/[?#]/g, (c) => encodeURIComponent(c));
+  pathname = pathname.replace(/[?#]/g, (c: string) => encodeURIComponent(c));
   search = search.replace(/#/g, '%23');
   return protocol + host + pathname + search + hash;
 }

@@ -1,5 +1,6 @@
 // node:util/types: brand checks that do not trust Symbol.toStringTag (a getter or internal slot
 // of the real class answers, as V8's own checks do in Node).
+import { CryptoKey } from './web.js';
 const toString = Object.prototype.toString;
 const call = (fn: ((this: unknown) => unknown) | undefined, value: unknown): boolean => {
   if (!fn || typeof value !== 'object' || value === null) return false;

@@ -1,6 +1,7 @@
 // node:util: format and inspect are the sandbox's own (what console prints, Node's layout);
 // promisify, callbackify, inherits, deprecate and types written here; isDeepStrictEqual from the
 // `assert` package's comparison (the one its deepStrictEqual uses).
+import { console, queueMicrotask, type AbortSignal } from './web.js';
 import { inspect as baseInspect, format as baseFormat, customInspectSymbol, type InspectOptions } from '../../api/inspect.js';
 import { isDeepStrictEqual as deepStrictEqual } from 'assert/build/internal/util/comparisons.js';
 import * as types from './util-types.js';
