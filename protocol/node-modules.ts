@@ -104,11 +104,23 @@ export function nodeModuleProblem(specifier: string): string | null {
   return null;
 }
 
+/** Modules with an add-on of their own (the largest), installed only when imported. */
+export const SEPARATE_NODE_MODULES = {
+  stream: 'nodejs-stream',
+  'stream/promises': 'nodejs-stream',
+  assert: 'nodejs-assert',
+  'assert/strict': 'nodejs-assert',
+} as const;
+
+const withPrefixes = (names: readonly string[]) => names.flatMap((name) => [`node:${name}`, name]);
+
 /** The add-ons behind nodejs_compat (rows of protocol/addons.ts's ADDONS). */
 export const NODE_ADDONS = [
   // first, so that an import of node:async_hooks alone installs only this small one
   { name: NODEJS_ALS_ADDON, flags: ['nodejs_als'], modules: ['node:async_hooks'] },
-  { name: NODEJS_COMPAT_ADDON, flags: ['nodejs_compat', 'nodejs_compat_v2'], modules: NODE_MODULES.flatMap((name) => [`node:${name}`, name]) },
+  { name: NODEJS_COMPAT_ADDON, flags: ['nodejs_compat', 'nodejs_compat_v2'], modules: withPrefixes(NODE_MODULES.filter((name) => !(name in SEPARATE_NODE_MODULES))) },
+  { name: 'nodejs-stream', modules: withPrefixes(['stream', 'stream/promises']), needs: [NODEJS_COMPAT_ADDON] },
+  { name: 'nodejs-assert', modules: withPrefixes(['assert', 'assert/strict']), needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-compat-globals', flags: ['nodejs_compat_v2'], needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-process-env', flags: ['nodejs_compat_populate_process_env'], needs: [NODEJS_COMPAT_ADDON] },
 ] as const;

@@ -1,5 +1,6 @@
 // The Node.js built-in modules of `nodejs_compat` (the list: protocol/node-modules.ts), each
-// under `node:<name>` and `<name>`. Built on well-kept npm ports where they exist (buffer,
+// under `node:<name>` and `<name>`, but node:stream and node:assert (nodejs-stream.ts,
+// nodejs-assert.ts: the two largest, installed only when imported). Built on well-kept npm ports where they exist (buffer,
 // events, string_decoder, readable-stream, pathe, assert), the rest written here (sandbox/addons/
 // node/). The globals (`Buffer`, `process`) and process.env come from the add-ons that need this
 // one (nodejs-compat-globals.ts, nodejs-process-env.ts), as the compatibility flags and date say.
@@ -13,19 +14,18 @@ import * as utilTypes from './node/util-types.js';
 import * as crypto from './node/crypto.js';
 import * as asyncHooks from './node/async-hooks.js';
 import { process } from './node/process.js';
-import { streamNamespace, streamPromisesNamespace, streamWebNamespace } from './node/stream.js';
-import { assertNamespace, assertStrictNamespace } from './node/assert.js';
+import { streamWebNamespace } from './node/stream-web.js';
 import type { AddonExports } from '../../protocol/addons.js';
-import type { NodeModuleName } from '../../protocol/node-modules.js';
+import type { NodeModuleName, SEPARATE_NODE_MODULES } from '../../protocol/node-modules.js';
+
+type CompatModuleName = Exclude<NodeModuleName, keyof typeof SEPARATE_NODE_MODULES>;
 
 export default function install(): AddonExports {
   const processNamespace: Record<string, unknown> = { default: process };
   for (const key of ['env', 'nextTick', 'version', 'versions', 'platform', 'arch', 'cwd', 'hrtime', 'argv', 'emitWarning', 'exit', 'release', 'features']) {
     processNamespace[key] = (process as unknown as Record<string, unknown>)[key];
   }
-  const byName: Record<NodeModuleName, object> = {
-    assert: assertNamespace(),
-    'assert/strict': assertStrictNamespace(),
+  const byName: Record<CompatModuleName, object> = {
     async_hooks: asyncHooks,
     buffer,
     crypto,
@@ -33,8 +33,6 @@ export default function install(): AddonExports {
     path,
     'path/posix': path,
     process: processNamespace,
-    stream: streamNamespace(),
-    'stream/promises': streamPromisesNamespace(),
     'stream/web': streamWebNamespace(),
     string_decoder: stringDecoder,
     url,

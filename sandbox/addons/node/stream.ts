@@ -1,7 +1,7 @@
-// node:stream, node:stream/promises and node:stream/web. node:stream is readable-stream (the npm
+// node:stream and node:stream/promises: readable-stream (the npm
 // mirror of Node's own streams, kept in step with Node's source); its Buffer, EventEmitter,
 // StringDecoder and process.nextTick are node:buffer's, node:events', node:string_decoder's and
-// node:process's (bundler aliases in scripts/node-compat-aliases.mjs). stream/web is the
+
 // sandbox's Web streams.
 import * as readable from 'readable-stream';
 
@@ -31,14 +31,3 @@ export function streamPromisesNamespace(): Record<string, unknown> {
   return { pipeline: promises.pipeline, finished: promises.finished, default: promises };
 }
 
-const WEB_STREAM_NAMES = [
-  'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest', 'ReadableByteStreamController',
-  'ReadableStreamDefaultController', 'TransformStream', 'TransformStreamDefaultController', 'WritableStream', 'WritableStreamDefaultWriter',
-  'WritableStreamDefaultController', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream',
-  'CompressionStream', 'DecompressionStream',
-];
-
-export function streamWebNamespace(): Record<string, unknown> {
-  const named = pick(globalThis as unknown as Record<string, unknown>, WEB_STREAM_NAMES);
-  return { ...named, default: { ...named } };
-}
