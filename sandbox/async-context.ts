@@ -18,6 +18,8 @@ import { CONTINUATION_DATA_GLOBAL } from '../protocol/wall.js';
 type Frame = ReadonlyMap<object, unknown> | undefined;
 
 let fallbackFrame: Frame;
+/** Whether the frame is V8's (patch 11) rather than the plain variable. */
+let native = false;
 let readFrame: () => Frame = () => fallbackFrame;
 let writeFrame: (frame: Frame) => void = (frame) => {
   fallbackFrame = frame;
@@ -43,6 +45,7 @@ export function installContinuationData(): boolean {
     return frame instanceof MapCtor ? (frame as Frame) : undefined;
   };
   writeFrame = (frame) => set(frame);
+  native = true;
   return true;
 }
 
@@ -73,6 +76,30 @@ function withEntry(frame: Frame, key: object, value: unknown, present: boolean):
   if (present) reflectApply(mapSet, next, [key, value]);
   else reflectApply(mapDelete, next, [key]);
   return next;
+}
+
+// The invocation (request, scheduled event) code runs for is kept in the frame too, under a key
+// no worker can reach: then a continuation knows its invocation exactly, however many requests
+// interleave in the isolate (sandbox/invocation.ts; without the native frame it falls back to its
+// best guess).
+const INVOCATION_KEY = Object.freeze({});
+
+/** The invocation the running continuation belongs to, when the native frame knows it. */
+export function frameInvocation(): number | undefined {
+  if (!native) return undefined;
+  const frame = readFrame();
+  return frame === undefined ? undefined : (reflectApply(mapGet, frame, [INVOCATION_KEY]) as number | undefined);
+}
+
+/** Make `id` the invocation of everything that continues from here (a host entry's start). */
+export function enterInvocationFrame(id: number): void {
+  if (native) writeFrame(withEntry(readFrame(), INVOCATION_KEY, id, true));
+}
+
+/** Run fn (synchronously) as invocation `id`, and what it schedules too. */
+export function runInInvocationFrame<R>(id: number, fn: () => R): R {
+  if (!native) return fn();
+  return runInFrame(withEntry(readFrame(), INVOCATION_KEY, id, true), fn, undefined, []);
 }
 
 /** node:async_hooks AsyncLocalStorage, as workerd offers it (no enterWith, no disable hooks). */
