@@ -145,3 +145,11 @@ export function effectiveFlags(date: string | undefined, flags: readonly string[
   if (!compat) on.delete('nodejs_compat_populate_process_env');
   return [...on];
 }
+
+/** The add-on serving a supported module, given the worker's flags in force. */
+export function nodeModuleAddon(specifier: string, flags: readonly string[]): string | undefined {
+  const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
+  if (!SUPPORTED.has(name)) return undefined;
+  if (name === 'async_hooks' && !flags.includes('nodejs_compat') && !flags.includes('nodejs_compat_v2')) return NODEJS_ALS_ADDON;
+  return (SEPARATE_NODE_MODULES as Record<string, string>)[name] ?? NODEJS_COMPAT_ADDON;
+}
