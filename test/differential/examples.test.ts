@@ -14,6 +14,8 @@ const EXAMPLES: Example[] = [
   { name: 'crypto-probe', entry: 'test/differential/workers/crypto-probe.js' },
   // Not an example: where eval and new Function work (startup) and where they are refused.
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
+  // Not an example: a probe of nodejs_compat's modules, section by section.
+  { name: 'node-probe', entry: 'test/differential/workers/node-probe.js', compatibilityFlags: ['nodejs_compat'], unbundled: true },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -43,6 +45,8 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'crypto-probe': PROBE_SECTIONS.map((section) => ({ path: `/${section}` })),
 
   'eval-probe': [{ path: '/' }, { path: '/again' }],
+
+  'node-probe': ['buffer', 'crypto', 'events', 'util', 'path', 'url', 'string_decoder', 'als', 'stream', 'assert'].map((section) => ({ path: `/${section}` })),
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 

@@ -7,14 +7,14 @@
 // plane serves the same bundles, reached by Host `<name>.test`; the same Host goes to workerd, so
 // both see the same request.url.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { bundleWorker, type BundleResult } from '../../src/app/bundle.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, type TestServer, type TestWorker } from '../helpers/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const workerdBin = join(root, 'node_modules', '.bin', 'workerd');
@@ -29,6 +29,8 @@ export interface Example {
   entry: string;
   /** workerd compatibility flags (e.g. nodejs_compat), when the example needs them */
   compatibilityFlags?: string[];
+  /** run as written, not bundled (a probe importing only built-in modules) */
+  unbundled?: boolean;
 }
 
 export interface DiffRequest {
@@ -85,7 +87,13 @@ export interface Bundled extends Example {
 }
 
 export async function bundleExamples(examples: Example[]): Promise<Bundled[]> {
-  return Promise.all(examples.map(async (example) => ({ ...example, bundle: await bundleWorker(join(root, example.entry)) })));
+  return Promise.all(
+    examples.map(async (example) => {
+      if (!example.unbundled) return { ...example, bundle: await bundleWorker(join(root, example.entry)) };
+      const name = basename(example.entry);
+      return { ...example, bundle: { main: name, modules: [{ name, code: readFileSync(join(root, example.entry), 'utf8'), type: 'esm' as const }] } as unknown as BundleResult };
+    }),
+  );
 }
 
 async function freePort(): Promise<number> {
@@ -195,10 +203,11 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
 }
 
 export async function startCinder(examples: Bundled[]): Promise<TestServer> {
-  const workers: Record<string, string> = {};
+  const workers: Record<string, TestWorker> = {};
   for (const e of examples) {
     if (e.bundle.modules.length !== 1) throw new Error(`${e.name}: expected one bundled module`);
-    workers[e.name] = e.bundle.modules[0].code;
+    // the same compatibility date and flags workerd gets
+    workers[e.name] = { code: e.bundle.modules[0].code, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags };
   }
   return startTestServer(workers, { runtime: { pool: { min: 1 } } });
 }

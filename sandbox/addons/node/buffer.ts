@@ -66,6 +66,19 @@ proto.fill = function (this: BufferInstance, value: unknown, offset?: unknown, e
   return fill.apply(this, arguments as unknown as [unknown]);
 };
 
+// Node's equals() and compare() take any Uint8Array; the package's only a Buffer.
+const isNpmBuffer = (value: unknown) => (NpmBuffer as unknown as { isBuffer(v: unknown): boolean }).isBuffer(value);
+const asBuffer = (value: unknown) =>
+  value instanceof Uint8Array && !isNpmBuffer(value) ? NpmBuffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
+const equals = (proto as unknown as { equals: (other: unknown) => boolean }).equals;
+(proto as unknown as { equals: (other: unknown) => boolean }).equals = function (this: BufferInstance, other: unknown) {
+  return equals.call(this, asBuffer(other));
+};
+const compare = (proto as unknown as { compare: (...args: unknown[]) => number }).compare;
+(proto as unknown as { compare: (...args: unknown[]) => number }).compare = function (this: BufferInstance, target: unknown, ...rest: unknown[]) {
+  return compare.call(this, asBuffer(target), ...rest);
+};
+
 export const Buffer = npmBuffer.Buffer;
 export const SlowBuffer = npmBuffer.SlowBuffer;
 export const kMaxLength = npmBuffer.kMaxLength;

@@ -313,7 +313,8 @@ export function getRandomValues<T extends ArrayBufferView | null>(array: T): T {
 export function timingSafeEqual(a: ArrayBufferView | ArrayBuffer, b: ArrayBufferView | ArrayBuffer): boolean {
   const x = toBytes(a, undefined, 'buf1');
   const y = toBytes(b, undefined, 'buf2');
-  if (x.length !== y.length) throw codedError(new RangeError('Input buffers must have the same byte length'), 'ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH');
+  // workerd throws a TypeError with no code here (Node a RangeError): workers see workerd's.
+  if (x.length !== y.length) throw new TypeError('Input buffers must have the same byte length');
   let diff = 0;
   for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
   return diff === 0;
@@ -365,7 +366,8 @@ class CipherBase {
     const spec = CIPHERS[algorithm.toLowerCase()];
     if (!spec) throw codedError(new Error('Unknown cipher'), 'ERR_CRYPTO_UNKNOWN_CIPHER');
     const keyBytes = toBytes(key, undefined, 'key');
-    if (keyBytes.length !== spec.keyBytes) throw codedError(new RangeError('Invalid key length'), 'ERR_CRYPTO_INVALID_KEYLEN');
+    // a plain Error, as workerd throws (Node: a RangeError)
+    if (keyBytes.length !== spec.keyBytes) throw codedError(new Error('Invalid key length'), 'ERR_CRYPTO_INVALID_KEYLEN');
     this.aes = new Aes(keyBytes);
     this.mode = spec.mode;
     const ivBytes = iv === null || iv === undefined ? new Uint8Array(0) : toBytes(iv, undefined, 'iv');
