@@ -3,6 +3,7 @@
 // at load from the field arithmetic, not typed in; the tests compare every mode with Node's
 // OpenSSL. GHASH multiplies bit by bit (no key-dependent tables).
 
+
 const SBOX = new Uint8Array(256);
 const INV_SBOX = new Uint8Array(256);
 const TE = [new Int32Array(256), new Int32Array(256), new Int32Array(256), new Int32Array(256)];
@@ -15,11 +16,22 @@ function mul(a: number, b: number): number {
   return out;
 }
 
-{
-  // The S-box: multiplicative inverse in GF(2^8), then the affine map.
+// Built on the first AES key (a worker that never uses AES does not pay for them): the S-box from
+// the multiplicative inverse in GF(2^8) (through exp/log tables of the generator 3) and the affine
+// map, then the round tables.
+let tablesBuilt = false;
+function buildTables(): void {
+  if (tablesBuilt) return;
+  tablesBuilt = true;
+  const exp = new Uint8Array(256);
+  const log = new Uint8Array(256);
+  for (let i = 0, x = 1; i < 255; i++) {
+    exp[i] = x;
+    log[x] = i;
+    x ^= xtime(x); // x * 3
+  }
   for (let x = 0; x < 256; x++) {
-    let inverse = 0;
-    if (x) for (let y = 1; y < 256; y++) if (mul(x, y) === 1) { inverse = y; break; }
+    const inverse = x === 0 ? 0 : exp[(255 - log[x]) % 255];
     let s = inverse;
     for (let i = 1; i < 5; i++) s ^= ((inverse << i) | (inverse >> (8 - i))) & 0xff;
     s ^= 0x63;
@@ -47,6 +59,7 @@ export class Aes {
   private readonly rounds: number;
 
   constructor(key: Uint8Array) {
+    buildTables();
     const nk = key.length / 4;
     if (nk !== 4 && nk !== 6 && nk !== 8) throw new RangeError('Invalid key length');
     this.rounds = nk + 6;

@@ -1,0 +1,1 @@
+export default function install() { return { modules: { 'x:e': { a: 1 } } }; }

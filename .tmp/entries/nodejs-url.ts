@@ -1,0 +1,2 @@
+import * as ns from '../../sandbox/addons/node/url.js';
+export default function install() { return { modules: { 'x:url': ns } }; }
