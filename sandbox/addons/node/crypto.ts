@@ -193,13 +193,35 @@ function later<T>(callback: unknown, work: () => T): void {
   queueMicrotask(() => (callback as Callback<T>)(null, result));
 }
 
+const SUBTLE_HASHES: Record<string, string> = { sha1: 'SHA-1', sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
+/** Web Crypto's PBKDF2 runs natively on the host, up to this many iterations (bindings/crypto). */
+const SUBTLE_MAX_ITERATIONS = 100_000;
+
 export function pbkdf2(password: Input, salt: Input, iterations: number, keylen: number, digest: string, callback: Callback<BufferLike>): void {
   // Arguments are checked at once (Node throws them synchronously too).
-  digestAlgorithm(digest);
-  toBytes(password, undefined, 'password');
-  toBytes(salt, undefined, 'salt');
+  const name = digestAlgorithm(digest);
+  const pass = toBytes(password, undefined, 'password');
+  const saltBytes = toBytes(salt, undefined, 'salt');
   checkLength(keylen, 'keylen', 2 ** 31 - 1);
-  later(callback, () => pbkdf2Sync(password, salt, iterations, keylen, digest));
+  if (typeof callback !== 'function') throw argTypeError('callback', 'of type function');
+  const hash = SUBTLE_HASHES[name];
+  if (!hash || keylen === 0 || !Number.isInteger(iterations) || iterations < 1 || iterations > SUBTLE_MAX_ITERATIONS) {
+    later(callback, () => pbkdf2Sync(password, salt, iterations, keylen, digest));
+    return;
+  }
+  // The asynchronous form can wait: it runs as Web Crypto's PBKDF2, natively on the host, where
+  // the JavaScript of pbkdf2Sync would spend the worker's CPU.
+  const subtle = webCrypto.subtle as unknown as {
+    importKey(format: string, key: Uint8Array, algorithm: string, extractable: boolean, usages: string[]): Promise<unknown>;
+    deriveBits(algorithm: object, key: unknown, length: number): Promise<ArrayBuffer>;
+  };
+  subtle
+    .importKey('raw', pass.slice(), 'PBKDF2', false, ['deriveBits'])
+    .then((key) => subtle.deriveBits({ name: 'PBKDF2', hash, salt: saltBytes.slice(), iterations }, key, keylen * 8))
+    .then(
+      (bits) => callback(null, output(new Uint8Array(bits)) as BufferLike),
+      (error: Error) => callback(error),
+    );
 }
 
 function hmacOnce(name: string, key: Uint8Array, data: Uint8Array): Uint8Array {
