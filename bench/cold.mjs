@@ -34,6 +34,7 @@ export const resultsDir = join(benchDir, 'results');
 const WORKERS = {
   hello: { label: 'hello', path: '/' },
   hono: { label: 'Hono + highlight.js (~1.2 MB)', path: '/api/highlight?lang=javascript' },
+  api: { label: 'API worker: Hono + cors/etag/secureHeaders, 40 routes, zod, jose (~150 KB)', path: '/api/users/7' },
 };
 
 /** Cinder configurations: the ablation. */
@@ -46,6 +47,14 @@ const CINDER_CONFIGS = [
     id: 'cinder-all-off',
     label: 'Cinder: all off',
     options: { pool: { enabled: false }, snapshot: false, codeCache: false, workerCodeCache: false },
+  },
+  {
+    // Each worker cold-starts from its own deployment snapshot (its top level already run), as
+    // `cinder serve` does for workers whose plain load is slow or large (issue 23).
+    id: 'cinder-deployment-snapshot',
+    label: 'Cinder: from the deployment snapshot',
+    options: { deploymentSnapshots: true },
+    workers: ['hono', 'api'],
   },
   {
     // At the live-worker cap (1 here): every cold start evicts another worker's isolate. Two
@@ -64,12 +73,12 @@ function cinderTarget(config) {
     id: config.id,
     label: config.label,
     group: 'cinder',
-    workers: config.atCapacity ? ['hello'] : ['hello', 'hono'],
+    workers: config.workers ?? (config.atCapacity ? ['hello'] : ['hello', 'hono', 'api']),
     async start() {
       const hello = join(buildDir, 'hello.mjs');
       const server = await startNodeServer('cinder.mjs', {
         ...config.options,
-        workers: config.atCapacity ? { hello, 'hello-b': hello } : { hello, hono: join(buildDir, 'hono-app.mjs') },
+        workers: config.atCapacity ? { hello, 'hello-b': hello } : { hello, hono: join(buildDir, 'hono-app.mjs'), api: join(buildDir, 'api-worker.mjs') },
       });
       let live = 'hello'; // at the cap: the copy that holds the one live isolate
       return {
@@ -97,7 +106,7 @@ const workerdTarget = {
   id: 'workerd',
   label: 'workerd: new Worker Loader isolate',
   group: 'peer',
-  workers: ['hello', 'hono'],
+  workers: ['hello', 'hono', 'api'],
   async start() {
     const ports = { loader: await freePort(), hello: await freePort() };
     const server = await startWorkerd(ports);
@@ -212,7 +221,7 @@ const emptyMeasure = () => ({ samples: { client: [], total: [], cold: [], cpu: [
  */
 export async function runCold(args, log = (s) => process.stderr.write(s + '\n')) {
   const built = await buildWorkers();
-  log(`[cold] workers built: hello, hono-app ${(built.hono.bytes / 1024).toFixed(0)} KiB`);
+  log(`[cold] workers built: hello, hono-app ${(built.hono.bytes / 1024).toFixed(0)} KiB, api-worker ${(built.api.bytes / 1024).toFixed(0)} KiB`);
   const targets = TARGETS.filter((t) => !args.only || args.only.some((o) => t.id === o || t.id.startsWith(o)));
   const results = [];
   const rows = [];
@@ -231,7 +240,7 @@ export async function runCold(args, log = (s) => process.stderr.write(s + '\n'))
       running.push({ target, instance, client });
       for (const worker of target.workers) {
         if (args.workers && !args.workers.includes(worker)) continue;
-        const n = worker === 'hono' ? args.nHono : args.n;
+        const n = worker === 'hello' ? args.n : args.nHono;
         rows.push({ target, instance, client, worker, n, cold: emptyMeasure(), warm: emptyMeasure(), loads: [], seconds: 0, failed: null });
       }
     }
@@ -242,7 +251,7 @@ export async function runCold(args, log = (s) => process.stderr.write(s + '\n'))
         const { client, instance, worker, n } = row;
         await measure(client, instance, worker, Math.min(20, n), 'warm', 0);
         await measure(client, instance, worker, Math.min(10, n), 'cold', args.gapMs);
-        mergeMeasure(row.warm, await measure(client, instance, worker, worker === 'hono' ? Math.ceil(args.warm / 2) : args.warm, 'warm', 0));
+        mergeMeasure(row.warm, await measure(client, instance, worker, worker === 'hello' ? args.warm : Math.ceil(args.warm / 2), 'warm', 0));
         if (instance.afterCold) await instance.afterCold(worker); // the warm phase left it live
         await idle(instance);
       } catch (error) {

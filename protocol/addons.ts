@@ -22,9 +22,30 @@ export interface AddonSpec {
   modules?: readonly string[];
   /** other add-ons it needs installed first */
   needs?: readonly string[];
+  /** files the host reads (paths from the package root) and hands to install() as ArrayBuffers,
+   *  by key: bytes an add-on cannot carry as code (a WebAssembly module) */
+  files?: Readonly<Record<string, string>>;
 }
 
-export const ADDONS: readonly AddonSpec[] = [...NODE_ADDONS];
+export const ADDONS: readonly AddonSpec[] = [
+  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
+  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
+  // CompressionStream, DecompressionStream (bindings/compression).
+  { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
+  // env bindings of KV namespaces (bindings/kv).
+  { name: 'kv', bindings: ['kv_namespace'] },
+  // `cloudflare:workers`: env, waitUntil, WorkerEntrypoint, DurableObject, RpcTarget.
+  { name: 'cloudflare-workers', modules: ['cloudflare:workers'] },
+  // The Cache API (bindings/cache).
+  { name: 'cache', globals: ['caches', 'CacheStorage'] },
+  // HTMLRewriter on lol-html (WebAssembly, ~0.9 MB, compiled in the isolate that uses it).
+  { name: 'html-rewriter', globals: ['HTMLRewriter'], files: { wasm: 'node_modules/html-rewriter-wasm/dist/html_rewriter_bg.wasm' } },
+  // nodejs_compat's Node.js modules and globals, and nodejs_als (protocol/node-modules.ts).
+  ...NODE_ADDONS,
+];
+
+/** What an add-on's default export is: install(files), files as AddonSpec.files names them. */
+export type AddonInstall = (files: Record<string, ArrayBuffer>) => AddonExports;
 
 /** What an add-on's default export (install) returns. */
 export interface AddonExports {

@@ -8,6 +8,9 @@
 
 /** The add-on that serves every supported module but node:async_hooks alone. */
 export const NODEJS_COMPAT_ADDON = 'nodejs-compat';
+/** Fills process.env from the worker's text bindings; with it the loader builds the env before the
+ *  worker's top level runs, so the top level reads process.env filled, as on workerd. */
+export const PROCESS_ENV_ADDON = 'nodejs-process-env';
 /** node:async_hooks alone (the `nodejs_als` flag without `nodejs_compat`). */
 export const NODEJS_ALS_ADDON = 'nodejs-als';
 
@@ -122,7 +125,7 @@ export const NODE_ADDONS = [
   { name: 'nodejs-stream', modules: withPrefixes(['stream', 'stream/promises']), needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-assert', modules: withPrefixes(['assert', 'assert/strict']), needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-compat-globals', flags: ['nodejs_compat_v2'], needs: [NODEJS_COMPAT_ADDON] },
-  { name: 'nodejs-process-env', flags: ['nodejs_compat_populate_process_env'], needs: [NODEJS_COMPAT_ADDON] },
+  { name: PROCESS_ENV_ADDON, flags: ['nodejs_compat_populate_process_env'], needs: [NODEJS_COMPAT_ADDON] },
 ] as const;
 
 /**

@@ -18,8 +18,31 @@ export const BOOT_GLOBAL = '__cinder_boot';
 export const CONTINUATION_DATA_GLOBAL = '__cinder_continuation';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
+
+/**
+ * Data and CompiledWasm modules of an upload: the loader hands their bytes to prepareLoad
+ * (an ArrayBuffer, a WebAssembly.Module compiled there), which leaves a one-shot function on this
+ * global; the loader's own internal module (MODULE_VALUES_SPECIFIER) takes it, and deletes the
+ * global, before any of the worker's code runs. The synthesized module of each such upload module
+ * imports `take` from it; the resolver answers that specifier to those modules only.
+ */
+export const MODULE_VALUES_GLOBAL = '__cinder_module_values';
+export const MODULE_VALUES_SPECIFIER = 'cinder-internal:module-values';
+
+/**
+ * Names a service binding never sends as RPC calls, and a WorkerEntrypoint never answers to, as on
+ * workerd: the binding's own methods (fetch, connect), what would make a stub look like a promise
+ * (then), and the class machinery.
+ */
+export const RPC_RESERVED_METHODS: readonly string[] = ['fetch', 'connect', 'then', 'catch', 'finally', 'constructor', 'dup', 'queue', 'scheduled', 'tail', 'trace'];
+
+/** What the service.rpc op answers: the method's result, or the error it threw (name, message). */
+export type RpcAnswer = { value: unknown } | { error: { name: string; message: string } };
+
+/** The largest arguments (and result) of one RPC call, serialized (Cloudflare's limit). */
+export const MAX_RPC_BYTES = 32 * 1024 * 1024;
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
 export const WARM_UP_ENTRY = 'warmUp';
@@ -59,7 +82,11 @@ export const OPS = {
   compression: 'compression',
   /** (bindingName, WireRequest) -> WireResponse: env.SERVICE.fetch() */
   serviceFetch: 'service.fetch',
+  /** (bindingName, method, args[]) -> RpcAnswer: a method of the bound worker's WorkerEntrypoint */
+  serviceRpc: 'service.rpc',
   kv: KV_OPS,
+  /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
+  cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
 
 /** Sync host ops: hostCallSync(op, ...args), for cheap host facts. */

@@ -20,6 +20,8 @@ import * as domException from './api/dom-exception.js';
 import * as inspect from './api/inspect.js';
 import * as asyncContext from './async-context.js';
 import * as addons from './addons.js';
+import * as idl from './api/idl.js';
+import * as crypto from './api/crypto.js';
 
 export const BASE_MODULES: Record<string, object> = {
   'sandbox/bridge': bridge,
@@ -38,4 +40,6 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/inspect': inspect,
   'sandbox/async-context': asyncContext,
   'sandbox/addons': addons,
+  'sandbox/api/idl': idl,
+  'sandbox/api/crypto': crypto,
 };

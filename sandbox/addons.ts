@@ -3,9 +3,9 @@
 // table (addon-base.ts) and returns the add-on's install(); what install() returns is put on
 // globalThis or kept as built-in modules for the worker's imports.
 import { BASE_MODULES } from './addon-base.js';
-import { BUILTIN_MODULE_GLOBAL, type AddonExports, type AddonInstalled } from '../protocol/addons.js';
+import { BUILTIN_MODULE_GLOBAL, type AddonInstall, type AddonInstalled } from '../protocol/addons.js';
 
-type AddonWrapper = (base: Record<string, object>) => () => AddonExports;
+type AddonWrapper = (base: Record<string, object>) => AddonInstall;
 
 const installed = new Map<string, string>();
 const builtinModules = new Map<string, object>();
@@ -16,11 +16,11 @@ const objectKeys = Object.keys;
 const jsonStringify = JSON.stringify;
 
 /** Install one add-on; answers the export names of its built-in modules (AddonInstalled, JSON). */
-export function installAddon(wrapper: unknown, name: string): string {
+export function installAddon(wrapper: unknown, name: string, files?: Record<string, ArrayBuffer>): string {
   const done = installed.get(name);
   if (done !== undefined) return done;
   if (typeof wrapper !== 'function') throw new TypeError(`cinder: add-on ${name} did not evaluate to a function`);
-  const exports = (wrapper as AddonWrapper)(BASE_MODULES)();
+  const exports = (wrapper as AddonWrapper)(BASE_MODULES)(files ?? {});
   const answer: AddonInstalled = { modules: {} };
   const globals = exports.globals ?? {};
   for (const key of objectKeys(globals)) {

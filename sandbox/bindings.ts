@@ -1,3 +1,2 @@
 // Guest halves of env bindings register their factories with env.ts on import.
-import '../bindings/kv/guest.js';
 import '../bindings/service/guest.js';

@@ -4,23 +4,29 @@
 import { beginInvocation, endInvocation, enter, invocation, type InvocationState } from './invocation.js';
 import { cancelTimersOf } from './timers.js';
 import { describeError, reportError } from './report-error.js';
-import { buildEnv } from './env.js';
+import { fillWorkerEnv, workerEnv } from './env.js';
 import { hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { wasmMemoryBytes } from './wasm.js';
 import { closeBuiltinModules } from './addons.js';
+import { structuredClone } from './api/structured-clone.js';
+import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
-  fetch?: (request: unknown, env: unknown, ctx: unknown) => unknown;
-  scheduled?: (controller: unknown, env: unknown, ctx: unknown) => unknown;
+  fetch?: (request: unknown, env?: unknown, ctx?: unknown) => unknown;
+  scheduled?: (controller: unknown, env?: unknown, ctx?: unknown) => unknown;
 }
 
-let workerModule: WorkerModule | null = null;
-let workerEnv: Record<string, unknown> = {};
+// The default export: an object of handlers, or a class (extends WorkerEntrypoint from
+// cloudflare:workers) instantiated per event with (ctx, env), whose methods are the handlers.
+let workerModule: WorkerModule | EntrypointClass | null = null;
+/** the worker's module namespace (named entrypoints for RPC) */
+let workerNamespace: Record<string, unknown> | null = null;
+type EntrypointClass = new (ctx: unknown, env: unknown) => WorkerModule;
 const listeners = new Map<string, Listener[]>();
 
 // --- service-worker syntax: global addEventListener ------------------------------------------
@@ -142,20 +148,34 @@ class DOMExceptionLike extends Error {
  */
 export function installWorker(namespace: unknown, env: string): string {
   closeBuiltinModules();
-  workerEnv = buildEnv(jsonParse(env) as EnvDescriptor);
+  fillWorkerEnv(env);
   workerModule = null;
-  const candidate = namespace && typeof namespace === 'object' ? (namespace as { default?: unknown }).default : undefined;
+  workerNamespace = namespace && typeof namespace === 'object' ? (namespace as Record<string, unknown>) : null;
+  const candidate = workerNamespace ? workerNamespace.default : undefined;
   if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
-    workerModule = candidate as WorkerModule;
+    workerModule = candidate as WorkerModule | EntrypointClass;
+    // A class's handlers are its prototype's methods.
+    const handlers = (isEntrypointClass(candidate) ? candidate.prototype : candidate) as Record<string, unknown>;
     let answer = 'modules';
-    if (typeof (workerModule as Record<string, unknown>).fetch === 'function') answer += ' fetch';
-    if (typeof (workerModule as Record<string, unknown>).scheduled === 'function') answer += ' scheduled';
+    if (typeof handlers.fetch === 'function') answer += ' fetch';
+    if (typeof handlers.scheduled === 'function') answer += ' scheduled';
     return answer;
   }
   let answer = 'service-worker';
   if ((listeners.get('fetch')?.length ?? 0) > 0) answer += ' fetch';
   if ((listeners.get('scheduled')?.length ?? 0) > 0) answer += ' scheduled';
   return answer;
+}
+
+function isEntrypointClass(value: unknown): value is EntrypointClass & { prototype: object } {
+  return typeof value === 'function' && typeof (value as { prototype?: unknown }).prototype === 'object' && (value as { prototype?: unknown }).prototype !== null;
+}
+
+/** The handlers for one event: the default export object, or a new instance of its class. */
+function handlersFor(ctx: ExecutionContext): { handlers: WorkerModule; classForm: boolean } {
+  const module = workerModule!;
+  if (isEntrypointClass(module)) return { handlers: new module(ctx, workerEnv), classForm: true };
+  return { handlers: module as WorkerModule, classForm: false };
 }
 
 function finish<T>(state: InvocationState, body: { result?: T; exception?: GuestException }): DispatchResult<T> {
@@ -218,8 +238,11 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
     const request = requestFromWire(wire);
     let returned: unknown;
     if (workerModule) {
-      if (typeof workerModule.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
-      returned = await workerModule.fetch(request, workerEnv, new ExecutionContext(state));
+      const ctx = new ExecutionContext(state);
+      const { handlers, classForm } = handlersFor(ctx);
+      if (typeof handlers.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+      // A WorkerEntrypoint's fetch takes the request only: env and ctx are on `this`.
+      returned = await (classForm ? handlers.fetch(request) : handlers.fetch(request, workerEnv, ctx));
     } else {
       const fetchListeners = listeners.get('fetch') ?? [];
       if (!fetchListeners.length) throw new Error('No fetch handler: the script neither exports default { fetch } nor calls addEventListener("fetch", ...).');
@@ -247,8 +270,10 @@ export async function dispatchScheduled(id: number, cron: string, scheduledTime:
   const controller = new ScheduledController(cron, scheduledTime);
   try {
     if (workerModule) {
-      if (typeof workerModule.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function.');
-      await workerModule.scheduled(controller, workerEnv, new ExecutionContext(state));
+      const ctx = new ExecutionContext(state);
+      const { handlers, classForm } = handlersFor(ctx);
+      if (typeof handlers.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function.');
+      await (classForm ? handlers.scheduled(controller) : handlers.scheduled(controller, workerEnv, ctx));
     } else {
       const scheduledListeners = listeners.get('scheduled') ?? [];
       if (!scheduledListeners.length) throw new Error('No scheduled handler.');
@@ -260,6 +285,43 @@ export async function dispatchScheduled(id: number, cron: string, scheduledTime:
     return finish(state, { result: { noRetry: controller.retryDisabled } });
   } catch (error) {
     return finish(state, { result: { noRetry: controller.retryDisabled }, exception: describeError(error) });
+  }
+}
+
+export interface RpcResult {
+  value: unknown;
+}
+
+/**
+ * Host entry: a call of a public method of one of the worker's WorkerEntrypoint classes (the
+ * default export, or the named export `entrypoint`), made by another worker through a service
+ * binding (`env.SERVICE.method(...args)`). `args` were structured-cloned in by the host; the
+ * method runs on a new instance (ctx, env), as workerd makes one per call; its awaited result must
+ * be structured-cloneable, and is cloned out by the host.
+ */
+export async function dispatchRpc(id: number, entrypoint: string | null, method: string, args: unknown[]): Promise<DispatchResult<RpcResult>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const target = entrypoint === null ? workerModule : workerNamespace?.[entrypoint];
+    if (!isEntrypointClass(target)) {
+      throw new TypeError(
+        entrypoint === null
+          ? 'The receiving worker does not support RPC: its default export is not a class extending WorkerEntrypoint (from "cloudflare:workers").'
+          : `The receiving worker has no entrypoint named "${entrypoint}" that is a class extending WorkerEntrypoint.`,
+      );
+    }
+    if (RPC_RESERVED_METHODS.includes(method) || method in objectPrototype) throw new TypeError(`"${method}" cannot be called over RPC: it is a reserved name.`);
+    const instance = new target(new ExecutionContext(state), workerEnv) as unknown as Record<string, unknown>;
+    const fn = instance[method];
+    // Methods of the class (its prototype chain), as workerd exposes them; not instance fields.
+    if (typeof fn !== 'function' || hasOwn.call(instance, method)) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+    const value = await (fn as (...a: unknown[]) => unknown).apply(instance, args);
+    // A value the host cannot copy fails here, with the caller told why.
+    structuredClone(value);
+    return finish(state, { result: { value } });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
   }
 }
 
@@ -330,6 +392,6 @@ export async function warmUp(rounds: number): Promise<void> {
     }
   } finally {
     workerModule = null;
-    workerEnv = {};
+    workerNamespace = null;
   }
 }

@@ -31,8 +31,28 @@ export function onTextBindings(listener: EnvListener): void {
   envListener = listener;
 }
 
-export function buildEnv(descriptor: EnvDescriptor | undefined): Record<string, unknown> {
-  const env: Record<string, unknown> = {};
+/**
+ * The worker's env: one object for the isolate's life, filled in place when the env is built, so
+ * that `import { env } from "cloudflare:workers"` (taken at the top level, before that) is the very
+ * object handlers get, as on workerd.
+ */
+export const workerEnv: Record<string, unknown> = {};
+let filled = false;
+
+/** Fill workerEnv from the host's descriptor (JSON), once: the loader may have filled it before
+ *  the top level ran, and installWorker, after, keeps what is there. */
+export function fillWorkerEnv(descriptorJson: string): Record<string, unknown> {
+  if (filled) return workerEnv;
+  const descriptor = jsonParse(descriptorJson) as EnvDescriptor;
+  buildEnv(descriptor, workerEnv);
+  // An empty env (the pool's warm-up worker, or a worker without bindings) leaves it open.
+  filled = objectKeys(descriptor).length > 0;
+  return workerEnv;
+}
+
+const jsonParse = JSON.parse;
+
+export function buildEnv(descriptor: EnvDescriptor | undefined, env: Record<string, unknown> = {}): Record<string, unknown> {
   const names = objectKeys(descriptor ?? {});
   for (let i = 0; i < names.length; i++) {
     const name = names[i];

@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchRpc, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -14,6 +14,7 @@ import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
 import { installWasmLimits } from './wasm.js';
 import { installContinuationData, resetFrame } from './async-context.js';
+import { prepareLoad } from './prepare-load.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
 const globals: Record<string, unknown> = {
@@ -66,9 +67,14 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     pullStream: entry(pullStream),
     cancelStream,
     installAddon: entry(installAddon),
+    prepareLoad: entry(prepareLoad),
+    dispatchRpc: entry(dispatchRpc),
     warmUp,
     preludeEvaluatedAt,
   };
 }
 
+// The deployment-snapshot builder (scripts/build-deployment-snapshot.mjs) installs a worker's
+// add-ons into the snapshot without booting a bridge; the hook is gone before any worker runs.
+Object.defineProperty(boot, 'installAddon', { value: installAddon, writable: false, configurable: false, enumerable: false });
 Object.defineProperty(globalThis, BOOT_GLOBAL, { value: boot, writable: false, configurable: true, enumerable: false });

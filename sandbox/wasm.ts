@@ -469,6 +469,21 @@ function instantiate(source: unknown, imports?: unknown): Promise<unknown> {
   return apply(promiseThen, compile(source), [(module: object) => apply(promiseThen, instantiate(module, imports), [(instance: object) => ({ module, instance })])]);
 }
 
+/**
+ * A CompiledWasm module of the worker's upload, compiled by the loader before any of the worker's
+ * code runs (never a guest call). Its memories are clamped and tracked like any module's, and the
+ * compiled module itself is charged at its size for as long as it lives: V8 keeps its code off
+ * the JS heap, where the isolate's heap limit does not see it.
+ */
+export function compileUploadedModule(bytes: Uint8Array): object {
+  const info = prepare(bytes);
+  const module = construct(OriginalModule, [info.bytes], OriginalModule);
+  apply(weakMapSet, moduleInfo, [module, info]);
+  apply(setAdd, charges, [{ instance: new WeakRefCtor(module), bytes: info.bytes.length }]);
+  check('a CompiledWasm module', 0);
+  return module;
+}
+
 function validate(bytes: unknown): boolean {
   return apply(originalValidate, WA, [copyBytes(bytes)]);
 }

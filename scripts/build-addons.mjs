@@ -19,11 +19,13 @@ function sharedBaseKeys() {
   return new Set([...source.matchAll(/^\s*'([^']+)':/gm)].map((m) => m[1]));
 }
 
-/** The base module an import resolves to ("sandbox/bridge"), or null for add-on-local code. */
-function baseModuleKey(absolute) {
+/** What an import from an add-on is: a module of the base bundle it shares ("sandbox/bridge"),
+ *  a sandbox module the base does not share (an error), or its own code to bundle (null). A
+ *  binding's guest half (bindings/<name>/guest.ts) the base does not hold is the add-on's own. */
+function importKind(absolute, baseKeys) {
   const key = relative(root, absolute).replace(/\\/g, '/').replace(/\.(js|ts)$/, '');
-  if (key.startsWith('sandbox/addons/') || key.startsWith('..')) return null;
-  if (key.startsWith('sandbox/') || /^bindings\/[^/]+\/guest$/.test(key)) return key;
+  if (baseKeys.has(key)) return { base: key };
+  if (key.startsWith('sandbox/') && !key.startsWith('sandbox/addons/')) return { unshared: key };
   return null;
 }
 
@@ -33,12 +35,12 @@ function shareBaseModules(baseKeys) {
     setup(b) {
       b.onResolve({ filter: /^\.{1,2}\// }, (args) => {
         if (args.namespace !== 'file') return undefined;
-        const key = baseModuleKey(resolve(args.resolveDir, args.path));
-        if (key === null) return undefined;
-        if (!baseKeys.has(key)) {
-          return { errors: [{ text: `${relative(root, args.importer)} imports ${key}, which sandbox/addon-base.ts does not share with add-ons: add it to BASE_MODULES there` }] };
+        const kind = importKind(resolve(args.resolveDir, args.path), baseKeys);
+        if (kind === null) return undefined;
+        if (kind.unshared) {
+          return { errors: [{ text: `${relative(root, args.importer)} imports ${kind.unshared}, which sandbox/addon-base.ts does not share with add-ons: add it to BASE_MODULES there` }] };
         }
-        return { path: key, namespace: 'cinder-base' };
+        return { path: kind.base, namespace: 'cinder-base' };
       });
       b.onLoad({ filter: /.*/, namespace: 'cinder-base' }, (args) => ({
         contents: `module.exports = __cinderBase[${JSON.stringify(args.path)}];`,
@@ -47,6 +49,39 @@ function shareBaseModules(baseKeys) {
     },
   };
 }
+
+// html-rewriter-wasm (lol-html compiled to WebAssembly, for the HTMLRewriter add-on) is written
+// for Node: it reads its .wasm with fs at load time, requires `util` for TextEncoder/TextDecoder,
+// `assert` for its asyncify bookkeeping, and its own helper through a String.raw path esbuild
+// cannot follow. Here the wasm comes from the add-on's install(files) (see
+// sandbox/addons/html-rewriter/wasm-source.ts), the encoders are the isolate's own, and assert is
+// the few lines it uses.
+const htmlRewriterWasm = {
+  name: 'cinder-html-rewriter-wasm',
+  setup(b) {
+    b.onLoad({ filter: /html-rewriter-wasm[\\/]dist[\\/]html_rewriter\.js$/ }, (args) => {
+      let code = readFileSync(args.path, 'utf8');
+      const edits = [
+        ['require(String.raw`./asyncify.js`)', "require('./asyncify.js')"],
+        ['require(String.raw`util`)', '{ TextDecoder: globalThis.TextDecoder, TextEncoder: globalThis.TextEncoder }'],
+        ["const path = require('path').join(__dirname, 'html_rewriter_bg.wasm');\nconst bytes = require('fs').readFileSync(path);", "const bytes = require('cinder:html-rewriter-wasm-bytes').wasmBytes();"],
+      ];
+      for (const [from, to] of edits) {
+        if (!code.includes(from)) throw new Error(`html-rewriter-wasm changed: "${from}" not found in ${args.path}; update scripts/build-addons.mjs`);
+        code = code.replace(from, to);
+      }
+      return { contents: code, loader: 'js', resolveDir: dirname(args.path) };
+    });
+    b.onResolve({ filter: /^cinder:html-rewriter-wasm-bytes$/ }, () => ({ path: join(root, 'sandbox', 'addons', 'html-rewriter', 'wasm-source.ts') }));
+    b.onResolve({ filter: /^assert$/ }, (args) => (/html-rewriter-wasm/.test(args.importer) ? { path: 'assert', namespace: 'cinder-assert' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'cinder-assert' }, () => ({
+      contents: `function assert(value, message) { if (!value) throw new Error(message || 'HTMLRewriter: internal assertion failed'); }
+        assert.strictEqual = (a, b, message) => assert(a === b, message);
+        module.exports = assert;`,
+      loader: 'js',
+    }));
+  },
+};
 
 /** Build one add-on entry to outFile; answers its size and hash. */
 export async function buildAddon(entry, outFile) {
@@ -66,7 +101,7 @@ export async function buildAddon(entry, outFile) {
     mainFields: ['module', 'main'],
     conditions: ['worker', 'browser'],
     logLevel: 'warning',
-    plugins: [shareBaseModules(sharedBaseKeys()), nodeCompatAliases, vendorShims],
+    plugins: [shareBaseModules(sharedBaseKeys()), htmlRewriterWasm, nodeCompatAliases, vendorShims],
   });
   const wrapped = `(function (__cinderBase) {"use strict";\n${result.outputFiles[0].text}\nreturn __cinderAddon.default;\n})`;
   mkdirSync(dirname(outFile), { recursive: true });

@@ -4,7 +4,8 @@
 // starts it, with a time limit and --max-old-space-size, and kills it on overrun). isolated-vm's
 // createSnapshot runs both without isolation, which is why this is a process of its own.
 //   usage: build-deployment-snapshot.mjs <job.json>
-//   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], out, namespaceGlobal, bootGlobal }
+//   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], bindings, compatibilityFlags, out,
+//          namespaceGlobal, bootGlobal }
 //   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch"} or
 //                      {"ok":false,"reason":"..."} (a refusal: the worker is loaded plainly)
 //
@@ -20,6 +21,13 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+// The add-ons the worker needs (protocol/addons.ts) are installed into the snapshot as a plain
+// load installs them, and its imports of built-in modules read their namespaces as the loader's
+// shims do (src/runtime/addons.ts).
+const { AddonCatalog } = await import(new URL('../dist/src/runtime/addons.js', import.meta.url).href);
+const { BUILTIN_MODULE_GLOBAL } = await import(new URL('../dist/protocol/addons.js', import.meta.url).href);
+const addons = new AddonCatalog();
+const builtins = new Set();
 const refuse = (reason) => {
   console.log(JSON.stringify({ ok: false, reason }));
   process.exit(0);
@@ -60,11 +68,23 @@ async function bundleModules() {
             if (args.kind === 'dynamic-import') return { errors: [{ text: `dynamic import("${args.path}")` }] };
             if (args.kind === 'require-call' || args.kind === 'require-resolve') return { errors: [{ text: `require("${args.path}")` }] };
             const name = args.kind === 'entry-point' ? args.path : resolveSpecifier(args.path, args.importer);
+            if (!modules.has(name) && addons.forModule(args.path)) {
+              builtins.add(args.path);
+              return { path: args.path, namespace: 'cinder-builtin' };
+            }
             const module = modules.get(name);
             if (!module || module.type !== 'esm') return { errors: [{ text: `No such module "${args.path}"` }] };
             return { path: name, namespace: 'cinder' };
           });
           b.onLoad({ filter: /.*/, namespace: 'cinder' }, (args) => ({ contents: modules.get(args.path).code, loader: 'js' }));
+          // A built-in module as CommonJS that esbuild's interop reads as an ES namespace: its own
+          // keys as live exports, its \`default\` as the default.
+          b.onLoad({ filter: /.*/, namespace: 'cinder-builtin' }, (args) => ({
+            contents: `const ns = globalThis[${JSON.stringify(BUILTIN_MODULE_GLOBAL)}](${JSON.stringify(args.path)});
+              Object.defineProperty(exports, '__esModule', { value: true });
+              for (const key of Object.keys(ns)) Object.defineProperty(exports, key, { enumerable: true, get: () => ns[key] });`,
+            loader: 'js',
+          }));
         },
       },
     ],
@@ -132,7 +152,8 @@ const prologue = `(() => {
   if (g.crypto) {
     const proto = Object.getPrototypeOf(g.crypto);
     for (const key of ['getRandomValues', 'randomUUID']) wrap(Object.prototype.hasOwnProperty.call(g.crypto, key) ? g.crypto : proto, key, 'crypto.' + key + '()');
-    const subtle = g.crypto.subtle;
+    let subtle;
+    try { subtle = g.crypto.subtle; } catch { subtle = undefined; }
     if (subtle) {
       const subtleProto = Object.getPrototypeOf(subtle);
       for (const key of Object.getOwnPropertyNames(subtleProto)) if (key !== 'constructor') wrap(subtleProto, key, 'crypto.subtle.' + key + '()');
@@ -156,11 +177,17 @@ const epilogue = `(() => {
   if (uses) throw new Error('cinder-refuse: the top level used ' + uses + ', which would be shared by every isolate born from the snapshot');
 })();`;
 
+const needed = addons.resolve({ bindings: job.bindings ?? {}, compatibilityFlags: job.compatibilityFlags ?? [], modules: job.modules }, builtins);
+const carrying = needed.filter((name) => addons.hasFiles(name));
+if (carrying.length) refuse(`the add-on ${carrying.join(', ')} carries WebAssembly, which a snapshot cannot hold`);
+const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGlobal)}].installAddon(${addons.code(name)}, ${JSON.stringify(name)});`).join('\n');
+
 const sandboxCode = readFileSync(job.sandboxPath, 'utf8');
 let snapshot;
 try {
   snapshot = ivm.Isolate.createSnapshot([
     { code: sandboxCode, filename: 'cinder:sandbox.js' },
+    ...(addonScript ? [{ code: addonScript, filename: 'cinder:addons.js' }] : []),
     { code: prologue, filename: 'cinder:snapshot-prologue.js' },
     { code: workerScript, filename: `file:///${job.main}` },
     { code: epilogue, filename: 'cinder:snapshot-epilogue.js' },

@@ -1,7 +1,10 @@
 // Cinder under test, in its own process: the real data plane (createIngress + Router) over a
 // Runtime configured from argv[2] (JSON), controlled by the bench over IPC.
 //   options: {pool: {enabled, min, max}, snapshot, codeCache, workerCodeCache,
-//             workers: {name: sourceFile}, serverTiming, runtime: {other RuntimeOptions}}
+//             workers: {name: sourceFile}, serverTiming, runtime: {other RuntimeOptions},
+//             deploymentSnapshots: each worker gets its deployment snapshot built before it is
+//             deployed, as `cinder serve` builds it after a deploy (the runtime then uses it
+//             where it pays off, by its default rule)}
 //   IPC ops: evict {name} | stats | warmMany {from, to, code} (density) | deployMany / evictMany
 //            {prefix, count, code} (storm) | gc
 import { readFileSync } from 'node:fs';
@@ -14,6 +17,8 @@ const { singleScriptWorker } = await dist('model/worker-definition.js');
 const { createIngress } = await dist('data-plane/ingress.js');
 const { Router } = await dist('data-plane/router.js');
 const { createLogger } = await dist('observability/logger.js');
+const { buildDeploymentSnapshot } = await dist('runtime/deployment-snapshot.js');
+const { installStandardOps } = await dist('app/standard-ops.js');
 
 const options = JSON.parse(process.argv[2] ?? '{}');
 const logger = createLogger({ level: process.env.CINDER_LOG_LEVEL ?? 'warn' });
@@ -31,8 +36,15 @@ const runtime = await Runtime.create({
 for (const [name, file] of Object.entries(options.workers ?? {})) {
   const def = singleScriptWorker(name, readFileSync(file, 'utf8'));
   for (const m of def.modules) m.type = 'esm';
+  if (options.deploymentSnapshots) {
+    const built = await buildDeploymentSnapshot(def);
+    if (!built.ok) throw new Error(`deployment snapshot of ${name}: ${built.reason}`);
+    def.snapshot = built.snapshot;
+  }
   runtime.deploy(def);
 }
+// Outbound fetch, crypto.subtle and compression, as every Cinder server offers them.
+installStandardOps(runtime, { allowPrivate: false });
 const router = new Router((name) => runtime.has(name));
 const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming !== false });
 server.listen(0, '127.0.0.1', () => {

@@ -24,6 +24,7 @@ const parent :Workerd.Worker = (
     (name = "parent.js", esModule = embed "parent.js"),
     (name = "hello-src", text = embed "../.build/hello.mjs"),
     (name = "hono-src", text = embed "../.build/hono-app.mjs"),
+    (name = "api-src", text = embed "../.build/api-worker.mjs"),
   ],
   bindings = [
     (name = "LOADER", workerLoader = ()),

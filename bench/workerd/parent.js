@@ -4,8 +4,9 @@
 // workerd's cold start. /warm/<worker>/<path> reuses one id, so it measures a loaded isolate.
 import helloSource from 'hello-src';
 import honoSource from 'hono-src';
+import apiSource from 'api-src';
 
-const SOURCES = { hello: helloSource, hono: honoSource };
+const SOURCES = { hello: helloSource, hono: honoSource, api: apiSource };
 
 function codeFor(worker) {
   return () => ({

@@ -1,12 +1,15 @@
 // Guest half of service bindings: `env.AUTH.fetch(request)` hands the request to the host, which
 // runs it on the bound worker in this same process (no HTTP, no sockets) and hands the response
-// back. The guest names only its own binding; the host decides which worker that reaches.
+// back; `env.AUTH.someMethod(...args)` calls a method of the bound worker's WorkerEntrypoint (RPC),
+// its arguments and result structured-cloned across. The guest names only its own binding; the
+// host decides which worker that reaches.
 import { registerBinding } from '../../sandbox/env.js';
 import { hostCall } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
 import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
-import { OPS, type WireResponse } from '../../protocol/wall.js';
+import { structuredClone } from '../../sandbox/api/structured-clone.js';
+import { OPS, RPC_RESERVED_METHODS, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
 
 class Fetcher {
   readonly #binding: string;
@@ -29,4 +32,43 @@ class Fetcher {
   }
 }
 
-registerBinding('service', (name) => Object.freeze(new Fetcher(name)));
+// Errors thrown by the callee come back as their name and message; the common kinds keep their class.
+const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+
+async function callRpc(binding: string, method: string, args: unknown[]): Promise<unknown> {
+  // Refused here, before anything crosses, with the name of what cannot be copied.
+  structuredClone(args);
+  const answer = await hostCall<RpcAnswer>(OPS.serviceRpc, binding, method, args);
+  if ('error' in answer) {
+    const Class = ERROR_CLASSES[answer.error.name] ?? Error;
+    const error = new Class(answer.error.message);
+    if (error.name !== answer.error.name) error.name = answer.error.name;
+    throw error;
+  }
+  return answer.value;
+}
+
+/** A service binding: the Fetcher, and any other property a function that calls that method of
+ *  the bound worker over RPC. `then` is not one (the binding is not a promise). */
+function serviceBinding(name: string): object {
+  const fetcher = Object.freeze(new Fetcher(name));
+  const methods = new Map<string | symbol, (...args: unknown[]) => unknown>();
+  return new Proxy(fetcher, {
+    get(target, property) {
+      if (typeof property === 'symbol' || property in target) {
+        // The Fetcher's own methods run on the Fetcher (its private fields are not the proxy's).
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function' || property === 'constructor') return value;
+        let bound = methods.get(property);
+        if (!bound) methods.set(property, (bound = value.bind(target) as (...args: unknown[]) => unknown));
+        return bound;
+      }
+      if (RPC_RESERVED_METHODS.includes(property)) return undefined;
+      let method = methods.get(property);
+      if (!method) methods.set(property, (method = (...args: unknown[]) => callRpc(name, property, args)));
+      return method;
+    },
+  });
+}
+
+registerBinding('service', (name) => serviceBinding(name));

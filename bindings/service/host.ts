@@ -1,11 +1,13 @@
-// Host half of service bindings: the `service.fetch` op. A worker calls another worker in-process
-// through runtime.fetch, so the callee runs in its own isolate under its own limits and is metered
-// as its own invocation; the call counts as one subrequest of the caller's invocation.
+// Host half of service bindings: the `service.fetch` and `service.rpc` ops. A worker calls another
+// worker in-process through runtime.fetch (or runtime.rpc, for a method of its WorkerEntrypoint),
+// so the callee runs in its own isolate under its own limits and is metered as its own invocation;
+// the call counts as one subrequest of the caller's invocation.
+import { serialize } from 'node:v8';
 import { newRequestId } from '../../src/model/request-id.js';
 import { resolveLimits } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
-import type { OpCall, OpRegistry, RuntimeRequest, RuntimeResponse } from '../../src/runtime/contract.js';
-import { OPS, type WireResponse } from '../../protocol/wall.js';
+import type { OpCall, OpRegistry, RuntimeRequest, RuntimeResponse, RuntimeRpcResult } from '../../src/runtime/contract.js';
+import { MAX_RPC_BYTES, OPS, RPC_RESERVED_METHODS, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
 import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 
 /** What service calls need of the runtime: its workers, and a way to invoke one. */
@@ -13,6 +15,7 @@ export interface ServiceRuntime extends OpRegistry {
   has(name: string): boolean;
   definition(name: string): WorkerDefinition | undefined;
   fetch(name: string, request: RuntimeRequest, requestId?: string, place?: InvocationPlace): Promise<RuntimeResponse>;
+  rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId?: string, place?: InvocationPlace): Promise<RuntimeRpcResult>;
 }
 
 export interface ServiceBindingOptions {
@@ -46,37 +49,77 @@ function checkRequest(raw: unknown): RuntimeRequest {
   return { method: value.method, url: value.url, headers: value.headers, body: value.body ?? null };
 }
 
+const RPC_METHOD = /^[A-Za-z_$][\w$]{0,255}$/;
+
+/** Bytes of a value as structured clone writes it; over `MAX_RPC_BYTES` is refused. */
+function rpcSize(value: unknown, what: string, call: string): void {
+  let bytes: number;
+  try {
+    bytes = serialize(value).byteLength;
+  } catch (error) {
+    throw new TypeError(`${call}: the ${what} could not be serialized: ${(error as Error).message}`);
+  }
+  if (bytes > MAX_RPC_BYTES) throw new RangeError(`${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`);
+}
+
 export function registerServiceBindings(runtime: ServiceRuntime, options: ServiceBindingOptions = {}): void {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
 
-  runtime.registerOp(OPS.serviceFetch, async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
-    const [bindingName, rawRequest] = args;
+  /** What a call through `bindingName` may reach, charged to the caller before the callee starts. */
+  const admit = (call: OpCall, bindingName: unknown, what: string) => {
     const binding = typeof bindingName === 'string' ? call.binding(bindingName) : undefined;
     if (!binding || binding.type !== 'service') throw new TypeError(`env.${String(bindingName)} is not a service binding`);
     const { invocation } = call;
-    if (!invocation) throw new Error(`env.${bindingName}.fetch() was called outside of a request (after the response and its waitUntil work finished)`);
-
-    // Same rule and error as outbound fetch(): each call is one subrequest of the caller, and of
-    // the top-level request it serves; the callee's own invocation counts against that request's
-    // invocations (request-tree.ts). All of it is charged before the callee starts.
+    if (!invocation) throw new Error(`env.${bindingName}.${what}() was called outside of a request (after the response and its waitUntil work finished)`);
     chargeSubrequest(invocation, call.limits.subrequests);
     const depth = invocation.place.depth + 1;
-    if (depth > maxDepth) throw new Error(`env.${bindingName}.fetch(): service binding chain is deeper than ${maxDepth} workers`);
+    if (depth > maxDepth) throw new Error(`env.${bindingName}.${what}(): service binding chain is deeper than ${maxDepth} workers`);
     invocation.place.tree.chargeInvocation();
-
-    const request = checkRequest(rawRequest);
     const target = binding.service;
-    // A binding reaches its own account's workers only: the name may have been deleted and taken
-    // by another account since the deploy that checked it. Same message as a missing worker.
     if (!runtime.has(target) || (binding.account !== undefined && runtime.definition(target)?.account !== binding.account)) {
-      throw new Error(`env.${bindingName}.fetch(): no worker named "${target}" is deployed`);
+      throw new Error(`env.${bindingName}.${what}(): no worker named "${target}" is deployed`);
     }
+    return { binding, target, place: { tree: invocation.place.tree, depth } };
+  };
+
+  runtime.registerOp(OPS.serviceRpc, async (call: OpCall, args: unknown[]): Promise<RpcAnswer> => {
+    const [bindingName, method, rpcArgs] = args;
+    if (typeof method !== 'string' || !RPC_METHOD.test(method) || RPC_RESERVED_METHODS.includes(method)) {
+      throw new TypeError(`env.${String(bindingName)}: ${JSON.stringify(String(method).slice(0, 64))} is not a method that can be called over RPC`);
+    }
+    if (!Array.isArray(rpcArgs)) throw new TypeError(`env.${String(bindingName)}.${method}(): invalid arguments`);
+    const name = `env.${String(bindingName)}.${method}()`;
+    rpcSize(rpcArgs, 'arguments', name);
+    // Same rules as fetch: one subrequest of the caller, one invocation of the request tree, the
+    // chain's depth, and the caller's own account only (with the same message as a missing worker).
+    const { binding, target, place } = admit(call, bindingName, method);
+    const result = await runtime.rpc(target, binding.type === 'service' ? (binding.entrypoint ?? null) : null, method, rpcArgs, newRequestId(), place);
+    if (result.loadError !== undefined) throw new Error(`${name}: worker "${target}" failed to load: ${result.loadError}`);
+    if (result.refused !== undefined) throw new Error(`${name}: ${result.refused}`);
+    if (result.limit) throw new Error(`${name}: worker "${target}" ${result.limit.message}`);
+    if (result.exception) return { error: { name: String(result.exception.name || 'Error'), message: String(result.exception.message ?? '') } };
+    rpcSize(result.value, 'result', name);
+    return { value: result.value };
+  });
+
+  runtime.registerOp(OPS.serviceFetch, async (call: OpCall, args: unknown[]): Promise<WireResponse> => {
+    const [bindingName, rawRequest] = args;
+    // Same rule and error as outbound fetch(): each call is one subrequest of the caller, and of
+    // the top-level request it serves; the callee's own invocation counts against that request's
+    // invocations (request-tree.ts). All of it is charged before the callee starts. A binding
+    // reaches its own account's workers only: the name may have been deleted and taken by another
+    // account since the deploy that checked it (same message as a missing worker).
+    const { binding, target, place } = admit(call, bindingName, 'fetch');
+    if (binding.type === 'service' && binding.entrypoint !== undefined) {
+      throw new Error(`env.${bindingName}.fetch(): this binding names entrypoint "${binding.entrypoint}"; Cinder delivers fetch() only to the default export (call the entrypoint's methods over RPC instead; see docs/compat.md)`);
+    }
+    const request = checkRequest(rawRequest);
     const targetLimits = resolveLimits(runtime.definition(target)?.limits);
     if (request.body && request.body.byteLength > targetLimits.requestBodyBytes) {
       throw new RangeError(`env.${bindingName}.fetch(): the request body is larger than ${target}'s limit of ${targetLimits.requestBodyBytes} bytes`);
     }
 
-    const result = await runtime.fetch(target, request, newRequestId(), { tree: invocation.place.tree, depth });
+    const result = await runtime.fetch(target, request, newRequestId(), place);
     // The callee's failure surfaces in the caller as an exception, as it does on workerd.
     if (result.loadError) {
       throw new Error(`env.${bindingName}.fetch(): worker "${target}" failed to load: ${result.loadError}`);

@@ -9,7 +9,7 @@ import { SYNC_OPS } from '../../protocol/wall.js';
 import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
-import { DigestStream, subtle, type SubtleCrypto } from '../../bindings/crypto/guest.js';
+import type { SubtleCrypto } from '../../bindings/crypto/guest.js';
 
 const MAX_BYTES = 65536;
 
@@ -57,6 +57,7 @@ export class Crypto {
   /** The SubtleCrypto interface (Web Crypto §10.2). */
   get subtle(): SubtleCrypto {
     checkCrypto(this);
+    if (!subtle) throw new TypeError('crypto.subtle is installed in workers whose code mentions it (crypto.subtle, SubtleCrypto, CryptoKey); this one does not, and reached it by a computed name');
     return subtle;
   }
 
@@ -101,8 +102,15 @@ export class Crypto {
 }
 
 setToStringTag(Crypto, 'Crypto');
-// workerd exposes its DigestStream class as `crypto.DigestStream`, on the prototype.
-Object.defineProperty(Crypto.prototype, 'DigestStream', { value: DigestStream, writable: true, enumerable: false, configurable: true });
+
+// SubtleCrypto is an add-on (sandbox/addons/crypto-subtle.ts), installed where a worker uses it.
+let subtle: SubtleCrypto | undefined;
+
+/** Called by the add-on: `crypto.subtle`, and workerd's `crypto.DigestStream` on the prototype. */
+export function installSubtle(given: SubtleCrypto, DigestStream: unknown): void {
+  subtle = given;
+  Object.defineProperty(Crypto.prototype, 'DigestStream', { value: DigestStream, writable: true, enumerable: false, configurable: true });
+}
 
 const instance = new Crypto(INTERNAL);
 

@@ -25,7 +25,6 @@ import {
   WritableStreamDefaultWriter,
 } from './streams.js';
 import { URL, URLSearchParams } from './url.js';
-import { CompressionStream, DecompressionStream } from '../../bindings/compression/guest.js';
 
 export const fetchGlobals: Record<string, unknown> = {
   Headers,
@@ -53,6 +52,4 @@ export const fetchGlobals: Record<string, unknown> = {
   TextDecoderStream,
   IdentityTransformStream,
   FixedLengthStream,
-  CompressionStream,
-  DecompressionStream,
 };

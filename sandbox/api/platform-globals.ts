@@ -8,7 +8,6 @@ import { TextDecoder, TextEncoder } from './encoding.js';
 import { CustomEvent, Event, EventTarget } from './events.js';
 import { Navigator, Performance, navigator, performance } from './performance.js';
 import { structuredClone } from './structured-clone.js';
-import { CryptoKey, SubtleCrypto } from '../../bindings/crypto/guest.js';
 
 export const platformGlobals: Record<string, unknown> = {
   TextEncoder,
@@ -19,8 +18,6 @@ export const platformGlobals: Record<string, unknown> = {
   structuredClone,
   crypto,
   Crypto,
-  CryptoKey,
-  SubtleCrypto,
   Event,
   EventTarget,
   CustomEvent,

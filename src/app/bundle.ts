@@ -1,10 +1,19 @@
 // Turns a worker entry on disk (JS or TS, one file or many, with npm dependencies) into the
-// modules the runtime loads, the way wrangler does: esbuild bundles it into one ES module
-// (or one classic script for service-worker syntax).
-import { build } from 'esbuild';
+// modules the runtime loads, the way wrangler does: esbuild bundles the JavaScript into one ES
+// module (or one classic script for service-worker syntax); files matched by a module rule (by
+// default .txt/.html/.sql as Text, .bin as Data, .wasm as CompiledWasm) become modules of their
+// own beside it, imported by name; `cloudflare:*` imports, and `node:*` ones under nodejs_compat,
+// are left to the runtime's built-in modules.
+import { build, type Plugin } from 'esbuild';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
+import { binaryModule, detectModuleType, type ModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
+import { NODE_MODULE_NAMES, nodeModuleRefusal, nodeModulesAllowed } from '../model/compatibility.js';
+import { effectiveRules, globToRegExp, type BuildStep, type ModuleRule } from './module-rules.js';
+
+export type { BuildStep, ModuleRule } from './module-rules.js';
 
 export interface BundleResult {
   main: string;
@@ -13,26 +22,165 @@ export interface BundleResult {
   inputs: string[];
 }
 
-export async function bundleWorker(entry: string): Promise<BundleResult> {
+export interface BundleOptions {
+  /** the config's `rules`, before wrangler's defaults */
+  rules?: ModuleRule[];
+  compatibilityFlags?: string[];
+}
+
+const RULE_MODULE_TYPES: Record<'Text' | 'Data' | 'CompiledWasm', ModuleType> = { Text: 'text', Data: 'data', CompiledWasm: 'wasm' };
+
+export class BundleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BundleError';
+  }
+}
+
+/** The error for a Node.js module this worker cannot import, or null (see compatibility.ts). */
+function nodeImportError(name: string, flags: string[] | undefined): string | null {
+  return nodeModuleRefusal(name, flags);
+}
+
+/**
+ * Built-in modules: `cloudflare:*` always, `node:*` (and bare Node.js module names) under
+ * nodejs_compat, are left as imports for the runtime; a Node.js module the flags do not offer is
+ * a build error naming it. A `require()` of one (CommonJS code in node_modules) becomes an import,
+ * as esbuild's ES module output cannot require an external.
+ */
+function builtinsPlugin(flags: string[] | undefined): Plugin {
+  const nodeAllowed = nodeModulesAllowed(flags) !== 'none';
+  return {
+    name: 'cinder-builtins',
+    setup(b) {
+      const external = (path: string, kind: string) => (kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : { path, external: true });
+      b.onResolve({ filter: /^cloudflare:/ }, (args) => external(args.path, args.kind));
+      b.onResolve({ filter: /^node:/ }, (args) => {
+        const error = nodeImportError(args.path.slice('node:'.length), flags);
+        if (error) return { errors: [{ text: error }] };
+        return external(args.path, args.kind);
+      });
+      // Bare `buffer`, `events`...: the Node.js module under nodejs_compat (as wrangler maps them);
+      // without it, whatever npm package of that name the project has, else a clear error.
+      const bare = new RegExp(`^(${NODE_MODULE_NAMES.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
+      b.onResolve({ filter: bare }, async (args) => {
+        if (args.pluginData?.cinderBare) return undefined;
+        const error = nodeImportError(args.path, flags);
+        if (nodeAllowed && !error) return external(`node:${args.path}`, args.kind);
+        // A Node.js module the flags do not offer may still be an npm package of that name
+        // (punycode, events without nodejs_compat...): the project's own copy, if it has one.
+        const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { cinderBare: true } });
+        if (found.errors.length) return { errors: [{ text: `"${args.path}" is a Node.js built-in module: ${error}` }] };
+        return { path: found.path, namespace: found.namespace, external: found.external, sideEffects: found.sideEffects };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'cinder-require-builtin' }, (args) => ({
+        contents: `import * as m from ${JSON.stringify(args.path)};\nmodule.exports = "default" in m ? m.default : m;\n`,
+        loader: 'js',
+      }));
+      b.onResolve({ filter: /.*/, namespace: 'cinder-require-builtin' }, (args) => ({ path: args.path, external: true }));
+    },
+  };
+}
+
+/**
+ * Module rules: an import matched by a Text, Data or CompiledWasm rule becomes a module of its
+ * own (named by a hash of its bytes and its file name, as wrangler names them) that the bundle
+ * imports by that name. JavaScript rules (ESModule, CommonJS) change nothing when bundling, as in
+ * wrangler: esbuild bundles JavaScript whatever its rule.
+ */
+function moduleRulesPlugin(rules: ModuleRule[], collected: Map<string, WorkerModuleSource>, inputs: Set<string>): Plugin {
+  const matchers = rules
+    .filter((rule): rule is ModuleRule & { type: 'Text' | 'Data' | 'CompiledWasm' } => rule.type in RULE_MODULE_TYPES)
+    .map((rule) => ({ type: RULE_MODULE_TYPES[rule.type], patterns: rule.globs.map(globToRegExp) }));
+  return {
+    name: 'cinder-module-rules',
+    setup(b) {
+      if (!matchers.length) return;
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData?.cinderRules || args.kind === 'entry-point') return undefined;
+        const rule = matchers.find((m) => m.patterns.some((p) => p.test(args.path)));
+        if (!rule) return undefined;
+        const file = args.path.replace(/\?module$/, '');
+        const found = await b.resolve(file, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { cinderRules: true } });
+        if (found.errors.length) return { errors: found.errors };
+        const bytes = readFileSync(found.path);
+        inputs.add(found.path);
+        const name = `${createHash('sha1').update(bytes).digest('hex')}-${basename(found.path)}`;
+        if (!collected.has(name)) {
+          if (rule.type === 'text') {
+            let text: string;
+            try {
+              text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+            } catch {
+              return { errors: [{ text: `${found.path} is imported as a Text module but is not UTF-8 text (use a Data rule for bytes)` }] };
+            }
+            collected.set(name, { name, type: 'text', code: text });
+          } else {
+            collected.set(name, binaryModule(name, rule.type as 'data' | 'wasm', bytes));
+          }
+        }
+        return { path: `./${name}`, external: true };
+      });
+    },
+  };
+}
+
+export async function bundleWorker(entry: string, options: BundleOptions = {}): Promise<BundleResult> {
   const source = readFileSync(entry, 'utf8');
   const format = detectModuleType(source) === 'esm' || /\.(ts|mts|tsx)$/.test(entry) ? 'esm' : 'iife';
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    write: false,
-    format,
-    platform: 'browser',
-    target: 'es2022',
-    conditions: ['workerd', 'worker', 'browser'],
-    metafile: true,
-    logLevel: 'silent',
-    sourcemap: false,
-  });
+  const collected = new Map<string, WorkerModuleSource>();
+  const ruleInputs = new Set<string>();
+  let result;
+  try {
+    result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format,
+      platform: 'browser',
+      target: 'es2022',
+      conditions: ['workerd', 'worker', 'browser'],
+      metafile: true,
+      logLevel: 'silent',
+      sourcemap: false,
+      plugins: [builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
+    });
+  } catch (error) {
+    const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
+    if (!errors?.length) throw error;
+    throw new BundleError(errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'));
+  }
   const code = result.outputFiles[0].text;
   const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');
+  if (format !== 'esm' && collected.size) throw new BundleError(`${entry} is a service-worker script; importing ${[...collected.keys()].join(', ')} needs the modules format (export default { fetch })`);
   return {
     main: name,
-    modules: [{ name, code, type: format === 'esm' ? detectModuleType(code) : 'script' }],
-    inputs: Object.keys(result.metafile?.inputs ?? {}),
+    modules: [{ name, code, type: format === 'esm' ? detectModuleType(code) : 'script' }, ...collected.values()],
+    inputs: [...Object.keys(result.metafile?.inputs ?? {}).filter((input) => !input.includes(':')), ...ruleInputs],
   };
+}
+
+/** Output kept to show when the command fails. */
+const MAX_BUILD_OUTPUT = 64 * 1024;
+
+/** Run the build command; a failure is an error that carries its exit status and output. */
+export async function runBuildStep(step: BuildStep): Promise<void> {
+  const output: Buffer[] = [];
+  let kept = 0;
+  const keep = (chunk: Buffer) => {
+    if (kept >= MAX_BUILD_OUTPUT) return;
+    output.push(chunk.subarray(0, MAX_BUILD_OUTPUT - kept));
+    kept += chunk.length;
+  };
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    const child = spawn(step.command, { cwd: step.cwd, shell: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  if (outcome.code === 0) return;
+  const text = Buffer.concat(output).toString('utf8').trimEnd();
+  const how = outcome.error ? `could not start (${outcome.error.message})` : outcome.signal ? `was killed by ${outcome.signal}` : `exited with status ${outcome.code}`;
+  throw new BundleError(`build.command "${step.command}" ${how} (in ${step.cwd})${text ? `:\n${text}` : ''}`);
 }

@@ -6,7 +6,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { bundleWorker } from './bundle.js';
+import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
@@ -14,6 +14,8 @@ import { createIngress } from '../data-plane/ingress.js';
 import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installCache } from '../../bindings/cache/host.js';
+import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
 
@@ -33,6 +35,11 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** how workers are bundled (a wrangler project's rules and compatibility flags) */
+  bundle?: BundleOptions;
+  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
+   *  when a file under its watch directories changes */
+  build?: BuildStep;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
 }
@@ -77,6 +84,8 @@ function expandPaths(paths: string[]): string[] {
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
+  // The build command may be what makes the entry: it runs first (wrangler's order).
+  if (options.build) await runBuildStep(options.build);
   const files = expandPaths(options.paths);
   const kvNames = options.kvNamespaces ?? [];
   const bindings = { ...kvBindings(kvNames), ...options.bindings };
@@ -86,6 +95,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
+  // The Cache API in dev: in memory, gone when dev stops (as wrangler dev without persistence).
+  const cacheStore = new CacheStore({ path: ':memory:' });
+  installCache(runtime, cacheStore);
   const router = new Router((name) => runtime.has(name));
   const sources = new Map<string, string>();
   const watchers: FSWatcher[] = [];
@@ -96,13 +108,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
   async function load(file: string): Promise<void> {
     const name = workerNameFromFile(file);
-    const bundle = await bundleWorker(file);
+    const bundle = await bundleWorker(file, options.bundle);
     const def: WorkerDefinition = {
       name,
       version: contentHash(bundle.modules).slice(0, 16),
       main: bundle.main,
       modules: bundle.modules,
       bindings,
+      compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
       limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
@@ -131,6 +144,32 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
   }
 
+  /** Run the build command again when its sources change, then reload every worker. */
+  function watchBuild(step: BuildStep): void {
+    let timer: NodeJS.Timeout | null = null;
+    let running: Promise<void> = Promise.resolve();
+    const rebuild = () => {
+      running = running.then(async () => {
+        try {
+          await runBuildStep(step);
+        } catch (error) {
+          logger.error({ err: (error as Error).message }, 'build.command failed; still serving the previous version');
+          return;
+        }
+        for (const file of files) await reloadFile(file);
+      });
+    };
+    for (const dir of step.watchDirs) {
+      if (!existsSync(dir)) continue;
+      watchers.push(
+        watch(dir, { recursive: true }, () => {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(rebuild, 100);
+        }),
+      );
+    }
+  }
+
   async function reloadFile(file: string): Promise<void> {
     try {
       await load(file);
@@ -141,6 +180,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
 
   for (const file of files) await load(file);
+  if (options.build && options.watch) watchBuild(options.build);
   router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
 
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
@@ -183,6 +223,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();
       await closeOps();
+      cacheStore.close();
       // A service the caller passed in is the caller's to close.
       if (kv && !options.kvService) await kv.close();
     },

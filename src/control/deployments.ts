@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS } from '../model/limits.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { contentHash, setBinding, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
+import { contentHash, moduleSize, setBinding, type BindingConfig, type WorkerDefinition, type WorkerModuleSource } from '../model/worker-definition.js';
 import type { Router } from '../data-plane/router.js';
 import { DEFAULT_ACCOUNT, RouteConflictError, WorkerOwnedError, type DeploymentStore, type RouteRecord, type StoredCodeCache, type VersionInfo, type WorkerInfo } from '../store/types.js';
 import { accountNamespace } from '../model/accounts.js';
@@ -157,7 +157,7 @@ export class Deployments {
       if (breach) {
         throw badRequest(`limits.${breach.limit} is ${breach.value}, over this server's ceiling of ${breach.ceiling}; ask for at most ${breach.ceiling} (the operator sets ceilings)`, breach as unknown as Record<string, unknown>);
       }
-      const size = spec.modules.reduce((sum, m) => sum + Buffer.byteLength(m.code), 0);
+      const size = spec.modules.reduce((sum, m) => sum + moduleSize(m), 0);
       const max = Math.min(this.maxScriptBytes, spec.limits.scriptBytes ?? Infinity);
       if (size > max) throw tooLarge(`the script is ${size} bytes, over the limit of ${max} bytes`, { size, limit: max });
 
@@ -175,6 +175,7 @@ export class Deployments {
         crons: spec.crons,
         limits: spec.limits,
         compatibilityDate: spec.compatibilityDate,
+        compatibilityFlags: spec.compatibilityFlags,
       };
       const def = this.definition(version, spec.modules, emptyCodeCache(), account);
       // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
@@ -360,6 +361,8 @@ export class Deployments {
       modules,
       bindings: resolveBindings(version.bindings, account),
       limits: Object.keys(limits).length ? limits : undefined,
+      compatibilityDate: version.compatibilityDate ?? undefined,
+      compatibilityFlags: version.compatibilityFlags?.length ? version.compatibilityFlags : undefined,
       codeCache: codeCache.modules,
       // A cache stored after a first request is not made again by this process.
       codeCacheAfterRun: codeCache.afterRun,

@@ -6,12 +6,14 @@
 //                  { "type": "service", "name": "AUTH", "service": "auth" }],
 //     "vars": { "MODE": "prod" },          // shorthand for plain_text / json bindings
 //     "compatibility_date": "2025-01-01",
+//     "compatibility_flags": ["nodejs_compat"],   // only flags Cinder supports; others refused by name
 //     "routes": ["example.com/api/*"], "crons": ["*/5 * * * *"], "limits": { "cpu_ms": 100 },
 //     "keep_bindings": ["secret_text"] }    // carry these binding types over from the live version
 //
 // Anything malformed is a 400 whose message names the field (`metadata.bindings[1].text: ...`).
 import { setBinding, type BindingConfig } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
+import { SUPPORTED_COMPATIBILITY_FLAGS, unsupportedFlags } from '../model/compatibility.js';
 import { badRequest } from './errors.js';
 import { bindingNameError, cronError, normalizeRoute, parseLimits } from './validate.js';
 
@@ -26,14 +28,15 @@ export interface UploadMetadata {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  compatibilityFlags: string[];
 }
 
 const BINDING_TYPES = ['plain_text', 'secret_text', 'json', 'kv_namespace', 'service'] as const;
 
 // Fields Cloudflare's upload accepts that have no meaning here; accepted so wrangler-made metadata
 // uploads, and ignored. Anything else unknown is refused, so a typo ("route") is not silently lost.
-const IGNORED_FIELDS = new Set(['compatibility_flags', 'usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
-const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'routes', 'crons', 'limits', 'keep_bindings']);
+const IGNORED_FIELDS = new Set(['usage_model', 'logpush', 'placement', 'tags', 'tail_consumers', 'observability', 'annotations']);
+const KNOWN_FIELDS = new Set(['main_module', 'body_part', 'bindings', 'vars', 'compatibility_date', 'compatibility_flags', 'routes', 'crons', 'limits', 'keep_bindings']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -60,7 +63,9 @@ function parseBinding(raw: unknown, where: string): [string, BindingConfig] {
       return [name, { type: 'kv_namespace', namespace_id: str(raw.namespace_id, `${where}.namespace_id`)! }];
     case 'service': {
       const service = str(raw.service, `${where}.service`)!;
-      return [name, { type: 'service', service }];
+      const entrypoint = str(raw.entrypoint, `${where}.entrypoint`, { optional: true });
+      if (entrypoint !== undefined && !/^[A-Za-z_$][\w$]{0,255}$/.test(entrypoint)) throw badRequest(`${where}.entrypoint must name an exported class (a JavaScript identifier), not ${JSON.stringify(entrypoint)}`);
+      return [name, entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint }];
     }
     default:
       throw badRequest(`${where}.type: unsupported binding type ${JSON.stringify(raw.type)} (supported: ${BINDING_TYPES.join(', ')})`);
@@ -146,5 +151,16 @@ export function parseMetadata(raw: unknown): UploadMetadata {
     }
   }
 
-  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate };
+  let compatibilityFlags: string[] = [];
+  if (raw.compatibility_flags !== undefined) {
+    compatibilityFlags = [...new Set(stringList(raw.compatibility_flags, 'metadata.compatibility_flags'))];
+    const unsupported = unsupportedFlags(compatibilityFlags);
+    if (unsupported.length) {
+      throw badRequest(
+        `metadata.compatibility_flags: ${unsupported.map((f) => `"${f}"`).join(', ')} not supported by Cinder (supported: ${SUPPORTED_COMPATIBILITY_FLAGS.join(', ')}; see docs/compat.md)`,
+      );
+    }
+  }
+
+  return { mainModule, bodyPart, bindings, keepBindings, routes, crons, limits, compatibilityDate, compatibilityFlags };
 }

@@ -3,13 +3,18 @@
 //   - the script itself as the body (`application/javascript`): one module, format detected from
 //     its syntax, no bindings;
 //   - multipart/form-data: a `metadata` JSON part (see metadata.ts) and one part per module, the
-//     part's name being the module name other modules import. Part content types:
+//     part's name being the module name other modules import. Part content types (as wrangler
+//     sends them, model/worker-definition.ts MODULE_CONTENT_TYPES):
 //       application/javascript+module   ES module
-//       application/javascript          ES module or, for body_part, a service-worker script
-//       text/plain                      text module (`import text from "./a.txt"`)
+//       application/javascript          the entry: ES module or, for body_part, a service-worker
+//                                       script; any other part: CommonJS (ES module if it has
+//                                       import/export statements, as older clients send them)
+//       text/plain                      Text module (`import text from "./a.txt"`: a string)
 //       application/json                JSON module
+//       application/octet-stream        Data module (an ArrayBuffer); a part named *.js is JS
+//       application/wasm                CompiledWasm module (a WebAssembly.Module)
 //       application/source-map          accepted and dropped (wrangler sends them)
-import { detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
+import { binaryModule, detectModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { ControlError, badRequest } from './errors.js';
 import { parseMetadata, type UploadMetadata } from './metadata.js';
 import { normalizeModuleName } from './validate.js';
@@ -75,7 +80,7 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
     metadata = parseMetadata(json);
   }
 
-  const parts: { name: string; code: string; contentType: string }[] = [];
+  const parts: Part[] = [];
   const entries: [string, FormDataEntryValue][] = [];
   form.forEach((value, field) => entries.push([field, value]));
   for (const [field, value] of entries) {
@@ -84,8 +89,8 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
     if (normalized.error) throw badRequest(normalized.error);
     const name = normalized.name!;
     if (parts.some((p) => p.name === name)) throw badRequest(`module "${name}" is uploaded twice`);
-    const code = typeof value === 'string' ? value : decode(await value.arrayBuffer(), `module "${name}"`);
-    parts.push({ name, code, contentType: typeof value === 'string' ? '' : mediaType(value.type) });
+    const bytes = typeof value === 'string' ? new TextEncoder().encode(value).buffer : await value.arrayBuffer();
+    parts.push({ name, bytes, contentType: typeof value === 'string' ? '' : mediaType(value.type) });
   }
 
   const modules: WorkerModuleSource[] = [];
@@ -98,7 +103,7 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
     }
     main = normalized;
   } else {
-    const scripts = parts.filter((p) => p.contentType === '' || JS_TYPES.has(p.contentType) || ESM_TYPES.has(p.contentType) || p.contentType === 'application/octet-stream');
+    const scripts = parts.filter((p) => p.contentType === '' || JS_TYPES.has(p.contentType) || ESM_TYPES.has(p.contentType) || isLegacyJsPart(p));
     if (scripts.length !== 1) {
       throw badRequest(`the metadata part must name the entry module: main_module (ES modules) or body_part (service-worker script); this upload has ${parts.length} parts`);
     }
@@ -114,26 +119,56 @@ async function readMultipart(request: Request): Promise<UploadSpec> {
   return { ...metadata, main, modules };
 }
 
-function toModule(part: { name: string; code: string; contentType: string }, isMain: boolean, serviceWorker: boolean): WorkerModuleSource | null {
-  const { name, code, contentType } = part;
+interface Part {
+  name: string;
+  bytes: ArrayBuffer;
+  contentType: string;
+}
+
+// Older Cinder CLIs sent every module as application/octet-stream: a part so named is still JS.
+function isLegacyJsPart(part: Part): boolean {
+  return part.contentType === 'application/octet-stream' && /\.[cm]?js$/.test(part.name);
+}
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+function toModule(part: Part, isMain: boolean, serviceWorker: boolean): WorkerModuleSource | null {
+  const { name, contentType } = part;
+  const text = () => decode(part.bytes, `module "${name}"`);
+  const isJs = ESM_TYPES.has(contentType) || JS_TYPES.has(contentType) || contentType === '' || isLegacyJsPart(part);
+  if (isMain && !isJs) {
+    if (contentType === 'application/source-map') return null;
+    throw badRequest(`the entry module "${name}" has content type "${contentType}"; the entry must be JavaScript (application/javascript+module or application/javascript)`);
+  }
   if (ESM_TYPES.has(contentType)) {
     if (isMain && serviceWorker) throw badRequest(`body_part "${name}" is a service-worker script, but its part says application/javascript+module; use main_module for ES modules`);
-    return { name, code, type: 'esm' };
+    return { name, code: text(), type: 'esm' };
   }
-  if (JS_TYPES.has(contentType) || contentType === '' || (contentType === 'application/octet-stream' && /\.[cm]?js$/.test(name))) {
+  if (isJs) {
+    const code = text();
     if (isMain) return { name, code, type: serviceWorker ? 'script' : detectModuleType(code) };
-    // Anything else is only reachable through `import`, so it is an ES module whatever it contains.
-    return { name, code, type: 'esm' };
+    // Anything else is only reachable through `import`/`require`: CommonJS as Cloudflare reads
+    // application/javascript, unless it is written as an ES module.
+    return { name, code, type: detectModuleType(code) === 'esm' ? 'esm' : 'commonjs' };
   }
-  if (contentType === 'text/plain') return { name, code: `export default ${JSON.stringify(code)};\n`, type: 'esm' };
+  if (contentType === 'text/plain') return { name, code: text(), type: 'text' };
   if (contentType === 'application/json') {
+    const code = text();
     try {
       JSON.parse(code);
     } catch (error) {
       throw badRequest(`module "${name}" is declared application/json but is not valid JSON: ${(error as Error).message}`);
     }
-    return { name, code: `export default ${code.trim()};\n`, type: 'esm' };
+    return { name, code, type: 'json' };
+  }
+  if (contentType === 'application/octet-stream') return binaryModule(name, 'data', new Uint8Array(part.bytes));
+  if (contentType === 'application/wasm') {
+    const bytes = new Uint8Array(part.bytes);
+    if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) throw badRequest(`module "${name}" is declared application/wasm but is not a WebAssembly binary (it does not start with \\0asm)`);
+    return binaryModule(name, 'wasm', bytes);
   }
   if (contentType === 'application/source-map') return null;
-  throw badRequest(`module "${name}" has content type "${contentType}", which Cinder cannot load; use application/javascript+module (ES module), application/javascript, text/plain or application/json`);
+  throw badRequest(
+    `module "${name}" has content type "${contentType}", which Cinder cannot load; use application/javascript+module (ES module), application/javascript (CommonJS), text/plain (Text), application/json, application/octet-stream (Data) or application/wasm (CompiledWasm)`,
+  );
 }

@@ -39,6 +39,7 @@ export function versionView(version: VersionInfo, currentId?: string) {
     crons: version.crons,
     limits: limitsView(version.limits),
     compatibility_date: version.compatibilityDate,
+    compatibility_flags: version.compatibilityFlags ?? [],
   };
 }
 
@@ -62,5 +63,6 @@ export function workerView(state: WorkerState) {
     crons: version.crons,
     limits: limitsView(version.limits),
     compatibility_date: version.compatibilityDate,
+    compatibility_flags: version.compatibilityFlags ?? [],
   };
 }

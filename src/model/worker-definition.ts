@@ -3,13 +3,60 @@
 import { createHash } from 'node:crypto';
 import type { Limits } from './limits.js';
 
-export type ModuleType = 'esm' | 'script';
+/**
+ * The kinds of module a version holds, as Cloudflare's upload names them by content type:
+ *   esm       application/javascript+module  an ES module
+ *   script    application/javascript         the entry of a service-worker script
+ *   commonjs  application/javascript         CommonJS (module.exports, require) in a modules worker
+ *   text      text/plain                     Text: `import s from "./a.html"` is a string
+ *   json      application/json               `import data from "./a.json"`
+ *   data      application/octet-stream       Data: the default export is an ArrayBuffer
+ *   wasm      application/wasm               CompiledWasm: the default export is a WebAssembly.Module
+ */
+export type ModuleType = 'esm' | 'script' | 'commonjs' | 'text' | 'json' | 'data' | 'wasm';
+
+export const MODULE_TYPES: readonly ModuleType[] = ['esm', 'script', 'commonjs', 'text', 'json', 'data', 'wasm'];
+
+/** Modules whose content is bytes, not text. */
+export const BINARY_MODULE_TYPES: readonly ModuleType[] = ['data', 'wasm'];
+
+/** The part content type Cloudflare's upload (and wrangler) uses for each module type. */
+export const MODULE_CONTENT_TYPES: Record<ModuleType, string> = {
+  esm: 'application/javascript+module',
+  script: 'application/javascript',
+  commonjs: 'application/javascript',
+  text: 'text/plain',
+  json: 'application/json',
+  data: 'application/octet-stream',
+  wasm: 'application/wasm',
+};
 
 export interface WorkerModuleSource {
   /** module name as other modules import it (e.g. "index.js", "lib/util.js") */
   name: string;
+  /** The source text; for binary modules (data, wasm) the bytes in base64, so that a definition
+   *  stays plain text that stores, hashes and crosses JSON like any other (moduleBytes decodes). */
   code: string;
   type: ModuleType;
+}
+
+export function isBinaryModule(module: Pick<WorkerModuleSource, 'type'>): boolean {
+  return BINARY_MODULE_TYPES.includes(module.type);
+}
+
+/** The module's content as bytes (decoded from base64 for binary modules, UTF-8 otherwise). */
+export function moduleBytes(module: WorkerModuleSource): Buffer {
+  return isBinaryModule(module) ? Buffer.from(module.code, 'base64') : Buffer.from(module.code, 'utf8');
+}
+
+/** The module's size in bytes as uploaded (what the script size limit counts). */
+export function moduleSize(module: WorkerModuleSource): number {
+  return isBinaryModule(module) ? Buffer.from(module.code, 'base64').byteLength : Buffer.byteLength(module.code);
+}
+
+/** A binary module's definition from its bytes. */
+export function binaryModule(name: string, type: 'data' | 'wasm', bytes: Uint8Array): WorkerModuleSource {
+  return { name, type, code: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
 }
 
 /** How a binding is described to the host (never handed to the guest as-is). */
@@ -18,7 +65,14 @@ export type BindingConfig =
   | { type: 'secret_text'; text: string }
   | { type: 'json'; json: unknown }
   | { type: 'kv_namespace'; namespace_id: string }
-  | { type: 'service'; service: string; /** set by the control plane: the callee must be of this account */ account?: string };
+  | {
+      type: 'service';
+      service: string;
+      /** a named export of the callee (a WorkerEntrypoint class) that RPC calls reach; default export otherwise */
+      entrypoint?: string;
+      /** set by the control plane: the callee must be of this account */
+      account?: string;
+    };
 
 export interface WorkerDefinition {
   name: string;

@@ -13,8 +13,12 @@ import { ADDONS, BUILTIN_MODULE_GLOBAL, type AddonInstalled, type AddonSpec } fr
 
 interface AddonSource {
   code: string;
+  /** AddonSpec.files, read once and held outside any isolate; copied into each that installs it */
+  files?: ivm.ExternalCopy<Record<string, ArrayBuffer>>;
   /** V8 code cache, made by the first isolate that compiles the add-on in this process */
   cache?: Buffer;
+  /** whether `cache` was made again after an install, so it holds the functions install() ran */
+  cacheAfterRun?: boolean;
 }
 
 export class AddonCatalog {
@@ -45,6 +49,26 @@ export class AddonCatalog {
     return names;
   }
 
+  /** Everything a worker importing `builtins` needs, each after the add-ons it needs. */
+  resolve(def: WorkerDefinition, builtins: Iterable<string>): string[] {
+    const names = new Set(this.forWorker(def));
+    for (const specifier of builtins) {
+      const provider = this.forModule(specifier);
+      if (provider) names.add(provider);
+    }
+    return this.withNeeds(names);
+  }
+
+  /** The add-on's built code (dist/addons/<name>.js). */
+  code(name: string): string {
+    return this.source(name).code;
+  }
+
+  /** Whether the add-on is handed files (bytes a snapshot cannot hold, such as WebAssembly). */
+  hasFiles(name: string): boolean {
+    return !!this.byName.get(name)?.files;
+  }
+
   /** The add-on that provides a built-in module specifier ("node:buffer"), if any. */
   forModule(specifier: string): string | undefined {
     return this.specs.find((spec) => spec.modules?.includes(specifier))?.name;
@@ -53,26 +77,74 @@ export class AddonCatalog {
   /**
    * Install the add-ons named (and those they need, first) into a fresh isolate. Answers the
    * export names of the built-in modules they provide, for the loader's module shims.
+   *
+   * An add-on is Cinder's own code, not a tenant's, and installing one is a few tens of
+   * microseconds once its code cache exists: it is done on this thread, in the isolate the loader
+   * just took from the pool (idle, so its lock is free), where three round trips to isolated-vm's
+   * threads would cost more than the work (bench/README.md). Add-ons handed files compile them
+   * (WebAssembly: milliseconds), and those, like the first compile of any add-on, go to
+   * isolated-vm's threads.
    */
   async install(ready: ReadyIsolate, names: Iterable<string>, timeout: number): Promise<Map<string, string[]>> {
     const modules = new Map<string, string[]>();
     for (const name of this.withNeeds(names)) {
       const source = this.source(name);
-      const script = await ready.isolate.compileScript(source.code, {
+      const inline = source.cache !== undefined && !this.hasFiles(name);
+      const options = {
         filename: `cinder:addons/${name}.js`,
         ...(source.cache ? { cachedData: toExternal(source.cache) } : { produceCachedData: true }),
-      });
+      };
+      const script = inline ? ready.isolate.compileScriptSync(source.code, options) : await ready.isolate.compileScript(source.code, options);
       const made = (script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
       if (!source.cache && made) source.cache = Buffer.from(made.copy({ release: true }));
-      const wrapper = (await script.run(ready.context, { reference: true, timeout, release: true })) as ivm.Reference<Function>;
+      const runOptions = { reference: true, timeout, release: true } as const;
+      const wrapper = (inline ? script.runSync(ready.context, runOptions) : await script.run(ready.context, runOptions)) as ivm.Reference<Function>;
       try {
-        const answer = JSON.parse(String(await ready.entry.installAddon.apply(undefined, [wrapper.derefInto(), name], { timeout }))) as AddonInstalled;
-        for (const [specifier, exportNames] of Object.entries(answer.modules)) modules.set(specifier, exportNames);
+        const args = [wrapper.derefInto(), name, this.filesArgument(name, source)];
+        const answer = inline ? ready.entry.installAddon.applySync(undefined, args, { timeout }) : await ready.entry.installAddon.apply(undefined, args, { timeout });
+        for (const [specifier, exportNames] of Object.entries((JSON.parse(String(answer)) as AddonInstalled).modules)) modules.set(specifier, exportNames);
       } finally {
         wrapper.release();
       }
+      if (!source.cacheAfterRun) this.cacheAfterRun(ready, name, source);
     }
     return modules;
+  }
+
+  /**
+   * A code cache made at compile time holds only the add-on's top level; compiled again in the
+   * isolate that just ran its install(), V8's compilation cache hands back the script with every
+   * function install() compiled, and the cache made from it spares later isolates those compiles
+   * (as worker-loader's cacheAfterRun does for workers).
+   */
+  private cacheAfterRun(ready: ReadyIsolate, name: string, source: AddonSource): void {
+    source.cacheAfterRun = true;
+    try {
+      const again = ready.isolate.compileScriptSync(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true });
+      const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+      again.release();
+      if (made) {
+        const bytes = Buffer.from(made.copy({ release: true }));
+        if (!source.cache || bytes.byteLength > source.cache.byteLength) source.cache = bytes;
+      }
+    } catch {
+      // the compile-time cache stays
+    }
+  }
+
+  /** The add-on's files as one object of ArrayBuffers, copied into the isolate with the call. */
+  private filesArgument(name: string, source: AddonSource): ivm.Copy<Record<string, ArrayBuffer>> | undefined {
+    const spec = this.byName.get(name)!;
+    if (!spec.files) return undefined;
+    if (!source.files) {
+      const files: Record<string, ArrayBuffer> = {};
+      for (const [key, path] of Object.entries(spec.files)) {
+        const bytes = readFileSync(join(packageRoot, path));
+        files[key] = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      }
+      source.files = new ivm.ExternalCopy(files);
+    }
+    return source.files.copyInto();
   }
 
   private withNeeds(names: Iterable<string>): string[] {

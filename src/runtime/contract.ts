@@ -71,3 +71,13 @@ export interface RuntimeResponse {
   refused?: string;
   requestId: string;
 }
+
+/** What Runtime.rpc answers (a service binding's RPC call): exactly one of these is set (value may
+ *  be undefined itself). */
+export interface RuntimeRpcResult {
+  value?: unknown;
+  exception?: GuestException;
+  limit?: LimitExceededError;
+  loadError?: string;
+  refused?: string;
+}

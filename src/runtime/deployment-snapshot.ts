@@ -21,7 +21,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DeploymentSnapshot, WorkerDefinition } from '../model/worker-definition.js';
+import { isBinaryModule, type DeploymentSnapshot, type WorkerDefinition } from '../model/worker-definition.js';
+import { moduleSource } from './module-sources.js';
 import { BOOT_GLOBAL } from '../../protocol/wall.js';
 import { snapshotKey, toExternal, type IsolateSource, type SandboxManifest } from './isolate-source.js';
 import { deploymentSnapshotBuilderPath, sandboxBundlePath, sandboxManifestPath } from './paths.js';
@@ -60,10 +61,25 @@ export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
-  def: Pick<WorkerDefinition, 'main' | 'modules'>,
+  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags'>>,
   options: SnapshotBuildOptions = {},
 ): Promise<SnapshotBuildOutcome> {
   const started = performance.now();
+  // Data and CompiledWasm values are made by the loader in each isolate (sandbox/module-values.ts),
+  // not by a top level the builder can run: such a version is loaded plainly.
+  const binary = def.modules.find(isBinaryModule);
+  if (binary) return { ok: false, reason: `module "${binary.name}" is a ${binary.type === 'wasm' ? 'CompiledWasm' : 'Data'} module, which is not snapshotted`, ms: performance.now() - started };
+  // cloudflare:workers' env is filled in each isolate before its top level runs (with the
+  // version's bindings, secrets included): a top level baked into a snapshot would have read none.
+  if (def.modules.some((m) => !isBinaryModule(m) && /["']cloudflare:workers["']/.test(m.code))) {
+    return { ok: false, reason: 'the worker imports cloudflare:workers, whose env a snapshot cannot hold', ms: performance.now() - started };
+  }
+  // Every other kind reaches the builder as the ES module the loader would compile.
+  const context = { modules: new Map(def.modules.map((m) => [m.name, m])) };
+  const modules = def.modules.map((m) => {
+    const code = moduleSource(m, context);
+    return code === null ? m : { name: m.name, type: 'esm', code };
+  });
   const dir = mkdtempSync(join(tmpdir(), 'cinder-snapshot-'));
   const out = join(dir, 'snapshot.bin');
   const manifest = JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
@@ -73,7 +89,7 @@ export async function buildDeploymentSnapshot(
   };
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules: def.modules, out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = execFile(process.execPath, args, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {

@@ -3,7 +3,7 @@
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
 import ivm from './ivm.js';
-import { MAX_RESPONSE_HEADER_BYTES, OVERSIZED_HEADERS_MESSAGE, type DispatchResult, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { OVERSIZED_HEADERS_MESSAGE, type DispatchResult, type WireRequest } from '../../protocol/wall.js';
 
 /** The request URL parsed and serialized here when it can be (the guest then skips its parser,
  *  which is a noticeable part of the first request into a fresh isolate); as given otherwise, for the guest to
@@ -44,12 +44,7 @@ export function malformedResult<T>(): DispatchResult<T> {
 
 /** The guest's answer when its response headers are over the limit (the guest's own check in
  *  sandbox/wire.ts normally throws first; this one is the one the host relies on). */
-export function oversizedHeaders<T>(response: WireResponse): DispatchResult<T> | null {
-  let bytes = 0;
-  for (const pair of response.headers) {
-    bytes += String(pair?.[0] ?? '').length + String(pair?.[1] ?? '').length;
-  }
-  if (bytes <= MAX_RESPONSE_HEADER_BYTES) return null;
+export function oversizedHeaders<T>(): DispatchResult<T> {
   const message = OVERSIZED_HEADERS_MESSAGE;
   return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: false };
 }

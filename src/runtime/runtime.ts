@@ -10,7 +10,7 @@ import { Watchdog } from './watchdog.js';
 import { WorkerInstance, type InstanceHost } from './worker-instance.js';
 import { WorkerLoadError } from './worker-loader.js';
 import type { InvocationRecord } from './invocation.js';
-import type { OpHandler, RuntimeRequest, RuntimeResponse } from './contract.js';
+import type { OpHandler, RuntimeRequest, RuntimeResponse, RuntimeRpcResult } from './contract.js';
 import type { WireResponse } from '../../protocol/wall.js';
 import { newRequestId } from '../model/request-id.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
@@ -374,7 +374,30 @@ export class Runtime {
       return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
     } finally {
       this.activeRequests--;
-      running.done();
+      this.finished(name, running);
+    }
+  }
+
+  /**
+   * An RPC call of `method` on worker `name`'s WorkerEntrypoint (`entrypoint`: a named export, or
+   * null for the default), for a service binding; `place` as for fetch. Answers the method's value,
+   * the exception it threw, the limit that ended it, or why it could not run.
+   */
+  async rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeRpcResult> {
+    this.activeRequests++;
+    const running = this.started(name);
+    try {
+      const refusal = this.refusals.get(name);
+      if (refusal !== undefined) return { refused: refusal };
+      const { instance, loadError } = this.liveInstance(name) ?? (await this.instanceFor(name));
+      if (!instance) return { loadError };
+      const result = await instance.rpc(entrypoint, method, args, requestId, place);
+      if (result.limit) return { limit: result.limit };
+      if (result.exception) return { exception: result.exception };
+      return { value: result.value };
+    } finally {
+      this.activeRequests--;
+      this.finished(name, running);
     }
   }
 
@@ -387,18 +410,21 @@ export class Runtime {
   /** workers whose requests are refused, with the reason shown to clients */
   private readonly refusals = new Map<string, string>();
 
-  private started(name: string): { done(): void } {
+  /** Record an invocation of `name` beginning; answers the token finished() takes. */
+  private started(name: string): number {
     const token = this.nextRunning++;
     let byWorker = this.running.get(name);
     if (!byWorker) this.running.set(name, (byWorker = new Map()));
     byWorker.set(token, Date.now());
     for (const listener of this.enterListeners) listener(name);
-    return {
-      done: () => {
-        byWorker.delete(token);
-        if (byWorker.size === 0 && this.running.get(name) === byWorker) this.running.delete(name);
-      },
-    };
+    return token;
+  }
+
+  private finished(name: string, token: number): void {
+    const byWorker = this.running.get(name);
+    if (!byWorker) return;
+    byWorker.delete(token);
+    if (byWorker.size === 0) this.running.delete(name);
   }
 
   /** Workers with invocations in flight now, each with the start (epoch ms) of its oldest one. */
@@ -426,7 +452,7 @@ export class Runtime {
     try {
       return await this.scheduledNow(name, cron, scheduledTime, requestId);
     } finally {
-      running.done();
+      this.finished(name, running);
     }
   }
 

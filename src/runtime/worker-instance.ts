@@ -4,7 +4,7 @@
 // (cpu-meter.ts), streams their bodies (body-streams.ts), and owns their limits: CPU (via the
 // watchdog), wall time, memory (isolate disposal), turning a breach into a clear error for exactly
 // the invocations it affects. It is the isolate bridge's owner: guest calls to host ops land here.
-import type ivm from 'isolated-vm';
+import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
@@ -15,9 +15,10 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
 import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
-import { responseProblem } from './crossing.js';
+import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
+import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
@@ -51,7 +52,7 @@ function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
-export class WorkerInstance implements BridgeOwner, Watched {
+export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
   /** requests served since load: lets the runtime recycle or report */
@@ -228,8 +229,8 @@ export class WorkerInstance implements BridgeOwner, Watched {
       // lines): that reading is the guest's last call to the host, and the invocation's final CPU.
       const sampled = !out.flush;
       const problem = out.result ? responseProblem(out.result) : null;
-      if (problem) out = this.refuseResponse(invocation, out, problem);
-      if (out.result) out = oversizedHeaders<WireResponse>(out.result) ?? out;
+      if (problem === OVERSIZED_HEADERS) out = oversizedHeaders<WireResponse>();
+      else if (problem) out = this.refuseResponse(invocation, out, problem);
       if (sampled && this.inFlight.size) this.cpu.progressAtLastSample();
       else this.activity();
       if (this.overMemory(out)) {
@@ -290,6 +291,35 @@ export class WorkerInstance implements BridgeOwner, Watched {
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, noRetry: false, invocation };
+    }
+  }
+
+  /**
+   * An RPC call from another worker's service binding: a method of one of this worker's
+   * WorkerEntrypoint classes (sandbox/dispatch.ts dispatchRpc). Metered and limited as a request
+   * (its trigger reads "RPC rpc://<entrypoint>/<method>"); `args` are copied in, the answer out.
+   */
+  async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+    const invocation = this.begin(requestId, 'fetch', place);
+    invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
+    try {
+      const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
+      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied]);
+      const out = await this.outcome<{ value: unknown }>(invocation, call);
+      this.activity();
+      if (this.overMemory(out)) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      if (out.pending) this.finishLater(invocation, outcome);
+      else this.end(invocation, outcome);
+      return { value: out.result?.value, exception: out.exception, invocation };
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      return { limit, invocation };
     }
   }
 
@@ -505,23 +535,26 @@ export class WorkerInstance implements BridgeOwner, Watched {
     if (op === OPS.bodyRead) return this.streams.read(args[0]);
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    const invocation = this.inFlight.get(invocationId);
-    return handler(
-      {
-        worker: this.def,
-        limits: this.limits,
-        invocation,
-        binding: (name) => (Object.hasOwn(this.def.bindings, name) ? this.def.bindings[name] : undefined),
-        openStream: (source) => this.streams.open(invocation, source),
-        guestStream: (id) => pullGuestStream(this.ready.entry, Number(id), () => this.activity(), () => this.alive),
-        takeHostStream: (id) => this.streams.take(Number(id)),
-        isolateState: <T,>(family: string, create: () => T): T => {
-          if (!this.opState.has(family)) this.opState.set(family, create());
-          return this.opState.get(family) as T;
-        },
-      },
-      args,
-    );
+    return handler(new InstanceOpCall(this, this.inFlight.get(invocationId)), args);
+  }
+
+  // --- what an op call reaches (op-call.ts) ---
+
+  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array>): number {
+    return this.streams.open(invocation, source);
+  }
+
+  guestStream(id: number): AsyncIterable<Uint8Array> {
+    return pullGuestStream(this.ready.entry, id, () => this.activity(), this.isAlive);
+  }
+
+  takeHostStream(id: number): AsyncIterable<Uint8Array> {
+    return this.streams.take(id);
+  }
+
+  isolateState<T>(family: string, create: () => T): T {
+    if (!this.opState.has(family)) this.opState.set(family, create());
+    return this.opState.get(family) as T;
   }
 
   /** Dispose once nothing is in flight (after a redeploy or eviction). */

@@ -12,6 +12,11 @@ import type { EnvDescriptor } from '../../protocol/wall.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
+import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/worker-definition.js';
+import { MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
+import { resolveSpecifier } from './specifiers.js';
+import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
+import { PROCESS_ENV_ADDON } from '../../protocol/node-modules.js';
 import { builtinModuleShim, defaultAddons, type AddonCatalog } from './addons.js';
 
 export class WorkerLoadError extends Error {
@@ -45,12 +50,14 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   let renewed = false;
   let modulesToCache: Map<string, ivm.Module> | undefined;
   try {
-    if (main.type === 'esm') {
+    if (main.type === 'esm' || main.type === 'commonjs') {
       const compiled = new Map<string, ivm.Module>();
       const names = new Map<ivm.Module, string>();
+      const context = sourceContext(def, addons);
       for (const source of def.modules) {
-        if (source.type !== 'esm') continue;
-        const module = await ready.isolate.compileModule(source.code, { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) });
+        const code = moduleSource(source, context);
+        if (code === null) continue;
+        const module = await ready.isolate.compileModule(code, { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) });
         renewed = keepCache(def, source.name, module) || renewed;
         compiled.set(source.name, module);
         names.set(module, source.name);
@@ -60,15 +67,16 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const builtins = new Set<string>();
       for (const module of compiled.values()) {
         for (const specifier of module.dependencySpecifiers) {
-          if (!compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
+          if (specifier !== MODULE_VALUES_SPECIFIER && !compiled.has(resolveSpecifier(specifier, names.get(module)!))) builtins.add(specifier);
         }
       }
-      const wanted = new Set(addons.forWorker(def));
-      for (const specifier of builtins) {
-        const provider = addons.forModule(specifier);
-        if (provider) wanted.add(provider);
-      }
-      const exportNames = wanted.size ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      const wanted = addons.resolve(def, builtins);
+      const exportNames = wanted.length ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
+      // Before any of the worker's code runs: cloudflare:workers' env filled (the top level may
+      // read it), so too process.env under nodejs_compat (as workerd fills it), and Data and
+      // CompiledWasm values made (a wasm module compiled there, on the isolate's thread) for the
+      // internal module their synthesized modules import.
+      const internal = await prepareLoad(def, ready, builtins.has(CLOUDFLARE_WORKERS) || wanted.includes(PROCESS_ENV_ADDON), timeout);
       for (const specifier of builtins) {
         const exported = exportNames.get(specifier);
         if (!exported) continue;
@@ -81,9 +89,11 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // round trip to isolated-vm's threads (~60 us at p50, ~0.7 ms at p90: bench/cold-steps.mjs).
       // The resolver is host code and only looks names up.
       entry.instantiateSync(ready.context, (specifier, referrer) => {
-        const resolved = resolveSpecifier(specifier, names.get(referrer) ?? main.name);
-        const target = compiled.get(resolved) ?? compiled.get(specifier);
-        if (!target) throw new Error(`No such module "${specifier}" (imported from ${names.get(referrer) ?? main.name})`);
+        const from = names.get(referrer) ?? main.name;
+        // The internal module answers only the modules synthesized for Data and CompiledWasm.
+        if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
+        const target = compiled.get(resolveSpecifier(specifier, from)) ?? compiled.get(specifier);
+        if (!target) throw new Error(`No such module "${specifier}" (imported from ${from})`);
         return target;
       });
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
@@ -112,6 +122,35 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+function sourceContext(def: WorkerDefinition, addons?: AddonCatalog): ModuleSourceContext {
+  return { modules: new Map(def.modules.map((m) => [m.name, m])), isBuiltin: addons ? (specifier) => addons.forModule(specifier) !== undefined : undefined };
+}
+
+const CLOUDFLARE_WORKERS = 'cloudflare:workers';
+
+/**
+ * The guest's prepareLoad, when the worker needs it (sandbox/prepare-load.ts): the env filled
+ * early when `withEnv`, and the Data and CompiledWasm values made. Answers the internal module
+ * that hands those values to their synthesized modules (protocol/wall.ts MODULE_VALUES_GLOBAL),
+ * evaluated here; undefined when the version has none. A wasm module that does not compile fails
+ * the load here.
+ */
+async function prepareLoad(def: WorkerDefinition, ready: ReadyIsolate, withEnv: boolean, timeout: number): Promise<ivm.Module | undefined> {
+  const binaries = def.modules.filter(isBinaryModule);
+  if (!binaries.length && !withEnv) return undefined;
+  const kinds = JSON.stringify(binaries.map((m: WorkerModuleSource) => [m.name, m.type]));
+  const buffers = binaries.map((m) => toExternal(moduleBytes(m)).copyInto({ release: true }));
+  const env = withEnv ? JSON.stringify(guestEnv(def.bindings)) : null;
+  await ready.entry.prepareLoad.apply(undefined, [env, kinds, ...buffers], { timeout });
+  if (!binaries.length) return undefined;
+  const internal = await ready.isolate.compileModule(MODULE_VALUES_SOURCE, { filename: 'cinder:module-values' });
+  internal.instantiateSync(ready.context, () => {
+    throw new Error('the internal module imports nothing');
+  });
+  await internal.evaluate({ timeout });
+  return internal;
 }
 
 function moduleFilename(name: string): string {
@@ -181,10 +220,12 @@ function keepCache(def: WorkerDefinition, moduleName: string, compiled: object):
 export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, modules: Map<string, ivm.Module>, alive: () => boolean, logger: Logger): Promise<void> {
   def.codeCacheAfterRun = true;
   try {
+    const context = sourceContext(def);
     for (const name of modules.keys()) {
-      const source = def.modules.find((m) => m.name === name);
-      if (!source) continue;
-      const again = await ready.isolate.compileModule(source.code, { filename: moduleFilename(name), produceCachedData: true });
+      const source = context.modules.get(name);
+      const code = source && moduleSource(source, context);
+      if (!code) continue;
+      const again = await ready.isolate.compileModule(code, { filename: moduleFilename(name), produceCachedData: true });
       const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
       again.release();
       if (!made) continue;
@@ -202,18 +243,7 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
   def.onCodeCacheUpdated?.(def.codeCache!, 'after-run');
 }
 
-/** Resolve an import specifier against the importing module's name ("./a.js" from "lib/b.js"). */
-export function resolveSpecifier(specifier: string, referrer: string): string {
-  if (!specifier.startsWith('./') && !specifier.startsWith('../') && !specifier.startsWith('/')) return specifier;
-  const base = referrer.split('/').slice(0, -1);
-  const parts = specifier.startsWith('/') ? [] : base;
-  for (const part of specifier.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
-  }
-  return parts.join('/');
-}
+export { resolveSpecifier } from './specifiers.js';
 
 const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
 const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';

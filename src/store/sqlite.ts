@@ -5,7 +5,7 @@
 // better-sqlite3 is synchronous; the methods are async only to satisfy DeploymentStore, which a
 // networked store (Redis) must be able to implement.
 import type Database from 'better-sqlite3';
-import type { WorkerModuleSource } from '../model/worker-definition.js';
+import { moduleSize, type WorkerModuleSource } from '../model/worker-definition.js';
 import {
   AccountExistsError,
   DEFAULT_ACCOUNT,
@@ -25,7 +25,7 @@ import { openSqlite } from './open-sqlite.js';
 import { findRouteClaimConflict } from './route-claims.js';
 
 // Bump when the schema changes, and add a migration step to migrate().
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS workers (
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS versions (
   crons              TEXT NOT NULL,  -- JSON string[]
   limits             TEXT NOT NULL,  -- JSON
   compatibility_date TEXT,
+  compatibility_flags TEXT,         -- JSON string[]; NULL in versions stored before schema 5
   UNIQUE (worker, number)
 );
 CREATE TABLE IF NOT EXISTS version_modules (
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS version_modules (
   position   INTEGER NOT NULL,
   name       TEXT NOT NULL,
   type       TEXT NOT NULL,
-  code       TEXT NOT NULL,
+  code       TEXT NOT NULL,  -- source text; base64 of the bytes for data and wasm modules
   PRIMARY KEY (version_id, position)
 );
 CREATE TABLE IF NOT EXISTS routes (
@@ -109,6 +110,7 @@ interface VersionRow {
   crons: string;
   limits: string;
   compatibility_date: string | null;
+  compatibility_flags: string | null;
 }
 
 interface WorkerRow {
@@ -134,6 +136,7 @@ function toVersion(row: VersionRow): VersionInfo {
     crons: JSON.parse(row.crons),
     limits: JSON.parse(row.limits),
     compatibilityDate: row.compatibility_date,
+    compatibilityFlags: row.compatibility_flags === null ? [] : JSON.parse(row.compatibility_flags),
   };
 }
 
@@ -175,6 +178,9 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const hasAccount = (this.db.prepare('PRAGMA table_info(workers)').all() as { name: string }[]).some((c) => c.name === 'account');
       if (current >= 1 && current < 3 && !hasAccount) this.db.exec(`ALTER TABLE workers ADD COLUMN account TEXT NOT NULL DEFAULT '${DEFAULT_ACCOUNT}'`);
       // Schema 3 -> 4: per-deployment snapshots, a new table (created by SCHEMA).
+      // Schema 4 -> 5: versions keep their compatibility flags (NULL, read as none, before).
+      const hasFlags = (this.db.prepare('PRAGMA table_info(versions)').all() as { name: string }[]).some((c) => c.name === 'compatibility_flags');
+      if (current >= 1 && !hasFlags) this.db.exec('ALTER TABLE versions ADD COLUMN compatibility_flags TEXT');
       this.db.exec(SCHEMA);
       this.db.prepare('INSERT OR IGNORE INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run(DEFAULT_ACCOUNT, DEFAULT_ACCOUNT, Date.now());
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -208,11 +214,11 @@ export class SqliteDeploymentStore implements DeploymentStore {
       const owner = this.db.prepare('SELECT account FROM workers WHERE name = ?').get(version.worker) as { account: string } | undefined;
       if (owner && owner.account !== account) throw new WorkerOwnedError(version.worker);
       const { next } = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS next FROM versions WHERE worker = ?').get(version.worker) as { next: number };
-      const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: Buffer.byteLength(m.code) }));
+      const summary = version.modules.map((m) => ({ name: m.name, type: m.type, size: moduleSize(m) }));
       this.db
         .prepare(
-          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (id, worker, number, hash, created_at, size, main, modules, bindings, routes, crons, limits, compatibility_date, compatibility_flags)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           version.id,
@@ -228,6 +234,7 @@ export class SqliteDeploymentStore implements DeploymentStore {
           JSON.stringify(version.crons),
           JSON.stringify(version.limits),
           version.compatibilityDate,
+          JSON.stringify(version.compatibilityFlags ?? []),
         );
       const insertModule = this.db.prepare('INSERT INTO version_modules (version_id, position, name, type, code) VALUES (?, ?, ?, ?, ?)');
       version.modules.forEach((m, i) => insertModule.run(version.id, i, m.name, m.type, m.code));

@@ -41,6 +41,8 @@ export interface VersionInfo {
   crons: string[];
   limits: Partial<Limits>;
   compatibilityDate: string | null;
+  /** compatibility flags (only supported ones are accepted at upload) */
+  compatibilityFlags: string[];
 }
 
 /** What the control plane hands the store to create a version. */

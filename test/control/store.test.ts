@@ -34,6 +34,7 @@ function version(worker: string, code = `export default {}; // ${++n}`, extra: P
     crons: ['* * * * *'],
     limits: { cpuMs: 10 },
     compatibilityDate: '2025-01-01',
+    compatibilityFlags: [],
     ...extra,
   };
 }
@@ -137,7 +138,7 @@ describe('SqliteDeploymentStore', () => {
     expect(await again.getCodeCache(v.id)).toEqual({ modules: new Map([['index.js', Buffer.from([8])]]), afterRun: true });
     await again.close();
     const reopened = new Database(file, { readonly: true });
-    expect(reopened.pragma('user_version', { simple: true })).toBe(4);
+    expect(reopened.pragma('user_version', { simple: true })).toBe(5);
     reopened.close();
   });
 

@@ -192,8 +192,8 @@ describe('bad uploads', () => {
     {
       name: 'a module of an unsupported type',
       status: 400,
-      error: /module "m\.wasm" has content type "application\/wasm"/,
-      send: () => cinder.admin('PUT', '/workers/stable', { body: multipart({ main_module: 'index.js' }, { 'index.js': textWorker('x'), 'm.wasm': { code: 'x', type: 'application/wasm' } }) }),
+      error: /module "m\.py" has content type "text\/x-python"/,
+      send: () => cinder.admin('PUT', '/workers/stable', { body: multipart({ main_module: 'index.js' }, { 'index.js': textWorker('x'), 'm.py': { code: 'x', type: 'text/x-python' } }) }),
     },
     {
       name: 'a service binding to an invalid worker name',

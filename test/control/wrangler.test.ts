@@ -114,7 +114,7 @@ name = "custom"
     expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[durable_objects.bindings]]\nname = "ROOM"\nclass_name = "Room"\n'))).toThrow(/durable_objects is not supported by Cinder/);
     expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
     expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);
-    expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat"]\n'))).toThrow(/compatibility_flags: "nodejs_compat" not supported by Cinder/);
+    expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat", "streams_enable_constructors"]\n'))).toThrow(/compatibility_flags: "streams_enable_constructors" not supported by Cinder/);
     expect(() => readConfig(file('p/wrangler.toml', 'name = "x"\n[env.prod]\nd1_databases = []\n'), 'prod')).toThrow(/\[env\.prod\] d1_databases is not supported by Cinder/);
     expect(() => readConfig(file('q/wrangler.toml', 'name = "x"\n[triggers]\ncrons = []\nqueues = []\n'))).toThrow(/triggers\.queues is not supported/);
     // keys about Cloudflare's account and dashboard change nothing here, and an empty flag list is fine

@@ -15,7 +15,13 @@ const EXAMPLES: Example[] = [
   // Not an example: where eval and new Function work (startup) and where they are refused.
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
   // Not an example: a probe of nodejs_compat's modules, section by section.
-  { name: 'node-probe', entry: 'test/differential/workers/node-probe.js', compatibilityFlags: ['nodejs_compat'], unbundled: true },
+  { name: 'node-probe', entry: 'test/differential/workers/node-probe.js', compatibilityFlags: ['nodejs_compat'] },
+  // Not an example: a WorkerEntrypoint default export and the cloudflare:workers module.
+  { name: 'entrypoint-probe', entry: 'test/differential/workers/entrypoint-probe.js' },
+  // Not an example: Text, Data and CompiledWasm modules made by wrangler's default module rules.
+  { name: 'modules-probe', entry: 'test/differential/workers/modules-probe.js' },
+  // Not an example: HTMLRewriter's handlers, selectors and mutations, section by section.
+  { name: 'html-rewriter-probe', entry: 'test/differential/workers/html-rewriter-probe.js' },
 ];
 
 const rid = { 'x-request-id': 'req-1' };
@@ -47,6 +53,10 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'eval-probe': [{ path: '/' }, { path: '/again' }],
 
   'node-probe': ['buffer', 'crypto', 'events', 'util', 'path', 'url', 'string_decoder', 'als', 'stream', 'assert'].map((section) => ({ path: `/${section}` })),
+  'modules-probe': [{ path: '/text' }, { path: '/data' }, { path: '/wasm' }, { path: '/nope' }],
+
+  'entrypoint-probe': [{ path: '/shape' }, { method: 'POST', path: '/wait', body: 'x' }, { path: '/nope' }],
+  'html-rewriter-probe': ['attrs', 'content', 'replace', 'text', 'comments', 'document', 'selectors', 'async', 'endtag', 'handlers', 'chunked', 'headers', 'length-on-wire', 'errors'].map((section) => ({ path: `/${section}` })),
 
   hello: [{ path: '/' }, { path: '/some/path?x=1&y=%20' }, { method: 'POST', path: '/submit', body: 'ignored' }, { method: 'HEAD', path: '/' }],
 

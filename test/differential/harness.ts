@@ -7,13 +7,14 @@
 // plane serves the same bundles, reached by Host `<name>.test`; the same Host goes to workerd, so
 // both see the same request.url.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { bundleWorker, type BundleResult } from '../../src/app/bundle.js';
+import { contentHash, moduleBytes, type ModuleType } from '../../src/model/worker-definition.js';
 import { startTestServer, type TestServer, type TestWorker } from '../helpers/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,8 +30,6 @@ export interface Example {
   entry: string;
   /** workerd compatibility flags (e.g. nodejs_compat), when the example needs them */
   compatibilityFlags?: string[];
-  /** run as written, not bundled (a probe importing only built-in modules) */
-  unbundled?: boolean;
 }
 
 export interface DiffRequest {
@@ -87,13 +86,7 @@ export interface Bundled extends Example {
 }
 
 export async function bundleExamples(examples: Example[]): Promise<Bundled[]> {
-  return Promise.all(
-    examples.map(async (example) => {
-      if (!example.unbundled) return { ...example, bundle: await bundleWorker(join(root, example.entry)) };
-      const name = basename(example.entry);
-      return { ...example, bundle: { main: name, modules: [{ name, code: readFileSync(join(root, example.entry), 'utf8'), type: 'esm' as const }] } as unknown as BundleResult };
-    }),
-  );
+  return Promise.all(examples.map(async (example) => ({ ...example, bundle: await bundleWorker(join(root, example.entry), { compatibilityFlags: example.compatibilityFlags }) })));
 }
 
 async function freePort(): Promise<number> {
@@ -127,6 +120,9 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
 
 const capnpString = (s: string) => JSON.stringify(s);
 
+/** How workerd's config names each module type (a bundle's non-JS modules come from module rules). */
+const WORKERD_MODULE_KINDS: Record<ModuleType, string> = { esm: 'esModule', script: 'commonJsModule', commonjs: 'commonJsModule', text: 'text', json: 'json', data: 'data', wasm: 'wasm' };
+
 /** The capnp config for a set of bundled examples, each an ES module worker on its own socket. */
 export function workerdConfig(examples: Bundled[], ports: number[]): string {
   const services = examples.map((e) => `    (name = ${capnpString(e.name)}, worker = .w${examples.indexOf(e)}),`).join('\n');
@@ -136,7 +132,7 @@ export function workerdConfig(examples: Bundled[], ports: number[]): string {
   const workers = examples
     .map((e, i) => {
       const modules = e.bundle.modules
-        .map((m) => `    (name = ${capnpString(m.name)}, ${m.type === 'esm' ? 'esModule' : 'commonJsModule'} = embed ${capnpString(`${e.name}/${m.name}`)}),`)
+        .map((m) => `    (name = ${capnpString(m.name)}, ${WORKERD_MODULE_KINDS[m.type]} = embed ${capnpString(`${e.name}/${m.name}`)}),`)
         .join('\n');
       const flags = (e.compatibilityFlags ?? []).map(capnpString).join(', ');
       return `const w${i} :Workerd.Worker = (
@@ -174,7 +170,7 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
   for (const e of examples) {
     for (const m of e.bundle.modules) {
       mkdirSync(join(dir, e.name), { recursive: true });
-      writeFileSync(join(dir, e.name, m.name), m.code);
+      writeFileSync(join(dir, e.name, m.name), moduleBytes(m));
     }
   }
   writeFileSync(join(dir, 'config.capnp'), workerdConfig(examples, ports));
@@ -203,13 +199,18 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
 }
 
 export async function startCinder(examples: Bundled[]): Promise<TestServer> {
+  // the same compatibility date and flags workerd gets
   const workers: Record<string, TestWorker> = {};
   for (const e of examples) {
-    if (e.bundle.modules.length !== 1) throw new Error(`${e.name}: expected one bundled module`);
-    // the same compatibility date and flags workerd gets
-    workers[e.name] = { code: e.bundle.modules[0].code, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags };
+    if (e.bundle.modules.length === 1) workers[e.name] = { code: e.bundle.modules[0].code, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags };
   }
-  return startTestServer(workers, { runtime: { pool: { min: 1 } } });
+  const server = await startTestServer(workers, { runtime: { pool: { min: 1 } } });
+  // A bundle with modules of its own (module rules) is deployed whole, as `cinder deploy` uploads it.
+  for (const e of examples) {
+    if (e.bundle.modules.length === 1) continue;
+    server.runtime.deploy({ name: e.name, version: contentHash(e.bundle.modules).slice(0, 16), main: e.bundle.main, modules: e.bundle.modules, bindings: {}, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags });
+  }
+  return server;
 }
 
 /** Send one request to a server, as `<name>.test`. */

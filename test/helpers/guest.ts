@@ -1,11 +1,13 @@
 // Runs code inside a real isolate that holds the built sandbox bundle (dist/sandbox.js), with a
 // minimal host bridge (random bytes, timers, logs). Unit tests of the guest Web APIs use this so
-// they see exactly what worker code sees: no Node globals, only what the sandbox defines.
+// they see exactly what worker code sees: no Node globals, only what the sandbox defines, with
+// every add-on (protocol/addons.ts) installed, as in a worker that uses them all.
 import ivm from 'isolated-vm';
 import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BOOT_GLOBAL, OPS, SEND_OPS, SYNC_OPS } from '../../protocol/wall.js';
+import { ADDONS } from '../../protocol/addons.js';
 
 const bundlePath = fileURLToPath(new URL('../../dist/sandbox.js', import.meta.url));
 
@@ -57,7 +59,18 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
     { ignored: true },
   );
   const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
+  const installAddon = context.evalSync(`globalThis[${JSON.stringify(BOOT_GLOBAL)}].installAddon`, { reference: true }) as ivm.Reference<Function>;
   boot.applySync(undefined, [call, callSync, send]);
+  for (const spec of ADDONS) {
+    const code = readFileSync(fileURLToPath(new URL(`../../dist/addons/${spec.name}.js`, import.meta.url)), 'utf8');
+    const wrapper = isolate.compileScriptSync(code, { filename: `cinder:addons/${spec.name}.js` }).runSync(context, { reference: true }) as ivm.Reference<Function>;
+    const files: Record<string, ArrayBuffer> = {};
+    for (const [key, path] of Object.entries(spec.files ?? {})) {
+      const bytes = readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)));
+      files[key] = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    }
+    installAddon.applySync(undefined, [wrapper.derefInto(), spec.name, new ivm.ExternalCopy(files).copyInto()]);
+  }
   return {
     logs,
     async run<T>(code: string): Promise<T> {

@@ -20,6 +20,8 @@ export interface TestWorker {
   bindings?: WorkerDefinition['bindings'];
   compatibilityDate?: string;
   compatibilityFlags?: string[];
+  /** the owning account, as `cinder serve` sets it */
+  account?: string;
 }
 
 export interface TestServer {
@@ -61,6 +63,7 @@ export async function startTestServer(
     const def = singleScriptWorker(name, spec.code, { limits: spec.limits, bindings: spec.bindings });
     if (spec.compatibilityDate !== undefined) def.compatibilityDate = spec.compatibilityDate;
     if (spec.compatibilityFlags !== undefined) def.compatibilityFlags = spec.compatibilityFlags;
+    if (spec.account) def.account = spec.account;
     runtime.deploy(def);
     return def;
   };

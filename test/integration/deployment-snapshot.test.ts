@@ -110,6 +110,21 @@ describe('per-deployment snapshots', () => {
     expect(built.ok ? '' : built.reason).toMatch(why);
   });
 
+  it('holds the add-ons a worker needs, installed before its top level ran', async () => {
+    // Mentions caches (the Cache API add-on) and uses its global at the top level.
+    const code = 'const kind = typeof caches.default.match; export default { fetch: () => new Response(kind + " " + typeof globalThis.__cinder_builtin) };';
+    const built = await buildDeploymentSnapshot(worker(code));
+    expect(built.ok ? 'built' : built.reason).toBe('built');
+    runtime.deploy({ ...def('addon-snapshot', esm(code)), snapshot: built.ok ? built.snapshot : undefined });
+    const answer = await text(runtime, 'addon-snapshot', req('/'));
+    expect(answer.body).toBe('function undefined');
+  });
+
+  it('refuses a worker whose add-on carries WebAssembly (HTMLRewriter), naming it', async () => {
+    const built = await buildDeploymentSnapshot(worker('export default { fetch: (r) => new HTMLRewriter().transform(new Response("<p>x</p>")) };'));
+    expect(built.ok ? '' : built.reason).toMatch(/html-rewriter carries WebAssembly/);
+  });
+
   it('keeps the boot hook out of reach of the top level', async () => {
     const built = await buildDeploymentSnapshot(worker('const seen = typeof globalThis.__cinder_boot; export default { fetch: () => new Response(seen) };'));
     expect(built.ok).toBe(true);

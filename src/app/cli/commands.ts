@@ -14,7 +14,8 @@ import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
-import { CONFIG_FILES, ConfigError, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
+import { CONFIG_FILES, ConfigError, bundleOptions, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
+import { MODULE_CONTENT_TYPES, moduleBytes, moduleSize } from '../../model/worker-definition.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -157,7 +158,12 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
   }
   if (config) {
     if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
-    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist`);
+    // The build command may be what makes main: it runs first (wrangler's order).
+    if (config.build) {
+      const { runBuildStep } = await import('../bundle.js');
+      await runBuildStep(config.build);
+    }
+    if (!existsSync(config.main)) throw new ConfigError(`${config.file}: main is ${config.main}, which does not exist${config.build ? ' after build.command ran' : ''}`);
     entry = config.main;
   }
   const { workerNameFromFile } = await import('../dev.js');
@@ -180,7 +186,7 @@ function deployCommand(): Command {
     const { bundleWorker } = await import('../bundle.js');
     let bundle;
     try {
-      bundle = await bundleWorker(project.entry);
+      bundle = await bundleWorker(project.entry, bundleOptions(project.config));
     } catch (error) {
       throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
     }
@@ -189,7 +195,7 @@ function deployCommand(): Command {
     if (module.type === 'esm') metadata.main_module = bundle.main;
     else metadata.body_part = bundle.main;
 
-    const size = bundle.modules.reduce((n, m) => n + Buffer.byteLength(m.code), 0);
+    const size = bundle.modules.reduce((n, m) => n + moduleSize(m), 0);
     if (opts.dryRun) {
       say(`Would deploy ${project.name}: ${bundle.main} (${module.type === 'esm' ? 'ES module' : 'service-worker script'}), ${formatBytes(size)}`);
       say(JSON.stringify(metadata, null, 2));
@@ -199,7 +205,7 @@ function deployCommand(): Command {
     const form = new FormData();
     form.append('metadata', new Blob([JSON.stringify(metadata)], { type: 'application/json' }), 'metadata.json');
     for (const m of bundle.modules) {
-      form.append(m.name, new Blob([m.code], { type: m.type === 'esm' ? 'application/javascript+module' : 'application/javascript' }), m.name);
+      form.append(m.name, new Blob([new Uint8Array(moduleBytes(m))], { type: MODULE_CONTENT_TYPES[m.type] }), m.name);
     }
     const result = await client(opts).request('PUT', `/workers/${project.name}`, form);
     say(`Deployed ${project.name}: version ${result.number} (${result.version}), ${formatBytes(result.size)}`);

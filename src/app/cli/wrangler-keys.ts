@@ -3,15 +3,17 @@
 // docs/compat.md, and a suggestion when it looks like a typo of a known key. A project whose
 // config asks for something Cinder does not do must hear so at build, not at request time.
 
+import { SUPPORTED_COMPATIBILITY_FLAGS } from '../../model/compatibility.js';
+
 /** Keys readConfig acts on. */
-export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'triggers', 'routes', 'route', 'limits', 'env'];
+export const READ_KEYS = ['name', 'main', 'compatibility_date', 'compatibility_flags', 'vars', 'kv_namespaces', 'services', 'triggers', 'routes', 'route', 'limits', 'env', 'rules', 'build'];
 
 /** Keys about Cloudflare's own dashboard, account or upload: nothing a worker sees depends on them. */
 export const NO_EFFECT_KEYS = ['$schema', 'account_id', 'workers_dev', 'preview_urls', 'send_metrics', 'minify', 'upload_source_maps'];
 
 /** wrangler keys Cinder does not implement (yet); refused by name. */
 export const UNSUPPORTED_KEYS = [
-  'assets', 'site', 'build', 'rules', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
+  'assets', 'site', 'alias', 'define', 'no_bundle', 'find_additional_modules', 'base_dir', 'preserve_file_names',
   'node_compat', 'durable_objects', 'migrations', 'd1_databases', 'r2_buckets', 'queues', 'analytics_engine_datasets', 'ai',
   'browser', 'hyperdrive', 'vectorize', 'dispatch_namespaces', 'mtls_certificates', 'tail_consumers', 'unsafe', 'wasm_modules',
   'text_blobs', 'data_blobs', 'workflows', 'pipelines', 'version_metadata', 'secrets_store_secrets', 'containers', 'send_email',
@@ -19,8 +21,8 @@ export const UNSUPPORTED_KEYS = [
   'jsx_fragment', 'tsconfig', 'first_party_worker', 'zone_id', 'kv-namespaces', 'compliance_region', 'secrets',
 ];
 
-/** compatibility_flags Cinder honours (none yet: every flag changes semantics it does not have). */
-const SUPPORTED_FLAGS: string[] = [];
+/** compatibility_flags Cinder honours (model/compatibility.ts); every other flag is refused by name. */
+const SUPPORTED_FLAGS = SUPPORTED_COMPATIBILITY_FLAGS;
 
 const COMPAT = 'see docs/compat.md for what Cinder supports';
 

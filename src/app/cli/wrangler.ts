@@ -1,7 +1,8 @@
 // Reading a wrangler project (wrangler.toml, wrangler.json or wrangler.jsonc), so people used to
 // wrangler can `cinder deploy` (and `cinder dev`) the project they already have. Only the keys
-// Cinder acts on are read: name, main, compatibility_date, vars, kv_namespaces, services,
-// triggers.crons, routes/route, limits, and [env.<name>] sections. Every other key is refused by
+// Cinder acts on are read: name, main, compatibility_date, compatibility_flags, vars,
+// kv_namespaces, services, triggers.crons, routes/route, limits, rules, build, and [env.<name>]
+// sections. Every other key is refused by
 // name unless it changes nothing a worker can observe here (wrangler-keys.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +11,8 @@ import { setBinding, type BindingConfig } from '../../model/worker-definition.js
 import type { Limits } from '../../model/limits.js';
 import { parseLimits } from '../../control/validate.js';
 import { unsupportedKeys } from './wrangler-keys.js';
+import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
+import type { BundleOptions } from '../bundle.js';
 
 export const CONFIG_FILES = ['wrangler.toml', 'wrangler.jsonc', 'wrangler.json'] as const;
 
@@ -20,13 +23,24 @@ export interface ProjectConfig {
   /** absolute path of the entry module */
   main?: string;
   compatibilityDate?: string;
+  /** only flags Cinder supports (wrangler-keys.ts refuses the others) */
+  compatibilityFlags: string[];
   vars: Record<string, unknown>;
   kvNamespaces: { binding: string; id: string }[];
-  services: { binding: string; service: string }[];
+  services: { binding: string; service: string; entrypoint?: string }[];
   crons: string[];
   /** undefined when the config names no routes (a deploy then leaves the worker's routes alone) */
   routes?: string[];
   limits?: Record<string, unknown>;
+  /** module rules (wrangler's `rules`), before the defaults */
+  rules: ModuleRule[];
+  /** wrangler's `[build]`: run before bundling */
+  build?: BuildStep;
+}
+
+/** How the project's worker is bundled. */
+export function bundleOptions(config: ProjectConfig | undefined): BundleOptions {
+  return config ? { rules: config.rules, compatibilityFlags: config.compatibilityFlags } : {};
 }
 
 export class ConfigError extends Error {
@@ -130,10 +144,10 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     return { binding: value.binding, id: value.id };
   });
   const services = list('services', (value, i) => {
-    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string') {
-      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" }`);
+    if (!isObject(value) || typeof value.binding !== 'string' || typeof value.service !== 'string' || (value.entrypoint !== undefined && typeof value.entrypoint !== 'string')) {
+      throw new ConfigError(`${where(`services[${i}]`)} must be { binding = "NAME", service = "worker-name" } (and optionally entrypoint = "ClassName")`);
     }
-    return { binding: value.binding, service: value.service };
+    return value.entrypoint === undefined ? { binding: value.binding, service: value.service } : { binding: value.binding, service: value.service, entrypoint: value.entrypoint };
   });
 
   let crons: string[] = [];
@@ -159,17 +173,52 @@ export function readConfig(file: string, env?: string): ProjectConfig {
     limits = top.limits;
   }
 
+  const rules = list('rules', (value, i): ModuleRule => {
+    const at = where(`rules[${i}]`);
+    if (!isObject(value)) throw new ConfigError(`${at} must be { type = "Text", globs = ["**/*.md"] }`);
+    for (const key of Object.keys(value)) {
+      if (!['type', 'globs', 'fallthrough'].includes(key)) throw new ConfigError(`${at}.${key} is not a module rule field (type, globs, fallthrough)`);
+    }
+    if (!MODULE_RULE_TYPES.includes(value.type as ModuleRule['type'])) {
+      throw new ConfigError(`${at}.type must be one of ${MODULE_RULE_TYPES.join(', ')}${typeof value.type === 'string' ? ` (not "${value.type}")` : ''}`);
+    }
+    if (!Array.isArray(value.globs) || !value.globs.length || value.globs.some((g) => typeof g !== 'string' || !g)) throw new ConfigError(`${at}.globs must be a non-empty array of glob strings`);
+    if (value.fallthrough !== undefined && typeof value.fallthrough !== 'boolean') throw new ConfigError(`${at}.fallthrough must be true or false`);
+    return { type: value.type as ModuleRule['type'], globs: value.globs as string[], fallthrough: value.fallthrough as boolean | undefined };
+  });
+
+  let build: BuildStep | undefined;
+  if (top.build !== undefined) {
+    const b = top.build;
+    if (!isObject(b)) throw new ConfigError(`${where('build')} must be a table such as { command = "npm run build" }`);
+    for (const key of Object.keys(b)) {
+      if (!['command', 'cwd', 'watch_dir'].includes(key)) throw new ConfigError(`${where(`build.${key}`)} is not supported by Cinder; build takes command, cwd and watch_dir (see docs/compat.md)`);
+    }
+    if (typeof b.command !== 'string' || !b.command.trim()) throw new ConfigError(`${where('build.command')} must be a non-empty string (the shell command to run before bundling)`);
+    if (b.cwd !== undefined && (typeof b.cwd !== 'string' || !b.cwd)) throw new ConfigError(`${where('build.cwd')} must be a directory path`);
+    const watch = b.watch_dir === undefined ? ['src'] : Array.isArray(b.watch_dir) ? b.watch_dir : [b.watch_dir];
+    if (watch.some((d) => typeof d !== 'string' || !d)) throw new ConfigError(`${where('build.watch_dir')} must be a directory path or an array of them`);
+    const base = dirname(path);
+    build = { command: b.command, cwd: resolve(base, (b.cwd as string | undefined) ?? '.'), watchDirs: (watch as string[]).map((d) => resolve(base, d)) };
+  }
+
+  const flags = top.compatibility_flags;
+  const compatibilityFlags = Array.isArray(flags) ? [...new Set(flags as string[])] : [];
+
   return {
     file: path,
     name: str('name'),
     main: main ? resolve(dirname(path), main) : undefined,
     compatibilityDate: str('compatibility_date'),
+    compatibilityFlags,
     vars,
     kvNamespaces,
     services,
     crons,
     routes,
     limits,
+    rules,
+    build,
   };
 }
 
@@ -178,10 +227,11 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
   const bindings: Record<string, unknown>[] = [
     ...Object.entries(config.vars).map(([name, value]) => (typeof value === 'string' ? { type: 'plain_text', name, text: value } : { type: 'json', name, json: value })),
     ...config.kvNamespaces.map((kv) => ({ type: 'kv_namespace', name: kv.binding, namespace_id: kv.id })),
-    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service })),
+    ...config.services.map((s) => ({ type: 'service', name: s.binding, service: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}) })),
   ];
   const metadata: Record<string, unknown> = { bindings };
   if (config.compatibilityDate) metadata.compatibility_date = config.compatibilityDate;
+  if (config.compatibilityFlags.length) metadata.compatibility_flags = config.compatibilityFlags;
   if (config.crons.length) metadata.crons = config.crons;
   if (config.routes) metadata.routes = config.routes;
   if (config.limits) metadata.limits = config.limits;
@@ -197,6 +247,8 @@ export interface DevProject {
   /** the project's entry answers every host */
   defaultWorker?: string;
   config?: ProjectConfig;
+  /** how the project's worker is bundled (rules, flags) */
+  bundle?: BundleOptions;
 }
 
 /**
@@ -224,5 +276,5 @@ export function devProject(paths: string[], workerNameFromFile: (file: string) =
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config };
+  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config, bundle: bundleOptions(config) };
 }

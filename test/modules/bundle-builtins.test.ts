@@ -1,0 +1,68 @@
+// The bundler and built-in modules, with real files: cloudflare:* left to the runtime (also when a
+// CommonJS file require()s it), node:* and bare Node.js names left to the runtime as node:* under
+// nodejs_compat, refused without it; and the bundle then running in an isolate.
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorker } from '../../src/app/bundle.js';
+import { startTestServer } from '../helpers/server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cinder-builtins-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function project(name: string, files: Record<string, string>): string {
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, file, '..'), { recursive: true });
+    writeFileSync(join(dir, name, file), content);
+  }
+  return join(dir, name, 'index.js');
+}
+
+describe('built-in modules in the bundle', () => {
+  it('turns a CommonJS require() of cloudflare:workers into an import that runs', async () => {
+    const entry = project('cjs', {
+      'lib.cjs': 'const { waitUntil, WorkerEntrypoint } = require("cloudflare:workers");\nmodule.exports = { kinds: [typeof waitUntil, typeof WorkerEntrypoint] };',
+      'index.js': 'import lib from "./lib.cjs";\nexport default { fetch() { return Response.json(lib.kinds); } };',
+    });
+    const bundle = await bundleWorker(entry);
+    expect(bundle.modules).toHaveLength(1);
+    expect(bundle.modules[0].code).toMatch(/from "cloudflare:workers"/);
+    const server = await startTestServer({ cjs: bundle.modules[0].code });
+    try {
+      const res = await server.request('cjs');
+      expect(res.status, res.text).toBe(200);
+      expect(JSON.parse(res.text)).toEqual(['function', 'function']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves node:* and bare Node.js names as node:* imports under nodejs_compat', async () => {
+    const entry = project('node', {
+      'index.js': 'import { Buffer } from "node:buffer";\nimport { EventEmitter } from "events";\nimport { AsyncLocalStorage } from "async_hooks";\nexport default { fetch() { return new Response(String([Buffer, EventEmitter, AsyncLocalStorage].length)); } };',
+    });
+    const code = (await bundleWorker(entry, { compatibilityFlags: ['nodejs_compat'] })).modules[0].code;
+    expect(code).toMatch(/from "node:buffer"/);
+    expect(code).toMatch(/from "node:events"/);
+    expect(code).toMatch(/from "node:async_hooks"/);
+    // nodejs_als offers node:async_hooks alone
+    await expect(bundleWorker(entry, { compatibilityFlags: ['nodejs_als'] })).rejects.toThrow(/node:buffer needs the nodejs_compat compatibility flag \(nodejs_als offers node:async_hooks only\)/);
+    await expect(bundleWorker(entry, {})).rejects.toThrow(/index\.js:1:\d+: node:buffer needs the nodejs_compat compatibility flag/);
+  });
+
+  it('names every refused import with its file and line', async () => {
+    const entry = project('refused', {
+      'index.js': 'import "./lib.js";\nexport default {};',
+      'lib.js': 'import { spawn } from "node:child_process";\nimport net from "net";\nexport { spawn, net };',
+    });
+    let message = '';
+    try {
+      await bundleWorker(entry, { compatibilityFlags: ['nodejs_compat'] });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/lib\.js:1:\d+: node:child_process is not available on Cinder/);
+    expect(message).toMatch(/lib\.js:2:\d+: "net" is a Node\.js built-in module: node:net is not available on Cinder/);
+  });
+});
