@@ -6,7 +6,7 @@
 // callback forms (pbkdf2, randomBytes(n, cb), ...) run the same work and call back on a later
 // microtask. Not here: signing, key objects, Diffie-Hellman, scrypt, other ciphers; importing
 // them gives undefined, as importing a name a module does not export does.
-import { crypto, queueMicrotask } from './web.js';
+import { crypto, queueMicrotask, type SubtleCrypto } from './web.js';
 import { Buffer } from './buffer.js';
 import { HASH_NAMES, hashName, newHash, type HashCore } from './crypto-hash.js';
 import { Aes, Ghash, incrementCounter } from './crypto-aes.js';
@@ -205,13 +205,14 @@ export function pbkdf2(password: Input, salt: Input, iterations: number, keylen:
   checkLength(keylen, 'keylen', 2 ** 31 - 1);
   if (typeof callback !== 'function') throw argTypeError('callback', 'of type function');
   const hash = SUBTLE_HASHES[name];
-  if (!hash || keylen === 0 || !Number.isInteger(iterations) || iterations < 1 || iterations > SUBTLE_MAX_ITERATIONS) {
+  const nativeSubtle = webSubtle();
+  if (!nativeSubtle || !hash || keylen === 0 || !Number.isInteger(iterations) || iterations < 1 || iterations > SUBTLE_MAX_ITERATIONS) {
     later(callback, () => pbkdf2Sync(password, salt, iterations, keylen, digest));
     return;
   }
   // The asynchronous form can wait: it runs as Web Crypto's PBKDF2, natively on the host, where
   // the JavaScript of pbkdf2Sync would spend the worker's CPU.
-  const subtle = webCrypto.subtle as unknown as {
+  const subtle = nativeSubtle as unknown as {
     importKey(format: string, key: Uint8Array, algorithm: string, extractable: boolean, usages: string[]): Promise<unknown>;
     deriveBits(algorithm: object, key: unknown, length: number): Promise<ArrayBuffer>;
   };
@@ -616,8 +617,18 @@ export function createDecipheriv(algorithm: string, key: Input, iv: Input | null
 
 // --- Web Crypto ---------------------------------------------------------------------------------
 
+/** crypto.subtle when installed: it is an add-on of its own (crypto-subtle), installed for workers
+ *  whose code mentions it (`subtle`, `SubtleCrypto`, `CryptoKey`); reading it otherwise throws. */
+function webSubtle(): SubtleCrypto | undefined {
+  try {
+    return webCrypto.subtle;
+  } catch {
+    return undefined;
+  }
+}
+
 export const webcrypto = webCrypto;
-export const subtle = webCrypto.subtle;
+export const subtle = webSubtle();
 
 export default {
   createHash, createHmac, hash, getHashes, Hash, Hmac, pbkdf2, pbkdf2Sync, hkdf, hkdfSync, randomBytes, pseudoRandomBytes,

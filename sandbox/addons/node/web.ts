@@ -12,6 +12,7 @@ export type Event = SandboxEvent;
 export type URL = SandboxURL;
 export type URLSearchParams = SandboxURLSearchParams;
 export type Crypto = SandboxCrypto;
+export type SubtleCrypto = SandboxCrypto['subtle'];
 
 const g = globalThis as unknown as {
   queueMicrotask(callback: () => void): void;
