@@ -27,6 +27,8 @@ export interface DevOptions {
   defaultWorker?: string;
   bindings?: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
+  /** the config's compatibility_date: with the flags it decides nodejs_compat's globals and process.env */
+  compatibilityDate?: string;
   watch?: boolean;
   serverTiming?: boolean;
   logger: Logger;
@@ -116,6 +118,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       modules: bundle.modules,
       bindings,
       compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
+      compatibilityDate: options.compatibilityDate,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
       limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
