@@ -154,8 +154,8 @@ export function installWorker(namespace: unknown, env: string): string {
   const candidate = workerNamespace ? workerNamespace.default : undefined;
   if (candidate && (typeof candidate === 'object' || typeof candidate === 'function')) {
     workerModule = candidate as WorkerModule | EntrypointClass;
-    // A class's handlers are its prototype's methods.
-    const handlers = (isEntrypointClass(candidate) ? candidate.prototype : candidate) as Record<string, unknown>;
+    // A class's handlers are its prototype's methods (a class with static handlers is an object).
+    const handlers = (isEntrypointClass(candidate) && !hasStaticHandlers(candidate) ? candidate.prototype : candidate) as Record<string, unknown>;
     let answer = 'modules';
     if (typeof handlers.fetch === 'function') answer += ' fetch';
     if (typeof handlers.scheduled === 'function') answer += ' scheduled';
@@ -171,10 +171,14 @@ function isEntrypointClass(value: unknown): value is EntrypointClass & { prototy
   return typeof value === 'function' && typeof (value as { prototype?: unknown }).prototype === 'object' && (value as { prototype?: unknown }).prototype !== null;
 }
 
+function hasStaticHandlers(value: object): boolean {
+  return typeof (value as WorkerModule).fetch === 'function' || typeof (value as WorkerModule).scheduled === 'function';
+}
+
 /** The handlers for one event: the default export object, or a new instance of its class. */
 function handlersFor(ctx: ExecutionContext): { handlers: WorkerModule; classForm: boolean } {
   const module = workerModule!;
-  if (isEntrypointClass(module)) return { handlers: new module(ctx, workerEnv), classForm: true };
+  if (isEntrypointClass(module) && !hasStaticHandlers(module)) return { handlers: new module(ctx, workerEnv), classForm: true };
   return { handlers: module as WorkerModule, classForm: false };
 }
 

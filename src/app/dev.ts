@@ -27,8 +27,6 @@ export interface DevOptions {
   defaultWorker?: string;
   bindings?: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
-  /** the config's compatibility_date: with the flags it decides nodejs_compat's globals and process.env */
-  compatibilityDate?: string;
   watch?: boolean;
   serverTiming?: boolean;
   logger: Logger;
@@ -37,6 +35,8 @@ export interface DevOptions {
   kvNamespaces?: string[];
   /** where those namespaces live (default: in memory, for this process only) */
   kvService?: KVService;
+  /** a wrangler project's compatibility_date, kept on the definition as a deploy keeps it */
+  compatibilityDate?: string;
   /** how workers are bundled (a wrangler project's rules and compatibility flags) */
   bundle?: BundleOptions;
   /** a wrangler project's build.command: run before the first bundle, and again (then a reload)

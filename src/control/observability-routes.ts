@@ -17,6 +17,7 @@ import type { TailEvent, TailHub } from '../observability/tail.js';
 import type { UsageMeter } from '../observability/usage.js';
 import type { CronScheduler } from '../data-plane/cron.js';
 import { badRequest, notFound } from './errors.js';
+import { jsonObjectBody } from './json-body.js';
 
 export interface ObservabilityRoutesOptions {
   /** is a worker of this name deployed */
@@ -94,13 +95,7 @@ export function observabilityRoutes(options: ObservabilityRoutesOptions): Hono {
 
   app.put('/workers/:name/log-level', async (c) => {
     const name = requireWorker(c);
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw badRequest('the body must be JSON such as {"level": "warn"} (or {"level": null} for the server\'s level)');
-    }
-    const level = (body as { level?: unknown })?.level;
+    const { level } = await jsonObjectBody(c, 'the body must be JSON such as {"level": "warn"} (or {"level": null} for the server\'s level)');
     if (level !== null && !(WORKER_LOG_LEVELS as readonly unknown[]).includes(level)) {
       throw badRequest(`level must be one of ${WORKER_LOG_LEVELS.join(', ')}, or null for the server's level`);
     }

@@ -60,6 +60,19 @@ describe('import ... from "cloudflare:workers"', () => {
     expect(second.later).toBe('waited');
   });
 
+  it('runs a WorkerEntrypoint class\'s scheduled(controller) for a cron, with this.env', async () => {
+    await deploy(
+      'cronclass',
+      `import { WorkerEntrypoint } from "cloudflare:workers";
+       export default class extends WorkerEntrypoint {
+         async scheduled(controller) { if (this.env.MODE !== 'on') throw new Error('env missing'); if (controller.cron === '*/5 * * * *') controller.noRetry(); }
+       }`,
+      { bindings: [{ type: 'plain_text', name: 'MODE', text: 'on' }] },
+    );
+    const run = await cinder.server.runtime.scheduled('cronclass', '*/5 * * * *');
+    expect(run).toMatchObject({ outcome: 'ok', noRetry: true });
+  });
+
   it('refuses waitUntil outside of a request, as workerd does', async () => {
     const res = await cinder.admin('PUT', '/workers/early', {
       body: multipart({ main_module: 'index.js' }, { 'index.js': 'import { waitUntil } from "cloudflare:workers"; waitUntil(Promise.resolve()); export default {};' }),

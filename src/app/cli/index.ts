@@ -45,7 +45,7 @@ program
     const inspect = parseInspectOption(opts.inspect) ?? undefined;
     // A wrangler.toml/.json/.jsonc (or a directory with one) serves that project's main, vars and limits.
     const project = devProject(paths, workerNameFromFile);
-    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, bundle: project.bundle, compatibilityDate: project.config?.compatibilityDate, build: project.config?.build, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, kvNamespaces: opts.kv, watch: true, serverTiming: opts.serverTiming, inspect, logger });
+    const dev = await startDev({ paths: project.paths, bindings: project.bindings, limits: project.limits, bundle: project.bundle, build: project.config?.build, compatibilityDate: project.config?.compatibilityDate, port: opts.port, host: opts.host, defaultWorker: opts.default ?? project.defaultWorker, kvNamespaces: opts.kv, watch: true, serverTiming: opts.serverTiming, inspect, logger });
     logger.info({ url: dev.url, workers: dev.runtime.workers() }, `cinder dev listening on ${dev.url}`);
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ')} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);

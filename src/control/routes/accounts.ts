@@ -11,20 +11,11 @@ import { accountNameError, type AccountInfo } from '../../model/accounts.js';
 import { AccountExistsError, type DeploymentStore } from '../../store/types.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { newAccount, newToken } from '../tokens.js';
+import { jsonObjectBody } from '../json-body.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-async function jsonBody(c: Context, example: string): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (!text.trim()) return {};
-  try {
-    const body = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body;
-  } catch {
-    // answered below
-  }
-  throw badRequest(`the body must be a JSON object such as ${example}`);
-}
+const jsonBody = (c: Context, example: string) => jsonObjectBody(c, `the body must be a JSON object such as ${example}`, { emptyAllowed: true });
 
 export function accountsRoutes(store: DeploymentStore): Hono {
   const app = new Hono();

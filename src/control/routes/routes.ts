@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Deployments } from '../deployments.js';
 import { badRequest } from '../errors.js';
+import { jsonObjectBody } from '../json-body.js';
 import { scopeOf } from '../principal.js';
 
 export function routesRoutes(deployments: Deployments): Hono {
@@ -16,13 +17,8 @@ export function routesRoutes(deployments: Deployments): Hono {
 
   // Body: {"routes": ["example.com/api/*", ...]}; replaces the worker's routes (an empty list clears them).
   app.put('/workers/:name/routes', async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw badRequest('the body must be JSON such as {"routes": ["example.com/api/*"]}');
-    }
-    const routes = await deployments.setRoutes(c.req.param('name'), (body as { routes?: unknown })?.routes, scopeOf(c));
+    const body = await jsonObjectBody(c, 'the body must be JSON such as {"routes": ["example.com/api/*"]}');
+    const routes = await deployments.setRoutes(c.req.param('name'), body.routes, scopeOf(c));
     return c.json({ name: c.req.param('name'), routes });
   });
 

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import type { Deployments } from '../deployments.js';
 import { badRequest } from '../errors.js';
+import { jsonObjectBody } from '../json-body.js';
 import { scopeOf } from '../principal.js';
 import { versionSummary, versionView } from '../views.js';
 
@@ -21,18 +22,9 @@ export function versionsRoutes(deployments: Deployments): Hono {
   // Body (optional): {"version": "<id>" | <number>}; without one, the version before the current.
   app.post('/:name/rollback', async (c) => {
     let target: string | number | undefined = c.req.query('version');
-    const text = await c.req.text();
-    if (text.trim()) {
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw badRequest('the rollback body must be JSON such as {"version": 3} or {"version": "<version id>"}, or empty for the previous version');
-      }
-      const version = (body as { version?: unknown })?.version;
-      if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') throw badRequest('"version" must be a version id or number');
-      target = version ?? target;
-    }
+    const { version } = await jsonObjectBody(c, 'the rollback body must be JSON such as {"version": 3} or {"version": "<version id>"}, or empty for the previous version', { emptyAllowed: true });
+    if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') throw badRequest('"version" must be a version id or number');
+    target = version ?? target;
     const result = await deployments.rollback(c.req.param('name'), target, scopeOf(c));
     return c.json({ name: c.req.param('name'), changed: result.changed, version: versionSummary(result.version), previous: versionSummary(result.previous) });
   });
