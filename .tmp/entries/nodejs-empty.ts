@@ -1,1 +1,0 @@
-export default function install() { return { modules: { 'x:e': { a: 1 } } }; }

@@ -1,2 +1,0 @@
-import * as ns from 'buffer';
-export default function install() { return { modules: { 'x:b': ns } }; }

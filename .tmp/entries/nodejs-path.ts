@@ -1,2 +1,0 @@
-import * as ns from '../../sandbox/addons/node/path.js';
-export default function install() { return { modules: { 'x:path': ns } }; }

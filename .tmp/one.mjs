@@ -1,1 +1,0 @@
-export * as x from 'readable-stream';
