@@ -4,11 +4,11 @@
 // default .txt/.html/.sql as Text, .bin as Data, .wasm as CompiledWasm) become modules of their
 // own beside it, imported by name; `cloudflare:*` imports, and `node:*` ones under nodejs_compat,
 // are left to the runtime's built-in modules.
-import { build, type Plugin } from 'esbuild';
+import { build, type Message, type Plugin } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { binaryModule, detectModuleType, type ModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { NODE_MODULE_NAMES, nodeModuleRefusal, nodeModulesAllowed } from '../model/compatibility.js';
 import { effectiveRules, globToRegExp, type BuildStep, type ModuleRule } from './module-rules.js';
@@ -20,18 +20,29 @@ export interface BundleResult {
   modules: WorkerModuleSource[];
   /** files esbuild read: what `cinder dev` watches */
   inputs: string[];
+  /** the bundle's source map (JSON), with sourcemap: true; its sources are absolute paths */
+  sourceMap?: string;
 }
 
 export interface BundleOptions {
   /** the config's `rules`, before wrangler's defaults */
   rules?: ModuleRule[];
   compatibilityFlags?: string[];
+  /** what `process.env.NODE_ENV` is replaced with, as wrangler does: "production" for deploys
+   *  (libraries such as React then ship their production builds), "development" in dev */
+  mode?: 'production' | 'development';
+  /** also make a source map of the bundle (dev maps worker stacks back to the sources with it) */
+  sourcemap?: boolean;
 }
 
 const RULE_MODULE_TYPES: Record<'Text' | 'Data' | 'CompiledWasm', ModuleType> = { Text: 'text', Data: 'data', CompiledWasm: 'wasm' };
 
 export class BundleError extends Error {
-  constructor(message: string) {
+  /** esbuild's messages, when esbuild failed: build-errors.ts prints them with code frames */
+  constructor(
+    message: string,
+    readonly errors?: Message[],
+  ) {
     super(message);
     this.name = 'BundleError';
   }
@@ -130,6 +141,8 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
   const format = detectModuleType(source) === 'esm' || /\.(ts|mts|tsx)$/.test(entry) ? 'esm' : 'iife';
   const collected = new Map<string, WorkerModuleSource>();
   const ruleInputs = new Set<string>();
+  const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');
+  const nodeEnv = JSON.stringify(options.mode ?? 'production');
   let result;
   try {
     result = await build({
@@ -142,22 +155,34 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
       conditions: ['workerd', 'worker', 'browser'],
       metafile: true,
       logLevel: 'silent',
-      sourcemap: false,
+      // Nothing is written: the output path only anchors the map's relative source paths.
+      outfile: join(dirname(entry), name),
+      sourcemap: options.sourcemap ? 'external' : false,
+      define: { 'process.env.NODE_ENV': nodeEnv, 'globalThis.process.env.NODE_ENV': nodeEnv, 'global.process.env.NODE_ENV': nodeEnv },
       plugins: [builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
     });
   } catch (error) {
     const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
     if (!errors?.length) throw error;
-    throw new BundleError(errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'));
+    throw new BundleError(errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'), errors as Message[]);
   }
-  const code = result.outputFiles[0].text;
-  const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');
+  const code = result.outputFiles.find((f) => !f.path.endsWith('.map'))!.text;
+  const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
   if (format !== 'esm' && collected.size) throw new BundleError(`${entry} is a service-worker script; importing ${[...collected.keys()].join(', ')} needs the modules format (export default { fetch })`);
   return {
     main: name,
     modules: [{ name, code, type: format === 'esm' ? detectModuleType(code) : 'script' }, ...collected.values()],
     inputs: [...Object.keys(result.metafile?.inputs ?? {}).filter((input) => !input.includes(':')), ...ruleInputs],
+    sourceMap: map ? absoluteSources(map.text, dirname(entry)) : undefined,
   };
+}
+
+/** The map with its sources made absolute (esbuild writes them relative to the output file). */
+function absoluteSources(mapText: string, outDir: string): string {
+  const map = JSON.parse(mapText) as { sources: string[]; sourceRoot?: string };
+  map.sources = map.sources.map((s) => (s.startsWith('/') || /^[a-z]+:/i.test(s) ? s : join(outDir, s)));
+  delete map.sourceRoot;
+  return JSON.stringify(map);
 }
 
 /** Output kept to show when the command fails. */

@@ -17,6 +17,8 @@ export interface DevEndpointOptions {
   runtime: Runtime;
   router: Router;
   logger: Logger;
+  /** rewrite a worker's stack before it is shown or logged (source maps) */
+  mapError?: (worker: string, text: string) => string;
 }
 
 /** Put the dev endpoints in front of `server`'s request handler (the ingress). */
@@ -58,6 +60,7 @@ async function scheduled(req: http.IncomingMessage, res: http.ServerResponse, qu
   }
   try {
     const result = await runtime.scheduled(worker, cron, scheduledTime);
+    if (result.error && options.mapError) result.error = options.mapError(worker, result.error);
     const fields = { worker, cron, requestId: result.requestId, outcome: result.outcome, scheduled: true };
     if (result.outcome === 'ok') {
       logger.info(fields, 'scheduled event');

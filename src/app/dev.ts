@@ -1,30 +1,60 @@
-// `cinder dev`: serve worker files from disk on one port, reloading each when its sources change.
-// Also what `npm start` runs over examples/. Workers are reached as <name>.localhost (or any
-// Host whose first label is the name); the first (or --default) worker answers everything else.
-import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+// `cinder dev`: serve workers from disk on one port, rebuilding each when its sources, its
+// wrangler config or its .dev.vars change. Also what `npm start` runs over examples/. Workers are
+// reached as <name>.localhost (or any Host whose first label is the name); the first (or
+// --default) worker answers everything else. Workers served together reach each other through
+// service bindings. KV data and the Cache API's entries live in memory, or under --persist-to (the
+// CLI's default: <project>/.cinder/state), so they outlive a restart.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { bundleWorker, runBuildStep, type BuildStep, type BundleOptions } from './bundle.js';
+import { formatBuildError } from './build-errors.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type WorkerDefinition } from '../model/worker-definition.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
-import { installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
+import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
+import { registerServiceBindings } from '../../bindings/service/host.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
 import { InspectorServer } from './inspector.js';
+import { SourceMaps } from './dev-source-maps.js';
+
+/** One worker `cinder dev` serves: a wrangler project (cli/dev-project.ts) or a plain file. */
+export interface DevWorkerSource {
+  name: string;
+  /** absolute path of the entry module */
+  entry: string;
+  bindings: Record<string, BindingConfig>;
+  limits?: Partial<Limits>;
+  /** files besides the sources whose change (or creation) re-reads the worker: its wrangler
+   *  config, its .dev.vars */
+  settingsFiles?: string[];
+  /** read the worker's settings again from disk */
+  reread?: () => DevWorkerSource;
+  compatibilityDate?: string;
+  /** how it is bundled (a wrangler project's rules and compatibility flags) */
+  bundle?: BundleOptions;
+  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
+   *  when a file under its watch directories changes */
+  build?: BuildStep;
+}
 
 export interface DevOptions {
   /** worker files, or directories whose top-level .js/.ts files are each a worker */
-  paths: string[];
+  paths?: string[];
+  /** workers with their own bindings (wrangler projects); served before `paths` */
+  workers?: DevWorkerSource[];
   port?: number;
   host?: string;
   defaultWorker?: string;
+  /** bindings of the workers from `paths` */
   bindings?: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
   watch?: boolean;
@@ -33,17 +63,20 @@ export interface DevOptions {
   runtime?: Partial<RuntimeOptions>;
   /** `--kv NAME`: bind env.NAME to KV namespace NAME in every worker */
   kvNamespaces?: string[];
-  /** where those namespaces live (default: in memory, for this process only) */
+  /** where those namespaces live (default: under persistTo, else in memory) */
   kvService?: KVService;
-  /** a wrangler project's compatibility_date, kept on the definition as a deploy keeps it */
-  compatibilityDate?: string;
-  /** how workers are bundled (a wrangler project's rules and compatibility flags) */
+  /** how the workers from `paths` are bundled */
   bundle?: BundleOptions;
-  /** a wrangler project's build.command: run before the first bundle, and again (then a reload)
-   *  when a file under its watch directories changes */
+  /** a build.command for the workers from `paths` (see DevWorkerSource.build) */
   build?: BuildStep;
+  /** keep dev state (KV) in this directory; default: in memory, for this process only */
+  persistTo?: string;
   /** `--inspect`: Chrome DevTools inspector on this address (server/inspector.ts) */
   inspect?: { port?: number; host?: string };
+  /** colour esbuild's code frames */
+  color?: boolean;
+  /** told of each source map, so log lines can be mapped too (dev-log.ts) */
+  onSourceMaps?: (maps: SourceMaps) => void;
 }
 
 export interface DevServer {
@@ -52,16 +85,18 @@ export interface DevServer {
   runtime: Runtime;
   router: Router;
   server: http.Server;
-  /** the KV service behind --kv namespaces, if any */
+  /** the KV service behind the workers' KV bindings, once one uses KV */
   kv: KVService | null;
   /** the DevTools inspector, with --inspect */
   inspector: InspectorServer | null;
+  sourceMaps: SourceMaps;
   /** rebuild and redeploy one worker from disk now */
   reload(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
 const WORKER_FILE = /\.(js|mjs|ts|mts)$/;
+const DEBOUNCE_MS = 100;
 
 export function workerNameFromFile(file: string): string {
   return basename(file, extname(file)).toLowerCase().replace(/[^a-z0-9-]/g, '-');
@@ -72,82 +107,163 @@ function expandPaths(paths: string[]): string[] {
   for (const p of paths.map((x) => resolve(x))) {
     if (!existsSync(p)) throw new Error(`no such file or directory: ${p}`);
     if (statSync(p).isDirectory()) {
+      const before = files.length;
       for (const entry of readdirSync(p).sort()) {
         const full = join(p, entry);
         if (WORKER_FILE.test(entry) && !entry.endsWith('.d.ts') && statSync(full).isFile()) files.push(full);
       }
+      if (files.length === before) throw new Error(`no worker files found in ${p}`);
     } else {
       files.push(p);
     }
   }
-  if (!files.length) throw new Error(`no worker files found in ${paths.join(', ')}`);
   return files;
+}
+
+/** A worker being served: what it was read from, and its pending reload. */
+interface Served {
+  source: DevWorkerSource;
+  /** its settings changed: read them again before the next build */
+  stale: boolean;
+  timer: NodeJS.Timeout | null;
+  /** reloads of one worker run one after another */
+  queue: Promise<void>;
 }
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const { logger } = options;
-  // The build command may be what makes the entry: it runs first (wrangler's order).
-  if (options.build) await runBuildStep(options.build);
-  const files = expandPaths(options.paths);
-  const kvNames = options.kvNamespaces ?? [];
-  const bindings = { ...kvBindings(kvNames), ...options.bindings };
+  // A build command may be what makes the entry: each runs first (wrangler's order), once.
+  const builds = new Map<string, BuildStep>();
+  for (const step of [options.build, ...(options.workers ?? []).map((w) => w.build)]) if (step) builds.set(`${step.cwd}\0${step.command}`, step);
+  for (const step of builds.values()) await runBuildStep(step);
+  const extraKV = kvBindings(options.kvNamespaces ?? []);
+  const sources: DevWorkerSource[] = [
+    ...(options.workers ?? []),
+    ...expandPaths(options.paths ?? []).map((file) => ({ name: workerNameFromFile(file), entry: file, bindings: options.bindings ?? {}, limits: options.limits, bundle: options.bundle, build: options.build })),
+  ];
+  if (!sources.length) throw new Error('no workers to serve');
+  const names = new Set<string>();
+  for (const source of sources) {
+    if (names.has(source.name)) throw new Error(`two workers are named "${source.name}"; each worker in one cinder dev needs its own name`);
+    names.add(source.name);
+  }
   // Inspecting: isolates with inspector support, one per worker and kept while idle, so the
   // DevTools session stays on the isolate that serves the requests.
   const inspecting = options.inspect ? { inspector: true, maxIsolatesPerWorker: 1, idleTtlMs: 24 * 3600_000 } : {};
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
-  // The Cache API in dev: in memory, gone when dev stops (as wrangler dev without persistence).
-  const cacheStore = new CacheStore({ path: ':memory:' });
+  registerServiceBindings(runtime);
+  // The Cache API in dev: kept beside KV under persistTo, else in memory (gone when dev stops).
+  if (options.persistTo) mkdirSync(options.persistTo, { recursive: true });
+  const cacheStore = new CacheStore({ path: options.persistTo ? join(options.persistTo, 'cache.sqlite') : ':memory:' });
   installCache(runtime, cacheStore);
   const router = new Router((name) => runtime.has(name));
-  const sources = new Map<string, string>();
-  const watchers: FSWatcher[] = [];
-  // --kv names and wrangler kv_namespaces alike live in memory in dev (unless a service is given).
-  const usesKV = Object.values(bindings).some((binding) => binding.type === 'kv_namespace');
-  const kv = usesKV ? (options.kvService ?? new KVService({ backend: new MemoryBackend() })) : null;
-  if (kv) installKV(runtime, kv);
+  const sourceMaps = new SourceMaps();
+  options.onSourceMaps?.(sourceMaps);
+  const served = new Map<string, Served>(sources.map((source) => [source.name, { source, stale: false, timer: null, queue: Promise.resolve() }]));
 
-  async function load(file: string): Promise<void> {
-    const name = workerNameFromFile(file);
-    const bundle = await bundleWorker(file, options.bundle);
+  // KV, opened when a worker first binds a namespace (a config edit may add one).
+  let kv: KVService | null = null;
+  const ensureKV = (bindings: Record<string, BindingConfig>) => {
+    if (kv || !Object.values(bindings).some((binding) => binding.type === 'kv_namespace')) return;
+    if (options.kvService) kv = options.kvService;
+    else if (options.persistTo) {
+      mkdirSync(options.persistTo, { recursive: true });
+      kv = createKVService({ data: options.persistTo });
+    } else kv = new KVService({ backend: new MemoryBackend() });
+    installKV(runtime, kv);
+  };
+
+  // Watching directories, not files: editors save by writing a new file and renaming it over the
+  // old one (vim, JetBrains, sed -i), which a watch on the old file's inode would never see again.
+  const directories = new Map<string, FSWatcher>();
+  /** path -> the workers to rebuild (source) or re-read (settings) when it changes */
+  const watchedSources = new Map<string, Set<Served>>();
+  const watchedSettings = new Map<string, Set<Served>>();
+  let closed = false;
+
+  const schedule = (worker: Served, stale: boolean) => {
+    if (closed) return;
+    worker.stale ||= stale;
+    if (worker.timer) clearTimeout(worker.timer);
+    worker.timer = setTimeout(() => {
+      worker.timer = null;
+      worker.queue = worker.queue.then(() => reloadQuietly(worker));
+    }, DEBOUNCE_MS);
+  };
+
+  const watchPath = (path: string, worker: Served, table: Map<string, Set<Served>>) => {
+    if (!options.watch) return;
+    const full = resolve(path);
+    if (full.split(sep).includes('node_modules')) return;
+    let set = table.get(full);
+    if (!set) table.set(full, (set = new Set()));
+    set.add(worker);
+    const dir = dirname(full);
+    if (directories.has(dir) || !existsSync(dir)) return;
+    try {
+      const watcher = watch(dir, (_event, filename) => {
+        const changed = filename ? join(dir, filename.toString()) : null;
+        for (const [table, stale] of [[watchedSources, false], [watchedSettings, true]] as const) {
+          for (const [path, workers] of table) {
+            if (changed ? path === changed : dirname(path) === dir) for (const w of workers) schedule(w, stale);
+          }
+        }
+      });
+      watcher.on('error', () => directories.delete(dir));
+      directories.set(dir, watcher);
+    } catch {
+      // A directory that vanished: the next successful build watches what it read then.
+    }
+  };
+
+  async function load(worker: Served): Promise<void> {
+    if (worker.stale) {
+      const fresh = worker.source.reread?.() ?? worker.source;
+      worker.stale = false;
+      if (fresh.name !== worker.source.name) throw new Error(`the worker's name changed from "${worker.source.name}" to "${fresh.name}": restart cinder dev to serve it under the new name`);
+      worker.source = fresh;
+    }
+    const { source } = worker;
+    for (const file of source.settingsFiles ?? []) watchPath(file, worker, watchedSettings);
+    watchPath(source.entry, worker, watchedSources);
+    let bundle;
+    try {
+      bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
+    } catch (error) {
+      // Watch the files the errors are in too, so fixing any of them rebuilds.
+      for (const message of (error as { errors?: { location?: { file?: string } | null }[] }).errors ?? []) {
+        if (message.location?.file) watchPath(message.location.file, worker, watchedSources);
+      }
+      throw new Error(`could not build ${source.name}:\n${formatBuildError(error, { color: options.color })}`);
+    }
+    for (const input of bundle.inputs) watchPath(input, worker, watchedSources);
+    const bindings = { ...extraKV, ...source.bindings };
+    ensureKV(bindings);
+    const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
+    // The version changes with the code and with the settings, so a config edit alone reloads.
+    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
     const def: WorkerDefinition = {
-      name,
-      version: contentHash(bundle.modules).slice(0, 16),
+      name: source.name,
+      version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).digest('hex').slice(0, 16),
       main: bundle.main,
       modules: bundle.modules,
       bindings,
-      compatibilityFlags: options.bundle?.compatibilityFlags?.length ? options.bundle.compatibilityFlags : undefined,
-      compatibilityDate: options.compatibilityDate,
+      compatibilityDate: source.compatibilityDate,
+      compatibilityFlags: source.bundle?.compatibilityFlags?.length ? source.bundle.compatibilityFlags : undefined,
       // Inspected code runs slower (and DevTools evaluations count as CPU), and a request paused at
       // a breakpoint must not hit the 30 s wall limit: roomier defaults, unless limits are given.
-      limits: options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...options.limits } : options.limits,
+      limits,
     };
-    const current = runtime.definition(name);
+    const current = runtime.definition(source.name);
     if (current?.version === def.version) return;
+    sourceMaps.set(source.name, bundle.main, bundle.sourceMap);
     runtime.deploy(def);
-    if (current) logger.info({ worker: name, version: def.version }, `reloaded ${name}`);
-    if (options.watch) {
-      for (const input of bundle.inputs) {
-        const path = resolve(input);
-        if (path.includes('node_modules') || sources.has(path)) continue;
-        sources.set(path, file);
-        try {
-          let timer: NodeJS.Timeout | null = null;
-          watchers.push(
-            watch(path, () => {
-              if (timer) clearTimeout(timer);
-              timer = setTimeout(() => reloadFile(file), 50);
-            }),
-          );
-        } catch {
-          // A file that vanished between bundling and watching: the next reload re-adds it.
-        }
-      }
-    }
+    if (current) logger.info({ worker: source.name, version: def.version }, `reloaded ${source.name}`);
   }
 
-  /** Run the build command again when its sources change, then reload every worker. */
+  /** Run a build command again when its sources change, then reload the workers it builds. */
   function watchBuild(step: BuildStep): void {
     let timer: NodeJS.Timeout | null = null;
     let running: Promise<void> = Promise.resolve();
@@ -159,35 +275,48 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
           logger.error({ err: (error as Error).message }, 'build.command failed; still serving the previous version');
           return;
         }
-        for (const file of files) await reloadFile(file);
+        for (const worker of served.values()) {
+          if (worker.source.build?.command === step.command && worker.source.build.cwd === step.cwd) await (worker.queue = worker.queue.then(() => reloadQuietly(worker)));
+        }
       });
     };
     for (const dir of step.watchDirs) {
       if (!existsSync(dir)) continue;
-      watchers.push(
-        watch(dir, { recursive: true }, () => {
-          if (timer) clearTimeout(timer);
-          timer = setTimeout(rebuild, 100);
-        }),
-      );
+      const watcher = watch(dir, { recursive: true }, () => {
+        if (closed) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(rebuild, DEBOUNCE_MS);
+      });
+      directories.set(`build:${dir}:${step.command}`, watcher);
     }
   }
 
-  async function reloadFile(file: string): Promise<void> {
+  async function reloadQuietly(worker: Served): Promise<void> {
     try {
-      await load(file);
+      await load(worker);
     } catch (error) {
-      // Keep serving the last good version; say what is wrong.
-      logger.error({ file, err: (error as Error).message }, `reload of ${file} failed; still serving the previous version`);
+      // Keep serving the last good version (if any); say what is wrong; the next save retries.
+      const serving = runtime.has(worker.source.name) ? 'still serving the previous version' : 'not serving it until it builds';
+      logger.error({ worker: worker.source.name, file: worker.source.entry, err: (error as Error).message }, `reload of ${worker.source.name} failed; ${serving}`);
     }
   }
 
-  for (const file of files) await load(file);
-  if (options.build && options.watch) watchBuild(options.build);
-  router.defaultWorker = options.defaultWorker ?? workerNameFromFile(files[0]);
+  // A worker that does not build at start is reported and watched; the server starts anyway, so a
+  // fix is picked up without a restart.
+  for (const worker of served.values()) {
+    try {
+      await load(worker);
+    } catch (error) {
+      if (!options.watch) throw error;
+      logger.error({ worker: worker.source.name, file: worker.source.entry, err: (error as Error).message }, `${worker.source.name} does not build; fix it and it loads`);
+    }
+  }
+  if (options.watch) for (const step of builds.values()) watchBuild(step);
+  router.defaultWorker = options.defaultWorker ?? sources[0].name;
 
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true });
-  installDevEndpoints(server, { runtime, router, logger }); // /__scheduled
+  const mapError = (worker: string, text: string) => sourceMaps.map(worker, text);
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, mapError });
+  installDevEndpoints(server, { runtime, router, logger, mapError }); // /__scheduled
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8787, options.host ?? '127.0.0.1', () => resolveListen());
@@ -212,15 +341,20 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     runtime,
     router,
     server,
-    kv,
+    get kv() {
+      return kv;
+    },
     inspector,
+    sourceMaps,
     async reload(name: string) {
-      const file = files.find((f) => workerNameFromFile(f) === name);
-      if (!file) throw new Error(`no worker ${name}`);
-      await load(file);
+      const worker = served.get(name);
+      if (!worker) throw new Error(`no worker ${name}`);
+      await (worker.queue = worker.queue.then(() => load(worker)));
     },
     async close() {
-      for (const w of watchers) w.close();
+      closed = true;
+      for (const w of directories.values()) w.close();
+      for (const worker of served.values()) if (worker.timer) clearTimeout(worker.timer);
       await inspector?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

@@ -14,6 +14,7 @@ import { ControlError } from './errors.js';
 import { workersRoutes } from './routes/workers.js';
 import { versionsRoutes } from './routes/versions.js';
 import { routesRoutes } from './routes/routes.js';
+import { secretsRoutes } from './routes/secrets.js';
 
 export interface AdminRouteModule {
   /** where the module's routes are mounted, e.g. "/kv" ("/" for paths it spells out itself) */
@@ -49,6 +50,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.route('/', accountsRoutes(deployments.store));
   app.route('/workers', workersRoutes(deployments));
   app.route('/workers', versionsRoutes(deployments));
+  app.route('/workers', secretsRoutes(deployments));
   app.route('/', routesRoutes(deployments));
   for (const module of options.modules ?? []) app.route(module.path, module.app);
 

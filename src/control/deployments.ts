@@ -139,67 +139,131 @@ export class Deployments {
   /** `scope`: the account of a scoped token (it may only touch its own workers), undefined for the operator. */
   async upload(name: string, spec: UploadSpec, scope?: Scope): Promise<VersionInfo> {
     assertName(name);
+    return this.serial(() => this.publish(name, spec, scope));
+  }
+
+  /**
+   * Set one secret (Cloudflare's PUT .../secrets): as there, a new version with the live one's
+   * code and settings and the secret added or replaced, made live at once. Uploads that send
+   * keep_bindings ["secret_text"] (as `cinder deploy` and wrangler do) carry it on.
+   */
+  async putSecret(name: string, secret: { name: string; text: string }, scope?: Scope): Promise<VersionInfo> {
+    assertName(name);
     return this.serial(async () => {
-      const info = await this.store.getWorker(name);
-      if (info && scope !== undefined && info.account !== scope) throw nameTaken(name);
-      // The operator may replace any account's worker; it stays that account's.
-      const account = info?.account ?? scope ?? DEFAULT_ACCOUNT;
-      const current = info ? await this.store.getVersion(name, info.currentVersion) : null;
-      const bindings = { ...spec.bindings };
-      if (current && spec.keepBindings.length) {
-        for (const [binding, config] of Object.entries(current.bindings)) {
-          if (!Object.hasOwn(bindings, binding) && spec.keepBindings.includes(config.type)) setBinding(bindings, binding, config);
-        }
+      const current = await this.liveVersion(name, scope);
+      const existing = current.bindings[secret.name];
+      if (existing && existing.type !== 'secret_text') {
+        throw conflict(`worker "${name}" already has a ${existing.type} binding named ${secret.name}; a secret cannot take its name (rename one of them)`, { binding: secret.name });
       }
-      await this.validateBindings(bindings, account);
-
-      const breach = ceilingBreach(spec.limits, this.ceilings);
-      if (breach) {
-        throw badRequest(`limits.${breach.limit} is ${breach.value}, over this server's ceiling of ${breach.ceiling}; ask for at most ${breach.ceiling} (the operator sets ceilings)`, breach as unknown as Record<string, unknown>);
-      }
-      const size = spec.modules.reduce((sum, m) => sum + moduleSize(m), 0);
-      const max = Math.min(this.maxScriptBytes, spec.limits.scriptBytes ?? Infinity);
-      if (size > max) throw tooLarge(`the script is ${size} bytes, over the limit of ${max} bytes`, { size, limit: max });
-
-      if (spec.routes && scope !== undefined) assertTenantRoutes(spec.routes, 'metadata.routes');
-
-      const version = {
-        id: randomUUID(),
-        worker: name,
-        hash: contentHash(spec.modules),
-        createdAt: Date.now(),
-        size,
-        main: spec.main,
-        bindings,
-        routes: spec.routes ?? null,
-        crons: spec.crons,
-        limits: spec.limits,
-        compatibilityDate: spec.compatibilityDate,
-        compatibilityFlags: spec.compatibilityFlags,
-      };
-      const def = this.definition(version, spec.modules, emptyCodeCache(), account);
-      // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
-      // and the version that serves now keeps serving. This also fills def.codeCache.
-      const loadError = await this.runtime.check(def);
-      if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
-
-      let stored: VersionInfo;
-      try {
-        stored = await this.store.publish({ ...version, modules: spec.modules }, spec.routes, account);
-      } catch (error) {
-        if (error instanceof RouteConflictError) throw routeConflict(error);
-        if (error instanceof WorkerOwnedError) throw nameTaken(name);
-        throw error;
-      }
-      this.runtime.deploy(def);
-      await this.refreshRoutes();
-      this.saveCodeCache(stored.id, def);
-      this.logger.info({ worker: name, version: stored.id, number: stored.number, size }, `deployed ${name} version ${stored.number}`);
-      this.emit({ type: 'deployed', worker: name, version: stored, reason: 'upload' });
-      // Made after the deploy answered (a build takes up to seconds), in a child process.
-      this.snapshots?.schedule(stored, def);
-      return stored;
+      const bindings = { ...current.bindings };
+      setBinding(bindings, secret.name, { type: 'secret_text', text: secret.text });
+      return this.publish(name, await this.sameSettings(current, bindings), scope);
     });
+  }
+
+  /** Remove one secret: a new version without it, made live at once. */
+  async deleteSecret(name: string, secretName: string, scope?: Scope): Promise<VersionInfo> {
+    assertName(name);
+    return this.serial(async () => {
+      const current = await this.liveVersion(name, scope);
+      if (current.bindings[secretName]?.type !== 'secret_text') throw notFound(`worker "${name}" has no secret named "${secretName}"`);
+      const bindings = Object.fromEntries(Object.entries(current.bindings).filter(([binding]) => binding !== secretName));
+      return this.publish(name, await this.sameSettings(current, bindings), scope);
+    });
+  }
+
+  /** The names of a worker's secrets (never their values). */
+  async listSecrets(name: string, scope?: Scope): Promise<{ name: string; type: 'secret_text' }[]> {
+    const { version } = await this.getWorker(name, scope);
+    return Object.entries(version.bindings)
+      .filter(([, binding]) => binding.type === 'secret_text')
+      .map(([secret]) => ({ name: secret, type: 'secret_text' as const }));
+  }
+
+  private async liveVersion(name: string, scope: Scope): Promise<VersionInfo> {
+    const info = await this.store.getWorker(name);
+    if (!info || (scope !== undefined && info.account !== scope)) throw notFound(`no worker named "${name}"; deploy it first (cinder deploy), then set its secrets`);
+    const version = await this.store.getVersion(name, info.currentVersion);
+    if (!version) throw new Error(`worker ${name}: current version ${info.currentVersion} is missing from the store`);
+    return version;
+  }
+
+  /** An upload of `version`'s code and settings with other bindings; its routes are left alone. */
+  private async sameSettings(version: VersionInfo, bindings: Record<string, BindingConfig>): Promise<UploadSpec> {
+    return {
+      main: version.main,
+      modules: await this.store.getModules(version.id),
+      bindings,
+      keepBindings: [],
+      routes: undefined,
+      crons: version.crons,
+      limits: version.limits,
+      compatibilityDate: version.compatibilityDate,
+      compatibilityFlags: version.compatibilityFlags ?? [],
+    };
+  }
+
+  /** Make a new version live; runs inside serial(). */
+  private async publish(name: string, spec: UploadSpec, scope: Scope): Promise<VersionInfo> {
+    const info = await this.store.getWorker(name);
+    if (info && scope !== undefined && info.account !== scope) throw nameTaken(name);
+    // The operator may replace any account's worker; it stays that account's.
+    const account = info?.account ?? scope ?? DEFAULT_ACCOUNT;
+    const current = info ? await this.store.getVersion(name, info.currentVersion) : null;
+    const bindings = { ...spec.bindings };
+    if (current && spec.keepBindings.length) {
+      for (const [binding, config] of Object.entries(current.bindings)) {
+        if (!Object.hasOwn(bindings, binding) && spec.keepBindings.includes(config.type)) setBinding(bindings, binding, config);
+      }
+    }
+    await this.validateBindings(bindings, account);
+
+    const breach = ceilingBreach(spec.limits, this.ceilings);
+    if (breach) {
+      throw badRequest(`limits.${breach.limit} is ${breach.value}, over this server's ceiling of ${breach.ceiling}; ask for at most ${breach.ceiling} (the operator sets ceilings)`, breach as unknown as Record<string, unknown>);
+    }
+    const size = spec.modules.reduce((sum, m) => sum + moduleSize(m), 0);
+    const max = Math.min(this.maxScriptBytes, spec.limits.scriptBytes ?? Infinity);
+    if (size > max) throw tooLarge(`the script is ${size} bytes, over the limit of ${max} bytes`, { size, limit: max });
+
+    if (spec.routes && scope !== undefined) assertTenantRoutes(spec.routes, 'metadata.routes');
+
+    const version = {
+      id: randomUUID(),
+      worker: name,
+      hash: contentHash(spec.modules),
+      createdAt: Date.now(),
+      size,
+      main: spec.main,
+      bindings,
+      routes: spec.routes ?? null,
+      crons: spec.crons,
+      limits: spec.limits,
+      compatibilityDate: spec.compatibilityDate,
+      compatibilityFlags: spec.compatibilityFlags,
+    };
+    const def = this.definition(version, spec.modules, emptyCodeCache(), account);
+    // Compile and run the top level now, in a throwaway isolate: a broken upload is refused here
+    // and the version that serves now keeps serving. This also fills def.codeCache.
+    const loadError = await this.runtime.check(def);
+    if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
+
+    let stored: VersionInfo;
+    try {
+      stored = await this.store.publish({ ...version, modules: spec.modules }, spec.routes, account);
+    } catch (error) {
+      if (error instanceof RouteConflictError) throw routeConflict(error);
+      if (error instanceof WorkerOwnedError) throw nameTaken(name);
+      throw error;
+    }
+    this.runtime.deploy(def);
+    await this.refreshRoutes();
+    this.saveCodeCache(stored.id, def);
+    this.logger.info({ worker: name, version: stored.id, number: stored.number, size }, `deployed ${name} version ${stored.number}`);
+    this.emit({ type: 'deployed', worker: name, version: stored, reason: 'upload' });
+    // Made after the deploy answered (a build takes up to seconds), in a child process.
+    this.snapshots?.schedule(stored, def);
+    return stored;
   }
 
   /** Make an earlier version live: `target` is a version id or number; default, the one before the current. */

@@ -21,6 +21,8 @@ export interface IngressOptions {
   serverTiming?: boolean;
   /** show exception messages and stacks in 500 bodies (dev), not just in logs */
   exposeErrors?: boolean;
+  /** rewrite a worker's stack or load error before it is shown or logged (dev: source maps) */
+  mapError?: (worker: string, text: string) => string;
   maxRequestBodyBytes?: number;
 }
 
@@ -219,12 +221,14 @@ export function createIngress(options: IngressOptions): http.Server {
           return;
         }
         if (result.loadError) {
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${result.loadError}\n`, result, { err: result.loadError });
+          const loadError = options.mapError ? options.mapError(worker, result.loadError) : result.loadError;
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker failed to load: ${loadError}\n`, result, { err: loadError });
           return;
         }
         if (result.exception) {
-          const shown = options.exposeErrors ? result.exception.stack : `${result.exception.name}: ${result.exception.message}`;
-          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: result.exception.stack });
+          const stack = options.mapError ? options.mapError(worker, result.exception.stack) : result.exception.stack;
+          const shown = options.exposeErrors ? stack : `${result.exception.name}: ${result.exception.message}`;
+          finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\nrequest id: ${requestId}\n`, result, { err: stack });
           return;
         }
         const headers: (string | number)[] = [];

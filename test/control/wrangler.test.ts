@@ -2,7 +2,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configMetadata, devProject, findConfig, readConfig, stripJsonComments } from '../../src/app/cli/wrangler.js';
+import { configMetadata, findConfig, readConfig, stripJsonComments } from '../../src/app/cli/wrangler.js';
+import { devPlan, projectWorker } from '../../src/app/cli/dev-project.js';
+import { parseDevVars } from '../../src/app/cli/dev-vars.js';
 import { parseMetadata } from '../../src/control/metadata.js';
 import { tempDataDir } from './helpers.js';
 
@@ -122,15 +124,44 @@ name = "custom"
   });
 
   it('turns a project into what `cinder dev` serves, and leaves plain paths alone', () => {
-    const path = file('k/wrangler.toml', 'name = "k"\nmain = "src/worker.ts"\nvars = { A = "1" }\nkv_namespaces = [{ binding = "KV", id = "k-ns" }]\nlimits = { cpu_ms = 20 }\n');
-    const name = (f: string) => f.split('/').pop()!.replace(/\.\w+$/, '');
-    expect(devProject([join(dir, 'k')], name)).toMatchObject({
-      paths: [join(dir, 'k', 'src', 'worker.ts')],
-      bindings: { A: { type: 'plain_text', text: '1' }, KV: { type: 'kv_namespace', namespace_id: 'k-ns' } },
+    const path = file('k/wrangler.toml', 'name = "k"\nmain = "src/worker.ts"\nvars = { A = "1" }\nkv_namespaces = [{ binding = "KV", id = "k-ns" }]\nservices = [{ binding = "AUTH", service = "auth" }]\nlimits = { cpu_ms = 20 }\n');
+    const plan = devPlan({ paths: [join(dir, 'k')], configs: [], vars: ['B:x:y'], cwd: dir });
+    expect(plan.workers).toHaveLength(1);
+    expect(plan.workers[0]).toMatchObject({
+      name: 'k',
+      entry: join(dir, 'k', 'src', 'worker.ts'),
+      bindings: { A: { type: 'plain_text', text: '1' }, B: { type: 'plain_text', text: 'x:y' }, KV: { type: 'kv_namespace', namespace_id: 'k-ns' }, AUTH: { type: 'service', service: 'auth' } },
       limits: { cpuMs: 20 },
-      defaultWorker: 'worker',
     });
-    expect(devProject([path], name).paths).toEqual([join(dir, 'k', 'src', 'worker.ts')]);
-    expect(devProject(['examples', 'x.js'], name)).toEqual({ paths: ['examples', 'x.js'], bindings: {} });
+    expect(plan).toMatchObject({ defaultWorker: 'k', projectDir: join(dir, 'k'), paths: [] });
+    expect(devPlan({ paths: [], configs: [path], vars: [], cwd: '/' }).workers[0].name).toBe('k');
+    expect(devPlan({ paths: ['examples', 'x.js'], configs: [], vars: [], cwd: dir })).toMatchObject({ workers: [], paths: ['examples', 'x.js'], bindings: {} });
+    // no path: the project in the working directory
+    expect(devPlan({ paths: [], configs: [], vars: [], cwd: join(dir, 'k') }).workers[0].name).toBe('k');
+    expect(() => devPlan({ paths: [], configs: [], vars: [], cwd: join(dir, 'k', 'src') })).toThrow(/no wrangler\.toml, wrangler\.jsonc, wrangler\.json in .*: run cinder dev in a project directory/);
+    expect(() => devPlan({ paths: [join(dir, 'k')], configs: [], vars: ['nocolon'], cwd: dir })).toThrow(/--var nocolon: expected KEY:VALUE/);
+    expect(() => devPlan({ paths: ['x.js'], configs: [], env: 'prod', vars: [], cwd: dir })).toThrow(/--env selects a section of a wrangler config/);
+  });
+
+  it('reads .dev.vars (and .dev.vars.<env> with --env) as secrets over [vars]', () => {
+    file('dv/wrangler.toml', 'name = "dv"\nmain = "w.js"\nvars = { TOKEN = "from-vars", MODE = "dev" }\n[env.staging]\nvars = { MODE = "staging" }\n');
+    file('dv/.dev.vars', '# local secrets\nTOKEN=abc # comment\nexport QUOTED="a\\nb"\nSINGLE=\'x # y\'\nMULTI="line1\nline2"\n');
+    const worker = projectWorker(join(dir, 'dv', 'wrangler.toml'), undefined);
+    expect(worker.bindings).toMatchObject({
+      TOKEN: { type: 'secret_text', text: 'abc' },
+      MODE: { type: 'plain_text', text: 'dev' },
+      QUOTED: { type: 'secret_text', text: 'a\nb' },
+      SINGLE: { type: 'secret_text', text: 'x # y' },
+      MULTI: { type: 'secret_text', text: 'line1\nline2' },
+    });
+    // without .dev.vars.staging, .dev.vars; with it, only it
+    expect(projectWorker(join(dir, 'dv', 'wrangler.toml'), 'staging')).toMatchObject({ name: 'dv-staging', bindings: { TOKEN: { type: 'secret_text', text: 'abc' }, MODE: { type: 'plain_text', text: 'staging' } } });
+    file('dv/.dev.vars.staging', 'STAGING_ONLY=1\n');
+    const staging = projectWorker(join(dir, 'dv', 'wrangler.toml'), 'staging');
+    expect(staging.bindings.STAGING_ONLY).toEqual({ type: 'secret_text', text: '1' });
+    expect(staging.bindings.TOKEN).toBeUndefined();
+    expect(() => parseDevVars('OK=1\nthis line is wrong\n', '.dev.vars')).toThrow(/\.dev\.vars:2: expected NAME=value/);
+    expect(() => parseDevVars('A="never closed\n', '.dev.vars')).toThrow(/\.dev\.vars:1: the "-quoted value of A is never closed/);
+    expect(() => parseDevVars('my-key=1\n', '.dev.vars')).toThrow(/"my-key" cannot be a binding name/);
   });
 });

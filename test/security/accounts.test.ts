@@ -81,6 +81,10 @@ describe('a scoped token sees and manages only its own account', () => {
       ['GET', '/workers/bank/log-level'],
       ['PUT', '/workers/bank/log-level', { level: 'silent' }],
       ['GET', '/workers/bank/schedules'],
+      ['GET', '/workers/bank/secrets'],
+      ['PUT', '/workers/bank/secrets', { name: 'STOLEN', text: 'attacker value', type: 'secret_text' }],
+      ['GET', '/workers/bank/secrets/STOLEN'],
+      ['DELETE', '/workers/bank/secrets/STOLEN'],
       ['DELETE', '/workers/bank'],
       // a percent-encoded name is the same name
       ['GET', '/workers/%62ank'],

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
-import { AdminClient, DEFAULT_ADMIN_URL } from './client.js';
+import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
 import { CONFIG_FILES, ConfigError, bundleOptions, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
@@ -173,6 +173,23 @@ async function resolveProject(path: string | undefined, opts: { name?: string; e
   return { name, entry: entry!, config };
 }
 
+/** As wrangler: say so when a var of the config is about to replace a secret of the same name. */
+async function warnOfShadowedSecrets(admin: AdminClient, worker: string, vars: string[]): Promise<void> {
+  if (!vars.length) return;
+  let secrets: { name: string }[];
+  try {
+    ({ secrets } = await admin.request('GET', `/workers/${encodeURIComponent(worker)}/secrets`));
+  } catch (error) {
+    // A first deploy has no secrets; any other failure shows itself on the upload.
+    if (error instanceof AdminError) return;
+    throw error;
+  }
+  const shadowed = secrets.map((s) => s.name).filter((name) => vars.includes(name));
+  if (shadowed.length) {
+    process.stderr.write(`cinder deploy: warning: ${shadowed.join(', ')} ${shadowed.length === 1 ? 'is a secret' : 'are secrets'} of ${worker}, replaced by the var${shadowed.length === 1 ? '' : 's'} of the same name in the config\n`);
+  }
+}
+
 function deployCommand(): Command {
   return adminOptions(
     new Command('deploy')
@@ -186,12 +203,16 @@ function deployCommand(): Command {
     const { bundleWorker } = await import('../bundle.js');
     let bundle;
     try {
-      bundle = await bundleWorker(project.entry, bundleOptions(project.config));
+      bundle = await bundleWorker(project.entry, { ...bundleOptions(project.config), mode: 'production' });
     } catch (error) {
-      throw new Error(`could not bundle ${project.entry}:\n${(error as Error).message}`);
+      const { formatBuildError } = await import('../build-errors.js');
+      throw new Error(`could not bundle ${project.entry}:\n${formatBuildError(error, { color: process.stderr.isTTY })}`);
     }
     const module = bundle.modules.find((m) => m.name === bundle.main)!;
     const metadata: Record<string, unknown> = project.config ? configMetadata(project.config) : {};
+    // As wrangler: secrets set with `cinder secret put` live on the worker, not in the config, and
+    // carry over to the new version (a var declared under the same name replaces the secret).
+    metadata.keep_bindings = ['secret_text'];
     if (module.type === 'esm') metadata.main_module = bundle.main;
     else metadata.body_part = bundle.main;
 
@@ -207,7 +228,9 @@ function deployCommand(): Command {
     for (const m of bundle.modules) {
       form.append(m.name, new Blob([new Uint8Array(moduleBytes(m))], { type: MODULE_CONTENT_TYPES[m.type] }), m.name);
     }
-    const result = await client(opts).request('PUT', `/workers/${project.name}`, form);
+    const admin = client(opts);
+    await warnOfShadowedSecrets(admin, project.name, Object.keys(project.config?.vars ?? {}));
+    const result = await admin.request('PUT', `/workers/${project.name}`, form);
     say(`Deployed ${project.name}: version ${result.number} (${result.version}), ${formatBytes(result.size)}`);
     if (result.routes?.length) say(`  routes:   ${result.routes.join(', ')}`);
     if (result.crons?.length) say(`  crons:    ${result.crons.join(', ')}`);

@@ -7,9 +7,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { setBinding, type BindingConfig } from '../../model/worker-definition.js';
-import type { Limits } from '../../model/limits.js';
-import { parseLimits } from '../../control/validate.js';
 import { unsupportedKeys } from './wrangler-keys.js';
 import { MODULE_RULE_TYPES, type BuildStep, type ModuleRule } from '../module-rules.js';
 import type { BundleOptions } from '../bundle.js';
@@ -236,45 +233,4 @@ export function configMetadata(config: ProjectConfig): Record<string, unknown> {
   if (config.routes) metadata.routes = config.routes;
   if (config.limits) metadata.limits = config.limits;
   return metadata;
-}
-
-/** What `cinder dev` serves when pointed at a wrangler project instead of worker files. */
-export interface DevProject {
-  /** worker entry files (unchanged when no path is a wrangler project) */
-  paths: string[];
-  bindings: Record<string, BindingConfig>;
-  limits?: Partial<Limits>;
-  /** the project's entry answers every host */
-  defaultWorker?: string;
-  config?: ProjectConfig;
-  /** how the project's worker is bundled (rules, flags) */
-  bundle?: BundleOptions;
-}
-
-/**
- * `cinder dev wrangler.toml` (or a directory holding one): serve the project's main with its vars,
- * KV namespaces and limits. Plain worker files and directories of them pass through unchanged.
- */
-export function devProject(paths: string[], workerNameFromFile: (file: string) => string): DevProject {
-  const configs = paths.map((p) => {
-    const target = resolve(p);
-    if (isConfigFile(target) && existsSync(target)) return target;
-    if (existsSync(target) && statSync(target).isDirectory()) return findConfig(target);
-    return null;
-  });
-  const found = configs.filter((c): c is string => c !== null);
-  if (!found.length) return { paths, bindings: {} };
-  if (paths.length > 1) throw new ConfigError(`cinder dev serves one wrangler project at a time; got ${paths.join(', ')}`);
-  const config = readConfig(found[0]);
-  if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)`);
-  const bindings: Record<string, BindingConfig> = {};
-  for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
-  for (const kv of config.kvNamespaces) setBinding(bindings, kv.binding, { type: 'kv_namespace', namespace_id: kv.id });
-  let limits: Partial<Limits> | undefined;
-  try {
-    limits = config.limits ? parseLimits(config.limits, `${config.file}: limits`) : undefined;
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-  return { paths: [config.main], bindings, limits, defaultWorker: workerNameFromFile(config.main), config, bundle: bundleOptions(config) };
 }
