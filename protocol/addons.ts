@@ -28,6 +28,10 @@ export interface AddonSpec {
 }
 
 export const ADDONS: readonly AddonSpec[] = [
+  // WebSocketPair, WebSocket and the events (sandbox/addons/websocket.ts); also for a worker that
+  // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
+  // for "Upgrade: websocket"), which name no global of it.
+  { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
   // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
   { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
   // CompressionStream, DecompressionStream (bindings/compression).

@@ -18,7 +18,7 @@ export const BOOT_GLOBAL = '__cinder_boot';
 export const CONTINUATION_DATA_GLOBAL = '__cinder_continuation';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /**
@@ -66,6 +66,20 @@ export const KV_OPS = {
   list: 'kv.list',
 } as const;
 
+/** The WebSocket ops (bindings/websocket): a guest end whose other end the host holds, by the
+ *  guest's socket id (bindings/websocket/protocol.ts has the shapes). */
+export const WEBSOCKET_OPS = {
+  /** (socketId, messages: (string | ArrayBuffer)[]) -> null once the host's buffer for the socket
+   *  is under its bound again: the guest sends its next batch only then */
+  send: 'ws.send',
+  /** (socketId, code, reason) */
+  close: 'ws.close',
+  /** (socketId): an outbound socket was accepted: its events may come in from now on */
+  accept: 'ws.accept',
+  /** (socketId, GuestFetchRequest-like { url, headers }) -> WebSocketConnectAnswer: outbound fetch with Upgrade: websocket */
+  connect: 'ws.connect',
+} as const;
+
 /** Async host ops: hostCall(op, ...args) in the guest, an OpHandler (or the bridge) on the host. */
 export const OPS = {
   /** (timerId, ms) -> fired: boolean */
@@ -85,6 +99,7 @@ export const OPS = {
   /** (bindingName, method, args[]) -> RpcAnswer: a method of the bound worker's WorkerEntrypoint */
   serviceRpc: 'service.rpc',
   kv: KV_OPS,
+  webSocket: WEBSOCKET_OPS,
   /** (cacheName, ...) as bindings/cache/protocol.ts describes: the Cache API */
   cache: { match: 'cache.match', put: 'cache.put', delete: 'cache.delete' },
 } as const;
@@ -143,6 +158,8 @@ export interface WireResponse {
   stream?: number;
   /** set when the body is a host stream the guest passed on untouched: piped host to host */
   hostStream?: number;
+  /** status 101: the guest's id of the WebSocket end (the pair's client) the host now holds */
+  webSocket?: number;
   /** the length of a streamed body that was bytes in hand (Content-Length; untrusted: the host
    *  checks it before use) */
   bodyLength?: number;
@@ -169,6 +186,16 @@ export interface DispatchResult<T> {
 }
 
 /** What the pullStream entry answers: a chunk, the end (null), or the stream's error. */
+/** An event the host delivers to a guest WebSocket end (the dispatchSocketEvent entry). */
+export type SocketEvent =
+  | { type: 'open' }
+  | { type: 'message'; data: string | ArrayBuffer }
+  | { type: 'close'; code: number; reason: string; wasClean: boolean }
+  | { type: 'error'; message: string };
+
+/** Largest WebSocket message either way (Workers: 1 MiB); a larger one closes with 1009. */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024;
+
 export type PulledChunk = ArrayBuffer | string | null | { error: GuestException };
 
 /** One env entry as installWorker receives it: plain values whole, host-backed bindings by their

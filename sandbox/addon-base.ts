@@ -20,6 +20,9 @@ import * as domException from './api/dom-exception.js';
 import * as inspect from './api/inspect.js';
 import * as asyncContext from './async-context.js';
 import * as addons from './addons.js';
+import * as events from './api/events.js';
+import * as blob from './api/blob.js';
+import * as webSocketHooks from './websocket-hooks.js';
 import * as idl from './api/idl.js';
 import * as crypto from './api/crypto.js';
 
@@ -40,6 +43,9 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/inspect': inspect,
   'sandbox/async-context': asyncContext,
   'sandbox/addons': addons,
+  'sandbox/api/events': events,
+  'sandbox/api/blob': blob,
+  'sandbox/websocket-hooks': webSocketHooks,
   'sandbox/api/idl': idl,
   'sandbox/api/crypto': crypto,
 };

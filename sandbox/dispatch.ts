@@ -10,10 +10,11 @@ import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { wasmMemoryBytes } from './wasm.js';
+import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
-import { SEND_OPS, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
+import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
 interface WorkerModule {
@@ -259,6 +260,23 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
       throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
     }
     return finish(state, { result: await responseToWire(returned) });
+  } catch (error) {
+    return finish(state, { exception: describeError(error) });
+  }
+}
+
+/** Host entry: an event for a WebSocket end the host holds the other end of (a message, the
+ *  close, an error). It runs as an invocation: the promises its listeners return are waited for
+ *  as waitUntil work is. */
+export async function dispatchSocketEvent(id: number, socketId: number, event: SocketEvent): Promise<DispatchResult<{ delivered: true }>> {
+  const state = beginInvocation(id);
+  enter(id);
+  try {
+    const hooks = webSocketHooks();
+    if (!hooks) throw new TypeError('A WebSocket event arrived but this worker did not load WebSocket support.');
+    const work = hooks.deliver(socketId, event);
+    for (let i = 0; i < work.length; i++) state.waitUntil.push(work[i]);
+    return finish(state, { result: { delivered: true } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

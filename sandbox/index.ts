@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchRpc, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorker, dispatchFetch, dispatchScheduled, dispatchSocketEvent, dispatchRpc, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -63,6 +63,7 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
     installWorker: entry(installWorker),
     dispatchFetch: entry(dispatchFetch),
     dispatchScheduled: entry(dispatchScheduled),
+    dispatchSocketEvent: entry(dispatchSocketEvent),
     settle: entry(settle),
     pullStream: entry(pullStream),
     cancelStream,

@@ -7,6 +7,7 @@ import { bodyForWire, takeStreamForWire } from './api/body.js';
 import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
 import { utf8Encode } from './api/encoding.js';
+import { webSocketHooks } from './websocket-hooks.js';
 import { MAX_RESPONSE_HEADER_BYTES, OVERSIZED_HEADERS_MESSAGE, type PulledChunk, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
@@ -42,6 +43,14 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
     headers.push([name, value]);
   }
   const wire: WireResponse = { status: response.status, statusText: response.statusText, headers, body: null };
+  const webSocket = response.webSocket;
+  if (webSocket !== null && webSocket !== undefined) {
+    // (a 101 has no body: the socket's end is all that crosses)
+    const hooks = webSocketHooks();
+    if (!hooks || !hooks.isWebSocket(webSocket)) throw new TypeError("The response's webSocket is not a WebSocket.");
+    wire.webSocket = hooks.transfer(webSocket);
+    return wire;
+  }
   const stream = takeStreamForWire(response);
   if (stream) {
     const hostStream = untouchedHostStream(stream);

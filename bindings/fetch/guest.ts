@@ -9,6 +9,7 @@ import { bodyForWire, takeStreamForWire } from '../../sandbox/api/body.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import type { GuestFetchResponse } from './protocol.js';
 import { OPS } from '../../protocol/wall.js';
+import { webSocketHooks } from '../../sandbox/websocket-hooks.js';
 
 let nextFetchId = 1;
 
@@ -20,6 +21,14 @@ export async function fetch(input: unknown, init?: unknown): Promise<Response> {
   const request = new Request(input as string, init as Record<string, unknown>);
   const signal = request.signal;
   if (signal.aborted) throw abortError(signal);
+  if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+    // An outbound WebSocket: the add-on connects it (sandbox/addons/websocket.ts).
+    const hooks = webSocketHooks();
+    if (!hooks) throw new TypeError('fetch() with "Upgrade: websocket" needs WebSocket support, which this worker did not load: Cinder loads it for workers whose code names WebSocketPair, WebSocket, webSocket or websocket.');
+    const headers: [string, string][] = [];
+    for (const pair of request.headers) headers.push(pair as [string, string]);
+    return hooks.connect({ url: request.url, headers }) as Promise<Response>;
+  }
   const fetchId = nextFetchId++;
   // A body held in full goes in the same call; a stream body is pulled by the host as it sends.
   let body: string | ArrayBuffer | null = null;

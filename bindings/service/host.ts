@@ -127,6 +127,11 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
     if (result.refused !== undefined) throw new Error(`env.${bindingName}.fetch(): ${result.refused}`);
     if (result.limit) throw new Error(`env.${bindingName}.fetch(): worker "${target}" ${result.limit.message}`);
     if (result.exception) throw new Error(`env.${bindingName}.fetch(): worker "${target}" threw ${result.exception.name}: ${result.exception.message}`);
+    if (result.webSocket) {
+      // Not carried across a service binding (yet): the callee's end is closed, and said so.
+      result.webSocket.owner.drop(result.webSocket.socketId);
+      throw new TypeError(`env.${bindingName}.fetch(): worker "${target}" answered with a WebSocket, which Cinder does not pass through service bindings yet`);
+    }
     const response: WireResponse = { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };
     // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
     // callee's stream as it goes; if the caller's invocation ends first, both are cancelled.

@@ -7,6 +7,7 @@ import { copyHeaders, createHeaders, headersGuard, type Headers, type HeadersIni
 import { INTERNAL, setToStringTag, toDictionary } from './idl.js';
 import { ReadableStream } from './streams.js';
 import { parseURL, serializeURL } from './url.js';
+import { webSocketHooks } from '../websocket-hooks.js';
 
 export type ResponseType = 'default' | 'error' | 'basic' | 'cors' | 'opaque' | 'opaqueredirect';
 
@@ -32,6 +33,8 @@ interface ResponseParts {
   url: string;
   redirected: boolean;
   cf: unknown;
+  /** a 101 response's WebSocket (the add-on's object), else absent */
+  webSocket?: unknown;
 }
 
 /** Passed as `body` (with the parts as `init`) to build a Response without re-validating. */
@@ -45,6 +48,7 @@ export class Response extends Body {
   #url: string;
   #redirected: boolean;
   #cf: unknown;
+  #webSocket: unknown;
 
   constructor(body: BodyInit | null = null, init?: ResponseInit) {
     const parts = (body as unknown) === FROM_PARTS ? (init as unknown as ResponseParts) : buildParts(body, init);
@@ -56,6 +60,7 @@ export class Response extends Body {
     this.#url = parts.url;
     this.#redirected = parts.redirected;
     this.#cf = parts.cf;
+    this.#webSocket = parts.webSocket ?? null;
     initBody(this, parts.body, parts.headers);
   }
 
@@ -116,9 +121,9 @@ export class Response extends Body {
     return this.#headers;
   }
 
-  /** workerd: the WebSocket of a 101 response. Cinder does not accept WebSockets. */
-  get webSocket(): null {
-    return null;
+  /** workerd: the WebSocket of a 101 response (null otherwise). */
+  get webSocket(): unknown {
+    return this.#webSocket;
   }
 
   get cf(): unknown {
@@ -138,6 +143,7 @@ export class Response extends Body {
       url: this.#url,
       redirected: this.#redirected,
       cf: this.#cf,
+      webSocket: this.#webSocket,
     });
   }
 }
@@ -157,8 +163,13 @@ function buildParts(body: unknown, rawInit: ResponseInit | undefined): ResponseP
   const headersInit = init.headers;
   const status = init.status === undefined ? 200 : toUnsignedShort(init.status);
   const statusText = init.statusText === undefined ? '' : toByteString(init.statusText, 'statusText');
-  if (init.webSocket !== undefined && init.webSocket !== null) {
-    throw new TypeError('Response: webSocket is not supported; Cinder does not accept WebSocket upgrades.');
+  const webSocket = init.webSocket ?? null;
+  if (webSocket !== null) {
+    const hooks = webSocketHooks();
+    if (!hooks || !hooks.isWebSocket(webSocket)) throw new TypeError("Failed to construct 'Response': member webSocket is not of type 'WebSocket'.");
+    if (status !== 101) throw new RangeError('Responses with a webSocket must have status code 101.');
+    if (body !== null && body !== undefined) throw new TypeError('Response with null body status (101, 204, 205, or 304) cannot have a body.');
+    return { type: 'default', status, statusText, headers: createHeaders(headersInit), body: null, url: '', redirected: false, cf, webSocket };
   }
   if (status < 200 || status > 599) {
     throw new RangeError('Responses may only be constructed with status codes in the range 200 to 599, inclusive.');
@@ -202,8 +213,11 @@ export function createIncomingResponse(wire: {
   url: string;
   redirected: boolean;
   cf?: unknown;
+  /** an outbound WebSocket connection's guest end (status 101) */
+  webSocket?: unknown;
 }): Response {
   return fromParts({
+    webSocket: wire.webSocket,
     type: 'default',
     status: wire.status,
     statusText: wire.statusText,

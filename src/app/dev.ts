@@ -20,6 +20,7 @@ import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { Router } from '../data-plane/router.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
 import { installDevEndpoints } from './dev-endpoints.js';
@@ -153,6 +154,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const runtime = await Runtime.create({ logger, ...inspecting, ...options.runtime });
   // Developers call their own local APIs: private addresses are allowed in dev.
   const closeOps = installStandardOps(runtime, { allowPrivate: true });
+  const webSockets = installWebSockets(runtime, { allowPrivate: true });
   registerServiceBindings(runtime);
   // The Cache API in dev: kept beside KV under persistTo, else in memory (gone when dev stops).
   if (options.persistTo) mkdirSync(options.persistTo, { recursive: true });
@@ -315,7 +317,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   router.defaultWorker = options.defaultWorker ?? sources[0].name;
 
   const mapError = (worker: string, text: string) => sourceMaps.map(worker, text);
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, mapError });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: true, mapError, webSockets });
   installDevEndpoints(server, { runtime, router, logger, mapError }); // /__scheduled
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -356,6 +358,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       for (const w of directories.values()) w.close();
       for (const worker of served.values()) if (worker.timer) clearTimeout(worker.timer);
       await inspector?.close();
+      webSockets.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       runtime.close();

@@ -19,6 +19,7 @@ import { createAdminApp, type AdminRouteModule } from '../control/app.js';
 import { createFetchServer } from '../control/node-adapter.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import { installStandardOps } from './standard-ops.js';
+import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
@@ -159,6 +160,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   // account off the hosts of another's workers.
   const router = new Router((name) => runtime.has(name), (name) => runtime.definition(name)?.account);
   const closers: (() => void | Promise<void>)[] = [installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false })];
+  const webSockets = installWebSockets(runtime, { allowPrivate: options.allowPrivateFetch ?? false });
+  closers.push(() => webSockets.close());
   // The Cache API's store: responses workers put, per account, under --data.
   const cacheStore = new CacheStore({ path: join(dataDir, 'cache.sqlite') });
   installCache(runtime, cacheStore);
@@ -178,7 +181,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   }
 
   const adminRoutes: AdminRouteModule[] = [];
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets });
   let adminServer: http.Server | undefined;
   try {
     for (const extension of [...(options.observability === false ? [] : [observabilityExtension(options.observability)]), ...(options.extensions ?? [])]) {

@@ -2,9 +2,11 @@
 // headers (Set-Cookie) as they are, handles HEAD and bodiless statuses, enforces the request body
 // limit, adds Server-Timing, and writes one log line per request.
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
-import type { RuntimeResponse } from '../runtime/contract.js';
+import type { RuntimeResponse, SocketOwner } from '../runtime/contract.js';
 import { newRequestId } from '../model/request-id.js';
 import type { Router } from './router.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
@@ -24,7 +26,26 @@ export interface IngressOptions {
   /** rewrite a worker's stack or load error before it is shown or logged (dev: source maps) */
   mapError?: (worker: string, text: string) => string;
   maxRequestBodyBytes?: number;
+  /** WebSockets: completes the handshake when a worker answers an upgrade request with a 101
+   *  (bindings/websocket/host.ts); without it, upgrade requests are refused with 501 */
+  webSockets?: WebSocketUpgrader;
 }
+
+export interface WebSocketUpgrader {
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, accepted: { owner: SocketOwner; socketId: number }, headers: [string, string][]): void;
+}
+
+/** An upgrade request's socket, while the worker decides (see the 'upgrade' listener). */
+interface PendingUpgrade {
+  socket: Duplex;
+  head: Buffer;
+}
+
+function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
+  return req.method === 'GET' && String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+const NOT_AN_UPGRADE = 'Worker tried to return a WebSocket in a response to a request which did not contain the header "Upgrade: websocket".\n';
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 // Headers the ingress owns: framing is decided here from the actual body.
@@ -163,7 +184,7 @@ export function createIngress(options: IngressOptions): http.Server {
   const timing = options.serverTiming !== false;
   const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
 
-  const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, upgrading?: PendingUpgrade) => {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const target = parseRequestTarget(req.url ?? '/', req.headers.host);
@@ -243,6 +264,18 @@ export function createIngress(options: IngressOptions): http.Server {
           else access('info', fields);
           return;
         }
+        if (result.webSocket) {
+          if (upgrading && options.webSockets) {
+            // The worker accepted: the socket is the WebSocket host's from here on.
+            res.detachSocket(upgrading.socket as Socket);
+            options.webSockets.upgrade(req, upgrading.socket, upgrading.head, result.webSocket, result.headers);
+            access('info', { worker, method, path, status: 101, cpu_ms: Number(result.cpuMs.toFixed(3)), wall_ms: Number((performance.now() - started).toFixed(3)), cold_ms: result.coldMs ?? undefined, requestId });
+            return;
+          }
+          result.webSocket.owner.drop(result.webSocket.socketId);
+          finish(500, ['content-type', 'text/plain; charset=utf-8'], NOT_AN_UPGRADE, result, { err: NOT_AN_UPGRADE.trim() });
+          return;
+        }
         const payload = result.body == null ? null : typeof result.body === 'string' ? result.body : new Uint8Array(result.body);
         finish(result.status, headers, payload, result);
       })
@@ -263,6 +296,26 @@ export function createIngress(options: IngressOptions): http.Server {
         logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
         res.destroy();
       });
+  };
+
+  const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => handle(req, res));
+  // Upgrade requests go to the worker like any request, answered on a response of their own over
+  // the raw socket; only a 101 with a WebSocket hands the socket over (see handle).
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (!options.webSockets || !isWebSocketUpgrade(req)) {
+      const what = options.webSockets ? `Upgrade to "${String(req.headers.upgrade)}" is not supported` : 'WebSockets are not enabled on this server';
+      socket.end(`HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(what) + 1}\r\n\r\n${what}\n`);
+      return;
+    }
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.on('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.end();
+    });
+    handle(req, res, { socket, head });
   });
   server.keepAliveTimeout = 65_000;
   return server;

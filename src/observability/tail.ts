@@ -32,7 +32,7 @@ export interface TailInvocationEvent {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled';
+  kind: 'fetch' | 'scheduled' | 'websocket';
   outcome: Outcome;
   cpu_ms: number;
   wall_ms: number;

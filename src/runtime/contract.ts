@@ -3,7 +3,7 @@
 // response of Runtime.fetch. Bindings import this file, never the runtime's core.
 import type { LimitExceededError, Limits } from '../model/limits.js';
 import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
-import type { GuestException, WireRequest } from '../../protocol/wall.js';
+import type { GuestException, SocketEvent, WireRequest } from '../../protocol/wall.js';
 import type { InvocationPlace } from '../model/request-tree.js';
 
 /** The invocation an op is called for, as an op may see and charge it. */
@@ -15,6 +15,8 @@ export interface OpInvocation {
   readonly place: InvocationPlace;
   /** bytes that came in for it (bodies read); ops count what they deliver */
   bytesIn: number;
+  /** bytes it sent out (its response; WebSocket messages it sent) */
+  bytesOut: number;
   /** host CPU spent on its behalf outside its isolate (e.g. key generation on the threadpool), ms:
    *  metered in its record; bounded by the op that does it, not by the CPU limit */
   hostWorkMs: number;
@@ -34,6 +36,50 @@ export interface OpCall {
   takeHostStream(id: number): AsyncIterable<Uint8Array>;
   /** host-side state that lives as long as this isolate (e.g. crypto keys by handle), per op family */
   isolateState<T>(family: string, create: () => T): T;
+  /** the WebSockets whose guest ends live in this isolate (bindings/websocket) */
+  sockets: SocketOwner;
+}
+
+/**
+ * Whoever holds the guest end of a WebSocket whose other end the host holds (bindings/websocket):
+ * today the isolate of the worker whose fetch handler made or accepted it (a WorkerInstance); a
+ * Durable Object instance later, for the hibernation API. The host's end (SocketLink) knows only
+ * this interface: it hands events over one at a time and is told when the owner goes away.
+ */
+export interface SocketOwner {
+  /** the worker, for logs and metrics */
+  readonly worker: string;
+  /**
+   * Link the host's end to guest socket `socketId`. `offered`: the id came in a 101 response and
+   * must be one the guest offered and not yet linked; otherwise (an outbound connection) it must
+   * be free. False when the owner is gone or the id is not acceptable: the caller closes the link.
+   */
+  attach(socketId: number, link: SocketLink, offered: boolean): boolean;
+  /**
+   * Deliver one event to the guest end, as an invocation of its own (CPU, wall and memory limits,
+   * metering; `bytes`: the message's size, counted in). Resolves once the guest has handled it;
+   * rejects when the owner cannot take it (gone, or the event ended over a limit).
+   */
+  deliver(socketId: number, event: SocketEvent, bytes: number): Promise<void>;
+  /** the link is closed for good: the owner forgets it (and may be recycled once none is left) */
+  detach(socketId: number): void;
+  /** a 101's socket that will never be connected (the request was no upgrade, the handshake
+   *  failed): the guest end sees it closed (1006) and is forgotten */
+  drop(socketId: number): void;
+  /** the link of a guest socket id, for the guest's ops on it */
+  link(socketId: number): SocketLink | undefined;
+}
+
+/** The host's end of a WebSocket, as its owner and the guest's ops see it. */
+export interface SocketLink {
+  /** the guest's messages, in order; resolves once the host's buffer for the socket is under its bound */
+  send(messages: (string | ArrayBuffer)[]): Promise<void>;
+  /** the guest's close(): the closing handshake starts after what was sent before it */
+  close(code: number | null, reason: string): void;
+  /** the owner is going away (recycled, redeployed, over a limit): close now with this code */
+  terminate(code: number, reason: string): void;
+  /** the guest accepted an outbound socket: its events are delivered from now on */
+  accept(): void;
 }
 
 /** A binding op handler: runs on the host for a guest call (protocol/wall.ts OPS). */
@@ -69,6 +115,9 @@ export interface RuntimeResponse {
   loadError?: string;
   /** the worker is refused for now (quarantined): why, for the 503's body */
   refused?: string;
+  /** status 101: the guest's end of the WebSocket the host is to hold (ingress completes the
+   *  handshake and attaches; or, for a request that was no upgrade, tells the owner to drop it) */
+  webSocket?: { owner: SocketOwner; socketId: number };
   requestId: string;
 }
 

@@ -27,7 +27,10 @@ export const OVERSIZED_HEADERS = Symbol('oversized headers');
  *  The headers are walked once, for their shape and their total size. */
 export function responseProblem(response: WireResponse): string | typeof OVERSIZED_HEADERS | null {
   const { status, statusText, headers, body } = response;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+  if (response.webSocket !== undefined) {
+    if (status !== 101 || !Number.isSafeInteger(response.webSocket) || response.webSocket <= 0) return 'invalid webSocket (a WebSocket response must have status 101)';
+    if (body !== null && body !== undefined) return 'a 101 response cannot have a body';
+  } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
     return `invalid status ${describe(status)} (a Response status must be an integer from 200 to 599)`;
   }
   if (statusText !== undefined && typeof statusText !== 'string') return `invalid statusText ${describe(statusText)} (must be a string)`;

@@ -3,7 +3,7 @@
 // bodies by copy or transfer; an answer comes back copied or as JSON, and is checked for the
 // shape the host relies on, since the guest is untrusted.
 import ivm from './ivm.js';
-import { OVERSIZED_HEADERS_MESSAGE, type DispatchResult, type WireRequest } from '../../protocol/wall.js';
+import { OVERSIZED_HEADERS_MESSAGE, type SocketEvent, type DispatchResult, type WireRequest } from '../../protocol/wall.js';
 
 /** The request URL parsed and serialized here when it can be (the guest then skips its parser,
  *  which is a noticeable part of the first request into a fresh isolate); as given otherwise, for the guest to
@@ -59,3 +59,8 @@ export function wireArgument(request: WireRequest): unknown {
   return new ivm.ExternalCopy(request).copyInto({ release: true });
 }
 
+
+/** A WebSocket event as it crosses into the guest: copied (a binary message's bytes with it). */
+export function socketEventArgument(event: SocketEvent): unknown {
+  return new ivm.ExternalCopy(event).copyInto({ release: true });
+}

@@ -13,7 +13,8 @@ export interface InvocationRecord {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled';
+  /** 'websocket': one event (a message, a close) delivered to a WebSocket's guest end */
+  kind: InvocationKind;
   outcome: Outcome;
   cpuMs: number;
   wallMs: number;
@@ -33,6 +34,8 @@ export interface InvocationRecord {
   /** what started it: the request (and the status answered) or the cron */
   trigger?: InvocationTrigger;
 }
+
+export type InvocationKind = 'fetch' | 'scheduled' | 'websocket';
 
 export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number };
 
@@ -60,7 +63,7 @@ export class Invocation implements OpInvocation {
 
   constructor(
     readonly requestId: string,
-    readonly kind: 'fetch' | 'scheduled',
+    readonly kind: InvocationKind,
     /** the top-level request this invocation serves, shared with the workers it calls */
     readonly place: InvocationPlace,
   ) {

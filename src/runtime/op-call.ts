@@ -4,7 +4,7 @@
 // of calls, and a literal with five closures per call was measurable on the serving thread.
 import type { Limits } from '../model/limits.js';
 import type { BindingConfig, WorkerDefinition } from '../model/worker-definition.js';
-import type { OpCall } from './contract.js';
+import type { OpCall, SocketOwner } from './contract.js';
 import type { Invocation } from './invocation.js';
 
 /** What an OpCall reaches in the worker instance that made it. */
@@ -15,6 +15,8 @@ export interface OpCallOwner {
   guestStream(id: number): AsyncIterable<Uint8Array>;
   takeHostStream(id: number): AsyncIterable<Uint8Array>;
   isolateState<T>(family: string, create: () => T): T;
+  /** the WebSockets whose guest ends live in the isolate */
+  readonly socketOwner: SocketOwner;
 }
 
 export class InstanceOpCall implements OpCall {
@@ -50,5 +52,9 @@ export class InstanceOpCall implements OpCall {
 
   isolateState<T>(family: string, create: () => T): T {
     return this.owner.isolateState(family, create);
+  }
+
+  get sockets(): SocketOwner {
+    return this.owner.socketOwner;
   }
 }

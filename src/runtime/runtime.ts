@@ -88,6 +88,10 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** workers idle past their time whose isolates hold open WebSockets (see the cache's dispose) */
+  private readonly keptForSockets = new Map<string, WorkerSlot>();
+  /** why evict() is removing a slot, while it does */
+  private evicting: string | null = null;
   /** isolates from per-deployment snapshots (null: not used) */
   readonly snapshots: DeploymentSnapshotIsolates | null;
 
@@ -107,10 +111,16 @@ export class Runtime {
       ttl: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS,
       ttlAutopurge: true,
       updateAgeOnGet: true,
-      dispose: (slot, _name, reason) => {
+      dispose: (slot, name, reason) => {
+        // An idle worker whose isolates still hold open WebSockets is kept (out of the cache, so it
+        // counts for nothing there) until its last socket closes or a request brings it back.
+        if (reason === 'expire' && slot.openSockets() > 0) {
+          this.keptForSockets.set(name, slot);
+          return;
+        }
         if (reason === 'expire') this.evictions.idle += slot.liveCount;
         else if (reason === 'evict') this.evictions.capacity += slot.liveCount;
-        slot.retire(reason === 'expire' ? 'idle' : reason);
+        slot.retire(reason === 'expire' ? 'idle' : reason === 'delete' ? (this.evicting ?? reason) : reason);
       },
     });
     this.host = {
@@ -123,6 +133,17 @@ export class Runtime {
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
       reaper: this.reaper,
       addons: options.addons,
+      eventStarted: (worker) => {
+        const token = this.started(worker);
+        return { done: () => this.finished(worker, token) };
+      },
+      socketsClosed: (instance) => {
+        const slot = this.keptForSockets.get(instance.def.name);
+        if (!slot || !slot.instances.includes(instance) || slot.openSockets() > 0) return;
+        this.keptForSockets.delete(instance.def.name);
+        this.evictions.idle += slot.liveCount;
+        slot.retire('idle');
+      },
       onConsole: (worker, requestId, level, message) => {
         for (const listener of this.consoleListeners) listener(worker, requestId, level, message);
       },
@@ -206,10 +227,23 @@ export class Runtime {
 
   /** Dispose a worker's live isolate (when idle); the next request cold-starts it. */
   evict(name: string, reason = 'evicted'): void {
+    const kept = this.keptForSockets.get(name);
+    if (kept) {
+      this.keptForSockets.delete(name);
+      if (reason === 'redeployed') this.evictions.redeploy += kept.liveCount;
+      kept.retire(reason);
+    }
     const slot = this.slots.peek(name);
     if (!slot) return;
     if (reason === 'redeployed') this.evictions.redeploy += slot.liveCount;
-    this.slots.delete(name); // dispose() retires its isolates once their requests are done
+    // dispose() retires its isolates once their requests are done, saying why (sockets are closed
+    // with a code that tells their clients)
+    this.evicting = reason;
+    try {
+      this.slots.delete(name);
+    } finally {
+      this.evicting = null;
+    }
   }
 
   isLive(name: string): boolean {
@@ -229,6 +263,7 @@ export class Runtime {
   liveIsolates(): number {
     let n = 0;
     for (const slot of this.slots.values()) n += slot.liveCount;
+    for (const slot of this.keptForSockets.values()) n += slot.liveCount;
     return n;
   }
 
@@ -257,11 +292,20 @@ export class Runtime {
     }
   }
 
+  /** A worker kept for its WebSockets is asked for again: back into the cache. */
+  private restoreKept(name: string): void {
+    const kept = this.keptForSockets.get(name);
+    if (!kept) return;
+    this.keptForSockets.delete(name);
+    this.slots.set(name, kept);
+  }
+
   /** The warm case of instanceFor, without a promise: a live instance that may take the request
    *  (null when instanceFor has more to decide). */
   private liveInstance(name: string): StartResult | null {
     const def = this.definitions.get(name);
     if (!def) return null;
+    if (this.keptForSockets.size) this.restoreKept(name);
     const slot = this.slots.get(name);
     if (!slot || slot.def.version !== def.version || slot.loadError) return null;
     const current = slot.pick();
@@ -275,6 +319,7 @@ export class Runtime {
   private async instanceFor(name: string): Promise<StartResult> {
     const def = this.definitions.get(name);
     if (!def) throw new Error(`no worker named "${name}"`);
+    if (this.keptForSockets.size) this.restoreKept(name);
     let slot = this.slots.get(name);
     if (slot && slot.def.version !== def.version) {
       this.evict(name, 'redeployed');
@@ -367,6 +412,9 @@ export class Runtime {
       }
       const result = await instance.fetch(request, requestId, place);
       const cpuMs = result.invocation.cpuMs;
+      if (result.webSocket !== undefined && result.response) {
+        return { coldMs, cpuMs, requestId, status: 101, statusText: result.response.statusText, headers: result.response.headers, body: null, webSocket: { owner: instance, socketId: result.webSocket } };
+      }
       if (result.limit) return { coldMs, cpuMs, requestId, status: 503, headers: [], body: null, limit: result.limit };
       if (result.exception || !result.response) return { coldMs, cpuMs, requestId, status: 500, headers: [], body: null, exception: result.exception };
       const response: WireResponse = result.response;
@@ -467,8 +515,9 @@ export class Runtime {
 
   close(): void {
     this.watchdog.close();
-    for (const slot of this.slots.values()) for (const instance of slot.instances) instance.ready.dispose('shutdown');
+    for (const slot of [...this.slots.values(), ...this.keptForSockets.values()]) for (const instance of slot.instances) instance.ready.dispose('shutdown');
     this.slots.clear();
+    this.keptForSockets.clear();
     this.reaper.close();
     this.snapshots?.close();
     this.pool.close();

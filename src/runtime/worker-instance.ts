@@ -8,15 +8,16 @@ import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
-import { OPS, type DispatchResult, type GuestException, type LogLevel, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import type { OpHandler, RuntimeRequest } from './contract.js';
+import { OPS, type DispatchResult, type GuestException, type LogLevel, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import type { OpHandler, RuntimeRequest, SocketLink, SocketOwner } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
 import type { Watchdog, Watched } from './watchdog.js';
-import { decodeGuestResult, oversizedHeaders, serializedUrl, wireArgument } from './guest-wire.js';
+import { decodeGuestResult, oversizedHeaders, serializedUrl, socketEventArgument, wireArgument } from './guest-wire.js';
+import { newRequestId } from '../model/request-id.js';
 import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
-import { Invocation, outcomeOf, type InvocationRecord, type Outcome } from './invocation.js';
+import { Invocation, outcomeOf, type InvocationKind, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
@@ -32,6 +33,8 @@ export interface FetchResult {
   stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
   limit?: LimitExceededError;
+  /** status 101: the guest socket id of the WebSocket end the response carries */
+  webSocket?: number;
 }
 
 export interface InstanceHost {
@@ -46,13 +49,26 @@ export interface InstanceHost {
   reaper?: IsolateReaper;
   /** the add-ons workers may need (protocol/addons.ts); the built ones by default */
   addons?: AddonCatalog;
+  /** the instance's last open WebSocket closed (an idle instance kept for its sockets may go) */
+  socketsClosed?(instance: WorkerInstance): void;
+  /** an event that does not come through Runtime.fetch (a WebSocket message) begins: the
+   *  supervisor's view of what runs (see Runtime.inFlightWorkers) */
+  eventStarted?(worker: string): { done(): void };
+}
+
+/** How the host's end of each WebSocket is closed when the isolate goes, by the reason it goes. */
+function socketCloseFor(reason: string): { code: number; reason: string } {
+  if (reason === 'cpu') return { code: 1011, reason: 'worker exceeded its CPU time limit' };
+  if (reason === 'memory') return { code: 1011, reason: 'worker exceeded its memory limit' };
+  if (reason === 'redeployed') return { code: 1012, reason: 'worker redeployed' };
+  return { code: 1001, reason: 'worker going away' };
 }
 
 function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
 
-export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
+export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCallOwner {
   readonly limits: Limits;
   readonly inFlight = new Map<number, Invocation>();
   /** requests served since load: lets the runtime recycle or report */
@@ -72,6 +88,9 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
   private readonly opState = new Map<string, unknown>();
   /** the compiled modules, kept from load until their code cache is made again after a first request */
   private modulesToCache: Map<string, ivm.Module> | undefined;
+  /** WebSockets whose guest end lives here, by guest socket id: the host's end once linked, null
+   *  while a 101 response's socket waits for the handshake */
+  private readonly sockets = new Map<number, SocketLink | null>();
 
   constructor(
     readonly def: WorkerDefinition,
@@ -80,6 +99,13 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
   ) {
     this.limits = resolveLimits(def.limits);
     ready.bridge.owner = this;
+    // The isolate is going (a limit, a recycle, a redeploy): its sockets cannot be served any more.
+    ready.onBeforeDispose(() => {
+      const close = socketCloseFor(this.ready.disposedReason ?? 'shutdown');
+      const links = [...this.sockets.values()];
+      this.sockets.clear();
+      for (const link of links) link?.terminate(close.code, close.reason);
+    });
     this.cpu = new CpuMeter(() => this.ready.isolate, this.limits.cpuMs);
     this.heap = new HeapSampler(() => this.ready.isolate);
   }
@@ -123,7 +149,7 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
 
   // --- invocations ----------------------------------------------------------------------------
 
-  private begin(requestId: string, kind: 'fetch' | 'scheduled', place?: InvocationPlace): Invocation {
+  private begin(requestId: string, kind: InvocationKind, place?: InvocationPlace): Invocation {
     const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
       this.cpu.reset();
@@ -256,9 +282,16 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
       }
       const body = out.result?.body;
       invocation.bytesOut = body == null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      let webSocket: number | undefined;
+      if (out.result?.webSocket !== undefined) {
+        webSocket = out.result.webSocket;
+        // An id not seen yet is a pair's client end, offered for the handshake; a linked one is an
+        // outbound socket the worker passes through (WebSocketHost.upgrade splices the two).
+        if (!this.sockets.has(webSocket)) this.sockets.set(webSocket, null);
+      }
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome, sampled);
-      return { response: out.result, exception: out.exception, invocation };
+      return { response: out.result, exception: out.exception, invocation, webSocket: out.exception ? undefined : webSocket };
     } catch (error) {
       try {
         const limit = this.limitFor(invocation, error);
@@ -555,6 +588,81 @@ export class WorkerInstance implements BridgeOwner, Watched, OpCallOwner {
   isolateState<T>(family: string, create: () => T): T {
     if (!this.opState.has(family)) this.opState.set(family, create());
     return this.opState.get(family) as T;
+  }
+
+  // --- SocketOwner: WebSockets whose guest end lives in this isolate -----------------------------
+
+  get worker(): string {
+    return this.def.name;
+  }
+
+  /** (op-call.ts: an op reaches the isolate's sockets through this) */
+  get socketOwner(): SocketOwner {
+    return this;
+  }
+
+  /** WebSockets open (or offered in a 101 and awaiting the handshake) in this isolate. */
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
+  attach(socketId: number, link: SocketLink, offered: boolean): boolean {
+    if (!this.alive || !Number.isSafeInteger(socketId) || socketId <= 0) return false;
+    if (offered ? this.sockets.get(socketId) !== null : this.sockets.has(socketId)) return false;
+    this.sockets.set(socketId, link);
+    return true;
+  }
+
+  link(socketId: number): SocketLink | undefined {
+    return this.sockets.get(Number(socketId)) ?? undefined;
+  }
+
+  detach(socketId: number): void {
+    if (!this.sockets.delete(socketId)) return;
+    if (this.sockets.size === 0) this.host.socketsClosed?.(this);
+  }
+
+  drop(socketId: number): void {
+    const link = this.sockets.get(socketId);
+    if (link) {
+      // an outbound socket passed through to a request that was no upgrade
+      link.terminate(1001, 'no client to pass the WebSocket to');
+      this.detach(socketId);
+      return;
+    }
+    if (link !== null) return;
+    this.deliver(socketId, { type: 'close', code: 1006, reason: '', wasClean: false }, 0)
+      .catch(() => {})
+      .finally(() => this.detach(socketId));
+  }
+
+  /** One WebSocket event into the guest, as an invocation of its own: the CPU, wall and memory
+   *  limits apply to it and it is metered like a request (see SocketOwner.deliver). */
+  async deliver(socketId: number, event: SocketEvent, bytes: number): Promise<void> {
+    if (!this.alive || !this.sockets.has(socketId)) throw new Error('the WebSocket has no owner any more');
+    const invocation = this.begin(newRequestId(), 'websocket');
+    invocation.bytesIn = bytes;
+    const running = this.host.eventStarted?.(this.def.name);
+    try {
+      const call = this.policy.enter(this.ready.entry.dispatchSocketEvent, [invocation.id, socketId, socketEventArgument(event)]);
+      const out = await this.outcome<{ delivered: true }>(invocation, call);
+      this.activity();
+      if (this.overMemory(out) || (out.exception && isMemoryError(out.exception.message))) {
+        this.breach('memory');
+        throw invocation.limit ?? new LimitExceededError('memory');
+      }
+      invocation.exception = out.exception;
+      const outcome: Outcome = out.exception ? 'exception' : 'ok';
+      // Promises its listeners returned keep the invocation open; the next event need not wait.
+      if (out.pending) this.finishLater(invocation, outcome);
+      else this.end(invocation, outcome);
+    } catch (error) {
+      const limit = this.limitFor(invocation, error);
+      this.end(invocation, outcomeOf(limit.limit));
+      throw limit;
+    } finally {
+      running?.done();
+    }
   }
 
   /** Dispose once nothing is in flight (after a redeploy or eviction). */

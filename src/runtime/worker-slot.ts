@@ -59,6 +59,13 @@ export class WorkerSlot {
     return live > 0;
   }
 
+  /** WebSockets open in this version's live isolates */
+  openSockets(): number {
+    let open = 0;
+    for (const instance of this.instances) if (instance.alive) open += instance.openSockets;
+    return open;
+  }
+
   get liveCount(): number {
     let live = 0;
     for (const instance of this.instances) if (instance.alive) live++;

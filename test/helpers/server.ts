@@ -9,6 +9,8 @@ import { Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
 import { createIngress } from '../../src/data-plane/ingress.js';
 import { Router } from '../../src/data-plane/router.js';
 import { installStandardOps } from '../../src/app/standard-ops.js';
+import { installWebSockets } from '../../src/app/websockets.js';
+import type { WebSocketBounds, WebSocketHost } from '../../bindings/websocket/host.js';
 import { singleScriptWorker, type WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { Limits } from '../../src/model/limits.js';
 import type { PrivateAllowance } from '../../bindings/fetch/address-policy.js';
@@ -30,6 +32,7 @@ export interface TestServer {
   runtime: Runtime;
   router: Router;
   server: http.Server;
+  webSockets: WebSocketHost;
   logs: Record<string, unknown>[];
   /** deploy (or redeploy) a worker from source */
   deploy(name: string, worker: string | TestWorker): WorkerDefinition;
@@ -51,11 +54,12 @@ export function captureLogger(): { logger: pino.Logger; logs: Record<string, unk
 
 export async function startTestServer(
   workers: Record<string, string | TestWorker>,
-  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: PrivateAllowance; fetchAgents?: Partial<AgentOptions> } = {},
+  options: { defaultWorker?: string; serverTiming?: boolean; exposeErrors?: boolean; maxRequestBodyBytes?: number; runtime?: Partial<RuntimeOptions>; allowPrivateFetch?: PrivateAllowance; fetchAgents?: Partial<AgentOptions>; webSocketBounds?: Partial<WebSocketBounds> } = {},
 ): Promise<TestServer> {
   const { logger, logs } = captureLogger();
   const runtime = await Runtime.create({ logger, pool: { min: 2 }, ...options.runtime });
   const closeOps = installStandardOps(runtime, { allowPrivate: options.allowPrivateFetch ?? false, agents: options.fetchAgents });
+  const webSockets = installWebSockets(runtime, { allowPrivate: options.allowPrivateFetch ?? false, bounds: options.webSocketBounds });
   const router = new Router((name) => runtime.has(name));
   router.defaultWorker = options.defaultWorker ?? null;
   const deploy = (name: string, worker: string | TestWorker) => {
@@ -68,7 +72,7 @@ export async function startTestServer(
     return def;
   };
   for (const [name, worker] of Object.entries(workers)) deploy(name, worker);
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: options.exposeErrors, maxRequestBodyBytes: options.maxRequestBodyBytes });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming, exposeErrors: options.exposeErrors, maxRequestBodyBytes: options.maxRequestBodyBytes, webSockets });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
@@ -78,6 +82,7 @@ export async function startTestServer(
     runtime,
     router,
     server,
+    webSockets,
     logs,
     deploy,
     async request(worker, path = '/', init = {}) {
@@ -90,6 +95,7 @@ export async function startTestServer(
       return { status: res.statusCode, headers: res.headers, text: body.toString('utf8'), body };
     },
     async close() {
+      webSockets.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       runtime.close();

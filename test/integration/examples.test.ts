@@ -135,3 +135,30 @@ describe('jwt (jose)', () => {
     }
   });
 });
+
+describe('chat (WebSockets through cinder dev)', () => {
+  it('shows each member the others\' messages', async () => {
+    const { WebSocket } = await import('ws');
+    const join = (name: string) =>
+      new Promise<{ ws: InstanceType<typeof WebSocket>; lines: { from: string; text: string }[] }>((resolve, reject) => {
+        const ws = new WebSocket(`${dev.url.replace('http:', 'ws:')}/?name=${name}`, { headers: { host: 'chat.localhost' } });
+        const lines: { from: string; text: string }[] = [];
+        ws.on('message', (data) => lines.push(JSON.parse(data.toString())));
+        ws.once('open', () => resolve({ ws, lines }));
+        ws.once('error', reject);
+      });
+    const until = async (check: () => boolean) => {
+      for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(check()).toBe(true);
+    };
+    const ana = await join('ana');
+    const ben = await join('ben');
+    await until(() => ana.lines.some((l) => l.text.startsWith('ben joined')));
+    ben.ws.send('hello ana');
+    await until(() => ana.lines.some((l) => l.from === 'ben' && l.text === 'hello ana'));
+    ben.ws.close();
+    await until(() => ana.lines.some((l) => l.text === 'ben left'));
+    ana.ws.close();
+    expect((await call('chat', '/')).text).toContain('<title>chat</title>');
+  });
+});

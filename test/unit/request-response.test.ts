@@ -283,7 +283,7 @@ describe('Request and Response', () => {
       ).toEqual([201, 'Created', '1', '2', 'body', 'body']);
     });
 
-    it('refuses webSocket in init (Cinder has no WebSocket upgrades)', async () => {
+    it('refuses a webSocket in init that is not a WebSocket', async () => {
       expect(await guest.run(`try { new Response(null, { webSocket: {} }); return 'ok'; } catch (e) { return e.constructor.name; }`)).toBe('TypeError');
     });
   });
