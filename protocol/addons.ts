@@ -6,6 +6,8 @@
 // this table which add-ons a worker needs, and installs them before the worker's modules are
 // evaluated (src/runtime/addons.ts). Plain data: both halves import this file.
 
+import { NODE_ADDONS } from './node-modules.js';
+
 /** When an add-on is installed: any one of these is enough. */
 export interface AddonSpec {
   /** sandbox/addons/<name>.ts */
@@ -57,6 +59,8 @@ export const ADDONS: readonly AddonSpec[] = [
   // Durable Objects (bindings/durable-objects): the namespace binding, and in the isolate that hosts
   // an object (src/runtime/durable-objects/object-host.ts marks it with the flag) the object's events.
   { name: 'durable-objects', bindings: ['durable_object_namespace'], flags: [DURABLE_OBJECT_HOST_FLAG] },
+  // nodejs_compat's Node.js modules and globals, and nodejs_als (protocol/node-modules.ts).
+  ...NODE_ADDONS,
 ];
 
 /** What an add-on's default export is: install(files), files as AddonSpec.files names them. */

@@ -12,6 +12,11 @@
 /** The one global the sandbox leaves for the host: called once with the bridge, then deleted. */
 export const BOOT_GLOBAL = '__cinder_boot';
 
+/** Where the host puts, before boot, the `{ get, set }` pair reaching V8's continuation-preserved
+ *  embedder data (isolated-vm patch 11, scripts/patch-isolated-vm.mjs). The boot hook takes it and
+ *  deletes it (sandbox/async-context.ts), as it does BOOT_GLOBAL. */
+export const CONTINUATION_DATA_GLOBAL = '__cinder_continuation';
+
 /** The guest's entry points for events and streams, as the boot hook returns them. */
 export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchQueue', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];

@@ -18,6 +18,9 @@ import * as response from './api/response.js';
 import * as headers from './api/headers.js';
 import * as structuredClone from './api/structured-clone.js';
 import * as domException from './api/dom-exception.js';
+import * as inspect from './api/inspect.js';
+import * as asyncContext from './async-context.js';
+import * as addons from './addons.js';
 import * as events from './api/events.js';
 import * as blob from './api/blob.js';
 import * as webSocketHooks from './websocket-hooks.js';
@@ -40,6 +43,9 @@ export const BASE_MODULES: Record<string, object> = {
   'sandbox/api/headers': headers,
   'sandbox/api/structured-clone': structuredClone,
   'sandbox/api/dom-exception': domException,
+  'sandbox/api/inspect': inspect,
+  'sandbox/async-context': asyncContext,
+  'sandbox/addons': addons,
   'sandbox/api/events': events,
   'sandbox/api/blob': blob,
   'sandbox/websocket-hooks': webSocketHooks,

@@ -46,6 +46,12 @@ function builtinModule(specifier: string): object {
   return namespace;
 }
 
+/** The namespace an installed add-on gave a built-in module: for an add-on that extends another
+ *  (node:* globals read node:buffer's Buffer), declared through `needs` in protocol/addons.ts. */
+export function builtinNamespace(specifier: string): object | undefined {
+  return builtinModules.get(specifier);
+}
+
 /** Called once the worker's modules have been evaluated: the shims have read what they need. */
 export function closeBuiltinModules(): void {
   delete (globalThis as Record<string, unknown>)[BUILTIN_MODULE_GLOBAL];

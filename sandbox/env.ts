@@ -22,6 +22,15 @@ export function registerBinding(type: string, factory: BindingFactory): void {
 const objectKeys = Object.keys;
 const defineProperty = Object.defineProperty;
 
+type EnvListener = (text: Record<string, string>) => void;
+let envListener: EnvListener | null = null;
+
+/** node:process (an add-on) fills process.env from the worker's text bindings (vars and secrets),
+ *  as workerd does under nodejs_compat; it hears them here when the env is built. */
+export function onTextBindings(listener: EnvListener): void {
+  envListener = listener;
+}
+
 /**
  * The worker's env: one object for the isolate's life, filled in place when the env is built, so
  * that `import { env } from "cloudflare:workers"` (taken at the top level, before that) is the very
@@ -52,6 +61,14 @@ export function buildEnv(descriptor: EnvDescriptor | undefined, env: Record<stri
     if (!factory) throw new TypeError(`Unsupported binding type "${binding.type}" for env.${name}`);
     // An own property whatever the name ("__proto__" would otherwise set env's prototype).
     defineProperty(env, name, { value: factory(name, binding), enumerable: true, writable: true, configurable: true });
+  }
+  if (envListener) {
+    const text: Record<string, string> = {};
+    for (let i = 0; i < names.length; i++) {
+      const binding = descriptor![names[i]];
+      if (binding.type === 'plain_text' || binding.type === 'secret_text') defineProperty(text, names[i], { value: (binding as { text: string }).text, enumerable: true, writable: true, configurable: true });
+    }
+    envListener(text);
   }
   return env;
 }

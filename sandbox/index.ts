@@ -13,6 +13,7 @@ import { fetch } from '../bindings/fetch/guest.js';
 import './bindings.js';
 import { advanceClock, installFrozenDate } from './clock.js';
 import { installWasmLimits } from './wasm.js';
+import { installContinuationData, resetFrame } from './async-context.js';
 import { prepareLoad } from './prepare-load.js';
 import { BOOT_GLOBAL, type BootAnswer } from '../protocol/wall.js';
 
@@ -44,6 +45,7 @@ installFrozenDate(globalThis as unknown as Record<string, unknown>);
 function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
   return (...args: A) => {
     advanceClock();
+    resetFrame();
     return fn(...args);
   };
 }
@@ -51,6 +53,8 @@ function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send'], memoryMb?: number): BootAnswer {
   delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
   installBridge({ call, callSync, send });
+  // AsyncLocalStorage's slot in V8 (async-context.ts), defined by the host just before boot.
+  installContinuationData();
   // WebAssembly memory counts against the isolate's memory limit (wasm.ts).
   installWasmLimits(memoryMb ?? 128);
   // Until the first event, the clock reads the time the isolate was made (Workers reads 0 there).

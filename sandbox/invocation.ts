@@ -1,9 +1,12 @@
 // Which invocation (request or scheduled event) guest code is running for. An isolate serves many
-// requests at once and V8 here has no AsyncContext, so this is exact for synchronous entry and for
-// timer callbacks, and a best guess across other awaits; the host narrows it further when only one
-// invocation is in flight.
+// requests at once. The invocation rides in V8's continuation-preserved embedder data
+// (async-context.ts), so every await, then() and timer callback knows its own exactly. Without it
+// (an isolated-vm without patch 11) this is exact for synchronous entry and for timer callbacks
+// and a best guess across other awaits, and the host narrows it further when only one invocation
+// is in flight.
 
 import { sentCount } from './bridge.js';
+import { enterInvocationFrame, frameInvocation, runInInvocationFrame } from './async-context.js';
 
 export interface InvocationState {
   id: number;
@@ -40,7 +43,7 @@ export function invocation(id: number): InvocationState | undefined {
 }
 
 export function currentInvocation(): number {
-  return current;
+  return frameInvocation() ?? current;
 }
 
 /** Run fn with `id` as the current invocation (sync part only). */
@@ -48,7 +51,7 @@ export function runAs<T>(id: number, fn: () => T): T {
   const previous = current;
   current = id;
   try {
-    return fn();
+    return runInInvocationFrame(id, fn);
   } finally {
     current = previous;
   }
@@ -57,4 +60,5 @@ export function runAs<T>(id: number, fn: () => T): T {
 /** Make `id` current without restoring: used at the start of an async dispatch. */
 export function enter(id: number): void {
   current = id;
+  enterInvocationFrame(id);
 }

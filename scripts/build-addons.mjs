@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vendorShims } from './sandbox-vendor-shims.mjs';
+import { nodeCompatAliases } from './node-compat-aliases.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -100,7 +101,7 @@ export async function buildAddon(entry, outFile) {
     mainFields: ['module', 'main'],
     conditions: ['worker', 'browser'],
     logLevel: 'warning',
-    plugins: [shareBaseModules(sharedBaseKeys()), htmlRewriterWasm, vendorShims],
+    plugins: [shareBaseModules(sharedBaseKeys()), htmlRewriterWasm, nodeCompatAliases, vendorShims],
   });
   const wrapped = `(function (__cinderBase) {"use strict";\n${result.outputFiles[0].text}\nreturn __cinderAddon.default;\n})`;
   mkdirSync(dirname(outFile), { recursive: true });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Ten changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Eleven changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -57,6 +57,15 @@
 //    without entering the isolate; V8 14 checks that and aborts the process ("Check failed:
 //    IsCreationThread()"), on upstream 7.0.2 as well. The connect now runs under the isolate's
 //    lock, as isolated-vm's other synchronous calls into an isolate do.
+// And one for AsyncLocalStorage:
+// 11. V8 keeps an isolate-wide value, the continuation-preserved embedder data, that every promise
+//    reaction captures when it is created and restores while it runs: an await, a then() callback
+//    and everything they call see the value that was current where they were created. Node's
+//    AsyncLocalStorage and workerd's are built on it; JavaScript cannot reach it. The context
+//    method `exposeContinuationData(name)` defines, on that context's global object, a
+//    non-enumerable property `name` holding `{ get, set }`: two native functions that read and
+//    write the value. The sandbox takes them at boot and deletes the property before any worker
+//    code runs (sandbox/async-context.ts), so guest code never holds them directly.
 //
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
@@ -434,6 +443,88 @@ function patchInspectorConnectLock() {
   );
 }
 
+const CONTINUATION_DATA = `// cinder (patch 11): the continuation-preserved embedder data, handed to the sandbox (see
+// scripts/patch-isolated-vm.mjs). Each promise reaction captures it when created and restores it
+// while it runs, so a value set here follows awaits and then() callbacks (AsyncLocalStorage).
+namespace {
+
+void CinderGetContinuationData(const FunctionCallbackInfo<Value>& info) {
+	Local<Data> data = info.GetIsolate()->GetContinuationPreservedEmbedderDataV2();
+	if (data.IsEmpty() || !data->IsValue()) {
+		info.GetReturnValue().SetUndefined();
+		return;
+	}
+	info.GetReturnValue().Set(data.As<Value>());
+}
+
+void CinderSetContinuationData(const FunctionCallbackInfo<Value>& info) {
+	info.GetIsolate()->SetContinuationPreservedEmbedderDataV2(info[0]);
+}
+
+class ExposeContinuationDataRunner : public ThreePhaseTask {
+	public:
+		ExposeContinuationDataRunner(RemoteHandle<Context> context, Local<String> name) :
+				context{std::move(context)}, name{*String::Utf8Value{Isolate::GetCurrent(), name}} {
+			if (!this->context) {
+				throw RuntimeGenericError("Context is released");
+			}
+		}
+
+		void Phase2() final {
+			auto* isolate = Isolate::GetCurrent();
+			auto context = this->context.Deref();
+			Context::Scope context_scope{context};
+			Local<Object> pair = Object::New(isolate);
+			Local<Function> get = Unmaybe(Function::New(context, CinderGetContinuationData, {}, 0, ConstructorBehavior::kThrow));
+			Local<Function> set = Unmaybe(Function::New(context, CinderSetContinuationData, {}, 1, ConstructorBehavior::kThrow));
+			Unmaybe(pair->CreateDataProperty(context, v8_string("get"), get));
+			Unmaybe(pair->CreateDataProperty(context, v8_string("set"), set));
+			Unmaybe(context->Global()->DefineOwnProperty(context, v8_string(name.c_str()), pair, PropertyAttribute::DontEnum));
+		}
+
+		auto Phase3() -> Local<Value> final {
+			return Undefined(Isolate::GetCurrent());
+		}
+
+	private:
+		RemoteHandle<Context> context;
+		std::string name;
+};
+
+} // anonymous namespace
+
+template <int Async>
+auto ContextHandle::ExposeContinuationData(Local<String> name) -> Local<Value> {
+	return ThreePhaseTask::Run<Async, ExposeContinuationDataRunner>(*context.GetIsolateHolder(), context, name);
+}
+
+} // namespace ivm
+`;
+
+// Patch 11: see the header.
+function patchContinuationData() {
+  let changed = false;
+  changed = edit(
+    'src/module/context_handle.h',
+    '\t\tauto Release() -> v8::Local<v8::Value>;\n',
+    '\t\tauto Release() -> v8::Local<v8::Value>;\n\t\ttemplate <int Async> auto ExposeContinuationData(v8::Local<v8::String> name) -> v8::Local<v8::Value>;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/context_handle.cc',
+    '#include "transferable.h"\n',
+    '#include "transferable.h"\n#include <string>\n',
+  ) || changed;
+  changed = edit(
+    'src/module/context_handle.cc',
+    '\t\t"release", MemberFunction<decltype(&ContextHandle::Release), &ContextHandle::Release>{}\n',
+    '\t\t"release", MemberFunction<decltype(&ContextHandle::Release), &ContextHandle::Release>{},\n' +
+      '\t\t"exposeContinuationData", MemberFunction<decltype(&ContextHandle::ExposeContinuationData<1>), &ContextHandle::ExposeContinuationData<1>>{},\n' +
+      '\t\t"exposeContinuationDataSync", MemberFunction<decltype(&ContextHandle::ExposeContinuationData<0>), &ContextHandle::ExposeContinuationData<0>>{}\n',
+  ) || changed;
+  changed = edit('src/module/context_handle.cc', '\n} // namespace ivm\n', '\n' + CONTINUATION_DATA, '// cinder (patch 11)') || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -483,7 +574,7 @@ function build(name, dir, level, addon) {
  *  naming the file, when a patch finds neither its target nor its result. */
 export function applyPatches(dir) {
   ivmDir = dir;
-  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock()];
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData()];
   return results.some(Boolean);
 }
 

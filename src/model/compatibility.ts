@@ -5,7 +5,11 @@
 /** Flags that give a worker Node.js built-in modules (`node:buffer`, ...), as on Workers. */
 export const NODEJS_COMPAT_FLAGS = ['nodejs_compat', 'nodejs_compat_v2', 'nodejs_als'] as const;
 
-export const SUPPORTED_COMPATIBILITY_FLAGS: readonly string[] = [...NODEJS_COMPAT_FLAGS];
+/** Flags that tune nodejs_compat as on Workers (protocol/node-modules.ts effectiveFlags): whether
+ *  process.env holds the text bindings, and turning nodejs_compat off where the date turns it on. */
+export const NODEJS_COMPAT_TUNING_FLAGS = ['nodejs_compat_populate_process_env', 'nodejs_compat_do_not_populate_process_env', 'no_nodejs_compat', 'no_nodejs_compat_v2'] as const;
+
+export const SUPPORTED_COMPATIBILITY_FLAGS: readonly string[] = [...NODEJS_COMPAT_FLAGS, ...NODEJS_COMPAT_TUNING_FLAGS];
 
 /** The flags of `flags` Cinder does not support, in their order. */
 export function unsupportedFlags(flags: readonly string[]): string[] {

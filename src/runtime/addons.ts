@@ -8,6 +8,7 @@ import { toExternal } from './isolate-source.js';
 import { packageRoot } from './paths.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
+import { effectiveFlags } from '../../protocol/node-modules.js';
 import { ADDONS, BUILTIN_MODULE_GLOBAL, type AddonInstalled, type AddonSpec } from '../../protocol/addons.js';
 
 interface AddonSource {
@@ -39,7 +40,8 @@ export class AddonCatalog {
     let names = this.byWorker.get(def);
     if (names) return names;
     const types = new Set(Object.values(def.bindings).map((b) => b.type as string));
-    const flags = new Set(def.compatibilityFlags ?? []);
+    // with those the compatibility date implies (nodejs_compat_v2 from nodejs_compat, ...)
+    const flags = new Set(effectiveFlags(def.compatibilityDate, def.compatibilityFlags));
     names = this.specs
       .filter((spec) => spec.bindings?.some((t) => types.has(t)) || spec.flags?.some((f) => flags.has(f)) || spec.globals?.some((g) => def.modules.some((m) => m.code.includes(g))))
       .map((spec) => spec.name);

@@ -6,7 +6,7 @@ import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';
-import { BOOT_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, type GuestEntryName } from '../../protocol/wall.js';
+import { BOOT_GLOBAL, CONTINUATION_DATA_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, type GuestEntryName } from '../../protocol/wall.js';
 
 /** The guest's entry points (protocol/wall.ts GUEST_ENTRIES), held as References. */
 export type GuestEntry = Record<GuestEntryName, ivm.Reference<Function>>;
@@ -14,6 +14,9 @@ export type GuestEntry = Record<GuestEntryName, ivm.Reference<Function>>;
 let nextIsolateId = 1;
 
 /** What the boot hook returned, as References: every entry point, the warm-up, and the time. */
+/** isolated-vm's Context as patched (scripts/patch-isolated-vm.mjs, 11). */
+type ContinuationContext = ivm.Context & { exposeContinuationData(name: string): Promise<void> };
+
 const BOOT_NAMES = [...GUEST_ENTRIES, WARM_UP_ENTRY] as const;
 
 function booted(context: ivm.Context, bridge: HostBridge, refs: ivm.Reference<Function>[], preludeEvaluatedAt: unknown): Booted {
@@ -133,6 +136,8 @@ export class ReadyIsolate {
         await script.run(context);
         script.release();
       }
+      // AsyncLocalStorage's native pair (isolated-vm patch 11); boot takes it off the global.
+      await (context as ContinuationContext).exposeContinuationData(CONTINUATION_DATA_GLOBAL);
       const bridge = new HostBridge();
       const boot = (await context.global.get(BOOT_GLOBAL, { reference: true })) as ivm.Reference<Function>;
       const entry = (await boot.apply(undefined, bridgeArguments(bridge, memoryMb), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;

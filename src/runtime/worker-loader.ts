@@ -16,6 +16,7 @@ import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/w
 import { MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
 import { resolveSpecifier } from './specifiers.js';
 import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
+import { PROCESS_ENV_ADDON } from '../../protocol/node-modules.js';
 import { builtinModuleShim, defaultAddons, type AddonCatalog } from './addons.js';
 
 export class WorkerLoadError extends Error {
@@ -72,9 +73,10 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const wanted = addons.resolve(def, builtins);
       const exportNames = wanted.length ? await addons.install(ready, wanted, timeout) : new Map<string, string[]>();
       // Before any of the worker's code runs: cloudflare:workers' env filled (the top level may
-      // read it), and Data and CompiledWasm values made (a wasm module compiled there, on the
-      // isolate's thread) for the internal module their synthesized modules import.
-      const internal = await prepareLoad(def, ready, builtins.has(CLOUDFLARE_WORKERS), timeout);
+      // read it), so too process.env under nodejs_compat (as workerd fills it), and Data and
+      // CompiledWasm values made (a wasm module compiled there, on the isolate's thread) for the
+      // internal module their synthesized modules import.
+      const internal = await prepareLoad(def, ready, builtins.has(CLOUDFLARE_WORKERS) || wanted.includes(PROCESS_ENV_ADDON), timeout);
       for (const specifier of builtins) {
         const exported = exportNames.get(specifier);
         if (!exported) continue;

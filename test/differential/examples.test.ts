@@ -16,6 +16,8 @@ const EXAMPLES: Example[] = [
   { name: 'eval-probe', entry: 'test/differential/workers/eval-probe.js' },
   // Not an example: WebAssembly compiled from bytes at startup and in a handler.
   { name: 'wasm-probe', entry: 'test/differential/workers/wasm-probe.js' },
+  // Not an example: a probe of nodejs_compat's modules, section by section.
+  { name: 'node-probe', entry: 'test/differential/workers/node-probe.js', compatibilityFlags: ['nodejs_compat'] },
   // Not an example: a WorkerEntrypoint default export and the cloudflare:workers module.
   { name: 'entrypoint-probe', entry: 'test/differential/workers/entrypoint-probe.js' },
   // Not an example: Text, Data and CompiledWasm modules made by wrangler's default module rules.
@@ -53,6 +55,7 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'eval-probe': [{ path: '/' }, { path: '/again' }],
 
   'wasm-probe': [{ path: '/' }, { path: '/again' }],
+  'node-probe': ['buffer', 'crypto', 'events', 'util', 'path', 'url', 'string_decoder', 'als', 'stream', 'assert'].map((section) => ({ path: `/${section}` })),
   'modules-probe': [{ path: '/text' }, { path: '/data' }, { path: '/wasm' }, { path: '/nope' }],
 
   'entrypoint-probe': [{ path: '/shape' }, { method: 'POST', path: '/wait', body: 'x' }, { path: '/nope' }],

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { bundleWorker, type BundleResult } from '../../src/app/bundle.js';
 import { contentHash, moduleBytes, type ModuleType } from '../../src/model/worker-definition.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, type TestServer, type TestWorker } from '../helpers/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const workerdBin = join(root, 'node_modules', '.bin', 'workerd');
@@ -199,13 +199,16 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
 }
 
 export async function startCinder(examples: Bundled[]): Promise<TestServer> {
-  const workers: Record<string, string> = {};
-  for (const e of examples) if (e.bundle.modules.length === 1) workers[e.name] = e.bundle.modules[0].code;
+  // the same compatibility date and flags workerd gets
+  const workers: Record<string, TestWorker> = {};
+  for (const e of examples) {
+    if (e.bundle.modules.length === 1) workers[e.name] = { code: e.bundle.modules[0].code, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags };
+  }
   const server = await startTestServer(workers, { runtime: { pool: { min: 1 } } });
   // A bundle with modules of its own (module rules) is deployed whole, as `cinder deploy` uploads it.
   for (const e of examples) {
     if (e.bundle.modules.length === 1) continue;
-    server.runtime.deploy({ name: e.name, version: contentHash(e.bundle.modules).slice(0, 16), main: e.bundle.main, modules: e.bundle.modules, bindings: {}, compatibilityFlags: e.compatibilityFlags });
+    server.runtime.deploy({ name: e.name, version: contentHash(e.bundle.modules).slice(0, 16), main: e.bundle.main, modules: e.bundle.modules, bindings: {}, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: e.compatibilityFlags });
   }
   return server;
 }

@@ -1,13 +1,15 @@
 // Runs code inside a real isolate that holds the built sandbox bundle (dist/sandbox.js), with a
 // minimal host bridge (random bytes, timers, logs). Unit tests of the guest Web APIs use this so
 // they see exactly what worker code sees: no Node globals, only what the sandbox defines, with
-// every add-on (protocol/addons.ts) installed, as in a worker that uses them all.
+// every add-on (protocol/addons.ts) installed, as in a worker that uses them all, but the
+// nodejs_compat ones (their `process` and `Buffer` are not the Web platform; test/nodejs-compat).
 import ivm from 'isolated-vm';
 import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BOOT_GLOBAL, OPS, SEND_OPS, SYNC_OPS } from '../../protocol/wall.js';
 import { ADDONS } from '../../protocol/addons.js';
+import { NODE_ADDONS } from '../../protocol/node-modules.js';
 
 const bundlePath = fileURLToPath(new URL('../../dist/sandbox.js', import.meta.url));
 
@@ -61,7 +63,8 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
   const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
   const installAddon = context.evalSync(`globalThis[${JSON.stringify(BOOT_GLOBAL)}].installAddon`, { reference: true }) as ivm.Reference<Function>;
   boot.applySync(undefined, [call, callSync, send]);
-  for (const spec of ADDONS) {
+  const nodeAddons = new Set<string>(NODE_ADDONS.map((spec) => spec.name));
+  for (const spec of ADDONS.filter((spec) => !nodeAddons.has(spec.name))) {
     const code = readFileSync(fileURLToPath(new URL(`../../dist/addons/${spec.name}.js`, import.meta.url)), 'utf8');
     const wrapper = isolate.compileScriptSync(code, { filename: `cinder:addons/${spec.name}.js` }).runSync(context, { reference: true }) as ivm.Reference<Function>;
     const files: Record<string, ArrayBuffer> = {};

@@ -20,6 +20,8 @@ export interface TestWorker {
   code: string;
   limits?: Partial<Limits>;
   bindings?: WorkerDefinition['bindings'];
+  compatibilityDate?: string;
+  compatibilityFlags?: string[];
   /** the owning account, as `cinder serve` sets it */
   account?: string;
 }
@@ -63,6 +65,8 @@ export async function startTestServer(
   const deploy = (name: string, worker: string | TestWorker) => {
     const spec = typeof worker === 'string' ? { code: worker } : worker;
     const def = singleScriptWorker(name, spec.code, { limits: spec.limits, bindings: spec.bindings });
+    if (spec.compatibilityDate !== undefined) def.compatibilityDate = spec.compatibilityDate;
+    if (spec.compatibilityFlags !== undefined) def.compatibilityFlags = spec.compatibilityFlags;
     if (spec.account) def.account = spec.account;
     runtime.deploy(def);
     return def;

@@ -42,6 +42,14 @@ describe('scripts/patch-isolated-vm.mjs', () => {
     expect(() => applyPatches(dir)).toThrow(/isolate_handle\.cc has an unexpected shape/);
   });
 
+  it('fails loudly, naming context_handle.cc, when patch 11 finds neither its target nor its result', () => {
+    const dir = copyOfSources();
+    // Patch 11 undone and the method table it extends changed, as an upstream release might.
+    rewrite(dir, 'src/module/context_handle.cc', /,\n\t\t"exposeContinuationData"[^\n]*\n\t\t"exposeContinuationDataSync"[^\n]*\n/, '\n');
+    rewrite(dir, 'src/module/context_handle.cc', /\t\t"release", MemberFunction<[^\n]*\n/, '\t\t"release", MemberFunction<decltype(&ContextHandle::Release), &ContextHandle::Release>{}, // changed\n');
+    expect(() => applyPatches(dir)).toThrow(/context_handle\.cc has an unexpected shape/);
+  });
+
   it('fails loudly when binding.gyp has neither the shape it fixes nor the fix', () => {
     const dir = copyOfSources();
     rewrite(dir, 'binding.gyp', /\[ 'OS == "linux"', \{ 'defines': \[ 'USE_CLOCK_THREAD_CPUTIME_ID' \] \} \],\n/, '');
