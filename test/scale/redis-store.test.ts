@@ -168,6 +168,8 @@ describe.skipIf(!redisBinary)('RedisDeploymentStore', () => {
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.message).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
       await expect(store.listWorkers()).rejects.toBeInstanceOf(StoreUnavailableError);
+      // The client learns of the closed socket as an event, which can trail the first failed call.
+      for (let i = 0; i < 50 && store.connected; i++) await new Promise((r) => setTimeout(r, 20));
       expect(store.connected).toBe(false);
     } finally {
       await redis.start();
