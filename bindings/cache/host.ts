@@ -3,7 +3,7 @@
 // account shares caches.default, as the workers of one zone do on Cloudflare); nothing a guest
 // sends can name another account's. Every argument is checked here, the stored bytes are bounded
 // per entry and per namespace, and calls count against the invocation like KV's.
-import type { OpCall, OpInvocation, OpRegistry } from '../../src/runtime/contract.js';
+import { OpAllowance, type OpCall, type OpRegistry } from '../../src/runtime/contract.js';
 import { OPS } from '../../protocol/wall.js';
 import { MAX_CACHE_NAME_LENGTH, type WireCacheRequest, type WireCacheResponse } from './protocol.js';
 import { answer, storable, varyKey, varyMatches, type HeaderList } from './policy.js';
@@ -61,15 +61,8 @@ export function installCache(registry: OpRegistry, store: CacheStore, options: C
   const maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
   const maxOps = options.maxOpsPerInvocation ?? 1000;
   const now = options.now ?? Date.now;
-  const opsUsed = new WeakMap<OpInvocation, number>();
-
-  function meter(call: OpCall): void {
-    const invocation = call.invocation;
-    if (!invocation) return;
-    const used = (opsUsed.get(invocation) ?? 0) + 1;
-    if (used > maxOps) throw new Error('Too many API requests by single worker invocation.');
-    opsUsed.set(invocation, used);
-  }
+  const allowance = new OpAllowance(maxOps);
+  const meter = (call: OpCall) => allowance.take(call);
 
   registry.registerOp(OPS.cache.match, async (call, [name, rawRequest, ignoreMethod]): Promise<WireCacheResponse | null> => {
     const namespace = namespaceOf(call, name);

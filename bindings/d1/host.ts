@@ -3,7 +3,7 @@
 // account the control plane resolved), so a worker reaches exactly the databases bound to it.
 // Statements are checked here (shapes, types, sizes) before they go to the executor; every
 // statement counts against the invocation's query allowance.
-import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract.js';
+import { OpAllowance, type OpCall, type OpHandler } from '../../src/runtime/contract.js';
 import { D1_OPS } from '../../protocol/wall.js';
 import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { D1_LIMITS, type WireD1Statement, type WireD1Value } from './protocol.js';
@@ -55,16 +55,9 @@ function statementsOf(raw: unknown): WireD1Statement[] {
 /** Register the d1.* ops on a runtime; all of them go through `service`. */
 export function installD1(registry: OpRegistry, service: D1Service, options: D1HostOptions = {}): void {
   const maxQueries = options.maxQueriesPerInvocation ?? D1_LIMITS.maxQueriesPerInvocation;
-  const used = new WeakMap<OpInvocation, number>();
-
   // Each statement counts, a batch as many as it holds (as D1 counts queries).
-  function meter(call: OpCall, statements: number): void {
-    const invocation = call.invocation;
-    if (!invocation) return;
-    const total = (used.get(invocation) ?? 0) + statements;
-    if (total > maxQueries) throw new Error(`D1_ERROR: Too many API requests by single worker invocation (more than ${maxQueries} D1 queries).`);
-    used.set(invocation, total);
-  }
+  const allowance = new OpAllowance(maxQueries, `D1_ERROR: Too many API requests by single worker invocation (more than ${maxQueries} D1 queries).`);
+  const meter = (call: OpCall, statements: number) => allowance.take(call, statements);
 
   // Errors the database answers reach the guest as D1 words them.
   const register = (op: string, handler: OpHandler) =>

@@ -3,7 +3,7 @@
 // reaches exactly the namespaces bound to it, whatever it sends. Every argument is checked
 // (the KV service validates keys, options and sizes); results are built for the wire: text for
 // text/json reads, bytes for arrayBuffer/stream, metadata as JSON text.
-import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract.js';
+import { OpAllowance, type OpCall, type OpHandler } from '../../src/runtime/contract.js';
 import { KV_OPS } from '../../protocol/wall.js';
 import { type WireListResult, type WirePutOptions, type WireValue } from './protocol.js';
 import type { KVRead, KVService } from './service.js';
@@ -44,17 +44,8 @@ function wireValue(read: KVRead, asText: boolean): WireValue {
 export function installKV(registry: OpRegistry, service: KVService, options: KVHostOptions = {}): void {
   const runtime = countingKvOps(registry); // counts every op for cinder_kv_operations_total
   const maxOps = options.maxOpsPerInvocation ?? 1000;
-  const opsUsed = new WeakMap<OpInvocation, number>();
-
-  // Count against the invocation when the host knows it (it may not, for a call made from a
-  // promise that outlived its request).
-  function meter(call: OpCall): void {
-    const invocation = call.invocation;
-    if (!invocation) return;
-    const used = (opsUsed.get(invocation) ?? 0) + 1;
-    if (used > maxOps) throw new Error('Too many API requests by single worker invocation.');
-    opsUsed.set(invocation, used);
-  }
+  const allowance = new OpAllowance(maxOps);
+  const meter = (call: OpCall) => allowance.take(call);
 
   runtime.registerOp(KV_OPS.get, async (call, [binding, key, type, cacheTtl]) => {
     const namespace = namespaceFor(call, binding);

@@ -2,7 +2,7 @@
 // only from the calling worker's own binding config (its queue name and the account the control
 // plane resolved). Bodies are encoded and size-checked here; the send is answered once the
 // messages are committed.
-import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract.js';
+import { OpAllowance, type OpCall, type OpHandler } from '../../src/runtime/contract.js';
 import { QUEUE_OPS } from '../../protocol/wall.js';
 import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { QUEUE_LIMITS, type QueueContentType } from './protocol.js';
@@ -24,16 +24,12 @@ function queueFor(call: OpCall, binding: unknown): QueueRef {
 
 /** Register queue.send on a runtime; `onSend` hears of every committed send (consumers wake). */
 export function installQueueProducers(registry: OpRegistry, store: QueueBackend, onSend: (ref: QueueRef) => void = () => {}): void {
-  const used = new WeakMap<OpInvocation, number>();
+  const allowance = new OpAllowance(QUEUE_LIMITS.maxSendsPerInvocation);
   registry.registerOp(QUEUE_OPS.send, async (call, [binding, raw]) => {
     const ref = queueFor(call, binding);
     if (!Array.isArray(raw) || raw.length === 0) throw new TypeError('sendBatch() needs at least one message');
     if (raw.length > QUEUE_LIMITS.maxBatchMessages) throw new Error(`Queue sendBatch failed: batch has ${raw.length} messages, more than ${QUEUE_LIMITS.maxBatchMessages}`);
-    if (call.invocation) {
-      const total = (used.get(call.invocation) ?? 0) + 1;
-      if (total > QUEUE_LIMITS.maxSendsPerInvocation) throw new Error('Too many API requests by single worker invocation.');
-      used.set(call.invocation, total);
-    }
+    allowance.take(call);
     let bytes = 0;
     const messages = raw.map((item) => {
       const { body, contentType, delaySeconds } = (item ?? {}) as { body?: unknown; contentType?: unknown; delaySeconds?: unknown };

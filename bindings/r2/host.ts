@@ -3,7 +3,7 @@
 // account the control plane resolved). Every argument is checked here; bodies stream both ways
 // (a put reads the guest's stream, or the request body it passed on, straight to disk; a get
 // hands the guest a host stream over the stored file), never whole in memory.
-import type { OpCall, OpHandler, OpInvocation } from '../../src/runtime/contract.js';
+import { OpAllowance, type OpCall, type OpHandler } from '../../src/runtime/contract.js';
 import { R2_OPS } from '../../protocol/wall.js';
 import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { R2_LIMITS, type WireChecksums, type WireConditional, type WireHttpMetadata, type WireListOptions, type WirePutBody, type WireRange } from './protocol.js';
@@ -131,14 +131,8 @@ function bodyOf(call: OpCall, raw: unknown): AsyncIterable<Uint8Array> | Uint8Ar
 /** Register the r2.* ops on a runtime; all of them go through `store`. */
 export function installR2(registry: OpRegistry, store: R2Store, options: R2HostOptions = {}): void {
   const maxOps = options.maxOpsPerInvocation ?? R2_LIMITS.maxOpsPerInvocation;
-  const used = new WeakMap<OpInvocation, number>();
-  function meter(call: OpCall): void {
-    const invocation = call.invocation;
-    if (!invocation) return;
-    const total = (used.get(invocation) ?? 0) + 1;
-    if (total > maxOps) throw new Error('Too many API requests by single worker invocation.');
-    used.set(invocation, total);
-  }
+  const allowance = new OpAllowance(maxOps);
+  const meter = (call: OpCall) => allowance.take(call);
   // R2's errors reach the guest as plain Errors with R2's words; TypeErrors stay TypeErrors.
   const register = (op: string, handler: OpHandler) =>
     registry.registerOp(op, async (call, args) => {

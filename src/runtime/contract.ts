@@ -141,3 +141,27 @@ export interface RuntimeRpcResult {
   loadError?: string;
   refused?: string;
 }
+
+// How many calls of one binding family an invocation may make (Workers allows 1,000 KV, R2 or
+// cache calls per invocation, and D1 counts queries). Counted per invocation, by the OpCall's
+// invocation; a call made outside any (a promise that outlived its request) is not counted.
+/** workerd's words when an invocation makes too many calls. */
+export const TOO_MANY_REQUESTS = 'Too many API requests by single worker invocation.';
+
+export class OpAllowance {
+  private readonly used = new WeakMap<OpInvocation, number>();
+
+  constructor(
+    private readonly max: number,
+    private readonly refusal: string = TOO_MANY_REQUESTS,
+  ) {}
+
+  /** Count `calls` against the call's invocation; throws the refusal past the allowance. */
+  take(call: OpCall, calls = 1): void {
+    const invocation = call.invocation;
+    if (!invocation) return;
+    const total = (this.used.get(invocation) ?? 0) + calls;
+    if (total > this.max) throw new Error(this.refusal);
+    this.used.set(invocation, total);
+  }
+}
