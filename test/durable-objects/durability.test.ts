@@ -2,17 +2,15 @@
 // Durable Object writes until it is killed with SIGKILL mid-stream; after a restart on the same
 // data directory every acknowledged write is there. The worker does not await its put(): the
 // output gate must hold the response until the write is durable. SQL writes are synchronous.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { multipart } from '../control/helpers.js';
+import { startServeProcess } from '../helpers/serve-process.js';
 
-const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 const TOKEN = 'durable-objects-durability-token';
 const OBJECTS = 6;
 
@@ -23,39 +21,7 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function serve(): Promise<{ child: ChildProcess; port: number; adminPort: number; exited: Promise<NodeJS.Signals | null> }> {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_LOG_LEVEL: 'warn' },
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-  for (let i = 0; ; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${adminPort}/workers`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null || i > 600) throw new Error(`cinder serve did not start:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, port, adminPort, exited };
-}
+const serve = () => startServeProcess(dataDir, TOKEN, children);
 
 const WORKER = `
 export class Ledger {
