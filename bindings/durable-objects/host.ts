@@ -6,7 +6,7 @@
 // storage ops reach only the object the calling isolate hosts (set by the object host as op state
 // before any guest code ran). Every argument is checked: the guest is untrusted.
 import { newRequestId } from '../../src/model/request-id.js';
-import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
+import { MAX_SERVICE_DEPTH, RequestTree, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, SyncOpRegistry } from '../../src/runtime/contract.js';
@@ -16,6 +16,7 @@ import { IdFactory } from './ids.js';
 import { ObjectStorage, StorageError } from './object-storage.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
 import type { AlarmScheduler } from './alarms.js';
+import { NOT_HELD, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement } from './placement.js';
 
 /** What the ops need of the runtime (src/runtime/durable-objects/object-host.ts provides deliver). */
 export interface DurableObjectRuntime extends OpRegistry, SyncOpRegistry {
@@ -43,11 +44,17 @@ export interface HostedState {
   id: string;
   name: string | null;
   storage: ObjectStorage;
+  /** with placement across processes: this process's hold on the object (checked by every
+   *  storage operation, so a holder whose lease lapsed cannot write) */
+  fence: Fence | null;
 }
 
 export interface DurableObjectOptions {
   /** bytes one object's database may grow to (default 1 GiB; Cloudflare allows up to 10 GB) */
   maxDatabaseBytes?: number;
+  /** where objects live when several processes or nodes share the platform (--redis); absent,
+   *  every object lives in this process */
+  placement?: ObjectPlacement;
 }
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
@@ -57,6 +64,7 @@ const RPC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,255}$/;
 export class DurableObjects {
   private readonly factories = new Map<string, IdFactory>();
   private readonly maxDatabaseBytes: number;
+  private readonly placement: ObjectPlacement | null;
 
   constructor(
     readonly registry: DurableObjectRegistry,
@@ -65,6 +73,7 @@ export class DurableObjects {
     options: DurableObjectOptions = {},
   ) {
     this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
+    this.placement = options.placement ?? null;
   }
 
   ids(namespace: NamespaceRecord): IdFactory {
@@ -85,23 +94,85 @@ export class DurableObjects {
     return namespace;
   }
 
-  /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  /** Deliver one event to an object, wherever it lives, and answer the calling guest. */
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<DeliveryOutcome> {
+    if (!this.placement) return this.deliverHere(namespace, id, name, event, place, trigger, null);
+    const key = `${namespace.dir}/${id}`;
+    let unreachable = '';
+    // A holder that moved or went away is located again; a few times at most.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const where = await this.placement.locate(key, namespace.className);
+      if ('unavailable' in where) return { failure: where.unavailable };
+      if ('here' in where) return this.deliverHere(namespace, id, name, event, place, trigger, where.here);
+      const forwarded: ForwardedEvent = {
+        account: namespace.account,
+        script: namespace.script,
+        className: namespace.className,
+        dir: namespace.dir,
+        id,
+        name,
+        event,
+        depth: place?.depth ?? 0,
+        subrequestsLeft: place ? Math.max(0, place.tree.subrequestLimit - place.tree.subrequests) : 50,
+        trigger,
+      };
+      let out: DeliveryOutcome | typeof NOT_HELD;
+      try {
+        out = await this.placement.forward(where.remote, forwarded);
+      } catch (error) {
+        this.placement.forget(key);
+        unreachable = `node "${where.remote.node}" (${(error as Error).message})`;
+        // Refused before anything was sent: safe to try again. Cut mid-way: the event may have run.
+        if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED') continue;
+        return { failure: `Durable Object ${namespace.className} ${id}: the call to ${unreachable} failed; it may or may not have run` };
+      }
+      if (out === NOT_HELD) {
+        this.placement.forget(key);
+        continue;
+      }
+      return out;
+    }
+    return { failure: `Durable Object ${namespace.className} ${id} is unavailable: ${unreachable ? `cannot reach ${unreachable}` : 'it keeps moving between processes'}; try again shortly` };
+  }
+
+  /** An event forwarded by another process: delivered here if this process holds the object. */
+  async receive(forwarded: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
+    const namespace = this.registry.namespace(forwarded.account, forwarded.script, forwarded.className);
+    if (!namespace || namespace.dir !== forwarded.dir) return { failure: `worker "${forwarded.script}" has no Durable Object class ${forwarded.className} on this node (yet): its deploy has not reached it` };
+    const id = this.ids(namespace).fromString(forwarded.id);
+    const name = typeof forwarded.name === 'string' && this.ids(namespace).fromName(forwarded.name) === id ? forwarded.name : null;
+    if (!this.placement) return NOT_HELD;
+    const where = await this.placement.locate(`${namespace.dir}/${id}`, namespace.className);
+    if ('unavailable' in where) return { failure: where.unavailable };
+    if (!('here' in where)) return NOT_HELD;
+    const tree = new RequestTree(forwarded.subrequestsLeft);
+    return this.deliverHere(namespace, id, name, forwarded.event, { tree, depth: forwarded.depth }, forwarded.trigger, where.here);
+  }
+
+  private async deliverHere(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, fence: Fence | null): Promise<DeliveryOutcome> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
-      key: `${namespace.dir}/${id}`,
+      // Held under a new identity after a lapse: a new instance, never the one from before.
+      key: fence ? `${namespace.dir}/${id}@${fence.holder}` : `${namespace.dir}/${id}`,
       account: namespace.account,
       script: namespace.script,
       family: HOSTED_FAMILY,
       open: () => {
+        fence?.check();
         const storage = new ObjectStorage(this.registry.objectFile(namespace.dir, id), { sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
-        const state: HostedState = { namespace, id, name, storage };
+        const state: HostedState = { namespace, id, name, storage, fence };
         return { state, close: () => storage.close() };
       },
     };
     const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger);
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
+    // The output gate, across processes: no answer leaves a holder that lost the object meanwhile.
+    try {
+      fence?.check();
+    } catch (error) {
+      return { failure: (error as Error).message };
+    }
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
     return { result: out.result as ObjectEventResult };
   }
@@ -110,6 +181,7 @@ export class DurableObjects {
   hosted(call: OpCall): HostedState {
     const state = call.isolateState<HostedState | null>(HOSTED_FAMILY, () => null);
     if (!state) throw new Error('ctx.storage is only available inside a Durable Object');
+    state.fence?.check();
     return state;
   }
 

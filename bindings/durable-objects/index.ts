@@ -2,18 +2,31 @@
 // alarm scheduler, and the checks a deploy must pass (migrations, bindings, exported classes).
 import type { Logger } from 'pino';
 import type { BindingConfig, DurableObjectMigration } from '../../src/model/worker-definition.js';
-import { DurableObjectRegistry, MigrationError, type MigrationPlan } from './registry.js';
+import { DurableObjectRegistry, MigrationError, type MigrationPlan, type ScriptClasses } from './registry.js';
 import { AlarmScheduler, type AlarmOptions } from './alarms.js';
 import { DurableObjects, registerDurableObjectOps, type DurableObjectOptions, type DurableObjectRuntime } from './host.js';
 import { DURABLE_OBJECT_BINDING } from './protocol.js';
+import type { ForwardedEvent } from './placement.js';
 
 export { MigrationError } from './registry.js';
 export type { DurableObjectRuntime } from './host.js';
+export type { ScriptClasses } from './registry.js';
+export type { ObjectPlacement, ForwardedEvent, DeliveryOutcome, RemoteHolder, Whereabouts, Fence } from './placement.js';
+export { NOT_HELD, PlacementLostError } from './placement.js';
+
+/** Each worker's classes as every node sees them (with --redis, kept in Redis: app/object-placement.ts). */
+export interface SharedClasses {
+  get(account: string, script: string): Promise<ScriptClasses | null>;
+  /** write `next` if what is stored is still `base`; false when another node changed it first */
+  put(account: string, script: string, base: ScriptClasses | null, next: ScriptClasses): Promise<boolean>;
+}
 
 export interface DurableObjectsSetup extends DurableObjectOptions {
   dataDir: string;
   logger: Logger;
   alarms?: AlarmOptions;
+  /** several nodes: the id secret they share (else this data directory's) and the classes */
+  shared?: { secret: Buffer; classes: SharedClasses };
 }
 
 export interface DurableObjectService {
@@ -22,8 +35,12 @@ export interface DurableObjectService {
   /** Start firing alarms (those stored before a restart too): once the workers are deployed. */
   startAlarms(): void;
   /** Check a deploy; throws MigrationError naming the problem. Apply the plan once it is live. */
-  plan(deploy: DeployCheck): MigrationPlan;
-  apply(plan: MigrationPlan): void;
+  plan(deploy: DeployCheck): Promise<SharedPlan>;
+  apply(plan: SharedPlan): Promise<void>;
+  /** bring a worker's classes in line with what other nodes made them (before serving it) */
+  prepare(account: string, script: string): Promise<void>;
+  /** an event another process forwarded to this one (app/object-placement.ts's endpoint) */
+  receive(event: ForwardedEvent): ReturnType<DurableObjects['receive']>;
   close(): void;
 }
 
@@ -37,9 +54,11 @@ export interface DeployCheck {
 }
 
 export function installDurableObjects(runtime: DurableObjectRuntime, setup: DurableObjectsSetup): DurableObjectService {
-  const registry = new DurableObjectRegistry(setup.dataDir);
+  const registry = new DurableObjectRegistry(setup.dataDir, setup.shared?.secret);
+  const shared = setup.shared?.classes ?? null;
   const alarms = new AlarmScheduler(registry, setup.logger, setup.alarms);
   const objects = new DurableObjects(registry, runtime, alarms, setup);
+
   registerDurableObjectOps(objects, runtime);
   const startAlarms = () => alarms.start(async (alarm) => {
     const namespace = registry.namespace(alarm.account, alarm.script, alarm.className);
@@ -49,17 +68,41 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
     if (out.error) return `${out.error.name}: ${out.error.message}`;
     return null;
   });
+  const prepare = async (account: string, script: string) => {
+    const state = shared ? await shared.get(account, script) : null;
+    // Nothing recorded is not "no classes": local data is never dropped for a missing record.
+    if (state) registry.replaceScript(account, script, state);
+  };
   return {
     registry,
     alarms,
     startAlarms,
-    plan: (deploy) => planDeploy(registry, deploy),
-    apply: (plan) => registry.apply(plan),
+    prepare,
+    receive: (event) => objects.receive(event),
+    plan: async (deploy) => {
+      await prepare(deploy.account, deploy.script);
+      const base = shared ? await shared.get(deploy.account, deploy.script) : null;
+      return { ...planDeploy(registry, deploy), base };
+    },
+    apply: async (plan) => {
+      registry.apply(plan);
+      if (!shared) return;
+      const next = registry.scriptState(plan.account, plan.script);
+      if (!(await shared.put(plan.account, plan.script, plan.base, next))) {
+        await prepare(plan.account, plan.script);
+        throw new MigrationError(`another deploy of ${plan.script} changed its Durable Object classes at the same moment; deploy again`);
+      }
+    },
     close: () => {
       alarms.close();
       registry.close();
     },
   };
+}
+
+/** A plan, and the classes other nodes had recorded when it was made (null: none, or one node). */
+export interface SharedPlan extends MigrationPlan {
+  base: ScriptClasses | null;
 }
 
 function planDeploy(registry: DurableObjectRegistry, deploy: DeployCheck): MigrationPlan {

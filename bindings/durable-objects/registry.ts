@@ -35,10 +35,11 @@ export class DurableObjectRegistry {
   private readonly db: Database.Database;
   readonly secret: Buffer;
 
-  constructor(dataDir: string) {
+  /** `secret`: the id secret shared by every node (with --redis); default, this data directory's */
+  constructor(dataDir: string, secret?: Buffer) {
     this.root = join(dataDir, 'durable-objects');
     mkdirSync(this.root, { recursive: true });
-    this.secret = loadSecret(join(this.root, 'id-secret'));
+    this.secret = secret ?? loadSecret(join(this.root, 'id-secret'));
     this.db = openSqlite(join(this.root, 'index.sqlite'), 'FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS namespaces (account TEXT NOT NULL, script TEXT NOT NULL, class TEXT NOT NULL, dir TEXT NOT NULL UNIQUE, sqlite INTEGER NOT NULL, PRIMARY KEY (account, script, class));
@@ -119,6 +120,35 @@ export class DurableObjectRegistry {
     for (const dir of doomed) rmSync(join(this.root, dir), { recursive: true, force: true });
   }
 
+  // --- one worker's classes, as nodes share them (with --redis, Redis holds them: the registry
+  // mirrors what Redis says, so ids and storage directories are the same on every node) ---------
+
+  scriptState(account: string, script: string): ScriptClasses {
+    const tags = this.db.prepare('SELECT tag FROM migration_tags WHERE account = ? AND script = ? ORDER BY tag').pluck().all(account, script) as string[];
+    return { classes: this.classesOf(account, script), tags };
+  }
+
+  /** Make this worker's classes what another node made them; a class gone loses its local data. */
+  replaceScript(account: string, script: string, state: ScriptClasses): void {
+    const keep = new Set(state.classes.map((c) => c.dir));
+    const doomed = this.classesOf(account, script).filter((c) => !keep.has(c.dir)).map((c) => c.dir);
+    this.db.transaction(() => {
+      for (const dir of doomed) {
+        this.db.prepare('DELETE FROM namespaces WHERE dir = ?').run(dir);
+        this.db.prepare('DELETE FROM alarms WHERE dir = ?').run(dir);
+      }
+      for (const c of state.classes) {
+        this.db.prepare('DELETE FROM namespaces WHERE account = ? AND script = ? AND class = ? AND dir <> ?').run(account, script, c.className, c.dir);
+        this.db
+          .prepare('INSERT INTO namespaces (account, script, class, dir, sqlite) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dir) DO UPDATE SET class = excluded.class, sqlite = excluded.sqlite')
+          .run(account, script, c.className, c.dir, c.sqlite ? 1 : 0);
+      }
+      this.db.prepare('DELETE FROM migration_tags WHERE account = ? AND script = ?').run(account, script);
+      for (const tag of state.tags) this.db.prepare('INSERT INTO migration_tags (account, script, tag, applied_at) VALUES (?, ?, ?, ?)').run(account, script, tag, Date.now());
+    })();
+    for (const dir of doomed) rmSync(join(this.root, dir), { recursive: true, force: true });
+  }
+
   // --- alarms -------------------------------------------------------------------------------------
 
   getAlarm(dir: string, id: string): number | null {
@@ -156,6 +186,12 @@ export class DurableObjectRegistry {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** A worker's Durable Object classes and the migration tags it applied. */
+export interface ScriptClasses {
+  classes: NamespaceRecord[];
+  tags: string[];
 }
 
 export interface MigrationPlan {

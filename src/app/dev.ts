@@ -217,7 +217,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const { deploys } = ensureObjects();
     const { error, exportedClasses } = await runtime.inspect(def);
     if (error) throw new Error(`${source.name} failed to load: ${error}`);
-    deploys.apply(deploys.plan({ account: '', script: source.name, bindings: def.bindings, migrations, exportedClasses }));
+    await deploys.apply(await deploys.plan({ account: '', script: source.name, bindings: def.bindings, migrations, exportedClasses }));
   };
 
   // D1, R2 and Queues, opened when a worker first binds one (or consumes a queue): files under

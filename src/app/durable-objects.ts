@@ -19,7 +19,8 @@ export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: L
   const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes });
   const deploys: DurableObjectDeploys = {
     plan: (deploy) => service.plan(deploy),
-    apply: (plan) => service.apply(plan as ReturnType<DurableObjectService['plan']>),
+    apply: (plan) => service.apply(plan as Awaited<ReturnType<DurableObjectService['plan']>>),
+    prepare: (account, script) => service.prepare(account, script),
   };
   return { service, deploys };
 }

@@ -57,8 +57,10 @@ export interface DeploymentsOptions {
 /** What a deploy asks of Durable Objects: a plan (throws MigrationError naming the problem), then
  *  applying it once the version is stored. */
 export interface DurableObjectDeploys {
-  plan(deploy: { account: string; script: string; bindings: Record<string, BindingConfig>; migrations: DurableObjectMigration[]; exportedClasses: string[] }): unknown;
-  apply(plan: unknown): void;
+  plan(deploy: { account: string; script: string; bindings: Record<string, BindingConfig>; migrations: DurableObjectMigration[]; exportedClasses: string[] }): Promise<unknown>;
+  apply(plan: unknown): Promise<void>;
+  /** before a worker deployed elsewhere is served here: its classes as the other node made them */
+  prepare(account: string, script: string): Promise<void>;
 }
 
 /**
@@ -141,6 +143,7 @@ export class Deployments {
           if (!version) throw new Error(`current version ${info.currentVersion} is missing from the store`);
           const def = await this.definitionOf(version, info.account);
           if (def.modules.length) await this.snapshots?.attachStored(version, def);
+          await this.durableObjects?.prepare(info.account, info.name);
           this.runtime.deploy(def);
           if (def.modules.length) this.snapshots?.schedule(version, def);
           workers.push(info.name);
@@ -203,6 +206,7 @@ export class Deployments {
     if (!version) throw new Error(`worker ${name}: current version ${info.currentVersion} is missing from the store`);
     const def = await this.definitionOf(version, info.account);
     await this.snapshots?.attachStored(version, def);
+    await this.durableObjects?.prepare(info.account, name);
     this.runtime.deploy(def);
     this.logger.info({ worker: name, version: version.id, number: version.number }, `${name} version ${version.number} deployed elsewhere; serving it here`);
     this.emit({ type: 'deployed', worker: name, version, reason: 'sync' });
@@ -333,9 +337,9 @@ export class Deployments {
     if (def.modules.length) {
       const { error: loadError, exportedClasses } = await this.runtime.inspect(def);
       if (loadError) throw badRequest(`the script failed to load: ${loadError}`, { load_error: loadError });
-      objectPlan = this.planDurableObjects(name, account, bindings, spec.migrations ?? [], exportedClasses);
+      objectPlan = await this.planDurableObjects(name, account, bindings, spec.migrations ?? [], exportedClasses);
     } else if (!def.assets) throw badRequest('the upload has no code and no assets');
-    else objectPlan = this.planDurableObjects(name, account, bindings, spec.migrations ?? [], []);
+    else objectPlan = await this.planDurableObjects(name, account, bindings, spec.migrations ?? [], []);
     // The version's link to its manifest is durable before the version is.
     if (assets) await this.assetUploads!.store.linkVersion(version.id, assets.record);
 
@@ -347,7 +351,7 @@ export class Deployments {
       if (error instanceof WorkerOwnedError) throw nameTaken(name);
       throw error;
     }
-    if (objectPlan !== null) this.durableObjects!.apply(objectPlan);
+    if (objectPlan !== null) await this.durableObjects!.apply(objectPlan);
     this.runtime.deploy(def);
     await this.refreshRoutes();
     this.saveCodeCache(stored.id, def);
@@ -501,14 +505,14 @@ export class Deployments {
 
   /** The Durable Object changes an upload makes, checked (null: this server has none and the
    *  upload asks for none). */
-  private planDurableObjects(script: string, account: string, bindings: Record<string, BindingConfig>, migrations: DurableObjectMigration[], exportedClasses: string[]): unknown {
+  private async planDurableObjects(script: string, account: string, bindings: Record<string, BindingConfig>, migrations: DurableObjectMigration[], exportedClasses: string[]): Promise<unknown> {
     const wanted = migrations.length > 0 || Object.values(bindings).some((b) => b.type === 'durable_object_namespace');
     if (!this.durableObjects) {
       if (wanted) throw badRequest('Durable Objects are not enabled on this server');
       return null;
     }
     try {
-      return this.durableObjects.plan({ account, script, bindings, migrations, exportedClasses });
+      return await this.durableObjects.plan({ account, script, bindings, migrations, exportedClasses });
     } catch (error) {
       throw badRequest(`Durable Objects: ${(error as Error).message}`);
     }

@@ -53,6 +53,12 @@ export interface RedisStoreOptions {
 
 const MAX_TX_RETRIES = 50;
 
+/** A key of ours: `<prefix>:{<tag>}:<name>`. Keys that one script or transaction touches together
+ *  share the tag (one Redis Cluster slot); unrelated ones spread by theirs. */
+export function redisKey(prefix: string, tag: string, name: string): string {
+  return `${prefix}:{${tag}}:${name}`;
+}
+
 /** The parts of a URL safe to show in an error (never a password). */
 export function redisLabel(url: string): string {
   try {
