@@ -28,7 +28,7 @@ import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
-import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
+import { placeObjectsOnRedis, setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 import { IpcBus, LocalBus, RedisBus, processOrigin, type Bus } from './bus.js';
@@ -275,8 +275,16 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   registerServiceBindings(runtime);
   registerAssetsBinding(runtime);
   const assets = new AssetStore(dataDir);
-  const objects = options.durableObjects === false ? null : setUpDurableObjects(runtime, dataDir, logger, options.durableObjects);
-  if (objects) closers.push(() => objects.service.close());
+  let objects: ReturnType<typeof setUpDurableObjects> | null = null;
+  if (options.durableObjects !== false && redisStore) {
+    // With Redis, one holder per object across every process and node (app/object-placement.ts).
+    const placed = await placeObjectsOnRedis(runtime, dataDir, logger, redisStore, node, options.durableObjects);
+    closers.push(() => placed.service.close(), () => placed.close());
+    objects = placed;
+  } else if (options.durableObjects !== false) {
+    objects = setUpDurableObjects(runtime, dataDir, logger, options.durableObjects);
+    closers.push(() => objects!.service.close());
+  }
   const deployments = new Deployments({
     runtime,
     router,

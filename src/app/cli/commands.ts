@@ -73,6 +73,8 @@ function serveCommand(): Command {
     .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub)')
     .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
+    .option('--internal-host <addr>', 'with --redis: the address each serving process takes a port on for Durable Object calls from other processes and nodes (a private one; default 127.0.0.1, enough for one machine)', '127.0.0.1')
+    .option('--object-lease-ms <ms>', 'with --redis: how long a Durable Object\'s holder may go without renewing its lease before another process of its node takes its objects over', positive, 10_000)
     .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
     .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
@@ -138,6 +140,7 @@ function serveCommand(): Command {
         trustProxy: typeof opts.trustProxy === 'string' ? opts.trustProxy.split(',') : undefined,
         origins: opts.origin,
         maxAssetFiles: opts.maxAssetFiles,
+        durableObjects: { internalHost: opts.internalHost, leaseMs: opts.objectLeaseMs },
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).

@@ -1,0 +1,284 @@
+// Durable Object placement across serving processes and nodes, on Redis (`cinder serve --redis`).
+//
+// Every serving process is a *holder* (`<node>/<pid>/<random>`) with a lease in Redis: a score in
+// the sorted set `cinder:{do-node:<node>}:live` (expiry in Redis's own clock), renewed every
+// quarter lease, and its internal address beside it. An object's record,
+// `cinder:{do:<namespace dir>/<id>}:holder`, names its holder, the holder's node and a fencing
+// token. The first process to locate an unheld object claims it (compare-and-set); the others
+// forward its events to the holder over the internal endpoint (node-link.ts).
+//
+// The object's storage is a SQLite file in its node's data directory, so an object is homed to
+// its node. When the holder's lease expires (the process died, hung, or lost Redis):
+//   - another process of the same node (same data directory) takes the object over, raising the
+//     token: `--processes N`, a restart, a rolling restart;
+//   - a process of another node forwards to any live process of the home node, and with none
+//     answers that the node is unavailable (the stub throws an error naming it; the data is on
+//     that node's disk, so nobody else may serve the object until it returns).
+// A holder serves an object only while its own lease is valid by its own clock (the local
+// deadline is counted from before the renewal was sent, so it passes before Redis expires the
+// lease), and a holder that lapsed never renews that identity: it registers as a new holder and
+// every object it held must be located (and taken over, token + 1) again. Every storage operation
+// and every answer checks the fence, so a partitioned or paused holder refuses instead of making
+// a second copy of the object.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { serialize, deserialize } from 'node:v8';
+import { Agent, request } from 'undici';
+import { redisKey } from '../store/redis.js';
+import { NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
+
+export const DEFAULT_OBJECT_LEASE_MS = 10_000;
+/** the internal endpoint's one path */
+export const FORWARD_PATH = '/durable-object-event';
+
+interface HolderRecord {
+  holder: string;
+  node: string;
+  token: number;
+}
+
+// Redis time in ms, inside a script (the one clock every node's lease is compared against).
+const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+
+/** KEYS: live zset, addresses hash. ARGV: holder, lease ms, address, "renew"|"register".
+ *  A renewal of a lease that already expired fails: that identity is over. */
+const REGISTER = `${NOW}
+if ARGV[4] == 'renew' then
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if not s or tonumber(s) <= now then return 0 end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+for _, m in ipairs(dead) do redis.call('ZREM', KEYS[1], m) redis.call('HDEL', KEYS[2], m) end
+return 1`;
+
+/** KEYS: live zset, addresses hash. ARGV: holder ('' for any). Address and holder of a live one. */
+const LIVE = `${NOW}
+if ARGV[1] ~= '' then
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if s and tonumber(s) > now then return {ARGV[1], redis.call('HGET', KEYS[2], ARGV[1]) or ''} end
+  return false
+end
+local m = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. now, 'LIMIT', 0, 1)
+if #m == 0 then return false end
+return {m[1], redis.call('HGET', KEYS[2], m[1]) or ''}`;
+
+/** KEYS: one key. ARGV: expected value ('' for none), new value. */
+const SWAP = `if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
+
+export interface RedisPlacementOptions {
+  client: Redis;
+  node: string;
+  logger: Logger;
+  /** the holder lease (default 10 s): how long a dead process's objects wait before another
+   *  process of its node takes them over */
+  leaseMs?: number;
+  prefix?: string;
+}
+
+export class RedisObjectPlacement implements ObjectPlacement {
+  private readonly client: Redis;
+  private readonly node: string;
+  private readonly logger: Logger;
+  private readonly leaseMs: number;
+  private readonly prefix: string;
+  private holder = '';
+  private address = '';
+  private secret = '';
+  /** performance.now() past which this process may not serve what it holds */
+  private validUntil = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private renewing: Promise<void> | null = null;
+  private closed = false;
+  private readonly here = new Map<string, Fence>();
+  private readonly remote = new Map<string, { to: RemoteHolder; until: number }>();
+  private readonly locating = new Map<string, Promise<Whereabouts>>();
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0 });
+  /** objects this process took over from a holder whose lease expired (tests, logs) */
+  takeovers = 0;
+
+  constructor(options: RedisPlacementOptions) {
+    this.client = options.client;
+    this.node = options.node;
+    this.logger = options.logger;
+    this.leaseMs = options.leaseMs ?? DEFAULT_OBJECT_LEASE_MS;
+    this.prefix = options.prefix ?? 'cinder';
+  }
+
+  private nodeKeys(node: string): [string, string] {
+    return [redisKey(this.prefix, `do-node:${node}`, 'live'), redisKey(this.prefix, `do-node:${node}`, 'addresses')];
+  }
+
+  private objectKey(key: string): string {
+    return redisKey(this.prefix, `do:${key}`, 'holder');
+  }
+
+  /** Take a lease (the internal endpoint listens at `address`), and keep it renewed. */
+  async start(address: string, secret: string): Promise<void> {
+    this.address = address;
+    this.secret = secret;
+    await this.register();
+    this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.leaseMs / 4)));
+    this.timer.unref();
+  }
+
+  get holderId(): string {
+    return this.holder;
+  }
+
+  private async register(): Promise<void> {
+    const holder = `${this.node}/${process.pid}/${randomBytes(4).toString('hex')}`;
+    const sentAt = performance.now();
+    await this.client.eval(REGISTER, 2, ...this.nodeKeys(this.node), holder, String(this.leaseMs), this.address, 'register');
+    this.holder = holder;
+    this.here.clear();
+    this.validUntil = sentAt + this.leaseMs;
+  }
+
+  private renew(): Promise<void> {
+    this.renewing ??= (async () => {
+      if (this.closed) return;
+      const sentAt = performance.now();
+      try {
+        const ok = await this.client.eval(REGISTER, 2, ...this.nodeKeys(this.node), this.holder, String(this.leaseMs), this.address, 'renew');
+        if (ok === 1) {
+          this.validUntil = sentAt + this.leaseMs;
+          return;
+        }
+        // The lease expired before we renewed it (Redis unreachable, the process paused): what
+        // this identity held may already be another's. Start over as a new holder.
+        this.logger.warn({ holder: this.holder }, 'Durable Object lease lapsed: this process held no object meanwhile; its objects are located again');
+        await this.register();
+      } catch (error) {
+        if (performance.now() > this.validUntil) this.logger.warn({ err: (error as Error).message }, 'Durable Object lease cannot be renewed (Redis unreachable): objects held here are refused until it is back');
+      }
+    })().finally(() => (this.renewing = null));
+    return this.renewing;
+  }
+
+  private fence(token: number): Fence {
+    const holder = this.holder;
+    return {
+      holder,
+      token,
+      check: () => {
+        if (this.holder !== holder || performance.now() > this.validUntil) {
+          throw new PlacementLostError(`this process (node "${this.node}") lost its Durable Object lease with Redis and no longer holds the object; nothing was written`);
+        }
+      },
+    };
+  }
+
+  locate(objectKey: string, className: string): Promise<Whereabouts> {
+    if (performance.now() > this.validUntil) {
+      return Promise.resolve({ unavailable: `Durable Object ${className}: node "${this.node}" cannot reach Redis to locate it (its lease lapsed); try again shortly` });
+    }
+    const held = this.here.get(objectKey);
+    if (held && held.holder === this.holder) return Promise.resolve({ here: held });
+    const remote = this.remote.get(objectKey);
+    if (remote && remote.until > Date.now()) return Promise.resolve({ remote: remote.to });
+    let pending = this.locating.get(objectKey);
+    if (!pending) {
+      pending = this.lookUp(objectKey, className).finally(() => this.locating.delete(objectKey));
+      this.locating.set(objectKey, pending);
+    }
+    return pending;
+  }
+
+  private async lookUp(objectKey: string, className: string): Promise<Whereabouts> {
+    const key = this.objectKey(objectKey);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const raw = (await this.client.get(key)) ?? '';
+      const record = raw ? (JSON.parse(raw) as HolderRecord) : null;
+      if (record && record.holder === this.holder) return this.hold(objectKey, record.token);
+      if (record) {
+        const live = (await this.client.eval(LIVE, 2, ...this.nodeKeys(record.node), record.holder)) as [string, string] | null;
+        if (live) return this.sendTo(objectKey, { holder: live[0], node: record.node, address: live[1] });
+        if (record.node !== this.node) {
+          // Homed elsewhere and its holder is gone: a live process of that node may take it over.
+          const other = (await this.client.eval(LIVE, 2, ...this.nodeKeys(record.node), '')) as [string, string] | null;
+          if (other) return this.sendTo(objectKey, { holder: other[0], node: record.node, address: other[1] });
+          return { unavailable: `Durable Object ${className} is stored on node "${record.node}", which is unavailable (no live process there since its lease expired); requests for it fail until that node is back` };
+        }
+      }
+      // Unheld, or held by a dead process of this node (same data directory): claim it.
+      const next: HolderRecord = { holder: this.holder, node: this.node, token: (record?.token ?? 0) + 1 };
+      if ((await this.client.eval(SWAP, 1, key, raw, JSON.stringify(next))) === 1) {
+        if (record) {
+          this.takeovers++;
+          this.logger.info({ object: objectKey, from: record.holder, token: next.token }, `took over Durable Object ${className} from a process whose lease expired`);
+        }
+        return this.hold(objectKey, next.token);
+      }
+      // Another process claimed it at the same moment: read again.
+    }
+    return { unavailable: `Durable Object ${className}: its placement keeps changing; try again shortly` };
+  }
+
+  private hold(objectKey: string, token: number): Whereabouts {
+    const fence = this.fence(token);
+    this.here.set(objectKey, fence);
+    this.remote.delete(objectKey);
+    return { here: fence };
+  }
+
+  private sendTo(objectKey: string, to: RemoteHolder): Whereabouts {
+    // Looked at again after a lease's time: a holder that went away is noticed without a failure.
+    this.remote.set(objectKey, { to, until: Date.now() + this.leaseMs });
+    return { remote: to };
+  }
+
+  forget(objectKey: string): void {
+    this.remote.delete(objectKey);
+  }
+
+  async forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
+    const res = await request(`http://${to.address}${FORWARD_PATH}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/octet-stream', 'x-cinder-holder': to.holder },
+      body: serialize(event),
+      dispatcher: this.agent,
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode === 409) return NOT_HELD;
+    if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);
+    return deserialize(body) as DeliveryOutcome;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.renewing?.catch(() => {});
+    // Gone at once rather than after the lease: the node's other processes take over now.
+    if (this.holder) await this.client.zrem(this.nodeKeys(this.node)[0], this.holder).catch(() => {});
+    this.validUntil = 0;
+    await this.agent.close().catch(() => {});
+  }
+}
+
+/** A secret every node shares, made by the first to ask (kept in Redis). */
+export async function sharedSecret(client: Redis, name: string, prefix = 'cinder'): Promise<Buffer> {
+  const key = redisKey(prefix, 'do', name);
+  await client.set(key, randomBytes(32).toString('hex'), 'NX');
+  const hex = await client.get(key);
+  if (!hex || !/^[0-9a-f]{64}$/.test(hex)) throw new Error(`Redis key ${key} does not hold a secret (64 hex digits)`);
+  return Buffer.from(hex, 'hex');
+}
+
+/** Each worker's Durable Object classes in Redis: `cinder:{do}:classes:<account>/<script>`. */
+export function redisSharedClasses(client: Redis, prefix = 'cinder'): SharedClasses {
+  const key = (account: string, script: string) => redisKey(prefix, 'do', `classes:${encodeURIComponent(account)}/${script}`);
+  return {
+    async get(account, script) {
+      const raw = await client.get(key(account, script));
+      return raw ? (JSON.parse(raw) as ScriptClasses) : null;
+    },
+    async put(account, script, base, next) {
+      return (await client.eval(SWAP, 1, key(account, script), base ? JSON.stringify(base) : '', JSON.stringify(next))) === 1;
+    },
+  };
+}
