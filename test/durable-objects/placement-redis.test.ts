@@ -1,0 +1,255 @@
+// Durable Objects placed across `cinder serve --redis` nodes (real redis-server, real nodes on
+// loopback): an object lives in one process at a time and the others forward to it. A counter
+// under 50 concurrent requests spread over two nodes loses no increment and exists once (one
+// construction, one SQLite file on one node); RPC through the node that does not hold the object
+// carries values and errors back; a node killed with -9 makes its objects fail with an error
+// naming it (others keep working) and serves them again, data intact, once it is back; a holder cut
+// off from Redis cannot write once its lease was taken over by another process of its node
+// (fencing), and forwards to the new holder after it reconnects.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { findRedisServer } from '../kv/fixtures.js';
+import { deploy, startNode, startRedis, stopNode, tempDir, until, type Node, type RestartableRedis } from '../scale/helpers.js';
+
+const redisBinary = findRedisServer();
+const LEASE_MS = 1500;
+
+const WORKER = `
+export class Counter {
+  constructor(ctx, env) {
+    this.ctx = ctx;
+    // Counted in storage: every construction, on whichever node, adds one.
+    ctx.blockConcurrencyWhile(async () => {
+      await ctx.storage.put('constructions', ((await ctx.storage.get('constructions')) ?? 0) + 1);
+    });
+  }
+  async fetch(request) {
+    const url = new URL(request.url);
+    const s = this.ctx.storage;
+    if (url.pathname === '/inc') {
+      const value = ((await s.get('count')) ?? 0) + 1;
+      await s.put('count', value);
+      return new Response(String(value));
+    }
+    if (url.pathname === '/slow-write') {
+      await (await fetch(url.searchParams.get('hold'))).text();
+      await s.put('late', 'written');
+      return new Response('wrote');
+    }
+    return Response.json({ count: (await s.get('count')) ?? 0, constructions: await s.get('constructions'), late: (await s.get('late')) ?? null });
+  }
+  async add(a, b) { return { sum: a + b, when: new Date(0), list: new Map([['k', [1, 2]]]), bytes: new Uint8Array([7, 8]) }; }
+  async fail() { throw new RangeError('object said no'); }
+}
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const stub = env.COUNTER.get(env.COUNTER.idFromName(url.searchParams.get('name') ?? 'one'));
+    try {
+      if (url.pathname === '/rpc') {
+        const out = await stub.add(2, 3);
+        return Response.json({ sum: out.sum, when: out.when.toISOString(), list: [...out.list], bytes: [...out.bytes] });
+      }
+      if (url.pathname === '/rpc-fail') {
+        try { await stub.fail(); return new Response('no error'); }
+        catch (e) { return Response.json({ name: e.name, message: e.message, isRangeError: e instanceof RangeError }); }
+      }
+      return await stub.fetch(new Request('https://object' + url.pathname + url.search));
+    } catch (e) {
+      return new Response(e.message, { status: 503 });
+    }
+  },
+};
+`;
+const METADATA = { bindings: [{ type: 'durable_object_namespace', name: 'COUNTER', class_name: 'Counter' }], migrations: { new_tag: 'v1', new_sqlite_classes: ['Counter'] } };
+
+async function call(node: Node, path: string): Promise<{ status: number; text: string }> {
+  const res = await request(`${node.url}${path}`, { headers: { host: 'counter.example' }, headersTimeout: 30_000 });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+/** Object files (<data>/durable-objects/<namespace>/<id>.sqlite) in a node's data directory. */
+function objectFiles(dataDir: string): string[] {
+  const root = join(dataDir, 'durable-objects');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .flatMap((entry) => readdirSync(join(root, entry.name)).filter((file) => /^[0-9a-f]{64}\.sqlite$/.test(file)));
+}
+
+const nodeArgs = ['--no-supervisor', '--object-lease-ms', String(LEASE_MS), '--allow-private-fetch'];
+let redis: RestartableRedis;
+const started: Node[] = [];
+
+async function node(nodeId: string, options: { redis?: string; dataDir?: string } = {}): Promise<Node> {
+  const n = await startNode({ redis: options.redis ?? redis.url, nodeId, dataDir: options.dataDir, args: nodeArgs });
+  started.push(n);
+  return n;
+}
+
+beforeAll(async () => {
+  if (!redisBinary) return;
+  redis = await startRedis(redisBinary);
+}, 30_000);
+
+afterAll(async () => {
+  for (const n of started) if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGKILL');
+  await Promise.all(started.map((n) => n.exit));
+  await redis?.cleanup();
+});
+
+describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', () => {
+  let a: Node;
+  let b: Node;
+
+  beforeAll(async () => {
+    a = await node('node-a');
+    b = await node('node-b');
+    const deployed = await deploy(a, 'counter', WORKER, METADATA);
+    expect(deployed.status, deployed.text).toBe(201);
+    // B hears of the deploy through pub/sub, with the class as A recorded it.
+    expect(await until(async () => (await call(b, '/?name=warm-b')).status === 200, 10_000)).toBe(true);
+  }, 240_000);
+
+  it('50 concurrent increments spread over two nodes: none lost, one instance, storage on one node', async () => {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => call(i % 2 ? b : a, '/inc?name=shared')));
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(results.map((r) => Number(r.text)).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    for (const n of [a, b]) {
+      const state = JSON.parse((await call(n, '/get?name=shared')).text);
+      expect(state).toEqual({ count: 50, constructions: 1, late: null });
+    }
+    // warm-b and shared: each object's file is on exactly one node.
+    const files = [...objectFiles(a.dataDir), ...objectFiles(b.dataDir)];
+    expect(new Set(files).size).toBe(files.length);
+  }, 60_000);
+
+  it('RPC through the node that does not hold the object carries values and errors back', async () => {
+    expect((await call(a, '/get?name=rpc')).status).toBe(200); // now held by A
+    const before = objectFiles(a.dataDir).length + objectFiles(b.dataDir).length;
+    const out = await call(b, '/rpc?name=rpc');
+    expect(out.status, out.text).toBe(200);
+    expect(JSON.parse(out.text)).toEqual({ sum: 5, when: '1970-01-01T00:00:00.000Z', list: [['k', [1, 2]]], bytes: [7, 8] });
+    const failed = await call(b, '/rpc-fail?name=rpc');
+    expect(JSON.parse(failed.text)).toEqual({ name: 'RangeError', message: 'object said no', isRangeError: true });
+    expect(objectFiles(a.dataDir).length + objectFiles(b.dataDir).length).toBe(before);
+    expect(JSON.parse((await call(b, '/get?name=rpc')).text).constructions).toBe(1);
+  }, 30_000);
+
+  it('a node killed with -9: its objects fail naming it, others keep working, and come back with it', async () => {
+    const dataDir = a.dataDir;
+    for (let i = 0; i < 3; i++) expect((await call(a, '/inc?name=homed-on-a')).status).toBe(200);
+    a.proc.kill('SIGKILL');
+    await a.exit;
+    let last = { status: 0, text: '' };
+    const named = await until(async () => {
+      last = await call(b, '/inc?name=homed-on-a');
+      return last.status === 503 && /node "node-a", which is unavailable/.test(last.text);
+    }, 15_000, 100);
+    expect(named, last.text).toBe(true);
+    // Objects held by B (warm-b was first called through B), and new ones, are not affected.
+    expect((await call(b, '/inc?name=warm-b')).text).toBe('1');
+    expect((await call(b, '/inc?name=fresh-on-b')).text).toBe('1');
+    // Node A back on its data directory: its objects are served again, nothing lost.
+    a = await node('node-a', { dataDir });
+    const back = await call(b, '/get?name=homed-on-a');
+    expect(back.status, back.text).toBe(200);
+    expect(JSON.parse(back.text).count).toBe(3);
+  }, 120_000);
+});
+
+/** A TCP proxy to Redis that the test can cut (a network partition between one node and Redis). */
+async function redisProxy(target: number) {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) return client.destroy();
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    heal() {
+      cut = false;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe.skipIf(!redisBinary)('fencing: a holder that lost its lease', () => {
+  it('cannot write after another process of its node took the object over, and forwards to it once back', async () => {
+    const proxy = await redisProxy(redis.port);
+    // Two processes of one node (same node id, same data directory), as --processes 2 runs;
+    // the first reaches Redis through a proxy the test can cut.
+    const dataDir = tempDir('cinder-do-fence-');
+    const first = await node('node-f', { redis: proxy.url, dataDir });
+    const second = await node('node-f', { dataDir });
+    expect((await deploy(second, 'counter', WORKER, METADATA)).status).toBe(201);
+    expect(await until(async () => (await call(first, '/inc?name=fenced')).status === 200, 10_000)).toBe(true);
+
+    // An event on the holder waits on a fetch the test holds open...
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let fetched!: () => void;
+    const arrived = new Promise<void>((resolve) => (fetched = resolve));
+    const hold = http.createServer((_req, res) => {
+      fetched();
+      void held.then(() => res.end('go'));
+    });
+    await new Promise<void>((resolve) => hold.listen(0, '127.0.0.1', resolve));
+    const holdUrl = `http://127.0.0.1:${(hold.address() as AddressInfo).port}/`;
+    const slow = call(first, `/slow-write?name=fenced&hold=${encodeURIComponent(holdUrl)}`);
+    await arrived;
+
+    // ...while it is cut off from Redis. Once its lease has run out by its own clock it refuses
+    // the object (and what is forwarded to it)...
+    proxy.cut();
+    slow.catch(() => {});
+    let refused = { status: 0, text: '' };
+    expect(await until(async () => (refused = await call(first, '/get?name=fenced')).status === 503, 15_000, 100), refused.text).toBe(true);
+    expect(refused.text).toMatch(/node "node-f" cannot reach Redis/);
+    // ...and once Redis expires it too, the node's other process takes the object over.
+    let taken = { status: 0, text: '' };
+    expect(await until(async () => (taken = await call(second, '/inc?name=fenced')).status === 200, 15_000, 100), taken.text).toBe(true);
+    expect(taken.text).toBe('2');
+    // ...and the write its old event makes now fails: nothing reaches the object's storage.
+    release();
+    const stale = await slow;
+    expect(stale.status).toBe(503);
+    expect(stale.text).toMatch(/lost its Durable Object lease/);
+    const state = JSON.parse((await call(second, '/get?name=fenced')).text);
+    // Taken over: constructed again there from storage (the count it had), once.
+    expect(state).toEqual({ count: 2, constructions: 2, late: null });
+
+    // Back in touch with Redis, the old holder forwards to the new one instead of serving its copy.
+    proxy.heal();
+    let after = { status: 0, text: '' };
+    expect(await until(async () => (after = await call(first, '/inc?name=fenced')).status === 200, 15_000, 200), after.text).toBe(true);
+    expect(after.text).toBe('3');
+    expect(JSON.parse((await call(second, '/get?name=fenced')).text).count).toBe(3);
+    hold.closeAllConnections();
+    hold.close();
+    await proxy.close();
+    for (const n of [first, second]) await stopNode(n, false);
+  }, 120_000);
+});
