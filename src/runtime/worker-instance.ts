@@ -400,7 +400,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * (its trigger reads "RPC rpc://<entrypoint>/<method>"); `args` are copied in, the answer out.
    */
   async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
-    const invocation = this.begin(requestId, 'fetch', place);
+    const invocation = this.begin(requestId, 'rpc', place);
     invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
     try {
       const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
