@@ -13,8 +13,13 @@ export interface AlarmOptions {
   maxRetries?: number;
 }
 
+/** The object is held by another process of this node (placement with --redis), which fires the
+ *  alarm itself: this process leaves it alone for a while. */
+export const HELD_ELSEWHERE = 'held elsewhere' as const;
+const ELSEWHERE_RECHECK_MS = 1000;
+
 /** Runs an object's alarm(); resolves to an error message when it failed. */
-export type AlarmRunner = (alarm: AlarmRecord) => Promise<string | null>;
+export type AlarmRunner = (alarm: AlarmRecord) => Promise<string | null | typeof HELD_ELSEWHERE>;
 
 /** Timers past this are re-armed rather than set (setTimeout's 32-bit limit). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -97,7 +102,13 @@ export class AlarmScheduler {
   private async run(alarm: AlarmRecord): Promise<void> {
     let failure: string | null;
     try {
-      failure = await this.runner!(alarm);
+      const out = await this.runner!(alarm);
+      if (out === HELD_ELSEWHERE) {
+        // Still "running" here until the recheck, so this process does not spin on it.
+        await new Promise((resolve) => setTimeout(resolve, ELSEWHERE_RECHECK_MS).unref());
+        return;
+      }
+      failure = out;
     } catch (error) {
       failure = (error as Error).message;
     }

@@ -135,6 +135,12 @@ export class DurableObjects {
     return { failure: `Durable Object ${namespace.className} ${id} is unavailable: ${unreachable ? `cannot reach ${unreachable}` : 'it keeps moving between processes'}; try again shortly` };
   }
 
+  /** Whether another live process holds the object (placement); claims it here when unheld. */
+  async heldElsewhere(namespace: NamespaceRecord, id: string): Promise<boolean> {
+    if (!this.placement) return false;
+    return 'remote' in (await this.placement.locate(`${namespace.dir}/${id}`, namespace.className));
+  }
+
   /** An event forwarded by another process: delivered here if this process holds the object. */
   async receive(forwarded: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
     const namespace = this.registry.namespace(forwarded.account, forwarded.script, forwarded.className);

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { BindingConfig, DurableObjectMigration } from '../../src/model/worker-definition.js';
 import { DurableObjectRegistry, MigrationError, type MigrationPlan, type ScriptClasses } from './registry.js';
-import { AlarmScheduler, type AlarmOptions } from './alarms.js';
+import { AlarmScheduler, HELD_ELSEWHERE, type AlarmOptions } from './alarms.js';
 import { DurableObjects, registerDurableObjectOps, type DurableObjectOptions, type DurableObjectRuntime } from './host.js';
 import { DURABLE_OBJECT_BINDING } from './protocol.js';
 import type { ForwardedEvent } from './placement.js';
@@ -63,6 +63,8 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
   const startAlarms = () => alarms.start(async (alarm) => {
     const namespace = registry.namespace(alarm.account, alarm.script, alarm.className);
     if (!namespace) return `class ${alarm.className} no longer exists`;
+    // Every process of a node sees the node's alarms; the object's holder runs them.
+    if (await objects.heldElsewhere(namespace, alarm.id)) return HELD_ELSEWHERE;
     const out = await objects.deliver(namespace, alarm.id, alarm.name, { kind: 'alarm', retryCount: alarm.retries }, undefined, { method: 'ALARM', url: `durable-object://${alarm.className}/alarm` });
     if (out.failure !== undefined) return out.failure;
     if (out.error) return `${out.error.name}: ${out.error.message}`;

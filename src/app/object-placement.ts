@@ -96,7 +96,8 @@ export class RedisObjectPlacement implements ObjectPlacement {
   private readonly here = new Map<string, Fence>();
   private readonly remote = new Map<string, { to: RemoteHolder; until: number }>();
   private readonly locating = new Map<string, Promise<Whereabouts>>();
-  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0 });
+  // The holder answers within its event's wall limit; this only bounds a holder that hangs.
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 10 * 60_000 });
   /** objects this process took over from a holder whose lease expired (tests, logs) */
   takeovers = 0;
 
