@@ -10,7 +10,8 @@ import type { AlarmOptions } from '../../bindings/durable-objects/alarms.js';
 import type { DurableObjectDeploys } from '../control/deployments.js';
 import type { RedisDeploymentStore } from '../store/redis.js';
 import type { ObjectPlacement, SharedClasses } from '../../bindings/durable-objects/index.js';
-import { RedisObjectPlacement, redisSharedClasses, sharedSecret } from './object-placement.js';
+import { LeasedObjectPlacement, redisPlacementBackend, redisSharedClasses, sharedSecret, type PlacementBackend } from './object-placement.js';
+import { sqlitePlacementBackend } from './placement-sqlite.js';
 import { startNodeLink } from './node-link.js';
 
 export interface DurableObjectServeOptions extends ObjectHostOptions {
@@ -24,7 +25,8 @@ export interface DurableObjectServeOptions extends ObjectHostOptions {
 }
 
 export interface ObjectSharing {
-  shared: { secret: Buffer; classes: SharedClasses };
+  /** several nodes: the id secret and the classes they share (absent: this data directory's) */
+  shared?: { secret: Buffer; classes: SharedClasses };
   placement: ObjectPlacement;
 }
 
@@ -40,19 +42,37 @@ export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: L
 }
 
 /**
- * Durable Objects placed across the processes and nodes of one Redis: the id secret and each
- * worker's classes shared, a holder lease for this process, and its internal endpoint. Returns
- * the objects and what to close (the lease first: the node's other processes take over at once).
+ * Durable Objects placed across serving processes: on Redis, across every process of every node
+ * (the id secret and each worker's classes shared there too); without it, across the serving
+ * processes of this node (`--processes N`), on a SQLite file under the data directory. A holder
+ * lease for this process and its internal endpoint. Returns the objects and what to close (the
+ * lease first: the node's other processes take over at once).
  */
-export async function placeObjectsOnRedis(runtime: Runtime, dataDir: string, logger: Logger, store: RedisDeploymentStore, node: string, options: DurableObjectServeOptions = {}) {
-  const [idSecret, linkSecret] = await Promise.all([sharedSecret(store.client, 'id-secret'), sharedSecret(store.client, 'link-secret')]);
-  const placement = new RedisObjectPlacement({ client: store.client, node, logger, leaseMs: options.leaseMs });
-  const objects = setUpDurableObjects(runtime, dataDir, logger, options, { shared: { secret: idSecret, classes: redisSharedClasses(store.client) }, placement });
-  const link = await startNodeLink({ host: options.internalHost ?? '127.0.0.1', secret: linkSecret.toString('hex'), logger, receive: (event) => objects.service.receive(event) });
+export async function placeObjects(runtime: Runtime, dataDir: string, logger: Logger, node: string, where: { redis: RedisDeploymentStore } | { local: true }, options: DurableObjectServeOptions = {}) {
+  let backend: PlacementBackend;
+  let linkSecret: string;
+  let shared: ObjectSharing['shared'] | undefined;
+  let closeBackend = () => {};
+  if ('redis' in where) {
+    const client = where.redis.client;
+    const [idSecret, link] = await Promise.all([sharedSecret(client, 'id-secret'), sharedSecret(client, 'link-secret')]);
+    backend = redisPlacementBackend(client);
+    linkSecret = link.toString('hex');
+    shared = { secret: idSecret, classes: redisSharedClasses(client) };
+  } else {
+    const local = sqlitePlacementBackend(dataDir);
+    backend = local;
+    linkSecret = local.secret();
+    closeBackend = () => local.close();
+  }
+  const placement = new LeasedObjectPlacement({ backend, node, logger, leaseMs: options.leaseMs, store: 'redis' in where ? 'Redis' : "the node's placement file" });
+  const objects = setUpDurableObjects(runtime, dataDir, logger, options, { shared, placement });
+  const link = await startNodeLink({ host: 'redis' in where ? (options.internalHost ?? '127.0.0.1') : '127.0.0.1', secret: linkSecret, logger, receive: (event) => objects.service.receive(event) });
   try {
-    await placement.start(link.address, linkSecret.toString('hex'));
+    await placement.start(link.address, linkSecret);
   } catch (error) {
     await link.close();
+    closeBackend();
     throw error;
   }
   return {
@@ -61,6 +81,7 @@ export async function placeObjectsOnRedis(runtime: Runtime, dataDir: string, log
     close: async () => {
       await placement.close();
       await link.close();
+      closeBackend();
     },
   };
 }

@@ -1,4 +1,6 @@
-// Durable Object placement across serving processes and nodes, on Redis (`cinder serve --redis`).
+// Durable Object placement across serving processes and nodes, on Redis (`cinder serve --redis`),
+// or across the serving processes of one node on a SQLite file (`--processes N` without Redis:
+// placement-sqlite.ts, same rules, every holder on one node).
 //
 // Every serving process is a *holder* (`<node>/<pid>/<random>`) with a lease in Redis: a score in
 // the sorted set `cinder:{do-node:<node>}:live` (expiry in Redis's own clock), renewed every
@@ -69,22 +71,60 @@ return {m[1], redis.call('HGET', KEYS[2], m[1]) or ''}`;
 /** KEYS: one key. ARGV: expected value ('' for none), new value. */
 const SWAP = `if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
 
-export interface RedisPlacementOptions {
-  client: Redis;
+/** Where leases and object records are kept: Redis (nodes), or a SQLite file (the processes of
+ *  one node without Redis: placement-sqlite.ts). Each call is atomic. */
+export interface PlacementBackend {
+  /** take (or, with `renew`, extend) a holder's lease; a renewal of an expired lease fails */
+  lease(node: string, holder: string, leaseMs: number, address: string, renew: boolean): Promise<boolean>;
+  /** `holder` if its lease is live, or with holder '' any live holder of the node: [holder, address] */
+  live(node: string, holder: string): Promise<[string, string] | null>;
+  /** the object's record ('' when none) */
+  record(objectKey: string): Promise<string>;
+  /** replace the record if it is still `expected` */
+  swap(objectKey: string, expected: string, next: string): Promise<boolean>;
+  /** end a holder's lease now (a graceful stop) */
+  release(node: string, holder: string): Promise<void>;
+}
+
+export function redisPlacementBackend(client: Redis, prefix = 'cinder'): PlacementBackend {
+  const nodeKeys = (node: string): [string, string] => [redisKey(prefix, `do-node:${node}`, 'live'), redisKey(prefix, `do-node:${node}`, 'addresses')];
+  const objectKey = (key: string) => redisKey(prefix, `do:${key}`, 'holder');
+  return {
+    async lease(node, holder, leaseMs, address, renew) {
+      return (await client.eval(REGISTER, 2, ...nodeKeys(node), holder, String(leaseMs), address, renew ? 'renew' : 'register')) === 1;
+    },
+    async live(node, holder) {
+      return (await client.eval(LIVE, 2, ...nodeKeys(node), holder)) as [string, string] | null;
+    },
+    async record(key) {
+      return (await client.get(objectKey(key))) ?? '';
+    },
+    async swap(key, expected, next) {
+      return (await client.eval(SWAP, 1, objectKey(key), expected, next)) === 1;
+    },
+    async release(node, holder) {
+      await client.zrem(nodeKeys(node)[0], holder);
+    },
+  };
+}
+
+export interface PlacementOptions {
+  backend: PlacementBackend;
   node: string;
   logger: Logger;
   /** the holder lease (default 10 s): how long a dead process's objects wait before another
    *  process of its node takes them over */
   leaseMs?: number;
-  prefix?: string;
+  /** what a lapse is blamed on, in messages ("Redis", "the node's placement file") */
+  store?: string;
 }
 
-export class RedisObjectPlacement implements ObjectPlacement {
-  private readonly client: Redis;
+export class LeasedObjectPlacement implements ObjectPlacement {
+  private readonly backend: PlacementBackend;
   private readonly node: string;
   private readonly logger: Logger;
   private readonly leaseMs: number;
-  private readonly prefix: string;
+  private readonly store: string;
   private holder = '';
   private address = '';
   private secret = '';
@@ -101,20 +141,12 @@ export class RedisObjectPlacement implements ObjectPlacement {
   /** objects this process took over from a holder whose lease expired (tests, logs) */
   takeovers = 0;
 
-  constructor(options: RedisPlacementOptions) {
-    this.client = options.client;
+  constructor(options: PlacementOptions) {
+    this.backend = options.backend;
     this.node = options.node;
     this.logger = options.logger;
     this.leaseMs = options.leaseMs ?? DEFAULT_OBJECT_LEASE_MS;
-    this.prefix = options.prefix ?? 'cinder';
-  }
-
-  private nodeKeys(node: string): [string, string] {
-    return [redisKey(this.prefix, `do-node:${node}`, 'live'), redisKey(this.prefix, `do-node:${node}`, 'addresses')];
-  }
-
-  private objectKey(key: string): string {
-    return redisKey(this.prefix, `do:${key}`, 'holder');
+    this.store = options.store ?? 'Redis';
   }
 
   /** Take a lease (the internal endpoint listens at `address`), and keep it renewed. */
@@ -133,7 +165,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
   private async register(): Promise<void> {
     const holder = `${this.node}/${process.pid}/${randomBytes(4).toString('hex')}`;
     const sentAt = performance.now();
-    await this.client.eval(REGISTER, 2, ...this.nodeKeys(this.node), holder, String(this.leaseMs), this.address, 'register');
+    await this.backend.lease(this.node, holder, this.leaseMs, this.address, false);
     this.holder = holder;
     this.here.clear();
     this.validUntil = sentAt + this.leaseMs;
@@ -144,8 +176,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
       if (this.closed) return;
       const sentAt = performance.now();
       try {
-        const ok = await this.client.eval(REGISTER, 2, ...this.nodeKeys(this.node), this.holder, String(this.leaseMs), this.address, 'renew');
-        if (ok === 1) {
+        if (await this.backend.lease(this.node, this.holder, this.leaseMs, this.address, true)) {
           this.validUntil = sentAt + this.leaseMs;
           return;
         }
@@ -154,7 +185,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
         this.logger.warn({ holder: this.holder }, 'Durable Object lease lapsed: this process held no object meanwhile; its objects are located again');
         await this.register();
       } catch (error) {
-        if (performance.now() > this.validUntil) this.logger.warn({ err: (error as Error).message }, 'Durable Object lease cannot be renewed (Redis unreachable): objects held here are refused until it is back');
+        if (performance.now() > this.validUntil) this.logger.warn({ err: (error as Error).message }, `Durable Object lease cannot be renewed (${this.store} unreachable): objects held here are refused until it is back`);
       }
     })().finally(() => (this.renewing = null));
     return this.renewing;
@@ -167,7 +198,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
       token,
       check: () => {
         if (this.holder !== holder || performance.now() > this.validUntil) {
-          throw new PlacementLostError(`this process (node "${this.node}") lost its Durable Object lease with Redis and no longer holds the object; nothing was written`);
+          throw new PlacementLostError(`this process (node "${this.node}") lost its Durable Object lease with ${this.store} and no longer holds the object; nothing was written`);
         }
       },
     };
@@ -175,7 +206,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
 
   locate(objectKey: string, className: string): Promise<Whereabouts> {
     if (performance.now() > this.validUntil) {
-      return Promise.resolve({ unavailable: `Durable Object ${className}: node "${this.node}" cannot reach Redis to locate it (its lease lapsed); try again shortly` });
+      return Promise.resolve({ unavailable: `Durable Object ${className}: node "${this.node}" cannot reach ${this.store} to locate it (its lease lapsed); try again shortly` });
     }
     const held = this.here.get(objectKey);
     if (held && held.holder === this.holder) return Promise.resolve({ here: held });
@@ -190,24 +221,23 @@ export class RedisObjectPlacement implements ObjectPlacement {
   }
 
   private async lookUp(objectKey: string, className: string): Promise<Whereabouts> {
-    const key = this.objectKey(objectKey);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const raw = (await this.client.get(key)) ?? '';
+      const raw = await this.backend.record(objectKey);
       const record = raw ? (JSON.parse(raw) as HolderRecord) : null;
       if (record && record.holder === this.holder) return this.hold(objectKey, record.token);
       if (record) {
-        const live = (await this.client.eval(LIVE, 2, ...this.nodeKeys(record.node), record.holder)) as [string, string] | null;
+        const live = await this.backend.live(record.node, record.holder);
         if (live) return this.sendTo(objectKey, { holder: live[0], node: record.node, address: live[1] });
         if (record.node !== this.node) {
           // Homed elsewhere and its holder is gone: a live process of that node may take it over.
-          const other = (await this.client.eval(LIVE, 2, ...this.nodeKeys(record.node), '')) as [string, string] | null;
+          const other = await this.backend.live(record.node, '');
           if (other) return this.sendTo(objectKey, { holder: other[0], node: record.node, address: other[1] });
           return { unavailable: `Durable Object ${className} is stored on node "${record.node}", which is unavailable (no live process there since its lease expired); requests for it fail until that node is back` };
         }
       }
       // Unheld, or held by a dead process of this node (same data directory): claim it.
       const next: HolderRecord = { holder: this.holder, node: this.node, token: (record?.token ?? 0) + 1 };
-      if ((await this.client.eval(SWAP, 1, key, raw, JSON.stringify(next))) === 1) {
+      if (await this.backend.swap(objectKey, raw, JSON.stringify(next))) {
         if (record) {
           this.takeovers++;
           this.logger.info({ object: objectKey, from: record.holder, token: next.token }, `took over Durable Object ${className} from a process whose lease expired`);
@@ -255,7 +285,7 @@ export class RedisObjectPlacement implements ObjectPlacement {
     this.timer = null;
     await this.renewing?.catch(() => {});
     // Gone at once rather than after the lease: the node's other processes take over now.
-    if (this.holder) await this.client.zrem(this.nodeKeys(this.node)[0], this.holder).catch(() => {});
+    if (this.holder) await this.backend.release(this.node, this.holder).catch(() => {});
     this.validUntil = 0;
     await this.agent.close().catch(() => {});
   }

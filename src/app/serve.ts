@@ -28,7 +28,7 @@ import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
-import { placeObjectsOnRedis, setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
+import { placeObjects, setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
 import { IpcBus, LocalBus, RedisBus, processOrigin, type Bus } from './bus.js';
@@ -276,9 +276,10 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   registerAssetsBinding(runtime);
   const assets = new AssetStore(dataDir);
   let objects: ReturnType<typeof setUpDurableObjects> | null = null;
-  if (options.durableObjects !== false && redisStore) {
-    // With Redis, one holder per object across every process and node (app/object-placement.ts).
-    const placed = await placeObjectsOnRedis(runtime, dataDir, logger, redisStore, node, options.durableObjects);
+  if (options.durableObjects !== false && (redisStore || options.cluster)) {
+    // One holder per object across every process and node (Redis), or across this node's
+    // serving processes (app/object-placement.ts).
+    const placed = await placeObjects(runtime, dataDir, logger, node, redisStore ? { redis: redisStore } : { local: true }, options.durableObjects);
     closers.push(() => placed.service.close(), () => placed.close());
     objects = placed;
   } else if (options.durableObjects !== false) {
