@@ -32,6 +32,8 @@ import { redisKey } from '../store/redis.js';
 import { NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
 
 export const DEFAULT_OBJECT_LEASE_MS = 10_000;
+/** whereabouts remembered per process, at most (each side) */
+const MAX_CACHED = 100_000;
 /** the internal endpoint's one path */
 export const FORWARD_PATH = '/durable-object-event';
 
@@ -84,6 +86,9 @@ export interface PlacementBackend {
   swap(objectKey: string, expected: string, next: string): Promise<boolean>;
   /** end a holder's lease now (a graceful stop) */
   release(node: string, holder: string): Promise<void>;
+  /** the node an operator moved a dead node's objects to (null: none) */
+  movedTo(node: string): Promise<string | null>;
+  setMoved(node: string, to: string | null): Promise<void>;
 }
 
 export function redisPlacementBackend(client: Redis, prefix = 'cinder'): PlacementBackend {
@@ -105,8 +110,18 @@ export function redisPlacementBackend(client: Redis, prefix = 'cinder'): Placeme
     async release(node, holder) {
       await client.zrem(nodeKeys(node)[0], holder);
     },
+    async movedTo(node) {
+      return client.get(redisKey(prefix, `do-node:${node}`, 'moved-to'));
+    },
+    async setMoved(node, to) {
+      if (to === null) await client.del(redisKey(prefix, `do-node:${node}`, 'moved-to'));
+      else await client.set(redisKey(prefix, `do-node:${node}`, 'moved-to'), to);
+    },
   };
 }
+
+/** Refused: a node with a live process keeps its objects. */
+export class NodeAliveError extends Error {}
 
 export interface PlacementOptions {
   backend: PlacementBackend;
@@ -214,7 +229,9 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     if (remote && remote.until > Date.now()) return Promise.resolve({ remote: remote.to });
     let pending = this.locating.get(objectKey);
     if (!pending) {
-      pending = this.lookUp(objectKey, className).finally(() => this.locating.delete(objectKey));
+      pending = this.lookUp(objectKey, className)
+        .catch((error): Whereabouts => ({ unavailable: `Durable Object ${className}: node "${this.node}" cannot reach ${this.store} to locate it (${(error as Error).message}); try again shortly` }))
+        .finally(() => this.locating.delete(objectKey));
       this.locating.set(objectKey, pending);
     }
     return pending;
@@ -228,12 +245,21 @@ export class LeasedObjectPlacement implements ObjectPlacement {
       if (record) {
         const live = await this.backend.live(record.node, record.holder);
         if (live) return this.sendTo(objectKey, { holder: live[0], node: record.node, address: live[1] });
-        if (record.node !== this.node) {
-          // Homed elsewhere and its holder is gone: a live process of that node may take it over.
-          const other = await this.backend.live(record.node, '');
-          if (other) return this.sendTo(objectKey, { holder: other[0], node: record.node, address: other[1] });
-          return { unavailable: `Durable Object ${className} is stored on node "${record.node}", which is unavailable (no live process there since its lease expired); requests for it fail until that node is back` };
+        // Its holder is gone. Its node keeps it, unless an operator moved that node's objects.
+        const home = (await this.backend.movedTo(record.node)) ?? record.node;
+        if (home !== this.node) {
+          // A live process of the home node takes it over when it gets the event.
+          const other = await this.backend.live(home, '');
+          if (other) return this.sendTo(objectKey, { holder: other[0], node: home, address: other[1] });
+          return { unavailable: `Durable Object ${className} is stored on node "${home}", which is unavailable (no live process there since its lease expired); requests for it fail until that node is back` };
         }
+      } else if (await this.backend.movedTo(this.node)) {
+        // This node's objects were moved away while it was down: it takes no new ones either
+        // until the operator undoes that; the object goes to where they went.
+        const home = (await this.backend.movedTo(this.node))!;
+        const other = await this.backend.live(home, '');
+        if (other) return this.sendTo(objectKey, { holder: other[0], node: home, address: other[1] });
+        return { unavailable: `Durable Object ${className}: this node's objects were moved to node "${home}", which is unavailable` };
       }
       // Unheld, or held by a dead process of this node (same data directory): claim it.
       const next: HolderRecord = { holder: this.holder, node: this.node, token: (record?.token ?? 0) + 1 };
@@ -250,6 +276,8 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   }
 
   private hold(objectKey: string, token: number): Whereabouts {
+    // A cache, not the truth (the record is): bounded by starting over when it grows large.
+    if (this.here.size >= MAX_CACHED) this.here.clear();
     const fence = this.fence(token);
     this.here.set(objectKey, fence);
     this.remote.delete(objectKey);
@@ -257,9 +285,26 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   }
 
   private sendTo(objectKey: string, to: RemoteHolder): Whereabouts {
+    if (this.remote.size >= MAX_CACHED) this.remote.clear();
     // Looked at again after a lease's time: a holder that went away is noticed without a failure.
     this.remote.set(objectKey, { to, until: Date.now() + this.leaseMs });
     return { remote: to };
+  }
+
+  /**
+   * An operator moves a dead node's objects to another node (`to`, which takes each over, token
+   * raised, at its next event). Refused while `from` has a live process. The data is not copied:
+   * copy <data>/durable-objects/ of `from` to `to` first, or the objects start empty there.
+   * `to` null undoes it (objects already moved stay where they are).
+   */
+  async reassign(from: string, to: string | null): Promise<void> {
+    if (to !== null) {
+      if (to === from) throw new NodeAliveError(`cannot move node "${from}"'s objects to itself`);
+      if (await this.backend.live(from, '')) throw new NodeAliveError(`node "${from}" has a live process: its objects stay with it while it lives (stop it first)`);
+    }
+    await this.backend.setMoved(from, to);
+    this.remote.clear();
+    this.logger.warn({ from, to }, to === null ? `Durable Objects of node "${from}" are no longer moved` : `Durable Objects of node "${from}" moved to node "${to}" by the operator`);
   }
 
   forget(objectKey: string): void {

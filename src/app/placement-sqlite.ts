@@ -59,6 +59,13 @@ export function sqlitePlacementBackend(dataDir: string): PlacementBackend & { se
     async release(_node, holder) {
       db.prepare('DELETE FROM holders WHERE holder = ?').run(holder);
     },
+    // One node: nowhere to move its objects to.
+    async movedTo() {
+      return null;
+    },
+    async setMoved() {
+      throw new Error('moving a node\'s Durable Objects needs --redis (several nodes)');
+    },
     secret: () => secret,
     close() {
       if (db.open) db.close();

@@ -28,6 +28,8 @@ import { installStandardOps } from './standard-ops.js';
 import { installWebSockets } from './websockets.js';
 import { installCache } from '../../bindings/cache/host.js';
 import { CacheStore } from '../../bindings/cache/store.js';
+import { durableObjectRoutes } from '../control/durable-object-routes.js';
+import { NodeAliveError } from './object-placement.js';
 import { placeObjects, setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
 import { observabilityExtension, type ObservabilityOptions } from './observability.js';
 import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js';
@@ -276,12 +278,14 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   registerAssetsBinding(runtime);
   const assets = new AssetStore(dataDir);
   let objects: ReturnType<typeof setUpDurableObjects> | null = null;
+  let objectRoutes: AdminRouteModule | null = null;
   if (options.durableObjects !== false && (redisStore || options.cluster)) {
     // One holder per object across every process and node (Redis), or across this node's
     // serving processes (app/object-placement.ts).
     const placed = await placeObjects(runtime, dataDir, logger, node, redisStore ? { redis: redisStore } : { local: true }, options.durableObjects);
     closers.push(() => placed.service.close(), () => placed.close());
     objects = placed;
+    if (redisStore) objectRoutes = { path: '/durable-objects', app: durableObjectRoutes(placed.placement, (error) => error instanceof NodeAliveError) };
   } else if (options.durableObjects !== false) {
     objects = setUpDurableObjects(runtime, dataDir, logger, options.durableObjects);
     closers.push(() => objects!.service.close());
@@ -320,7 +324,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     closers.push(() => scheduler.close());
   }
 
-  const adminRoutes: AdminRouteModule[] = [];
+  const adminRoutes: AdminRouteModule[] = objectRoutes ? [objectRoutes] : [];
   if (origins) closers.push(() => origins.close());
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins });
   let adminServer: http.Server | undefined;

@@ -13,7 +13,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { findRedisServer } from '../kv/fixtures.js';
-import { deploy, startNode, startRedis, stopNode, tempDir, until, type Node, type RestartableRedis } from '../scale/helpers.js';
+import { admin, deploy, startNode, startRedis, stopNode, tempDir, until, type Node, type RestartableRedis } from '../scale/helpers.js';
 
 const redisBinary = findRedisServer();
 const LEASE_MS = 1500;
@@ -159,6 +159,31 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
     const back = await call(b, '/get?name=homed-on-a');
     expect(back.status, back.text).toBe(200);
     expect(JSON.parse(back.text).count).toBe(3);
+  }, 120_000);
+
+  it('the operator moves a dead node\'s objects to another node (refused while it lives)', async () => {
+    expect((await call(a, '/inc?name=moved')).text).toBe('1'); // held by A
+    const alive = await admin(b, 'POST', '/durable-objects/nodes/node-a/reassign', JSON.stringify({ to: 'node-b' }));
+    expect(alive.status).toBe(409);
+    expect(alive.json().error).toMatch(/node "node-a" has a live process/);
+    a.proc.kill('SIGKILL');
+    await a.exit;
+    expect(await until(async () => /node "node-a", which is unavailable/.test((await call(b, '/get?name=moved')).text), 15_000, 100)).toBe(true);
+    const moved = await admin(b, 'POST', '/durable-objects/nodes/node-a/reassign', JSON.stringify({ to: 'node-b' }));
+    expect(moved.status, moved.text).toBe(200);
+    expect(moved.json()).toEqual({ node: 'node-a', movedTo: 'node-b' });
+    // B takes it over at its next event; the data stayed on A's disk (not copied), so it starts empty.
+    const served = await call(b, '/inc?name=moved');
+    expect(served.status, served.text).toBe(200);
+    expect(served.text).toBe('1');
+    const bFiles = objectFiles(b.dataDir).length;
+    expect((await call(b, '/inc?name=homed-on-a')).text).toBe('1');
+    expect(objectFiles(b.dataDir).length).toBe(bFiles + 1);
+    expect((await admin(b, 'DELETE', '/durable-objects/nodes/node-a/reassign')).json()).toEqual({ node: 'node-a', movedTo: null });
+    // Bad input is refused naming what to send.
+    const bad = await admin(b, 'POST', '/durable-objects/nodes/node-b/reassign', '{}');
+    expect(bad.status).toBe(400);
+    expect(bad.json().error).toMatch(/"to" must be the id of the node/);
   }, 120_000);
 });
 
