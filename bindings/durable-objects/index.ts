@@ -71,9 +71,12 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
     return null;
   });
   const prepare = async (account: string, script: string) => {
-    const state = shared ? await shared.get(account, script) : null;
-    // Nothing recorded is not "no classes": local data is never dropped for a missing record.
+    if (!shared) return;
+    const state = await shared.get(account, script);
     if (state) registry.replaceScript(account, script, state);
+    // Nothing recorded is not "no classes": a node that kept objects before it used Redis tells
+    // the others about its classes, and drops nothing.
+    else if (registry.classesOf(account, script).length) await shared.put(account, script, null, registry.scriptState(account, script));
   };
   return {
     registry,

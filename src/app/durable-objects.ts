@@ -3,6 +3,8 @@
 // this process; with --redis each object has one holding process across every node, which the
 // others forward to (placeObjectsOnRedis below; object-placement.ts, node-link.ts).
 import type { Logger } from 'pino';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Runtime } from '../runtime/runtime.js';
 import type { ObjectHostOptions } from '../runtime/durable-objects/object-host.js';
 import { installDurableObjects, type DurableObjectService } from '../../bindings/durable-objects/index.js';
@@ -55,7 +57,9 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
   let closeBackend = () => {};
   if ('redis' in where) {
     const client = where.redis.client;
-    const [idSecret, link] = await Promise.all([sharedSecret(client, 'id-secret'), sharedSecret(client, 'link-secret')]);
+    const ownSecret = join(dataDir, 'durable-objects', 'id-secret');
+    const seed = existsSync(ownSecret) ? readFileSync(ownSecret) : undefined;
+    const [idSecret, link] = await Promise.all([sharedSecret(client, 'id-secret', 'cinder', seed?.length === 32 ? seed : undefined), sharedSecret(client, 'link-secret')]);
     backend = redisPlacementBackend(client);
     linkSecret = link.toString('hex');
     shared = { secret: idSecret, classes: redisSharedClasses(client) };

@@ -336,10 +336,11 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   }
 }
 
-/** A secret every node shares, made by the first to ask (kept in Redis). */
-export async function sharedSecret(client: Redis, name: string, prefix = 'cinder'): Promise<Buffer> {
+/** A secret every node shares, made by the first to ask (kept in Redis); `seed`: the one to make
+ *  it from (a node's own id secret from before it used Redis, so the ids it handed out stay valid). */
+export async function sharedSecret(client: Redis, name: string, prefix = 'cinder', seed?: Buffer): Promise<Buffer> {
   const key = redisKey(prefix, 'do', name);
-  await client.set(key, randomBytes(32).toString('hex'), 'NX');
+  await client.set(key, (seed ?? randomBytes(32)).toString('hex'), 'NX');
   const hex = await client.get(key);
   if (!hex || !/^[0-9a-f]{64}$/.test(hex)) throw new Error(`Redis key ${key} does not hold a secret (64 hex digits)`);
   return Buffer.from(hex, 'hex');
