@@ -5,7 +5,8 @@
 // carries values and errors back; a node killed with -9 makes its objects fail with an error
 // naming it (others keep working) and serves them again, data intact, once it is back; a holder cut
 // off from Redis cannot write once its lease was taken over by another process of its node
-// (fencing), and forwards to the new holder after it reconnects.
+// (fencing), and forwards to the new holder after it reconnects; the operator moves a dead node's
+// objects to another node; a node that kept objects before it used Redis keeps their ids and data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -277,5 +278,33 @@ describe.skipIf(!redisBinary)('fencing: a holder that lost its lease', () => {
     hold.close();
     await proxy.close();
     for (const n of [first, second]) await stopNode(n, false);
+  }, 120_000);
+});
+
+describe.skipIf(!redisBinary)('a node that kept objects before it used Redis', () => {
+  it('keeps its ids and data, and the other nodes reach them', async () => {
+    const ownRedis = await startRedis(redisBinary!);
+    const dataDir = tempDir('cinder-do-legacy-');
+    try {
+      const embedded = await startNode({ nodeId: 'old', dataDir, args: nodeArgs });
+      started.push(embedded);
+      expect((await deploy(embedded, 'counter', WORKER, METADATA)).status).toBe(201);
+      for (let i = 1; i <= 2; i++) expect((await call(embedded, '/inc?name=legacy')).text).toBe(String(i));
+      await stopNode(embedded, false);
+      // The same data directory, now on Redis, and a second node that never saw it.
+      const old = await node('old', { redis: ownRedis.url, dataDir });
+      const other = await node('other', { redis: ownRedis.url });
+      // Deployments were in the node's own store: deployed again, to Redis (tag v1 is applied).
+      const again = await deploy(old, 'counter', WORKER, METADATA);
+      expect(again.status, again.text).toBe(201);
+      expect(await until(async () => (await call(other, '/?name=warm')).status === 200, 10_000)).toBe(true);
+      expect((await call(old, '/get?name=legacy')).text).toMatch(/"count":2/);
+      const viaOther = await call(other, '/inc?name=legacy');
+      expect(viaOther.status, viaOther.text).toBe(200);
+      expect(viaOther.text).toBe('3');
+      for (const n of [old, other]) await stopNode(n, false);
+    } finally {
+      await ownRedis.cleanup();
+    }
   }, 120_000);
 });
