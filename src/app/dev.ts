@@ -37,8 +37,8 @@ import { SourceMaps } from './dev-source-maps.js';
 /** One worker `cinder dev` serves: a wrangler project (cli/dev-project.ts) or a plain file. */
 export interface DevWorkerSource {
   name: string;
-  /** absolute path of the entry module */
-  entry: string;
+  /** absolute path of the entry module; none for a project of static assets only */
+  entry?: string;
   bindings: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
   /** files besides the sources whose change (or creation) re-reads the worker: its wrangler
@@ -293,10 +293,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
     const { source } = worker;
     for (const file of source.settingsFiles ?? []) watchPath(file, worker, watchedSettings);
-    watchPath(source.entry, worker, watchedSources);
-    let bundle;
+    let bundle: Awaited<ReturnType<typeof bundleWorker>> = { main: '', modules: [], inputs: [] };
+    if (source.entry) watchPath(source.entry, worker, watchedSources);
+    if (!source.entry && !source.assets) throw new Error(`${source.name} has neither an entry module nor assets`);
     try {
-      bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
+      // No entry: static assets only, a version with no code (as `cinder deploy` uploads it).
+      if (source.entry) bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
     } catch (error) {
       // Watch the files the errors are in too, so fixing any of them rebuilds.
       for (const message of (error as { errors?: { location?: { file?: string } | null }[] }).errors ?? []) {
