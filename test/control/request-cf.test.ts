@@ -20,6 +20,7 @@ const cfWorker = `export default {
       ip: request.headers.get('cf-connecting-ip'),
       xff: request.headers.get('x-forwarded-for'),
       country: request.headers.get('cf-ipcountry'),
+      cityHeader: request.headers.get('cf-ipcity'),
     });
   },
 };`;
@@ -130,6 +131,47 @@ describe('CF-Connecting-IP and X-Forwarded-For', () => {
     expect(hops.ip).toBe('203.0.113.9');
     const nonsense = JSON.parse((await call(behindProxy, 'cf.example', '/', { 'cf-connecting-ip': 'not an address' })).text);
     expect(nonsense.ip).toBe('127.0.0.1');
+  });
+
+  it("behind a trusted proxy: its visitor location headers become request.cf's geo fields, and isEUCountry follows the country", async () => {
+    const geo = {
+      'cf-ipcountry': 'NL',
+      'cf-ipcity': 'Amsterdam',
+      'cf-ipcontinent': 'EU',
+      'cf-iplatitude': '52.37403',
+      'cf-iplongitude': '4.88969',
+      'cf-region': 'North Holland',
+      'cf-region-code': 'NH',
+      'cf-metro-code': '0',
+      'cf-postal-code': '1012',
+      'cf-timezone': 'Europe/Amsterdam',
+    };
+    const told = JSON.parse((await call(behindProxy, 'cf.example', '/', geo)).text);
+    expect(told.cf).toEqual({
+      colo: 'LOCAL',
+      httpProtocol: 'HTTP/1.1',
+      country: 'NL',
+      isEUCountry: '1',
+      city: 'Amsterdam',
+      continent: 'EU',
+      latitude: '52.37403',
+      longitude: '4.88969',
+      region: 'North Holland',
+      regionCode: 'NH',
+      metroCode: '0',
+      postalCode: '1012',
+      timezone: 'Europe/Amsterdam',
+    });
+    expect(told.cityHeader).toBe('Amsterdam');
+    const us = JSON.parse((await call(behindProxy, 'cf.example', '/', { 'cf-ipcountry': 'US', 'CF-IPCity': 'Austin' })).text);
+    expect(us.cf).toMatchObject({ country: 'US', city: 'Austin' });
+    expect(us.cf.isEUCountry).toBeUndefined();
+  });
+
+  it('at the edge: visitor location headers a client sends are dropped, neither in request.cf nor in the headers', async () => {
+    const out = JSON.parse((await call(edge, 'cf.example', '/', { 'cf-ipcity': 'Nowhere', 'cf-timezone': 'Mars/Olympus', 'cf-region-code': 'XX', 'cf-ipcountry': 'DE' })).text);
+    expect(out.cf).toEqual({ colo: 'AMS', httpProtocol: 'HTTP/1.1' });
+    expect(out.cityHeader).toBeNull();
   });
 
   it('refuses a --trust-proxy entry that is not an address or range', async () => {
