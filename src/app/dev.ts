@@ -309,6 +309,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     for (const input of bundle.inputs) watchPath(input, worker, watchedSources);
     const bindings: Record<string, BindingConfig> = { ...extraKV, ...source.bindings };
     let assets: DevAssets | undefined;
+    // A config edit may move the directory or change its handling: the assets are opened again.
+    const openedAssets = assetDirs.get(source.name);
+    if (openedAssets && JSON.stringify(openedAssets.options) !== JSON.stringify(source.assets)) {
+      openedAssets.close();
+      assetDirs.delete(source.name);
+    }
     if (source.assets) {
       assets = assetDirs.get(source.name);
       if (!assets) {
@@ -326,7 +332,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     ensureData(source.name, bindings, source.queueConsumers);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
     // The version changes with the code and with the settings, so a config edit alone reloads.
-    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
+    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags, assets: source.assets })).digest('hex');
     const def: WorkerDefinition = {
       name: source.name,
       version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).update(assets?.current.manifestHash ?? '').digest('hex').slice(0, 16),

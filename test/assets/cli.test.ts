@@ -216,6 +216,17 @@ describe('cinder dev with a project of assets only (no main)', () => {
     expect(past.status).toBe(416);
   });
 
+  it('picks up an edit of the config: not_found_handling changed to single-page-application', async () => {
+    writeFileSync(join(dir, 'wrangler.toml'), `name = "brochure"\ncompatibility_date = "2025-06-01"\n\n[assets]\ndirectory = "../dist"\nnot_found_handling = "single-page-application"\nhtml_handling = "drop-trailing-slash"\n`);
+    let res = { status: 0, text: '' };
+    for (let i = 0; i < 100 && res.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await get(url, 'localhost', '/some/client/route', { 'sec-fetch-mode': 'navigate' });
+    }
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(build.files['/index.html'].toString());
+  });
+
   it('a request method other than GET or HEAD gets 405 as on a deploy, and a new file is served once written', async () => {
     const post = await request(`${url}/about`, { method: 'POST', headers: { host: 'localhost' }, body: 'x' });
     expect(post.statusCode).toBe(405);
