@@ -30,6 +30,7 @@ const passWorker = `export default {
     const url = new URL(request.url);
     if (url.pathname.startsWith('/pass')) ctx.passThroughOnException();
     if (url.pathname.endsWith('/ok')) return new Response('worker answered');
+    if (url.pathname.endsWith('/echo')) return new Response(request.body);
     // read the whole body, or only its first chunk, before throwing
     if (url.pathname.endsWith('/read-all')) throw new Error('worker read ' + (await request.arrayBuffer()).byteLength + ' bytes, then broke');
     if (url.pathname.endsWith('/read-some')) {
@@ -269,6 +270,15 @@ describe('ctx.passThroughOnException()', () => {
       } finally {
         await small.close({ cleanup: true });
       }
+    });
+
+    it('a worker on the route that streams the body back as its response (and calls passThroughOnException) echoes all of it', async () => {
+      const body = bytes(3 * 1024 * 1024 + 5);
+      const res = await request(`${edge.server.url}/pass/echo`, { method: 'POST', headers: { host: 'shop.example', 'content-length': String(body.length) }, body });
+      expect(res.statusCode).toBe(200);
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(body)).toBe(true);
+      // the same connection pool serves the next request
+      expect((await call(edge, 'shop.example', '/pass/ok')).text).toBe('worker answered');
     });
 
     it('the bound limits only what is kept: a worker on the route reads a body past it whole', async () => {
