@@ -169,6 +169,10 @@ export class Deployments {
   sync(name: string): Promise<'deployed' | 'deleted' | 'unchanged'> {
     return this.serial(async () => {
       const outcome = await this.syncOne(name);
+      // A periodic reconcile may have loaded the version before its deploy had recorded its
+      // Durable Object classes; the deploy's own announcement comes after, so look again.
+      const info = outcome === 'unchanged' && this.durableObjects ? await this.store.getWorker(name) : null;
+      if (info) await this.durableObjects?.prepare(info.account, name);
       await this.refreshRoutes();
       return outcome;
     });
