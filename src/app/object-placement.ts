@@ -153,8 +153,12 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   private readonly locating = new Map<string, Promise<Whereabouts>>();
   // The holder answers within its event's wall limit; this only bounds a holder that hangs.
   private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 10 * 60_000 });
-  /** objects this process took over from a holder whose lease expired (tests, logs) */
+  /** objects this process took over from a holder whose lease expired */
   takeovers = 0;
+  /** a margin for clocks that run at slightly different rates (ours against Redis's) */
+  private get driftMs(): number {
+    return this.leaseMs / 20;
+  }
 
   constructor(options: PlacementOptions) {
     this.backend = options.backend;
@@ -173,17 +177,13 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     this.timer.unref();
   }
 
-  get holderId(): string {
-    return this.holder;
-  }
-
   private async register(): Promise<void> {
     const holder = `${this.node}/${process.pid}/${randomBytes(4).toString('hex')}`;
     const sentAt = performance.now();
     await this.backend.lease(this.node, holder, this.leaseMs, this.address, false);
     this.holder = holder;
     this.here.clear();
-    this.validUntil = sentAt + this.leaseMs;
+    this.validUntil = sentAt + this.leaseMs - this.driftMs;
   }
 
   private renew(): Promise<void> {
@@ -192,7 +192,7 @@ export class LeasedObjectPlacement implements ObjectPlacement {
       const sentAt = performance.now();
       try {
         if (await this.backend.lease(this.node, this.holder, this.leaseMs, this.address, true)) {
-          this.validUntil = sentAt + this.leaseMs;
+          this.validUntil = sentAt + this.leaseMs - this.driftMs;
           return;
         }
         // The lease expired before we renewed it (Redis unreachable, the process paused): what
@@ -253,10 +253,12 @@ export class LeasedObjectPlacement implements ObjectPlacement {
           if (other) return this.sendTo(objectKey, { holder: other[0], node: home, address: other[1] });
           return { unavailable: `Durable Object ${className} is stored on node "${home}", which is unavailable (no live process there since its lease expired); requests for it fail until that node is back` };
         }
-      } else if (await this.backend.movedTo(this.node)) {
+      }
+      const movedAway = record ? null : await this.backend.movedTo(this.node);
+      if (movedAway) {
         // This node's objects were moved away while it was down: it takes no new ones either
         // until the operator undoes that; the object goes to where they went.
-        const home = (await this.backend.movedTo(this.node))!;
+        const home = movedAway;
         const other = await this.backend.live(home, '');
         if (other) return this.sendTo(objectKey, { holder: other[0], node: home, address: other[1] });
         return { unavailable: `Durable Object ${className}: this node's objects were moved to node "${home}", which is unavailable` };
