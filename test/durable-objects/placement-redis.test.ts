@@ -13,6 +13,7 @@ import net, { type AddressInfo } from 'node:net';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { Redis } from 'ioredis';
 import { findRedisServer } from '../kv/fixtures.js';
 import { admin, deploy, startNode, startRedis, stopNode, tempDir, until, type Node, type RestartableRedis } from '../scale/helpers.js';
 
@@ -128,6 +129,34 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
     const files = [...objectFiles(a.dataDir), ...objectFiles(b.dataDir)];
     expect(new Set(files).size).toBe(files.length);
   }, 60_000);
+
+  it('the internal endpoint is a listener of its own and answers only the nodes\' secret', async () => {
+    const client = new Redis(redis.url);
+    try {
+      const addresses = Object.values(await client.hgetall('cinder:{do-node:node-b}:addresses'));
+      expect(addresses.length).toBeGreaterThan(0);
+      let answered = 0;
+      for (const address of addresses) {
+        expect(address).not.toBe(new URL(b.url).host);
+        for (const authorization of [undefined, 'Bearer wrong', `Bearer ${await client.get('cinder:{do}:id-secret')}`]) {
+          const res = await request(`http://${address}/durable-object-event`, { method: 'POST', headers: authorization ? { authorization } : {}, body: 'x' }).catch(() => null);
+          // Old holders of a restarted node may be gone (refused); a live one refuses without the secret.
+          if (res) {
+            answered++;
+            expect(res.statusCode).toBe(401);
+            expect(await res.body.text()).toBe('not a Cinder node');
+          }
+        }
+      }
+      expect(answered).toBeGreaterThanOrEqual(3);
+    } finally {
+      client.disconnect();
+    }
+    // On the data plane the path is a tenant's like any other.
+    const res = await request(`${b.url}/durable-object-event`, { method: 'POST', body: 'x' });
+    await res.body.text();
+    expect(res.statusCode).toBe(404);
+  }, 30_000);
 
   it('RPC through the node that does not hold the object carries values and errors back', async () => {
     expect((await call(a, '/get?name=rpc')).status).toBe(200); // now held by A
