@@ -70,7 +70,7 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub)')
+    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub); redis://host:port for one server, redis+cluster://host:port,host:port for a Redis Cluster (a cluster node given as redis:// is detected)')
     .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
     .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
@@ -118,10 +118,12 @@ function serveCommand(): Command {
       const { d1ServeExtension } = await import('../d1.js');
       const { r2ServeExtension } = await import('../r2.js');
       const { queuesServeExtension } = await import('../queues.js');
+      // One server or a cluster, and keys of an older layout renamed (redis-setup.ts).
+      const redis: string | undefined = opts.redis ? await (await import('../redis-setup.js')).prepareRedis(opts.redis, logger) : undefined;
       const server = await startServe({
         observability: supervised ? {} : undefined,
         nodeId,
-        redis: opts.redis,
+        redis,
         drainTimeoutMs: opts.drainTimeout,
         cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised) } : undefined,
         logger,
@@ -142,7 +144,7 @@ function serveCommand(): Command {
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
         // Queues: producers, and consumers for what each worker's live version consumes.
-        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis: opts.redis })],
+        extensions: [kvServeExtension({ redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.
