@@ -96,7 +96,7 @@ function serveCommand(): Command {
       resolveCeilings(limitCeilings);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
-      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping } = await import('../supervised.js');
+      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
       const supervised = supervisorState();
       const nodeId: string = opts.nodeId ?? hostname();
       const processes: number = opts.processes ?? availableParallelism();
@@ -125,7 +125,7 @@ function serveCommand(): Command {
         nodeId,
         redis,
         drainTimeoutMs: opts.drainTimeout,
-        cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised) } : undefined,
+        cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised), restart: restartControl(supervised) } : undefined,
         logger,
         port: opts.port,
         host: opts.host,
@@ -407,8 +407,43 @@ function workersCommand(): Command {
   return workers;
 }
 
+/**
+ * `cinder restart`: a rolling restart of a node's serving processes through its admin API
+ * (POST /restart, then GET /restart until it is over). Each process is replaced in turn, the new
+ * one serving before the old one drains: no request is lost. The same as SIGHUP to the supervisor,
+ * without needing to reach its process.
+ */
+function restartCommand(): Command {
+  return adminOptions(
+    new Command('restart')
+      .description("replace each of a node's serving processes in turn, without losing a request (new code of Cinder itself, settled memory)")
+      .option('--no-wait', 'return once the restart has begun')
+      .option('--timeout <seconds>', 'give up waiting after this long', (v) => Number(v), 600),
+  ).action(async (opts) => {
+    const admin = client(opts);
+    const begun = (await admin.request('POST', '/restart')).restart as { id: number; processes: number; state: string };
+    say(`Rolling restart ${begun.id} of ${begun.processes} serving process${begun.processes === 1 ? '' : 'es'} under way.`);
+    if (!opts.wait) return say('Follow it with GET /restart on the admin API.');
+    const deadline = Date.now() + opts.timeout * 1000;
+    let shown = -1;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      // The process answering may be the one being replaced: a failed poll is tried again.
+      const status = await admin.request('GET', '/restart').then((r) => r.restart as { id: number; state: string; replaced: number; processes: number; error?: string } | null, () => null);
+      if (status && status.id === begun.id) {
+        if (status.replaced !== shown && status.state === 'rolling') say(`  replaced ${status.replaced} of ${status.processes}`);
+        shown = status.replaced;
+        if (status.state === 'done') return say(`Done: ${status.processes} serving process${status.processes === 1 ? '' : 'es'} replaced.`);
+        if (status.state === 'failed') throw new AdminError(`the rolling restart stopped: ${status.error ?? 'unknown reason'}`);
+      }
+      if (Date.now() > deadline) throw new AdminError(`the rolling restart is still under way after ${opts.timeout} s; see GET /restart`);
+    }
+  });
+}
+
 export function registerControlCommands(program: Command): void {
   program.addCommand(serveCommand());
+  program.addCommand(restartCommand());
   program.addCommand(deployCommand());
   program.addCommand(workersCommand());
 }
