@@ -142,4 +142,14 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
     expect(run.status).not.toBe(0);
     expect(run.stderr + run.stdout).toMatch(/a Redis Cluster has only database 0/);
   }, 60_000);
+
+  it('with the cluster gone, both nodes serve on and deploys are refused naming Redis', async () => {
+    await cluster.stop();
+    expect(await triesUntil(b, 'shop', 'shop v1 k-123', 'shop.cluster.test')).toBe(0);
+    expect(await triesUntil(a, 'shop', 'shop v1 k-123', 'shop.cluster.test')).toBe(0);
+    const refused = await deploy(a, 'shop', 'export default { fetch() { return new Response("v3"); } };');
+    expect(refused.status).toBe(503);
+    expect(refused.json().error).toMatch(/Redis at redis\+cluster:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    expect((await admin(b, 'GET', '/readyz')).json()).toMatchObject({ ready: true, redis: 'down' });
+  }, 60_000);
 });
