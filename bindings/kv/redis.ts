@@ -172,22 +172,31 @@ export function namespaceBase(prefix: string, encoded: string): string {
 
 /**
  * Rename keys of the layout before hash tags ("<p>ns:<ns>:...") to the current one, on a single
- * Redis server (where any key can be renamed to any other). Idempotent, and safe with several
- * nodes starting at once: a key another node renamed first is skipped. Returns how many moved.
+ * Redis server (where any key can be renamed to any other). Only namespaces whose old index is
+ * still there are scanned (every serving process runs this at start: it must cost nothing once
+ * done). Idempotent, and safe with several nodes starting at once: a key another node renamed
+ * first is skipped. Returns how many moved.
  */
 export async function migrateLegacyKvKeys(client: RedisClient, prefix = 'cinder:kv:'): Promise<number> {
-  const legacy = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}ns:([^:{}]*):(e:.*|keys|exp)$`, 's');
   let moved = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}ns:*`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      const match = legacy.exec(key);
-      if (!match) continue;
-      const renamed = await client.renamenx(key, `${namespaceBase(prefix, match[1])}${match[2]}`).catch(() => 0);
-      if (renamed === 1) moved++;
-    }
-  } while (cursor !== '0');
+  for (const encoded of await client.smembers(`${prefix}namespaces`)) {
+    const old = `${prefix}ns:${encoded}:`;
+    if ((await client.exists(`${old}keys`, `${old}exp`)) === 0) continue;
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${globEscape(old)}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const rest = key.slice(old.length);
+        if (!(rest === 'keys' || rest === 'exp' || rest.startsWith('e:'))) continue;
+        if ((await client.renamenx(key, `${namespaceBase(prefix, encoded)}${rest}`).catch(() => 0)) === 1) moved++;
+      }
+    } while (cursor !== '0');
+  }
   return moved;
+}
+
+/** A literal for SCAN MATCH (URI-encoding leaves "*" and friends as they are). */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -199,23 +199,21 @@ export function queueKeys(ref: QueueRef): { stream: string; delayed: string } {
 
 /**
  * Rename the keys of the layout before hash tags to the current one, on a single Redis server.
- * RENAME keeps a stream's consumer group and its pending entries. Idempotent; a key another node
- * renamed first is skipped. Returns how many moved.
+ * RENAME keeps a stream's consumer group and its pending entries. One RENAMENX per queue and
+ * kind (no scan: every serving process runs this at start). Idempotent; a key another node
+ * renamed first, or that is not there, is skipped. Returns how many moved.
  */
 export async function migrateLegacyQueueKeys(client: RedisClient): Promise<number> {
   let moved = 0;
-  for (const [pattern, kind] of [['cinder:q:*', 'stream'], ['cinder:qd:*', 'delayed']] as const) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const match = /^cinder:qd?:([^:{}]+):([^:{}]+)$/.exec(key);
-        if (!match) continue;
-        const ref = { account: decodeURIComponent(match[1]), queue: decodeURIComponent(match[2]) };
-        if ((await client.renamenx(key, queueKeys(ref)[kind]).catch(() => 0)) === 1) moved++;
-      }
-    } while (cursor !== '0');
+  // Every queue that ever had a message is in the registry (the old layout wrote it too).
+  for (const member of await client.smembers(REGISTRY)) {
+    const [account, queue] = member.split('\0');
+    if (queue === undefined) continue;
+    const keys = queueKeys({ account, queue });
+    const old = { stream: `cinder:q:${keyPart(account)}:${keyPart(queue)}`, delayed: `cinder:qd:${keyPart(account)}:${keyPart(queue)}` };
+    for (const kind of ['stream', 'delayed'] as const) {
+      if ((await client.renamenx(old[kind], keys[kind]).catch(() => 0)) === 1) moved++;
+    }
   }
   return moved;
 }

@@ -206,11 +206,19 @@ describe.skipIf(!redisBinary)('Redis keys and hash slots', () => {
     await client.pexpire('cinder:kv:ns:old%3Ans:e:greeting', 600_000);
     await client.zadd('cinder:kv:ns:old%3Ans:keys', 0, 'greeting');
     await client.sadd('cinder:kv:namespaces', 'old%3Ans');
+    // "*" survives URI-encoding (a glob character for SCAN MATCH): such a namespace moves too, and
+    // one the registry does not name (never written through Cinder) is left alone.
+    await client.hset('cinder:kv:ns:a*b:e:k', 'v', 'star', 'x', '');
+    await client.zadd('cinder:kv:ns:a*b:keys', 0, 'k');
+    await client.hset('cinder:kv:ns:a-other-b:e:k', 'v', 'other', 'x', '');
+    await client.zadd('cinder:kv:ns:a-other-b:keys', 0, 'k');
+    await client.sadd('cinder:kv:namespaces', 'a*b');
+    await client.sadd('cinder:queues', 'acct\0work');
     await client.xgroup('CREATE', 'cinder:q:acct:work', 'cinder', '0', 'MKSTREAM');
     await client.xadd('cinder:q:acct:work', '*', 'id', 'm1', 'body', 'eA==', 'ct', 'text', 'created', '1', 'attempts', '0');
     await client.zadd('cinder:qd:acct:work', 1, '{"id":"m2"}');
 
-    expect(await migrateLegacyKvKeys(client)).toBe(2);
+    expect(await migrateLegacyKvKeys(client)).toBe(4);
     expect(await migrateLegacyQueueKeys(client)).toBe(2);
     // A second node starting at the same time finds nothing left to do.
     expect(await migrateLegacyKvKeys(client)).toBe(0);
@@ -220,6 +228,9 @@ describe.skipIf(!redisBinary)('Redis keys and hash slots', () => {
     expect((await kv.get('old:ns', 'greeting', Date.now()))?.value.toString()).toBe('hello');
     expect((await kv.list('old:ns', { prefix: '', after: null, limit: 10, now: Date.now() })).keys.map((k) => k.name)).toEqual(['greeting']);
     expect(await client.pttl('cinder:kv:{old%3Ans}:e:greeting')).toBeGreaterThan(0);
+    expect((await kv.get('a*b', 'k', Date.now()))?.value.toString()).toBe('star');
+    // Not in the registry (never written through Cinder): left alone.
+    expect(await client.exists('cinder:kv:ns:a-other-b:keys')).toBe(1);
     const queues = new RedisQueueBackend({ url: server.url, consumer: 'n1' });
     expect(await queues.depth({ account: 'acct', queue: 'work' })).toBe(2);
     const [message] = await queues.lease({ account: 'acct', queue: 'work' }, 10, 30_000);
