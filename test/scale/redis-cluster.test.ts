@@ -3,7 +3,8 @@
 // redis:// URL (Cinder finds out it is a cluster), node B the redis+cluster:// seed list. They
 // behave as one platform: a deploy with a route and a secret on A is served by B; KV written
 // through A is read through B; a cron on a seconds schedule fires once per tick across the two; a
-// queue's messages are each processed once; and the platform's keys spread over the masters.
+// queue's messages are each processed once; the platform's keys spread over the masters; and with the
+// cluster gone both serve on while deploys are refused naming it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
