@@ -102,16 +102,6 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
   });
 }
 
-/** Connect a client created with lazyConnect. */
-export async function connectRedis(client: RedisClient): Promise<void> {
-  await client.connect();
-}
-
-/** Whether a client is connected now (readiness). */
-export function redisReady(client: RedisClient): boolean {
-  return client.status === 'ready';
-}
-
 /**
  * `cinder serve --redis redis://one-node:port`: when that node is part of a Redis Cluster, the
  * URL becomes redis+cluster:// with it as the seed, so an operator need not know the difference.
