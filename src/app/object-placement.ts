@@ -22,7 +22,7 @@
 // every object it held must be located (and taken over, token + 1) again. Every storage operation
 // and every answer checks the fence, so a partitioned or paused holder refuses instead of making
 // a second copy of the object.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connect.js';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -91,8 +91,10 @@ export interface PlacementBackend {
   setMoved(node: string, to: string | null): Promise<void>;
 }
 
-export function redisPlacementBackend(client: Redis, prefix = 'cinder'): PlacementBackend {
-  const nodeKeys = (node: string): [string, string] => [redisKey(prefix, `do-node:${node}`, 'live'), redisKey(prefix, `do-node:${node}`, 'addresses')];
+export function redisPlacementBackend(client: RedisClient, prefix = 'cinder'): PlacementBackend {
+  // Node ids are the operator's words: encoded, so a brace cannot move the hash tag.
+  const nodeTag = (node: string) => `do-node:${encodeURIComponent(node)}`;
+  const nodeKeys = (node: string): [string, string] => [redisKey(prefix, nodeTag(node), 'live'), redisKey(prefix, nodeTag(node), 'addresses')];
   const objectKey = (key: string) => redisKey(prefix, `do:${key}`, 'holder');
   return {
     async lease(node, holder, leaseMs, address, renew) {
@@ -111,11 +113,11 @@ export function redisPlacementBackend(client: Redis, prefix = 'cinder'): Placeme
       await client.zrem(nodeKeys(node)[0], holder);
     },
     async movedTo(node) {
-      return client.get(redisKey(prefix, `do-node:${node}`, 'moved-to'));
+      return client.get(redisKey(prefix, nodeTag(node), 'moved-to'));
     },
     async setMoved(node, to) {
-      if (to === null) await client.del(redisKey(prefix, `do-node:${node}`, 'moved-to'));
-      else await client.set(redisKey(prefix, `do-node:${node}`, 'moved-to'), to);
+      if (to === null) await client.del(redisKey(prefix, nodeTag(node), 'moved-to'));
+      else await client.set(redisKey(prefix, nodeTag(node), 'moved-to'), to);
     },
   };
 }
@@ -340,7 +342,7 @@ export class LeasedObjectPlacement implements ObjectPlacement {
 
 /** A secret every node shares, made by the first to ask (kept in Redis); `seed`: the one to make
  *  it from (a node's own id secret from before it used Redis, so the ids it handed out stay valid). */
-export async function sharedSecret(client: Redis, name: string, prefix = 'cinder', seed?: Buffer): Promise<Buffer> {
+export async function sharedSecret(client: RedisClient, name: string, prefix = 'cinder', seed?: Buffer): Promise<Buffer> {
   const key = redisKey(prefix, 'do', name);
   await client.set(key, (seed ?? randomBytes(32)).toString('hex'), 'NX');
   const hex = await client.get(key);
@@ -349,8 +351,8 @@ export async function sharedSecret(client: Redis, name: string, prefix = 'cinder
 }
 
 /** Each worker's Durable Object classes in Redis: `cinder:{do}:classes:<account>/<script>`. */
-export function redisSharedClasses(client: Redis, prefix = 'cinder'): SharedClasses {
-  const key = (account: string, script: string) => redisKey(prefix, 'do', `classes:${encodeURIComponent(account)}/${script}`);
+export function redisSharedClasses(client: RedisClient, prefix = 'cinder'): SharedClasses {
+  const key = (account: string, script: string) => redisKey(prefix, 'do', `classes:${encodeURIComponent(account)}/${encodeURIComponent(script)}`);
   return {
     async get(account, script) {
       const raw = await client.get(key(account, script));
