@@ -80,6 +80,13 @@ export interface SocketLink {
   terminate(code: number, reason: string): void;
   /** the guest accepted an outbound socket: its events are delivered from now on */
   accept(): void;
+  /**
+   * Set on a stand-in, not a socket: the guest end this id names belongs to another owner (a
+   * Durable Object's hibernatable WebSocket, answered through a stub's fetch). When the worker
+   * returns it in a 101, the host connects the client to that owner and socket instead, and the
+   * worker's isolate lets go of it (ownership moves; the worker's isolate is not kept for it).
+   */
+  readonly handOff?: { owner: SocketOwner; socketId: number };
 }
 
 /** A binding op handler: runs on the host for a guest call (protocol/wall.ts OPS). */

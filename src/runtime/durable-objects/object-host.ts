@@ -82,6 +82,10 @@ interface LiveObject {
 
 export const DEFAULT_OBJECT_IDLE_MS = 10_000;
 
+/** Why an object's instance went: idle (or evicted for room), its worker redeployed or removed, a
+ *  limit or a failed load, or the server shutting down. */
+export type RetireReason = 'evicted' | 'redeployed' | 'failed' | 'shutdown';
+
 export class ObjectHost {
   private readonly live = new Map<string, LiveObject>();
   private readonly idleMs: number;
@@ -89,6 +93,7 @@ export class ObjectHost {
   /** objects created since start (re-creations after eviction included) */
   created = 0;
   evicted = 0;
+  private readonly retiredListeners: ((key: string, reason: RetireReason) => void)[] = [];
 
   constructor(
     private readonly runtime: ObjectHostRuntime,
@@ -104,6 +109,11 @@ export class ObjectHost {
 
   isLive(key: string): boolean {
     return this.live.has(key);
+  }
+
+  /** Be told when an object's instance goes (its hibernatable WebSockets outlive it, or not). */
+  onRetired(listener: (key: string, reason: RetireReason) => void): void {
+    this.retiredListeners.push(listener);
   }
 
   /** Deliver one event to the object, creating (or re-creating) it first when it is not live. */
@@ -124,7 +134,7 @@ export class ObjectHost {
   private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger): Promise<ObjectEventOutcome> {
     let object = this.live.get(target.key);
     if (object && (object.version !== def.version || (object.instance !== null && !object.instance.alive))) {
-      this.retire(object);
+      this.retire(object, object.version !== def.version ? 'redeployed' : 'failed');
       object = undefined;
     }
     if (!object) {
@@ -141,12 +151,12 @@ export class ObjectHost {
       try {
         instance = await object.ready;
       } catch (error) {
-        this.retire(object);
+        this.retire(object, 'failed');
         return { loadError: (error as Error).message };
       }
       const out = await instance.addonEvent(kind, payload, requestId, place, trigger);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
-      if (out.limit || !instance.alive) this.retire(object);
+      if (out.limit || !instance.alive) this.retire(object, 'failed');
       return { result: out.result, exception: out.exception, limit: out.limit };
     } finally {
       object.events--;
@@ -224,15 +234,16 @@ export class ObjectHost {
       return;
     }
     this.evicted++;
-    this.retire(object);
+    this.retire(object, 'evicted');
   }
 
-  private retire(object: LiveObject): void {
+  private retire(object: LiveObject, reason: RetireReason): void {
     if (object.retired) return;
     object.retired = true;
     if (object.idleTimer) clearTimeout(object.idleTimer);
     object.idleTimer = null;
     if (this.live.get(object.key) === object) this.live.delete(object.key);
+    for (const listener of this.retiredListeners) listener(object.key, reason);
     // Not loaded yet: the load finishes (or fails) and settles it then.
     if (object.instance || object.events === 0) void object.ready.then(() => this.settled(object), () => object.markDrained());
   }
@@ -242,7 +253,7 @@ export class ObjectHost {
     for (const object of this.live.values()) {
       if (object.events === 0 && object.instance && object.instance.inFlight.size === 0) {
         this.evicted++;
-        this.retire(object);
+        this.retire(object, 'evicted');
         return true;
       }
     }
@@ -251,12 +262,12 @@ export class ObjectHost {
 
   /** Retire every object of a worker (redeployed or removed): they restart from storage. */
   retireWorker(script: string): void {
-    for (const object of [...this.live.values()]) if (object.script === script) this.retire(object);
+    for (const object of [...this.live.values()]) if (object.script === script) this.retire(object, 'redeployed');
   }
 
   close(): void {
     for (const object of [...this.live.values()]) {
-      this.retire(object);
+      this.retire(object, 'shutdown');
       object.instance?.ready.dispose('shutdown');
       object.hosted?.close();
       object.hosted = null;
