@@ -1,0 +1,292 @@
+// The WebSocket hibernation API through a real `cinder serve` (in-process) and real `ws` clients:
+// a chat room on a Durable Object whose sockets the host holds, so the object is evicted while they
+// stay open and re-created (constructor again, storage, tags and attachments intact) by the next
+// message; the auto-response answered without running the object; webSocketClose on a client's
+// close; limits and errors with workerd's words; each event metered as an invocation.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
+import { connect, until, type Client } from '../websocket/helpers.js';
+
+let cinder: TestCinder;
+
+export const CHAT = `
+import { DurableObject } from 'cloudflare:workers';
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const room = env.ROOM.getByName(url.searchParams.get('room') ?? 'lobby');
+    if (request.headers.get('Upgrade') === 'websocket') return room.fetch(request);
+    return room.fetch('https://room' + url.pathname + url.search);
+  },
+};
+
+export class Room extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
+    // Counted in storage, so a test sees each construction (a hibernated object is re-created).
+    ctx.blockConcurrencyWhile(async () => {
+      await ctx.storage.put('constructed', ((await ctx.storage.get('constructed')) ?? 0) + 1);
+    });
+  }
+
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (request.headers.get('Upgrade') === 'websocket') {
+      const user = url.searchParams.get('user') ?? 'anonymous';
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1], ['room', 'user:' + user, 'room']);
+      pair[1].serializeAttachment({ user, joined: new Date(0), seen: new Set(['hello']) });
+      pair[1].send(JSON.stringify({ type: 'welcome', user, history: (await this.ctx.storage.get('history')) ?? [] }));
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    }
+    if (url.pathname === '/stats') {
+      return Response.json({
+        constructed: await this.ctx.storage.get('constructed'),
+        handled: (await this.ctx.storage.get('handled')) ?? 0,
+        closes: (await this.ctx.storage.get('closes')) ?? [],
+        sockets: this.ctx.getWebSockets().length,
+        tagged: this.ctx.getWebSockets('user:ann').length,
+      });
+    }
+    if (url.pathname === '/errors') {
+      const out = {};
+      const pair = new WebSocketPair();
+      try { this.ctx.acceptWebSocket(pair[1], Array.from({ length: 11 }, (_, i) => 't' + i)); } catch (e) { out.tooManyTags = e.message; }
+      try { this.ctx.acceptWebSocket(pair[1], ['x'.repeat(257)]); } catch (e) { out.longTag = e.message.replace(/x+/, 'X'); }
+      try { this.ctx.acceptWebSocket({}); } catch (e) { out.notSocket = e.constructor.name; }
+      try { this.ctx.getTags(pair[1]); } catch (e) { out.tagsOfPlain = e.message; }
+      this.ctx.acceptWebSocket(pair[1]);
+      try { pair[1].accept(); } catch (e) { out.acceptAfter = e.message; }
+      try { pair[1].serializeAttachment('x'.repeat(20000)); } catch (e) { out.bigAttachment = e.message; }
+      out.emptyTags = this.ctx.getTags(pair[1]);
+      out.autoResponse = [this.ctx.getWebSocketAutoResponse().request, this.ctx.getWebSocketAutoResponse().response];
+      out.timestamp = this.ctx.getWebSocketAutoResponseTimestamp(pair[1]);
+      this.ctx.setHibernatableWebSocketEventTimeout(5000);
+      out.timeout = this.ctx.getHibernatableWebSocketEventTimeout();
+      this.ctx.setHibernatableWebSocketEventTimeout();
+      out.timeoutCleared = this.ctx.getHibernatableWebSocketEventTimeout();
+      pair[1].close(1000, 'done');
+      return Response.json(out);
+    }
+    return new Response('not found', { status: 404 });
+  }
+
+  async webSocketMessage(ws, message) {
+    await this.ctx.storage.put('handled', ((await this.ctx.storage.get('handled')) ?? 0) + 1);
+    const attachment = ws.deserializeAttachment();
+    if (message === 'whoami') {
+      ws.send(JSON.stringify({
+        type: 'whoami',
+        user: attachment.user,
+        joinedIsDate: attachment.joined instanceof Date,
+        seenIsSet: attachment.seen instanceof Set,
+        tags: this.ctx.getTags(ws),
+        constructed: await this.ctx.storage.get('constructed'),
+        pingAnswered: this.ctx.getWebSocketAutoResponseTimestamp(ws) !== null,
+        sockets: this.ctx.getWebSockets().length,
+        sameObject: this.ctx.getWebSockets('user:' + attachment.user).includes(ws),
+      }));
+      return;
+    }
+    const history = (await this.ctx.storage.get('history')) ?? [];
+    history.push({ from: attachment.user, text: message });
+    await this.ctx.storage.put('history', history.slice(-20));
+    for (const other of this.ctx.getWebSockets('room')) other.send(JSON.stringify({ type: 'message', from: attachment.user, text: message }));
+  }
+
+  async webSocketClose(ws, code, reason, wasClean) {
+    const closes = (await this.ctx.storage.get('closes')) ?? [];
+    closes.push({ user: ws.deserializeAttachment().user, code, reason, wasClean, left: this.ctx.getWebSockets().length });
+    await this.ctx.storage.put('closes', closes);
+  }
+}
+`;
+
+export const CHAT_METADATA = {
+  bindings: [{ type: 'durable_object_namespace', name: 'ROOM', class_name: 'Room' }],
+  migrations: { new_tag: 'v1', new_sqlite_classes: ['Room'] },
+};
+
+async function deploy(name: string, code: string, metadata: Record<string, unknown>) {
+  return cinder.admin('PUT', `/workers/${name}`, { body: multipart({ main_module: 'index.js', ...metadata }, { 'index.js': code }) });
+}
+
+function parsed(client: Client, index: number): Record<string, any> {
+  return JSON.parse(String(client.messages[index]));
+}
+
+async function stats(room: string): Promise<Record<string, any>> {
+  const res = await cinder.get('chat.test', `/stats?room=${room}`);
+  expect(res.status, res.text).toBe(200);
+  return JSON.parse(res.text);
+}
+
+beforeAll(async () => {
+  cinder = await startCinder({ durableObjects: { idleMs: 300 } });
+  const res = await deploy('chat', CHAT, CHAT_METADATA);
+  expect(res.status, res.text).toBe(201);
+});
+
+afterAll(async () => {
+  await cinder?.close({ cleanup: true });
+});
+
+describe('WebSocket hibernation', () => {
+  it('runs a chat room: two real clients see each other, hibernation frees the object, a message wakes it with tags and attachment intact', async () => {
+    const objects = cinder.server.runtime.objects();
+    const port = cinder.server.port;
+    const ann = await connect(port, 'chat', '/?room=r1&user=ann');
+    const bob = await connect(port, 'chat', '/?room=r1&user=bob');
+    expect(parsed(ann, 0)).toEqual({ type: 'welcome', user: 'ann', history: [] });
+    expect(parsed(bob, 0)).toEqual({ type: 'welcome', user: 'bob', history: [] });
+
+    ann.send('hello from ann');
+    await Promise.all([ann.received(2), bob.received(2)]);
+    expect(parsed(bob, 1)).toEqual({ type: 'message', from: 'ann', text: 'hello from ann' });
+    expect(parsed(ann, 1)).toEqual({ type: 'message', from: 'ann', text: 'hello from ann' });
+    bob.send('hi ann');
+    await Promise.all([ann.received(3), bob.received(3)]);
+    expect(parsed(ann, 2)).toEqual({ type: 'message', from: 'bob', text: 'hi ann' });
+
+    // Idle: the object is evicted (its isolate freed) while both sockets stay open.
+    await until(() => objects.liveCount === 0, 'the room to hibernate');
+    const metrics = await cinder.admin('GET', '/metrics');
+    expect(metrics.text).toMatch(/^cinder_durable_objects_live(\{[^}]*\})? 0$/m);
+    expect(ann.ws.readyState).toBe(ann.ws.OPEN);
+    expect(bob.ws.readyState).toBe(bob.ws.OPEN);
+
+    // A message re-creates it: the constructor ran a second time; tags and attachment survived.
+    ann.send('whoami');
+    await ann.received(4);
+    expect(parsed(ann, 3)).toEqual({ type: 'whoami', user: 'ann', joinedIsDate: true, seenIsSet: true, tags: ['room', 'user:ann'], constructed: 2, pingAnswered: false, sockets: 2, sameObject: true });
+    // And the room still works after waking: bob hears ann.
+    ann.send('still here');
+    await bob.received(4);
+    expect(parsed(bob, 3)).toEqual({ type: 'message', from: 'ann', text: 'still here' });
+
+    ann.ws.close();
+    bob.ws.close();
+    await Promise.all([ann.closed, bob.closed]);
+  });
+
+  it('answers the auto-response without running the object', async () => {
+    const objects = cinder.server.runtime.objects();
+    const port = cinder.server.port;
+    const carl = await connect(port, 'chat', '/?room=r2&user=carl');
+    await carl.received(1);
+    await until(() => objects.liveCount === 0, 'the room to hibernate');
+    const records: { kind: string; worker: string }[] = [];
+    cinder.server.runtime.onInvocation((record) => records.push(record));
+    const createdBefore = objects.created;
+    for (let i = 0; i < 5; i++) {
+      carl.send('ping');
+      await carl.received(2 + i);
+      expect(String(carl.messages[1 + i])).toBe('pong');
+    }
+    // Not one event reached the object: it was not re-created, no invocation ran.
+    expect(objects.created).toBe(createdBefore);
+    expect(objects.liveCount).toBe(0);
+    expect(records.filter((r) => r.kind === 'durable-object')).toHaveLength(0);
+    // The next real message wakes it: its handler count shows no ping ever ran it.
+    carl.send('whoami');
+    await carl.received(7);
+    expect(parsed(carl, 6)).toMatchObject({ user: 'carl', constructed: 2, pingAnswered: true });
+    const after = await stats('r2');
+    expect(after.handled).toBe(1);
+    // That message was an invocation of its own, metered as the object's event.
+    expect(records.filter((r) => r.kind === 'durable-object' && r.worker === 'chat').length).toBeGreaterThanOrEqual(1);
+    carl.ws.close();
+    await carl.closed;
+  });
+
+  it('delivers webSocketClose when a client closes, and forgets the socket', async () => {
+    const port = cinder.server.port;
+    const ann = await connect(port, 'chat', '/?room=r3&user=ann');
+    const dan = await connect(port, 'chat', '/?room=r3&user=dan');
+    await Promise.all([ann.received(1), dan.received(1)]);
+    expect(await stats('r3')).toMatchObject({ sockets: 2, tagged: 1 });
+    dan.ws.close(4001, 'bye now');
+    await dan.closed;
+    let closes: any[] = [];
+    for (let i = 0; i < 200 && closes.length === 0; i++) {
+      closes = (await stats('r3')).closes;
+      if (closes.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(closes).toEqual([{ user: 'dan', code: 4001, reason: 'bye now', wasClean: true, left: 1 }]);
+    expect(await stats('r3')).toMatchObject({ sockets: 1, tagged: 1 });
+    ann.ws.close();
+    await ann.closed;
+  });
+
+  it('refuses what Cloudflare refuses, with workerd\'s words', async () => {
+    const res = await cinder.get('chat.test', '/errors?room=r4');
+    expect(res.status, res.text).toBe(200);
+    const out = JSON.parse(res.text);
+    expect(out).toEqual({
+      tooManyTags: 'a Hibernatable WebSocket cannot have more than 10 tags',
+      longTag: '"X" is longer than the max tag length (256 characters).',
+      notSocket: 'TypeError',
+      tagsOfPlain: 'getTags() requires a WebSocket accepted with acceptWebSocket()',
+      acceptAfter: 'This WebSocket was accepted with acceptWebSocket(); it cannot also be accept()ed.',
+      bigAttachment: expect.stringMatching(/^A WebSocket 'attachment' cannot be larger than 16384 bytes\.'attachment' was \d+ bytes\.$/),
+      emptyTags: [],
+      autoResponse: ['ping', 'pong'],
+      timestamp: null,
+      timeout: 5000,
+      timeoutCleared: null,
+    });
+  });
+});
+
+describe('WebSocket hibernation across a restart of cinder serve', () => {
+  const children: import('node:child_process').ChildProcess[] = [];
+  const token = 'hibernation-restart-token-0123456789';
+
+  afterAll(() => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('closes the sockets on shutdown, and the room (its storage) serves new connections after the restart', async () => {
+    const { startServeProcess } = await import('../helpers/serve-process.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dataDir = mkdtempSync(join(tmpdir(), 'cinder-hibernation-'));
+    try {
+      const first = await startServeProcess(dataDir, token, children);
+      const put = await fetch(`http://127.0.0.1:${first.adminPort}/workers/chat`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: multipart({ main_module: 'index.js', ...CHAT_METADATA }, { 'index.js': CHAT }) });
+      expect(put.status, await put.text()).toBe(201);
+      const ann = await connect(first.port, 'chat', '/?room=kept&user=ann');
+      const bob = await connect(first.port, 'chat', '/?room=kept&user=bob');
+      await Promise.all([ann.received(1), bob.received(1)]);
+      ann.send('before the restart');
+      await Promise.all([ann.received(2), bob.received(2)]);
+      expect(parsed(bob, 1)).toEqual({ type: 'message', from: 'ann', text: 'before the restart' });
+
+      first.child.kill('SIGTERM');
+      // The host held the sockets: shutting down closes them (1001), as a code update would.
+      expect((await ann.closed).code).toBe(1001);
+      expect((await bob.closed).code).toBe(1001);
+      await first.exited;
+
+      const second = await startServeProcess(dataDir, token, children);
+      const cat = await connect(second.port, 'chat', '/?room=kept&user=cat');
+      const dan = await connect(second.port, 'chat', '/?room=kept&user=dan');
+      await Promise.all([cat.received(1), dan.received(1)]);
+      // The room's storage was kept: the history is there for the new connections.
+      expect(parsed(cat, 0)).toEqual({ type: 'welcome', user: 'cat', history: [{ from: 'ann', text: 'before the restart' }] });
+      dan.send('after the restart');
+      await cat.received(2);
+      expect(parsed(cat, 1)).toEqual({ type: 'message', from: 'dan', text: 'after the restart' });
+      cat.ws.close();
+      dan.ws.close();
+      await Promise.all([cat.closed, dan.closed]);
+      second.child.kill('SIGTERM');
+      await second.exited;
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
