@@ -530,12 +530,9 @@ export class WebSocketRequestResponsePair {
   readonly #response: string;
 
   constructor(request: unknown, response: unknown) {
-    if (typeof request !== 'string' || typeof response !== 'string') throw new TypeError("Failed to construct 'WebSocketRequestResponsePair': the request and the response must be strings.");
-    if (request.length > HIBERNATION_LIMITS.maxAutoResponseLength || response.length > HIBERNATION_LIMITS.maxAutoResponseLength) {
-      throw new RangeError(`Failed to construct 'WebSocketRequestResponsePair': the request and the response are at most ${HIBERNATION_LIMITS.maxAutoResponseLength} characters each.`);
-    }
-    this.#request = request;
-    this.#response = response;
+    if (arguments.length < 2) throw new TypeError("Failed to construct 'WebSocketRequestResponsePair': 2 arguments required.");
+    this.#request = String(request);
+    this.#response = String(response);
   }
 
   get request(): string {
@@ -549,6 +546,20 @@ export class WebSocketRequestResponsePair {
   get [Symbol.toStringTag]() {
     return 'WebSocketRequestResponsePair';
   }
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 function hibernationOp<T = unknown>(request: HibernationRequest): T {
@@ -572,12 +583,12 @@ function tagList(tags: unknown): string[] {
   if (tags === undefined || tags === null) return [];
   if (typeof tags !== 'object' || typeof (tags as Iterable<unknown>)[Symbol.iterator] !== 'function') throw new TypeError("Failed to execute 'acceptWebSocket' on 'DurableObjectState': parameter 2 is not a sequence of strings.");
   const out: string[] = [];
+  // (checked in workerd's order: the count of distinct tags so far, then the length, then duplicates)
   for (const tag of tags as Iterable<unknown>) {
     const text = String(tag);
-    if (out.includes(text)) continue;
     if (out.length >= HIBERNATION_LIMITS.maxTags) throw new Error(`a Hibernatable WebSocket cannot have more than ${HIBERNATION_LIMITS.maxTags} tags`);
-    if (text.length > HIBERNATION_LIMITS.maxTagLength) throw new Error(`"${text}" is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
-    out.push(text);
+    if (utf8Length(text) > HIBERNATION_LIMITS.maxTagLength) throw new Error(`"${text}" is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
+    if (!out.includes(text)) out.push(text);
   }
   return out;
 }
@@ -661,6 +672,10 @@ class DurableObjectState {
       return;
     }
     if (!(pair instanceof WebSocketRequestResponsePair)) throw new TypeError("Failed to execute 'setWebSocketAutoResponse' on 'DurableObjectState': parameter 1 is not of type 'WebSocketRequestResponsePair'.");
+    const max = HIBERNATION_LIMITS.maxAutoResponseBytes;
+    const [requestBytes, responseBytes] = [utf8Length(pair.request), utf8Length(pair.response)];
+    if (requestBytes > max) throw new RangeError(`Request cannot be larger than ${max} bytes. A request of size ${requestBytes} was provided.`);
+    if (responseBytes > max) throw new RangeError(`Response cannot be larger than ${max} bytes. A response of size ${responseBytes} was provided.`);
     hibernationOp(['setAutoResponse', pair.request, pair.response]);
   }
 
@@ -676,6 +691,8 @@ class DurableObjectState {
 
   setHibernatableWebSocketEventTimeout(timeoutMs?: unknown): void {
     const ms = timeoutMs === undefined || timeoutMs === null ? null : Number(timeoutMs);
+    if (ms !== null && !(ms >= 0)) throw new TypeError('setHibernatableWebSocketEventTimeout() requires a number of milliseconds');
+    if (ms !== null && ms > HIBERNATION_LIMITS.maxEventTimeoutMs) throw new Error(`Event timeout should not exceed ${HIBERNATION_LIMITS.maxEventTimeoutMs} ms.`);
     hibernationOp(['setEventTimeout', ms]);
   }
 

@@ -329,17 +329,16 @@ function tagsOf(value: unknown): string[] {
   const tags: string[] = [];
   for (const tag of value) {
     if (typeof tag !== 'string') throw new TypeError('acceptWebSocket(): tags must be an array of strings');
-    if (tags.includes(tag)) continue;
     if (tags.length >= HIBERNATION_LIMITS.maxTags) throw new Error(`a Hibernatable WebSocket cannot have more than ${HIBERNATION_LIMITS.maxTags} tags`);
-    if (tag.length > HIBERNATION_LIMITS.maxTagLength) throw new Error(`"${tag.slice(0, 64)}…" is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
-    tags.push(tag);
+    if (Buffer.byteLength(tag) > HIBERNATION_LIMITS.maxTagLength) throw new Error(`a tag is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
+    if (!tags.includes(tag)) tags.push(tag);
   }
   return tags;
 }
 
 function autoResponseText(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new TypeError(`WebSocketRequestResponsePair: the ${what} must be a string`);
-  if (value.length > HIBERNATION_LIMITS.maxAutoResponseLength) throw new RangeError(`WebSocketRequestResponsePair: the ${what} is longer than ${HIBERNATION_LIMITS.maxAutoResponseLength} characters`);
+  if (Buffer.byteLength(value) > HIBERNATION_LIMITS.maxAutoResponseBytes) throw new RangeError(`WebSocketRequestResponsePair: the ${what} is larger than ${HIBERNATION_LIMITS.maxAutoResponseBytes} bytes`);
   return value;
 }
 
@@ -383,7 +382,7 @@ function registerHibernationOps(objects: DurableObjects, runtime: DurableObjectR
       case 'setEventTimeout': {
         const ms = request[1];
         if (ms !== null && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > HIBERNATION_LIMITS.maxEventTimeoutMs)) {
-          throw new RangeError(`setHibernatableWebSocketEventTimeout(): the timeout must be between 0 and ${HIBERNATION_LIMITS.maxEventTimeoutMs} ms`);
+          throw new Error(`Event timeout should not exceed ${HIBERNATION_LIMITS.maxEventTimeoutMs} ms.`);
         }
         objects.socketsOf(call, true)!.eventTimeoutMs = ms === 0 ? null : (ms as number | null);
         return null;

@@ -40,12 +40,12 @@ export const HIBERNATION_LIMITS = {
   maxSockets: 32_768,
   /** distinct tags on one WebSocket */
   maxTags: 10,
-  /** characters of one tag */
+  /** bytes (UTF-8) of one tag ("characters" in workerd's message) */
   maxTagLength: 256,
   /** bytes of a serialized attachment (V8's serializer, header included) */
   maxAttachmentBytes: 16_384,
-  /** characters of an auto-response's request and of its response (Cinder's bound) */
-  maxAutoResponseLength: 2_048,
+  /** bytes of an auto-response's request and of its response */
+  maxAutoResponseBytes: 2_048,
   /** setHibernatableWebSocketEventTimeout() at most (7 days) */
   maxEventTimeoutMs: 604_800_000,
 } as const;

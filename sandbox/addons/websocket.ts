@@ -518,12 +518,11 @@ async function connect(request: { url: string; headers: [string, string][] }): P
 function hibernate(value: unknown, allocate: () => number): void {
   const server = value as WebSocket;
   const s = stateOf(server);
-  if (s.hibernatable) throw new TypeError('This WebSocket was already accepted with acceptWebSocket().');
-  if (s.accepted) throw new TypeError("Can't call acceptWebSocket() on a WebSocket that was accept()ed.");
-  if (s.transferred || s.foreign) throw new TypeError("Can't accept this end: it was used in a response, or it belongs elsewhere. Accept the server end of a WebSocketPair (pair[1]) and return the client end (pair[0]).");
   if (s.outbound) throw new TypeError('acceptWebSocket() takes the server end of a WebSocketPair; an outbound WebSocket (from fetch) cannot be hibernated by Cinder.');
+  if (s.accepted) throw new Error('Cannot call `acceptWebSocket()` if the WebSocket was already accepted via `accept()`');
+  if (s.transferred || s.foreign || !s.peer) throw new Error('Cannot call `acceptWebSocket()` on this WebSocket because its pair has already been accepted or used in a Response.');
   const client = s.peer;
-  if (!client || s.readyState !== OPEN) throw new TypeError('acceptWebSocket(): this WebSocket is closed.');
+  if (stateOf(client).accepted || stateOf(client).transferred) throw new Error('Cannot call `acceptWebSocket()` on this WebSocket because its pair has already been accepted or used in a Response.');
   const id = allocate();
   s.peer = null;
   s.accepted = true;

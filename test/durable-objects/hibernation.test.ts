@@ -59,6 +59,7 @@ export class Room extends DurableObject {
       try { this.ctx.getTags(pair[1]); } catch (e) { out.tagsOfPlain = e.message; }
       this.ctx.acceptWebSocket(pair[1]);
       try { pair[1].accept(); } catch (e) { out.acceptAfter = e.message; }
+      try { this.ctx.acceptWebSocket(pair[1]); } catch (e) { out.acceptTwice = e.message; }
       try { pair[1].serializeAttachment('x'.repeat(20000)); } catch (e) { out.bigAttachment = e.message; }
       out.emptyTags = this.ctx.getTags(pair[1]);
       out.autoResponse = [this.ctx.getWebSocketAutoResponse().request, this.ctx.getWebSocketAutoResponse().response];
@@ -230,6 +231,7 @@ describe('WebSocket hibernation', () => {
       notSocket: 'TypeError',
       tagsOfPlain: 'getTags() requires a WebSocket accepted with acceptWebSocket()',
       acceptAfter: 'This WebSocket was accepted with acceptWebSocket(); it cannot also be accept()ed.',
+      acceptTwice: 'Cannot call `acceptWebSocket()` if the WebSocket was already accepted via `accept()`',
       bigAttachment: expect.stringMatching(/^A WebSocket 'attachment' cannot be larger than 16384 bytes\.'attachment' was \d+ bytes\.$/),
       emptyTags: [],
       autoResponse: ['ping', 'pong'],
