@@ -297,6 +297,11 @@ export class HibernatableSockets {
     else table.maybeForget();
   }
 
+  /** A worker was redeployed or removed: its objects' sockets close (1012). */
+  retiredWorker(script: string): void {
+    for (const table of [...this.tables.values()]) if (table.ref.namespace.script === script) table.closeAll(1012, 'Durable Object code updated');
+  }
+
   /** Sockets held for all objects (open or awaiting their client). */
   get count(): number {
     let n = 0;

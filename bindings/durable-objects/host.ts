@@ -36,6 +36,8 @@ export interface ObjectDelivery {
   isLive(key: string): boolean;
   /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
   onRetired(listener: (key: string, reason: string) => void): void;
+  /** told when a worker is redeployed or removed (its objects, live or hibernated) */
+  onWorkerRetired(listener: (script: string) => void): void;
 }
 
 /** The op-state family under which an object's isolate holds its HostedState. */
@@ -77,6 +79,8 @@ export class DurableObjects {
       version: (script) => this.runtime.definition(script)?.version,
     });
     this.runtime.objects().onRetired((key, reason) => this.hibernation.retired(key, reason));
+    // Cloudflare disconnects an object's WebSockets when its code is updated: hibernated ones too.
+    this.runtime.objects().onWorkerRetired((script) => this.hibernation.retiredWorker(script));
   }
 
   /** One hibernatable WebSocket event into its object, as an event of its own (re-creating the

@@ -242,6 +242,62 @@ describe('WebSocket hibernation', () => {
   });
 });
 
+const SPINNER = `
+export default {
+  async fetch(request, env) {
+    return env.SPIN.get(env.SPIN.idFromName('one')).fetch(request);
+  },
+};
+export class Spin {
+  constructor(ctx) { this.ctx = ctx; }
+  async fetch(request) {
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server, [new URL(request.url).searchParams.get('user')]);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+  async webSocketMessage(ws, message) {
+    if (message === 'spin') for (;;) {}
+    ws.send('echo ' + message + ' v' + VERSION);
+  }
+}
+const VERSION = 1;
+`;
+
+describe('WebSocket hibernation: limits and redeploys', () => {
+  it('ends an event over its CPU limit: that socket closes with 1011, the object comes back for the next event', async () => {
+    const res = await deploy('spin', SPINNER, { bindings: [{ type: 'durable_object_namespace', name: 'SPIN', class_name: 'Spin' }], migrations: { new_tag: 'v1', new_classes: ['Spin'] }, limits: { cpu_ms: 50 } });
+    expect(res.status, res.text).toBe(201);
+    const port = cinder.server.port;
+    const calm = await connect(port, 'spin', '/?user=calm');
+    const busy = await connect(port, 'spin', '/?user=busy');
+    const records: { kind: string; worker: string; outcome?: string }[] = [];
+    cinder.server.runtime.onInvocation((record) => records.push(record as never));
+    busy.send('spin');
+    expect((await busy.closed).code).toBe(1011);
+    expect(records.some((r) => r.worker === 'spin' && r.kind === 'durable-object' && r.outcome === 'exceededCpu')).toBe(true);
+    // The other socket stayed open; its next message re-creates the object.
+    calm.send('hi');
+    expect(String((await calm.received(1))[0])).toBe('echo hi v1');
+    calm.ws.close();
+    await calm.closed;
+  });
+
+  it('closes hibernatable sockets with 1012 when the worker is redeployed', async () => {
+    const port = cinder.server.port;
+    const one = await connect(port, 'spin', '/?user=one');
+    one.send('before');
+    expect(String((await one.received(1))[0])).toBe('echo before v1');
+    const res = await deploy('spin', SPINNER.replace('const VERSION = 1;', 'const VERSION = 2;'), { bindings: [{ type: 'durable_object_namespace', name: 'SPIN', class_name: 'Spin' }], migrations: { new_tag: 'v1', new_classes: ['Spin'] }, limits: { cpu_ms: 50 } });
+    expect(res.status, res.text).toBe(201);
+    expect((await one.closed).code).toBe(1012);
+    const two = await connect(port, 'spin', '/?user=two');
+    two.send('after');
+    expect(String((await two.received(1))[0])).toBe('echo after v2');
+    two.ws.close();
+    await two.closed;
+  });
+});
+
 describe('WebSocket hibernation across a restart of cinder serve', () => {
   const children: import('node:child_process').ChildProcess[] = [];
   const token = 'hibernation-restart-token-0123456789';

@@ -94,6 +94,7 @@ export class ObjectHost {
   created = 0;
   evicted = 0;
   private readonly retiredListeners: ((key: string, reason: RetireReason) => void)[] = [];
+  private readonly workerListeners: ((script: string) => void)[] = [];
 
   constructor(
     private readonly runtime: ObjectHostRuntime,
@@ -109,6 +110,11 @@ export class ObjectHost {
 
   isLive(key: string): boolean {
     return this.live.has(key);
+  }
+
+  /** Be told when a worker's objects restart on new code (redeployed) or go (removed), live or not. */
+  onWorkerRetired(listener: (script: string) => void): void {
+    this.workerListeners.push(listener);
   }
 
   /** Be told when an object's instance goes (its hibernatable WebSockets outlive it, or not). */
@@ -263,6 +269,7 @@ export class ObjectHost {
   /** Retire every object of a worker (redeployed or removed): they restart from storage. */
   retireWorker(script: string): void {
     for (const object of [...this.live.values()]) if (object.script === script) this.retire(object, 'redeployed');
+    for (const listener of this.workerListeners) listener(script);
   }
 
   close(): void {
