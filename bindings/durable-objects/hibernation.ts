@@ -25,8 +25,12 @@ type Message = string | ArrayBuffer;
 
 /** How long a socket the object accepted may wait for its client's handshake. */
 const PENDING_TIMEOUT_MS = 60_000;
-/** Bytes an object may send on a socket before its client is connected. */
+/** Bytes an object may send on a socket before its client is connected, and on all such sockets. */
 const MAX_PENDING_BYTES = 1024 * 1024;
+const MAX_PENDING_BYTES_PER_OBJECT = 8 * 1024 * 1024;
+/** Sockets an object accepted whose client has not connected yet: they hold host memory (their
+ *  attachments, messages) and a timer without a connection to show for it. */
+export const MAX_PENDING_SOCKETS = 1024;
 
 /** The object a table belongs to, as the object host addresses it. */
 export interface ObjectRef {
@@ -57,6 +61,8 @@ interface HibernatableSocket {
   outboxBytes: number;
   pendingClose: { code: number | null; reason: string } | null;
   autoResponseAt: number | null;
+  /** accepted, its client not connected yet (counted in the table's pending) */
+  pending: boolean;
   pendingTimer: NodeJS.Timeout | null;
   /** the stand-in in the calling worker's isolate, while the 101 is on its way */
   handOff: HandOff | null;
@@ -92,6 +98,9 @@ class HandOff implements SocketLink {
 export class ObjectSockets implements SocketOwner {
   private readonly sockets = new Map<number, HibernatableSocket>();
   private nextId = 1;
+  /** sockets not connected yet, and the bytes sent on them (held here) */
+  private pending = 0;
+  private pendingBytes = 0;
   autoResponse: { request: string; response: string } | null = null;
   eventTimeoutMs: number | null = null;
   /** the worker version whose object accepted the sockets (a redeploy closes them) */
@@ -116,9 +125,11 @@ export class ObjectSockets implements SocketOwner {
   accept(tags: string[], version: string): number {
     if (this.sockets.size >= HIBERNATION_LIMITS.maxSockets) throw new RangeError(`a Durable Object can hold at most ${HIBERNATION_LIMITS.maxSockets} hibernatable WebSockets`);
     if (this.version !== null && this.version !== version) this.closeAll(1012, 'Durable Object code updated');
+    if (this.pending >= MAX_PENDING_SOCKETS) throw new RangeError(`this Durable Object has ${MAX_PENDING_SOCKETS} accepted WebSockets whose clients have not connected yet; return each one's client end in a 101 response first (Cinder's bound)`);
     this.version = version;
+    this.pending++;
     const id = this.nextId++;
-    const socket: HibernatableSocket = { id, tags, attachment: null, link: null, closing: false, outbox: [], outboxBytes: 0, pendingClose: null, autoResponseAt: null, pendingTimer: null, handOff: null };
+    const socket: HibernatableSocket = { id, tags, attachment: null, link: null, closing: false, outbox: [], outboxBytes: 0, pendingClose: null, autoResponseAt: null, pending: true, pendingTimer: null, handOff: null };
     socket.pendingTimer = setTimeout(() => this.drop(id), PENDING_TIMEOUT_MS);
     socket.pendingTimer.unref();
     this.sockets.set(id, socket);
@@ -164,11 +175,14 @@ export class ObjectSockets implements SocketOwner {
     const socket = this.sockets.get(id);
     if (!socket || socket.closing) return; // its close event is on the way to the object
     if (socket.link) return socket.link.send(messages);
-    for (const message of messages) {
-      socket.outboxBytes += sizeOf(message);
-      if (socket.outboxBytes > MAX_PENDING_BYTES) throw new RangeError(`too much sent on a WebSocket whose client is not connected yet (at most ${MAX_PENDING_BYTES} bytes)`);
-      socket.outbox.push(message);
+    let bytes = 0;
+    for (const message of messages) bytes += sizeOf(message);
+    if (socket.outboxBytes + bytes > MAX_PENDING_BYTES || this.pendingBytes + bytes > MAX_PENDING_BYTES_PER_OBJECT) {
+      throw new RangeError(`too much sent on WebSockets whose clients are not connected yet (at most ${MAX_PENDING_BYTES} bytes per socket, ${MAX_PENDING_BYTES_PER_OBJECT} per object)`);
     }
+    socket.outboxBytes += bytes;
+    this.pendingBytes += bytes;
+    socket.outbox.push(...messages);
   }
 
   close(id: number, code: number | null, reason: string): void {
@@ -192,12 +206,10 @@ export class ObjectSockets implements SocketOwner {
   attach(socketId: number, link: SocketLink, offered: boolean): boolean {
     const socket = this.sockets.get(socketId);
     if (!offered || !socket || socket.link || socket.closing) return false;
+    this.settlePending(socket);
     socket.link = link;
     socket.handOff = null;
-    if (socket.pendingTimer) clearTimeout(socket.pendingTimer);
-    socket.pendingTimer = null;
     const outbox = socket.outbox.splice(0);
-    socket.outboxBytes = 0;
     if (outbox.length) void link.send(outbox).catch(() => {});
     if (socket.pendingClose) link.close(socket.pendingClose.code, socket.pendingClose.reason);
     socket.pendingClose = null;
@@ -231,9 +243,20 @@ export class ObjectSockets implements SocketOwner {
   detach(socketId: number): void {
     const socket = this.sockets.get(socketId);
     if (!socket) return;
-    if (socket.pendingTimer) clearTimeout(socket.pendingTimer);
+    this.settlePending(socket);
     this.sockets.delete(socketId);
     this.maybeForget();
+  }
+
+  /** A socket leaves the pending state (connected, or gone): its timer and held bytes go. */
+  private settlePending(socket: HibernatableSocket): void {
+    if (!socket.pending) return;
+    socket.pending = false;
+    if (socket.pendingTimer) clearTimeout(socket.pendingTimer);
+    socket.pendingTimer = null;
+    this.pendingBytes -= socket.outboxBytes;
+    socket.outboxBytes = 0;
+    this.pending--;
   }
 
   /** A pending socket that will never be connected (the handshake failed, the carrying isolate
@@ -255,7 +278,7 @@ export class ObjectSockets implements SocketOwner {
   /** Close every socket now (a redeploy, a shutdown): the object is not woken for them. */
   closeAll(code: number, reason: string): void {
     for (const socket of [...this.sockets.values()]) {
-      if (socket.pendingTimer) clearTimeout(socket.pendingTimer);
+      this.settlePending(socket);
       socket.handOff?.release();
       socket.link?.terminate(code, reason);
       this.sockets.delete(socket.id);

@@ -69,6 +69,10 @@ export class Room extends DurableObject {
       this.ctx.setHibernatableWebSocketEventTimeout();
       out.timeoutCleared = this.ctx.getHibernatableWebSocketEventTimeout();
       pair[1].close(1000, 'done');
+      // Accepted sockets whose clients never connect are bounded (they hold host memory).
+      for (let i = 0; i < 1100 && out.pendingAccepted === undefined; i++) {
+        try { this.ctx.acceptWebSocket(new WebSocketPair()[1]); } catch (e) { out.pendingAccepted = i; out.pendingError = e.message; }
+      }
       return Response.json(out);
     }
     return new Response('not found', { status: 404 });
@@ -238,6 +242,8 @@ describe('WebSocket hibernation', () => {
       timestamp: null,
       timeout: 5000,
       timeoutCleared: null,
+      pendingAccepted: 1023,
+      pendingError: expect.stringMatching(/^this Durable Object has 1024 accepted WebSockets whose clients have not connected yet/),
     });
   });
 });
