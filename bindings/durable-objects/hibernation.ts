@@ -44,7 +44,7 @@ export interface ObjectRef {
 export interface HibernationHooks {
   /** deliver the event to the object (re-creating it when hibernated); rejects when it cannot be
    *  handled (the object failed to load, went over a limit): the relay then closes with 1011 */
-  wake(ref: ObjectRef, socketId: number, event: SocketEvent, bytes: number): Promise<void>;
+  wake(ref: ObjectRef, socketId: number, event: SocketEvent, bytes: number, timeoutMs: number | null): Promise<void>;
   isLive(key: string): boolean;
   /** the worker's deployed version now (sockets accepted by an older version are closed) */
   version(script: string): string | undefined;
@@ -237,7 +237,7 @@ export class ObjectSockets implements SocketOwner {
       this.closeAll(1012, 'Durable Object code updated');
       return;
     }
-    await this.hooks.wake(this.ref, socketId, event, bytes);
+    await this.hooks.wake(this.ref, socketId, event, bytes, this.eventTimeoutMs);
   }
 
   detach(socketId: number): void {
@@ -270,7 +270,7 @@ export class ObjectSockets implements SocketOwner {
     socket.handOff = null;
     socket.closing = true;
     this.hooks
-      .wake(this.ref, socketId, { type: 'close', code: 1006, reason: '', wasClean: false }, 0)
+      .wake(this.ref, socketId, { type: 'close', code: 1006, reason: '', wasClean: false }, 0, this.eventTimeoutMs)
       .catch(() => {})
       .finally(() => this.detach(socketId));
   }

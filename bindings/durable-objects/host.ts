@@ -32,6 +32,8 @@ export interface ObjectDelivery {
     requestId: string,
     place: InvocationPlace | undefined,
     trigger: { method: string; url: string; status?: number },
+    /** a wall limit shorter than the worker's, for this event */
+    wallMs?: number,
   ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
   isLive(key: string): boolean;
   /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
@@ -74,7 +76,7 @@ export class DurableObjects {
   ) {
     this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
     this.hibernation = new HibernatableSockets({
-      wake: (ref, socketId, event, bytes) => this.wake(ref, socketId, event, bytes),
+      wake: (ref, socketId, event, bytes, timeoutMs) => this.wake(ref, socketId, event, bytes, timeoutMs),
       isLive: (key) => this.runtime.objects().isLive(key),
       version: (script) => this.runtime.definition(script)?.version,
     });
@@ -85,8 +87,9 @@ export class DurableObjects {
 
   /** One hibernatable WebSocket event into its object, as an event of its own (re-creating the
    *  object if it hibernated). A handler that throws is logged with its invocation; the socket stays. */
-  private async wake(ref: ObjectRef, socketId: number, event: SocketEvent, _bytes: number): Promise<void> {
-    const out = await this.deliver(ref.namespace, ref.id, ref.name, { kind: 'websocket', socketId, event }, undefined, { method: 'WEBSOCKET', url: `durable-object://${ref.namespace.className}/${event.type}` });
+  private async wake(ref: ObjectRef, socketId: number, event: SocketEvent, _bytes: number, timeoutMs: number | null): Promise<void> {
+    const trigger = { method: 'WEBSOCKET', url: `durable-object://${ref.namespace.className}/${event.type}` };
+    const out = await this.deliver(ref.namespace, ref.id, ref.name, { kind: 'websocket', socketId, event }, undefined, trigger, timeoutMs ?? undefined);
     if (out.failure !== undefined) throw new Error(out.failure);
     if (out.error) this.onHandlerError?.(ref, `${out.error.name}: ${out.error.message}`);
   }
@@ -119,7 +122,7 @@ export class DurableObjects {
   }
 
   /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, wallMs?: number): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
       key: `${namespace.dir}/${id}`,
@@ -132,7 +135,7 @@ export class DurableObjects {
         return { state, close: () => storage.close() };
       },
     };
-    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger);
+    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger, wallMs);
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };

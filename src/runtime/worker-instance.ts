@@ -365,9 +365,13 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * fetch, RPC call or alarm: one invocation under the same limits and metering as a fetch. The
    * payload is copied in; the answer comes back copied, its shape the add-on's to check.
    */
-  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger']): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+  /** `wallMs`: a shorter wall limit for this event (a Durable Object's WebSocket event timeout). */
+  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger'], wallMs?: number): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
     const invocation = this.begin(requestId, 'durable-object', place);
     invocation.trigger = trigger;
+    // (the isolate's wall timer serves the common limit; a shorter one gets a timer of its own)
+    const shorter = wallMs !== undefined && wallMs < this.limits.wallMs ? setTimeout(() => invocation.abort('wall'), wallMs) : null;
+    shorter?.unref();
     try {
       const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload)]);
       const out = await this.outcome<unknown>(invocation, call);
@@ -385,6 +389,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, invocation };
+    } finally {
+      if (shorter) clearTimeout(shorter);
     }
   }
 

@@ -258,11 +258,14 @@ export class Spin {
   constructor(ctx) { this.ctx = ctx; }
   async fetch(request) {
     const [client, server] = Object.values(new WebSocketPair());
-    this.ctx.acceptWebSocket(server, [new URL(request.url).searchParams.get('user')]);
+    const user = new URL(request.url).searchParams.get('user');
+    if (user === 'timed') this.ctx.setHibernatableWebSocketEventTimeout(200);
+    this.ctx.acceptWebSocket(server, [user]);
     return new Response(null, { status: 101, webSocket: client });
   }
   async webSocketMessage(ws, message) {
     if (message === 'spin') for (;;) {}
+    if (message === 'sleep') await new Promise((resolve) => setTimeout(resolve, 5000));
     ws.send('echo ' + message + ' v' + VERSION);
   }
 }
@@ -286,6 +289,15 @@ describe('WebSocket hibernation: limits and redeploys', () => {
     expect(String((await calm.received(1))[0])).toBe('echo hi v1');
     calm.ws.close();
     await calm.closed;
+  });
+
+  it('ends an event past setHibernatableWebSocketEventTimeout() as over its wall limit', async () => {
+    const records: { kind: string; worker: string; outcome?: string }[] = [];
+    cinder.server.runtime.onInvocation((record) => records.push(record as never));
+    const timed = await connect(cinder.server.port, 'spin', '/?user=timed');
+    timed.send('sleep');
+    expect((await timed.closed).code).toBe(1011);
+    expect(records.some((r) => r.worker === 'spin' && r.kind === 'durable-object' && r.outcome === 'exceededWall')).toBe(true);
   });
 
   it('closes hibernatable sockets with 1012 when the worker is redeployed', async () => {
