@@ -60,6 +60,9 @@ interface SocketState {
   hibernatable: boolean;
   /** stands for a socket another owner holds (hostId): it can only be returned in a 101 */
   foreign: boolean;
+  /** ...and that owner is this isolate's Durable Object: hostId is its hibernatable id (the pair's
+   *  client end after acceptWebSocket), not a guest id */
+  ofHibernated: boolean;
   /** serializeAttachment() on a socket that is not hibernatable: kept here */
   attachment: unknown;
 }
@@ -176,7 +179,7 @@ export class WebSocket extends EventTarget {
       throw new TypeError(`new WebSocket(${url === undefined ? '' : JSON.stringify(String(url))}) is not supported by Cinder: connect with fetch(url, { headers: { Upgrade: "websocket" } }) and use the response's webSocket.`);
     }
     super();
-    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbound: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer', hibernatable: false, foreign: false, attachment: null };
+    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbound: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer', hibernatable: false, foreign: false, ofHibernated: false, attachment: null };
   }
 
   get readyState(): number {
@@ -533,6 +536,7 @@ function hibernate(value: unknown, allocate: () => number): void {
   const c = stateOf(client);
   c.peer = null;
   c.foreign = true;
+  c.ofHibernated = true;
   c.hostId = id;
   hibernated.set(id, server);
 }
@@ -606,7 +610,7 @@ export default function install(): { globals: Record<string, unknown> } {
     },
     foreignId: (value) => {
       const s = ownState(value);
-      return s && s.foreign && !s.transferred ? s.hostId : null;
+      return s && s.ofHibernated && !s.transferred ? s.hostId : null;
     },
     hibernatedEvent,
     reserveId: () => nextSocketId++,
