@@ -162,6 +162,15 @@ export class Spin {
   async webSocketMessage(ws, message) {
     if (message === 'spin') for (;;) {}
     if (message === 'sleep') await new Promise((resolve) => setTimeout(resolve, 5000));
+    if (message === 'inc') {
+      const n = (await this.ctx.storage.get('n')) ?? 0;
+      await this.ctx.storage.put('n', n + 1);
+      return;
+    }
+    if (message === 'count') {
+      ws.send('n=' + (await this.ctx.storage.get('n')));
+      return;
+    }
     ws.send('echo ' + message + ' v' + VERSION);
   }
 }
@@ -185,6 +194,23 @@ describe('WebSocket hibernation: limits and redeploys', () => {
     expect(String((await calm.received(1))[0])).toBe('echo hi v1');
     calm.ws.close();
     await calm.closed;
+  });
+
+  it('delivers events one at a time through the input gate: concurrent read-modify-writes from two sockets lose nothing', async () => {
+    const port = cinder.server.port;
+    const [one, two] = await Promise.all([connect(port, 'spin', '/?user=gate1'), connect(port, 'spin', '/?user=gate2')]);
+    for (let i = 0; i < 50; i++) {
+      one.send('inc');
+      two.send('inc');
+    }
+    // Each socket's events arrive in order: its 'count' comes after its own 50 increments.
+    one.send('count');
+    two.send('count');
+    const counts = [String((await one.received(1))[0]), String((await two.received(1))[0])];
+    expect(counts).toContain('n=100');
+    one.ws.close();
+    two.ws.close();
+    await Promise.all([one.closed, two.closed]);
   });
 
   it('ends an event past setHibernatableWebSocketEventTimeout() as over its wall limit', async () => {
