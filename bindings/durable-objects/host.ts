@@ -32,8 +32,8 @@ export interface ObjectDelivery {
     requestId: string,
     place: InvocationPlace | undefined,
     trigger: { method: string; url: string; status?: number },
-    /** a wall limit shorter than the worker's, for this event */
-    wallMs?: number,
+    /** a wall limit shorter than the worker's for this event; bytes that came in for it */
+    options?: { wallMs?: number; bytesIn?: number },
   ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
   isLive(key: string): boolean;
   /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
@@ -87,9 +87,9 @@ export class DurableObjects {
 
   /** One hibernatable WebSocket event into its object, as an event of its own (re-creating the
    *  object if it hibernated). A handler that throws is logged with its invocation; the socket stays. */
-  private async wake(ref: ObjectRef, socketId: number, event: SocketEvent, _bytes: number, timeoutMs: number | null): Promise<void> {
+  private async wake(ref: ObjectRef, socketId: number, event: SocketEvent, bytes: number, timeoutMs: number | null): Promise<void> {
     const trigger = { method: 'WEBSOCKET', url: `durable-object://${ref.namespace.className}/${event.type}` };
-    const out = await this.deliver(ref.namespace, ref.id, ref.name, { kind: 'websocket', socketId, event }, undefined, trigger, timeoutMs ?? undefined);
+    const out = await this.deliver(ref.namespace, ref.id, ref.name, { kind: 'websocket', socketId, event }, undefined, trigger, { wallMs: timeoutMs ?? undefined, bytesIn: bytes });
     if (out.failure !== undefined) throw new Error(out.failure);
     if (out.error) this.onHandlerError?.(ref, `${out.error.name}: ${out.error.message}`);
   }
@@ -122,7 +122,7 @@ export class DurableObjects {
   }
 
   /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, wallMs?: number): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, options?: { wallMs?: number; bytesIn?: number }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
       key: `${namespace.dir}/${id}`,
@@ -135,7 +135,7 @@ export class DurableObjects {
         return { state, close: () => storage.close() };
       },
     };
-    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger, wallMs);
+    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger, options);
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };

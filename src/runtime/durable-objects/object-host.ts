@@ -16,7 +16,7 @@ import type { WorkerDefinition } from '../../model/worker-definition.js';
 import type { InvocationPlace } from '../../model/request-tree.js';
 import type { GuestException } from '../../../protocol/wall.js';
 import type { LimitExceededError } from '../../model/limits.js';
-import type { WorkerInstance } from '../worker-instance.js';
+import type { AddonEventOptions, WorkerInstance } from '../worker-instance.js';
 import type { InvocationTrigger } from '../invocation.js';
 import { DURABLE_OBJECT_HOST_FLAG } from '../../../protocol/addons.js';
 
@@ -123,7 +123,7 @@ export class ObjectHost {
   }
 
   /** Deliver one event to the object, creating (or re-creating) it first when it is not live. */
-  async deliver(target: ObjectTarget, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, wallMs?: number): Promise<ObjectEventOutcome> {
+  async deliver(target: ObjectTarget, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, options?: AddonEventOptions): Promise<ObjectEventOutcome> {
     const def = this.runtime.definition(target.script);
     // The exporting worker must still be this account's (a name may be deleted and taken by another).
     if (!def || (def.account ?? '') !== target.account) return { loadError: `no worker named "${target.script}" is deployed` };
@@ -131,13 +131,13 @@ export class ObjectHost {
     if (refusal !== undefined) return { loadError: refusal };
     const running = this.runtime.track(target.script);
     try {
-      return await this.deliverTo(target, def, kind, payload, requestId, place, trigger, wallMs);
+      return await this.deliverTo(target, def, kind, payload, requestId, place, trigger, options);
     } finally {
       running.done();
     }
   }
 
-  private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, wallMs: number | undefined): Promise<ObjectEventOutcome> {
+  private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, options: AddonEventOptions | undefined): Promise<ObjectEventOutcome> {
     let object = this.live.get(target.key);
     if (object && (object.version !== def.version || (object.instance !== null && !object.instance.alive))) {
       this.retire(object, object.version !== def.version ? 'redeployed' : 'failed');
@@ -160,7 +160,7 @@ export class ObjectHost {
         this.retire(object, 'failed');
         return { loadError: (error as Error).message };
       }
-      const out = await instance.addonEvent(kind, payload, requestId, place, trigger, wallMs);
+      const out = await instance.addonEvent(kind, payload, requestId, place, trigger, options);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
       if (out.limit || !instance.alive) this.retire(object, 'failed');
       return { result: out.result, exception: out.exception, limit: out.limit };
