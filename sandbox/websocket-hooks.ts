@@ -30,6 +30,8 @@ export interface WebSocketHooks {
    *  end that stands for it in this isolate (only ever returned in a 101) */
   reserveId(): number;
   foreignEnd(id: number): unknown;
+  /** a Durable Object's isolate: its sockets' events (but 'open') run through `gate` (the input gate) */
+  setEventGate(gate: (run: () => Promise<unknown>[]) => Promise<unknown>[]): void;
 }
 
 let hooks: WebSocketHooks | null = null;

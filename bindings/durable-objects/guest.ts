@@ -764,17 +764,48 @@ async function bufferedResponse(returned: unknown): Promise<ObjectEventResult> {
   if (ws !== null && ws !== undefined) {
     // The client end of a pair whose server end was accepted with acceptWebSocket(): the host
     // carries it to the caller, and the socket stays with this object (hibernatable).
-    const id = webSocketHooks()?.foreignId(ws) ?? null;
-    if (id === null) throw new TypeError('A Durable Object can answer with a WebSocket whose server end it accepted with ctx.acceptWebSocket() (the hibernation API); ws.accept() inside a Durable Object is not supported by Cinder yet.');
-    webSocketHooks()!.transfer(ws);
-    return { response: { status: 101, statusText: returned.statusText, headers, body: null, webSocket: id } };
+    const hooks = socketHooks('a 101 response');
+    const id = hooks.foreignId(ws);
+    if (id !== null) {
+      hooks.transfer(ws);
+      return { response: { status: 101, statusText: returned.statusText, headers, body: null, webSocket: id } };
+    }
+    // A pair's client end whose server end this object accept()ed (or will): the socket lives in
+    // this isolate, which the host keeps while it is open.
+    return { response: { status: 101, statusText: returned.statusText, headers, body: null, webSocket: hooks.transfer(ws) }, isolateSocket: true };
   }
   const body = returned.body === null ? null : await returned.arrayBuffer();
   return { response: { status: returned.status, statusText: returned.statusText, headers, body } };
 }
 
+/** Listeners of WebSockets the object accept()ed run behind the input gate too, one event at a time. */
+function gatedSocketEvent(run: () => Promise<unknown>[]): Promise<unknown>[] {
+  return [
+    (async () => {
+      const entered = enterGate();
+      if (entered) await entered;
+      let work: Promise<unknown>[];
+      try {
+        work = run();
+      } finally {
+        unlock();
+      }
+      await Promise.all(work);
+    })(),
+  ];
+}
+
+let gateInstalled = false;
+
 async function handleEvent(raw: unknown): Promise<object> {
   const payload = raw as ObjectEventPayload;
+  if (!gateInstalled) {
+    const hooks = webSocketHooks();
+    if (hooks) {
+      hooks.setEventGate(gatedSocketEvent);
+      gateInstalled = true;
+    }
+  }
   const entered = enterGate();
   if (entered) await entered;
   let answer: Promise<ObjectEventResult>;

@@ -19,6 +19,7 @@ import { serialize, deserialize } from 'node:v8';
 import type { SocketEvent } from '../../protocol/wall.js';
 import type { SocketLink, SocketOwner } from '../../src/runtime/contract.js';
 import { HIBERNATION_LIMITS } from './protocol.js';
+import { HandOff } from './hand-off.js';
 import type { NamespaceRecord } from './registry.js';
 
 type Message = string | ArrayBuffer;
@@ -70,29 +71,6 @@ interface HibernatableSocket {
 
 function sizeOf(message: Message): number {
   return typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
-}
-
-/** The stand-in link a calling worker's isolate holds for an object's pending socket. */
-class HandOff implements SocketLink {
-  constructor(
-    readonly handOff: { owner: SocketOwner; socketId: number },
-    /** the calling isolate and its guest id, told to let go if the socket is dropped */
-    private readonly holder: SocketOwner,
-    private readonly holderId: number,
-  ) {}
-
-  async send(): Promise<void> {
-    throw new TypeError('This WebSocket belongs to a Durable Object: return it in a 101 response.');
-  }
-  close(): void {}
-  accept(): void {}
-  /** the carrying isolate is going, or the handshake failed: the object's socket is dropped */
-  terminate(): void {
-    this.handOff.owner.drop(this.handOff.socketId);
-  }
-  release(): void {
-    this.holder.detach(this.holderId);
-  }
 }
 
 export class ObjectSockets implements SocketOwner {
@@ -192,13 +170,16 @@ export class ObjectSockets implements SocketOwner {
     else socket.pendingClose = { code, reason };
   }
 
-  /** A 101 response of the object's carries socket `id` to the calling isolate `holder`, under its
-   *  guest id `holderId`: the link the holder keeps until the handshake (see HandOff). */
-  handOff(id: number, holder: SocketOwner, holderId: number): SocketLink {
+  /** Whether socket `id` waits for its client and has not been handed to a caller yet. */
+  pendingHandOff(id: number): boolean {
     const socket = this.sockets.get(id);
-    if (!socket || socket.link || socket.handOff) throw new TypeError('Durable Object fetch: the object answered with a WebSocket that is not waiting for its client');
-    socket.handOff = new HandOff({ owner: this, socketId: id }, holder, holderId);
-    return socket.handOff;
+    return socket !== undefined && socket.link === null && socket.handOff === null && !socket.closing;
+  }
+
+  /** A 101 of the object's carries socket `id` to a calling isolate, which holds `standIn`. */
+  handedOff(id: number, standIn: HandOff): void {
+    const socket = this.sockets.get(id);
+    if (socket) socket.handOff = standIn;
   }
 
   // --- SocketOwner: the relays of the sockets ---------------------------------------------------------

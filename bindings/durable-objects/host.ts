@@ -9,10 +9,11 @@ import { newRequestId } from '../../src/model/request-id.js';
 import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
-import type { OpCall, OpRegistry, SyncOpRegistry } from '../../src/runtime/contract.js';
+import type { OpCall, OpRegistry, SocketOwner, SyncOpRegistry } from '../../src/runtime/contract.js';
 import { DO_OPS, DO_SYNC_OPS, MAX_WEBSOCKET_MESSAGE_BYTES, type GuestException, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
 import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, HIBERNATION_LIMITS, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
 import { HibernatableSockets, type ObjectRef, type ObjectSockets } from './hibernation.js';
+import { HandOff } from './hand-off.js';
 import { IdFactory } from './ids.js';
 import { ObjectStorage, StorageError } from './object-storage.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
@@ -34,7 +35,7 @@ export interface ObjectDelivery {
     trigger: { method: string; url: string; status?: number },
     /** a wall limit shorter than the worker's for this event; bytes that came in for it */
     options?: { wallMs?: number; bytesIn?: number },
-  ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+  ): Promise<{ owner?: SocketOwner; result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
   isLive(key: string): boolean;
   /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
   onRetired(listener: (key: string, reason: string) => void): void;
@@ -122,7 +123,7 @@ export class DurableObjects {
   }
 
   /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, options?: { wallMs?: number; bytesIn?: number }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, options?: { wallMs?: number; bytesIn?: number }): Promise<{ result?: ObjectEventResult; owner?: SocketOwner; error?: { name: string; message: string }; failure?: string }> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
       key: `${namespace.dir}/${id}`,
@@ -139,7 +140,7 @@ export class DurableObjects {
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
-    return { result: out.result as ObjectEventResult };
+    return { result: out.result as ObjectEventResult, owner: out.owner };
   }
 
   /** The object the calling isolate hosts (storage ops come only from there). */
@@ -214,20 +215,28 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     if (event.kind === 'fetch') {
       if (!result || !('response' in result)) throw new TypeError('Durable Object fetch: the object answered without a response');
       const response = checkResponse(result.response);
-      const hibernatable = (result.response as { webSocket?: unknown }).webSocket;
-      if (hibernatable !== undefined) {
-        // The object's 101 carries one of its hibernatable sockets: this isolate holds a stand-in
+      const socket = Number((result.response as { webSocket?: unknown }).webSocket);
+      if ((result.response as { webSocket?: unknown }).webSocket !== undefined) {
+        // The object's 101 carries a socket it keeps: one of its hibernatable sockets (its table
+        // holds it), or one it accept()ed (its isolate holds it). This isolate holds a stand-in
         // under the id it reserved, until it returns the response and the client connects.
-        const table = objects.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false);
-        const hid = Number(hibernatable);
-        if (!table || !Number.isSafeInteger(hid)) throw new TypeError('Durable Object fetch: the object answered with an unknown WebSocket');
+        let owner: SocketOwner;
+        if ((result as { isolateSocket?: unknown }).isolateSocket === true) {
+          if (!out.owner?.offer || !Number.isSafeInteger(socket) || !out.owner.offer(socket)) throw new TypeError('Durable Object fetch: the object answered with an unknown WebSocket');
+          owner = out.owner;
+        } else {
+          const table = objects.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false);
+          if (!table || !Number.isSafeInteger(socket) || !table.pendingHandOff(socket)) throw new TypeError('Durable Object fetch: the object answered with an unknown WebSocket');
+          owner = table;
+        }
         if (event.socketId === undefined) {
-          table.drop(hid);
+          owner.drop(socket);
           throw new TypeError(`env.${String(binding)}: the Durable Object answered with a WebSocket, but this worker has no WebSocket support loaded (it is loaded in workers whose code mentions WebSocketPair, WebSocket or webSocket)`);
         }
-        const standIn = table.handOff(hid, call.sockets, event.socketId);
+        const standIn = new HandOff({ owner, socketId: socket }, call.sockets, event.socketId);
+        if (owner !== out.owner) (owner as ObjectSockets).handedOff(socket, standIn);
         if (!call.sockets.attach(event.socketId, standIn, false)) {
-          table.drop(hid);
+          owner.drop(socket);
           throw new TypeError('Durable Object fetch: this WebSocket id is already in use');
         }
         response.status = 101;

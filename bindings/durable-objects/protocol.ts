@@ -69,8 +69,9 @@ export interface ObjectEventPayload {
   event: ObjectCall | { kind: 'alarm'; retryCount: number } | { kind: 'websocket'; socketId: number; event: SocketEvent };
 }
 
-/** What the hosting isolate answers for one event. */
-export type ObjectEventResult = { response: WireResponse } | { value: unknown } | { alarm: true } | { websocket: true };
+/** What the hosting isolate answers for one event. A 101 response's `webSocket` is the object's
+ *  hibernatable socket id, or with `isolateSocket` the isolate's guest id of a socket it accept()ed. */
+export type ObjectEventResult = { response: WireResponse; isolateSocket?: true } | { value: unknown } | { alarm: true } | { websocket: true };
 
 /** ctx's hibernation API as one sync op (DO_SYNC_OPS.webSocket): [kind, ...args]. Socket ids are
  *  the host's (per object), stable while the socket is open, across hibernation. */

@@ -465,7 +465,15 @@ function transfer(value: unknown): number {
   return id;
 }
 
+/** Set in a Durable Object's isolate: events go in through its input gate. */
+let eventGate: ((run: () => Promise<unknown>[]) => Promise<unknown>[]) | null = null;
+
 function deliver(socketId: number, event: SocketEvent): Promise<unknown>[] {
+  if (eventGate && event.type !== 'open') return eventGate(() => deliverNow(socketId, event));
+  return deliverNow(socketId, event);
+}
+
+function deliverNow(socketId: number, event: SocketEvent): Promise<unknown>[] {
   const socket = hosted.get(socketId);
   if (!socket) return [];
   const s = stateOf(socket);
@@ -615,6 +623,9 @@ export default function install(): { globals: Record<string, unknown> } {
     hibernatedEvent,
     reserveId: () => nextSocketId++,
     foreignEnd,
+    setEventGate: (gate) => {
+      eventGate = gate;
+    },
   });
   return { globals: { WebSocket, WebSocketPair, MessageEvent, CloseEvent, ErrorEvent } };
 }

@@ -68,6 +68,9 @@ export interface SocketOwner {
   drop(socketId: number): void;
   /** the link of a guest socket id, for the guest's ops on it */
   link(socketId: number): SocketLink | undefined;
+  /** a guest end left in a response that is not the owner's own fetch answer (a Durable Object's
+   *  101 to a stub's fetch): await its handshake under `socketId`; false when it cannot */
+  offer?(socketId: number): boolean;
 }
 
 /** The host's end of a WebSocket, as its owner and the guest's ops see it. */

@@ -725,6 +725,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     return this.sockets.get(Number(socketId)) ?? undefined;
   }
 
+  offer(socketId: number): boolean {
+    if (!this.alive || !Number.isSafeInteger(socketId) || socketId <= 0 || this.sockets.has(socketId)) return false;
+    this.sockets.set(socketId, null);
+    return true;
+  }
+
   detach(socketId: number): void {
     if (!this.sockets.delete(socketId)) return;
     if (this.sockets.size === 0) this.host.socketsClosed?.(this);

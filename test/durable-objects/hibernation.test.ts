@@ -239,6 +239,64 @@ describe('WebSocket hibernation: limits and redeploys', () => {
   });
 });
 
+// The pattern before hibernation: the object accept()s the server end and keeps its sessions in
+// memory. Its isolate holds the sockets, so it is not evicted while one is open.
+const CLASSIC = `
+export default {
+  async fetch(request, env) {
+    return env.CLASSIC.get(env.CLASSIC.idFromName('room')).fetch(request);
+  },
+};
+export class Classic {
+  constructor(ctx) { this.ctx = ctx; this.sessions = []; }
+  async fetch(request) {
+    const user = new URL(request.url).searchParams.get('user');
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    this.sessions.push(server);
+    server.addEventListener('message', async (event) => {
+      const seen = ((await this.ctx.storage.get('seen')) ?? 0) + 1;
+      await this.ctx.storage.put('seen', seen);
+      for (const s of this.sessions) s.send(user + ': ' + event.data + ' #' + seen);
+    });
+    server.addEventListener('close', (event) => {
+      this.sessions = this.sessions.filter((s) => s !== server);
+      for (const s of this.sessions) s.send(user + ' left ' + event.code);
+    });
+    server.send('welcome ' + user + ', ' + this.sessions.length + ' here');
+    return new Response(null, { status: 101, webSocket: client });
+  }
+}
+`;
+
+describe('WebSockets a Durable Object accept()s (no hibernation)', () => {
+  it('serves a room from the object\'s memory, kept live while its sockets are open', async () => {
+    const res = await deploy('classic', CLASSIC, { bindings: [{ type: 'durable_object_namespace', name: 'CLASSIC', class_name: 'Classic' }], migrations: { new_tag: 'v1', new_classes: ['Classic'] } });
+    expect(res.status, res.text).toBe(201);
+    const port = cinder.server.port;
+    const ann = await connect(port, 'classic', '/?user=ann');
+    expect(String((await ann.received(1))[0])).toBe('welcome ann, 1 here');
+    const bob = await connect(port, 'classic', '/?user=bob');
+    expect(String((await bob.received(1))[0])).toBe('welcome bob, 2 here');
+    ann.send('hi');
+    await Promise.all([ann.received(2), bob.received(2)]);
+    expect(String(bob.messages[1])).toBe('ann: hi #1');
+    // Longer than the idle time (300 ms here): an object holding sockets in its isolate stays.
+    await new Promise((r) => setTimeout(r, 1000));
+    bob.send('still there?');
+    await ann.received(3);
+    expect(String(ann.messages[2])).toBe('bob: still there? #2');
+    bob.ws.close(4002, 'gone');
+    await bob.closed;
+    await ann.received(4);
+    expect(String(ann.messages[3])).toBe('bob left 4002');
+    ann.ws.close();
+    await ann.closed;
+    // With no socket left, it is evicted like any idle object.
+    await until(() => cinder.server.runtime.objects().liveCount === 0, 'the object to be evicted');
+  });
+});
+
 describe('WebSocket hibernation across a restart of cinder serve', () => {
   const children: import('node:child_process').ChildProcess[] = [];
   const token = 'hibernation-restart-token-0123456789';

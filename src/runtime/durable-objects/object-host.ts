@@ -19,6 +19,7 @@ import type { LimitExceededError } from '../../model/limits.js';
 import type { AddonEventOptions, WorkerInstance } from '../worker-instance.js';
 import type { InvocationTrigger } from '../invocation.js';
 import { DURABLE_OBJECT_HOST_FLAG } from '../../../protocol/addons.js';
+import type { SocketOwner } from '../contract.js';
 
 export interface ObjectHostRuntime {
   definition(name: string): WorkerDefinition | undefined;
@@ -59,6 +60,8 @@ export interface ObjectTarget {
 }
 
 export interface ObjectEventOutcome {
+  /** the instance that ran the event: the owner of a WebSocket its answer carries */
+  owner?: SocketOwner;
   result?: unknown;
   exception?: GuestException;
   limit?: LimitExceededError;
@@ -163,7 +166,7 @@ export class ObjectHost {
       const out = await instance.addonEvent(kind, payload, requestId, place, trigger, options);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
       if (out.limit || !instance.alive) this.retire(object, 'failed');
-      return { result: out.result, exception: out.exception, limit: out.limit };
+      return { owner: instance, result: out.result, exception: out.exception, limit: out.limit };
     } finally {
       object.events--;
       this.settled(object);
@@ -235,7 +238,9 @@ export class ObjectHost {
   private idle(object: LiveObject): void {
     object.idleTimer = null;
     if (object.events > 0 || object.retired) return;
-    if (object.instance && object.instance.inFlight.size > 0) {
+    // Work of its last event, or WebSockets it accepted (ws.accept(): they live in its isolate;
+    // hibernatable ones do not keep it).
+    if (object.instance && (object.instance.inFlight.size > 0 || object.instance.openSockets > 0)) {
       this.settled(object);
       return;
     }
@@ -257,7 +262,7 @@ export class ObjectHost {
   /** Evict one object with nothing in flight (the oldest created first); false when all are busy. */
   private evictOneIdle(): boolean {
     for (const object of this.live.values()) {
-      if (object.events === 0 && object.instance && object.instance.inFlight.size === 0) {
+      if (object.events === 0 && object.instance && object.instance.inFlight.size === 0 && object.instance.openSockets === 0) {
         this.evicted++;
         this.retire(object, 'evicted');
         return true;
