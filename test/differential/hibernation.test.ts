@@ -35,9 +35,9 @@ const config :Workerd.Config = (
 const probe :Workerd.Worker = (
   modules = [(name = "probe.js", esModule = embed "probe.js")],
   compatibilityDate = "${COMPATIBILITY_DATE}",
-  durableObjectNamespaces = [(className = "Room", uniqueKey = "cinder-differential-hibernation")],
+  durableObjectNamespaces = [(className = "Room", uniqueKey = "cinder-differential-hibernation"), (className = "Classic", uniqueKey = "cinder-differential-classic")],
   durableObjectStorage = (inMemory = void),
-  bindings = [(name = "ROOM", durableObjectNamespace = "Room")],
+  bindings = [(name = "ROOM", durableObjectNamespace = "Room"), (name = "CLASSIC", durableObjectNamespace = "Classic")],
 );
 `,
   );
@@ -62,7 +62,17 @@ const probe :Workerd.Worker = (
 beforeAll(async () => {
   [workerd, cinder] = await Promise.all([startWorkerd(), startCinder()]);
   const res = await cinder.admin('PUT', '/workers/probe', {
-    body: multipart({ main_module: 'probe.js', bindings: [{ type: 'durable_object_namespace', name: 'ROOM', class_name: 'Room' }], migrations: { new_tag: 'v1', new_classes: ['Room'] } }, { 'probe.js': probe }),
+    body: multipart(
+      {
+        main_module: 'probe.js',
+        bindings: [
+          { type: 'durable_object_namespace', name: 'ROOM', class_name: 'Room' },
+          { type: 'durable_object_namespace', name: 'CLASSIC', class_name: 'Classic' },
+        ],
+        migrations: { new_tag: 'v1', new_classes: ['Room', 'Classic'] },
+      },
+      { 'probe.js': probe },
+    ),
   });
   expect(res.status, res.text).toBe(201);
 }, 60_000);
@@ -107,7 +117,35 @@ async function play(port: number): Promise<{ ann: string[]; bob: string[] }> {
   };
 }
 
+/** The room without hibernation (accept() and listeners): the same script, shorter. */
+async function playClassic(port: number): Promise<{ ann: string[]; bob: string[] }> {
+  const ann: Client = await connect(port, 'probe', '/classic?room=c&user=ann');
+  await ann.received(1);
+  const bob: Client = await connect(port, 'probe', '/classic?room=c&user=bob');
+  await bob.received(1);
+  ann.send('hi');
+  await Promise.all([ann.received(2), bob.received(2)]);
+  bob.send('hello');
+  await Promise.all([ann.received(3), bob.received(3)]);
+  bob.ws.close(4000, 'bye');
+  const bobClosed = await bob.closed;
+  await ann.received(4);
+  ann.send('close');
+  const annClosed = await ann.closed;
+  return {
+    ann: [...ann.messages.map(text), `close ${annClosed.code} ${annClosed.reason}`],
+    bob: [...bob.messages.map(text), `close ${bobClosed.code} ${bobClosed.reason}`],
+  };
+}
+
 describe('differential: WebSocket hibernation against workerd', () => {
+  it('plays the same transcript without hibernation (accept() in the object)', async () => {
+    const [ours, theirs] = [await playClassic(cinder.server.port), await playClassic(workerd.port)];
+    if (process.env.SHOW_TRANSCRIPT) console.log(JSON.stringify(theirs, null, 1));
+    expect(theirs.ann.length).toBe(5);
+    expect(ours).toEqual(theirs);
+  });
+
   it('plays the same transcript', async () => {
     const [ours, theirs] = [await play(cinder.server.port), await play(workerd.port)];
     expect(theirs.ann.length).toBeGreaterThan(8);

@@ -1,11 +1,13 @@
 // The WebSocket hibernation API, played the same way against Cinder and workerd
 // (test/differential/hibernation.test.ts): a room object that accepts sockets with tags and
 // attachments, answers "ping" by auto-response, broadcasts, reports limits' errors, and tells the
-// others when one leaves.
+// others when one leaves; and the same room as objects wrote it before hibernation (accept() and
+// listeners, sessions in memory).
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
-    const stub = env.ROOM.get(env.ROOM.idFromName(url.searchParams.get('room') ?? 'probe'));
+    const ns = url.pathname === '/classic' ? env.CLASSIC : env.ROOM;
+    const stub = ns.get(ns.idFromName(url.searchParams.get('room') ?? 'probe'));
     return stub.fetch(request);
   },
 };
@@ -100,5 +102,35 @@ export class Room {
     const a = ws.deserializeAttachment();
     for (const other of this.ctx.getWebSockets('room')) if (other !== ws) other.send(`left ${a.user} ${code} ${reason} ${wasClean}`);
     ws.close(code, reason);
+  }
+}
+
+export class Classic {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.sessions = [];
+  }
+
+  async fetch(request) {
+    const user = new URL(request.url).searchParams.get('user');
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    this.sessions.push(server);
+    server.addEventListener('message', async (event) => {
+      if (event.data === 'close') {
+        server.close(1000, 'done');
+        return;
+      }
+      const seen = ((await this.ctx.storage.get('seen')) ?? 0) + 1;
+      await this.ctx.storage.put('seen', seen);
+      for (const s of this.sessions) s.send(`${user}: ${event.data} #${seen} ${server.readyState}`);
+    });
+    server.addEventListener('close', (event) => {
+      this.sessions = this.sessions.filter((s) => s !== server);
+      for (const s of this.sessions) s.send(`${user} left ${event.code} ${event.reason} ${event.wasClean}`);
+      server.close(event.code, event.reason);
+    });
+    server.send(`welcome ${user}, ${this.sessions.length} here`);
+    return new Response(null, { status: 101, webSocket: client });
   }
 }
