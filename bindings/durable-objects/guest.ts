@@ -12,6 +12,10 @@
 //     of what ran before it (so `v = await get(); await put(v + 1)` never interleaves);
 //   output gate: an event's answer leaves only once every write it made is durable (the host
 //     answers a write after its SQLite commit, synchronous=FULL).
+//   WebSockets: ctx.acceptWebSocket() hands a socket to the host (bindings/durable-objects/
+//     hibernation.ts), whose events come back as events of their own (webSocketMessage, ...),
+//     re-creating the object if it was evicted; a socket the object accept()s stays in this
+//     isolate, its listeners run behind the input gate too.
 import { registerBinding } from '../../sandbox/env.js';
 import { hostCall, hostCallSync } from '../../sandbox/bridge.js';
 import { currentInvocation, invocation as invocationState } from '../../sandbox/invocation.js';

@@ -13,8 +13,9 @@
 // link (`handOff`), and when the ingress completes the handshake ownership moves to the table.
 //
 // Bounded: 32,768 sockets per object, 10 tags of 256 characters, 16 KiB per attachment (Cloudflare's
-// limits); messages sent before the client is connected are held up to sendHighWaterBytes, and a
-// pending socket not connected within PENDING_TIMEOUT_MS is dropped.
+// limits); at most MAX_PENDING_SOCKETS accepted sockets per object whose client has not connected,
+// holding at most MAX_PENDING_BYTES each (MAX_PENDING_BYTES_PER_OBJECT in all) of messages sent
+// meanwhile; a pending socket not connected within PENDING_TIMEOUT_MS is dropped.
 import { serialize, deserialize } from 'node:v8';
 import type { SocketEvent } from '../../protocol/wall.js';
 import type { SocketLink, SocketOwner } from '../../src/runtime/contract.js';
