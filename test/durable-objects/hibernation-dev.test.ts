@@ -62,5 +62,5 @@ new_sqlite_classes = ["Room"]
     bob.ws.close();
     await Promise.all([ann.closed, bob.closed]);
     child.kill('SIGTERM');
-  });
+  }, 120_000);
 });

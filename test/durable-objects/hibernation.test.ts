@@ -345,5 +345,5 @@ describe('WebSocket hibernation across a restart of cinder serve', () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
