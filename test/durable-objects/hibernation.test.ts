@@ -103,12 +103,14 @@ describe('WebSocket hibernation', () => {
     await carl.closed;
   });
 
-  it('delivers webSocketClose when a client closes, and forgets the socket', async () => {
+  it('delivers webSocketClose when a client closes (waking the hibernated object), and forgets the socket', async () => {
     const port = cinder.server.port;
     const ann = await connect(port, 'chat', '/?room=r3&user=ann');
     const dan = await connect(port, 'chat', '/?room=r3&user=dan');
     await Promise.all([ann.received(1), dan.received(1)]);
-    expect(await stats('r3')).toMatchObject({ sockets: 2, tagged: 1 });
+    expect(await stats('r3')).toMatchObject({ sockets: 2, tagged: 1, constructed: 1 });
+    // Hibernated first: the close re-creates the object to deliver webSocketClose.
+    await until(() => cinder.server.runtime.objects().liveCount === 0, 'the room to hibernate');
     dan.ws.close(4001, 'bye now');
     await dan.closed;
     let closes: any[] = [];
@@ -117,7 +119,7 @@ describe('WebSocket hibernation', () => {
       if (closes.length === 0) await new Promise((r) => setTimeout(r, 20));
     }
     expect(closes).toEqual([{ user: 'dan', code: 4001, reason: 'bye now', wasClean: true, left: 1 }]);
-    expect(await stats('r3')).toMatchObject({ sockets: 1, tagged: 1 });
+    expect(await stats('r3')).toMatchObject({ sockets: 1, tagged: 1, constructed: 2 });
     ann.ws.close();
     await ann.closed;
   });
