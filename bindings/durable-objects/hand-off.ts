@@ -42,6 +42,11 @@ export class HandOff implements SocketLink {
     this.release();
   }
 
+  /** Never held by the carrying isolate after all: just stop the clock. */
+  cancel(): void {
+    clearTimeout(this.timer);
+  }
+
   /** The carrying isolate forgets its stand-in. */
   release(): void {
     clearTimeout(this.timer);

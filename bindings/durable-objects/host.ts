@@ -234,11 +234,13 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
           throw new TypeError(`env.${String(binding)}: the Durable Object answered with a WebSocket, but this worker has no WebSocket support loaded (it is loaded in workers whose code mentions WebSocketPair, WebSocket or webSocket)`);
         }
         const standIn = new HandOff({ owner, socketId: socket }, call.sockets, event.socketId);
-        if (owner !== out.owner) (owner as ObjectSockets).handedOff(socket, standIn);
         if (!call.sockets.attach(event.socketId, standIn, false)) {
+          // (the id is another socket's: that one is left alone)
+          standIn.cancel();
           owner.drop(socket);
           throw new TypeError('Durable Object fetch: this WebSocket id is already in use');
         }
+        if (owner !== out.owner) (owner as ObjectSockets).handedOff(socket, standIn);
         response.status = 101;
         response.webSocket = event.socketId;
       }
