@@ -4,11 +4,11 @@
 // default .txt/.html/.sql as Text, .bin as Data, .wasm as CompiledWasm) become modules of their
 // own beside it, imported by name; `cloudflare:*` imports, and `node:*` ones under nodejs_compat,
 // are left to the runtime's built-in modules.
-import { build, type Message, type Plugin } from 'esbuild';
+import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { binaryModule, detectModuleType, type ModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
 import { NODE_MODULE_NAMES, nodeModuleRefusal, nodeModulesAllowed } from '../model/compatibility.js';
 import { effectiveRules, globToRegExp, type BuildStep, type ModuleRule } from './module-rules.js';
@@ -36,6 +36,9 @@ export interface BundleOptions {
   sourcemap?: boolean;
 }
 
+/** esbuild namespace of the placeholders for Node.js modules Cinder does not offer. */
+const REFUSED_BUILTIN = 'cinder-refused-builtin';
+
 const RULE_MODULE_TYPES: Record<'Text' | 'Data' | 'CompiledWasm', ModuleType> = { Text: 'text', Data: 'data', CompiledWasm: 'wasm' };
 
 export class BundleError extends Error {
@@ -59,16 +62,28 @@ function nodeImportError(name: string, flags: string[] | undefined): string | nu
  * nodejs_compat, are left as imports for the runtime; a Node.js module the flags do not offer is
  * a build error naming it. A `require()` of one (CommonJS code in node_modules) becomes an import,
  * as esbuild's ES module output cannot require an external.
+ *
+ * A module Workers offers but Cinder does not (node:net, node:diagnostics_channel...) is refused
+ * only if the bundle keeps it: libraries such as @sentry/cloudflare import them from integrations
+ * a worker never uses, which esbuild drops, and wrangler builds those. Such an import resolves to
+ * a placeholder, and bundleWorker refuses the build when a placeholder is in the output.
  */
-function builtinsPlugin(flags: string[] | undefined): Plugin {
+function builtinsPlugin(flags: string[] | undefined, refusals: Map<string, { error: string; importers: Set<string> }>): Plugin {
   const nodeAllowed = nodeModulesAllowed(flags) !== 'none';
   return {
     name: 'cinder-builtins',
     setup(b) {
       const external = (path: string, kind: string) => (kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : { path, external: true });
       b.onResolve({ filter: /^cloudflare:/ }, (args) => external(args.path, args.kind));
+      const refusedIfKept = (name: string, error: string, importer: string) => {
+        const refusal = refusals.get(`node:${name}`) ?? { error, importers: new Set<string>() };
+        refusal.importers.add(importer);
+        refusals.set(`node:${name}`, refusal);
+        return { path: `node:${name}`, namespace: REFUSED_BUILTIN };
+      };
       b.onResolve({ filter: /^node:/ }, (args) => {
         const error = nodeImportError(args.path.slice('node:'.length), flags);
+        if (error && nodeAllowed) return refusedIfKept(args.path.slice('node:'.length), error, args.importer);
         if (error) return { errors: [{ text: error }] };
         return external(args.path, args.kind);
       });
@@ -82,6 +97,7 @@ function builtinsPlugin(flags: string[] | undefined): Plugin {
         // A Node.js module the flags do not offer may still be an npm package of that name
         // (punycode, events without nodejs_compat...): the project's own copy, if it has one.
         const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { cinderBare: true } });
+        if (found.errors.length && nodeAllowed && error) return refusedIfKept(args.path, error, args.importer);
         if (found.errors.length) return { errors: [{ text: `"${args.path}" is a Node.js built-in module: ${error}` }] };
         return { path: found.path, namespace: found.namespace, external: found.external, sideEffects: found.sideEffects };
       });
@@ -90,6 +106,8 @@ function builtinsPlugin(flags: string[] | undefined): Plugin {
         loader: 'js',
       }));
       b.onResolve({ filter: /.*/, namespace: 'cinder-require-builtin' }, (args) => ({ path: args.path, external: true }));
+      // CommonJS, so that any named import of it links (to undefined); never run: see refusedInOutput.
+      b.onLoad({ filter: /.*/, namespace: REFUSED_BUILTIN }, () => ({ contents: 'module.exports = {};\n', loader: 'js' }));
     },
   };
 }
@@ -141,6 +159,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
   const source = readFileSync(entry, 'utf8');
   const format = detectModuleType(source) === 'esm' || /\.(ts|mts|tsx)$/.test(entry) ? 'esm' : 'iife';
   const collected = new Map<string, WorkerModuleSource>();
+  const refusals = new Map<string, { error: string; importers: Set<string> }>();
   const ruleInputs = new Set<string>();
   const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');
   const nodeEnv = JSON.stringify(options.mode ?? 'production');
@@ -160,13 +179,15 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
       outfile: join(dirname(entry), name),
       sourcemap: options.sourcemap ? 'external' : false,
       define: { 'process.env.NODE_ENV': nodeEnv, 'globalThis.process.env.NODE_ENV': nodeEnv, 'global.process.env.NODE_ENV': nodeEnv },
-      plugins: [refuseWorkersSites, builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
+      plugins: [refuseWorkersSites, builtinsPlugin(options.compatibilityFlags, refusals), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
     });
   } catch (error) {
     const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
     if (!errors?.length) throw error;
     throw new BundleError(errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'), errors as Message[]);
   }
+  const kept = refusedInOutput(result.metafile!, refusals);
+  if (kept.length) throw new BundleError(kept.map((e) => e.text).join('\n'), kept);
   const code = result.outputFiles.find((f) => !f.path.endsWith('.map'))!.text;
   const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
   if (format !== 'esm' && collected.size) throw new BundleError(`${entry} is a service-worker script; importing ${[...collected.keys()].join(', ')} needs the modules format (export default { fetch })`);
@@ -176,6 +197,19 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     inputs: [...Object.keys(result.metafile?.inputs ?? {}).filter((input) => !input.includes(':')), ...ruleInputs],
     sourceMap: map ? absoluteSources(map.text, dirname(entry)) : undefined,
   };
+}
+
+/** The refused Node.js modules the bundle kept (code that the worker can reach imports them), as
+ *  esbuild-shaped errors naming the module and the files importing it. */
+function refusedInOutput(metafile: Metafile, refusals: Map<string, { error: string; importers: Set<string> }>): Message[] {
+  const inputs = new Set(Object.values(metafile.outputs).flatMap((output) => Object.keys(output.inputs)));
+  const kept = [...inputs].filter((input) => input.startsWith(`${REFUSED_BUILTIN}:`)).map((input) => input.slice(REFUSED_BUILTIN.length + 1));
+  return kept.map((name) => {
+    const { error, importers } = refusals.get(name)!;
+    // esbuild names inputs relative to the working directory; only the importers it kept matter
+    const keptImporters = [...importers].filter((file) => inputs.has(relative(process.cwd(), file)));
+    return { id: '', pluginName: 'cinder-builtins', text: `${error}; imported by ${(keptImporters.length ? keptImporters : [...importers]).join(', ')}`, location: null, notes: [], detail: undefined };
+  });
 }
 
 /** The map with its sources made absolute (esbuild writes them relative to the output file). */

@@ -1,0 +1,80 @@
+// The project sweep through `cinder deploy`: one real `cinder serve` (a child process, as an
+// operator runs it), each project under test/fixtures/projects deployed from its folder by the real
+// CLI with `cinder secret put` where it has secrets, then the user's checks (projects.ts) against
+// the data plane, with the server's own log.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkOut, cinder, fetchFrom, jsonLines, startCinder, startFakeUpstream, type FakeUpstream, type LongRunning, type Run } from './harness.js';
+import { DEPLOYED_JWT_SECRET, PROJECTS } from './projects.js';
+
+const TOKEN = 'sweep-admin-token-5e0c9a7d1b3f2468';
+let fake: FakeUpstream;
+let work: string;
+let serve: LongRunning;
+let dataUrl = '';
+let adminUrl = '';
+/** every CLI run's output, to look for secrets in */
+let cliOutput = '';
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  work = checkOut(fake);
+  const started = await startCinder(
+    ['serve', '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--processes', '1', '--data', join(work, '.data'), '--colo', 'SWEEP', '--allow-private-fetch', new URL(fake.url).host, '--origin', `passthrough.localhost/*=${fake.url}`],
+    { cwd: work, env: { CINDER_ADMIN_TOKEN: TOKEN }, ready: /data plane on (\S+), admin API on (\S+) / },
+  );
+  serve = started;
+  [, dataUrl, adminUrl] = started.match;
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await fake?.close();
+});
+
+async function cli(args: string[], cwd: string, input?: string): Promise<Run> {
+  const run = await cinder(args, { cwd, input, env: { CINDER_ADMIN_TOKEN: '', CINDER_URL: adminUrl, CINDER_TOKEN: TOKEN } });
+  cliOutput += run.stdout + run.stderr;
+  return run;
+}
+
+// Deploys run two at a time (each bundles with esbuild in its own process).
+describe.concurrent('the project sweep on cinder deploy', { timeout: 90_000 }, () => {
+  for (const project of PROJECTS) {
+    it(project.refused ? `${project.name}: refused, naming what is unsupported` : project.name, async () => {
+      const cwd = join(work, project.name);
+      if (project.refused) {
+        const refused = await cli(['deploy'], cwd);
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toMatch(project.refused);
+        const listed = await cli(['workers', 'list', '--json'], cwd);
+        expect(listed.stdout).not.toContain(`"${project.name}"`);
+        return;
+      }
+      for (const other of project.alongside ?? []) {
+        const deployed = await cli(['deploy'], join(work, other));
+        expect(deployed.status, deployed.stderr).toBe(0);
+      }
+      const deployed = await cli(['deploy'], cwd);
+      expect(deployed.status, deployed.stderr).toBe(0);
+      expect(deployed.stdout).toMatch(new RegExp(`Deployed ${project.name}: version 1 `));
+      for (const [name, value] of Object.entries(project.secrets ?? {})) {
+        const put = await cli(['secret', 'put', name], cwd, value);
+        expect(put.status, put.stderr).toBe(0);
+      }
+      await project.check!({
+        mode: 'deploy',
+        fake,
+        fetch: (worker, path, init) => fetchFrom(dataUrl, worker, path, init),
+        logs: (worker) => jsonLines(serve.stdout()).filter((l) => l.worker === worker),
+      });
+    });
+  }
+});
+
+describe('after the sweep', () => {
+  it('no CLI output and no server log line carried a secret value', () => {
+    expect(cliOutput.length).toBeGreaterThan(0);
+    for (const text of [cliOutput, serve.stdout(), serve.stderr()]) expect(text).not.toContain(DEPLOYED_JWT_SECRET);
+  });
+});
