@@ -4,7 +4,7 @@
 // the data plane, with the server's own log.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkOut, cinder, fetchFrom, jsonLines, startCinder, startFakeUpstream, type FakeUpstream, type LongRunning, type Run } from './harness.js';
+import { checkOut, cinder, fetchFrom, jsonLines, limit, startCinder, startFakeUpstream, streamFrom, type FakeUpstream, type LongRunning, type Run } from './harness.js';
 import { DEPLOYED_JWT_SECRET, PROJECTS } from './projects.js';
 
 const TOKEN = 'sweep-admin-token-5e0c9a7d1b3f2468';
@@ -38,10 +38,12 @@ async function cli(args: string[], cwd: string, input?: string): Promise<Run> {
   return run;
 }
 
-// Deploys run two at a time (each bundles with esbuild in its own process).
+// Three projects at a time (each deploy bundles with esbuild in a CLI process of its own).
+const slot = limit(3);
+
 describe.concurrent('the project sweep on cinder deploy', { timeout: 90_000 }, () => {
   for (const project of PROJECTS) {
-    it(project.refused ? `${project.name}: refused, naming what is unsupported` : project.name, async () => {
+    it(project.refused ? `${project.name}: refused, naming what is unsupported` : project.name, () => slot(async () => {
       const cwd = join(work, project.name);
       if (project.refused) {
         const refused = await cli(['deploy'], cwd);
@@ -66,9 +68,10 @@ describe.concurrent('the project sweep on cinder deploy', { timeout: 90_000 }, (
         mode: 'deploy',
         fake,
         fetch: (worker, path, init) => fetchFrom(dataUrl, worker, path, init),
+        stream: (worker, path) => streamFrom(dataUrl, worker, path),
         logs: (worker) => jsonLines(serve.stdout()).filter((l) => l.worker === worker),
       });
-    });
+    }));
   }
 });
 

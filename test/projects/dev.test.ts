@@ -3,7 +3,7 @@
 // the user's checks run against it (projects.ts), a few projects at a time.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkOut, fetchFrom, inBatches, jsonLines, startCinder, startFakeUpstream, type FakeUpstream, type LongRunning } from './harness.js';
+import { checkOut, fetchFrom, jsonLines, limit, startCinder, startFakeUpstream, streamFrom, type FakeUpstream, type LongRunning } from './harness.js';
 import { PROJECTS, type SweptProject } from './projects.js';
 
 let fake: FakeUpstream;
@@ -27,19 +27,8 @@ function args(project: SweptProject): string[] {
   return [...base, '-c', 'wrangler.toml', ...project.alongside.flatMap((other) => ['-c', join('..', other, 'wrangler.toml')])];
 }
 
-// Two dev servers at a time: each is a supervisor plus a serving process on a shared 2-core box.
-const slots = { free: 2, waiting: [] as (() => void)[] };
-async function slot<T>(run: () => Promise<T>): Promise<T> {
-  if (slots.free === 0) await new Promise<void>((resolve) => slots.waiting.push(resolve));
-  else slots.free--;
-  try {
-    return await run();
-  } finally {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  }
-}
+// Two dev servers at a time: each is a supervisor plus a serving process, on a small CI box.
+const slot = limit(2);
 
 describe.concurrent('the project sweep on cinder dev', { timeout: 90_000 }, () => {
   for (const project of PROJECTS) {
@@ -66,6 +55,7 @@ describe.concurrent('the project sweep on cinder dev', { timeout: 90_000 }, () =
             mode: 'dev',
             fake,
             fetch: (worker, path, init) => fetchFrom(d.match[2], worker, path, init),
+            stream: (worker, path) => streamFrom(d.match[2], worker, path),
             logs: (worker) => jsonLines(d.stdout()).filter((l) => l.worker === worker),
           });
         } finally {

@@ -27,6 +27,8 @@ export interface Recorded {
 export interface FakeUpstream {
   url: string;
   requests: Recorded[];
+  /** answer the held request(s) to /gate/<name> (now, or as soon as one arrives) with `body` */
+  release(name: string, body: string): void;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,10 @@ export interface FakeUpstream {
 export async function startFakeUpstream(): Promise<FakeUpstream> {
   const requests: Recorded[] = [];
   const redis = new Map<string, string>();
+  // /gate/<name>: held until the test releases it, so a check can see what a worker streams
+  // before its upstream has answered, without guessing at timing
+  const gates = new Map<string, { body?: string; held: http.ServerResponse[] }>();
+  const gate = (name: string) => gates.get(name) ?? gates.set(name, { held: [] }).get(name)!;
   const server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -67,6 +73,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         return json(200, { result: encode(run(parsed)) });
       }
       if (/^\/api\/\d+\/envelope\//.test(path)) return json(200, {});
+      if (path.startsWith('/gate/')) {
+        const g = gate(path.slice('/gate/'.length));
+        if (g.body === undefined) return void g.held.push(res);
+        return void res.end(g.body);
+      }
       // anything else: the origin behind a passThroughOnException worker
       res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': 'origin' });
       res.end(`origin answered ${req.method} ${path}`);
@@ -77,6 +88,11 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   return {
     url,
     requests,
+    release(name, body) {
+      const g = gate(name);
+      g.body = body;
+      for (const res of g.held.splice(0)) res.end(body);
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -122,10 +138,19 @@ export interface Answer {
 
 export type LogLine = Record<string, any>;
 
+export interface Streaming {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** read until the body so far matches `until` (or ends); returns the body so far */
+  readUntil(until: RegExp): Promise<string>;
+}
+
 export interface Target {
   mode: 'dev' | 'deploy';
   fake: FakeUpstream;
   fetch(worker: string, path: string, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer>;
+  /** a response whose body the check reads as it arrives */
+  stream(worker: string, path: string): Promise<Streaming>;
   /** the log lines the server (dev's or serve's stdout) wrote about `worker` so far */
   logs(worker: string): LogLine[];
 }
@@ -136,6 +161,25 @@ export async function fetchFrom(base: string, worker: string, path: string, init
   const decoder = new TextDecoder();
   for await (const chunk of res.body) chunks.push(decoder.decode(chunk, { stream: true }));
   return { status: res.statusCode, headers: res.headers as Answer['headers'], text: chunks.join(''), chunks };
+}
+
+export async function streamFrom(base: string, worker: string, path: string): Promise<Streaming> {
+  const res = await request(`${base}${path}`, { headers: { host: `${worker}.localhost` } });
+  const chunks = res.body[Symbol.asyncIterator]();
+  const decoder = new TextDecoder();
+  let text = '';
+  return {
+    status: res.statusCode,
+    headers: res.headers as Answer['headers'],
+    async readUntil(until) {
+      while (!until.test(text)) {
+        const next = await chunks.next();
+        if (next.done) break;
+        text += decoder.decode(next.value, { stream: true });
+      }
+      return text;
+    },
+  };
 }
 
 export function jsonLines(text: string): LogLine[] {
@@ -232,12 +276,19 @@ export function startCinder(args: string[], options: { cwd: string; env?: Record
   });
 }
 
-/** Run `tasks` at most `limit` at a time. */
-export async function inBatches<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await task(item);
-    }),
-  );
+/** A gate that lets at most `n` of the calls through at once (the rest wait their turn). */
+export function limit(n: number): <T>(run: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (run) => {
+    if (free === 0) await new Promise<void>((resolve) => waiting.push(resolve));
+    else free--;
+    try {
+      return await run();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
 }
