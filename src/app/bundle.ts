@@ -68,22 +68,22 @@ function nodeImportError(name: string, flags: string[] | undefined): string | nu
  * a worker never uses, which esbuild drops, and wrangler builds those. Such an import resolves to
  * a placeholder, and bundleWorker refuses the build when a placeholder is in the output.
  */
-function builtinsPlugin(flags: string[] | undefined, refusals: Map<string, { error: string; importers: Set<string> }>): Plugin {
+function builtinsPlugin(flags: string[] | undefined, refusals: Map<string, Refusal>): Plugin {
   const nodeAllowed = nodeModulesAllowed(flags) !== 'none';
   return {
     name: 'cinder-builtins',
     setup(b) {
       const external = (path: string, kind: string) => (kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : { path, external: true });
       b.onResolve({ filter: /^cloudflare:/ }, (args) => external(args.path, args.kind));
-      const refusedIfKept = (name: string, error: string, importer: string) => {
-        const refusal = refusals.get(`node:${name}`) ?? { error, importers: new Set<string>() };
-        refusal.importers.add(importer);
+      const refusedIfKept = (name: string, error: string, importer: string, specifier: string) => {
+        const refusal = refusals.get(`node:${name}`) ?? { error, imports: new Map<string, string>() };
+        refusal.imports.set(importer, specifier);
         refusals.set(`node:${name}`, refusal);
         return { path: `node:${name}`, namespace: REFUSED_BUILTIN };
       };
       b.onResolve({ filter: /^node:/ }, (args) => {
         const error = nodeImportError(args.path.slice('node:'.length), flags);
-        if (error && nodeAllowed) return refusedIfKept(args.path.slice('node:'.length), error, args.importer);
+        if (error && nodeAllowed) return refusedIfKept(args.path.slice('node:'.length), error, args.importer, args.path);
         if (error) return { errors: [{ text: error }] };
         return external(args.path, args.kind);
       });
@@ -97,7 +97,7 @@ function builtinsPlugin(flags: string[] | undefined, refusals: Map<string, { err
         // A Node.js module the flags do not offer may still be an npm package of that name
         // (punycode, events without nodejs_compat...): the project's own copy, if it has one.
         const found = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { cinderBare: true } });
-        if (found.errors.length && nodeAllowed && error) return refusedIfKept(args.path, error, args.importer);
+        if (found.errors.length && nodeAllowed && error) return refusedIfKept(args.path, error, args.importer, args.path);
         if (found.errors.length) return { errors: [{ text: `"${args.path}" is a Node.js built-in module: ${error}` }] };
         return { path: found.path, namespace: found.namespace, external: found.external, sideEffects: found.sideEffects };
       });
@@ -159,7 +159,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
   const source = readFileSync(entry, 'utf8');
   const format = detectModuleType(source) === 'esm' || /\.(ts|mts|tsx)$/.test(entry) ? 'esm' : 'iife';
   const collected = new Map<string, WorkerModuleSource>();
-  const refusals = new Map<string, { error: string; importers: Set<string> }>();
+  const refusals = new Map<string, Refusal>();
   const ruleInputs = new Set<string>();
   const name = basename(entry).replace(/\.(ts|mts|tsx|mjs|cjs)$/, '.js');
   const nodeEnv = JSON.stringify(options.mode ?? 'production');
@@ -187,7 +187,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     throw new BundleError(errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'), errors as Message[]);
   }
   const kept = refusedInOutput(result.metafile!, refusals);
-  if (kept.length) throw new BundleError(kept.map((e) => e.text).join('\n'), kept);
+  if (kept.length) throw new BundleError(kept.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n'), kept);
   const code = result.outputFiles.find((f) => !f.path.endsWith('.map'))!.text;
   const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
   if (format !== 'esm' && collected.size) throw new BundleError(`${entry} is a service-worker script; importing ${[...collected.keys()].join(', ')} needs the modules format (export default { fetch })`);
@@ -199,17 +199,44 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
   };
 }
 
-/** The refused Node.js modules the bundle kept (code that the worker can reach imports them), as
- *  esbuild-shaped errors naming the module and the files importing it. */
-function refusedInOutput(metafile: Metafile, refusals: Map<string, { error: string; importers: Set<string> }>): Message[] {
+interface Refusal {
+  error: string;
+  /** importing file -> the specifier it wrote ("node:net", or bare "net") */
+  imports: Map<string, string>;
+}
+
+/** The refused Node.js modules the bundle kept (code the worker can reach imports them), one
+ *  esbuild-shaped error per importing file the bundle kept, at the import's line. */
+function refusedInOutput(metafile: Metafile, refusals: Map<string, Refusal>): Message[] {
   const inputs = new Set(Object.values(metafile.outputs).flatMap((output) => Object.keys(output.inputs)));
-  const kept = [...inputs].filter((input) => input.startsWith(`${REFUSED_BUILTIN}:`)).map((input) => input.slice(REFUSED_BUILTIN.length + 1));
-  return kept.map((name) => {
-    const { error, importers } = refusals.get(name)!;
+  const messages: Message[] = [];
+  for (const input of inputs) {
+    if (!input.startsWith(`${REFUSED_BUILTIN}:`)) continue;
+    const { error, imports } = refusals.get(input.slice(REFUSED_BUILTIN.length + 1))!;
     // esbuild names inputs relative to the working directory; only the importers it kept matter
-    const keptImporters = [...importers].filter((file) => inputs.has(relative(process.cwd(), file)));
-    return { id: '', pluginName: 'cinder-builtins', text: `${error}; imported by ${(keptImporters.length ? keptImporters : [...importers]).join(', ')}`, location: null, notes: [], detail: undefined };
-  });
+    const kept = [...imports].filter(([file]) => inputs.has(relative(process.cwd(), file)));
+    for (const [file, specifier] of kept.length ? kept : [...imports]) {
+      const text = specifier.startsWith('node:') ? error : `"${specifier}" is a Node.js built-in module: ${error}`;
+      messages.push({ id: '', pluginName: 'cinder-builtins', text, location: importLocation(file, specifier), notes: [], detail: undefined });
+    }
+  }
+  return messages;
+}
+
+/** Where `file` first names `specifier` in quotes (esbuild's onResolve does not say). */
+function importLocation(file: string, specifier: string): Message['location'] {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const at = [`"${specifier}"`, `'${specifier}'`].map((quoted) => source.indexOf(quoted)).filter((i) => i >= 0).sort((a, b) => a - b)[0];
+  if (at === undefined) return null;
+  const before = source.slice(0, at).split('\n');
+  const line = before.length;
+  const lineText = source.split('\n')[line - 1];
+  return { file: relative(process.cwd(), file), namespace: 'file', line, column: before[line - 1].length, length: specifier.length + 2, lineText, suggestion: '' };
 }
 
 /** The map with its sources made absolute (esbuild writes them relative to the output file). */
