@@ -2,6 +2,7 @@
 // operator runs it), each project under test/fixtures/projects deployed from its folder by the real
 // CLI with `cinder secret put` where it has secrets, then the user's checks (projects.ts) against
 // the data plane, with the server's own log.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOut, cinder, fetchFrom, jsonLines, limit, startCinder, startFakeUpstream, streamFrom, type FakeUpstream, type LongRunning, type Run } from './harness.js';
@@ -30,6 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await serve?.stop();
   await fake?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 async function cli(args: string[], cwd: string, input?: string): Promise<Run> {

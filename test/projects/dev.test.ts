@@ -1,6 +1,7 @@
 // The project sweep through `cinder dev`: each project under test/fixtures/projects served by the
 // real CLI started in the project's folder (no path, as a wrangler user types it), on a real port,
 // the user's checks run against it (projects.ts), a few projects at a time.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkOut, fetchFrom, jsonLines, limit, startCinder, startFakeUpstream, streamFrom, type FakeUpstream, type LongRunning } from './harness.js';
@@ -18,6 +19,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([...running].map((d) => d.stop()));
   await fake?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /** `cinder dev` in the project's folder; with projects alongside, one dev serving all their configs. */
