@@ -81,6 +81,17 @@ export const PROJECTS: SweptProject[] = [
     },
   },
   {
+    name: 'drizzle-d1',
+    async check(t) {
+      const post = (author: string, message: string) => t.fetch('drizzle-d1', '/', { method: 'POST', body: JSON.stringify({ author, message }) });
+      const first = await post('ada', 'hello');
+      expect([first.status, json(first.text)]).toEqual([201, { id: 1, author: 'ada', message: 'hello' }]);
+      expect(json((await post('grace', "it's a bug")).text)).toEqual({ id: 2, author: 'grace', message: "it's a bug" });
+      expect(json((await t.fetch('drizzle-d1', '/')).text).map((r: { id: number }) => r.id)).toEqual([2, 1]);
+      expect(json((await t.fetch('drizzle-d1', '/?author=grace')).text)).toEqual([{ id: 2, author: 'grace', message: "it's a bug" }]);
+    },
+  },
+  {
     name: 'crons',
     async check(t) {
       // dev: fired by hand, as wrangler's /__scheduled; deploy: the every-second schedule fires
@@ -89,7 +100,7 @@ export const PROJECTS: SweptProject[] = [
         expect([fired.status, fired.text]).toEqual([200, 'Ran scheduled event\n']);
         expect((await t.fetch('crons', '/?cron=*/5 * * * *')).text).toBe('ran at 1700000000000');
       } else {
-        const ran = await eventually(() => t.fetch('crons', '/').then((r) => r.text), (text) => text.startsWith('ran at'), 50);
+        const ran = await eventually(() => t.fetch('crons', '/').then((r) => r.text), (text) => text.startsWith('ran at'), 150);
         expect(ran).toMatch(/^ran at \d{13}$/);
         expect(Number(ran.slice(7)) % 1000).toBe(0);
       }
@@ -101,7 +112,7 @@ export const PROJECTS: SweptProject[] = [
     name: 'ts-workers-types',
     async check(t) {
       expect(json((await t.fetch('ts-workers-types', '/items')).text)).toEqual({ version: 'v2', kind: 'fresh', value: '/ITEMS' });
-      const cached = await eventually(() => t.fetch('ts-workers-types', '/items').then((r) => json(r.text)), (a) => a.kind === 'cached', 20);
+      const cached = await eventually(() => t.fetch('ts-workers-types', '/items').then((r) => json(r.text)), (a) => a.kind === 'cached', 50);
       expect(cached).toEqual({ version: 'v2', kind: 'cached', value: '/ITEMS' });
     },
   },
@@ -173,7 +184,7 @@ export const PROJECTS: SweptProject[] = [
       const seen = t.fake.requests.length;
       const crash = await t.fetch('nodejs-compat', '/crash');
       expect([crash.status, crash.text]).toEqual([500, 'oops: sentry should see this']);
-      const envelopes = await eventually(() => t.fake.requests.slice(seen).filter((r) => r.path.startsWith('/api/1/envelope/')), (e) => e.some((r) => r.body.includes('sentry should see this')), 50);
+      const envelopes = await eventually(() => t.fake.requests.slice(seen).filter((r) => r.path.startsWith('/api/1/envelope/')), (e) => e.some((r) => r.body.includes('sentry should see this')), 150);
       const envelope = envelopes.find((r) => r.body.includes('sentry should see this'))!;
       const [header, itemHeader, item] = envelope.body.split('\n');
       expect(envelope.path).toMatch(/^\/api\/1\/envelope\/\?.*sentry_key=publickey/);
@@ -270,7 +281,7 @@ export const PROJECTS: SweptProject[] = [
       const first = await t.fetch('cache-api', '/expensive');
       expect([first.text, first.headers['x-cache']]).toEqual(['expensive answer #1 for /expensive', 'MISS']);
       // the put rides on waitUntil: ask until it has landed
-      const hit = await eventually(() => t.fetch('cache-api', '/expensive'), (r) => r.headers['x-cache'] === 'HIT', 20);
+      const hit = await eventually(() => t.fetch('cache-api', '/expensive'), (r) => r.headers['x-cache'] === 'HIT', 50);
       expect([hit.text, hit.headers['x-cache'], hit.headers['cache-control']]).toEqual(['expensive answer #1 for /expensive', 'HIT', 'public, max-age=600']);
       expect((await t.fetch('cache-api', '/purge')).text).toBe('purged: true');
       const rebuilt = await t.fetch('cache-api', '/expensive');
