@@ -2,16 +2,19 @@
 // operator runs it), each project under test/fixtures/projects deployed from its folder by the real
 // CLI with `cinder secret put` where it has secrets, then the user's checks (projects.ts) against
 // the data plane, with the server's own log.
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkOut, cinder, fetchFrom, jsonLines, limit, startCinder, startFakeUpstream, streamFrom, type FakeUpstream, type LongRunning, type Run } from './harness.js';
+import { checkOut, cinder, fetchFrom, jsonLines, limit, startFakeUpstream, streamFrom, type FakeUpstream, type Run } from './harness.js';
+import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { DEPLOYED_JWT_SECRET, PROJECTS } from './projects.js';
 
 const TOKEN = 'sweep-admin-token-5e0c9a7d1b3f2468';
 let fake: FakeUpstream;
 let work: string;
-let serve: LongRunning;
+const children: ChildProcess[] = [];
+let serve: ServeProcess;
 let dataUrl = '';
 let adminUrl = '';
 /** every CLI run's output, to look for secrets in */
@@ -20,16 +23,16 @@ let cliOutput = '';
 beforeAll(async () => {
   fake = await startFakeUpstream();
   work = checkOut(fake);
-  const started = await startCinder(
-    ['serve', '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--processes', '1', '--data', join(work, '.data'), '--colo', 'SWEEP', '--allow-private-fetch', new URL(fake.url).host, '--origin', `passthrough.localhost/*=${fake.url}`],
-    { cwd: work, env: { CINDER_ADMIN_TOKEN: TOKEN }, ready: /data plane on (\S+), admin API on (\S+) / },
-  );
-  serve = started;
-  [, dataUrl, adminUrl] = started.match;
+  serve = await startServeProcess(join(work, '.data'), TOKEN, children, {
+    logs: 'info',
+    args: ['--colo', 'SWEEP', '--allow-private-fetch', new URL(fake.url).host, '--origin', `passthrough.localhost/*=${fake.url}`],
+  });
+  [dataUrl, adminUrl] = [`http://127.0.0.1:${serve.port}`, `http://127.0.0.1:${serve.adminPort}`];
 });
 
 afterAll(async () => {
-  await serve?.stop();
+  for (const child of children) child.kill('SIGTERM');
+  await serve?.exited;
   await fake?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
