@@ -48,7 +48,6 @@ const slot = limit(3);
 
 describe.concurrent('the project sweep on cinder deploy', { timeout: 90_000 }, () => {
   for (const project of PROJECTS) {
-    for (const pending of project.todo ?? []) it.todo(`${project.name}: ${pending}`);
     it(project.refused ? `${project.name}: refused, naming what is unsupported` : project.name, () => slot(async () => {
       const cwd = join(work, project.name);
       if (project.refused) {

@@ -34,11 +34,6 @@ const slot = limit(2);
 
 describe.concurrent('the project sweep on cinder dev', { timeout: 90_000 }, () => {
   for (const project of PROJECTS) {
-    for (const pending of project.todo ?? []) it.todo(`${project.name}: ${pending}`);
-    if (project.devPending) {
-      it.todo(`${project.name}: waits for ${project.devPending}`);
-      continue;
-    }
     it(project.refused ? `${project.name}: refused, naming what is unsupported` : project.name, () =>
       slot(async () => {
         const cwd = join(work, project.name);
