@@ -39,6 +39,9 @@ export interface BundleOptions {
   sourcemap?: boolean;
 }
 
+/** esbuild namespace of the modules that stand for an import() of a built-in module. */
+const DYNAMIC_BUILTIN = 'cinder-dynamic-builtin';
+
 /** esbuild namespace of the placeholders for Node.js modules Cinder does not offer. */
 const REFUSED_BUILTIN = 'cinder-refused-builtin';
 
@@ -71,7 +74,10 @@ function builtinsPlugin(flags: readonly string[], refusals: Map<string, Refusal>
   return {
     name: 'cinder-builtins',
     setup(b) {
-      const external = (path: string, kind: string) => (kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : { path, external: true });
+      // isolated-vm has no dynamic import() ("Not supported" at run time): an import() of a
+      // built-in becomes a static import of it, handed back as a resolved promise of its namespace.
+      const external = (path: string, kind: string) =>
+        kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : kind === 'dynamic-import' ? { path, namespace: DYNAMIC_BUILTIN } : { path, external: true };
       b.onResolve({ filter: /^cloudflare:/ }, (args) => external(args.path, args.kind));
       const refusedIfKept = (name: string, error: string, importer: string, specifier: string) => {
         const refusal = refusals.get(`node:${name}`) ?? { error, imports: new Map<string, string>() };
@@ -104,6 +110,12 @@ function builtinsPlugin(flags: readonly string[], refusals: Map<string, Refusal>
         loader: 'js',
       }));
       b.onResolve({ filter: /.*/, namespace: 'cinder-require-builtin' }, (args) => ({ path: args.path, external: true }));
+      // `default` read off the namespace: a built-in without one gives undefined, as import() does.
+      b.onLoad({ filter: /.*/, namespace: DYNAMIC_BUILTIN }, (args) => ({
+        contents: `import * as m from ${JSON.stringify(args.path)};\nexport * from ${JSON.stringify(args.path)};\nexport default m.default;\n`,
+        loader: 'js',
+      }));
+      b.onResolve({ filter: /.*/, namespace: DYNAMIC_BUILTIN }, (args) => ({ path: args.path, external: true }));
       // CommonJS, so that any named import of it links (to undefined); never run: see refusedInOutput.
       b.onLoad({ filter: /.*/, namespace: REFUSED_BUILTIN }, () => ({ contents: 'module.exports = {};\n', loader: 'js' }));
     },

@@ -109,4 +109,20 @@ describe('built-in modules in the bundle', () => {
     expect(refused).toMatch(/monitor\/tcp\.js:1:\d+: node:net is not available on Cinder/);
     expect(refused).toMatch(/monitor\/tcp\.js:2:\d+: "diagnostics_channel" is a Node\.js built-in module: node:diagnostics_channel is not available on Cinder/);
   });
+
+  it('runs an import() of a built-in module (isolated-vm has no dynamic import: it becomes a static one)', async () => {
+    const entry = project('dynamic', {
+      'index.js': 'export default { async fetch() { const cf = await import("cloudflare:workers"); const again = await import("cloudflare:workers"); return Response.json([typeof cf.WorkerEntrypoint, typeof cf.env, cf === again]); } };',
+    });
+    const bundle = await bundleWorker(entry);
+    expect(bundle.modules[0].code).not.toMatch(/import\(/);
+    const server = await startTestServer({ dynamic: bundle.modules[0].code });
+    try {
+      const res = await server.request('dynamic');
+      expect(res.status, res.text).toBe(200);
+      expect(JSON.parse(res.text)).toEqual(['function', 'object', true]);
+    } finally {
+      await server.close();
+    }
+  });
 });

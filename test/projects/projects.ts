@@ -173,6 +173,7 @@ export const PROJECTS: SweptProject[] = [
         back: 'user:pass',
         digest: createHash('sha256').update('user:pass').digest('hex').slice(0, 16),
         heard: 'pong',
+        uuid: true,
         isBuffer: true,
         nodeEnv: t.mode === 'dev' ? 'development' : 'production',
       });
