@@ -43,6 +43,11 @@ export const PROJECTS: SweptProject[] = [
       const logs = await eventually(() => t.logs('hono-api'), (l) => l.some((x) => /^--> GET \/teapot /.test(x.msg)));
       expect(logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^<-- GET \/api\/hello\/ada\?q=1$/));
       expect(logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^--> GET \/teapot .*418/));
+      if (t.mode === 'deploy') {
+        // the logger's "cloudflare:workers" string (for an import() it cannot make) costs no snapshot
+        const outcome = await eventually(() => t.logs('hono-api').map((l) => l.msg).find((m) => /deployment snapshot/.test(m)), (m) => m !== undefined, 300);
+        expect(outcome).toMatch(/^deployment snapshot of hono-api version 1 ready/);
+      }
     },
   },
   {
