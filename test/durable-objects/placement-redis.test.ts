@@ -2,11 +2,13 @@
 // loopback): an object lives in one process at a time and the others forward to it. A counter
 // under 50 concurrent requests spread over two nodes loses no increment and exists once (one
 // construction, one SQLite file on one node); RPC through the node that does not hold the object
-// carries values and errors back (a WebSocket answered there is refused by name); a node killed with -9 makes its objects fail with an error
-// naming it (others keep working) and serves them again, data intact, once it is back; a holder cut
-// off from Redis cannot write once its lease was taken over by another process of its node
-// (fencing), and forwards to the new holder after it reconnects; the operator moves a dead node's
-// objects to another node; a node that kept objects before it used Redis keeps their ids and data.
+// carries values and errors back; a WebSocket answered across nodes is refused by name; the
+// internal endpoint answers only the nodes' secret; a node killed with -9 makes its objects fail
+// with an error naming it (others keep working) and serves them again, data intact, once it is
+// back; the operator moves a dead node's objects to another node; a holder cut off from Redis
+// cannot write once its lease was taken over by another process of its node (fencing), and
+// forwards to the new holder after it reconnects; a node that kept objects before it used Redis
+// keeps their ids and data.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
