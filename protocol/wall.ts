@@ -74,6 +74,9 @@ export const DO_OPS = {
   storage: 'do.storage',
   /** async () -> undefined: answered in a later task, after the guest's microtasks ran (input gate) */
   tick: 'do.tick',
+  /** (SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync; the guest waits for
+   *  it synchronously on its own thread (hostCallBlocking) while the host runs it asynchronously */
+  sql: 'do.sql',
 } as const;
 
 /** Durable Object ops answered synchronously (SYNC_OPS convention: (op, invocationId, ...args)). */
@@ -84,8 +87,6 @@ export const DO_SYNC_OPS = {
   idFromString: 'do.idFromString',
   /** (invocationId, bindingName) -> idHex */
   newUniqueId: 'do.newUniqueId',
-  /** (invocationId, SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync */
-  sql: 'do.sql',
 } as const;
 
 /** The D1 binding's ops (bindings/d1): (bindingName, ...) as bindings/d1/protocol.ts describes. */

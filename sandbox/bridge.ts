@@ -5,6 +5,7 @@
 /** An isolated-vm Reference to an async host function, as seen from inside the isolate. */
 interface HostReference {
   apply(receiver: undefined, args: unknown[], options: object): Promise<unknown>;
+  applySyncPromise(receiver: undefined, args: unknown[], options: object): unknown;
 }
 
 export interface HostBridge {
@@ -61,6 +62,29 @@ async function answerOf(call: Promise<unknown>, invocationId: number): Promise<u
   } catch (error) {
     // The isolate cannot hold the answer: the host ends the invocation at the memory limit (a
     // guest catching this error must not turn it into a success).
+    ready().send(SEND_OPS.outOfMemory, [invocationId]);
+    throw error;
+  }
+}
+
+const BLOCKING_OPTIONS = Object.freeze({
+  arguments: Object.freeze({ copy: true }),
+  result: Object.freeze({ copy: true }),
+});
+
+/**
+ * An async host op the guest waits for synchronously, for APIs that are synchronous on Workers
+ * but whose work must not run on the serving thread (Durable Object SQL): this isolate's thread
+ * blocks until the host's promise settles, while the host's own thread goes on serving.
+ */
+export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T {
+  const invocationId = currentInvocation();
+  // The clock stands still: this is synchronous code to the guest, as on Workers.
+  const answer = ready().call.applySyncPromise(undefined, [op, invocationId, args], BLOCKING_OPTIONS);
+  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer as T;
+  try {
+    return ready().callSync(SYNC_OPS.parcel, [(answer as Record<string, number>)[PARCEL_KEY]]) as T;
+  } catch (error) {
     ready().send(SEND_OPS.outOfMemory, [invocationId]);
     throw error;
   }

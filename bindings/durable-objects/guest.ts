@@ -13,7 +13,7 @@
 //   output gate: an event's answer leaves only once every write it made is durable (the host
 //     answers a write after its SQLite commit, synchronous=FULL).
 import { registerBinding } from '../../sandbox/env.js';
-import { hostCall, hostCallSync } from '../../sandbox/bridge.js';
+import { hostCall, hostCallBlocking, hostCallSync } from '../../sandbox/bridge.js';
 import { currentInvocation, invocation as invocationState } from '../../sandbox/invocation.js';
 import { registerEventHandler, installedWorker } from '../../sandbox/addon-events.js';
 import { Request } from '../../sandbox/api/request.js';
@@ -349,16 +349,16 @@ class DurableObjectStorage {
   transactionSync<T>(fn: () => T): T {
     if (typeof fn !== 'function') throw new TypeError('transactionSync() requires a function');
     if (!this.#sqlite) throw new Error('Durable Object is not backed by SQL.');
-    syncOp(DO_SYNC_OPS.sql, ['begin']);
+    hostCallBlocking(DO_OPS.sql, ['begin']);
     let result: T;
     try {
       result = fn();
       if (result && typeof (result as { then?: unknown }).then === 'function') throw new TypeError('transactionSync() callback must not return a promise; use transaction() for async work');
     } catch (error) {
-      syncOp(DO_SYNC_OPS.sql, ['rollback']);
+      hostCallBlocking(DO_OPS.sql, ['rollback']);
       throw error;
     }
-    syncOp(DO_SYNC_OPS.sql, ['commit']);
+    hostCallBlocking(DO_OPS.sql, ['commit']);
     return result;
   }
 
@@ -444,11 +444,11 @@ class DurableObjectTransaction {
 class SqlStorage {
   exec(query: unknown, ...bindings: unknown[]): SqlStorageCursor {
     if (typeof query !== 'string') throw new TypeError('sql.exec() requires a query string');
-    return new SqlStorageCursor(syncOp<SqlAnswer>(DO_SYNC_OPS.sql, ['exec', query, bindings]));
+    return new SqlStorageCursor(hostCallBlocking<SqlAnswer>(DO_OPS.sql, ['exec', query, bindings]));
   }
 
   get databaseSize(): number {
-    return syncOp<number>(DO_SYNC_OPS.sql, ['size']);
+    return hostCallBlocking<number>(DO_OPS.sql, ['size']);
   }
 
   get [Symbol.toStringTag]() {

@@ -11,9 +11,11 @@ import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, SyncOpRegistry } from '../../src/runtime/contract.js';
 import { DO_OPS, DO_SYNC_OPS, type GuestException, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
+import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
 import { IdFactory } from './ids.js';
-import { ObjectStorage, StorageError } from './object-storage.js';
+import { StorageError } from './errors.js';
+import { ObjectStorageClient, StorageCallEnded } from './storage-client.js';
+import { ExecutorProcesses, childEntry } from '../../src/store/executor-processes.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
 import type { AlarmScheduler } from './alarms.js';
 
@@ -42,12 +44,14 @@ export interface HostedState {
   namespace: NamespaceRecord;
   id: string;
   name: string | null;
-  storage: ObjectStorage;
+  storage: ObjectStorageClient;
 }
 
 export interface DurableObjectOptions {
   /** bytes one object's database may grow to (default 1 GiB; Cloudflare allows up to 10 GB) */
   maxDatabaseBytes?: number;
+  /** storage processes the objects are sharded over (default 2) */
+  storageProcesses?: number;
 }
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
@@ -57,6 +61,8 @@ const RPC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,255}$/;
 export class DurableObjects {
   private readonly factories = new Map<string, IdFactory>();
   private readonly maxDatabaseBytes: number;
+  /** where every object's storage calls run (storage-process.ts) */
+  readonly storageProcesses: ExecutorProcesses;
 
   constructor(
     readonly registry: DurableObjectRegistry,
@@ -65,6 +71,10 @@ export class DurableObjects {
     options: DurableObjectOptions = {},
   ) {
     this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
+    this.storageProcesses = new ExecutorProcesses(childEntry(import.meta.url, 'storage-process.js'), {
+      processes: options.storageProcesses,
+      ended: (reason, cpuMs) => new StorageCallEnded(reason, cpuMs),
+    });
   }
 
   ids(namespace: NamespaceRecord): IdFactory {
@@ -94,7 +104,8 @@ export class DurableObjects {
       script: namespace.script,
       family: HOSTED_FAMILY,
       open: () => {
-        const storage = new ObjectStorage(this.registry.objectFile(namespace.dir, id), { sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
+        const key = `${namespace.dir}/${id}`;
+        const storage = new ObjectStorageClient(this.storageProcesses, { key, file: this.registry.objectFile(namespace.dir, id), sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
         const state: HostedState = { namespace, id, name, storage };
         return { state, close: () => storage.close() };
       },
@@ -185,58 +196,27 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
   runtime.registerOp(DO_OPS.storage, async (call, [request]) => {
     const hosted = objects.hosted(call);
     if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx.storage: invalid request');
-    // Everything here is synchronous: ops are applied in the order the guest made them.
-    try {
-      return storageOp(objects, hosted, request as unknown[]);
-    } catch (error) {
-      if (error instanceof StorageError) throw error;
-      throw new StorageError(`${STORAGE_FAILED}: ${(error as Error).message}`);
-    }
+    // Sent to the object's storage process as they come: ops are applied in the order the guest made them.
+    return storageOp(objects, hosted, request as unknown[], call);
   });
 
-  runtime.registerSyncOp(DO_SYNC_OPS.sql, (call, [request]) => {
+  // Synchronous for the guest (it waits on its own thread, applySyncPromise), asynchronous here:
+  // the statement runs in the object's storage process while this thread serves others.
+  runtime.registerOp(DO_OPS.sql, async (call, [request]) => {
     const hosted = objects.hosted(call);
-    if (!Array.isArray(request)) throw new TypeError('ctx.storage.sql: invalid request');
-    const storage = hosted.storage;
-    switch (request[0]) {
-      case 'exec':
-        return storage.exec(request[1], request[2]);
-      case 'size':
-        return storage.size();
-      case 'begin':
-        if (!hosted.namespace.sqlite) throw new StorageError('transactionSync() is only available to SQLite-backed Durable Objects');
-        return storage.begin();
-      case 'commit':
-        return storage.commit();
-      case 'rollback':
-        return storage.rollback();
-      default:
-        throw new TypeError('ctx.storage.sql: invalid request');
-    }
+    if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx.storage.sql: invalid request');
+    if (request[0] === 'begin' && !hosted.namespace.sqlite) throw new StorageError('transactionSync() is only available to SQLite-backed Durable Objects');
+    return hosted.storage.call('sql', request, call);
   });
 }
 
-function storageOp(objects: DurableObjects, hosted: HostedState, request: unknown[]): unknown {
+async function storageOp(objects: DurableObjects, hosted: HostedState, request: unknown[], call: OpCall): Promise<unknown> {
   const { storage, namespace, id, name } = hosted;
   switch (request[0]) {
-    case 'get':
-      return storage.get(request[1]);
-    case 'put':
-      return storage.put(request[1]);
-    case 'delete':
-      return storage.delete(request[1]);
-    case 'list':
-      return storage.list(request[1]);
     case 'deleteAll':
-      storage.deleteAll();
+      await storage.call('kv', request, call);
       objects.alarmsFor().delete(namespace, id);
       return undefined;
-    case 'begin':
-      return storage.begin();
-    case 'commit':
-      return storage.commit();
-    case 'rollback':
-      return storage.rollback();
     case 'getAlarm':
       return objects.alarmsFor().get(namespace, id);
     case 'setAlarm': {
@@ -249,6 +229,6 @@ function storageOp(objects: DurableObjects, hosted: HostedState, request: unknow
       objects.alarmsFor().delete(namespace, id);
       return undefined;
     default:
-      throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
+      return storage.call('kv', request, call);
   }
 }

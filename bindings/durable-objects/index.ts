@@ -57,6 +57,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
     apply: (plan) => registry.apply(plan),
     close: () => {
       alarms.close();
+      objects.storageProcesses.close();
       registry.close();
     },
   };
