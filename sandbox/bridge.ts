@@ -67,10 +67,7 @@ async function answerOf(call: Promise<unknown>, invocationId: number): Promise<u
   }
 }
 
-const BLOCKING_OPTIONS = Object.freeze({
-  arguments: Object.freeze({ copy: true }),
-  result: Object.freeze({ copy: true }),
-});
+const BLOCKING_OPTIONS = Object.freeze({ arguments: Object.freeze({ copy: true }) });
 
 /**
  * An async host op the guest waits for synchronously, for APIs that are synchronous on Workers
@@ -80,14 +77,8 @@ const BLOCKING_OPTIONS = Object.freeze({
 export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T {
   const invocationId = currentInvocation();
   // The clock stands still: this is synchronous code to the guest, as on Workers.
-  const answer = ready().call.applySyncPromise(undefined, [op, invocationId, args], BLOCKING_OPTIONS);
-  if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer as T;
-  try {
-    return ready().callSync(SYNC_OPS.parcel, [(answer as Record<string, number>)[PARCEL_KEY]]) as T;
-  } catch (error) {
-    ready().send(SEND_OPS.outOfMemory, [invocationId]);
-    throw error;
-  }
+  // (the host copies the answer in itself: applySyncPromise takes no result options)
+  return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {

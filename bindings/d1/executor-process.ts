@@ -54,7 +54,8 @@ function handle(request: ExecutorRequest): ExecutorReply {
 }
 
 process.on('message', (request: ExecutorRequest) => {
-  process.send!(handle(request));
+  const reply = handle(request);
+  if (process.connected) process.send!(reply, undefined, undefined, () => {});
 });
 // The server going away takes the executor with it.
 process.on('disconnect', () => {

@@ -86,7 +86,8 @@ process.on('message', (job: StorageJob) => {
   }
   const used = process.cpuUsage(before);
   reply.cpuUs = used.user + used.system;
-  process.send!(reply);
+  // (the server may be gone by now: a reply nobody can take is dropped, not an error)
+  if (process.connected) process.send!(reply, undefined, undefined, () => {});
 });
 
 // The server going away takes this process with it; open transactions are not kept.
