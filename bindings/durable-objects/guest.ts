@@ -20,7 +20,8 @@ import { Request } from '../../sandbox/api/request.js';
 import { Response } from '../../sandbox/api/response.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
-import { requestFromWire, requestToWire, responseFromWire } from '../../sandbox/wire.js';
+import { requestFromWire, requestToWire, responseFromWire, responseToWire } from '../../sandbox/wire.js';
+import { hostByteStream } from '../../sandbox/host-stream.js';
 import { DO_OPS, DO_SYNC_OPS, RPC_RESERVED_METHODS } from '../../protocol/wall.js';
 import {
   DO_LIMITS,
@@ -85,7 +86,7 @@ function makeStub(binding: string, id: DurableObjectId): object {
   const call = async (request: ObjectCall): Promise<unknown> => {
     const answer = await hostCall<ObjectCallAnswer>(DO_OPS.call, binding, id.toString(), id.name ?? null, request);
     if ('error' in answer) throw rebuildError(answer.error);
-    if ('response' in answer) return responseFromWire(answer.response);
+    if ('response' in answer) return responseFromWire(answer.response, answer.response.stream !== undefined ? hostByteStream(answer.response.stream) : undefined);
     return answer.value;
   };
   const fetch = async (input: unknown, init?: unknown): Promise<unknown> => {
@@ -577,7 +578,7 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
       const handler = instance.fetch;
       if (typeof handler !== 'function') throw new TypeError('Handler does not export a fetch() function.');
       const returned = handler.call(instance, requestFromWire(event.request));
-      return Promise.resolve(returned).then(bufferedResponse);
+      return Promise.resolve(returned).then(objectResponse);
     }
     case 'rpc': {
       const method = event.method;
@@ -597,9 +598,19 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
   }
 }
 
-/** A Durable Object's response crosses whole: its body is read here (no streaming yet). */
-async function bufferedResponse(returned: unknown): Promise<ObjectEventResult> {
+/** A Durable Object's response crosses as a worker's does: a streamed body stays a stream, which
+ *  the host pulls as the client reads (the event stays open until then, as a fetch does). */
+async function objectResponse(returned: unknown): Promise<ObjectEventResult> {
   if (!(returned instanceof Response)) throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
+  if (returned.webSocket) return bufferedResponse(returned);
+  const response = await responseToWire(returned);
+  if (response.stream !== undefined) return { response, stream: response.stream };
+  if (response.hostStream !== undefined) return { response, hostStream: response.hostStream };
+  return { response };
+}
+
+/** A response with a WebSocket crosses whole (its body is read here). */
+async function bufferedResponse(returned: Response): Promise<ObjectEventResult> {
   const headers: [string, string][] = [];
   for (const [name, value] of returned.headers) headers.push([name, value]);
   const body = returned.body === null ? null : await returned.arrayBuffer();

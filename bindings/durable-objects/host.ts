@@ -33,7 +33,7 @@ export interface ObjectDelivery {
     requestId: string,
     place: InvocationPlace | undefined,
     trigger: { method: string; url: string; status?: number },
-  ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+  ): Promise<{ result?: unknown; stream?: AsyncGenerator<Uint8Array | string, void, undefined>; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
 }
 
 /** The op-state family under which an object's isolate holds its HostedState. */
@@ -96,7 +96,7 @@ export class DurableObjects {
   }
 
   /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; stream?: AsyncGenerator<Uint8Array | string, void, undefined>; error?: { name: string; message: string }; failure?: string }> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
       key: `${namespace.dir}/${id}`,
@@ -114,7 +114,7 @@ export class DurableObjects {
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
-    return { result: out.result as ObjectEventResult };
+    return { result: out.result as ObjectEventResult, stream: out.stream };
   }
 
   /** The object the calling isolate hosts (storage ops come only from there). */
@@ -126,6 +126,14 @@ export class DurableObjects {
 
   alarmsFor(): AlarmScheduler {
     return this.alarms;
+  }
+}
+
+async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  } finally {
+    await source.return?.();
   }
 }
 
@@ -187,8 +195,15 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     if (out.error) return { error: out.error };
     const result = out.result;
     if (event.kind === 'fetch') {
-      if (!result || !('response' in result)) throw new TypeError('Durable Object fetch: the object answered without a response');
-      return { response: checkResponse(result.response) };
+      if (!result || !('response' in result)) {
+        await out.stream?.return();
+        throw new TypeError('Durable Object fetch: the object answered without a response');
+      }
+      const response = checkResponse(result.response);
+      // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
+      // object's stream as it goes; if the caller's invocation ends first, both are cancelled.
+      if (out.stream) response.stream = call.openStream(asBytes(out.stream));
+      return { response };
     }
     return { value: result && 'value' in result ? result.value : undefined };
   });

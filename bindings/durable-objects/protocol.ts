@@ -52,8 +52,10 @@ export interface ObjectEventPayload {
   event: ObjectCall | { kind: 'alarm'; retryCount: number };
 }
 
-/** What the hosting isolate answers for one event. */
-export type ObjectEventResult = { response: WireResponse } | { value: unknown } | { alarm: true };
+/** What the hosting isolate answers for one event. A streamed response body is named at the top
+ *  level too (`stream`: a guest stream the host pulls; `hostStream`: a host stream passed on), as
+ *  the dispatch result of a fetch names it: the invocation stays open while it is read. */
+export type ObjectEventResult = { response: WireResponse; stream?: number; hostStream?: number } | { value: unknown } | { alarm: true };
 
 export interface ListOptionsWire {
   start?: string;

@@ -60,6 +60,8 @@ export interface ObjectTarget {
 
 export interface ObjectEventOutcome {
   result?: unknown;
+  /** a streamed response body, read by whoever answers the caller (the event stays open until then) */
+  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
   limit?: LimitExceededError;
   loadError?: string;
@@ -147,7 +149,7 @@ export class ObjectHost {
       const out = await instance.addonEvent(kind, payload, requestId, place, trigger);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
       if (out.limit || !instance.alive) this.retire(object);
-      return { result: out.result, exception: out.exception, limit: out.limit };
+      return { result: out.result, stream: out.stream, exception: out.exception, limit: out.limit };
     } finally {
       object.events--;
       this.settled(object);
