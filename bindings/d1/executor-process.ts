@@ -6,6 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { D1Engine, D1QueryError, type D1EngineOptions } from './engine.js';
 import type { ExecutorReply, ExecutorRequest } from './executor-messages.js';
+import { dieWithParent } from '../../src/store/executor-processes.js';
+
+dieWithParent();
 
 const MAX_OPEN = 64;
 const open = new Map<string, D1Engine>();

@@ -4,7 +4,10 @@
 // would run past its invocation's limit is ended by killing this process. Each reply carries the
 // CPU the call took, charged to the invocation that made it.
 import { ObjectStorage, StorageError } from './object-storage.js';
+import { dieWithParent } from '../../src/store/executor-processes.js';
 import { TRANSACTION_LOST, type StorageJob, type StorageReply, type StorageTarget } from './storage-messages.js';
+
+dieWithParent();
 
 const open = new Map<string, ObjectStorage>();
 

@@ -12,11 +12,13 @@ export interface DurableObjectServeOptions extends ObjectHostOptions {
   alarms?: AlarmOptions;
   /** bytes one object's database may grow to */
   maxDatabaseBytes?: number;
+  /** processes the objects' storage calls run in (default 2) */
+  storageProcesses?: number;
 }
 
 export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: Logger, options: DurableObjectServeOptions = {}): { service: DurableObjectService; deploys: DurableObjectDeploys } {
   runtime.objects({ idleMs: options.idleMs, maxLive: options.maxLive });
-  const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes });
+  const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes, storageProcesses: options.storageProcesses });
   const deploys: DurableObjectDeploys = {
     plan: (deploy) => service.plan(deploy),
     apply: (plan) => service.apply(plan as ReturnType<DurableObjectService['plan']>),

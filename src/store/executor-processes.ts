@@ -16,6 +16,7 @@
 // invocation hit a limit). Past any of them the process is killed, the job fails with the error
 // the bound names, and the next job starts a fresh process.
 import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -254,4 +255,19 @@ export class ExecutorProcesses {
   close(): void {
     for (const slot of this.#slots) slot.close();
   }
+}
+
+/**
+ * For the child: end this process when the server that forked it is gone. The IPC channel's
+ * 'disconnect' does that while the child is idle, but a child inside one long statement never
+ * gets to see it, and would burn its core as an orphan until the statement ends. A small thread
+ * watches the parent instead and kills the whole process.
+ */
+export function dieWithParent(): void {
+  const watcher = new Worker(
+    `const parent = process.ppid;
+     setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 500);`,
+    { eval: true },
+  );
+  watcher.unref();
 }
