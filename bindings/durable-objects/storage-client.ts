@@ -30,6 +30,8 @@ export class StorageCallEnded extends Error {
 export class ObjectStorageClient {
   /** open transaction levels, as the storage process should have them (see call) */
   private depth = 0;
+  /** transaction levels a restart took away, still to be ended by the guest's commit or rollback */
+  private lostLevels = 0;
 
   constructor(
     private readonly processes: ExecutorProcesses,
@@ -37,8 +39,15 @@ export class ObjectStorageClient {
   ) {}
 
   async call(op: 'kv' | 'sql', request: unknown[], call: OpCall): Promise<unknown> {
+    if (this.lostLevels > 0 && (request[0] === 'commit' || request[0] === 'rollback')) {
+      // The transaction is already gone: its rollback has happened, its commit cannot.
+      this.lostLevels--;
+      if (request[0] === 'rollback') return undefined;
+      throw new StorageError(`${STORAGE_FAILED}: the storage restarted during this transaction, which was rolled back`);
+    }
     const invocation = call.invocation;
-    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.aborted } : undefined;
+    // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
+    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.aborted } : { cpuMs: call.limits.cpuMs };
     // The process checks that the object's open transactions are what this side expects: after a
     // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
     let result: Awaited<ReturnType<ExecutorProcesses['run']>>;
@@ -46,7 +55,7 @@ export class ObjectStorageClient {
       result = await this.processes.run<StorageReply>(this.target.key, { op, target: this.target, depth: this.depth, request }, bound);
     } catch (error) {
       if (!(error instanceof StorageCallEnded)) throw error;
-      this.depth = 0;
+      this.lose();
       if (invocation) invocation.cpuNs += BigInt(Math.round(error.cpuMs * 1e6));
       if (error.reason === 'cpu') call.exceeded('cpu');
       throw new StorageError(`${STORAGE_FAILED}: ${error.message}`);
@@ -54,7 +63,7 @@ export class ObjectStorageClient {
     if (invocation) invocation.cpuNs += BigInt(Math.round(result.cpuMs * 1e6));
     const reply = result.reply as StorageReply;
     if ('error' in reply) {
-      if (reply.error.name === TRANSACTION_LOST) this.depth = 0;
+      if (reply.error.name === TRANSACTION_LOST) this.lose();
       if (reply.error.refused) throw new StorageError(reply.error.message, reply.error.name);
       throw new StorageError(op === 'kv' ? `${STORAGE_FAILED}: ${reply.error.message}` : reply.error.message);
     }
@@ -63,9 +72,14 @@ export class ObjectStorageClient {
     return reply.ok;
   }
 
+  private lose(): void {
+    this.lostLevels += this.depth;
+    this.depth = 0;
+  }
+
   /** The object is done: its process closes the file (a transaction left open is not kept). */
   close(): void {
-    this.depth = 0;
+    this.depth = this.lostLevels = 0;
     this.processes.run(this.target.key, { op: 'close', key: this.target.key }).catch(() => {});
   }
 }
