@@ -6,9 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { D1Engine, D1QueryError, type D1EngineOptions } from './engine.js';
 import type { ExecutorReply, ExecutorRequest } from './executor-messages.js';
-import { dieWithParent } from '../../src/store/executor-processes.js';
+import { startExecutorChild } from '../../src/store/executor-processes.js';
 
-dieWithParent();
 
 const MAX_OPEN = 64;
 const open = new Map<string, D1Engine>();
@@ -65,3 +64,5 @@ process.on('disconnect', () => {
   for (const engine of open.values()) engine.close();
   process.exit(0);
 });
+
+startExecutorChild();

@@ -4,10 +4,9 @@
 // would run past its invocation's limit is ended by killing this process. Each reply carries the
 // CPU the call took, charged to the invocation that made it.
 import { ObjectStorage, StorageError } from './object-storage.js';
-import { dieWithParent } from '../../src/store/executor-processes.js';
+import { startExecutorChild } from '../../src/store/executor-processes.js';
 import { TRANSACTION_LOST, type StorageJob, type StorageReply, type StorageTarget } from './storage-messages.js';
 
-dieWithParent();
 
 const open = new Map<string, ObjectStorage>();
 
@@ -98,3 +97,5 @@ process.on('disconnect', () => {
   for (const storage of open.values()) storage.close();
   process.exit(0);
 });
+
+startExecutorChild();

@@ -33,6 +33,11 @@ export interface JobBound {
   abandon?: Promise<unknown>;
 }
 
+/** What a child sends once, when it is ready for jobs (startExecutorChild). */
+interface ReadyMessage {
+  ready: true;
+}
+
 /** Every reply carries the id of its job; `cpuUs` is the CPU the child spent on it. */
 export interface ExecutorReply {
   id: number;
@@ -81,6 +86,9 @@ export function childEntry(moduleUrl: string, file: string): string {
   return built;
 }
 
+/** /proc counts CPU in clock ticks (USER_HZ, 100 on Linux): a reading may be up to one tick ahead. */
+const TICK_MS = 10;
+
 /** ms of CPU the process has used so far (utime + stime), or null where /proc cannot tell. */
 function processCpuMs(pid: number | undefined): number | null {
   if (pid === undefined) return null;
@@ -88,7 +96,7 @@ function processCpuMs(pid: number | undefined): number | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux)
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
     return null;
   }
@@ -96,6 +104,8 @@ function processCpuMs(pid: number | undefined): number | null {
 
 class ExecutorSlot {
   #child: ChildProcess | null = null;
+  /** the child has loaded and said so: CPU it uses from then on is its jobs' */
+  #childReady = false;
   #queue: Job[] = [];
   #current: Running | null = null;
   #nextId = 1;
@@ -124,7 +134,10 @@ class ExecutorSlot {
 
   #spawn(): ChildProcess {
     const child = fork(this.entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    child.on('message', (reply: ExecutorReply) => this.#answer(child, reply));
+    child.on('message', (reply: ExecutorReply | ReadyMessage) => {
+      if ('ready' in reply) this.#ready(child);
+      else this.#answer(child, reply);
+    });
     child.on('exit', () => {
       if (this.#child !== child) return;
       this.#child = null;
@@ -144,14 +157,18 @@ class ExecutorSlot {
     let job: Job | undefined;
     while ((job = this.#queue.shift()) && job.abandoned);
     if (!job) return;
-    const child = (this.#child ??= this.#spawn());
+    if (!this.#child) {
+      this.#child = this.#spawn();
+      this.#childReady = false;
+    }
+    const child = this.#child;
     const id = this.#nextId++;
     const running: Running = { job, id, startedAt: performance.now(), cpuAtStart: null, timers: [] };
     this.#current = running;
     const { timeoutMs, cpuMs } = job.bound ?? {};
     if (timeoutMs !== undefined) running.timers.push(setTimeout(() => this.#kill(running, 'timeout'), Math.max(0, timeoutMs)));
     if (cpuMs !== undefined) {
-      running.cpuAtStart = processCpuMs(child.pid);
+      if (this.#childReady) running.cpuAtStart = processCpuMs(child.pid);
       // CPU cannot outrun wall time: nothing to read before the budget has passed on the clock.
       running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(1, cpuMs)));
     }
@@ -159,11 +176,23 @@ class ExecutorSlot {
     child.send({ ...job.request, id });
   }
 
-  /** CPU the running job has used so far, ms (its wall time where /proc cannot tell). */
+  #ready(child: ChildProcess): void {
+    if (child !== this.#child) return;
+    this.#childReady = true;
+    // A job sent while the child was starting counts its CPU from now.
+    if (this.#current?.job.bound?.cpuMs !== undefined) {
+      this.#current.cpuAtStart = processCpuMs(child.pid);
+      this.#current.startedAt = performance.now();
+    }
+  }
+
+  /** CPU the running job has surely used so far, ms: a /proc reading less one tick (the job
+   *  may have started just before a tick), or its wall time where /proc cannot tell. */
   #cpuSoFar(running: Running): number {
+    if (!this.#childReady) return 0;
     const now = processCpuMs(this.#child?.pid);
     if (now === null || running.cpuAtStart === null) return performance.now() - running.startedAt;
-    return Math.max(0, now - running.cpuAtStart);
+    return Math.max(0, now - running.cpuAtStart - TICK_MS);
   }
 
   #checkCpu(running: Running): void {
@@ -258,12 +287,14 @@ export class ExecutorProcesses {
 }
 
 /**
- * For the child: end this process when the server that forked it is gone. The IPC channel's
- * 'disconnect' does that while the child is idle, but a child inside one long statement never
- * gets to see it, and would burn its core as an orphan until the statement ends. A small thread
- * watches the parent instead and kills the whole process.
+ * For the child, once its modules are loaded: say so (the CPU a job uses is counted from then on,
+ * not the process's start-up), and end this process when the server that forked it is gone. The
+ * IPC channel's 'disconnect' does that while the child is idle, but a child inside one long
+ * statement never gets to see it, and would burn its core as an orphan until the statement ends.
+ * A small thread watches the parent instead and kills the whole process.
  */
-export function dieWithParent(): void {
+export function startExecutorChild(): void {
+  process.send?.({ ready: true } satisfies ReadyMessage);
   const watcher = new Worker(
     `const parent = process.ppid;
      setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 500);`,
