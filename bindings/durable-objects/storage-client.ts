@@ -47,7 +47,7 @@ export class ObjectStorageClient {
     }
     const invocation = call.invocation;
     // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
-    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.aborted } : { cpuMs: call.limits.cpuMs };
+    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal } : { cpuMs: call.limits.cpuMs };
     // The process checks that the object's open transactions are what this side expects: after a
     // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
     let result: Awaited<ReturnType<ExecutorProcesses['run']>>;

@@ -23,8 +23,8 @@ export interface OpInvocation {
   /** CPU it used so far, ns: its isolate's, and what ops ran for it elsewhere and charged here
    *  (Durable Object storage); the CPU limit applies to the sum */
   cpuNs: bigint;
-  /** rejects when a limit ends it early: work an op runs for it stops then */
-  readonly aborted: Promise<never>;
+  /** aborted when a limit ends it early: work an op runs for it elsewhere stops then */
+  readonly signal: AbortSignal;
 }
 
 export interface OpCall {

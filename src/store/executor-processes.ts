@@ -29,8 +29,8 @@ export interface JobBound {
   timeoutMs?: number;
   /** CPU ms the job may use */
   cpuMs?: number;
-  /** rejects (or resolves) when the submitter gives up on the job */
-  abandon?: Promise<unknown>;
+  /** aborted when the submitter gives up on the job */
+  abandon?: AbortSignal;
 }
 
 /** What a child sends once, when it is ready for jobs (startExecutorChild). */
@@ -121,12 +121,20 @@ class ExecutorSlot {
   submit(request: object, bound?: JobBound): Promise<JobResult<ExecutorReply>> {
     if (this.#closed) return Promise.reject(this.options.ended('closed', 0));
     if (this.#queue.length >= this.options.maxQueued) return Promise.reject(this.options.ended('busy', 0));
+    const signal = bound?.abandon;
+    if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));
     return new Promise((resolve, reject) => {
-      const job: Job = { request, bound, abandoned: false, resolve, reject };
-      bound?.abandon?.then(
-        () => this.#abandon(job),
-        () => this.#abandon(job),
-      );
+      // The listener goes when the job settles: a long invocation makes many calls.
+      const onAbort = () => this.#abandon(job);
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        request,
+        bound,
+        abandoned: false,
+        resolve: (value) => (settled(), resolve(value)),
+        reject: (error) => (settled(), reject(error)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(job);
       this.#pump();
     });

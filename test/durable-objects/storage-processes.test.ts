@@ -27,11 +27,10 @@ function object(name: string): ObjectStorageClient {
 
 /** An op call as the runtime makes it, for an invocation with `cpuMs` of CPU limit. */
 function opCall(cpuMs: number) {
-  let abort!: (error: Error) => void;
-  const aborted = new Promise<never>((_, reject) => (abort = reject));
-  aborted.catch(() => {});
+  const controller = new AbortController();
+  const abort = (error: Error) => controller.abort(error);
   const exceeded: string[] = [];
-  const invocation = { cpuNs: 0n, aborted, requestId: 'r', subrequests: 0, bytesIn: 0, bytesOut: 0, hostWorkMs: 0 };
+  const invocation = { cpuNs: 0n, signal: controller.signal, requestId: 'r', subrequests: 0, bytesIn: 0, bytesOut: 0, hostWorkMs: 0 };
   const call = { limits: { cpuMs }, invocation, exceeded: (limit: string) => exceeded.push(limit) } as unknown as OpCall;
   return { call, invocation, exceeded, abort };
 }
