@@ -238,7 +238,8 @@ class ExecutorSlot {
   }
 
   #fail(running: Running, reason: JobEnd): void {
-    const cpuMs = this.#cpuSoFar(running);
+    // (read while the process still lives: one that exited or is shutting down cannot be read)
+    const cpuMs = reason === 'exited' || reason === 'closed' ? 0 : this.#cpuSoFar(running);
     this.#settle(running);
     running.job.reject(this.options.ended(reason, cpuMs));
   }
