@@ -77,6 +77,11 @@ export const DO_OPS = {
   /** (SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync; the guest waits for
    *  it synchronously on its own thread (hostCallBlocking) while the host runs it asynchronously */
   sql: 'do.sql',
+  /** async (hibernatableId, messages) -> null once the host's buffer is under its bound: a send on
+   *  a WebSocket the hosting object accepted with ctx.acceptWebSocket() */
+  webSocketSend: 'do.ws.send',
+  /** async (hibernatableId, code | null, reason) */
+  webSocketClose: 'do.ws.close',
 } as const;
 
 /** Durable Object ops answered synchronously (SYNC_OPS convention: (op, invocationId, ...args)). */
@@ -87,6 +92,9 @@ export const DO_SYNC_OPS = {
   idFromString: 'do.idFromString',
   /** (invocationId, bindingName) -> idHex */
   newUniqueId: 'do.newUniqueId',
+  /** (invocationId, HibernationRequest) -> answer: the hosting object's hibernatable WebSockets
+   *  (acceptWebSocket, getWebSockets, tags, attachments, auto-response; bindings/durable-objects/protocol.ts) */
+  webSocket: 'do.ws',
 } as const;
 
 /** The D1 binding's ops (bindings/d1): (bindingName, ...) as bindings/d1/protocol.ts describes. */
