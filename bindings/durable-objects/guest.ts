@@ -94,7 +94,7 @@ function makeStub(binding: string, id: DurableObjectId): object {
   const call = async (request: ObjectCall): Promise<unknown> => {
     const answer = await hostCall<ObjectCallAnswer>(DO_OPS.call, binding, id.toString(), id.name ?? null, request);
     if ('error' in answer) throw rebuildError(answer.error);
-    if ('response' in answer) return responseFromWire(answer.response, answer.response.stream !== undefined ? hostByteStream(answer.response.stream) : undefined);
+    if ('response' in answer) return responseFromWire(answer.response);
     return answer.value;
   };
   const fetch = async (input: unknown, init?: unknown): Promise<unknown> => {
@@ -110,7 +110,8 @@ function makeStub(binding: string, id: DurableObjectId): object {
     if (r.webSocket !== undefined && hooks) {
       return createIncomingResponse({ status: 101, statusText: r.statusText, headers: r.headers, body: null, url: '', redirected: false, webSocket: hooks.foreignEnd(r.webSocket) });
     }
-    const response = responseFromWire(r);
+    // A streamed body arrives as a host stream, read as the caller reads it.
+    const response = responseFromWire(r, r.stream !== undefined ? hostByteStream(r.stream) : undefined);
     return request.method === 'HEAD' ? new Response(null, response) : response;
   };
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
