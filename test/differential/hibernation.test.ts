@@ -3,14 +3,12 @@
 // playing the same script against each, and the transcripts compared: welcome (tags deduplicated,
 // attachment), the auto-response, getWebSockets/getTags/attachments, limits' errors, a broadcast,
 // webSocketClose of one client seen by the other, and the object's own close.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPATIBILITY_DATE } from './harness.js';
+import { COMPATIBILITY_DATE, runWorkerd } from './harness.js';
 import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
 import { connect, type Client } from '../websocket/helpers.js';
 import { freePort } from '../helpers/serve-process.js';
@@ -18,7 +16,7 @@ import { freePort } from '../helpers/serve-process.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const probe = readFileSync(join(root, 'test/differential/workers/hibernation-probe.js'), 'utf8');
 
-let workerd: { port: number; child: ChildProcess; dir: string };
+let workerd: { port: number; close(): Promise<void> };
 let cinder: TestCinder;
 
 async function startWorkerd(): Promise<typeof workerd> {
@@ -41,22 +39,7 @@ const probe :Workerd.Worker = (
 );
 `,
   );
-  const child = spawn(join(root, 'node_modules', '.bin', 'workerd'), ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c) => (output += c));
-  child.stderr!.on('data', (c) => (output += c));
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`workerd exited:\n${output}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) break;
-    if (i > 400) throw new Error(`workerd did not listen:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, child, dir };
+  return { port, ...(await runWorkerd(dir, [port])) };
 }
 
 beforeAll(async () => {
@@ -78,8 +61,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  workerd?.child.kill('SIGKILL');
-  if (workerd) rmSync(workerd.dir, { recursive: true, force: true });
+  await workerd?.close();
   await cinder?.close({ cleanup: true });
 });
 
