@@ -74,6 +74,9 @@ export const DO_OPS = {
   storage: 'do.storage',
   /** async () -> undefined: answered in a later task, after the guest's microtasks ran (input gate) */
   tick: 'do.tick',
+  /** (SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync; the guest waits for
+   *  it synchronously on its own thread (hostCallBlocking) while the host runs it asynchronously */
+  sql: 'do.sql',
   /** async (hibernatableId, messages) -> null once the host's buffer is under its bound: a send on
    *  a WebSocket the hosting object accepted with ctx.acceptWebSocket() */
   webSocketSend: 'do.ws.send',
@@ -89,8 +92,6 @@ export const DO_SYNC_OPS = {
   idFromString: 'do.idFromString',
   /** (invocationId, bindingName) -> idHex */
   newUniqueId: 'do.newUniqueId',
-  /** (invocationId, SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync */
-  sql: 'do.sql',
   /** (invocationId, HibernationRequest) -> answer: the hosting object's hibernatable WebSockets
    *  (acceptWebSocket, getWebSockets, tags, attachments, auto-response; bindings/durable-objects/protocol.ts) */
   webSocket: 'do.ws',

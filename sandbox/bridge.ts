@@ -5,6 +5,7 @@
 /** An isolated-vm Reference to an async host function, as seen from inside the isolate. */
 interface HostReference {
   apply(receiver: undefined, args: unknown[], options: object): Promise<unknown>;
+  applySyncPromise(receiver: undefined, args: unknown[], options: object): unknown;
 }
 
 export interface HostBridge {
@@ -64,6 +65,20 @@ async function answerOf(call: Promise<unknown>, invocationId: number): Promise<u
     ready().send(SEND_OPS.outOfMemory, [invocationId]);
     throw error;
   }
+}
+
+const BLOCKING_OPTIONS = Object.freeze({ arguments: Object.freeze({ copy: true }) });
+
+/**
+ * An async host op the guest waits for synchronously, for APIs that are synchronous on Workers
+ * but whose work must not run on the serving thread (Durable Object SQL): this isolate's thread
+ * blocks until the host's promise settles, while the host's own thread goes on serving.
+ */
+export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T {
+  const invocationId = currentInvocation();
+  // The clock stands still: this is synchronous code to the guest, as on Workers.
+  // (the host copies the answer in itself: applySyncPromise takes no result options)
+  return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {

@@ -6,6 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { D1Engine, D1QueryError, type D1EngineOptions } from './engine.js';
 import type { ExecutorReply, ExecutorRequest } from './executor-messages.js';
+import { startExecutorChild } from '../../src/store/executor-processes.js';
+
 
 const MAX_OPEN = 64;
 const open = new Map<string, D1Engine>();
@@ -54,10 +56,13 @@ function handle(request: ExecutorRequest): ExecutorReply {
 }
 
 process.on('message', (request: ExecutorRequest) => {
-  process.send!(handle(request));
+  const reply = handle(request);
+  if (process.connected) process.send!(reply, undefined, undefined, () => {});
 });
 // The server going away takes the executor with it.
 process.on('disconnect', () => {
   for (const engine of open.values()) engine.close();
   process.exit(0);
 });
+
+startExecutorChild();

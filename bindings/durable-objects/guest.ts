@@ -17,14 +17,15 @@
 //     re-creating the object if it was evicted; a socket the object accept()s stays in this
 //     isolate, its listeners run behind the input gate too.
 import { registerBinding } from '../../sandbox/env.js';
-import { hostCall, hostCallSync } from '../../sandbox/bridge.js';
+import { hostCall, hostCallBlocking, hostCallSync } from '../../sandbox/bridge.js';
 import { currentInvocation, invocation as invocationState } from '../../sandbox/invocation.js';
 import { registerEventHandler, installedWorker } from '../../sandbox/addon-events.js';
 import { Request } from '../../sandbox/api/request.js';
 import { Response } from '../../sandbox/api/response.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
-import { requestFromWire, requestToWire, responseFromWire } from '../../sandbox/wire.js';
+import { requestFromWire, requestToWire, responseFromWire, responseToWire } from '../../sandbox/wire.js';
+import { hostByteStream } from '../../sandbox/host-stream.js';
 import { createIncomingResponse } from '../../sandbox/api/response.js';
 import { webSocketHooks, type WebSocketHooks } from '../../sandbox/websocket-hooks.js';
 import { DO_OPS, DO_SYNC_OPS, RPC_RESERVED_METHODS, type SocketEvent } from '../../protocol/wall.js';
@@ -109,7 +110,8 @@ function makeStub(binding: string, id: DurableObjectId): object {
     if (r.webSocket !== undefined && hooks) {
       return createIncomingResponse({ status: 101, statusText: r.statusText, headers: r.headers, body: null, url: '', redirected: false, webSocket: hooks.foreignEnd(r.webSocket) });
     }
-    const response = responseFromWire(r);
+    // A streamed body arrives as a host stream, read as the caller reads it.
+    const response = responseFromWire(r, r.stream !== undefined ? hostByteStream(r.stream) : undefined);
     return request.method === 'HEAD' ? new Response(null, response) : response;
   };
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
@@ -368,16 +370,16 @@ class DurableObjectStorage {
   transactionSync<T>(fn: () => T): T {
     if (typeof fn !== 'function') throw new TypeError('transactionSync() requires a function');
     if (!this.#sqlite) throw new Error('Durable Object is not backed by SQL.');
-    syncOp(DO_SYNC_OPS.sql, ['begin']);
+    hostCallBlocking(DO_OPS.sql, ['begin']);
     let result: T;
     try {
       result = fn();
       if (result && typeof (result as { then?: unknown }).then === 'function') throw new TypeError('transactionSync() callback must not return a promise; use transaction() for async work');
     } catch (error) {
-      syncOp(DO_SYNC_OPS.sql, ['rollback']);
+      hostCallBlocking(DO_OPS.sql, ['rollback']);
       throw error;
     }
-    syncOp(DO_SYNC_OPS.sql, ['commit']);
+    hostCallBlocking(DO_OPS.sql, ['commit']);
     return result;
   }
 
@@ -463,11 +465,11 @@ class DurableObjectTransaction {
 class SqlStorage {
   exec(query: unknown, ...bindings: unknown[]): SqlStorageCursor {
     if (typeof query !== 'string') throw new TypeError('sql.exec() requires a query string');
-    return new SqlStorageCursor(syncOp<SqlAnswer>(DO_SYNC_OPS.sql, ['exec', query, bindings]));
+    return new SqlStorageCursor(hostCallBlocking<SqlAnswer>(DO_OPS.sql, ['exec', query, bindings]));
   }
 
   get databaseSize(): number {
-    return syncOp<number>(DO_SYNC_OPS.sql, ['size']);
+    return hostCallBlocking<number>(DO_OPS.sql, ['size']);
   }
 
   get [Symbol.toStringTag]() {
@@ -737,7 +739,7 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
       const handler = instance.fetch;
       if (typeof handler !== 'function') throw new TypeError('Handler does not export a fetch() function.');
       const returned = handler.call(instance, requestFromWire(event.request));
-      return Promise.resolve(returned).then(bufferedResponse);
+      return Promise.resolve(returned).then(objectResponse);
     }
     case 'rpc': {
       const method = event.method;
@@ -759,9 +761,19 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
   }
 }
 
-/** A Durable Object's response crosses whole: its body is read here (no streaming yet). */
-async function bufferedResponse(returned: unknown): Promise<ObjectEventResult> {
+/** A Durable Object's response crosses as a worker's does: a streamed body stays a stream, which
+ *  the host pulls as the client reads (the event stays open until then, as a fetch does). */
+async function objectResponse(returned: unknown): Promise<ObjectEventResult> {
   if (!(returned instanceof Response)) throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
+  if (returned.webSocket) return bufferedResponse(returned);
+  const response = await responseToWire(returned);
+  if (response.stream !== undefined) return { response, stream: response.stream };
+  if (response.hostStream !== undefined) return { response, hostStream: response.hostStream };
+  return { response };
+}
+
+/** A response with a WebSocket crosses whole (its body is read here). */
+async function bufferedResponse(returned: Response): Promise<ObjectEventResult> {
   const headers: [string, string][] = [];
   for (const [name, value] of returned.headers) headers.push([name, value]);
   const ws = returned.webSocket;

@@ -11,11 +11,13 @@ import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, SocketOwner, SyncOpRegistry } from '../../src/runtime/contract.js';
 import { DO_OPS, DO_SYNC_OPS, MAX_WEBSOCKET_MESSAGE_BYTES, type GuestException, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, HIBERNATION_LIMITS, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
+import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, HIBERNATION_LIMITS, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
 import { HibernatableSockets, type ObjectRef, type ObjectSockets } from './hibernation.js';
 import { HandOff } from './hand-off.js';
 import { IdFactory } from './ids.js';
-import { ObjectStorage, StorageError } from './object-storage.js';
+import { StorageError } from './errors.js';
+import { ObjectStorageClient, StorageCallEnded } from './storage-client.js';
+import { ExecutorProcesses, childEntry } from '../../src/store/executor-processes.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
 import type { AlarmScheduler } from './alarms.js';
 import { NOT_HELD, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement } from './placement.js';
@@ -36,7 +38,7 @@ export interface ObjectDelivery {
     trigger: { method: string; url: string; status?: number },
     /** a wall limit shorter than the worker's for this event; bytes that came in for it */
     options?: { wallMs?: number; bytesIn?: number },
-  ): Promise<{ owner?: SocketOwner; result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+  ): Promise<{ owner?: SocketOwner; result?: unknown; stream?: AsyncGenerator<Uint8Array | string, void, undefined>; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
   isLive(key: string): boolean;
   /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
   onRetired(listener: (key: string, reason: string) => void): void;
@@ -45,7 +47,10 @@ export interface ObjectDelivery {
 }
 
 /** One event's outcome in this process: with the object's socket owner (WebSockets it answered with). */
-type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner };
+type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner; stream?: AsyncGenerator<Uint8Array | string, void, undefined> };
+
+/** A streamed answer forwarded to another process is sent whole, up to this many bytes. */
+const MAX_FORWARDED_STREAM_BYTES = 32 * 1024 * 1024;
 
 /** The op-state family under which an object's isolate holds its HostedState. */
 export const HOSTED_FAMILY = 'durable-object';
@@ -55,7 +60,7 @@ export interface HostedState {
   namespace: NamespaceRecord;
   id: string;
   name: string | null;
-  storage: ObjectStorage;
+  storage: ObjectStorageClient;
   /** with placement across processes: this process's hold on the object (checked by every
    *  storage operation, so a holder whose lease lapsed cannot write) */
   fence: Fence | null;
@@ -67,6 +72,8 @@ export interface DurableObjectOptions {
   /** where objects live when several processes or nodes share the platform (--redis); absent,
    *  every object lives in this process */
   placement?: ObjectPlacement;
+  /** storage processes the objects are sharded over (default 2) */
+  storageProcesses?: number;
 }
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
@@ -77,6 +84,8 @@ export class DurableObjects {
   private readonly factories = new Map<string, IdFactory>();
   private readonly maxDatabaseBytes: number;
   private readonly placement: ObjectPlacement | null;
+  /** where every object's storage calls run (storage-process.ts) */
+  readonly storageProcesses: ExecutorProcesses;
   /** the hibernatable WebSockets of every object (hibernation.ts) */
   readonly hibernation: HibernatableSockets;
 
@@ -88,6 +97,10 @@ export class DurableObjects {
   ) {
     this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
     this.placement = options.placement ?? null;
+    this.storageProcesses = new ExecutorProcesses(childEntry(import.meta.url, 'storage-process.js'), {
+      processes: options.storageProcesses,
+      ended: (reason, cpuMs) => new StorageCallEnded(reason, cpuMs),
+    });
     this.hibernation = new HibernatableSockets({
       wake: (ref, socketId, event, bytes, timeoutMs) => this.wake(ref, socketId, event, bytes, timeoutMs),
       isLive: (key) => this.runtime.objects().isLive(key),
@@ -206,7 +219,23 @@ export class DurableObjects {
       else this.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false)?.drop(socket);
       return { failure: `Durable Object ${namespace.className} answered with a WebSocket, but it is held by another process than the one the client is connected to; WebSockets to an object held elsewhere are not supported yet` };
     }
-    const { owner: _inProcess, ...outcome } = out;
+    const { owner: _inProcess, stream, ...outcome } = out;
+    if (stream && outcome.result && 'response' in outcome.result) {
+      // The caller is in another process: the streamed body goes across whole (bounded).
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stream) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        size += bytes.length;
+        if (size > MAX_FORWARDED_STREAM_BYTES) {
+          await stream.return();
+          return { failure: `Durable Object ${namespace.className} streamed a response over ${MAX_FORWARDED_STREAM_BYTES} bytes to a caller in another process; such a response is sent whole across processes, up to that size` };
+        }
+        chunks.push(Buffer.from(bytes));
+      }
+      const body = Buffer.concat(chunks);
+      outcome.result = { ...outcome.result, response: { ...outcome.result.response, body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer } };
+    }
     return outcome;
   }
 
@@ -221,7 +250,8 @@ export class DurableObjects {
       family: HOSTED_FAMILY,
       open: () => {
         fence?.check();
-        const storage = new ObjectStorage(this.registry.objectFile(namespace.dir, id), { sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
+        const key = `${namespace.dir}/${id}`;
+        const storage = new ObjectStorageClient(this.storageProcesses, { key, file: this.registry.objectFile(namespace.dir, id), sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
         const state: HostedState = { namespace, id, name, storage, fence };
         return { state, close: () => storage.close() };
       },
@@ -236,7 +266,7 @@ export class DurableObjects {
       return { failure: (error as Error).message };
     }
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
-    return { result: out.result as ObjectEventResult, owner: out.owner };
+    return { result: out.result as ObjectEventResult, owner: out.owner, stream: out.stream };
   }
 
   /** The object the calling isolate hosts (storage ops come only from there). */
@@ -249,6 +279,14 @@ export class DurableObjects {
 
   alarmsFor(): AlarmScheduler {
     return this.alarms;
+  }
+}
+
+async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  } finally {
+    await source.return?.();
   }
 }
 
@@ -310,8 +348,14 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     if (out.error) return { error: out.error };
     const result = out.result;
     if (event.kind === 'fetch') {
-      if (!result || !('response' in result)) throw new TypeError('Durable Object fetch: the object answered without a response');
+      if (!result || !('response' in result)) {
+        await out.stream?.return();
+        throw new TypeError('Durable Object fetch: the object answered without a response');
+      }
       const response = checkResponse(result.response);
+      // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
+      // object's stream as it goes; if the caller's invocation ends first, both are cancelled.
+      if (out.stream) response.stream = call.openStream(asBytes(out.stream));
       const socket = Number((result.response as { webSocket?: unknown }).webSocket);
       if ((result.response as { webSocket?: unknown }).webSocket !== undefined) {
         // The object's 101 carries a socket it keeps: one of its hibernatable sockets (its table
@@ -351,58 +395,27 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
   runtime.registerOp(DO_OPS.storage, async (call, [request]) => {
     const hosted = objects.hosted(call);
     if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx.storage: invalid request');
-    // Everything here is synchronous: ops are applied in the order the guest made them.
-    try {
-      return storageOp(objects, hosted, request as unknown[]);
-    } catch (error) {
-      if (error instanceof StorageError) throw error;
-      throw new StorageError(`${STORAGE_FAILED}: ${(error as Error).message}`);
-    }
+    // Sent to the object's storage process as they come: ops are applied in the order the guest made them.
+    return storageOp(objects, hosted, request as unknown[], call);
   });
 
-  runtime.registerSyncOp(DO_SYNC_OPS.sql, (call, [request]) => {
+  // Synchronous for the guest (it waits on its own thread, applySyncPromise), asynchronous here:
+  // the statement runs in the object's storage process while this thread serves others.
+  runtime.registerOp(DO_OPS.sql, async (call, [request]) => {
     const hosted = objects.hosted(call);
-    if (!Array.isArray(request)) throw new TypeError('ctx.storage.sql: invalid request');
-    const storage = hosted.storage;
-    switch (request[0]) {
-      case 'exec':
-        return storage.exec(request[1], request[2]);
-      case 'size':
-        return storage.size();
-      case 'begin':
-        if (!hosted.namespace.sqlite) throw new StorageError('transactionSync() is only available to SQLite-backed Durable Objects');
-        return storage.begin();
-      case 'commit':
-        return storage.commit();
-      case 'rollback':
-        return storage.rollback();
-      default:
-        throw new TypeError('ctx.storage.sql: invalid request');
-    }
+    if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx.storage.sql: invalid request');
+    if (request[0] === 'begin' && !hosted.namespace.sqlite) throw new StorageError('transactionSync() is only available to SQLite-backed Durable Objects');
+    return hosted.storage.call('sql', request, call);
   });
 }
 
-function storageOp(objects: DurableObjects, hosted: HostedState, request: unknown[]): unknown {
+async function storageOp(objects: DurableObjects, hosted: HostedState, request: unknown[], call: OpCall): Promise<unknown> {
   const { storage, namespace, id, name } = hosted;
   switch (request[0]) {
-    case 'get':
-      return storage.get(request[1]);
-    case 'put':
-      return storage.put(request[1]);
-    case 'delete':
-      return storage.delete(request[1]);
-    case 'list':
-      return storage.list(request[1]);
     case 'deleteAll':
-      storage.deleteAll();
+      await storage.call('kv', request, call);
       objects.alarmsFor().delete(namespace, id);
       return undefined;
-    case 'begin':
-      return storage.begin();
-    case 'commit':
-      return storage.commit();
-    case 'rollback':
-      return storage.rollback();
     case 'getAlarm':
       return objects.alarmsFor().get(namespace, id);
     case 'setAlarm': {
@@ -415,7 +428,7 @@ function storageOp(objects: DurableObjects, hosted: HostedState, request: unknow
       objects.alarmsFor().delete(namespace, id);
       return undefined;
     default:
-      throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
+      return storage.call('kv', request, call);
   }
 }
 

@@ -101,6 +101,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
     },
     close: () => {
       alarms.close();
+      objects.storageProcesses.close();
       registry.close();
     },
   };

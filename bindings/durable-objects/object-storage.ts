@@ -157,6 +157,10 @@ export class ObjectStorage {
 
   // --- transactions (savepoints, so they nest) ----------------------------------------------------
 
+  get transactionDepth(): number {
+    return this.depth;
+  }
+
   begin(): void {
     this.depth++;
     this.db.exec(`SAVEPOINT cf_txn_${this.depth}`);

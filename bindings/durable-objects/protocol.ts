@@ -70,8 +70,11 @@ export interface ObjectEventPayload {
 }
 
 /** What the hosting isolate answers for one event. A 101 response's `webSocket` is the object's
- *  hibernatable socket id, or with `isolateSocket` the isolate's guest id of a socket it accept()ed. */
-export type ObjectEventResult = { response: WireResponse; isolateSocket?: true } | { value: unknown } | { alarm: true } | { websocket: true };
+ *  hibernatable socket id, or with `isolateSocket` the isolate's guest id of a socket it accept()ed.
+ *  A streamed response body is named at the top level too (`stream`: a guest stream the host
+ *  pulls; `hostStream`: a host stream passed on), as the dispatch result of a fetch names it: the
+ *  invocation stays open while it is read. */
+export type ObjectEventResult = { response: WireResponse; isolateSocket?: true; stream?: number; hostStream?: number } | { value: unknown } | { alarm: true } | { websocket: true };
 
 /** ctx's hibernation API as one sync op (DO_SYNC_OPS.webSocket): [kind, ...args]. Socket ids are
  *  the host's (per object), stable while the socket is open, across hibernation. */

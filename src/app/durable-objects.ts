@@ -24,6 +24,8 @@ export interface DurableObjectServeOptions extends ObjectHostOptions {
   leaseMs?: number;
   /** with --redis: the address the internal endpoint binds (default 127.0.0.1) */
   internalHost?: string;
+  /** processes the objects' storage calls run in (default 2) */
+  storageProcesses?: number;
 }
 
 export interface ObjectSharing {
@@ -34,7 +36,7 @@ export interface ObjectSharing {
 
 export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: Logger, options: DurableObjectServeOptions = {}, sharing?: ObjectSharing): { service: DurableObjectService; deploys: DurableObjectDeploys } {
   runtime.objects({ idleMs: options.idleMs, maxLive: options.maxLive });
-  const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes, shared: sharing?.shared, placement: sharing?.placement });
+  const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes, storageProcesses: options.storageProcesses, shared: sharing?.shared, placement: sharing?.placement });
   const deploys: DurableObjectDeploys = {
     plan: (deploy) => service.plan(deploy),
     apply: (plan) => service.apply(plan as Awaited<ReturnType<DurableObjectService['plan']>>),

@@ -20,6 +20,11 @@ export interface OpInvocation {
   /** host CPU spent on its behalf outside its isolate (e.g. key generation on the threadpool), ms:
    *  metered in its record; bounded by the op that does it, not by the CPU limit */
   hostWorkMs: number;
+  /** CPU it used so far, ns: its isolate's, and what ops ran for it elsewhere and charged here
+   *  (Durable Object storage); the CPU limit applies to the sum */
+  cpuNs: bigint;
+  /** aborted when a limit ends it early: work an op runs for it elsewhere stops then */
+  readonly signal: AbortSignal;
 }
 
 export interface OpCall {
@@ -38,6 +43,9 @@ export interface OpCall {
   isolateState<T>(family: string, create: () => T): T;
   /** the WebSockets whose guest ends live in this isolate (bindings/websocket) */
   sockets: SocketOwner;
+  /** work the op ran for the invocation elsewhere took it past its CPU limit (charged to cpuNs):
+   *  end the invocation at that limit, as if its own code had used it */
+  exceeded(limit: 'cpu'): void;
 }
 
 /**

@@ -50,7 +50,7 @@ interface PendingTimer {
 
 export class HostBridge {
   owner: BridgeOwner | null = null;
-  readonly call: ivm.Reference<(op: string, invocationId: number, args: unknown[]) => Promise<unknown>>;
+  readonly call: ivm.Reference<(op: string, invocationId: number, args: unknown[], blocking?: boolean) => Promise<unknown>>;
   readonly callSync: ivm.Callback;
   readonly send: ivm.Callback;
   private readonly timers = new Map<number, PendingTimer>();
@@ -60,7 +60,7 @@ export class HostBridge {
   private disposed = false;
 
   constructor() {
-    this.call = new ivm.Reference((op: string, invocationId: number, args: unknown[]) => this.onCall(op, invocationId, args));
+    this.call = new ivm.Reference((op: string, invocationId: number, args: unknown[], blocking?: boolean) => (blocking === true ? this.onBlockingCall(op, invocationId, args) : this.onCall(op, invocationId, args)));
     this.callSync = new ivm.Callback((op: string, args: unknown[]) => this.onCallSync(op, args));
     this.send = new ivm.Callback((op: string, args: unknown[]) => this.onSend(op, args), { ignored: true });
   }
@@ -73,6 +73,17 @@ export class HostBridge {
     // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
     if (!this.owner) return undefined;
     return this.parcelled(await this.owner.callOp(op, Number(invocationId) || 0, args));
+  }
+
+  /** An async op the guest waits for on its own thread (applySyncPromise, sandbox/bridge.ts
+   *  hostCallBlocking): its answer is copied in on that thread, as a synchronous one is, so an
+   *  isolate without room for it fails with a RangeError it sees. */
+  private async onBlockingCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
+    this.owner?.activity();
+    if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
+    if (!this.owner) throw new Error('the isolate is going away');
+    const answer = await this.owner.callOp(op, Number(invocationId) || 0, args);
+    return answer === undefined || answer === null || typeof answer !== 'object' ? answer : new ivm.ExternalCopy(answer).copyInto({ release: true });
   }
 
   /**

@@ -93,6 +93,18 @@ export class Invocation implements OpInvocation {
     if (this.limit) return;
     this.limit = new LimitExceededError(limit);
     this.abortWith(this.limit);
+    this.controller?.abort(this.limit);
+  }
+
+  private controller: AbortController | null = null;
+
+  /** Aborted when a limit ends it early: ops stop work they run for it elsewhere (made on first use). */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.limit) this.controller.abort(this.limit);
+    }
+    return this.controller.signal;
   }
 
   get cpuMs(): number {

@@ -17,6 +17,8 @@ export interface OpCallOwner {
   isolateState<T>(family: string, create: () => T): T;
   /** the WebSockets whose guest ends live in the isolate */
   readonly socketOwner: SocketOwner;
+  /** end the isolate over a limit (every invocation in it fails with it) */
+  breach(limit: 'cpu', culprit?: Invocation): void;
 }
 
 export class InstanceOpCall implements OpCall {
@@ -56,5 +58,12 @@ export class InstanceOpCall implements OpCall {
 
   get sockets(): SocketOwner {
     return this.owner.socketOwner;
+  }
+
+  exceeded(limit: 'cpu'): void {
+    // The invocation ends now; the isolate goes on the next turn, once the op's answer has
+    // released the guest thread waiting for it.
+    this.invocation?.abort(limit);
+    setImmediate(() => this.owner.breach(limit, this.invocation));
   }
 }

@@ -373,7 +373,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    */
   /** `options.wallMs`: a shorter wall limit for this event (a Durable Object's WebSocket event
    *  timeout); `options.bytesIn`: bytes that came in for it (a WebSocket message). */
-  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger'], options: AddonEventOptions = {}): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger'], options: AddonEventOptions = {}): Promise<{ result?: unknown; stream?: AsyncGenerator<Uint8Array | string, void, undefined>; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
     const invocation = this.begin(requestId, 'durable-object', place);
     invocation.trigger = trigger;
     invocation.bytesIn = options.bytesIn ?? 0;
@@ -390,6 +390,11 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
         throw invocation.limit ?? new LimitExceededError('memory');
       }
       invocation.exception = out.exception;
+      // A response body streamed as a fetch's is (the add-on names it at the top of its answer):
+      // the invocation stays open, under its limits, while the host reads it.
+      const streamed = out.result as { stream?: unknown; hostStream?: unknown } | undefined;
+      if (!out.exception && typeof streamed?.stream === 'number') return { result: out.result, stream: this.pullResponseStream(invocation, streamed.stream), invocation };
+      if (!out.exception && typeof streamed?.hostStream === 'number') return { result: out.result, stream: this.pipeHostStream(invocation, this.streams.take(streamed.hostStream)), invocation };
       const outcome: Outcome = out.exception ? 'exception' : 'ok';
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome);

@@ -2,18 +2,16 @@
 // of `cinder serve` (the serving process itself, --no-supervisor). Writers keep inserting rows
 // through a worker until the server is killed mid-stream; then the database file is opened and
 // every acknowledged row must be there.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { multipart } from '../control/helpers.js';
+import { startServeProcess } from '../helpers/serve-process.js';
 
-const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 const TOKEN = 'd1-durability-token-0123456789';
 const dataDir = mkdtempSync(join(tmpdir(), 'cinder-d1-kill-'));
 const children: ChildProcess[] = [];
@@ -21,17 +19,6 @@ afterAll(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const writer = `export default {
   async fetch(request, env) {
@@ -43,30 +30,13 @@ const writer = `export default {
 
 describe('D1 durability under kill -9', () => {
   it('keeps every acknowledged write', async () => {
-    const [port, adminPort] = [await freePort(), await freePort()];
-    const server = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_LOG_LEVEL: 'warn' },
-    });
-    children.push(server);
-    let stderr = '';
-    server.stderr!.on('data', (d) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => server.once('exit', (_code, signal) => resolve(signal)));
+    const { child: server, port, adminPort, exited } = await startServeProcess(dataDir, TOKEN, children);
     const admin = (method: string, path: string, init: { body?: BodyInit; json?: unknown } = {}) =>
       fetch(`http://127.0.0.1:${adminPort}${path}`, {
         method,
         headers: { authorization: `Bearer ${TOKEN}`, ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
       });
-    for (let i = 0; ; i++) {
-      try {
-        if ((await admin('GET', '/workers')).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (server.exitCode !== null || i > 600) throw new Error(`cinder serve did not start:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const created = await admin('POST', '/d1/durable/exec', { json: { sql: 'CREATE TABLE writes (k TEXT PRIMARY KEY, v TEXT NOT NULL);' } });
     expect(created.status, await created.text()).toBe(200);
     const deployed = await admin('PUT', '/workers/writer', { body: multipart({ main_module: 'index.js', bindings: [{ type: 'd1', name: 'DB', id: 'durable' }] }, { 'index.js': writer }) });

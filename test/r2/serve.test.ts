@@ -5,13 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { multipart } from '../control/helpers.js';
+import { startServeProcess } from '../helpers/serve-process.js';
 
 const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 const TOKEN = 'r2-serve-token-0123456789abcdef';
@@ -22,38 +22,10 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function serve() {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_LOG_LEVEL: 'warn' },
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  const { child, port, adminPort, exited } = await startServeProcess(dataDir, TOKEN, children);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const admin = (method: string, path: string, body?: BodyInit) => fetch(`${adminUrl}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, body });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await admin('GET', '/workers')).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null || i > 600) throw new Error(`cinder serve did not start:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return { child, port, adminUrl, admin, exited };
 }
 

@@ -66,6 +66,8 @@ export interface ObjectEventOutcome {
   /** the instance that ran the event: the owner of a WebSocket its answer carries */
   owner?: SocketOwner;
   result?: unknown;
+  /** a streamed response body, read by whoever answers the caller (the event stays open until then) */
+  stream?: AsyncGenerator<Uint8Array | string, void, undefined>;
   exception?: GuestException;
   limit?: LimitExceededError;
   loadError?: string;
@@ -170,7 +172,7 @@ export class ObjectHost {
       const out = await instance.addonEvent(kind, payload, requestId, place, trigger, options);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
       if (out.limit || !instance.alive) this.retire(object, 'failed');
-      return { owner: instance, result: out.result, exception: out.exception, limit: out.limit };
+      return { owner: instance, result: out.result, stream: out.stream, exception: out.exception, limit: out.limit };
     } finally {
       object.events--;
       this.settled(object);

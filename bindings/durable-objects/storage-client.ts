@@ -1,0 +1,85 @@
+// One Durable Object's storage as the server reaches it: every call runs in the storage process
+// the object is sharded to (storage-process.ts, on src/store/executor-processes.ts), one at a time
+// and in order, so the serving thread is free while SQL runs. A call is bounded by its
+// invocation: the CPU it may still use (past it the process is killed, the CPU is charged and the
+// invocation ends at the CPU limit), and the invocation's end (a wall-time limit, a recycle) kills
+// a call still running. The CPU a call took is charged to the invocation that made it.
+import type { ExecutorProcesses } from '../../src/store/executor-processes.js';
+import type { OpCall } from '../../src/runtime/contract.js';
+import { STORAGE_FAILED } from './protocol.js';
+import { StorageError } from './errors.js';
+import { TRANSACTION_LOST, type StorageReply, type StorageTarget } from './storage-messages.js';
+
+const ENDED: Record<string, string> = {
+  cpu: 'a storage call ran past the CPU limit and was ended; it was not committed',
+  abandoned: 'the invocation ended while a storage call ran; the call was ended and not committed',
+  busy: 'too many storage calls are waiting on this server; try again',
+  closed: 'the server is shutting down',
+};
+
+/** A storage call ended before it answered (the shared executor's `ended`). */
+export class StorageCallEnded extends Error {
+  constructor(
+    readonly reason: string,
+    readonly cpuMs: number,
+  ) {
+    super(ENDED[reason] ?? 'the storage process stopped while running this call; it was not committed');
+  }
+}
+
+export class ObjectStorageClient {
+  /** open transaction levels, as the storage process should have them (see call) */
+  private depth = 0;
+  /** transaction levels a restart took away, still to be ended by the guest's commit or rollback */
+  private lostLevels = 0;
+
+  constructor(
+    private readonly processes: ExecutorProcesses,
+    readonly target: StorageTarget,
+  ) {}
+
+  async call(op: 'kv' | 'sql', request: unknown[], call: OpCall): Promise<unknown> {
+    if (this.lostLevels > 0 && (request[0] === 'commit' || request[0] === 'rollback')) {
+      // The transaction is already gone: its rollback has happened, its commit cannot.
+      this.lostLevels--;
+      if (request[0] === 'rollback') return undefined;
+      throw new StorageError(`${STORAGE_FAILED}: the storage restarted during this transaction, which was rolled back`);
+    }
+    const invocation = call.invocation;
+    // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
+    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal } : { cpuMs: call.limits.cpuMs };
+    // The process checks that the object's open transactions are what this side expects: after a
+    // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
+    let result: Awaited<ReturnType<ExecutorProcesses['run']>>;
+    try {
+      result = await this.processes.run<StorageReply>(this.target.key, { op, target: this.target, depth: this.depth, request }, bound);
+    } catch (error) {
+      if (!(error instanceof StorageCallEnded)) throw error;
+      this.lose();
+      if (invocation) invocation.cpuNs += BigInt(Math.round(error.cpuMs * 1e6));
+      if (error.reason === 'cpu') call.exceeded('cpu');
+      throw new StorageError(`${STORAGE_FAILED}: ${error.message}`);
+    }
+    if (invocation) invocation.cpuNs += BigInt(Math.round(result.cpuMs * 1e6));
+    const reply = result.reply as StorageReply;
+    if ('error' in reply) {
+      if (reply.error.name === TRANSACTION_LOST) this.lose();
+      if (reply.error.refused) throw new StorageError(reply.error.message, reply.error.name);
+      throw new StorageError(op === 'kv' ? `${STORAGE_FAILED}: ${reply.error.message}` : reply.error.message);
+    }
+    if (request[0] === 'begin') this.depth++;
+    else if ((request[0] === 'commit' || request[0] === 'rollback') && this.depth > 0) this.depth--;
+    return reply.ok;
+  }
+
+  private lose(): void {
+    this.lostLevels += this.depth;
+    this.depth = 0;
+  }
+
+  /** The object is done: its process closes the file (a transaction left open is not kept). */
+  close(): void {
+    this.depth = this.lostLevels = 0;
+    this.processes.run(this.target.key, { op: 'close', key: this.target.key }).catch(() => {});
+  }
+}

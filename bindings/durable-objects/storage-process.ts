@@ -1,0 +1,101 @@
+// A Durable Object storage process: a child of the server that owns the SQLite files of the
+// objects sharded to it and runs every storage call on them, one at a time, in the order they
+// came (storage-client.ts). The serving thread never runs an object's SQL, and a statement that
+// would run past its invocation's limit is ended by killing this process. Each reply carries the
+// CPU the call took, charged to the invocation that made it.
+import { ObjectStorage, StorageError } from './object-storage.js';
+import { startExecutorChild } from '../../src/store/executor-processes.js';
+import { TRANSACTION_LOST, type StorageJob, type StorageReply, type StorageTarget } from './storage-messages.js';
+
+
+const open = new Map<string, ObjectStorage>();
+
+function storageOf(target: StorageTarget): ObjectStorage {
+  let storage = open.get(target.key);
+  if (!storage) {
+    storage = new ObjectStorage(target.file, { sqlite: target.sqlite, maxDatabaseBytes: target.maxDatabaseBytes });
+    open.set(target.key, storage);
+  }
+  return storage;
+}
+
+function kv(storage: ObjectStorage, request: unknown[]): unknown {
+  switch (request[0]) {
+    case 'get':
+      return storage.get(request[1]);
+    case 'put':
+      return storage.put(request[1]);
+    case 'delete':
+      return storage.delete(request[1]);
+    case 'list':
+      return storage.list(request[1]);
+    case 'deleteAll':
+      return storage.deleteAll();
+    case 'begin':
+      return storage.begin();
+    case 'commit':
+      return storage.commit();
+    case 'rollback':
+      return storage.rollback();
+    default:
+      throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
+  }
+}
+
+function sql(storage: ObjectStorage, request: unknown[]): unknown {
+  switch (request[0]) {
+    case 'exec':
+      return storage.exec(request[1], request[2]);
+    case 'size':
+      return storage.size();
+    case 'begin':
+      return storage.begin();
+    case 'commit':
+      return storage.commit();
+    case 'rollback':
+      return storage.rollback();
+    default:
+      throw new TypeError('ctx.storage.sql: invalid request');
+  }
+}
+
+function handle(job: StorageJob): unknown {
+  if (job.op === 'close') {
+    open.get(job.key)?.close();
+    open.delete(job.key);
+    return null;
+  }
+  const storage = storageOf(job.target);
+  if (storage.transactionDepth !== job.depth) {
+    // This process was restarted (a neighbour's call ran past its limit) inside the object's
+    // transaction: what it wrote so far is rolled back, and nothing after it may commit alone.
+    storage.close();
+    open.delete(job.target.key);
+    throw Object.assign(new Error('the storage restarted during this transaction, which was rolled back'), { name: TRANSACTION_LOST });
+  }
+  return job.op === 'kv' ? kv(storage, job.request) : sql(storage, job.request);
+}
+
+process.on('message', (job: StorageJob) => {
+  const before = process.cpuUsage();
+  let reply: StorageReply;
+  try {
+    const ok = handle(job);
+    reply = { id: job.id, cpuUs: 0, ok };
+  } catch (error) {
+    const { message, name } = error as Error;
+    reply = { id: job.id, cpuUs: 0, error: { message: String(message ?? error), name: String(name ?? 'Error'), refused: error instanceof StorageError || error instanceof TypeError } };
+  }
+  const used = process.cpuUsage(before);
+  reply.cpuUs = used.user + used.system;
+  // (the server may be gone by now: a reply nobody can take is dropped, not an error)
+  if (process.connected) process.send!(reply, undefined, undefined, () => {});
+});
+
+// The server going away takes this process with it; open transactions are not kept.
+process.on('disconnect', () => {
+  for (const storage of open.values()) storage.close();
+  process.exit(0);
+});
+
+startExecutorChild();

@@ -1,0 +1,313 @@
+// Child processes that own SQLite files and run every statement on them, so the serving thread
+// never runs SQL (D1's executors, Durable Object storage). Work is sharded by a key (a database
+// file, an object) over a few processes, so one key always lands on the same process, and each
+// process runs one job at a time, in the order they were submitted.
+//
+// Why processes and not worker threads: SQLite cannot be interrupted from outside here (neither
+// better-sqlite3 nor node:sqlite exposes sqlite3_interrupt or a progress handler), and a worker
+// thread's terminate() only stops JavaScript: a thread inside one long sqlite3_step keeps burning
+// its core until the statement ends, which for a recursive CTE may be never. A process is ended
+// with SIGKILL at once. What was committed before the kill stays committed (WAL +
+// synchronous=FULL); what was not never was.
+//
+// Each job may carry a bound: a wall-time deadline, a CPU budget (the process's CPU read from
+// /proc while the job runs; where there is no /proc, its wall time stands in, which can only end
+// a job early, never late), and a promise whose rejection means the waiting side gave up (its
+// invocation hit a limit). Past any of them the process is killed, the job fails with the error
+// the bound names, and the next job starts a fresh process.
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Why a job was ended before it answered ('busy': refused, too many jobs wait already). */
+export type JobEnd = 'timeout' | 'cpu' | 'abandoned' | 'exited' | 'closed' | 'busy';
+
+export interface JobBound {
+  /** wall ms the job may run once it started */
+  timeoutMs?: number;
+  /** CPU ms the job may use */
+  cpuMs?: number;
+  /** aborted when the submitter gives up on the job */
+  abandon?: AbortSignal;
+}
+
+/** What a child sends once, when it is ready for jobs (startExecutorChild). */
+interface ReadyMessage {
+  ready: true;
+}
+
+/** Every reply carries the id of its job; `cpuUs` is the CPU the child spent on it. */
+export interface ExecutorReply {
+  id: number;
+  cpuUs?: number;
+}
+
+export interface ExecutorOptions {
+  /** processes (default 2) */
+  processes?: number;
+  /** jobs waiting per process before new ones are refused (default 1000) */
+  maxQueued?: number;
+  /** the error a job fails with when it cannot run or was ended (cpuMs: what it used by then) */
+  ended(reason: JobEnd, cpuMs: number): Error;
+}
+
+/** A job's answer as the child sent it, and the CPU it took (ms). */
+export interface JobResult<R> {
+  reply: R;
+  cpuMs: number;
+}
+
+interface Job {
+  request: object;
+  bound: JobBound | undefined;
+  abandoned: boolean;
+  resolve(value: JobResult<ExecutorReply>): void;
+  reject(error: Error): void;
+}
+
+interface Running {
+  job: Job;
+  id: number;
+  startedAt: number;
+  cpuAtStart: number | null;
+  timers: NodeJS.Timeout[];
+}
+
+/** Where a child's code is: built JS beside `moduleUrl`, or under dist/ when that runs from sources. */
+export function childEntry(moduleUrl: string, file: string): string {
+  const here = fileURLToPath(moduleUrl);
+  const beside = here.replace(/[^\\/]+$/, file);
+  if (here.endsWith('.js')) return beside;
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const built = `${root}dist/${beside.slice(root.length)}`;
+  if (!existsSync(built)) throw new Error(`${built} is missing; run npm run build`);
+  return built;
+}
+
+/** /proc counts CPU in clock ticks (USER_HZ, 100 on Linux): a reading may be up to one tick ahead. */
+const TICK_MS = 10;
+
+/** ms of CPU the process has used so far (utime + stime), or null where /proc cannot tell. */
+function processCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux)
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+class ExecutorSlot {
+  #child: ChildProcess | null = null;
+  /** the child has loaded and said so: CPU it uses from then on is its jobs' */
+  #childReady = false;
+  #queue: Job[] = [];
+  #current: Running | null = null;
+  #nextId = 1;
+  #closed = false;
+  /** how many processes this slot has lost (killed or exited): state they held is gone */
+  generation = 0;
+
+  constructor(
+    private readonly entry: string,
+    private readonly options: Required<Omit<ExecutorOptions, 'ended'>> & Pick<ExecutorOptions, 'ended'>,
+  ) {}
+
+  submit(request: object, bound?: JobBound): Promise<JobResult<ExecutorReply>> {
+    if (this.#closed) return Promise.reject(this.options.ended('closed', 0));
+    if (this.#queue.length >= this.options.maxQueued) return Promise.reject(this.options.ended('busy', 0));
+    const signal = bound?.abandon;
+    if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));
+    return new Promise((resolve, reject) => {
+      // The listener goes when the job settles: a long invocation makes many calls.
+      const onAbort = () => this.#abandon(job);
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        request,
+        bound,
+        abandoned: false,
+        resolve: (value) => (settled(), resolve(value)),
+        reject: (error) => (settled(), reject(error)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  #spawn(): ChildProcess {
+    const child = fork(this.entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    child.on('message', (reply: ExecutorReply | ReadyMessage) => {
+      if ('ready' in reply) this.#ready(child);
+      else this.#answer(child, reply);
+    });
+    child.on('exit', () => {
+      if (this.#child !== child) return;
+      this.#child = null;
+      this.generation++;
+      const current = this.#current;
+      if (current) this.#fail(current, 'exited');
+      this.#pump();
+    });
+    // An idle executor must not keep the server's event loop alive.
+    child.unref();
+    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+    return child;
+  }
+
+  #pump(): void {
+    if (this.#current || this.#closed) return;
+    let job: Job | undefined;
+    while ((job = this.#queue.shift()) && job.abandoned);
+    if (!job) return;
+    if (!this.#child) {
+      this.#child = this.#spawn();
+      this.#childReady = false;
+    }
+    const child = this.#child;
+    const id = this.#nextId++;
+    const running: Running = { job, id, startedAt: performance.now(), cpuAtStart: null, timers: [] };
+    this.#current = running;
+    const { timeoutMs, cpuMs } = job.bound ?? {};
+    if (timeoutMs !== undefined) running.timers.push(setTimeout(() => this.#kill(running, 'timeout'), Math.max(0, timeoutMs)));
+    if (cpuMs !== undefined) {
+      if (this.#childReady) running.cpuAtStart = processCpuMs(child.pid);
+      // CPU cannot outrun wall time: nothing to read before the budget has passed on the clock.
+      running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(1, cpuMs)));
+    }
+    (child as unknown as { channel?: { ref(): void } }).channel?.ref();
+    child.send({ ...job.request, id });
+  }
+
+  #ready(child: ChildProcess): void {
+    if (child !== this.#child) return;
+    this.#childReady = true;
+    // A job sent while the child was starting counts its CPU from now.
+    if (this.#current?.job.bound?.cpuMs !== undefined) {
+      this.#current.cpuAtStart = processCpuMs(child.pid);
+      this.#current.startedAt = performance.now();
+    }
+  }
+
+  /** CPU the running job has surely used so far, ms: a /proc reading less one tick (the job
+   *  may have started just before a tick), or its wall time where /proc cannot tell. */
+  #cpuSoFar(running: Running): number {
+    if (!this.#childReady) return 0;
+    const now = processCpuMs(this.#child?.pid);
+    if (now === null || running.cpuAtStart === null) return performance.now() - running.startedAt;
+    return Math.max(0, now - running.cpuAtStart - TICK_MS);
+  }
+
+  #checkCpu(running: Running): void {
+    if (this.#current !== running) return;
+    const budget = running.job.bound!.cpuMs!;
+    const used = this.#cpuSoFar(running);
+    if (used >= budget) {
+      this.#kill(running, 'cpu');
+      return;
+    }
+    running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(2, budget - used)));
+  }
+
+  #abandon(job: Job): void {
+    job.abandoned = true;
+    if (this.#current?.job === job) this.#kill(this.#current, 'abandoned');
+    else if (this.#queue.includes(job)) {
+      this.#queue.splice(this.#queue.indexOf(job), 1);
+      job.reject(this.options.ended('abandoned', 0));
+    }
+  }
+
+  #answer(child: ChildProcess, reply: ExecutorReply): void {
+    const current = this.#current;
+    if (child !== this.#child || !current || current.id !== reply.id) return;
+    this.#settle(current);
+    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
+    current.job.resolve({ reply, cpuMs: (reply.cpuUs ?? 0) / 1000 });
+    this.#pump();
+  }
+
+  #settle(running: Running): void {
+    for (const timer of running.timers) clearTimeout(timer);
+    if (this.#current === running) this.#current = null;
+  }
+
+  #fail(running: Running, reason: JobEnd): void {
+    // (read while the process still lives: one that exited or is shutting down cannot be read)
+    const cpuMs = reason === 'exited' || reason === 'closed' ? 0 : this.#cpuSoFar(running);
+    this.#settle(running);
+    running.job.reject(this.options.ended(reason, cpuMs));
+  }
+
+  /** End the running job over its bound: SQLite cannot be interrupted, its process can. */
+  #kill(running: Running, reason: JobEnd): void {
+    if (this.#current !== running) return;
+    const child = this.#child;
+    this.#fail(running, reason);
+    if (child) {
+      this.#child = null;
+      this.generation++;
+      child.kill('SIGKILL');
+    }
+    this.#pump();
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) job.reject(this.options.ended('closed', 0));
+    if (this.#current) this.#fail(this.#current, 'closed');
+    // Disconnecting lets the child close its databases cleanly and exit.
+    if (this.#child?.connected) this.#child.disconnect();
+    this.#child = null;
+  }
+}
+
+/** A few executor processes running `entry`, with jobs sharded by key. */
+export class ExecutorProcesses {
+  readonly #slots: ExecutorSlot[];
+
+  constructor(entry: string, options: ExecutorOptions) {
+    const settings = { processes: options.processes ?? 2, maxQueued: options.maxQueued ?? 1000, ended: options.ended };
+    this.#slots = Array.from({ length: Math.max(1, settings.processes) }, () => new ExecutorSlot(entry, settings));
+  }
+
+  #slot(key: string): ExecutorSlot {
+    return this.#slots[createHash('sha1').update(key).digest().readUInt32BE(0) % this.#slots.length];
+  }
+
+  /** Run a job on the process `key` belongs to; resolves to the child's reply (an error reply too). */
+  run<R extends ExecutorReply>(key: string, request: object, bound?: JobBound): Promise<JobResult<R>> {
+    return this.#slot(key).submit(request, bound) as Promise<JobResult<R>>;
+  }
+
+  /** How many processes `key`'s slot has lost so far: state a process held for it is gone when this changes. */
+  generation(key: string): number {
+    return this.#slot(key).generation;
+  }
+
+  close(): void {
+    for (const slot of this.#slots) slot.close();
+  }
+}
+
+/**
+ * For the child, once its modules are loaded: say so (the CPU a job uses is counted from then on,
+ * not the process's start-up), and end this process when the server that forked it is gone. The
+ * IPC channel's 'disconnect' does that while the child is idle, but a child inside one long
+ * statement never gets to see it, and would burn its core as an orphan until the statement ends.
+ * A small thread watches the parent instead and kills the whole process.
+ */
+export function startExecutorChild(): void {
+  process.send?.({ ready: true } satisfies ReadyMessage);
+  const watcher = new Worker(
+    `const parent = process.ppid;
+     setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 500);`,
+    { eval: true },
+  );
+  watcher.unref();
+}
