@@ -40,6 +40,10 @@ export class Counter {
       await s.put('count', value);
       return new Response(String(value));
     }
+    if (url.pathname === '/stream') {
+      const parts = ['one ', 'two ', 'three'];
+      return new Response(new ReadableStream({ pull(c) { const p = parts.shift(); if (p === undefined) c.close(); else c.enqueue(new TextEncoder().encode(p)); } }), { headers: { 'x-streamed': 'yes' } });
+    }
     if (url.pathname === '/ws') {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1]);
@@ -197,6 +201,8 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
     const out = await call(b, '/rpc?name=rpc');
     expect(out.status, out.text).toBe(200);
     expect(JSON.parse(out.text)).toEqual({ sum: 5, when: '1970-01-01T00:00:00.000Z', list: [['k', [1, 2]]], bytes: [7, 8] });
+    // A streamed response crosses whole.
+    expect(await call(b, '/stream?name=rpc')).toEqual({ status: 200, text: 'one two three' });
     const failed = await call(b, '/rpc-fail?name=rpc');
     expect(JSON.parse(failed.text)).toEqual({ name: 'RangeError', message: 'object said no', isRangeError: true });
     expect(objectFiles(a.dataDir).length + objectFiles(b.dataDir).length).toBe(before);
