@@ -4,8 +4,8 @@
 // sandbox's globals. Everything synchronous runs inside the isolate (crypto-hash.ts,
 // crypto-aes.ts): the worker's own CPU, under its CPU limit, nothing queued on the host. The
 // callback forms (pbkdf2, randomBytes(n, cb), ...) run the same work and call back on a later
-// microtask. Not here: signing, key objects, Diffie-Hellman, scrypt, other ciphers; importing
-// them gives undefined, as importing a name a module does not export does.
+// microtask. Keys, signatures, RSA encryption, ECDH and scrypt are crypto-keys.ts; finite-field
+// Diffie-Hellman is crypto-dh.ts (each evaluated only when a worker reads one of its names).
 import { crypto, queueMicrotask, type SubtleCrypto } from './web.js';
 import { Buffer } from './buffer.js';
 import { HASH_NAMES, hashName, newHash, type HashCore } from './crypto-hash.js';

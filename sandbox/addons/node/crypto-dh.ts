@@ -1,0 +1,171 @@
+// Finite-field Diffie-Hellman: getDiffieHellman/createDiffieHellmanGroup (the MODP groups of RFC
+// 2409 and RFC 3526) and createDiffieHellman with a given prime, on BigInt inside the isolate.
+// The group primes are not typed in as 6 KB of hex: each is defined by its RFC as
+// 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) * pi) + k), and pi is computed here to the bits the
+// largest group needs, once, when a worker first asks for a group.
+import { Buffer } from './buffer.js';
+import { crypto as webCrypto } from './web.js';
+import { modPow, isProbablePrime } from './crypto-rsa.js';
+import { bigIntToBytes, bitLength, bytesToBigInt } from './crypto-asn1.js';
+
+type BufferLike = Uint8Array & { toString(encoding?: string): string };
+type Input = string | ArrayBuffer | ArrayBufferView;
+
+function coded<T extends Error>(error: T, code: string): T {
+  (error as T & { code: string }).code = code;
+  return error;
+}
+
+function toBytes(value: unknown, encoding: string | undefined, name: string): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, encoding ?? 'utf8') as Uint8Array;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw coded(new TypeError(`The "${name}" argument must be of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer`), 'ERR_INVALID_ARG_TYPE');
+}
+
+function output(bytes: Uint8Array, encoding?: string): BufferLike | string {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as BufferLike;
+  return encoding === undefined || encoding === 'buffer' ? buffer : buffer.toString(encoding);
+}
+
+/** floor(pi * 2^bits), by Machin's formula in fixed point with guard bits. */
+function piBits(bits: number): bigint {
+  const guard = 64n;
+  const one = 1n << (BigInt(bits) + guard);
+  const arctanInverse = (x: bigint) => {
+    let sum = 0n;
+    let term = one / x;
+    const x2 = x * x;
+    for (let k = 1n, sign = 1n; term !== 0n; k += 2n, sign = -sign) {
+      sum += (sign * term) / k;
+      term /= x2;
+    }
+    return sum;
+  };
+  return (16n * arctanInverse(5n) - 4n * arctanInverse(239n)) >> guard;
+}
+
+const GROUPS: Record<string, { bits: number; k: bigint }> = {
+  modp1: { bits: 768, k: 149686n },
+  modp2: { bits: 1024, k: 129093n },
+  modp5: { bits: 1536, k: 741804n },
+  modp14: { bits: 2048, k: 124476n },
+  modp15: { bits: 3072, k: 1690314n },
+  modp16: { bits: 4096, k: 240904n },
+  modp17: { bits: 6144, k: 929484n },
+  modp18: { bits: 8192, k: 4743158n },
+};
+
+let pi: bigint | null = null;
+/** Set while a group is made: its prime is known, and testing 8192 bits for primality is slow. */
+let knownPrime = false;
+const primes = new Map<string, bigint>();
+
+function groupPrime(name: string): bigint {
+  const known = primes.get(name);
+  if (known !== undefined) return known;
+  const { bits, k } = GROUPS[name];
+  pi ??= piBits(8192 - 130);
+  const n = BigInt(bits);
+  const scaledPi = pi >> BigInt(8192 - bits);
+  const prime = (1n << n) - (1n << (n - 64n)) - 1n + (1n << 64n) * (scaledPi + k);
+  primes.set(name, prime);
+  return prime;
+}
+
+function randomBigInt(bytes: number): bigint {
+  const out = new Uint8Array(bytes);
+  webCrypto.getRandomValues(out);
+  return bytesToBigInt(out);
+}
+
+export class DiffieHellman {
+  #p: bigint;
+  #g: bigint;
+  #priv: bigint | null = null;
+  #pub: bigint | null = null;
+  readonly verifyError: number;
+
+  constructor(prime: Input | number, primeEncoding?: string | Input | number, generator?: Input | number, generatorEncoding?: string) {
+    if (typeof prime === 'number') {
+      // Generating a safe prime of the asked size is seconds of BigInt work for 512 bits and more.
+      throw coded(new Error('createDiffieHellman(primeLength) is not supported by node:crypto in Cinder: pass a prime, or use getDiffieHellman(\'modp14\') (see docs/compat.md)'), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
+    }
+    if (typeof primeEncoding !== 'string') [generator, generatorEncoding, primeEncoding] = [primeEncoding as Input | number | undefined, generator as string | undefined, undefined];
+    this.#p = bytesToBigInt(toBytes(prime, primeEncoding as string | undefined, 'prime'));
+    const g = generator === undefined ? 2n : typeof generator === 'number' ? BigInt(generator) : bytesToBigInt(toBytes(generator, generatorEncoding, 'generator'));
+    if (g < 2n) throw coded(new Error('Invalid Diffie-Hellman generator'), 'ERR_OSSL_DH_BAD_GENERATOR');
+    this.#g = g;
+    // DH_CHECK_P_NOT_PRIME (1) / DH_CHECK_P_NOT_SAFE_PRIME (2), as OpenSSL's check reports them
+    this.verifyError = knownPrime || isProbablePrime(this.#p, 8) ? 0 : 1;
+  }
+
+  /** A group: its prime is known to be a safe prime. */
+  static fromGroup(name: string): DiffieHellman {
+    knownPrime = true;
+    try {
+      return new DiffieHellman(bigIntToBytes(groupPrime(name)), undefined, 2);
+    } finally {
+      knownPrime = false;
+    }
+  }
+
+  generateKeys(encoding?: string): BufferLike | string {
+    const size = Math.ceil(bitLength(this.#p) / 8);
+    let x: bigint;
+    do x = randomBigInt(size) % this.#p;
+    while (x < 2n || x > this.#p - 2n);
+    this.#priv = x;
+    this.#pub = modPow(this.#g, x, this.#p);
+    return this.getPublicKey(encoding);
+  }
+
+  computeSecret(otherPublicKey: Input, inputEncoding?: string, outputEncoding?: string): BufferLike | string {
+    if (this.#priv === null) throw coded(new Error('Diffie-Hellman: no private key (call generateKeys or setPrivateKey first)'), 'ERR_CRYPTO_INVALID_STATE');
+    const y = bytesToBigInt(toBytes(otherPublicKey, inputEncoding, 'otherPublicKey'));
+    if (y <= 1n || y >= this.#p - 1n) throw coded(new Error('Supplied key is too small'), 'ERR_CRYPTO_INVALID_KEYLEN');
+    // zero-padded to the prime's length, as Node answers
+    return output(bigIntToBytes(modPow(y, this.#priv, this.#p), Math.ceil(bitLength(this.#p) / 8)), outputEncoding);
+  }
+
+  getPrime(encoding?: string): BufferLike | string {
+    return output(bigIntToBytes(this.#p), encoding);
+  }
+
+  getGenerator(encoding?: string): BufferLike | string {
+    return output(bigIntToBytes(this.#g), encoding);
+  }
+
+  getPublicKey(encoding?: string): BufferLike | string {
+    if (this.#pub === null) throw coded(new Error('No public key - did you forget to generate one?'), 'ERR_CRYPTO_INVALID_STATE');
+    return output(bigIntToBytes(this.#pub), encoding);
+  }
+
+  getPrivateKey(encoding?: string): BufferLike | string {
+    if (this.#priv === null) throw coded(new Error('No private key - did you forget to generate one?'), 'ERR_CRYPTO_INVALID_STATE');
+    return output(bigIntToBytes(this.#priv), encoding);
+  }
+
+  setPublicKey(publicKey: Input, encoding?: string): void {
+    this.#pub = bytesToBigInt(toBytes(publicKey, encoding, 'publicKey'));
+  }
+
+  setPrivateKey(privateKey: Input, encoding?: string): void {
+    this.#priv = bytesToBigInt(toBytes(privateKey, encoding, 'privateKey'));
+    this.#pub = modPow(this.#g, this.#priv, this.#p);
+  }
+}
+
+export function getDiffieHellman(groupName: string): DiffieHellman {
+  if (typeof groupName !== 'string' || !(groupName in GROUPS)) throw coded(new Error('Unknown DH group'), 'ERR_CRYPTO_UNKNOWN_DH_GROUP');
+  return DiffieHellman.fromGroup(groupName);
+}
+
+export const createDiffieHellmanGroup = getDiffieHellman;
+export const DiffieHellmanGroup = function DiffieHellmanGroup(name: string) {
+  return getDiffieHellman(name);
+} as unknown as new (name: string) => DiffieHellman;
+
+export function createDiffieHellman(prime: Input | number, primeEncoding?: string | Input | number, generator?: Input | number, generatorEncoding?: string): DiffieHellman {
+  return new DiffieHellman(prime, primeEncoding, generator, generatorEncoding);
+}
