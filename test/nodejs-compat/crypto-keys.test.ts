@@ -3,6 +3,7 @@
 // keys and signatures made in the worker verify here, and keys and signatures made here are read
 // and verified in the worker (PEM, DER and JWK).
 import * as crypto from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { bundleWorker } from './helpers.js';
@@ -121,6 +122,21 @@ const routes = {
     const sig = crypto.sign('sha256', Buffer.from('message'), rsa.privateKey);
     return { ecPublic: pair.publicKey, rsaPublic: rsa.publicKey.export({ type: 'spki', format: 'pem' }), rsaSig: b64(sig), subtle: typeof crypto.subtle };
   },
+  // JWTs as jsonwebtoken/jws/jwa make them: createSign('RSA-SHA256') over "header.payload", the
+  // signature base64url'd; ES256 as JOSE's r||s
+  jwt({ privatePem, alg, token, publicPem }) {
+    const enc = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const input = enc({ alg, typ: 'JWT' }) + '.' + enc({ sub: 'worker', iat: 1700000000 });
+    const bits = alg.slice(2);
+    const signer = crypto.createSign('RSA-SHA' + bits);
+    signer.update(input);
+    const signature = alg.startsWith('ES') ? signer.sign({ key: privatePem, dsaEncoding: 'ieee-p1363' }) : signer.sign(privatePem);
+    const [h, p, sig] = token.split('.');
+    const verifier = crypto.createVerify('RSA-SHA' + JSON.parse(Buffer.from(h, 'base64url')).alg.slice(2));
+    verifier.update(h + '.' + p);
+    const key = alg.startsWith('ES') ? { key: publicPem, dsaEncoding: 'ieee-p1363' } : publicPem;
+    return { token: input + '.' + signature.toString('base64url'), verified: verifier.verify(key, Buffer.from(sig, 'base64url')), claims: JSON.parse(Buffer.from(p, 'base64url')) };
+  },
   refusals() {
     const caught = (fn) => { try { fn(); return 'accepted'; } catch (e) { return [e.name, e.code ?? null, e.message]; } };
     return {
@@ -144,7 +160,12 @@ export default { async fetch(req) {
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ k: { code: await bundleWorker(worker, import.meta.dirname), ...compat, limits: { cpuMs: 5_000 } } } as never);
+  server = await startTestServer({
+    k: { code: await bundleWorker(worker, import.meta.dirname), ...compat, limits: { cpuMs: 5_000 } },
+    // the default CPU limit (50 ms): a 4096-bit key is seconds of BigInt work in the isolate
+    keygen: { code: `import { generateKeyPairSync } from 'node:crypto';
+      export default { fetch() { const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 4096 }); return new Response(String(publicKey.asymmetricKeyDetails.modulusLength)); } }`, ...compat },
+  } as never);
 }, 60_000);
 afterAll(() => server?.close());
 
@@ -265,6 +286,27 @@ describe('keys made by the runner, used in the worker', () => {
   });
 });
 
+describe('JWTs signed the jsonwebtoken way', () => {
+  for (const [alg, pair] of [
+    ['RS256', crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })],
+    ['ES256', crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })],
+  ] as const) {
+    it(`${alg}: the worker's token verifies in the runner (node:crypto and jose); the runner's verifies in the worker`, async () => {
+      const privatePem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' });
+      const publicPem = pair.publicKey.export({ type: 'spki', format: 'pem' });
+      const token = await new SignJWT({ sub: 'runner' }).setProtectedHeader({ alg }).setIssuedAt(1700000000).sign(pair.privateKey);
+      const out = await call('jwt', { privatePem, alg, token, publicPem });
+      expect(out.verified).toBe(true);
+      expect(out.claims).toEqual({ sub: 'runner', iat: 1700000000 });
+      const [h, p, sig] = (out.token as string).split('.');
+      const options = alg === 'ES256' ? { key: pair.publicKey, dsaEncoding: 'ieee-p1363' as const } : pair.publicKey;
+      expect(crypto.verify('sha256', Buffer.from(`${h}.${p}`), options, Buffer.from(sig, 'base64url'))).toBe(true);
+      const { payload } = await jwtVerify(out.token, pair.publicKey);
+      expect(payload).toEqual({ sub: 'worker', iat: 1700000000 });
+    });
+  }
+});
+
 describe('key agreement, scrypt, secret keys', () => {
   it('ECDH on P-256 and X25519 diffieHellman agree with Node; unknown curves refused as workerd does', async () => {
     const peer = crypto.createECDH('prime256v1');
@@ -305,6 +347,13 @@ describe('key agreement, scrypt, secret keys', () => {
     const out = await call('asyncPair');
     expect(crypto.createPublicKey(out.ecPublic).asymmetricKeyDetails).toEqual({ namedCurve: 'secp384r1' });
     expect(crypto.verify('sha256', message, crypto.createPublicKey(out.rsaPublic), Buffer.from(out.rsaSig, 'base64'))).toBe(true);
+  });
+
+  it('a 4096-bit RSA key made synchronously under the default CPU limit ends as any over-limit request does', async () => {
+    const res = await server.request('keygen', '/');
+    expect(res.status).toBe(503);
+    expect(res.text).toContain('exceeded CPU time limit');
+    expect(server.logs.some((l) => (l as { worker?: string }).worker === 'keygen' && (l as { limit?: string }).limit === 'cpu')).toBe(true);
   });
 
   it('refuses what it does not do, by name: RSA over 4096 bits, Ed448, encrypted keys, toCryptoKey, garbage', async () => {
