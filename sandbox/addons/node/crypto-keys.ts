@@ -266,7 +266,8 @@ function writeJwk(m: Material, asPrivate: boolean): Record<string, string> {
     if (asPrivate) jwk.d = b64url(m.priv!);
     return jwk;
   }
-  const jwk: Record<string, string> = { crv: m.kind === 'ed25519' ? 'Ed25519' : 'X25519', x: b64url(m.pub), kty: 'OKP' };
+  // workerd's shape (Node's has no "alg" and another key order)
+  const jwk: Record<string, string> = m.kind === 'ed25519' ? { kty: 'OKP', alg: 'EdDSA', crv: 'Ed25519', x: b64url(m.pub) } : { kty: 'OKP', crv: 'X25519', x: b64url(m.pub) };
   if (asPrivate) jwk.d = b64url(m.priv!);
   return jwk;
 }
