@@ -36,8 +36,10 @@ export const ADDONS: readonly AddonSpec[] = [
   // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
   // for "Upgrade: websocket"), which name no global of it.
   { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
-  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
-  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
+  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto). Also for a
+  // worker calling node:crypto's generateKeyPair: its RSA keys are made by Web Crypto on the host
+  // (sandbox/addons/node/crypto-keys.ts), not by seconds of BigInt work on the worker's CPU.
+  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream', 'generateKeyPair'] },
   // CompressionStream, DecompressionStream (bindings/compression).
   { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
   // env bindings of KV namespaces (bindings/kv).
