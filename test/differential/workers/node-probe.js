@@ -135,6 +135,9 @@ const sections = {
       scrypt: crypto.scryptSync('password', 'salt', 32, { N: 16, r: 4, p: 2 }).toString('hex'),
       // workerd also lists secp224r1, which Cinder does not have
       curves: crypto.getCurves().filter((c) => c !== 'secp224r1'),
+      // and md4, md5-sha1
+      hashes: crypto.getHashes().filter((h) => h !== 'md4' && h !== 'md5-sha1'),
+      hashAliases: ['RSA-SHA224', 'DSA-SHA', 'ecdsa-with-SHA1'].map((h) => crypto.createHash(h).update('x').digest('hex')),
       errors: {
         ed448: caught(() => crypto.generateKeyPairSync('ed448')),
         badCurve: caught(() => crypto.createECDH('secp256k1')),
