@@ -197,6 +197,8 @@ export const SEND_OPS = {
   log: 'log',
   /** (invocationId): every console line the invocation sent before its result is out */
   flush: 'flush',
+  /** (invocationId, lines, chars): console lines the guest dropped over its budget, not sent */
+  logDropped: 'logDropped',
   /** (timerId) */
   clearTimer: 'clearTimer',
   /** (invocationId): the isolate could not take a parcel; the host ends it at the memory limit */

@@ -1,20 +1,41 @@
 // console.* inside the isolate: formatted here (util.format rules), shipped to the host log with
 // the current invocation so the host can tag it with worker, version and request id.
 import { hostSend } from './bridge.js';
-import { currentInvocation } from './invocation.js';
+import { currentInvocation, invocation, type InvocationState } from './invocation.js';
 import { formatLogArgs } from './api/inspect.js';
 import { SEND_OPS } from '../protocol/wall.js';
+import { MAX_LOG_CHARS_PER_INVOCATION, MAX_LOG_LINE_CHARS, logLineCost } from '../protocol/console-limits.js';
 
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
-// The host keeps at most this much of a line (src/runtime/log-budget.ts); cutting here spares
-// copying the rest across the wall. The full length goes along for the host's marker.
-const MAX_LINE_CHARS = 16 * 1024;
-
 function emit(level: Level, args: unknown[]): void {
   const line = formatLogArgs(args);
-  if (line.length > MAX_LINE_CHARS) hostSend(SEND_OPS.log, level, line.slice(0, MAX_LINE_CHARS), currentInvocation(), line.length);
-  else hostSend(SEND_OPS.log, level, line, currentInvocation());
+  const id = currentInvocation();
+  // The invocation's budget, counted as the host counts it: past it, lines are only counted here
+  // and reported together (reportDroppedLines), not each copied across the wall to be dropped.
+  const state = invocation(id);
+  if (state) {
+    if (state.logUsed >= MAX_LOG_CHARS_PER_INVOCATION) {
+      state.logDroppedLines++;
+      state.logDroppedChars += line.length;
+      if (!state.logDropReported) reportDroppedLines(state);
+      return;
+    }
+    state.logUsed += logLineCost(line.length);
+  }
+  // The host keeps at most MAX_LOG_LINE_CHARS of a line: cutting here spares copying the rest.
+  // The full length goes along for the host's marker.
+  if (line.length > MAX_LOG_LINE_CHARS) hostSend(SEND_OPS.log, level, line.slice(0, MAX_LOG_LINE_CHARS), id, line.length);
+  else hostSend(SEND_OPS.log, level, line, id);
+}
+
+/** Tell the host about console lines dropped and not yet reported (at the first, and at the end). */
+export function reportDroppedLines(state: InvocationState): void {
+  if (state.logDroppedLines === 0) return;
+  hostSend(SEND_OPS.logDropped, state.id, state.logDroppedLines, state.logDroppedChars);
+  state.logDroppedLines = 0;
+  state.logDroppedChars = 0;
+  state.logDropReported = true;
 }
 
 const counts = new Map<string, number>();

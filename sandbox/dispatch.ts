@@ -12,6 +12,7 @@ import { requestFromWire, responseToWire } from './wire.js';
 import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
 import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
+import { reportDroppedLines } from './console.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { eventHandler, rememberWorker } from './addon-events.js';
@@ -200,6 +201,7 @@ function handlersFor(ctx: ExecutionContext): { handlers: WorkerModule; classForm
 
 function finish<T>(state: InvocationState, body: { result?: T; exception?: GuestException }): DispatchResult<T> {
   state.responded = true;
+  reportDroppedLines(state);
   // Fire-and-forget messages (console lines) reach the host through a queue, and the entry's result
   // can overtake them. When this invocation may have sent some, a last message marks the end of
   // them, and the host waits for it before it reports the invocation.
@@ -223,7 +225,8 @@ function finish<T>(state: InvocationState, body: { result?: T; exception?: Guest
 
 function close(id: number): void {
   cancelTimersOf(id);
-  endInvocation(id);
+  const state = endInvocation(id);
+  if (state) reportDroppedLines(state);
 }
 
 // JSON as it was when the sandbox was evaluated: guest code may replace the globals.

@@ -20,13 +20,20 @@ export interface InvocationState {
   sentAtStart: number;
   /** ctx.passThroughOnException() was called: an exception forwards the request to the origin */
   passThrough?: boolean;
+  /** console budget spent so far (protocol/console-limits.ts) */
+  logUsed: number;
+  /** console lines dropped over the budget and not yet reported to the host, and their length */
+  logDroppedLines: number;
+  logDroppedChars: number;
+  /** whether any drop was reported (the first is reported at once: the host notes it in the log) */
+  logDropReported: boolean;
 }
 
 const live = new Map<number, InvocationState>();
 let current = 0;
 
 export function beginInvocation(id: number): InvocationState {
-  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false, sentAtStart: sentCount() };
+  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false, sentAtStart: sentCount(), logUsed: 0, logDroppedLines: 0, logDroppedChars: 0, logDropReported: false };
   live.set(id, state);
   return state;
 }

@@ -342,6 +342,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     // Subscribed before the restore: a deploy made elsewhere meanwhile is heard, not missed.
     if (bus instanceof RedisBus) await bus.ready();
     const restored = await deployments.restore();
+    void deployments.collectAssets().catch((error) => logger.warn({ err: error }, 'collecting static assets failed'));
     // Alarms stored before a restart fire once the workers they belong to are back.
     objects?.service.startAlarms();
     logger.info({ workers: restored.workers.length, routes: restored.routes, failed: restored.failed }, `restored ${restored.workers.length} workers and ${restored.routes} routes from ${dataDir}`);

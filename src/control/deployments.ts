@@ -28,8 +28,8 @@ import { normalizeRoute, workerNameError } from './validate.js';
 import { SnapshotBuilds } from './snapshot-builds.js';
 import type { SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
 import { DEFAULT_ASSETS_CONFIG, type WorkerAssets } from '../model/assets.js';
-import type { AssetStore, ManifestRecord, VersionAssetsRecord } from '../store/assets.js';
-import { AssetUploads, type AssetUploadOptions } from './assets.js';
+import type { AssetStore, AssetsCollected, ManifestRecord, VersionAssetsRecord } from '../store/assets.js';
+import { AssetUploads, SESSION_TTL_MS, type AssetUploadOptions } from './assets.js';
 
 /** A new version's cache, or one the store could not read: empty, filled by the first load. */
 const emptyCodeCache = (): StoredCodeCache => ({ modules: new Map(), afterRun: false });
@@ -397,7 +397,25 @@ export class Deployments {
       this.runtime.remove(name);
       this.logger.info({ worker: name }, `deleted ${name}`);
       this.emit({ type: 'deleted', worker: name });
+      if (this.assetUploads) void this.collectAssets().catch((error) => this.logger.warn({ err: error }, 'collecting static assets failed'));
     });
+  }
+
+  /**
+   * Delete the static assets no version of any worker serves any more (store/assets.ts collect),
+   * keeping anything younger than an upload session can live. Run after a worker is deleted and
+   * when the server starts.
+   */
+  async collectAssets(graceMs = SESSION_TTL_MS): Promise<AssetsCollected | null> {
+    const assets = this.assetUploads?.store;
+    if (!assets) return null;
+    const live = new Set<string>();
+    for (const worker of await this.store.listWorkers()) for (const version of await this.store.listVersions(worker.name)) live.add(version.id);
+    const collected = await assets.collect(live, graceMs);
+    if (collected.versions + collected.manifests + collected.blobs > 0) {
+      this.logger.info({ ...collected }, `collected static assets no version serves: ${collected.blobs} files (${collected.bytes} bytes), ${collected.manifests} manifests`);
+    }
+    return collected;
   }
 
   async setRoutes(name: string, patterns: unknown, scope?: Scope): Promise<string[]> {

@@ -3,7 +3,7 @@
 // costs one map lookup per event. `GET /workers/:name/tail` (server-sent events) and
 // `cinder tail` sit on top.
 import type { LogLevel } from '../../protocol/wall.js';
-import type { InvocationRecord, InvocationTrigger, Outcome } from '../runtime/invocation.js';
+import type { InvocationKind, InvocationRecord, InvocationTrigger, Outcome } from '../runtime/invocation.js';
 
 export interface TailLogEvent {
   type: 'log';
@@ -32,7 +32,7 @@ export interface TailInvocationEvent {
   worker: string;
   version: string;
   requestId: string;
-  kind: 'fetch' | 'scheduled' | 'queue' | 'websocket' | 'durable-object';
+  kind: InvocationKind;
   outcome: Outcome;
   cpu_ms: number;
   wall_ms: number;

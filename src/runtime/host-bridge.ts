@@ -10,6 +10,8 @@ import { OPS, PARCEL_KEY, SEND_OPS, SYNC_OPS, type LogLevel } from '../../protoc
 export interface BridgeOwner {
   /** `fullLength`: the line's length before the guest cut it (log-budget.ts) */
   log(level: LogLevel, message: string, invocationId: number, fullLength?: number): void;
+  /** console lines the guest counted and dropped over its invocation's budget (not sent) */
+  logDropped(invocationId: number, lines: number, chars: number): void;
   /** async binding ops (fetch, kv, service calls, crypto): resolved by the owner */
   callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
   /** the isolate touched the host: evidence it is not stuck in a loop */
@@ -124,6 +126,8 @@ export class HostBridge {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
       const fullLength = Number(args[3]);
       this.owner?.log(level, String(args[1]), Number(args[2]) || 0, Number.isSafeInteger(fullLength) && fullLength > 0 ? fullLength : undefined);
+    } else if (op === SEND_OPS.logDropped) {
+      this.owner?.logDropped(Number(args[0]) || 0, Number(args[1]), Number(args[2]));
     } else if (op === SEND_OPS.flush) {
       this.owner?.flushed(Number(args[0]) || 0);
     } else if (op === SEND_OPS.outOfMemory) {

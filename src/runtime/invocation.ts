@@ -14,7 +14,8 @@ export interface InvocationRecord {
   version: string;
   requestId: string;
   /** 'websocket': one event (a message, a close) delivered to a WebSocket's guest end;
-   *  'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm) */
+   *  'durable-object': an event of a Durable Object (stub fetch, RPC call or alarm);
+   *  'rpc': a method call on a WorkerEntrypoint through a service binding */
   kind: InvocationKind;
   outcome: Outcome;
   cpuMs: number;
@@ -36,7 +37,7 @@ export interface InvocationRecord {
   trigger?: InvocationTrigger;
 }
 
-export type InvocationKind = 'fetch' | 'scheduled' | 'queue' | 'websocket' | 'durable-object';
+export type InvocationKind = 'fetch' | 'scheduled' | 'queue' | 'websocket' | 'durable-object' | 'rpc';
 
 export type InvocationTrigger = { method: string; url: string; status?: number } | { cron: string; scheduledTime: number } | { queue: string; messages: number };
 

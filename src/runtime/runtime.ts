@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } from './deployment-snapshot.js';
 import type { LogLevel } from '../../protocol/wall.js';
 import type { AddonCatalog } from './addons.js';
+import { LogRate, type LogRateLimit } from './log-budget.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   workerCodeCache?: boolean;
   /** scale to zero: a worker's isolates are disposed after this long without a request */
   idleTtlMs?: number;
+  /** console characters a second each worker may write to the host log (log-budget.ts) */
+  consoleRate?: LogRateLimit;
   /** cap on workers with live isolates in this process; the least recently used go first */
   maxLiveWorkers?: number;
   /** cap on isolates one worker may spread over when they are saturated */
@@ -90,6 +93,8 @@ export class Runtime {
   readonly coldStartsByWorker = new Map<string, number>();
   /** per-worker loggers for console lines, when a worker's log level differs from the host's */
   private readonly consoleLoggers = new Map<string, Logger>();
+  /** each worker's console rate, across its isolates (dropped with the worker) */
+  private readonly consoleRates = new Map<string, LogRate>();
   /** workers idle past their time whose isolates hold open WebSockets (see the cache's dispose) */
   private readonly keptForSockets = new Map<string, WorkerSlot>();
   /** why evict() is removing a slot, while it does */
@@ -138,6 +143,11 @@ export class Runtime {
         for (const listener of this.invocationListeners) listener(record);
       },
       consoleLogger: (worker) => this.consoleLoggers.get(worker) ?? this.logger,
+      consoleRate: (worker) => {
+        let rate = this.consoleRates.get(worker);
+        if (!rate) this.consoleRates.set(worker, (rate = new LogRate(options.consoleRate)));
+        return rate;
+      },
       reaper: this.reaper,
       addons: options.addons,
       eventStarted: (worker) => {
@@ -263,6 +273,7 @@ export class Runtime {
     const previous = this.definitions.get(name);
     if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
+    this.consoleRates.delete(name);
     this.evict(name, 'deleted');
     this.objectHost?.retireWorker(name);
     return existed;

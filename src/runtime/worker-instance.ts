@@ -25,7 +25,8 @@ import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
-import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION } from './log-budget.js';
+import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
+import { logLineCost } from '../../protocol/console-limits.js';
 
 export interface FetchResult {
   response?: WireResponse;
@@ -51,6 +52,8 @@ export interface InstanceHost {
   onConsole?(worker: string, requestId: string, level: LogLevel, message: string): void;
   /** the logger for a worker's console lines (a child with the worker's own level) */
   consoleLogger?(worker: string): Logger;
+  /** what a worker's invocations together may still write to the log (log-budget.ts) */
+  consoleRate?(worker: string): LogRate;
   /** frees retired isolates between requests (without one, retiring disposes at once) */
   reaper?: IsolateReaper;
   /** the add-ons workers may need (protocol/addons.ts); the built ones by default */
@@ -397,7 +400,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * (its trigger reads "RPC rpc://<entrypoint>/<method>"); `args` are copied in, the answer out.
    */
   async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
-    const invocation = this.begin(requestId, 'fetch', place);
+    const invocation = this.begin(requestId, 'rpc', place);
     invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
     try {
       const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
@@ -615,17 +618,37 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const budget = invocation?.logBudget ?? this.strayLogBudget;
     const kept = budget.take(message, fullLength);
     if (!kept) return;
-    const logger = this.host.consoleLogger?.(this.def.name) ?? this.host.logger;
     const fields = { worker: this.def.name, version: this.def.version, requestId };
-    if (kept.first) {
-      const notice = `console output limit reached (${MAX_LOG_CHARS_PER_INVOCATION} characters per invocation): further lines of this invocation are dropped`;
-      this.host.logger.warn({ ...fields, limit: 'console' }, notice);
-      this.host.onConsole?.(this.def.name, requestId, 'warn', notice);
+    if (kept.first) return this.noteConsoleLimit(fields);
+    const rate = this.host.consoleRate?.(this.def.name);
+    const length = Math.max(fullLength ?? 0, message.length);
+    if (rate && !rate.take(logLineCost(length))) {
+      budget.dropped(1, length);
+      if (rate.shouldNotice()) {
+        const notice = `console output rate limit reached (${rate.charsPerSecond} characters a second for this worker): lines are dropped`;
+        this.host.logger.warn({ ...fields, limit: 'console-rate' }, notice);
+        this.host.onConsole?.(this.def.name, requestId, 'warn', notice);
+      }
       return;
     }
+    const logger = this.host.consoleLogger?.(this.def.name) ?? this.host.logger;
     const pinoLevel = level === 'log' ? 'info' : level;
     logger[pinoLevel]({ ...fields, console: level }, kept.line);
     this.host.onConsole?.(this.def.name, requestId, level, kept.line);
+  }
+
+  /** The guest's count of console lines it dropped over its invocation's budget (see console.ts). */
+  logDropped(invocationId: number, lines: number, chars: number): void {
+    const invocation = this.inFlight.get(invocationId);
+    if (!invocation || !Number.isSafeInteger(lines) || lines <= 0) return;
+    const first = invocation.logBudget.dropped(lines, Number.isSafeInteger(chars) && chars > 0 ? chars : 0);
+    if (first) this.noteConsoleLimit({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId });
+  }
+
+  private noteConsoleLimit(fields: { worker: string; version: string; requestId: string }): void {
+    const notice = `console output limit reached (${MAX_LOG_CHARS_PER_INVOCATION} characters per invocation): further lines of this invocation are dropped`;
+    this.host.logger.warn({ ...fields, limit: 'console' }, notice);
+    this.host.onConsole?.(this.def.name, fields.requestId, 'warn', notice);
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {

@@ -6,10 +6,12 @@
 // tenant nothing about another's files. Every file is written to a temporary name, fsynced, and
 // renamed into place, then the directory is fsynced: a file under its final name is complete,
 // whatever kill -9 interrupts. A version's link is written before the version is published, so a
-// published version never lacks its manifest, nor a manifest its blobs.
+// published version never lacks its manifest, nor a manifest its blobs. What no version serves
+// any more (its worker deleted) is collected (collect), once older than a grace period that covers
+// uploads and deploys in progress.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assetPathError, isSha256, type AssetBlobSource, type AssetEntry, type AssetsConfig } from '../model/assets.js';
 
@@ -169,5 +171,100 @@ export class AssetStore {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * Delete what none of `liveVersions` serves: their version links, then the manifests no kept
+   * link names, then the blobs no kept manifest names (and temporary files a crash left). Each is
+   * deleted only once older than `graceMs`: a deploy links its version before it publishes it, and
+   * an upload session stores blobs before its manifest. Answers what was deleted.
+   */
+  async collect(liveVersions: ReadonlySet<string>, graceMs: number): Promise<AssetsCollected> {
+    const out: AssetsCollected = { versions: 0, manifests: 0, blobs: 0, bytes: 0 };
+    const cutoff = Date.now() - graceMs;
+    const old = async (file: string) => {
+      try {
+        const info = await stat(file);
+        return info.mtimeMs < cutoff ? info.size : null;
+      } catch {
+        return null;
+      }
+    };
+    const keptManifests = new Map<string, Set<string>>(); // account -> manifest hashes
+    const keep = (map: Map<string, Set<string>>, account: string, hash: string) => {
+      let set = map.get(account);
+      if (!set) map.set(account, (set = new Set()));
+      set.add(hash);
+    };
+    const versionsDir = join(this.root, 'versions');
+    for (const name of await entries(versionsDir)) {
+      const file = join(versionsDir, name);
+      const id = name.endsWith('.json') ? name.slice(0, -5) : null;
+      if (id === null || !liveVersions.has(id)) {
+        if ((await old(file)) !== null) {
+          await rm(file, { force: true });
+          if (id !== null) out.versions++;
+          continue;
+        }
+        if (id === null) continue;
+      }
+      const record = await readJson<VersionAssetsRecord>(file);
+      if (record && ACCOUNT.test(record.account) && isSha256(record.manifest)) keep(keptManifests, record.account, record.manifest);
+    }
+    for (const account of await entries(this.root)) {
+      if (account === 'versions' || !ACCOUNT.test(account)) continue;
+      const keptBlobs = new Set<string>();
+      const manifestsDir = join(this.root, account, 'manifests');
+      for (const name of await entries(manifestsDir)) {
+        const file = join(manifestsDir, name);
+        const hash = name.endsWith('.json') ? name.slice(0, -5) : '';
+        if (!keptManifests.get(account)?.has(hash) && (await old(file)) !== null) {
+          await rm(file, { force: true });
+          if (isSha256(hash)) out.manifests++;
+          continue;
+        }
+        const manifest = isSha256(hash) ? await readJson<ManifestRecord>(file) : null;
+        for (const entry of Object.values(manifest ?? {})) keptBlobs.add(entry.hash);
+      }
+      const blobsDir = join(this.root, account, 'blobs');
+      for (const shard of await entries(blobsDir)) {
+        for (const name of await entries(join(blobsDir, shard))) {
+          if (keptBlobs.has(name)) continue;
+          const file = join(blobsDir, shard, name);
+          const size = await old(file);
+          if (size === null) continue;
+          await rm(file, { force: true });
+          if (isSha256(name)) {
+            out.blobs++;
+            out.bytes += size;
+          }
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** What AssetStore.collect deleted. */
+export interface AssetsCollected {
+  versions: number;
+  manifests: number;
+  blobs: number;
+  bytes: number;
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return null;
   }
 }

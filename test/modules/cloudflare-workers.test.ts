@@ -170,7 +170,7 @@ describe('RPC over service bindings', () => {
     records.length = 0;
     expect(await call('/spin')).toMatchObject({ message: expect.stringMatching(/worker "calc" exceeded .*CPU/i) });
     const calc = records.find((r) => r.worker === 'calc');
-    expect(calc).toMatchObject({ outcome: 'exceededCpu', trigger: { method: 'RPC', url: 'rpc://default/spin' } });
+    expect(calc).toMatchObject({ kind: 'rpc', outcome: 'exceededCpu', trigger: { method: 'RPC', url: 'rpc://default/spin' } });
     const caller = records.find((r) => r.worker === 'caller');
     expect(caller?.subrequests).toBe(1);
     // and the callee serves again

@@ -7,6 +7,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
 import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
 import { MAX_LOG_CHARS_PER_INVOCATION, MAX_LOG_LINE_CHARS } from '../../src/runtime/log-budget.js';
+import { LOG_LINE_FLOOR_CHARS } from '../../protocol/console-limits.js';
 
 let server: TestServer;
 const records: InvocationRecord[] = [];
@@ -84,5 +85,46 @@ describe('console output', () => {
     expect(dropped?.droppedLines).toBe(200 - lines.length);
     const answers = await neighbour;
     expect(answers.filter((r) => r.status !== 200 || r.text !== 'neighbour ok')).toHaveLength(0);
+  });
+});
+
+describe('console floods', () => {
+  let flood: TestServer;
+  beforeAll(async () => {
+    flood = await startTestServer(
+      {
+        empty: `export default { fetch() { for (let i = 0; i < 100000; i++) console.log(''); return new Response('done'); } }`,
+        steady: `export default { fetch() { const line = 'y'.repeat(10000); for (let i = 0; i < 20; i++) console.log(line); return new Response('done'); } }`,
+        quiet: `export default { fetch() { console.log('one line'); return new Response('quiet'); } }`,
+      },
+      { runtime: { consoleRate: { charsPerSecond: 64 * 1024, burstChars: MAX_LOG_CHARS_PER_INVOCATION } } },
+    );
+  });
+  afterAll(() => flood.close());
+
+  it('bounds a flood of empty lines by the log records they cost the host, and counts every dropped line', async () => {
+    const res = await flood.request('empty');
+    expect(res.text).toBe('done');
+    await new Promise((r) => setTimeout(r, 100));
+    const written = flood.logs.filter((l) => l.worker === 'empty' && l.console === 'log').length;
+    expect(written).toBe(MAX_LOG_CHARS_PER_INVOCATION / LOG_LINE_FLOOR_CHARS);
+    const dropped = flood.logs.find((l) => l.worker === 'empty' && typeof l.droppedLines === 'number');
+    expect(dropped?.droppedLines).toBe(100000 - written);
+    expect(flood.logs.filter((l) => l.worker === 'empty' && l.limit === 'console')).toHaveLength(1);
+  });
+
+  it("holds a worker's invocations together to its console rate, and leaves other workers' lines alone", async () => {
+    for (let i = 0; i < 12; i++) {
+      expect((await flood.request('steady')).text).toBe('done');
+      expect((await flood.request('quiet')).text).toBe('quiet');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const chars = flood.logs.filter((l) => l.worker === 'steady' && l.console === 'log').reduce((sum, l) => sum + (l.msg as string).length, 0);
+    // 12 requests asked for 2.4 M characters; the bucket holds 256 K and refills 64 K a second
+    expect(chars).toBeLessThan(1_200_000);
+    expect(flood.logs.some((l) => l.worker === 'steady' && l.limit === 'console-rate' && /rate limit reached/.test(l.msg as string))).toBe(true);
+    const dropped = flood.logs.filter((l) => l.worker === 'steady' && typeof l.droppedLines === 'number').reduce((sum, l) => sum + (l.droppedLines as number), 0);
+    expect(dropped + chars / 10000).toBe(240);
+    expect(flood.logs.filter((l) => l.worker === 'quiet' && l.console === 'log')).toHaveLength(12);
   });
 });
