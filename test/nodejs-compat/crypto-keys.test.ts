@@ -41,6 +41,11 @@ const routes = {
     if (type === 'ec') out.sec1Pem = privateKey.export({ type: 'sec1', format: 'pem' });
     return out;
   },
+  generateNoJwk({ namedCurve }) {
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve });
+    const jwk = (() => { try { privateKey.export({ format: 'jwk' }); return 'exported'; } catch (e) { return [e.code, e.message]; } })();
+    return { pkcs8Pem: privateKey.export({ type: 'pkcs8', format: 'pem' }), sec1Pem: privateKey.export({ type: 'sec1', format: 'pem' }), spkiPem: publicKey.export({ type: 'spki', format: 'pem' }), signature: b64(crypto.sign('sha224', Buffer.from('message'), privateKey)), jwk };
+  },
   // signatures by keys the runner made: each form the key can come in
   signWith({ key, format, type, algorithm, padding, saltLength, dsaEncoding, streamed }) {
     const input = format === 'der' ? { key: Buffer.from(key, 'base64'), format, type } : format === 'jwk' ? { key, format } : key;
@@ -205,6 +210,16 @@ describe('keys made in the worker', () => {
     expect(crypto.verify('sha256', message, pub, crypto.sign('sha256', message, priv))).toBe(true);
   });
 
+  it('EC secp224r1 (no JWK, as in Node): PEM exports match Node, signature verifies in Node', async () => {
+    const out = await call('generateNoJwk', { namedCurve: 'secp224r1' });
+    const priv = crypto.createPrivateKey(out.pkcs8Pem);
+    expect(priv.asymmetricKeyDetails).toEqual({ namedCurve: 'secp224r1' });
+    expect(priv.export({ type: 'sec1', format: 'pem' })).toBe(out.sec1Pem);
+    expect(crypto.createPublicKey(priv).export({ type: 'spki', format: 'pem' })).toBe(out.spkiPem);
+    expect(crypto.verify('sha224', message, crypto.createPublicKey(out.spkiPem), Buffer.from(out.signature, 'base64'))).toBe(true);
+    expect(out.jwk).toEqual(['ERR_CRYPTO_JWK_UNSUPPORTED_CURVE', 'Unsupported JWK EC curve: secp224r1.']);
+  });
+
   for (const [curve, algorithm, crv] of [['P-256', 'sha256', 'P-256'], ['P-384', 'sha384', 'P-384'], ['P-521', 'sha512', 'P-521']]) {
     it(`EC ${curve}: exports match Node's for the same key, ECDSA signature verifies in Node`, async () => {
       const out = await call('generate', { type: 'ec', options: { namedCurve: curve }, algorithm });
@@ -234,6 +249,7 @@ describe('keys made by the runner, used in the worker', () => {
   const rsaKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const ecKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const edKey = crypto.generateKeyPairSync('ed25519');
+  const p224Key = crypto.generateKeyPairSync('ec', { namedCurve: 'secp224r1' });
   const pem = (k: crypto.KeyObject, type: 'pkcs8' | 'spki' | 'pkcs1' | 'sec1') => k.export({ type, format: 'pem' } as never) as string;
   const der = (k: crypto.KeyObject, type: string) => (k.export({ type, format: 'der' } as never) as Buffer).toString('base64');
 
@@ -246,6 +262,7 @@ describe('keys made by the runner, used in the worker', () => {
     ['RSA-PSS (default salt lengths)', rsaKey, 'sha256', { key: pem(rsaKey.privateKey, 'pkcs8') }, { key: pem(rsaKey.publicKey, 'spki') }, { padding: crypto.constants.RSA_PKCS1_PSS_PADDING }],
     ['EC SEC1 PEM, DER signature', ecKey, 'sha256', { key: pem(ecKey.privateKey, 'sec1') }, { key: pem(ecKey.publicKey, 'spki') }, {}],
     ['EC JWK, IEEE P1363 signature', ecKey, 'sha256', { key: ecKey.privateKey.export({ format: 'jwk' }), format: 'jwk' }, { key: ecKey.publicKey.export({ format: 'jwk' }), format: 'jwk' }, { dsaEncoding: 'ieee-p1363' }],
+    ['EC secp224r1 PKCS#8 PEM, SHA-224', p224Key, 'sha224', { key: pem(p224Key.privateKey, 'pkcs8') }, { key: pem(p224Key.publicKey, 'spki') }, {}],
     ['Ed25519 PKCS#8 PEM', edKey, null, { key: pem(edKey.privateKey, 'pkcs8') }, { key: pem(edKey.publicKey, 'spki') }, {}],
   ];
   for (const [name, pair, algorithm, privateInput, publicInput, options] of cases) {
@@ -379,6 +396,6 @@ describe('key agreement, scrypt, secret keys', () => {
     expect(out.encrypted[2]).toMatch(/Decrypting an encrypted private key .* is not supported by node:crypto in Cinder/);
     expect(out.toCryptoKey[2]).toMatch(/KeyObject.toCryptoKey .* is not supported/);
     expect(out.garbage[1]).toBe('ERR_OSSL_UNSUPPORTED');
-    expect(out.curves).toEqual(['prime256v1', 'secp384r1', 'secp521r1']);
+    expect(out.curves).toEqual(['secp224r1', 'prime256v1', 'secp384r1', 'secp521r1']);
   });
 });

@@ -5,6 +5,8 @@
 // crypto-asn1.ts. All of it runs on the worker's CPU, under its CPU limit. Evaluated only when a
 // worker reads one of these names from node:crypto (nodejs-compat.ts's lazy namespace).
 import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { ecdsa, weierstrass } from '@noble/curves/abstract/weierstrass.js';
+import { sha224 } from '@noble/hashes/sha2.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { Buffer } from './buffer.js';
@@ -77,17 +79,44 @@ function digest(name: string, data: Uint8Array): Uint8Array {
 
 interface Curve {
   name: string;
-  jwk: string;
+  /** its JWK "crv"; null where JWK has none (Node refuses to export those as JWK) */
+  jwk: string | null;
   oid: string;
   impl: typeof p256;
   bytes: number;
 }
+
+/** NIST P-224 (SEC 2 secp224r1), which workerd lists and @noble/curves does not ship. */
+function makeP224(): typeof p256 {
+  const p = 2n ** 224n - 2n ** 96n + 1n;
+  const point = weierstrass({
+    p,
+    n: BigInt('0xffffffffffffffffffffffffffff16a2e0b8f03e13dd29455c5c2a3d'),
+    h: 1n,
+    a: p - 3n,
+    b: BigInt('0xb4050a850c04b3abf54132565044b0b7d7bfd8ba270b39432355ffb4'),
+    Gx: BigInt('0xb70e0cbd6bb4bf7f321390b94a03c1d356c21122343280d6115c1d21'),
+    Gy: BigInt('0xbd376388b5f723fb4c22dfe6cd4375a05a07476444d5819985007e34'),
+  });
+  return ecdsa(point, sha224) as unknown as typeof p256;
+}
+
+let p224: typeof p256 | null = null;
 const CURVES: Curve[] = [
+  {
+    name: 'secp224r1',
+    jwk: null,
+    oid: '1.3.132.0.33',
+    get impl() {
+      return (p224 ??= makeP224());
+    },
+    bytes: 28,
+  },
   { name: 'prime256v1', jwk: 'P-256', oid: '1.2.840.10045.3.1.7', impl: p256, bytes: 32 },
   { name: 'secp384r1', jwk: 'P-384', oid: '1.3.132.0.34', impl: p384, bytes: 48 },
   { name: 'secp521r1', jwk: 'P-521', oid: '1.3.132.0.35', impl: p521, bytes: 66 },
 ];
-const CURVE_ALIASES: Record<string, string> = { 'p-256': 'prime256v1', secp256r1: 'prime256v1', 'p-384': 'secp384r1', 'p-521': 'secp521r1' };
+const CURVE_ALIASES: Record<string, string> = { 'p-224': 'secp224r1', 'p-256': 'prime256v1', secp256r1: 'prime256v1', 'p-384': 'secp384r1', 'p-521': 'secp521r1' };
 
 function curveNamed(name: unknown): Curve | undefined {
   if (typeof name !== 'string') return undefined;
@@ -96,7 +125,7 @@ function curveNamed(name: unknown): Curve | undefined {
   return CURVES.find((c) => c.name === canonical);
 }
 
-/** The curves createECDH and generateKeyPair('ec') take (workerd also lists secp224r1). */
+/** The curves createECDH and generateKeyPair('ec') take, as workerd lists them. */
 export function getCurves(): string[] {
   return CURVES.map((c) => c.name);
 }
@@ -262,6 +291,7 @@ function writeJwk(m: Material, asPrivate: boolean): Record<string, string> {
   }
   if (m.kind === 'ec') {
     const size = m.curve.bytes;
+    if (!m.curve.jwk) throw coded(new Error(`Unsupported JWK EC curve: ${m.curve.name}.`), 'ERR_CRYPTO_JWK_UNSUPPORTED_CURVE');
     const jwk: Record<string, string> = { kty: 'EC', crv: m.curve.jwk, x: b64url(m.pub.subarray(1, 1 + size)), y: b64url(m.pub.subarray(1 + size)) };
     if (asPrivate) jwk.d = b64url(m.priv!);
     return jwk;
@@ -286,7 +316,7 @@ function readJwk(jwk: unknown, wantPrivate: boolean): Asymmetric {
   }
   if (j.kty === 'EC') {
     const curve = curveNamed(j.crv);
-    if (!curve || typeof j.crv !== 'string' || !j.crv.startsWith('P-')) throw badJwk(`EC key: unsupported curve ${String(j.crv)}`);
+    if (!curve || !curve.jwk || curve.jwk !== j.crv) throw badJwk(`EC key: unsupported curve ${String(j.crv)}`);
     if (wantPrivate) {
       if (j.d === undefined) throw badJwk('EC key: a private key needs "d"');
       return ecPrivate(curve, fromB64url(j.d, 'd'));
