@@ -119,7 +119,8 @@ const routes = {
     const key = crypto.createSecretKey(Buffer.from('s3cret'));
     const made = crypto.generateKeySync('hmac', { length: 128 });
     return { type: key.type, size: key.symmetricKeySize, raw: key.export().toString(), jwk: key.export({ format: 'jwk' }), made: made.symmetricKeySize,
-      hmac: crypto.createHmac('sha256', key.export()).update('x').digest('hex') };
+      hmac: crypto.createHmac('sha256', key.export()).update('x').digest('hex'), hmacWithKeyObject: crypto.createHmac('sha256', key).update('x').digest('hex'),
+      aesWithKeyObject: (() => { const k = crypto.createSecretKey(Buffer.alloc(16, 1)); const c = crypto.createCipheriv('aes-128-cbc', k, Buffer.alloc(16)); return c.update('x', 'utf8', 'hex') + c.final('hex'); })() };
   },
   async asyncPair() {
     const pair = await promisify(crypto.generateKeyPair)('ec', { namedCurve: 'P-384', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
@@ -366,8 +367,10 @@ describe('key agreement, scrypt, secret keys', () => {
     });
   });
 
-  it('secret keys: createSecretKey, export (buffer, JWK), generateKeySync', async () => {
-    expect(await call('secret')).toEqual({ type: 'secret', size: 6, raw: 's3cret', jwk: { kty: 'oct', k: 'czNjcmV0' }, made: 16, hmac: crypto.createHmac('sha256', 's3cret').update('x').digest('hex') });
+  it('secret keys: createSecretKey, export (buffer, JWK), generateKeySync; createHmac and createCipheriv take them', async () => {
+    const hmac = crypto.createHmac('sha256', 's3cret').update('x').digest('hex');
+    const aes = crypto.createCipheriv('aes-128-cbc', Buffer.alloc(16, 1), Buffer.alloc(16));
+    expect(await call('secret')).toEqual({ type: 'secret', size: 6, raw: 's3cret', jwk: { kty: 'oct', k: 'czNjcmV0' }, made: 16, hmac, hmacWithKeyObject: hmac, aesWithKeyObject: aes.update('x', 'utf8', 'hex') + aes.final('hex') });
   });
 
   it('generateKeyPair (callback and promisified): EC in the isolate, RSA through Web Crypto on the host; Node reads both', async () => {

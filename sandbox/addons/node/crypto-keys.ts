@@ -15,6 +15,7 @@ import { hashName, newHash } from './crypto-hash.js';
 import * as asn1 from './crypto-asn1.js';
 import * as rsa from './crypto-rsa.js';
 import { cryptoError } from './crypto-rsa.js';
+import { setSecretKeyReader } from './crypto-key-bridge.js';
 
 type BufferLike = Uint8Array & { toString(encoding?: string): string };
 type Input = string | ArrayBuffer | ArrayBufferView;
@@ -436,6 +437,11 @@ export class SecretKeyObject extends KeyObject {}
 export class PublicKeyObject extends KeyObject {}
 export class PrivateKeyObject extends KeyObject {}
 Object.defineProperty(KeyObject.prototype, Symbol.for('cinder.node.keyObject'), { value: true });
+
+setSecretKeyReader((key) => {
+  const m = materialOf(key);
+  return m?.kind === 'secret' ? m.bytes : undefined;
+});
 
 function keyObject(m: Material): KeyObject {
   const Class = m.kind === 'secret' ? SecretKeyObject : isPrivate(m) ? PrivateKeyObject : PublicKeyObject;

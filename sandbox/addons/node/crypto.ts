@@ -10,6 +10,7 @@ import { crypto, queueMicrotask, type SubtleCrypto } from './web.js';
 import { Buffer } from './buffer.js';
 import { HASH_NAMES, hashName, newHash, type HashCore } from './crypto-hash.js';
 import { Aes, Ghash, incrementCounter } from './crypto-aes.js';
+import { secretKeyBytes } from './crypto-key-bridge.js';
 
 type BufferLike = Uint8Array & { toString(encoding?: string): string };
 type Input = string | ArrayBuffer | ArrayBufferView;
@@ -31,6 +32,9 @@ function toBytes(value: unknown, encoding: string | undefined, name: string): Ui
   if (typeof value === 'string') return Buffer.from(value, encoding ?? 'utf8') as Uint8Array;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  // keys may be secret KeyObjects, as in Node (jsonwebtoken hands createHmac one)
+  const secret = name === 'key' || name === 'ikm' || name === 'password' ? secretKeyBytes(value) : undefined;
+  if (secret) return secret;
   throw argTypeError(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer');
 }
 
