@@ -83,6 +83,9 @@ const routes = {
       pubFromJwk: crypto.createPublicKey({ key: pub.export({ format: 'jwk' }), format: 'jwk' }).equals(pub),
     };
   },
+  certificate({ pem }) {
+    return { spki: crypto.createPublicKey(pem).export({ type: 'spki', format: 'pem' }) };
+  },
   encrypt({ publicPem, privatePem, ciphertext, oaepHash, padding }) {
     const options = (key) => ({ key, ...(oaepHash ? { oaepHash } : {}), ...(padding ? { padding } : {}) });
     return {
@@ -291,6 +294,12 @@ describe('keys made by the runner, used in the worker', () => {
       const jwk = { ...pair.privateKey.export({ format: 'jwk' }), ...(pair === edKey ? { alg: 'EdDSA' } : {}) };
       expect(out).toEqual({ pkcs8: pem(pair.privateKey, 'pkcs8'), spki: pem(pair.publicKey, 'spki'), jwk, fromJwk: true, pubFromJwk: true });
     }
+  });
+
+  it("createPublicKey reads an X.509 certificate's key as Node does", async () => {
+    // a self-signed P-256 certificate made by openssl
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBeDCCAR+gAwIBAgIUW/iiKgPPk5WM3N8A5Uz32ZWa5v8wCgYIKoZIzj0EAwIw\nEjEQMA4GA1UEAwwHZXhhbXBsZTAeFw0yNjEyMDYxNTE1NDZaFw0yNzAxMDUxNTE1\nNDZaMBIxEDAOBgNVBAMMB2V4YW1wbGUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC\nAASc5wvEhOiQTGN7jdu98JjVjOqgzJfoSVoJgTXavvTr2aBHPCIIUdz9X4o+0TvY\nYSDMpLBb4tSZM0qTPabBsqS3o1MwUTAdBgNVHQ4EFgQUZkQ8KSDsb1siStsNODXh\ngHrXVBcwHwYDVR0jBBgwFoAUZkQ8KSDsb1siStsNODXhgHrXVBcwDwYDVR0TAQH/\nBAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAox5MgWXtXDUfjQGBTJA4KpiWrI0nr\niacDQnPmEd21OgIgTDLbEPvsC1cEA8WhMcw7gRGHkcRstizRpQpXk/WzR5Y=\n-----END CERTIFICATE-----\n";
+    expect(await call('certificate', { pem })).toEqual({ spki: crypto.createPublicKey(pem).export({ type: 'spki', format: 'pem' }) });
   });
 
   it('RSA encryption: OAEP (SHA-1 and SHA-256) and PKCS#1 v1.5 both ways; privateEncrypt reads back with Node; a bad block is refused', async () => {
