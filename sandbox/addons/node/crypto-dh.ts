@@ -3,30 +3,12 @@
 // The group primes are not typed in as 6 KB of hex: each is defined by its RFC as
 // 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) * pi) + k), and pi is computed here to the bits the
 // largest group needs, once, when a worker first asks for a group.
-import { Buffer } from './buffer.js';
 import { crypto as webCrypto } from './web.js';
 import { modPow, isProbablePrime } from './crypto-rsa.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from './crypto-asn1.js';
+import { codedError, output, toBytes, type BufferLike, type Input } from './crypto-util.js';
 
-type BufferLike = Uint8Array & { toString(encoding?: string): string };
-type Input = string | ArrayBuffer | ArrayBufferView;
-
-function coded<T extends Error>(error: T, code: string): T {
-  (error as T & { code: string }).code = code;
-  return error;
-}
-
-function toBytes(value: unknown, encoding: string | undefined, name: string): Uint8Array {
-  if (typeof value === 'string') return Buffer.from(value, encoding ?? 'utf8') as Uint8Array;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw coded(new TypeError(`The "${name}" argument must be of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer`), 'ERR_INVALID_ARG_TYPE');
-}
-
-function output(bytes: Uint8Array, encoding?: string): BufferLike | string {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as BufferLike;
-  return encoding === undefined || encoding === 'buffer' ? buffer : buffer.toString(encoding);
-}
+const coded = codedError;
 
 /** floor(pi * 2^bits), by Machin's formula in fixed point with guard bits. */
 function piBits(bits: number): bigint {

@@ -10,37 +10,19 @@ import { sha224 } from '@noble/hashes/sha2.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { Buffer } from './buffer.js';
-import { crypto as webCrypto, queueMicrotask } from './web.js';
+import { crypto as webCrypto } from './web.js';
 import { hashName, newHash } from './crypto-hash.js';
 import * as asn1 from './crypto-asn1.js';
 import * as rsa from './crypto-rsa.js';
 import { cryptoError } from './crypto-rsa.js';
 import { setSecretKeyReader } from './crypto-key-bridge.js';
+import { argTypeError, codedError, later, output, toBytes, type BufferLike, type Callback, type Input } from './crypto-util.js';
 
-type BufferLike = Uint8Array & { toString(encoding?: string): string };
-type Input = string | ArrayBuffer | ArrayBufferView;
-type Callback<T> = (error: Error | null, value?: T) => void;
-
-function coded<T extends Error>(error: T, code: string): T {
-  (error as T & { code: string }).code = code;
-  return error;
-}
-const argType = (name: string, expected: string) => coded(new TypeError(`The "${name}" argument must be ${expected}`), 'ERR_INVALID_ARG_TYPE');
+const coded = codedError;
+const argType = argTypeError;
 const argValue = (name: string, value: unknown, reason = 'is invalid') =>
   coded(new TypeError(`The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${typeof value === 'string' ? `'${value}'` : String(value)}`), 'ERR_INVALID_ARG_VALUE');
 const unavailable = (what: string) => coded(new Error(`${what} is not supported by node:crypto in Cinder (see docs/compat.md)`), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
-
-function toBytes(value: unknown, encoding: string | undefined, name: string): Uint8Array {
-  if (typeof value === 'string') return Buffer.from(value, encoding ?? 'utf8') as Uint8Array;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw argType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer');
-}
-
-function output(bytes: Uint8Array, encoding?: string): BufferLike | string {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as BufferLike;
-  return encoding === undefined || encoding === 'buffer' ? buffer : buffer.toString(encoding);
-}
 
 const b64 = (s: string) => Buffer.from(s, 'base64') as Uint8Array;
 const toB64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
@@ -49,18 +31,6 @@ const fromB64url = (value: unknown, name: string): Uint8Array => {
   if (typeof value !== 'string') throw coded(new TypeError(`The "key.${name}" property must be of type string`), 'ERR_INVALID_ARG_TYPE');
   return Buffer.from(value, 'base64url') as Uint8Array;
 };
-
-function later<T>(callback: unknown, work: () => T, spread = false): void {
-  if (typeof callback !== 'function') throw argType('callback', 'of type function');
-  let result: T;
-  try {
-    result = work();
-  } catch (error) {
-    queueMicrotask(() => (callback as Callback<T>)(error as Error));
-    return;
-  }
-  queueMicrotask(() => (spread ? (callback as (...args: unknown[]) => void)(null, ...(result as unknown[])) : (callback as Callback<T>)(null, result)));
-}
 
 function digestName(algorithm: unknown, what = 'Digest'): string {
   if (typeof algorithm !== 'string') throw argType('algorithm', 'of type string');

@@ -7,6 +7,7 @@
 import { crypto } from './web.js';
 import { newHash } from './crypto-hash.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from './crypto-asn1.js';
+import { codedError } from './crypto-util.js';
 
 export interface RsaKey {
   n: bigint;
@@ -20,9 +21,7 @@ export interface RsaKey {
 }
 
 export function cryptoError(message: string, code: string): Error {
-  const error = new Error(message);
-  (error as Error & { code: string }).code = code;
-  return error;
+  return codedError(new Error(message), code);
 }
 
 function randomBytes(length: number): Uint8Array {
