@@ -83,6 +83,15 @@ const routes = {
       pubFromJwk: crypto.createPublicKey({ key: pub.export({ format: 'jwk' }), format: 'jwk' }).equals(pub),
     };
   },
+  async primes({ known, composite }) {
+    return {
+      plain: String(crypto.generatePrimeSync(64, { bigint: true })), safe: String(crypto.generatePrimeSync(48, { safe: true, bigint: true })),
+      buffer: Buffer.from(crypto.generatePrimeSync(20)).toString('hex'), small: String(crypto.generatePrimeSync(3, { bigint: true })),
+      async: String(await promisify(crypto.generatePrime)(128, { bigint: true })),
+      known: crypto.checkPrimeSync(BigInt(known)), composite: crypto.checkPrimeSync(Buffer.from(composite, 'hex')),
+      asyncCheck: await promisify(crypto.checkPrime)(BigInt(known)),
+    };
+  },
   certificate({ pem }) {
     return { spki: crypto.createPublicKey(pem).export({ type: 'spki', format: 'pem' }) };
   },
@@ -374,6 +383,20 @@ describe('key agreement, scrypt, secret keys', () => {
       async: crypto.scryptSync('correct horse', 'NaCl', 24).toString('hex'),
       tooMuch: 'RangeError',
     });
+  });
+
+  it('generatePrime and checkPrime: primes of the asked size Node calls prime (safe ones too), and the other way round', async () => {
+    const known = crypto.generatePrimeSync(256, { bigint: true });
+    const composite = (crypto.generatePrimeSync(64, { bigint: true }) * crypto.generatePrimeSync(64, { bigint: true })).toString(16).padStart(32, '0');
+    const out = await call('primes', { known: String(known), composite });
+    for (const [value, bits] of [[out.plain, 64], [out.safe, 48], [out.small, 3], [out.async, 128]] as const) {
+      const n = BigInt(value);
+      expect(n.toString(2).length).toBe(bits);
+      expect(crypto.checkPrimeSync(n)).toBe(true);
+    }
+    expect(crypto.checkPrimeSync((BigInt(out.safe) - 1n) / 2n)).toBe(true);
+    expect(crypto.checkPrimeSync(Buffer.from(out.buffer, 'hex'))).toBe(true);
+    expect([out.known, out.composite, out.asyncCheck]).toEqual([true, false, true]);
   });
 
   it('secret keys: createSecretKey, export (buffer, JWK), generateKeySync; createHmac and createCipheriv take them', async () => {

@@ -1,12 +1,12 @@
-// Finite-field Diffie-Hellman: getDiffieHellman/createDiffieHellmanGroup (the MODP groups of RFC
+// Primes (generatePrime, checkPrime) and finite-field Diffie-Hellman: getDiffieHellman/createDiffieHellmanGroup (the MODP groups of RFC
 // 2409 and RFC 3526) and createDiffieHellman with a given prime, on BigInt inside the isolate.
 // The group primes are not typed in as 6 KB of hex: each is defined by its RFC as
 // 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) * pi) + k), and pi is computed here to the bits the
 // largest group needs, once, when a worker first asks for a group.
 import { crypto as webCrypto } from './web.js';
-import { modPow, isProbablePrime } from './crypto-rsa.js';
+import { modPow, isProbablePrime, randomPrime } from './crypto-rsa.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from './crypto-asn1.js';
-import { codedError, output, toBytes, type BufferLike, type Input } from './crypto-util.js';
+import { argTypeError, codedError, later, output, toBytes, type BufferLike, type Callback, type Input } from './crypto-util.js';
 
 const coded = codedError;
 
@@ -150,4 +150,64 @@ export const DiffieHellmanGroup = function DiffieHellmanGroup(name: string) {
 
 export function createDiffieHellman(prime: Input | number, primeEncoding?: string | Input | number, generator?: Input | number, generatorEncoding?: string): DiffieHellman {
   return new DiffieHellman(prime, primeEncoding, generator, generatorEncoding);
+}
+
+// --- primes ---------------------------------------------------------------------------------------
+
+interface PrimeOptions {
+  bigint?: boolean;
+  safe?: boolean;
+  add?: unknown;
+  rem?: unknown;
+}
+
+/** generatePrimeSync(size, { bigint, safe }): a random prime of exactly `size` bits (a safe prime,
+ *  (p-1)/2 prime too, when asked: that is a long search, on the worker's CPU). */
+export function generatePrimeSync(size: number, options: PrimeOptions = {}): ArrayBuffer | bigint {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 2 ** 31 - 1) {
+    throw coded(new RangeError(`The value of "size" is out of range. It must be >= 1 && <= 2147483647. Received ${size}`), 'ERR_OUT_OF_RANGE');
+  }
+  if (options === null || typeof options !== 'object') throw argTypeError('options', 'of type object');
+  if (options.add !== undefined || options.rem !== undefined) {
+    throw coded(new Error('generatePrime with options.add/options.rem is not supported by node:crypto in Cinder (see docs/compat.md)'), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
+  }
+  if (size < 2 || (options.safe && size < 3)) throw coded(new RangeError('invalid size for a prime'), 'ERR_OUT_OF_RANGE');
+  let prime: bigint;
+  if (options.safe) {
+    do prime = 2n * randomPrime(size - 1, 1n) + 1n;
+    while (!isProbablePrime(prime, 20) || bitLength(prime) !== size);
+  } else {
+    prime = randomPrime(size, 1n);
+  }
+  if (options.bigint) return prime;
+  const bytes = bigIntToBytes(prime);
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+export function generatePrime(size: number, options: PrimeOptions | Callback<ArrayBuffer | bigint>, callback?: Callback<ArrayBuffer | bigint>): void {
+  if (typeof options === 'function') [callback, options] = [options, {}];
+  const opts = options;
+  if (typeof callback !== 'function') throw argTypeError('callback', 'of type function');
+  later(callback, () => generatePrimeSync(size, opts));
+}
+
+function candidateOf(candidate: unknown): bigint {
+  if (typeof candidate === 'bigint') return candidate;
+  if (candidate instanceof ArrayBuffer || ArrayBuffer.isView(candidate)) return bytesToBigInt(toBytes(candidate, undefined, 'candidate'));
+  throw argTypeError('candidate', 'of type bigint or an instance of ArrayBuffer, Buffer, TypedArray or DataView');
+}
+
+export function checkPrimeSync(candidate: unknown, options: { checks?: number } = {}): boolean {
+  const n = candidateOf(candidate);
+  const checks = options?.checks ?? 0;
+  if (typeof checks !== 'number' || !Number.isInteger(checks) || checks < 0) throw coded(new RangeError(`The value of "options.checks" is out of range. Received ${String(checks)}`), 'ERR_OUT_OF_RANGE');
+  // 0 means "enough for the size", as OpenSSL decides: error below 2^-128 for random input
+  return isProbablePrime(n, checks || 64);
+}
+
+export function checkPrime(candidate: unknown, options: { checks?: number } | Callback<boolean>, callback?: Callback<boolean>): void {
+  if (typeof options === 'function') [callback, options] = [options, {}];
+  const opts = options;
+  if (typeof callback !== 'function') throw argTypeError('callback', 'of type function');
+  later(callback, () => checkPrimeSync(candidate, opts));
 }

@@ -105,6 +105,7 @@ function millerRabin(n: bigint, rounds: number): boolean {
 
 export function isProbablePrime(n: bigint, rounds = 20): boolean {
   if (n < 2n) return false;
+  if (n === 2n) return true;
   for (const p of SMALL_PRIMES.slice(0, 64)) {
     if (n === BigInt(p)) return true;
     if (n % BigInt(p) === 0n) return false;
@@ -116,8 +117,15 @@ export function isProbablePrime(n: bigint, rounds = 20): boolean {
 
 /** A random prime of exactly `bits` bits with its top two bits set (so p*q has 2*bits bits), and
  *  p - 1 prime to e. Candidates are sieved by the small primes incrementally, as OpenSSL does. */
-function randomPrime(bits: number, e: bigint): bigint {
+export function randomPrime(bits: number, e: bigint): bigint {
   const rounds = bits >= 1024 ? 5 : bits >= 512 ? 8 : 16;
+  if (bits <= 16) {
+    // too few bits for the sieve (it would take the small primes themselves for composites)
+    for (;;) {
+      const n = (bytesToBigInt(randomBytes(2)) & ((1n << BigInt(bits)) - 1n)) | (1n << BigInt(bits - 1));
+      if (isProbablePrime(n, rounds) && gcd(n - 1n, e) === 1n) return n;
+    }
+  }
   for (;;) {
     const bytes = randomBytes(Math.ceil(bits / 8));
     let start = bytesToBigInt(bytes) >> BigInt(bytes.length * 8 - bits);
