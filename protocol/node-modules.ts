@@ -83,6 +83,13 @@ export const REFUSED_NODE_MODULES: Readonly<Record<string, string>> = {
 
 const SUPPORTED = new Set<string>(NODE_MODULES);
 
+/** Modules Node.js offers only under the `node:` prefix: a bare `test` or `sqlite` is an npm
+ *  package, never the built-in. */
+const PREFIX_ONLY = new Set(['sea', 'sqlite', 'test']);
+
+/** Every Node.js built-in a bare import may mean (`fs`, `buffer`...): the bundler's to resolve. */
+export const BARE_NODE_MODULE_NAMES: readonly string[] = [...NODE_MODULES, ...Object.keys(REFUSED_NODE_MODULES)].filter((name) => !PREFIX_ONLY.has(name));
+
 /** `node:buffer` or `buffer` -> `buffer`; undefined when the name is no Node built-in we know. */
 export function nodeModuleName(specifier: string): string | undefined {
   const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
@@ -105,6 +112,29 @@ export function nodeModuleProblem(specifier: string): string | null {
   }
   if (specifier.startsWith('node:')) return `"${specifier}" is not a Node.js built-in module Cinder knows (see docs/compat.md)`;
   return null;
+}
+
+/** Which Node.js modules the flags in force (effectiveFlags) offer: nodejs_als alone offers only
+ *  node:async_hooks. */
+export function nodeModulesOffered(flagsInForce: readonly string[]): 'all' | 'async_hooks' | 'none' {
+  if (flagsInForce.includes('nodejs_compat') || flagsInForce.includes('nodejs_compat_v2')) return 'all';
+  if (flagsInForce.includes('nodejs_als')) return 'async_hooks';
+  return 'none';
+}
+
+/** Why a worker whose flags in force (effectiveFlags) are these cannot import `node:<name>`, or
+ *  null when it can. What the bundler says at build. */
+export function nodeModuleRefusal(name: string, flagsInForce: readonly string[]): string | null {
+  const offered = nodeModulesOffered(flagsInForce);
+  if (offered === 'none') {
+    if (flagsInForce.includes('no_nodejs_compat')) return `node:${name} is not available: no_nodejs_compat (with no_nodejs_compat_v2) turns Node.js compatibility off`;
+    return `node:${name} needs the nodejs_compat compatibility flag (add compatibility_flags = ["nodejs_compat"], or set compatibility_date to 2026-08-04 or later, when it is on by default)`;
+  }
+  if (offered === 'async_hooks' && name !== 'async_hooks') return `node:${name} needs the nodejs_compat compatibility flag (nodejs_als offers node:async_hooks only)`;
+  if (SUPPORTED.has(name)) return null;
+  const offers = `nodejs_compat offers ${NODE_MODULES.map((m) => `node:${m}`).join(', ')}; see docs/compat.md`;
+  if (Object.prototype.hasOwnProperty.call(REFUSED_NODE_MODULES, name)) return `node:${name} is not available on Cinder: ${REFUSED_NODE_MODULES[name]} (${offers})`;
+  return `node:${name} is not a Node.js built-in module Cinder knows (${offers})`;
 }
 
 /** Modules with an add-on of their own (the largest), installed only when imported. */

@@ -5,6 +5,22 @@
 
 const freeze = Object.freeze;
 
+/** Cloudflare's visitor location headers and the request.cf field each fills, in pairs. */
+const LOCATION_FIELDS = [
+  'cf-ipcity', 'city',
+  'cf-ipcontinent', 'continent',
+  'cf-iplatitude', 'latitude',
+  'cf-iplongitude', 'longitude',
+  'cf-region', 'region',
+  'cf-region-code', 'regionCode',
+  'cf-metro-code', 'metroCode',
+  'cf-postal-code', 'postalCode',
+  'cf-timezone', 'timezone',
+];
+
+/** The European Union's members (ISO 3166-1 alpha-2): cf.isEUCountry is "1" for these. */
+const EU_COUNTRIES = ['AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE', 'IT', 'LV', 'LT', 'LU', 'MT', 'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE'];
+
 /** request.cf, not built yet. */
 export class LazyCf {
   #fields: string[];
@@ -26,7 +42,15 @@ export class LazyCf {
     if (acceptEncoding !== null) cf.clientAcceptEncoding = acceptEncoding;
     if (tlsVersion) cf.tlsVersion = String(tlsVersion);
     if (tlsCipher) cf.tlsCipher = String(tlsCipher);
-    if (country) cf.country = String(country);
+    if (country) {
+      cf.country = String(country);
+      if (EU_COUNTRIES.includes(cf.country as string)) cf.isEUCountry = '1';
+    }
+    // A trusted proxy's visitor location headers (the ingress drops them from anyone else).
+    for (let i = 0; i < LOCATION_FIELDS.length; i += 2) {
+      const value = headerValue(this.#headers, LOCATION_FIELDS[i]);
+      if (value !== null && value !== '') cf[LOCATION_FIELDS[i + 1]] = value;
+    }
     return (this.#built = freeze(cf));
   }
 }

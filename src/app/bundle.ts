@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { binaryModule, detectModuleType, type ModuleType, type WorkerModuleSource } from '../model/worker-definition.js';
-import { NODE_MODULE_NAMES, nodeModuleRefusal, nodeModulesAllowed } from '../model/compatibility.js';
+import { BARE_NODE_MODULE_NAMES, effectiveFlags, nodeModuleRefusal, nodeModulesOffered } from '../../protocol/node-modules.js';
 import { effectiveRules, globToRegExp, type BuildStep, type ModuleRule } from './module-rules.js';
 import { refuseWorkersSites } from './workers-sites.js';
 
@@ -29,6 +29,9 @@ export interface BundleOptions {
   /** the config's `rules`, before wrangler's defaults */
   rules?: ModuleRule[];
   compatibilityFlags?: string[];
+  /** with the flags, what the worker gets: from 2026-08-04 nodejs_compat is on by default, as the
+   *  runtime's add-ons have it (protocol/node-modules.ts effectiveFlags) */
+  compatibilityDate?: string;
   /** what `process.env.NODE_ENV` is replaced with, as wrangler does: "production" for deploys
    *  (libraries such as React then ship their production builds), "development" in dev */
   mode?: 'production' | 'development';
@@ -49,35 +52,30 @@ export class BundleError extends Error {
   }
 }
 
-/** The error for a Node.js module this worker cannot import, or null (see compatibility.ts). */
-function nodeImportError(name: string, flags: string[] | undefined): string | null {
-  return nodeModuleRefusal(name, flags);
-}
-
 /**
  * Built-in modules: `cloudflare:*` always, `node:*` (and bare Node.js module names) under
  * nodejs_compat, are left as imports for the runtime; a Node.js module the flags do not offer is
  * a build error naming it. A `require()` of one (CommonJS code in node_modules) becomes an import,
  * as esbuild's ES module output cannot require an external.
  */
-function builtinsPlugin(flags: string[] | undefined): Plugin {
-  const nodeAllowed = nodeModulesAllowed(flags) !== 'none';
+function builtinsPlugin(flags: readonly string[]): Plugin {
+  const nodeAllowed = nodeModulesOffered(flags) !== 'none';
   return {
     name: 'cinder-builtins',
     setup(b) {
       const external = (path: string, kind: string) => (kind === 'require-call' ? { path, namespace: 'cinder-require-builtin' } : { path, external: true });
       b.onResolve({ filter: /^cloudflare:/ }, (args) => external(args.path, args.kind));
       b.onResolve({ filter: /^node:/ }, (args) => {
-        const error = nodeImportError(args.path.slice('node:'.length), flags);
+        const error = nodeModuleRefusal(args.path.slice('node:'.length), flags);
         if (error) return { errors: [{ text: error }] };
         return external(args.path, args.kind);
       });
       // Bare `buffer`, `events`...: the Node.js module under nodejs_compat (as wrangler maps them);
       // without it, whatever npm package of that name the project has, else a clear error.
-      const bare = new RegExp(`^(${NODE_MODULE_NAMES.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
+      const bare = new RegExp(`^(${BARE_NODE_MODULE_NAMES.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
       b.onResolve({ filter: bare }, async (args) => {
         if (args.pluginData?.cinderBare) return undefined;
-        const error = nodeImportError(args.path, flags);
+        const error = nodeModuleRefusal(args.path, flags);
         if (nodeAllowed && !error) return external(`node:${args.path}`, args.kind);
         // A Node.js module the flags do not offer may still be an npm package of that name
         // (punycode, events without nodejs_compat...): the project's own copy, if it has one.
@@ -160,7 +158,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
       outfile: join(dirname(entry), name),
       sourcemap: options.sourcemap ? 'external' : false,
       define: { 'process.env.NODE_ENV': nodeEnv, 'globalThis.process.env.NODE_ENV': nodeEnv, 'global.process.env.NODE_ENV': nodeEnv },
-      plugins: [refuseWorkersSites, builtinsPlugin(options.compatibilityFlags), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
+      plugins: [refuseWorkersSites, builtinsPlugin(effectiveFlags(options.compatibilityDate, options.compatibilityFlags)), moduleRulesPlugin(effectiveRules(options.rules), collected, ruleInputs)],
     });
   } catch (error) {
     const errors = (error as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;

@@ -37,8 +37,8 @@ import { SourceMaps } from './dev-source-maps.js';
 /** One worker `cinder dev` serves: a wrangler project (cli/dev-project.ts) or a plain file. */
 export interface DevWorkerSource {
   name: string;
-  /** absolute path of the entry module */
-  entry: string;
+  /** absolute path of the entry module; none for a project of static assets only */
+  entry?: string;
   bindings: Record<string, BindingConfig>;
   limits?: Partial<Limits>;
   /** files besides the sources whose change (or creation) re-reads the worker: its wrangler
@@ -293,10 +293,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
     const { source } = worker;
     for (const file of source.settingsFiles ?? []) watchPath(file, worker, watchedSettings);
-    watchPath(source.entry, worker, watchedSources);
-    let bundle;
+    let bundle: Awaited<ReturnType<typeof bundleWorker>> = { main: '', modules: [], inputs: [] };
+    if (source.entry) watchPath(source.entry, worker, watchedSources);
+    if (!source.entry && !source.assets) throw new Error(`${source.name} has neither an entry module nor assets`);
     try {
-      bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
+      // No entry: static assets only, a version with no code (as `cinder deploy` uploads it).
+      if (source.entry) bundle = await bundleWorker(source.entry, { ...source.bundle, mode: 'development', sourcemap: true });
     } catch (error) {
       // Watch the files the errors are in too, so fixing any of them rebuilds.
       for (const message of (error as { errors?: { location?: { file?: string } | null }[] }).errors ?? []) {
@@ -307,6 +309,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     for (const input of bundle.inputs) watchPath(input, worker, watchedSources);
     const bindings: Record<string, BindingConfig> = { ...extraKV, ...source.bindings };
     let assets: DevAssets | undefined;
+    // A config edit may move the directory or change its handling: the assets are opened again.
+    const openedAssets = assetDirs.get(source.name);
+    if (openedAssets && JSON.stringify(openedAssets.options) !== JSON.stringify(source.assets)) {
+      openedAssets.close();
+      assetDirs.delete(source.name);
+    }
     if (source.assets) {
       assets = assetDirs.get(source.name);
       if (!assets) {
@@ -324,7 +332,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     ensureData(source.name, bindings, source.queueConsumers);
     const limits = options.inspect ? { cpuMs: 1000, wallMs: 3600_000, ...source.limits } : source.limits;
     // The version changes with the code and with the settings, so a config edit alone reloads.
-    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags })).digest('hex');
+    const settingsHash = createHash('sha256').update(JSON.stringify({ bindings, limits, date: source.compatibilityDate, flags: source.bundle?.compatibilityFlags, assets: source.assets })).digest('hex');
     const def: WorkerDefinition = {
       name: source.name,
       version: createHash('sha256').update(contentHash(bundle.modules)).update(settingsHash).update(assets?.current.manifestHash ?? '').digest('hex').slice(0, 16),

@@ -2,6 +2,7 @@
 // the request as it came (method, path and query, headers with the Host the client sent, the body
 // the host still holds), under the operator's address policy as a worker's own fetch is
 // (bindings/fetch): a private, loopback or link-local origin needs --allow-private-fetch.
+import { Readable } from 'node:stream';
 import { Agent, request as undiciRequest } from 'undici';
 import { parseAllowance, type PrivateAllowance } from '../../bindings/fetch/address-policy.js';
 import { checkTarget, policyLookup } from '../../bindings/fetch/targets.js';
@@ -20,11 +21,17 @@ export function createOriginForwarder(rules: readonly OriginRule[], allowPrivate
       const url = new URL(request.url);
       checkTarget(url, allowance);
       const headers: string[] = [];
-      for (const [name, value] of request.headers) if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, value);
+      // A streamed body keeps the length the client declared (undici checks it is kept); a body in
+      // hand gets its own.
+      const streamed = request.body !== null && !(request.body instanceof ArrayBuffer);
+      for (const [name, value] of request.headers) {
+        const lower = name.toLowerCase();
+        if (!HOP_BY_HOP.has(lower) || (streamed && lower === 'content-length')) headers.push(name, value);
+      }
       const answer = await undiciRequest(url, {
         method: request.method as never,
         headers,
-        body: request.body ? Buffer.from(request.body) : undefined,
+        body: request.body === null ? undefined : request.body instanceof ArrayBuffer ? Buffer.from(request.body) : Readable.from(request.body, { objectMode: false }),
         dispatcher: agent,
         headersTimeout: 30_000,
         bodyTimeout: 30_000,

@@ -117,6 +117,9 @@ export interface ServeOptions {
   trustProxy?: string[];
   /** origins for ctx.passThroughOnException(): "PATTERN=URL" (--origin), e.g. "example.com/*=http://10.0.0.5" */
   origins?: string[];
+  /** on a route with an origin, how much of a request body the worker read is kept so it can
+   *  still be passed through (--origin-body-max; default 1 MiB) */
+  originBodyMax?: number;
   /** most static asset files per version (default 20,000, Cloudflare's free-plan count) */
   maxAssetFiles?: number;
 }
@@ -313,7 +316,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
 
   const adminRoutes: AdminRouteModule[] = [];
   if (origins) closers.push(() => origins.close());
-  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins });
+  const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins, originBodyMax: options.originBodyMax });
   let adminServer: http.Server | undefined;
   try {
     const gatherer = options.cluster?.metrics ?? null;

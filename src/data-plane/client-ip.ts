@@ -3,11 +3,16 @@
 // (whatever the client sent under that name is dropped, so it cannot be spoofed) and the peer is
 // appended to X-Forwarded-For. Behind proxies the operator names (--trust-proxy CIDR,...), a
 // request from one of them keeps the CF-Connecting-IP it carries (or takes the last
-// X-Forwarded-For hop, which that proxy wrote), and its CF-IPCountry becomes request.cf.country.
+// X-Forwarded-For hop, which that proxy wrote), and its CF-IPCountry and visitor location headers
+// (CF-IPCity, CF-Region, CF-Timezone, ...) become request.cf's country and geo fields.
 // Done in the one pass over the raw headers the ingress makes anyway.
 import { BlockList, isIP } from 'node:net';
 
 export type ProxyTrust = (address: string) => boolean;
+
+/** Cloudflare's "Add visitor location headers" managed transform (request.cf's geo fields, in
+ *  sandbox/api/cf.ts); CF-IPCountry is handled on its own. */
+export const VISITOR_LOCATION_HEADERS: ReadonlySet<string> = new Set(['cf-ipcity', 'cf-ipcontinent', 'cf-iplatitude', 'cf-iplongitude', 'cf-region', 'cf-region-code', 'cf-metro-code', 'cf-postal-code', 'cf-timezone']);
 
 /** `--trust-proxy` entries: addresses or CIDR ranges, IPv4 or IPv6. Throws naming a bad one. */
 export function parseTrustedProxies(entries: readonly string[]): ProxyTrust {
@@ -74,6 +79,12 @@ export function incomingHeaders(raw: string[], peer: string, trusted: boolean): 
         country = value.trim();
         headers.push([name, value]);
       }
+      continue;
+    }
+    // Cloudflare's visitor location headers: believed (and read into request.cf in the guest)
+    // only from a trusted proxy, dropped from anyone else, like CF-IPCountry.
+    if (name.length >= 9 && name.length <= 14 && name.charCodeAt(2) === 45 && VISITOR_LOCATION_HEADERS.has(name.toLowerCase())) {
+      if (trusted) headers.push([name, value]);
       continue;
     }
     headers.push([name, value]);

@@ -16,7 +16,8 @@ import { parseRequestTarget } from './request-target.js';
 import { drained } from './drained.js';
 import { serveAssets } from './assets.js';
 import { incomingHeaders, peerAddress, type ProxyTrust } from './client-ip.js';
-import type { OriginForwarder } from './origin.js';
+import type { OriginForwarder, OriginRequest } from './origin.js';
+import { DEFAULT_ORIGIN_BODY_MAX, ReplayableBody } from './replay-body.js';
 
 export interface IngressOptions {
   runtime: Runtime;
@@ -38,6 +39,9 @@ export interface IngressOptions {
   trustProxy?: ProxyTrust;
   /** where a request goes when its worker throws after ctx.passThroughOnException() (origin.ts) */
   origins?: OriginForwarder;
+  /** on a route with an origin, how much of a request body the worker read is kept to pass it
+   *  through (replay-body.ts; default 1 MiB) */
+  originBodyMax?: number;
 }
 
 export interface WebSocketUpgrader {
@@ -69,17 +73,29 @@ class BodyTooLarge extends Error {}
  *  cheapest; larger or chunked ones stream into the guest as they arrive. */
 const BUFFERED_BODY_MAX = 1024 * 1024;
 
-type IncomingBody = { body: ArrayBuffer | null; bodyStream?: AsyncIterable<Uint8Array> };
+/** The body as the worker gets it, and what is kept to send it to an origin again (routes with
+ *  an origin only): a copy of a body read whole, or a ReplayableBody around a streamed one. */
+type IncomingBody = { body: ArrayBuffer | null; bodyStream?: AsyncIterable<Uint8Array>; replay?: { copy: ArrayBuffer | null; problem?: string } | ReplayableBody };
 
-function takeBody(req: http.IncomingMessage, limit: number): Promise<IncomingBody> {
+function takeBody(req: http.IncomingMessage, limit: number, keep: number | null): Promise<IncomingBody> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new BodyTooLarge());
   if (req.method === 'GET' || req.method === 'HEAD' || declared === 0) {
     req.resume();
     return Promise.resolve({ body: null });
   }
-  if (!(declared <= BUFFERED_BODY_MAX)) return Promise.resolve({ body: null, bodyStream: new UploadStream(req, limit) });
-  return readBody(req, limit).then((body) => ({ body }));
+  if (!(declared <= BUFFERED_BODY_MAX)) {
+    const upload = new UploadStream(req, limit);
+    if (keep === null) return Promise.resolve({ body: null, bodyStream: upload });
+    const replay = new ReplayableBody(upload, keep);
+    return Promise.resolve({ body: null, bodyStream: replay, replay });
+  }
+  return readBody(req, limit).then((body) => {
+    if (keep === null || body === null) return { body };
+    // The worker's copy may be transferred into its isolate (and so emptied here): keep our own.
+    if (body.byteLength > keep) return { body, replay: { copy: null, problem: `the request body is ${body.byteLength} bytes, more than the ${keep} bytes the host keeps to pass it through (cinder serve --origin-body-max)` } };
+    return { body, replay: { copy: body.slice(0) } };
+  });
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<ArrayBuffer | null> {
@@ -199,6 +215,7 @@ export function createIngress(options: IngressOptions): http.Server {
   const maxBody = options.maxRequestBodyBytes ?? DEFAULT_LIMITS.requestBodyBytes;
   const colo = options.colo ?? DEFAULT_COLO;
   const trustProxy = options.trustProxy;
+  const originBodyMax = options.originBodyMax ?? DEFAULT_ORIGIN_BODY_MAX;
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, upgrading?: PendingUpgrade) => {
     const started = performance.now();
@@ -269,12 +286,15 @@ export function createIngress(options: IngressOptions): http.Server {
     // Start the cold start now (on isolated-vm's threads), while the body is still on its way.
     const prewarm = runtime.isLive(worker) ? null : runtime.prewarm(worker);
 
-    takeBody(req, maxBody)
-      .then(async ({ body, bodyStream }) => {
+    // Only a route with an origin keeps what the worker reads of the body, to pass it through.
+    const routeOrigin = options.origins?.originFor(host, path) ?? null;
+    let replayable: ReplayableBody | undefined;
+    takeBody(req, maxBody, routeOrigin === null ? null : originBodyMax)
+      .then(async ({ body, bodyStream, replay }) => {
+        if (replay instanceof ReplayableBody) replayable = replay;
         const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
         const peer = peerAddress(req.socket.remoteAddress);
         const { headers: requestHeaders, country } = incomingHeaders(req.rawHeaders, peer, trustProxy !== undefined && trustProxy(peer));
-        const bodyBytes = body?.byteLength ?? 0;
         const result = await runtime.fetch(worker, { method, url: `${scheme}://${host}${rawUrl}`, headers: requestHeaders, body, bodyStream, cfFields: cfFields(req, colo, country) }, requestId);
         if (prewarm) result.coldMs ??= await prewarm;
         if (result.refused !== undefined) {
@@ -291,18 +311,17 @@ export function createIngress(options: IngressOptions): http.Server {
           return;
         }
         if (result.exception) {
-          const origin = result.passThrough ? options.origins?.originFor(host, path) ?? null : null;
-          if (origin !== null && options.origins) {
-            // The body went into the isolate: forwarded only if the host still holds it whole.
-            const whole = bodyStream === undefined && (body === null || body.byteLength === bodyBytes);
-            if (whole) {
-              await passThrough(options.origins, origin, { method, url: `${origin}${rawUrl}`, headers: requestHeaders, body }, result);
-              return;
-            }
+          const origin = result.passThrough ? routeOrigin : null;
+          // The body went into the isolate: forwarded only from what the host kept of it.
+          const problem = origin === null || replay === undefined ? null : replay instanceof ReplayableBody ? replay.replayProblem() : (replay?.problem ?? null);
+          if (origin !== null && options.origins && problem === null) {
+            const again = replay instanceof ReplayableBody ? replay.replay() : (replay?.copy ?? null);
+            await passThrough(options.origins, origin, { method, url: `${origin}${rawUrl}`, headers: requestHeaders, body: again }, result);
+            return;
           }
           const stack = options.mapError ? options.mapError(worker, result.exception.stack) : result.exception.stack;
           const shown = options.exposeErrors ? stack : `${result.exception.name}: ${result.exception.message}`;
-          const why = !result.passThrough ? '' : origin === null ? 'ctx.passThroughOnException() was called, but no origin is configured for this host (cinder serve --origin)\n' : 'ctx.passThroughOnException() was called, but the request body was already handed to the worker and cannot be sent to the origin\n';
+          const why = !result.passThrough ? '' : origin === null ? 'ctx.passThroughOnException() was called, but no origin is configured for this host (cinder serve --origin)\n' : `ctx.passThroughOnException() was called, but the request cannot be passed through to the origin: ${problem}\n`;
           finish(result.status, ['content-type', 'text/plain; charset=utf-8'], `Worker threw exception: ${shown}\n${why}request id: ${requestId}\n`, result, { err: stack });
           return;
         }
@@ -349,11 +368,13 @@ export function createIngress(options: IngressOptions): http.Server {
         // would end the process for every tenant.
         logger.error({ err: String(error?.stack ?? error), worker }, 'ingress failure while answering an error');
         res.destroy();
-      });
+      })
+      // Not passed through: what was kept goes, and the unread rest of the upload drains.
+      .finally(() => replayable?.release());
     }
 
     /** The worker threw after ctx.passThroughOnException(): answer with the origin's response. */
-    async function passThrough(origins: OriginForwarder, origin: string, request: { method: string; url: string; headers: [string, string][]; body: ArrayBuffer | null }, result: RuntimeResponse): Promise<void> {
+    async function passThrough(origins: OriginForwarder, origin: string, request: OriginRequest, result: RuntimeResponse): Promise<void> {
       const extra = { err: result.exception?.stack, passed_through: origin };
       let answer;
       try {

@@ -12,7 +12,8 @@ export interface OriginRequest {
   /** the origin's URL with the request's path and query */
   url: string;
   headers: [string, string][];
-  body: ArrayBuffer | null;
+  /** the body in hand, or streamed (what the worker read, then the rest from the client) */
+  body: ArrayBuffer | AsyncIterable<Uint8Array> | null;
 }
 
 export interface OriginResponse {

@@ -8,7 +8,7 @@ import { toExternal } from './isolate-source.js';
 import { packageRoot } from './paths.js';
 import type { ReadyIsolate } from './ready-isolate.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
-import { effectiveFlags } from '../../protocol/node-modules.js';
+import { effectiveFlags, nodeModuleName, nodeModuleRefusal } from '../../protocol/node-modules.js';
 import { ADDONS, BUILTIN_MODULE_GLOBAL, type AddonInstalled, type AddonSpec } from '../../protocol/addons.js';
 
 interface AddonSource {
@@ -52,7 +52,15 @@ export class AddonCatalog {
   /** Everything a worker importing `builtins` needs, each after the add-ons it needs. */
   resolve(def: WorkerDefinition, builtins: Iterable<string>): string[] {
     const names = new Set(this.forWorker(def));
+    let flags: string[] | undefined;
     for (const specifier of builtins) {
+      // A Node.js module the worker's flags (and date) do not offer is refused by name, as the
+      // bundler refuses it: an upload of modules built elsewhere meets the same rule.
+      const nodeName = nodeModuleName(specifier) ?? (specifier.startsWith('node:') ? specifier.slice(5) : undefined);
+      if (nodeName !== undefined) {
+        const refusal = nodeModuleRefusal(nodeName, (flags ??= effectiveFlags(def.compatibilityDate, def.compatibilityFlags)));
+        if (refusal) throw new Error(refusal);
+      }
       const provider = this.forModule(specifier);
       if (provider) names.add(provider);
     }

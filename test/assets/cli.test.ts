@@ -155,3 +155,88 @@ describe('cinder dev with [assets]', () => {
     expect(text).toBe('<h1>Docs, edited</h1>');
   });
 });
+
+describe('cinder dev with a project of assets only (no main)', () => {
+  let child: ChildProcess;
+  let url: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    // The same SPA build, with html_handling and 404-page as a user of a static site sets them,
+    // and no worker at all: served as `cinder deploy` serves it.
+    dir = join(build.root, 'dev-static-only');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'wrangler.toml'), `name = "brochure"\ncompatibility_date = "2025-06-01"\n\n[assets]\ndirectory = "../dist"\nnot_found_handling = "404-page"\nhtml_handling = "drop-trailing-slash"\n`);
+    child = spawn(process.execPath, [bin, 'dev', '--port', '0', '--no-supervisor'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    url = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      child.stderr!.on('data', (chunk) => {
+        err += chunk;
+        const match = /on (http:\/\/[\d.:]+)/.exec(err);
+        if (match) resolve(match[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`cinder dev exited with ${code}: ${err}`)));
+    });
+  });
+  afterAll(() => {
+    child.kill('SIGTERM');
+  });
+
+  it('serves the files with their types, ETag and 304', async () => {
+    const about = await get(url, 'localhost', '/about');
+    expect(about.status).toBe(200);
+    expect(about.text).toBe(build.files['/about.html'].toString());
+    expect(about.headers['content-type']).toBe('text/html; charset=utf-8');
+    const css = await get(url, 'brochure.localhost', '/assets/style.77aa01.css');
+    expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(css.headers.etag).toBe(`"${build.sha256('/assets/style.77aa01.css')}"`);
+    const again = await get(url, 'localhost', '/assets/style.77aa01.css', { 'if-none-match': css.headers.etag as string });
+    expect(again.status).toBe(304);
+    expect(again.text).toBe('');
+  });
+
+  it('applies html_handling (drop-trailing-slash) and the 404 page', async () => {
+    const slash = await get(url, 'localhost', '/about/');
+    expect(slash.status).toBe(307);
+    expect(slash.headers.location).toBe('/about');
+    const missing = await get(url, 'localhost', '/no/such/page');
+    expect(missing.status).toBe(404);
+    expect(missing.text).toBe(build.files['/404.html'].toString());
+    // .assetsignore keeps the source map out, as on deploy
+    expect((await get(url, 'localhost', '/assets/app.3f2a1b9c.js.map')).status).toBe(404);
+  });
+
+  it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
+    const whole = build.files['/data/blob.bin'];
+    const part = await request(`${url}/data/blob.bin`, { headers: { host: 'localhost', range: 'bytes=1000-1999' } });
+    expect(part.statusCode).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 1000-1999/${whole.length}`);
+    expect(Buffer.from(await part.body.arrayBuffer()).equals(whole.subarray(1000, 2000))).toBe(true);
+    const past = await get(url, 'localhost', '/data/blob.bin', { range: `bytes=${whole.length}-` });
+    expect(past.status).toBe(416);
+  });
+
+  it('picks up an edit of the config: not_found_handling changed to single-page-application', async () => {
+    writeFileSync(join(dir, 'wrangler.toml'), `name = "brochure"\ncompatibility_date = "2025-06-01"\n\n[assets]\ndirectory = "../dist"\nnot_found_handling = "single-page-application"\nhtml_handling = "drop-trailing-slash"\n`);
+    let res = { status: 0, text: '' };
+    for (let i = 0; i < 100 && res.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await get(url, 'localhost', '/some/client/route', { 'sec-fetch-mode': 'navigate' });
+    }
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(build.files['/index.html'].toString());
+  });
+
+  it('a request method other than GET or HEAD gets 405 as on a deploy, and a new file is served once written', async () => {
+    const post = await request(`${url}/about`, { method: 'POST', headers: { host: 'localhost' }, body: 'x' });
+    expect(post.statusCode).toBe(405);
+    await post.body.dump();
+    writeFileSync(join(build.dist, 'fresh.html'), '<h1>fresh</h1>');
+    let text = '';
+    for (let i = 0; i < 100 && text !== '<h1>fresh</h1>'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      text = (await get(url, 'localhost', '/fresh')).text;
+    }
+    expect(text).toBe('<h1>fresh</h1>');
+  });
+});

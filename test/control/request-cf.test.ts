@@ -20,6 +20,7 @@ const cfWorker = `export default {
       ip: request.headers.get('cf-connecting-ip'),
       xff: request.headers.get('x-forwarded-for'),
       country: request.headers.get('cf-ipcountry'),
+      cityHeader: request.headers.get('cf-ipcity'),
     });
   },
 };`;
@@ -29,6 +30,13 @@ const passWorker = `export default {
     const url = new URL(request.url);
     if (url.pathname.startsWith('/pass')) ctx.passThroughOnException();
     if (url.pathname.endsWith('/ok')) return new Response('worker answered');
+    if (url.pathname.endsWith('/echo')) return new Response(request.body);
+    // read the whole body, or only its first chunk, before throwing
+    if (url.pathname.endsWith('/read-all')) throw new Error('worker read ' + (await request.arrayBuffer()).byteLength + ' bytes, then broke');
+    if (url.pathname.endsWith('/read-some')) {
+      const { value } = await request.body.getReader().read();
+      throw new Error('worker read a chunk of ' + value.byteLength + ' bytes, then broke');
+    }
     throw new Error('worker broke at ' + url.pathname);
   },
 };`;
@@ -40,6 +48,8 @@ let behindProxy: TestCinder; // 127.0.0.1 is a trusted proxy
 let origin: http.Server;
 let originUrl: string;
 const originSaw: { method: string; url: string; host: string; body: string; ip: string | undefined }[] = [];
+/** the bodies the origin received, as bytes, and how they were framed */
+const originBodies: { bytes: Buffer; length: string | undefined; chunked: boolean }[] = [];
 
 async function deploy(cinder: TestCinder, name: string, code: string, main = 'index.js') {
   const metadata = code.includes('addEventListener') ? { body_part: main } : { main_module: main };
@@ -59,6 +69,7 @@ beforeAll(async () => {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       originSaw.push({ method: req.method!, url: req.url!, host: req.headers.host!, body: Buffer.concat(chunks).toString(), ip: req.headers['cf-connecting-ip'] as string | undefined });
+      originBodies.push({ bytes: Buffer.concat(chunks), length: req.headers['content-length'], chunked: req.headers['transfer-encoding'] === 'chunked' });
       res.writeHead(203, { 'content-type': 'text/plain', 'x-origin': 'yes', 'set-cookie': ['a=1', 'b=2'] });
       res.end(`origin answered ${req.method} ${req.url}`);
     });
@@ -123,6 +134,47 @@ describe('CF-Connecting-IP and X-Forwarded-For', () => {
     expect(nonsense.ip).toBe('127.0.0.1');
   });
 
+  it("behind a trusted proxy: its visitor location headers become request.cf's geo fields, and isEUCountry follows the country", async () => {
+    const geo = {
+      'cf-ipcountry': 'NL',
+      'cf-ipcity': 'Amsterdam',
+      'cf-ipcontinent': 'EU',
+      'cf-iplatitude': '52.37403',
+      'cf-iplongitude': '4.88969',
+      'cf-region': 'North Holland',
+      'cf-region-code': 'NH',
+      'cf-metro-code': '0',
+      'cf-postal-code': '1012',
+      'cf-timezone': 'Europe/Amsterdam',
+    };
+    const told = JSON.parse((await call(behindProxy, 'cf.example', '/', geo)).text);
+    expect(told.cf).toEqual({
+      colo: 'LOCAL',
+      httpProtocol: 'HTTP/1.1',
+      country: 'NL',
+      isEUCountry: '1',
+      city: 'Amsterdam',
+      continent: 'EU',
+      latitude: '52.37403',
+      longitude: '4.88969',
+      region: 'North Holland',
+      regionCode: 'NH',
+      metroCode: '0',
+      postalCode: '1012',
+      timezone: 'Europe/Amsterdam',
+    });
+    expect(told.cityHeader).toBe('Amsterdam');
+    const us = JSON.parse((await call(behindProxy, 'cf.example', '/', { 'cf-ipcountry': 'US', 'CF-IPCity': 'Austin' })).text);
+    expect(us.cf).toMatchObject({ country: 'US', city: 'Austin' });
+    expect(us.cf.isEUCountry).toBeUndefined();
+  });
+
+  it('at the edge: visitor location headers a client sends are dropped, neither in request.cf nor in the headers', async () => {
+    const out = JSON.parse((await call(edge, 'cf.example', '/', { 'cf-ipcity': 'Nowhere', 'cf-timezone': 'Mars/Olympus', 'cf-region-code': 'XX', 'cf-ipcountry': 'DE' })).text);
+    expect(out.cf).toEqual({ colo: 'AMS', httpProtocol: 'HTTP/1.1' });
+    expect(out.cityHeader).toBeNull();
+  });
+
   it('refuses a --trust-proxy entry that is not an address or range', async () => {
     await expect(startCinder({ trustProxy: ['10.0.0.0/99'] })).rejects.toThrow(/--trust-proxy: "10\.0\.0\.0\/99" has an invalid prefix length/);
   });
@@ -145,6 +197,97 @@ describe('ctx.passThroughOnException()', () => {
     const res = await call(edge, 'shop.example', '/pass/order', { 'content-type': 'text/plain' }, { method: 'POST', body: 'two apples' });
     expect(res.text).toBe('origin answered POST /pass/order');
     expect(originSaw[0]).toMatchObject({ method: 'POST', body: 'two apples' });
+  });
+
+  describe('with a body the worker already read', () => {
+    const send = async (cinder: TestCinder, path: string, body: Buffer | AsyncIterable<Buffer>, headers: Record<string, string> = {}) => {
+      originSaw.length = 0;
+      originBodies.length = 0;
+      const res = await request(`${cinder.server.url}${path}`, { method: 'POST', headers: { host: 'shop.example', ...headers }, body });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    // distinct bytes everywhere, so a chunk lost, repeated or reordered shows
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
+    async function* chunked(whole: Buffer, size: number) {
+      for (let at = 0; at < whole.length; at += size) yield whole.subarray(at, at + size);
+    }
+
+    it('a small body read whole: the origin gets it exactly', async () => {
+      const res = await send(edge, '/pass/read-all', Buffer.from('two apples'));
+      expect(res.text).toBe('origin answered POST /pass/read-all');
+      expect(originBodies[0].bytes.toString()).toBe('two apples');
+    });
+
+    it('a 300 KB body (handed into the isolate whole) read whole: the origin gets the same bytes', async () => {
+      const body = bytes(300 * 1024);
+      const res = await send(edge, '/pass/read-all', body);
+      expect(res.status).toBe(203);
+      expect(originBodies[0].bytes.equals(body)).toBe(true);
+      expect(originBodies[0].length).toBe(String(body.length));
+    });
+
+    it('a 3 MB body streamed in, of which the worker read one chunk: the origin gets all of it, Content-Length kept', async () => {
+      const body = bytes(3 * 1024 * 1024);
+      const res = await send(edge, '/pass/read-some', body, { 'content-length': String(body.length) });
+      expect(res.status, res.text).toBe(203);
+      expect(originBodies[0].bytes.length).toBe(body.length);
+      expect(originBodies[0].bytes.equals(body)).toBe(true);
+      expect(originBodies[0].length).toBe(String(body.length));
+      expect(edge.logs.some((l) => l.passed_through === originUrl && /worker read a chunk of \d+ bytes, then broke/.test(String(l.err)))).toBe(true);
+    });
+
+    it('a chunked upload the worker read to the end: the origin gets the same bytes', async () => {
+      const body = bytes(200 * 1024 + 17);
+      const res = await send(edge, '/pass/read-all', chunked(body, 16 * 1024));
+      expect(res.text).toBe('origin answered POST /pass/read-all');
+      expect(originBodies[0].bytes.equals(body)).toBe(true);
+      expect(originBodies[0].chunked).toBe(true);
+    });
+
+    it('a streamed body the worker read past the kept bound: a 500 naming why, nothing forwarded', async () => {
+      const body = bytes(3 * 1024 * 1024);
+      const res = await send(edge, '/pass/read-all', body, { 'content-length': String(body.length) });
+      expect(res.status).toBe(500);
+      expect(res.text).toMatch(/^Worker threw exception: Error: worker read 3145728 bytes, then broke\nctx\.passThroughOnException\(\) was called, but the request cannot be passed through to the origin: the worker had read more than 1048576 bytes of the request body, more than the host keeps to pass it through \(cinder serve --origin-body-max\)\n/);
+      expect(originSaw).toEqual([]);
+      // the connection and the server are fine afterwards
+      expect((await call(edge, 'shop.example', '/pass/ok')).text).toBe('worker answered');
+    });
+
+    it('a body read whole over a lower --origin-body-max: a 500 naming the sizes; a body within it passes', async () => {
+      const small = await startCinder({ origins: [`shop.example/*=${originUrl}`], allowPrivateFetch: true, originBodyMax: 1000 });
+      try {
+        await deploy(small, 'pass', passWorker);
+        const routed = await small.admin('PUT', '/workers/pass/routes', { json: { routes: ['shop.example/*'] } });
+        expect(routed.status, routed.text).toBe(200);
+        const over = await send(small, '/pass/read-all', bytes(5000));
+        expect(over.status).toBe(500);
+        expect(over.text).toMatch(/cannot be passed through to the origin: the request body is 5000 bytes, more than the 1000 bytes the host keeps to pass it through \(cinder serve --origin-body-max\)/);
+        expect(originSaw).toEqual([]);
+        const within = await send(small, '/pass/read-all', bytes(1000));
+        expect(within.status).toBe(203);
+        expect(originBodies[0].bytes.equals(bytes(1000))).toBe(true);
+      } finally {
+        await small.close({ cleanup: true });
+      }
+    });
+
+    it('a worker on the route that streams the body back as its response (and calls passThroughOnException) echoes all of it', async () => {
+      const body = bytes(3 * 1024 * 1024 + 5);
+      const res = await request(`${edge.server.url}/pass/echo`, { method: 'POST', headers: { host: 'shop.example', 'content-length': String(body.length) }, body });
+      expect(res.statusCode).toBe(200);
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(body)).toBe(true);
+      // the same connection pool serves the next request
+      expect((await call(edge, 'shop.example', '/pass/ok')).text).toBe('worker answered');
+    });
+
+    it('the bound limits only what is kept: a worker on the route reads a body past it whole', async () => {
+      const body = bytes(2 * 1024 * 1024);
+      const res = await send(edge, '/plain/read-all', body, { 'content-length': String(body.length) });
+      expect(res.status).toBe(500);
+      expect(res.text).toMatch(/^Worker threw exception: Error: worker read 2097152 bytes, then broke\nrequest id/);
+      expect(originSaw).toEqual([]);
+    });
   });
 
   it('leaves a worker that answers, or throws without calling it, as it is', async () => {

@@ -51,6 +51,28 @@ describe('built-in modules in the bundle', () => {
     await expect(bundleWorker(entry, {})).rejects.toThrow(/index\.js:1:\d+: node:buffer needs the nodejs_compat compatibility flag/);
   });
 
+  it('honours the compatibility date as the runtime does: nodejs_compat on by default from 2026-08-04, each half turned off by its no_ flag', async () => {
+    const entry = project('dated', { 'index.js': 'import { Buffer } from "node:buffer";\nimport { EventEmitter } from "events";\nexport default { fetch() { return new Response(String([Buffer, EventEmitter].length)); } };' });
+    const code = (await bundleWorker(entry, { compatibilityDate: '2026-08-04' })).modules[0].code;
+    expect(code).toMatch(/from "node:buffer"/);
+    expect(code).toMatch(/from "node:events"/);
+    // no_nodejs_compat alone leaves nodejs_compat_v2 on by its own default, and v2 is nodejs_compat
+    expect((await bundleWorker(entry, { compatibilityDate: '2026-09-01', compatibilityFlags: ['no_nodejs_compat'] })).modules[0].code).toMatch(/from "node:buffer"/);
+    await expect(bundleWorker(entry, { compatibilityDate: '2026-09-01', compatibilityFlags: ['no_nodejs_compat', 'no_nodejs_compat_v2'] })).rejects.toThrow(/node:buffer is not available: no_nodejs_compat \(with no_nodejs_compat_v2\) turns Node\.js compatibility off/);
+    await expect(bundleWorker(entry, { compatibilityDate: '2026-08-03' })).rejects.toThrow(/node:buffer needs the nodejs_compat compatibility flag/);
+  });
+
+  it('leaves a bare import of a prefix-only Node.js module (test, sqlite) to npm', async () => {
+    const entry = project('prefix-only', {
+      'index.js': 'import t from "test";\nexport default { fetch() { return new Response(t); } };',
+      'node_modules/test/package.json': '{"name":"test","main":"index.js"}',
+      'node_modules/test/index.js': 'module.exports = "the npm package called test";',
+    });
+    const code = (await bundleWorker(entry, { compatibilityFlags: ['nodejs_compat'] })).modules[0].code;
+    expect(code).toContain('the npm package called test');
+    await expect(bundleWorker(project('prefixed', { 'index.js': 'import "node:sqlite";\nexport default {};' }), { compatibilityFlags: ['nodejs_compat'] })).rejects.toThrow(/node:sqlite is not available on Cinder: absent from workerd; use D1/);
+  });
+
   it('names every refused import with its file and line', async () => {
     const entry = project('refused', {
       'index.js': 'import "./lib.js";\nexport default {};',

@@ -168,7 +168,27 @@ describe('compatibility flags and Node.js built-ins at build', { timeout: 120_00
     write('fs/wrangler.toml', 'name = "fs"\nmain = "index.js"\ncompatibility_flags = ["nodejs_compat"]\n');
     const out = deploy(join(work, 'fs'));
     expect(out.status).toBe(1);
-    expect(out.stderr).toMatch(/node:fs is not available on Cinder \(nodejs_compat offers node:assert, .*node:buffer/);
+    expect(out.stderr).toMatch(/node:fs is not available on Cinder: there is no file system; use KV, R2 or static assets \(nodejs_compat offers node:assert, .*node:buffer/);
+  });
+
+  it('a compatibility_date of 2026-08-04 or later turns nodejs_compat on without the flag, as on Workers; no_nodejs_compat with no_nodejs_compat_v2 turns it off', async () => {
+    const worker = 'import { Buffer } from "node:buffer"; import { createHash } from "crypto"; export default { fetch() { return new Response(createHash("sha1").update(Buffer.from("x")).digest("hex") + " " + typeof process); } };';
+    write('dated/index.js', worker);
+    write('dated/wrangler.toml', 'name = "dated"\nmain = "index.js"\ncompatibility_date = "2026-08-04"\n');
+    const out = deploy(join(work, 'dated'));
+    expect(out.status, out.stderr).toBe(0);
+    // sha1("x"), and the process global that nodejs_compat_v2 brings
+    expect(await get('dated.example')).toEqual({ status: 200, text: '11f6ad8ec52a2984abaafd7c3b516503785c2072 object' });
+    write('dated-off/index.js', worker);
+    write('dated-off/wrangler.toml', 'name = "dated-off"\nmain = "index.js"\ncompatibility_date = "2026-08-04"\ncompatibility_flags = ["no_nodejs_compat", "no_nodejs_compat_v2"]\n');
+    const off = deploy(join(work, 'dated-off'));
+    expect(off.status).toBe(1);
+    expect(off.stderr).toContain('node:buffer is not available: no_nodejs_compat (with no_nodejs_compat_v2) turns Node.js compatibility off');
+    write('dated-before/index.js', worker);
+    write('dated-before/wrangler.toml', 'name = "dated-before"\nmain = "index.js"\ncompatibility_date = "2026-08-03"\n');
+    const before = deploy(join(work, 'dated-before'));
+    expect(before.status).toBe(1);
+    expect(before.stderr).toContain('node:buffer needs the nodejs_compat compatibility flag (add compatibility_flags = ["nodejs_compat"], or set compatibility_date to 2026-08-04 or later');
   });
 
   it('refuses unknown compatibility flags by name before building', () => {

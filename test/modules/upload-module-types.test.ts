@@ -89,6 +89,25 @@ describe('module types through the upload', () => {
     expect(JSON.parse(served.text)).toMatchObject({ bytes: Array.from(BYTES), sum: 42 });
   });
 
+  it('refuses node:* imports of an uploaded (unbundled) module by the same rule as the bundler: flags and date', async () => {
+    const put = (name: string, metadata: Record<string, unknown>, code: string) =>
+      cinder.admin('PUT', `/workers/${name}`, { body: partsForm({ main_module: 'index.js', ...metadata }, { 'index.js': { body: code, type: 'application/javascript+module' } }) });
+    const buffer = 'import { Buffer } from "node:buffer"; export default { fetch() { return new Response(Buffer.from("hi").toString("base64")); } };';
+    const none = await put('nodeless', { compatibility_date: '2025-06-01' }, buffer);
+    expect(none.status).toBe(400);
+    expect(none.text).toMatch(/node:buffer needs the nodejs_compat compatibility flag/);
+    const bare = await put('nodeless-bare', { compatibility_date: '2025-06-01' }, 'import { EventEmitter } from "events"; export default { fetch() { return new Response(typeof EventEmitter); } };');
+    expect(bare.status).toBe(400);
+    expect(bare.text).toMatch(/node:events needs the nodejs_compat compatibility flag/);
+    const fs = await put('nodefs', { compatibility_date: '2025-06-01', compatibility_flags: ['nodejs_compat'] }, 'import { readFileSync } from "node:fs"; export default { fetch() { return new Response(readFileSync("/etc/hostname")); } };');
+    expect(fs.status).toBe(400);
+    expect(fs.text).toMatch(/node:fs is not available on Cinder: there is no file system/);
+    // from 2026-08-04 the date alone offers them, as on Workers
+    const dated = await put('nodedated', { compatibility_date: '2026-08-04' }, buffer);
+    expect(dated.status, dated.text).toBe(201);
+    expect((await cinder.get('nodedated.example.com')).text).toBe('aGk=');
+  });
+
   it('does not let the worker take the values of its modules twice or reach the loader internals', async () => {
     const res = await cinder.admin('PUT', '/workers/internal', {
       body: partsForm({ main_module: 'index.js' }, {

@@ -88,6 +88,7 @@ function serveCommand(): Command {
     .option('--colo <name>', 'request.cf.colo: a name for where this server is', 'LOCAL')
     .option('--trust-proxy <cidrs>', 'proxies in front (comma-separated addresses or CIDR ranges) whose CF-Connecting-IP / X-Forwarded-For / CF-IPCountry are believed; otherwise the socket peer is the client')
     .option('--origin <pattern=url>', 'where a request goes when its worker throws after ctx.passThroughOnException(), e.g. "example.com/*=http://10.0.0.5:8080" (repeatable; obeys --allow-private-fetch)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--origin-body-max <bytes>', 'on a route with an --origin, how much of a request body the worker read is kept so it can still be passed through (default 1048576); past it the answer is a 500 saying so', positive)
     .option('--max-asset-files <n>', 'most static asset files per version (default 20000)', positive)
     .option('--no-supervisor', 'serve in this process, unsupervised (debugging): a crash or hang is not restarted')
     .action(async (opts) => {
@@ -137,6 +138,7 @@ function serveCommand(): Command {
         colo: opts.colo,
         trustProxy: typeof opts.trustProxy === 'string' ? opts.trustProxy.split(',') : undefined,
         origins: opts.origin,
+        originBodyMax: opts.originBodyMax,
         maxAssetFiles: opts.maxAssetFiles,
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2

@@ -52,7 +52,8 @@ const fileWorkerName = (file: string) => basename(file, extname(file)).toLowerCa
 export function projectWorker(file: string, env: string | undefined, extraVars: [string, string][] = []): DevWorkerSource {
   const read = (): DevWorkerSource => {
     const config = readConfig(file, env);
-    if (!config.main) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module)${config.assets ? '; cinder dev does not serve a project of assets only yet (cinder deploy does)' : ''}`);
+    // No main with [assets]: a project of static assets only, served as a deploy serves it.
+    if (!config.main && !config.assets) throw new ConfigError(`${config.file} has no main: add main = "src/index.ts" (the worker's entry module), or an [assets] directory`);
     const dir = dirname(config.file);
     const bindings: Record<string, BindingConfig> = {};
     for (const [name, value] of Object.entries(config.vars)) setBinding(bindings, name, typeof value === 'string' ? { type: 'plain_text', text: value } : { type: 'json', json: value });
@@ -74,7 +75,7 @@ export function projectWorker(file: string, env: string | undefined, extraVars: 
       throw new ConfigError((error as Error).message);
     }
     return {
-      name: config.name ?? fileWorkerName(config.main),
+      name: config.name ?? (config.main ? fileWorkerName(config.main) : fileWorkerName(dir)),
       entry: config.main,
       bindings,
       limits,

@@ -50,7 +50,7 @@ export interface ProjectConfig {
 
 /** How the project's worker is bundled. */
 export function bundleOptions(config: ProjectConfig | undefined): BundleOptions {
-  return config ? { rules: config.rules, compatibilityFlags: config.compatibilityFlags } : {};
+  return config ? { rules: config.rules, compatibilityFlags: config.compatibilityFlags, compatibilityDate: config.compatibilityDate } : {};
 }
 
 /** One [[d1_databases]] entry. */
