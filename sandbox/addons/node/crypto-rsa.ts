@@ -1,9 +1,11 @@
 // RSA on BigInt, inside the isolate: key generation, PKCS#1 v1.5 and PSS signatures, OAEP and
-// PKCS#1 v1.5 encryption (RFC 8017). Private-key operations are blinded (a fresh random r per
-// call, so the exponentiation never runs on a value the caller chose) and checked by re-applying
-// the public exponent, which also catches a fault in the CRT halves. V8's BigInt arithmetic is not
-// constant-time; blinding is what keeps the secret exponent's timing away from chosen inputs.
-// Padding checks on decryption walk the whole block whatever they find, and fail with one error.
+// PKCS#1 v1.5 encryption (RFC 8017). V8's BigInt arithmetic is not constant-time, so private-key
+// operations are kept from leaking what they work on as far as JavaScript can: the base is blinded
+// (a fresh random r per call, so the exponentiation never runs on a value the caller chose), the
+// CRT exponents are blinded (d_p + k(p-1), fresh k per call), the exponentiation does the same
+// operations whatever the exponent's digits, and the result is checked by re-applying the public
+// exponent (which also catches a fault in the CRT halves). Padding checks on decryption walk the
+// whole block whatever they find, and fail with one error.
 import { crypto } from './web.js';
 import { newHash } from './crypto-hash.js';
 import { bigIntToBytes, bitLength, bytesToBigInt } from './crypto-asn1.js';
@@ -41,8 +43,9 @@ export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint 
   let result = 1n;
   for (let i = 0; i < bits.length; i++) {
     if (i > 0) for (let k = 0; k < 4; k++) result = (result * result) % modulus;
-    const digit = parseInt(bits[i], 16);
-    if (digit) result = (result * table[digit]) % modulus;
+    // a multiplication for every window, zero or not: the sequence of operations depends only on
+    // the exponent's length, not on its digits
+    result = (result * table[parseInt(bits[i], 16)]) % modulus;
   }
   return result;
 }
@@ -167,6 +170,8 @@ export function modulusBytes(key: RsaKey): number {
   return Math.ceil(bitLength(key.n) / 8);
 }
 
+const exponentBlind = () => bytesToBigInt(randomBytes(8)) | 1n;
+
 /** m^d mod n, blinded, by CRT when the key has its factors; verified by m == s^e. */
 export function rsaPrivate(key: RsaKey, m: bigint): bigint {
   const { n, e, d } = key;
@@ -178,12 +183,14 @@ export function rsaPrivate(key: RsaKey, m: bigint): bigint {
   const blinded = (m * modPow(r, e, n)) % n;
   let s: bigint;
   if (key.p && key.q && key.dp !== undefined && key.dq !== undefined && key.qi !== undefined) {
-    const s1 = modPow(blinded, key.dp, key.p);
-    const s2 = modPow(blinded, key.dq, key.q);
+    // the exponents blinded too (d_p + k(p-1) gives the same result for a fresh random k), so no
+    // two operations run the same exponent
+    const s1 = modPow(blinded, key.dp + exponentBlind() * (key.p - 1n), key.p);
+    const s2 = modPow(blinded, key.dq + exponentBlind() * (key.q - 1n), key.q);
     const h = (((s1 - s2) % key.p) + key.p) % key.p;
     s = s2 + ((h * key.qi) % key.p) * key.q;
   } else {
-    s = modPow(blinded, d, n);
+    s = modPow(blinded, d, n);  // no factors (a JWK with only n, e, d): the base is still blinded
   }
   const result = (s * modInverse(r, n)) % n;
   if (modPow(result, e, n) !== m) throw cryptoError('RSA private key operation failed its check', 'ERR_OSSL_RSA_INTERNAL_ERROR');
