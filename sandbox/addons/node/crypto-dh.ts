@@ -27,10 +27,8 @@ function piBits(bits: number): bigint {
   return (16n * arctanInverse(5n) - 4n * arctanInverse(239n)) >> guard;
 }
 
+// workerd offers these five (modp1, modp2 and modp5 are too small; it refuses them, so Cinder does)
 const GROUPS: Record<string, { bits: number; k: bigint }> = {
-  modp1: { bits: 768, k: 149686n },
-  modp2: { bits: 1024, k: 129093n },
-  modp5: { bits: 1536, k: 741804n },
   modp14: { bits: 2048, k: 124476n },
   modp15: { bits: 3072, k: 1690314n },
   modp16: { bits: 4096, k: 240904n },
@@ -55,10 +53,31 @@ function groupPrime(name: string): bigint {
   return prime;
 }
 
+function isGroupPrime(p: bigint): boolean {
+  const bits = bitLength(p);
+  return Object.entries(GROUPS).some(([name, group]) => group.bits === bits && groupPrime(name) === p);
+}
+
 function randomBigInt(bytes: number): bigint {
   const out = new Uint8Array(bytes);
   webCrypto.getRandomValues(out);
   return bytesToBigInt(out);
+}
+
+/** verifyError as BoringSSL's DH_check reports it: NOT_SUITABLE_GENERATOR (8) or
+ *  UNABLE_TO_CHECK_GENERATOR (4), P_NOT_PRIME (1), P_NOT_SAFE_PRIME (2). A group's prime is known
+ *  to be a safe prime, and testing thousands of bits would be slow. */
+function dhCheck(p: bigint, g: bigint): number {
+  let flags = 0;
+  if (g === 2n) flags |= p % 24n !== 11n ? 8 : 0;
+  else if (g === 5n) flags |= p % 10n !== 3n && p % 10n !== 7n ? 8 : 0;
+  else flags |= 4;
+  if (knownPrime || isGroupPrime(p)) return flags;
+  // informational (Node computes it at construction): a few random bases, not a proof
+  const rounds = bitLength(p) >= 1024 ? 4 : 8;
+  if (!isProbablePrime(p, rounds)) flags |= 1;
+  else if (!isProbablePrime(p >> 1n, rounds)) flags |= 2;
+  return flags;
 }
 
 export class DiffieHellman {
@@ -78,8 +97,7 @@ export class DiffieHellman {
     const g = generator === undefined ? 2n : typeof generator === 'number' ? BigInt(generator) : bytesToBigInt(toBytes(generator, generatorEncoding, 'generator'));
     if (g < 2n) throw coded(new Error('Invalid Diffie-Hellman generator'), 'ERR_OSSL_DH_BAD_GENERATOR');
     this.#g = g;
-    // DH_CHECK_P_NOT_PRIME (1) / DH_CHECK_P_NOT_SAFE_PRIME (2), as OpenSSL's check reports them
-    this.verifyError = knownPrime || isProbablePrime(this.#p, 8) ? 0 : 1;
+    this.verifyError = dhCheck(this.#p, this.#g);
   }
 
   /** A group: its prime is known to be a safe prime. */
@@ -139,7 +157,8 @@ export class DiffieHellman {
 }
 
 export function getDiffieHellman(groupName: string): DiffieHellman {
-  if (typeof groupName !== 'string' || !(groupName in GROUPS)) throw coded(new Error('Unknown DH group'), 'ERR_CRYPTO_UNKNOWN_DH_GROUP');
+  // workerd's words
+  if (typeof groupName !== 'string' || !(groupName in GROUPS)) throw new Error('Failed to init DiffieHellmanGroup: invalid group. Only groups {modp14, modp15, modp16, modp17, modp18} are supported.');
   return DiffieHellman.fromGroup(groupName);
 }
 

@@ -136,6 +136,7 @@ const sections = {
       curves: crypto.getCurves(),
       p224: (() => { const e = crypto.createECDH('secp224r1'); e.setPrivateKey(Buffer.alloc(28, 5)); return e.getPublicKey('hex', 'compressed'); })(),
       // and md4, md5-sha1
+      verifyError: [crypto.createDiffieHellman(crypto.getDiffieHellman('modp14').getPrime(), 2).verifyError, crypto.createDiffieHellman(Buffer.from('17', 'hex')).verifyError, crypto.createDiffieHellman(Buffer.from('15', 'hex'), 5).verifyError],
       primes: [crypto.checkPrimeSync(2n ** 127n - 1n), crypto.checkPrimeSync(2n ** 128n + 1n), crypto.checkPrimeSync(Buffer.from([0x0d])), crypto.generatePrimeSync(16).byteLength, typeof crypto.generatePrimeSync(40, { bigint: true })],
       hashes: crypto.getHashes().filter((h) => h !== 'md4' && h !== 'md5-sha1'),
       hashAliases: ['RSA-SHA224', 'DSA-SHA', 'ecdsa-with-SHA1'].map((h) => crypto.createHash(h).update('x').digest('hex')),
@@ -145,7 +146,8 @@ const sections = {
         notKey: caught(() => crypto.createPublicKey('not a key')).error,
         wrongType: caught(() => crypto.createPrivateKey(rsaPublic.export({ type: 'spki', format: 'pem' }))).error,
         bigScrypt: caught(() => crypto.scryptSync('a', 'b', 16, { N: 2 ** 20 })).error,
-        badGroup: caught(() => crypto.getDiffieHellman('modp99')).error,
+        badGroup: caught(() => crypto.getDiffieHellman('modp99')),
+        smallGroup: (() => { try { crypto.getDiffieHellman('modp2'); return 'accepted'; } catch (e) { return e.message; } })(),
       },
     };
   },
