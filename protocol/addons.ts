@@ -37,9 +37,10 @@ export const ADDONS: readonly AddonSpec[] = [
   // for "Upgrade: websocket"), which name no global of it.
   { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
   // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto). Also for a
-  // worker calling node:crypto's generateKeyPair: its RSA keys are made by Web Crypto on the host
-  // (sandbox/addons/node/crypto-keys.ts), not by seconds of BigInt work on the worker's CPU.
-  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream', 'generateKeyPair'] },
+  // worker calling node:crypto's generateKeyPair or pbkdf2: their callback forms run on Web Crypto
+  // on the host (sandbox/addons/node/crypto-keys.ts, crypto.ts), not as seconds of JavaScript on
+  // the worker's CPU.
+  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream', 'generateKeyPair', 'pbkdf2'] },
   // CompressionStream, DecompressionStream (bindings/compression).
   { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
   // env bindings of KV namespaces (bindings/kv).

@@ -86,7 +86,7 @@ const routes = {
   async primes({ known, composite }) {
     return {
       plain: String(crypto.generatePrimeSync(64, { bigint: true })), safe: String(crypto.generatePrimeSync(48, { safe: true, bigint: true })),
-      buffer: Buffer.from(crypto.generatePrimeSync(20)).toString('hex'), small: String(crypto.generatePrimeSync(3, { bigint: true })),
+      buffer: Buffer.from(crypto.generatePrimeSync(20)).toString('hex'), progression: String(crypto.generatePrimeSync(40, { add: 12n, rem: 11n, bigint: true })), small: String(crypto.generatePrimeSync(3, { bigint: true })),
       async: String(await promisify(crypto.generatePrime)(128, { bigint: true })),
       known: crypto.checkPrimeSync(BigInt(known)), composite: crypto.checkPrimeSync(Buffer.from(composite, 'hex')),
       asyncCheck: await promisify(crypto.checkPrime)(BigInt(known)),
@@ -396,7 +396,8 @@ describe('key agreement, scrypt, secret keys', () => {
     const known = crypto.generatePrimeSync(256, { bigint: true });
     const composite = (crypto.generatePrimeSync(64, { bigint: true }) * crypto.generatePrimeSync(64, { bigint: true })).toString(16).padStart(32, '0');
     const out = await call('primes', { known: String(known), composite });
-    for (const [value, bits] of [[out.plain, 64], [out.safe, 48], [out.small, 3], [out.async, 128]] as const) {
+    expect(BigInt(out.progression) % 12n).toBe(11n);
+    for (const [value, bits] of [[out.plain, 64], [out.safe, 48], [out.small, 3], [out.async, 128], [out.progression, 40]] as const) {
       const n = BigInt(value);
       expect(n.toString(2).length).toBe(bits);
       expect(crypto.checkPrimeSync(n)).toBe(true);

@@ -180,19 +180,21 @@ interface PrimeOptions {
   rem?: unknown;
 }
 
-/** generatePrimeSync(size, { bigint, safe }): a random prime of exactly `size` bits (a safe prime,
- *  (p-1)/2 prime too, when asked: that is a long search, on the worker's CPU). */
+/** generatePrimeSync(size, { bigint, safe, add, rem }): a random prime of exactly `size` bits (a
+ *  safe prime, (p-1)/2 prime too, when asked: that is a long search, on the worker's CPU). */
 export function generatePrimeSync(size: number, options: PrimeOptions = {}): ArrayBuffer | bigint {
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 2 ** 31 - 1) {
     throw coded(new RangeError(`The value of "size" is out of range. It must be >= 1 && <= 2147483647. Received ${size}`), 'ERR_OUT_OF_RANGE');
   }
   if (options === null || typeof options !== 'object') throw argTypeError('options', 'of type object');
-  if (options.add !== undefined || options.rem !== undefined) {
-    throw coded(new Error('generatePrime with options.add/options.rem is not supported by node:crypto in Cinder (see docs/compat.md)'), 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM');
-  }
+  const add = options.add === undefined ? undefined : primeOption(options.add, 'add');
+  const rem = options.rem === undefined ? undefined : primeOption(options.rem, 'rem');
+  if (add !== undefined && (add < 2n || bitLength(add) > size)) throw coded(new RangeError('invalid options.add'), 'ERR_OUT_OF_RANGE');
+  if (rem !== undefined && (add === undefined || rem >= add)) throw coded(new RangeError('invalid options.rem'), 'ERR_OUT_OF_RANGE');
   if (size < 2 || (options.safe && size < 3)) throw coded(new RangeError('invalid size for a prime'), 'ERR_OUT_OF_RANGE');
   let prime: bigint;
-  if (options.safe) {
+  if (add !== undefined) prime = primeInProgression(size, add, rem ?? (options.safe ? 3n : 1n), !!options.safe);
+  else if (options.safe) {
     do prime = 2n * randomPrime(size - 1, 1n) + 1n;
     while (!isProbablePrime(prime, 20) || bitLength(prime) !== size);
   } else {
@@ -201,6 +203,26 @@ export function generatePrimeSync(size: number, options: PrimeOptions = {}): Arr
   if (options.bigint) return prime;
   const bytes = bigIntToBytes(prime);
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+function primeOption(value: unknown, name: string): bigint {
+  if (typeof value === 'bigint') return value;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return bytesToBigInt(toBytes(value, undefined, `options.${name}`));
+  throw argTypeError(`options.${name}`, 'of type bigint or an instance of ArrayBuffer, Buffer, TypedArray or DataView');
+}
+
+/** A prime p of `size` bits with p mod add == rem (safe: (p-1)/2 prime too). Gives up after a
+ *  bounded search: with gcd(add, rem) > 1 there may be no such prime at all. */
+function primeInProgression(size: number, add: bigint, rem: bigint, safe: boolean): bigint {
+  const top = 1n << BigInt(size - 1);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    let candidate = randomBigInt(Math.ceil(size / 8)) % top | top;
+    candidate = candidate - (candidate % add) + rem;
+    for (let step = 0; step < 4096 && bitLength(candidate) === size; step++, candidate += add) {
+      if (isProbablePrime(candidate, 16) && (!safe || isProbablePrime(candidate >> 1n, 16))) return candidate;
+    }
+  }
+  throw coded(new Error(`No ${safe ? 'safe ' : ''}prime of ${size} bits found with p mod ${add} == ${rem}`), 'ERR_OSSL_BN_NO_PRIME_CANDIDATE');
 }
 
 export function generatePrime(size: number, options: PrimeOptions | Callback<ArrayBuffer | bigint>, callback?: Callback<ArrayBuffer | bigint>): void {

@@ -137,7 +137,7 @@ const sections = {
       p224: (() => { const e = crypto.createECDH('secp224r1'); e.setPrivateKey(Buffer.alloc(28, 5)); return e.getPublicKey('hex', 'compressed'); })(),
       // and md4, md5-sha1
       verifyError: [crypto.createDiffieHellman(crypto.getDiffieHellman('modp14').getPrime(), 2).verifyError, crypto.createDiffieHellman(Buffer.from('17', 'hex')).verifyError, crypto.createDiffieHellman(Buffer.from('15', 'hex'), 5).verifyError],
-      primes: [crypto.checkPrimeSync(2n ** 127n - 1n), crypto.checkPrimeSync(2n ** 128n + 1n), crypto.checkPrimeSync(Buffer.from([0x0d])), crypto.generatePrimeSync(16).byteLength, typeof crypto.generatePrimeSync(40, { bigint: true })],
+      primes: [crypto.checkPrimeSync(2n ** 127n - 1n), crypto.checkPrimeSync(2n ** 128n + 1n), crypto.checkPrimeSync(Buffer.from([0x0d])), crypto.generatePrimeSync(16).byteLength, typeof crypto.generatePrimeSync(40, { bigint: true }), crypto.generatePrimeSync(32, { add: 12n, rem: 11n, bigint: true }) % 12n === 11n],
       hashes: crypto.getHashes().filter((h) => h !== 'md4' && h !== 'md5-sha1'),
       hashAliases: ['RSA-SHA224', 'DSA-SHA', 'ecdsa-with-SHA1'].map((h) => crypto.createHash(h).update('x').digest('hex')),
       errors: {
