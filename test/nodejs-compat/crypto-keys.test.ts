@@ -185,6 +185,12 @@ beforeAll(async () => {
     // the default CPU limit (50 ms): a 4096-bit key is seconds of BigInt work in the isolate
     keygen: { code: `import { generateKeyPairSync } from 'node:crypto';
       export default { fetch() { const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 4096 }); return new Response(String(publicKey.asymmetricKeyDetails.modulusLength)); } }`, ...compat },
+    // PBKDF2 at 100,000 iterations through the callback form, under the default limit: on the host
+    'pbkdf2-native': { code: `import { pbkdf2 } from 'node:crypto';
+      export default { async fetch() {
+        const key = await new Promise((resolve, reject) => pbkdf2('pw', 'salt', 100000, 32, 'sha256', (err, k) => (err ? reject(err) : resolve(k))));
+        return new Response(key.toString('hex'));
+      } }`, ...compat },
     // the asynchronous form of the same, under the same limit: made by Web Crypto on the host
     'async-keygen': { code: `import { generateKeyPair, sign, verify } from 'node:crypto';
       import { promisify } from 'node:util';
@@ -430,6 +436,12 @@ describe('key agreement, scrypt, secret keys', () => {
     const res = await server.request('async-keygen', '/');
     expect(res.status, res.text).toBe(200);
     expect(res.text).toBe('4096 true');
+  });
+
+  it('pbkdf2 (callback) at 100,000 iterations fits the default CPU limit: a worker naming it gets Web Crypto, which runs it on the host', async () => {
+    const res = await server.request('pbkdf2-native', '/');
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toBe(crypto.pbkdf2Sync('pw', 'salt', 100000, 32, 'sha256').toString('hex'));
   });
 
   it('refuses what it does not do, by name: RSA over 4096 bits, Ed448, encrypted keys, toCryptoKey, garbage', async () => {
