@@ -10,7 +10,9 @@
 //    then with a new connection per request; counts, not timings.
 // 3. Deploy propagation across 3 nodes on one Redis (each node --processes 1): for each of
 //    --deploys uploads to node A, how long from A's answer until B and C serve the new version
-//    (each polled back to back over a keep-alive connection), and from the upload's start.
+//    (each polled back to back over a keep-alive connection), and from the upload's start; and the
+//    nodes' own figure from their logs. --redis-cluster: the same on a three-master Redis Cluster
+//    (redis-server --cluster-enabled + redis-cli --cluster create) instead of one Redis.
 //
 // Output: tables on stdout, bench/results/scale-<timestamp>.json and latest-scale.json.
 import { spawn } from 'node:child_process';
@@ -27,6 +29,7 @@ const args = { ...parseArgs(process.argv.slice(2)), deploys: 20, parts: ['throug
 for (const arg of process.argv.slice(2)) {
   if (arg.startsWith('--deploys=')) args.deploys = Number(arg.split('=')[1]);
   if (arg.startsWith('--parts=')) args.parts = arg.split('=')[1].split(',');
+  if (arg === '--redis-cluster') args.redisCluster = true;
 }
 const log = (s) => process.stderr.write(s + '\n');
 const median = (xs) => {
@@ -198,13 +201,49 @@ function startRedis() {
   });
 }
 
+/** Three cluster-enabled redis-servers made one cluster with redis-cli (no replicas). */
+async function startRedisCluster() {
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'cinder-bench-redis-cluster-'));
+  const children = [];
+  const ports = [];
+  const stop = () => {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    ports.push(port);
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (/Ready to accept connections/.test(out)) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
+    });
+  }
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+  if (created.status !== 0) {
+    stop();
+    throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  }
+  for (let i = 0; i < 200; i++) {
+    if (ports.every((p) => /cluster_state:ok/.test(spawnSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).stdout))) break;
+    await sleep(100);
+  }
+  return { url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, stop };
+}
+
 async function propagation() {
-  const redis = await startRedis();
+  const redis = args.redisCluster ? await startRedisCluster() : await startRedis();
   const nodes = [];
   try {
     for (const id of ['a', 'b', 'c']) {
       log(`[scale] starting node ${id} on Redis`);
-      nodes.push(await startCinderServe({}, { args: ['--processes', '1', '--redis', redis.url, '--node-id', `bench-${id}`] }));
+      nodes.push(await startCinderServe({}, { args: ['--processes', '1', '--redis', redis.url, '--node-id', `bench-${id}`], keepLogLines: /deploy propagated/ }));
     }
     const [a, ...others] = nodes;
     const agents = others.map(() => new Agent({ connections: 1 }));
@@ -237,7 +276,12 @@ async function propagation() {
       await sleep(100);
     }
     for (const agent of agents) await agent.close();
+    await sleep(500);
+    // The nodes' own figure (scale.ts): ms from A's announcement (the store has the write) until
+    // the node serves the version, as each of B and C logged it.
+    const nodeFigures = others.flatMap((node) => node.keptLogLines().map((line) => JSON.parse(line)).filter((entry) => entry.worker === 'prop').map((entry) => entry.servingMs));
     return {
+      nodeMeasuredMs: { count: nodeFigures.length, p50: pct(nodeFigures, 50), p90: pct(nodeFigures, 90), max: Math.max(...nodeFigures), over100: nodeFigures.filter((ms) => ms > 100).length },
       deploys: args.deploys,
       nodes: 3,
       afterAnswerMs: { p50: pct(afterAnswer, 50), p90: pct(afterAnswer, 90), max: Math.max(...afterAnswer) },
@@ -278,14 +322,16 @@ if (scale.disruption.length) console.log(
   ]),
 );
 const p = scale.propagation;
-if (p) console.log(`\nDeploy propagation, 3 nodes on one Redis, ${p.deploys} deploys to node A (ms until B and C serve the new version)`);
+if (p) console.log(`\nDeploy propagation, 3 nodes on ${args.redisCluster ? 'a three-master Redis Cluster' : 'one Redis'}, ${p.deploys} deploys to node A (ms until B and C serve the new version)`);
 if (p) console.log(
   table([
     ['measured from', 'p50', 'p90', 'max'],
     ["A's answer", fmtMs(p.afterAnswerMs.p50), fmtMs(p.afterAnswerMs.p90), fmtMs(p.afterAnswerMs.max)],
     ['the upload start', fmtMs(p.afterUploadStartMs.p50), fmtMs(p.afterUploadStartMs.p90), fmtMs(p.afterUploadStartMs.max)],
+    ["A's announcement (the nodes' own log)", fmtMs(p.nodeMeasuredMs.p50), fmtMs(p.nodeMeasuredMs.p90), fmtMs(p.nodeMeasuredMs.max)],
   ]),
 );
+if (p) console.log(`node-measured: ${p.nodeMeasuredMs.over100} of ${p.nodeMeasuredMs.count} propagations over 100 ms`);
 if (p) console.log(`first request after A answered already served the new version: ${Math.round(p.firstPollServedNew * 100)}% of the time`);
 mkdirSync(join(benchDir, 'results'), { recursive: true });
 const stamp = env.date.replace(/[:.]/g, '-');

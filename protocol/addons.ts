@@ -61,7 +61,7 @@ export const ADDONS: readonly AddonSpec[] = [
   { name: 'assets', bindings: ['assets'] },
   // Durable Objects (bindings/durable-objects): the namespace binding, and in the isolate that hosts
   // an object (src/runtime/durable-objects/object-host.ts marks it with the flag) the object's events.
-  { name: 'durable-objects', bindings: ['durable_object_namespace'], flags: [DURABLE_OBJECT_HOST_FLAG] },
+  { name: 'durable-objects', bindings: ['durable_object_namespace'], flags: [DURABLE_OBJECT_HOST_FLAG], globals: ['WebSocketRequestResponsePair'] },
   // nodejs_compat's Node.js modules and globals, and nodejs_als (protocol/node-modules.ts).
   ...NODE_ADDONS,
 ];

@@ -74,6 +74,11 @@ export const DO_OPS = {
   storage: 'do.storage',
   /** async () -> undefined: answered in a later task, after the guest's microtasks ran (input gate) */
   tick: 'do.tick',
+  /** async (hibernatableId, messages) -> null once the host's buffer is under its bound: a send on
+   *  a WebSocket the hosting object accepted with ctx.acceptWebSocket() */
+  webSocketSend: 'do.ws.send',
+  /** async (hibernatableId, code | null, reason) */
+  webSocketClose: 'do.ws.close',
 } as const;
 
 /** Durable Object ops answered synchronously (SYNC_OPS convention: (op, invocationId, ...args)). */
@@ -86,6 +91,9 @@ export const DO_SYNC_OPS = {
   newUniqueId: 'do.newUniqueId',
   /** (invocationId, SqlRequest) -> SqlAnswer: ctx.storage.sql, ctx.storage.transactionSync */
   sql: 'do.sql',
+  /** (invocationId, HibernationRequest) -> answer: the hosting object's hibernatable WebSockets
+   *  (acceptWebSocket, getWebSockets, tags, attachments, auto-response; bindings/durable-objects/protocol.ts) */
+  webSocket: 'do.ws',
 } as const;
 
 /** The D1 binding's ops (bindings/d1): (bindingName, ...) as bindings/d1/protocol.ts describes. */

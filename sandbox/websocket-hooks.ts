@@ -13,6 +13,25 @@ export interface WebSocketHooks {
   deliver(socketId: number, event: SocketEvent): Promise<unknown>[];
   /** fetch() with Upgrade: websocket (the request as fetch built it) */
   connect(request: { url: string; headers: [string, string][] }): Promise<unknown>;
+
+  // The Durable Object hibernation API (bindings/durable-objects/guest.ts):
+  /** ctx.acceptWebSocket(ws): `ws` (a pair's server end, never accepted) becomes hibernatable under
+   *  the host id `allocate()` returns; its pair's client end then stands for that socket */
+  hibernate(webSocket: unknown, allocate: () => number): void;
+  /** the hibernatable WebSocket with host id `id`, the same object for as long as this isolate lives */
+  revive(id: number): unknown;
+  /** the host id of a hibernatable WebSocket, or null */
+  hibernatableId(webSocket: unknown): number | null;
+  /** the host id a client end stands for (its server end was accepted with acceptWebSocket), or null */
+  foreignId(webSocket: unknown): number | null;
+  /** a hibernatable socket's close or error is being delivered: its state changes as for a listener */
+  hibernatedEvent(id: number, event: SocketEvent): void;
+  /** a stub's fetch: a fresh guest socket id for a WebSocket the object may answer with, and the
+   *  end that stands for it in this isolate (only ever returned in a 101) */
+  reserveId(): number;
+  foreignEnd(id: number): unknown;
+  /** a Durable Object's isolate: its sockets' events (but 'open') run through `gate` (the input gate) */
+  setEventGate(gate: (run: () => Promise<unknown>[]) => Promise<unknown>[]): void;
 }
 
 let hooks: WebSocketHooks | null = null;

@@ -126,7 +126,7 @@ export function workerdVersion() {
  * a fresh directory, and `workers` ({name: file}) deployed through the admin API like `cinder
  * deploy` does. Resolves once every worker answers.
  */
-export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [], env = {}, args = [] } = {}) {
+export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [], env = {}, args = [], keepLogLines = null } = {}) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
@@ -134,13 +134,22 @@ export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv =
   const token = 'bench-admin-token';
   let logBytes = 0;
   let stderr = '';
+  // Log lines matching keepLogLines (a RegExp), kept whole for the bench to read.
+  const kept = [];
+  let partial = '';
   let child;
   const launch = async () => {
     child = spawn(process.execPath, ['--no-node-snapshot', ...execArgv, join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: userEnv({ CINDER_ADMIN_TOKEN: token, ...env }),
     });
-    child.stdout.on('data', (d) => (logBytes += d.length));
+    child.stdout.on('data', (d) => {
+      logBytes += d.length;
+      if (!keepLogLines) return;
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      for (const line of lines) if (keepLogLines.test(line)) kept.push(line);
+    });
     child.stderr.on('data', (d) => {
       stderr += d;
       if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
@@ -174,6 +183,7 @@ export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv =
     adminPort,
     token,
     logBytes: () => logBytes,
+    keptLogLines: () => kept,
     stderr: () => stderr,
     // the supervisor and its serving child together
     rssMb: () => treeRssMb(child.pid),

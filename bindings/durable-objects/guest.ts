@@ -12,6 +12,10 @@
 //     of what ran before it (so `v = await get(); await put(v + 1)` never interleaves);
 //   output gate: an event's answer leaves only once every write it made is durable (the host
 //     answers a write after its SQLite commit, synchronous=FULL).
+//   WebSockets: ctx.acceptWebSocket() hands a socket to the host (bindings/durable-objects/
+//     hibernation.ts), whose events come back as events of their own (webSocketMessage, ...),
+//     re-creating the object if it was evicted; a socket the object accept()s stays in this
+//     isolate, its listeners run behind the input gate too.
 import { registerBinding } from '../../sandbox/env.js';
 import { hostCall, hostCallSync } from '../../sandbox/bridge.js';
 import { currentInvocation, invocation as invocationState } from '../../sandbox/invocation.js';
@@ -21,9 +25,12 @@ import { Response } from '../../sandbox/api/response.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import { requestFromWire, requestToWire, responseFromWire } from '../../sandbox/wire.js';
-import { DO_OPS, DO_SYNC_OPS, RPC_RESERVED_METHODS } from '../../protocol/wall.js';
+import { createIncomingResponse } from '../../sandbox/api/response.js';
+import { webSocketHooks, type WebSocketHooks } from '../../sandbox/websocket-hooks.js';
+import { DO_OPS, DO_SYNC_OPS, RPC_RESERVED_METHODS, type SocketEvent } from '../../protocol/wall.js';
 import {
   DO_LIMITS,
+  HIBERNATION_LIMITS,
   DURABLE_OBJECT_BINDING,
   DURABLE_OBJECT_EVENT,
   STORAGE_FAILED,
@@ -32,6 +39,7 @@ import {
   type ObjectCallAnswer,
   type ObjectEventPayload,
   type ObjectEventResult,
+  type HibernationRequest,
   type SqlAnswer,
   type StorageRequest,
 } from './protocol.js';
@@ -90,7 +98,18 @@ function makeStub(binding: string, id: DurableObjectId): object {
   };
   const fetch = async (input: unknown, init?: unknown): Promise<unknown> => {
     const request = new Request(input as never, init as never);
-    const response = (await call({ kind: 'fetch', request: await requestToWire(request) })) as Response;
+    // The object may answer with one of its hibernatable WebSockets: it comes under an id reserved here.
+    const hooks = webSocketHooks();
+    const socketId = hooks ? hooks.reserveId() : undefined;
+    const wire = await requestToWire(request);
+    const answer = await hostCall<ObjectCallAnswer>(DO_OPS.call, binding, id.toString(), id.name ?? null, socketId === undefined ? { kind: 'fetch', request: wire } : { kind: 'fetch', request: wire, socketId });
+    if ('error' in answer) throw rebuildError(answer.error);
+    if (!('response' in answer)) throw new TypeError('Durable Object fetch: no response');
+    const r = answer.response;
+    if (r.webSocket !== undefined && hooks) {
+      return createIncomingResponse({ status: 101, statusText: r.statusText, headers: r.headers, body: null, url: '', redirected: false, webSocket: hooks.foreignEnd(r.webSocket) });
+    }
+    const response = responseFromWire(r);
     return request.method === 'HEAD' ? new Response(null, response) : response;
   };
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
@@ -507,6 +526,105 @@ class SqlStorageCursor {
   }
 }
 
+// --- WebSocket hibernation -----------------------------------------------------------------------
+
+/** ctx.setWebSocketAutoResponse()'s argument: a message the host answers without waking the object. */
+export class WebSocketRequestResponsePair {
+  readonly #request: string;
+  readonly #response: string;
+
+  constructor(request: unknown, response: unknown) {
+    if (arguments.length < 2) throw new TypeError("Failed to construct 'WebSocketRequestResponsePair': 2 arguments required.");
+    this.#request = String(request);
+    this.#response = String(response);
+  }
+
+  get request(): string {
+    return this.#request;
+  }
+
+  get response(): string {
+    return this.#response;
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'WebSocketRequestResponsePair';
+  }
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function hibernationOp<T = unknown>(request: HibernationRequest): T {
+  return syncOp<T>(DO_SYNC_OPS.webSocket, request);
+}
+
+function socketHooks(what: string): WebSocketHooks {
+  const hooks = webSocketHooks();
+  if (!hooks) throw new TypeError(`${what} requires a WebSocket (from new WebSocketPair())`);
+  return hooks;
+}
+
+function hibernatableIdOf(ws: unknown, what: string): number {
+  const id = webSocketHooks()?.hibernatableId(ws) ?? null;
+  if (id === null) throw new TypeError(`${what} requires a WebSocket accepted with acceptWebSocket()`);
+  return id;
+}
+
+/** Tags as workerd takes them: strings, duplicates ignored, at most 10 of 256 characters. */
+function tagList(tags: unknown): string[] {
+  if (tags === undefined || tags === null) return [];
+  if (typeof tags !== 'object' || typeof (tags as Iterable<unknown>)[Symbol.iterator] !== 'function') throw new TypeError("Failed to execute 'acceptWebSocket' on 'DurableObjectState': parameter 2 is not a sequence of strings.");
+  const out: string[] = [];
+  // (checked in workerd's order: the count of distinct tags so far, then the length, then duplicates)
+  for (const tag of tags as Iterable<unknown>) {
+    const text = String(tag);
+    if (out.length >= HIBERNATION_LIMITS.maxTags) throw new Error(`a Hibernatable WebSocket cannot have more than ${HIBERNATION_LIMITS.maxTags} tags`);
+    if (utf8Length(text) > HIBERNATION_LIMITS.maxTagLength) throw new Error(`"${text}" is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
+    if (!out.includes(text)) out.push(text);
+  }
+  return out;
+}
+
+/** A hibernatable WebSocket's event, to the object's handler method. */
+function socketEvent(instance: ObjectInstance, socketId: number, event: SocketEvent): Promise<ObjectEventResult> {
+  const hooks = socketHooks('a WebSocket event');
+  const ws = hooks.revive(socketId);
+  const done = () => ({ websocket: true as const });
+  switch (event.type) {
+    case 'message': {
+      const handler = instance.webSocketMessage;
+      if (typeof handler !== 'function') throw new TypeError('Durable Object has no webSocketMessage() handler, but one of its hibernatable WebSockets received a message.');
+      return Promise.resolve(handler.call(instance, ws, event.data)).then(done);
+    }
+    case 'close': {
+      hooks.hibernatedEvent(socketId, event);
+      const handler = instance.webSocketClose;
+      if (typeof handler !== 'function') return Promise.resolve(done());
+      return Promise.resolve(handler.call(instance, ws, event.code, event.reason, event.wasClean)).then(done);
+    }
+    case 'error': {
+      hooks.hibernatedEvent(socketId, event);
+      const handler = instance.webSocketError;
+      if (typeof handler !== 'function') return Promise.resolve(done());
+      return Promise.resolve(handler.call(instance, ws, new Error(event.message))).then(done);
+    }
+    default:
+      return Promise.resolve(done());
+  }
+}
+
 // --- the hosted object --------------------------------------------------------------------------
 
 class DurableObjectState {
@@ -532,16 +650,58 @@ class DurableObjectState {
     invocationState(currentInvocation())?.waitUntil.push(Promise.resolve(promise));
   }
 
-  acceptWebSocket(): never {
-    return notSupported('ctx.acceptWebSocket() (WebSocket hibernation)');
+  /** The WebSocket hibernation API: the host keeps `ws` open while the object may be evicted; its
+   *  events come to webSocketMessage/webSocketClose/webSocketError. */
+  acceptWebSocket(ws: unknown, tags?: unknown): void {
+    const hooks = socketHooks('acceptWebSocket()');
+    if (!hooks.isWebSocket(ws)) throw new TypeError("Failed to execute 'acceptWebSocket' on 'DurableObjectState': parameter 1 is not of type 'WebSocket'.");
+    const list = tagList(tags);
+    hooks.hibernate(ws, () => hibernationOp<number>(['accept', list]));
   }
 
-  getWebSockets(): never {
-    return notSupported('ctx.getWebSockets() (WebSocket hibernation)');
+  getWebSockets(tag?: unknown): unknown[] {
+    const hooks = webSocketHooks();
+    if (!hooks) return [];
+    const ids = hibernationOp<number[]>(['list', tag === undefined || tag === null ? null : String(tag)]);
+    return ids.map((id) => hooks.revive(id));
   }
 
-  setWebSocketAutoResponse(): never {
-    return notSupported('ctx.setWebSocketAutoResponse() (WebSocket hibernation)');
+  getTags(ws: unknown): string[] {
+    return hibernationOp<string[]>(['tags', hibernatableIdOf(ws, 'getTags()')]);
+  }
+
+  setWebSocketAutoResponse(pair?: unknown): void {
+    if (pair === undefined || pair === null) {
+      hibernationOp(['clearAutoResponse']);
+      return;
+    }
+    if (!(pair instanceof WebSocketRequestResponsePair)) throw new TypeError("Failed to execute 'setWebSocketAutoResponse' on 'DurableObjectState': parameter 1 is not of type 'WebSocketRequestResponsePair'.");
+    const max = HIBERNATION_LIMITS.maxAutoResponseBytes;
+    const [requestBytes, responseBytes] = [utf8Length(pair.request), utf8Length(pair.response)];
+    if (requestBytes > max) throw new RangeError(`Request cannot be larger than ${max} bytes. A request of size ${requestBytes} was provided.`);
+    if (responseBytes > max) throw new RangeError(`Response cannot be larger than ${max} bytes. A response of size ${responseBytes} was provided.`);
+    hibernationOp(['setAutoResponse', pair.request, pair.response]);
+  }
+
+  getWebSocketAutoResponse(): WebSocketRequestResponsePair | null {
+    const pair = hibernationOp<[string, string] | null>(['getAutoResponse']);
+    return pair ? new WebSocketRequestResponsePair(pair[0], pair[1]) : null;
+  }
+
+  getWebSocketAutoResponseTimestamp(ws: unknown): Date | null {
+    const at = hibernationOp<number | null>(['autoResponseTimestamp', hibernatableIdOf(ws, 'getWebSocketAutoResponseTimestamp()')]);
+    return at === null ? null : new Date(at);
+  }
+
+  setHibernatableWebSocketEventTimeout(timeoutMs?: unknown): void {
+    const ms = timeoutMs === undefined || timeoutMs === null ? null : Number(timeoutMs);
+    if (ms !== null && !(ms >= 0)) throw new TypeError('setHibernatableWebSocketEventTimeout() requires a number of milliseconds');
+    if (ms !== null && ms > HIBERNATION_LIMITS.maxEventTimeoutMs) throw new Error(`Event timeout should not exceed ${HIBERNATION_LIMITS.maxEventTimeoutMs} ms.`);
+    hibernationOp(['setEventTimeout', ms]);
+  }
+
+  getHibernatableWebSocketEventTimeout(): number | null {
+    return hibernationOp<number | null>(['getEventTimeout']);
   }
 
   abort(): never {
@@ -587,6 +747,8 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
       }
       return Promise.resolve(handler.apply(instance, event.args)).then((value) => ({ value: structuredClone(value) }));
     }
+    case 'websocket':
+      return socketEvent(instance, event.socketId, event.event);
     case 'alarm': {
       const handler = instance.alarm;
       if (typeof handler !== 'function') throw new TypeError('Durable Object has no alarm() handler, but an alarm was set for it.');
@@ -602,12 +764,52 @@ async function bufferedResponse(returned: unknown): Promise<ObjectEventResult> {
   if (!(returned instanceof Response)) throw new TypeError("Incorrect type for the 'fetch' handler's result: it did not resolve to a 'Response'.");
   const headers: [string, string][] = [];
   for (const [name, value] of returned.headers) headers.push([name, value]);
+  const ws = returned.webSocket;
+  if (ws !== null && ws !== undefined) {
+    // The client end of a pair whose server end was accepted with acceptWebSocket(): the host
+    // carries it to the caller, and the socket stays with this object (hibernatable).
+    const hooks = socketHooks('a 101 response');
+    const id = hooks.foreignId(ws);
+    if (id !== null) {
+      hooks.transfer(ws);
+      return { response: { status: 101, statusText: returned.statusText, headers, body: null, webSocket: id } };
+    }
+    // A pair's client end whose server end this object accept()ed (or will): the socket lives in
+    // this isolate, which the host keeps while it is open.
+    return { response: { status: 101, statusText: returned.statusText, headers, body: null, webSocket: hooks.transfer(ws) }, isolateSocket: true };
+  }
   const body = returned.body === null ? null : await returned.arrayBuffer();
   return { response: { status: returned.status, statusText: returned.statusText, headers, body } };
 }
 
+/** Listeners of WebSockets the object accept()ed run behind the input gate too, one event at a time. */
+function gatedSocketEvent(run: () => Promise<unknown>[]): Promise<unknown>[] {
+  return [
+    (async () => {
+      const entered = enterGate();
+      if (entered) await entered;
+      let work: Promise<unknown>[];
+      try {
+        work = run();
+      } finally {
+        unlock();
+      }
+      await Promise.all(work);
+    })(),
+  ];
+}
+
+let gateInstalled = false;
+
 async function handleEvent(raw: unknown): Promise<object> {
   const payload = raw as ObjectEventPayload;
+  if (!gateInstalled) {
+    const hooks = webSocketHooks();
+    if (hooks) {
+      hooks.setEventGate(gatedSocketEvent);
+      gateInstalled = true;
+    }
+  }
   const entered = enterGate();
   if (entered) await entered;
   let answer: Promise<ObjectEventResult>;

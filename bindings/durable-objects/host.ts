@@ -9,9 +9,11 @@ import { newRequestId } from '../../src/model/request-id.js';
 import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
-import type { OpCall, OpRegistry, SyncOpRegistry } from '../../src/runtime/contract.js';
-import { DO_OPS, DO_SYNC_OPS, type GuestException, type WireRequest, type WireResponse } from '../../protocol/wall.js';
-import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
+import type { OpCall, OpRegistry, SocketOwner, SyncOpRegistry } from '../../src/runtime/contract.js';
+import { DO_OPS, DO_SYNC_OPS, MAX_WEBSOCKET_MESSAGE_BYTES, type GuestException, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, HIBERNATION_LIMITS, STORAGE_FAILED, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
+import { HibernatableSockets, type ObjectRef, type ObjectSockets } from './hibernation.js';
+import { HandOff } from './hand-off.js';
 import { IdFactory } from './ids.js';
 import { ObjectStorage, StorageError } from './object-storage.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
@@ -31,7 +33,14 @@ export interface ObjectDelivery {
     requestId: string,
     place: InvocationPlace | undefined,
     trigger: { method: string; url: string; status?: number },
-  ): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+    /** a wall limit shorter than the worker's for this event; bytes that came in for it */
+    options?: { wallMs?: number; bytesIn?: number },
+  ): Promise<{ owner?: SocketOwner; result?: unknown; exception?: GuestException; limit?: LimitExceededError; loadError?: string }>;
+  isLive(key: string): boolean;
+  /** told when an object's instance goes (reason: 'evicted', 'redeployed', 'failed', 'shutdown') */
+  onRetired(listener: (key: string, reason: string) => void): void;
+  /** told when a worker is redeployed or removed (its objects, live or hibernated) */
+  onWorkerRetired(listener: (script: string) => void): void;
 }
 
 /** The op-state family under which an object's isolate holds its HostedState. */
@@ -57,6 +66,8 @@ const RPC_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,255}$/;
 export class DurableObjects {
   private readonly factories = new Map<string, IdFactory>();
   private readonly maxDatabaseBytes: number;
+  /** the hibernatable WebSockets of every object (hibernation.ts) */
+  readonly hibernation: HibernatableSockets;
 
   constructor(
     readonly registry: DurableObjectRegistry,
@@ -65,6 +76,32 @@ export class DurableObjects {
     options: DurableObjectOptions = {},
   ) {
     this.maxDatabaseBytes = options.maxDatabaseBytes ?? 1024 * 1024 * 1024;
+    this.hibernation = new HibernatableSockets({
+      wake: (ref, socketId, event, bytes, timeoutMs) => this.wake(ref, socketId, event, bytes, timeoutMs),
+      isLive: (key) => this.runtime.objects().isLive(key),
+      version: (script) => this.runtime.definition(script)?.version,
+    });
+    this.runtime.objects().onRetired((key, reason) => this.hibernation.retired(key, reason));
+    // Cloudflare disconnects an object's WebSockets when its code is updated: hibernated ones too.
+    this.runtime.objects().onWorkerRetired((script) => this.hibernation.retiredWorker(script));
+  }
+
+  /** One hibernatable WebSocket event into its object, as an event of its own (re-creating the
+   *  object if it hibernated). A handler that throws is logged with its invocation; the socket stays. */
+  private async wake(ref: ObjectRef, socketId: number, event: SocketEvent, bytes: number, timeoutMs: number | null): Promise<void> {
+    const trigger = { method: 'WEBSOCKET', url: `durable-object://${ref.namespace.className}/${event.type}` };
+    const out = await this.deliver(ref.namespace, ref.id, ref.name, { kind: 'websocket', socketId, event }, undefined, trigger, { wallMs: timeoutMs ?? undefined, bytesIn: bytes });
+    if (out.failure !== undefined) throw new Error(out.failure);
+    if (out.error) this.onHandlerError?.(ref, `${out.error.name}: ${out.error.message}`);
+  }
+
+  /** where a hibernation handler's exception is reported (the server's log) */
+  onHandlerError: ((ref: ObjectRef, message: string) => void) | undefined;
+
+  /** The hibernatable sockets of the object the calling isolate hosts. */
+  socketsOf(call: OpCall, create: boolean): ObjectSockets | undefined {
+    const hosted = this.hosted(call);
+    return this.hibernation.table({ key: `${hosted.namespace.dir}/${hosted.id}`, namespace: hosted.namespace, id: hosted.id, name: hosted.name }, create);
   }
 
   ids(namespace: NamespaceRecord): IdFactory {
@@ -86,7 +123,7 @@ export class DurableObjects {
   }
 
   /** Deliver one event to an object, and answer the calling guest. */
-  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }): Promise<{ result?: ObjectEventResult; error?: { name: string; message: string }; failure?: string }> {
+  async deliver(namespace: NamespaceRecord, id: string, name: string | null, event: ObjectEventPayload['event'], place: InvocationPlace | undefined, trigger: { method: string; url: string }, options?: { wallMs?: number; bytesIn?: number }): Promise<{ result?: ObjectEventResult; owner?: SocketOwner; error?: { name: string; message: string }; failure?: string }> {
     const payload: ObjectEventPayload = { className: namespace.className, id, name, sqlite: namespace.sqlite, event };
     const target = {
       key: `${namespace.dir}/${id}`,
@@ -99,11 +136,11 @@ export class DurableObjects {
         return { state, close: () => storage.close() };
       },
     };
-    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger);
+    const out = await this.runtime.objects().deliver(target, DURABLE_OBJECT_EVENT, payload, newRequestId(), place, trigger, options);
     if (out.loadError !== undefined) return { failure: `worker "${namespace.script}" failed to load: ${out.loadError}` };
     if (out.limit) return { failure: `Durable Object ${namespace.className} ${out.limit.message}` };
     if (out.exception) return { error: { name: out.exception.name, message: out.exception.message } };
-    return { result: out.result as ObjectEventResult };
+    return { result: out.result as ObjectEventResult, owner: out.owner };
   }
 
   /** The object the calling isolate hosts (storage ops come only from there). */
@@ -153,12 +190,12 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     if (typeof rawName === 'string' && Buffer.byteLength(rawName) <= DO_LIMITS.maxNameBytes && objects.ids(namespace).fromName(rawName) === id) name = rawName;
     const { invocation } = call;
     if (!invocation) throw new Error(`env.${String(binding)}: a Durable Object was called outside of a request (after the response and its waitUntil work finished)`);
-    const request = rawCall as { kind?: unknown; request?: unknown; method?: unknown; args?: unknown } | null;
+    const request = rawCall as { kind?: unknown; request?: unknown; method?: unknown; args?: unknown; socketId?: unknown } | null;
     let event: ObjectEventPayload['event'];
     let trigger: { method: string; url: string };
     if (request?.kind === 'fetch') {
       const wire = checkRequest(request.request);
-      event = { kind: 'fetch', request: wire };
+      event = request.socketId === undefined ? { kind: 'fetch', request: wire } : { kind: 'fetch', request: wire, socketId: socketIdOf(request.socketId) };
       trigger = { method: wire.method, url: wire.url };
     } else if (request?.kind === 'rpc' && typeof request.method === 'string' && RPC_NAME.test(request.method) && Array.isArray(request.args)) {
       event = { kind: 'rpc', method: request.method, args: request.args };
@@ -177,10 +214,42 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     const result = out.result;
     if (event.kind === 'fetch') {
       if (!result || !('response' in result)) throw new TypeError('Durable Object fetch: the object answered without a response');
-      return { response: checkResponse(result.response) };
+      const response = checkResponse(result.response);
+      const socket = Number((result.response as { webSocket?: unknown }).webSocket);
+      if ((result.response as { webSocket?: unknown }).webSocket !== undefined) {
+        // The object's 101 carries a socket it keeps: one of its hibernatable sockets (its table
+        // holds it), or one it accept()ed (its isolate holds it). This isolate holds a stand-in
+        // under the id it reserved, until it returns the response and the client connects.
+        let owner: SocketOwner;
+        if ((result as { isolateSocket?: unknown }).isolateSocket === true) {
+          if (!out.owner?.offer || !Number.isSafeInteger(socket) || !out.owner.offer(socket)) throw new TypeError('Durable Object fetch: the object answered with an unknown WebSocket');
+          owner = out.owner;
+        } else {
+          const table = objects.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false);
+          if (!table || !Number.isSafeInteger(socket) || !table.pendingHandOff(socket)) throw new TypeError('Durable Object fetch: the object answered with an unknown WebSocket');
+          owner = table;
+        }
+        if (event.socketId === undefined) {
+          owner.drop(socket);
+          throw new TypeError(`env.${String(binding)}: the Durable Object answered with a WebSocket, but this worker has no WebSocket support loaded (it is loaded in workers whose code mentions WebSocketPair, WebSocket or webSocket)`);
+        }
+        const standIn = new HandOff({ owner, socketId: socket }, call.sockets, event.socketId);
+        if (!call.sockets.attach(event.socketId, standIn, false)) {
+          // (the id is another socket's: that one is left alone)
+          standIn.cancel();
+          owner.drop(socket);
+          throw new TypeError('Durable Object fetch: this WebSocket id is already in use');
+        }
+        if (owner !== out.owner) (owner as ObjectSockets).handedOff(socket, standIn);
+        response.status = 101;
+        response.webSocket = event.socketId;
+      }
+      return { response };
     }
     return { value: result && 'value' in result ? result.value : undefined };
   });
+
+  registerHibernationOps(objects, runtime);
 
   runtime.registerOp(DO_OPS.storage, async (call, [request]) => {
     const hosted = objects.hosted(call);
@@ -251,4 +320,111 @@ function storageOp(objects: DurableObjects, hosted: HostedState, request: unknow
     default:
       throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
   }
+}
+
+function socketIdOf(value: unknown): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('invalid WebSocket id');
+  return id;
+}
+
+/** A guest's batch of messages, checked: the guest is untrusted. */
+function messagesOf(value: unknown): (string | ArrayBuffer)[] {
+  if (!Array.isArray(value) || value.length > 4096) throw new TypeError('ws.send: expected an array of messages');
+  let total = 0;
+  for (const message of value) {
+    const size = typeof message === 'string' ? Buffer.byteLength(message) : message instanceof ArrayBuffer ? message.byteLength : -1;
+    if (size < 0) throw new TypeError('ws.send: a message must be a string or an ArrayBuffer');
+    if (size > MAX_WEBSOCKET_MESSAGE_BYTES) throw new RangeError(`WebSocket message too large: ${size} bytes (the limit is ${MAX_WEBSOCKET_MESSAGE_BYTES}).`);
+    total += size;
+  }
+  if (total > 2 * MAX_WEBSOCKET_MESSAGE_BYTES) throw new RangeError('ws.send: batch too large');
+  return value as (string | ArrayBuffer)[];
+}
+
+function tagsOf(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new TypeError('acceptWebSocket(): tags must be an array of strings');
+  const tags: string[] = [];
+  for (const tag of value) {
+    if (typeof tag !== 'string') throw new TypeError('acceptWebSocket(): tags must be an array of strings');
+    if (tags.length >= HIBERNATION_LIMITS.maxTags) throw new Error(`a Hibernatable WebSocket cannot have more than ${HIBERNATION_LIMITS.maxTags} tags`);
+    if (Buffer.byteLength(tag) > HIBERNATION_LIMITS.maxTagLength) throw new Error(`a tag is longer than the max tag length (${HIBERNATION_LIMITS.maxTagLength} characters).`);
+    if (!tags.includes(tag)) tags.push(tag);
+  }
+  return tags;
+}
+
+function autoResponseText(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new TypeError(`WebSocketRequestResponsePair: the ${what} must be a string`);
+  if (Buffer.byteLength(value) > HIBERNATION_LIMITS.maxAutoResponseBytes) throw new RangeError(`WebSocketRequestResponsePair: the ${what} is larger than ${HIBERNATION_LIMITS.maxAutoResponseBytes} bytes`);
+  return value;
+}
+
+/** ctx's hibernation API (the do.ws sync op) and the sends and closes of hibernatable sockets. */
+function registerHibernationOps(objects: DurableObjects, runtime: DurableObjectRuntime): void {
+  runtime.registerSyncOp(DO_SYNC_OPS.webSocket, (call, [request]) => {
+    if (!Array.isArray(request) || typeof request[0] !== 'string') throw new TypeError('ctx: invalid WebSocket request');
+    switch (request[0]) {
+      case 'accept':
+        return objects.socketsOf(call, true)!.accept(tagsOf(request[1]), call.worker.version);
+      case 'list': {
+        const tag = request[1];
+        if (tag !== null && typeof tag !== 'string') throw new TypeError('getWebSockets(): the tag must be a string');
+        return objects.socketsOf(call, false)?.list(tag) ?? [];
+      }
+      case 'tags':
+        return objects.socketsOf(call, true)!.tagsOf(socketIdOf(request[1]));
+      case 'serialize':
+        return objects.socketsOf(call, true)!.serializeAttachment(socketIdOf(request[1]), request[2]);
+      case 'deserialize':
+        return objects.socketsOf(call, false)?.deserializeAttachment(socketIdOf(request[1])) ?? null;
+      case 'setAutoResponse': {
+        const table = objects.socketsOf(call, true)!;
+        table.autoResponse = { request: autoResponseText(request[1], 'request'), response: autoResponseText(request[2], 'response') };
+        return null;
+      }
+      case 'clearAutoResponse': {
+        const table = objects.socketsOf(call, false);
+        if (table) {
+          table.autoResponse = null;
+          table.maybeForget();
+        }
+        return null;
+      }
+      case 'getAutoResponse': {
+        const pair = objects.socketsOf(call, false)?.autoResponse;
+        return pair ? [pair.request, pair.response] : null;
+      }
+      case 'autoResponseTimestamp':
+        return objects.socketsOf(call, false)?.autoResponseTimestamp(socketIdOf(request[1])) ?? null;
+      case 'setEventTimeout': {
+        const ms = request[1];
+        if (ms !== null && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > HIBERNATION_LIMITS.maxEventTimeoutMs)) {
+          throw new Error(`Event timeout should not exceed ${HIBERNATION_LIMITS.maxEventTimeoutMs} ms.`);
+        }
+        objects.socketsOf(call, true)!.eventTimeoutMs = ms === 0 ? null : (ms as number | null);
+        return null;
+      }
+      case 'getEventTimeout':
+        return objects.socketsOf(call, false)?.eventTimeoutMs ?? null;
+      default:
+        throw new TypeError('ctx: invalid WebSocket request');
+    }
+  });
+
+  runtime.registerOp(DO_OPS.webSocketSend, async (call, [id, batch]) => {
+    const messages = messagesOf(batch);
+    if (call.invocation) for (const m of messages) call.invocation.bytesOut += typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
+    await objects.socketsOf(call, false)?.send(socketIdOf(id), messages);
+    return null;
+  });
+
+  runtime.registerOp(DO_OPS.webSocketClose, async (call, [id, rawCode, rawReason]) => {
+    const code = rawCode === null || rawCode === undefined ? null : Number(rawCode);
+    if (code !== null && !(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) throw new TypeError(`Invalid WebSocket close code: ${String(rawCode)}.`);
+    const reason = String(rawReason ?? '');
+    if (Buffer.byteLength(reason) > 123) throw new TypeError('WebSocket close reason too long: at most 123 bytes.');
+    objects.socketsOf(call, false)?.close(socketIdOf(id), code, reason);
+    return null;
+  });
 }

@@ -41,6 +41,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
   const alarms = new AlarmScheduler(registry, setup.logger, setup.alarms);
   const objects = new DurableObjects(registry, runtime, alarms, setup);
   registerDurableObjectOps(objects, runtime);
+  objects.onHandlerError = (ref, message) => setup.logger.warn({ worker: ref.namespace.script, durableObject: ref.namespace.className }, `Durable Object ${ref.namespace.className}: a WebSocket handler threw ${message}`);
   const startAlarms = () => alarms.start(async (alarm) => {
     const namespace = registry.namespace(alarm.account, alarm.script, alarm.className);
     if (!namespace) return `class ${alarm.className} no longer exists`;

@@ -1,7 +1,7 @@
 // What crosses the isolate wall for Durable Objects, shared by the guest half
 // (sandbox/addons/durable-objects.ts) and the host half (host.ts); op names are DO_OPS and
 // DO_SYNC_OPS in protocol/wall.ts. Plain data and constants only: the add-on bundles this file.
-import type { WireRequest, WireResponse } from '../../protocol/wall.js';
+import type { SocketEvent, WireRequest, WireResponse } from '../../protocol/wall.js';
 
 /** The binding type in env descriptors and upload metadata. */
 export const DURABLE_OBJECT_BINDING = 'durable_object_namespace';
@@ -34,9 +34,26 @@ export const DO_LIMITS = {
   maxNameBytes: 2048,
 } as const;
 
-/** What a stub asks of an object. */
+/** The WebSocket hibernation API's limits, as Cloudflare states them (workerd's words in errors). */
+export const HIBERNATION_LIMITS = {
+  /** hibernatable WebSockets one object may hold (accepted and not yet closed) */
+  maxSockets: 32_768,
+  /** distinct tags on one WebSocket */
+  maxTags: 10,
+  /** bytes (UTF-8) of one tag ("characters" in workerd's message) */
+  maxTagLength: 256,
+  /** bytes of a serialized attachment (V8's serializer, header included) */
+  maxAttachmentBytes: 16_384,
+  /** bytes of an auto-response's request and of its response */
+  maxAutoResponseBytes: 2_048,
+  /** setHibernatableWebSocketEventTimeout() at most (7 days) */
+  maxEventTimeoutMs: 604_800_000,
+} as const;
+
+/** What a stub asks of an object. `socketId` (fetch): the calling isolate's id for a WebSocket the
+ *  object may answer with (reserved by the caller's WebSocket add-on; absent when it has none). */
 export type ObjectCall =
-  | { kind: 'fetch'; request: WireRequest }
+  | { kind: 'fetch'; request: WireRequest; socketId?: number }
   | { kind: 'rpc'; method: string; args: unknown[] };
 
 /** The object's answer, as the calling guest receives it: an error by name and message. */
@@ -49,11 +66,27 @@ export interface ObjectEventPayload {
   name: string | null;
   /** a class from new_sqlite_classes: ctx.storage.sql exists */
   sqlite: boolean;
-  event: ObjectCall | { kind: 'alarm'; retryCount: number };
+  event: ObjectCall | { kind: 'alarm'; retryCount: number } | { kind: 'websocket'; socketId: number; event: SocketEvent };
 }
 
-/** What the hosting isolate answers for one event. */
-export type ObjectEventResult = { response: WireResponse } | { value: unknown } | { alarm: true };
+/** What the hosting isolate answers for one event. A 101 response's `webSocket` is the object's
+ *  hibernatable socket id, or with `isolateSocket` the isolate's guest id of a socket it accept()ed. */
+export type ObjectEventResult = { response: WireResponse; isolateSocket?: true } | { value: unknown } | { alarm: true } | { websocket: true };
+
+/** ctx's hibernation API as one sync op (DO_SYNC_OPS.webSocket): [kind, ...args]. Socket ids are
+ *  the host's (per object), stable while the socket is open, across hibernation. */
+export type HibernationRequest =
+  | ['accept', string[]]
+  | ['list', string | null]
+  | ['tags', number]
+  | ['serialize', number, unknown]
+  | ['deserialize', number]
+  | ['setAutoResponse', string, string]
+  | ['clearAutoResponse']
+  | ['getAutoResponse']
+  | ['autoResponseTimestamp', number]
+  | ['setEventTimeout', number | null]
+  | ['getEventTimeout'];
 
 export interface ListOptionsWire {
   start?: string;

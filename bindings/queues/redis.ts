@@ -5,7 +5,18 @@
 // claimed (XAUTOCLAIM) by whichever node looks next. Delayed messages (send delays, retries) wait
 // in a sorted set by due time and are moved into the stream by a script, atomically, so two nodes
 // cannot both move one. Bodies are kept base64 in the entries.
-import { Redis } from 'ioredis';
+//
+//   cinder:q:{<account>:<queue>}:stream    the stream (consumer group "cinder")
+//   cinder:q:{<account>:<queue>}:delayed   sorted set of delayed entries by due time
+//   cinder:queues                          set of every queue that had a message (for metrics)
+// Account and queue are URI-encoded. The hash tag puts a queue's stream and delayed set in one
+// Redis Cluster slot (the promote script and the MULTIs touch both) and spreads queues over the
+// cluster. Moving a message to a dead-letter queue crosses queues, so slots: it is added there
+// first and only then removed here; a node dying between the two leaves it in both, never in
+// neither (delivered again rather than lost, as Queues promise: at least once).
+// The layout before hash tags ("cinder:q:<a>:<q>", "cinder:qd:<a>:<q>") is renamed by
+// migrateLegacyQueueKeys.
+import { createRedisClient, type RedisClient } from '../../src/store/redis-connect.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { QueueContentType } from './protocol.js';
 import type { QueueBackend, QueueRef, StoredMessage } from './store.js';
@@ -44,22 +55,22 @@ function keyPart(value: string): string {
 
 export class RedisQueueBackend implements QueueBackend {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #consumer: string;
   readonly #groups = new Set<string>();
 
   /** `consumer`: this node's name in every queue's consumer group (unique per node). */
   constructor(options: { url: string; consumer?: string }) {
-    this.#client = new Redis(options.url, { maxRetriesPerRequest: 3 });
+    this.#client = createRedisClient(options.url, { maxRetriesPerRequest: 3 });
     this.#consumer = options.consumer ?? `node-${randomBytes(6).toString('hex')}`;
   }
 
   #stream(ref: QueueRef): string {
-    return `cinder:q:${keyPart(ref.account)}:${keyPart(ref.queue)}`;
+    return queueKeys(ref).stream;
   }
 
   #delayed(ref: QueueRef): string {
-    return `cinder:qd:${keyPart(ref.account)}:${keyPart(ref.queue)}`;
+    return queueKeys(ref).delayed;
   }
 
   async #group(ref: QueueRef): Promise<string> {
@@ -79,8 +90,9 @@ export class RedisQueueBackend implements QueueBackend {
     const stream = await this.#group(ref);
     const now = Date.now();
     const ids: string[] = [];
+    // The registry is another slot: named first, so metrics see every queue holding messages.
+    await this.#client.sadd(REGISTRY, `${ref.account}\0${ref.queue}`);
     const multi = this.#client.multi();
-    multi.sadd(REGISTRY, `${ref.account}\0${ref.queue}`);
     for (const message of messages) {
       const id = randomUUID().replace(/-/g, '');
       ids.push(id);
@@ -147,13 +159,10 @@ export class RedisQueueBackend implements QueueBackend {
     const target = { account: ref.account, queue };
     const targetStream = await this.#group(target);
     const stream = this.#stream(ref);
-    await this.#client
-      .multi()
-      .xack(stream, GROUP, message.handle)
-      .xdel(stream, message.handle)
-      .sadd(REGISTRY, `${target.account}\0${target.queue}`)
-      .xadd(targetStream, '*', 'id', message.id, 'body', message.body.toString('base64'), 'ct', message.contentType, 'created', String(Date.now()), 'attempts', '0')
-      .exec();
+    // Two queues are two slots: there first, then gone from here (see the header).
+    await this.#client.sadd(REGISTRY, `${target.account}\0${target.queue}`);
+    await this.#client.xadd(targetStream, '*', 'id', message.id, 'body', message.body.toString('base64'), 'ct', message.contentType, 'created', String(Date.now()), 'attempts', '0');
+    await this.#client.multi().xack(stream, GROUP, message.handle).xdel(stream, message.handle).exec();
   }
 
   async depth(ref: QueueRef): Promise<number> {
@@ -180,4 +189,31 @@ function pairs(flat: unknown[]): [string, unknown][] {
   const out: [string, unknown][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
   return out;
+}
+
+/** A queue's keys (see the header). */
+export function queueKeys(ref: QueueRef): { stream: string; delayed: string } {
+  const tag = `{${keyPart(ref.account)}:${keyPart(ref.queue)}}`;
+  return { stream: `cinder:q:${tag}:stream`, delayed: `cinder:q:${tag}:delayed` };
+}
+
+/**
+ * Rename the keys of the layout before hash tags to the current one, on a single Redis server.
+ * RENAME keeps a stream's consumer group and its pending entries. One RENAMENX per queue and
+ * kind (no scan: every serving process runs this at start). Idempotent; a key another node
+ * renamed first, or that is not there, is skipped. Returns how many moved.
+ */
+export async function migrateLegacyQueueKeys(client: RedisClient): Promise<number> {
+  let moved = 0;
+  // Every queue that ever had a message is in the registry (the old layout wrote it too).
+  for (const member of await client.smembers(REGISTRY)) {
+    const [account, queue] = member.split('\0');
+    if (queue === undefined) continue;
+    const keys = queueKeys({ account, queue });
+    const old = { stream: `cinder:q:${keyPart(account)}:${keyPart(queue)}`, delayed: `cinder:qd:${keyPart(account)}:${keyPart(queue)}` };
+    for (const kind of ['stream', 'delayed'] as const) {
+      if ((await client.renamenx(old[kind], keys[kind]).catch(() => 0)) === 1) moved++;
+    }
+  }
+  return moved;
 }

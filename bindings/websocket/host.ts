@@ -4,7 +4,7 @@
 // Upgrade: websocket (the ws.connect op, under the fetch address policy, counted as a subrequest).
 //
 // Each socket is a Relay between the network and its owner (contract.ts SocketOwner: the worker's
-// isolate today, a Durable Object later). Everything it buffers is bounded:
+// isolate, or a Durable Object's hibernatable sockets, which outlive the object's isolate). Everything it buffers is bounded:
 // - network to guest: messages up to MAX_WEBSOCKET_MESSAGE_BYTES (larger: closed with 1009 by
 //   ws), handed to the owner one at a time, each an invocation of its own; past
 //   receiveHighWaterBytes waiting, the relay stops reading the socket (TCP pushes back on the
@@ -361,6 +361,20 @@ export class WebSocketHost {
         // The worker passes its outbound socket through: the two are spliced, host to host.
         const { ws: upstream, pending } = outbound.handOver();
         this.splice(ws, upstream, pending);
+        return;
+      }
+      if (outbound?.handOff) {
+        // Another owner's socket (a Durable Object's hibernatable WebSocket): ownership moves to
+        // it, and the worker's isolate that carried the response lets go.
+        const target = outbound.handOff;
+        accepted.owner.detach(accepted.socketId);
+        const relay = new Relay(this, ws, target.owner, target.socketId);
+        if (!target.owner.attach(target.socketId, relay, true)) {
+          ws.close(1011, 'the Durable Object let go of this WebSocket');
+          return;
+        }
+        this.stats.accepted++;
+        relay.start(true);
         return;
       }
       if (outbound) {

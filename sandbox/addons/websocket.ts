@@ -14,9 +14,11 @@ import { Blob } from '../api/blob.js';
 import { createIncomingResponse } from '../api/response.js';
 import { utf8Encode } from '../api/encoding.js';
 import { DOMException } from '../api/dom-exception.js';
-import { hostCall } from '../bridge.js';
+import { hostCall, hostCallSync } from '../bridge.js';
+import { currentInvocation } from '../invocation.js';
+import { structuredClone } from '../api/structured-clone.js';
 import { registerWebSocketHooks } from '../websocket-hooks.js';
-import { MAX_WEBSOCKET_MESSAGE_BYTES, OPS, type SocketEvent } from '../../protocol/wall.js';
+import { DO_OPS, DO_SYNC_OPS, MAX_WEBSOCKET_MESSAGE_BYTES, OPS, type SocketEvent } from '../../protocol/wall.js';
 
 /** Largest batch of queued messages handed to the host in one call. */
 const MAX_BATCH_BYTES = MAX_WEBSOCKET_MESSAGE_BYTES;
@@ -53,12 +55,24 @@ interface SocketState {
   /** events that arrived before accept() */
   inbox: SocketEvent[];
   binaryType: 'arraybuffer' | 'blob';
+  /** accepted with a Durable Object's ctx.acceptWebSocket(): hostId is the host's id of it, and
+   *  its events go to the object's handler methods, not to listeners */
+  hibernatable: boolean;
+  /** stands for a socket another owner holds (hostId): it can only be returned in a 101 */
+  foreign: boolean;
+  /** ...and that owner is this isolate's Durable Object: hostId is its hibernatable id (the pair's
+   *  client end after acceptWebSocket), not a guest id */
+  ofHibernated: boolean;
+  /** serializeAttachment() on a socket that is not hibernatable: kept here */
+  attachment: unknown;
 }
 
 const CONSTRUCT = Symbol('cinder.websocket');
 let stateOf: (socket: WebSocket) => SocketState;
 /** guest ends whose other end is the host's, by id */
 const hosted = new Map<number, WebSocket>();
+/** hibernatable WebSockets of the Durable Object this isolate hosts, by the host's id */
+const hibernated = new Map<number, WebSocket>();
 let nextSocketId = 1;
 
 /** The promises listeners returned during the event being delivered (see deliver). */
@@ -165,7 +179,7 @@ export class WebSocket extends EventTarget {
       throw new TypeError(`new WebSocket(${url === undefined ? '' : JSON.stringify(String(url))}) is not supported by Cinder: connect with fetch(url, { headers: { Upgrade: "websocket" } }) and use the response's webSocket.`);
     }
     super();
-    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbound: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer' };
+    this.#s = { readyState: OPEN, accepted: false, peer: null, hostId: null, hostOpen: false, transferred: false, outbound: false, outbox: [], sending: false, pendingClose: null, closeSent: false, inbox: [], binaryType: 'arraybuffer', hibernatable: false, foreign: false, ofHibernated: false, attachment: null };
   }
 
   get readyState(): number {
@@ -196,6 +210,8 @@ export class WebSocket extends EventTarget {
   accept(): void {
     const s = this.#s;
     if (s.transferred) throw new TypeError("Can't accept() a WebSocket that was already used in a response.");
+    if (s.hibernatable) throw new TypeError('This WebSocket was accepted with acceptWebSocket(); it cannot also be accept()ed.');
+    if (s.foreign) throw new TypeError("Can't accept() this WebSocket: its other end was accepted with acceptWebSocket(); return it in a 101 response (proxying a Durable Object's WebSocket in the calling worker is not supported by Cinder).");
     if (s.accepted) return;
     s.accepted = true;
     // An outbound socket's events wait on the host until it is accepted (it might be passed on).
@@ -253,6 +269,22 @@ export class WebSocket extends EventTarget {
     }
     s.pendingClose = { code: closeCode, reason: closeReason };
     pump(this);
+  }
+
+  /** Keep a copy of `value` with the socket (a hibernatable one's survives hibernation, on the host). */
+  serializeAttachment(value: unknown): void {
+    const s = this.#s;
+    if (s.hibernatable && s.hostId !== null) {
+      hostCallSync(DO_SYNC_OPS.webSocket, currentInvocation(), ['serialize', s.hostId, value]);
+      return;
+    }
+    s.attachment = structuredClone(value);
+  }
+
+  deserializeAttachment(): unknown {
+    const s = this.#s;
+    if (s.hibernatable && s.hostId !== null) return hostCallSync(DO_SYNC_OPS.webSocket, currentInvocation(), ['deserialize', s.hostId]);
+    return s.attachment === null ? null : structuredClone(s.attachment);
   }
 
   // Listeners are wrapped (see wrapperFor); the wrapper stands in for the callback both ways.
@@ -330,7 +362,7 @@ function pump(socket: WebSocket): void {
       batch.push(next);
     }
     s.sending = true;
-    hostCall(OPS.webSocket.send, id, batch).then(
+    hostCall(s.hibernatable ? DO_OPS.webSocketSend : OPS.webSocket.send, id, batch).then(
       () => {
         s.sending = false;
         pump(socket);
@@ -346,7 +378,7 @@ function pump(socket: WebSocket): void {
   if (s.pendingClose) {
     const { code, reason } = s.pendingClose;
     s.pendingClose = null;
-    hostCall(OPS.webSocket.close, id, code ?? null, reason ?? '').catch(() => {});
+    hostCall(s.hibernatable ? DO_OPS.webSocketClose : OPS.webSocket.close, id, code ?? null, reason ?? '').catch(() => {});
   }
 }
 
@@ -397,6 +429,14 @@ function transfer(value: unknown): number {
   const s = stateOf(client);
   if (s.transferred) throw new TypeError('This WebSocket was already used in a response.');
   if (s.accepted) throw new TypeError("Can't return a WebSocket that was accepted in this worker: return the other end of the WebSocketPair.");
+  if (s.foreign && s.hostId !== null) {
+    // Another owner's socket (a Durable Object's): the host moves it to that owner.
+    const id = s.hostId;
+    s.transferred = true;
+    s.readyState = CLOSED;
+    s.hostId = null;
+    return id;
+  }
   if (s.outbound && s.hostId !== null) {
     // An outbound socket passed through (`return fetch(request)` for an upgrade): the host joins
     // it to the client.
@@ -425,7 +465,15 @@ function transfer(value: unknown): number {
   return id;
 }
 
+/** Set in a Durable Object's isolate: events go in through its input gate. */
+let eventGate: ((run: () => Promise<unknown>[]) => Promise<unknown>[]) | null = null;
+
 function deliver(socketId: number, event: SocketEvent): Promise<unknown>[] {
+  if (eventGate && event.type !== 'open') return eventGate(() => deliverNow(socketId, event));
+  return deliverNow(socketId, event);
+}
+
+function deliverNow(socketId: number, event: SocketEvent): Promise<unknown>[] {
   const socket = hosted.get(socketId);
   if (!socket) return [];
   const s = stateOf(socket);
@@ -476,6 +524,79 @@ async function connect(request: { url: string; headers: [string, string][] }): P
   return createIncomingResponse({ status: 101, statusText: answer.statusText, headers: answer.headers, body: null, url: answer.url, redirected: false, webSocket: socket });
 }
 
+// --- the Durable Object hibernation API -------------------------------------------------------------
+
+function hibernate(value: unknown, allocate: () => number): void {
+  const server = value as WebSocket;
+  const s = stateOf(server);
+  if (s.outbound) throw new TypeError('acceptWebSocket() takes the server end of a WebSocketPair; an outbound WebSocket (from fetch) cannot be hibernated by Cinder.');
+  if (s.accepted) throw new Error('Cannot call `acceptWebSocket()` if the WebSocket was already accepted via `accept()`');
+  if (s.transferred || s.foreign || !s.peer) throw new Error('Cannot call `acceptWebSocket()` on this WebSocket because its pair has already been accepted or used in a Response.');
+  const client = s.peer;
+  if (stateOf(client).accepted || stateOf(client).transferred) throw new Error('Cannot call `acceptWebSocket()` on this WebSocket because its pair has already been accepted or used in a Response.');
+  const id = allocate();
+  s.peer = null;
+  s.accepted = true;
+  s.hibernatable = true;
+  s.hostId = id;
+  // The host holds what is sent until the client connects.
+  s.hostOpen = true;
+  const c = stateOf(client);
+  c.peer = null;
+  c.foreign = true;
+  c.ofHibernated = true;
+  c.hostId = id;
+  hibernated.set(id, server);
+}
+
+function revive(id: number): WebSocket {
+  let socket = hibernated.get(id);
+  if (!socket) {
+    // After hibernation: a new object for the socket the host kept open.
+    socket = new WebSocket(undefined, CONSTRUCT);
+    const s = stateOf(socket);
+    s.accepted = true;
+    s.hibernatable = true;
+    s.hostId = id;
+    s.hostOpen = true;
+    hibernated.set(id, socket);
+  }
+  return socket;
+}
+
+function hibernatedEvent(id: number, event: SocketEvent): void {
+  const socket = hibernated.get(id);
+  if (!socket) return;
+  const s = stateOf(socket);
+  if (event.type === 'close') {
+    s.readyState = s.closeSent ? CLOSED : CLOSING;
+    s.outbox.length = 0;
+    s.pendingClose = null;
+    hibernated.delete(id);
+  } else if (event.type === 'error') {
+    s.readyState = CLOSED;
+    s.closeSent = true;
+    s.outbox.length = 0;
+    hibernated.delete(id);
+  }
+}
+
+function ownState(value: unknown): SocketState | null {
+  try {
+    return stateOf(value as WebSocket);
+  } catch {
+    return null;
+  }
+}
+
+function foreignEnd(id: number): WebSocket {
+  const socket = new WebSocket(undefined, CONSTRUCT);
+  const s = stateOf(socket);
+  s.foreign = true;
+  s.hostId = id;
+  return socket;
+}
+
 export default function install(): { globals: Record<string, unknown> } {
   registerWebSocketHooks({
     isWebSocket: (value) => {
@@ -489,6 +610,22 @@ export default function install(): { globals: Record<string, unknown> } {
     transfer,
     deliver,
     connect,
+    hibernate,
+    revive,
+    hibernatableId: (value) => {
+      const s = ownState(value);
+      return s && s.hibernatable ? s.hostId : null;
+    },
+    foreignId: (value) => {
+      const s = ownState(value);
+      return s && s.ofHibernated && !s.transferred ? s.hostId : null;
+    },
+    hibernatedEvent,
+    reserveId: () => nextSocketId++,
+    foreignEnd,
+    setEventGate: (gate) => {
+      eventGate = gate;
+    },
   });
   return { globals: { WebSocket, WebSocketPair, MessageEvent, CloseEvent, ErrorEvent } };
 }

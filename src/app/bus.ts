@@ -11,7 +11,7 @@
 //
 // Pub/sub loses what is sent while a subscriber is disconnected: whatever must not be missed
 // (deploys) is also reconciled from the store after a reconnect and periodically (scale.ts).
-import { Redis } from 'ioredis';
+import { createRedisClient, type RedisClient } from '../store/redis-connect.js';
 
 export type BusHandler = (data: unknown) => void;
 
@@ -91,11 +91,15 @@ export class IpcBus extends HandlerTable implements Bus {
  * Redis pub/sub on one channel per topic. A subscribed connection can issue nothing else, so it
  * has its own; publishing goes through the store's client. With Redis down a publish is dropped
  * (logged by the caller's client errors); subscribers reconcile once it is back.
+ *
+ * On a Redis Cluster the channels are the cluster-wide kind (SUBSCRIBE/PUBLISH, not the sharded
+ * SSUBSCRIBE): a message published on any node reaches subscribers on every node, and ioredis
+ * re-subscribes on another node if the one it listens on goes away.
  */
 export class RedisBus extends HandlerTable implements Bus {
   readonly kind = 'redis' as const;
-  private readonly subscriber: Redis;
-  private readonly publisher: Redis;
+  private readonly subscriber: RedisClient;
+  private readonly publisher: RedisClient;
   private readonly channels = new Set<string>();
   private connectedOnce = false;
 
@@ -106,8 +110,8 @@ export class RedisBus extends HandlerTable implements Bus {
   ) {
     super();
     const options = { maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (times: number) => Math.min(50 * times, 1000), lazyConnect: false };
-    this.subscriber = new Redis(url, options);
-    this.publisher = new Redis(url, { ...options, enableOfflineQueue: false });
+    this.subscriber = createRedisClient(url, options);
+    this.publisher = createRedisClient(url, { ...options, enableOfflineQueue: false });
     for (const client of [this.subscriber, this.publisher]) client.on('error', () => {});
     this.subscriber.on('ready', () => {
       if (this.connectedOnce) for (const listener of this.reconnectListeners) listener();

@@ -5,7 +5,7 @@
 //   - several nodes on Redis: SET cinder:cron:{<worker>}:<cron>:<tick> <node> NX PX <lease>.
 // A node that claims a tick and then dies loses that tick (as Workers may, under failure); it is
 // never run twice.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connect.js';
 import { openSqlite } from '../store/open-sqlite.js';
 
 export interface CronClaims {
@@ -37,7 +37,7 @@ export function sqliteCronClaims(file: string): CronClaims {
   };
 }
 
-export function redisCronClaims(client: Redis, node: string, prefix = 'cinder'): CronClaims {
+export function redisCronClaims(client: RedisClient, node: string, prefix = 'cinder'): CronClaims {
   return {
     async claim(worker, cron, scheduledTime) {
       // The hash tag keeps a worker's leases in one slot (Redis Cluster); the cron text is in the

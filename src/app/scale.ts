@@ -1,6 +1,10 @@
 // What makes several serving processes (and nodes) behave as one platform, over the bus (bus.ts):
 //   - a deploy, rollback, delete or route change made here is announced; the others reload that
-//     worker from the shared store (SQLite file of the node, or Redis) and serve it;
+//     worker from the shared store (SQLite file of the node, or Redis) and serve it, and log how
+//     long after the announcement they served it ("deploy propagated": the node's own figure of
+//     the issue's "within 100 ms"; the announcement is made once the store has the write, just
+//     before the deploying node answers; both clocks are the machines', so across machines their
+//     skew is in the figure);
 //   - after the bus reconnects, and every RECONCILE_MS, every worker is checked against the store
 //     (pub/sub does not keep what was sent while a process was cut off);
 //   - a KV write here drops the cached read of that key everywhere else;
@@ -35,12 +39,23 @@ export function wireScale(options: { bus: Bus; deployments: Deployments; logger:
   deployments.onChange((event) => {
     if (event.type === 'deployed' && (event.reason === 'sync' || event.reason === 'restore')) return;
     if (event.type === 'deleted' && event.sync) return;
-    bus.publish('deploy', { worker: event.worker });
+    bus.publish('deploy', { worker: event.worker, version: event.type === 'deployed' ? event.version.id : null, at: Date.now(), from: node });
   });
   bus.subscribe('deploy', (data) => {
-    const worker = (data as { worker?: unknown })?.worker;
+    const { worker, version, at, from } = (data ?? {}) as { worker?: unknown; version?: unknown; at?: unknown; from?: unknown };
     if (typeof worker !== 'string') return;
-    deployments.sync(worker).catch((error) => logger.error({ worker, err: (error as Error).message }, `could not load ${worker} after a change elsewhere; will retry at the next reconcile`));
+    const heardAt = Date.now();
+    deployments.sync(worker).then(
+      (outcome) => {
+        if (typeof at !== 'number') return;
+        const servingMs = Date.now() - at;
+        logger.info(
+          { worker, version: typeof version === 'string' ? version : null, outcome, from: typeof from === 'string' ? from : null, heardMs: heardAt - at, servingMs },
+          `deploy propagated: ${worker} ${outcome === 'deleted' ? 'gone' : 'serving'} here ${servingMs} ms after it was announced`,
+        );
+      },
+      (error) => logger.error({ worker, err: (error as Error).message }, `could not load ${worker} after a change elsewhere; will retry at the next reconcile`),
+    );
   });
   const reconcile = (why: string) =>
     deployments.syncAll().then(

@@ -34,6 +34,7 @@ import { CronScheduler, type CronSchedulerOptions } from '../data-plane/cron.js'
 import { IpcBus, LocalBus, RedisBus, processOrigin, type Bus } from './bus.js';
 import { wireScale, type ScaleWiring } from './scale.js';
 import { redisCronClaims, sqliteCronClaims, type CronClaims } from './cron-claims.js';
+import { restartRoutes, type RestartControl } from '../control/restart-routes.js';
 import { healthHandler, type HealthState } from './health.js';
 import { RedisUsageStore } from '../observability/usage-redis.js';
 import type { MetricsGatherer } from './supervised.js';
@@ -107,7 +108,7 @@ export interface ServeOptions {
   redis?: string;
   /** this process is one of several serving processes of the node (`--processes N`, under the
    *  supervisor): the others hear of changes through it, and it sums their metrics */
-  cluster?: { processes: number; metrics: MetricsGatherer | null };
+  cluster?: { processes: number; metrics: MetricsGatherer | null; restart?: RestartControl | null };
   /** the longest a graceful stop (drain) waits for requests and waitUntil work (default 30 s) */
   drainTimeoutMs?: number;
   /** request.cf.colo (default "LOCAL") */
@@ -314,7 +315,8 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
     closers.push(() => scheduler.close());
   }
 
-  const adminRoutes: AdminRouteModule[] = [];
+  // POST /restart: a rolling restart of this node's processes, by its supervisor.
+  const adminRoutes: AdminRouteModule[] = [{ path: '/restart', app: restartRoutes(options.cluster?.restart ?? null) }];
   if (origins) closers.push(() => origins.close());
   const server = createIngress({ runtime, router, logger, serverTiming: options.serverTiming ?? true, exposeErrors: false, webSockets, colo: options.colo, trustProxy, origins, originBodyMax: options.originBodyMax });
   let adminServer: http.Server | undefined;

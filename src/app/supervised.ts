@@ -4,7 +4,8 @@
 // as refusals in the runtime. Without a supervisor (--no-supervisor, or embedded) it does nothing.
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
-import { SUPERVISED_ENV, SUPERVISOR_STATE_ENV, type ChildMessage, type SupervisorMessage, type SupervisorState } from './supervisor.js';
+import { SUPERVISED_ENV, SUPERVISOR_STATE_ENV, type ChildMessage, type RestartStatus, type SupervisorMessage, type SupervisorState } from './supervisor.js';
+import type { RestartControl } from '../control/restart-routes.js';
 import type { MetricsJSON } from '../observability/metrics.js';
 import type { Quarantine } from './restart-policy.js';
 
@@ -146,4 +147,34 @@ export function onNodeStopping(state: SupervisorState | null, onStop: () => void
   process.on('message', (message: SupervisorMessage) => {
     if (message && typeof message === 'object' && message.type === 'node-stopping') onStop();
   });
+}
+
+/**
+ * `POST /restart` and `GET /restart` on the admin API of a supervised process: asked of the
+ * supervisor over IPC (it alone can start and stop serving processes). Null when unsupervised.
+ */
+export function restartControl(state: SupervisorState | null): RestartControl | null {
+  if (!state) return null;
+  let nextId = 1;
+  const waiting = new Map<number, (status: RestartStatus | null) => void>();
+  process.on('message', (message: SupervisorMessage) => {
+    if (!message || typeof message !== 'object' || message.type !== 'restart-status') return;
+    waiting.get(message.id)?.(message.status ?? null);
+    waiting.delete(message.id);
+  });
+  const ask = (type: 'restart-start' | 'restart-query') =>
+    new Promise<RestartStatus | null>((resolve, reject) => {
+      if (!process.connected) return reject(new Error('the supervisor is not reachable'));
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error('the supervisor did not answer'));
+      }, 5000);
+      waiting.set(id, (status) => {
+        clearTimeout(timer);
+        resolve(status);
+      });
+      process.send!({ type, id } satisfies ChildMessage);
+    });
+  return { start: () => ask('restart-start'), status: () => ask('restart-query') };
 }

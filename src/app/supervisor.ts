@@ -16,13 +16,17 @@
 // metrics of every child for a scrape answered by one of them.
 //
 // SIGTERM/SIGINT: every child drains (stops accepting, finishes what it has, flushes usage) and the
-// supervisor exits 0 when they have. SIGHUP: a rolling restart, one slot at a time: the new child
-// serves before the old one drains, so no request is lost.
+// supervisor exits 0 when they have. SIGHUP, or `POST /restart` on the admin API (`cinder
+// restart`; a child asks over IPC): a rolling restart, one slot at a time: the new child serves
+// before the old one drains, so no request is lost.
 import cluster, { type Worker } from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { RestartPolicy, type InFlight, type Quarantine, type RestartPolicyOptions, type RestartReason } from './restart-policy.js';
 import type { BusMessage } from './bus.js';
+import type { RestartStatus } from '../control/restart-routes.js';
+
+export type { RestartStatus };
 import type { MetricsJSON } from '../observability/metrics.js';
 
 /** Set in the child's environment: it then reports to the supervisor (see supervised.ts). */
@@ -41,6 +45,9 @@ export interface SupervisorState {
 /** What a child sends over IPC (see supervised.ts). */
 export type ChildMessage =
   | { type: 'heartbeat'; inFlight: InFlight[] }
+  /** start a rolling restart (or join the one under way) / ask how it goes; answered by restart-status */
+  | { type: 'restart-start'; id: number }
+  | { type: 'restart-query'; id: number }
   | { type: 'entered'; worker: string }
   | { type: 'ready' }
   | { type: 'metrics-request'; id: number }
@@ -54,6 +61,7 @@ export type SupervisorMessage =
   | { type: 'quarantine'; entry: Quarantine }
   /** sent before SIGTERM when the whole node stops (not a rolling restart of one process) */
   | { type: 'node-stopping' }
+  | { type: 'restart-status'; id: number; status: RestartStatus | null }
   | BusMessage;
 
 export interface SupervisorOptions {
@@ -84,6 +92,8 @@ export interface Supervisor {
   readonly policy: RestartPolicy;
   /** replace every child, one at a time, each new one serving before its predecessor drains */
   rollingRestart(): Promise<void>;
+  /** the rolling restart under way, or the last one; null before the first */
+  readonly restartStatus: RestartStatus | null;
   /** stop every child (SIGTERM: they drain; SIGKILL after the grace period) and stop supervising */
   stop(): Promise<number>;
 }
@@ -119,13 +129,20 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   const pending = new Set<NodeJS.Timeout>();
   let stopping = false;
   let rolling: Promise<void> | null = null;
+  let restartStatus: RestartStatus | null = null;
+  const rollingRestart = (): Promise<void> => {
+    if (stopping) return Promise.resolve();
+    rolling ??= roll().finally(() => (rolling = null));
+    return rolling;
+  };
 
   // CINDER_CLUSTER_SCHEDULING=shared: the children accept from the one listening socket themselves
   // (node:cluster's SCHED_NONE) instead of being handed connections; for bench/scale.mjs only.
   if (process.env.CINDER_CLUSTER_SCHEDULING === 'shared') cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: options.script, args: options.args, execArgv: options.execArgv ?? process.execArgv, silent: false });
 
-  function start(slot: number): Child {
+  /** `predecessorExitedAt`: this child replaces one that died then (logged: how long the slot was empty) */
+  function start(slot: number, predecessorExitedAt?: number): Child {
     const state: SupervisorState = { restarts: { ...policy.restarts }, quarantined: policy.active(), slot, processes };
     const worker = cluster.fork({ ...(options.env ?? process.env), [SUPERVISED_ENV]: '1', [SUPERVISOR_STATE_ENV]: JSON.stringify(state) });
     let resolveExit!: () => void;
@@ -166,6 +183,10 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           break;
         case 'ready':
           child.ready = true;
+          if (predecessorExitedAt !== undefined) {
+            const emptyMs = Date.now() - predecessorExitedAt;
+            logger.info({ pid, slot, emptyMs }, `supervisor: ${name} replaced: serving ${emptyMs} ms after its predecessor exited`);
+          }
           for (const listener of child.onReady.splice(0)) listener();
           break;
         case 'bus':
@@ -177,6 +198,16 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           break;
         case 'metrics-reply':
           metricsReplies.get(message.id)?.(child, message.metrics);
+          break;
+        case 'restart-start':
+          if (!stopping) {
+            logger.info({ pid, slot }, 'supervisor: rolling restart asked for on the admin API');
+            void rollingRestart();
+          }
+          send(child, { type: 'restart-status', id: message.id, status: restartStatus });
+          break;
+        case 'restart-query':
+          send(child, { type: 'restart-status', id: message.id, status: restartStatus });
           break;
       }
     });
@@ -210,9 +241,10 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         // The processes still running refuse it too (a new one gets it in its start state).
         for (const other of all) send(other, { type: 'quarantine', entry });
       }
+      const exitedAt = Date.now();
       const timer = setTimeout(() => {
         pending.delete(timer);
-        if (!stopping && slots[slot] === null) slots[slot] = start(slot);
+        if (!stopping && slots[slot] === null) slots[slot] = start(slot, exitedAt);
       }, decision.delayMs);
       pending.add(timer);
     });
@@ -295,20 +327,31 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   }
 
   async function roll(): Promise<void> {
-    logger.info({ processes }, 'supervisor: rolling restart');
-    for (let slot = 0; slot < processes && !stopping; slot++) {
+    const status: RestartStatus = { id: (restartStatus?.id ?? 0) + 1, state: 'rolling', startedAt: new Date().toISOString(), replaced: 0, processes };
+    restartStatus = status;
+    const finish = (state: 'done' | 'failed', error?: string) => {
+      status.state = state;
+      status.finishedAt = new Date().toISOString();
+      if (error) status.error = error;
+    };
+    logger.info({ processes, restart: status.id }, 'supervisor: rolling restart');
+    for (let slot = 0; slot < processes; slot++) {
+      if (stopping) return finish('failed', 'the node is stopping');
       const old = slots[slot];
       const fresh = start(slot);
       slots[slot] = fresh;
       if (!(await whenReady(fresh, 120_000))) {
-        logger.error({ slot, pid: fresh.worker.process.pid }, `supervisor: the new serving process ${slot} did not become ready; rolling restart stopped (the old one keeps serving)`);
+        const error = `the new serving process ${slot} did not become ready; rolling restart stopped (the old one keeps serving)`;
+        logger.error({ slot, pid: fresh.worker.process.pid }, `supervisor: ${error}`);
         if (old && !old.retiring) slots[slot] = old;
         if (fresh.worker.isConnected()) void retire(fresh);
-        return;
+        return finish('failed', error);
       }
       if (old) await retire(old);
+      status.replaced++;
     }
-    logger.info({ processes }, 'supervisor: rolling restart done');
+    finish('done');
+    logger.info({ processes, restart: status.id }, 'supervisor: rolling restart done');
   }
 
   for (let slot = 0; slot < processes; slot++) slots[slot] = start(slot);
@@ -323,10 +366,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       return slots.filter((c): c is Child => c !== null).map((c) => c.worker.process);
     },
     policy,
-    rollingRestart() {
-      if (stopping) return Promise.resolve();
-      rolling ??= roll().finally(() => (rolling = null));
-      return rolling;
+    rollingRestart,
+    get restartStatus() {
+      return restartStatus;
     },
     stop() {
       if (!stopping) {

@@ -15,6 +15,7 @@
 //   cinder_workers                                    deployed workers
 //   cinder_isolate_evictions_total{reason}            idle | capacity | redeploy | limit
 //   cinder_isolates_awaiting_dispose                  retired isolates not freed yet (reaper)
+//   cinder_durable_objects_live                       Durable Objects live now (isolates of their own)
 //   cinder_pool_ready_isolates, cinder_pool_target_isolates, cinder_pool_bytes,
 //   cinder_pool_building_isolates, cinder_pool_cold_start_rate, cinder_pool_refill_seconds,
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
@@ -54,7 +55,7 @@ export interface MetricsOptions {
 export type MetricsJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
-type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'>;
+type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'> & Partial<Pick<Runtime, 'liveObjects'>>;
 
 type Labels = Record<string, string>;
 interface ExportedValue {
@@ -222,6 +223,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(runtime.liveIsolates());
+      },
+    });
+    new Gauge({
+      name: 'cinder_durable_objects_live',
+      help: 'Durable Objects live now, each in an isolate of its own (idle and hibernated objects are evicted).',
+      registers,
+      collect() {
+        this.set(runtime.liveObjects?.() ?? 0);
       },
     });
     new Gauge({

@@ -7,7 +7,7 @@
 // flushes is a read and a write with no race between nodes, and a reader sums every field. The
 // hash tag keeps one worker's rows in one slot (Redis Cluster). Keys expire after the retention.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-connect.js';
 import { emptyMinute, fromRow, mergeMinute, toRow, type MinuteUsage, type UsageRow, type UsageStore } from './usage.js';
 
 const RETENTION_S = 32 * 24 * 3600;
@@ -16,7 +16,7 @@ export class RedisUsageStore implements UsageStore {
   private readonly writer: string;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     node: string,
     private readonly prefix = 'cinder',
   ) {

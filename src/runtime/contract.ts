@@ -68,6 +68,9 @@ export interface SocketOwner {
   drop(socketId: number): void;
   /** the link of a guest socket id, for the guest's ops on it */
   link(socketId: number): SocketLink | undefined;
+  /** a guest end left in a response that is not the owner's own fetch answer (a Durable Object's
+   *  101 to a stub's fetch): await its handshake under `socketId`; false when it cannot */
+  offer?(socketId: number): boolean;
 }
 
 /** The host's end of a WebSocket, as its owner and the guest's ops see it. */
@@ -80,6 +83,13 @@ export interface SocketLink {
   terminate(code: number, reason: string): void;
   /** the guest accepted an outbound socket: its events are delivered from now on */
   accept(): void;
+  /**
+   * Set on a stand-in, not a socket: the guest end this id names belongs to another owner (a
+   * Durable Object's hibernatable WebSocket, answered through a stub's fetch). When the worker
+   * returns it in a 101, the host connects the client to that owner and socket instead, and the
+   * worker's isolate lets go of it (ownership moves; the worker's isolate is not kept for it).
+   */
+  readonly handOff?: { owner: SocketOwner; socketId: number };
 }
 
 /** A binding op handler: runs on the host for a guest call (protocol/wall.ts OPS). */

@@ -71,7 +71,9 @@ export async function buildDeploymentSnapshot(
   if (binary) return { ok: false, reason: `module "${binary.name}" is a ${binary.type === 'wasm' ? 'CompiledWasm' : 'Data'} module, which is not snapshotted`, ms: performance.now() - started };
   // cloudflare:workers' env is filled in each isolate before its top level runs (with the
   // version's bindings, secrets included): a top level baked into a snapshot would have read none.
-  if (def.modules.some((m) => !isBinaryModule(m) && /["']cloudflare:workers["']/.test(m.code))) {
+  // Only an import statement counts: the string elsewhere (Hono's logger keeps it in a variable for
+  // an import() the isolate cannot run) reads nothing at the top level.
+  if (def.modules.some((m) => !isBinaryModule(m) && /(?:\bfrom|\bimport)\s*["']cloudflare:workers["']/.test(m.code))) {
     return { ok: false, reason: 'the worker imports cloudflare:workers, whose env a snapshot cannot hold', ms: performance.now() - started };
   }
   // Every other kind reaches the builder as the ES module the loader would compile.

@@ -205,6 +205,11 @@ export class Runtime {
 
   private objectHost: ObjectHost | null = null;
 
+  /** Durable Objects live now (each an isolate of its own; a hibernated object is not live). */
+  liveObjects(): number {
+    return this.objectHost?.liveCount ?? 0;
+  }
+
   /** Durable Object instances of this process (made on first use; see durable-objects/object-host.ts). */
   objects(options?: ObjectHostOptions): ObjectHost {
     this.objectHost ??= new ObjectHost(

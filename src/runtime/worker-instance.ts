@@ -65,6 +65,12 @@ export interface InstanceHost {
   eventStarted?(worker: string): { done(): void };
 }
 
+/** What an add-on event may set beyond the worker's own limits and metering. */
+export interface AddonEventOptions {
+  wallMs?: number;
+  bytesIn?: number;
+}
+
 /** How the host's end of each WebSocket is closed when the isolate goes, by the reason it goes. */
 function socketCloseFor(reason: string): { code: number; reason: string } {
   if (reason === 'cpu') return { code: 1011, reason: 'worker exceeded its CPU time limit' };
@@ -365,9 +371,16 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * fetch, RPC call or alarm: one invocation under the same limits and metering as a fetch. The
    * payload is copied in; the answer comes back copied, its shape the add-on's to check.
    */
-  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger']): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+  /** `options.wallMs`: a shorter wall limit for this event (a Durable Object's WebSocket event
+   *  timeout); `options.bytesIn`: bytes that came in for it (a WebSocket message). */
+  async addonEvent(kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: Invocation['trigger'], options: AddonEventOptions = {}): Promise<{ result?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
     const invocation = this.begin(requestId, 'durable-object', place);
     invocation.trigger = trigger;
+    invocation.bytesIn = options.bytesIn ?? 0;
+    const { wallMs } = options;
+    // (the isolate's wall timer serves the common limit; a shorter one gets a timer of its own)
+    const shorter = wallMs !== undefined && wallMs < this.limits.wallMs ? setTimeout(() => invocation.abort('wall'), wallMs) : null;
+    shorter?.unref();
     try {
       const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload)]);
       const out = await this.outcome<unknown>(invocation, call);
@@ -385,6 +398,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, invocation };
+    } finally {
+      if (shorter) clearTimeout(shorter);
     }
   }
 
@@ -708,6 +723,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   link(socketId: number): SocketLink | undefined {
     return this.sockets.get(Number(socketId)) ?? undefined;
+  }
+
+  offer(socketId: number): boolean {
+    if (!this.alive || !Number.isSafeInteger(socketId) || socketId <= 0 || this.sockets.has(socketId)) return false;
+    this.sockets.set(socketId, null);
+    return true;
   }
 
   detach(socketId: number): void {

@@ -23,7 +23,11 @@
 //
 // With Redis unreachable every call fails at once with StoreUnavailableError (no offline queue:
 // a deploy must be refused now, not hang until Redis is back).
-import { Redis } from 'ioredis';
+//
+// On a Redis Cluster (redis+cluster://, redis-connect.ts) the same: WATCH and MULTI/EXEC go to the
+// node serving the {d} slot, over the writer's connection to that node.
+import { Cluster } from 'ioredis';
+import { clusterEnabled, createRedisClient, redisLabel, type RedisClient } from './redis-connect.js';
 import { moduleSize, type WorkerModuleSource } from '../model/worker-definition.js';
 import {
   AccountExistsError,
@@ -53,20 +57,13 @@ export interface RedisStoreOptions {
 
 const MAX_TX_RETRIES = 50;
 
-/** The parts of a URL safe to show in an error (never a password). */
-export function redisLabel(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.hostname}:${parsed.port || 6379}${parsed.pathname && parsed.pathname !== '/' ? parsed.pathname : ''}`;
-  } catch {
-    return 'redis';
-  }
-}
+export { redisLabel };
+type Multi = ReturnType<RedisClient['multi']>;
 
 export class RedisDeploymentStore implements DeploymentStore {
-  readonly client: Redis;
+  readonly client: RedisClient;
   /** WATCH is per connection: transactions get a connection of their own, one at a time */
-  private readonly writer: Redis;
+  private readonly writer: RedisClient;
   private writeTail: Promise<unknown> = Promise.resolve();
   private readonly p: string;
   private readonly v8 = process.versions.v8;
@@ -83,8 +80,8 @@ export class RedisDeploymentStore implements DeploymentStore {
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
       lazyConnect: true,
     };
-    this.client = new Redis(options.url, clientOptions);
-    this.writer = new Redis(options.url, clientOptions);
+    this.client = createRedisClient(options.url, clientOptions);
+    this.writer = createRedisClient(options.url, clientOptions);
     // Errors surface on the calls that fail; the connection's own errors would only repeat them.
     for (const client of [this.client, this.writer]) client.on('error', () => {});
   }
@@ -94,13 +91,31 @@ export class RedisDeploymentStore implements DeploymentStore {
     const store = new RedisDeploymentStore(options);
     try {
       await Promise.all([store.client.connect(), store.writer.connect()]);
+      await store.refuseClusterNodeAsSingle();
       await store.ensureDefaultAccount();
     } catch (error) {
       store.client.disconnect();
       store.writer.disconnect();
+      if (error instanceof RedisSetupError) throw error;
       throw new StoreUnavailableError(`cannot reach Redis at ${store.label}: ${(error as Error).message}`);
     }
     return store;
+  }
+
+  /** Whether this is a Redis Cluster connection. */
+  get cluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /**
+   * A cluster node reached as one server answers MOVED for most keys: say what to write instead
+   * (`cinder serve` upgrades such a URL by itself; this is for anything that did not).
+   */
+  private async refuseClusterNodeAsSingle(): Promise<void> {
+    if (this.cluster) return;
+    if (clusterEnabled(String(await this.client.info('cluster')))) {
+      throw new RedisSetupError(`${this.label} is a Redis Cluster node: connect with --redis ${this.label.replace(/^(rediss?):/, '$1+cluster:')}`);
+    }
   }
 
   /** Whether the store's connection is up now (readiness). */
@@ -133,15 +148,15 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   /** An optimistic transaction on the control metadata (see the header). */
-  private transact<T>(decide: (redis: Redis) => Promise<{ apply: (tx: ReturnType<Redis['multi']>) => void; result: T }>): Promise<T> {
+  private transact<T>(decide: (redis: RedisClient) => Promise<{ apply: (tx: Multi) => void; result: T }>): Promise<T> {
     const run = async (): Promise<T> => {
       for (let attempt = 0; attempt < MAX_TX_RETRIES; attempt++) {
         await this.writer.watch(this.k('gen'));
-        let decided: { apply: (tx: ReturnType<Redis['multi']>) => void; result: T };
+        let decided: { apply: (tx: Multi) => void; result: T };
         try {
           decided = await decide(this.writer);
         } catch (error) {
-          await this.writer.unwatch().catch(() => {});
+          await this.unwatch();
           throw error;
         }
         const tx = this.writer.multi();
@@ -157,6 +172,13 @@ export class RedisDeploymentStore implements DeploymentStore {
     const next = this.writeTail.then(() => this.call(run), () => this.call(run));
     this.writeTail = next.catch(() => {});
     return next;
+  }
+
+  /** UNWATCH has no key: a cluster would send it to any node. An EXEC on the {d} node ends the
+   *  WATCH there as well (whatever it answers). */
+  private async unwatch(): Promise<void> {
+    if (this.writer instanceof Cluster) await this.writer.multi().exists(this.k('gen')).exec().catch(() => {});
+    else await this.writer.unwatch().catch(() => {});
   }
 
   private async ensureDefaultAccount(): Promise<void> {
@@ -264,7 +286,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   /** Under WATCH: check the claims (same rule as SQLite) and return the writes that make them. */
-  private async planRoutes(redis: Redis, worker: string, account: string, patterns: string[]): Promise<(tx: ReturnType<Redis['multi']>) => void> {
+  private async planRoutes(redis: RedisClient, worker: string, account: string, patterns: string[]): Promise<(tx: Multi) => void> {
     const [routes, workersRaw] = await Promise.all([redis.hgetall(this.k('routes')), redis.hgetall(this.k('workers'))]);
     const accountOf = (name: string) => parse<WorkerInfo>(workersRaw[name])?.account ?? DEFAULT_ACCOUNT;
     for (const pattern of patterns) {
@@ -415,6 +437,9 @@ export class RedisDeploymentStore implements DeploymentStore {
     this.writer.disconnect();
   }
 }
+
+/** Redis is reachable but not usable as given (start-up fails with this message). */
+export class RedisSetupError extends Error {}
 
 /** An error decided by the store's rules (not a connection failure). */
 class NotFoundInStore extends Error {}

@@ -120,6 +120,8 @@ name = "custom"
     expect(() => readConfig(file('l/wrangler.toml', 'name = "x"\n[[analytics_engine_datasets]]\nbinding = "AE"\n'))).toThrow(/analytics_engine_datasets is not supported by Cinder/);
     expect(() => readConfig(file('m/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n'))).toThrow(/var is not a wrangler key Cinder knows \(did you mean "vars"\?\)/);
     expect(() => readConfig(file('n/wrangler.toml', 'name = "x"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/did you mean "kv_namespaces"\?/);
+    // several at once: each named, on a line of its own, so one edit fixes them all
+    expect(() => readConfig(file('n2/wrangler.toml', 'name = "x"\n[var]\nA = "1"\n[[kv_namespace]]\nbinding = "K"\nid = "1"\n'))).toThrow(/n2\/wrangler\.toml: var is not a wrangler key Cinder knows \(did you mean "vars"\?\); see docs\/compat\.md[^\n]*\n[^\n]*n2\/wrangler\.toml: kv_namespace is not a wrangler key Cinder knows \(did you mean "kv_namespaces"\?\)/);
     expect(() => readConfig(file('o/wrangler.toml', 'name = "x"\ncompatibility_flags = ["nodejs_compat", "streams_enable_constructors"]\n'))).toThrow(/compatibility_flags: "streams_enable_constructors" not supported by Cinder/);
     expect(() => readConfig(file('p/wrangler.toml', 'name = "x"\n[env.prod]\nvectorize = []\n'), 'prod')).toThrow(/\[env\.prod\] vectorize is not supported by Cinder/);
     expect(() => readConfig(file('q/wrangler.toml', 'name = "x"\n[triggers]\ncrons = []\nqueues = []\n'))).toThrow(/triggers\.queues is not supported/);

@@ -2,14 +2,13 @@
 // in workerd (its object storage on local disk), the same requests, the answers compared: ids,
 // the key-value API (ordering, ranges, deletes), transactions, errors, alarms, SQL cursors, and
 // one object under parallel requests. Differences accepted by design are listed in ACCEPTED.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPATIBILITY_DATE, send } from './harness.js';
+import { COMPATIBILITY_DATE, runWorkerd, send } from './harness.js';
+import { freePort } from '../helpers/serve-process.js';
 import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,19 +37,8 @@ const ACCEPTED: Record<string, Record<string, string>> = {
   },
 };
 
-let workerd: { url: string; child: ChildProcess; dir: string };
+let workerd: { url: string; close(): Promise<void> };
 let cinder: TestCinder;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startWorkerd(): Promise<typeof workerd> {
   const dir = mkdtempSync(join(tmpdir(), 'cinder-do-differential-'));
@@ -76,22 +64,7 @@ const probe :Workerd.Worker = (
 );
 `,
   );
-  const child = spawn(join(root, 'node_modules', '.bin', 'workerd'), ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (c) => (output += c));
-  child.stderr!.on('data', (c) => (output += c));
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`workerd exited:\n${output}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) break;
-    if (i > 400) throw new Error(`workerd did not listen:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `http://127.0.0.1:${port}`, child, dir };
+  return { url: `http://127.0.0.1:${port}`, ...(await runWorkerd(dir, [port])) };
 }
 
 beforeAll(async () => {
@@ -113,8 +86,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  workerd?.child.kill('SIGKILL');
-  if (workerd) rmSync(workerd.dir, { recursive: true, force: true });
+  await workerd?.close();
   await cinder?.close({ cleanup: true });
 });
 

@@ -174,6 +174,15 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
     }
   }
   writeFileSync(join(dir, 'config.capnp'), workerdConfig(examples, ports));
+  const running = await runWorkerd(dir, ports);
+  return { url: (name) => `http://127.0.0.1:${ports[examples.findIndex((e) => e.name === name)]}`, close: running.close };
+}
+
+/**
+ * workerd serving `dir`/config.capnp, once it listens on every one of `ports`; close() stops it
+ * and deletes `dir`.
+ */
+export async function runWorkerd(dir: string, ports: number[]): Promise<{ child: ChildProcess; close(): Promise<void> }> {
   const child = spawn(workerdBin, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -185,7 +194,7 @@ export async function startWorkerd(examples: Bundled[]): Promise<Workerd> {
     throw error;
   }
   return {
-    url: (name) => `http://127.0.0.1:${ports[examples.findIndex((e) => e.name === name)]}`,
+    child,
     async close() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

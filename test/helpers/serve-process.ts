@@ -21,21 +21,34 @@ export interface ServeProcess {
   child: ChildProcess;
   port: number;
   adminPort: number;
+  /** what it has written to stdout (its log), with `logs: 'info'`; else empty */
+  stdout(): string;
+  stderr(): string;
   /** the signal it exited by, once it has */
   exited: Promise<NodeJS.Signals | null>;
 }
 
+export interface ServeProcessOptions {
+  /** more `cinder serve` options (--colo, --origin, --allow-private-fetch...) */
+  args?: string[];
+  /** 'info' keeps the server's log (worker console lines, requests) for stdout(); default: warnings only, not kept */
+  logs?: 'info' | 'warn';
+}
+
 /** Start `cinder serve` on `dataDir` with the admin token `token`; resolves once its admin API
  *  answers. The child is added to `children`, for the test's afterAll to kill. */
-export async function startServeProcess(dataDir: string, token: string, children: ChildProcess[]): Promise<ServeProcess> {
+export async function startServeProcess(dataDir: string, token: string, children: ChildProcess[], options: ServeProcessOptions = {}): Promise<ServeProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, CINDER_ADMIN_TOKEN: token, CINDER_LOG_LEVEL: 'warn' },
+  const keepLog = options.logs === 'info';
+  const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir, ...(options.args ?? [])], {
+    stdio: ['ignore', keepLog ? 'pipe' : 'ignore', 'pipe'],
+    env: { ...process.env, CINDER_ADMIN_TOKEN: token, CINDER_LOG_LEVEL: keepLog ? 'info' : 'warn' },
   });
   children.push(child);
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout?.on('data', (d) => (stdout += d));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   for (let i = 0; ; i++) {
     try {
@@ -47,5 +60,5 @@ export async function startServeProcess(dataDir: string, token: string, children
     if (child.exitCode !== null || i > 600) throw new Error(`cinder serve did not start:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child, port, adminPort, exited };
+  return { child, port, adminPort, exited, stdout: () => stdout, stderr: () => stderr };
 }

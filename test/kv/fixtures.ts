@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { installKV, KVService, MemoryBackend, RedisBackend, SqliteBackend, type KVBackend, type KVServiceOptions } from '../../bindings/kv/index.js';
 import type { BindingConfig } from '../../src/model/worker-definition.js';
@@ -88,7 +88,7 @@ function unclosable(backend: KVBackend): KVBackend {
 }
 
 export interface BackendFixture {
-  kind: 'memory' | 'sqlite' | 'redis';
+  kind: 'memory' | 'sqlite' | 'redis' | 'redis-cluster';
   /** false when the backend cannot run here (Redis without redis-server, outside CI) */
   available: boolean;
   /** survives closing every handle (SQLite file, Redis server) */
@@ -160,8 +160,104 @@ export function redisFixture(): BackendFixture {
   };
 }
 
+/** The same KV suite on a real three-master Redis Cluster (redis+cluster:// URL). */
+export function redisClusterFixture(): BackendFixture {
+  const binary = findRedisServer();
+  let cluster: RedisCluster | null = null;
+  const handles: KVBackend[] = [];
+  return {
+    kind: 'redis-cluster',
+    available: binary !== null,
+    persistent: true,
+    async setup() {
+      cluster = await startRedisCluster(binary!);
+    },
+    open() {
+      const backend = new RedisBackend({ url: cluster!.url });
+      handles.push(backend);
+      return backend;
+    },
+    async teardown() {
+      for (const handle of handles) await handle.close();
+      await cluster?.stop();
+    },
+  };
+}
+
 export function allFixtures(): BackendFixture[] {
-  return [memoryFixture(), sqliteFixture(), redisFixture()];
+  return [memoryFixture(), sqliteFixture(), redisFixture(), redisClusterFixture()];
+}
+
+export interface RedisCluster {
+  /** redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 */
+  url: string;
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Redis Cluster of `masters` redis-server processes on free loopback ports, no replicas,
+ * made with `redis-cli --cluster create` (redis-cli ships next to redis-server); resolves once the
+ * cluster says its state is ok on every node.
+ */
+export async function startRedisCluster(binary: string, masters = 3): Promise<RedisCluster> {
+  const cli = join(dirname(binary), 'redis-cli');
+  const servers: ChildProcess[] = [];
+  const ports: number[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'cinder-redis-cluster-'));
+  const stop = async () => {
+    await Promise.all(
+      servers.map(async (child) => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      ports.push(port);
+      const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--appendonly', 'no', '--save', '', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      servers.push(child);
+      await waitForOutput(child, /Ready to accept connections/i, 'redis-server (cluster node)');
+    }
+    const created = spawnSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}`);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = ports.map((p) => spawnSync(cli, ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).stdout ?? '');
+      if (states.every((info) => /cluster_state:ok/.test(info))) break;
+      if (Date.now() > deadline) throw new Error(`the Redis Cluster did not become ok:\n${states.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, ports, stop };
+}
+
+function waitForOutput(child: ChildProcess, ready: RegExp, what: string): Promise<void> {
+  let output = '';
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}):\n${output}`));
+    });
+  });
 }
 
 /** A clock the tests move forward instead of sleeping. Never behind real time, so Redis's own

@@ -87,4 +87,42 @@ describe('built-in modules in the bundle', () => {
     expect(message).toMatch(/lib\.js:1:\d+: node:child_process is not available on Cinder/);
     expect(message).toMatch(/lib\.js:2:\d+: "net" is a Node\.js built-in module: node:net is not available on Cinder/);
   });
+
+  it('builds a library whose unused parts import modules Cinder lacks (as @sentry/cloudflare does), and refuses them once used', async () => {
+    const lib = {
+      'node_modules/monitor/package.json': '{ "name": "monitor", "type": "module", "main": "index.js", "sideEffects": false }',
+      'node_modules/monitor/index.js': 'export { capture } from "./capture.js";\nexport { tcpIntegration } from "./tcp.js";',
+      'node_modules/monitor/capture.js': 'export function capture(e) { return "captured " + e.message; }',
+      'node_modules/monitor/tcp.js': 'import * as net from "node:net";\nimport dc from "diagnostics_channel";\nexport function tcpIntegration() { return [net.connect, dc.channel]; }',
+    };
+    const unused = project('unused-builtins', { ...lib, 'index.js': 'import { capture } from "monitor";\nexport default { fetch() { return new Response(capture(new Error("boom"))); } };' });
+    const bundle = await bundleWorker(unused, { compatibilityFlags: ['nodejs_compat'] });
+    expect(bundle.modules[0].code).not.toMatch(/node:net|diagnostics_channel/);
+    const server = await startTestServer({ unused: bundle.modules[0].code });
+    try {
+      expect((await server.request('unused')).text).toBe('captured boom');
+    } finally {
+      await server.close();
+    }
+    const used = project('used-builtins', { ...lib, 'index.js': 'import { tcpIntegration } from "monitor";\nexport default { fetch() { return new Response(String(tcpIntegration().length)); } };' });
+    const refused = await bundleWorker(used, { compatibilityFlags: ['nodejs_compat'] }).then(() => '', (error: Error) => error.message);
+    expect(refused).toMatch(/monitor\/tcp\.js:1:\d+: node:net is not available on Cinder/);
+    expect(refused).toMatch(/monitor\/tcp\.js:2:\d+: "diagnostics_channel" is a Node\.js built-in module: node:diagnostics_channel is not available on Cinder/);
+  });
+
+  it('runs an import() of a built-in module (isolated-vm has no dynamic import: it becomes a static one)', async () => {
+    const entry = project('dynamic', {
+      'index.js': 'export default { async fetch() { const cf = await import("cloudflare:workers"); const again = await import("cloudflare:workers"); return Response.json([typeof cf.WorkerEntrypoint, typeof cf.env, cf === again]); } };',
+    });
+    const bundle = await bundleWorker(entry);
+    expect(bundle.modules[0].code).not.toMatch(/import\(/);
+    const server = await startTestServer({ dynamic: bundle.modules[0].code });
+    try {
+      const res = await server.request('dynamic');
+      expect(res.status, res.text).toBe(200);
+      expect(JSON.parse(res.text)).toEqual(['function', 'object', true]);
+    } finally {
+      await server.close();
+    }
+  });
 });

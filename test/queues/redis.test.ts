@@ -1,11 +1,12 @@
 // Queues on real Redis (Redis Streams with a consumer group) with two Cinder nodes consuming the
 // same queue: every message is processed exactly once across the two, and a consumer that keeps
 // failing (on both nodes) sends each message to the dead-letter queue after max_retries retries
-// in total, where it is buried once.
+// in total, where it is buried once. The same on a real three-master Redis Cluster, where the
+// dead-letter move crosses slots.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { installQueueProducers, QueueConsumers, RedisQueueBackend } from '../../bindings/queues/index.js';
-import { findRedisServer, startRedis, type RedisServer } from '../kv/fixtures.js';
+import { findRedisServer, startRedis, startRedisCluster } from '../kv/fixtures.js';
 
 const redisBinary = findRedisServer();
 const errors: string[] = [];
@@ -32,12 +33,12 @@ const consumerCode = `export default {
   },
 };`;
 
-describe.skipIf(!redisBinary)('Queues on Redis with two nodes', () => {
-  let redis: RedisServer;
+describe.skipIf(!redisBinary).each(['one Redis server', 'a Redis Cluster'])('Queues on %s with two nodes', (kind) => {
+  let redis: { url: string; stop(): Promise<void> };
   const nodes: Node[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis(redisBinary!);
+    redis = kind === 'a Redis Cluster' ? await startRedisCluster(redisBinary!) : await startRedis(redisBinary!);
     for (const name of ['node-a', 'node-b']) {
       const server = await startTestServer({});
       const backend = new RedisQueueBackend({ url: redis.url, consumer: name });
@@ -58,7 +59,7 @@ describe.skipIf(!redisBinary)('Queues on Redis with two nodes', () => {
       ]);
       nodes.push({ server, backend, consumers });
     }
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const node of nodes) {
       await node.consumers.close();

@@ -34,7 +34,7 @@ const ALLOWED: Record<string, string[]> = {
   control: ['data-plane', 'runtime', 'observability', 'store', 'model', 'protocol', 'binding-host', 'binding-protocol'],
   app: ['control', 'data-plane', 'runtime', 'observability', 'store', 'model', 'protocol', 'binding-host', 'binding-protocol'],
   // A binding's host half builds on the op contract, never on the runtime's core.
-  'binding-host': ['binding-protocol', 'protocol', 'model', 'src/runtime/contract.ts', 'src/store/open-sqlite.ts', 'src/observability/counters.ts'],
+  'binding-host': ['binding-protocol', 'protocol', 'model', 'src/runtime/contract.ts', 'src/store/open-sqlite.ts', 'src/store/redis-connect.ts', 'src/observability/counters.ts'],
 };
 
 /** Areas that run inside the isolate or are shared with it: no Node, no isolated-vm. */

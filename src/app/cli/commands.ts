@@ -70,7 +70,7 @@ function serveCommand(): Command {
     .option('--admin-port <port>', 'admin API port', port, 8788)
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub)')
+    .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub); redis://host:port for one server, redis+cluster://host:port,host:port for a Redis Cluster (a cluster node given as redis:// is detected)')
     .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
     .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
@@ -97,7 +97,7 @@ function serveCommand(): Command {
       resolveCeilings(limitCeilings);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
-      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping } = await import('../supervised.js');
+      const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
       const supervised = supervisorState();
       const nodeId: string = opts.nodeId ?? hostname();
       const processes: number = opts.processes ?? availableParallelism();
@@ -119,12 +119,14 @@ function serveCommand(): Command {
       const { d1ServeExtension } = await import('../d1.js');
       const { r2ServeExtension } = await import('../r2.js');
       const { queuesServeExtension } = await import('../queues.js');
+      // One server or a cluster, and keys of an older layout renamed (redis-setup.ts).
+      const redis: string | undefined = opts.redis ? await (await import('../redis-setup.js')).prepareRedis(opts.redis, logger) : undefined;
       const server = await startServe({
         observability: supervised ? {} : undefined,
         nodeId,
-        redis: opts.redis,
+        redis,
         drainTimeoutMs: opts.drainTimeout,
-        cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised) } : undefined,
+        cluster: supervised ? { processes: supervised.processes ?? 1, metrics: metricsGatherer(supervised), restart: restartControl(supervised) } : undefined,
         logger,
         port: opts.port,
         host: opts.host,
@@ -144,7 +146,7 @@ function serveCommand(): Command {
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
         // Queues: producers, and consumers for what each worker's live version consumes.
-        extensions: [kvServeExtension({ redis: opts.redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis: opts.redis })],
+        extensions: [kvServeExtension({ redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.
@@ -407,8 +409,43 @@ function workersCommand(): Command {
   return workers;
 }
 
+/**
+ * `cinder restart`: a rolling restart of a node's serving processes through its admin API
+ * (POST /restart, then GET /restart until it is over). Each process is replaced in turn, the new
+ * one serving before the old one drains: no request is lost. The same as SIGHUP to the supervisor,
+ * without needing to reach its process.
+ */
+function restartCommand(): Command {
+  return adminOptions(
+    new Command('restart')
+      .description("replace each of a node's serving processes in turn, without losing a request (new code of Cinder itself, settled memory)")
+      .option('--no-wait', 'return once the restart has begun')
+      .option('--timeout <seconds>', 'give up waiting after this long', (v) => Number(v), 600),
+  ).action(async (opts) => {
+    const admin = client(opts);
+    const begun = (await admin.request('POST', '/restart')).restart as { id: number; processes: number; state: string };
+    say(`Rolling restart ${begun.id} of ${begun.processes} serving process${begun.processes === 1 ? '' : 'es'} under way.`);
+    if (!opts.wait) return say('Follow it with GET /restart on the admin API.');
+    const deadline = Date.now() + opts.timeout * 1000;
+    let shown = -1;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      // The process answering may be the one being replaced: a failed poll is tried again.
+      const status = await admin.request('GET', '/restart').then((r) => r.restart as { id: number; state: string; replaced: number; processes: number; error?: string } | null, () => null);
+      if (status && status.id === begun.id) {
+        if (status.replaced !== shown && status.state === 'rolling') say(`  replaced ${status.replaced} of ${status.processes}`);
+        shown = status.replaced;
+        if (status.state === 'done') return say(`Done: ${status.processes} serving process${status.processes === 1 ? '' : 'es'} replaced.`);
+        if (status.state === 'failed') throw new AdminError(`the rolling restart stopped: ${status.error ?? 'unknown reason'}`);
+      }
+      if (Date.now() > deadline) throw new AdminError(`the rolling restart is still under way after ${opts.timeout} s; see GET /restart`);
+    }
+  });
+}
+
 export function registerControlCommands(program: Command): void {
   program.addCommand(serveCommand());
+  program.addCommand(restartCommand());
   program.addCommand(deployCommand());
   program.addCommand(workersCommand());
 }

@@ -3,6 +3,7 @@
 // so limits and errors are the ones workers see. Safe while a server runs: SQLite in WAL mode
 // takes concurrent writers, and the server sees a change once its cached read is older than the
 // reader's cacheTtl (docs/kv.md).
+import { prepareRedis } from '../redis-setup.js';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createKVService, KVError, type KVService } from '../../../bindings/kv/index.js';
@@ -28,7 +29,7 @@ function integer(value: string): number {
 function storageOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'data directory of the server (SQLite KV file inside)', DEFAULT_DATA_DIR)
-    .option('--redis <url>', 'use the KV namespaces in this Redis instead of --data');
+    .option('--redis <url>', 'use the KV namespaces in this Redis (redis://host:port, or redis+cluster://host:port,... for a Redis Cluster) instead of --data');
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -43,7 +44,8 @@ export function registerKVCommands(program: Command, io: KVCommandIO = { stdout:
 
   // One short-lived service per command: no read cache (nothing to reuse) and no sweeper.
   async function withService(flags: StorageFlags, run: (service: KVService) => Promise<void>): Promise<void> {
-    const service = createKVService(flags.redis ? { redis: flags.redis } : { data: flags.data }, { cache: false, sweepIntervalMs: 0 });
+    const redis = flags.redis ? await prepareRedis(flags.redis) : undefined;
+    const service = createKVService(redis ? { redis } : { data: flags.data }, { cache: false, sweepIntervalMs: 0 });
     try {
       await run(service);
     } catch (error) {

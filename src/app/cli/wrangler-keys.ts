@@ -31,15 +31,20 @@ const INSTEAD: Record<string, string> = {
   site: 'Workers Sites (site, __STATIC_CONTENT_MANIFEST) is deprecated by Cloudflare and not supported by Cinder: serve the directory with [assets] instead (directory = "./public", and binding = "ASSETS" for env.ASSETS.fetch)',
 };
 
-/** Why `table` (the top level, or one [env.NAME] section: `where` names it) cannot be used, or null. */
+/** Why `table` (the top level, or one [env.NAME] section: `where` names it) cannot be used, or null.
+ *  Every refused key is named at once (one per line): a config with two typos is fixed in one go. */
 export function unsupportedKeys(table: Record<string, unknown>, where: (key: string) => string): string | null {
+  const refused: string[] = [];
   for (const key of Object.keys(table)) {
     if (READ_KEYS.includes(key) || NO_EFFECT_KEYS.includes(key)) continue;
-    if (INSTEAD[key]) return `${where(key)}: ${INSTEAD[key]} (${COMPAT})`;
-    if (UNSUPPORTED_KEYS.includes(key)) return `${where(key)} is not supported by Cinder; remove it or deploy elsewhere (${COMPAT})`;
-    const near = closest(key, [...READ_KEYS, ...NO_EFFECT_KEYS, ...UNSUPPORTED_KEYS]);
-    return `${where(key)} is not a wrangler key Cinder knows${near ? ` (did you mean "${near}"?)` : ''}; ${COMPAT}`;
+    if (INSTEAD[key]) refused.push(`${where(key)}: ${INSTEAD[key]} (${COMPAT})`);
+    else if (UNSUPPORTED_KEYS.includes(key)) refused.push(`${where(key)} is not supported by Cinder; remove it or deploy elsewhere (${COMPAT})`);
+    else {
+      const near = closest(key, [...READ_KEYS, ...NO_EFFECT_KEYS, ...UNSUPPORTED_KEYS]);
+      refused.push(`${where(key)} is not a wrangler key Cinder knows${near ? ` (did you mean "${near}"?)` : ''}; ${COMPAT}`);
+    }
   }
+  if (refused.length) return refused.join('\n');
   const flags = table.compatibility_flags;
   if (flags !== undefined) {
     if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) return `${where('compatibility_flags')} must be an array of flag names`;

@@ -16,9 +16,10 @@ import type { WorkerDefinition } from '../../model/worker-definition.js';
 import type { InvocationPlace } from '../../model/request-tree.js';
 import type { GuestException } from '../../../protocol/wall.js';
 import type { LimitExceededError } from '../../model/limits.js';
-import type { WorkerInstance } from '../worker-instance.js';
+import type { AddonEventOptions, WorkerInstance } from '../worker-instance.js';
 import type { InvocationTrigger } from '../invocation.js';
 import { DURABLE_OBJECT_HOST_FLAG } from '../../../protocol/addons.js';
+import type { SocketOwner } from '../contract.js';
 
 export interface ObjectHostRuntime {
   definition(name: string): WorkerDefinition | undefined;
@@ -59,6 +60,8 @@ export interface ObjectTarget {
 }
 
 export interface ObjectEventOutcome {
+  /** the instance that ran the event: the owner of a WebSocket its answer carries */
+  owner?: SocketOwner;
   result?: unknown;
   exception?: GuestException;
   limit?: LimitExceededError;
@@ -82,6 +85,10 @@ interface LiveObject {
 
 export const DEFAULT_OBJECT_IDLE_MS = 10_000;
 
+/** Why an object's instance went: idle (or evicted for room), its worker redeployed or removed, a
+ *  limit or a failed load, or the server shutting down. */
+export type RetireReason = 'evicted' | 'redeployed' | 'failed' | 'shutdown';
+
 export class ObjectHost {
   private readonly live = new Map<string, LiveObject>();
   private readonly idleMs: number;
@@ -89,6 +96,8 @@ export class ObjectHost {
   /** objects created since start (re-creations after eviction included) */
   created = 0;
   evicted = 0;
+  private readonly retiredListeners: ((key: string, reason: RetireReason) => void)[] = [];
+  private readonly workerListeners: ((script: string) => void)[] = [];
 
   constructor(
     private readonly runtime: ObjectHostRuntime,
@@ -106,8 +115,18 @@ export class ObjectHost {
     return this.live.has(key);
   }
 
+  /** Be told when a worker's objects restart on new code (redeployed) or go (removed), live or not. */
+  onWorkerRetired(listener: (script: string) => void): void {
+    this.workerListeners.push(listener);
+  }
+
+  /** Be told when an object's instance goes (its hibernatable WebSockets outlive it, or not). */
+  onRetired(listener: (key: string, reason: RetireReason) => void): void {
+    this.retiredListeners.push(listener);
+  }
+
   /** Deliver one event to the object, creating (or re-creating) it first when it is not live. */
-  async deliver(target: ObjectTarget, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger): Promise<ObjectEventOutcome> {
+  async deliver(target: ObjectTarget, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, options?: AddonEventOptions): Promise<ObjectEventOutcome> {
     const def = this.runtime.definition(target.script);
     // The exporting worker must still be this account's (a name may be deleted and taken by another).
     if (!def || (def.account ?? '') !== target.account) return { loadError: `no worker named "${target.script}" is deployed` };
@@ -115,16 +134,16 @@ export class ObjectHost {
     if (refusal !== undefined) return { loadError: refusal };
     const running = this.runtime.track(target.script);
     try {
-      return await this.deliverTo(target, def, kind, payload, requestId, place, trigger);
+      return await this.deliverTo(target, def, kind, payload, requestId, place, trigger, options);
     } finally {
       running.done();
     }
   }
 
-  private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger): Promise<ObjectEventOutcome> {
+  private async deliverTo(target: ObjectTarget, def: WorkerDefinition, kind: string, payload: unknown, requestId: string, place: InvocationPlace | undefined, trigger: InvocationTrigger, options: AddonEventOptions | undefined): Promise<ObjectEventOutcome> {
     let object = this.live.get(target.key);
     if (object && (object.version !== def.version || (object.instance !== null && !object.instance.alive))) {
-      this.retire(object);
+      this.retire(object, object.version !== def.version ? 'redeployed' : 'failed');
       object = undefined;
     }
     if (!object) {
@@ -141,13 +160,13 @@ export class ObjectHost {
       try {
         instance = await object.ready;
       } catch (error) {
-        this.retire(object);
+        this.retire(object, 'failed');
         return { loadError: (error as Error).message };
       }
-      const out = await instance.addonEvent(kind, payload, requestId, place, trigger);
+      const out = await instance.addonEvent(kind, payload, requestId, place, trigger, options);
       // A limit recycled the isolate: the object is re-created from storage on its next event.
-      if (out.limit || !instance.alive) this.retire(object);
-      return { result: out.result, exception: out.exception, limit: out.limit };
+      if (out.limit || !instance.alive) this.retire(object, 'failed');
+      return { owner: instance, result: out.result, exception: out.exception, limit: out.limit };
     } finally {
       object.events--;
       this.settled(object);
@@ -219,20 +238,23 @@ export class ObjectHost {
   private idle(object: LiveObject): void {
     object.idleTimer = null;
     if (object.events > 0 || object.retired) return;
-    if (object.instance && object.instance.inFlight.size > 0) {
+    // Work of its last event, or WebSockets it accepted (ws.accept(): they live in its isolate;
+    // hibernatable ones do not keep it).
+    if (object.instance && (object.instance.inFlight.size > 0 || object.instance.openSockets > 0)) {
       this.settled(object);
       return;
     }
     this.evicted++;
-    this.retire(object);
+    this.retire(object, 'evicted');
   }
 
-  private retire(object: LiveObject): void {
+  private retire(object: LiveObject, reason: RetireReason): void {
     if (object.retired) return;
     object.retired = true;
     if (object.idleTimer) clearTimeout(object.idleTimer);
     object.idleTimer = null;
     if (this.live.get(object.key) === object) this.live.delete(object.key);
+    for (const listener of this.retiredListeners) listener(object.key, reason);
     // Not loaded yet: the load finishes (or fails) and settles it then.
     if (object.instance || object.events === 0) void object.ready.then(() => this.settled(object), () => object.markDrained());
   }
@@ -240,9 +262,9 @@ export class ObjectHost {
   /** Evict one object with nothing in flight (the oldest created first); false when all are busy. */
   private evictOneIdle(): boolean {
     for (const object of this.live.values()) {
-      if (object.events === 0 && object.instance && object.instance.inFlight.size === 0) {
+      if (object.events === 0 && object.instance && object.instance.inFlight.size === 0 && object.instance.openSockets === 0) {
         this.evicted++;
-        this.retire(object);
+        this.retire(object, 'evicted');
         return true;
       }
     }
@@ -251,12 +273,13 @@ export class ObjectHost {
 
   /** Retire every object of a worker (redeployed or removed): they restart from storage. */
   retireWorker(script: string): void {
-    for (const object of [...this.live.values()]) if (object.script === script) this.retire(object);
+    for (const object of [...this.live.values()]) if (object.script === script) this.retire(object, 'redeployed');
+    for (const listener of this.workerListeners) listener(script);
   }
 
   close(): void {
     for (const object of [...this.live.values()]) {
-      this.retire(object);
+      this.retire(object, 'shutdown');
       object.instance?.ready.dispose('shutdown');
       object.hosted?.close();
       object.hosted = null;
