@@ -7,9 +7,11 @@ import type { AddonExports } from '../../protocol/addons.js';
 
 declare const require: (path: string) => Record<string, unknown>;
 
-/** The namespace, from three lazily evaluated parts: hashes/ciphers/random (crypto.js), keys and
- *  signatures (crypto-keys.js, with the curves) and finite-field DH (crypto-dh.js). A worker that
- *  only hashes never evaluates the curves. */
+/** The namespace, from three parts evaluated on first read: hashes/ciphers/random (crypto.js),
+ *  keys and signatures (crypto-keys.js) and primes/finite-field DH (crypto-dh.js). The loader's
+ *  module shim reads every export when a worker imports node:crypto, so all three are evaluated
+ *  then; the expensive part, each curve's arithmetic and tables, is made on first use instead
+ *  (crypto-keys.ts). */
 function cryptoNamespace(): object {
   const parts: [readonly string[], () => Record<string, unknown>][] = [
     [EXPORT_NAMES.crypto, () => require('./node/crypto.js')],

@@ -4,10 +4,9 @@
 // Curves and scrypt are @noble/curves and @noble/hashes; RSA is crypto-rsa.ts; key files are
 // crypto-asn1.ts. All of it runs on the worker's CPU, under its CPU limit. Evaluated only when a
 // worker reads one of these names from node:crypto (nodejs-compat.ts's lazy namespace).
-import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { ecdsa, weierstrass } from '@noble/curves/abstract/weierstrass.js';
-import { sha224 } from '@noble/hashes/sha2.js';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ecdsa, weierstrass, type ECDSA } from '@noble/curves/abstract/weierstrass.js';
+import { sha224, sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import type * as Edwards from './crypto-curve25519.js';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { Buffer } from './buffer.js';
 import { crypto as webCrypto } from './web.js';
@@ -17,6 +16,12 @@ import * as rsa from './crypto-rsa.js';
 import { cryptoError } from './crypto-rsa.js';
 import { setSecretKeyReader } from './crypto-key-bridge.js';
 import { argTypeError, codedError, later, output, toBytes, type BufferLike, type Callback, type Input } from './crypto-util.js';
+
+declare const require: (path: string) => unknown;
+
+// Ed25519/X25519 evaluated on first use, like the NIST curves: importing node:crypto stays cheap.
+let edwards: typeof Edwards | null = null;
+const curve25519 = () => (edwards ??= require('./crypto-curve25519.js') as typeof Edwards);
 
 const coded = codedError;
 const argType = argTypeError;
@@ -53,39 +58,47 @@ interface Curve {
   /** its JWK "crv"; null where JWK has none (Node refuses to export those as JWK) */
   jwk: string | null;
   oid: string;
-  impl: typeof p256;
+  /** the curve's arithmetic, made on first use (importing node:crypto must stay cheap) */
+  readonly impl: ECDSA;
   bytes: number;
 }
 
-/** NIST P-224 (SEC 2 secp224r1), which workerd lists and @noble/curves does not ship. */
-function makeP224(): typeof p256 {
-  const p = 2n ** 224n - 2n ** 96n + 1n;
-  const point = weierstrass({
-    p,
-    n: BigInt('0xffffffffffffffffffffffffffff16a2e0b8f03e13dd29455c5c2a3d'),
-    h: 1n,
-    a: p - 3n,
-    b: BigInt('0xb4050a850c04b3abf54132565044b0b7d7bfd8ba270b39432355ffb4'),
-    Gx: BigInt('0xb70e0cbd6bb4bf7f321390b94a03c1d356c21122343280d6115c1d21'),
-    Gy: BigInt('0xbd376388b5f723fb4c22dfe6cd4375a05a07476444d5819985007e34'),
-  });
-  return ecdsa(point, sha224) as unknown as typeof p256;
+/** A NIST prime curve (a = -3, h = 1) from its standard parameters (FIPS 186-4 D.1.2, SEC 2). */
+function nistCurve(name: string, jwk: string | null, oid: string, bytes: number, hash: Parameters<typeof ecdsa>[1], p: bigint, hex: { n: string; b: string; Gx: string; Gy: string }): Curve {
+  let impl: ECDSA | null = null;
+  return {
+    name, jwk, oid, bytes,
+    get impl() {
+      return (impl ??= ecdsa(weierstrass({ p, n: BigInt(hex.n), h: 1n, a: p - 3n, b: BigInt(hex.b), Gx: BigInt(hex.Gx), Gy: BigInt(hex.Gy) }), hash));
+    },
+  };
 }
 
-let p224: typeof p256 | null = null;
 const CURVES: Curve[] = [
-  {
-    name: 'secp224r1',
-    jwk: null,
-    oid: '1.3.132.0.33',
-    get impl() {
-      return (p224 ??= makeP224());
-    },
-    bytes: 28,
-  },
-  { name: 'prime256v1', jwk: 'P-256', oid: '1.2.840.10045.3.1.7', impl: p256, bytes: 32 },
-  { name: 'secp384r1', jwk: 'P-384', oid: '1.3.132.0.34', impl: p384, bytes: 48 },
-  { name: 'secp521r1', jwk: 'P-521', oid: '1.3.132.0.35', impl: p521, bytes: 66 },
+  nistCurve('secp224r1', null, '1.3.132.0.33', 28, sha224, 2n ** 224n - 2n ** 96n + 1n, {
+    n: '0xffffffffffffffffffffffffffff16a2e0b8f03e13dd29455c5c2a3d',
+    b: '0xb4050a850c04b3abf54132565044b0b7d7bfd8ba270b39432355ffb4',
+    Gx: '0xb70e0cbd6bb4bf7f321390b94a03c1d356c21122343280d6115c1d21',
+    Gy: '0xbd376388b5f723fb4c22dfe6cd4375a05a07476444d5819985007e34',
+  }),
+  nistCurve('prime256v1', 'P-256', '1.2.840.10045.3.1.7', 32, sha256, 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n, {
+    n: '0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551',
+    b: '0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b',
+    Gx: '0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296',
+    Gy: '0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5',
+  }),
+  nistCurve('secp384r1', 'P-384', '1.3.132.0.34', 48, sha384, 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n, {
+    n: '0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973',
+    b: '0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef',
+    Gx: '0xaa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7',
+    Gy: '0x3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f',
+  }),
+  nistCurve('secp521r1', 'P-521', '1.3.132.0.35', 66, sha512, 2n ** 521n - 1n, {
+    n: '0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409',
+    b: '0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00',
+    Gx: '0x00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66',
+    Gy: '0x011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650',
+  }),
 ];
 const CURVE_ALIASES: Record<string, string> = { 'p-224': 'secp224r1', 'p-256': 'prime256v1', secp256r1: 'prime256v1', 'p-384': 'secp384r1', 'p-521': 'secp521r1' };
 
@@ -140,7 +153,7 @@ function publicOf(m: Asymmetric): Asymmetric {
 
 function okp(kind: 'ed25519' | 'x25519', priv: Uint8Array): Asymmetric {
   if (priv.length !== 32) throw new asn1.Asn1Error(`${kind} private key must be 32 bytes`);
-  return { kind, priv: priv.slice(), pub: (kind === 'ed25519' ? ed25519 : x25519).getPublicKey(priv) };
+  return { kind, priv: priv.slice(), pub: (kind === 'ed25519' ? curve25519().ed25519 : curve25519().x25519).getPublicKey(priv) };
 }
 
 function ecPrivate(curve: Curve, d: Uint8Array): Asymmetric {
@@ -529,9 +542,9 @@ function generatePairMaterial(type: unknown, options: KeyPairOptions | undefined
       return ecPrivate(curve, curve.impl.utils.randomSecretKey());
     }
     case 'ed25519':
-      return okp('ed25519', ed25519.utils.randomSecretKey());
+      return okp('ed25519', curve25519().ed25519.utils.randomSecretKey());
     case 'x25519':
-      return okp('x25519', x25519.utils.randomSecretKey());
+      return okp('x25519', curve25519().x25519.utils.randomSecretKey());
     case 'dh':
       throw unavailable("generateKeyPair('dh') (use getDiffieHellman or createDiffieHellman)");
     default:
@@ -657,7 +670,7 @@ function signDigest(m: Asymmetric, algorithm: string | null | undefined): string
 }
 
 function signWith(m: Asymmetric, hash: string | null, data: Uint8Array, options: SignOptions, hashed?: Uint8Array): Uint8Array {
-  if (m.kind === 'ed25519') return ed25519.sign(data, m.priv!);
+  if (m.kind === 'ed25519') return curve25519().ed25519.sign(data, m.priv!);
   const h = hashed ?? digest(hash!, data);
   if (m.kind === 'rsa') {
     const padding = options.padding ?? constants.RSA_PKCS1_PADDING;
@@ -672,7 +685,7 @@ function signWith(m: Asymmetric, hash: string | null, data: Uint8Array, options:
 function verifyWith(m: Asymmetric, hash: string | null, data: Uint8Array, signature: Uint8Array, options: SignOptions, hashed?: Uint8Array): boolean {
   if (m.kind === 'ed25519') {
     try {
-      return ed25519.verify(signature, data, m.pub);
+      return curve25519().ed25519.verify(signature, data, m.pub);
     } catch {
       return false;
     }
@@ -921,7 +934,7 @@ export function diffieHellman(options: { privateKey?: unknown; publicKey?: unkno
   const pub = materialOf(options.publicKey);
   if (!priv || priv.kind === 'secret' || !isPrivate(priv)) throw coded(new TypeError('The "options.privateKey" property must be a private KeyObject'), 'ERR_INVALID_ARG_VALUE');
   if (!pub || pub.kind === 'secret') throw coded(new TypeError('The "options.publicKey" property must be a KeyObject'), 'ERR_INVALID_ARG_VALUE');
-  if (priv.kind === 'x25519' && pub.kind === 'x25519') return output(x25519.getSharedSecret(priv.priv!, pub.pub)) as BufferLike;
+  if (priv.kind === 'x25519' && pub.kind === 'x25519') return output(curve25519().x25519.getSharedSecret(priv.priv!, pub.pub)) as BufferLike;
   if (priv.kind === 'ec' && pub.kind === 'ec' && priv.curve === pub.curve) return output(priv.curve.impl.getSharedSecret(priv.priv!, pub.pub, true).subarray(1)) as BufferLike;
   throw coded(new Error(`Incompatible key types for Diffie-Hellman: ${priv.kind} and ${pub.kind}`), 'ERR_CRYPTO_INCOMPATIBLE_KEY');
 }

@@ -76,9 +76,16 @@ function randomBelow(n: bigint): bigint {
   }
 }
 
+// the first 2048 odd primes, by a sieve (evaluated whenever node:crypto is imported: keep it cheap)
 const SMALL_PRIMES: number[] = [];
-for (let n = 3; SMALL_PRIMES.length < 2048; n += 2) {
-  if (SMALL_PRIMES.every((p) => p * p > n || n % p !== 0)) SMALL_PRIMES.push(n);
+{
+  const limit = 18_000; // the 2049th prime is 17,863
+  const composite = new Uint8Array(limit);
+  for (let n = 3; n < limit && SMALL_PRIMES.length < 2048; n += 2) {
+    if (composite[n]) continue;
+    SMALL_PRIMES.push(n);
+    for (let m = n * n; m < limit; m += 2 * n) composite[m] = 1;
+  }
 }
 
 function millerRabin(n: bigint, rounds: number): boolean {
