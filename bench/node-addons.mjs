@@ -28,6 +28,7 @@ const SETS = {
   'nodejs_compat (v1)': ['nodejs-compat'],
   'nodejs_compat': ['nodejs-compat', 'nodejs-compat-globals', 'nodejs-process-env'],
   '+ node:stream': ['nodejs-compat', 'nodejs-compat-globals', 'nodejs-process-env', 'nodejs-stream'],
+  '+ node:crypto': ['nodejs-compat', 'nodejs-compat-globals', 'nodejs-process-env', 'nodejs-crypto'],
   '+ node:assert': ['nodejs-compat', 'nodejs-compat-globals', 'nodejs-process-env', 'nodejs-assert'],
 };
 

@@ -36,8 +36,11 @@ export const ADDONS: readonly AddonSpec[] = [
   // only connects out (it reads the response's `webSocket`) or passes upgrades through (it checks
   // for "Upgrade: websocket"), which name no global of it.
   { name: 'websocket', globals: ['WebSocketPair', 'WebSocket', 'webSocket', 'websocket'] },
-  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto).
-  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream'] },
+  // crypto.subtle, CryptoKey, SubtleCrypto, crypto.DigestStream (bindings/crypto). Also for a
+  // worker calling node:crypto's generateKeyPair or pbkdf2: their callback forms run on Web Crypto
+  // on the host (sandbox/addons/node/crypto-keys.ts, crypto.ts), not as seconds of JavaScript on
+  // the worker's CPU.
+  { name: 'crypto-subtle', globals: ['subtle', 'SubtleCrypto', 'CryptoKey', 'DigestStream', 'generateKeyPair', 'pbkdf2'] },
   // CompressionStream, DecompressionStream (bindings/compression).
   { name: 'compression', globals: ['CompressionStream', 'DecompressionStream'] },
   // env bindings of KV namespaces (bindings/kv).

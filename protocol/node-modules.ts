@@ -143,6 +143,7 @@ export const SEPARATE_NODE_MODULES = {
   'stream/promises': 'nodejs-stream',
   assert: 'nodejs-assert',
   'assert/strict': 'nodejs-assert',
+  crypto: 'nodejs-crypto',
 } as const;
 
 const withPrefixes = (names: readonly string[]) => names.flatMap((name) => [`node:${name}`, name]);
@@ -154,6 +155,7 @@ export const NODE_ADDONS = [
   { name: NODEJS_COMPAT_ADDON, flags: ['nodejs_compat', 'nodejs_compat_v2'], modules: withPrefixes(NODE_MODULES.filter((name) => !(name in SEPARATE_NODE_MODULES))) },
   { name: 'nodejs-stream', modules: withPrefixes(['stream', 'stream/promises']), needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-assert', modules: withPrefixes(['assert', 'assert/strict']), needs: [NODEJS_COMPAT_ADDON] },
+  { name: 'nodejs-crypto', modules: withPrefixes(['crypto']), needs: [NODEJS_COMPAT_ADDON] },
   { name: 'nodejs-compat-globals', flags: ['nodejs_compat_v2'], needs: [NODEJS_COMPAT_ADDON] },
   { name: PROCESS_ENV_ADDON, flags: ['nodejs_compat_populate_process_env'], needs: [NODEJS_COMPAT_ADDON] },
 ] as const;

@@ -6,7 +6,7 @@
 //   object-is, is-nan, object.assign/polyfill, object-is/polyfill, call-bind/callBound
 //                          -> the built-ins they polyfill (assert requires them; V8 has them all,
 //                             and the shims bring ~25 KB of get-intrinsic and friends)
-// and, in the add-ons that extend nodejs-compat (nodejs-stream, nodejs-assert), buffer, events,
+// and, in the add-ons that extend nodejs-compat (nodejs-stream, nodejs-assert, nodejs-crypto), buffer, events,
 // string_decoder and process -> what nodejs-compat installed (sandbox/addons/node/shared/).
 // Only for the nodejs-* add-ons: another add-on importing 'util' gets npm's as usual.
 import { dirname, join } from 'node:path';
@@ -33,7 +33,7 @@ const BUILT_INS = {
     return Function.prototype.call.bind(value);
   };`,
 };
-const EXTENDS_COMPAT = /[\\/]addons[\\/]nodejs-(stream|assert)\.ts$/;
+const EXTENDS_COMPAT = /[\\/]addons[\\/]nodejs-(stream|assert|crypto)\.ts$/;
 
 export const nodeCompatAliases = {
   name: 'cinder-node-compat-aliases',
@@ -50,6 +50,8 @@ export const nodeCompatAliases = {
       b.onResolve({ filter: /^events\/?$/ }, () => ({ path: join(shared, 'events.ts') }));
       b.onResolve({ filter: /^string_decoder\/?$/ }, () => ({ path: join(shared, 'string-decoder.ts') }));
       b.onResolve({ filter: /^process\/?$/ }, () => ({ path: join(shared, 'process.ts') }));
+      // our own node:* modules (crypto.ts) importing node:buffer's implementation directly
+      b.onResolve({ filter: /^\.\/buffer\.js$/ }, (args) => (args.importer.startsWith(node + '/') || args.importer.startsWith(node + '\\') ? { path: join(shared, 'buffer.ts') } : undefined));
     } else {
       b.onResolve({ filter: /^process\/?$/ }, () => ({ path: join(node, 'process.ts') }));
     }

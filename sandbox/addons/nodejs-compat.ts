@@ -1,6 +1,6 @@
 // The Node.js built-in modules of `nodejs_compat` (the list: protocol/node-modules.ts), each
-// under `node:<name>` and `<name>`, but node:stream and node:assert (nodejs-stream.ts,
-// nodejs-assert.ts: the two largest, installed only when imported). Built on well-kept npm ports
+// under `node:<name>` and `<name>`, but node:stream, node:assert and node:crypto (nodejs-stream.ts,
+// nodejs-assert.ts, nodejs-crypto.ts: the largest, installed only when imported). Built on well-kept npm ports
 // where they exist (buffer, events, string_decoder, pathe, assert's deep equality), the rest
 // written here (sandbox/addons/node/). The globals (`Buffer`, `process`) and process.env come from
 // the add-ons that need this one (nodejs-compat-globals.ts, nodejs-process-env.ts), as the
@@ -46,7 +46,6 @@ export default function install(): AddonExports {
   const byName: Record<CompatModuleName, object> = {
     async_hooks: lazyNamespace(EXPORT_NAMES['async-hooks'], () => require('./node/async-hooks.js')),
     buffer,
-    crypto: lazyNamespace(EXPORT_NAMES.crypto, () => require('./node/crypto.js')),
     events: lazyNamespace(EXPORT_NAMES.events, () => require('./node/events.js')),
     path,
     'path/posix': path,

@@ -55,7 +55,7 @@ const REQUESTS: Record<string, DiffRequest[]> = {
   'eval-probe': [{ path: '/' }, { path: '/again' }],
 
   'wasm-probe': [{ path: '/' }, { path: '/again' }],
-  'node-probe': ['buffer', 'crypto', 'events', 'util', 'path', 'url', 'string_decoder', 'als', 'stream', 'assert'].map((section) => ({ path: `/${section}` })),
+  'node-probe': ['buffer', 'crypto', 'cryptoKeys', 'cryptoCurves', 'cryptoAgree', 'cryptoKdf', 'events', 'util', 'path', 'url', 'string_decoder', 'als', 'stream', 'assert'].map((section) => ({ path: `/${section}` })),
   'modules-probe': [{ path: '/text' }, { path: '/data' }, { path: '/wasm' }, { path: '/nope' }],
 
   'entrypoint-probe': [{ path: '/shape' }, { method: 'POST', path: '/wait', body: 'x' }, { path: '/nope' }],

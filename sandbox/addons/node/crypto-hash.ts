@@ -385,7 +385,8 @@ const FACTORIES: Record<string, () => HashCore> = {
 };
 const ALIASES: Record<string, string> = {
   'sha-1': 'sha1', 'sha-224': 'sha224', 'sha-256': 'sha256', 'sha-384': 'sha384', 'sha-512': 'sha512',
-  rsa_md5: 'md5', 'rsa-md5': 'md5', 'rsa-sha1': 'sha1', 'rsa-sha256': 'sha256', 'rsa-sha384': 'sha384', 'rsa-sha512': 'sha512',
+  rsa_md5: 'md5', 'rsa-md5': 'md5', 'rsa-sha1': 'sha1', 'rsa-sha224': 'sha224', 'rsa-sha256': 'sha256', 'rsa-sha384': 'sha384', 'rsa-sha512': 'sha512',
+  'dsa-sha': 'sha1', 'dsa-sha1': 'sha1', 'ecdsa-with-sha1': 'sha1',
 };
 
 /** The canonical name of a digest algorithm, or undefined when it is not one of ours. */
@@ -400,4 +401,5 @@ export function newHash(name: string): HashCore {
   return FACTORIES[name]();
 }
 
-export const HASH_NAMES = Object.keys(FACTORIES);
+/** What getHashes() answers: workerd's list in workerd's order, less md4 and md5-sha1 (not here). */
+export const HASH_NAMES = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'RSA-MD5', 'RSA-SHA1', 'RSA-SHA224', 'RSA-SHA256', 'RSA-SHA384', 'RSA-SHA512', 'DSA-SHA', 'DSA-SHA1', 'ecdsa-with-SHA1'];

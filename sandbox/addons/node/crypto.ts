@@ -4,40 +4,15 @@
 // sandbox's globals. Everything synchronous runs inside the isolate (crypto-hash.ts,
 // crypto-aes.ts): the worker's own CPU, under its CPU limit, nothing queued on the host. The
 // callback forms (pbkdf2, randomBytes(n, cb), ...) run the same work and call back on a later
-// microtask. Not here: signing, key objects, Diffie-Hellman, scrypt, other ciphers; importing
-// them gives undefined, as importing a name a module does not export does.
-import { crypto, queueMicrotask, type SubtleCrypto } from './web.js';
+// microtask. Keys, signatures, RSA encryption, ECDH and scrypt are crypto-keys.ts; finite-field
+// Diffie-Hellman is crypto-dh.ts (each evaluated only when a worker reads one of its names).
+import { crypto, type SubtleCrypto } from './web.js';
 import { Buffer } from './buffer.js';
 import { HASH_NAMES, hashName, newHash, type HashCore } from './crypto-hash.js';
 import { Aes, Ghash, incrementCounter } from './crypto-aes.js';
-
-type BufferLike = Uint8Array & { toString(encoding?: string): string };
-type Input = string | ArrayBuffer | ArrayBufferView;
-type Callback<T> = (error: Error | null, value?: T) => void;
+import { argTypeError, codedError, later, output, toBytes, type BufferLike, type Callback, type Input } from './crypto-util.js';
 
 const webCrypto = crypto;
-
-function codedError<T extends Error>(error: T, code: string): T {
-  (error as T & { code: string }).code = code;
-  return error;
-}
-
-function argTypeError(name: string, expected: string): TypeError {
-  return codedError(new TypeError(`The "${name}" argument must be ${expected}`), 'ERR_INVALID_ARG_TYPE');
-}
-
-/** Bytes of a string (in `encoding`, UTF-8 by default) or a BufferSource. */
-function toBytes(value: unknown, encoding: string | undefined, name: string): Uint8Array {
-  if (typeof value === 'string') return Buffer.from(value, encoding ?? 'utf8') as Uint8Array;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw argTypeError(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer');
-}
-
-function output(bytes: Uint8Array, encoding?: string): BufferLike | string {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as BufferLike;
-  return encoding === undefined || encoding === 'buffer' ? buffer : buffer.toString(encoding);
-}
 
 function digestAlgorithm(algorithm: unknown): string {
   if (typeof algorithm !== 'string') throw argTypeError('algorithm', 'of type string');
@@ -179,18 +154,6 @@ export function pbkdf2Sync(password: Input, salt: Input, iterations: number, key
     out.set(t.subarray(0, Math.min(hLen, keylen - offset)), offset);
   }
   return output(out) as BufferLike;
-}
-
-function later<T>(callback: unknown, work: () => T): void {
-  if (typeof callback !== 'function') throw argTypeError('callback', 'of type function');
-  let result: T;
-  try {
-    result = work();
-  } catch (error) {
-    queueMicrotask(() => (callback as Callback<T>)(error as Error));
-    return;
-  }
-  queueMicrotask(() => (callback as Callback<T>)(null, result));
 }
 
 const SUBTLE_HASHES: Record<string, string> = { sha1: 'SHA-1', sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };

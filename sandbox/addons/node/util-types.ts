@@ -74,7 +74,9 @@ export const isModuleNamespaceObject = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === null && (value as Record<symbol, unknown>)[Symbol.toStringTag] === 'Module' && !Object.isExtensible(value);
 export const isArgumentsObject = (value: unknown): boolean => typeof value === 'object' && value !== null && toString.call(value) === '[object Arguments]';
 export const isCryptoKey = (value: unknown): boolean => typeof CryptoKey === 'function' && value instanceof CryptoKey;
-export const isKeyObject = (_value: unknown): boolean => false;
+/** node:crypto's KeyObject prototype carries this brand (crypto-keys.ts; it is another add-on). */
+export const isKeyObject = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[Symbol.for('cinder.node.keyObject')] === true;
 /** Proxies and externals cannot be told apart from JavaScript; workerd reports them, V8 inside an isolate does not let us. */
 export const isProxy = (_value: unknown): boolean => false;
 export const isExternal = (_value: unknown): boolean => false;

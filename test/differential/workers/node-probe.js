@@ -12,6 +12,14 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import assert from 'node:assert';
 
+const PROBE_KEYS = {
+ "rsa": "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBANiGlnhS1fPVwet+\n3aCR3aStp0qXdZ9fSfkHCISV+ao84drHbCpRPSQK0N+wAaeYOkDloYeQwYfDlbed\nd2glSXHXoqPHKuLP5BqwKX7qX7Sqk/jmsB5Iq51rbyzQ0zbM6D+LD0CCSgDDDbV2\nxW2KjCJSW58eK8ne3VEqgymOj87PAgMBAAECgYBgUVZkBe04v3C48kFiaSCgXcMa\nMk/Xakr8pP1MBW7/JIAPk0BxfpvlCY6qwp+pztSzA7McG++LFhzmhfyU7mlBkflX\nYcLqkugnrBcKNoaQrgU5O2qhpwXAYfwtCUHLhOCJ3HV6EjELMTPijkbRGLpPiP6a\nFUCrHgvr4C2l0A93iQJBAP0PwiIs6UrRFfXAbgfieJlNOWTFVRBrWaUJAx6UQTHu\nh5eWWMqJRfG2m8pb/42BOzrUouICI9QZV6OvSl+w8EUCQQDbCjlwSMv9lPVb2zp6\nAMItsX/mM0ZSEHt8UMNElAr/2GMfx5AgrdjAOZIvoHwfGfyRdC8Wqz05Ad2edBGA\nk+YDAkEArk8qc4vn7ebzb2Fq6PdwBniQ7f6Wx0aKawk4ItoPxir9LscaxfekPAiC\navLPplK7z5wjzfWXZENIgLD/U8Z22QJAO6zybyv2H5U4r5jvupOAU7CbNt1bWDpT\nWlAqkwF+aavLfboCA1U5y00kDcO8bUDINdygg52NpX1joqrepdglfwJAQwQAk3EZ\nO8AIhyBjBF+8bkKsMeC6DHPHBDCgSyMZG0iFeVrkwYZuzJkXCGaedQvjBfUV9PpW\nJzTRaU8QyhJkKw==\n-----END PRIVATE KEY-----\n",
+ "ec": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEINr7ggHz6WtKryfskkH16qaNThAHxtP0TxOxkTKNp9cSoAoGCCqGSM49\nAwEHoUQDQgAEE6IqWdKHFBhpLJy0mOBbZXlsR+GyIyq8cP5wJSx2S9JoGvW28LaY\n4J6fM1KL/sHPx90OJMwRmHzuKtbqbbC7ug==\n-----END EC PRIVATE KEY-----\n",
+ "ed": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEICRCcfdsiIUmkyxh2hm9nEEIz1MY4YgUjDmfFyEyLAp0\n-----END PRIVATE KEY-----\n",
+ "x": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIFDfKkzvptnx2GOqjy5gfEezaEaAg/tzb76AQZCInRhi\n-----END PRIVATE KEY-----\n",
+ "x2": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAv00w2ki8FETPEMSZmAqqdo56Siewb4/pE1NKGY/J7R0=\n-----END PUBLIC KEY-----\n"
+};
+
 const als = new AsyncLocalStorage();
 const caught = (fn) => {
   try {
@@ -64,6 +72,83 @@ const sections = {
       randomLength: crypto.randomBytes(17).length, uuid: /^[0-9a-f-]{36}$/.test(crypto.randomUUID()), int: crypto.randomInt(5, 6),
       badDigest: caught(() => crypto.createHash('nope')).error, badKey: caught(() => crypto.createCipheriv('aes-128-cbc', Buffer.alloc(3), iv)).error,
       webcrypto: crypto.webcrypto === globalThis.crypto,
+    };
+  },
+  // node:crypto's asymmetric half on fixed keys (deterministic answers only: PKCS#1 v1.5 and
+  // Ed25519 signatures, agreed secrets, exports), plus what each refuses and how
+  cryptoKeys() {
+    const message = Buffer.from('probe message');
+    const rsa = crypto.createPrivateKey(PROBE_KEYS.rsa);
+    const rsaPublic = crypto.createPublicKey(rsa);
+    const details = (k) => JSON.parse(JSON.stringify(k.asymmetricKeyDetails ?? null, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+    const signer = crypto.createSign('RSA-SHA256');
+    signer.update('probe ');
+    signer.update('message');
+    const oaep = crypto.publicEncrypt(rsaPublic, Buffer.from('secret'));
+    return {
+      types: [rsa, rsaPublic].map((k) => [k.type, k.asymmetricKeyType, details(k)]),
+      exports: { rsaSpki: rsaPublic.export({ type: 'spki', format: 'pem' }), rsaPkcs1: rsa.export({ type: 'pkcs1', format: 'pem' }), rsaJwk: rsaPublic.export({ format: 'jwk' }) },
+      rsaPkcs1: crypto.sign('sha256', message, PROBE_KEYS.rsa).toString('base64'), rsaStreamed: signer.sign(PROBE_KEYS.rsa, 'base64'),
+      rsaPss: crypto.verify('sha256', message, { key: rsaPublic.export({ type: 'spki', format: 'pem' }), padding: crypto.constants.RSA_PKCS1_PSS_PADDING }, crypto.sign('sha256', message, { key: PROBE_KEYS.rsa, padding: crypto.constants.RSA_PKCS1_PSS_PADDING })),
+      oaep: [oaep.length, crypto.privateDecrypt(PROBE_KEYS.rsa, oaep).toString()],
+      privateEncrypt: crypto.privateEncrypt(PROBE_KEYS.rsa, Buffer.from('raw')).toString('base64'),
+    };
+  },
+  cryptoCurves() {
+    const message = Buffer.from('probe message');
+    const ec = crypto.createPrivateKey(PROBE_KEYS.ec);
+    const ed = crypto.createPrivateKey(PROBE_KEYS.ed);
+    const x = crypto.createPrivateKey(PROBE_KEYS.x);
+    const details = (k) => JSON.parse(JSON.stringify(k.asymmetricKeyDetails ?? null));
+    const ecSig = crypto.sign('sha256', message, { key: PROBE_KEYS.ec, dsaEncoding: 'ieee-p1363' });
+    return {
+      types: [ec, ed, x].map((k) => [k.type, k.asymmetricKeyType, details(k)]),
+      exports: {
+        ecPkcs8: ec.export({ type: 'pkcs8', format: 'der' }).toString('base64'), ecSec1: ec.export({ type: 'sec1', format: 'pem' }), ecJwk: ec.export({ format: 'jwk' }),
+        edSpki: crypto.createPublicKey(ed).export({ type: 'spki', format: 'der' }).toString('hex'), edJwk: ed.export({ format: 'jwk' }), xJwk: crypto.createPublicKey(x).export({ format: 'jwk' }),
+      },
+      ecVerify: [ecSig.length, crypto.verify('sha256', message, { key: crypto.createPublicKey(PROBE_KEYS.ec).export({ type: 'spki', format: 'pem' }), dsaEncoding: 'ieee-p1363' }, ecSig)],
+      ed25519: crypto.sign(null, message, ed).toString('base64'),
+    };
+  },
+  // (a section of its own: each section is one request, under the default CPU limit)
+  cryptoAgree() {
+    const x = crypto.createPrivateKey(PROBE_KEYS.x);
+    const ecdh = crypto.createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.alloc(32, 7));
+    const peer = crypto.createECDH('prime256v1');
+    peer.setPrivateKey(Buffer.alloc(32, 9));
+    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const okp = crypto.generateKeyPairSync('ed25519');
+    const details = (k) => JSON.parse(JSON.stringify(k.asymmetricKeyDetails ?? null));
+    return {
+      x25519: crypto.diffieHellman({ privateKey: x, publicKey: crypto.createPublicKey(PROBE_KEYS.x2) }).toString('hex'),
+      ecdh: [ecdh.getPublicKey('hex', 'compressed'), ecdh.computeSecret(peer.getPublicKey()).toString('hex')],
+      generated: [pair.publicKey.asymmetricKeyType, details(pair.privateKey), okp.publicKey.export({ format: 'jwk' }).crv, pair.privateKey.equals(pair.privateKey), pair.publicKey.equals(okp.publicKey)],
+      secret: (() => { const k = crypto.createSecretKey(Buffer.from('abc')); return [k.type, k.symmetricKeySize, k.export().toString()]; })(),
+    };
+  },
+  cryptoKdf() {
+    const rsaPublic = crypto.createPublicKey(PROBE_KEYS.rsa);
+    return {
+      modp: crypto.createHash('sha256').update(crypto.getDiffieHellman('modp14').getPrime()).digest('hex'),
+      scrypt: crypto.scryptSync('password', 'salt', 32, { N: 16, r: 4, p: 2 }).toString('hex'),
+      curves: crypto.getCurves(),
+      p224: (() => { const e = crypto.createECDH('secp224r1'); e.setPrivateKey(Buffer.alloc(28, 5)); return e.getPublicKey('hex', 'compressed'); })(),
+      // and md4, md5-sha1
+      verifyError: [crypto.createDiffieHellman(crypto.getDiffieHellman('modp14').getPrime(), 2).verifyError, crypto.createDiffieHellman(Buffer.from('17', 'hex')).verifyError, crypto.createDiffieHellman(Buffer.from('15', 'hex'), 5).verifyError],
+      primes: [crypto.checkPrimeSync(2n ** 127n - 1n), crypto.checkPrimeSync(2n ** 128n + 1n), crypto.checkPrimeSync(Buffer.from([0x0d])), crypto.generatePrimeSync(16).byteLength, typeof crypto.generatePrimeSync(40, { bigint: true }), crypto.generatePrimeSync(32, { add: 12n, rem: 11n, bigint: true }) % 12n === 11n],
+      hashes: crypto.getHashes().filter((h) => h !== 'md4' && h !== 'md5-sha1'),
+      hashAliases: ['RSA-SHA224', 'DSA-SHA', 'ecdsa-with-SHA1'].map((h) => crypto.createHash(h).update('x').digest('hex')),
+      errors: {
+        ed448: caught(() => crypto.generateKeyPairSync('ed448')),
+        badCurve: caught(() => crypto.createECDH('secp256k1')),
+        notKey: caught(() => crypto.createPublicKey('not a key')).error,
+        wrongType: caught(() => crypto.createPrivateKey(rsaPublic.export({ type: 'spki', format: 'pem' }))).error,
+        bigScrypt: caught(() => crypto.scryptSync('a', 'b', 16, { N: 2 ** 20 })).error,
+        badGroup: caught(() => crypto.getDiffieHellman('modp99')),
+        smallGroup: (() => { try { crypto.getDiffieHellman('modp2'); return 'accepted'; } catch (e) { return e.message; } })(),
+      },
     };
   },
   async events() {
