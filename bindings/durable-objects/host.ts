@@ -20,7 +20,7 @@ import { ObjectStorageClient, StorageCallEnded } from './storage-client.js';
 import { ExecutorProcesses, childEntry } from '../../src/store/executor-processes.js';
 import type { DurableObjectRegistry, NamespaceRecord } from './registry.js';
 import type { AlarmScheduler } from './alarms.js';
-import { NOT_HELD, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement } from './placement.js';
+import { NOT_HELD, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RelayedSocket } from './placement.js';
 
 /** What the ops need of the runtime (src/runtime/durable-objects/object-host.ts provides deliver). */
 export interface DurableObjectRuntime extends OpRegistry, SyncOpRegistry {
@@ -47,7 +47,15 @@ export interface ObjectDelivery {
 }
 
 /** One event's outcome in this process: with the object's socket owner (WebSockets it answered with). */
-type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner; stream?: AsyncGenerator<Uint8Array | string, void, undefined> };
+type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner; stream?: AsyncGenerator<Uint8Array | string, void, undefined>; socket?: RelayedSocket };
+
+/** An upgrade forwarded over the holder's socket endpoint, as the holder answers it: `join` names
+ *  the object's socket the endpoint's connection is to be joined to. */
+export type SocketReceipt = DeliveryOutcome & { join?: { owner: SocketOwner; socketId: number } };
+
+function isWebSocketUpgrade(request: WireRequest): boolean {
+  return request.headers.some(([name, value]) => name.toLowerCase() === 'upgrade' && value.trim().toLowerCase() === 'websocket');
+}
 
 /** A streamed answer forwarded to another process is sent whole, up to this many bytes. */
 const MAX_FORWARDED_STREAM_BYTES = 32 * 1024 * 1024;
@@ -166,15 +174,19 @@ export class DurableObjects {
         dir: namespace.dir,
         id,
         name,
-        // A WebSocket id is the calling isolate's: meaningless elsewhere (an upgrade is refused there).
+        // A WebSocket id is the calling isolate's: meaningless elsewhere (the holder's answer says
+        // whether the object answered with a socket; forwardSocket carries it).
         event: event.kind === 'fetch' && event.socketId !== undefined ? { kind: 'fetch', request: event.request } : event,
         depth: place?.depth ?? 0,
         subrequestsLeft: place ? Math.max(0, place.tree.subrequestLimit - place.tree.subrequests) : 50,
         trigger,
       };
-      let out: DeliveryOutcome | typeof NOT_HELD;
+      // An upgrade from a caller that can carry a WebSocket goes over a WebSocket of its own, which
+      // the holder joins to the object's socket if the object answers with one.
+      const relayed = event.kind === 'fetch' && event.socketId !== undefined && this.placement.forwardSocket !== undefined && isWebSocketUpgrade(event.request);
+      let out: LocalOutcome | typeof NOT_HELD;
       try {
-        out = await this.placement.forward(where.remote, forwarded);
+        out = relayed ? await this.placement.forwardSocket!(where.remote, forwarded) : await this.placement.forward(where.remote, forwarded);
       } catch (error) {
         this.placement.forget(key);
         unreachable = `node "${where.remote.node}" (${(error as Error).message})`;
@@ -197,8 +209,9 @@ export class DurableObjects {
     return 'remote' in (await this.placement.locate(`${namespace.dir}/${id}`, namespace.className));
   }
 
-  /** An event forwarded by another process: delivered here if this process holds the object. */
-  async receive(forwarded: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
+  /** An event forwarded by another process: delivered here if this process holds the object.
+   *  `socket`: it came over the socket endpoint, which can carry the object's WebSocket (`join`). */
+  async receive(forwarded: ForwardedEvent, socket = false): Promise<SocketReceipt | typeof NOT_HELD> {
     const namespace = this.registry.namespace(forwarded.account, forwarded.script, forwarded.className);
     if (!namespace || namespace.dir !== forwarded.dir) return { failure: `worker "${forwarded.script}" has no Durable Object class ${forwarded.className} on this node (yet): its deploy has not reached it` };
     const id = this.ids(namespace).fromString(forwarded.id);
@@ -212,12 +225,20 @@ export class DurableObjects {
     const out = await this.deliverHere(namespace, id, name, forwarded.event, { tree, depth: forwarded.depth }, forwarded.trigger, where.here);
     const response = out.result && 'response' in out.result ? (out.result.response as { webSocket?: unknown }) : null;
     if (response?.webSocket !== undefined) {
-      // The socket stays with the object in this process; the caller's client connection is in
-      // another: they cannot be joined (yet). The object's end is dropped, the caller told why.
-      const socket = Number(response.webSocket);
-      if (out.result && 'isolateSocket' in out.result) out.owner?.drop(socket);
-      else this.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false)?.drop(socket);
-      return { failure: `Durable Object ${namespace.className} answered with a WebSocket, but it is held by another process than the one the client is connected to; WebSockets to an object held elsewhere are not supported yet` };
+      // The socket stays with the object in this process; the caller's end is a connection from
+      // its process to this one's socket endpoint, joined to the object's socket by the endpoint.
+      const objectSocket = Number(response.webSocket);
+      const isolateSocket = out.result !== undefined && 'isolateSocket' in out.result && out.result.isolateSocket === true;
+      const table = isolateSocket ? undefined : this.hibernation.table({ key: `${namespace.dir}/${id}`, namespace, id, name }, false);
+      const owner = isolateSocket ? out.owner : table;
+      const joinable = socket && Number.isSafeInteger(objectSocket) && (isolateSocket ? out.owner?.offer?.(objectSocket) === true : table?.pendingHandOff(objectSocket) === true);
+      if (!joinable || !owner) {
+        owner?.drop(objectSocket);
+        if (socket) return { failure: `Durable Object ${namespace.className} answered with an unknown WebSocket` };
+        return { failure: `Durable Object ${namespace.className} answered with a WebSocket, but the caller in another process did not ask for one it can carry (a fetch with "Upgrade: websocket" from a worker with WebSocket support)` };
+      }
+      const { owner: _inProcess, stream: _none, ...outcome } = out;
+      return { ...outcome, join: { owner, socketId: objectSocket } };
     }
     const { owner: _inProcess, stream, ...outcome } = out;
     if (stream && outcome.result && 'response' in outcome.result) {
@@ -349,6 +370,7 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     const result = out.result;
     if (event.kind === 'fetch') {
       if (!result || !('response' in result)) {
+        out.socket?.close();
         await out.stream?.return();
         throw new TypeError('Durable Object fetch: the object answered without a response');
       }
@@ -356,6 +378,17 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
       // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
       // object's stream as it goes; if the caller's invocation ends first, both are cancelled.
       if (out.stream) response.stream = call.openStream(asBytes(out.stream));
+      if (out.socket) {
+        // The object is held by another process, which joined its WebSocket to a connection from
+        // this one: the calling isolate gets that connection, as an outbound fetch's socket.
+        if ((result.response as { webSocket?: unknown }).webSocket === undefined || event.socketId === undefined || !out.socket.attach(call.sockets, event.socketId)) {
+          out.socket.close();
+          throw new TypeError('Durable Object fetch: the WebSocket of the object in another process could not be given to this worker');
+        }
+        response.status = 101;
+        response.webSocket = event.socketId;
+        return { response };
+      }
       const socket = Number((result.response as { webSocket?: unknown }).webSocket);
       if ((result.response as { webSocket?: unknown }).webSocket !== undefined) {
         // The object's 101 carries a socket it keeps: one of its hibernatable sockets (its table

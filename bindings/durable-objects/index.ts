@@ -11,7 +11,8 @@ import type { ForwardedEvent } from './placement.js';
 export { MigrationError } from './registry.js';
 export type { DurableObjectRuntime } from './host.js';
 export type { ScriptClasses } from './registry.js';
-export type { ObjectPlacement, ForwardedEvent, DeliveryOutcome, RemoteHolder, Whereabouts, Fence } from './placement.js';
+export type { ObjectPlacement, ForwardedEvent, DeliveryOutcome, RemoteHolder, Whereabouts, Fence, RelayedSocket, SocketDeliveryOutcome } from './placement.js';
+export type { SocketReceipt } from './host.js';
 export { NOT_HELD, PlacementLostError } from './placement.js';
 
 /** Each worker's classes as every node sees them (with --redis, kept in Redis: app/object-placement.ts). */
@@ -41,6 +42,9 @@ export interface DurableObjectService {
   prepare(account: string, script: string): Promise<void>;
   /** an event another process forwarded to this one (app/object-placement.ts's endpoint) */
   receive(event: ForwardedEvent): ReturnType<DurableObjects['receive']>;
+  /** an upgrade another process forwarded over the socket endpoint: `join` names the object's
+   *  WebSocket to join the endpoint's connection to */
+  receiveSocket(event: ForwardedEvent): ReturnType<DurableObjects['receive']>;
   close(): void;
 }
 
@@ -85,6 +89,7 @@ export function installDurableObjects(runtime: DurableObjectRuntime, setup: Dura
     startAlarms,
     prepare,
     receive: (event) => objects.receive(event),
+    receiveSocket: (event) => objects.receive(event, true),
     plan: async (deploy) => {
       await prepare(deploy.account, deploy.script);
       const base = shared ? await shared.get(deploy.account, deploy.script) : null;

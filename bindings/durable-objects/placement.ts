@@ -3,6 +3,7 @@
 // there. The host half asks an ObjectPlacement (src/app/object-placement.ts implements it on
 // Redis); without one, every object lives in this process, as before.
 import type { ObjectEventPayload, ObjectEventResult } from './protocol.js';
+import type { SocketOwner } from '../../src/runtime/contract.js';
 
 /** This process holds the object: `check()` throws PlacementLostError once it no longer may serve
  *  or write it (its lease lapsed), so a stale owner refuses instead of splitting the object. */
@@ -45,6 +46,19 @@ export interface DeliveryOutcome {
   failure?: string;
 }
 
+/** A WebSocket the holder's object answered a forwarded upgrade with, open between this process
+ *  and the holder's (which joined it to the object's socket): given to the calling guest. */
+export interface RelayedSocket {
+  /** hand it to the calling isolate under its reserved id (false: it could not take it; closed) */
+  attach(owner: SocketOwner, socketId: number): boolean;
+  /** not given to anyone after all: close it (the object sees its socket closed) */
+  close(): void;
+}
+
+/** The outcome of an upgrade forwarded to the holder: with the relayed socket when the object
+ *  answered with a WebSocket. */
+export type SocketDeliveryOutcome = DeliveryOutcome & { socket?: RelayedSocket };
+
 /** Answer of a holder that does not hold the object (it moved): the caller locates it again. */
 export const NOT_HELD = 'not-held';
 
@@ -53,6 +67,10 @@ export interface ObjectPlacement {
   locate(objectKey: string, className: string): Promise<Whereabouts>;
   /** deliver an event at the holder; resolves to NOT_HELD when the holder no longer holds it */
   forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  /** deliver a fetch with `Upgrade: websocket` at the holder over a WebSocket of its own, which
+   *  carries the object's WebSocket if it answers with one; absent: such fetches are forwarded as
+   *  any other, and an object answering with a WebSocket is refused */
+  forwardSocket?(to: RemoteHolder, event: ForwardedEvent): Promise<SocketDeliveryOutcome | typeof NOT_HELD>;
   /** drop what is cached about the object's whereabouts (a forward failed) */
   forget(objectKey: string): void;
 }

@@ -89,6 +89,9 @@ const MAX_BATCH_MESSAGES = 4096;
 
 type Message = string | ArrayBuffer;
 
+/** A message or the close of a connection, seen before its relay listened (WebSocketHost.adopt). */
+export type EarlyEvent = { data: RawData; isBinary: boolean } | { close: number; reason: string };
+
 class Relay implements SocketLink {
   private readonly queue: { event: SocketEvent; bytes: number }[] = [];
   private queuedBytes = 0;
@@ -99,6 +102,9 @@ class Relay implements SocketLink {
   private readonly waiters: (() => void)[] = [];
   private closeTimer: NodeJS.Timeout | null = null;
   answeredPing = true;
+  /** the code the guest (or a spliced client) sees when the socket is cut without a close frame:
+   *  1006, or 1011 for a connection to another process (its death is a server error there) */
+  lostCode = 1006;
 
   constructor(
     private readonly host: WebSocketHost,
@@ -140,7 +146,7 @@ class Relay implements SocketLink {
    * The guest passes this socket on (a 101 answering an upgrade with an outbound socket's
    * response): the relay lets go of it and hands back what arrived meanwhile, for the splice.
    */
-  handOver(): { ws: WebSocket; pending: SocketEvent[] } {
+  handOver(): { ws: WebSocket; pending: SocketEvent[]; lostCode: number } {
     this.ws.off('message', this.onMessage);
     this.ws.off('close', this.onClose);
     const pending = this.queue.splice(0).map((item) => item.event);
@@ -149,7 +155,15 @@ class Relay implements SocketLink {
     this.ownerGone = true;
     this.finish();
     this.owner.detach(this.socketId);
-    return { ws: this.ws, pending };
+    return { ws: this.ws, pending, lostCode: this.lostCode };
+  }
+
+  /** What arrived on the socket before this relay listened (an adopted connection). */
+  replay(early: EarlyEvent[]): void {
+    for (const event of early) {
+      if ('close' in event) this.remoteClosed(event.close, event.reason);
+      else this.received(event.data, event.isBinary);
+    }
   }
 
   // --- network to guest --------------------------------------------------------------------------
@@ -202,6 +216,10 @@ class Relay implements SocketLink {
     this.finish();
     if (this.ownerGone) return;
     // 1005: the close frame had no code; 1006: no close frame at all.
+    if (code === 1006 && this.lostCode !== 1006) {
+      this.enqueue({ type: 'close', code: this.lostCode, reason: 'the connection to the process holding the Durable Object was lost', wasClean: false }, 0);
+      return;
+    }
     this.enqueue({ type: 'close', code, reason, wasClean: code !== 1006 }, 0);
   }
 
@@ -359,8 +377,8 @@ export class WebSocketHost {
       attached = true;
       if (outbound instanceof Relay && outbound.passable) {
         // The worker passes its outbound socket through: the two are spliced, host to host.
-        const { ws: upstream, pending } = outbound.handOver();
-        this.splice(ws, upstream, pending);
+        const { ws: upstream, pending, lostCode } = outbound.handOver();
+        this.splice(ws, upstream, pending, lostCode);
         return;
       }
       if (outbound?.handOff) {
@@ -396,7 +414,7 @@ export class WebSocketHost {
    * messages go to the other, each direction bounded as a relay's is (reading stops while the
    * other side has sendHighWaterBytes unwritten), and a close on one side closes the other.
    */
-  private splice(client: WebSocket, upstream: WebSocket, pending: SocketEvent[]): void {
+  private splice(client: WebSocket, upstream: WebSocket, pending: SocketEvent[], lostCode = 1006): void {
     this.stats.spliced++;
     client.on('error', () => {}); // ws closes after an error; 'close' follows
     const forward = (from: WebSocket, to: WebSocket) => {
@@ -424,7 +442,11 @@ export class WebSocketHost {
         this.stats.bytesIn += buffer.byteLength;
         send(isBinary ? buffer : buffer.toString('utf8'), isBinary);
       });
-      from.on('close', (code, reason) => closeWith(to, code, reason.toString('utf8')));
+      from.on('close', (code, reason) => {
+        // A connection to another process cut without a close frame: its client sees a server error.
+        if (code === 1006 && from === upstream && lostCode !== 1006) closeWith(to, lostCode, 'the connection to the process holding the Durable Object was lost');
+        else closeWith(to, code, reason.toString('utf8'));
+      });
       return send;
     };
     const toClient = forward(upstream, client);
@@ -434,7 +456,7 @@ export class WebSocketHost {
       else if (event.type === 'close') closeWith(client, event.code, event.reason);
     }
     // (a close that came before the splice was among the pending events)
-    if (upstream.readyState === WebSocket.CLOSED && !pending.some((e) => e.type === 'close')) closeWith(client, 1006, '');
+    if (upstream.readyState === WebSocket.CLOSED && !pending.some((e) => e.type === 'close')) closeWith(client, lostCode, '');
   }
 
   /** The guest ops: register each under its WEBSOCKET_OPS name. */
@@ -535,6 +557,26 @@ export class WebSocketHost {
     this.stats.connected++;
     relay.start(false);
     return { status: 101, statusText: 'Switching Protocols', headers: upgradeHeaders, body: null, url: url.href };
+  }
+
+  /**
+   * A connection opened by the host on a guest's behalf to another Cinder process (a Durable
+   * Object held there answered a stub's fetch with a WebSocket: app/object-placement.ts), given to
+   * the guest under `socketId` exactly as an outbound fetch's socket is: held until the guest
+   * accepts it or returns it in a 101 (then spliced to its client). `early`: what arrived before.
+   * False when the owner cannot take it (the connection is closed then).
+   */
+  adopt(owner: SocketOwner, socketId: number, ws: WebSocket, early: EarlyEvent[]): boolean {
+    const relay = new Relay(this, ws, owner, socketId, true);
+    relay.lostCode = 1011;
+    if (!owner.attach(socketId, relay, false)) {
+      ws.terminate();
+      return false;
+    }
+    this.stats.connected++;
+    relay.start(false);
+    relay.replay(early);
+    return true;
   }
 
   // --- bookkeeping (the relays call these) ---------------------------------------------------------

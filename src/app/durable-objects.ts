@@ -15,6 +15,7 @@ import type { ObjectPlacement, SharedClasses } from '../../bindings/durable-obje
 import { LeasedObjectPlacement, redisPlacementBackend, redisSharedClasses, sharedSecret, type PlacementBackend } from './object-placement.js';
 import { sqlitePlacementBackend } from './placement-sqlite.js';
 import { startNodeLink } from './node-link.js';
+import type { WebSocketHost } from '../../bindings/websocket/host.js';
 
 export interface DurableObjectServeOptions extends ObjectHostOptions {
   alarms?: AlarmOptions;
@@ -52,7 +53,7 @@ export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: L
  * lease for this process and its internal endpoint. Returns the objects and what to close (the
  * lease first: the node's other processes take over at once).
  */
-export async function placeObjects(runtime: Runtime, dataDir: string, logger: Logger, node: string, where: { redis: RedisDeploymentStore } | { local: true }, options: DurableObjectServeOptions = {}) {
+export async function placeObjects(runtime: Runtime, dataDir: string, logger: Logger, node: string, where: { redis: RedisDeploymentStore } | { local: true }, options: DurableObjectServeOptions = {}, webSockets?: WebSocketHost) {
   let backend: PlacementBackend;
   let linkSecret: string;
   let shared: ObjectSharing['shared'] | undefined;
@@ -71,9 +72,16 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
     linkSecret = local.secret();
     closeBackend = () => local.close();
   }
-  const placement = new LeasedObjectPlacement({ backend, node, logger, leaseMs: options.leaseMs, store: 'redis' in where ? 'Redis' : "the node's placement file" });
+  const placement = new LeasedObjectPlacement({ backend, node, logger, leaseMs: options.leaseMs, store: 'redis' in where ? 'Redis' : "the node's placement file", webSockets });
   const objects = setUpDurableObjects(runtime, dataDir, logger, options, { shared, placement });
-  const link = await startNodeLink({ host: 'redis' in where ? (options.internalHost ?? '127.0.0.1') : '127.0.0.1', secret: linkSecret, logger, receive: (event) => objects.service.receive(event) });
+  const link = await startNodeLink({
+    host: 'redis' in where ? (options.internalHost ?? '127.0.0.1') : '127.0.0.1',
+    secret: linkSecret,
+    logger,
+    receive: (event) => objects.service.receive(event),
+    // A WebSocket answered by an object held here, for a client connected to another process.
+    sockets: webSockets ? { host: webSockets, receive: (event) => objects.service.receiveSocket(event) } : undefined,
+  });
   try {
     await placement.start(link.address, linkSecret);
   } catch (error) {

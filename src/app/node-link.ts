@@ -4,13 +4,21 @@
 // the node's private address when nodes run on several machines) on a port of its own per process
 // (so a forward reaches the very process holding the object), and every request must carry the
 // secret the nodes share in Redis, which tenants never see.
+//
+// Two paths: POST FORWARD_PATH carries one event and its outcome; an upgrade on SOCKET_PATH carries
+// a stub's fetch with `Upgrade: websocket` (the event in a header) and, when the object answers with
+// a WebSocket, becomes that WebSocket: the connection is joined to the object's socket by the
+// WebSocket host as a client's would be (its bounds, backpressure and metering), and the outcome
+// rides in the 101's headers. An answer without a WebSocket is a plain 200 with the outcome.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { serialize, deserialize } from 'node:v8';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { NOT_HELD, type DeliveryOutcome, type ForwardedEvent } from '../../bindings/durable-objects/index.js';
-import { FORWARD_PATH } from './object-placement.js';
+import { NOT_HELD, type DeliveryOutcome, type ForwardedEvent, type SocketReceipt } from '../../bindings/durable-objects/index.js';
+import type { WebSocketHost } from '../../bindings/websocket/host.js';
+import { FORWARD_PATH, OUTCOME_HEADER, EVENT_HEADER, SOCKET_PATH, MAX_SOCKET_EVENT_BYTES } from './object-placement.js';
 
 /** A forwarded event carries a request body (100 MB at most on the data plane) and its framing. */
 const MAX_BODY_BYTES = 110 * 1024 * 1024;
@@ -21,15 +29,29 @@ export interface NodeLink {
   close(): Promise<void>;
 }
 
-export async function startNodeLink(options: { host: string; port?: number; secret: string; logger: Logger; receive(event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> }): Promise<NodeLink> {
+export interface NodeLinkOptions {
+  host: string;
+  port?: number;
+  secret: string;
+  logger: Logger;
+  receive(event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  /** the socket endpoint: absent, upgrades are refused */
+  sockets?: { host: WebSocketHost; receive(event: ForwardedEvent): Promise<SocketReceipt | typeof NOT_HELD> };
+}
+
+export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink> {
   const expected = Buffer.from(`Bearer ${options.secret}`);
-  const server = http.createServer((req, res) => {
+  const authorized = (req: http.IncomingMessage) => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  // The event rides in a header: room for it (base64) beside the handshake's own.
+  const server = http.createServer({ maxHeaderSize: Math.ceil((MAX_SOCKET_EVENT_BYTES * 4) / 3) + 64 * 1024 }, (req, res) => {
     const answer = (status: number, body: Buffer | string) => {
       res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/octet-stream', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
-    const given = Buffer.from(req.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!authorized(req)) {
       req.resume();
       return answer(401, 'not a Cinder node');
     }
@@ -60,6 +82,40 @@ export async function startNodeLink(options: { host: string; port?: number; secr
         (error) => answer(200, serialize({ error: { name: (error as Error).name === 'TypeError' ? 'TypeError' : 'Error', message: (error as Error).message } } satisfies DeliveryOutcome)),
       );
     });
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const raw = (status: number, body: Buffer | string) => {
+      const reason = http.STATUS_CODES[status] ?? '';
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      socket.write(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${typeof body === 'string' ? 'text/plain' : 'application/octet-stream'}\r\ncontent-length: ${bytes.length}\r\nconnection: close\r\n\r\n`);
+      socket.end(bytes);
+    };
+    if (!authorized(req)) return raw(401, 'not a Cinder node');
+    const sockets = options.sockets;
+    if (req.method !== 'GET' || req.url !== SOCKET_PATH || !sockets) return raw(404, 'no such internal endpoint');
+    let event: ForwardedEvent;
+    try {
+      const header = req.headers[EVENT_HEADER];
+      if (typeof header !== 'string') throw new Error('no event');
+      event = deserialize(Buffer.from(header, 'base64')) as ForwardedEvent;
+    } catch {
+      return raw(400, 'malformed forwarded event');
+    }
+    sockets.receive(event).then(
+      (out) => {
+        if (out === NOT_HELD) return raw(409, 'not held here');
+        const { join, ...outcome } = out;
+        if (!join) return raw(200, serialize(outcome));
+        if (socket.destroyed) {
+          // The caller went away while the object answered: its socket sees a close (1006).
+          join.owner.drop(join.socketId);
+          return;
+        }
+        sockets.host.upgrade(req, socket, head, join, [[OUTCOME_HEADER, serialize(outcome).toString('base64')]]);
+      },
+      (error) => raw(200, serialize({ error: { name: (error as Error).name === 'TypeError' ? 'TypeError' : 'Error', message: (error as Error).message } } satisfies DeliveryOutcome)),
+    );
   });
   server.keepAliveTimeout = 15_000;
   await new Promise<void>((resolve, reject) => {

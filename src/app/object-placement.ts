@@ -28,14 +28,24 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { serialize, deserialize } from 'node:v8';
 import { Agent, request } from 'undici';
+import { WebSocket, type RawData } from 'ws';
+import type { EarlyEvent, WebSocketHost } from '../../bindings/websocket/host.js';
 import { redisKey } from '../store/redis.js';
-import { NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
+import { NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SocketDeliveryOutcome, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
 
 export const DEFAULT_OBJECT_LEASE_MS = 10_000;
 /** whereabouts remembered per process, at most (each side) */
 const MAX_CACHED = 100_000;
-/** the internal endpoint's one path */
+/** the internal endpoint's paths: one event, and an upgrade that may carry the object's WebSocket */
 export const FORWARD_PATH = '/durable-object-event';
+export const SOCKET_PATH = '/durable-object-socket';
+/** the upgrade's event (v8-serialized, base64) and the holder's outcome beside its 101 */
+export const EVENT_HEADER = 'x-cinder-event';
+export const OUTCOME_HEADER = 'x-cinder-outcome';
+/** an upgrade request forwarded to another process carries this much (headers and body) at most */
+export const MAX_SOCKET_EVENT_BYTES = 256 * 1024;
+/** how long the holder may take to answer an upgrade (its object runs within its own wall limit) */
+const SOCKET_HANDSHAKE_TIMEOUT_MS = 10 * 60_000;
 
 interface HolderRecord {
   holder: string;
@@ -134,6 +144,8 @@ export interface PlacementOptions {
   leaseMs?: number;
   /** what a lapse is blamed on, in messages ("Redis", "the node's placement file") */
   store?: string;
+  /** the WebSocket host: with it, an object's WebSocket answered in another process is relayed */
+  webSockets?: WebSocketHost;
 }
 
 export class LeasedObjectPlacement implements ObjectPlacement {
@@ -142,6 +154,7 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   private readonly logger: Logger;
   private readonly leaseMs: number;
   private readonly store: string;
+  private readonly webSockets: WebSocketHost | undefined;
   private holder = '';
   private address = '';
   private secret = '';
@@ -168,6 +181,8 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     this.logger = options.logger;
     this.leaseMs = options.leaseMs ?? DEFAULT_OBJECT_LEASE_MS;
     this.store = options.store ?? 'Redis';
+    this.webSockets = options.webSockets;
+    if (!this.webSockets) this.forwardSocket = undefined;
   }
 
   /** Take a lease (the internal endpoint listens at `address`), and keep it renewed. */
@@ -327,6 +342,91 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);
     return deserialize(body) as DeliveryOutcome;
   }
+
+  /**
+   * A stub's fetch with `Upgrade: websocket` for an object another process holds: a WebSocket to
+   * the holder's socket endpoint, which runs the fetch there and, if the object answers with a
+   * WebSocket, joins this connection to it. The calling isolate then holds this connection as it
+   * holds an outbound fetch's socket (WebSocketHost.adopt): returned in a 101, it is spliced to
+   * the client; frames, closes and backpressure go both ways, bounded as every relay is.
+   */
+  forwardSocket? = async (to: RemoteHolder, event: ForwardedEvent): Promise<SocketDeliveryOutcome | typeof NOT_HELD> => {
+    const webSockets = this.webSockets!;
+    const payload = serialize(event);
+    if (payload.length > MAX_SOCKET_EVENT_BYTES) {
+      return { failure: `a WebSocket upgrade request to a Durable Object held by another process carries at most ${MAX_SOCKET_EVENT_BYTES} bytes of headers and body (this one: ${payload.length})` };
+    }
+    const ws = new WebSocket(`ws://${to.address}${SOCKET_PATH}`, {
+      headers: { authorization: `Bearer ${this.secret}`, 'x-cinder-holder': to.holder, [EVENT_HEADER]: payload.toString('base64') },
+      perMessageDeflate: false,
+      maxPayload: webSockets.bounds.maxMessageBytes,
+      handshakeTimeout: SOCKET_HANDSHAKE_TIMEOUT_MS,
+      followRedirects: false,
+      maxHeaderSize: 4 * 1024 * 1024,
+    });
+    let outcomeHeader: string | undefined;
+    ws.once('upgrade', (res) => {
+      const value = res.headers[OUTCOME_HEADER];
+      outcomeHeader = typeof value === 'string' ? value : undefined;
+    });
+    return new Promise<SocketDeliveryOutcome | typeof NOT_HELD>((resolve, reject) => {
+      ws.once('open', () => {
+        // What arrives before the calling isolate takes the connection waits here.
+        const early: EarlyEvent[] = [];
+        const onMessage = (data: RawData, isBinary: boolean) => early.push({ data, isBinary });
+        const onClose = (code: number, reason: Buffer) => early.push({ close: code, reason: reason.toString('utf8') });
+        ws.on('message', onMessage);
+        ws.on('close', onClose);
+        const stopCollecting = () => {
+          ws.off('message', onMessage);
+          ws.off('close', onClose);
+        };
+        let outcome: SocketDeliveryOutcome;
+        try {
+          outcome = deserialize(Buffer.from(outcomeHeader ?? '', 'base64')) as SocketDeliveryOutcome;
+        } catch {
+          stopCollecting();
+          ws.terminate();
+          reject(new Error('the holder answered the WebSocket upgrade without an outcome'));
+          return;
+        }
+        if (outcome.result && 'response' in outcome.result) this.logger.debug({ pid: process.pid, object: `${event.dir}/${event.id}`, holder: to.holder }, 'Durable Object WebSocket relayed to the process holding the object');
+        let settled = false;
+        outcome.socket = {
+          attach: (owner, socketId) => {
+            if (settled) return false;
+            settled = true;
+            stopCollecting();
+            return webSockets.adopt(owner, socketId, ws, early);
+          },
+          close: () => {
+            if (settled) return;
+            settled = true;
+            stopCollecting();
+            ws.close(1001, 'the calling worker did not take the WebSocket');
+          },
+        };
+        resolve(outcome);
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (error) => reject(error));
+        res.on('end', () => {
+          ws.terminate();
+          const body = Buffer.concat(chunks);
+          if (res.statusCode === 409) return resolve(NOT_HELD);
+          if (res.statusCode !== 200) return reject(new Error(`${res.statusCode} ${body.toString('utf8').slice(0, 300)}`));
+          try {
+            resolve(deserialize(body) as DeliveryOutcome);
+          } catch {
+            reject(new Error('the holder answered the WebSocket upgrade with a malformed outcome'));
+          }
+        });
+      });
+      ws.on('error', (error) => reject(error));
+    });
+  };
 
   async close(): Promise<void> {
     this.closed = true;

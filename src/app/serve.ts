@@ -286,7 +286,7 @@ export async function startServe(options: ServeOptions): Promise<CinderServer> {
   if (options.durableObjects !== false && (redisStore || options.cluster)) {
     // One holder per object across every process and node (Redis), or across this node's
     // serving processes (app/object-placement.ts).
-    const placed = await placeObjects(runtime, dataDir, logger, node, redisStore ? { redis: redisStore } : { local: true }, options.durableObjects);
+    const placed = await placeObjects(runtime, dataDir, logger, node, redisStore ? { redis: redisStore } : { local: true }, options.durableObjects, webSockets);
     closers.push(() => placed.service.close(), () => placed.close());
     objects = placed;
     if (redisStore) objectRoutes = { path: '/durable-objects', app: durableObjectRoutes(placed.placement, (error) => error instanceof NodeAliveError) };
