@@ -50,6 +50,16 @@ export class Counter {
       this.ctx.acceptWebSocket(pair[1]);
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
+    if (url.pathname === '/ws-accept') {
+      // accept()-style: the socket lives in this object's isolate
+      const pair = new WebSocketPair();
+      pair[1].accept();
+      pair[1].addEventListener('message', (event) => {
+        if (event.data === 'close please') pair[1].close(4002, 'object closed it');
+        else pair[1].send(typeof event.data === 'string' ? 'accepted ' + event.data : event.data);
+      });
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    }
     if (url.pathname === '/slow-write') {
       await (await fetch(url.searchParams.get('hold'))).text();
       await s.put('late', 'written');
@@ -74,7 +84,7 @@ export default {
         try { await stub.fail(); return new Response('no error'); }
         catch (e) { return Response.json({ name: e.name, message: e.message, isRangeError: e instanceof RangeError }); }
       }
-      if (url.pathname === '/ws') return await stub.fetch(request);
+      if (url.pathname.startsWith('/ws')) return await stub.fetch(request);
       return await stub.fetch(new Request('https://object' + url.pathname + url.search));
     } catch (e) {
       return new Response(e.message, { status: 503 });
@@ -161,6 +171,21 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
             expect(res.statusCode).toBe(401);
             expect(await res.body.text()).toBe('not a Cinder node');
           }
+          // The socket endpoint (an upgrade) refuses the same way, before any WebSocket opens.
+          const upgrade = await new Promise<{ status: number; body: string } | null>((resolve) => {
+            const ws = new WebSocket(`ws://${address}/durable-object-socket`, { headers: authorization ? { authorization } : {} });
+            ws.on('open', () => {
+              ws.terminate();
+              resolve({ status: 101, body: '' });
+            });
+            ws.on('unexpected-response', (_req, r) => {
+              let body = '';
+              r.on('data', (chunk) => (body += chunk));
+              r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+            });
+            ws.on('error', () => resolve(null));
+          });
+          if (upgrade) expect(upgrade).toEqual({ status: 401, body: 'not a Cinder node' });
         }
       }
       expect(answered).toBeGreaterThanOrEqual(3);
@@ -175,9 +200,9 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
 
   it('a WebSocket to an object held by another node works through the node that does not hold it', async () => {
     expect((await call(a, '/get?name=socket')).status).toBe(200); // held by A
-    const open = (n: Node) =>
+    const open = (n: Node, path: string) =>
       new Promise<{ ws: WebSocket; messages: string[]; closed: Promise<{ code: number; reason: string }> }>((resolve, reject) => {
-        const ws = new WebSocket(`${n.url.replace('http', 'ws')}/ws?name=socket`, { headers: { host: 'counter.example' } });
+        const ws = new WebSocket(`${n.url.replace('http', 'ws')}${path}?name=socket`, { headers: { host: 'counter.example' } });
         const messages: string[] = [];
         const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })));
         ws.on('message', (data, isBinary) => messages.push(isBinary ? `binary:${[...(data as Buffer)].join(',')}` : String(data)));
@@ -189,8 +214,8 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
         });
         ws.on('error', () => {});
       });
-    const onHolder = await open(a);
-    const throughB = await open(b);
+    const onHolder = await open(a, '/ws');
+    const throughB = await open(b, '/ws');
     onHolder.ws.send('from a');
     throughB.ws.send('from b');
     throughB.ws.send(Buffer.from([1, 2, 3]));
@@ -203,6 +228,16 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
     expect(await throughB.closed).toEqual({ code: 4001, reason: 'bye from b' });
     onHolder.ws.close();
     await onHolder.closed;
+
+    // An object that accept()s its socket (held by its isolate): binary both ways, and the
+    // object's own close code and reason reach the client through B.
+    const accepted = await open(b, '/ws-accept');
+    accepted.ws.send('one');
+    accepted.ws.send(Buffer.from([9, 8, 7]));
+    expect(await until(() => accepted.messages.length === 2, 10_000)).toBe(true);
+    expect(accepted.messages).toEqual(['accepted one', 'binary:9,8,7']);
+    accepted.ws.send('close please');
+    expect(await accepted.closed).toEqual({ code: 4002, reason: 'object closed it' });
   }, 30_000);
 
   it('RPC through the node that does not hold the object carries values and errors back', async () => {
