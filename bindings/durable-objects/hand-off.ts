@@ -10,6 +10,9 @@ import type { SocketLink, SocketOwner } from '../../src/runtime/contract.js';
 /** How long the object's socket may wait for its client's handshake. */
 export const HAND_OFF_TIMEOUT_MS = 60_000;
 
+/** What the calling worker is told when it uses such a socket itself (proxying is not supported). */
+export const HAND_OFF_ONLY = 'This WebSocket belongs to a Durable Object: return it in a 101 response.';
+
 export class HandOff implements SocketLink {
   private readonly timer: NodeJS.Timeout;
 
@@ -28,7 +31,7 @@ export class HandOff implements SocketLink {
   }
 
   async send(): Promise<void> {
-    throw new TypeError('This WebSocket belongs to a Durable Object: return it in a 101 response.');
+    throw new TypeError(HAND_OFF_ONLY);
   }
 
   close(): void {}

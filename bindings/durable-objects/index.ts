@@ -14,6 +14,7 @@ export type { ScriptClasses } from './registry.js';
 export type { ObjectPlacement, ForwardedEvent, DeliveryOutcome, RemoteHolder, Whereabouts, Fence, RelayedSocket, SocketDeliveryOutcome } from './placement.js';
 export type { SocketReceipt } from './host.js';
 export { NOT_HELD, PlacementLostError } from './placement.js';
+export { HAND_OFF_ONLY, HAND_OFF_TIMEOUT_MS } from './hand-off.js';
 
 /** Each worker's classes as every node sees them (with --redis, kept in Redis: app/object-placement.ts). */
 export interface SharedClasses {

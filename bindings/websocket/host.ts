@@ -105,6 +105,9 @@ class Relay implements SocketLink {
   /** the code the guest (or a spliced client) sees when the socket is cut without a close frame:
    *  1006, or 1011 for a connection to another process (its death is a server error there) */
   lostCode = 1006;
+  /** set for a socket the guest may only pass on in a 101 (a Durable Object's, relayed from
+   *  another process): its use by the guest is refused with these words, as a local one's is */
+  passOnly: string | null = null;
 
   constructor(
     private readonly host: WebSocketHost,
@@ -137,7 +140,7 @@ class Relay implements SocketLink {
   }
 
   accept(): void {
-    if (!this.held) return;
+    if (!this.held || this.passOnly !== null) return;
     this.held = false;
     if (this.queue.length && !this.delivering) void this.deliverAll();
   }
@@ -233,6 +236,7 @@ class Relay implements SocketLink {
   // --- guest to network (SocketLink) --------------------------------------------------------------
 
   async send(messages: Message[]): Promise<void> {
+    if (this.passOnly !== null) throw new TypeError(this.passOnly);
     if (this.closed || this.ownerGone || this.ws.readyState !== WebSocket.OPEN) return;
     for (const message of messages) {
       const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
@@ -258,6 +262,7 @@ class Relay implements SocketLink {
   }
 
   close(code: number | null, reason: string): void {
+    if (this.passOnly !== null) return;
     if (this.closed || this.ws.readyState === WebSocket.CLOSING) return;
     if (code === null) this.ws.close();
     else this.ws.close(code, reason);
@@ -566,9 +571,10 @@ export class WebSocketHost {
    * accepts it or returns it in a 101 (then spliced to its client). `early`: what arrived before.
    * False when the owner cannot take it (the connection is closed then).
    */
-  adopt(owner: SocketOwner, socketId: number, ws: WebSocket, early: EarlyEvent[]): boolean {
+  adopt(owner: SocketOwner, socketId: number, ws: WebSocket, early: EarlyEvent[], passOnly: { refusal: string; timeoutMs: number }): boolean {
     const relay = new Relay(this, ws, owner, socketId, true);
     relay.lostCode = 1011;
+    relay.passOnly = passOnly.refusal;
     if (!owner.attach(socketId, relay, false)) {
       ws.terminate();
       return false;
@@ -576,6 +582,15 @@ export class WebSocketHost {
     this.stats.connected++;
     relay.start(false);
     relay.replay(early);
+    // Never returned to a client (the worker answered with something else): the connection closes
+    // and the object sees its socket closed, as a local hand-off's does.
+    const timer = setTimeout(() => {
+      if (!relay.passable) return;
+      relay.terminate(1001, 'the worker did not return the WebSocket in a 101 response');
+      owner.detach(socketId);
+    }, passOnly.timeoutMs);
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
     return true;
   }
 

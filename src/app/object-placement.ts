@@ -31,7 +31,7 @@ import { Agent, request } from 'undici';
 import { WebSocket, type RawData } from 'ws';
 import type { EarlyEvent, WebSocketHost } from '../../bindings/websocket/host.js';
 import { redisKey } from '../store/redis.js';
-import { NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SocketDeliveryOutcome, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
+import { HAND_OFF_ONLY, HAND_OFF_TIMEOUT_MS, NOT_HELD, PlacementLostError, type DeliveryOutcome, type Fence, type ForwardedEvent, type ObjectPlacement, type RemoteHolder, type ScriptClasses, type SocketDeliveryOutcome, type SharedClasses, type Whereabouts } from '../../bindings/durable-objects/index.js';
 
 export const DEFAULT_OBJECT_LEASE_MS = 10_000;
 /** whereabouts remembered per process, at most (each side) */
@@ -397,7 +397,7 @@ export class LeasedObjectPlacement implements ObjectPlacement {
             if (settled) return false;
             settled = true;
             stopCollecting();
-            return webSockets.adopt(owner, socketId, ws, early);
+            return webSockets.adopt(owner, socketId, ws, early, { refusal: HAND_OFF_ONLY, timeoutMs: HAND_OFF_TIMEOUT_MS });
           },
           close: () => {
             if (settled) return;
