@@ -7,7 +7,9 @@
 // quarter lease, and its internal address beside it. An object's record,
 // `cinder:{do:<namespace dir>/<id>}:holder`, names its holder, the holder's node and a fencing
 // token. The first process to locate an unheld object claims it (compare-and-set); the others
-// forward its events to the holder over the internal endpoint (node-link.ts).
+// forward its events to the holder over the internal endpoint (node-link.ts); a stub's fetch with
+// `Upgrade: websocket` goes there as a WebSocket of its own, which carries the object's WebSocket
+// when it answers with one (forwardSocket).
 //
 // The object's storage is a SQLite file in its node's data directory, so an object is homed to
 // its node. When the holder's lease expires (the process died, hung, or lost Redis):
