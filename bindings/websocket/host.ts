@@ -332,6 +332,9 @@ export class WebSocketHost {
   readonly stats: WebSocketStats = { open: 0, accepted: 0, connected: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, bufferedOutBytes: 0, peakBufferedOutBytes: 0, queuedInBytes: 0, peakQueuedInBytes: 0, readsPaused: 0, closedByOwner: 0, spliced: 0 };
   private readonly server: WebSocketServer;
   private readonly relays = new Set<Relay>();
+  /** spliced connections to another Cinder process, pinged as relays are (a holder that vanished
+   *  without closing them is noticed), with whether the last ping was answered */
+  private readonly splicedRemote = new Map<WebSocket, { answered: boolean }>();
   /** the worker's own 101 headers, by the request being upgraded (written with the handshake) */
   private readonly responseHeaders = new WeakMap<http.IncomingMessage, [string, string][]>();
   /** the subprotocol the worker chose, by request */
@@ -456,6 +459,12 @@ export class WebSocketHost {
     };
     const toClient = forward(upstream, client);
     forward(client, upstream);
+    if (lostCode !== 1006) {
+      const state = { answered: true };
+      this.splicedRemote.set(upstream, state);
+      upstream.on('pong', () => (state.answered = true));
+      upstream.once('close', () => this.splicedRemote.delete(upstream));
+    }
     for (const event of pending) {
       if (event.type === 'message') toClient(typeof event.data === 'string' ? event.data : Buffer.from(event.data), typeof event.data !== 'string');
       else if (event.type === 'close') closeWith(client, event.code, event.reason);
@@ -625,12 +634,21 @@ export class WebSocketHost {
       relay.answeredPing = false;
       if (relay.ws.readyState === WebSocket.OPEN) relay.ws.ping();
     }
+    for (const [ws, state] of this.splicedRemote) {
+      if (!state.answered) {
+        ws.terminate();
+        continue;
+      }
+      state.answered = false;
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }
   }
 
   /** Shutdown: every socket is cut (their isolates are going too). */
   close(): void {
     clearInterval(this.pinger);
     for (const relay of [...this.relays]) relay.terminate(1001, 'server shutting down');
+    for (const ws of [...this.splicedRemote.keys()]) ws.close(1001, 'server shutting down');
     this.server.close();
   }
 }
