@@ -235,7 +235,7 @@ export class DurableObjects {
       if (!joinable || !owner) {
         owner?.drop(objectSocket);
         if (socket) return { failure: `Durable Object ${namespace.className} answered with an unknown WebSocket` };
-        return { failure: `Durable Object ${namespace.className} answered with a WebSocket, but the caller in another process did not ask for one it can carry (a fetch with "Upgrade: websocket" from a worker with WebSocket support)` };
+        return { failure: `Durable Object ${namespace.className} answered with a WebSocket to a request without an "Upgrade: websocket" header; the object is held by another process, and only an upgrade request (from a worker with WebSocket support) is relayed there as a WebSocket: pass the client's upgrade request to the stub` };
       }
       const { owner: _inProcess, stream: _none, ...outcome } = out;
       return { ...outcome, join: { owner, socketId: objectSocket } };

@@ -229,6 +229,9 @@ describe.skipIf(!redisBinary)('Durable Objects placed across nodes on Redis', ()
     onHolder.ws.close();
     await onHolder.closed;
 
+    // An upgrade the object answers without a WebSocket: its response comes back as it is.
+    await expect(open(b, '/ws-none')).rejects.toThrow(/^200 \{"count":0,/);
+
     // An object that accept()s its socket (held by its isolate): binary both ways, and the
     // object's own close code and reason reach the client through B.
     const accepted = await open(b, '/ws-accept');
