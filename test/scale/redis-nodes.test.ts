@@ -150,19 +150,19 @@ describe.skipIf(!redisBinary)('three nodes on Redis', () => {
     };`;
     expect((await deploy(a, 'ticker', cron, { ...KV, crons: ['* * * * * *'] })).status).toBe(201);
     for (const node of [b, c]) expect(await until(async () => (await get(node, 'ticker')).status === 200, 5_000)).toBe(true);
-    await sleep(20_000);
+    await sleep(60_000); // a minute, as the issue asks
     expect((await deploy(a, 'ticker', cron, KV)).status).toBe(201); // no crons: every node stops
     await sleep(2000);
     const names = JSON.parse((await get(b, 'ticker')).text) as string[];
     const perTick = new Map<string, number>();
     for (const name of names) perTick.set(name.split(':')[1], (perTick.get(name.split(':')[1]) ?? 0) + 1);
-    expect(perTick.size).toBeGreaterThanOrEqual(15);
+    expect(perTick.size).toBeGreaterThanOrEqual(50);
     const doubled = [...perTick].filter(([, n]) => n !== 1);
     expect(doubled, 'ticks fired more than once').toEqual([]);
     // Every node took part (the lease goes to whichever node claims first).
     const runs = nodes.map((node) => (node.stdout.match(/"worker":"ticker"[^\n]*"outcome":"ok"[^\n]*"msg":"cron run"/g) ?? []).length);
     expect(runs.reduce((sum, n) => sum + n, 0)).toBe(names.length);
-  }, 60_000);
+  }, 120_000);
 
   it('with Redis stopped every node serves on and deploys are refused naming Redis; once it is back they work again', async () => {
     const [a, b, c] = nodes;
