@@ -2,11 +2,12 @@
 // --processes 2` without Redis, the chat room of hibernation.test.ts, six real `ws` clients on
 // connections of their own (node:cluster hands each to the next process). The process a client
 // landed on relays its frames to the holder's internal endpoint when it does not hold the room, so
-// every client sees every other client's messages; when the holding process is killed with -9,
+// every client sees every other client's messages and the room sees each client's close code and
+// reason; when the holding process is killed with -9,
 // the relayed clients are closed with 1011 (not left hanging), and the room works again through
 // the process that takes it over.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childPids, deploy, startNode, stopNode, until, type Node } from '../scale/helpers.js';
+import { childPids, deploy, get, startNode, stopNode, until, type Node } from '../scale/helpers.js';
 import { connect, type Client } from '../websocket/helpers.js';
 import { CHAT, CHAT_METADATA } from './chat-room.js';
 
@@ -29,7 +30,7 @@ const texts = (client: Client) => client.messages.map((m) => JSON.parse(String(m
 const relayedBy = () => [...(node.stdout + node.stderr).matchAll(/"pid":(\d+)[^\n]*Durable Object WebSocket relayed/g)].map((m) => Number(m[1]));
 
 describe('a WebSocket to a Durable Object held by another process', () => {
-  it('six clients over both processes see every message; the holder killed with -9 closes the relayed ones with 1011', async () => {
+  it('six clients over both processes see every message and close with their own codes; the holder killed with -9 closes the relayed ones with 1011', async () => {
     const users = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5'];
     const clients: Client[] = [];
     // One after another: each a new connection, so the two processes take turns.
@@ -57,13 +58,38 @@ describe('a WebSocket to a Durable Object held by another process', () => {
     clients[0].ws.send(Buffer.from([1, 2, 3]));
     await Promise.all(clients.map((client) => client.received(2 + users.length)));
 
-    // The holder dies: its own clients lose their connection (1006); the relayed ones are closed
-    // by the process they are connected to, with 1011.
+    // Each client leaves with a code and reason of its own: the room's webSocketClose records
+    // each as sent, relayed or not.
+    clients.forEach((client, i) => client.ws.close(4000 + i, `bye ${users[i]}`));
+    expect(await Promise.all(clients.map((client) => client.closed))).toEqual(users.map((user, i) => ({ code: 4000 + i, reason: `bye ${user}` })));
+    let recorded: { user: string; code: number; reason: string; wasClean: boolean }[] = [];
+    expect(
+      await until(async () => {
+        const res = await get(node, 'chat', '/stats?room=relay', false);
+        recorded = JSON.parse(res.text).closes;
+        return recorded.length === users.length;
+      }, 10_000),
+    ).toBe(true);
+    expect(recorded.map(({ user, code, reason, wasClean }) => ({ user, code, reason, wasClean })).sort((x, y) => x.code - y.code)).toEqual(users.map((user, i) => ({ user, code: 4000 + i, reason: `bye ${user}`, wasClean: true })));
+
+    // Six more, then the holder dies: its own clients lose their connection (1006); the relayed
+    // ones are closed by the process they are connected to, with 1011.
+    const relayedBefore = relayedBy().length;
+    const second: Client[] = [];
+    for (const user of users) {
+      const client = await connect(port(), 'chat', `/?room=relay&user=${user}-again`);
+      await client.received(1);
+      second.push(client);
+    }
+    const relayedNow = relayedBy().length - relayedBefore;
+    expect(relayedNow).toBeGreaterThan(0);
+    expect(relayedNow).toBeLessThan(users.length);
+    clients.splice(0, clients.length, ...second);
     process.kill(holder, 'SIGKILL');
     const closes = await Promise.all(clients.map((client) => client.closed));
     const codes = closes.map((c) => c.code).sort();
-    expect(codes.filter((code) => code === 1011).length).toBe(relayers.length);
-    expect(codes.filter((code) => code === 1006).length).toBe(users.length - relayers.length);
+    expect(codes.filter((code) => code === 1011).length).toBe(relayedNow);
+    expect(codes.filter((code) => code === 1006).length).toBe(users.length - relayedNow);
 
     // The room comes back (taken over from its file once the lease ran out): a new client joins
     // and hears itself, with the history written before.
