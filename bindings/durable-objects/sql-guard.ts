@@ -57,9 +57,16 @@ export function sqlValue(value: unknown): unknown {
   throw new StorageError(`sql.exec(): cannot bind a value of type ${value === undefined ? 'undefined' : typeof value}`, 'TypeError');
 }
 
-/** The statement's leading keywords (upper-cased; comments skipped). */
+/**
+ * The statement's leading keywords (upper-cased; comments skipped), after any EXPLAIN [QUERY PLAN]
+ * prefix: SQLite applies many PRAGMAs while it prepares a statement, so `EXPLAIN PRAGMA x = y`
+ * sets x as the bare PRAGMA would.
+ */
 function keywords(statement: string): string[] {
-  const text = statement.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, ' ').trim();
+  const text = statement
+    .replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, ' ')
+    .trim()
+    .replace(/^EXPLAIN\s+(?:QUERY\s+PLAN\s+)?/i, '');
   return (text.match(/^[A-Za-z_]+(?:\s*[A-Za-z_.]+)?/)?.[0] ?? '').split(/[\s]+/).map((w, i) => (i === 0 ? w.toUpperCase() : w));
 }
 

@@ -98,7 +98,7 @@ export class Sql {
     for (const row of sql.exec('SELECT name FROM items WHERE name > ?', 'a')) out.iterated.push(row.name);
     out.blob = [...new Uint8Array(sql.exec('SELECT data FROM items WHERE name = ?', 'a').one().data)];
     try { sql.exec('SELECT * FROM items WHERE id = 999').one(); } catch (e) { out.oneError = e.message; }
-    for (const [key, query] of [['attach', "ATTACH DATABASE '/tmp/x.db' AS x"], ['pragma', 'PRAGMA journal_mode = DELETE'], ['begin', 'BEGIN'], ['internal', 'SELECT * FROM _cf_KV'], ['syntax', 'SELEC 1']]) {
+    for (const [key, query] of [['attach', "ATTACH DATABASE '/tmp/x.db' AS x"], ['pragma', 'PRAGMA journal_mode = DELETE'], ['explainPragma', 'EXPLAIN PRAGMA synchronous = OFF'], ['explainPlanPragma', 'explain /* x */ query plan PRAGMA cache_size = -4000000'], ['begin', 'BEGIN'], ['internal', 'SELECT * FROM _cf_KV'], ['syntax', 'SELEC 1']]) {
       try { sql.exec(query); out[key] = 'allowed'; } catch (e) { out[key] = e.message; }
     }
     try {
@@ -251,6 +251,9 @@ describe('Durable Objects', () => {
     });
     expect(out.attach).toBe('not authorized: SQLITE_AUTH');
     expect(out.pragma).toBe('not authorized: SQLITE_AUTH');
+    // SQLite applies PRAGMAs while it prepares a statement: EXPLAIN does not make one harmless
+    expect(out.explainPragma).toBe('not authorized: SQLITE_AUTH');
+    expect(out.explainPlanPragma).toBe('not authorized: SQLITE_AUTH');
     expect(out.begin).toMatch(/^To execute a transaction, please use the state\.storage\.transaction\(\) or state\.storage\.transactionSync\(\) APIs/);
     expect(out.internal).toBe('not authorized: SQLITE_AUTH');
     expect(out.syntax).toBe('near "SELEC": syntax error: SQLITE_ERROR');
