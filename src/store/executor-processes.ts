@@ -146,14 +146,12 @@ class ExecutorSlot {
       if ('ready' in reply) this.#ready(child);
       else this.#answer(child, reply);
     });
-    child.on('exit', () => {
-      if (this.#child !== child) return;
-      this.#child = null;
-      this.generation++;
-      const current = this.#current;
-      if (current) this.#fail(current, 'exited');
-      this.#pump();
-    });
+    // A child killed from outside (the OOM killer) may close its channel before its 'exit' is
+    // seen: a send then fails, and without these listeners that failure is an unhandled 'error'
+    // that ends the whole server. Any of the three means the same: the child is gone.
+    child.on('exit', () => this.#lost(child));
+    child.on('disconnect', () => this.#lost(child));
+    child.on('error', () => this.#lost(child));
     // An idle executor must not keep the server's event loop alive.
     child.unref();
     (child as unknown as { channel?: { unref(): void } }).channel?.unref();
@@ -181,7 +179,21 @@ class ExecutorSlot {
       running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(1, cpuMs)));
     }
     (child as unknown as { channel?: { ref(): void } }).channel?.ref();
-    child.send({ ...job.request, id });
+    child.send({ ...job.request, id }, (error) => {
+      if (error) this.#lost(child);
+    });
+  }
+
+  /** The child is gone (exited, killed, its channel closed): its job failed, the next one gets a fresh child. */
+  #lost(child: ChildProcess): void {
+    if (this.#child !== child) return;
+    this.#child = null;
+    this.generation++;
+    // (one whose channel closed may still live: it must not keep a file open beside its successor)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    const current = this.#current;
+    if (current) this.#fail(current, 'exited');
+    this.#pump();
   }
 
   #ready(child: ChildProcess): void {
@@ -260,10 +272,16 @@ class ExecutorSlot {
   close(): void {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) job.reject(this.options.ended('closed', 0));
-    if (this.#current) this.#fail(this.#current, 'closed');
-    // Disconnecting lets the child close its databases cleanly and exit.
-    if (this.#child?.connected) this.#child.disconnect();
+    const child = this.#child;
     this.#child = null;
+    if (this.#current) {
+      this.#fail(this.#current, 'closed');
+      // A child inside a statement would not see the disconnect until the statement ends (maybe never).
+      child?.kill('SIGKILL');
+    } else if (child?.connected) {
+      // Disconnecting lets an idle child close its databases cleanly and exit.
+      child.disconnect();
+    }
   }
 }
 
