@@ -272,7 +272,7 @@ export class DurableObjects {
       open: () => {
         fence?.check();
         const key = `${namespace.dir}/${id}`;
-        const storage = new ObjectStorageClient(this.storageProcesses, { key, file: this.registry.objectFile(namespace.dir, id), sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes });
+        const storage = new ObjectStorageClient(this.storageProcesses, { key, file: this.registry.objectFile(namespace.dir, id), sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes }, fence);
         const state: HostedState = { namespace, id, name, storage, fence };
         return { state, close: () => storage.close() };
       },

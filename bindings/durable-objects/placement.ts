@@ -13,6 +13,9 @@ export interface Fence {
   /** the object's fencing token (raised each time another holder takes it over) */
   readonly token: number;
   check(): void;
+  /** until when (performance.now() ms) the lease holds as last renewed: a storage call waiting
+   *  or running past it is refused or ended (src/store/executor-processes.ts) */
+  validUntil(): number;
 }
 
 export interface RemoteHolder {

@@ -8,6 +8,7 @@ import type { ExecutorProcesses } from '../../src/store/executor-processes.js';
 import type { OpCall } from '../../src/runtime/contract.js';
 import { STORAGE_FAILED } from './protocol.js';
 import { StorageError } from './errors.js';
+import type { Fence } from './placement.js';
 import { TRANSACTION_LOST, type StorageReply, type StorageTarget } from './storage-messages.js';
 
 const ENDED: Record<string, string> = {
@@ -36,6 +37,8 @@ export class ObjectStorageClient {
   constructor(
     private readonly processes: ExecutorProcesses,
     readonly target: StorageTarget,
+    /** the object's placement lease (--redis / --processes): each call is checked against it when it starts */
+    private readonly fence: Fence | null = null,
   ) {}
 
   async call(op: 'kv' | 'sql', request: unknown[], call: OpCall): Promise<unknown> {
@@ -47,7 +50,8 @@ export class ObjectStorageClient {
     }
     const invocation = call.invocation;
     // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
-    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal } : { cpuMs: call.limits.cpuMs };
+    const fence = this.fence ?? undefined;
+    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal, fence } : { cpuMs: call.limits.cpuMs, fence };
     // The process checks that the object's open transactions are what this side expects: after a
     // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
     let result: Awaited<ReturnType<ExecutorProcesses['run']>>;

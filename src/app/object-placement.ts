@@ -230,6 +230,7 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     return {
       holder,
       token,
+      validUntil: () => (this.holder === holder ? this.validUntil : -Infinity),
       check: () => {
         if (this.holder !== holder || performance.now() > this.validUntil) {
           throw new PlacementLostError(`this process (node "${this.node}") lost its Durable Object lease with ${this.store} and no longer holds the object; nothing was written`);

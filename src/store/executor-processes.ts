@@ -31,6 +31,10 @@ export interface JobBound {
   cpuMs?: number;
   /** aborted when the submitter gives up on the job */
   abandon?: AbortSignal;
+  /** a lease the job needs (a Durable Object's placement): checked when the job starts, not when
+   *  it was submitted (it may wait behind others past the lease), and the job is ended when the
+   *  lease lapses while it runs. `check()` throws the error the job fails with. */
+  fence?: { validUntil(): number; check(): void };
 }
 
 /** What a child sends once, when it is ready for jobs (startExecutorChild). */
@@ -161,7 +165,7 @@ class ExecutorSlot {
   #pump(): void {
     if (this.#current || this.#closed) return;
     let job: Job | undefined;
-    while ((job = this.#queue.shift()) && job.abandoned);
+    while ((job = this.#queue.shift()) && (job.abandoned || !this.#fenceHolds(job)));
     if (!job) return;
     if (!this.#child) {
       this.#child = this.#spawn();
@@ -178,6 +182,7 @@ class ExecutorSlot {
       // CPU cannot outrun wall time: nothing to read before the budget has passed on the clock.
       running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(1, cpuMs)));
     }
+    if (job.bound?.fence) this.#watchFence(running, job.bound.fence);
     (child as unknown as { channel?: { ref(): void } }).channel?.ref();
     child.send({ ...job.request, id }, (error) => {
       if (error) this.#lost(child);
@@ -194,6 +199,33 @@ class ExecutorSlot {
     const current = this.#current;
     if (current) this.#fail(current, 'exited');
     this.#pump();
+  }
+
+  /** Whether the job's lease still holds as it is about to start; if not it fails with the lease's error. */
+  #fenceHolds(job: Job): boolean {
+    try {
+      job.bound?.fence?.check();
+      return true;
+    } catch (error) {
+      job.reject(error as Error);
+      return false;
+    }
+  }
+
+  /** End the running job when its lease lapses (a renewal moves the deadline on). */
+  #watchFence(running: Running, fence: NonNullable<JobBound['fence']>): void {
+    running.timers.push(
+      setTimeout(() => {
+        if (this.#current !== running) return;
+        try {
+          fence.check();
+        } catch (error) {
+          this.#kill(running, 'exited', error as Error);
+          return;
+        }
+        this.#watchFence(running, fence);
+      }, Math.max(1, fence.validUntil() - performance.now())),
+    );
   }
 
   #ready(child: ChildProcess): void {
@@ -249,18 +281,18 @@ class ExecutorSlot {
     if (this.#current === running) this.#current = null;
   }
 
-  #fail(running: Running, reason: JobEnd): void {
+  #fail(running: Running, reason: JobEnd, error?: Error): void {
     // (read while the process still lives: one that exited or is shutting down cannot be read)
     const cpuMs = reason === 'exited' || reason === 'closed' ? 0 : this.#cpuSoFar(running);
     this.#settle(running);
-    running.job.reject(this.options.ended(reason, cpuMs));
+    running.job.reject(error ?? this.options.ended(reason, cpuMs));
   }
 
   /** End the running job over its bound: SQLite cannot be interrupted, its process can. */
-  #kill(running: Running, reason: JobEnd): void {
+  #kill(running: Running, reason: JobEnd, error?: Error): void {
     if (this.#current !== running) return;
     const child = this.#child;
-    this.#fail(running, reason);
+    this.#fail(running, reason, error);
     if (child) {
       this.#child = null;
       this.generation++;

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ExecutorProcesses, childEntry, type ExecutorReply } from '../../src/store/executor-processes.js';
 import { ObjectStorageClient, StorageCallEnded } from '../../bindings/durable-objects/storage-client.js';
 import type { OpCall } from '../../src/runtime/contract.js';
+import { PlacementLostError, type Fence } from '../../bindings/durable-objects/placement.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/executor-child.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cinder-executor-'));
@@ -87,5 +88,31 @@ describe('executor processes losing their child', () => {
     await expect(spinning).rejects.toThrow(/shutting down/);
     for (let i = 0; i < 200 && children().has(child); i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(children().has(child)).toBe(false);
+  });
+
+  it('a storage call whose lease lapses while it waits behind another is refused with the fencing error when it would start, and writes nothing', async () => {
+    const processes = executor(childEntry(new URL('../../bindings/durable-objects/host.ts', import.meta.url).href, 'storage-process.js'));
+    const target = { file: join(dir, 'fenced.sqlite'), sqlite: true, maxDatabaseBytes: 1 << 30 };
+    const neighbour = new ObjectStorageClient(processes, { key: 'neighbour', ...target, file: join(dir, 'neighbour.sqlite') });
+    // The neighbour's call takes at least its CPU budget (400 ms); the lease is 50 ms.
+    const busy = neighbour.call('sql', ['exec', RUNAWAY, []], opCall(400));
+    const until = performance.now() + 50;
+    let checks = 0;
+    const fence: Fence = {
+      holder: 'h',
+      token: 1,
+      validUntil: () => until,
+      check: () => {
+        checks++;
+        if (performance.now() > until) throw new PlacementLostError('this process lost its Durable Object lease and no longer holds the object; nothing was written');
+      },
+    };
+    const fenced = new ObjectStorageClient(processes, { key: 'fenced', ...target }, fence);
+    const write = fenced.call('kv', ['put', [['stale', 1]]], opCall(10_000));
+    await expect(busy).rejects.toThrow(/ran past the CPU limit/);
+    await expect(write).rejects.toThrow(/lost its Durable Object lease and no longer holds the object; nothing was written/);
+    expect(checks).toBe(1);
+    const reader = new ObjectStorageClient(processes, { key: 'fenced', ...target });
+    expect(await reader.call('kv', ['get', ['stale']], opCall(10_000))).toEqual([]);
   });
 });
