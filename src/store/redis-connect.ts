@@ -29,6 +29,10 @@ export class RedisUrlError extends Error {}
 
 /** Parse a `--redis` URL (see the header); bad ones are refused naming what is wrong. */
 export function parseRedisUrl(url: string): RedisTarget {
+  // (ioredis options such as ?family=6 are not read from the URL here: refused rather than ignored)
+  if (/^rediss?(\+cluster)?:\/\/[^?#]*[?#]/.test(url.trim())) {
+    throw new RedisUrlError(`--redis: "${redisLabel(url)}": query parameters and fragments are not supported; write the URL without them (redis://host:port/db)`);
+  }
   const match = /^(rediss?)(\+cluster)?:\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?$/.exec(url.trim());
   if (!match) throw new RedisUrlError(`--redis: "${redisLabel(url)}" is not a Redis URL (expected redis://host:port, rediss://host:port or redis+cluster://host:port,host:port)`);
   const [, scheme, clusterSuffix, auth, hostList, path] = match;

@@ -1,6 +1,5 @@
 // /restart on the admin API (a rolling restart by the node's supervisor): the operator's only; a
-// node without a supervisor says why it cannot; with one, POST starts (or joins) a restart and GET
-// follows it; a supervisor that does not answer is a 503 saying so. The restart itself, under
+// node without a supervisor says why it cannot; with one, POST starts a restart and GET follows it; a supervisor that does not answer is a 503 saying so. The restart itself, under
 // load with real processes: test/scale/processes.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCinder, type TestCinder } from './helpers.js';
@@ -39,14 +38,15 @@ describe('/restart', () => {
     expect((await plain.admin('GET', '/restart')).status).toBe(409);
   });
 
-  it('starts a restart (202), then reports it; a second POST joins the same one', async () => {
+  // (whether a second POST joins the running restart is the supervisor's doing, not the route's:
+  // the fake here would only answer what it was told)
+  it('starts a restart (202), then reports it', async () => {
     expect((await supervised.admin('GET', '/restart')).body).toEqual({ restart: null });
     const started = await supervised.admin('POST', '/restart');
     expect(started.status).toBe(202);
     expect(started.body.restart).toMatchObject({ id: 1, state: 'rolling', processes: 2 });
     status = { ...status!, state: 'done', replaced: 2, finishedAt: new Date(1).toISOString() };
     expect((await supervised.admin('GET', '/restart')).body.restart).toMatchObject({ id: 1, state: 'done', replaced: 2 });
-    expect((await supervised.admin('POST', '/restart')).body.restart.id).toBe(1);
   });
 
   it('is 503 when the supervisor does not answer', async () => {

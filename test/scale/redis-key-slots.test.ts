@@ -254,6 +254,8 @@ describe('--redis URLs', () => {
     expect(() => parseRedisUrl('redis://a:1,b:2')).toThrow(/redis\+cluster:\/\/a:1,b:2/);
     expect(() => parseRedisUrl('redis+cluster://a:7000/3')).toThrow(/only database 0/);
     expect(() => parseRedisUrl('http://a')).toThrow(/not a Redis URL/);
+    expect(() => parseRedisUrl('redis://h:6379/0?family=6')).toThrow(/"redis:\/\/h:6379\/0": query parameters and fragments are not supported/);
+    expect(() => parseRedisUrl('redis+cluster://a:7000,b:7001?x=1')).toThrow(/query parameters and fragments are not supported/);
     expect(() => parseRedisUrl('redis://a:99999')).toThrow(/out of range/);
     expect(redisLabel('redis+cluster://user:secret@a:7000,b')).toBe('redis+cluster://a:7000,b:6379');
   });

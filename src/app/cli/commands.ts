@@ -36,10 +36,10 @@ export function say(line = ''): void {
 }
 
 /** --url and --token, defaulting to CINDER_URL and CINDER_TOKEN (or the server's CINDER_ADMIN_TOKEN). */
-export function adminOptions(command: Command): Command {
+export function adminOptions(command: Command, tokenHelp = 'admin token, or an account token (which manages that account only)'): Command {
   return command
     .addOption(new Option('--url <url>', 'admin API of `cinder serve`').env('CINDER_URL').default(DEFAULT_ADMIN_URL))
-    .addOption(new Option('--token <token>', 'admin token, or an account token (which manages that account only)').env('CINDER_TOKEN'));
+    .addOption(new Option('--token <token>', tokenHelp).env('CINDER_TOKEN'));
 }
 
 export function client(opts: { url: string; token?: string }): AdminClient {
@@ -74,7 +74,7 @@ function serveCommand(): Command {
     .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
     .option('--internal-host <addr>', 'with --redis: the address each serving process takes a port on for Durable Object calls from other processes and nodes (a private one; default 127.0.0.1, enough for one machine)', '127.0.0.1')
-    .option('--object-lease-ms <ms>', 'with --redis: how long a Durable Object\'s holder may go without renewing its lease before another process of its node takes its objects over', positive, 10_000)
+    .option('--object-lease-ms <ms>', 'with --redis, or --processes N on SQLite: how long a Durable Object\'s holder may go without renewing its lease before another process takes its objects over', positive, 10_000)
     .option('--drain-timeout <ms>', 'on SIGTERM (or a rolling restart, SIGHUP), how long requests and waitUntil work in flight may take to finish', positive, 30_000)
     .option('--allow-private-fetch [hosts]', 'let workers fetch() private, loopback and this host\'s addresses: all, or only these comma-separated hosts / host:port')
     .option('--no-server-timing', 'omit the Server-Timing header (cold, cpu, total) from responses')
@@ -424,9 +424,12 @@ function restartCommand(): Command {
       .description("replace each of a node's serving processes in turn, without losing a request (new code of Cinder itself, settled memory)")
       .option('--no-wait', 'return once the restart has begun')
       .option('--timeout <seconds>', 'give up waiting after this long', (v) => Number(v), 600),
+    'the admin token (account tokens are refused: a restart is the operator\'s)',
   ).action(async (opts) => {
     const admin = client(opts);
-    const begun = (await admin.request('POST', '/restart')).restart as { id: number; processes: number; state: string };
+    const begun = (await admin.request('POST', '/restart')).restart as { id: number; processes: number; state: string } | null;
+    // (the supervisor answers null when it is stopping: there is nothing left to restart)
+    if (!begun) throw new AdminError('the node is stopping (its supervisor is shutting down): no rolling restart was begun');
     say(`Rolling restart ${begun.id} of ${begun.processes} serving process${begun.processes === 1 ? '' : 'es'} under way.`);
     if (!opts.wait) return say('Follow it with GET /restart on the admin API.');
     const deadline = Date.now() + opts.timeout * 1000;
