@@ -15,7 +15,9 @@
 // Bounded: 32,768 sockets per object, 10 tags of 256 characters, 16 KiB per attachment (Cloudflare's
 // limits); at most MAX_PENDING_SOCKETS accepted sockets per object whose client has not connected,
 // holding at most MAX_PENDING_BYTES each (MAX_PENDING_BYTES_PER_OBJECT in all) of messages sent
-// meanwhile; a pending socket not connected within PENDING_TIMEOUT_MS is dropped.
+// meanwhile; a pending socket not connected within PENDING_TIMEOUT_MS is dropped. The same, across
+// objects, per account and per server (HIBERNATION_TOTALS): an account may make as many objects as
+// it likes.
 import { serialize, deserialize } from 'node:v8';
 import type { SocketEvent } from '../../protocol/wall.js';
 import type { SocketLink, SocketOwner } from '../../src/runtime/contract.js';
@@ -33,6 +35,53 @@ const MAX_PENDING_BYTES_PER_OBJECT = 8 * 1024 * 1024;
 /** Sockets an object accepted whose client has not connected yet: they hold host memory (their
  *  attachments, messages) and a timer without a connection to show for it. */
 export const MAX_PENDING_SOCKETS = 1024;
+/** The same held across objects: `newUniqueId()` gives an account as many objects as it likes, so
+ *  the per-object bounds alone bound nothing. Per account, and per server (all accounts). */
+export const HIBERNATION_TOTALS = {
+  /** accepted sockets whose clients have not connected yet */
+  pendingPerAccount: 4096,
+  pendingPerServer: 16_384,
+  /** bytes held for sockets: their attachments and the messages sent before their client connected */
+  bytesPerAccount: 64 * 1024 * 1024,
+  bytesPerServer: 256 * 1024 * 1024,
+  /** hibernatable sockets held (open or pending) for one account's objects */
+  socketsPerAccount: 65_536,
+};
+
+/** What every table on the server holds in all, and per account (HIBERNATION_TOTALS bounds it). */
+export class HibernationTotals {
+  readonly server = { pending: 0, bytes: 0, sockets: 0 };
+  private readonly accounts = new Map<string, { pending: number; bytes: number; sockets: number }>();
+
+  of(account: string): { pending: number; bytes: number; sockets: number } {
+    let held = this.accounts.get(account);
+    if (!held) this.accounts.set(account, (held = { pending: 0, bytes: 0, sockets: 0 }));
+    return held;
+  }
+
+  /** Refuse what would take the account or the server past a bound, naming it. */
+  checkAccept(account: string): void {
+    const held = this.of(account);
+    if (held.sockets >= HIBERNATION_TOTALS.socketsPerAccount) throw new RangeError(`this account's Durable Objects hold ${HIBERNATION_TOTALS.socketsPerAccount} hibernatable WebSockets, the most one account may hold on a Cinder server`);
+    if (held.pending >= HIBERNATION_TOTALS.pendingPerAccount) throw new RangeError(`this account's Durable Objects have ${HIBERNATION_TOTALS.pendingPerAccount} accepted WebSockets whose clients have not connected yet, the most one account may have (Cinder's bound); return each one's client end in a 101 response first`);
+    if (this.server.pending >= HIBERNATION_TOTALS.pendingPerServer) throw new RangeError(`this server holds ${HIBERNATION_TOTALS.pendingPerServer} accepted WebSockets whose clients have not connected yet, the most it holds for all accounts (Cinder's bound); try again shortly`);
+  }
+
+  checkBytes(account: string, more: number): void {
+    if (more <= 0) return;
+    if (this.of(account).bytes + more > HIBERNATION_TOTALS.bytesPerAccount) throw new RangeError(`this account's Durable Objects hold ${HIBERNATION_TOTALS.bytesPerAccount} bytes of WebSocket attachments and messages awaiting their clients, the most one account may hold (Cinder's bound)`);
+    if (this.server.bytes + more > HIBERNATION_TOTALS.bytesPerServer) throw new RangeError(`this server holds ${HIBERNATION_TOTALS.bytesPerServer} bytes of WebSocket attachments and messages awaiting their clients for all accounts, the most it holds (Cinder's bound)`);
+  }
+
+  add(account: string, change: { pending?: number; bytes?: number; sockets?: number }): void {
+    const held = this.of(account);
+    for (const field of ['pending', 'bytes', 'sockets'] as const) {
+      held[field] += change[field] ?? 0;
+      this.server[field] += change[field] ?? 0;
+    }
+    if (held.pending === 0 && held.bytes === 0 && held.sockets === 0) this.accounts.delete(account);
+  }
+}
 
 /** The object a table belongs to, as the object host addresses it. */
 export interface ObjectRef {
@@ -89,7 +138,12 @@ export class ObjectSockets implements SocketOwner {
     readonly ref: ObjectRef,
     private readonly hooks: HibernationHooks,
     private readonly forget: (table: ObjectSockets) => void,
+    private readonly totals: HibernationTotals = new HibernationTotals(),
   ) {}
+
+  private get account(): string {
+    return this.ref.namespace.account;
+  }
 
   get worker(): string {
     return this.ref.namespace.script;
@@ -105,8 +159,10 @@ export class ObjectSockets implements SocketOwner {
     if (this.sockets.size >= HIBERNATION_LIMITS.maxSockets) throw new RangeError(`a Durable Object can hold at most ${HIBERNATION_LIMITS.maxSockets} hibernatable WebSockets`);
     if (this.version !== null && this.version !== version) this.closeAll(1012, 'Durable Object code updated');
     if (this.pending >= MAX_PENDING_SOCKETS) throw new RangeError(`this Durable Object has ${MAX_PENDING_SOCKETS} accepted WebSockets whose clients have not connected yet; return each one's client end in a 101 response first (Cinder's bound)`);
+    this.totals.checkAccept(this.account);
     this.version = version;
     this.pending++;
+    this.totals.add(this.account, { pending: 1, sockets: 1 });
     const id = this.nextId++;
     const socket: HibernatableSocket = { id, tags, attachment: null, link: null, closing: false, outbox: [], outboxBytes: 0, pendingClose: null, autoResponseAt: null, pending: true, pendingTimer: null, handOff: null };
     socket.pendingTimer = setTimeout(() => this.drop(id), PENDING_TIMEOUT_MS);
@@ -131,6 +187,8 @@ export class ObjectSockets implements SocketOwner {
     if (bytes.byteLength > HIBERNATION_LIMITS.maxAttachmentBytes) {
       throw new Error(`A WebSocket 'attachment' cannot be larger than ${HIBERNATION_LIMITS.maxAttachmentBytes} bytes.'attachment' was ${bytes.byteLength} bytes.`);
     }
+    this.totals.checkBytes(this.account, bytes.byteLength - (socket.attachment?.byteLength ?? 0));
+    this.totals.add(this.account, { bytes: bytes.byteLength - (socket.attachment?.byteLength ?? 0) });
     socket.attachment = bytes;
   }
 
@@ -159,6 +217,8 @@ export class ObjectSockets implements SocketOwner {
     if (socket.outboxBytes + bytes > MAX_PENDING_BYTES || this.pendingBytes + bytes > MAX_PENDING_BYTES_PER_OBJECT) {
       throw new RangeError(`too much sent on WebSockets whose clients are not connected yet (at most ${MAX_PENDING_BYTES} bytes per socket, ${MAX_PENDING_BYTES_PER_OBJECT} per object)`);
     }
+    this.totals.checkBytes(this.account, bytes);
+    this.totals.add(this.account, { bytes });
     socket.outboxBytes += bytes;
     this.pendingBytes += bytes;
     socket.outbox.push(...messages);
@@ -226,8 +286,15 @@ export class ObjectSockets implements SocketOwner {
     const socket = this.sockets.get(socketId);
     if (!socket) return;
     this.settlePending(socket);
-    this.sockets.delete(socketId);
+    this.remove(socket);
     this.maybeForget();
+  }
+
+  /** The socket is no longer held: what it counted in the totals goes with it. */
+  private remove(socket: HibernatableSocket): void {
+    if (this.sockets.get(socket.id) !== socket) return;
+    this.sockets.delete(socket.id);
+    this.totals.add(this.account, { sockets: -1, bytes: -(socket.attachment?.byteLength ?? 0) });
   }
 
   /** A socket leaves the pending state (connected, or gone): its timer and held bytes go. */
@@ -237,6 +304,7 @@ export class ObjectSockets implements SocketOwner {
     if (socket.pendingTimer) clearTimeout(socket.pendingTimer);
     socket.pendingTimer = null;
     this.pendingBytes -= socket.outboxBytes;
+    this.totals.add(this.account, { pending: -1, bytes: -socket.outboxBytes });
     socket.outboxBytes = 0;
     this.pending--;
   }
@@ -263,7 +331,7 @@ export class ObjectSockets implements SocketOwner {
       this.settlePending(socket);
       socket.handOff?.release();
       socket.link?.terminate(code, reason);
-      this.sockets.delete(socket.id);
+      this.remove(socket);
     }
     this.maybeForget();
   }
@@ -277,6 +345,7 @@ export class ObjectSockets implements SocketOwner {
 /** Every object's table on this server. */
 export class HibernatableSockets {
   private readonly tables = new Map<string, ObjectSockets>();
+  readonly totals = new HibernationTotals();
 
   constructor(private readonly hooks: HibernationHooks) {}
 
@@ -286,7 +355,7 @@ export class HibernatableSockets {
     if (!table && create) {
       table = new ObjectSockets(ref, this.hooks, (t) => {
         if (this.tables.get(t.ref.key) === t) this.tables.delete(t.ref.key);
-      });
+      }, this.totals);
       this.tables.set(ref.key, table);
     }
     return table;
