@@ -94,6 +94,9 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
     placement,
     close: async () => {
       await placement.close();
+      // The WebSocket host first: its 1001s go to every client, relayed ones too (over the link's
+      // upgraded connections), before the link cuts those connections.
+      webSockets?.close();
       await link.close();
       closeBackend();
     },

@@ -83,8 +83,12 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
       );
     });
   });
+  // Upgraded connections are not the server's any more: close() would wait on them forever.
+  const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const raw = (status: number, body: Buffer | string) => {
       const reason = http.STATUS_CODES[status] ?? '';
       const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -134,6 +138,12 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        // The WebSocket host has sent its close frames on these by now: ended (flushing them),
+        // then cut, never waited on (a peer that does not answer its close must not hold us).
+        for (const socket of upgraded) {
+          socket.end();
+          setTimeout(() => socket.destroy(), 1000).unref();
+        }
         server.close(() => resolve());
       }),
   };
