@@ -36,6 +36,8 @@ export interface ForwardedEvent {
   /** the caller's chain depth, and what is left of its request's budgets */
   depth: number;
   subrequestsLeft: number;
+  /** invocations the request may still start (the holder's tree starts from both) */
+  invocationsLeft: number;
   trigger: { method: string; url: string };
 }
 
@@ -44,6 +46,8 @@ export interface DeliveryOutcome {
   result?: ObjectEventResult;
   error?: { name: string; message: string };
   failure?: string;
+  /** what a forwarded event spent of its request's budgets in the holder: charged to the caller's */
+  spent?: { subrequests: number; invocations: number };
 }
 
 /** A WebSocket the holder's object answered a forwarded upgrade with, open between this process
