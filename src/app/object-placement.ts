@@ -283,13 +283,17 @@ export class LeasedObjectPlacement implements ObjectPlacement {
         return { unavailable: `Durable Object ${className}: this node's objects were moved to node "${home}", which is unavailable` };
       }
       // Unheld, or held by a dead process of this node (same data directory): claim it.
-      const next: HolderRecord = { holder: this.holder, node: this.node, token: (record?.token ?? 0) + 1 };
+      const holder = this.holder;
+      const next: HolderRecord = { holder, node: this.node, token: (record?.token ?? 0) + 1 };
       if (await this.backend.swap(objectKey, raw, JSON.stringify(next))) {
         if (record) {
           this.takeovers++;
           this.logger.info({ object: objectKey, from: record.holder, token: next.token }, `took over Durable Object ${className} from a process whose lease expired`);
         }
-        return this.hold(objectKey, next.token);
+        // A lapse re-registered this process meanwhile: the record names the identity that is
+        // over, so it is not held under the new one; looked at again (and claimed anew).
+        if (this.holder === holder) return this.hold(objectKey, next.token);
+        continue;
       }
       // Another process claimed it at the same moment: read again.
     }
