@@ -79,6 +79,7 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
     secret: linkSecret,
     logger,
     receive: (event) => objects.service.receive(event),
+    holder: () => placement.holderId,
     // A WebSocket answered by an object held here, for a client connected to another process.
     sockets: webSockets ? { host: webSockets, receive: (event) => objects.service.receiveSocket(event) } : undefined,
   });

@@ -37,13 +37,26 @@ export interface NodeLinkOptions {
   receive(event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
   /** the socket endpoint: absent, upgrades are refused */
   sockets?: { host: WebSocketHost; receive(event: ForwardedEvent): Promise<SocketReceipt | typeof NOT_HELD> };
+  /** this process's holder id now: an event sent to another identity (one from before a lease
+   *  lapse) is answered "not held here" at once, so the caller locates the object again */
+  holder?: () => string;
+  /** connections at most (default 1024): every process of every node may connect */
+  maxConnections?: number;
 }
+
+/** the time a connection has to send a request's headers (a peer that stalls is cut) */
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink> {
   const expected = Buffer.from(`Bearer ${options.secret}`);
   const authorized = (req: http.IncomingMessage) => {
     const given = Buffer.from(req.headers.authorization ?? '');
     return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  // The caller names the holder it located; another identity of this process is not that one.
+  const addressedHere = (req: http.IncomingMessage) => {
+    const named = req.headers['x-cinder-holder'];
+    return !options.holder || typeof named !== 'string' || named === options.holder();
   };
   // The event rides in a header: room for it (base64) beside the handshake's own.
   const server = http.createServer({ maxHeaderSize: Math.ceil((MAX_SOCKET_EVENT_BYTES * 4) / 3) + 64 * 1024 }, (req, res) => {
@@ -52,12 +65,19 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
       res.end(body);
     };
     if (!authorized(req)) {
-      req.resume();
-      return answer(401, 'not a Cinder node');
+      // Nothing of a stranger's body is read: answered, and the connection cut.
+      res.shouldKeepAlive = false;
+      res.writeHead(401, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('not a Cinder node', () => req.destroy());
+      return;
     }
     if (req.method !== 'POST' || req.url !== FORWARD_PATH) {
       req.resume();
       return answer(404, 'no such internal endpoint');
+    }
+    if (!addressedHere(req)) {
+      req.resume();
+      return answer(409, 'not held here');
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -98,6 +118,7 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     if (!authorized(req)) return raw(401, 'not a Cinder node');
     const sockets = options.sockets;
     if (req.method !== 'GET' || req.url !== SOCKET_PATH || !sockets) return raw(404, 'no such internal endpoint');
+    if (!addressedHere(req)) return raw(409, 'not held here');
     let event: ForwardedEvent;
     try {
       const header = req.headers[EVENT_HEADER];
@@ -122,6 +143,8 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     );
   });
   server.keepAliveTimeout = 15_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.maxConnections = options.maxConnections ?? 1024;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // exclusive: under node:cluster each serving process binds its own port, not a shared one.

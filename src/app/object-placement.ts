@@ -187,6 +187,11 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     if (!this.webSockets) this.forwardSocket = undefined;
   }
 
+  /** this process's holder identity now ('' before start) */
+  get holderId(): string {
+    return this.holder;
+  }
+
   /** Take a lease (the internal endpoint listens at `address`), and keep it renewed. */
   async start(address: string, secret: string): Promise<void> {
     this.address = address;
