@@ -51,7 +51,7 @@ type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner; stream?: AsyncGener
 
 /** An upgrade forwarded over the holder's socket endpoint, as the holder answers it: `join` names
  *  the object's socket the endpoint's connection is to be joined to. */
-export type SocketReceipt = DeliveryOutcome & { join?: { owner: SocketOwner; socketId: number } };
+export type SocketReceipt = DeliveryOutcome & { join?: { owner: SocketOwner; socketId: number }; stream?: AsyncGenerator<Uint8Array | string, void, undefined> };
 
 function isWebSocketUpgrade(request: WireRequest): boolean {
   return request.headers.some(([name, value]) => name.toLowerCase() === 'upgrade' && value.trim().toLowerCase() === 'websocket');
@@ -253,6 +253,8 @@ export class DurableObjects {
       return { ...outcome, join: { owner, socketId: objectSocket } };
     }
     const { owner: _inProcess, stream, ...outcome } = out;
+    // Over the event endpoint the streamed body goes as the forward's own body, as it is written.
+    if (stream && !socket && outcome.result && 'response' in outcome.result) return { ...outcome, stream };
     if (stream && outcome.result && 'response' in outcome.result) {
       // The caller is in another process: the streamed body goes across whole (bounded).
       const chunks: Buffer[] = [];

@@ -70,7 +70,8 @@ export interface ObjectPlacement {
   /** where the object (`<namespace dir>/<id>`) lives; claims it for this process when nobody does */
   locate(objectKey: string, className: string): Promise<Whereabouts>;
   /** deliver an event at the holder; resolves to NOT_HELD when the holder no longer holds it */
-  forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  /** `stream`: the object's streamed response body, read from the holder as the caller pulls it */
+  forward(to: RemoteHolder, event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array, void, undefined> }) | typeof NOT_HELD>;
   /** deliver a fetch with `Upgrade: websocket` at the holder over a WebSocket of its own, which
    *  carries the object's WebSocket if it answers with one; absent: such fetches are forwarded as
    *  any other, and an object answering with a WebSocket is refused */

@@ -34,7 +34,7 @@ export interface NodeLinkOptions {
   port?: number;
   secret: string;
   logger: Logger;
-  receive(event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  receive(event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array | string, void, undefined> }) | typeof NOT_HELD>;
   /** the socket endpoint: absent, upgrades are refused */
   sockets?: { host: WebSocketHost; receive(event: ForwardedEvent): Promise<SocketReceipt | typeof NOT_HELD> };
   /** this process's holder id now: an event sent to another identity (one from before a lease
@@ -98,7 +98,12 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
         return answer(400, 'malformed forwarded event');
       }
       options.receive(event).then(
-        (out) => (out === NOT_HELD ? answer(409, 'not held here') : answer(200, serialize(out))),
+        (out) => {
+          if (out === NOT_HELD) return answer(409, 'not held here');
+          const { stream, ...outcome } = out;
+          if (!stream) return answer(200, serialize(outcome));
+          void pipeStream(res, stream, outcome);
+        },
         (error) => answer(200, serialize({ error: { name: (error as Error).name === 'TypeError' ? 'TypeError' : 'Error', message: (error as Error).message } } satisfies DeliveryOutcome)),
       );
     });
@@ -170,4 +175,40 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
         server.close(() => resolve());
       }),
   };
+}
+
+/** A streamed response's body as the forward's chunked body, the outcome in a header: written as
+ *  the object writes it, at the pace the caller reads (a full socket pauses the object's stream);
+ *  a caller that goes away cancels the stream. */
+async function pipeStream(res: http.ServerResponse, stream: AsyncGenerator<Uint8Array | string, void, undefined>, outcome: DeliveryOutcome): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', [OUTCOME_HEADER]: serialize(outcome).toString('base64') });
+  res.flushHeaders();
+  let gone = false;
+  res.once('close', () => {
+    if (!res.writableFinished) gone = true;
+  });
+  try {
+    for await (const chunk of stream) {
+      if (gone) break;
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (bytes.length === 0) continue;
+      if (!res.write(bytes)) await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  } catch {
+    // The object's stream failed mid-way: the caller sees its body cut (no clean end).
+    res.destroy();
+    return;
+  } finally {
+    if (gone) await stream.return().catch(() => {});
+  }
+  if (gone) return;
+  res.end();
 }

@@ -169,7 +169,8 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   private readonly remote = new Map<string, { to: RemoteHolder; until: number }>();
   private readonly locating = new Map<string, Promise<Whereabouts>>();
   // The holder answers within its event's wall limit; this only bounds a holder that hangs.
-  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 10 * 60_000 });
+  // A streamed response (its outcome in a header) stays open as long as the object writes it.
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 0, maxHeaderSize: 4 * 1024 * 1024 });
   /** objects this process took over from a holder whose lease expired */
   takeovers = 0;
   /** a margin for clocks that run at slightly different rates (ours against Redis's) */
@@ -341,13 +342,35 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     this.remote.delete(objectKey);
   }
 
-  async forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
+  async forward(to: RemoteHolder, event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array, void, undefined> }) | typeof NOT_HELD> {
     const res = await request(`http://${to.address}${FORWARD_PATH}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/octet-stream', 'x-cinder-holder': to.holder },
       body: serialize(event),
       dispatcher: this.agent,
     });
+    const streamed = res.headers[OUTCOME_HEADER];
+    if (res.statusCode === 200 && typeof streamed === 'string') {
+      // A streamed response: its body is read as the calling guest reads it (body.read pulls
+      // here), so the socket's flow control reaches back to the object's stream.
+      let outcome: DeliveryOutcome;
+      try {
+        outcome = deserialize(Buffer.from(streamed, 'base64')) as DeliveryOutcome;
+      } catch {
+        res.body.destroy();
+        throw new Error('the holder answered a streamed response without a readable outcome');
+      }
+      const body = res.body;
+      const stream = (async function* () {
+        try {
+          for await (const chunk of body) yield new Uint8Array((chunk as Buffer).buffer, (chunk as Buffer).byteOffset, (chunk as Buffer).byteLength);
+        } finally {
+          // cancelled (or done): the holder sees the connection go and cancels the object's stream
+          if (!body.destroyed) body.destroy();
+        }
+      })();
+      return { ...outcome, stream };
+    }
     const body = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode === 409) return NOT_HELD;
     if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);
