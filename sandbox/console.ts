@@ -9,7 +9,11 @@ import { MAX_LOG_CHARS_PER_INVOCATION, MAX_LOG_LINE_CHARS, logLineCost } from '.
 type Level = 'debug' | 'info' | 'log' | 'warn' | 'error';
 
 function emit(level: Level, args: unknown[]): void {
-  const line = formatLogArgs(args);
+  emitLine(level, formatLogArgs(args));
+}
+
+/** A line for the host log, through the invocation's console budget (uncaught errors use it too). */
+export function emitLine(level: Level, line: string): void {
   const id = currentInvocation();
   // The invocation's budget, counted as the host counts it: past it, lines are only counted here
   // and reported together (reportDroppedLines), not each copied across the wall to be dropped.

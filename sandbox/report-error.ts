@@ -1,7 +1,6 @@
 // Uncaught errors from timers and microtasks: Workers logs them and carries on.
-import { hostSend } from './bridge.js';
-import { currentInvocation } from './invocation.js';
-import { SEND_OPS, type GuestException } from '../protocol/wall.js';
+import { emitLine } from './console.js';
+import type { GuestException } from '../protocol/wall.js';
 
 export function describeError(error: unknown): GuestException {
   if (error instanceof Error) {
@@ -18,5 +17,7 @@ export function describeError(error: unknown): GuestException {
 
 export function reportError(error: unknown): void {
   const { stack } = describeError(error);
-  hostSend(SEND_OPS.log, 'error', `Uncaught ${stack}`, currentInvocation());
+  // Cut and counted as a console line: a listener throwing a megabyte string a thousand times
+  // must not copy a gigabyte across the wall.
+  emitLine('error', `Uncaught ${stack}`);
 }

@@ -210,8 +210,11 @@ function bytes(value: unknown): Uint8Array {
 // bounded: RSA keys of 256..16384 bits in steps of 128 with exponent 3 or 65537 (workerd's own
 // checks) and, in Cinder, at most MAX_RSA_MODULUS_BITS (a 16,384-bit key takes seconds to make and
 // cannot be cancelled); PBKDF2 at most 100,000 iterations (Cloudflare's production limit; workerd
-// run locally has none).
+// run locally has none), and at most MAX_PBKDF2_BLOCKS output blocks' worth of those iterations
+// (each block of output is the whole iteration count again: a 1 MB derivation at 100,000
+// iterations would hold a threadpool thread for minutes).
 export const MAX_PBKDF2_ITERATIONS = 100_000;
+export const MAX_PBKDF2_BLOCKS = 8;
 export const MAX_RSA_MODULUS_BITS = 4096;
 
 function checkKeyGeneration(algorithm: unknown): void {
@@ -230,12 +233,43 @@ function checkKeyGeneration(algorithm: unknown): void {
   }
 }
 
-function checkDerivation(algorithm: unknown): void {
+const HASH_BITS: Record<string, number> = { 'SHA-1': 160, 'SHA-256': 256, 'SHA-384': 384, 'SHA-512': 512 };
+
+/** `lengthBits`: what the derivation is asked for (deriveKey: the derived key's length). */
+function checkDerivation(algorithm: unknown, lengthBits: number): void {
   if (algorithmName(algorithm) !== 'PBKDF2') return;
   const iterations = (algorithm as { iterations?: unknown }).iterations;
   if (typeof iterations === 'number' && iterations > MAX_PBKDF2_ITERATIONS) {
     throw new CryptoError(`Pbkdf2 failed: iteration counts above ${MAX_PBKDF2_ITERATIONS} are not supported (requested ${iterations}).`, 'NotSupportedError');
   }
+  const hash = algorithmName((algorithm as { hash?: unknown }).hash);
+  const blocks = Math.ceil(lengthBits / (HASH_BITS[hash] ?? 160));
+  if (typeof iterations === 'number' && Number.isFinite(lengthBits) && blocks * iterations > MAX_PBKDF2_BLOCKS * MAX_PBKDF2_ITERATIONS) {
+    throw new CryptoError(
+      `Pbkdf2 failed: ${lengthBits} bits at ${iterations} iterations is ${blocks} blocks of ${hash}, over this server's limit of ${MAX_PBKDF2_BLOCKS} blocks at ${MAX_PBKDF2_ITERATIONS} iterations (or more blocks at fewer).`,
+      'NotSupportedError',
+    );
+  }
+}
+
+/** The length deriveKey asks of the derivation: the derived key's (HMAC without one: its hash's block). */
+function derivedKeyBits(derivedKeyType: unknown): number {
+  const length = (derivedKeyType as { length?: unknown } | null)?.length;
+  if (typeof length === 'number') return length;
+  const hash = algorithmName((derivedKeyType as { hash?: unknown } | null)?.hash);
+  return hash === 'SHA-384' || hash === 'SHA-512' ? 1024 : 512;
+}
+
+/** PBKDF2 runs on the shared threadpool: through the same gate as RSA generation, time charged. */
+function gatedDerivation<T>(state: CryptoState, algorithm: unknown, call: OpCall, work: () => Promise<T>): Promise<T> {
+  if (algorithmName(algorithm) !== 'PBKDF2') return work();
+  return state.keygens.run(
+    work,
+    (ms) => {
+      if (call.invocation) call.invocation.hostWorkMs += ms;
+    },
+    () => new CryptoError(`Too many PBKDF2 derivations and RSA key generations in progress in this worker (at most ${MAX_QUEUED_PER_ISOLATE + 1}).`, 'OperationError'),
+  );
 }
 
 type Method = (state: CryptoState, args: unknown[], call: OpCall) => Promise<unknown> | unknown;
@@ -305,22 +339,18 @@ const methods: Record<string, Method> = {
     return subtle.decrypt(operationAlgorithm(state, algorithm, 'encryption'), key, bytes(data));
   },
 
-  async deriveBits(state, [algorithm, handle, length]) {
+  async deriveBits(state, [algorithm, handle, length], call) {
     const key = keyOf(state, handle);
-    checkDerivation(algorithm);
+    checkDerivation(algorithm, Number(length));
     const alg = operationAlgorithm(state, algorithm, 'derivation');
-    return subtle.deriveBits(alg, key, length as number);
+    return gatedDerivation(state, algorithm, call, () => subtle.deriveBits(alg, key, length as number));
   },
 
-  async deriveKey(state, [algorithm, handle, derivedKeyType, extractable, usages]) {
+  async deriveKey(state, [algorithm, handle, derivedKeyType, extractable, usages], call) {
     const key = keyOf(state, handle);
-    checkDerivation(algorithm);
-    const derived = await subtle.deriveKey(
-      operationAlgorithm(state, algorithm, 'derivation'),
-      key,
-      forNode(derivedKeyType, 'key import'),
-      Boolean(extractable),
-      usages,
+    checkDerivation(algorithm, derivedKeyBits(derivedKeyType));
+    const derived = await gatedDerivation(state, algorithm, call, () =>
+      subtle.deriveKey(operationAlgorithm(state, algorithm, 'derivation'), key, forNode(derivedKeyType, 'key import'), Boolean(extractable), usages),
     );
     return store(state, derived as NodeKey, isNodeEd25519(derivedKeyType));
   },

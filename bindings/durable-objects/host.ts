@@ -6,7 +6,7 @@
 // storage ops reach only the object the calling isolate hosts (set by the object host as op state
 // before any guest code ran). Every argument is checked: the guest is untrusted.
 import { newRequestId } from '../../src/model/request-id.js';
-import { MAX_SERVICE_DEPTH, RequestTree, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
+import { MAX_INVOCATIONS_PER_REQUEST, MAX_SERVICE_DEPTH, RequestTree, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, SocketOwner, SyncOpRegistry } from '../../src/runtime/contract.js';
@@ -51,7 +51,7 @@ type LocalOutcome = DeliveryOutcome & { owner?: SocketOwner; stream?: AsyncGener
 
 /** An upgrade forwarded over the holder's socket endpoint, as the holder answers it: `join` names
  *  the object's socket the endpoint's connection is to be joined to. */
-export type SocketReceipt = DeliveryOutcome & { join?: { owner: SocketOwner; socketId: number } };
+export type SocketReceipt = DeliveryOutcome & { join?: { owner: SocketOwner; socketId: number }; stream?: AsyncGenerator<Uint8Array | string, void, undefined> };
 
 function isWebSocketUpgrade(request: WireRequest): boolean {
   return request.headers.some(([name, value]) => name.toLowerCase() === 'upgrade' && value.trim().toLowerCase() === 'websocket');
@@ -179,6 +179,7 @@ export class DurableObjects {
         event: event.kind === 'fetch' && event.socketId !== undefined ? { kind: 'fetch', request: event.request } : event,
         depth: place?.depth ?? 0,
         subrequestsLeft: place ? Math.max(0, place.tree.subrequestLimit - place.tree.subrequests) : 50,
+        invocationsLeft: place ? Math.max(0, MAX_INVOCATIONS_PER_REQUEST - place.tree.invocations) : MAX_INVOCATIONS_PER_REQUEST - 1,
         trigger,
       };
       // An upgrade from a caller that can carry a WebSocket goes over a WebSocket of its own, which
@@ -197,6 +198,11 @@ export class DurableObjects {
       if (out === NOT_HELD) {
         this.placement.forget(key);
         continue;
+      }
+      // One request tree across processes: what the object spent there counts here too.
+      if (place && out.spent) {
+        place.tree.subrequests += Math.max(0, Math.floor(Number(out.spent.subrequests)) || 0);
+        place.tree.invocations += Math.max(0, Math.floor(Number(out.spent.invocations)) || 0);
       }
       return out;
     }
@@ -221,8 +227,14 @@ export class DurableObjects {
     if ('unavailable' in where) return { failure: where.unavailable };
     if (!('here' in where)) return NOT_HELD;
     if (forwarded.event.kind === 'websocket') return { failure: 'a WebSocket event is not forwarded between processes' };
+    // The caller's request tree, continued: its budgets as they stand, what is spent here reported back.
     const tree = new RequestTree(forwarded.subrequestsLeft);
-    const out = await this.deliverHere(namespace, id, name, forwarded.event, { tree, depth: forwarded.depth }, forwarded.trigger, where.here);
+    // (a caller from before invocationsLeft was forwarded: its budget is unknown, as it was then)
+    const left = typeof forwarded.invocationsLeft === 'number' ? Math.max(0, Math.min(MAX_INVOCATIONS_PER_REQUEST - 1, Math.floor(forwarded.invocationsLeft) || 0)) : MAX_INVOCATIONS_PER_REQUEST - 1;
+    const startInvocations = MAX_INVOCATIONS_PER_REQUEST - left;
+    tree.invocations = startInvocations;
+    const delivered = await this.deliverHere(namespace, id, name, forwarded.event, { tree, depth: forwarded.depth }, forwarded.trigger, where.here);
+    const out: LocalOutcome = { ...delivered, spent: { subrequests: tree.subrequests, invocations: tree.invocations - startInvocations } };
     const response = out.result && 'response' in out.result ? (out.result.response as { webSocket?: unknown }) : null;
     if (response?.webSocket !== undefined) {
       // The socket stays with the object in this process; the caller's end is a connection from
@@ -241,6 +253,8 @@ export class DurableObjects {
       return { ...outcome, join: { owner, socketId: objectSocket } };
     }
     const { owner: _inProcess, stream, ...outcome } = out;
+    // Over the event endpoint the streamed body goes as the forward's own body, as it is written.
+    if (stream && !socket && outcome.result && 'response' in outcome.result) return { ...outcome, stream };
     if (stream && outcome.result && 'response' in outcome.result) {
       // The caller is in another process: the streamed body goes across whole (bounded).
       const chunks: Buffer[] = [];

@@ -39,6 +39,8 @@ export interface ForwardedEvent {
   /** the caller's chain depth, and what is left of its request's budgets */
   depth: number;
   subrequestsLeft: number;
+  /** invocations the request may still start (the holder's tree starts from both) */
+  invocationsLeft: number;
   trigger: { method: string; url: string };
 }
 
@@ -47,6 +49,8 @@ export interface DeliveryOutcome {
   result?: ObjectEventResult;
   error?: { name: string; message: string };
   failure?: string;
+  /** what a forwarded event spent of its request's budgets in the holder: charged to the caller's */
+  spent?: { subrequests: number; invocations: number };
 }
 
 /** A WebSocket the holder's object answered a forwarded upgrade with, open between this process
@@ -69,7 +73,8 @@ export interface ObjectPlacement {
   /** where the object (`<namespace dir>/<id>`) lives; claims it for this process when nobody does */
   locate(objectKey: string, className: string): Promise<Whereabouts>;
   /** deliver an event at the holder; resolves to NOT_HELD when the holder no longer holds it */
-  forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  /** `stream`: the object's streamed response body, read from the holder as the caller pulls it */
+  forward(to: RemoteHolder, event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array, void, undefined> }) | typeof NOT_HELD>;
   /** deliver a fetch with `Upgrade: websocket` at the holder over a WebSocket of its own, which
    *  carries the object's WebSocket if it answers with one; absent: such fetches are forwarded as
    *  any other, and an object answering with a WebSocket is refused */

@@ -335,6 +335,10 @@ export class WebSocketHost {
   /** spliced connections to another Cinder process, pinged as relays are (a holder that vanished
    *  without closing them is noticed), with whether the last ping was answered */
   private readonly splicedRemote = new Map<WebSocket, { answered: boolean }>();
+  /** the client ends of spliced connections: closed with 1001 at shutdown themselves, not after
+   *  their upstream's close handshake (the process may be gone by then) */
+  private readonly splicedClients = new Set<WebSocket>();
+  private shutDown = false;
   /** the worker's own 101 headers, by the request being upgraded (written with the handshake) */
   private readonly responseHeaders = new WeakMap<http.IncomingMessage, [string, string][]>();
   /** the subprotocol the worker chose, by request */
@@ -425,6 +429,8 @@ export class WebSocketHost {
   private splice(client: WebSocket, upstream: WebSocket, pending: SocketEvent[], lostCode = 1006): void {
     this.stats.spliced++;
     client.on('error', () => {}); // ws closes after an error; 'close' follows
+    this.splicedClients.add(client);
+    client.once('close', () => this.splicedClients.delete(client));
     const forward = (from: WebSocket, to: WebSocket) => {
       let unwritten = 0;
       const send = (data: Buffer | string, binary: boolean) => {
@@ -644,11 +650,15 @@ export class WebSocketHost {
     }
   }
 
-  /** Shutdown: every socket is cut (their isolates are going too). */
+  /** Shutdown: every socket is cut (their isolates are going too). Once: the node link calls it
+   *  before it cuts its own connections, and the server's closers again. */
   close(): void {
+    if (this.shutDown) return;
+    this.shutDown = true;
     clearInterval(this.pinger);
     for (const relay of [...this.relays]) relay.terminate(1001, 'server shutting down');
     for (const ws of [...this.splicedRemote.keys()]) ws.close(1001, 'server shutting down');
+    for (const ws of [...this.splicedClients]) closeWith(ws, 1001, 'server shutting down');
     this.server.close();
   }
 }

@@ -79,6 +79,7 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
     secret: linkSecret,
     logger,
     receive: (event) => objects.service.receive(event),
+    holder: () => placement.holderId,
     // A WebSocket answered by an object held here, for a client connected to another process.
     sockets: webSockets ? { host: webSockets, receive: (event) => objects.service.receiveSocket(event) } : undefined,
   });
@@ -94,6 +95,9 @@ export async function placeObjects(runtime: Runtime, dataDir: string, logger: Lo
     placement,
     close: async () => {
       await placement.close();
+      // The WebSocket host first: its 1001s go to every client, relayed ones too (over the link's
+      // upgraded connections), before the link cuts those connections.
+      webSockets?.close();
       await link.close();
       closeBackend();
     },

@@ -34,16 +34,29 @@ export interface NodeLinkOptions {
   port?: number;
   secret: string;
   logger: Logger;
-  receive(event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD>;
+  receive(event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array | string, void, undefined> }) | typeof NOT_HELD>;
   /** the socket endpoint: absent, upgrades are refused */
   sockets?: { host: WebSocketHost; receive(event: ForwardedEvent): Promise<SocketReceipt | typeof NOT_HELD> };
+  /** this process's holder id now: an event sent to another identity (one from before a lease
+   *  lapse) is answered "not held here" at once, so the caller locates the object again */
+  holder?: () => string;
+  /** connections at most (default 1024): every process of every node may connect */
+  maxConnections?: number;
 }
+
+/** the time a connection has to send a request's headers (a peer that stalls is cut) */
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink> {
   const expected = Buffer.from(`Bearer ${options.secret}`);
   const authorized = (req: http.IncomingMessage) => {
     const given = Buffer.from(req.headers.authorization ?? '');
     return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  // The caller names the holder it located; another identity of this process is not that one.
+  const addressedHere = (req: http.IncomingMessage) => {
+    const named = req.headers['x-cinder-holder'];
+    return !options.holder || typeof named !== 'string' || named === options.holder();
   };
   // The event rides in a header: room for it (base64) beside the handshake's own.
   const server = http.createServer({ maxHeaderSize: Math.ceil((MAX_SOCKET_EVENT_BYTES * 4) / 3) + 64 * 1024 }, (req, res) => {
@@ -52,12 +65,19 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
       res.end(body);
     };
     if (!authorized(req)) {
-      req.resume();
-      return answer(401, 'not a Cinder node');
+      // Nothing of a stranger's body is read: answered, and the connection cut.
+      res.shouldKeepAlive = false;
+      res.writeHead(401, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('not a Cinder node', () => req.destroy());
+      return;
     }
     if (req.method !== 'POST' || req.url !== FORWARD_PATH) {
       req.resume();
       return answer(404, 'no such internal endpoint');
+    }
+    if (!addressedHere(req)) {
+      req.resume();
+      return answer(409, 'not held here');
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -78,13 +98,22 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
         return answer(400, 'malformed forwarded event');
       }
       options.receive(event).then(
-        (out) => (out === NOT_HELD ? answer(409, 'not held here') : answer(200, serialize(out))),
+        (out) => {
+          if (out === NOT_HELD) return answer(409, 'not held here');
+          const { stream, ...outcome } = out;
+          if (!stream) return answer(200, serialize(outcome));
+          void pipeStream(res, stream, outcome);
+        },
         (error) => answer(200, serialize({ error: { name: (error as Error).name === 'TypeError' ? 'TypeError' : 'Error', message: (error as Error).message } } satisfies DeliveryOutcome)),
       );
     });
   });
+  // Upgraded connections are not the server's any more: close() would wait on them forever.
+  const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const raw = (status: number, body: Buffer | string) => {
       const reason = http.STATUS_CODES[status] ?? '';
       const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -94,6 +123,7 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     if (!authorized(req)) return raw(401, 'not a Cinder node');
     const sockets = options.sockets;
     if (req.method !== 'GET' || req.url !== SOCKET_PATH || !sockets) return raw(404, 'no such internal endpoint');
+    if (!addressedHere(req)) return raw(409, 'not held here');
     let event: ForwardedEvent;
     try {
       const header = req.headers[EVENT_HEADER];
@@ -118,6 +148,8 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     );
   });
   server.keepAliveTimeout = 15_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.maxConnections = options.maxConnections ?? 1024;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // exclusive: under node:cluster each serving process binds its own port, not a shared one.
@@ -134,7 +166,49 @@ export async function startNodeLink(options: NodeLinkOptions): Promise<NodeLink>
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        // The WebSocket host has sent its close frames on these by now: ended (flushing them),
+        // then cut, never waited on (a peer that does not answer its close must not hold us).
+        for (const socket of upgraded) {
+          socket.end();
+          setTimeout(() => socket.destroy(), 1000).unref();
+        }
         server.close(() => resolve());
       }),
   };
+}
+
+/** A streamed response's body as the forward's chunked body, the outcome in a header: written as
+ *  the object writes it, at the pace the caller reads (a full socket pauses the object's stream);
+ *  a caller that goes away cancels the stream. */
+async function pipeStream(res: http.ServerResponse, stream: AsyncGenerator<Uint8Array | string, void, undefined>, outcome: DeliveryOutcome): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', [OUTCOME_HEADER]: serialize(outcome).toString('base64') });
+  res.flushHeaders();
+  let gone = false;
+  res.once('close', () => {
+    if (!res.writableFinished) gone = true;
+  });
+  try {
+    for await (const chunk of stream) {
+      if (gone) break;
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (bytes.length === 0) continue;
+      if (!res.write(bytes)) await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  } catch {
+    // The object's stream failed mid-way: the caller sees its body cut (no clean end).
+    res.destroy();
+    return;
+  } finally {
+    if (gone) await stream.return().catch(() => {});
+  }
+  if (gone) return;
+  res.end();
 }

@@ -169,7 +169,8 @@ export class LeasedObjectPlacement implements ObjectPlacement {
   private readonly remote = new Map<string, { to: RemoteHolder; until: number }>();
   private readonly locating = new Map<string, Promise<Whereabouts>>();
   // The holder answers within its event's wall limit; this only bounds a holder that hangs.
-  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 10 * 60_000 });
+  // A streamed response (its outcome in a header) stays open as long as the object writes it.
+  private readonly agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: 10 * 60_000, bodyTimeout: 0, maxHeaderSize: 4 * 1024 * 1024 });
   /** objects this process took over from a holder whose lease expired */
   takeovers = 0;
   /** a margin for clocks that run at slightly different rates (ours against Redis's) */
@@ -185,6 +186,11 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     this.store = options.store ?? 'Redis';
     this.webSockets = options.webSockets;
     if (!this.webSockets) this.forwardSocket = undefined;
+  }
+
+  /** this process's holder identity now ('' before start) */
+  get holderId(): string {
+    return this.holder;
   }
 
   /** Take a lease (the internal endpoint listens at `address`), and keep it renewed. */
@@ -284,13 +290,17 @@ export class LeasedObjectPlacement implements ObjectPlacement {
         return { unavailable: `Durable Object ${className}: this node's objects were moved to node "${home}", which is unavailable` };
       }
       // Unheld, or held by a dead process of this node (same data directory): claim it.
-      const next: HolderRecord = { holder: this.holder, node: this.node, token: (record?.token ?? 0) + 1 };
+      const holder = this.holder;
+      const next: HolderRecord = { holder, node: this.node, token: (record?.token ?? 0) + 1 };
       if (await this.backend.swap(objectKey, raw, JSON.stringify(next))) {
         if (record) {
           this.takeovers++;
           this.logger.info({ object: objectKey, from: record.holder, token: next.token }, `took over Durable Object ${className} from a process whose lease expired`);
         }
-        return this.hold(objectKey, next.token);
+        // A lapse re-registered this process meanwhile: the record names the identity that is
+        // over, so it is not held under the new one; looked at again (and claimed anew).
+        if (this.holder === holder) return this.hold(objectKey, next.token);
+        continue;
       }
       // Another process claimed it at the same moment: read again.
     }
@@ -333,13 +343,35 @@ export class LeasedObjectPlacement implements ObjectPlacement {
     this.remote.delete(objectKey);
   }
 
-  async forward(to: RemoteHolder, event: ForwardedEvent): Promise<DeliveryOutcome | typeof NOT_HELD> {
+  async forward(to: RemoteHolder, event: ForwardedEvent): Promise<(DeliveryOutcome & { stream?: AsyncGenerator<Uint8Array, void, undefined> }) | typeof NOT_HELD> {
     const res = await request(`http://${to.address}${FORWARD_PATH}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/octet-stream', 'x-cinder-holder': to.holder },
       body: serialize(event),
       dispatcher: this.agent,
     });
+    const streamed = res.headers[OUTCOME_HEADER];
+    if (res.statusCode === 200 && typeof streamed === 'string') {
+      // A streamed response: its body is read as the calling guest reads it (body.read pulls
+      // here), so the socket's flow control reaches back to the object's stream.
+      let outcome: DeliveryOutcome;
+      try {
+        outcome = deserialize(Buffer.from(streamed, 'base64')) as DeliveryOutcome;
+      } catch {
+        res.body.destroy();
+        throw new Error('the holder answered a streamed response without a readable outcome');
+      }
+      const body = res.body;
+      const stream = (async function* () {
+        try {
+          for await (const chunk of body) yield new Uint8Array((chunk as Buffer).buffer, (chunk as Buffer).byteOffset, (chunk as Buffer).byteLength);
+        } finally {
+          // cancelled (or done): the holder sees the connection go and cancels the object's stream
+          if (!body.destroyed) body.destroy();
+        }
+      })();
+      return { ...outcome, stream };
+    }
     const body = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode === 409) return NOT_HELD;
     if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${body.toString('utf8').slice(0, 300)}`);

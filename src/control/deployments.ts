@@ -405,6 +405,7 @@ export class Deployments {
       this.runtime.remove(name);
       this.logger.info({ worker: name }, `deleted ${name}`);
       this.emit({ type: 'deleted', worker: name });
+      // Queued behind this delete (not awaited: it runs when this turn ends).
       if (this.assetUploads) void this.collectAssets().catch((error) => this.logger.warn({ err: error }, 'collecting static assets failed'));
     });
   }
@@ -414,7 +415,13 @@ export class Deployments {
    * keeping anything younger than an upload session can live. Run after a worker is deleted and
    * when the server starts.
    */
-  async collectAssets(graceMs = SESSION_TTL_MS): Promise<AssetsCollected | null> {
+  collectAssets(graceMs = SESSION_TTL_MS): Promise<AssetsCollected | null> {
+    // In turn with deploys: one between its upload's end and its version's link must not see its
+    // files collected.
+    return this.serial(() => this.collecting(graceMs));
+  }
+
+  private async collecting(graceMs: number): Promise<AssetsCollected | null> {
     const assets = this.assetUploads?.store;
     if (!assets) return null;
     const live = new Set<string>();

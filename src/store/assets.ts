@@ -10,8 +10,8 @@
 // any more (its worker deleted) is collected (collect), once older than a grace period that covers
 // uploads and deploys in progress.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, mkdirSync, utimesSync } from 'node:fs';
+import { lstat, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assetPathError, isSha256, type AssetBlobSource, type AssetEntry, type AssetsConfig } from '../model/assets.js';
 
@@ -75,15 +75,16 @@ export class AssetStore {
     return join(this.accountDir(account), 'blobs', hash.slice(0, 2), hash);
   }
 
+  /** Whether the blob is here; if so its age starts again (collect keeps what an upload relies on). */
   hasBlob(account: string, hash: string): boolean {
-    return existsSync(this.blobPath(account, hash));
+    return touch(this.blobPath(account, hash));
   }
 
   /** Store a blob streamed in, checking it hashes to `hash` and is `size` bytes; BlobMismatchError
    *  (and nothing kept) when not. `maxBytes` cuts a body that runs past it. */
   async putBlob(account: string, hash: string, size: number, body: AsyncIterable<Uint8Array>): Promise<void> {
     const file = this.blobPath(account, hash);
-    if (existsSync(file)) {
+    if (touch(file)) {
       // Already here (another upload of the same file): drain, and keep the one we have.
       for await (const _chunk of body);
       return;
@@ -124,7 +125,7 @@ export class AssetStore {
     const text = JSON.stringify(sorted);
     const hash = createHash('sha256').update(text).digest('hex');
     const file = join(this.accountDir(account), 'manifests', `${hash}.json`);
-    if (!existsSync(file)) await writeDurably(file, text);
+    if (!touch(file)) await writeDurably(file, text);
     return hash;
   }
 
@@ -182,10 +183,11 @@ export class AssetStore {
   async collect(liveVersions: ReadonlySet<string>, graceMs: number): Promise<AssetsCollected> {
     const out: AssetsCollected = { versions: 0, manifests: 0, blobs: 0, bytes: 0 };
     const cutoff = Date.now() - graceMs;
+    // Only regular files of the names this store writes (never through a symlink) are deleted.
     const old = async (file: string) => {
       try {
-        const info = await stat(file);
-        return info.mtimeMs < cutoff ? info.size : null;
+        const info = await lstat(file);
+        return info.isFile() && info.mtimeMs < cutoff ? info.size : null;
       } catch {
         return null;
       }
@@ -198,6 +200,7 @@ export class AssetStore {
     };
     const versionsDir = join(this.root, 'versions');
     for (const name of await entries(versionsDir)) {
+      if (!VERSION_FILE.test(name) && !TEMP_FILE.test(name)) continue;
       const file = join(versionsDir, name);
       const id = name.endsWith('.json') ? name.slice(0, -5) : null;
       if (id === null || !liveVersions.has(id)) {
@@ -212,10 +215,11 @@ export class AssetStore {
       if (record && ACCOUNT.test(record.account) && isSha256(record.manifest)) keep(keptManifests, record.account, record.manifest);
     }
     for (const account of await entries(this.root)) {
-      if (account === 'versions' || !ACCOUNT.test(account)) continue;
+      if (account === 'versions' || !ACCOUNT.test(account) || !(await isDirectory(join(this.root, account)))) continue;
       const keptBlobs = new Set<string>();
       const manifestsDir = join(this.root, account, 'manifests');
       for (const name of await entries(manifestsDir)) {
+        if (!MANIFEST_FILE.test(name) && !TEMP_FILE.test(name)) continue;
         const file = join(manifestsDir, name);
         const hash = name.endsWith('.json') ? name.slice(0, -5) : '';
         if (!keptManifests.get(account)?.has(hash) && (await old(file)) !== null) {
@@ -228,8 +232,9 @@ export class AssetStore {
       }
       const blobsDir = join(this.root, account, 'blobs');
       for (const shard of await entries(blobsDir)) {
+        if (!/^[0-9a-f]{2}$/.test(shard) || !(await isDirectory(join(blobsDir, shard)))) continue;
         for (const name of await entries(join(blobsDir, shard))) {
-          if (keptBlobs.has(name)) continue;
+          if (keptBlobs.has(name) || !(isSha256(name) || TEMP_FILE.test(name))) continue;
           const file = join(blobsDir, shard, name);
           const size = await old(file);
           if (size === null) continue;
@@ -251,6 +256,30 @@ export interface AssetsCollected {
   manifests: number;
   blobs: number;
   bytes: number;
+}
+
+/** The names this store writes, and its temporary files (writeDurably, putBlob). */
+const VERSION_FILE = /^[A-Za-z0-9-]{1,64}\.json$/;
+const MANIFEST_FILE = /^[0-9a-f]{64}\.json$/;
+const TEMP_FILE = /^[A-Za-z0-9.-]+\.[0-9a-f]{12}\.tmp$/;
+
+/** Start a file's age again; false when there is no such file. */
+function touch(file: string): boolean {
+  const now = new Date();
+  try {
+    utimesSync(file, now, now);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 async function entries(dir: string): Promise<string[]> {

@@ -58,7 +58,7 @@ describe('collecting static assets', () => {
     const young = pending.sha256('/data/blob.bin');
     expect(existsSync(blobFile(young))).toBe(true);
     // A temporary file a crash left long ago.
-    const stray = `${blobFile(onlyGone)}.1a2b3c.tmp`;
+    const stray = `${blobFile(onlyGone)}.1a2b3c4d5e6f.tmp`;
     writeFileSync(stray, 'half a file');
     const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
     utimesSync(stray, old, old);
@@ -78,5 +78,21 @@ describe('collecting static assets', () => {
     }
     const blob = await cinder.get('stays.example.com', '/data/blob.bin');
     expect(blob.text.length).toBeGreaterThan(0);
+  });
+
+  it('keeps an old file a new upload session found already there, and that deploy serves it', async () => {
+    const build = spaBuild();
+    await deploy('gone2', build.dist);
+    ageEverything(join(cinder.dataDir, 'assets'));
+    // The session finds every file present (nothing to send), which starts their age again.
+    const report = await uploadAssets(client, 'comeback', { directory: build.dist });
+    expect(report.uploaded).toBe(0);
+    const before = cinder.logs.filter((l) => /collected static assets/.test(String(l.msg))).length;
+    expect((await cinder.admin('DELETE', '/workers/gone2')).status).toBe(200);
+    await waitFor(() => cinder.logs.filter((l) => /collected static assets/.test(String(l.msg))).length > before, { what: 'the second collection' });
+    expect(existsSync(blobFile(build.sha256('/data/blob.bin')))).toBe(true);
+    const res = await cinder.admin('PUT', '/workers/comeback', { body: multipart({ assets: { session: report.session, config: {} } }, {}) });
+    expect(res.status, res.text).toBe(201);
+    expect((await cinder.get('comeback.example.com', '/data/blob.bin')).status).toBe(200);
   });
 });

@@ -138,15 +138,25 @@ export function sqliteFixture(): BackendFixture {
 }
 
 export function redisFixture(): BackendFixture {
+  return redisServerFixture('redis', startRedis);
+}
+
+/** The same KV suite on a real three-master Redis Cluster (redis+cluster:// URL). */
+export function redisClusterFixture(): BackendFixture {
+  return redisServerFixture('redis-cluster', startRedisCluster);
+}
+
+/** KV on a Redis the fixture starts (one server or a cluster: whatever `start` makes). */
+function redisServerFixture(kind: BackendFixture['kind'], start: (binary: string) => Promise<{ url: string; stop(): Promise<void> }>): BackendFixture {
   const binary = findRedisServer();
-  let server: RedisServer | null = null;
+  let server: { url: string; stop(): Promise<void> } | null = null;
   const handles: KVBackend[] = [];
   return {
-    kind: 'redis',
+    kind,
     available: binary !== null,
     persistent: true,
     async setup() {
-      server = await startRedis(binary!);
+      server = await start(binary!);
     },
     open() {
       const backend = new RedisBackend({ url: server!.url });
@@ -156,30 +166,6 @@ export function redisFixture(): BackendFixture {
     async teardown() {
       for (const handle of handles) await handle.close();
       await server?.stop();
-    },
-  };
-}
-
-/** The same KV suite on a real three-master Redis Cluster (redis+cluster:// URL). */
-export function redisClusterFixture(): BackendFixture {
-  const binary = findRedisServer();
-  let cluster: RedisCluster | null = null;
-  const handles: KVBackend[] = [];
-  return {
-    kind: 'redis-cluster',
-    available: binary !== null,
-    persistent: true,
-    async setup() {
-      cluster = await startRedisCluster(binary!);
-    },
-    open() {
-      const backend = new RedisBackend({ url: cluster!.url });
-      handles.push(backend);
-      return backend;
-    },
-    async teardown() {
-      for (const handle of handles) await handle.close();
-      await cluster?.stop();
     },
   };
 }

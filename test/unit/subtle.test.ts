@@ -348,6 +348,22 @@ describe('host cost bounds', () => {
           (await pbkdf2(100000)).byteLength]`),
     ).toEqual(['OperationError', 'OperationError', 'OperationError', 'NotSupportedError', 'NotSupportedError', 16]);
   });
+
+  it('limits PBKDF2 by its whole work: output blocks times iterations (each block is the count again)', async () => {
+    const [huge, hmacKey, many, fine] = await run<[{ name: string; message: string }, { name: string }, number, number]>(`
+      const pw = await s.importKey('raw', enc('pw'), 'PBKDF2', false, ['deriveBits', 'deriveKey']);
+      const bits = (iterations, length) => s.deriveBits({ name: 'PBKDF2', salt: enc('salt'), iterations, hash: 'SHA-256' }, pw, length);
+      return [
+        await attempt(() => bits(100000, 8 * 1000000)),
+        await attempt(() => s.deriveKey({ name: 'PBKDF2', salt: enc('s'), iterations: 100000, hash: 'SHA-1' }, pw, { name: 'HMAC', hash: 'SHA-512', length: 8 * 65536 }, true, ['sign'])),
+        (await bits(1000, 8 * 2048)).byteLength,
+        (await bits(10, 8 * 4096)).byteLength,
+      ]`);
+    expect(huge.name).toBe('NotSupportedError');
+    expect(huge.message).toMatch(/8000000 bits at 100000 iterations is 31250 blocks of SHA-256, over this server's limit of 8 blocks at 100000 iterations/);
+    expect(hmacKey.name).toBe('NotSupportedError');
+    expect([many, fine]).toEqual([2048, 4096]);
+  });
 });
 
 describe('key derivation', () => {
