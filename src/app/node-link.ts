@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { NOT_HELD, type DeliveryOutcome, type ForwardedEvent, type SocketReceipt } from '../../bindings/durable-objects/index.js';
 import type { WebSocketHost } from '../../bindings/websocket/host.js';
 import { FORWARD_PATH, OUTCOME_HEADER, EVENT_HEADER, SOCKET_PATH, MAX_SOCKET_EVENT_BYTES } from './object-placement.js';
+import { drained } from '../data-plane/drained.js';
 
 /** A forwarded event carries a request body (100 MB at most on the data plane) and its framing. */
 const MAX_BODY_BYTES = 110 * 1024 * 1024;
@@ -192,15 +193,7 @@ async function pipeStream(res: http.ServerResponse, stream: AsyncGenerator<Uint8
       if (gone) break;
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (bytes.length === 0) continue;
-      if (!res.write(bytes)) await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
+      if (!res.write(bytes)) await drained(res);
     }
   } catch {
     // The object's stream failed mid-way: the caller sees its body cut (no clean end).

@@ -9,8 +9,10 @@ import { dirname } from 'node:path';
 export function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
+  // The timeout first: switching a new file to WAL takes an exclusive lock, and the serving
+  // processes of one node open the same files at the same moment when they start.
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
-  db.pragma('busy_timeout = 5000');
   return db;
 }
