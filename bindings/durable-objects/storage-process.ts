@@ -31,13 +31,8 @@ function kv(storage: ObjectStorage, request: unknown[]): unknown {
       return storage.list(request[1]);
     case 'deleteAll':
       return storage.deleteAll();
-    case 'begin':
-      return storage.begin();
-    case 'commit':
-      return storage.commit();
-    case 'rollback':
-      return storage.rollback();
     default:
+      if (isTransactionStep(request[0])) return transaction(storage, request[0]);
       throw new StorageError(`ctx.storage: unknown operation ${JSON.stringify(String(request[0]))}`, 'TypeError');
   }
 }
@@ -48,15 +43,21 @@ function sql(storage: ObjectStorage, request: unknown[]): unknown {
       return storage.exec(request[1], request[2]);
     case 'size':
       return storage.size();
-    case 'begin':
-      return storage.begin();
-    case 'commit':
-      return storage.commit();
-    case 'rollback':
-      return storage.rollback();
     default:
+      if (isTransactionStep(request[0])) return transaction(storage, request[0]);
       throw new TypeError('ctx.storage.sql: invalid request');
   }
+}
+
+/** The transaction steps both APIs share (the key-value API's and SQL's). */
+const TRANSACTION_STEPS = ['begin', 'commit', 'rollback'] as const;
+
+function isTransactionStep(op: unknown): op is (typeof TRANSACTION_STEPS)[number] {
+  return (TRANSACTION_STEPS as readonly unknown[]).includes(op);
+}
+
+function transaction(storage: ObjectStorage, step: (typeof TRANSACTION_STEPS)[number]): void {
+  storage[step]();
 }
 
 function handle(job: StorageJob): unknown {
