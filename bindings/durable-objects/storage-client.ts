@@ -6,6 +6,7 @@
 // a call still running. The CPU a call took is charged to the invocation that made it.
 import type { ExecutorProcesses } from '../../src/store/executor-processes.js';
 import type { OpCall } from '../../src/runtime/contract.js';
+import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { STORAGE_FAILED } from './protocol.js';
 import { StorageError } from './errors.js';
 import type { Fence } from './placement.js';
@@ -15,6 +16,8 @@ const ENDED: Record<string, string> = {
   cpu: 'a storage call ran past the CPU limit and was ended; it was not committed',
   abandoned: 'the invocation ended while a storage call ran; the call was ended and not committed',
   busy: 'too many storage calls are waiting on this server; try again',
+  'worker-busy': "too many of this worker's storage calls are waiting; await some before making more",
+  'account-busy': "too many of this account's storage calls are waiting; await some before making more",
   closed: 'the server is shutting down',
 };
 
@@ -23,8 +26,9 @@ export class StorageCallEnded extends Error {
   constructor(
     readonly reason: string,
     readonly cpuMs: number,
+    cap?: number,
   ) {
-    super(ENDED[reason] ?? 'the storage process stopped while running this call; it was not committed');
+    super(`${ENDED[reason] ?? 'the storage process stopped while running this call; it was not committed'}${cap === undefined ? '' : ` (at most ${cap} waiting)`}`);
   }
 }
 
@@ -51,7 +55,9 @@ export class ObjectStorageClient {
     const invocation = call.invocation;
     // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
     const fence = this.fence ?? undefined;
-    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal, fence } : { cpuMs: call.limits.cpuMs, fence };
+    // Turns and waiting caps are per tenant: the worker whose code made the call, in its account.
+    const tenant = { account: call.worker.account ?? DEFAULT_ACCOUNT, worker: call.worker.name };
+    const bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal, fence, tenant } : { cpuMs: call.limits.cpuMs, fence, tenant };
     // The process checks that the object's open transactions are what this side expects: after a
     // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
     let result: Awaited<ReturnType<ExecutorProcesses['run']>>;

@@ -1,7 +1,10 @@
 // Child processes that own SQLite files and run every statement on them, so the serving thread
 // never runs SQL (D1's executors, Durable Object storage). Work is sharded by a key (a database
 // file, an object) over a few processes, so one key always lands on the same process, and each
-// process runs one job at a time, in the order they were submitted.
+// process runs one job at a time. Waiting jobs are served fairly across tenants (fair-queue.ts:
+// round-robin over accounts, then over each account's workers; in order within one worker), and
+// each worker and account may have only so many waiting: one tenant's flood is refused by name
+// and delays a neighbour by at most one of its jobs per turn.
 //
 // Why processes and not worker threads: SQLite cannot be interrupted from outside here (neither
 // better-sqlite3 nor node:sqlite exposes sqlite3_interrupt or a progress handler), and a worker
@@ -14,17 +17,24 @@
 // /proc while the job runs; where there is no /proc, its wall time stands in, which can only end
 // a job early, never late), and a promise whose rejection means the waiting side gave up (its
 // invocation hit a limit). Past any of them the process is killed, the job fails with the error
-// the bound names, and the next job starts a fresh process.
+// the bound names, and the next job starts a fresh process. Only the job that ran is failed: the
+// others waiting (a neighbour's too) stay queued and run on the fresh process.
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { FairQueue, type Tenant } from './fair-queue.js';
 
-/** Why a job was ended before it answered ('busy': refused, too many jobs wait already). */
-export type JobEnd = 'timeout' | 'cpu' | 'abandoned' | 'exited' | 'closed' | 'busy';
+export type { Tenant };
+
+/** Why a job was ended before it answered ('busy': refused, too many jobs wait on the process
+ *  already; 'worker-busy' / 'account-busy': too many of this worker's / account's jobs wait). */
+export type JobEnd = 'timeout' | 'cpu' | 'abandoned' | 'exited' | 'closed' | 'busy' | 'worker-busy' | 'account-busy';
 
 export interface JobBound {
+  /** whose job it is, for fair turns and the per-tenant caps (absent: the operator's own work) */
+  tenant?: Tenant;
   /** wall ms the job may run once it started */
   timeoutMs?: number;
   /** CPU ms the job may use */
@@ -53,8 +63,13 @@ export interface ExecutorOptions {
   processes?: number;
   /** jobs waiting per process before new ones are refused (default 1000) */
   maxQueued?: number;
-  /** the error a job fails with when it cannot run or was ended (cpuMs: what it used by then) */
-  ended(reason: JobEnd, cpuMs: number): Error;
+  /** jobs of one worker waiting per process before its new ones are refused (default 100) */
+  maxQueuedPerWorker?: number;
+  /** jobs of one account waiting per process before its new ones are refused (default 400) */
+  maxQueuedPerAccount?: number;
+  /** the error a job fails with when it cannot run or was ended (cpuMs: what it used by then;
+   *  cap: for the busy reasons, the number of waiting jobs that was reached) */
+  ended(reason: JobEnd, cpuMs: number, cap?: number): Error;
 }
 
 /** A job's answer as the child sent it, and the CPU it took (ms). */
@@ -63,8 +78,11 @@ export interface JobResult<R> {
   cpuMs: number;
 }
 
+const OPERATOR: Tenant = { account: '', worker: '' };
+
 interface Job {
   request: object;
+  tenant: Tenant;
   bound: JobBound | undefined;
   abandoned: boolean;
   resolve(value: JobResult<ExecutorReply>): void;
@@ -110,7 +128,7 @@ class ExecutorSlot {
   #child: ChildProcess | null = null;
   /** the child has loaded and said so: CPU it uses from then on is its jobs' */
   #childReady = false;
-  #queue: Job[] = [];
+  #queue = new FairQueue<Job>();
   #current: Running | null = null;
   #nextId = 1;
   #closed = false;
@@ -124,7 +142,13 @@ class ExecutorSlot {
 
   submit(request: object, bound?: JobBound): Promise<JobResult<ExecutorReply>> {
     if (this.#closed) return Promise.reject(this.options.ended('closed', 0));
-    if (this.#queue.length >= this.options.maxQueued) return Promise.reject(this.options.ended('busy', 0));
+    const tenant = bound?.tenant ?? OPERATOR;
+    // The tenant's own caps first: a flood is refused to the one who floods, and the process's
+    // cap is only reached when many tenants wait at once.
+    const { maxQueuedPerWorker, maxQueuedPerAccount, maxQueued } = this.options;
+    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account, tenant.worker) >= maxQueuedPerWorker) return Promise.reject(this.options.ended('worker-busy', 0, maxQueuedPerWorker));
+    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account) >= maxQueuedPerAccount) return Promise.reject(this.options.ended('account-busy', 0, maxQueuedPerAccount));
+    if (this.#queue.size >= maxQueued) return Promise.reject(this.options.ended('busy', 0, maxQueued));
     const signal = bound?.abandon;
     if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));
     return new Promise((resolve, reject) => {
@@ -133,13 +157,14 @@ class ExecutorSlot {
       const settled = () => signal?.removeEventListener('abort', onAbort);
       const job: Job = {
         request,
+        tenant,
         bound,
         abandoned: false,
         resolve: (value) => (settled(), resolve(value)),
         reject: (error) => (settled(), reject(error)),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#queue.push(job);
+      this.#queue.push(tenant, job);
       this.#pump();
     });
   }
@@ -261,10 +286,7 @@ class ExecutorSlot {
   #abandon(job: Job): void {
     job.abandoned = true;
     if (this.#current?.job === job) this.#kill(this.#current, 'abandoned');
-    else if (this.#queue.includes(job)) {
-      this.#queue.splice(this.#queue.indexOf(job), 1);
-      job.reject(this.options.ended('abandoned', 0));
-    }
+    else if (this.#queue.remove(job.tenant, job)) job.reject(this.options.ended('abandoned', 0));
   }
 
   #answer(child: ChildProcess, reply: ExecutorReply): void {
@@ -303,7 +325,7 @@ class ExecutorSlot {
 
   close(): void {
     this.#closed = true;
-    for (const job of this.#queue.splice(0)) job.reject(this.options.ended('closed', 0));
+    for (const job of this.#queue.drain()) job.reject(this.options.ended('closed', 0));
     const child = this.#child;
     this.#child = null;
     if (this.#current) {
@@ -322,7 +344,13 @@ export class ExecutorProcesses {
   readonly #slots: ExecutorSlot[];
 
   constructor(entry: string, options: ExecutorOptions) {
-    const settings = { processes: options.processes ?? 2, maxQueued: options.maxQueued ?? 1000, ended: options.ended };
+    const settings = {
+      processes: options.processes ?? 2,
+      maxQueued: options.maxQueued ?? 1000,
+      maxQueuedPerWorker: options.maxQueuedPerWorker ?? 100,
+      maxQueuedPerAccount: options.maxQueuedPerAccount ?? 400,
+      ended: options.ended,
+    };
     this.#slots = Array.from({ length: Math.max(1, settings.processes) }, () => new ExecutorSlot(entry, settings));
   }
 

@@ -36,7 +36,7 @@ function children(): Set<number> {
 }
 
 function opCall(cpuMs: number): OpCall {
-  return { limits: { cpuMs }, invocation: undefined, exceeded: () => {} } as unknown as OpCall;
+  return { worker: { name: 'w' }, limits: { cpuMs }, invocation: undefined, exceeded: () => {} } as unknown as OpCall;
 }
 
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';

@@ -31,7 +31,7 @@ function opCall(cpuMs: number) {
   const abort = (error: Error) => controller.abort(error);
   const exceeded: string[] = [];
   const invocation = { cpuNs: 0n, signal: controller.signal, requestId: 'r', subrequests: 0, bytesIn: 0, bytesOut: 0, hostWorkMs: 0 };
-  const call = { limits: { cpuMs }, invocation, exceeded: (limit: string) => exceeded.push(limit) } as unknown as OpCall;
+  const call = { worker: { name: 'w' }, limits: { cpuMs }, invocation, exceeded: (limit: string) => exceeded.push(limit) } as unknown as OpCall;
   return { call, invocation, exceeded, abort };
 }
 
