@@ -17,16 +17,6 @@ export class D1Error extends Error {
   }
 }
 
-/** A request that ran and was ended (over its deadline, its invocation gone): the CPU it used by then is still charged. */
-export class D1QueryEnded extends D1Error {
-  constructor(
-    message: string,
-    readonly cpuMs: number,
-  ) {
-    super(message);
-  }
-}
-
 /** D1's own maximum SQL query duration, the default deadline. */
 export const D1_QUERY_MS_DEFAULT = 30_000;
 /** The most an operator may allow one query (--d1-query-ms): ten times D1's own. */
@@ -70,9 +60,9 @@ export class D1Executor {
     const timeoutMs = (this.#timeoutMs = options.timeoutMs ?? D1_QUERY_MS_DEFAULT);
     const invalid = queryMsError(timeoutMs);
     if (invalid) throw new RangeError(`${invalid} (got ${String(timeoutMs)})`);
-    const ended = (reason: JobEnd, cpuMs: number, cap?: number): Error => {
-      if (reason === 'timeout') return new D1QueryEnded(`D1 DB's query exceeded the time limit of ${timeoutMs} ms and was ended; nothing it wrote was committed: SQLITE_INTERRUPT`, cpuMs);
-      if (reason === 'abandoned') return new D1QueryEnded('the invocation that made this D1 query ended, and so was the query; nothing it wrote was committed: SQLITE_INTERRUPT', cpuMs);
+    const ended = (reason: JobEnd, _cpuMs: number, cap?: number): Error => {
+      if (reason === 'timeout') return new D1Error(`D1 DB's query exceeded the time limit of ${timeoutMs} ms and was ended; nothing it wrote was committed: SQLITE_INTERRUPT`);
+      if (reason === 'abandoned') return new D1Error('the invocation that made this D1 query ended, and so was the query; nothing it wrote was committed: SQLITE_INTERRUPT');
       if (reason === 'closed') return new D1Error('the D1 executor is shut down');
       if (reason === 'busy') return new D1Error(`D1 DB is overloaded. Requests queued for too long. (${cap} queries wait on this server)`);
       if (reason === 'worker-busy') return new D1Error(`D1 DB is overloaded. Too many queries from this worker are waiting (at most ${cap}); await some before starting more`);
@@ -88,22 +78,14 @@ export class D1Executor {
     });
   }
 
-  /** Run a request against the database file `path` (always on the same process); `cpuMs`: what the executor spent on it. */
+  /** Run a request against the database file `path` (always on the same process), for `caller` (turns, abandon, metering). */
   async run(
     path: string,
     request: Request extends infer R ? (R extends { path: string } ? Omit<R, 'path'> : never) : never,
     caller?: D1Caller,
   ): Promise<unknown> {
-    const bound = { timeoutMs: this.#timeoutMs, tenant: caller?.tenant, abandon: caller?.signal };
-    let result: { reply: unknown; cpuMs: number };
-    try {
-      result = await this.#processes.run<ExecutorReply & Reply>(path, { ...request, path }, bound);
-    } catch (error) {
-      if (error instanceof D1QueryEnded) caller?.charge?.(error.cpuMs);
-      throw error;
-    }
-    caller?.charge?.(result.cpuMs);
-    const reply = result.reply as ExecutorReply;
+    const bound = { timeoutMs: this.#timeoutMs, tenant: caller?.tenant, abandon: caller?.signal, charge: caller?.charge };
+    const { reply } = await this.#processes.run<ExecutorReply & Reply>(path, { ...request, path }, bound);
     if ('error' in reply) throw reply.error.d1 ? new D1Error(reply.error.message) : new Error(`D1 executor: ${reply.error.message}`);
     return reply.ok;
   }

@@ -41,6 +41,9 @@ export interface JobBound {
   cpuMs?: number;
   /** aborted when the submitter gives up on the job */
   abandon?: AbortSignal;
+  /** told the CPU the job took (ms) as it settles, an ended job's too: synchronously, so an
+   *  invocation that ends (and is recorded) right as its job is ended has it counted */
+  charge?(cpuMs: number): void;
   /** a lease the job needs (a Durable Object's placement): checked when the job starts, not when
    *  it was submitted (it may wait behind others past the lease), and the job is ended when the
    *  lease lapses while it runs. `check()` throws the error the job fails with. */
@@ -201,9 +204,9 @@ class ExecutorSlot {
     const running: Running = { job, id, startedAt: performance.now(), cpuAtStart: null, timers: [] };
     this.#current = running;
     const { timeoutMs, cpuMs } = job.bound ?? {};
+    if (this.#childReady) running.cpuAtStart = processCpuMs(child.pid);
     if (timeoutMs !== undefined) running.timers.push(setTimeout(() => this.#kill(running, 'timeout'), Math.max(0, timeoutMs)));
     if (cpuMs !== undefined) {
-      if (this.#childReady) running.cpuAtStart = processCpuMs(child.pid);
       // CPU cannot outrun wall time: nothing to read before the budget has passed on the clock.
       running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(1, cpuMs)));
     }
@@ -257,7 +260,7 @@ class ExecutorSlot {
     if (child !== this.#child) return;
     this.#childReady = true;
     // A job sent while the child was starting counts its CPU from now.
-    if (this.#current?.job.bound?.cpuMs !== undefined) {
+    if (this.#current) {
       this.#current.cpuAtStart = processCpuMs(child.pid);
       this.#current.startedAt = performance.now();
     }
@@ -294,7 +297,9 @@ class ExecutorSlot {
     if (child !== this.#child || !current || current.id !== reply.id) return;
     this.#settle(current);
     (child as unknown as { channel?: { unref(): void } }).channel?.unref();
-    current.job.resolve({ reply, cpuMs: (reply.cpuUs ?? 0) / 1000 });
+    const cpuMs = (reply.cpuUs ?? 0) / 1000;
+    current.job.bound?.charge?.(cpuMs);
+    current.job.resolve({ reply, cpuMs });
     this.#pump();
   }
 
@@ -307,6 +312,7 @@ class ExecutorSlot {
     // (read while the process still lives: one that exited or is shutting down cannot be read)
     const cpuMs = reason === 'exited' || reason === 'closed' ? 0 : this.#cpuSoFar(running);
     this.#settle(running);
+    running.job.bound?.charge?.(cpuMs);
     running.job.reject(error ?? this.options.ended(reason, cpuMs));
   }
 
