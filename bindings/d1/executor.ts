@@ -1,6 +1,9 @@
 // The server's side of the D1 executor processes (executor-process.ts), on the shared executor
-// (src/store/executor-processes.ts): requests are sharded by database file, run one at a time per
-// process, served fairly across the tenants (accounts, workers) that made them, and each gets
+// (src/store/executor-processes.ts) as a pool: a request leaves no state in its process, so any
+// free process takes the next one (one at a time per database, so a database's queries stay in
+// order as on D1), served fairly across the tenants (accounts, workers) that made them, and no
+// tenant may hold every process: a neighbour's query never waits behind a tenant's long one
+// (unless several tenants' long ones hold them all). Each gets
 // D1's deadline; past it the process is killed (SQLite cannot be interrupted from outside), the
 // request fails with a D1 error naming the limit, and the next request starts a fresh process.
 // What was committed before the kill stays committed. A query is also ended when the invocation
@@ -71,6 +74,7 @@ export class D1Executor {
     };
     this.#processes = new ExecutorProcesses(childEntry(import.meta.url, 'executor-process.js'), {
       processes: options.processes,
+      placement: 'pool',
       maxQueued: options.maxQueued,
       maxQueuedPerWorker: options.maxQueuedPerWorker,
       maxQueuedPerAccount: options.maxQueuedPerAccount,
@@ -88,6 +92,11 @@ export class D1Executor {
     const { reply } = await this.#processes.run<ExecutorReply & Reply>(path, { ...request, path }, bound);
     if ('error' in reply) throw reply.error.d1 ? new D1Error(reply.error.message) : new Error(`D1 executor: ${reply.error.message}`);
     return reply.ok;
+  }
+
+  /** Close the database file `path` in every process that may have it open (before it is deleted). */
+  async closeFile(path: string): Promise<void> {
+    await this.#processes.runOnEach(path, { op: 'close', path });
   }
 
   close(): void {

@@ -96,7 +96,7 @@ export class D1Service {
   /** Delete a database and its files; false when there was none. */
   async delete(ref: D1DatabaseRef): Promise<boolean> {
     const path = this.path(ref);
-    await this.#executor.run(path, { op: 'close' });
+    await this.#executor.closeFile(path);
     if (!existsSync(path)) return false;
     for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
     return true;

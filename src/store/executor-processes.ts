@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FairQueue, type Tenant } from './fair-queue.js';
+import { DEFAULT_ACCOUNT } from '../model/accounts.js';
 
 export type { Tenant };
 
@@ -64,6 +65,12 @@ export interface ExecutorReply {
 export interface ExecutorOptions {
   /** processes (default 2) */
   processes?: number;
+  /** 'shard' (default): a key always runs on the same process, which may hold state for it
+   *  between jobs (a Durable Object's open transaction). 'pool': any free process takes the next
+   *  job, one job per key at a time, and one tenant never holds every process at once, so a
+   *  neighbour's job does not wait behind a tenant's long one; only for jobs that leave no state
+   *  in their process (D1's), and the caps below are then the pool's. */
+  placement?: 'shard' | 'pool';
   /** jobs waiting per process before new ones are refused (default 1000) */
   maxQueued?: number;
   /** jobs of one worker waiting per process before its new ones are refused (default 100) */
@@ -84,10 +91,15 @@ export interface JobResult<R> {
 const OPERATOR: Tenant = { account: '', worker: '' };
 
 interface Job {
+  key: string;
   request: object;
   tenant: Tenant;
   bound: JobBound | undefined;
   abandoned: boolean;
+  /** only this process may run it (runOnEach) */
+  pinned: ExecutorSlot | null;
+  /** the process running it, once started */
+  slot: ExecutorSlot | null;
   resolve(value: JobResult<ExecutorReply>): void;
   reject(error: Error): void;
 }
@@ -131,7 +143,6 @@ class ExecutorSlot {
   #child: ChildProcess | null = null;
   /** the child has loaded and said so: CPU it uses from then on is its jobs' */
   #childReady = false;
-  #queue = new FairQueue<Job>();
   #current: Running | null = null;
   #nextId = 1;
   #closed = false;
@@ -140,36 +151,12 @@ class ExecutorSlot {
 
   constructor(
     private readonly entry: string,
-    private readonly options: Required<Omit<ExecutorOptions, 'ended'>> & Pick<ExecutorOptions, 'ended'>,
+    private readonly options: Settings,
+    private readonly scheduler: Scheduler,
   ) {}
 
-  submit(request: object, bound?: JobBound): Promise<JobResult<ExecutorReply>> {
-    if (this.#closed) return Promise.reject(this.options.ended('closed', 0));
-    const tenant = bound?.tenant ?? OPERATOR;
-    // The tenant's own caps first: a flood is refused to the one who floods, and the process's
-    // cap is only reached when many tenants wait at once.
-    const { maxQueuedPerWorker, maxQueuedPerAccount, maxQueued } = this.options;
-    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account, tenant.worker) >= maxQueuedPerWorker) return Promise.reject(this.options.ended('worker-busy', 0, maxQueuedPerWorker));
-    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account) >= maxQueuedPerAccount) return Promise.reject(this.options.ended('account-busy', 0, maxQueuedPerAccount));
-    if (this.#queue.size >= maxQueued) return Promise.reject(this.options.ended('busy', 0, maxQueued));
-    const signal = bound?.abandon;
-    if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));
-    return new Promise((resolve, reject) => {
-      // The listener goes when the job settles: a long invocation makes many calls.
-      const onAbort = () => this.#abandon(job);
-      const settled = () => signal?.removeEventListener('abort', onAbort);
-      const job: Job = {
-        request,
-        tenant,
-        bound,
-        abandoned: false,
-        resolve: (value) => (settled(), resolve(value)),
-        reject: (error) => (settled(), reject(error)),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#queue.push(tenant, job);
-      this.#pump();
-    });
+  get idle(): boolean {
+    return this.#current === null && !this.#closed;
   }
 
   #spawn(): ChildProcess {
@@ -190,11 +177,14 @@ class ExecutorSlot {
     return child;
   }
 
-  #pump(): void {
+  /** Start the next job the scheduler gives this process, if it is free. */
+  pump(): void {
     if (this.#current || this.#closed) return;
     let job: Job | undefined;
-    while ((job = this.#queue.shift()) && (job.abandoned || !this.#fenceHolds(job)));
+    while ((job = this.scheduler.next(this)) && (job.abandoned || !this.#fenceHolds(job)));
     if (!job) return;
+    job.slot = this;
+    this.scheduler.started(job);
     if (!this.#child) {
       this.#child = this.#spawn();
       this.#childReady = false;
@@ -226,7 +216,7 @@ class ExecutorSlot {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     const current = this.#current;
     if (current) this.#fail(current, 'exited');
-    this.#pump();
+    this.pump();
   }
 
   /** Whether the job's lease still holds as it is about to start; if not it fails with the lease's error. */
@@ -286,10 +276,9 @@ class ExecutorSlot {
     running.timers.push(setTimeout(() => this.#checkCpu(running), Math.max(2, budget - used)));
   }
 
-  #abandon(job: Job): void {
-    job.abandoned = true;
+  /** The submitter gave up on `job`, which this process runs: end it. */
+  abandonRunning(job: Job): void {
     if (this.#current?.job === job) this.#kill(this.#current, 'abandoned');
-    else if (this.#queue.remove(job.tenant, job)) job.reject(this.options.ended('abandoned', 0));
   }
 
   #answer(child: ChildProcess, reply: ExecutorReply): void {
@@ -300,12 +289,13 @@ class ExecutorSlot {
     const cpuMs = (reply.cpuUs ?? 0) / 1000;
     current.job.bound?.charge?.(cpuMs);
     current.job.resolve({ reply, cpuMs });
-    this.#pump();
+    this.pump();
   }
 
   #settle(running: Running): void {
     for (const timer of running.timers) clearTimeout(timer);
     if (this.#current === running) this.#current = null;
+    this.scheduler.finished(running.job);
   }
 
   #fail(running: Running, reason: JobEnd, error?: Error): void {
@@ -326,12 +316,11 @@ class ExecutorSlot {
       this.generation++;
       child.kill('SIGKILL');
     }
-    this.#pump();
+    this.pump();
   }
 
   close(): void {
     this.#closed = true;
-    for (const job of this.#queue.drain()) job.reject(this.options.ended('closed', 0));
     const child = this.#child;
     this.#child = null;
     if (this.#current) {
@@ -345,37 +334,156 @@ class ExecutorSlot {
   }
 }
 
-/** A few executor processes running `entry`, with jobs sharded by key. */
+type Settings = Required<Omit<ExecutorOptions, 'ended' | 'placement'>> & Pick<ExecutorOptions, 'ended'>;
+
+/**
+ * Which waiting job runs next, and where: the waiting jobs of one process ('shard': one scheduler
+ * per process) or of all of them ('pool': one scheduler for all). In a pool a key runs one job at
+ * a time (a database's queries stay in order, as on D1), and no worker or account may hold every
+ * process: a neighbour always finds one free of it (the default account, which holds every worker
+ * of a server without accounts, is held to the worker cap only).
+ */
+class Scheduler {
+  readonly #queue = new FairQueue<Job>();
+  readonly slots: ExecutorSlot[] = [];
+  readonly #runningKeys = new Set<string>();
+  readonly #running = new Map<string, number>();
+  #closed = false;
+
+  constructor(
+    private readonly options: Settings,
+    private readonly pooled: boolean,
+  ) {}
+
+  submit(key: string, request: object, bound: JobBound | undefined, pinned: ExecutorSlot | null = null): Promise<JobResult<ExecutorReply>> {
+    if (this.#closed) return Promise.reject(this.options.ended('closed', 0));
+    const tenant = bound?.tenant ?? OPERATOR;
+    // The tenant's own caps first: a flood is refused to the one who floods, and the process's
+    // cap is only reached when many tenants wait at once.
+    const { maxQueuedPerWorker, maxQueuedPerAccount, maxQueued } = this.options;
+    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account, tenant.worker) >= maxQueuedPerWorker) return Promise.reject(this.options.ended('worker-busy', 0, maxQueuedPerWorker));
+    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account) >= maxQueuedPerAccount) return Promise.reject(this.options.ended('account-busy', 0, maxQueuedPerAccount));
+    if (this.#queue.size >= maxQueued) return Promise.reject(this.options.ended('busy', 0, maxQueued));
+    const signal = bound?.abandon;
+    if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));
+    return new Promise((resolve, reject) => {
+      // The listener goes when the job settles: a long invocation makes many calls.
+      const onAbort = () => this.#abandon(job);
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        key,
+        request,
+        tenant,
+        bound,
+        abandoned: false,
+        pinned,
+        slot: null,
+        resolve: (value) => (settled(), resolve(value)),
+        reject: (error) => (settled(), reject(error)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(tenant, job);
+      this.#kick();
+    });
+  }
+
+  /** The next job `slot` may run, taken out of the queue. */
+  next(slot: ExecutorSlot): Job | undefined {
+    if (!this.pooled) return this.#queue.shift();
+    const cap = Math.max(1, this.slots.length - 1);
+    return this.#queue.take(
+      (job) =>
+        (job.pinned === null || job.pinned === slot) &&
+        !this.#runningKeys.has(job.key) &&
+        (this.#running.get(workerOf(job.tenant)) ?? 0) < cap &&
+        (job.tenant.account === DEFAULT_ACCOUNT || (this.#running.get(job.tenant.account) ?? 0) < cap),
+    );
+  }
+
+  started(job: Job): void {
+    if (!this.pooled) return;
+    this.#runningKeys.add(job.key);
+    for (const holder of [workerOf(job.tenant), job.tenant.account]) this.#running.set(holder, (this.#running.get(holder) ?? 0) + 1);
+  }
+
+  /** `job` settled on its process: others may now run its key, and its tenant's turn is free. */
+  finished(job: Job): void {
+    if (!this.pooled || job.slot === null || !this.#runningKeys.delete(job.key)) return;
+    for (const holder of [workerOf(job.tenant), job.tenant.account]) {
+      const left = this.#running.get(holder)! - 1;
+      if (left === 0) this.#running.delete(holder);
+      else this.#running.set(holder, left);
+    }
+    // (after the process that finished has had its own turn at the queue)
+    queueMicrotask(() => this.#kick());
+  }
+
+  #kick(): void {
+    for (const slot of this.slots) if (slot.idle) slot.pump();
+  }
+
+  #abandon(job: Job): void {
+    job.abandoned = true;
+    if (job.slot) job.slot.abandonRunning(job);
+    else if (this.#queue.remove(job.tenant, job)) job.reject(this.options.ended('abandoned', 0));
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const job of this.#queue.drain()) job.reject(this.options.ended('closed', 0));
+    for (const slot of this.slots) slot.close();
+  }
+}
+
+const workerOf = (tenant: Tenant) => `${tenant.account}\u0000${tenant.worker}`;
+
+/** A few executor processes running `entry`, with jobs sharded by key (or pooled, see `placement`). */
 export class ExecutorProcesses {
-  readonly #slots: ExecutorSlot[];
+  readonly #schedulers: Scheduler[];
 
   constructor(entry: string, options: ExecutorOptions) {
-    const settings = {
-      processes: options.processes ?? 2,
+    const settings: Settings = {
+      processes: Math.max(1, options.processes ?? 2),
       maxQueued: options.maxQueued ?? 1000,
       maxQueuedPerWorker: options.maxQueuedPerWorker ?? 100,
       maxQueuedPerAccount: options.maxQueuedPerAccount ?? 400,
       ended: options.ended,
     };
-    this.#slots = Array.from({ length: Math.max(1, settings.processes) }, () => new ExecutorSlot(entry, settings));
+    const pooled = options.placement === 'pool';
+    const make = (scheduler: Scheduler) => scheduler.slots.push(new ExecutorSlot(entry, settings, scheduler));
+    if (pooled) {
+      const scheduler = new Scheduler(settings, true);
+      for (let i = 0; i < settings.processes; i++) make(scheduler);
+      this.#schedulers = [scheduler];
+    } else {
+      this.#schedulers = Array.from({ length: settings.processes }, () => new Scheduler(settings, false));
+      for (const scheduler of this.#schedulers) make(scheduler);
+    }
   }
 
-  #slot(key: string): ExecutorSlot {
-    return this.#slots[createHash('sha1').update(key).digest().readUInt32BE(0) % this.#slots.length];
+  #scheduler(key: string): Scheduler {
+    return this.#schedulers[createHash('sha1').update(key).digest().readUInt32BE(0) % this.#schedulers.length];
   }
 
-  /** Run a job on the process `key` belongs to; resolves to the child's reply (an error reply too). */
+  /** Run a job on the process `key` belongs to (in a pool: the next free one); resolves to the child's reply (an error reply too). */
   run<R extends ExecutorReply>(key: string, request: object, bound?: JobBound): Promise<JobResult<R>> {
-    return this.#slot(key).submit(request, bound) as Promise<JobResult<R>>;
+    return this.#scheduler(key).submit(key, request, bound) as Promise<JobResult<R>>;
   }
 
-  /** How many processes `key`'s slot has lost so far: state a process held for it is gone when this changes. */
+  /** Run a job on every process that may hold state for `key` (in a pool: each of them, in turn
+   *  with the key's other jobs), e.g. to close a file before it is deleted. */
+  async runOnEach<R extends ExecutorReply>(key: string, request: object): Promise<JobResult<R>[]> {
+    const scheduler = this.#scheduler(key);
+    return Promise.all(scheduler.slots.map((slot) => scheduler.submit(key, request, undefined, scheduler.slots.length > 1 ? slot : null) as Promise<JobResult<R>>));
+  }
+
+  /** How many processes `key`'s process (in a pool: the pool) has lost so far: state a process held for it is gone when this changes. */
   generation(key: string): number {
-    return this.#slot(key).generation;
+    return this.#scheduler(key).slots.reduce((sum, slot) => sum + slot.generation, 0);
   }
 
   close(): void {
-    for (const slot of this.#slots) slot.close();
+    for (const scheduler of this.#schedulers) scheduler.close();
   }
 }
 

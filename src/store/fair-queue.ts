@@ -54,6 +54,25 @@ export class FairQueue<T> {
     return item;
   }
 
+  /** The first job in turn that `may` run now (earlier ones are passed over, keeping their place),
+   *  its worker and account then moved to the back as shift() does; undefined when none may. */
+  take(may: (item: T) => boolean): T | undefined {
+    for (const [account, workers] of this.#accounts) {
+      for (const [worker, queue] of workers) {
+        const index = queue.findIndex(may);
+        if (index < 0) continue;
+        const [item] = queue.splice(index, 1);
+        workers.delete(worker);
+        if (queue.length > 0) workers.set(worker, queue);
+        this.#accounts.delete(account);
+        if (workers.size > 0) this.#accounts.set(account, workers);
+        this.#taken(account);
+        return item;
+      }
+    }
+    return undefined;
+  }
+
   /** Take one job out of its queue (it was abandoned while waiting); false when it was not there. */
   remove(tenant: Tenant, item: T): boolean {
     const workers = this.#accounts.get(tenant.account);
