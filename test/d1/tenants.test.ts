@@ -115,3 +115,35 @@ describe('D1 executors shared by tenants', () => {
     expect((await h.service.dump({ account: 'default', id: 'dump-db' })).byteLength).toBeGreaterThan(65536);
   });
 });
+
+describe("D1 executors as a pool: a tenant's runaway queries never hold every process", () => {
+  let h: D1Harness;
+  beforeAll(async () => {
+    h = await startD1Harness({ processes: 2, timeoutMs: 120_000 });
+    await h.run(`await env.DB.exec('CREATE TABLE kept (v TEXT)'); await env.DB.prepare("INSERT INTO kept VALUES ('before')").run(); return 1;`, { DB: d1Binding('calm-db') }, 'setup');
+  });
+  afterAll(() => h.close());
+
+  it("a worker running two endless queries on two databases holds one process: a neighbour's queries are answered meanwhile, every one", async () => {
+    h.server.deploy('hog', {
+      code: worker(`return await Promise.all([env.A.prepare('${RUNAWAY}').first(), env.B.prepare('${RUNAWAY}').first()]);`),
+      bindings: { A: d1Binding('hog-a'), B: d1Binding('hog-b') },
+      limits: { wallMs: 2500 },
+    });
+    h.server.deploy('calm', { code: worker(`return (await env.DB.prepare('SELECT v FROM kept').all()).results;`), bindings: { DB: d1Binding('calm-db') } });
+    let hogDone = false;
+    const hog = h.server.request('hog', '/').then((res) => ((hogDone = true), res));
+    let answered = 0;
+    let failed = 0;
+    for (let i = 0; i < 10; i++) {
+      const res = await h.server.request('calm', '/');
+      if (res.status === 200 && res.text === JSON.stringify({ ok: [{ v: 'before' }] })) answered++;
+      else failed++;
+    }
+    const answeredWhileHogRan = !hogDone;
+    expect({ answered, failed, answeredWhileHogRan }).toEqual({ answered: 10, failed: 0, answeredWhileHogRan: true });
+    // The hog's invocation ends at its wall limit, and both its queries with it.
+    expect((await hog).status).toBe(503);
+    expect(JSON.parse((await h.server.request('calm', '/')).text)).toEqual({ ok: [{ v: 'before' }] });
+  });
+});

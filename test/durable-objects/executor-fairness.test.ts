@@ -97,6 +97,39 @@ describe('executor processes shared by tenants', () => {
     expect(processes.generation('k')).toBe(3);
   });
 
+  it("in a pool (D1's placement), a tenant's long jobs hold at most all processes but one: a neighbour's jobs run beside them", async () => {
+    const processes = executor(FIXTURE, { processes: 2, placement: 'pool' });
+    const done: string[] = [];
+    // One account, two workers, each starting a job that never answers (ended at its deadline),
+    // on two different keys: the account may hold one process of the two.
+    const spins = ['w1', 'w2'].map((worker) =>
+      processes.run<Echo>(`db-${worker}`, { op: 'spin' }, { ...tenant('evil', worker), timeoutMs: 1500 }).then(
+        () => done.push(`${worker} answered`),
+        () => done.push(`${worker} ended`),
+      ),
+    );
+    // A neighbour of another account asks ten times, one after another, while they spin.
+    for (let i = 0; i < 10; i++) {
+      const { reply } = await processes.run<Echo>('db-good', { op: 'echo', value: i }, tenant('good', 'shop'));
+      expect(reply.ok).toBe(i);
+      done.push(`neighbour ${i}`);
+    }
+    await Promise.all(spins);
+    // Every neighbour answer came before the first spinning job was ended.
+    expect(done.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `neighbour ${i}`));
+    expect(done.slice(10).sort()).toEqual(['w1 ended', 'w2 ended']);
+  });
+
+  it('in a pool, jobs of one key run one at a time (a database stays serial) while another key runs beside them', async () => {
+    const processes = executor(FIXTURE, { processes: 2, placement: 'pool' });
+    const done: string[] = [];
+    const slow = processes.run<Echo>('db', { op: 'hold', ms: 300, value: 'slow' }, tenant('a', 'w')).then(() => done.push('slow'));
+    const sameKey = processes.run<Echo>('db', { op: 'echo', value: 1 }, tenant('b', 'w')).then(() => done.push('same key'));
+    const otherKey = processes.run<Echo>('other', { op: 'echo', value: 2 }, tenant('c', 'w')).then(() => done.push('other key'));
+    await Promise.all([slow, sameKey, otherKey]);
+    expect(done).toEqual(['other key', 'slow', 'same key']);
+  });
+
   it("a Durable Object's runaway statement is ended alone: a neighbour object's calls queued behind it on the same process all commit and read back", async () => {
     const processes = executor(STORAGE_PROCESS);
     const target = (key: string) => ({ key, file: join(dir, `${key}.sqlite`), sqlite: true, maxDatabaseBytes: 1 << 30 });
