@@ -143,6 +143,9 @@ class ExecutorSlot {
   #child: ChildProcess | null = null;
   /** the child has loaded and said so: CPU it uses from then on is its jobs' */
   #childReady = false;
+  /** a started child kept ready to take over at once, once this slot has lost one (see pump) */
+  #spare: ChildProcess | null = null;
+  #spareReady = false;
   #current: Running | null = null;
   #nextId = 1;
   #closed = false;
@@ -162,15 +165,21 @@ class ExecutorSlot {
   #spawn(): ChildProcess {
     const child = fork(this.entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
     child.on('message', (reply: ExecutorReply | ReadyMessage) => {
-      if ('ready' in reply) this.#ready(child);
+      if (child === this.#spare) this.#spareReady ||= 'ready' in reply;
+      else if ('ready' in reply) this.#ready(child);
       else this.#answer(child, reply);
     });
     // A child killed from outside (the OOM killer) may close its channel before its 'exit' is
     // seen: a send then fails, and without these listeners that failure is an unhandled 'error'
     // that ends the whole server. Any of the three means the same: the child is gone.
-    child.on('exit', () => this.#lost(child));
-    child.on('disconnect', () => this.#lost(child));
-    child.on('error', () => this.#lost(child));
+    const gone = () => {
+      if (child !== this.#spare) return this.#lost(child);
+      this.#spare = null;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    child.on('exit', gone);
+    child.on('disconnect', gone);
+    child.on('error', gone);
     // An idle executor must not keep the server's event loop alive.
     child.unref();
     (child as unknown as { channel?: { unref(): void } }).channel?.unref();
@@ -186,8 +195,11 @@ class ExecutorSlot {
     job.slot = this;
     this.scheduler.started(job);
     if (!this.#child) {
-      this.#child = this.#spawn();
-      this.#childReady = false;
+      // After a process was lost (a job killed over its bound), the next one is already started:
+      // the jobs that waited behind the killed one, a neighbour's, do not wait for a start too.
+      if (this.#spare) [this.#child, this.#childReady, this.#spare] = [this.#spare, this.#spareReady, null];
+      else [this.#child, this.#childReady] = [this.#spawn(), false];
+      if (this.generation > 0 && !this.#closed) [this.#spare, this.#spareReady] = [this.#spawn(), false];
     }
     const child = this.#child;
     const id = this.#nextId++;
@@ -321,6 +333,10 @@ class ExecutorSlot {
 
   close(): void {
     this.#closed = true;
+    const spare = this.#spare;
+    this.#spare = null;
+    if (spare?.connected) spare.disconnect();
+    else spare?.kill('SIGKILL');
     const child = this.#child;
     this.#child = null;
     if (this.#current) {
@@ -495,7 +511,8 @@ export class ExecutorProcesses {
  * A small thread watches the parent instead and kills the whole process.
  */
 export function startExecutorChild(): void {
-  process.send?.({ ready: true } satisfies ReadyMessage);
+  // (a spare the server closes while it starts finds the channel gone: it then just exits)
+  if (process.connected) process.send?.({ ready: true } satisfies ReadyMessage, undefined, undefined, () => {});
   const watcher = new Worker(
     `const parent = process.ppid;
      setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 500);`,

@@ -2,7 +2,7 @@
 // queries and Durable Object storage calls): one tenant's many or slow jobs, a flood past its
 // waiting caps, or a job killed over its bound changes nothing for a neighbour sharded to the same
 // process but the one turn it waits. Orders of completion and counts, not timings.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,15 @@ function executor(entry: string, options: Partial<ExecutorOptions> = {}): Execut
   const processes = new ExecutorProcesses(entry, { processes: 1, ended: (reason, cpuMs, cap) => new StorageCallEnded(reason, cpuMs, cap), ...options });
   opened.push(processes);
   return processes;
+}
+
+/** The pids of this process's children now (Linux /proc). */
+function children(): Set<number> {
+  const pids = new Set<number>();
+  for (const task of readdirSync(`/proc/${process.pid}/task`)) {
+    for (const pid of readFileSync(`/proc/${process.pid}/task/${task}/children`, 'latin1').trim().split(/\s+/)) if (pid) pids.add(Number(pid));
+  }
+  return pids;
 }
 
 const tenant = (account: string, worker: string): JobBound => ({ tenant: { account, worker } });
@@ -86,12 +95,17 @@ describe('executor processes shared by tenants', () => {
   it("a job killed over its bound fails alone: the neighbours' jobs waiting behind it run on the fresh process with their answers", async () => {
     const processes = executor(FIXTURE);
     for (let round = 0; round < 3; round++) {
+      const before = children();
       const killed = processes.run<Echo>('k', { op: 'spin' }, { ...tenant('evil', 'spinner'), timeoutMs: 100 });
       const waiting = Array.from({ length: 4 }, (_, i) => processes.run<Echo>('k', { op: 'echo', value: `${round}-${i}` }, tenant('good', `w${i % 2}`)));
       await expect(killed).rejects.toThrow(StorageCallEnded);
       const answers = await Promise.allSettled(waiting);
       expect(answers.filter((r) => r.status === 'rejected')).toEqual([]);
       expect(answers.map((r) => (r as PromiseFulfilledResult<{ reply: Echo }>).value.reply.ok)).toEqual([0, 1, 2, 3].map((i) => `${round}-${i}`));
+      // After the first kill a spare process is kept started: from then on the neighbours' jobs
+      // run on one that was already there when the job before them was killed.
+      const pid = (answers[0] as PromiseFulfilledResult<{ reply: Echo & { pid: number } }>).value.reply.pid;
+      expect(before.has(pid)).toBe(round > 0);
     }
     // One process at a time runs one job: the neighbours' jobs were never running beside the killed one.
     expect(processes.generation('k')).toBe(3);
