@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { d1Binding, startD1Harness, type D1Harness } from './fixtures.js';
 import type { InvocationRecord } from '../../src/runtime/invocation.js';
 import { summarize, emptyMinute, addRecord } from '../../src/observability/usage.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { D1Service } from '../../bindings/d1/index.js';
 
 const SLOW = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000) SELECT count(*) AS n FROM c`;
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
@@ -145,5 +148,17 @@ describe("D1 executors as a pool: a tenant's runaway queries never hold every pr
     // The hog's invocation ends at its wall limit, and both its queries with it.
     expect((await hog).status).toBe(503);
     expect(JSON.parse((await h.server.request('calm', '/')).text)).toEqual({ ok: [{ v: 'before' }] });
+  });
+});
+
+describe('the D1 query deadline is the operator\'s, within a ceiling', () => {
+  it('refuses a deadline over 300 s, in the service and as `cinder serve --d1-query-ms`', async () => {
+    expect(() => new D1Service({ dataDir: '/nonexistent', timeoutMs: 300_001 })).toThrow('a D1 query deadline is a whole number of ms from 1 to 300000 (got 300001)');
+    const cli = fileURLToPath(new URL('../../dist/src/app/cli/index.js', import.meta.url));
+    const out = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      execFile(process.execPath, [cli, 'serve', '--no-supervisor', '--d1-query-ms', '400000', '--port', '0', '--admin-port', '0'], { timeout: 20_000 }, (error, _stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr })),
+    );
+    expect(out.stderr).toContain('--d1-query-ms: a D1 query deadline is a whole number of ms from 1 to 300000');
+    expect(out.code).not.toBe(0);
   });
 });
