@@ -318,14 +318,6 @@ export class DurableObjects {
   }
 }
 
-async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
-  try {
-    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-  } finally {
-    await source.return?.();
-  }
-}
-
 /** The guest is untrusted: check the request it handed over field by field. */
 function checkRequest(raw: unknown): WireRequest {
   const value = raw as Partial<WireRequest> | null;
@@ -392,7 +384,7 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
       const response = checkResponse(result.response);
       // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
       // object's stream as it goes; if the caller's invocation ends first, both are cancelled.
-      if (out.stream) response.stream = call.openStream(asBytes(out.stream));
+      if (out.stream) response.stream = call.openStream(out.stream);
       if (out.socket) {
         // The object is held by another process, which joined its WebSocket to a connection from
         // this one: the calling isolate gets that connection, as an outbound fetch's socket.
