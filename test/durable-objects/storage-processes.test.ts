@@ -96,6 +96,20 @@ describe('Durable Object storage processes', () => {
     expect(await store.call('kv', ['get', ['kept']], call)).toEqual([['kept', 1]]);
   });
 
+  it('bounds what one get() of many keys or one list() copies back (64 MB), naming the bound; paged reads work', async () => {
+    const big = object('big');
+    const { call } = opCall(60_000);
+    const value = new Uint8Array(2_000_000).fill(7);
+    for (let i = 0; i < 34; i++) await big.call('kv', ['put', [[`k${String(i).padStart(2, '0')}`, value]]], call);
+    await expect(big.call('kv', ['list', {}], call)).rejects.toThrow('list(): the entries are larger than 67108864 bytes together; pass a limit (and start after the last key) to read them in pages');
+    const keys = Array.from({ length: 34 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    await expect(big.call('kv', ['get', keys], call)).rejects.toThrow('get(): the values are larger than 67108864 bytes together; get fewer keys at once');
+    const page = (await big.call('kv', ['list', { limit: 10 }], call)) as [string, Uint8Array][];
+    expect(page.map(([key]) => key)).toEqual(keys.slice(0, 10));
+    expect(page[9][1].byteLength).toBe(2_000_000);
+    expect(((await big.call('kv', ['get', keys.slice(20)], call)) as unknown[]).length).toBe(14);
+  });
+
   it('charges the CPU each call took to its invocation', async () => {
     const store = object('metered');
     const light = opCall(10_000);
