@@ -38,6 +38,9 @@ export class StorageCallEnded extends Error {
  *  past it a restart loses it, as before there was replay. */
 const REPLAY_MAX_CALLS = 1000;
 const REPLAY_MAX_BYTES = 8 * 1024 * 1024;
+/** ... and all the journals of the server together (many objects' open transactions at once). */
+const REPLAY_MAX_TOTAL_BYTES = 256 * 1024 * 1024;
+let journalsTotalBytes = 0;
 
 /** One call made inside the open transaction, and what it answered (its ok value or its error). */
 interface Replayable {
@@ -131,23 +134,24 @@ export class ObjectStorageClient {
 
   /** Keep a call of the open transaction for replay (a begin at depth 0 opens the journal; depth 0 again closes it). */
   private record(op: 'kv' | 'sql', request: unknown[], reply: StorageReply, depthBefore: number): void {
-    if (this.depth === 0) {
-      this.journal = null;
-      this.journalBytes = 0;
-      return;
-    }
+    if (this.depth === 0) return this.dropJournal();
     if (depthBefore === 0) {
+      this.dropJournal();
       this.journal = [];
-      this.journalBytes = 0;
     }
     if (!this.journal) return;
     const outcome = outcomeOf(reply);
-    this.journalBytes += serialize(request).byteLength + serialize(outcome).byteLength;
-    if (this.journal.length >= REPLAY_MAX_CALLS || this.journalBytes > REPLAY_MAX_BYTES) {
-      this.journal = null;
-      return;
-    }
+    const bytes = serialize(request).byteLength + serialize(outcome).byteLength;
+    this.journalBytes += bytes;
+    journalsTotalBytes += bytes;
+    if (this.journal.length >= REPLAY_MAX_CALLS || this.journalBytes > REPLAY_MAX_BYTES || journalsTotalBytes > REPLAY_MAX_TOTAL_BYTES) return this.dropJournal();
     this.journal.push({ op, request, outcome });
+  }
+
+  private dropJournal(): void {
+    journalsTotalBytes -= this.journalBytes;
+    this.journal = null;
+    this.journalBytes = 0;
   }
 
   /** Run the open transaction's calls again in the fresh process; true when every one answered as
@@ -185,14 +189,13 @@ export class ObjectStorageClient {
   private lose(): void {
     this.lostLevels += this.depth;
     this.depth = 0;
-    this.journal = null;
-    this.journalBytes = 0;
+    this.dropJournal();
   }
 
   /** The object is done: its process closes the file (a transaction left open is not kept). */
   close(): void {
     this.depth = this.lostLevels = 0;
-    this.journal = null;
+    this.dropJournal();
     this.processes.run(this.target.key, { op: 'close', key: this.target.key }).catch(() => {});
   }
 }
