@@ -1,7 +1,8 @@
 // Child processes that own SQLite files and run every statement on them, so the serving thread
 // never runs SQL (D1's executors, Durable Object storage). Work is sharded by a key (a database
-// file, an object) over a few processes, so one key always lands on the same process, and each
-// process runs one job at a time. Waiting jobs are served fairly across tenants (fair-queue.ts:
+// file, an object) over a few processes, so one key always lands on the same process, or pooled
+// (any free process, one job per key at a time: see `placement`), and each process runs one job
+// at a time. Waiting jobs are served fairly across tenants (fair-queue.ts:
 // round-robin over accounts, then over each account's workers; in order within one worker), and
 // each worker and account may have only so many waiting: one tenant's flood is refused by name
 // and delays a neighbour by at most one of its jobs per turn.
