@@ -86,7 +86,11 @@ export class ObjectStorageClient {
     const fence = this.fence ?? undefined;
     // Turns and waiting caps are per tenant: the worker whose code made the call, in its account.
     const tenant = { account: call.worker.account ?? DEFAULT_ACCOUNT, worker: call.worker.name };
-    const bound: Bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal, fence, tenant } : { cpuMs: call.limits.cpuMs, fence, tenant };
+    // The CPU a call took is charged as it settles, whatever ended it (its answer, a limit, a lapsed lease).
+    const charge = (cpuMs: number) => {
+      if (invocation) invocation.cpuNs += BigInt(Math.round(cpuMs * 1e6));
+    };
+    const bound: Bound = invocation ? { cpuMs: Math.max(1, call.limits.cpuMs - Number(invocation.cpuNs) / 1e6), abandon: invocation.signal, fence, tenant, charge } : { cpuMs: call.limits.cpuMs, fence, tenant };
     this.inFlight++;
     try {
       return await this.send(op, request, call, bound, true);
@@ -96,7 +100,6 @@ export class ObjectStorageClient {
   }
 
   private async send(op: 'kv' | 'sql', request: unknown[], call: OpCall, bound: Bound, mayReplay: boolean): Promise<unknown> {
-    const invocation = call.invocation;
     // The process checks that the object's open transactions are what this side expects: after a
     // restart (a neighbour's call was ended) they are gone, and a write must not then commit alone.
     let result: Awaited<ReturnType<ExecutorProcesses['run']>>;
@@ -105,11 +108,9 @@ export class ObjectStorageClient {
     } catch (error) {
       if (!(error instanceof StorageCallEnded)) throw error;
       this.lose();
-      if (invocation) invocation.cpuNs += BigInt(Math.round(error.cpuMs * 1e6));
       if (error.reason === 'cpu') call.exceeded('cpu');
       throw new StorageError(`${STORAGE_FAILED}: ${error.message}`);
     }
-    if (invocation) invocation.cpuNs += BigInt(Math.round(result.cpuMs * 1e6));
     const reply = result.reply as StorageReply;
     if ('error' in reply && reply.error.name === TRANSACTION_LOST) {
       // The process was restarted under the open transaction (another object's call was ended):

@@ -312,8 +312,9 @@ class ExecutorSlot {
   }
 
   #fail(running: Running, reason: JobEnd, error?: Error): void {
-    // (read while the process still lives: one that exited or is shutting down cannot be read)
-    const cpuMs = reason === 'exited' || reason === 'closed' ? 0 : this.#cpuSoFar(running);
+    // (read while the process still lives: one that exited or is shutting down cannot be read; one
+    // ended with an error of its own, a lapsed lease, is about to be killed and still can)
+    const cpuMs = (reason === 'exited' && !error) || reason === 'closed' ? 0 : this.#cpuSoFar(running);
     this.#settle(running);
     running.job.bound?.charge?.(cpuMs);
     running.job.reject(error ?? this.options.ended(reason, cpuMs));
