@@ -49,12 +49,16 @@ for (const m of def.modules) m.type = 'esm';
 //   flush  --stress-flush-code: the GC CreateBlob runs drops every function's bytecode (as
 //          FunctionCodeHandling::kClear would): a smaller snapshot, functions compiled again lazily
 //   eager  --no-lazy: every function compiled at build time (a larger snapshot, no lazy compiles)
-const BUILD_FLAGS = { default: [], flush: ['--stress-flush-code'], eager: ['--no-lazy'] };
+//   cold     no warm-up script (as before round 5)
+//   sandbox  the warm-up script runs the sandbox's warm-up only
+//   default  (round 5) the sandbox's warm-up and one GET / to the worker (its handlers' bytecode kept)
+const BUILD_OPTIONS = { default: {}, flush: { execArgv: ['--stress-flush-code'], warmUp: 'none' }, eager: { execArgv: ['--no-lazy'], warmUp: 'none' }, cold: { warmUp: 'none' }, sandbox: { warmUp: 'sandbox' } };
+const BUILD_FLAGS = BUILD_OPTIONS;
 const builds = {};
 for (const v of VARIANTS.filter((v) => v.startsWith('snapshot'))) {
   const name = v.split(/[:-]/)[1] && BUILD_FLAGS[v.split(':')[1]?.replace(/-sync$/, '')] ? v.split(':')[1].replace(/-sync$/, '') : 'default';
   if (builds[name]) continue;
-  const made = await buildDeploymentSnapshot(def, { execArgv: BUILD_FLAGS[name] });
+  const made = await buildDeploymentSnapshot(def, BUILD_OPTIONS[name]);
   if (!made.ok) throw new Error(`deployment snapshot (${name}): ${made.reason}`);
   builds[name] = made;
 }

@@ -57,6 +57,14 @@ const CINDER_CONFIGS = [
     workers: ['hono', 'api'],
   },
   {
+    // As above, with one spare isolate per version made from its snapshot ahead of demand after
+    // each cold start (DeploymentSnapshotIsolatesOptions.spares), on isolated-vm's threads.
+    id: 'cinder-deployment-spare',
+    label: 'Cinder: deployment snapshot, 1 spare',
+    options: { deploymentSnapshots: true, runtime: { deploymentSnapshots: { spares: 1 } } },
+    workers: ['hono', 'api'],
+  },
+  {
     // At the live-worker cap (1 here): every cold start evicts another worker's isolate. Two
     // copies of the hello worker take turns, so each cold request makes room by retiring the
     // other, as on a server holding as many workers as it may.
