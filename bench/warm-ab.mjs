@@ -1,12 +1,14 @@
 // What a pooled isolate's build and warm-up cost, and what the warm-up buys the cold start that
 // takes it (issue 23, round 5): `npx node --no-node-snapshot bench/warm-ab.mjs [--n=40]
-// [--rounds=0,8,16,32] [--eager]`.
+// [--rounds=0,8,16,32] [--eager] [--no-plain]`.
 //
 // Each sample makes a ready isolate the pool's way (ReadyIsolate.create: deserialize, context,
 // boot), runs the sandbox's warm-up for R rounds, then, after a 5 ms pause, brings up a distinct
 // hello worker in it as worker-loader.ts does (compile, link, evaluate, installWorker) and sends it
-// its first request. Variants (round counts, and with --eager a base snapshot built with --no-lazy,
-// every sandbox function compiled at build time) alternate sample by sample. Reported: build and
+// its first request. Variants alternate sample by sample: round counts, times the base snapshots
+// (base: the runtime's, made with the builder's warm-up script; plain: made without it, as
+// before round 5; with --eager, one made without it under --no-lazy, every sandbox function
+// compiled at build time). Reported: build and
 // warm-up as wall time and as the isolate's own CPU time (isolate.cpuTime: what a pool refill
 // takes from the machine), bring-up and first dispatch (what the cold start pays).
 import { join } from 'node:path';
@@ -27,31 +29,19 @@ const N = Number(arg('n', 40));
 const ROUNDS = arg('rounds', '0,8,16,32').split(',').map(Number);
 const EAGER = argv.includes('--eager');
 
+/** The base snapshot built by scripts/build-snapshot.mjs with extra node/V8 flags and builder flags. */
+function builtSnapshot(nodeFlags, builderFlags) {
+  const out = join(mkdtempSync(join(tmpdir(), 'cinder-warm-ab-')), 'snapshot.bin');
+  execFileSync(process.execPath, ['--no-node-snapshot', ...nodeFlags, snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, out, ...builderFlags]);
+  const bytes = readFileSync(out);
+  return { kind: 'snapshot', snapshot: toExternal(bytes), bytes: bytes.length, manifest: readManifest() };
+}
+// base: the runtime's own (round 5: made with the warm-up script); plain: without it (before);
+// eager: without it, every function compiled at build time (--no-lazy)
 const base = await loadIsolateSource();
 const sources = { base };
-if (EAGER) {
-  const out = join(mkdtempSync(join(tmpdir(), 'cinder-eager-')), 'snapshot.bin');
-  execFileSync(process.execPath, ['--no-node-snapshot', '--no-lazy', snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, out]);
-  const bytes = readFileSync(out);
-  sources.eager = { kind: 'snapshot', snapshot: toExternal(bytes), bytes: bytes.length, manifest: readManifest() };
-}
-// --warmsnap: a base snapshot made with isolated-vm's warm-up script (createSnapshot's second
-// argument): the sandbox is run again in a throwaway context, booted there with inert bridge
-// functions and put through its warm-up, so the functions the dispatch path runs are compiled and
-// their bytecode kept in the snapshot (FunctionCodeHandling::kKeep), without any of that
-// context's state.
-if (argv.includes('--warmsnap')) {
-  const ivm = (await import('isolated-vm')).default;
-  const { BOOT_GLOBAL } = await dist('protocol/wall.js');
-  const { referenceAnswers, snapshotProblems } = await dist('src/runtime/snapshot-check.js');
-  const code = readFileSync(sandboxBundlePath, 'utf8');
-  const warm = `globalThis[${JSON.stringify(BOOT_GLOBAL)}](() => { throw new Error('no host'); }, () => { throw new Error('no host'); }, () => {}, 128).warmUp(${Number(arg('snaprounds', 32))});`;
-  const bytes = Buffer.from(ivm.Isolate.createSnapshot([{ code, filename: 'cinder:sandbox.js' }], warm).copy());
-  const copy = toExternal(bytes);
-  const problems = await snapshotProblems(copy, readManifest(), await referenceAnswers(code));
-  if (problems.length) console.log(`warm-up snapshot fails its self-test: ${problems.join('; ')}`);
-  sources.warmsnap = { kind: 'snapshot', snapshot: copy, bytes: bytes.length, manifest: readManifest() };
-}
+if (!argv.includes('--no-plain')) sources.plain = builtSnapshot([], ['--no-warm-up']);
+if (EAGER) sources.eager = builtSnapshot(['--no-lazy'], ['--no-warm-up']);
 const VARIANTS = [];
 for (const [name] of Object.entries(sources)) for (const r of ROUNDS) VARIANTS.push({ id: `${name} ${r} rounds`, source: name, rounds: r });
 
