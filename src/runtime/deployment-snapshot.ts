@@ -28,6 +28,7 @@ import { snapshotKey, toExternal, type IsolateSource, type SandboxManifest } fro
 import { deploymentSnapshotBuilderPath, sandboxBundlePath, sandboxManifestPath } from './paths.js';
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
+import { whenQuiet } from './quiet.js';
 
 /** Where the builder leaves the main module's namespace; the host takes it, and deletes the
  *  global, before installWorker (so guest code never sees it). */
@@ -161,6 +162,9 @@ export interface DeploymentSnapshotIsolatesOptions {
   spares?: number;
   /** a spare nobody took for this long is disposed (ms) */
   spareTtlMs?: number;
+  /** whether requests are being served right now: a spare is made in a quiet moment (at most
+   *  SPARE_MAX_DEFER_MS later), not during the cold start that called for it */
+  isBusy?: () => boolean;
   /** at most this many spares over all versions */
   maxSpares?: number;
   /** a version not yet loaded plainly in this process uses its snapshot only with at least this
@@ -181,6 +185,8 @@ export const DEFAULT_SNAPSHOT_MIN_CODE_BYTES = 64 * 1024;
  *  isolate), at most maxSpares of them, each gone after spareTtlMs (bench/README.md, issue 23
  *  round 5). */
 export const DEFAULT_SNAPSHOT_SPARES = 1;
+/** The longest a spare waits for no request to be in flight (the pool's refills wait as long). */
+const SPARE_MAX_DEFER_MS = 50;
 export const DEFAULT_SNAPSHOT_BREAK_EVEN_MS = 2;
 
 interface Entry {
@@ -208,6 +214,7 @@ export class DeploymentSnapshotIsolates {
   private readonly maxSpares: number;
   private readonly minCodeBytes: number;
   private readonly breakEvenMs: number;
+  private readonly isBusy: (() => boolean) | undefined;
   /** how long each version's last plain load took (ms), for the choice in preferred() */
   private readonly plainLoadMs = new WeakMap<WorkerDefinition, number>();
   private closed = false;
@@ -225,6 +232,7 @@ export class DeploymentSnapshotIsolates {
     this.maxSpares = options.maxSpares ?? 8;
     this.minCodeBytes = options.minCodeBytes ?? DEFAULT_SNAPSHOT_MIN_CODE_BYTES;
     this.breakEvenMs = options.breakEvenMs ?? DEFAULT_SNAPSHOT_BREAK_EVEN_MS;
+    this.isBusy = options.isBusy;
   }
 
   /** The platform key this process builds and loads snapshots for. */
@@ -329,9 +337,12 @@ export class DeploymentSnapshotIsolates {
     entry.lastTake = Date.now();
     this.stats.taken++;
     if (again && this.spares > 0 && this.spareCount() < this.maxSpares && !entry.making && entry.spares.length < this.spares) {
-      setImmediate(() => {
-        if (!entry.making && entry.spares.length < this.spares && this.entries.get(def) === entry && !this.closed) this.make(def, entry, memoryMb);
-      });
+      whenQuiet(
+        () => {
+          if (!entry.making && entry.spares.length < this.spares && this.entries.get(def) === entry && !this.closed) this.make(def, entry, memoryMb);
+        },
+        { isBusy: this.isBusy, maxWaitMs: SPARE_MAX_DEFER_MS },
+      );
     }
     return ready;
   }
