@@ -9,6 +9,7 @@
 //             ReadyIsolate.create: spawnIsolate = deserialize, context, continuation slot, boot
 //             and the entry References), then installFromSnapshot's two crossings
 //   base      the same create steps on the base snapshot (what a pool build costs before warm-up)
+//   plain:compile-cache  plain, with the code cache V8 makes at compile time (top level only)
 //
 // Also prints the snapshots' sizes and the heap each kind of isolate holds after bring-up.
 import { join } from 'node:path';
@@ -74,6 +75,16 @@ if (first.status !== 200) throw new Error(`first request answered ${first.status
 await cacheReady;
 runtime.evict(WORKER);
 const cache = plainDef.codeCache.get(def.main);
+// plain:compile-cache: the cache V8 makes at compile time (the top level only), for the A/B
+// against the after-run cache the runtime keeps (it also holds what the top level and a first
+// request compiled).
+const compileCache = await (async () => {
+  const scratch = await runtime.pool.take(128);
+  const mod = await scratch.isolate.compileModule(def.modules[0].code, { filename: `file:///${def.main}`, produceCachedData: true });
+  const bytes = Buffer.from(mod.cachedData.copy());
+  scratch.dispose('bench');
+  return bytes;
+})();
 const main = def.modules[0];
 const wanted = defaultAddons.resolve(def, new Set());
 
@@ -127,10 +138,10 @@ for (let i = 0; i < N * VARIANTS.length; i++) {
   const t = new Proxy({}, { get: (_, step) => ({ push: (ms) => push(variant, step, ms) }) });
   const t0 = performance.now();
   let isolate;
-  if (variant === 'plain') {
+  if (variant.startsWith('plain')) {
     const ready = await runtime.pool.take(128);
     const t1 = performance.now();
-    const mod = await ready.isolate.compileModule(main.code, { filename: `file:///${main.name}`, cachedData: toExternal(cache) });
+    const mod = await ready.isolate.compileModule(main.code, { filename: `file:///${main.name}`, cachedData: toExternal(variant === 'plain:compile-cache' ? compileCache : cache) });
     if (mod.cachedDataRejected) throw new Error('code cache rejected');
     const t2 = performance.now();
     if (wanted.length) await defaultAddons.install(ready, wanted, 1000);
@@ -186,7 +197,7 @@ for (const v of VARIANTS) {
   }
 }
 console.log(`worker ${WORKER}: ${(code.length / 1024).toFixed(1)} KiB; after-run code cache ${(cache.byteLength / 1024).toFixed(1)} KiB; ` +
-  `deployment snapshot ${Object.entries(builds).map(([k, b]) => `${k} ${(b.snapshot.data.byteLength / 1024).toFixed(1)} KiB (built in ${b.ms.toFixed(0)} ms)`).join(', ')}; base snapshot ${(baseSource.bytes / 1024).toFixed(1)} KiB; n=${N}`);
+  `compile-time cache ${(compileCache.byteLength / 1024).toFixed(1)} KiB; deployment snapshot ${Object.entries(builds).map(([k, b]) => `${k} ${(b.snapshot.data.byteLength / 1024).toFixed(1)} KiB (built in ${b.ms.toFixed(0)} ms)`).join(', ')}; base snapshot ${(baseSource.bytes / 1024).toFixed(1)} KiB; n=${N}`);
 console.log(table(rows));
 const heapRows = [['variant', 'used heap KiB', 'total heap KiB', 'external KiB']];
 for (const v of VARIANTS) {
