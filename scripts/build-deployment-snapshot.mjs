@@ -188,8 +188,8 @@ const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGl
 // of that context's state. "sandbox": the sandbox's own warm-up. "request": that, then the
 // worker installed and sent one GET / (its handlers compiled as a first request compiles them;
 // whatever it would ask of the host fails there, as there is none, and the answer is dropped).
-// Measured on the 151 KiB API worker (bench/README.md, issue 23 round 5): +99 KiB of snapshot,
-// its first request 2.9 ms instead of 6.3. A handler that hangs there hits the builder's time
+// Measured on the 151 KiB API worker (bench/README.md, issue 23 round 5): ~+100 KiB of snapshot,
+// its first request 2.7-2.9 ms instead of 6.0-6.3. A handler that hangs there hits the builder's time
 // limit: the version is then loaded plainly, as for any snapshot that cannot be made.
 const warmUpKind = job.warmUp ?? 'request';
 const noHost = `() => { throw new Error('no host in the snapshot builder'); }`;

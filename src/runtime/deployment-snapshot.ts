@@ -178,7 +178,7 @@ export interface DeploymentSnapshotIsolatesOptions {
 
 export const DEFAULT_SNAPSHOT_MIN_CODE_BYTES = 64 * 1024;
 /** Making an isolate from a deployment snapshot is most of such a cold start (deserializing:
- *  ~1.7 ms a MB of snapshot here, 3-4 ms for a 150 KiB API worker), and the ready pool cannot hold
+ *  ~0.3 ms + ~1.6 ms a MB of snapshot here, ~3 ms for a 150 KiB API worker), and the ready pool cannot hold
  *  one ahead for every version. A version that cold-starts again while its last cold start is
  *  recent (scale-out, eviction under the live cap) gets one spare made ahead, on isolated-vm's
  *  threads: its next cold start only installs (~0.3 ms). A spare holds ~3 MB (the API worker's
