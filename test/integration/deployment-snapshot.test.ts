@@ -259,6 +259,8 @@ describe('when a cold start uses the deployment snapshot', () => {
         runtime.evict('big');
         return body;
       };
+      // Every answer counts from 1: the builder's warm-up request to GET / ran in a throwaway
+      // context, so none of its state (the counter) is in the snapshot.
       // First cold start: one isolate made for it, no spare (the version may not come back soon).
       expect(await coldStart()).toBe(`big ${70 * 1024} 1`);
       await new Promise((resolve) => setTimeout(resolve, 50));
