@@ -1,5 +1,5 @@
 // What a pooled isolate's build and warm-up cost, and what the warm-up buys the cold start that
-// takes it (issue 23, round 5): `npx node --no-node-snapshot bench/warm-ab.mjs [--n=40]
+// takes it (issue 23, round 5): `npx node --no-node-snapshot bench/pool-warmup-ab.mjs [--n=40]
 // [--rounds=0,8,16,32] [--eager] [--no-plain]`.
 //
 // Each sample makes a ready isolate the pool's way (ReadyIsolate.create: deserialize, context,
@@ -31,7 +31,7 @@ const EAGER = argv.includes('--eager');
 
 /** The base snapshot built by scripts/build-snapshot.mjs with extra node/V8 flags and builder flags. */
 function builtSnapshot(nodeFlags, builderFlags) {
-  const out = join(mkdtempSync(join(tmpdir(), 'cinder-warm-ab-')), 'snapshot.bin');
+  const out = join(mkdtempSync(join(tmpdir(), 'cinder-pool-warmup-ab-')), 'snapshot.bin');
   execFileSync(process.execPath, ['--no-node-snapshot', ...nodeFlags, snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, out, ...builderFlags]);
   const bytes = readFileSync(out);
   return { kind: 'snapshot', snapshot: toExternal(bytes), bytes: bytes.length, manifest: readManifest() };
