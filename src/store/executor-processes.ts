@@ -76,7 +76,8 @@ export interface ExecutorOptions {
   maxQueued?: number;
   /** jobs of one worker waiting per process before its new ones are refused (default 100) */
   maxQueuedPerWorker?: number;
-  /** jobs of one account waiting per process before its new ones are refused (default 400) */
+  /** jobs of one account waiting per process before its new ones are refused (default 400; not the
+   *  default account, where each worker is a tenant of its own) */
   maxQueuedPerAccount?: number;
   /** the error a job fails with when it cannot run or was ended (cpuMs: what it used by then;
    *  cap: for the busy reasons, the number of waiting jobs that was reached) */
@@ -380,7 +381,8 @@ class Scheduler {
     // cap is only reached when many tenants wait at once.
     const { maxQueuedPerWorker, maxQueuedPerAccount, maxQueued } = this.options;
     if (tenant !== OPERATOR && this.#queue.waiting(tenant.account, tenant.worker) >= maxQueuedPerWorker) return Promise.reject(this.options.ended('worker-busy', 0, maxQueuedPerWorker));
-    if (tenant !== OPERATOR && this.#queue.waiting(tenant.account) >= maxQueuedPerAccount) return Promise.reject(this.options.ended('account-busy', 0, maxQueuedPerAccount));
+    // (the default account holds every worker of a server without accounts: there each worker is the tenant)
+    if (tenant !== OPERATOR && tenant.account !== DEFAULT_ACCOUNT && this.#queue.waiting(tenant.account) >= maxQueuedPerAccount) return Promise.reject(this.options.ended('account-busy', 0, maxQueuedPerAccount));
     if (this.#queue.size >= maxQueued) return Promise.reject(this.options.ended('busy', 0, maxQueued));
     const signal = bound?.abandon;
     if (signal?.aborted) return Promise.reject(this.options.ended('abandoned', 0));

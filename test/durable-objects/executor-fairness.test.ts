@@ -74,6 +74,9 @@ describe('executor processes shared by tenants', () => {
     // (submitted before any is awaited: they all wait behind the blocker)
     const floodJobs = Promise.allSettled(Array.from({ length: 12 }, (_, i) => processes.run<Echo>('k', { op: 'echo', value: i }, tenant('acme', 'w1'))));
     const secondJobs = Promise.allSettled(Array.from({ length: 5 }, (_, i) => processes.run<Echo>('k', { op: 'echo', value: `b${i}` }, tenant('acme', 'w2'))));
+    // In the default account (a server without accounts) each worker is a tenant of its own: three
+    // of them with five waiting each (15, over the account cap of 8) are all taken.
+    const defaults = Promise.allSettled(Array.from({ length: 15 }, (_, i) => processes.run<Echo>('k', { op: 'echo', value: i }, tenant('default', `d${i % 3}`))));
     const neighbour = await processes.run<Echo>('k', { op: 'echo', value: 'mine' }, tenant('other', 'w'));
     const flood = await floodJobs;
     const refused = flood.filter((r) => r.status === 'rejected');
@@ -88,6 +91,7 @@ describe('executor processes shared by tenants', () => {
     ]);
     // A neighbour in another account is not refused and gets its answer.
     expect(neighbour.reply.ok).toBe('mine');
+    expect((await defaults).filter((r) => r.status === 'rejected')).toEqual([]);
     expect((await blocker).reply.ok).toBe('held');
     expect(flood.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ reply: Echo }>).value.reply.ok)).toEqual([0, 1, 2, 3, 4]);
   });
