@@ -270,7 +270,10 @@ describe('usage through cinder serve', () => {
   });
 
   it('takes a time range, and refuses a bad one', async () => {
-    expect((await usage('burn', '?from=1h')).requests).toBe(8);
+    // every request to 'burn' so far (8, more when the CPU test above was retried) is within the hour
+    const all = (await usage('burn')).requests;
+    expect(all).toBeGreaterThanOrEqual(8);
+    expect((await usage('burn', '?from=1h')).requests).toBe(all);
     expect((await usage('burn', `?from=${Date.now() - 3600_000}&to=${Date.now() - 1800_000}`)).requests).toBe(0);
     const bad = await cinder.admin('GET', '/workers/burn/usage?from=yesterday');
     expect(bad.status).toBe(400);
