@@ -22,7 +22,7 @@ import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
-import { EntryPolicy } from './entry-policy.js';
+import { EntryPolicy, FetchBatch } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
@@ -443,10 +443,17 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     }
   }
 
-  /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). */
+  /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). A bodyless request
+   *  waits for the end of this turn of the event loop and goes in with the others that came in it,
+   *  in one crossing (see FetchBatch). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
-    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
+    const argument = wireArgument(request);
+    if (typeof argument !== 'string') return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, argument]);
+    this.fetchBatch ??= new FetchBatch(this.ready.entry, this.policy);
+    return this.fetchBatch.add(invocation.id, argument);
   }
+
+  private fetchBatch: FetchBatch | null = null;
 
   /** The guest's answer to an event, once every console line it sent before answering is in
    *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */
