@@ -1,5 +1,6 @@
-// Requests that arrive together enter their isolate concurrently, each asynchronously on
-// isolated-vm's threads (src/runtime/entry-policy.ts; they were once batched): every answer must
+// Requests that arrive together enter their isolate concurrently, asynchronously on isolated-vm's
+// threads, bodyless ones in one crossing per event-loop turn (src/runtime/entry-policy.ts
+// FetchBatch): every answer must
 // reach its own request, with its own logs and metering; handlers that wait on the host answer
 // later; a spinning one is cut at the CPU limit; guest code that tampers with JSON cannot garble
 // the answers.
@@ -19,6 +20,7 @@ export default {
     if (url.pathname.startsWith('/timer')) await new Promise((resolve) => setTimeout(resolve, 5));
     if (url.pathname.startsWith('/kv')) return new Response('kv:' + (await env.KV.get('k')) + ':' + url.pathname);
     if (url.pathname === '/spin') { await null; while (true) {} }
+    if (url.pathname.startsWith('/throw')) throw new Error('thrown for ' + url.pathname);
     if (url.pathname.startsWith('/burn')) burnLoop(Number(url.searchParams.get('ms')) * ITERATIONS_PER_MS);
     if (url.pathname === '/bytes') return new Response(new TextEncoder().encode('bytes:' + url.pathname));
     return new Response('echo:' + url.pathname + ':' + request.headers.get('x-n'), { headers: { 'x-n': request.headers.get('x-n') } });
@@ -73,6 +75,9 @@ describe('concurrent entries of requests', () => {
       expect(responses[i].headers).toContainEqual(['x-n', String(i)]);
     }
     expect(instance('echo').entries.async - before.async).toBe(40);
+    // They arrived in one turn of the event loop: one crossing carried them all.
+    expect(instance('echo').entries.batches - before.batches).toBe(1);
+    expect(instance('echo').entries.batched - before.batched).toBe(40);
   });
 
   it('answers concurrent requests over real sockets, each with its own response', async () => {
@@ -86,10 +91,24 @@ describe('concurrent entries of requests', () => {
 
   it('lets handlers that wait on the host (timers, KV) answer later, mixed with immediate ones', async () => {
     const paths = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `/timer${i}` : i % 3 === 1 ? `/kv${i}` : `/now${i}`));
+    const before = { ...instance('echo').entries };
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
     for (let i = 0; i < paths.length; i++) {
       expect(responses[i].status).toBe(200);
       expect(await text(responses[i])).toBe(paths[i].startsWith('/kv') ? `kv:stored:${paths[i]}` : `echo:${paths[i]}:${i}`);
+    }
+    // One batch: the immediate ones answered in it, the waiting ones each on their own after it.
+    expect(instance('echo').entries.batches - before.batches).toBe(1);
+    expect(instance('echo').entries.batched - before.batched).toBe(30);
+  });
+
+  it('answers a batch whose requests end in exceptions, each with its own, beside ones that succeed', async () => {
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => server.runtime.fetch('echo', request(i % 4 === 0 ? `/throw${i}` : `/ok${i}`, i))));
+    for (let i = 0; i < responses.length; i++) {
+      if (i % 4 === 0) {
+        expect(responses[i].status).toBe(500);
+        expect(responses[i].exception?.message).toBe(`thrown for /throw${i}`);
+      } else expect(await text(responses[i])).toBe(`echo:/ok${i}:${i}`);
     }
   });
 
