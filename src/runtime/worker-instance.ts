@@ -79,6 +79,9 @@ function socketCloseFor(reason: string): { code: number; reason: string } {
   return { code: 1001, reason: 'worker going away' };
 }
 
+/** An isolate with nothing in flight for longer than this counts as not busy (see begin). */
+const IDLE_RESETS_UTILIZATION_MS = 20;
+
 function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
@@ -91,6 +94,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private retired = false;
   /** WebAssembly memory the isolate held at its last answer (not in the heap statistics) */
   private wasmBytes = 0;
+  /** when the last invocation in flight ended (see begin) */
+  private idleSince = 0;
   /** request ids of the last invocations to end, by invocation id (see log) */
   private readonly recentlyEnded = new Map<number, string>();
   private readonly cpu: CpuMeter;
@@ -167,6 +172,9 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private begin(requestId: string, kind: InvocationKind, place?: InvocationPlace): Invocation {
     const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
+      // Requests entered together (FetchBatch) all end together, and the next ones come at once:
+      // a moment without work is no sign the isolate is less busy. An isolate idle for longer is.
+      if (performance.now() - this.idleSince > IDLE_RESETS_UTILIZATION_MS) this.cpu.utilization = 0;
       this.cpu.reset();
       this.host.watchdog.watch(this);
     }
@@ -212,7 +220,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     if (this.inFlight.size === 0) {
-      this.cpu.utilization = 0;
+      this.idleSince = performance.now();
       if (this.wallTimer) clearTimeout(this.wallTimer);
       this.wallTimer = null;
     }
