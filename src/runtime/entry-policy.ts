@@ -31,6 +31,10 @@ export class EntryPolicy {
   }
 }
 
+/** Most requests one crossing carries: a batch answers when all of its requests have, so this
+ *  bounds how long the first one's answer waits for the others'. */
+const MAX_BATCH = 16;
+
 interface BatchedFetch {
   id: number;
   request: string;
@@ -63,8 +67,12 @@ export class FetchBatch {
   }
 
   private readonly flush = (): void => {
-    const batch = this.waiting;
+    const waiting = this.waiting;
     this.waiting = [];
+    for (let from = 0; from < waiting.length; from += MAX_BATCH) this.send(waiting.length <= MAX_BATCH ? waiting : waiting.slice(from, from + MAX_BATCH));
+  };
+
+  private send(batch: BatchedFetch[]): void {
     if (batch.length === 1) {
       const only = batch[0];
       this.policy.enter(this.entry.dispatchFetch, [only.id, only.request]).then(only.resolve, only.reject);
@@ -87,7 +95,7 @@ export class FetchBatch {
         for (const item of batch) item.reject(error);
       },
     );
-  };
+  }
 
   /** Hand each request its answer from the batch's; one still running is asked for on its own. */
   private deliver(batch: BatchedFetch[], answer: unknown): void {
