@@ -7,7 +7,9 @@
 // Earlier versions entered light handlers synchronously (applySync with a timeout equal to the
 // CPU limit, in wall time) and batched light requests that arrived together. Both held this thread
 // for the guest's run, and on a loaded machine the wall-time timeout fired on handlers that had
-// used a fraction of a millisecond of CPU. bench/README.md has the A/B of the change.
+// used a fraction of a millisecond of CPU. bench/README.md has the A/B of the change. Requests that
+// arrive together are batched again now (FetchBatch), but asynchronously like any entry: this
+// thread still only queues the batch and takes its answer.
 import type ivm from 'isolated-vm';
 
 export interface EntryCounts {
