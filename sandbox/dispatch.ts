@@ -272,8 +272,9 @@ const lateWaiters = new Map<number, (answer: DispatchResult<WireResponse> | stri
 /**
  * Host entry: several bodyless fetch events that arrived together, in one crossing (one task on
  * the isolate's thread, one answer back) instead of one each. `batch` is JSON:
- * {"ids": [...], "requests": [...]}, one WireRequest per invocation id. Each request is its own invocation as in dispatchFetch; the batch returns once every
- * one has answered or after BATCH_TICKS microtask turns, whichever comes first. The answer is a
+ * {"ids": [...], "requests": [...]}, one WireRequest per invocation id. Each request is its own
+ * invocation as in dispatchFetch; the batch returns once every one has answered or after
+ * BATCH_TICKS microtask turns, whichever comes first. The answer is a
  * JSON array (or, when an answer holds bytes, an array) with each request's DispatchResult at its
  * index, or null for one still running: the host then takes that one's answer with awaitFetch.
  */
@@ -287,7 +288,13 @@ export async function dispatchFetchBatch(batch: string): Promise<string | unknow
     answers[i] = null;
     const id = ids[i];
     const run = async () => {
-      const answer = encodeResult(await dispatchFetchEvent(id, requests[i]));
+      let answer: DispatchResult<WireResponse> | string;
+      try {
+        answer = encodeResult(await dispatchFetchEvent(id, requests[i]));
+      } catch (error) {
+        // (dispatchFetchEvent answers every error of the worker's; this is the batch's own)
+        answer = { exception: describeError(error), pending: false };
+      }
       if (!returned) {
         answers[i] = answer;
         waiting--;
