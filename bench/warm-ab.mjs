@@ -2,6 +2,7 @@
 //
 //   node --no-node-snapshot bench/warm-ab.mjs --a=/path/to/tree-A --b=. [--a-args="--processes 1"]
 //        [--b-args="--processes 1"] [--worker=hello|hono] [--pairs=6] [--seconds=5] [--warmup=2]
+//        [--worker-file=bench/workers/timer-hello.js --worker=timer --path=/]
 //
 // A and B are two Cinder trees (built: bin/, dist/, scripts/, package.json; node_modules may be a
 // symlink) or the same tree with other flags. Both servers run side by side; each pair loads A
@@ -32,7 +33,9 @@ const pairs = Number(opt('pairs', 6));
 const seconds = Number(opt('seconds', 5));
 const warmup = Number(opt('warmup', 2));
 const connections = Number(opt('connections', 50));
-const target = worker === 'hono' ? { file: 'hono-example.mjs', path: '/api/users/42?field=name&field=email' } : { file: 'hello.mjs', path: '/' };
+// --worker-file=<module> [--path=/]: any other worker (deployed as "<--worker>", default "custom")
+const workerFile = opt('worker-file', null);
+const target = workerFile ? { file: resolve(workerFile), path: opt('path', '/') } : worker === 'hono' ? { file: 'hono-example.mjs', path: '/api/users/42?field=name&field=email' } : { file: 'hello.mjs', path: '/' };
 const TICK_MS = 1000 / 100; // clock ticks at 100 Hz
 
 function children(pid) {
@@ -98,7 +101,7 @@ const median = (xs) => {
 
 await buildWorkers();
 for (const side of sides) {
-  side.server = await startCinderServe({ [worker]: join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env });
+  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env });
   side.supervised = !side.args.includes('--no-supervisor');
   side.runs = [];
   if (argv.includes('--threads')) {
