@@ -75,6 +75,17 @@ export class FetchBatch {
   };
 
   private send(batch: BatchedFetch[]): void {
+    // (isolated-vm rejects for an isolate already gone; should an entry ever throw at once, here,
+    // in setImmediate and not in the request's own code, that must become each request's failure,
+    // never an uncaught error that ends the process)
+    try {
+      this.enterBatch(batch);
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+
+  private enterBatch(batch: BatchedFetch[]): void {
     if (batch.length === 1) {
       const only = batch[0];
       this.policy.enter(this.entry.dispatchFetch, [only.id, only.request]).then(only.resolve, only.reject);
@@ -115,8 +126,15 @@ export class FetchBatch {
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i];
       const one = list ? list[i] : undefined;
-      if (one === null) this.entry.awaitFetch.apply(undefined, [item.id], ENTRY_OPTIONS).then(item.resolve, item.reject);
-      else item.resolve(one);
+      if (one !== null) {
+        item.resolve(one);
+        continue;
+      }
+      try {
+        this.entry.awaitFetch.apply(undefined, [item.id], ENTRY_OPTIONS).then(item.resolve, item.reject);
+      } catch (error) {
+        item.reject(error);
+      }
     }
   }
 }

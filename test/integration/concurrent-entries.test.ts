@@ -136,6 +136,20 @@ describe('concurrent entries of requests', () => {
     }
   });
 
+  it('fails requests waiting for their batch with the limit when their isolate goes before it crosses; the worker serves again after', async () => {
+    // runtime.fetch reaches the batch synchronously: all five wait for this turn's crossing when
+    // the isolate is ended (as a sibling's breach would), so the crossing finds it gone.
+    const pending = Array.from({ length: 5 }, (_, i) => server.runtime.fetch('echo', request(`/gone${i}`, i)));
+    instance('echo').breach('memory');
+    const responses = await Promise.all(pending);
+    for (const response of responses) {
+      expect(response.status).toBe(503);
+      expect(response.limit?.limit).toBe('memory');
+    }
+    const again = await server.runtime.fetch('echo', request('/again', 1));
+    expect(await text(again)).toBe('echo:/again:1');
+  });
+
   it('cuts a handler that spins among concurrent ones at the CPU limit; the worker serves again after', async () => {
     const paths = [...Array.from({ length: 8 }, (_, i) => `/b${i}`), '/spin'];
     const spinning = instance('echo');
