@@ -18,7 +18,7 @@ export const BOOT_GLOBAL = '__cinder_boot';
 export const CONTINUATION_DATA_GLOBAL = '__cinder_continuation';
 
 /** The guest's entry points for events and streams, as the boot hook returns them. */
-export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchScheduled', 'dispatchQueue', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
+export const GUEST_ENTRIES = ['installWorker', 'dispatchFetch', 'dispatchFetchBatch', 'awaitFetch', 'dispatchScheduled', 'dispatchQueue', 'dispatchSocketEvent', 'settle', 'pullStream', 'cancelStream', 'installAddon', 'prepareLoad', 'dispatchRpc', 'dispatchAddonEvent'] as const;
 export type GuestEntryName = (typeof GUEST_ENTRIES)[number];
 
 /**

@@ -16,6 +16,7 @@ import { reportDroppedLines } from './console.js';
 import { structuredClone } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { eventHandler, rememberWorker } from './addon-events.js';
+import { resetFrame } from './async-context.js';
 import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 type Listener = (event: unknown) => unknown;
@@ -253,6 +254,80 @@ function encodeResult(out: DispatchResult<WireResponse>): DispatchResult<WireRes
  *  (see wireArgument on the host), as copied data otherwise. */
 export async function dispatchFetch(id: number, wire: WireRequest | string): Promise<DispatchResult<WireResponse> | string> {
   return encodeResult(await dispatchFetchEvent(id, typeof wire === 'string' ? (jsonParse(wire) as WireRequest) : wire));
+}
+
+// --- fetch events in batches ---------------------------------------------------------------------
+
+/**
+ * How many microtask turns a batch waits for its requests to answer before it returns: a handler
+ * that answers without reaching the host (hello, a router answering from memory) is done within a
+ * few; one that waits on the host (a subrequest, KV) is not, and is answered through awaitFetch.
+ */
+const BATCH_TICKS = 64;
+/** Answers of batched requests that finished after their batch returned, until the host asks. */
+const lateAnswers = new Map<number, DispatchResult<WireResponse> | string>();
+/** The host's awaitFetch calls waiting for such an answer. */
+const lateWaiters = new Map<number, (answer: DispatchResult<WireResponse> | string) => void>();
+
+/**
+ * Host entry: several bodyless fetch events that arrived together, in one crossing (one task on
+ * the isolate's thread, one answer back) instead of one each. `batch` is JSON:
+ * {"ids": [...], "requests": [...]}, one WireRequest per invocation id. Each request is its own
+ * invocation as in dispatchFetch; the batch returns once every one has answered or after
+ * BATCH_TICKS microtask turns, whichever comes first. The answer is a
+ * JSON array (or, when an answer holds bytes, an array) with each request's DispatchResult at its
+ * index, or null for one still running: the host then takes that one's answer with awaitFetch.
+ */
+export async function dispatchFetchBatch(batch: string): Promise<string | unknown[]> {
+  const { ids, requests } = jsonParse(batch) as { ids: number[]; requests: WireRequest[] };
+  const count = ids.length;
+  const answers: (DispatchResult<WireResponse> | string | null)[] = [];
+  let waiting = count;
+  let returned = false;
+  for (let i = 0; i < count; i++) {
+    answers[i] = null;
+    const id = ids[i];
+    const run = async () => {
+      let answer: DispatchResult<WireResponse> | string;
+      try {
+        answer = encodeResult(await dispatchFetchEvent(id, requests[i]));
+      } catch (error) {
+        // (dispatchFetchEvent answers every error of the worker's; this is the batch's own)
+        answer = { exception: describeError(error), pending: false };
+      }
+      if (!returned) {
+        answers[i] = answer;
+        waiting--;
+        return;
+      }
+      const waiter = lateWaiters.get(id);
+      if (waiter) {
+        lateWaiters.delete(id);
+        waiter(answer);
+      } else lateAnswers.set(id, answer);
+    };
+    void run();
+  }
+  resetFrame();
+  for (let tick = 0; waiting > 0 && tick < BATCH_TICKS; tick++) await undefined;
+  returned = true;
+  let json = '[';
+  for (let i = 0; i < count; i++) {
+    const answer = answers[i];
+    if (answer !== null && typeof answer !== 'string') return answers;
+    json += (i ? ',' : '') + (answer === null ? 'null' : answer);
+  }
+  return json + ']';
+}
+
+/** Host entry: the answer of a batched fetch event that was still running when its batch returned. */
+export function awaitFetch(id: number): DispatchResult<WireResponse> | string | Promise<DispatchResult<WireResponse> | string> {
+  const answer = lateAnswers.get(id);
+  if (answer !== undefined) {
+    lateAnswers.delete(id);
+    return answer;
+  }
+  return new Promise((resolve) => lateWaiters.set(id, resolve));
 }
 
 async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<DispatchResult<WireResponse>> {

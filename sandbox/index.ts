@@ -6,7 +6,7 @@ import { webGlobals } from './api/index.js';
 import { console } from './console.js';
 import { setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask } from './timers.js';
 import { installBridge, type HostBridge } from './bridge.js';
-import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchScheduled, dispatchQueue, dispatchSocketEvent, dispatchRpc, dispatchAddonEvent, settle, warmUp } from './dispatch.js';
+import { addEventListener, removeEventListener, installWorkerEntry, dispatchFetch, dispatchFetchBatch, awaitFetch, dispatchScheduled, dispatchQueue, dispatchSocketEvent, dispatchRpc, dispatchAddonEvent, settle, warmUp } from './dispatch.js';
 import { pullStream, cancelStream } from './wire.js';
 import { installAddon } from './addons.js';
 import { fetch } from '../bindings/fetch/guest.js';
@@ -62,6 +62,8 @@ function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: 
   return {
     installWorker: entry(installWorkerEntry),
     dispatchFetch: entry(dispatchFetch),
+    dispatchFetchBatch: entry(dispatchFetchBatch),
+    awaitFetch,
     dispatchScheduled: entry(dispatchScheduled),
     dispatchQueue: entry(dispatchQueue),
     dispatchSocketEvent: entry(dispatchSocketEvent),

@@ -5,6 +5,7 @@ import type { Invocation } from './invocation.js';
 
 const NS_PER_MS = 1_000_000n;
 const HEAP_SAMPLE_MS = 200;
+const UTILIZATION_WINDOW_MS = 1;
 
 /** What a CPU reading found over the limit: one invocation, or (no culprit) a slice that never
  *  reached the host, so some invocation is spinning. */
@@ -38,9 +39,12 @@ export class CpuMeter {
 
   /** Start counting from now (after the load, or when the first invocation begins). */
   reset(): void {
-    this.lastCpu = this.cpuAtProgress = this.read();
+    this.lastCpu = this.cpuAtProgress = this.utilizationCpu = this.read();
     this.lastSampleAt = performance.now();
   }
+
+  /** the CPU reading utilization was last updated from (see sample) */
+  private utilizationCpu = 0n;
 
   /** The guest called the host, so whatever runs is not one endless slice. */
   progress(): void {
@@ -59,10 +63,13 @@ export class CpuMeter {
     const delta = cpu - this.lastCpu;
     this.lastCpu = cpu;
     const now = performance.now();
-    const wallNs = (now - this.lastSampleAt) * 1e6;
-    if (wallNs > 0) {
-      this.utilization = 0.8 * this.utilization + 0.2 * Math.max(0, Math.min(1, Number(delta) / wallNs));
+    // Over at least a millisecond: the answers of a batch of requests come in together, and a
+    // burst of readings microseconds apart would each count as a moment of no CPU.
+    if (now - this.lastSampleAt >= UTILIZATION_WINDOW_MS) {
+      const wallNs = (now - this.lastSampleAt) * 1e6;
+      this.utilization = 0.8 * this.utilization + 0.2 * Math.max(0, Math.min(1, Number(cpu - this.utilizationCpu) / wallNs));
       this.lastSampleAt = now;
+      this.utilizationCpu = cpu;
     }
     if (delta !== 0n) {
       // Concurrent invocations share the isolate's thread; split what it burned between them.

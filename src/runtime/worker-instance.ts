@@ -22,7 +22,7 @@ import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import type { AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
-import { EntryPolicy } from './entry-policy.js';
+import { EntryPolicy, FetchBatch } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
@@ -79,6 +79,9 @@ function socketCloseFor(reason: string): { code: number; reason: string } {
   return { code: 1001, reason: 'worker going away' };
 }
 
+/** An isolate with nothing in flight for longer than this counts as not busy (see begin). */
+const IDLE_RESETS_UTILIZATION_MS = 20;
+
 function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
 }
@@ -91,6 +94,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private retired = false;
   /** WebAssembly memory the isolate held at its last answer (not in the heap statistics) */
   private wasmBytes = 0;
+  /** when the last invocation in flight ended (see begin) */
+  private idleSince = 0;
   /** request ids of the last invocations to end, by invocation id (see log) */
   private readonly recentlyEnded = new Map<number, string>();
   private readonly cpu: CpuMeter;
@@ -167,6 +172,9 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private begin(requestId: string, kind: InvocationKind, place?: InvocationPlace): Invocation {
     const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
     if (this.inFlight.size === 0) {
+      // Requests entered together (FetchBatch) all end together, and the next ones come at once:
+      // a moment without work is no sign the isolate is less busy. An isolate idle for longer is.
+      if (performance.now() - this.idleSince > IDLE_RESETS_UTILIZATION_MS) this.cpu.utilization = 0;
       this.cpu.reset();
       this.host.watchdog.watch(this);
     }
@@ -212,7 +220,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     this.recentlyEnded.set(invocation.id, invocation.requestId);
     if (this.recentlyEnded.size > 256) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     if (this.inFlight.size === 0) {
-      this.cpu.utilization = 0;
+      this.idleSince = performance.now();
       if (this.wallTimer) clearTimeout(this.wallTimer);
       this.wallTimer = null;
     }
@@ -443,10 +451,17 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     }
   }
 
-  /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). */
+  /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). A bodyless request
+   *  waits for the end of this turn of the event loop and goes in with the others that came in it,
+   *  in one crossing (see FetchBatch). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
-    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
+    const argument = wireArgument(request);
+    if (typeof argument !== 'string') return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, argument]);
+    this.fetchBatch ??= new FetchBatch(this.ready.entry, this.policy);
+    return this.fetchBatch.add(invocation.id, argument);
   }
+
+  private fetchBatch: FetchBatch | null = null;
 
   /** The guest's answer to an event, once every console line it sent before answering is in
    *  (see finish in sandbox/dispatch.ts); rejects when a limit ends the invocation first. */

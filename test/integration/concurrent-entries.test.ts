@@ -1,5 +1,6 @@
-// Requests that arrive together enter their isolate concurrently, each asynchronously on
-// isolated-vm's threads (src/runtime/entry-policy.ts; they were once batched): every answer must
+// Requests that arrive together enter their isolate concurrently, asynchronously on isolated-vm's
+// threads, bodyless ones in one crossing per event-loop turn (src/runtime/entry-policy.ts
+// FetchBatch): every answer must
 // reach its own request, with its own logs and metering; handlers that wait on the host answer
 // later; a spinning one is cut at the CPU limit; guest code that tampers with JSON cannot garble
 // the answers.
@@ -19,6 +20,7 @@ export default {
     if (url.pathname.startsWith('/timer')) await new Promise((resolve) => setTimeout(resolve, 5));
     if (url.pathname.startsWith('/kv')) return new Response('kv:' + (await env.KV.get('k')) + ':' + url.pathname);
     if (url.pathname === '/spin') { await null; while (true) {} }
+    if (url.pathname.startsWith('/throw')) throw new Error('thrown for ' + url.pathname);
     if (url.pathname.startsWith('/burn')) burnLoop(Number(url.searchParams.get('ms')) * ITERATIONS_PER_MS);
     if (url.pathname === '/bytes') return new Response(new TextEncoder().encode('bytes:' + url.pathname));
     return new Response('echo:' + url.pathname + ':' + request.headers.get('x-n'), { headers: { 'x-n': request.headers.get('x-n') } });
@@ -73,6 +75,9 @@ describe('concurrent entries of requests', () => {
       expect(responses[i].headers).toContainEqual(['x-n', String(i)]);
     }
     expect(instance('echo').entries.async - before.async).toBe(40);
+    // They arrived in one turn of the event loop: they crossed together, 16 at most at a time.
+    expect(instance('echo').entries.batches - before.batches).toBe(3);
+    expect(instance('echo').entries.batched - before.batched).toBe(40);
   });
 
   it('answers concurrent requests over real sockets, each with its own response', async () => {
@@ -86,10 +91,25 @@ describe('concurrent entries of requests', () => {
 
   it('lets handlers that wait on the host (timers, KV) answer later, mixed with immediate ones', async () => {
     const paths = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `/timer${i}` : i % 3 === 1 ? `/kv${i}` : `/now${i}`));
+    const before = { ...instance('echo').entries };
     const responses = await Promise.all(paths.map((path, i) => server.runtime.fetch('echo', request(path, i))));
     for (let i = 0; i < paths.length; i++) {
       expect(responses[i].status).toBe(200);
       expect(await text(responses[i])).toBe(paths[i].startsWith('/kv') ? `kv:stored:${paths[i]}` : `echo:${paths[i]}:${i}`);
+    }
+    // Two batches (16 + 14): the immediate ones answered in them, the waiting ones each on their
+    // own after them.
+    expect(instance('echo').entries.batches - before.batches).toBe(2);
+    expect(instance('echo').entries.batched - before.batched).toBe(30);
+  });
+
+  it('answers a batch whose requests end in exceptions, each with its own, beside ones that succeed', async () => {
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => server.runtime.fetch('echo', request(i % 4 === 0 ? `/throw${i}` : `/ok${i}`, i))));
+    for (let i = 0; i < responses.length; i++) {
+      if (i % 4 === 0) {
+        expect(responses[i].status).toBe(500);
+        expect(responses[i].exception?.message).toBe(`thrown for /throw${i}`);
+      } else expect(await text(responses[i])).toBe(`echo:/ok${i}:${i}`);
     }
   });
 
@@ -114,6 +134,20 @@ describe('concurrent entries of requests', () => {
       expect(record.cpuMs).toBeGreaterThan(0);
       expect(record.cpuMs).toBeLessThan(50);
     }
+  });
+
+  it('fails requests waiting for their batch with the limit when their isolate goes before it crosses; the worker serves again after', async () => {
+    // runtime.fetch reaches the batch synchronously: all five wait for this turn's crossing when
+    // the isolate is ended (as a sibling's breach would), so the crossing finds it gone.
+    const pending = Array.from({ length: 5 }, (_, i) => server.runtime.fetch('echo', request(`/gone${i}`, i)));
+    instance('echo').breach('memory');
+    const responses = await Promise.all(pending);
+    for (const response of responses) {
+      expect(response.status).toBe(503);
+      expect(response.limit?.limit).toBe('memory');
+    }
+    const again = await server.runtime.fetch('echo', request('/again', 1));
+    expect(await text(again)).toBe('echo:/again:1');
   });
 
   it('cuts a handler that spins among concurrent ones at the CPU limit; the worker serves again after', async () => {

@@ -1,0 +1,138 @@
+// Interleaved A/B of the warm path through `cinder serve`, read per thread (issue 24).
+//
+//   node --no-node-snapshot bench/warm-ab.mjs --a=/path/to/tree-A --b=. [--a-args="--processes 1"]
+//        [--b-args="--processes 1"] [--worker=hello|hono] [--pairs=6] [--seconds=5] [--warmup=2]
+//        [--worker-file=bench/workers/timer-hello.js --worker=timer --path=/]
+//
+// A and B are two Cinder trees (built: bin/, dist/, scripts/, package.json; node_modules may be a
+// symlink) or the same tree with other flags. Both servers run side by side; each pair loads A
+// then B (the order alternates every pair) with wrk (50 connections, one thread) after a warm-up.
+// Around each measured run every thread of the server's process tree is read from /proc, so the
+// CPU per request splits into the supervisor, the serving processes' main threads, isolated-vm's
+// threads, V8's platform (GC) workers and the rest (libuv, storage processes). Prints each pair
+// and the medians.
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildWorkers, buildDir } from './lib/build-workers.mjs';
+import { rootDir, startCinderServe } from './lib/procs.mjs';
+import { runLoad } from './warm.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const hit = argv.find((a) => a.startsWith(`--${name}=`));
+  return hit ? hit.slice(name.length + 3) : fallback;
+};
+const split = (s) => (s ? s.split(' ').filter(Boolean) : []);
+const sides = [
+  { name: 'A', root: resolve(opt('a', rootDir)), args: split(opt('a-args', '')), env: Object.fromEntries(split(opt('a-env', '')).map((kv) => kv.split('='))) },
+  { name: 'B', root: resolve(opt('b', rootDir)), args: split(opt('b-args', '')), env: Object.fromEntries(split(opt('b-env', '')).map((kv) => kv.split('='))) },
+];
+const worker = opt('worker', 'hello');
+const pairs = Number(opt('pairs', 6));
+const seconds = Number(opt('seconds', 5));
+const warmup = Number(opt('warmup', 2));
+const connections = Number(opt('connections', 50));
+// --worker-file=<module> [--path=/]: any other worker (deployed as "<--worker>", default "custom")
+const workerFile = opt('worker-file', null);
+const target = workerFile ? { file: resolve(workerFile), path: opt('path', '/') } : worker === 'hono' ? { file: 'hono-example.mjs', path: '/api/users/42?field=name&field=email' } : { file: 'hello.mjs', path: '/' };
+const TICK_MS = 1000 / 100; // clock ticks at 100 Hz
+
+function children(pid) {
+  const out = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) out.push(Number(child));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+function threads(pid) {
+  const out = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        out.push({ tid: Number(tid), comm, ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS, vcs: 0 });
+      } catch {
+        // thread ended
+      }
+    }
+  } catch {
+    // process ended
+  }
+  return out;
+}
+
+/** CPU ms by part of the tree rooted at the supervisor (or the lone serving process). */
+function reading(rootPid, supervised) {
+  const parts = { supervisor: 0, main: 0, ivm: 0, v8: 0, libuv: 0, otherThreads: 0, otherProcs: 0 };
+  const serving = supervised ? children(rootPid) : [rootPid];
+  if (supervised) for (const t of threads(rootPid)) parts.supervisor += t.ms;
+  for (const pid of serving) {
+    for (const t of threads(pid)) {
+      if (t.tid === pid) parts.main += t.ms;
+      else if (/V8Worker/.test(t.comm)) parts.v8 += t.ms;
+      else if (/^libuv/.test(t.comm)) parts.libuv += t.ms;
+      // isolated-vm's threads are unnamed and inherit the name of the thread that made them
+      else if (t.comm === 'node-MainThread') parts.ivm += t.ms;
+      else parts.otherThreads += t.ms;
+    }
+    const walk = (p) => {
+      for (const c of children(p)) {
+        for (const t of threads(c)) parts.otherProcs += t.ms;
+        walk(c);
+      }
+    };
+    walk(pid);
+  }
+  return parts;
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+
+await buildWorkers();
+for (const side of sides) {
+  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env });
+  side.supervised = !side.args.includes('--no-supervisor');
+  side.runs = [];
+  if (argv.includes('--threads')) {
+    for (const pid of side.supervised ? children(side.server.pid) : [side.server.pid]) console.log(side.name, pid, threads(pid).map((t) => t.comm).join(','));
+  }
+}
+console.log(`# warm A/B, ${worker}, ${pairs} pairs of ${seconds} s (warm-up ${warmup} s), ${connections} connections; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+for (const side of sides) console.log(`# ${side.name}: ${side.root} ${side.args.join(' ')} ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+const us = (ms, n) => (ms * 1000) / n;
+try {
+  for (let pair = 0; pair < pairs; pair++) {
+    const order = pair % 2 ? [sides[1], sides[0]] : sides;
+    for (const side of order) {
+      const url = `http://127.0.0.1:${side.server.port}${target.path}`;
+      const host = `${worker}.bench`;
+      await runLoad({ url, host, seconds: warmup, connections });
+      const before = reading(side.server.pid, side.supervised);
+      const load = await runLoad({ url, host, seconds, connections });
+      const after = reading(side.server.pid, side.supervised);
+      const n = load.requests;
+      const per = Object.fromEntries(Object.keys(before).map((k) => [k, us(after[k] - before[k], n)]));
+      const total = Object.values(per).reduce((a, b) => a + b, 0);
+      const run = { ...per, total, rps: load.rps, p99: load.p99, perCpuS: 1e6 / total, non2xx: load.non2xx, errors: load.errors, load1: os.loadavg()[0] };
+      side.runs.push(run);
+      console.log(`pair ${pair + 1} ${side.name}: ${Math.round(load.rps)} req/s p99 ${load.p99} ms | us/req total ${total.toFixed(1)} (main ${per.main.toFixed(1)}, ivm ${per.ivm.toFixed(1)}, v8 ${per.v8.toFixed(1)}, libuv ${per.libuv.toFixed(1)}, other ${(per.otherThreads + per.otherProcs).toFixed(1)}, supervisor ${per.supervisor.toFixed(1)}) = ${Math.round(run.perCpuS)} req/CPU-s${run.non2xx || run.errors ? ` non2xx ${run.non2xx} errors ${run.errors}` : ''} load ${run.load1.toFixed(2)}`);
+    }
+  }
+} finally {
+  for (const side of sides) await side.server.stop();
+}
+for (const side of sides) {
+  const m = (k) => median(side.runs.map((r) => r[k]));
+  console.log(`median ${side.name}: ${Math.round(m('rps'))} req/s, p99 ${m('p99')} ms, us/req total ${m('total').toFixed(1)} (main ${m('main').toFixed(1)}, ivm ${m('ivm').toFixed(1)}, v8 ${m('v8').toFixed(1)}, supervisor ${m('supervisor').toFixed(1)}), ${Math.round(m('perCpuS'))} req/CPU-s, non-2xx ${side.runs.reduce((a, r) => a + r.non2xx, 0)}`);
+}
