@@ -126,7 +126,8 @@ export function workerdVersion() {
  * a fresh directory, and `workers` ({name: file}) deployed through the admin API like `cinder
  * deploy` does. Resolves once every worker answers.
  */
-export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [], env = {}, args = [], keepLogLines = null } = {}) {
+/** `root`: the checkout whose bin/cinder.js runs (an A/B bench starts one from each). */
+export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv = [], env = {}, args = [], keepLogLines = null, root = rootDir } = {}) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dataDir = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
@@ -139,7 +140,7 @@ export async function startCinderServe(workers, { timeoutMs = 60_000, execArgv =
   let partial = '';
   let child;
   const launch = async () => {
-    child = spawn(process.execPath, ['--no-node-snapshot', ...execArgv, join(rootDir, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir, ...args], {
+    child = spawn(process.execPath, ['--no-node-snapshot', ...execArgv, join(root, 'bin', 'cinder.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: userEnv({ CINDER_ADMIN_TOKEN: token, ...env }),
     });
