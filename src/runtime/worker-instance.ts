@@ -382,7 +382,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const shorter = wallMs !== undefined && wallMs < this.limits.wallMs ? setTimeout(() => invocation.abort('wall'), wallMs) : null;
     shorter?.unref();
     try {
-      const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload)]);
+      const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload), ...this.allowance(invocation)]);
       const out = await this.outcome<unknown>(invocation, call);
       this.activity();
       if (this.overMemory(out) || (out.exception && isMemoryError(out.exception.message))) {
@@ -424,7 +424,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
     try {
       const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
-      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied]);
+      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied, ...this.allowance(invocation)]);
       const out = await this.outcome<{ value: unknown }>(invocation, call);
       this.activity();
       if (this.overMemory(out)) {
@@ -445,7 +445,21 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
-    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request)]);
+    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request), ...this.allowance(invocation)]);
+  }
+
+  /** Each request's number in this isolate (numbered here, not process-wide: a guest learns
+   *  nothing of other tenants' requests from it). */
+  private readonly requestKeys = new WeakMap<RequestTree, number>();
+  private nextRequestKey = 1;
+
+  /** The request's invocation allowance as this invocation starts, and which request it is: its
+   *  guest refuses service calls past it without crossing (protocol/request-tree.ts). */
+  private allowance(invocation: Invocation): [number, number] {
+    const { tree } = invocation.place;
+    let key = this.requestKeys.get(tree);
+    if (key === undefined) this.requestKeys.set(tree, (key = this.nextRequestKey++));
+    return [tree.invocationsLeft(), key];
   }
 
   /** The guest's answer to an event, once every console line it sent before answering is in
