@@ -32,6 +32,22 @@ beforeAll(async () => {
       bindings: { SELF: { type: 'service', service: 'fan' } },
       limits: { subrequests: 1000 },
     },
+    // the same fan-out over RPC: a WorkerEntrypoint calling its own method through the binding
+    rpcfan: {
+      code: `import { WorkerEntrypoint } from 'cloudflare:workers';
+      export default class extends WorkerEntrypoint {
+        async fetch() { return Response.json(await this.spread(0)); }
+        async spread(level) {
+          if (level >= 3) return { refused: 0, errors: [] };
+          const calls = [];
+          for (let i = 0; i < 30; i++) calls.push(this.env.SELF.spread(level + 1).then((r) => r, (e) => ({ refused: 1, errors: [e.constructor.name + ':' + e.message] })));
+          const out = await Promise.all(calls);
+          return { refused: out.reduce((n, r) => n + r.refused, 0), errors: [...new Set(out.flatMap((r) => r.errors))] };
+        }
+      }`,
+      bindings: { SELF: { type: 'service', service: 'rpcfan' } },
+      limits: { subrequests: 1000 },
+    },
     chatty: `export default { fetch() {
       const line = 'x'.repeat(64 * 1024);
       for (let i = 0; i < 200; i++) console.log(line);
@@ -42,7 +58,7 @@ beforeAll(async () => {
   // Every service call that crosses the wall reaches the op registered here: counted on its way.
   const registerOp = server.runtime.registerOp.bind(server.runtime);
   server.runtime.registerOp = (op, handler) =>
-    registerOp(op, op !== OPS.serviceFetch ? handler : async (call, args) => {
+    registerOp(op, op !== OPS.serviceFetch && op !== OPS.serviceRpc ? handler : async (call, args) => {
       crossings.calls++;
       try {
         return await handler(call, args);
@@ -90,6 +106,19 @@ describe('service-binding fan-out', () => {
     // to run in each isolate of the worker (4 at most; it spends the allowance for the others
     // there); none of the level-2 invocation's (handed 0). Without the guest's count: 960
     // crossings, 929 of them refused on the host.
+    expect(crossings.calls - crossings.refusedAtCap).toBe(31);
+    expect(crossings.calls).toBeLessThanOrEqual(30 + 4 * 30);
+  });
+
+  it('does the same for calls over RPC', async () => {
+    records.length = 0;
+    crossings.calls = crossings.refusedAtCap = 0;
+    const res = await server.request('rpcfan');
+    const out = JSON.parse(res.text);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(records.filter((r) => r.worker === 'rpcfan').length).toBe(32);
+    expect(out.refused).toBe(929);
+    expect(out.errors).toEqual(['Error:' + TOO_MANY_INVOCATIONS]);
     expect(crossings.calls - crossings.refusedAtCap).toBe(31);
     expect(crossings.calls).toBeLessThanOrEqual(30 + 4 * 30);
   });
