@@ -31,8 +31,11 @@ export interface InvocationState {
   /** invocations the request may still start, as handed in when this one began, less the calls
    *  sent since (an upper bound: see protocol/request-tree.ts); undefined when not handed in */
   invocationsLeft: number | undefined;
-  /** the request this invocation serves, as this isolate numbers requests (with invocationsLeft) */
+  /** the request this invocation serves, as this isolate numbers requests (0: not numbered, the
+   *  request's first invocation, which counts alone) */
   request: number;
+  /** the host refused one of its calls at the cap */
+  spent?: boolean;
   /** the host answered one of its calls as made outside of a request: the host ended it (a limit)
    *  while its code runs on, so its calls are not counted there and its count proves nothing */
   endedOnHost?: boolean;
@@ -62,10 +65,12 @@ let current = 0;
 /** `invocationsLeft`, `request`: the request's invocation allowance as the host hands it in (a
  *  count), and which request it is, if it does. */
 export function beginInvocation(id: number, invocationsLeft?: unknown, request?: unknown): InvocationState {
-  const counted = typeof invocationsLeft === 'number' && Number.isSafeInteger(invocationsLeft) && invocationsLeft >= 0 && typeof request === 'number';
-  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false, sentAtStart: sentCount(), logUsed: 0, logDroppedLines: 0, logDroppedChars: 0, logDropReported: false, invocationsLeft: counted ? invocationsLeft : undefined, request: counted ? request : 0 };
+  const counted = typeof invocationsLeft === 'number' && Number.isSafeInteger(invocationsLeft) && invocationsLeft >= 0;
+  // (no request number: the request's first invocation, which counts alone until it has callees)
+  const pooled = counted && typeof request === 'number' && request > 0;
+  const state: InvocationState = { id, waitUntil: [], timers: new Set(), responded: false, sentAtStart: sentCount(), logUsed: 0, logDroppedLines: 0, logDroppedChars: 0, logDropReported: false, invocationsLeft: counted ? invocationsLeft : undefined, request: pooled ? request : 0 };
   live.set(id, state);
-  if (counted) {
+  if (pooled) {
     let allowance = requests.get(request);
     if (!allowance) requests.set(request, (allowance = { running: new Set(), spent: spentRequests.has(request) }));
     allowance.running.add(state);
@@ -76,7 +81,7 @@ export function beginInvocation(id: number, invocationsLeft?: unknown, request?:
 export function endInvocation(id: number): InvocationState | undefined {
   const state = live.get(id);
   live.delete(id);
-  if (state?.invocationsLeft !== undefined) {
+  if (state && state.request > 0) {
     const allowance = requests.get(state.request);
     allowance?.running.delete(state);
     if (allowance?.running.size === 0) requests.delete(state.request);
@@ -119,9 +124,13 @@ export function enter(id: number): void {
 export function spendInvocation(): InvocationState | undefined {
   const state = live.get(currentInvocation());
   if (state?.invocationsLeft === undefined || state.endedOnHost) return undefined;
-  const allowance = requests.get(state.request)!;
-  if (allowance.spent) throw new Error(TOO_MANY_INVOCATIONS);
-  for (const other of allowance.running) if (!other.endedOnHost && other.invocationsLeft! <= 0) throw new Error(TOO_MANY_INVOCATIONS);
+  const allowance = state.request > 0 ? requests.get(state.request) : undefined;
+  if (state.spent || allowance?.spent) throw new Error(TOO_MANY_INVOCATIONS);
+  if (allowance) {
+    for (const other of allowance.running) if (!other.endedOnHost && other.invocationsLeft! <= 0) throw new Error(TOO_MANY_INVOCATIONS);
+  } else if (state.invocationsLeft <= 0) {
+    throw new Error(TOO_MANY_INVOCATIONS);
+  }
   state.invocationsLeft!--;
   return state;
 }
@@ -135,6 +144,8 @@ export function refusedOnHost(state: InvocationState | undefined, error: unknown
   if (!state) return;
   const message = String((error as Error | null)?.message);
   if (message === TOO_MANY_INVOCATIONS) {
+    state.spent = true;
+    if (state.request === 0) return;
     const allowance = requests.get(state.request);
     if (allowance) allowance.spent = true;
     if (!spentRequests.has(state.request)) {

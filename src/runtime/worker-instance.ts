@@ -454,9 +454,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private nextRequestKey = 1;
 
   /** The request's invocation allowance as this invocation starts, and which request it is: its
-   *  guest refuses service calls past it without crossing (protocol/request-tree.ts). */
-  private allowance(invocation: Invocation): [number, number] {
-    const { tree } = invocation.place;
+   *  guest refuses service calls past it without crossing (protocol/request-tree.ts). A request's
+   *  first invocation is its only one yet: its guest needs no number to pool what it knows under
+   *  (and the warm path no WeakMap entry per request); its callees have one. */
+  private allowance(invocation: Invocation): [number] | [number, number] {
+    const { tree, depth } = invocation.place;
+    if (depth === 0 && tree.invocations === 1) return [tree.invocationsLeft()];
     let key = this.requestKeys.get(tree);
     if (key === undefined) this.requestKeys.set(tree, (key = this.nextRequestKey++));
     return [tree.invocationsLeft(), key];
