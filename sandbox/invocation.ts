@@ -7,7 +7,7 @@
 
 import { sentCount } from './bridge.js';
 import { enterInvocationFrame, frameInvocation, runInInvocationFrame } from './async-context.js';
-import { TOO_MANY_INVOCATIONS } from '../protocol/request-tree.js';
+import { MAX_INVOCATIONS_PER_REQUEST, TOO_MANY_INVOCATIONS } from '../protocol/request-tree.js';
 
 export interface InvocationState {
   id: number;
@@ -63,8 +63,9 @@ const live = new Map<number, InvocationState>();
 let current = 0;
 
 /** `invocationsLeft`, `request`: the request's invocation allowance as the host hands it in (a
- *  count), and which request it is, if it does. */
-export function beginInvocation(id: number, invocationsLeft?: unknown, request?: unknown): InvocationState {
+ *  count), and which request it is. Not handed in: the invocation is its request's first (an HTTP
+ *  request, a cron run, a queue batch, a socket event), which may start all but itself. */
+export function beginInvocation(id: number, invocationsLeft: unknown = MAX_INVOCATIONS_PER_REQUEST - 1, request?: unknown): InvocationState {
   const counted = typeof invocationsLeft === 'number' && Number.isSafeInteger(invocationsLeft) && invocationsLeft >= 0;
   // (no request number: the request's first invocation, which counts alone until it has callees)
   const pooled = counted && typeof request === 'number' && request > 0;

@@ -28,6 +28,8 @@ import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
 
+
+const NO_ARGUMENTS: [] = [];
 export interface FetchResult {
   response?: WireResponse;
   /** the response body, when the guest answered with a stream; pull it to the end or return() */
@@ -445,7 +447,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /** A fetch event, entered on isolated-vm's threads (see entry-policy.ts). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
-    return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, wireArgument(request), ...this.allowance(invocation)]);
+    const allowance = this.allowance(invocation);
+    return this.policy.enter(this.ready.entry.dispatchFetch, allowance === NO_ARGUMENTS ? [invocation.id, wireArgument(request)] : [invocation.id, wireArgument(request), ...allowance]);
   }
 
   /** Each request's number in this isolate (numbered here, not process-wide: a guest learns
@@ -453,13 +456,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private readonly requestKeys = new WeakMap<RequestTree, number>();
   private nextRequestKey = 1;
 
-  /** The request's invocation allowance as this invocation starts, and which request it is: its
-   *  guest refuses service calls past it without crossing (protocol/request-tree.ts). A request's
-   *  first invocation is its only one yet: its guest needs no number to pool what it knows under
-   *  (and the warm path no WeakMap entry per request); its callees have one. */
-  private allowance(invocation: Invocation): [number] | [number, number] {
+  /** The request's invocation allowance as this invocation starts, and which request it is, for an
+   *  invocation a service call or an object call started: its guest refuses service calls past it
+   *  without crossing (protocol/request-tree.ts). A request's first invocation is given nothing:
+   *  its guest knows what a new request may start, and counts alone until it has callees (so the
+   *  warm path copies no more arguments and makes no WeakMap entry per request). */
+  private allowance(invocation: Invocation): [] | [number, number] {
     const { tree, depth } = invocation.place;
-    if (depth === 0 && tree.invocations === 1) return [tree.invocationsLeft()];
+    if (depth === 0 && tree.invocations === 1) return NO_ARGUMENTS;
     let key = this.requestKeys.get(tree);
     if (key === undefined) this.requestKeys.set(tree, (key = this.nextRequestKey++));
     return [tree.invocationsLeft(), key];
