@@ -28,8 +28,9 @@ import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
 
-
+/** What the first invocation of a request is handed beside its event: nothing (see allowance). */
 const NO_ARGUMENTS: [] = [];
+
 export interface FetchResult {
   response?: WireResponse;
   /** the response body, when the guest answered with a stream; pull it to the end or return() */
