@@ -6,6 +6,7 @@
 // storage ops reach only the object the calling isolate hosts (set by the object host as op state
 // before any guest code ran). Every argument is checked: the guest is untrusted.
 import { newRequestId } from '../../src/model/request-id.js';
+import { messagesOf, socketIdOf } from '../../src/model/websocket-messages.js';
 import { MAX_INVOCATIONS_PER_REQUEST, MAX_SERVICE_DEPTH, RequestTree, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
@@ -317,14 +318,6 @@ export class DurableObjects {
   }
 }
 
-async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
-  try {
-    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-  } finally {
-    await source.return?.();
-  }
-}
-
 /** The guest is untrusted: check the request it handed over field by field. */
 function checkRequest(raw: unknown): WireRequest {
   const value = raw as Partial<WireRequest> | null;
@@ -392,7 +385,7 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
       const response = checkResponse(result.response);
       // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
       // object's stream as it goes; if the caller's invocation ends first, both are cancelled.
-      if (out.stream) response.stream = call.openStream(asBytes(out.stream));
+      if (out.stream) response.stream = call.openStream(out.stream);
       if (out.socket) {
         // The object is held by another process, which joined its WebSocket to a connection from
         // this one: the calling isolate gets that connection, as an outbound fetch's socket.
@@ -480,26 +473,6 @@ async function storageOp(objects: DurableObjects, hosted: HostedState, request: 
   }
 }
 
-function socketIdOf(value: unknown): number {
-  const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('invalid WebSocket id');
-  return id;
-}
-
-/** A guest's batch of messages, checked: the guest is untrusted. */
-function messagesOf(value: unknown): (string | ArrayBuffer)[] {
-  if (!Array.isArray(value) || value.length > 4096) throw new TypeError('ws.send: expected an array of messages');
-  let total = 0;
-  for (const message of value) {
-    const size = typeof message === 'string' ? Buffer.byteLength(message) : message instanceof ArrayBuffer ? message.byteLength : -1;
-    if (size < 0) throw new TypeError('ws.send: a message must be a string or an ArrayBuffer');
-    if (size > MAX_WEBSOCKET_MESSAGE_BYTES) throw new RangeError(`WebSocket message too large: ${size} bytes (the limit is ${MAX_WEBSOCKET_MESSAGE_BYTES}).`);
-    total += size;
-  }
-  if (total > 2 * MAX_WEBSOCKET_MESSAGE_BYTES) throw new RangeError('ws.send: batch too large');
-  return value as (string | ArrayBuffer)[];
-}
-
 function tagsOf(value: unknown): string[] {
   if (!Array.isArray(value)) throw new TypeError('acceptWebSocket(): tags must be an array of strings');
   const tags: string[] = [];
@@ -571,7 +544,7 @@ function registerHibernationOps(objects: DurableObjects, runtime: DurableObjectR
   });
 
   runtime.registerOp(DO_OPS.webSocketSend, async (call, [id, batch]) => {
-    const messages = messagesOf(batch);
+    const messages = messagesOf(batch, MAX_WEBSOCKET_MESSAGE_BYTES);
     if (call.invocation) for (const m of messages) call.invocation.bytesOut += typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
     await objects.socketsOf(call, false)?.send(socketIdOf(id), messages);
     return null;

@@ -20,14 +20,6 @@ export interface ServiceRuntime extends OpRegistry {
 
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
-async function* asBytes(source: AsyncGenerator<Uint8Array | string, void, undefined>): AsyncGenerator<Uint8Array, void, undefined> {
-  try {
-    for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-  } finally {
-    await source.return?.();
-  }
-}
-
 /** The guest is untrusted: check the request it handed over field by field. */
 function checkRequest(raw: unknown): RuntimeRequest {
   const value = raw as Partial<RuntimeRequest> | null;
@@ -133,7 +125,7 @@ export function registerServiceBindings(runtime: ServiceRuntime): void {
     const response: WireResponse = { status: result.status, statusText: result.statusText ?? '', headers: result.headers, body: result.body };
     // A streamed body stays a stream: the caller reads it chunk by chunk (body.read), pulling the
     // callee's stream as it goes; if the caller's invocation ends first, both are cancelled.
-    if (result.stream) response.stream = call.openStream(asBytes(result.stream));
+    if (result.stream) response.stream = call.openStream(result.stream);
     return response;
   });
 }

@@ -20,6 +20,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { OpCall, OpHandler, SocketLink, SocketOwner } from '../../src/runtime/contract.js';
 import { chargeSubrequest } from '../../src/model/request-tree.js';
+import { messagesOf, socketIdOf, type WebSocketMessage } from '../../src/model/websocket-messages.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES, WEBSOCKET_OPS, type SocketEvent } from '../../protocol/wall.js';
 import type { WebSocketConnectAnswer, WebSocketConnectRequest } from './protocol.js';
 
@@ -85,9 +86,8 @@ const HANDSHAKE_HEADERS = new Set(['upgrade', 'connection', 'sec-websocket-accep
 /** Request headers an outbound connection's handshake sets itself. */
 const CLIENT_HANDSHAKE_HEADERS = new Set(['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'host', 'content-length', 'transfer-encoding', 'keep-alive']);
 const MAX_REFUSAL_BODY = 64 * 1024;
-const MAX_BATCH_MESSAGES = 4096;
 
-type Message = string | ArrayBuffer;
+type Message = WebSocketMessage;
 
 /** A message or the close of a connection, seen before its relay listened (WebSocketHost.adopt). */
 export type EarlyEvent = { data: RawData; isBinary: boolean } | { close: number; reason: string };
@@ -299,26 +299,6 @@ function headerPairs(raw: string[]): [string, string][] {
   const pairs: [string, string][] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i], raw[i + 1]]);
   return pairs;
-}
-
-/** A guest's batch of messages, checked: the guest is untrusted. */
-function messagesOf(value: unknown, maxBytes: number): Message[] {
-  if (!Array.isArray(value) || value.length > MAX_BATCH_MESSAGES) throw new TypeError('ws.send: expected an array of messages');
-  let total = 0;
-  for (const message of value) {
-    const size = typeof message === 'string' ? Buffer.byteLength(message) : message instanceof ArrayBuffer ? message.byteLength : -1;
-    if (size < 0) throw new TypeError('ws.send: a message must be a string or an ArrayBuffer');
-    if (size > maxBytes) throw new RangeError(`WebSocket message too large: ${size} bytes (the limit is ${maxBytes}).`);
-    total += size;
-  }
-  if (total > 2 * maxBytes) throw new RangeError('ws.send: batch too large');
-  return value as Message[];
-}
-
-function socketIdOf(value: unknown): number {
-  const id = Number(value);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('invalid WebSocket id');
-  return id;
 }
 
 export interface WebSocketHostOptions {

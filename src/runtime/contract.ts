@@ -33,8 +33,9 @@ export interface OpCall {
   invocation: OpInvocation | undefined;
   /** resolve an env binding by name, as configured for this worker */
   binding(name: string): BindingConfig | undefined;
-  /** hand the guest a host-side byte stream; it reads it with the `body.read` op by this id */
-  openStream(source: AsyncIterable<Uint8Array>): number;
+  /** hand the guest a host-side byte stream (string chunks are sent as UTF-8, as another
+   *  invocation's streamed response yields them); it reads it with the `body.read` op by this id */
+  openStream(source: AsyncIterable<Uint8Array | string>): number;
   /** a guest ReadableStream the guest offered by id (e.g. an outbound request body), read from the host */
   guestStream(id: number): AsyncIterable<Uint8Array>;
   /** a host stream (see openStream) the guest passed on untouched; the caller now owns it */

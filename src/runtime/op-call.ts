@@ -40,8 +40,8 @@ export class InstanceOpCall implements OpCall {
     return Object.hasOwn(bindings, name) ? bindings[name] : undefined;
   }
 
-  openStream(source: AsyncIterable<Uint8Array>): number {
-    return this.owner.openStream(this.invocation, source);
+  openStream(source: AsyncIterable<Uint8Array | string>): number {
+    return this.owner.openStream(this.invocation, utf8Chunks(source));
   }
 
   guestStream(id: number): AsyncIterable<Uint8Array> {
@@ -66,4 +66,22 @@ export class InstanceOpCall implements OpCall {
     this.invocation?.abort(limit);
     setImmediate(() => this.owner.breach(limit, this.invocation));
   }
+}
+
+/** The source with string chunks encoded; closing it closes the source even before its first
+ *  read (a generator's return() before it started would skip the source). */
+function utf8Chunks(source: AsyncIterable<Uint8Array | string>): AsyncIterable<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const result = await iterator.next();
+        return result.done || typeof result.value !== 'string' ? (result as IteratorResult<Uint8Array>) : { value: Buffer.from(result.value), done: false };
+      },
+      return: async () => {
+        await iterator.return?.();
+        return { value: undefined, done: true };
+      },
+    }),
+  };
 }

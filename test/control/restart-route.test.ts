@@ -39,7 +39,7 @@ describe('/restart', () => {
   });
 
   // (whether a second POST joins the running restart is the supervisor's doing, not the route's:
-  // the fake here would only answer what it was told)
+  // test/scale/processes.test.ts asks a real supervisor)
   it('starts a restart (202), then reports it', async () => {
     expect((await supervised.admin('GET', '/restart')).body).toEqual({ restart: null });
     const started = await supervised.admin('POST', '/restart');

@@ -135,6 +135,22 @@ describe('--processes 2', () => {
     expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v2']));
   }, 90_000);
 
+  it('a second POST /restart while one rolls joins it: one restart, each process replaced once', async () => {
+    const before = childPids(node).length;
+    const [first, second] = await Promise.all([admin(node, 'POST', '/restart'), admin(node, 'POST', '/restart')]);
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    const started = first.json().restart;
+    expect(second.json().restart.id).toBe(started.id);
+    let status = started;
+    for (let i = 0; i < 300 && status.state === 'rolling'; i++) {
+      await sleep(100);
+      status = (await admin(node, 'GET', '/restart')).json().restart;
+    }
+    expect(status).toMatchObject({ id: started.id, state: 'done', replaced: 2, processes: 2 });
+    expect(childPids(node).length).toBe(before + 2);
+  }, 90_000);
+
   it('SIGTERM to one serving process under steady load: it drains, fails nothing, and is replaced', async () => {
     const before = childPids(node);
     const victim = before.at(-1)!;
