@@ -51,8 +51,18 @@ const CINDER_CONFIGS = [
   {
     // Each worker cold-starts from its own deployment snapshot (its top level already run), as
     // `cinder serve` does for workers whose plain load is slow or large (issue 23).
+    // No spare isolates: every cold start deserializes the snapshot (what a version's first cold
+    // start costs, or one after scale to zero).
     id: 'cinder-deployment-snapshot',
     label: 'Cinder: from the deployment snapshot',
+    options: { deploymentSnapshots: true, runtime: { deploymentSnapshots: { spares: 0 } } },
+    workers: ['hono', 'api'],
+  },
+  {
+    // As `cinder serve` runs: a version that cold-starts again within 30 s gets one spare
+    // isolate made from its snapshot ahead of its next cold start (DeploymentSnapshotIsolates).
+    id: 'cinder-deployment-spare',
+    label: 'Cinder: deployment snapshot, 1 spare',
     options: { deploymentSnapshots: true },
     workers: ['hono', 'api'],
   },

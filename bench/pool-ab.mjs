@@ -23,28 +23,60 @@ const PASSES = Number(arg('passes', 6));
 const RATE = Number(arg('rate', 0));
 const ONLY = arg('only', null)?.split(',');
 
+// The base snapshot as it was before round 5 of issue 23 (no warm-up script), for the variants
+// that compare it: built here, into a temporary file, only when one of them runs.
+async function snapshotWithoutWarmUp() {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { sandboxBundlePath, sandboxManifestPath, snapshotBuilderPath } = await dist('runtime/paths.js');
+  const { toExternal, readManifest } = await dist('runtime/isolate-source.js');
+  const out = join(mkdtempSync(join(tmpdir(), 'cinder-pool-ab-')), 'snapshot.bin');
+  execFileSync(process.execPath, ['--no-node-snapshot', snapshotBuilderPath, sandboxBundlePath, sandboxManifestPath, out, '--no-warm-up']);
+  const bytes = readFileSync(out);
+  return { kind: 'snapshot', snapshot: toExternal(bytes), bytes: bytes.length, manifest: readManifest() };
+}
+
 const ALL = {
   'defer-always': { pool: { urgentRefill: false } },
   'urgent-refill': { pool: {} },
   'one-build-at-a-time': { pool: { parallelBuilds: 1 } },
   'max-256': { pool: { max: 256 } },
+  // issue 23 round 5: the warm-up script in the base snapshot, and the pool's warm-up rounds
+  'plain-snapshot-32-rounds': { coldSnapshot: true, pool: { warmUpRounds: 32 } },
+  'plain-snapshot-16-rounds': { coldSnapshot: true, pool: { warmUpRounds: 16 } },
+  'warm-snapshot-32-rounds': { pool: { warmUpRounds: 32 } },
+  'warm-snapshot-16-rounds': { pool: { warmUpRounds: 16 } },
+  'warm-snapshot-8-rounds': { pool: { warmUpRounds: 8 } },
 };
-const VARIANTS = Object.entries(ALL).filter(([id]) => (ONLY ? ONLY.includes(id) : !['max-256'].includes(id)));
+const DEFAULT_VARIANTS = ['defer-always', 'urgent-refill', 'one-build-at-a-time'];
+const VARIANTS = Object.entries(ALL).filter(([id]) => (ONLY ? ONLY.includes(id) : DEFAULT_VARIANTS.includes(id)));
+const coldSnapshot = VARIANTS.some(([, o]) => o.coldSnapshot) ? await snapshotWithoutWarmUp() : null;
 
 await buildWorkers();
 const hello = readFileSync(join(buildDir, 'hello.mjs'), 'utf8');
 const logger = createLogger({ level: 'warn' });
 const runs = [];
 for (const [id, options] of VARIANTS) {
-  const runtime = await Runtime.create({ logger, ...options });
+  const { coldSnapshot: cold, ...rest } = options;
+  const runtime = await Runtime.create({ logger, ...rest, ...(cold ? { isolateSource: coldSnapshot } : {}) });
   for (let i = 0; i < N; i++) {
     const def = singleScriptWorker(`w${i}`, `${hello}\n// ${id} ${i}\n`);
     for (const m of def.modules) m.type = 'esm';
     runtime.deploy(def);
   }
-  runs.push({ id, runtime, cold: [], total: [], misses: [], errors: 0 });
+  runs.push({ id, runtime, cold: [], total: [], misses: [], cpu: [], errors: 0 });
 }
 const request = (i) => ({ method: 'GET', url: `http://w${i}.bench/`, headers: [['host', `w${i}.bench`]], body: null });
+
+async function waitFull(runtime) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const pool = runtime.poolStats();
+    if (pool.ready >= pool.target && pool.building === 0) return;
+    await sleep(5);
+  }
+}
 
 async function settle(runtime) {
   for (let i = 0; i < N; i++) runtime.evict(`w${i}`);
@@ -61,6 +93,7 @@ for (let pass = 0; pass < PASSES; pass++) {
   for (const run of pass % 2 ? [...runs].reverse() : runs) {
     await settle(run.runtime);
     const before = run.runtime.poolStats().misses;
+    const cpuAtPassStart = process.cpuUsage();
     const started = performance.now();
     for (let i = 0; i < N; i++) {
       if (RATE) {
@@ -77,15 +110,21 @@ for (let pass = 0; pass < PASSES; pass++) {
       }
     }
     if (pass > 0) run.misses.push(run.runtime.poolStats().misses - before);
+    // The process's CPU (every thread: serving and isolated-vm's builds) over the pass and the
+    // refill back to a full pool after it, per cold start.
+    const cpuBefore = cpuAtPassStart;
+    await waitFull(run.runtime);
+    const used = process.cpuUsage(cpuBefore);
+    if (pass > 0) run.cpu.push((used.user + used.system) / 1000 / N);
     process.stderr.write(`[pool-ab] pass ${pass} ${run.id}: ${(N / ((performance.now() - started) / 1000)).toFixed(0)} cold/s, ${run.runtime.poolStats().misses - before} misses\n`);
   }
 }
 
-const rows = [['variant', 'bring-up p50', 'p90', 'p99', 'fetch p50', 'fetch p99', 'misses/pass (median)', 'errors']];
+const rows = [['variant', 'bring-up p50', 'p90', 'p99', 'fetch p50', 'fetch p99', 'misses/pass (median)', 'CPU ms per cold start (median pass)', 'errors']];
 for (const run of runs) {
   const c = summarize(run.cold);
   const t = summarize(run.total);
-  rows.push([run.id, fmtMs(c.p50), fmtMs(c.p90), fmtMs(c.p99), fmtMs(t.p50), fmtMs(t.p99), summarize(run.misses).p50, run.errors]);
+  rows.push([run.id, fmtMs(c.p50), fmtMs(c.p90), fmtMs(c.p99), fmtMs(t.p50), fmtMs(t.p99), summarize(run.misses).p50, fmtMs(summarize(run.cpu).p50), run.errors]);
 }
 console.log(`${N} different hello workers, each cold once per pass, ${RATE ? `${RATE}/s` : 'no pause'}; ${PASSES - 1} measured passes per variant, interleaved (ms)`);
 console.log(table(rows));

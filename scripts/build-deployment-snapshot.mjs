@@ -182,6 +182,33 @@ const carrying = needed.filter((name) => addons.hasFiles(name));
 if (carrying.length) refuse(`the add-on ${carrying.join(', ')} carries WebAssembly, which a snapshot cannot hold`);
 const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGlobal)}].installAddon(${addons.code(name)}, ${JSON.stringify(name)});`).join('\n');
 
+// The warm-up script (job.warmUp: "request" by default, "sandbox", or "none"), as for the base
+// snapshot (scripts/build-snapshot.mjs): isolated-vm runs every script above again in a throwaway
+// context and then this one there, and only the bytecode it compiled reaches the snapshot, none
+// of that context's state. "sandbox": the sandbox's own warm-up. "request": that, then the
+// worker installed and sent one GET / (its handlers compiled as a first request compiles them;
+// whatever it would ask of the host fails there, as there is none, and the answer is dropped).
+// Measured on the 151 KiB API worker (bench/README.md, issue 23 round 5): ~+100 KiB of snapshot,
+// its first request 2.7-2.9 ms instead of 6.0-6.3. A handler that hangs there hits the builder's time
+// limit: the version is then loaded plainly, as for any snapshot that cannot be made.
+const warmUpKind = job.warmUp ?? 'request';
+const noHost = `() => { throw new Error('no host in the snapshot builder'); }`;
+const warmUp =
+  warmUpKind === 'none'
+    ? undefined
+    : `(() => {
+  const entry = globalThis[${JSON.stringify(job.bootGlobal)}](${noHost}, ${noHost}, () => {}, 128);
+  const warmed = entry.warmUp(32);
+  ${
+    warmUpKind === 'request'
+      ? `warmed.then(() => {
+    entry.installWorker(globalThis[${JSON.stringify(job.namespaceGlobal)}], '{}');
+    return entry.dispatchFetch(1, JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null }));
+  }).catch(() => {});`
+      : ''
+  }
+})();`;
+
 const sandboxCode = readFileSync(job.sandboxPath, 'utf8');
 let snapshot;
 try {
@@ -191,7 +218,7 @@ try {
     { code: prologue, filename: 'cinder:snapshot-prologue.js' },
     { code: workerScript, filename: `file:///${job.main}` },
     { code: epilogue, filename: 'cinder:snapshot-epilogue.js' },
-  ]);
+  ], warmUp);
 } catch (error) {
   const message = String(error?.message ?? error);
   const refusal = /cinder-refuse: (.*)/.exec(message);

@@ -2,19 +2,31 @@
 // Child process that turns the sandbox bundle into a V8 startup snapshot. isolated-vm's
 // createSnapshot runs the bundle without isolation, so it runs here, away from the server: a
 // crash or a hang costs this process only. It then self-tests the snapshot before writing it.
-//   usage: build-snapshot.mjs <bundle.js> <manifest.json> <out.bin>
+//   usage: build-snapshot.mjs <bundle.js> <manifest.json> <out.bin> [--no-warm-up]
 import ivm from 'isolated-vm';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 
 const [bundlePath, manifestPath, outPath] = process.argv.slice(2);
+const { BOOT_GLOBAL } = await import(new URL('../dist/protocol/wall.js', import.meta.url).href);
 const code = readFileSync(bundlePath, 'utf8');
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
 
-// No warm-up script: isolated-vm runs it in the snapshotted context itself, so lazily built state
-// (typed-array lookup tables, caches) would be serialized into the snapshot, which V8 cannot do
-// safely (measured: URL parsing broke in every isolate). Compiled code is cheap to regain.
-const snapshot = ivm.Isolate.createSnapshot([{ code, filename: 'cinder:sandbox.js' }]);
+// A warm-up script (createSnapshot's second argument; `--no-warm-up` leaves it out, for the bench
+// A/B). isolated-vm 7 runs the bundle again in a second, throwaway context and the warm-up there:
+// the sandbox is booted with inert bridge functions and put through its own warm-up (sandbox/
+// dispatch.ts warmUp: no host call), so the functions a first request runs are compiled, and V8
+// keeps their bytecode in the snapshot (FunctionCodeHandling::kKeep). None of that context's
+// state is serialized: only the snapshotted context, which never ran the warm-up, is. (In
+// isolated-vm 5 the warm-up ran in the snapshotted context itself, and lazily built state broke
+// URL parsing in every isolate; the self-test below would catch that.) Measured (bench/README.md,
+// issue 23 round 5): +32 KiB of snapshot, and a pooled isolate then needs half the warm-up
+// rounds and a third of their CPU for the same first-request cost.
+const WARM_UP_ROUNDS = 32;
+const warmUp = process.argv.includes('--no-warm-up')
+  ? undefined
+  : `globalThis[${JSON.stringify(BOOT_GLOBAL)}](() => { throw new Error('no host in the snapshot builder'); }, () => { throw new Error('no host in the snapshot builder'); }, () => {}, 128).warmUp(${WARM_UP_ROUNDS});`;
+const snapshot = ivm.Isolate.createSnapshot([{ code, filename: 'cinder:sandbox.js' }], warmUp);
 const bytes = Buffer.from(snapshot.copy());
 
 // Self-test (src/runtime/snapshot-check.ts): every global the manifest lists is present, and the

@@ -28,13 +28,14 @@ import { snapshotKey, toExternal, type IsolateSource, type SandboxManifest } fro
 import { deploymentSnapshotBuilderPath, sandboxBundlePath, sandboxManifestPath } from './paths.js';
 import { ReadyIsolate } from './ready-isolate.js';
 import type { IsolateReaper } from './isolate-reaper.js';
+import { whenQuiet } from './quiet.js';
 
 /** Where the builder leaves the main module's namespace; the host takes it, and deletes the
  *  global, before installWorker (so guest code never sees it). */
 export const NAMESPACE_GLOBAL = '__cinder_worker_namespace';
 
 /** Bump when the builder's output changes meaning, so stored snapshots are rebuilt. */
-const BUILDER_FORMAT = '1';
+const BUILDER_FORMAT = '2';
 
 /** The platform key a deployment snapshot must carry to be used by this process. */
 export function deploymentSnapshotPlatform(manifest: SandboxManifest): string {
@@ -50,6 +51,10 @@ export interface SnapshotBuildOptions {
   builderPath?: string;
   /** tests: V8 flags or other node options before the script */
   execArgv?: string[];
+  /** what the builder runs in a throwaway context before snapshotting, so the bytecode it
+   *  compiles is kept (scripts/build-deployment-snapshot.mjs): the sandbox's warm-up and one
+   *  request to the worker (default), the sandbox's warm-up only, or nothing (bench A/Bs) */
+  warmUp?: 'sandbox' | 'request' | 'none';
 }
 
 export type SnapshotBuildOutcome =
@@ -91,7 +96,7 @@ export async function buildDeploymentSnapshot(
   };
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request' }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const stdout = await new Promise<string>((resolve, reject) => {
       const child = execFile(process.execPath, args, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
@@ -152,10 +157,14 @@ export async function installFromSnapshot(def: WorkerDefinition, ready: ReadyIso
 }
 
 export interface DeploymentSnapshotIsolatesOptions {
-  /** spare isolates kept per recently cold-started version (0: none, every cold start makes one) */
+  /** spare isolates kept per version that cold-starts repeatedly (0: none, every cold start
+   *  makes one; default 1) */
   spares?: number;
   /** a spare nobody took for this long is disposed (ms) */
   spareTtlMs?: number;
+  /** whether requests are being served right now: a spare is made in a quiet moment (at most
+   *  SPARE_MAX_DEFER_MS later), not during the cold start that called for it */
+  isBusy?: () => boolean;
   /** at most this many spares over all versions */
   maxSpares?: number;
   /** a version not yet loaded plainly in this process uses its snapshot only with at least this
@@ -168,6 +177,16 @@ export interface DeploymentSnapshotIsolatesOptions {
 }
 
 export const DEFAULT_SNAPSHOT_MIN_CODE_BYTES = 64 * 1024;
+/** Making an isolate from a deployment snapshot is most of such a cold start (deserializing:
+ *  ~0.3 ms + ~1.6 ms a MB of snapshot here, ~3 ms for a 150 KiB API worker), and the ready pool cannot hold
+ *  one ahead for every version. A version that cold-starts again while its last cold start is
+ *  recent (scale-out, eviction under the live cap) gets one spare made ahead, on isolated-vm's
+ *  threads: its next cold start only installs (~0.3 ms). A spare holds ~3 MB (the API worker's
+ *  isolate), at most maxSpares of them, each gone after spareTtlMs (bench/README.md, issue 23
+ *  round 5). */
+export const DEFAULT_SNAPSHOT_SPARES = 1;
+/** The longest a spare waits for no request to be in flight (the pool's refills wait as long). */
+const SPARE_MAX_DEFER_MS = 50;
 export const DEFAULT_SNAPSHOT_BREAK_EVEN_MS = 2;
 
 interface Entry {
@@ -195,6 +214,7 @@ export class DeploymentSnapshotIsolates {
   private readonly maxSpares: number;
   private readonly minCodeBytes: number;
   private readonly breakEvenMs: number;
+  private readonly isBusy: (() => boolean) | undefined;
   /** how long each version's last plain load took (ms), for the choice in preferred() */
   private readonly plainLoadMs = new WeakMap<WorkerDefinition, number>();
   private closed = false;
@@ -207,11 +227,12 @@ export class DeploymentSnapshotIsolates {
     options: DeploymentSnapshotIsolatesOptions = {},
   ) {
     this.platform = deploymentSnapshotPlatform(manifest);
-    this.spares = options.spares ?? 0;
+    this.spares = options.spares ?? DEFAULT_SNAPSHOT_SPARES;
     this.spareTtlMs = options.spareTtlMs ?? 30_000;
     this.maxSpares = options.maxSpares ?? 8;
     this.minCodeBytes = options.minCodeBytes ?? DEFAULT_SNAPSHOT_MIN_CODE_BYTES;
     this.breakEvenMs = options.breakEvenMs ?? DEFAULT_SNAPSHOT_BREAK_EVEN_MS;
+    this.isBusy = options.isBusy;
   }
 
   /** The platform key this process builds and loads snapshots for. */
@@ -309,14 +330,19 @@ export class DeploymentSnapshotIsolates {
       ready?.dispose('memory limit changed');
       return undefined;
     }
+    // A version that cold-starts again within the spares' lifetime is likely to again (scale-out,
+    // eviction under the live cap): keep a spare for it a while. A first cold start makes none,
+    // so versions that come back rarely (scale to zero) cost no build that would expire unused.
+    const again = entry.lastTake > 0 && Date.now() - entry.lastTake < this.spareTtlMs;
     entry.lastTake = Date.now();
     this.stats.taken++;
-    // A version that cold-starts now is likely to again (scale-out, eviction under the live
-    // cap): keep a spare for it a while, if configured.
-    if (this.spares > 0 && this.spareCount() < this.maxSpares && !entry.making && entry.spares.length < this.spares) {
-      setImmediate(() => {
-        if (!entry.making && entry.spares.length < this.spares && this.entries.get(def) === entry && !this.closed) this.make(def, entry, memoryMb);
-      });
+    if (again && this.spares > 0 && this.spareCount() < this.maxSpares && !entry.making && entry.spares.length < this.spares) {
+      whenQuiet(
+        () => {
+          if (!entry.making && entry.spares.length < this.spares && this.entries.get(def) === entry && !this.closed) this.make(def, entry, memoryMb);
+        },
+        { isBusy: this.isBusy, maxWaitMs: SPARE_MAX_DEFER_MS },
+      );
     }
     return ready;
   }

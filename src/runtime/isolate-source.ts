@@ -43,10 +43,15 @@ export function readManifest(): SandboxManifest {
   return JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
 }
 
-/** The platform a snapshot belongs to: the sandbox bundle, Node, V8, isolated-vm and its patches. */
+/** Bump when scripts/build-snapshot.mjs makes a different snapshot of the same bundle (2: with
+ *  the warm-up script), so cached files are rebuilt. */
+const SNAPSHOT_FORMAT = '2';
+
+/** The platform a snapshot belongs to: the sandbox bundle, how it is snapshotted, Node, V8,
+ *  isolated-vm and its patches. */
 export function snapshotKey(manifest: SandboxManifest): string {
   return createHash('sha256')
-    .update([manifest.hash, process.version, process.versions.v8, ivmVersion, expectedPatchLevel].join('\0'))
+    .update([manifest.hash, SNAPSHOT_FORMAT, process.version, process.versions.v8, ivmVersion, expectedPatchLevel].join('\0'))
     .digest('hex')
     .slice(0, 24);
 }

@@ -28,6 +28,8 @@ export interface PoolOptions {
   parallelBuilds?: number;
   /** false: every refill build waits for a quiet moment, even when the pool is far behind (ablation; see pump) */
   urgentRefill?: boolean;
+  /** warm-up rounds per pooled isolate (default WARM_UP_ROUNDS; bench A/Bs) */
+  warmUpRounds?: number;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -168,7 +170,7 @@ export class IsolatePool {
       // first runs of that code.
       // A warm-up that keeps failing (a machine too slow for its timeout) is given up on: pooled
       // isolates then go out unwarmed, which costs only speed.
-      warmed = this.warmUpFailures >= MAX_WARM_UP_FAILURES || (await isolate.warm());
+      warmed = this.warmUpFailures >= MAX_WARM_UP_FAILURES || (await isolate.warm(this.options.warmUpRounds));
     } finally {
       this.warming--;
     }

@@ -75,9 +75,11 @@ function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isol
 /** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
  *  warmUp in sandbox/dispatch.ts). V8 allocates feedback vectors after a function's 8th call, so
  *  fewer than ~10 rounds leave the inline caches cold; past that, V8's baseline compiler keeps
- *  paying off up to a few dozen rounds and no further (bench/README.md has the measurements), for
- *  a small share of what a pooled isolate costs. 32 takes most of that gain. */
-const WARM_UP_ROUNDS = 32;
+ *  paying off up to a few dozen rounds and no further. The base snapshot already holds the
+ *  bytecode of the functions a first request runs (scripts/build-snapshot.mjs warms a throwaway
+ *  context before snapshotting), so 16 rounds here give the first request what 32 gave without
+ *  it, for ~1.1 ms of the isolate's CPU instead of ~2.9 (bench/README.md, issue 23 round 5). */
+export const WARM_UP_ROUNDS = 16;
 
 /** What booting a fresh isolate's sandbox yields (see create). */
 interface Booted {
@@ -142,8 +144,12 @@ export class ReadyIsolate {
       const boot = (await context.global.get(BOOT_GLOBAL, { reference: true })) as ivm.Reference<Function>;
       const entry = (await boot.apply(undefined, bridgeArguments(bridge, memoryMb), { result: { reference: true } })) as ivm.Reference<Record<string, Function>>;
       boot.release();
-      const refs = await Promise.all(BOOT_NAMES.map((name) => entry.get(name, { reference: true }) as Promise<ivm.Reference<Function>>));
-      const ready = booted(context, bridge, refs, await entry.get(PRELUDE_EVALUATED_AT));
+      // Read here, not on isolated-vm's threads: boot's answer is an object literal of the
+      // sandbox's (own data properties only), so reading it runs no JavaScript, and this new
+      // isolate is idle (its lock free). Fifteen async reads cost ~0.17 ms on the path of a
+      // cold start from a deployment snapshot; these ~0.06 ms (bench/README.md, round 5).
+      const refs = BOOT_NAMES.map((name) => entry.getSync(name, { reference: true }) as ivm.Reference<Function>);
+      const ready = booted(context, bridge, refs, entry.getSync(PRELUDE_EVALUATED_AT));
       entry.release();
       return new ReadyIsolate(isolate, ready, memoryMb, inspector);
     } catch (error) {
@@ -156,9 +162,10 @@ export class ReadyIsolate {
    *  threads), so the cold start that takes it does not pay for V8's first runs. Returns false if
    *  the warm-up did not complete (cut by its timeout, say): the caller must not hand the isolate
    *  to a worker then, since guest state may not have been reset. */
-  async warm(): Promise<boolean> {
+  async warm(rounds = WARM_UP_ROUNDS): Promise<boolean> {
+    if (rounds <= 0) return true;
     try {
-      await this.warmUpEntry.apply(undefined, [WARM_UP_ROUNDS], { result: { promise: true }, timeout: 5000 });
+      await this.warmUpEntry.apply(undefined, [rounds], { result: { promise: true }, timeout: 5000 });
       return true;
     } catch {
       return false;

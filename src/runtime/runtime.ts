@@ -105,10 +105,10 @@ export class Runtime {
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
-    // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
-    this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, options.deploymentSnapshots ?? {});
-    this.workerCodeCache = options.workerCodeCache !== false;
     const isBusy = () => this.activeRequests > 0;
+    // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
+    this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, { isBusy, ...options.deploymentSnapshots });
+    this.workerCodeCache = options.workerCodeCache !== false;
     const poolOptions = { ...options.pool, isBusy };
     this.reaper = new IsolateReaper({ isBusy });
     this.pool = new IsolatePool(source, options.inspector ? { ...poolOptions, enabled: false, inspector: true } : poolOptions);

@@ -243,4 +243,56 @@ describe('when a cold start uses the deployment snapshot', () => {
       runtime.close();
     }
   });
+
+  it('a version that cold-starts again gets a spare isolate from its snapshot, which its next cold start takes', async () => {
+    const { logger } = captureLogger();
+    const runtime = await Runtime.create({ logger, pool: { min: 1, max: 2 } });
+    try {
+      const big = worker(`const table = ${JSON.stringify('y'.repeat(70 * 1024))};\nlet served = 0;\nexport default { fetch() { return new Response('big ' + table.length + ' ' + ++served) } }`);
+      const built = await buildDeploymentSnapshot(big);
+      expect(built.ok ? '' : built.reason).toBe('');
+      runtime.deploy({ ...def('big', big.modules), snapshot: built.ok ? built.snapshot : undefined });
+      const snapshots = runtime.snapshots!;
+      const made = () => snapshots.stats.made;
+      const coldStart = async () => {
+        const body = (await text(runtime, 'big', req('/'))).body;
+        runtime.evict('big');
+        return body;
+      };
+      // Every answer counts from 1: the builder's warm-up request to GET / ran in a throwaway
+      // context, so none of its state (the counter) is in the snapshot.
+      // First cold start: one isolate made for it, no spare (the version may not come back soon).
+      expect(await coldStart()).toBe(`big ${70 * 1024} 1`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect([made(), snapshots.stats.taken]).toEqual([1, 1]);
+      // Second, while the first is recent: made on demand again, and a spare made after it.
+      expect(await coldStart()).toBe(`big ${70 * 1024} 1`);
+      await until(() => made() === 3);
+      // Third: takes the spare (a fresh isolate: its top-level state is the snapshot's), and the
+      // spare is made again.
+      expect(await coldStart()).toBe(`big ${70 * 1024} 1`);
+      expect(snapshots.stats.taken).toBe(3);
+      await until(() => made() === 4);
+      // With spares off, every cold start makes its own.
+      const off = await Runtime.create({ logger, pool: { min: 1, max: 2 }, deploymentSnapshots: { spares: 0 } });
+      try {
+        off.deploy({ ...def('big', big.modules), snapshot: built.ok ? built.snapshot : undefined });
+        for (let i = 0; i < 3; i++) {
+          expect((await text(off, 'big', req('/'))).body).toBe(`big ${70 * 1024} 1`);
+          off.evict('big');
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect([off.snapshots!.stats.made, off.snapshots!.stats.taken]).toEqual([3, 3]);
+      } finally {
+        off.close();
+      }
+    } finally {
+      runtime.close();
+    }
+  });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(condition()).toBe(true);
+}
