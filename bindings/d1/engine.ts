@@ -126,8 +126,11 @@ export class D1Engine {
     return { count, duration };
   }
 
-  /** The whole database as one SQLite file image (D1's dump()). */
-  dump(): Uint8Array {
+  /** The whole database as one SQLite file image (D1's dump()); refused when larger than `maxBytes`
+   *  (a guest's dump() is an answer like any other, bounded as one, and this is checked before a
+   *  copy of the file is made). */
+  dump(maxBytes?: number): Uint8Array {
+    if (maxBytes !== undefined && this.size() > maxBytes) throw new D1QueryError(`dump too large: the database is ${this.size()} bytes, more than ${maxBytes}; the operator can export it (GET /d1/:id/export on the admin API)`);
     // serialize() reads the page count and size with pragmas of its own
     this.#internal = true;
     try {

@@ -45,7 +45,7 @@ function handle(request: ExecutorRequest): ExecutorReply {
       case 'exec':
         return { id: request.id, ok: engine.exec(request.sql, request.lines) };
       case 'dump':
-        return { id: request.id, ok: engine.dump() };
+        return { id: request.id, ok: engine.dump(request.maxBytes) };
       case 'size':
         return { id: request.id, ok: engine.size() };
     }
@@ -56,7 +56,11 @@ function handle(request: ExecutorRequest): ExecutorReply {
 }
 
 process.on('message', (request: ExecutorRequest) => {
+  // The CPU each request took goes back with its answer: the server meters it to the invocation.
+  const before = process.cpuUsage();
   const reply = handle(request);
+  const used = process.cpuUsage(before);
+  reply.cpuUs = used.user + used.system;
   if (process.connected) process.send!(reply, undefined, undefined, () => {});
 });
 // The server going away takes the executor with it.

@@ -6,7 +6,7 @@
 // arrays of numbers).
 import { hostCall } from '../../sandbox/bridge.js';
 import { D1_OPS } from '../../protocol/wall.js';
-import type { WireD1ExecAnswer, WireD1Meta, WireD1QueryAnswer, WireD1Result, WireD1Value } from './protocol.js';
+import { D1_LIMITS, type WireD1ExecAnswer, type WireD1Meta, type WireD1QueryAnswer, type WireD1Result, type WireD1Statement, type WireD1Value } from './protocol.js';
 
 const constructToken = Symbol('D1Database');
 const FIRST_PRIMARY = 'first-primary';
@@ -45,6 +45,20 @@ function bindValue(value: unknown): WireD1Value {
   throw new Error(`D1_TYPE_ERROR: ${message}`, { cause: new Error(message) });
 }
 
+/** A batch's SQL and values together are bounded before they are copied to the host: a string
+ *  bound many times is one string here but a copy per use once it crosses (the host checks too). */
+function checkCallBytes(wire: WireD1Statement[]): void {
+  let bytes = 0;
+  for (const { sql, params } of wire) {
+    bytes += sql.length;
+    for (const value of params) bytes += typeof value === 'string' ? value.length : value instanceof ArrayBuffer ? value.byteLength : 8;
+  }
+  if (bytes > D1_LIMITS.maxCallBytes) {
+    const message = `batch too large: its SQL and bound values are more than ${D1_LIMITS.maxCallBytes} bytes together: SQLITE_TOOBIG`;
+    throw new Error(`D1_ERROR: ${message}`, { cause: new Error(message) });
+  }
+}
+
 function cell(value: WireD1Value): unknown {
   return value instanceof ArrayBuffer ? Array.from(new Uint8Array(value)) : value;
 }
@@ -69,6 +83,7 @@ class SessionState {
 
   async query(statements: D1PreparedStatement[]): Promise<WireD1Result[]> {
     const wire = statements.map((s) => ({ sql: s.statement, params: paramsOf(s) }));
+    checkCallBytes(wire);
     const answer = await call<WireD1QueryAnswer>(D1_OPS.query, this.binding, wire);
     if (this.keepsBookmark) {
       const current = this.bookmark();

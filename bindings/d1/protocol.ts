@@ -16,6 +16,9 @@ export const D1_LIMITS = {
   maxBatchStatements: 1000,
   /** queries (statements) one invocation may run (Workers Paid) */
   maxQueriesPerInvocation: 1000,
+  /** bytes of SQL and bound values in one call (a batch): Cinder's own bound (D1 documents none),
+   *  the size of D1's largest answer (50 MB); a value bound many times counts each time */
+  maxCallBytes: 50_000_000,
 } as const;
 
 /** A bound value or a cell as it crosses: BLOBs as bytes (the guest turns result BLOBs into

@@ -3,7 +3,7 @@
 // theirs), and the calls the guest, the admin API and the CLI make, all through one executor.
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { D1Error, D1Executor, type D1ExecutorOptions } from './executor.js';
+import { D1Error, D1Executor, type D1Caller, type D1ExecutorOptions } from './executor.js';
 import type { WireD1ExecAnswer, WireD1QueryAnswer, WireD1Statement } from './protocol.js';
 import { D1_LIMITS } from './protocol.js';
 
@@ -56,21 +56,23 @@ export class D1Service {
   }
 
   /** Statements in one transaction (a batch; one statement for prepare().all() and friends). */
-  async query(ref: D1DatabaseRef, statements: WireD1Statement[]): Promise<WireD1QueryAnswer> {
+  async query(ref: D1DatabaseRef, statements: WireD1Statement[], caller?: D1Caller): Promise<WireD1QueryAnswer> {
     if (statements.length === 0) throw new D1Error('No SQL statements detected.');
     if (statements.length > D1_LIMITS.maxBatchStatements) throw new D1Error(`too many statements in one batch: ${statements.length} (at most ${D1_LIMITS.maxBatchStatements})`);
-    return (await this.#executor.run(this.path(ref), { op: 'query', options: this.#engine, statements })) as WireD1QueryAnswer;
+    return (await this.#executor.run(this.path(ref), { op: 'query', options: this.#engine, statements }, caller)) as WireD1QueryAnswer;
   }
 
   /** Multi-statement SQL text, statement by statement: line by line as the guest's exec() runs
    *  on D1 (`lines`), or split on semicolons as a .sql file (`cinder d1 execute --file`). */
-  async exec(ref: D1DatabaseRef, sql: string, options: { lines?: boolean } = {}): Promise<WireD1ExecAnswer> {
-    return (await this.#executor.run(this.path(ref), { op: 'exec', options: this.#engine, sql, lines: options.lines === true })) as WireD1ExecAnswer;
+  async exec(ref: D1DatabaseRef, sql: string, options: { lines?: boolean } = {}, caller?: D1Caller): Promise<WireD1ExecAnswer> {
+    return (await this.#executor.run(this.path(ref), { op: 'exec', options: this.#engine, sql, lines: options.lines === true }, caller)) as WireD1ExecAnswer;
   }
 
-  /** The database as a SQLite file image. */
-  async dump(ref: D1DatabaseRef): Promise<Uint8Array> {
-    return (await this.#executor.run(this.path(ref), { op: 'dump', options: this.#engine })) as Uint8Array;
+  /** The database as a SQLite file image. For a guest (`caller`), an answer like any other: no
+   *  larger than the result size limit. The operator's export has no such bound. */
+  async dump(ref: D1DatabaseRef, caller?: D1Caller): Promise<Uint8Array> {
+    const maxBytes = caller ? this.#engine.maxResultBytes : undefined;
+    return (await this.#executor.run(this.path(ref), { op: 'dump', options: this.#engine, maxBytes }, caller)) as Uint8Array;
   }
 
   /** An account's databases (those that have been written to or opened). */
@@ -94,7 +96,7 @@ export class D1Service {
   /** Delete a database and its files; false when there was none. */
   async delete(ref: D1DatabaseRef): Promise<boolean> {
     const path = this.path(ref);
-    await this.#executor.run(path, { op: 'close' });
+    await this.#executor.closeFile(path);
     if (!existsSync(path)) return false;
     for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
     return true;

@@ -108,7 +108,7 @@ export class DurableObjects {
     this.placement = options.placement ?? null;
     this.storageProcesses = new ExecutorProcesses(childEntry(import.meta.url, 'storage-process.js'), {
       processes: options.storageProcesses,
-      ended: (reason, cpuMs) => new StorageCallEnded(reason, cpuMs),
+      ended: (reason, cpuMs, cap) => new StorageCallEnded(reason, cpuMs, cap),
     });
     this.hibernation = new HibernatableSockets({
       wake: (ref, socketId, event, bytes, timeoutMs) => this.wake(ref, socketId, event, bytes, timeoutMs),

@@ -69,9 +69,13 @@ export class ObjectStorage {
     const out: [string, unknown][] = [];
     const kv = this.kv(false);
     if (!kv) return out;
+    let total = 0;
     for (const key of list) {
       const bytes = kv.get.get(key) as Buffer | undefined;
-      if (bytes !== undefined) out.push([key, deserialize(bytes)]);
+      if (bytes === undefined) continue;
+      total += bytes.byteLength;
+      if (total > DO_LIMITS.maxReadBytes) throw new StorageError(`get(): the values are larger than ${DO_LIMITS.maxReadBytes} bytes together; get fewer keys at once`, 'RangeError');
+      out.push([key, deserialize(bytes)]);
     }
     return out;
   }
@@ -140,8 +144,15 @@ export class ObjectStorage {
     if (!this.kv(false)) return [];
     const order = options.reverse === true ? 'DESC' : 'ASC';
     const sql = `SELECT key, value FROM _cf_KV${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY key ${order} LIMIT ?`;
-    const rows = this.db.prepare(sql).raw().all(...params, limit) as [string, Buffer][];
-    return rows.map(([key, bytes]) => [key, deserialize(bytes)]);
+    // Read row by row: an object of a gigabyte listed without a limit stops at the bound, not in memory.
+    const out: [string, unknown][] = [];
+    let total = 0;
+    for (const [key, bytes] of this.db.prepare(sql).raw().iterate(...params, limit) as Iterable<[string, Buffer]>) {
+      total += bytes.byteLength + key.length;
+      if (total > DO_LIMITS.maxReadBytes) throw new StorageError(`list(): the entries are larger than ${DO_LIMITS.maxReadBytes} bytes together; pass a limit (and start after the last key) to read them in pages`, 'RangeError');
+      out.push([key, deserialize(bytes)]);
+    }
+    return out;
   }
 
   deleteAll(): void {

@@ -30,6 +30,9 @@ export const DO_LIMITS = {
   /** rows one sql.exec() may return, and bytes of them (the cursor is materialized on the host) */
   maxSqlRows: 100_000,
   maxSqlResultBytes: 32 * 1024 * 1024,
+  /** bytes of values one get() of many keys or one list() may answer with: Cinder's own bound
+   *  (Cloudflare's is the isolate's memory), so an object's whole file is never copied at once */
+  maxReadBytes: 64 * 1024 * 1024,
   /** a name given to idFromName (UTF-8 bytes) */
   maxNameBytes: 2048,
 } as const;

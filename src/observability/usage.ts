@@ -83,6 +83,8 @@ export interface MinuteUsage {
   bytesIn: number;
   bytesOut: number;
   peakMemoryBytes: number;
+  /** host CPU spent for the worker outside its isolate (D1 queries, key generation), ms */
+  hostWorkMs: number;
   cpuHist: Histogram;
   wallHist: Histogram;
   cpuMin: number;
@@ -110,6 +112,7 @@ export function emptyMinute(worker: string, minute: number): MinuteUsage {
     bytesIn: 0,
     bytesOut: 0,
     peakMemoryBytes: 0,
+    hostWorkMs: 0,
     cpuHist: {},
     wallHist: {},
     cpuMin: Infinity,
@@ -132,6 +135,7 @@ export function addRecord(row: MinuteUsage, record: InvocationRecord): void {
   row.bytesIn += record.bytesIn;
   row.bytesOut += record.bytesOut;
   row.peakMemoryBytes = Math.max(row.peakMemoryBytes, record.peakMemoryBytes);
+  row.hostWorkMs += record.hostWorkMs ?? 0;
   const cpuBucket = bucketOf(record.cpuMs);
   const wallBucket = bucketOf(record.wallMs);
   row.cpuHist[cpuBucket] = (row.cpuHist[cpuBucket] ?? 0) + 1;
@@ -155,6 +159,7 @@ export function mergeMinute(target: MinuteUsage, source: MinuteUsage): MinuteUsa
   target.bytesIn += source.bytesIn;
   target.bytesOut += source.bytesOut;
   target.peakMemoryBytes = Math.max(target.peakMemoryBytes, source.peakMemoryBytes);
+  target.hostWorkMs += source.hostWorkMs;
   addTo(target.cpuHist, source.cpuHist);
   addTo(target.wallHist, source.wallHist);
   target.cpuMin = Math.min(target.cpuMin, source.cpuMin);
@@ -179,6 +184,8 @@ export interface UsageSummary {
   bytes_in: number;
   bytes_out: number;
   peak_memory_bytes: number;
+  /** host CPU spent for the worker outside its isolate (D1 queries, key generation), ms */
+  host_work_ms: number;
   outcomes: Partial<Record<Outcome, number>>;
 }
 
@@ -210,6 +217,7 @@ export function summarize(worker: string, rows: MinuteUsage[], from: number, to:
     bytes_in: total.bytesIn,
     bytes_out: total.bytesOut,
     peak_memory_bytes: total.peakMemoryBytes,
+    host_work_ms: round3(total.hostWorkMs),
     outcomes: total.outcomes,
   };
 }
@@ -369,6 +377,7 @@ export function toRow(row: MinuteUsage): UsageRow {
       cpu_max: row.cpuMax,
       wall_min: Number.isFinite(row.wallMin) ? row.wallMin : null,
       wall_max: row.wallMax,
+      host_work_ms: row.hostWorkMs,
     }),
   };
 }
@@ -382,6 +391,8 @@ export function fromRow(row: UsageRow): MinuteUsage {
     cpu_max: number;
     wall_min: number | null;
     wall_max: number;
+    /** absent in rows written before it was kept */
+    host_work_ms?: number;
   };
   return {
     worker: row.worker,
@@ -397,6 +408,7 @@ export function fromRow(row: UsageRow): MinuteUsage {
     bytesIn: row.bytes_in,
     bytesOut: row.bytes_out,
     peakMemoryBytes: row.peak_memory_bytes,
+    hostWorkMs: detail.host_work_ms ?? 0,
     cpuHist: detail.cpu_hist,
     wallHist: detail.wall_hist,
     cpuMin: detail.cpu_min ?? Infinity,

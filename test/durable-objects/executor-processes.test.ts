@@ -36,12 +36,32 @@ function children(): Set<number> {
 }
 
 function opCall(cpuMs: number): OpCall {
-  return { limits: { cpuMs }, invocation: undefined, exceeded: () => {} } as unknown as OpCall;
+  return { worker: { name: 'w' }, limits: { cpuMs }, invocation: undefined, exceeded: () => {} } as unknown as OpCall;
 }
 
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
 
 describe('executor processes losing their child', () => {
+  it('a storage call running when its lease lapses is ended with the fencing error, and the CPU it used is charged', async () => {
+    const processes = executor(childEntry(new URL('../../bindings/durable-objects/host.ts', import.meta.url).href, 'storage-process.js'));
+    const until = performance.now() + 300;
+    const fence: Fence = {
+      holder: 'h',
+      token: 1,
+      validUntil: () => until,
+      check: () => {
+        if (performance.now() > until) throw new PlacementLostError('this process lost its Durable Object lease and no longer holds the object; nothing was written');
+      },
+    };
+    const store = new ObjectStorageClient(processes, { key: 'lapsing', file: join(dir, 'lapsing.sqlite'), sqlite: true, maxDatabaseBytes: 1 << 30 }, fence);
+    const invocation = { cpuNs: 0n, signal: new AbortController().signal, requestId: 'r', subrequests: 0, bytesIn: 0, bytesOut: 0, hostWorkMs: 0 };
+    const call = { worker: { name: 'w' }, limits: { cpuMs: 60_000 }, invocation, exceeded: () => {} } as unknown as OpCall;
+    await expect(store.call('sql', ['exec', RUNAWAY, []], call)).rejects.toThrow(/lost its Durable Object lease/);
+    // (the runaway statement ran on its core from the start until the lapse)
+    expect(Number(invocation.cpuNs) / 1e6).toBeGreaterThan(100);
+  });
+
+
   it('a storage process killed with SIGKILL while calls wait: the running call fails clearly, the queued ones run on a fresh process', async () => {
     const before = children();
     const processes = executor(childEntry(new URL('../../bindings/durable-objects/host.ts', import.meta.url).href, 'storage-process.js'));

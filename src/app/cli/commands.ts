@@ -11,6 +11,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { D1_QUERY_MS_MAX, queryMsError } from '../../../bindings/d1/executor.js';
 import { createLogger } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
@@ -87,6 +88,7 @@ function serveCommand(): Command {
     .option('--max-subrequests <n>', `ceiling on subrequests per invocation (default ${DEFAULT_CEILINGS.subrequests})`, positive)
     .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
     .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
+    .option('--d1-query-ms <ms>', `the longest one D1 query (a batch, an exec) may run before it is ended (default 30000, D1's own; at most ${D1_QUERY_MS_MAX})`, positive)
     .option('--colo <name>', 'request.cf.colo: a name for where this server is', 'LOCAL')
     .option('--trust-proxy <cidrs>', 'proxies in front (comma-separated addresses or CIDR ranges) whose CF-Connecting-IP / X-Forwarded-For / CF-IPCountry are believed; otherwise the socket peer is the client')
     .option('--origin <pattern=url>', 'where a request goes when its worker throws after ctx.passThroughOnException(), e.g. "example.com/*=http://10.0.0.5:8080" (repeatable; obeys --allow-private-fetch)', (value: string, previous: string[]) => [...previous, value], [] as string[])
@@ -97,6 +99,7 @@ function serveCommand(): Command {
       const limitCeilings = { cpuMs: opts.maxCpuMs, wallMs: opts.maxWallMs, memoryMb: opts.maxMemoryMb, startupMs: opts.maxStartupMs, subrequests: opts.maxSubrequests, requestBodyBytes: opts.maxRequestBodyBytes };
       // Refused before anything starts: a ceiling over the hard maximum is an operator error.
       resolveCeilings(limitCeilings);
+      if (opts.d1QueryMs !== undefined && queryMsError(opts.d1QueryMs)) throw new InvalidArgumentError(`--d1-query-ms: ${queryMsError(opts.d1QueryMs)}`);
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
       const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
@@ -149,7 +152,7 @@ function serveCommand(): Command {
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).
         // Queues: producers, and consumers for what each worker's live version consumes.
-        extensions: [kvServeExtension({ redis }), d1ServeExtension(), r2ServeExtension(), queuesServeExtension({ redis })],
+        extensions: [kvServeExtension({ redis }), d1ServeExtension({ service: { timeoutMs: opts.d1QueryMs } }), r2ServeExtension(), queuesServeExtension({ redis })],
       });
       // Human lines go to stderr; stdout is the JSON log stream. The token is written here only
       // when it was just generated, and never through the logger.
