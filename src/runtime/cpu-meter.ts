@@ -42,16 +42,9 @@ export class CpuMeter {
     this.lastSampleAt = performance.now();
   }
 
-  /** set by progress(), taken by the next sample() */
-  private progressed = false;
-
-  /** The guest called the host, so whatever runs is not one endless slice. Noted, not read: the
-   *  next sample() takes its own reading as the slice's start, at most one watchdog interval
-   *  later. A read is a system call on another thread's CPU clock, and every crossing makes one:
-   *  ~5 µs each on a busy machine, 3% of the serving thread under a fan-out (bench/README.md,
-   *  "issue 22: fan-out and SSRF"). */
+  /** The guest called the host, so whatever runs is not one endless slice. */
   progress(): void {
-    this.progressed = true;
+    this.cpuAtProgress = this.read();
   }
 
   /** progress(), with the reading sample() has just taken (one clock read fewer). */
@@ -65,10 +58,6 @@ export class CpuMeter {
     const cpu = this.read();
     const delta = cpu - this.lastCpu;
     this.lastCpu = cpu;
-    if (this.progressed) {
-      this.progressed = false;
-      this.cpuAtProgress = cpu;
-    }
     const now = performance.now();
     const wallNs = (now - this.lastSampleAt) * 1e6;
     if (wallNs > 0) {
