@@ -5,6 +5,7 @@
 //   node bench/profile.mjs warm [--seconds=5] [--no-snapshot]
 //   node bench/profile.mjs cold [--n=300] [--worker=hello|hono] [--no-snapshot]
 //   node bench/profile.mjs serve [--seconds=5] [--worker=hello|hono]
+//   node bench/profile.mjs attack [--attack=fan-out] [--n=60]
 //
 // `serve` profiles the real `cinder serve` process as bench/warm.mjs runs it (CLI, default
 // logging to a pipe, workers deployed through the admin API), under wrk at 50 connections.
@@ -22,6 +23,7 @@ import { buildWorkers, buildDir } from './lib/build-workers.mjs';
 import { benchDir, startCinderServe, startNodeServer } from './lib/procs.mjs';
 import { runLoad } from './warm.mjs';
 import { table } from './lib/stats.mjs';
+import { ATTACKS, workerName } from './lib/attack-workers.mjs';
 
 const argv = process.argv.slice(2);
 const mode = argv.find((a) => !a.startsWith('--')) ?? 'warm';
@@ -38,12 +40,27 @@ await buildWorkers();
 const before = new Set(readdirSync(profileDir));
 const profArgs = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=100'];
 const server =
-  mode === 'serve'
+  mode === 'serve' || mode === 'attack'
     ? await startCinderServe({ hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-example.mjs') }, { execArgv: profArgs })
     : await startNodeServer('cinder.mjs', { snapshot, workers: { hello: join(buildDir, 'hello.mjs'), hono: join(buildDir, 'hono-app.mjs') } }, { execArgv: profArgs });
 // serve mode: the warm bench's Hono row (a JSON route with a path parameter)
 const path = worker === 'hono' ? (mode === 'serve' ? '/api/users/42?field=name&field=email' : '/api/highlight?lang=javascript') : '/';
-if (mode === 'cold') {
+if (mode === 'attack') {
+  // one of bench/attacks.mjs's attack workers, requested --n times from 3 connections
+  const attack = opt('attack', 'fan-out');
+  const [code, bindings] = ATTACKS[attack];
+  const form = new FormData();
+  form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
+  form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
+  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${workerName(attack)}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
+  if (!res.ok) throw new Error(`deploy: ${res.status} ${await res.text()}`);
+  let left = Number(opt('n', 60));
+  await Promise.all([0, 1, 2].map(async () => {
+    const client = new LeanClient({ port: server.port });
+    while (left-- > 0) await client.get('/', `${workerName(attack)}.bench`, { timeoutMs: 60_000 });
+    client.close();
+  }));
+} else if (mode === 'cold') {
   const client = new LeanClient({ port: server.port });
   const n = Number(opt('n', 300));
   for (let i = 0; i < n; i++) {

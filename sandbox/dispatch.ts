@@ -251,9 +251,11 @@ function encodeResult(out: DispatchResult<WireResponse>): DispatchResult<WireRes
 }
 
 /** Host entry: a fetch event. The request comes as a JSON string when it has no body in hand
- *  (see wireArgument on the host), as copied data otherwise. */
-export async function dispatchFetch(id: number, wire: WireRequest | string): Promise<DispatchResult<WireResponse> | string> {
-  return encodeResult(await dispatchFetchEvent(id, typeof wire === 'string' ? (jsonParse(wire) as WireRequest) : wire));
+ *  (see wireArgument on the host), as copied data otherwise. `invocationsLeft` and `request` (here
+ *  and in the other entries that take them): the request's invocation allowance, and the request
+ *  as this isolate numbers them (protocol/request-tree.ts). */
+export async function dispatchFetch(id: number, wire: WireRequest | string, invocationsLeft?: number, request?: number): Promise<DispatchResult<WireResponse> | string> {
+  return encodeResult(await dispatchFetchEvent(id, typeof wire === 'string' ? (jsonParse(wire) as WireRequest) : wire, invocationsLeft, request));
 }
 
 // --- fetch events in batches ---------------------------------------------------------------------
@@ -290,7 +292,7 @@ export async function dispatchFetchBatch(batch: string): Promise<string | unknow
     const run = async () => {
       let answer: DispatchResult<WireResponse> | string;
       try {
-        answer = encodeResult(await dispatchFetchEvent(id, requests[i]));
+        answer = encodeResult(await dispatchFetchEvent(id, requests[i], undefined, undefined));
       } catch (error) {
         // (dispatchFetchEvent answers every error of the worker's; this is the batch's own)
         answer = { exception: describeError(error), pending: false };
@@ -330,8 +332,8 @@ export function awaitFetch(id: number): DispatchResult<WireResponse> | string | 
   return new Promise((resolve) => lateWaiters.set(id, resolve));
 }
 
-async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<DispatchResult<WireResponse>> {
-  const state = beginInvocation(id);
+async function dispatchFetchEvent(id: number, wire: WireRequest, invocationsLeft: number | undefined, requestKey: number | undefined): Promise<DispatchResult<WireResponse>> {
+  const state = beginInvocation(id, invocationsLeft, requestKey);
   enter(id);
   try {
     const request = requestFromWire(wire);
@@ -360,8 +362,8 @@ async function dispatchFetchEvent(id: number, wire: WireRequest): Promise<Dispat
 }
 
 /** Host entry: an event an add-on handles (addon-events.ts), e.g. a Durable Object's. */
-export async function dispatchAddonEvent(id: number, kind: string, payload: unknown): Promise<DispatchResult<object>> {
-  const state = beginInvocation(id);
+export async function dispatchAddonEvent(id: number, kind: string, payload: unknown, invocationsLeft?: number, request?: number): Promise<DispatchResult<object>> {
+  const state = beginInvocation(id, invocationsLeft, request);
   enter(id);
   try {
     const handler = eventHandler(kind);
@@ -522,8 +524,8 @@ export interface RpcResult {
  * method runs on a new instance (ctx, env), as workerd makes one per call; its awaited result must
  * be structured-cloneable, and is cloned out by the host.
  */
-export async function dispatchRpc(id: number, entrypoint: string | null, method: string, args: unknown[]): Promise<DispatchResult<RpcResult>> {
-  const state = beginInvocation(id);
+export async function dispatchRpc(id: number, entrypoint: string | null, method: string, args: unknown[], invocationsLeft?: number, request?: number): Promise<DispatchResult<RpcResult>> {
+  const state = beginInvocation(id, invocationsLeft, request);
   enter(id);
   try {
     const target = entrypoint === null ? workerModule : workerNamespace?.[entrypoint];

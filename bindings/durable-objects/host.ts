@@ -366,11 +366,12 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     } else {
       throw new TypeError('Durable Object call: invalid request');
     }
-    // Each call is a subrequest of the caller and an invocation of the request tree it serves.
-    chargeSubrequest(invocation, call.limits.subrequests);
+    // Each call is an invocation of the request tree it serves and a subrequest of the caller; the
+    // invocation cap first, as for service calls (a call refused there changes no count).
     const depth = invocation.place.depth + 1;
     if (depth > MAX_SERVICE_DEPTH) throw new Error(`env.${String(binding)}: a chain of calls deeper than ${MAX_SERVICE_DEPTH} workers and objects`);
     invocation.place.tree.chargeInvocation();
+    chargeSubrequest(invocation, call.limits.subrequests);
     const out = await objects.deliver(namespace, id, name, event, { tree: invocation.place.tree, depth }, trigger);
     if (out.failure !== undefined) throw new Error(`env.${String(binding)}: ${out.failure}`);
     if (out.error) return { error: out.error };

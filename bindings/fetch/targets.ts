@@ -6,7 +6,15 @@ import { allowedByOperator, isRefusedAddress } from './address-policy.js';
 
 export class PrivateAddressError extends TypeError {
   constructor(host: string) {
-    super(`fetch to ${host} refused: private, loopback, link-local and this host's own addresses are not reachable from workers (cinder serve --allow-private-fetch allows them)`);
+    // Made for the guest, which gets its message only: no host stack is captured (a worker can
+    // make thousands of refused fetches; bench/README.md, issue 22: fan-out and SSRF).
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`fetch to ${host} refused: private, loopback, link-local and this host's own addresses are not reachable from workers (cinder serve --allow-private-fetch allows them)`);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
   }
 }
 

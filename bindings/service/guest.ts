@@ -10,6 +10,19 @@ import { hostByteStream } from '../../sandbox/host-stream.js';
 import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
 import { structuredClone } from '../../sandbox/api/structured-clone.js';
 import { OPS, RPC_RESERVED_METHODS, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
+import { refusedOnHost, spendInvocation } from '../../sandbox/invocation.js';
+
+/** A call through the binding, refused here once the request's invocation allowance is spent
+ *  (sandbox/invocation.ts: the same error as the host's, without crossing). */
+async function serviceCall<T>(op: string, ...args: unknown[]): Promise<T> {
+  const state = spendInvocation();
+  try {
+    return await hostCall<T>(op, ...args);
+  } catch (error) {
+    refusedOnHost(state, error);
+    throw error;
+  }
+}
 
 class Fetcher {
   readonly #binding: string;
@@ -21,7 +34,7 @@ class Fetcher {
   async fetch(input: unknown, init?: unknown): Promise<unknown> {
     const request = new Request(input as never, init as never);
     const wire = await requestToWire(request);
-    const answer = await hostCall<WireResponse>(OPS.serviceFetch, this.#binding, wire);
+    const answer = await serviceCall<WireResponse>(OPS.serviceFetch, this.#binding, wire);
     const stream = answer.stream !== undefined ? hostByteStream(answer.stream) : undefined;
     if (request.method === 'HEAD') return responseFromWire({ ...answer, body: null });
     return responseFromWire(answer, stream);
@@ -38,7 +51,7 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError,
 async function callRpc(binding: string, method: string, args: unknown[]): Promise<unknown> {
   // Refused here, before anything crosses, with the name of what cannot be copied.
   structuredClone(args);
-  const answer = await hostCall<RpcAnswer>(OPS.serviceRpc, binding, method, args);
+  const answer = await serviceCall<RpcAnswer>(OPS.serviceRpc, binding, method, args);
   if ('error' in answer) {
     const Class = ERROR_CLASSES[answer.error.name] ?? Error;
     const error = new Class(answer.error.message);

@@ -18,14 +18,6 @@ export interface ServiceRuntime extends OpRegistry {
   rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId?: string, place?: InvocationPlace): Promise<RuntimeRpcResult>;
 }
 
-export interface ServiceBindingOptions {
-  /** how deep a chain of service calls may go (A -> B -> C ...); stops a worker calling itself forever */
-  maxDepth?: number;
-}
-
-/** Cloudflare allows a chain of 32 workers invoked through service bindings. */
-export const DEFAULT_MAX_DEPTH = MAX_SERVICE_DEPTH;
-
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
 /** The guest is untrusted: check the request it handed over field by field. */
@@ -54,19 +46,24 @@ function rpcSize(value: unknown, what: string, call: string): void {
   if (bytes > MAX_RPC_BYTES) throw new RangeError(`${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`);
 }
 
-export function registerServiceBindings(runtime: ServiceRuntime, options: ServiceBindingOptions = {}): void {
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-
-  /** What a call through `bindingName` may reach, charged to the caller before the callee starts. */
+export function registerServiceBindings(runtime: ServiceRuntime): void {
+  /**
+   * What a call through `bindingName` may reach, charged to the caller before the callee starts.
+   * The request's invocation cap is checked first and a call refused there changes no count: the
+   * guest half refuses calls past the allowance its invocation was handed (an upper bound) with the
+   * same error and without crossing, and must leave every count as this check would. (The depth
+   * check before it cannot fail first: a chain of depth d is d + 1 invocations.) Everything after
+   * the cap check is charged to a call even when it is then refused, as before.
+   */
   const admit = (call: OpCall, bindingName: unknown, what: string) => {
     const binding = typeof bindingName === 'string' ? call.binding(bindingName) : undefined;
     if (!binding || binding.type !== 'service') throw new TypeError(`env.${String(bindingName)} is not a service binding`);
     const { invocation } = call;
     if (!invocation) throw new Error(`env.${bindingName}.${what}() was called outside of a request (after the response and its waitUntil work finished)`);
-    chargeSubrequest(invocation, call.limits.subrequests);
     const depth = invocation.place.depth + 1;
-    if (depth > maxDepth) throw new Error(`env.${bindingName}.${what}(): service binding chain is deeper than ${maxDepth} workers`);
+    if (depth > MAX_SERVICE_DEPTH) throw new Error(`env.${bindingName}.${what}(): service binding chain is deeper than ${MAX_SERVICE_DEPTH} workers`);
     invocation.place.tree.chargeInvocation();
+    chargeSubrequest(invocation, call.limits.subrequests);
     const target = binding.service;
     if (!runtime.has(target) || (binding.account !== undefined && runtime.definition(target)?.account !== binding.account)) {
       throw new Error(`env.${bindingName}.${what}(): no worker named "${target}" is deployed`);
@@ -76,15 +73,16 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
 
   runtime.registerOp(OPS.serviceRpc, async (call: OpCall, args: unknown[]): Promise<RpcAnswer> => {
     const [bindingName, method, rpcArgs] = args;
+    // Same rules as fetch: one invocation of the request tree (checked first, as the guest does),
+    // one subrequest of the caller, the chain's depth, and the caller's own account only (with the
+    // same message as a missing worker).
+    const { binding, target, place } = admit(call, bindingName, String(method).slice(0, 64));
     if (typeof method !== 'string' || !RPC_METHOD.test(method) || RPC_RESERVED_METHODS.includes(method)) {
       throw new TypeError(`env.${String(bindingName)}: ${JSON.stringify(String(method).slice(0, 64))} is not a method that can be called over RPC`);
     }
     if (!Array.isArray(rpcArgs)) throw new TypeError(`env.${String(bindingName)}.${method}(): invalid arguments`);
     const name = `env.${String(bindingName)}.${method}()`;
     rpcSize(rpcArgs, 'arguments', name);
-    // Same rules as fetch: one subrequest of the caller, one invocation of the request tree, the
-    // chain's depth, and the caller's own account only (with the same message as a missing worker).
-    const { binding, target, place } = admit(call, bindingName, method);
     const result = await runtime.rpc(target, binding.type === 'service' ? (binding.entrypoint ?? null) : null, method, rpcArgs, newRequestId(), place);
     if (result.loadError !== undefined) throw new Error(`${name}: worker "${target}" failed to load: ${result.loadError}`);
     if (result.refused !== undefined) throw new Error(`${name}: ${result.refused}`);
@@ -98,7 +96,7 @@ export function registerServiceBindings(runtime: ServiceRuntime, options: Servic
     const [bindingName, rawRequest] = args;
     // Same rule and error as outbound fetch(): each call is one subrequest of the caller, and of
     // the top-level request it serves; the callee's own invocation counts against that request's
-    // invocations (request-tree.ts). All of it is charged before the callee starts. A binding
+    // invocations (request-tree.ts, checked first). All of it is charged before the callee starts. A binding
     // reaches its own account's workers only: the name may have been deleted and taken by another
     // account since the deploy that checked it (same message as a missing worker).
     const { binding, target, place } = admit(call, bindingName, 'fetch');

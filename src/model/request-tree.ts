@@ -6,7 +6,10 @@
 
 /** Workers invoked for one top-level request, the first included (Cloudflare: 32). */
 export const MAX_INVOCATIONS_PER_REQUEST = 32;
-/** How deep a chain of service calls may go (A -> B -> C ...). */
+/** What a call past the cap throws (the guest throws the same: protocol/request-tree.ts). */
+export const TOO_MANY_INVOCATIONS = `Too many worker invocations: one request may invoke at most ${MAX_INVOCATIONS_PER_REQUEST} workers through service bindings.`;
+/** How deep a chain of service calls may go (A -> B -> C ...). Never reached before the
+ *  invocation cap (a chain of depth d is d + 1 invocations of the request). */
 export const MAX_SERVICE_DEPTH = 32;
 
 export class RequestTree {
@@ -24,12 +27,18 @@ export class RequestTree {
     }
   }
 
-  /** A service call is about to start another invocation for this request. */
+  /** A service call is about to start another invocation for this request. Checked before the
+   *  call's subrequest is charged: a call refused here changes no count (so the guest, which
+   *  refuses such calls itself once its allowance is spent, leaves the counts as the host would). */
   chargeInvocation(): void {
-    if (this.invocations + 1 > MAX_INVOCATIONS_PER_REQUEST) {
-      throw new Error(`Too many worker invocations: one request may invoke at most ${MAX_INVOCATIONS_PER_REQUEST} workers through service bindings.`);
-    }
+    if (this.invocations + 1 > MAX_INVOCATIONS_PER_REQUEST) throw new Error(TOO_MANY_INVOCATIONS);
     this.invocations++;
+  }
+
+  /** Invocations the request may still start: handed to each invocation as it starts (its guest
+   *  refuses calls past it without crossing; see protocol/request-tree.ts). Never rises. */
+  invocationsLeft(): number {
+    return Math.max(0, MAX_INVOCATIONS_PER_REQUEST - this.invocations);
   }
 }
 

@@ -48,6 +48,24 @@ interface PendingTimer {
   resolve: (fired: boolean) => void;
 }
 
+/**
+ * An op's error as the guest gets it: its name and message, none of the host's stack (the host's
+ * file paths are not the guest's business). Set before isolated-vm copies the error, so the
+ * host's stack is never formatted either: a refused call (a fetch to a private address, a service
+ * call past the cap) cost ~10 µs of the serving thread for that formatting alone (bench/README.md,
+ * issue 22: fan-out and SSRF).
+ */
+function withoutHostStack(error: unknown): unknown {
+  if (error instanceof Error) {
+    try {
+      error.stack = `${error.name}: ${error.message}`;
+    } catch {
+      // a frozen error keeps its stack
+    }
+  }
+  return error;
+}
+
 export class HostBridge {
   owner: BridgeOwner | null = null;
   readonly call: ivm.Reference<(op: string, invocationId: number, args: unknown[], blocking?: boolean) => Promise<unknown>>;
@@ -72,7 +90,11 @@ export class HostBridge {
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
     // Nobody can receive an answer; rejecting would only surface as an unhandled rejection here.
     if (!this.owner) return undefined;
-    return this.parcelled(await this.owner.callOp(op, Number(invocationId) || 0, args));
+    try {
+      return this.parcelled(await this.owner.callOp(op, Number(invocationId) || 0, args));
+    } catch (error) {
+      throw withoutHostStack(error);
+    }
   }
 
   /** An async op the guest waits for on its own thread (applySyncPromise, sandbox/bridge.ts

@@ -28,6 +28,9 @@ import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
 
+/** What the first invocation of a request is handed beside its event: nothing (see allowance). */
+const NO_ARGUMENTS: [] = [];
+
 export interface FetchResult {
   response?: WireResponse;
   /** the response body, when the guest answered with a stream; pull it to the end or return() */
@@ -390,7 +393,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const shorter = wallMs !== undefined && wallMs < this.limits.wallMs ? setTimeout(() => invocation.abort('wall'), wallMs) : null;
     shorter?.unref();
     try {
-      const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload)]);
+      const call = this.policy.enter(this.ready.entry.dispatchAddonEvent, [invocation.id, kind, copiedArgument(payload), ...this.allowance(invocation)]);
       const out = await this.outcome<unknown>(invocation, call);
       this.activity();
       if (this.overMemory(out) || (out.exception && isMemoryError(out.exception.message))) {
@@ -432,7 +435,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
     try {
       const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
-      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied]);
+      const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied, ...this.allowance(invocation)]);
       const out = await this.outcome<{ value: unknown }>(invocation, call);
       this.activity();
       if (this.overMemory(out)) {
@@ -456,9 +459,30 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    *  in one crossing (see FetchBatch). */
   private dispatchFetch(invocation: Invocation, request: WireRequest): Promise<unknown> {
     const argument = wireArgument(request);
+    // A service or object call's invocation carries its request's allowance and enters alone.
+    const allowance = this.allowance(invocation);
+    if (allowance !== NO_ARGUMENTS) return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, argument, ...allowance]);
     if (typeof argument !== 'string') return this.policy.enter(this.ready.entry.dispatchFetch, [invocation.id, argument]);
     this.fetchBatch ??= new FetchBatch(this.ready.entry, this.policy);
     return this.fetchBatch.add(invocation.id, argument);
+  }
+
+  /** Each request's number in this isolate (numbered here, not process-wide: a guest learns
+   *  nothing of other tenants' requests from it). */
+  private readonly requestKeys = new WeakMap<RequestTree, number>();
+  private nextRequestKey = 1;
+
+  /** The request's invocation allowance as this invocation starts, and which request it is, for an
+   *  invocation a service call or an object call started: its guest refuses service calls past it
+   *  without crossing (protocol/request-tree.ts). A request's first invocation is given nothing:
+   *  its guest knows what a new request may start, and counts alone until it has callees (so the
+   *  warm path copies no more arguments and makes no WeakMap entry per request). */
+  private allowance(invocation: Invocation): [] | [number, number] {
+    const { tree, depth } = invocation.place;
+    if (depth === 0 && tree.invocations === 1) return NO_ARGUMENTS;
+    let key = this.requestKeys.get(tree);
+    if (key === undefined) this.requestKeys.set(tree, (key = this.nextRequestKey++));
+    return [tree.invocationsLeft(), key];
   }
 
   private fetchBatch: FetchBatch | null = null;

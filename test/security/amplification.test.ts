@@ -8,9 +8,14 @@ import { registerServiceBindings } from '../../bindings/service/host.js';
 import type { InvocationRecord } from '../../src/runtime/worker-instance.js';
 import { MAX_LOG_CHARS_PER_INVOCATION, MAX_LOG_LINE_CHARS } from '../../src/runtime/log-budget.js';
 import { LOG_LINE_FLOOR_CHARS } from '../../protocol/console-limits.js';
+import { OPS } from '../../protocol/wall.js';
+import { MAX_INVOCATIONS_PER_REQUEST, TOO_MANY_INVOCATIONS } from '../../protocol/request-tree.js';
+import * as hostTree from '../../src/model/request-tree.js';
 
 let server: TestServer;
 const records: InvocationRecord[] = [];
+/** service calls that crossed to the host, and how many of them the host refused at the cap */
+const crossings = { calls: 0, refusedAtCap: 0 };
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -27,6 +32,22 @@ beforeAll(async () => {
       bindings: { SELF: { type: 'service', service: 'fan' } },
       limits: { subrequests: 1000 },
     },
+    // the same fan-out over RPC: a WorkerEntrypoint calling its own method through the binding
+    rpcfan: {
+      code: `import { WorkerEntrypoint } from 'cloudflare:workers';
+      export default class extends WorkerEntrypoint {
+        async fetch() { return Response.json(await this.spread(0)); }
+        async spread(level) {
+          if (level >= 3) return { refused: 0, errors: [] };
+          const calls = [];
+          for (let i = 0; i < 30; i++) calls.push(this.env.SELF.spread(level + 1).then((r) => r, (e) => ({ refused: 1, errors: [e.constructor.name + ':' + e.message] })));
+          const out = await Promise.all(calls);
+          return { refused: out.reduce((n, r) => n + r.refused, 0), errors: [...new Set(out.flatMap((r) => r.errors))] };
+        }
+      }`,
+      bindings: { SELF: { type: 'service', service: 'rpcfan' } },
+      limits: { subrequests: 1000 },
+    },
     chatty: `export default { fetch() {
       const line = 'x'.repeat(64 * 1024);
       for (let i = 0; i < 200; i++) console.log(line);
@@ -34,6 +55,18 @@ beforeAll(async () => {
     } }`,
     neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
   });
+  // Every service call that crosses the wall reaches the op registered here: counted on its way.
+  const registerOp = server.runtime.registerOp.bind(server.runtime);
+  server.runtime.registerOp = (op, handler) =>
+    registerOp(op, op !== OPS.serviceFetch && op !== OPS.serviceRpc ? handler : async (call, args) => {
+      crossings.calls++;
+      try {
+        return await handler(call, args);
+      } catch (error) {
+        if ((error as Error).message === TOO_MANY_INVOCATIONS) crossings.refusedAtCap++;
+        throw error;
+      }
+    });
   registerServiceBindings(server.runtime);
   server.runtime.onInvocation((record) => records.push(record));
 });
@@ -52,6 +85,47 @@ describe('service-binding fan-out', () => {
     expect(records.filter((r) => r.worker === 'fan').length).toBeLessThanOrEqual(32);
     const answers = await neighbour;
     expect(answers.filter((r) => r.status !== 200 || r.text !== 'neighbour ok')).toHaveLength(0);
+  });
+
+  it('refuses the calls past the allowance in the guest, with the host\'s error and counts, without crossing', async () => {
+    records.length = 0;
+    crossings.calls = crossings.refusedAtCap = 0;
+    const res = await server.request('fan');
+    const out = JSON.parse(res.text);
+    await new Promise((r) => setTimeout(r, 100));
+    // What the user sees is what the host alone gave: 32 invocations; of the 900 level-1 calls one
+    // was admitted, and the 30 calls of the one level-2 invocation were all refused: 929 refusals,
+    // each with the host's message.
+    expect(records.filter((r) => r.worker === 'fan').length).toBe(32);
+    const level1 = out.below.length; // (errors reported up from the level-1 invocations, deduplicated)
+    expect(level1).toBeGreaterThan(0);
+    expect([...out.errors, ...out.below].every((e: string) => e === 'E:' + TOO_MANY_INVOCATIONS)).toBe(true);
+    // Usage: the admitted calls only (30 + 1) are subrequests; a call refused at the cap is not.
+    expect(records.filter((r) => r.worker === 'fan').reduce((sum, r) => sum + r.subrequests, 0)).toBe(31);
+    // The crossings: the top level's 30; of the level-1 invocations' calls, those of the first
+    // to run in each isolate of the worker (4 at most; it spends the allowance for the others
+    // there); none of the level-2 invocation's (handed 0). Without the guest's count: 960
+    // crossings, 929 of them refused on the host.
+    expect(crossings.calls - crossings.refusedAtCap).toBe(31);
+    expect(crossings.calls).toBeLessThanOrEqual(30 + 4 * 30);
+  });
+
+  it('does the same for calls over RPC', async () => {
+    records.length = 0;
+    crossings.calls = crossings.refusedAtCap = 0;
+    const res = await server.request('rpcfan');
+    const out = JSON.parse(res.text);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(records.filter((r) => r.worker === 'rpcfan').length).toBe(32);
+    expect(out.refused).toBe(929);
+    expect(out.errors).toEqual(['Error:' + TOO_MANY_INVOCATIONS]);
+    expect(crossings.calls - crossings.refusedAtCap).toBe(31);
+    expect(crossings.calls).toBeLessThanOrEqual(30 + 4 * 30);
+  });
+
+  it('the guest counts with the host\'s figures and refuses with its words', () => {
+    expect(MAX_INVOCATIONS_PER_REQUEST).toBe(hostTree.MAX_INVOCATIONS_PER_REQUEST);
+    expect(TOO_MANY_INVOCATIONS).toBe(hostTree.TOO_MANY_INVOCATIONS);
   });
 
   it('charges each call to the caller as a subrequest, shared by the whole request', async () => {

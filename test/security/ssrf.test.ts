@@ -57,6 +57,8 @@ beforeAll(async () => {
       probe,
       loop: `export default { async fetch() { try { await fetch(${JSON.stringify(upstream)} + '/loop'); return new Response('followed') } catch (e) { return new Response(e.name + ': ' + e.message) } } }`,
       neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
+      // what a refused fetch's error says inside the worker, stack included
+      stack: `export default { async fetch() { try { await fetch('http://127.0.0.1:1/'); return new Response('reached') } catch (e) { return new Response(e.stack) } } }`,
     },
     { allowPrivateFetch: [`127.0.0.1:${origin.port}`] },
   );
@@ -94,6 +96,11 @@ describe('redirects to refused targets', () => {
       expect(out.error, target).toMatch(/^TypeError: fetch to .* refused: private, loopback/);
     }
     expect(internalHits).toBe(0);
+  });
+
+  it('refuse with an error that carries none of the host\'s stack (its file paths stay on the host)', async () => {
+    const res = await server.request('stack');
+    expect(res.text).toBe("TypeError: fetch to 127.0.0.1:1 refused: private, loopback, link-local and this host's own addresses are not reachable from workers (cinder serve --allow-private-fetch allows them)");
   });
 
   it('refuse a redirect to the data plane itself (another loopback port than the allowed one)', async () => {

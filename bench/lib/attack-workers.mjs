@@ -1,0 +1,70 @@
+// The workers of the hostile-tenant benches (bench/attacks.mjs, bench/attack-cost.mjs): one per
+// attack of test/security/, and the neighbour they must not disturb.
+import { gzipSync } from 'node:zlib';
+
+// a 60 MB run of zeros, gzipped (~60 KB): the decompression bomb of issue 22
+const bomb = gzipSync(Buffer.alloc(60 * 1024 * 1024)).toString('base64');
+const wasmExportedGrowable = [0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 14, 2, 3, 109, 101, 109, 2, 0, 4, 103, 114, 111, 119, 0, 0, 10, 8, 1, 6, 0, 32, 0, 64, 0, 11];
+
+/** name -> [worker code, service bindings?, what it does] */
+export const ATTACKS = {
+  spin: [`export default { fetch() { for (;;) {} } };`, null, 'handler spins to the CPU limit (each request recycles the isolate: the next one is a cold start)'],
+  'cold start per request': [`let x = 0; for (let i = 0; i < 3e7; i++) x = (x + i) | 0; export default { fetch() { for (;;) {} } };`, null, 'a top level burning a few hundred ms, a handler breaching the CPU limit: every request a cold start'],
+  'log flood': [`export default { fetch() { const line = 'x'.repeat(64 * 1024); for (let i = 0; i < 200; i++) console.log(line); return new Response('logged'); } };`, null, '200 console lines of 64 KB per request'],
+  'fan-out': [
+    `export default { async fetch(request, env) {
+      const level = Number(new URL(request.url).searchParams.get('level') || '0');
+      if (level >= 3) return new Response('leaf');
+      const calls = [];
+      for (let i = 0; i < 30; i++) calls.push(env.SELF.fetch('https://fan/?level=' + (level + 1)).then((r) => r.text(), (e) => e.message));
+      return new Response((await Promise.all(calls)).length + ' calls');
+    } };`,
+    [{ type: 'service', name: 'SELF', service: 'attack-fan-out' }],
+    'binds itself, 30 calls per level, 3 levels',
+  ],
+  'decompression bomb': [
+    `const b64 = ${JSON.stringify(bomb)};
+    export default { async fetch() {
+      const hold = new Array(90).fill(0).map(() => new Uint8Array(1024 * 1024).fill(1));
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const out = new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')));
+      const buf = await out.arrayBuffer();
+      return new Response(String(buf.byteLength + hold.length));
+    } };`,
+    null,
+    '90 MB held, then a 60 KB gzip of 60 MB zeros through DecompressionStream',
+  ],
+  'memory bomb (Map)': [`export default { fetch() { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i }); } };`, null, 'a Map grown until the memory limit'],
+  'memory bomb (arrays)': [`export default { fetch() { const a = []; for (;;) a.push(new Array(1e5).fill(1.5)); } };`, null, 'arrays of doubles until the memory limit'],
+  // The control for the SSRF phase: the same attacker connections asking a worker that does
+  // nothing (what plain load alone does to the neighbour on this machine).
+  'plain load': [`export default { fetch() { return new Response('hello'); } };`, null, 'a hello worker: plain load from the attacker connections (control)'],
+  'ssrf attempts': [
+    `export default { async fetch() {
+      const targets = ['http://127.0.0.1:1/', 'http://[::1]/', 'http://169.254.169.254/latest/meta-data/', 'http://localhost/', 'http://2130706433/', 'http://0x7f.1/', 'http://[::ffff:127.0.0.1]/', 'http://10.0.0.1/'];
+      const out = await Promise.all(targets.map((t) => fetch(t).then((r) => 'REACHED ' + r.status, (e) => 'refused')));
+      return new Response(out.join(','));
+    } };`,
+    null,
+    'fetch() of loopback, metadata, private and encoded-IP URLs',
+  ],
+  'wasm memory': [
+    `const bytes = new Uint8Array(${JSON.stringify(wasmExportedGrowable)});
+    export default { fetch() {
+      const held = [];
+      for (let i = 0; i < 4; i++) { try { held.push(new WebAssembly.Memory({ initial: 1600 })); } catch {} }
+      for (let i = 0; i < 3; i++) { const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes)); exports.grow(1000); new Uint8Array(exports.mem.buffer).fill(1); held.push(exports); }
+      return new Response('held ' + held.length);
+    } };`,
+    null,
+    '100 MB WebAssembly memories, and exported memories grown by the memory.grow instruction and touched',
+  ],
+};
+
+export const NEIGHBOUR = `export default { fetch() { return new Response('Hello World!\\n', { headers: { 'content-type': 'text/plain;charset=UTF-8' } }); } };`;
+export const NEIGHBOUR_BODY = 'Hello World!\n';
+
+/** The worker an attack phase deploys and requests. */
+export function workerName(phase) {
+  return `attack-${phase.replace(/[^a-z0-9]+/g, '-').replace(/-$/, '')}`;
+}
