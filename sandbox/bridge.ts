@@ -23,6 +23,23 @@ import { advanceClock } from './clock.js';
 
 let bridge: HostBridge | null = null;
 
+// isolated-vm copies an error the host threw as a plain Error that only carries the name (a
+// TypeError arrives as an Error named 'TypeError'), so `e instanceof TypeError` would be false
+// where Workers' is true (a refused fetch, a bad argument). The built-in classes are made again
+// here, with the message, the stack as it crossed (the host's name and message only) and any
+// other fields the host set.
+const BUILT_IN_ERRORS: Record<string, new (message?: string) => Error> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+
+function asGuestError(error: unknown): unknown {
+  if (!(error instanceof Error) || Object.getPrototypeOf(error) !== Error.prototype) return error;
+  const Class = BUILT_IN_ERRORS[error.name];
+  if (!Class) return error;
+  const rebuilt = new Class(error.message);
+  for (const key of Object.keys(error)) if (key !== 'name' && key !== 'message') (rebuilt as unknown as Record<string, unknown>)[key] = (error as unknown as Record<string, unknown>)[key];
+  if (typeof error.stack === 'string') Object.defineProperty(rebuilt, 'stack', { value: error.stack, writable: true, configurable: true });
+  return rebuilt;
+}
+
 const CALL_OPTIONS = Object.freeze({
   arguments: Object.freeze({ copy: true }),
   result: Object.freeze({ copy: true, promise: true }),
@@ -53,6 +70,8 @@ async function answerOf(call: Promise<unknown>, invocationId: number): Promise<u
   let answer: unknown;
   try {
     answer = await call;
+  } catch (error) {
+    throw asGuestError(error);
   } finally {
     advanceClock();
   }
@@ -78,11 +97,19 @@ export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T
   const invocationId = currentInvocation();
   // The clock stands still: this is synchronous code to the guest, as on Workers.
   // (the host copies the answer in itself: applySyncPromise takes no result options)
-  return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
+  try {
+    return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
+  } catch (error) {
+    throw asGuestError(error);
+  }
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
-  return ready().callSync(op, args) as T;
+  try {
+    return ready().callSync(op, args) as T;
+  } catch (error) {
+    throw asGuestError(error);
+  }
 }
 
 let sends = 0;

@@ -59,6 +59,8 @@ beforeAll(async () => {
       neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
       // what a refused fetch's error says inside the worker, stack included
       stack: `export default { async fetch() { try { await fetch('http://127.0.0.1:1/'); return new Response('reached') } catch (e) { return new Response(e.stack) } } }`,
+      // the class a refused fetch's error has inside the worker (Workers: a TypeError)
+      'error-class': `export default { async fetch() { try { await fetch('http://127.0.0.1:1/'); return new Response('reached') } catch (e) { return Response.json({ typeError: e instanceof TypeError, error: e instanceof Error, name: e.name, proto: Object.getPrototypeOf(e) === TypeError.prototype }) } } }`,
     },
     { allowPrivateFetch: [`127.0.0.1:${origin.port}`] },
   );
@@ -101,6 +103,11 @@ describe('redirects to refused targets', () => {
   it('refuse with an error that carries none of the host\'s stack (its file paths stay on the host)', async () => {
     const res = await server.request('stack');
     expect(res.text).toBe("TypeError: fetch to 127.0.0.1:1 refused: private, loopback, link-local and this host's own addresses are not reachable from workers (cinder serve --allow-private-fetch allows them)");
+  });
+
+  it('refuse with a TypeError the worker can tell by its class', async () => {
+    const res = await server.request('error-class');
+    expect(JSON.parse(res.text)).toEqual({ typeError: true, error: true, name: 'TypeError', proto: true });
   });
 
   it('refuse a redirect to the data plane itself (another loopback port than the allowed one)', async () => {
