@@ -107,6 +107,9 @@ const TARGETS = [
   { id: 'cinder', worker: 'hello', label: 'Cinder: cinder serve, defaults', ...HELLO, host: 'hello.bench', start: () => startCinderServe({ hello: join(buildDir, 'hello.mjs') }) },
   { id: 'workerd', worker: 'hello', label: 'workerd: plain config', ...HELLO, host: 'hello.bench', start: () => workerdPlain('warm-hello.capnp') },
   { id: 'cinder-hono', worker: 'hono', label: 'Cinder: cinder serve, defaults', ...HONO, host: 'hono.bench', start: () => startCinderServe({ hono: join(buildDir, 'hono-example.mjs') }) },
+  // one serving process: what an operator of a machine with few cores may choose (`--processes 1`)
+  { id: 'one-process-cinder', worker: 'hello', label: 'Cinder: cinder serve --processes 1', ...HELLO, host: 'hello.bench', start: () => startCinderServe({ hello: join(buildDir, 'hello.mjs') }, { args: ['--processes', '1'] }) },
+  { id: 'one-process-hono', worker: 'hono', label: 'Cinder: cinder serve --processes 1', ...HONO, host: 'hono.bench', start: () => startCinderServe({ hono: join(buildDir, 'hono-example.mjs') }, { args: ['--processes', '1'] }) },
   { id: 'workerd-hono', worker: 'hono', label: 'workerd: plain config', ...HONO, host: 'hono.bench', start: () => workerdPlain('warm-hono.capnp') },
   {
     // The runtime without the CLI's wiring and with the log at warn: what those cost.
