@@ -41,17 +41,7 @@ export class FairQueue<T> {
 
   /** The next job in turn: the first waiting worker of the first waiting account, both then moved to the back. */
   shift(): T | undefined {
-    const first = this.#accounts.entries().next();
-    if (first.done) return undefined;
-    const [account, workers] = first.value;
-    const [worker, queue] = workers.entries().next().value!;
-    const item = queue.shift()!;
-    workers.delete(worker);
-    if (queue.length > 0) workers.set(worker, queue);
-    this.#accounts.delete(account);
-    if (workers.size > 0) this.#accounts.set(account, workers);
-    this.#taken(account);
-    return item;
+    return this.take(anyJob);
   }
 
   /** The first job in turn that `may` run now (earlier ones are passed over, keeping their place),
@@ -100,3 +90,5 @@ export class FairQueue<T> {
     else this.#accountSizes.set(account, left);
   }
 }
+
+const anyJob = (): boolean => true;

@@ -2,7 +2,7 @@
 // queries and Durable Object storage calls): one tenant's many or slow jobs, a flood past its
 // waiting caps, or a job killed over its bound changes nothing for a neighbour sharded to the same
 // process but the one turn it waits. Orders of completion and counts, not timings.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ExecutorProcesses, childEntry, type ExecutorOptions, type ExecutorReply, type JobBound } from '../../src/store/executor-processes.js';
 import { ObjectStorageClient, StorageCallEnded } from '../../bindings/durable-objects/storage-client.js';
 import type { OpCall } from '../../src/runtime/contract.js';
+import { children } from '../helpers/child-pids.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/executor-child.mjs', import.meta.url));
 const STORAGE_PROCESS = childEntry(new URL('../../bindings/durable-objects/host.ts', import.meta.url).href, 'storage-process.js');
@@ -24,15 +25,6 @@ function executor(entry: string, options: Partial<ExecutorOptions> = {}): Execut
   const processes = new ExecutorProcesses(entry, { processes: 1, ended: (reason, cpuMs, cap) => new StorageCallEnded(reason, cpuMs, cap), ...options });
   opened.push(processes);
   return processes;
-}
-
-/** The pids of this process's children now (Linux /proc). */
-function children(): Set<number> {
-  const pids = new Set<number>();
-  for (const task of readdirSync(`/proc/${process.pid}/task`)) {
-    for (const pid of readFileSync(`/proc/${process.pid}/task/${task}/children`, 'latin1').trim().split(/\s+/)) if (pid) pids.add(Number(pid));
-  }
-  return pids;
 }
 
 const tenant = (account: string, worker: string): JobBound => ({ tenant: { account, worker } });

@@ -2,7 +2,7 @@
 // the OOM killer's SIGKILL, or a channel that closes before the child's exit is seen. The server
 // must keep serving: the job that was running fails with a clear error, the queued ones run on a
 // fresh child, and nothing is left to throw an unhandled 'error'.
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { ExecutorProcesses, childEntry, type ExecutorReply } from '../../src/sto
 import { ObjectStorageClient, StorageCallEnded } from '../../bindings/durable-objects/storage-client.js';
 import type { OpCall } from '../../src/runtime/contract.js';
 import { PlacementLostError, type Fence } from '../../bindings/durable-objects/placement.js';
+import { children } from '../helpers/child-pids.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/executor-child.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'cinder-executor-'));
@@ -24,15 +25,6 @@ function executor(entry: string): ExecutorProcesses {
   const processes = new ExecutorProcesses(entry, { processes: 1, ended: (reason, cpuMs) => new StorageCallEnded(reason, cpuMs) });
   opened.push(processes);
   return processes;
-}
-
-/** The pids of this process's children now (Linux /proc). */
-function children(): Set<number> {
-  const pids = new Set<number>();
-  for (const task of readdirSync(`/proc/${process.pid}/task`)) {
-    for (const pid of readFileSync(`/proc/${process.pid}/task/${task}/children`, 'latin1').trim().split(/\s+/)) if (pid) pids.add(Number(pid));
-  }
-  return pids;
 }
 
 function opCall(cpuMs: number): OpCall {
