@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { rootDir, startCinderServe } from './lib/procs.mjs';
 import { table } from './lib/stats.mjs';
-import { ATTACKS, workerName } from './lib/attack-workers.mjs';
+import { ATTACKS, deployAttack, workerName } from './lib/attack-workers.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -21,7 +21,7 @@ const attack = opt('attack', 'fan-out');
 const REQUESTS = Number(opt('requests', 20));
 const CONNECTIONS = Number(opt('connections', 3));
 const ROUNDS = Number(opt('rounds', 5));
-const [code, bindings] = ATTACKS[attack] ?? (() => { throw new Error(`no attack named ${attack}: ${Object.keys(ATTACKS).join(', ')}`); })();
+const chosen = ATTACKS[attack] ?? (() => { throw new Error(`no attack named ${attack}: ${Object.keys(ATTACKS).join(', ')}`); })();
 
 const TICK_US = 10_000; // /proc counts in clock ticks of 10 ms
 
@@ -43,14 +43,6 @@ function reading(child) {
   return { main: ticks(`/proc/${child}/task/${child}/stat`), all: ticks(`/proc/${child}/stat`), at: performance.now() };
 }
 
-async function deploy(server, name) {
-  const form = new FormData();
-  form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
-  form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
-  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
-  if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
-}
-
 async function batch(port, name, n) {
   let next = 0;
   const statuses = {};
@@ -70,7 +62,7 @@ const name = workerName(attack);
 const servers = [];
 for (const root of roots) {
   const server = await startCinderServe({}, { root });
-  await deploy(server, name);
+  await deployAttack(server, name, chosen);
   servers.push({ root, server, child: servingChild(server.pid), rounds: [] });
 }
 try {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { benchDir, environment, startCinderServe } from './lib/procs.mjs';
 import { fmtMs, sleep, summarize, table } from './lib/stats.mjs';
-import { ATTACKS, NEIGHBOUR, NEIGHBOUR_BODY, workerName } from './lib/attack-workers.mjs';
+import { ATTACKS, NEIGHBOUR, NEIGHBOUR_BODY, deployAttack, workerName } from './lib/attack-workers.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -29,14 +29,6 @@ const ATTACKERS = flag('attackers', 3);
 const only = args.find((a) => a.startsWith('--only='))?.split('=')[1]?.split(',');
 // --root=DIR: serve from another checkout (an A/B: the same phases against main's build)
 const root = args.find((a) => a.startsWith('--root='))?.split('=')[1];
-
-async function deploy(server, name, code, bindings) {
-  const form = new FormData();
-  form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
-  form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
-  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
-  if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
-}
 
 /** Load the neighbour from CLIENTS connections until `stop` resolves; latencies and failures. */
 async function neighbourLoad(port, until) {
@@ -96,7 +88,7 @@ writeFileSync(neighbourFile, NEIGHBOUR);
 const server = await startCinderServe({ neighbour: neighbourFile }, root ? { root } : {});
 
 const phases = [['calm', null], ...Object.entries(ATTACKS).filter(([name]) => !only || only.includes(name))];
-for (const [name, attack] of phases) if (attack) await deploy(server, workerName(name), attack[0], attack[1]);
+for (const [name, attack] of phases) if (attack) await deployAttack(server, workerName(name), attack);
 // warm the neighbour before measuring
 await neighbourLoad(server.port, performance.now() + 500);
 

@@ -23,7 +23,7 @@ import { buildWorkers, buildDir } from './lib/build-workers.mjs';
 import { benchDir, startCinderServe, startNodeServer } from './lib/procs.mjs';
 import { runLoad } from './warm.mjs';
 import { table } from './lib/stats.mjs';
-import { ATTACKS, workerName } from './lib/attack-workers.mjs';
+import { ATTACKS, deployAttack, workerName } from './lib/attack-workers.mjs';
 
 const argv = process.argv.slice(2);
 const mode = argv.find((a) => !a.startsWith('--')) ?? 'warm';
@@ -48,12 +48,7 @@ const path = worker === 'hono' ? (mode === 'serve' ? '/api/users/42?field=name&f
 if (mode === 'attack') {
   // one of bench/attacks.mjs's attack workers, requested --n times from 3 connections
   const attack = opt('attack', 'fan-out');
-  const [code, bindings] = ATTACKS[attack];
-  const form = new FormData();
-  form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
-  form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
-  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${workerName(attack)}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
-  if (!res.ok) throw new Error(`deploy: ${res.status} ${await res.text()}`);
+  await deployAttack(server, workerName(attack), ATTACKS[attack]);
   let left = Number(opt('n', 60));
   await Promise.all([0, 1, 2].map(async () => {
     const client = new LeanClient({ port: server.port });

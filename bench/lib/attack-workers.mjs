@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 const bomb = gzipSync(Buffer.alloc(60 * 1024 * 1024)).toString('base64');
 const wasmExportedGrowable = [0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 14, 2, 3, 109, 101, 109, 2, 0, 4, 103, 114, 111, 119, 0, 0, 10, 8, 1, 6, 0, 32, 0, 64, 0, 11];
 
-/** name -> [worker code, service bindings?, what it does] */
+/** name -> [worker code, service bindings?, what it does, wasm modules it imports ({file: bytes})?] */
 export const ATTACKS = {
   spin: [`export default { fetch() { for (;;) {} } };`, null, 'handler spins to the CPU limit (each request recycles the isolate: the next one is a cold start)'],
   'cold start per request': [`let x = 0; for (let i = 0; i < 3e7; i++) x = (x + i) | 0; export default { fetch() { for (;;) {} } };`, null, 'a top level burning a few hundred ms, a handler breaching the CPU limit: every request a cold start'],
@@ -48,16 +48,19 @@ export const ATTACKS = {
     null,
     'fetch() of loopback, metadata, private and encoded-IP URLs',
   ],
+  // The module is uploaded as a wasm module part and imported, as on Workers (compiling wasm from
+  // bytes at run time is refused there and here).
   'wasm memory': [
-    `const bytes = new Uint8Array(${JSON.stringify(wasmExportedGrowable)});
+    `import growable from './growable.wasm';
     export default { fetch() {
       const held = [];
       for (let i = 0; i < 4; i++) { try { held.push(new WebAssembly.Memory({ initial: 1600 })); } catch {} }
-      for (let i = 0; i < 3; i++) { const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes)); exports.grow(1000); new Uint8Array(exports.mem.buffer).fill(1); held.push(exports); }
+      for (let i = 0; i < 3; i++) { const { exports } = new WebAssembly.Instance(growable); exports.grow(1000); new Uint8Array(exports.mem.buffer).fill(1); held.push(exports); }
       return new Response('held ' + held.length);
     } };`,
     null,
     '100 MB WebAssembly memories, and exported memories grown by the memory.grow instruction and touched',
+    { 'growable.wasm': new Uint8Array(wasmExportedGrowable) },
   ],
 };
 
@@ -67,4 +70,20 @@ export const NEIGHBOUR_BODY = 'Hello World!\n';
 /** The worker an attack phase deploys and requests. */
 export function workerName(phase) {
   return `attack-${phase.replace(/[^a-z0-9]+/g, '-').replace(/-$/, '')}`;
+}
+
+/** Upload a worker to a `cinder serve` started by bench/lib/procs.mjs, as `cinder deploy` does:
+ *  one ES module, its service bindings, and the wasm modules it imports. */
+export async function deployWorker(server, name, code, bindings, wasmModules) {
+  const form = new FormData();
+  form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
+  form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
+  for (const [file, bytes] of Object.entries(wasmModules ?? {})) form.append(file, new Blob([bytes], { type: 'application/wasm' }), file);
+  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
+  if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
+}
+
+/** One of ATTACKS, uploaded under `name`. */
+export function deployAttack(server, name, attack) {
+  return deployWorker(server, name, attack[0], attack[1], attack[3]);
 }
