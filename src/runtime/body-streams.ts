@@ -7,10 +7,11 @@ import type { Invocation } from './invocation.js';
 import type { GuestEntry } from './ready-isolate.js';
 
 export class HostStreams {
-  private readonly streams = new Map<number, { owner: Invocation | undefined; iterator: AsyncIterator<Uint8Array> }>();
+  private readonly streams = new Map<number, { owner: Invocation | undefined; iterator: AsyncIterator<Uint8Array | string> }>();
   private nextId = 1;
 
-  open(owner: Invocation | undefined, body: AsyncIterable<Uint8Array>): number {
+  /** `body` may yield strings (another invocation's streamed response does): sent as UTF-8. */
+  open(owner: Invocation | undefined, body: AsyncIterable<Uint8Array | string>): number {
     const id = this.nextId++;
     this.streams.set(id, { owner, iterator: body[Symbol.asyncIterator]() });
     return id;
@@ -26,12 +27,17 @@ export class HostStreams {
     const owner = stream.owner;
     return {
       [Symbol.asyncIterator]: () => ({
-        next: async () => {
+        next: async (): Promise<IteratorResult<Uint8Array>> => {
           const result = await iterator.next();
-          if (!result.done && owner) owner.bytesIn += result.value.byteLength;
-          return result;
+          if (result.done) return result;
+          const value = bytesOf(result.value);
+          if (owner) owner.bytesIn += value.byteLength;
+          return { value, done: false };
         },
-        return: async () => (await iterator.return?.()) ?? { value: undefined, done: true },
+        return: async (): Promise<IteratorResult<Uint8Array>> => {
+          await iterator.return?.();
+          return { value: undefined, done: true };
+        },
       }),
     };
   }
@@ -45,8 +51,9 @@ export class HostStreams {
       this.streams.delete(Number(id));
       return null;
     }
-    if (stream.owner) stream.owner.bytesIn += value.byteLength;
-    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer;
+    const bytes = bytesOf(value);
+    if (stream.owner) stream.owner.bytesIn += bytes.byteLength;
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
   closeOf(invocation: Invocation): void {
@@ -127,3 +134,5 @@ export async function* pullGuestStream(entry: GuestEntry, id: number, touched: (
     if (!finished && alive()) entry.cancelStream.applyIgnored(undefined, [id]);
   }
 }
+
+const bytesOf = (chunk: Uint8Array | string): Uint8Array => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk);

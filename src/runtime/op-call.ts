@@ -11,7 +11,7 @@ import type { Invocation } from './invocation.js';
 export interface OpCallOwner {
   readonly def: WorkerDefinition;
   readonly limits: Limits;
-  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array>): number;
+  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array | string>): number;
   guestStream(id: number): AsyncIterable<Uint8Array>;
   takeHostStream(id: number): AsyncIterable<Uint8Array>;
   isolateState<T>(family: string, create: () => T): T;
@@ -41,7 +41,7 @@ export class InstanceOpCall implements OpCall {
   }
 
   openStream(source: AsyncIterable<Uint8Array | string>): number {
-    return this.owner.openStream(this.invocation, utf8Chunks(source));
+    return this.owner.openStream(this.invocation, source);
   }
 
   guestStream(id: number): AsyncIterable<Uint8Array> {
@@ -66,22 +66,4 @@ export class InstanceOpCall implements OpCall {
     this.invocation?.abort(limit);
     setImmediate(() => this.owner.breach(limit, this.invocation));
   }
-}
-
-/** The source with string chunks encoded; closing it closes the source even before its first
- *  read (a generator's return() before it started would skip the source). */
-function utf8Chunks(source: AsyncIterable<Uint8Array | string>): AsyncIterable<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
-  return {
-    [Symbol.asyncIterator]: () => ({
-      next: async () => {
-        const result = await iterator.next();
-        return result.done || typeof result.value !== 'string' ? (result as IteratorResult<Uint8Array>) : { value: Buffer.from(result.value), done: false };
-      },
-      return: async () => {
-        await iterator.return?.();
-        return { value: undefined, done: true };
-      },
-    }),
-  };
 }

@@ -725,7 +725,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   // --- what an op call reaches (op-call.ts) ---
 
-  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array>): number {
+  openStream(invocation: Invocation | undefined, source: AsyncIterable<Uint8Array | string>): number {
     return this.streams.open(invocation, source);
   }
 

@@ -16,23 +16,29 @@ afterAll(async () => {
 
 const relayedBy = (n: Node) => [...(n.stdout + n.stderr).matchAll(/"pid":(\d+)[^\n]*Durable Object WebSocket relayed/g)].map((m) => Number(m[1]));
 
+/** A node of two processes serving the chat room `room` to six clients, some of them relayed to
+ *  the object's holder by the other process and some the holder's own. */
+async function chatRoomOverTwoProcesses(room: string): Promise<{ started: Node; clients: Client[] }> {
+  node = await startNode({ processes: 2, env: { CINDER_LOG_LEVEL: 'debug' } });
+  const started = node;
+  const deployed = await deploy(started, 'chat', CHAT, CHAT_METADATA);
+  expect(deployed.status, deployed.text).toBe(201);
+  const port = Number(new URL(started.url).port);
+  const clients: Client[] = [];
+  for (let i = 0; i < 6; i++) {
+    const client = await connect(port, 'chat', `/?room=${room}&user=u${i}`);
+    await client.received(1);
+    clients.push(client);
+  }
+  const relayed = relayedBy(started).length;
+  expect(relayed).toBeGreaterThan(0);
+  expect(relayed).toBeLessThan(clients.length);
+  return { started, clients };
+}
+
 describe('stopping a node with relayed Durable Object WebSockets open', () => {
   it('closes every client with 1001 and every process exits on its own', async () => {
-    node = await startNode({ processes: 2, env: { CINDER_LOG_LEVEL: 'debug' } });
-    const started = node;
-    const deployed = await deploy(started, 'chat', CHAT, CHAT_METADATA);
-    expect(deployed.status, deployed.text).toBe(201);
-    const port = Number(new URL(started.url).port);
-    const clients: Client[] = [];
-    for (let i = 0; i < 6; i++) {
-      const client = await connect(port, 'chat', `/?room=stop&user=u${i}`);
-      await client.received(1);
-      clients.push(client);
-    }
-    // Some are relayed to the holder by the other process, some are the holder's own.
-    const relayed = relayedBy(started).length;
-    expect(relayed).toBeGreaterThan(0);
-    expect(relayed).toBeLessThan(clients.length);
+    const { started, clients } = await chatRoomOverTwoProcesses('stop');
 
     const code = await stopNode(started, false);
     node = null;
@@ -44,20 +50,7 @@ describe('stopping a node with relayed Durable Object WebSockets open', () => {
   }, 120_000);
 
   it('a rolling restart (SIGHUP) closes every client with 1001, and each old process exits by itself', async () => {
-    node = await startNode({ processes: 2, env: { CINDER_LOG_LEVEL: 'debug' } });
-    const started = node;
-    const deployed = await deploy(started, 'chat', CHAT, CHAT_METADATA);
-    expect(deployed.status, deployed.text).toBe(201);
-    const port = Number(new URL(started.url).port);
-    const clients: Client[] = [];
-    for (let i = 0; i < 6; i++) {
-      const client = await connect(port, 'chat', `/?room=roll&user=u${i}`);
-      await client.received(1);
-      clients.push(client);
-    }
-    const relayed = relayedBy(started).length;
-    expect(relayed).toBeGreaterThan(0);
-    expect(relayed).toBeLessThan(clients.length);
+    const { started, clients } = await chatRoomOverTwoProcesses('roll');
     // One process at a time: the holder retires while the other still relays to it (the holder's
     // internal endpoint used to wait on those relayed connections, so it never exited by itself
     // and its own clients were cut without a close frame when the supervisor killed it).
