@@ -72,8 +72,18 @@ describe('Durable Objects across the serving processes of one node', () => {
   }, 60_000);
 
   it('the holding process killed with -9: the object is taken over from its file, nothing lost', async () => {
-    const before = childPids(node);
-    for (const pid of before.slice(-2)) process.kill(pid, 'SIGKILL');
+    // The serving processes now: every pid the supervisor started that is still alive (one may
+    // have been replaced since the node started; the supervisor's lines say why).
+    const alive = childPids(node).filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(alive.length, node.stderr.split('\n').filter((line) => line.includes('supervisor')).join('\n')).toBe(2);
+    for (const pid of alive) process.kill(pid, 'SIGKILL');
     // Both killed: their replacements take the object over once the leases expired.
     let last = { status: 0, text: '' };
     expect(await until(async () => (last = await get(node, 'counter', '/inc?name=shared', false)).status === 200, 30_000, 200), `${last.text}\n${node.stderr.slice(-4000)}`).toBe(true);
