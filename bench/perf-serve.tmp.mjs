@@ -1,0 +1,24 @@
+// temporary: perf the serving child's main thread under wrk
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildWorkers, buildDir } from './lib/build-workers.mjs';
+import { startCinderServe } from './lib/procs.mjs';
+import { runLoad } from './warm.mjs';
+const worker = process.argv[2] ?? 'hello';
+await buildWorkers();
+const file = worker === 'hono' ? 'hono-example.mjs' : 'hello.mjs';
+const path = worker === 'hono' ? '/api/users/42?field=name&field=email' : '/';
+const s = await startCinderServe({ [worker]: join(buildDir, file) }, { execArgv: ['--perf-basic-prof'] });
+const url = `http://127.0.0.1:${s.port}${path}`;
+await runLoad({ url, host: `${worker}.bench`, seconds: 3 });
+const kids = [];
+for (const tid of readdirSync(`/proc/${s.pid ?? s.child?.pid}/task`)) kids.push(...readFileSync(`/proc/${s.pid ?? s.child?.pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean));
+console.log('children', kids);
+const child = kids[0];
+const perf = spawn('perf', ['record', '-F', '1999', '-g', '-t', child, '-o', `/tmp/r6w/perf-${worker}.data`], { stdio: 'inherit' });
+const load = await runLoad({ url, host: `${worker}.bench`, seconds: 6 });
+perf.kill('SIGINT');
+await new Promise((r) => perf.once('exit', r));
+console.log(load.requestsPerSec ?? load);
+await s.stop();
