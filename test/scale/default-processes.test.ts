@@ -1,11 +1,12 @@
 // `cinder serve` without `--processes`: one serving process per 1.5 cores, rounded, at least one
 // (a serving process keeps more than one core busy: guest code runs on isolated-vm's threads).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultServingProcesses } from '../../src/app/cli/serving-processes.js';
-import { admin, deploy, get, metricValue, startNode, stopNode, versionWorker, type Node } from './helpers.js';
+import { admin, childPids, deploy, get, metricValue, startNode, stopNode, versionWorker, type Node } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 let node: Node;
@@ -30,6 +31,11 @@ describe('the default number of serving processes', () => {
     const metrics = (await admin(node, 'GET', '/metrics')).text;
     expect(metricValue(metrics, 'cinder_serving_processes')).toBe(expected);
     expect((await admin(node, 'GET', '/healthz')).json()).toMatchObject({ ok: true, processes: expected });
+
+    // (the serving processes start with a 4 MB young generation: src/app/serving-flags.ts)
+    const pids = childPids(node);
+    expect(pids.length).toBeGreaterThanOrEqual(expected);
+    for (const pid of pids.slice(-expected)) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
 
     const help = spawnSync(process.execPath, ['--no-node-snapshot', bin, 'serve', '--help'], { encoding: 'utf8' });
     expect(help.stdout.replace(/\s+/g, ' ')).toContain(`(default: one per 1.5 cores, rounded, at least 1: ${expected} here)`);
