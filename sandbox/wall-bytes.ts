@@ -44,7 +44,10 @@ const OBJECT_BYTES = 16;
 const OVER: unique symbol = Symbol('over');
 
 let left = 0;
-let ancestors: Set<object> | null = null;
+/** Objects on the path being walked; one set, reused by every walk that is not nested in another. */
+const sharedAncestors = new Set<object>();
+let ancestors = sharedAncestors;
+let walking = false;
 
 function spend(bytes: number): void {
   if ((left -= bytes) < 0) throw OVER;
@@ -123,8 +126,7 @@ function walk(value: unknown): void {
       if (value === null) break;
       // A cycle is a back-reference in the copy. A value reached again by another path is counted
       // again: a host op that walks it (JSON.stringify of metadata) would meet it again.
-      if (ancestors === null) ancestors = new Set();
-      else if (ancestors.has(value)) break;
+      if (ancestors.has(value)) break;
       ancestors.add(value);
       walkObject(value);
       ancestors.delete(value);
@@ -145,8 +147,10 @@ export function wallBytes(value: unknown, budget: number): number {
   // A getter met on the way may call an op itself: its walk must not spend this one's budget.
   const outerLeft = left;
   const outerAncestors = ancestors;
+  const outerWalking = walking;
   left = budget;
-  ancestors = null;
+  ancestors = walking ? new Set() : sharedAncestors;
+  walking = true;
   try {
     walk(value);
     return budget - left;
@@ -154,7 +158,9 @@ export function wallBytes(value: unknown, budget: number): number {
     if (error === OVER) return -1;
     throw error;
   } finally {
+    if (ancestors.size > 0) ancestors.clear();
     left = outerLeft;
     ancestors = outerAncestors;
+    walking = outerWalking;
   }
 }
