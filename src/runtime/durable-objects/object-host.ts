@@ -289,8 +289,9 @@ export class ObjectHost {
    * most, so the tenant that fills it pays first and a neighbour's objects go last.
    */
   private makeRoom(account: string): string | undefined {
-    if ((this.accounts.get(account) ?? 0) >= this.maxLivePerAccount && !this.evictOneIdle(account)) {
-      return `this account holds its maximum of ${this.maxLivePerAccount} live Durable Objects on this server, all busy; try again shortly`;
+    // (An account allowed every slot is at the process's cap, below, with its message.)
+    if (this.maxLivePerAccount < this.maxLive && (this.accounts.get(account) ?? 0) >= this.maxLivePerAccount) {
+      return this.evictOneIdle(account) ? undefined : `this account holds its maximum of ${this.maxLivePerAccount} live Durable Objects on this server, all busy; try again shortly`;
     }
     if (this.live.size < this.maxLive) return undefined;
     const byHolding = [...this.accounts].sort((a, b) => b[1] - a[1]);
