@@ -20,6 +20,7 @@ export interface HostBridge {
 import { currentInvocation } from './invocation.js';
 import { PARCEL_KEY, SEND_OPS, SYNC_OPS } from '../protocol/wall.js';
 import { advanceClock } from './clock.js';
+import { wallBytes } from './wall-bytes.js';
 
 let bridge: HostBridge | null = null;
 
@@ -45,9 +46,26 @@ const CALL_OPTIONS = Object.freeze({
   result: Object.freeze({ copy: true, promise: true }),
 });
 
-export function installBridge(host: HostBridge): void {
+/** What one op's arguments may cost the host (wall-bytes.ts counts them): above every payload a
+ *  binding takes whole (KV values 25 MiB, RPC 32 MiB, D1 batches 50 MB) and at least the worker's
+ *  memory limit, so a body the worker holds in full can always be handed over. */
+export const MIN_CALL_BYTES = 128 * 1024 * 1024;
+let callBytes = MIN_CALL_BYTES;
+/** Bytes of async calls' arguments the host has not answered yet, and their bound (twice a call's):
+ *  without it, a thousand unawaited calls with one string would each be a copy. */
+let inFlight = 0;
+
+export function installBridge(host: HostBridge, memoryMb = 128): void {
   if (bridge) throw new Error('cinder: bridge already installed');
   bridge = { call: host.call, callSync: host.callSync, send: host.send };
+  callBytes = Math.max(MIN_CALL_BYTES, Math.floor(memoryMb * 1024 * 1024));
+}
+
+/** The bytes `args` would cost the host, or the RangeError that refuses them before the copy. */
+function argumentBytes(op: string, args: unknown[]): number {
+  const bytes = wallBytes(args, callBytes);
+  if (bytes < 0) throw new RangeError(`${op}: the arguments would be more than ${callBytes} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
+  return bytes;
 }
 
 function ready(): HostBridge {
@@ -58,21 +76,40 @@ function ready(): HostBridge {
 // Every call names the invocation it is made for, so the host can count subrequests, meter and
 // refuse calls from an invocation that already ended.
 // Its answer is I/O: the guest's clock moves before the code awaiting it goes on (clock.ts).
+// Its arguments are counted before they are copied (argumentBytes), and stay counted until the
+// host answers.
 export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
   const invocationId = currentInvocation();
-  return answerOf(ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS), invocationId) as Promise<T>;
+  let bytes: number;
+  try {
+    bytes = argumentBytes(op, args);
+    if (inFlight + bytes > 2 * callBytes) {
+      throw new RangeError(`${op}: ${inFlight} bytes of arguments of earlier calls are still on their way to the host, and this call's ${bytes} would take them past the limit of ${2 * callBytes} bytes; await earlier calls first`);
+    }
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  let call: Promise<unknown>;
+  try {
+    call = ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS);
+  } catch (error) {
+    throw asGuestError(error);
+  }
+  inFlight += bytes;
+  return answerOf(call, invocationId, bytes) as Promise<T>;
 }
 
 // An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
 // isolated-vm copies an async answer into the isolate where an allocation failure ends the
 // process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
-async function answerOf(call: Promise<unknown>, invocationId: number): Promise<unknown> {
+async function answerOf(call: Promise<unknown>, invocationId: number, bytes: number): Promise<unknown> {
   let answer: unknown;
   try {
     answer = await call;
   } catch (error) {
     throw asGuestError(error);
   } finally {
+    inFlight -= bytes;
     advanceClock();
   }
   if (typeof answer !== 'object' || answer === null || typeof (answer as Record<string, unknown>)[PARCEL_KEY] !== 'number') return answer;
@@ -97,6 +134,7 @@ export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T
   const invocationId = currentInvocation();
   // The clock stands still: this is synchronous code to the guest, as on Workers.
   // (the host copies the answer in itself: applySyncPromise takes no result options)
+  argumentBytes(op, args);
   try {
     return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
   } catch (error) {
@@ -105,6 +143,7 @@ export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T
 }
 
 export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
+  argumentBytes(op, args);
   try {
     return ready().callSync(op, args) as T;
   } catch (error) {
@@ -115,6 +154,7 @@ export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
 let sends = 0;
 
 export function hostSend(op: string, ...args: unknown[]): void {
+  argumentBytes(op, args);
   sends++;
   ready().send(op, args);
 }

@@ -13,7 +13,7 @@ import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
 import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { reportDroppedLines } from './console.js';
-import { structuredClone } from './api/structured-clone.js';
+import { structuredCloneForHost } from './api/structured-clone.js';
 import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { eventHandler, rememberWorker } from './addon-events.js';
 import { resetFrame } from './async-context.js';
@@ -542,9 +542,8 @@ export async function dispatchRpc(id: number, entrypoint: string | null, method:
     // Methods of the class (its prototype chain), as workerd exposes them; not instance fields.
     if (typeof fn !== 'function' || hasOwn.call(instance, method)) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
     const value = await (fn as (...a: unknown[]) => unknown).apply(instance, args);
-    // A value the host cannot copy fails here, with the caller told why.
-    structuredClone(value);
-    return finish(state, { result: { value } });
+    // A value the host cannot copy fails here, with the caller told why; the clone crosses.
+    return finish(state, { result: { value: structuredCloneForHost(value) } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

@@ -52,7 +52,7 @@ function entry<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R
 
 function boot(call: HostBridge['call'], callSync: HostBridge['callSync'], send: HostBridge['send'], memoryMb?: number): BootAnswer {
   delete (globalThis as Record<string, unknown>)[BOOT_GLOBAL];
-  installBridge({ call, callSync, send });
+  installBridge({ call, callSync, send }, memoryMb);
   // AsyncLocalStorage's slot in V8 (async-context.ts), defined by the host just before boot.
   installContinuationData();
   // WebAssembly memory counts against the isolate's memory limit (wasm.ts).

@@ -22,7 +22,7 @@ import { currentInvocation, invocation as invocationState } from '../../sandbox/
 import { registerEventHandler, installedWorker } from '../../sandbox/addon-events.js';
 import { Request } from '../../sandbox/api/request.js';
 import { Response } from '../../sandbox/api/response.js';
-import { structuredClone } from '../../sandbox/api/structured-clone.js';
+import { structuredCloneForHost } from '../../sandbox/api/structured-clone.js';
 import { DOMException } from '../../sandbox/api/dom-exception.js';
 import { requestFromWire, requestToWire, responseFromWire, responseToWire } from '../../sandbox/wire.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
@@ -123,7 +123,7 @@ function makeStub(binding: string, id: DurableObjectId): object {
       let method = methods.get(property);
       if (!method) {
         // Arguments are structured-cloned here, so a value that cannot cross fails in the caller.
-        method = (...args: unknown[]) => call({ kind: 'rpc', method: property, args: structuredClone(args) });
+        method = (...args: unknown[]) => call({ kind: 'rpc', method: property, args: structuredCloneForHost(args) });
         methods.set(property, method);
       }
       return method;
@@ -747,7 +747,7 @@ function start(instance: ObjectInstance, event: ObjectEventPayload['event']): Pr
       if (RESERVED_METHODS.has(method) || typeof handler !== 'function' || handler === (Object.prototype as Record<string, unknown>)[method]) {
         throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
       }
-      return Promise.resolve(handler.apply(instance, event.args)).then((value) => ({ value: structuredClone(value) }));
+      return Promise.resolve(handler.apply(instance, event.args)).then((value) => ({ value: structuredCloneForHost(value) }));
     }
     case 'websocket':
       return socketEvent(instance, event.socketId, event.event);

@@ -8,7 +8,7 @@ import { hostCall } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
 import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
-import { structuredClone } from '../../sandbox/api/structured-clone.js';
+import { structuredCloneForHost } from '../../sandbox/api/structured-clone.js';
 import { OPS, RPC_RESERVED_METHODS, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
 import { refusedOnHost, spendInvocation } from '../../sandbox/invocation.js';
 
@@ -49,9 +49,8 @@ class Fetcher {
 const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
 
 async function callRpc(binding: string, method: string, args: unknown[]): Promise<unknown> {
-  // Refused here, before anything crosses, with the name of what cannot be copied.
-  structuredClone(args);
-  const answer = await serviceCall<RpcAnswer>(OPS.serviceRpc, binding, method, args);
+  // Refused here, before anything crosses, with the name of what cannot be copied; the clone crosses.
+  const answer = await serviceCall<RpcAnswer>(OPS.serviceRpc, binding, method, structuredCloneForHost(args));
   if ('error' in answer) {
     const Class = ERROR_CLASSES[answer.error.name] ?? Error;
     const error = new Class(answer.error.message);

@@ -65,9 +65,17 @@ function copyProperties(source: object, target: object, memory: Memory): void {
   }
 }
 
+/** Set while cloning a value that goes straight to the host (structuredCloneForHost): its buffers
+ *  are not copied here, since the crossing copies them anyway. */
+let sharingBuffers = false;
+
 function cloneBuffer(buffer: ArrayBuffer, memory: Memory): ArrayBuffer {
   const known = memory.get(buffer);
   if (known !== undefined) return known as ArrayBuffer;
+  if (sharingBuffers) {
+    memory.set(buffer, buffer);
+    return buffer;
+  }
   let copy: ArrayBuffer;
   const resizable = buffer as ArrayBuffer & { resizable?: boolean; maxByteLength?: number };
   if (resizable.resizable) {
@@ -232,11 +240,36 @@ export function structuredClone<T>(value: T, options: unknown = undefined): T {
   requireArgs(arguments.length, 1, "Failed to execute 'structuredClone'");
   const transfer = transferList(toDictionary(options, "Failed to execute 'structuredClone'"));
   const memory: Memory = new Map();
-  const result = clone(value, memory) as T;
+  // A getter run by a clone for the host may call structuredClone: that one copies as always.
+  const outerSharing = sharingBuffers;
+  sharingBuffers = false;
+  let result: T;
+  try {
+    result = clone(value, memory) as T;
+  } finally {
+    sharingBuffers = outerSharing;
+  }
   // Transferred buffers were copied like the rest; now detach the originals, which is what makes
   // transfer observable. V8 gained ArrayBuffer.prototype.transfer in 11.4: on older V8 (Node 20's
   // 11.3) an ArrayBuffer cannot be detached from JavaScript, so the originals stay usable there.
   const detach = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer, length?: number) => ArrayBuffer }).transfer;
   if (typeof detach === 'function') for (const buffer of transfer) detach.call(buffer, 0);
   return result;
+}
+
+/**
+ * The copy of `value` that crosses to the host in its place (RPC arguments and results): a
+ * DataCloneError naming what cannot be cloned, as structuredClone's, before anything crosses, and
+ * what crosses is only what the clone made (no getter, Proxy or odd prototype left in it). Its
+ * array buffers are the originals, not copies: the crossing copies them, and a second copy here
+ * cost a 33 MB argument ~20 ms of the caller's CPU (bench/README.md, issue 22, round 6).
+ */
+export function structuredCloneForHost<T>(value: T): T {
+  const outerSharing = sharingBuffers;
+  sharingBuffers = true;
+  try {
+    return clone(value, new Map()) as T;
+  } finally {
+    sharingBuffers = outerSharing;
+  }
 }

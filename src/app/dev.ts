@@ -18,6 +18,7 @@ import { formatBuildError } from './build-errors.js';
 import { Runtime, type RuntimeOptions } from '../runtime/runtime.js';
 import { contentHash, type BindingConfig, type DurableObjectMigration, type QueueConsumerSpec, type WorkerDefinition } from '../model/worker-definition.js';
 import { setUpDurableObjects, type DurableObjectServeOptions } from './durable-objects.js';
+import { DEFAULT_MAX_LIVE_OBJECTS } from '../model/live-object-caps.js';
 import type { Limits } from '../model/limits.js';
 import { createIngress } from '../data-plane/ingress.js';
 import { createKVService, installKV, kvBindings, KVService, MemoryBackend } from '../../bindings/kv/index.js';
@@ -205,7 +206,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const ensureObjects = () => {
     if (objects) return objects;
     if (!options.persistTo) objectsTempDir = mkdtempSync(join(tmpdir(), 'cinder-dev-objects-'));
-    objects = setUpDurableObjects(runtime, options.persistTo ?? objectsTempDir!, logger, options.durableObjects);
+    // One developer, one account: it may hold every live slot.
+    const objectOptions = { ...options.durableObjects, maxLivePerAccount: options.durableObjects?.maxLivePerAccount ?? options.durableObjects?.maxLive ?? DEFAULT_MAX_LIVE_OBJECTS };
+    objects = setUpDurableObjects(runtime, options.persistTo ?? objectsTempDir!, logger, objectOptions);
     if (started) objects.service.startAlarms();
     return objects;
   };

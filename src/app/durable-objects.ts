@@ -36,7 +36,7 @@ export interface ObjectSharing {
 }
 
 export function setUpDurableObjects(runtime: Runtime, dataDir: string, logger: Logger, options: DurableObjectServeOptions = {}, sharing?: ObjectSharing): { service: DurableObjectService; deploys: DurableObjectDeploys } {
-  runtime.objects({ idleMs: options.idleMs, maxLive: options.maxLive });
+  runtime.objects({ idleMs: options.idleMs, maxLive: options.maxLive, maxLivePerAccount: options.maxLivePerAccount });
   const service = installDurableObjects(runtime, { dataDir, logger, alarms: options.alarms, maxDatabaseBytes: options.maxDatabaseBytes, storageProcesses: options.storageProcesses, shared: sharing?.shared, placement: sharing?.placement });
   const deploys: DurableObjectDeploys = {
     plan: (deploy) => service.plan(deploy),

@@ -362,7 +362,7 @@ export default {
 
 describe('Durable Objects, bounded', () => {
   it('refuses a new object when the live-object cap is reached and every live one is busy', async () => {
-    const small = await startCinder({ durableObjects: { maxLive: 2 } });
+    const small = await startCinder({ durableObjects: { maxLive: 2, maxLivePerAccount: 2 } });
     try {
       const code = `
 export class Slow {

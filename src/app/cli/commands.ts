@@ -18,6 +18,7 @@ import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
 import { defaultServingProcesses } from './serving-processes.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
+import { DEFAULT_MAX_LIVE_OBJECTS, liveObjectCaps } from '../../model/live-object-caps.js';
 import { CONFIG_FILES, ConfigError, bundleOptions, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
 import { MODULE_CONTENT_TYPES, moduleBytes, moduleSize } from '../../model/worker-definition.js';
 
@@ -90,6 +91,8 @@ function serveCommand(): Command {
     .option('--max-script-bytes <bytes>', `largest upload, and ceiling on script_bytes (default ${DEFAULT_CEILINGS.scriptBytes})`, positive)
     .option('--max-request-body-bytes <bytes>', `ceiling on request_body_bytes (default ${DEFAULT_CEILINGS.requestBodyBytes})`, positive)
     .option('--d1-query-ms <ms>', `the longest one D1 query (a batch, an exec) may run before it is ended (default 30000, D1's own; at most ${D1_QUERY_MS_MAX})`, positive)
+    .option('--max-live-objects <n>', `live Durable Objects this serving process holds at once (default ${DEFAULT_MAX_LIVE_OBJECTS})`, positive)
+    .option('--max-live-objects-per-account <n>', 'live Durable Objects one account may hold at once in a serving process (default half of --max-live-objects; at most it)', positive)
     .option('--colo <name>', 'request.cf.colo: a name for where this server is', 'LOCAL')
     .option('--trust-proxy <cidrs>', 'proxies in front (comma-separated addresses or CIDR ranges) whose CF-Connecting-IP / X-Forwarded-For / CF-IPCountry are believed; otherwise the socket peer is the client')
     .option('--origin <pattern=url>', 'where a request goes when its worker throws after ctx.passThroughOnException(), e.g. "example.com/*=http://10.0.0.5:8080" (repeatable; obeys --allow-private-fetch)', (value: string, previous: string[]) => [...previous, value], [] as string[])
@@ -101,6 +104,11 @@ function serveCommand(): Command {
       // Refused before anything starts: a ceiling over the hard maximum is an operator error.
       resolveCeilings(limitCeilings);
       if (opts.d1QueryMs !== undefined && queryMsError(opts.d1QueryMs)) throw new InvalidArgumentError(`--d1-query-ms: ${queryMsError(opts.d1QueryMs)}`);
+      try {
+        liveObjectCaps(opts.maxLiveObjects, opts.maxLiveObjectsPerAccount);
+      } catch (error) {
+        throw new InvalidArgumentError(`--max-live-objects-per-account: ${(error as Error).message}`);
+      }
       const logger = createLogger();
       const { superviseThisCommand } = await import('../supervisor.js');
       const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
@@ -148,7 +156,7 @@ function serveCommand(): Command {
         origins: opts.origin,
         originBodyMax: opts.originBodyMax,
         maxAssetFiles: opts.maxAssetFiles,
-        durableObjects: { internalHost: opts.internalHost, leaseMs: opts.objectLeaseMs },
+        durableObjects: { internalHost: opts.internalHost, leaseMs: opts.objectLeaseMs, maxLive: opts.maxLiveObjects, maxLivePerAccount: opts.maxLiveObjectsPerAccount },
         // KV namespaces for workers' kv_namespace bindings, and /kv on the admin API.
         // D1 databases for workers' d1 bindings (<data>/d1), and /d1 on the admin API; R2
         // buckets for r2_bucket bindings (<data>/r2).

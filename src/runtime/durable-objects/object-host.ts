@@ -20,6 +20,7 @@ import type { AddonEventOptions, WorkerInstance } from '../worker-instance.js';
 import type { InvocationTrigger } from '../invocation.js';
 import { DURABLE_OBJECT_HOST_FLAG } from '../../../protocol/addons.js';
 import type { SocketOwner } from '../contract.js';
+import { liveObjectCaps } from '../../model/live-object-caps.js';
 
 export interface ObjectHostRuntime {
   definition(name: string): WorkerDefinition | undefined;
@@ -39,6 +40,10 @@ export interface ObjectHostOptions {
    *  object is refused until one is; default 1,000 (each is an isolate, and the process's isolates
    *  are bounded by vm.max_map_count: see defaultMaxLiveWorkers) */
   maxLive?: number;
+  /** live objects one account may hold at once, at most `maxLive`; default half of it (500), so
+   *  one tenant cannot take every slot from the others. Past it the account's own idle object is
+   *  evicted, and with none idle its new object is refused. */
+  maxLivePerAccount?: number;
 }
 
 /** Host-side state of one hosted object (its storage), set as op state of its isolate. */
@@ -75,6 +80,7 @@ export interface ObjectEventOutcome {
 
 interface LiveObject {
   key: string;
+  account: string;
   generation: string | undefined;
   script: string;
   version: string;
@@ -99,6 +105,9 @@ export class ObjectHost {
   private readonly live = new Map<string, LiveObject>();
   private readonly idleMs: number;
   private readonly maxLive: number;
+  private readonly maxLivePerAccount: number;
+  /** live objects per account */
+  private readonly accounts = new Map<string, number>();
   /** objects created since start (re-creations after eviction included) */
   created = 0;
   evicted = 0;
@@ -110,7 +119,7 @@ export class ObjectHost {
     options: ObjectHostOptions = {},
   ) {
     this.idleMs = options.idleMs ?? DEFAULT_OBJECT_IDLE_MS;
-    this.maxLive = options.maxLive ?? 1_000;
+    ({ maxLive: this.maxLive, maxLivePerAccount: this.maxLivePerAccount } = liveObjectCaps(options.maxLive, options.maxLivePerAccount));
   }
 
   get liveCount(): number {
@@ -153,9 +162,8 @@ export class ObjectHost {
       object = undefined;
     }
     if (!object) {
-      if (this.live.size >= this.maxLive && !this.evictOneIdle()) {
-        return { loadError: `this server holds its maximum of ${this.maxLive} live Durable Objects, all busy; try again shortly` };
-      }
+      const refused = this.makeRoom(target.account);
+      if (refused) return { loadError: refused };
       object = this.create(target, def, this.live.get(target.key));
     }
     object.events++;
@@ -182,7 +190,7 @@ export class ObjectHost {
   private create(target: ObjectTarget, def: WorkerDefinition, previous: LiveObject | undefined): LiveObject {
     let markDrained!: () => void;
     const drained = new Promise<void>((resolve) => (markDrained = resolve));
-    const object: LiveObject = { key: target.key, generation: target.generation, script: target.script, version: def.version, ready: null!, instance: null, hosted: null, events: 0, idleTimer: null, retired: false, drained, markDrained };
+    const object: LiveObject = { key: target.key, account: target.account, generation: target.generation, script: target.script, version: def.version, ready: null!, instance: null, hosted: null, events: 0, idleTimer: null, retired: false, drained, markDrained };
     object.ready = (async () => {
       // One instance per object: a retired one (an older version) finishes its events first.
       if (previous) await previous.drained;
@@ -203,7 +211,10 @@ export class ObjectHost {
       return instance;
     })();
     object.ready.catch(() => {});
+    const replaced = this.live.get(target.key);
+    if (replaced) this.forget(replaced);
     this.live.set(target.key, object);
+    this.accounts.set(object.account, (this.accounts.get(object.account) ?? 0) + 1);
     return object;
   }
 
@@ -259,16 +270,39 @@ export class ObjectHost {
     object.retired = true;
     if (object.idleTimer) clearTimeout(object.idleTimer);
     object.idleTimer = null;
-    if (this.live.get(object.key) === object) this.live.delete(object.key);
+    if (this.live.get(object.key) === object) this.forget(object);
     for (const listener of this.retiredListeners) listener(object.key, reason);
     // Not loaded yet: the load finishes (or fails) and settles it then.
     if (object.instance || object.events === 0) void object.ready.then(() => this.settled(object), () => object.markDrained());
   }
 
-  /** Evict one object with nothing in flight (the oldest created first); false when all are busy. */
-  private evictOneIdle(): boolean {
+  private forget(object: LiveObject): void {
+    this.live.delete(object.key);
+    const count = (this.accounts.get(object.account) ?? 1) - 1;
+    if (count > 0) this.accounts.set(object.account, count);
+    else this.accounts.delete(object.account);
+  }
+
+  /**
+   * Room for one more object of `account`, or why there is none. An account at its cap makes room
+   * among its own objects only. A full server evicts an idle object of the account holding the
+   * most, so the tenant that fills it pays first and a neighbour's objects go last.
+   */
+  private makeRoom(account: string): string | undefined {
+    // (An account allowed every slot is at the process's cap, below, with its message.)
+    if (this.maxLivePerAccount < this.maxLive && (this.accounts.get(account) ?? 0) >= this.maxLivePerAccount) {
+      return this.evictOneIdle(account) ? undefined : `this account holds its maximum of ${this.maxLivePerAccount} live Durable Objects on this server, all busy; try again shortly`;
+    }
+    if (this.live.size < this.maxLive) return undefined;
+    const byHolding = [...this.accounts].sort((a, b) => b[1] - a[1]);
+    for (const [holder] of byHolding) if (this.evictOneIdle(holder)) return undefined;
+    return `this server holds its maximum of ${this.maxLive} live Durable Objects, all busy; try again shortly`;
+  }
+
+  /** Evict one object of `account` with nothing in flight (the oldest created first); false when all are busy. */
+  private evictOneIdle(account: string): boolean {
     for (const object of this.live.values()) {
-      if (object.events === 0 && object.instance && object.instance.inFlight.size === 0 && object.instance.openSockets === 0) {
+      if (object.account === account && object.events === 0 && object.instance && object.instance.inFlight.size === 0 && object.instance.openSockets === 0) {
         this.evicted++;
         this.retire(object, 'evicted');
         return true;

@@ -1,0 +1,137 @@
+// What a guest hands the host with an op is copied by V8's serializer, which writes a string at
+// every reference: a few MB of guest heap, passed as one string referenced thousands of times,
+// used to become GBs of host memory. Every op's arguments are now counted in the guest before the
+// copy (sandbox/wall-bytes.ts) and refused over the bound, one call at a time and for the calls
+// still on their way; the neighbour keeps answering and the host's memory stays where it was.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
+import { registerServiceBindings } from '../../bindings/service/host.js';
+
+const MIB = 1024 * 1024;
+const LIMIT = 128 * MIB;
+const KV = { KV: { type: 'kv_namespace' as const, namespace_id: 'wall-ns' } };
+
+// Each worker answers with what happened, so the test reads outcomes, not timings.
+const attacks: Record<string, string> = {
+  // The finding: one 1 MB string referenced 2,000 times as an RPC argument (2 GB copied before).
+  repeat: `const big = 'r'.repeat(1024 * 1024);
+    try { await env.SELF.take(Array(2000).fill(big)); return 'copied'; }
+    catch (e) { return e.name + ': ' + e.message; }`,
+  // One object holding the string, referenced 2,000 times: a host op walking it meets it each time.
+  shared: `const big = { s: 'o'.repeat(1024 * 1024) };
+    try { await env.SELF.take(Array(2000).fill(big)); return 'copied'; }
+    catch (e) { return e.name + ': ' + e.message; }`,
+  // Inside a Map, in Errors' messages (not enumerable), in String objects: counted as the copy writes them.
+  hidden: `const big = 'h'.repeat(1024 * 1024);
+    const out = [];
+    for (const value of [Array.from({ length: 2000 }, () => new String(big)), new Map(Array.from({ length: 2000 }, (_, i) => [i, big])), Array.from({ length: 200 }, () => new Error(big))]) {
+      try { await env.SELF.take(value); out.push('copied'); } catch (e) { out.push(e.name + ': ' + e.message); }
+    }
+    return out.join('\\n');`,
+  // Unawaited calls each under the bound: together they are refused past twice the bound.
+  burst: `const big = 'b'.repeat(20 * 1024 * 1024);
+    const key = 'k'.repeat(600); // refused by the host after the copy: nothing is stored
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => env.KV.put(key, big)));
+    const refusedHere = results.filter((r) => r.status === 'rejected' && /still on their way/.test(r.reason.message));
+    const refusedByHost = results.filter((r) => r.status === 'rejected' && /key/i.test(r.reason.message) && !/still on their way/.test(r.reason.message));
+    return refusedHere.length + ' ' + refusedByHost.length + '\\n' + (refusedHere[0]?.reason.message ?? '');`,
+  // What is legitimately large still crosses: a 25 MiB value, and a cycle (written as a back-reference).
+  legit: `const value = 'v'.repeat(25 * 1024 * 1024);
+    await env.KV.put('large', value);
+    const back = await env.KV.get('large');
+    const cyclic = { data: 'c'.repeat(20 * 1024 * 1024) }; cyclic.self = cyclic;
+    const echoed = await env.SELF.echo(cyclic);
+    return back.length + ' ' + (echoed.self === echoed) + ' ' + echoed.data.length;`,
+};
+
+const worker = (body: string) => `import { WorkerEntrypoint } from 'cloudflare:workers';
+export default class extends WorkerEntrypoint {
+  async fetch(request) { const env = this.env; return new Response(await (async () => { ${body} })()); }
+  take(value) { return 'taken'; }
+  echo(value) { return value; }
+}`;
+
+let server: TestServer;
+let neighbourFailures = 0;
+let neighbourRequests = 0;
+let load: Promise<void> | null = null;
+let stopLoad = false;
+
+beforeAll(async () => {
+  const workers: Parameters<typeof startTestServer>[0] = {
+    neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
+  };
+  for (const [name, body] of Object.entries(attacks)) {
+    workers[name] = { code: worker(body), limits: { cpuMs: 5000, memoryMb: name === 'burst' ? 128 : 256 }, bindings: { ...KV, SELF: { type: 'service', service: name } } };
+  }
+  server = await startTestServer(workers);
+  installKV(server.runtime, new KVService({ sweepIntervalMs: 0, backend: new MemoryBackend() }));
+  registerServiceBindings(server.runtime);
+  load = (async () => {
+    while (!stopLoad) {
+      neighbourRequests++;
+      const res = await server.request('neighbour').catch(() => null);
+      if (res?.status !== 200 || res.text !== 'neighbour ok') neighbourFailures++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+});
+
+afterAll(async () => {
+  stopLoad = true;
+  await load;
+  await server?.close();
+});
+
+const refusal = (op: string) => `RangeError: ${op}: the arguments would be more than ${LIMIT * 2} bytes`;
+
+describe('op arguments crossing the wall', () => {
+  it('refuses one string referenced 2,000 times before the copy, and the host does not grow', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('repeat');
+    expect(res.status).toBe(200);
+    // The worker's memory limit (256 MB) is above the 128 MiB floor: the bound is the memory limit.
+    expect(res.text).toBe(`${refusal('service.rpc')} when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
+    // 2,000 copies would be 2 GB; the process stays within a few tens of MB of where it was.
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+  });
+
+  it('counts an object referenced many times at each reference', async () => {
+    const res = await server.request('shared');
+    expect(res.text).toMatch(/^RangeError: service\.rpc: the arguments would be more than/);
+  });
+
+  it('refuses strings hidden in String objects, a Map and Errors', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('hidden');
+    expect(res.status).toBe(200);
+    const lines = res.text.split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).toMatch(/^RangeError: service\.rpc: the arguments would be more than \d+ bytes when copied to the host/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+  });
+
+  it('refuses unawaited calls past twice the bound while earlier ones are on their way', async () => {
+    const res = await server.request('burst');
+    expect(res.status, res.text).toBe(200);
+    const [counts, message] = res.text.split('\n');
+    const [here, byHost] = counts.split(' ').map(Number);
+    // 20 MiB each against 256 MiB in flight (twice the 128 MiB bound at the default memory limit):
+    // 12 go to the host (which refuses the key), the other 8 are refused before their copy.
+    expect(byHost).toBe(12);
+    expect(here).toBe(8);
+    expect(message).toBe(`kv.put: ${12 * 20_972_182} bytes of arguments of earlier calls are still on their way to the host, and this call's 20972182 would take them past the limit of 268435456 bytes; await earlier calls first`);
+  });
+
+  it('lets legitimate large values through: a 25 MiB KV value, a cyclic RPC argument', async () => {
+    const res = await server.request('legit');
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toBe(`${25 * MIB} true ${20 * MIB}`);
+  });
+
+  it('the neighbour never failed', () => {
+    expect(neighbourRequests).toBeGreaterThan(0);
+    expect(neighbourFailures).toBe(0);
+  });
+});
