@@ -45,6 +45,8 @@ export function deploymentSnapshotPlatform(manifest: SandboxManifest): string {
 export interface SnapshotBuildOptions {
   /** kill the builder after this long (ms) */
   timeoutMs?: number;
+  /** the CPU the builder may use (s), enforced by the kernel (RLIMIT_CPU) in the builder itself */
+  cpuSeconds?: number;
   /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
   maxOldSpaceMb?: number;
   /** tests: another builder script */
@@ -62,6 +64,7 @@ export type SnapshotBuildOutcome =
   | { ok: false; reason: string; ms: number };
 
 export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
+export const DEFAULT_BUILD_CPU_S = 15;
 export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
@@ -98,11 +101,17 @@ export async function buildDeploymentSnapshot(
     const job = join(dir, 'job.json');
     writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request' }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
+    const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
+    const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);
     const stdout = await new Promise<string>((resolve, reject) => {
-      const child = execFile(process.execPath, args, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const child = execFile(file, argv, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
         if (error) {
-          const killed = (error as { killed?: boolean }).killed || (error as { signal?: string }).signal === 'SIGKILL';
-          const why = killed ? `killed after ${options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS} ms` : `exited with ${(error as { code?: unknown }).code ?? (error as { signal?: string }).signal}`;
+          const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
+          const why = killed
+            ? `killed after ${options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS} ms`
+            : signal === 'SIGXCPU' || signal === 'SIGKILL'
+              ? `used up its ${cpuSeconds} s of CPU (${signal})`
+              : `exited with ${code ?? signal}`;
           const lines = String(stderr).trim().split('\n').filter((line) => line.trim() && !/^Node\.js v|^\s+at /.test(line));
           const tail = lines.find((line) => /Error|error:|memory/i.test(line)) ?? lines.at(-1);
           reject(new Error(`the builder ${why}${tail ? `: ${tail.slice(0, 300)}` : ''}`));
@@ -123,6 +132,18 @@ export async function buildDeploymentSnapshot(
   } catch (error) {
     return done({ ok: false, reason: (error as Error).message });
   }
+}
+
+/**
+ * The builder started under a CPU limit the kernel enforces in the builder itself (RLIMIT_CPU,
+ * set by the shell that then becomes the builder), not by a timer here: the worker's top level
+ * and its first request run there and may never return (a handler that spins), and a builder
+ * outlives this process when it is killed (the parent's timer with it). Without a shell (Windows)
+ * only the parent's timer bounds it.
+ */
+function cpuLimited(cpuSeconds: number, file: string, args: string[]): [string, string[]] {
+  if (process.platform === 'win32') return [file, args];
+  return ['/bin/sh', ['-c', 'ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
 }
 
 // --- loading ------------------------------------------------------------------------------------

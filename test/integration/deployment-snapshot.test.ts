@@ -143,6 +143,16 @@ describe('per-deployment snapshots', () => {
     expect(oom.ok ? '' : oom.reason).toMatch(/the builder (exited|killed)/);
   });
 
+  it('bounds the builder\'s CPU in the builder itself: a handler that spins at its warm-up request ends the build, parent timer or not', async () => {
+    // The parent's timer is far away: only the builder's own CPU limit can end this build.
+    const spin = await buildDeploymentSnapshot(worker('export default { fetch() { for (;;) {} } };'), { timeoutMs: 300_000, cpuSeconds: 1 });
+    expect(spin.ok).toBe(false);
+    expect(spin.ok ? '' : spin.reason).toMatch(/the builder used up its 1 s of CPU \(SIG(XCPU|KILL)\)/);
+    // The default limit would let it go on for DEFAULT_BUILD_CPU_S; a worker whose request returns builds.
+    const fine = await buildDeploymentSnapshot(worker('export default { fetch() { return new Response("ok") } };'), { cpuSeconds: 5 });
+    expect(fine.ok, fine.ok ? '' : fine.reason).toBe(true);
+  });
+
   it('refuses a damaged snapshot by its hash and loads plainly', async () => {
     const built = await buildDeploymentSnapshot(worker('export default { fetch: () => new Response("fine") };'));
     if (!built.ok) throw new Error(built.reason);
