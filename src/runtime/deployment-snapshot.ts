@@ -15,7 +15,7 @@
 // Math.random itself is reseeded by V8 in each isolate born from a snapshot (checked by the
 // builder's self-test, and by test/integration/deployment-snapshot.test.ts).
 import ivm from './ivm.js';
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
@@ -117,6 +117,8 @@ export async function buildDeploymentSnapshot(
           reject(new Error(`the builder ${why}${tail ? `: ${tail.slice(0, 300)}` : ''}`));
         } else resolve(stdout);
       });
+      liveBuilders.add(child);
+      child.once('exit', () => liveBuilders.delete(child));
       // Builds are background work: let requests being served have the CPU first.
       try {
         if (child.pid) setPriority(child.pid, 10);
@@ -133,6 +135,13 @@ export async function buildDeploymentSnapshot(
     return done({ ok: false, reason: (error as Error).message });
   }
 }
+
+/** Builders running now: a process that exits (a server stopping, a test file ending) takes its
+ *  builders with it instead of leaving them to their CPU limit. */
+const liveBuilders = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveBuilders) child.kill('SIGKILL');
+});
 
 /**
  * The builder started under a CPU limit the kernel enforces in the builder itself (RLIMIT_CPU,

@@ -2,7 +2,8 @@
 // snapshotted with the sandbox and stored beside the version; cold starts deserialize it. Whatever
 // cannot be snapshotted safely is loaded plainly, with a log line naming why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { captureLogger } from '../helpers/server.js';
@@ -151,6 +152,25 @@ describe('per-deployment snapshots', () => {
     // The default limit would let it go on for DEFAULT_BUILD_CPU_S; a worker whose request returns builds.
     const fine = await buildDeploymentSnapshot(worker('export default { fetch() { return new Response("ok") } };'), { cpuSeconds: 5 });
     expect(fine.ok, fine.ok ? '' : fine.reason).toBe(true);
+  });
+
+  it('takes its running builders with it when the process exits', async () => {
+    // A process starts a build that would spin until its CPU limit, then exits; it prints the
+    // builder's pid (its one child), which must be gone once the process is.
+    const module = join(packageRoot, 'dist', 'src', 'runtime', 'deployment-snapshot.js');
+    const script = `import { buildDeploymentSnapshot } from ${JSON.stringify(module)};
+      import { readdirSync, readFileSync } from 'node:fs';
+      buildDeploymentSnapshot({ main: 'w.js', modules: [{ name: 'w.js', type: 'esm', code: 'export default { fetch() { for (;;) {} } };' }] });
+      setTimeout(() => {
+        const kids = readdirSync('/proc/self/task').flatMap((t) => readFileSync('/proc/self/task/' + t + '/children', 'latin1').trim().split(' ').filter(Boolean));
+        console.log(kids.join(' '));
+        process.exit(0);
+      }, 500);`;
+    const pids = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split(' ').filter(Boolean);
+    expect(pids).toHaveLength(1);
+    const running = () => existsSync(`/proc/${pids[0]}`) && !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pids[0]}/stat`, 'latin1'));
+    for (let i = 0; i < 40 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running()).toBe(false);
   });
 
   it('refuses a damaged snapshot by its hash and loads plainly', async () => {
