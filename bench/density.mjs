@@ -6,7 +6,7 @@
 // worker) / live isolates. workerd is measured the same way
 // through its Worker Loader (one new id = one live isolate), to 1,000 by default.
 //
-//   node --no-node-snapshot bench/density.mjs [--quick] [--steps=100,1000,4000] [--workerd-steps=100,1000]
+//   node --no-node-snapshot bench/density.mjs [--quick] [--steps=100,1000,4000] [--workerd-steps=100,1000] [--node="--max-semi-space-size=4"]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
@@ -32,6 +32,8 @@ export function parseArgs(argv) {
     if (key === 'quick') args.quick = true;
     else if (key === 'steps') args.steps = value.split(',').map(Number);
     else if (key === 'workerd-steps') args.workerdSteps = value ? value.split(',').map(Number) : [];
+    // --node="--max-semi-space-size=4": Node flags for Cinder's server process (what `cinder serve` gives its serving processes)
+    else if (key === 'node') args.node = arg.slice('--node='.length).split(' ').filter(Boolean);
   }
   if (args.quick) {
     if (!argv.some((a) => a.startsWith('--steps='))) args.steps = [100, 500];
@@ -62,9 +64,9 @@ export function maxMapCount() {
   }
 }
 
-async function cinderDensity(steps, log) {
+async function cinderDensity(steps, log, execArgv = []) {
   // Nothing may be reclaimed while the bench fills the process: no idle TTL, no LRU cap in reach.
-  const server = await startNodeServer('cinder.mjs', { runtime: { idleTtlMs: 24 * 3600_000, maxLiveWorkers: 1_000_000 } }, { timeoutMs: 120_000 });
+  const server = await startNodeServer('cinder.mjs', { runtime: { idleTtlMs: 24 * 3600_000, maxLiveWorkers: 1_000_000 } }, { timeoutMs: 120_000, execArgv });
   const rows = [];
   let crashed = null;
   try {
@@ -130,7 +132,7 @@ async function workerdDensity(steps, log) {
 
 export async function runDensity(args, log = (s) => process.stderr.write(s + '\n')) {
   await buildWorkers();
-  const { rows: cinder, crashed } = await cinderDensity(args.steps, log);
+  const { rows: cinder, crashed } = await cinderDensity(args.steps, log, args.node);
   let workerd = [];
   try {
     workerd = await workerdDensity(args.workerdSteps, log);

@@ -1,7 +1,7 @@
 // Interleaved A/B of the warm path through `cinder serve`, read per thread (issue 24).
 //
 //   node --no-node-snapshot bench/warm-ab.mjs --a=/path/to/tree-A --b=. [--a-args="--processes 1"]
-//        [--b-args="--processes 1"] [--worker=hello|hono] [--pairs=6] [--seconds=5] [--warmup=2]
+//        [--b-args="--processes 1"] [--a-node="--no-parallel-scavenge"] [--b-node=...] [--worker=hello|hono] [--pairs=6] [--seconds=5] [--warmup=2]
 //        [--worker-file=bench/workers/timer-hello.js --worker=timer --path=/]
 //
 // A and B are two Cinder trees (built: bin/, dist/, scripts/, package.json; node_modules may be a
@@ -25,8 +25,8 @@ const opt = (name, fallback) => {
 };
 const split = (s) => (s ? s.split(' ').filter(Boolean) : []);
 const sides = [
-  { name: 'A', root: resolve(opt('a', rootDir)), args: split(opt('a-args', '')), env: Object.fromEntries(split(opt('a-env', '')).map((kv) => kv.split('='))) },
-  { name: 'B', root: resolve(opt('b', rootDir)), args: split(opt('b-args', '')), env: Object.fromEntries(split(opt('b-env', '')).map((kv) => kv.split('='))) },
+  { name: 'A', root: resolve(opt('a', rootDir)), args: split(opt('a-args', '')), node: split(opt('a-node', '')), env: Object.fromEntries(split(opt('a-env', '')).map((kv) => kv.split('='))) },
+  { name: 'B', root: resolve(opt('b', rootDir)), args: split(opt('b-args', '')), node: split(opt('b-node', '')), env: Object.fromEntries(split(opt('b-env', '')).map((kv) => kv.split('='))) },
 ];
 const worker = opt('worker', 'hello');
 const pairs = Number(opt('pairs', 6));
@@ -101,7 +101,7 @@ const median = (xs) => {
 
 await buildWorkers();
 for (const side of sides) {
-  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env });
+  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env, execArgv: side.node });
   side.supervised = !side.args.includes('--no-supervisor');
   side.runs = [];
   if (argv.includes('--threads')) {
@@ -109,7 +109,7 @@ for (const side of sides) {
   }
 }
 console.log(`# warm A/B, ${worker}, ${pairs} pairs of ${seconds} s (warm-up ${warmup} s), ${connections} connections; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-for (const side of sides) console.log(`# ${side.name}: ${side.root} ${side.args.join(' ')} ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+for (const side of sides) console.log(`# ${side.name}: ${side.node.length ? `node ${side.node.join(' ')} ` : ''}${side.root} ${side.args.join(' ')} ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 const us = (ms, n) => (ms * 1000) / n;
 try {
   for (let pair = 0; pair < pairs; pair++) {

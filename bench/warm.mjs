@@ -110,6 +110,9 @@ const TARGETS = [
   // one serving process: what an operator of a machine with few cores may choose (`--processes 1`)
   { id: 'one-process-cinder', worker: 'hello', label: 'Cinder: cinder serve --processes 1', ...HELLO, host: 'hello.bench', start: () => startCinderServe({ hello: join(buildDir, 'hello.mjs') }, { args: ['--processes', '1'] }) },
   { id: 'one-process-hono', worker: 'hono', label: 'Cinder: cinder serve --processes 1', ...HONO, host: 'hono.bench', start: () => startCinderServe({ hono: join(buildDir, 'hono-example.mjs') }, { args: ['--processes', '1'] }) },
+  // one serving process per core (the default before issue 24 round 6): the throughput setting
+  { id: 'per-core-cinder', worker: 'hello', label: `Cinder: cinder serve --processes ${os.availableParallelism()}`, ...HELLO, host: 'hello.bench', start: () => startCinderServe({ hello: join(buildDir, 'hello.mjs') }, { args: ['--processes', String(os.availableParallelism())] }) },
+  { id: 'per-core-hono', worker: 'hono', label: `Cinder: cinder serve --processes ${os.availableParallelism()}`, ...HONO, host: 'hono.bench', start: () => startCinderServe({ hono: join(buildDir, 'hono-example.mjs') }, { args: ['--processes', String(os.availableParallelism())] }) },
   { id: 'workerd-hono', worker: 'hono', label: 'workerd: plain config', ...HONO, host: 'hono.bench', start: () => workerdPlain('warm-hono.capnp') },
   {
     // The runtime without the CLI's wiring and with the log at warn: what those cost.

@@ -28,6 +28,7 @@ import type { RestartStatus } from '../control/restart-routes.js';
 
 export type { RestartStatus };
 import type { MetricsJSON } from '../observability/metrics.js';
+import { servingExecArgv } from './serving-flags.js';
 
 /** Set in the child's environment: it then reports to the supervisor (see supervised.ts). */
 export const SUPERVISED_ENV = 'CINDER_SUPERVISED';
@@ -139,7 +140,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   // CINDER_CLUSTER_SCHEDULING=shared: the children accept from the one listening socket themselves
   // (node:cluster's SCHED_NONE) instead of being handed connections; for bench/scale.mjs only.
   if (process.env.CINDER_CLUSTER_SCHEDULING === 'shared') cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: options.script, args: options.args, execArgv: options.execArgv ?? process.execArgv, silent: false });
+  cluster.setupPrimary({ exec: options.script, args: options.args, execArgv: options.execArgv ?? servingExecArgv(process.execArgv), silent: false });
 
   /** `predecessorExitedAt`: this child replaces one that died then (logged: how long the slot was empty) */
   function start(slot: number, predecessorExitedAt?: number): Child {

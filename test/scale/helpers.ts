@@ -3,10 +3,11 @@
 // steady load that counts what failed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { defaultServingProcesses } from '../../src/app/cli/serving-processes.js';
 import { freePort } from '../kv/fixtures.js';
 import { multipart } from '../control/helpers.js';
 
@@ -99,7 +100,8 @@ export interface Node {
 }
 
 export interface NodeOptions {
-  processes?: number;
+  /** serving processes; 'default' starts the node without `--processes` */
+  processes?: number | 'default';
   redis?: string;
   nodeId?: string;
   dataDir?: string;
@@ -111,10 +113,10 @@ export interface NodeOptions {
 export async function startNode(options: NodeOptions = {}): Promise<Node> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dataDir = options.dataDir ?? tempDir('cinder-scale-node-');
-  const processes = options.processes ?? 1;
+  const processes = options.processes === 'default' ? defaultServingProcesses(availableParallelism()) : options.processes ?? 1;
   const args = [
     '--no-node-snapshot', bin, 'serve', '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', '--data', dataDir,
-    '--processes', String(processes), '--drain-timeout', '10000',
+    ...(options.processes === 'default' ? [] : ['--processes', String(processes)]), '--drain-timeout', '10000',
     ...(options.redis ? ['--redis', options.redis] : []),
     ...(options.nodeId ? ['--node-id', options.nodeId] : []),
     ...(options.args ?? []),

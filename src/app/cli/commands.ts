@@ -15,6 +15,7 @@ import { D1_QUERY_MS_MAX, queryMsError } from '../../../bindings/d1/executor.js'
 import { createLogger } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
+import { defaultServingProcesses } from './serving-processes.js';
 import { workerNameError } from '../../control/validate.js';
 import { DEFAULT_CEILINGS, HARD_MAXIMUMS, resolveCeilings } from '../../control/ceilings.js';
 import { CONFIG_FILES, ConfigError, bundleOptions, configMetadata, findConfig, isConfigFile, readConfig, type ProjectConfig } from './wrangler.js';
@@ -72,7 +73,7 @@ function serveCommand(): Command {
     .option('--admin-host <host>', 'admin API address (keep it private)', '127.0.0.1')
     .option('--data <dir>', 'where deployments (and the generated admin token) are kept', DEFAULT_DATA_DIR)
     .option('--redis <url>', 'keep deployments, versions, routes, secrets, crons, usage, KV and queues in Redis, shared by every node (deploys reach every node through pub/sub); redis://host:port for one server, redis+cluster://host:port,host:port for a Redis Cluster (a cluster node given as redis:// is detected)')
-    .option('--processes <n>', `serving processes sharing the ports (default: one per core, ${availableParallelism()} here)`, positive)
+    .option('--processes <n>', `serving processes sharing the ports (default: one per 1.5 cores, rounded, at least 1: ${defaultServingProcesses(availableParallelism())} here)`, positive)
     .option('--node-id <name>', 'this node\'s name: node="..." on /metrics, shown by /healthz (default: the host name)')
     .option('--internal-host <addr>', 'with --redis: the address each serving process takes a port on for Durable Object calls from other processes and nodes (a private one; default 127.0.0.1, enough for one machine)', '127.0.0.1')
     .option('--object-lease-ms <ms>', 'with --redis, or --processes N on SQLite: how long a Durable Object\'s holder may go without renewing its lease before another process takes its objects over', positive, 10_000)
@@ -105,7 +106,7 @@ function serveCommand(): Command {
       const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
       const supervised = supervisorState();
       const nodeId: string = opts.nodeId ?? hostname();
-      const processes: number = opts.processes ?? availableParallelism();
+      const processes: number = opts.processes ?? defaultServingProcesses(availableParallelism());
       if (opts.supervisor === false && opts.processes > 1) throw new Error('--processes needs the supervisor (drop --no-supervisor)');
       // By default this process only supervises; the ones that serve are its children.
       if (opts.supervisor !== false && !supervised) {
