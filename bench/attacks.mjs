@@ -29,6 +29,9 @@ const ATTACKERS = flag('attackers', 3);
 const only = args.find((a) => a.startsWith('--only='))?.split('=')[1]?.split(',');
 // --root=DIR: serve from another checkout (an A/B: the same phases against main's build)
 const root = args.find((a) => a.startsWith('--root='))?.split('=')[1];
+// --env=NAME=VALUE (repeatable): the server's environment (CINDER_* variables are not passed on
+// otherwise), e.g. --env=CINDER_GUEST_THREAD_NICE=0 for an A/B of isolate thread priority
+const env = Object.fromEntries(args.filter((a) => a.startsWith('--env=')).map((a) => a.slice(6).split(/=(.*)/s).slice(0, 2)));
 
 /** Load the neighbour from CLIENTS connections until `stop` resolves; latencies and failures. */
 async function neighbourLoad(port, until) {
@@ -85,7 +88,7 @@ async function attackLoad(port, name, until) {
 const workDir = mkdtempSync(join(tmpdir(), 'cinder-attacks-'));
 const neighbourFile = join(workDir, 'neighbour.js');
 writeFileSync(neighbourFile, NEIGHBOUR);
-const server = await startCinderServe({ neighbour: neighbourFile }, root ? { root } : {});
+const server = await startCinderServe({ neighbour: neighbourFile }, { env, ...(root ? { root } : {}) });
 
 const phases = [['calm', null], ...Object.entries(ATTACKS).filter(([name]) => !only || only.includes(name))];
 for (const [name, attack] of phases) if (attack) await deployAttack(server, workerName(name), attack);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Eleven changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Twelve changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -67,6 +67,16 @@
 //    write the value. The sandbox takes them at boot and deletes the property before any worker
 //    code runs (sandbox/async-context.ts), so guest code never holds them directly.
 //
+// And one so guest code yields the CPU to the thread that serves requests:
+// 12. Every isolate runs on isolated-vm's own threads (the pool, and the one-off threads it starts
+//    when the pool is busy); the serving thread only routes requests and writes responses. When a
+//    tenant keeps those threads busy (a handler spinning to its CPU limit, an isolate rebuilt for
+//    every request), the kernel shares the cores evenly between them and the serving thread, and
+//    every other tenant's requests wait in line behind the attacker's time slices. Each of these
+//    threads now lowers its own scheduling priority when it starts, by the nice value in the
+//    environment variable CINDER_GUEST_THREAD_NICE (read once; unset or 0 changes nothing). A
+//    thread may always lower its own priority, so no privilege is needed; the isolate timers'
+//    threads (CPU and wall-clock limits) keep the process's priority.
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
 // denies both their own install scripts: those would build for whichever Node headers npm's
@@ -525,6 +535,49 @@ function patchContinuationData() {
   return changed;
 }
 
+// Patch 12: see the header.
+const GUEST_THREAD_NICE = `// cinder (patch 12): isolate threads run below the serving thread (see CINDER_GUEST_THREAD_NICE)
+#include <cstdlib>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+namespace {
+void lower_guest_thread_priority() {
+#ifdef __linux__
+	static const int nice = [] {
+		const char* value = std::getenv("CINDER_GUEST_THREAD_NICE");
+		const int parsed = value == nullptr ? 0 : std::atoi(value);
+		return parsed < 0 ? 0 : (parsed > 19 ? 19 : parsed);
+	}();
+	if (nice == 0) return;
+	// PRIO_PROCESS with a thread id sets that one thread's nice value (Linux); relative to what it
+	// inherited, so a process already started niced goes lower still.
+	const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+	const int current = getpriority(PRIO_PROCESS, tid);
+	setpriority(PRIO_PROCESS, tid, current + nice > 19 ? 19 : current + nice);
+#endif
+}
+} // namespace
+`;
+
+function patchGuestThreadNice() {
+  let changed = false;
+  changed = edit('src/lib/thread_pool.cc', '#include <functional>\n', '#include <functional>\n' + GUEST_THREAD_NICE, '// cinder (patch 12)') || changed;
+  changed = edit(
+    'src/lib/thread_pool.cc',
+    'std::thread tmp_thread{[=]() { entry(false, param); }};',
+    'std::thread tmp_thread{[=]() { lower_guest_thread_priority(); entry(false, param); }};',
+  ) || changed;
+  changed = edit(
+    'src/lib/thread_pool.cc',
+    '  data.thread = std::thread{[this, &data]() {\n    std::unique_lock<std::mutex> lock{mutex};',
+    '  data.thread = std::thread{[this, &data]() {\n    lower_guest_thread_priority();\n    std::unique_lock<std::mutex> lock{mutex};',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -574,7 +627,7 @@ function build(name, dir, level, addon) {
  *  naming the file, when a patch finds neither its target nor its result. */
 export function applyPatches(dir) {
   ivmDir = dir;
-  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData()];
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice()];
   return results.some(Boolean);
 }
 

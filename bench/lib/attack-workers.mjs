@@ -36,6 +36,16 @@ export const ATTACKS = {
   ],
   'memory bomb (Map)': [`export default { fetch() { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i }); } };`, null, 'a Map grown until the memory limit'],
   'memory bomb (arrays)': [`export default { fetch() { const a = []; for (;;) a.push(new Array(1e5).fill(1.5)); } };`, null, 'arrays of doubles until the memory limit'],
+  'long builtin': [`export default { fetch() { return new Response(String('x'.repeat(2 ** 27).indexOf('y'))); } };`, null, 'one V8 builtin call running far past the CPU limit without an interrupt check'],
+  'key generation': [
+    `export default { async fetch() {
+      const key = await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 4096, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign']);
+      return new Response(key.privateKey.algorithm.name);
+    } };`,
+    null,
+    '4,096-bit RSA keys (host threadpool work) generated per request',
+  ],
+  'bad statusText': [`export default { fetch() { const r = new Response('x'); Object.defineProperty(r, 'statusText', { value: '\\n' }); return r; } };`, null, 'a Response whose statusText was replaced with a newline (once killed the process)'],
   // The control for the SSRF phase: the same attacker connections asking a worker that does
   // nothing (what plain load alone does to the neighbour on this machine).
   'plain load': [`export default { fetch() { return new Response('hello'); } };`, null, 'a hello worker: plain load from the attacker connections (control)'],

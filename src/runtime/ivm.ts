@@ -35,4 +35,11 @@ export function patchLevelProblem(found: string | undefined, expected = expected
 const problem = patchLevelProblem(builtPatchLevel());
 if (problem) throw new Error(problem);
 
+/** How far below the serving thread guest code runs: the nice value isolated-vm's threads add to
+ *  their own when they start (patch 12). The operator may set CINDER_GUEST_THREAD_NICE (0 turns
+ *  it off); the addon reads it when its first thread starts, after this module has loaded, and
+ *  libuv's threadpool is lowered by the same (thread-priority.ts). */
+export const DEFAULT_GUEST_THREAD_NICE = 5;
+process.env.CINDER_GUEST_THREAD_NICE ??= String(DEFAULT_GUEST_THREAD_NICE);
+
 export default ivm;

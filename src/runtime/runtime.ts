@@ -23,6 +23,7 @@ import { DeploymentSnapshotIsolates, type DeploymentSnapshotIsolatesOptions } fr
 import type { LogLevel } from '../../protocol/wall.js';
 import type { AddonCatalog } from './addons.js';
 import { LogRate, type LogRateLimit } from './log-budget.js';
+import { lowerThreadpoolPriority } from './thread-priority.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -105,6 +106,7 @@ export class Runtime {
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
+    void lowerThreadpoolPriority();
     const isBusy = () => this.activeRequests > 0;
     // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
     this.snapshots = options.deploymentSnapshots === false || options.inspector ? null : new DeploymentSnapshotIsolates(source.manifest, this.logger, { isBusy, ...options.deploymentSnapshots });

@@ -33,6 +33,8 @@ export interface ServeProcessOptions {
   args?: string[];
   /** 'info' keeps the server's log (worker console lines, requests) for stdout(); default: warnings only, not kept */
   logs?: 'info' | 'warn';
+  /** more environment variables for the server */
+  env?: Record<string, string>;
 }
 
 /** Start `cinder serve` on `dataDir` with the admin token `token`; resolves once its admin API
@@ -42,7 +44,7 @@ export async function startServeProcess(dataDir: string, token: string, children
   const keepLog = options.logs === 'info';
   const child = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--no-supervisor', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--data', dataDir, ...(options.args ?? [])], {
     stdio: ['ignore', keepLog ? 'pipe' : 'ignore', 'pipe'],
-    env: { ...process.env, CINDER_ADMIN_TOKEN: token, CINDER_LOG_LEVEL: keepLog ? 'info' : 'warn' },
+    env: { ...process.env, CINDER_ADMIN_TOKEN: token, CINDER_LOG_LEVEL: keepLog ? 'info' : 'warn', ...options.env },
   });
   children.push(child);
   let stderr = '';
