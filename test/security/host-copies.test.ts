@@ -3,6 +3,7 @@
 // decompression bomb fails in the guest as a RangeError, and the neighbour keeps answering.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import zlib from 'node:zlib';
+import { NeighbourLoad } from '../helpers/neighbour-load.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const MB = 1024 * 1024;
@@ -34,10 +35,7 @@ const inflate = (hold: number | 'full', opts: { catchErrors?: boolean; pieces?: 
 } }; const MB = 1024 * 1024;`;
 
 let server: TestServer;
-let neighbourFailures = 0;
-let neighbourRequests = 0;
-let load: Promise<void> | null = null;
-let stopLoad = false;
+let neighbour: NeighbourLoad | null = null;
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -49,19 +47,11 @@ beforeAll(async () => {
     'neighbour': `export default { fetch() { return new Response('neighbour ok') } }`,
   });
   // A neighbour under steady load for the whole file: none of its requests may fail.
-  load = (async () => {
-    while (!stopLoad) {
-      neighbourRequests++;
-      const res = await server.request('neighbour').catch(() => null);
-      if (res?.status !== 200 || res.text !== 'neighbour ok') neighbourFailures++;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
+  neighbour = new NeighbourLoad(server);
 });
 
 afterAll(async () => {
-  stopLoad = true;
-  await load;
+  await neighbour?.stop();
   await server?.close();
 });
 
@@ -93,7 +83,7 @@ describe('host-to-isolate copies', () => {
   it('decompression within the bounds works, and the neighbour never failed', async () => {
     const res = await server.request('fits', '/', { method: 'POST', body: eightMb });
     expect(res.text).toBe(`inflated ${8 * MB} held 0`);
-    expect(neighbourRequests).toBeGreaterThan(0);
-    expect(neighbourFailures).toBe(0);
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
   });
 });

@@ -4,6 +4,7 @@
 // copy (sandbox/wall-bytes.ts) and refused over the bound, one call at a time and for the calls
 // still on their way; the neighbour keeps answering and the host's memory stays where it was.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NeighbourLoad } from '../helpers/neighbour-load.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
@@ -53,10 +54,7 @@ export default class extends WorkerEntrypoint {
 }`;
 
 let server: TestServer;
-let neighbourFailures = 0;
-let neighbourRequests = 0;
-let load: Promise<void> | null = null;
-let stopLoad = false;
+let neighbour: NeighbourLoad | null = null;
 
 beforeAll(async () => {
   const workers: Parameters<typeof startTestServer>[0] = {
@@ -68,19 +66,12 @@ beforeAll(async () => {
   server = await startTestServer(workers);
   installKV(server.runtime, new KVService({ sweepIntervalMs: 0, backend: new MemoryBackend() }));
   registerServiceBindings(server.runtime);
-  load = (async () => {
-    while (!stopLoad) {
-      neighbourRequests++;
-      const res = await server.request('neighbour').catch(() => null);
-      if (res?.status !== 200 || res.text !== 'neighbour ok') neighbourFailures++;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
+  // A neighbour under steady load for the whole file: none of its requests may fail.
+  neighbour = new NeighbourLoad(server);
 });
 
 afterAll(async () => {
-  stopLoad = true;
-  await load;
+  await neighbour?.stop();
   await server?.close();
 });
 
@@ -131,7 +122,7 @@ describe('op arguments crossing the wall', () => {
   });
 
   it('the neighbour never failed', () => {
-    expect(neighbourRequests).toBeGreaterThan(0);
-    expect(neighbourFailures).toBe(0);
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
   });
 });
