@@ -5,7 +5,7 @@
 // -9, the other (or its replacement) takes the object over from the same file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { childPids, deploy, startNode, stopNode, until, type Node } from '../scale/helpers.js';
+import { aliveChildPids, deploy, supervisorLines, startNode, stopNode, until, type Node } from '../scale/helpers.js';
 
 /** A connection of its own per request (node:cluster hands each to the next serving process), and
  *  a bound: a connection handed to a process at the moment it is killed is never answered. */
@@ -72,17 +72,8 @@ describe('Durable Objects across the serving processes of one node', () => {
   }, 60_000);
 
   it('the holding process killed with -9: the object is taken over from its file, nothing lost', async () => {
-    // The serving processes now: every pid the supervisor started that is still alive (one may
-    // have been replaced since the node started; the supervisor's lines say why).
-    const alive = childPids(node).filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive.length, node.stderr.split('\n').filter((line) => line.includes('supervisor')).join('\n')).toBe(2);
+    const alive = aliveChildPids(node);
+    expect(alive.length, supervisorLines(node)).toBe(2);
     for (const pid of alive) process.kill(pid, 'SIGKILL');
     // Both killed: their replacements take the object over once the leases expired.
     let last = { status: 0, text: '' };

@@ -153,6 +153,21 @@ export async function stopNode(node: Node, cleanup = true): Promise<number | nul
 /** The serving children's pids, as the supervisor announced them (latest per slot last). */
 export const childPids = (node: Node) => [...node.stderr.matchAll(/serving process pid (\d+)/g)].map((m) => Number(m[1]));
 
+/** The serving processes alive now: every pid the supervisor started that has not exited (one
+ *  may have been replaced since the node started; `supervisorLines` says why). */
+export const aliveChildPids = (node: Node) =>
+  childPids(node).filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+/** What the supervisor said, for an assertion's message. */
+export const supervisorLines = (node: Node) => node.stderr.split('\n').filter((line) => line.includes('supervisor')).join('\n');
+
 export async function admin(node: Node, method: string, path: string, body?: FormData | string): Promise<{ status: number; text: string; json: () => any }> {
   const res = await fetch(`${node.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}) }, body });
   const text = await res.text();
