@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { packageRoot } from './paths.js';
+import { DEFAULT_GUEST_THREAD_NICE } from './thread-priority.js';
 
 const requireHere = createRequire(import.meta.url);
 
@@ -35,11 +36,8 @@ export function patchLevelProblem(found: string | undefined, expected = expected
 const problem = patchLevelProblem(builtPatchLevel());
 if (problem) throw new Error(problem);
 
-/** How far below the serving thread guest code runs: the nice value isolated-vm's threads add to
- *  their own when they start (patch 12). The operator may set CINDER_GUEST_THREAD_NICE (0 turns
- *  it off); the addon reads it when its first thread starts, after this module has loaded, and
- *  libuv's threadpool is lowered by the same (thread-priority.ts). */
-export const DEFAULT_GUEST_THREAD_NICE = 5;
+// Guest code runs below the serving thread (patch 12): the addon reads CINDER_GUEST_THREAD_NICE
+// when its first thread starts, after this module has loaded (thread-priority.ts).
 process.env.CINDER_GUEST_THREAD_NICE ??= String(DEFAULT_GUEST_THREAD_NICE);
 
 export default ivm;

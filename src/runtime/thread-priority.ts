@@ -11,9 +11,14 @@ import { getPriority, setPriority, tmpdir } from 'node:os';
 
 let lowered: Promise<number> | null = null;
 
+/** How far below the serving thread guest code runs: the nice value isolated-vm's threads add to
+ *  their own when they start (patch 12; ivm.ts sets it as the addon's default) and libuv's
+ *  threadpool gets here. The operator may set CINDER_GUEST_THREAD_NICE (0 turns it off). */
+export const DEFAULT_GUEST_THREAD_NICE = 5;
+
 /** How far below the serving thread guest-caused work runs (0: not at all). */
 export function guestThreadNice(): number {
-  const value = Number(process.env.CINDER_GUEST_THREAD_NICE);
+  const value = Number(process.env.CINDER_GUEST_THREAD_NICE ?? DEFAULT_GUEST_THREAD_NICE);
   return Number.isInteger(value) ? Math.min(19, Math.max(0, value)) : 0;
 }
 

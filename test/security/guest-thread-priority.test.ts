@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { DEFAULT_GUEST_THREAD_NICE } from '../../src/runtime/ivm.js';
+import { DEFAULT_GUEST_THREAD_NICE } from '../../src/runtime/thread-priority.js';
 import { startServeProcess } from '../helpers/serve-process.js';
 
 const TOKEN = 'guest-thread-priority-token';
