@@ -213,15 +213,29 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       }
     });
 
-    const watch = setInterval(() => {
+    const watchMs = Math.max(50, Math.min(500, hangMs / 4));
+    let lastWatch = Date.now();
+    const silentTooLong = () => {
       // Before its first heartbeat a child is starting (a runtime, a pool, the restore: seconds
       // when N start at once on few cores): a hang then is one that lasts a minute.
       const limit = child.reportedAt > child.startedAt ? hangMs : Math.max(hangMs, START_HANG_MS);
-      if (child.hung || Date.now() - child.lastBeat < limit) return;
-      child.hung = true;
-      logger.error({ pid, slot, silentMs: Date.now() - child.lastBeat }, `supervisor: ${name} stopped answering its heartbeat; killing it`);
-      worker.process.kill('SIGKILL');
-    }, Math.max(50, Math.min(500, hangMs / 4)));
+      return !child.hung && Date.now() - child.lastBeat >= limit;
+    };
+    const watch = setInterval(() => {
+      const now = Date.now();
+      const late = now - lastWatch > watchMs + hangMs / 2;
+      lastWatch = now;
+      // The supervisor itself did not run for a while (a loaded machine): the child's heartbeats
+      // of that while may be waiting unread in the channel, and the silence is the supervisor's.
+      // Timers run before the loop reads its sockets, so judge only once they have been read.
+      if (late || !silentTooLong()) return;
+      setImmediate(() => {
+        if (!silentTooLong()) return;
+        child.hung = true;
+        logger.error({ pid, slot, silentMs: Date.now() - child.lastBeat }, `supervisor: ${name} stopped answering its heartbeat; killing it`);
+        worker.process.kill('SIGKILL');
+      });
+    }, watchMs);
 
     worker.on('exit', (code, signal) => {
       clearInterval(watch);

@@ -166,7 +166,9 @@ export const aliveChildPids = (node: Node) =>
   });
 
 /** What the supervisor said, for an assertion's message. */
-export const supervisorLines = (node: Node) => node.stderr.split('\n').filter((line) => line.includes('supervisor')).join('\n');
+/** What the supervisor said: its log lines (stdout) and its pid announcements (stderr). */
+export const supervisorLines = (node: Node) =>
+  [...node.stdout.split('\n'), ...node.stderr.split('\n')].filter((line) => line.includes('supervisor')).join('\n');
 
 export async function admin(node: Node, method: string, path: string, body?: FormData | string): Promise<{ status: number; text: string; json: () => any }> {
   const res = await fetch(`${node.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}) }, body });

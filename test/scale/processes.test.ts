@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN, admin, childPids, deploy, get, metricValue, startNode, steadyLoad, stopNode, until, versionWorker, sleep, type Node } from './helpers.js';
+import { TOKEN, admin, childPids, supervisorLines, deploy, get, metricValue, startNode, steadyLoad, stopNode, until, versionWorker, sleep, type Node } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/cinder.js', import.meta.url));
 const KV = { bindings: [{ type: 'kv_namespace', name: 'KV', namespace_id: 'scale' }] };
@@ -79,8 +79,7 @@ describe('--processes 2', () => {
     const load = steadyLoad(node, 'hello', 8, /^v2$/);
     await sleep(1000);
     process.kill(victim, 'SIGKILL');
-    const supervisorLog = () => node.stdout.split('\n').filter((line) => line.includes('supervisor')).slice(-12).join('\n') + node.stderr.slice(-2000);
-    expect(await until(() => childPids(node).length > before.length, 10_000), supervisorLog()).toBe(true);
+    expect(await until(() => childPids(node).length > before.length, 10_000), supervisorLines(node)).toBe(true);
     const replacement = childPids(node).at(-1)!;
     expect(await until(async () => (await admin(node, 'GET', '/metrics')).text.includes('cinder_serving_processes{node="node-a"} 2'), 30_000)).toBe(true);
     await sleep(1000);
@@ -92,7 +91,7 @@ describe('--processes 2', () => {
     // Replaced at once: no backoff for a first death, and the new process reported serving (the
     // supervisor logs how long the slot was empty; a figure, not asserted: start-up time is the
     // machine's, 0.3-1 s here when quiet).
-    expect(node.stdout).toMatch(/"delayMs":0[^\n]*supervisor: serving process \d exited \(SIGKILL\); restart 1"/);
+    expect(supervisorLines(node)).toMatch(/"delayMs":0[^\n]*supervisor: serving process \d exited \(SIGKILL\); restart 1"/);
     expect(await until(() => /supervisor: serving process \d replaced: serving \d+ ms after its predecessor exited/.test(node.stdout), 30_000)).toBe(true);
     expect(metricValue((await admin(node, 'GET', '/metrics')).text, 'cinder_supervisor_restarts_total', { reason: 'exit' })).toBe(1);
     expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v2']));

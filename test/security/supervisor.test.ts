@@ -152,6 +152,21 @@ describe('the supervisor', () => {
     expect(await get(served, 'neighbour')).toEqual({ status: 200, text: 'neighbour ok' });
   });
 
+  it('a supervisor that was itself stopped longer than the hang limit does not kill a healthy serving process', async () => {
+    // A loaded machine can leave the supervisor unscheduled for seconds; the serving process's
+    // heartbeats of that while wait unread in the channel, so the silence is the supervisor's.
+    expect(await until(() => neighbourAnswers(served), 10_000)).toBe(true);
+    const pid = childPid(served);
+    served.supervisor.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 3500)); // the hang limit is 2 s here
+    served.supervisor.kill('SIGCONT');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(childPid(served)).toBe(pid);
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    expect(await restarts(served, 'hang')).toBe(0);
+    expect(served.stdout).not.toMatch(/stopped answering its heartbeat/);
+  });
+
   it('a hung main thread is detected by its heartbeat, killed and restarted', async () => {
     expect(await until(() => neighbourAnswers(served), 10_000)).toBe(true);
     const pid = childPid(served);
