@@ -9,6 +9,7 @@ import { connect, until, type Client } from '../websocket/helpers.js';
 import { CHAT, CHAT_METADATA } from './chat-room.js';
 
 let cinder: TestCinder;
+const IDLE_MS = 1000;
 
 async function deploy(name: string, code: string, metadata: Record<string, unknown>) {
   return cinder.admin('PUT', `/workers/${name}`, { body: multipart({ main_module: 'index.js', ...metadata }, { 'index.js': code }) });
@@ -25,7 +26,9 @@ async function stats(room: string): Promise<Record<string, any>> {
 }
 
 beforeAll(async () => {
-  cinder = await startCinder({ durableObjects: { idleMs: 300 } });
+  // Idle for 1 s: the tests wait for hibernation, and count constructions between steps that a
+  // loaded machine can space by a few hundred ms (at 300 ms a room could hibernate between two).
+  cinder = await startCinder({ durableObjects: { idleMs: IDLE_MS } });
   const res = await deploy('chat', CHAT, CHAT_METADATA);
   expect(res.status, res.text).toBe(201);
 });
@@ -114,7 +117,7 @@ describe('WebSocket hibernation', () => {
     dan.ws.close(4001, 'bye now');
     await dan.closed;
     let closes: any[] = [];
-    for (let i = 0; i < 200 && closes.length === 0; i++) {
+    for (const deadline = Date.now() + 20_000; closes.length === 0 && Date.now() < deadline; ) {
       closes = (await stats('r3')).closes;
       if (closes.length === 0) await new Promise((r) => setTimeout(r, 20));
     }
@@ -283,8 +286,8 @@ describe('WebSockets a Durable Object accept()s (no hibernation)', () => {
     ann.send('hi');
     await Promise.all([ann.received(2), bob.received(2)]);
     expect(String(bob.messages[1])).toBe('ann: hi #1');
-    // Longer than the idle time (300 ms here): an object holding sockets in its isolate stays.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Longer than the idle time: an object holding sockets in its isolate stays.
+    await new Promise((r) => setTimeout(r, IDLE_MS * 2.5));
     bob.send('still there?');
     await ann.received(3);
     expect(String(ann.messages[2])).toBe('bob: still there? #2');

@@ -30,3 +30,18 @@ export function burnIterations(ms: number): number {
     isolate.dispose();
   }
 }
+
+/** CPU time of a million burnLoop iterations on the machine where the CPU figures of these tests
+ *  were measured (the development machine, 2026-12-06: 4.1-6.4 ms, the low end when it was
+ *  quiet). */
+const REFERENCE_MS_PER_MILLION = 4.1;
+
+/**
+ * How many times slower than that machine this one runs guest code now (never below 1). A test
+ * whose claim is "this work fits in the default CPU limit" scales the limit by it: a slower or
+ * loaded CI machine is held to the same work, not to the same milliseconds, while this machine
+ * is held to the default itself.
+ */
+export function machineSlowness(): number {
+  return Math.max(1, ((50 / burnIterations(50)) * 1e6) / REFERENCE_MS_PER_MILLION);
+}

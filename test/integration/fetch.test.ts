@@ -35,6 +35,10 @@ const proxy = (path: string, init = '{}') => `export default { async fetch(reque
   return new Response(await r.text(), { status: r.status, headers: r.headers });
 } }`;
 
+// Workers moving MBs through streams use 6-10 ms of CPU here (of the 50 ms default): a slower,
+// loaded CI machine could cross it. These tests are about what arrives, not about CPU.
+const ROOMY = { cpuMs: 1000 };
+
 function worker(code: string, limits?: Record<string, number>) {
   return { code: code.replaceAll('UPSTREAM', JSON.stringify(upstreamUrl)), limits };
 }
@@ -50,7 +54,7 @@ describe('outbound fetch (loopback explicitly allowed)', () => {
         follow: worker(`export default { async fetch() { const r = await fetch(UPSTREAM + '/redirect'); return Response.json({ status: r.status, redirected: r.redirected, url: r.url, body: await r.json() }) } }`),
         manual: worker(`export default { async fetch() { const r = await fetch(UPSTREAM + '/redirect', { redirect: 'manual' }); return Response.json({ status: r.status, location: r.headers.get('location') }) } }`),
         error: worker(`export default { async fetch() { try { await fetch(UPSTREAM + '/redirect', { redirect: 'error' }); return new Response('followed') } catch (e) { return new Response(e.name) } } }`),
-        big: worker(`export default { async fetch() { const r = await fetch(UPSTREAM + '/big'); const b = new Uint8Array(await r.arrayBuffer()); return Response.json({ length: b.length, allSeven: b.every((x) => x === 7) }) } }`),
+        big: worker(`export default { async fetch() { const r = await fetch(UPSTREAM + '/big'); const b = new Uint8Array(await r.arrayBuffer()); return Response.json({ length: b.length, allSeven: b.every((x) => x === 7) }) } }`, ROOMY),
         passthrough: worker(`export default { fetch() { return fetch(UPSTREAM + '/big') } }`),
         abort: worker(`export default { async fetch() { try { await fetch(UPSTREAM + '/slow', { signal: AbortSignal.timeout(50) }); return new Response('not aborted') } catch (e) { return new Response(e.name) } } }`),
         limited: worker(`export default { async fetch() { const out = []; for (let i = 0; i < 4; i++) { try { await fetch(UPSTREAM + '/json'); out.push('ok') } catch (e) { out.push(e.name + ': ' + e.message) } } return Response.json(out) } }`, { subrequests: 3 }),
@@ -59,12 +63,12 @@ describe('outbound fetch (loopback explicitly allowed)', () => {
           const body = new ReadableStream({ async pull(c) { await new Promise(r => setTimeout(r, 5)); if (i < 5) c.enqueue(enc.encode('part' + (i++) + ';')); else c.close(); } });
           const r = await fetch(UPSTREAM + '/echo', { method: 'POST', body, duplex: 'half' });
           return new Response(await r.text());
-        } }`),
+        } }`, ROOMY),
         forward: worker(`export default { async fetch(request) {
           const r = await fetch(UPSTREAM + '/echo', { method: 'POST', body: request.body, duplex: 'half' });
           const b = new Uint8Array(await r.arrayBuffer());
           return Response.json({ length: b.length, first: b[0], last: b[b.length - 1] });
-        } }`),
+        } }`, ROOMY),
         badscheme: worker(`export default { async fetch() { try { await fetch('file:///etc/passwd'); return new Response('read it') } catch (e) { return new Response(e.name) } } }`),
       },
       { allowPrivateFetch: true },

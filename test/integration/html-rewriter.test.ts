@@ -9,17 +9,21 @@ const page = '<html><body><p>one</p><p>two</p></body></html>';
 describe('HTMLRewriter', () => {
   let server: TestServer;
   beforeAll(async () => {
+    // The first worker to load the add-on compiles lol-html's wasm: ~110 ms of wall time here, of
+    // the 1 s startup default, and ~9 ms of CPU of the 50 ms default on a first request. A slower,
+    // loaded CI machine could cross them; these tests are about the rewriting.
+    const ROOMY = { startupMs: 10_000, cpuMs: 1000 };
     server = await startTestServer({
-      rewrite: `export default { fetch() {
+      rewrite: { limits: ROOMY, code: `export default { fetch() {
         return new HTMLRewriter().on('p', { element(el) { el.setAttribute('class', 'x') } }).transform(new Response(${JSON.stringify(page)}));
-      } }`,
-      throws: `export default { fetch(req) {
+      } }` },
+      throws: { limits: ROOMY, code: `export default { fetch(req) {
         const fail = new URL(req.url).searchParams.has('fail');
         return new HTMLRewriter().on('p', { element(el) { if (fail) throw new Error('handler failed on purpose'); el.append('!') } })
           .transform(new Response(${JSON.stringify(page)}));
-      } }`,
+      } }` },
       plain: `export default { fetch() { return new Response(typeof globalThis['HTML' + 'Rewriter']) } }`,
-      wasm: { limits: { memoryMb: 32 }, code: `export default { async fetch() {
+      wasm: { limits: { ...ROOMY, memoryMb: 32 }, code: `export default { async fetch() {
         const res = new HTMLRewriter().on('p', { element() {} }).transform(new Response(${JSON.stringify(page)}));
         await res.text();
         // lol-html's memory is exported by its module and tracked like any worker's wasm memory.

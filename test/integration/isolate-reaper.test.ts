@@ -11,7 +11,7 @@ const GET = (host: string) => ({ method: 'GET', url: `http://${host}/`, headers:
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 20_000; // far past what it takes here: CI is slower and loaded
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(2);

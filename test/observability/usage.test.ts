@@ -253,7 +253,7 @@ describe('usage through cinder serve', () => {
     expect(u.requests).toBe(4);
     expect(u.wall_ms.sum).toBeGreaterThanOrEqual(4 * 245);
     expect(u.wall_ms.p50).toBeGreaterThanOrEqual(240);
-    expect(u.wall_ms.p99).toBeLessThan(2000);
+    expect(u.wall_ms.p99).toBeLessThan(10_000); // 250 ms asleep; the rest is a cold start, slow on a loaded machine
     expect(u.cpu_ms.sum).toBeLessThan(60);
     expect(u.cpu_ms.p99).toBeLessThan(30);
     // memory held x wall: a heap of a few MB (not the 128 MB limit) for about a second.

@@ -32,10 +32,13 @@ describe('--processes 2', () => {
     expect((await deploy(node, 'hello', versionWorker('v1'))).status).toBe(201);
     expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v1']));
     expect((await deploy(node, 'hello', versionWorker('v2'))).status).toBe(201);
-    // The other process hears of it through the supervisor: a few requests at most see v1.
+    // The other process hears of it through the supervisor: the first requests may still see v1
+    // (as many as a loaded machine serves before the relay lands: a deadline, not a count).
     let tries = 0;
-    while ((await get(node, 'hello', '/', false)).text !== 'v2' && tries < 50) tries++;
-    expect(tries).toBeLessThan(50);
+    const deadline = Date.now() + 20_000;
+    let answer = '';
+    while ((answer = (await get(node, 'hello', '/', false)).text) !== 'v2' && Date.now() < deadline) tries++;
+    expect(answer).toBe('v2');
     expect(new Set(await tenFresh('hello'))).toEqual(new Set(['v2']));
 
     const metrics = (await admin(node, 'GET', '/metrics')).text;
@@ -67,11 +70,11 @@ describe('--processes 2', () => {
       // Events relayed from the other process carry its node; this process's own do not.
       const events = [...seen.matchAll(/event: invocation\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]) as { node?: string });
       return events.some((e) => e.node === 'node-a') && events.some((e) => e.node === undefined);
-    }, 15_000, 100);
+    }, 30_000, 100);
     controller.abort();
     await reading;
     expect(shown, seen.slice(0, 1500)).toBe(true);
-  }, 30_000);
+  }, 60_000);
 
   it('kill -9 of one process under steady load: only what was on it fails; it is replaced, the other serves on', async () => {
     const before = childPids(node);
@@ -79,7 +82,7 @@ describe('--processes 2', () => {
     const load = steadyLoad(node, 'hello', 8, /^v2$/);
     await sleep(1000);
     process.kill(victim, 'SIGKILL');
-    expect(await until(() => childPids(node).length > before.length, 10_000), supervisorLines(node)).toBe(true);
+    expect(await until(() => childPids(node).length > before.length, 30_000), supervisorLines(node)).toBe(true);
     const replacement = childPids(node).at(-1)!;
     expect(await until(async () => (await admin(node, 'GET', '/metrics')).text.includes('cinder_serving_processes{node="node-a"} 2'), 30_000)).toBe(true);
     await sleep(1000);
@@ -184,13 +187,16 @@ describe('--processes 2', () => {
   it('SIGTERM: a slow request and its waitUntil work finish, then the node exits 0', async () => {
     const slow = `export default { async fetch(req, env, ctx) {
       if (new URL(req.url).pathname === '/read') return new Response(String(await env.KV.get('after-response')));
-      await new Promise((r) => setTimeout(r, 1500));
+      console.log('slow request started');
+      await new Promise((r) => setTimeout(r, 3000));
       ctx.waitUntil(new Promise((r) => setTimeout(r, 1000)).then(() => env.KV.put('after-response', 'written by waitUntil')));
       return new Response('slow done');
     } };`;
     expect((await deploy(node, 'slow', slow, KV)).status).toBe(201);
     const inFlight = get(node, 'slow', '/');
-    await sleep(400);
+    // In flight for certain (not after a guessed delay: a loaded machine can take longer to get the
+    // request to the worker), with seconds to go: the drain is what lets it finish.
+    expect(await until(() => node.stdout.includes('slow request started'), 30_000)).toBe(true);
     node.proc.kill('SIGTERM');
     // While it drains, the admin port still answers, and says so (a balancer stops sending).
     await sleep(400);

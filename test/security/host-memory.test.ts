@@ -10,23 +10,27 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 let server: TestServer;
 const BODY = 4 * 1024 * 1024;
 
+// Making 4 MB bodies and 64 MB of headers takes up to ~20 ms of CPU here, of the 50 ms default: a
+// slower, loaded CI machine could end them with the CPU limit before the bound under test.
+const ROOMY = { cpuMs: 1000 };
+
 beforeAll(async () => {
   server = await startTestServer({
-    big: `export default { fetch() { return new Response('x'.repeat(${BODY})) } }`,
-    bigbytes: `export default { fetch() { const b = new Uint8Array(${BODY}); b[0] = 1; b[b.length - 1] = 2; return new Response(b) } }`,
-    onechunk: `export default { fetch() { return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(${BODY}).fill(7)); c.close() } })) } }`,
+    big: { limits: ROOMY, code: `export default { fetch() { return new Response('x'.repeat(${BODY})) } }` },
+    bigbytes: { limits: ROOMY, code: `export default { fetch() { const b = new Uint8Array(${BODY}); b[0] = 1; b[b.length - 1] = 2; return new Response(b) } }` },
+    onechunk: { limits: ROOMY, code: `export default { fetch() { return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(${BODY}).fill(7)); c.close() } })) } }` },
     headers: `export default { fetch(request) {
       const n = Number(new URL(request.url).searchParams.get('n'));
       const h = new Headers();
       for (let i = 0; i < n; i++) h.set('x-h' + i, 'v'.repeat(4096));
       return new Response('ok', { headers: h });
     } }`,
-    hugeheaders: `export default { fetch() {
+    hugeheaders: { limits: ROOMY, code: `export default { fetch() {
       const h = new Headers();
       const v = 'v'.repeat(64 * 1024);
       for (let i = 0; i < 1024; i++) h.set('x-h' + i, v);
       return new Response('ok', { headers: h });
-    } }`,
+    } }` },
     neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
   });
 });

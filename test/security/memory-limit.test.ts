@@ -20,17 +20,19 @@ const bombs: Record<string, string> = {
 let server: TestServer;
 beforeAll(async () => {
   const workers: Record<string, { code: string; limits?: { cpuMs: number } }> = {};
-  // A generous CPU limit, so that memory is the limit they meet.
-  for (const [name, code] of Object.entries(bombs)) workers[name] = { code, limits: { cpuMs: 5000 } };
+  // A generous CPU limit, so that memory is the limit they meet (the strings bomb takes ~460 ms of
+  // CPU to fill the heap here: 30 s leaves a slower, loaded machine far from it).
+  for (const [name, code] of Object.entries(bombs)) workers[name] = { code, limits: { cpuMs: 30_000 } };
   server = await startTestServer({
     ...workers,
-    // Several requests in one isolate: each waits, then one of them fills the heap.
+    // Several requests in one isolate: each waits, then one of them fills the heap while the
+    // others still wait (3 s: the bomb's ~25 ms of CPU may take many times that on a loaded machine).
     'concurrent': { code: `export default { async fetch(request) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       if (new URL(request.url).searchParams.has('bomb')) { const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); }
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       return new Response('survived');
-    } }`, limits: { cpuMs: 5000 } },
+    } }`, limits: { cpuMs: 30_000 } },
     'neighbour': `export default { fetch() { return new Response('neighbour ok') } }`,
   });
 });
@@ -48,7 +50,7 @@ describe('memory limit', () => {
       }
     }
     expect(neighbourFailures).toBe(0);
-  }, 120_000);
+  }, 120_000); // ~9 s here
 
   it('every concurrent request of an isolate that hits the limit gets the 503 naming it', async () => {
     expect((await server.request('concurrent')).text).toBe('survived');

@@ -47,11 +47,14 @@ export function connect(port: number, worker: string, path = '/', options: { hea
   });
 }
 
-/** Poll `check` until it holds (the event loop turns between tries); fails after `tries`. */
-export async function until(check: () => boolean, what: string, tries = 500): Promise<void> {
-  for (let i = 0; i < tries; i++) {
+/** Poll `check` until it holds (the event loop turns between tries); fails after `timeoutMs`, a
+ *  deadline far past what it takes here, so that only a thing that never happens fails (a loaded
+ *  CI machine takes several times longer). */
+export async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     if (check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  throw new Error(`timed out waiting for ${what}`);
 }
