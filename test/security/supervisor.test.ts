@@ -37,8 +37,8 @@ interface Served {
 
 async function serve(dataDir: string, extraArgs: string[] = []): Promise<Served> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  // A hang limit shorter than the default 3 s keeps the hang test short, but long enough that a
-  // healthy serving process on a loaded CI machine is never silent that long.
+  // A hang limit longer than the default 3 s: long enough that a healthy serving process on a
+  // loaded CI machine is never silent that long (the hang test waits it out once).
   const env = { ...process.env, CINDER_ADMIN_TOKEN: TOKEN, CINDER_DEBUG_HOOKS: '1', CINDER_SUPERVISOR_HANG_MS: String(HANG_MS) };
   const supervisor = spawn(process.execPath, ['--no-node-snapshot', bin, 'serve', '--port', String(port), '--admin-port', String(adminPort), '--host', '127.0.0.1', '--data', dataDir, ...(extraArgs.includes('--no-supervisor') ? [] : ['--processes', '1']), ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const served: Served = { supervisor, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, stderr: '', stdout: '' };
