@@ -76,9 +76,10 @@ function argumentBytes(op: string, args: unknown[]): number {
 const RangeErrorPrototype = RangeError.prototype;
 const getPrototypeOf = Object.getPrototypeOf;
 
-/** An error thrown while the arguments were copied (synchronously, in this isolate): the copy's own
- *  refusal at the copyLimit (isolated-vm patch 13) becomes the same error as the count's. Errors
- *  from the host arrive as plain Errors (see asGuestError), never as this realm's RangeError. */
+/** An error raised while the arguments were copied, in this isolate (thrown by a synchronous call,
+ *  the rejection of an async one): the copy's own refusal at the copyLimit (isolated-vm patch 13)
+ *  becomes the same error as the count's. Errors from the host arrive as plain Errors (see
+ *  asGuestError), never as this realm's RangeError. */
 function isCopyRefusal(error: unknown): boolean {
   return getPrototypeOf(error) === RangeErrorPrototype && (error as RangeError).message.startsWith(COPY_LIMIT_MESSAGE_PREFIX);
 }
@@ -112,23 +113,22 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
   try {
     call = ready().call.apply(undefined, [op, invocationId, args], CALL_OPTIONS);
   } catch (error) {
-    // refused as the count refuses: the call's rejection
-    if (isCopyRefusal(error)) return Promise.reject(tooLarge(op));
     throw asGuestError(error);
   }
   inFlight += bytes;
-  return answerOf(call, invocationId, bytes) as Promise<T>;
+  return answerOf(call, op, invocationId, bytes) as Promise<T>;
 }
 
 // An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
 // isolated-vm copies an async answer into the isolate where an allocation failure ends the
 // process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
-async function answerOf(call: Promise<unknown>, invocationId: number, bytes: number): Promise<unknown> {
+async function answerOf(call: Promise<unknown>, op: string, invocationId: number, bytes: number): Promise<unknown> {
   let answer: unknown;
   try {
     answer = await call;
   } catch (error) {
-    throw asGuestError(error);
+    // (isolated-vm rejects the call when its arguments' copy fails)
+    throw copyError(op, error);
   } finally {
     inFlight -= bytes;
     advanceClock();

@@ -64,7 +64,7 @@ const attacks: Record<string, string> = {
     for (const body of [[sibling, trap], new Proxy({ a: 1 }, {})]) {
       try { await env.Q.send(body); out.push('sent'); } catch (e) { out.push(e.name + ': ' + e.message); }
     }
-    return out.join('\n');`,
+    return out.join('\\n');`,
   // What is legitimately large still crosses: a 25 MiB value, and a cycle (written as a back-reference).
   legit: `const value = 'v'.repeat(25 * 1024 * 1024);
     await env.KV.put('large', value);
