@@ -309,5 +309,8 @@ export function callBytesFor(memoryMb: number): number {
 }
 
 /** How isolated-vm's copy refuses a value past the isolate's copyLimit (patch 13): a RangeError
- *  whose message starts so. The bridge answers it with the same error as its own count. */
+ *  whose message starts so, with a non-enumerable own property of this name holding the limit
+ *  (which a relayed copy of the error does not keep). The bridge answers it with the same error as
+ *  its own count. */
 export const COPY_LIMIT_MESSAGE_PREFIX = 'copyLimit: ';
+export const COPY_LIMIT_PROPERTY = 'copyLimit';

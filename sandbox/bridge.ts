@@ -18,7 +18,7 @@ export interface HostBridge {
 }
 
 import { currentInvocation } from './invocation.js';
-import { COPY_LIMIT_MESSAGE_PREFIX, MIN_CALL_BYTES, PARCEL_KEY, SEND_OPS, SYNC_OPS, callBytesFor } from '../protocol/wall.js';
+import { COPY_LIMIT_MESSAGE_PREFIX, COPY_LIMIT_PROPERTY, MIN_CALL_BYTES, PARCEL_KEY, SEND_OPS, SYNC_OPS, callBytesFor } from '../protocol/wall.js';
 import { advanceClock } from './clock.js';
 import { wallBytes } from './wall-bytes.js';
 
@@ -76,12 +76,17 @@ function argumentBytes(op: string, args: unknown[]): number {
 const RangeErrorPrototype = RangeError.prototype;
 const getPrototypeOf = Object.getPrototypeOf;
 
-/** An error raised while the arguments were copied, in this isolate (thrown by a synchronous call,
- *  the rejection of an async one): the copy's own refusal at the copyLimit (isolated-vm patch 13)
- *  becomes the same error as the count's. Errors from the host arrive as plain Errors (see
- *  asGuestError), never as this realm's RangeError. */
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+
+/** An error raised while this call's arguments were copied, in this isolate (thrown by a synchronous
+ *  call, the rejection of an async one): the copy's own refusal at the copyLimit (isolated-vm patch
+ *  13) becomes the same error as the count's. Only that refusal has the own `copyLimit` number: a
+ *  refusal relayed by the host (another isolate's answer that did not fit, say) keeps its message
+ *  and name but not the property, and is left as it is. */
 function isCopyRefusal(error: unknown): boolean {
-  return getPrototypeOf(error) === RangeErrorPrototype && (error as RangeError).message.startsWith(COPY_LIMIT_MESSAGE_PREFIX);
+  if (getPrototypeOf(error) !== RangeErrorPrototype) return false;
+  const mark = getOwnPropertyDescriptor(error, COPY_LIMIT_PROPERTY);
+  return mark !== undefined && typeof mark.value === 'number' && (error as RangeError).message.startsWith(COPY_LIMIT_MESSAGE_PREFIX);
 }
 
 function copyError(op: string, error: unknown): unknown {

@@ -84,7 +84,9 @@
 //    make the copy, and so the host, hold gigabytes. The isolate option `copyLimit` (bytes; 0 or
 //    absent: none) bounds every serialized copy made in that isolate: the serializer's delegate
 //    refuses to grow its buffer past it, V8 stops, and the copy throws a RangeError in the isolate
-//    ("copyLimit: the copy would be more than N bytes") before the host allocates anything. V8
+//    ("copyLimit: the copy would be more than N bytes", with a non-enumerable own property
+//    `copyLimit`: N, which an error relayed from another isolate does not keep) before the host
+//    allocates anything. V8
 //    asks for max(needed, twice the buffer) + 64 bytes; a buffer asked past half the limit is given
 //    the whole limit, so the doubling never refuses a copy that fits: a copy needing at most
 //    limit - 64 bytes always passes, one needing more than the limit never does. Top-level strings,
@@ -614,7 +616,12 @@ const COPY_LIMIT_DELEGATE = `void SerializerDelegate::ThrowDataCloneError(Local<
 	// cinder (patch 13): V8 says "out of memory" when the buffer was refused; say which limit it was
 	if (over_copy_limit) {
 		std::string text = "copyLimit: the copy would be more than " + std::to_string(copy_limit) + " bytes";
-		isolate->ThrowException(Exception::RangeError(String::NewFromUtf8(isolate, text.c_str()).ToLocalChecked()));
+		auto error = Exception::RangeError(String::NewFromUtf8(isolate, text.c_str()).ToLocalChecked()).As<Object>();
+		// Only this refusal carries the property (an error relayed from elsewhere keeps the message, not
+		// this): how the embedder tells its own copy's refusal from one it was handed.
+		bool marked = error->DefineOwnProperty(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "copyLimit"), Number::New(isolate, static_cast<double>(copy_limit)), PropertyAttribute::DontEnum).FromMaybe(false);
+		static_cast<void>(marked);
+		isolate->ThrowException(error);
 		return;
 	}
 	isolate->ThrowException(Exception::TypeError(message));

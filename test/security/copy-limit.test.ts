@@ -102,6 +102,14 @@ describe('isolated-vm copyLimit (patch 13)', () => {
     expect(await attempt(limitedContext, 'reference', body)).toBe(refusal);
   });
 
+  it('marks its refusal with a non-enumerable own `copyLimit` (how the bridge tells it from a relayed one)', async () => {
+    const answer = await limitedContext.eval(`(() => {
+      try { hand('reference', Array(4).fill('m'.repeat(600 * 1024))); return 'copied'; }
+      catch (e) { const mark = Object.getOwnPropertyDescriptor(e, 'copyLimit'); return JSON.stringify([e instanceof RangeError, mark?.value, mark?.enumerable]); }
+    })()`);
+    expect(answer).toBe(JSON.stringify([true, LIMIT, false]));
+  });
+
   it('holds the limit in isolates made by spawnIsolate (patch 4) too', async () => {
     expect(await attempt(spawnedContext, 'reference', `return Array(4).fill('s'.repeat(600 * 1024));`)).toBe(refusal);
     expect(await attempt(spawnedContext, 'reference', `return Array(2).fill('s'.repeat(400 * 1024));`)).toBe(`copied ${800 * 1024}`);

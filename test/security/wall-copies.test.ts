@@ -65,6 +65,10 @@ const attacks: Record<string, string> = {
       try { await env.Q.send(body); out.push('sent'); } catch (e) { out.push(e.name + ': ' + e.message); }
     }
     return out.join('\\n');`,
+  // An RPC method answering one 1 MiB string referenced 200 times: the guest never counted results;
+  // the copy out of the callee stops at its limit, and the caller is told which method.
+  result: `try { const answer = await env.SELF.big(); return 'answered ' + answer.length; }
+    catch (e) { return e.name + ': ' + e.message; }`,
   // What is legitimately large still crosses: a 25 MiB value, and a cycle (written as a back-reference).
   legit: `const value = 'v'.repeat(25 * 1024 * 1024);
     await env.KV.put('large', value);
@@ -79,6 +83,7 @@ export default class extends WorkerEntrypoint {
   async fetch(request) { const env = this.env; return new Response(await (async () => { ${body} })()); }
   take(value) { return 'taken'; }
   echo(value) { return value; }
+  big() { return Array(200).fill('b'.repeat(1024 * 1024)); }
 }`;
 
 let server: TestServer;
@@ -91,7 +96,7 @@ beforeAll(async () => {
     neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
   };
   for (const [name, body] of Object.entries(attacks)) {
-    workers[name] = { code: worker(body), limits: { cpuMs: 5000, memoryMb: ['burst', 'getter', 'proxy'].includes(name) ? 128 : 256 }, bindings: { ...KV, SELF: { type: 'service', service: name } } };
+    workers[name] = { code: worker(body), limits: { cpuMs: 5000, memoryMb: ['burst', 'getter', 'proxy', 'result'].includes(name) ? 128 : 256 }, bindings: { ...KV, SELF: { type: 'service', service: name } } };
   }
   server = await startTestServer(workers);
   installKV(server.runtime, new KVService({ sweepIntervalMs: 0, backend: new MemoryBackend() }));
@@ -174,6 +179,14 @@ describe('op arguments crossing the wall', () => {
     const [grown, proxy] = res.text.split('\n');
     expect(grown).toBe(`RangeError: queue.send: the arguments would be more than ${LIMIT} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
     expect(proxy).toMatch(/^TypeError: #<Object> could not be cloned/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+  });
+
+  it('refuses an RPC result past the callee\'s limit in the copy out, naming the method', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('result');
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toBe(`RangeError: big: the RPC result would be more than ${LIMIT} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`);
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
   });
 
