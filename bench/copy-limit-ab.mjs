@@ -9,10 +9,12 @@
 // A and B (the order flips every round); reported per size: the guest thread's CPU per call
 // (isolate.cpuTime, where the serialization runs), medians over rounds. 100 MiB is past half the
 // limit, where B's delegate hands V8 the whole limit at once instead of doubling.
+// `--control`: B without a copyLimit too (an A/A run: what two isolates differ by with no change).
 import ivm from 'isolated-vm';
 
 const arg = (name, fallback) => process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const ROUNDS = Number(arg('rounds', 8));
+const CONTROL = process.argv.includes('--control');
 const MIB = 1024 * 1024;
 
 const sizes = [
@@ -36,7 +38,7 @@ async function variant(copyLimit) {
 }
 
 const a = await variant(0);
-const b = await variant(128 * MIB);
+const b = await variant(CONTROL ? 0 : 128 * MIB);
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 async function measure(v, calls) {
