@@ -75,7 +75,6 @@ function argumentBytes(op: string, args: unknown[]): number {
 
 const RangeErrorPrototype = RangeError.prototype;
 const getPrototypeOf = Object.getPrototypeOf;
-
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 
 /** An error raised while this call's arguments were copied, in this isolate (thrown by a synchronous
