@@ -297,3 +297,20 @@ export type BindingDescriptor =
   | { type: string; [key: string]: unknown };
 
 export type EnvDescriptor = Record<string, BindingDescriptor>;
+
+/** What one op's arguments may cost the host when copied across: above every payload a binding
+ *  takes whole (KV values 25 MiB, RPC 32 MiB, D1 batches 50 MB) and at least the worker's memory
+ *  limit, so a body the worker holds in full can always be handed over. The guest counts arguments
+ *  against it before the copy (sandbox/wall-bytes.ts); the host makes it the isolate's copyLimit,
+ *  which bounds every serialized copy out of the isolate inside isolated-vm (patch 13). */
+export const MIN_CALL_BYTES = 128 * 1024 * 1024;
+export function callBytesFor(memoryMb: number): number {
+  return Math.max(MIN_CALL_BYTES, Math.floor(memoryMb * 1024 * 1024));
+}
+
+/** How isolated-vm's copy refuses a value past the isolate's copyLimit (patch 13): a RangeError
+ *  whose message starts so, with a non-enumerable own property of this name holding the limit
+ *  (which a relayed copy of the error does not keep). The bridge answers it with the same error as
+ *  its own count. */
+export const COPY_LIMIT_MESSAGE_PREFIX = 'copyLimit: ';
+export const COPY_LIMIT_PROPERTY = 'copyLimit';

@@ -18,7 +18,7 @@ export interface HostBridge {
 }
 
 import { currentInvocation } from './invocation.js';
-import { PARCEL_KEY, SEND_OPS, SYNC_OPS } from '../protocol/wall.js';
+import { COPY_LIMIT_MESSAGE_PREFIX, COPY_LIMIT_PROPERTY, MIN_CALL_BYTES, PARCEL_KEY, SEND_OPS, SYNC_OPS, callBytesFor } from '../protocol/wall.js';
 import { advanceClock } from './clock.js';
 import { wallBytes } from './wall-bytes.js';
 
@@ -46,10 +46,11 @@ const CALL_OPTIONS = Object.freeze({
   result: Object.freeze({ copy: true, promise: true }),
 });
 
-/** What one op's arguments may cost the host (wall-bytes.ts counts them): above every payload a
- *  binding takes whole (KV values 25 MiB, RPC 32 MiB, D1 batches 50 MB) and at least the worker's
- *  memory limit, so a body the worker holds in full can always be handed over. */
-export const MIN_CALL_BYTES = 128 * 1024 * 1024;
+/** What one op's arguments may cost the host (protocol/wall.ts callBytesFor). Two walls hold it: the
+ *  guest's count before the copy (wall-bytes.ts), which refuses early and cheaply and is what counts
+ *  bytes in flight across calls; and the isolate's copyLimit inside isolated-vm's serializer (patch
+ *  13, set by the host to the same bound), which refuses what the count was shown short of (a getter
+ *  or Proxy trap that grows a value after it was counted) before the host allocates it. */
 let callBytes = MIN_CALL_BYTES;
 /** Bytes of async calls' arguments the host has not answered yet, and their bound (twice a call's):
  *  without it, a thousand unawaited calls with one string would each be a copy. */
@@ -58,14 +59,37 @@ let inFlight = 0;
 export function installBridge(host: HostBridge, memoryMb = 128): void {
   if (bridge) throw new Error('cinder: bridge already installed');
   bridge = { call: host.call, callSync: host.callSync, send: host.send };
-  callBytes = Math.max(MIN_CALL_BYTES, Math.floor(memoryMb * 1024 * 1024));
+  callBytes = callBytesFor(memoryMb);
+}
+
+function tooLarge(op: string): RangeError {
+  return new RangeError(`${op}: the arguments would be more than ${callBytes} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
 }
 
 /** The bytes `args` would cost the host, or the RangeError that refuses them before the copy. */
 function argumentBytes(op: string, args: unknown[]): number {
   const bytes = wallBytes(args, callBytes);
-  if (bytes < 0) throw new RangeError(`${op}: the arguments would be more than ${callBytes} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
+  if (bytes < 0) throw tooLarge(op);
   return bytes;
+}
+
+const RangeErrorPrototype = RangeError.prototype;
+const getPrototypeOf = Object.getPrototypeOf;
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+
+/** An error raised while this call's arguments were copied, in this isolate (thrown by a synchronous
+ *  call, the rejection of an async one): the copy's own refusal at the copyLimit (isolated-vm patch
+ *  13) becomes the same error as the count's. Only that refusal has the own `copyLimit` number: a
+ *  refusal relayed by the host (another isolate's answer that did not fit, say) keeps its message
+ *  and name but not the property, and is left as it is. */
+function isCopyRefusal(error: unknown): boolean {
+  if (getPrototypeOf(error) !== RangeErrorPrototype) return false;
+  const mark = getOwnPropertyDescriptor(error, COPY_LIMIT_PROPERTY);
+  return mark !== undefined && typeof mark.value === 'number' && (error as RangeError).message.startsWith(COPY_LIMIT_MESSAGE_PREFIX);
+}
+
+function copyError(op: string, error: unknown): unknown {
+  return isCopyRefusal(error) ? tooLarge(op) : asGuestError(error);
 }
 
 function ready(): HostBridge {
@@ -96,18 +120,19 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
     throw asGuestError(error);
   }
   inFlight += bytes;
-  return answerOf(call, invocationId, bytes) as Promise<T>;
+  return answerOf(call, op, invocationId, bytes) as Promise<T>;
 }
 
 // An async answer that carries bytes arrives as a parcel (see src/runtime/host-bridge.ts):
 // isolated-vm copies an async answer into the isolate where an allocation failure ends the
 // process, while a synchronous one fails as a RangeError here. So the bytes are taken synchronously.
-async function answerOf(call: Promise<unknown>, invocationId: number, bytes: number): Promise<unknown> {
+async function answerOf(call: Promise<unknown>, op: string, invocationId: number, bytes: number): Promise<unknown> {
   let answer: unknown;
   try {
     answer = await call;
   } catch (error) {
-    throw asGuestError(error);
+    // (isolated-vm rejects the call when its arguments' copy fails)
+    throw copyError(op, error);
   } finally {
     inFlight -= bytes;
     advanceClock();
@@ -138,7 +163,7 @@ export function hostCallBlocking<T = unknown>(op: string, ...args: unknown[]): T
   try {
     return ready().call.applySyncPromise(undefined, [op, invocationId, args, true], BLOCKING_OPTIONS) as T;
   } catch (error) {
-    throw asGuestError(error);
+    throw copyError(op, error);
   }
 }
 
@@ -147,7 +172,7 @@ export function hostCallSync<T = unknown>(op: string, ...args: unknown[]): T {
   try {
     return ready().callSync(op, args) as T;
   } catch (error) {
-    throw asGuestError(error);
+    throw copyError(op, error);
   }
 }
 
@@ -156,7 +181,11 @@ let sends = 0;
 export function hostSend(op: string, ...args: unknown[]): void {
   argumentBytes(op, args);
   sends++;
-  ready().send(op, args);
+  try {
+    ready().send(op, args);
+  } catch (error) {
+    throw copyError(op, error);
+  }
 }
 
 /** How many fire-and-forget messages have been sent so far (see dispatch's flush). */

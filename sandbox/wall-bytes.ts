@@ -9,15 +9,18 @@
 //
 // It reads the guest's values with functions captured when this module was evaluated (user code
 // cannot replace them), and nothing on the warm path throws: a brand check that throws costs ~7 µs
-// in V8, more than an op's whole crossing. Where a guest can still be counted short, and why it
-// does not amplify (docs/security.md, "What crosses the wall"):
-// - an own getter or a Proxy makes the copy fail (isolated-vm copies with JavaScript disallowed);
-//   one that runs during the walk, changes the value and takes itself out is not caught here;
+// in V8, more than an op's whole crossing. Where a guest can still be counted short
+// (docs/security.md, "What crosses the wall"):
+// - a getter or Proxy trap that runs during the walk and grows the value afterwards (a getter left
+//   in the value makes an async or blocking call's copy fail, JavaScript being disallowed there; a
+//   synchronous call or send copies with getters run, and a Proxy is never copied);
 // - a Map or Set given a prototype chain without Map.prototype/Set.prototype is walked as an
 //   empty object (the serializer still writes its entries); an ArrayBuffer given another prototype
 //   is not counted, but is written once, as the guest holds it.
-// A cap inside the copy (a serializer delegate that refuses to grow its buffer past the bound, in
-// the isolated-vm patch) would close these too; this walk is what no guest avoids by plain values.
+// None of these reaches the host: the copy itself stops at the same bound (the isolate's
+// copyLimit, isolated-vm patch 13) and the bridge answers with this walk's error. The walk stays:
+// it refuses before any copy is made, at no cost to the host, and it is what counts the bytes of
+// calls still in flight, which no single copy sees.
 import { intrinsics } from './api/brand.js';
 
 const { bufferByteLength, typedArrayBuffer, dataViewBuffer, typedArrayName } = intrinsics;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Twelve changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Thirteen changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -77,6 +77,22 @@
 //    environment variable CINDER_GUEST_THREAD_NICE (read once; unset or 0 changes nothing). A
 //    thread may always lower its own priority, so no privilege is needed; the isolate timers'
 //    threads (CPU and wall-clock limits) keep the process's priority.
+// And one so what a guest hands the host is bounded where it is copied:
+// 13. isolated-vm copies objects with V8's ValueSerializer into a buffer it grows without bound,
+//    and the serializer runs getters and writes a string in full at every reference: a guest whose
+//    getter (or Proxy trap) grows a value after Cinder's count (sandbox/wall-bytes.ts) could still
+//    make the copy, and so the host, hold gigabytes. The isolate option `copyLimit` (bytes; 0 or
+//    absent: none) bounds every serialized copy made in that isolate: the serializer's delegate
+//    refuses to grow its buffer past it, V8 stops, and the copy throws a RangeError in the isolate
+//    ("copyLimit: the copy would be more than N bytes", with a non-enumerable own property
+//    `copyLimit`: N, which an error relayed from another isolate does not keep) before the host
+//    allocates anything. V8
+//    asks for max(needed, twice the buffer) + 64 bytes; a buffer asked past half the limit is given
+//    the whole limit, so the doubling never refuses a copy that fits: a copy needing at most
+//    limit - 64 bytes always passes, one needing more than the limit never does. Top-level strings,
+//    ArrayBuffers and typed arrays are copied without the serializer, byte for byte as the isolate
+//    holds them (its memory limit bounds them), and are not counted against it. One comparison per
+//    buffer growth; a copy that never grows past half the limit is allocated as before.
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
 // denies both their own install scripts: those would build for whichever Node headers npm's
@@ -256,6 +272,8 @@ function patchSpawnIsolate() {
     'src/module/isolate_handle.cc',
     '\n/**\n * Create a new v8::Context in this isolate and returns a ContextHandle\n */',
     SPAWN_RUNNER,
+    // patch 13 adds copyLimit to the runner
+    'struct SpawnIsolateRunner : public ThreePhaseTask {',
   ) || changed;
   changed = edit(
     'src/module/isolate_handle.cc',
@@ -578,6 +596,124 @@ function patchGuestThreadNice() {
   return changed;
 }
 
+// Patch 13: see the header.
+const READ_COPY_LIMIT = `// cinder (patch 13): the isolate option \`copyLimit\`, bytes one serialized copy made in the isolate
+// may take (0: no limit)
+static auto ReadCopyLimit(Local<Object> options) -> size_t {
+	double limit = ReadOption<double>(options, "copyLimit", 0);
+	if (!(limit == 0 || (limit >= 1024 && limit <= 9007199254740991.0))) {
+		throw RuntimeRangeError("\`copyLimit\` must be 0 or a number of bytes of at least 1024");
+	}
+	return static_cast<size_t>(limit);
+}
+
+/**
+ * Create a new Isolate. It all starts here!
+ */`;
+
+const COPY_LIMIT_DELEGATE = `void SerializerDelegate::ThrowDataCloneError(Local<String> message) {
+	auto* isolate = Isolate::GetCurrent();
+	// cinder (patch 13): V8 says "out of memory" when the buffer was refused; say which limit it was
+	if (over_copy_limit) {
+		std::string text = "copyLimit: the copy would be more than " + std::to_string(copy_limit) + " bytes";
+		auto error = Exception::RangeError(String::NewFromUtf8(isolate, text.c_str()).ToLocalChecked()).As<Object>();
+		// Only this refusal carries the property (an error relayed from elsewhere keeps the message, not
+		// this): how the embedder tells its own copy's refusal from one it was handed.
+		bool marked = error->DefineOwnProperty(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "copyLimit"), Number::New(isolate, static_cast<double>(copy_limit)), PropertyAttribute::DontEnum).FromMaybe(false);
+		static_cast<void>(marked);
+		isolate->ThrowException(error);
+		return;
+	}
+	isolate->ThrowException(Exception::TypeError(message));
+}
+
+// cinder (patch 13): V8 asks for max(needed, 2 * capacity) + 64 bytes. Past the limit: refused (V8
+// then stops and throws). Past half of it: the whole limit, so that a later doubling cannot refuse a
+// copy that still fits.
+auto SerializerDelegate::ReallocateBufferMemory(void* old_buffer, size_t size, size_t* actual_size) -> void* {
+	if (copy_limit != 0) {
+		if (size > copy_limit) {
+			over_copy_limit = true;
+			return nullptr;
+		}
+		if (size > (copy_limit - 64) / 2) {
+			size = copy_limit;
+		}
+	}
+	void* buffer = std::realloc(old_buffer, size);
+	if (buffer != nullptr) {
+		*actual_size = size;
+	}
+	return buffer;
+}`;
+
+function patchCopyLimit() {
+  let changed = false;
+  changed = edit(
+    'src/isolate/environment.h',
+    '\t\tstd::atomic<bool> terminated { false };\n',
+    '\t\tstd::atomic<bool> terminated { false };\n\t\t// cinder (patch 13): bytes one serialized copy made in this isolate may take; 0: no limit\n\t\tsize_t copy_limit = 0;\n',
+  ) || changed;
+  changed = edit(
+    'src/external_copy/serializer.h',
+    '\t\tvoid SetSerializer(v8::ValueSerializer* serializer) { this->serializer = serializer; }\n\t\tvoid ThrowDataCloneError(v8::Local<v8::String> message) final;\n',
+    '\t\tvoid SetSerializer(v8::ValueSerializer* serializer) { this->serializer = serializer; }\n\t\tvoid SetCopyLimit(size_t limit) { copy_limit = limit; }\n\t\tvoid ThrowDataCloneError(v8::Local<v8::String> message) final;\n\t\tauto ReallocateBufferMemory(void* old_buffer, size_t size, size_t* actual_size) -> void* final;\n',
+  ) || changed;
+  changed = edit(
+    'src/external_copy/serializer.h',
+    '\tprivate:\n\t\tv8::ValueSerializer* serializer = nullptr;\n};\n\nclass DeserializerDelegate',
+    '\tprivate:\n\t\tv8::ValueSerializer* serializer = nullptr;\n\t\t// cinder (patch 13)\n\t\tsize_t copy_limit = 0;\n\t\tbool over_copy_limit = false;\n};\n\nclass DeserializerDelegate',
+  ) || changed;
+  changed = edit(
+    'src/external_copy/serializer.h',
+    '\t\t\tdelegate.SetSerializer(&serializer);\n\n\t\t\t// Run serialization\n',
+    '\t\t\tdelegate.SetSerializer(&serializer);\n\t\t\t// cinder (patch 13): the copy limit of the isolate whose value this is\n\t\t\tauto* environment = Executor::GetCurrentEnvironment();\n\t\t\tdelegate.SetCopyLimit(environment == nullptr ? 0 : environment->copy_limit);\n\n\t\t\t// Run serialization\n',
+  ) || changed;
+  changed = edit(
+    'src/external_copy/serializer_nortti.cc',
+    '#include "module/transferable.h"\n',
+    '#include "module/transferable.h"\n#include <cstdlib>\n#include <string>\n',
+  ) || changed;
+  changed = edit(
+    'src/external_copy/serializer_nortti.cc',
+    'void SerializerDelegate::ThrowDataCloneError(Local<String> message) {\n\tIsolate::GetCurrent()->ThrowException(Exception::TypeError(message));\n}',
+    COPY_LIMIT_DELEGATE,
+  ) || changed;
+  // The option, on new Isolate and on spawnIsolate (patch 4).
+  changed = edit('src/module/isolate_handle.cc', '/**\n * Create a new Isolate. It all starts here!\n */', READ_COPY_LIMIT, '// cinder (patch 13): the isolate option') || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tsize_t memory_limit = 128;\n\tbool inspector = false;\n',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\tinspector = ReadOption<bool>(options, StringTable::Get().inspector, false);\n',
+    '\t\tinspector = ReadOption<bool>(options, StringTable::Get().inspector, false);\n\t\tcopy_limit = ReadCopyLimit(options);\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tenv->error_handler = error_handler;\n\tenv->unhandled_rejection_handler = rejection_handler;\n',
+    '\tenv->copy_limit = copy_limit;\n\tenv->error_handler = error_handler;\n\tenv->unhandled_rejection_handler = rejection_handler;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tsize_t memory_limit = 128;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\t\tthrow RuntimeTypeError("`inspector` is not available for spawnIsolate");\n\t\t}\n',
+    '\t\t\tthrow RuntimeTypeError("`inspector` is not available for spawnIsolate");\n\t\t}\n\t\tcopy_limit = ReadCopyLimit(options);\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\tenv->error_handler = std::move(error_handler);\n\t}\n',
+    '\t\tenv->copy_limit = copy_limit;\n\t\tenv->error_handler = std::move(error_handler);\n\t}\n',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -627,7 +763,7 @@ function build(name, dir, level, addon) {
  *  naming the file, when a patch finds neither its target nor its result. */
 export function applyPatches(dir) {
   ivmDir = dir;
-  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice()];
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice(), patchCopyLimit()];
   return results.some(Boolean);
 }
 

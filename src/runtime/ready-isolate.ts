@@ -6,7 +6,7 @@ import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';
-import { BOOT_GLOBAL, CONTINUATION_DATA_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, type GuestEntryName } from '../../protocol/wall.js';
+import { BOOT_GLOBAL, CONTINUATION_DATA_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, callBytesFor, type GuestEntryName } from '../../protocol/wall.js';
 
 /** The guest's entry points (protocol/wall.ts GUEST_ENTRIES), held as References. */
 export type GuestEntry = Record<GuestEntryName, ivm.Reference<Function>>;
@@ -29,9 +29,15 @@ function bridgeArguments(bridge: HostBridge, memoryMb: number): unknown[] {
   return [bridge.call, bridge.callSync, bridge.send, memoryMb];
 }
 
-function isolateOptions(source: IsolateSource, memoryMb: number): ivm.IsolateOptions {
+/** isolated-vm's options as patched (scripts/patch-isolated-vm.mjs, 13): `copyLimit` bounds every
+ *  serialized copy out of the isolate (op arguments, answers to the host's calls), in bytes. */
+type IsolateOptions = ivm.IsolateOptions & { copyLimit?: number };
+
+function isolateOptions(source: IsolateSource, memoryMb: number): IsolateOptions {
   return {
     memoryLimit: memoryMb,
+    // the bound the guest counts op arguments against (sandbox/bridge.ts), held inside the copy too
+    copyLimit: callBytesFor(memoryMb),
     snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
     onCatastrophicError: (message) => {
       // V8 lost control of this isolate. Nothing in it can be trusted: end the process, and the
@@ -51,7 +57,7 @@ function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean)
 /** isolated-vm as patched by scripts/patch-isolated-vm.mjs (4): an isolate that builds others on
  *  isolated-vm's threads. */
 interface Spawner extends ivm.Isolate {
-  spawnIsolate(options: ivm.IsolateOptions): Promise<ivm.Isolate>;
+  spawnIsolate(options: IsolateOptions): Promise<ivm.Isolate>;
 }
 let spawner: Spawner | null | undefined;
 

@@ -8,7 +8,7 @@ import ivm from './ivm.js';
 import type { Logger } from 'pino';
 import { LimitExceededError, resolveLimits, type Limits } from '../model/limits.js';
 import type { WorkerDefinition } from '../model/worker-definition.js';
-import { OPS, type DispatchResult, type GuestException, type LogLevel, type QueueDispatchResult, type SocketEvent, type WireQueueMessage, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { COPY_LIMIT_MESSAGE_PREFIX, OPS, callBytesFor, type DispatchResult, type GuestException, type LogLevel, type QueueDispatchResult, type SocketEvent, type WireQueueMessage, type WireRequest, type WireResponse } from '../../protocol/wall.js';
 import type { OpHandler, RuntimeRequest, SocketLink, SocketOwner, SyncOpHandler } from './contract.js';
 import type { BridgeOwner } from './host-bridge.js';
 import type { ReadyIsolate } from './ready-isolate.js';
@@ -448,6 +448,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       else this.end(invocation, outcome);
       return { value: out.result?.value, exception: out.exception, invocation };
     } catch (error) {
+      // isolated-vm refused to copy the answer out, past the isolate's copyLimit (patch 13): the
+      // caller is told what, instead of the copy's own words
+      if (!invocation.limit && String((error as Error)?.message).startsWith(COPY_LIMIT_MESSAGE_PREFIX)) {
+        this.end(invocation, 'exception');
+        throw new RangeError(`${method}: the RPC result would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`);
+      }
       const limit = this.limitFor(invocation, error);
       this.end(invocation, outcomeOf(limit.limit));
       return { limit, invocation };

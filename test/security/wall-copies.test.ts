@@ -3,15 +3,21 @@
 // used to become GBs of host memory. Every op's arguments are now counted in the guest before the
 // copy (sandbox/wall-bytes.ts) and refused over the bound, one call at a time and for the calls
 // still on their way; the neighbour keeps answering and the host's memory stays where it was.
+// What the count cannot see (a getter or a Proxy trap that grows a value after it was counted) is
+// refused inside the copy, at the isolate's copyLimit (isolated-vm patch 13), with the same error.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NeighbourLoad } from '../helpers/neighbour-load.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { installKV, KVService, MemoryBackend } from '../../bindings/kv/index.js';
 import { registerServiceBindings } from '../../bindings/service/host.js';
+import { installQueueProducers, QueueStore } from '../../bindings/queues/index.js';
 
 const MIB = 1024 * 1024;
 const LIMIT = 128 * MIB;
-const KV = { KV: { type: 'kv_namespace' as const, namespace_id: 'wall-ns' } };
+const KV = { KV: { type: 'kv_namespace' as const, namespace_id: 'wall-ns' }, Q: { type: 'queue' as const, queue_name: 'wall-q' } };
 
 // Each worker answers with what happened, so the test reads outcomes, not timings.
 const attacks: Record<string, string> = {
@@ -37,6 +43,32 @@ const attacks: Record<string, string> = {
     const refusedHere = results.filter((r) => r.status === 'rejected' && /still on their way/.test(r.reason.message));
     const refusedByHost = results.filter((r) => r.status === 'rejected' && /key/i.test(r.reason.message) && !/still on their way/.test(r.reason.message));
     return refusedHere.length + ' ' + refusedByHost.length + '\\n' + (refusedHere[0]?.reason.message ?? '');`,
+  // A getter that, when the guest counts the message, swaps itself for a small string and adds 20
+  // references to one 16 MiB string: counted a few bytes, 320 MiB in the copy. (A queue message's
+  // v8 body crosses as the worker gave it.) Before patch 13 the host received all of it.
+  getter: `const big = 'g'.repeat(16 * 1024 * 1024);
+    const body = {};
+    Object.defineProperty(body, 'first', { enumerable: true, configurable: true, get() {
+      Object.defineProperty(body, 'first', { value: 'small', enumerable: true, configurable: true, writable: true });
+      for (let i = 0; i < 20; i++) body['p' + i] = big;
+      return 'small';
+    } });
+    try { await env.Q.send(body); return 'sent'; }
+    catch (e) { return e.name + ': ' + e.message; }`,
+  // A Proxy whose ownKeys trap, run by the count, grows the object counted before it; then a Proxy
+  // as it is (V8's serializer refuses every Proxy).
+  proxy: `const big = 'x'.repeat(16 * 1024 * 1024);
+    const sibling = {};
+    const trap = new Proxy({}, { ownKeys() { for (let i = 0; i < 20; i++) sibling['p' + i] = big; return []; } });
+    const out = [];
+    for (const body of [[sibling, trap], new Proxy({ a: 1 }, {})]) {
+      try { await env.Q.send(body); out.push('sent'); } catch (e) { out.push(e.name + ': ' + e.message); }
+    }
+    return out.join('\\n');`,
+  // An RPC method answering one 1 MiB string referenced 200 times: the guest never counted results;
+  // the copy out of the callee stops at its limit, and the caller is told which method.
+  result: `try { const answer = await env.SELF.big(); return 'answered ' + answer.length; }
+    catch (e) { return e.name + ': ' + e.message; }`,
   // What is legitimately large still crosses: a 25 MiB value, and a cycle (written as a back-reference).
   legit: `const value = 'v'.repeat(25 * 1024 * 1024);
     await env.KV.put('large', value);
@@ -51,10 +83,13 @@ export default class extends WorkerEntrypoint {
   async fetch(request) { const env = this.env; return new Response(await (async () => { ${body} })()); }
   take(value) { return 'taken'; }
   echo(value) { return value; }
+  big() { return Array(200).fill('b'.repeat(1024 * 1024)); }
 }`;
 
 let server: TestServer;
 let neighbour: NeighbourLoad | null = null;
+let queueDir: string | undefined;
+let queues: QueueStore | undefined;
 
 beforeAll(async () => {
   const workers: Parameters<typeof startTestServer>[0] = {
@@ -64,11 +99,14 @@ beforeAll(async () => {
   // These tests are about the byte bound, so CPU and wall time get room for a machine several times
   // slower and loaded (the CPU limit ending one first would answer 503 instead of the refusal).
   for (const [name, body] of Object.entries(attacks)) {
-    workers[name] = { code: worker(body), limits: { cpuMs: 60_000, wallMs: 120_000, memoryMb: name === 'burst' ? 128 : 256 }, bindings: { ...KV, SELF: { type: 'service', service: name } } };
+    workers[name] = { code: worker(body), limits: { cpuMs: 60_000, wallMs: 120_000, memoryMb: ['burst', 'getter', 'proxy', 'result'].includes(name) ? 128 : 256 }, bindings: { ...KV, SELF: { type: 'service', service: name } } };
   }
   server = await startTestServer(workers);
   installKV(server.runtime, new KVService({ sweepIntervalMs: 0, backend: new MemoryBackend() }));
   registerServiceBindings(server.runtime);
+  queueDir = mkdtempSync(join(tmpdir(), 'cinder-wall-queues-'));
+  queues = new QueueStore(join(queueDir, 'queues.sqlite'));
+  installQueueProducers(server.runtime, queues);
   // A neighbour under steady load for the whole file: none of its requests may fail.
   neighbour = new NeighbourLoad(server);
 });
@@ -76,6 +114,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await neighbour?.stop();
   await server?.close();
+  await queues?.close();
+  if (queueDir) rmSync(queueDir, { recursive: true, force: true });
 });
 
 const refusal = (op: string) => `RangeError: ${op}: the arguments would be more than ${LIMIT * 2} bytes`;
@@ -123,6 +163,35 @@ describe('op arguments crossing the wall', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.text).toBe(`${25 * MIB} true ${20 * MIB}`);
   }, 120_000);
+
+  it('refuses a getter that grows the value after it was counted, inside the copy, with the same error', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('getter');
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toBe(`RangeError: queue.send: the arguments would be more than ${LIMIT} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
+    // 320 MiB would have reached the host; the copy stopped at the 128 MiB limit, in the guest.
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+    // nothing was sent
+    expect((await queues!.depths()).reduce((sum, queue) => sum + queue.depth, 0)).toBe(0);
+  });
+
+  it('refuses a Proxy trap that grows what was counted before it, and a Proxy as such', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('proxy');
+    expect(res.status, res.text).toBe(200);
+    const [grown, proxy] = res.text.split('\n');
+    expect(grown).toBe(`RangeError: queue.send: the arguments would be more than ${LIMIT} bytes when copied to the host (a string or object counts each time it is referenced); that is the limit for one call`);
+    expect(proxy).toMatch(/^TypeError: #<Object> could not be cloned/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+  });
+
+  it('refuses an RPC result past the callee\'s limit in the copy out, naming the method', async () => {
+    const before = process.memoryUsage().rss;
+    const res = await server.request('result');
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toBe(`RangeError: big: the RPC result would be more than ${LIMIT} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MIB);
+  });
 
   it('the neighbour never failed', () => {
     expect(neighbour!.requests).toBeGreaterThan(0);

@@ -50,6 +50,19 @@ describe('scripts/patch-isolated-vm.mjs', () => {
     expect(() => applyPatches(dir)).toThrow(/context_handle\.cc has an unexpected shape/);
   });
 
+  it('fails loudly, naming serializer_nortti.cc, when patch 13 finds neither its target nor its result', () => {
+    const dir = copyOfSources();
+    // Patch 13's delegate undone, and the function it replaces changed as an upstream release might.
+    rewrite(dir, 'src/external_copy/serializer_nortti.cc', /void SerializerDelegate::ThrowDataCloneError[\s\S]*?\n}\n\n\/\/ cinder \(patch 13\): V8 asks[\s\S]*?\n}\n/, 'void SerializerDelegate::ThrowDataCloneError(Local<String> message) {\n\tIsolate::GetCurrent()->ThrowException(Exception::Error(message));\n}\n');
+    expect(() => applyPatches(dir)).toThrow(/serializer_nortti\.cc has an unexpected shape/);
+  });
+
+  it('the addon this checkout loads was built at the patch level package.json names (13 patches)', async () => {
+    const { builtPatchLevel, expectedPatchLevel } = await import('../../src/runtime/ivm.js');
+    expect(expectedPatchLevel).toMatch(/\+guest-thread-nice-1\+copy-limit-1$/);
+    expect(builtPatchLevel()).toBe(expectedPatchLevel);
+  });
+
   it('fails loudly when binding.gyp has neither the shape it fixes nor the fix', () => {
     const dir = copyOfSources();
     rewrite(dir, 'binding.gyp', /\[ 'OS == "linux"', \{ 'defines': \[ 'USE_CLOCK_THREAD_CPUTIME_ID' \] \} \],\n/, '');
