@@ -5,9 +5,17 @@
 // createSnapshot runs both without isolation, which is why this is a process of its own.
 //   usage: build-deployment-snapshot.mjs <job.json>
 //   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], bindings, compatibilityFlags, out,
-//          namespaceGlobal, bootGlobal }
-//   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch"} or
-//                      {"ok":false,"reason":"..."} (a refusal: the worker is loaded plainly)
+//          namespaceGlobal, bootGlobal, limits: {cpuMs, wallMs, memoryMb, startupMs} }
+//   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch","cpuMs":N} or
+//                      {"ok":false,"reason":"...","cpuMs":N} (a refusal: the worker is loaded plainly)
+//   (cpuMs: the CPU this process used, all threads)
+//
+// The worker's code runs here under its own limits, as a plain cold start and a request to it would
+// (src/runtime/snapshot-trial.ts): first a trial in an isolate with isolation, where its top level
+// meets the startup limit and its warm-up request the CPU, wall and memory limits; a breach is a
+// refusal naming the limit. Then createSnapshot, which runs the same code again with no limit of
+// its own, under a CPU budget derived from the trial and those limits (a watchdog thread kills this
+// process past it); and the RLIMIT_CPU its parent set behind both.
 //
 // What it refuses, so that an isolate born from the snapshot behaves as one that ran the top level
 // itself: a top level that throws, awaits (top-level await), imports dynamically or uses
@@ -19,6 +27,34 @@ import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+
+/** What createSnapshot and the self-test may use beyond the worker's limits and its trial (ms of
+ *  CPU): the second context's sandbox, serializing the snapshot, the self-test's isolates. */
+const BUILD_MARGIN_MS = 2000;
+
+/**
+ * A thread that ends this process once it has used `budgetMs` more CPU (all threads) than now,
+ * saying why on stdout first, as a refusal: createSnapshot holds the main thread and cannot be
+ * interrupted. Resolves, once the thread runs, with the function that stops it.
+ */
+async function watchCpu(budgetMs, reason) {
+  const worker = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const { writeSync } = require('node:fs');
+    const start = process.cpuUsage();
+    setInterval(() => {
+      const used = process.cpuUsage(start);
+      if ((used.user + used.system) / 1000 <= workerData.budgetMs) return;
+      const all = process.cpuUsage();
+      writeSync(1, '\\n' + JSON.stringify({ ok: false, reason: workerData.reason, cpuMs: Math.round((all.user + all.system) / 1000) }) + '\\n');
+      process.kill(process.pid, 'SIGKILL');
+    }, 20);`, { eval: true, workerData: { budgetMs, reason } });
+  await once(worker, 'online');
+  worker.unref();
+  return () => worker.terminate();
+}
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 // The add-ons the worker needs (protocol/addons.ts) are installed into the snapshot as a plain
@@ -28,10 +64,16 @@ const { AddonCatalog } = await import(new URL('../dist/src/runtime/addons.js', i
 const { BUILTIN_MODULE_GLOBAL } = await import(new URL('../dist/protocol/addons.js', import.meta.url).href);
 const addons = new AddonCatalog();
 const builtins = new Set();
+/** The CPU this process has used so far, all threads (ms). */
+const cpuUsedMs = () => {
+  const { user, system } = process.cpuUsage();
+  return Math.round((user + system) / 1000);
+};
 const refuse = (reason) => {
-  console.log(JSON.stringify({ ok: false, reason }));
+  console.log(JSON.stringify({ ok: false, reason, cpuMs: cpuUsedMs() }));
   process.exit(0);
 };
+const limits = job.limits ?? { cpuMs: 50, wallMs: 30_000, memoryMb: 128, startupMs: 1_000 };
 
 /** Resolve an import specifier against the importing module's name (as worker-loader.ts does). */
 function resolveSpecifier(specifier, referrer) {
@@ -192,37 +234,63 @@ const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGl
 // its first request 2.7-2.9 ms instead of 6.0-6.3. A handler that hangs there hits the builder's time
 // limit: the version is then loaded plainly, as for any snapshot that cannot be made.
 const warmUpKind = job.warmUp ?? 'request';
+const warmUpRequest = JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null });
 const noHost = `() => { throw new Error('no host in the snapshot builder'); }`;
 const warmUp =
   warmUpKind === 'none'
     ? undefined
     : `(() => {
-  const entry = globalThis[${JSON.stringify(job.bootGlobal)}](${noHost}, ${noHost}, () => {}, 128);
+  const entry = globalThis[${JSON.stringify(job.bootGlobal)}](${noHost}, ${noHost}, () => {}, ${limits.memoryMb});
   const warmed = entry.warmUp(32);
   ${
     warmUpKind === 'request'
       ? `warmed.then(() => {
     entry.installWorker(globalThis[${JSON.stringify(job.namespaceGlobal)}], '{}');
-    return entry.dispatchFetch(1, JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null }));
+    return entry.dispatchFetch(1, ${JSON.stringify(warmUpRequest)});
   }).catch(() => {});`
       : ''
   }
 })();`;
 
 const sandboxCode = readFileSync(job.sandboxPath, 'utf8');
-let snapshot;
-try {
-  snapshot = ivm.Isolate.createSnapshot([
-    { code: sandboxCode, filename: 'cinder:sandbox.js' },
-    ...(addonScript ? [{ code: addonScript, filename: 'cinder:addons.js' }] : []),
-    { code: prologue, filename: 'cinder:snapshot-prologue.js' },
-    { code: workerScript, filename: `file:///${job.main}` },
-    { code: epilogue, filename: 'cinder:snapshot-epilogue.js' },
-  ], warmUp);
-} catch (error) {
+const platformScripts = [
+  { code: sandboxCode, filename: 'cinder:sandbox.js' },
+  ...(addonScript ? [{ code: addonScript, filename: 'cinder:addons.js' }] : []),
+  { code: prologue, filename: 'cinder:snapshot-prologue.js' },
+];
+const workerEntry = { code: workerScript, filename: `file:///${job.main}` };
+const epilogueEntry = { code: epilogue, filename: 'cinder:snapshot-epilogue.js' };
+/** A failure of the worker's code, said as the builder says it. */
+const refuseFor = (error) => {
   const message = String(error?.message ?? error);
   const refusal = /cinder-refuse: (.*)/.exec(message);
   refuse(refusal ? refusal[1] : `the top level threw: ${message.split('\n')[0]}`);
+};
+
+// The trial, under the worker's own limits (src/runtime/snapshot-trial.ts).
+const { runTrial, TrialPlatformError } = await import(new URL('../dist/src/runtime/snapshot-trial.js', import.meta.url).href);
+let trial;
+try {
+  trial = await runTrial({ platform: platformScripts, worker: workerEntry, epilogue: epilogueEntry, bootGlobal: job.bootGlobal, namespaceGlobal: job.namespaceGlobal, warmUp: warmUpKind, request: warmUpRequest, limits });
+} catch (error) {
+  if (error instanceof TrialPlatformError) refuse(error.message);
+  refuseFor(error);
+}
+if (!trial.ok) refuse(trial.reason);
+
+// createSnapshot runs the trial's scripts twice (a clean context and the warm-up's) and the
+// warm-up once, and nothing can interrupt it. A worker that stayed within its limits in the trial
+// and does not here (it can tell the two apart, or draws Math.random to decide) is stopped by a
+// watchdog thread at a CPU budget of three times what its trial used and a margin for what is
+// not the worker's (serializing, the self-test below). The process's RLIMIT_CPU stays behind it.
+const budgetMs = Math.round(3 * trial.cpuMs + BUILD_MARGIN_MS);
+const stopWatchdog = await watchCpu(budgetMs, `making the snapshot used more CPU than the worker's trial under its limits allows (${budgetMs} ms: three times the ${Math.round(trial.cpuMs)} ms of the trial and ${BUILD_MARGIN_MS} ms): the worker's code did more there than in its trial`);
+
+let snapshot;
+try {
+  snapshot = ivm.Isolate.createSnapshot([...platformScripts, workerEntry, epilogueEntry], warmUp);
+} catch (error) {
+  refuseFor(error);
 }
 const bytes = Buffer.from(snapshot.copy());
 const external = () => new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -245,9 +313,12 @@ const SHAPE = `(() => {
 })() + '|' + JSON.stringify([Math.random(), Math.random()])`;
 const answers = [];
 for (let i = 0; i < 2; i++) {
-  const isolate = new ivm.Isolate({ snapshot: external(), memoryLimit: 128 });
+  const isolate = new ivm.Isolate({ snapshot: external(), memoryLimit: limits.memoryMb });
   try {
-    answers.push(String(isolate.createContextSync().evalSync(SHAPE)).split('|'));
+    // (the worker's getters may run: the startup limit, as installWorker has in a load)
+    answers.push(String(isolate.createContextSync().evalSync(SHAPE, { timeout: limits.startupMs })).split('|'));
+  } catch (error) {
+    refuse(/timed out/i.test(String(error?.message)) ? `the worker's exports took longer than the startup time limit (startup_ms ${limits.startupMs}) to read` : `exports: ${String(error?.message ?? error).split('\n')[0]}`);
   } finally {
     isolate.dispose();
   }
@@ -256,6 +327,7 @@ const [[handlers, draws], [, otherDraws]] = answers;
 if (!/^(modules|service-worker)/.test(handlers)) refuse(`exports: ${handlers}`);
 if (draws === otherDraws) refuse('Math.random draws the same sequence in every isolate from the snapshot');
 
+await stopWatchdog();
 writeFileSync(job.out + '.tmp', bytes);
 renameSync(job.out + '.tmp', job.out);
-console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers }));
+console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers, cpuMs: cpuUsedMs() }));

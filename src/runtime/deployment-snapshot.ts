@@ -3,8 +3,10 @@
 // already in it: no compile, no top-level run.
 //
 // Made in a child process (scripts/build-deployment-snapshot.mjs: isolated-vm's createSnapshot runs
-// code without isolation), under a time limit and --max-old-space-size, killed on overrun. The
-// builder refuses whatever would make an isolate from the snapshot behave differently from one
+// code without isolation), where the worker's code meets the worker's own limits first (its top
+// level the startup limit, its warm-up request the CPU, wall and memory limits: snapshot-trial.ts),
+// under a time limit, --max-old-space-size and a kernel CPU limit behind them, killed on overrun.
+// The builder refuses whatever would make an isolate from the snapshot behave differently from one
 // that ran the top level itself (the builder's header lists it); a refusal, a crash or a kill
 // means the version is loaded plainly, as before. Whoever keeps deployments stores the result
 // beside the version (control/deployments.ts) and hands it to the runtime on WorkerDefinition.
@@ -16,6 +18,7 @@
 // builder's self-test, and by test/integration/deployment-snapshot.test.ts).
 import ivm from './ivm.js';
 import { execFile, type ChildProcess } from 'node:child_process';
+import { resolveLimits, type Limits } from '../model/limits.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
@@ -43,9 +46,11 @@ export function deploymentSnapshotPlatform(manifest: SandboxManifest): string {
 }
 
 export interface SnapshotBuildOptions {
-  /** kill the builder after this long (ms) */
+  /** kill the builder after this long (ms); default DEFAULT_BUILD_TIMEOUT_MS plus the worker's
+   *  wall limit and twice its startup limit (what its trial may wait) */
   timeoutMs?: number;
-  /** the CPU the builder may use (s), enforced by the kernel (RLIMIT_CPU) in the builder itself */
+  /** the CPU the builder may use (s), enforced by the kernel (RLIMIT_CPU) in the builder itself:
+   *  a backstop, behind the worker's own limits the builder applies (snapshot-trial.ts) */
   cpuSeconds?: number;
   /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
   maxOldSpaceMb?: number;
@@ -59,9 +64,11 @@ export interface SnapshotBuildOptions {
   warmUp?: 'sandbox' | 'request' | 'none';
 }
 
+/** builderCpuMs: the CPU the builder process used, as it reported it (absent when it was killed
+ *  without saying) */
 export type SnapshotBuildOutcome =
-  | { ok: true; snapshot: DeploymentSnapshot; ms: number }
-  | { ok: false; reason: string; ms: number };
+  | { ok: true; snapshot: DeploymentSnapshot; ms: number; builderCpuMs?: number }
+  | { ok: false; reason: string; ms: number; builderCpuMs?: number };
 
 export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_BUILD_CPU_S = 15;
@@ -69,7 +76,7 @@ export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
-  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags'>>,
+  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags' | 'limits'>>,
   options: SnapshotBuildOptions = {},
 ): Promise<SnapshotBuildOutcome> {
   const started = performance.now();
@@ -93,22 +100,28 @@ export async function buildDeploymentSnapshot(
   const dir = mkdtempSync(join(tmpdir(), 'cinder-snapshot-'));
   const out = join(dir, 'snapshot.bin');
   const manifest = JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
+  const limits: Limits = resolveLimits(def.limits);
+  let builderCpuMs: number | undefined;
   const done = (outcome: { ok: true; snapshot: DeploymentSnapshot } | { ok: false; reason: string }): SnapshotBuildOutcome => {
     rmSync(dir, { recursive: true, force: true });
-    return { ...outcome, ms: performance.now() - started };
+    return { ...outcome, ms: performance.now() - started, ...(builderCpuMs === undefined ? {} : { builderCpuMs }) };
   };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS + limits.wallMs + 2 * limits.startupMs;
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request' }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs } }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
     const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);
     const stdout = await new Promise<string>((resolve, reject) => {
-      const child = execFile(file, argv, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const child = execFile(file, argv, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
         if (error) {
           const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
+          // The builder's watchdog says why before it ends the builder (a refusal, as any other).
+          const said = answerOf(String(stdout));
+          if (said && !said.ok && !killed) return resolve(String(stdout));
           const why = killed
-            ? `killed after ${options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS} ms`
+            ? `killed after ${timeoutMs} ms`
             : signal === 'SIGXCPU' || signal === 'SIGKILL'
               ? `used up its ${cpuSeconds} s of CPU (${signal})`
               : `exited with ${code ?? signal}`;
@@ -126,13 +139,32 @@ export async function buildDeploymentSnapshot(
         // not permitted: builds run at normal priority
       }
     });
-    const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; reason?: string; sha256?: string; handlers?: string };
+    const answer = answerOf(stdout) ?? {};
+    if (typeof answer.cpuMs === 'number') builderCpuMs = answer.cpuMs;
     if (!answer.ok) return done({ ok: false, reason: answer.reason ?? 'the builder gave no answer' });
     const data = readFileSync(out);
     if (createHash('sha256').update(data).digest('hex') !== answer.sha256) return done({ ok: false, reason: 'the snapshot file does not match the hash its builder reported' });
     return done({ ok: true, snapshot: { platform: deploymentSnapshotPlatform(manifest), data, sha256: answer.sha256!, handlers: answer.handlers! } });
   } catch (error) {
     return done({ ok: false, reason: (error as Error).message });
+  }
+}
+
+interface BuilderAnswer {
+  ok?: boolean;
+  reason?: string;
+  sha256?: string;
+  handlers?: string;
+  cpuMs?: number;
+}
+
+/** The builder's answer: its last line of output, when that is one. */
+function answerOf(stdout: string): BuilderAnswer | null {
+  try {
+    const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '') as unknown;
+    return answer && typeof answer === 'object' ? (answer as BuilderAnswer) : null;
+  } catch {
+    return null;
   }
 }
 
