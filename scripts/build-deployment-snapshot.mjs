@@ -14,8 +14,9 @@
 // (src/runtime/snapshot-trial.ts): first a trial in an isolate with isolation, where its top level
 // meets the startup limit and its warm-up request the CPU, wall and memory limits; a breach is a
 // refusal naming the limit. Then createSnapshot, which runs the same code again with no limit of
-// its own, under a CPU budget derived from the trial and those limits (a watchdog thread kills this
-// process past it); and the RLIMIT_CPU its parent set behind both.
+// its own, under a CPU budget derived from the trial (a line on stdout, {"budget": {fromCpuMs,
+// cpuMs, reason}}, tells the parent, which ends this process past it); and the RLIMIT_CPU its
+// parent set behind both.
 //
 // What it refuses, so that an isolate born from the snapshot behaves as one that ran the top level
 // itself: a top level that throws, awaits (top-level await), imports dynamically or uses
@@ -26,35 +27,11 @@
 import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { randomBytes, createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
+import { readFileSync, writeFileSync, renameSync, writeSync } from 'node:fs';
 
-/** What createSnapshot and the self-test may use beyond the worker's limits and its trial (ms of
- *  CPU): the second context's sandbox, serializing the snapshot, the self-test's isolates. */
+/** What createSnapshot and the self-test may use beyond three times the trial (ms of CPU): the
+ *  second context's sandbox, serializing the snapshot, the self-test's isolates. */
 const BUILD_MARGIN_MS = 2000;
-
-/**
- * A thread that ends this process once it has used `budgetMs` more CPU (all threads) than now,
- * saying why on stdout first, as a refusal: createSnapshot holds the main thread and cannot be
- * interrupted. Resolves, once the thread runs, with the function that stops it.
- */
-async function watchCpu(budgetMs, reason) {
-  const worker = new Worker(`
-    const { workerData } = require('node:worker_threads');
-    const { writeSync } = require('node:fs');
-    const start = process.cpuUsage();
-    setInterval(() => {
-      const used = process.cpuUsage(start);
-      if ((used.user + used.system) / 1000 <= workerData.budgetMs) return;
-      const all = process.cpuUsage();
-      writeSync(1, '\\n' + JSON.stringify({ ok: false, reason: workerData.reason, cpuMs: Math.round((all.user + all.system) / 1000) }) + '\\n');
-      process.kill(process.pid, 'SIGKILL');
-    }, 20);`, { eval: true, workerData: { budgetMs, reason } });
-  await once(worker, 'online');
-  worker.unref();
-  return () => worker.terminate();
-}
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 // The add-ons the worker needs (protocol/addons.ts) are installed into the snapshot as a plain
@@ -280,11 +257,13 @@ if (!trial.ok) refuse(trial.reason);
 
 // createSnapshot runs the trial's scripts twice (a clean context and the warm-up's) and the
 // warm-up once, and nothing can interrupt it. A worker that stayed within its limits in the trial
-// and does not here (it can tell the two apart, or draws Math.random to decide) is stopped by a
-// watchdog thread at a CPU budget of three times what its trial used and a margin for what is
-// not the worker's (serializing, the self-test below). The process's RLIMIT_CPU stays behind it.
+// and does not here (it can tell the two apart, or draws Math.random to decide) is stopped at a CPU
+// budget of three times what its trial used and a margin for what is not the worker's
+// (serializing, the self-test below): this line tells the parent, which watches this process's
+// CPU from then on and ends it past the budget (a thread here to watch cost ~40 ms of CPU per
+// build, the parent's reading nothing: bench/README.md). The RLIMIT_CPU stays behind it.
 const budgetMs = Math.round(3 * trial.cpuMs + BUILD_MARGIN_MS);
-const stopWatchdog = await watchCpu(budgetMs, `making the snapshot used more CPU than the worker's trial under its limits allows (${budgetMs} ms: three times the ${Math.round(trial.cpuMs)} ms of the trial and ${BUILD_MARGIN_MS} ms): the worker's code did more there than in its trial`);
+writeSync(1, JSON.stringify({ budget: { fromCpuMs: cpuUsedMs(), cpuMs: budgetMs, reason: `making the snapshot used more CPU than the worker's trial under its limits allows (${budgetMs} ms: three times the ${Math.round(trial.cpuMs)} ms of the trial and ${BUILD_MARGIN_MS} ms): the worker's code did more there than in its trial` } }) + '\n');
 
 let snapshot;
 try {
@@ -327,7 +306,6 @@ const [[handlers, draws], [, otherDraws]] = answers;
 if (!/^(modules|service-worker)/.test(handlers)) refuse(`exports: ${handlers}`);
 if (draws === otherDraws) refuse('Math.random draws the same sequence in every isolate from the snapshot');
 
-await stopWatchdog();
 writeFileSync(job.out + '.tmp', bytes);
 renameSync(job.out + '.tmp', job.out);
 console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers, cpuMs: cpuUsedMs() }));

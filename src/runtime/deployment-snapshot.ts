@@ -114,7 +114,12 @@ export async function buildDeploymentSnapshot(
     const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
     const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);
     const stdout = await new Promise<string>((resolve, reject) => {
+      let overBudget: { reason: string; cpuMs: number } | null = null;
       const child = execFile(file, argv, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+        if (overBudget) {
+          builderCpuMs = overBudget.cpuMs;
+          return reject(new Error(overBudget.reason));
+        }
         if (error) {
           const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
           // The builder's watchdog says why before it ends the builder (a refusal, as any other).
@@ -131,7 +136,14 @@ export async function buildDeploymentSnapshot(
         } else resolve(stdout);
       });
       liveBuilders.add(child);
-      child.once('exit', () => liveBuilders.delete(child));
+      const stopWatching = watchBudget(child, (over) => {
+        overBudget = over;
+        child.kill('SIGKILL');
+      });
+      child.once('exit', () => {
+        liveBuilders.delete(child);
+        stopWatching();
+      });
       // Builds are background work: let requests being served have the CPU first.
       try {
         if (child.pid) setPriority(child.pid, 10);
@@ -162,10 +174,55 @@ interface BuilderAnswer {
 function answerOf(stdout: string): BuilderAnswer | null {
   try {
     const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '') as unknown;
-    return answer && typeof answer === 'object' ? (answer as BuilderAnswer) : null;
+    return answer && typeof answer === 'object' && 'ok' in answer ? (answer as BuilderAnswer) : null;
   } catch {
     return null;
   }
+}
+
+/** How often a builder's CPU is read against its budget (ms). */
+const BUDGET_POLL_MS = 50;
+/** The kernel's clock ticks per second in /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
+
+/**
+ * The budget the builder states before createSnapshot (a stdout line {"budget": {fromCpuMs, cpuMs,
+ * reason}}: the CPU it may use from then on, all its threads), enforced from here by reading its
+ * CPU in /proc: createSnapshot holds its main thread and cannot be interrupted from inside, and a
+ * thread of its own to watch cost ~40 ms of CPU per build. Calls `over` once past it. Where there
+ * is no /proc, only the RLIMIT_CPU and the timer bound the builder. Returns the function that stops.
+ */
+function watchBudget(child: ChildProcess, over: (what: { reason: string; cpuMs: number }) => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let seen = '';
+  const onData = (chunk: Buffer | string) => {
+    seen += String(chunk);
+    const lines = seen.split('\n');
+    const line = lines.slice(0, -1).find((l) => l.startsWith('{"budget"'));
+    if (!line) return;
+    child.stdout?.off('data', onData);
+    const budget = (JSON.parse(line) as { budget: { fromCpuMs: number; cpuMs: number; reason: string } }).budget;
+    const stat = `/proc/${child.pid}/stat`;
+    timer = setInterval(() => {
+      let cpuMs: number;
+      try {
+        // fields after the name (which may hold spaces): utime is the 12th, stime the 13th
+        const fields = readFileSync(stat, 'latin1').split(') ').pop()!.split(' ');
+        cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+      } catch {
+        return clearInterval(timer); // gone, or no /proc
+      }
+      if (cpuMs - budget.fromCpuMs <= budget.cpuMs) return;
+      clearInterval(timer);
+      over({ reason: budget.reason, cpuMs: Math.round(cpuMs) });
+    }, BUDGET_POLL_MS);
+    timer.unref();
+  };
+  if (process.platform === 'linux') child.stdout?.on('data', onData);
+  return () => {
+    child.stdout?.off('data', onData);
+    if (timer) clearInterval(timer);
+  };
 }
 
 /** Builders running now: a process that exits (a server stopping, a test file ending) takes its
