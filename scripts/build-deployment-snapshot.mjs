@@ -208,8 +208,8 @@ const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGl
 // worker installed and sent one GET / (its handlers compiled as a first request compiles them;
 // whatever it would ask of the host fails there, as there is none, and the answer is dropped).
 // Measured on the 151 KiB API worker (bench/README.md, issue 23 round 5): ~+100 KiB of snapshot,
-// its first request 2.7-2.9 ms instead of 6.0-6.3. A handler that hangs there hits the builder's time
-// limit: the version is then loaded plainly, as for any snapshot that cannot be made.
+// its first request 2.7-2.9 ms instead of 6.0-6.3. The trial below has run the same request under
+// the worker's CPU, wall and memory limits first; one that breached them never gets here.
 const warmUpKind = job.warmUp ?? 'request';
 const warmUpRequest = JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null });
 const noHost = `() => { throw new Error('no host in the snapshot builder'); }`;
