@@ -141,10 +141,11 @@ describe('per-deployment snapshots', () => {
     expect(hang.ok).toBe(false);
     expect(hang.ok ? '' : hang.reason).toMatch(/killed after 1500 ms/);
     // Within its limits in the trial (an isolate of isolated-vm's, which has SharedArrayBuffer),
-    // not in createSnapshot's context (which has none): the builder's heap limit ends it there.
+    // not in createSnapshot's context (which has none): the builder's heap limit ends it there, or
+    // the CPU budget from its trial when V8's last collections near the limit take longer than it.
     const oom = await buildDeploymentSnapshot(worker('if (typeof SharedArrayBuffer === "undefined") { const a = []; for (;;) a.push(new Array(4e6).fill(1.5)); } export default {};'), { maxOldSpaceMb: 64, timeoutMs: 20_000 });
     expect(oom.ok).toBe(false);
-    expect(oom.ok ? '' : oom.reason).toMatch(/the builder (exited|killed)/);
+    expect(oom.ok ? '' : oom.reason).toMatch(/^the builder (exited|killed)|^making the snapshot used more CPU than the worker's trial/);
   });
 
   // What the builder runs of the worker's code meets the worker's own limits (snapshot-trial.ts).
