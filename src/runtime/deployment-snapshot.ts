@@ -122,9 +122,6 @@ export async function buildDeploymentSnapshot(
         }
         if (error) {
           const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
-          // The builder's watchdog says why before it ends the builder (a refusal, as any other).
-          const said = answerOf(String(stdout));
-          if (said && !said.ok && !killed) return resolve(String(stdout));
           const why = killed
             ? `killed after ${timeoutMs} ms`
             : signal === 'SIGXCPU' || signal === 'SIGKILL'

@@ -13,9 +13,9 @@
 // A breach ends the trial with a reason naming the limit, and no snapshot is made. Anything else
 // the worker does wrong (it throws, it draws Math.random at the top level) is left to the
 // builder's own checks, which say it in their words. The trial costs one more evaluation of the
-// sandbox and the worker (tens of ms for a 150 KiB worker); createSnapshot then runs what the trial
-// ran, under a CPU budget derived from it (the builder's watchdog), for a worker that behaves
-// differently the second time.
+// sandbox and the worker (+30-40 ms of builder CPU: bench/README.md); createSnapshot then runs what
+// the trial ran, under a CPU budget derived from it (enforced by deployment-snapshot.ts, the
+// parent), for a worker that behaves differently the second time.
 import ivm from './ivm.js';
 
 export interface TrialScript {
