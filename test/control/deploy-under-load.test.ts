@@ -46,7 +46,11 @@ describe('deploy under load', () => {
       const res = await cinder.admin('PUT', '/workers/busy', { body: versionWorker(n) });
       expect(res.status).toBe(201);
       deployed[n] = performance.now();
-      await new Promise((r) => setTimeout(r, 150));
+      // Each version serves some requests before the next replaces it (on a loaded machine a
+      // fixed pause could pass with none answered by it).
+      const deadline = performance.now() + 20_000;
+      while (!results.some((r) => r.text === `v${n}`) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
     }
     running = false;
     await Promise.all(clients);

@@ -75,7 +75,7 @@ describe('D1 executors shared by tenants', () => {
   });
 
   it('ends a runaway query when its invocation ends at the wall limit, charges its time to the worker, and the database answers next', async () => {
-    h.server.deploy('runaway', { code: worker(`return await env.DB.prepare('${RUNAWAY}').first();`), bindings: { DB: d1Binding('neighbour-db') }, limits: { wallMs: 500 } });
+    h.server.deploy('runaway', { code: worker(`return await env.DB.prepare('${RUNAWAY}').first();`), bindings: { DB: d1Binding('neighbour-db') }, limits: { wallMs: 2000 } });
     const res = await h.server.request('runaway', '/');
     expect(res.status).toBe(503);
     const record = records.find((r) => r.worker === 'runaway');

@@ -66,12 +66,19 @@ describe('guest code never runs on the serving thread', () => {
     // Let the attack get going (the first requests are cold starts).
     await new Promise((resolve) => setTimeout(resolve, 20));
     let failed = 0;
-    let slow = 0;
-    for (let i = 0; i < NEIGHBOUR_REQUESTS; i++) {
-      const started = performance.now();
-      const res = await server.request('neighbour', `/n${i}`).catch(() => null);
-      if (performance.now() - started > SLOW_MS) slow++;
-      if (!res || res.status !== 200 || res.text !== `hello /n${i}`) failed++;
+    let slow = Number.POSITIVE_INFINITY;
+    // A stall the attack causes shows in every round; one a loaded machine causes (another
+    // process holding the cores for a quarter second) rarely twice: a second round, while the
+    // attack goes on, only when the first saw one. Failures count in every round.
+    for (let round = 0; round < 2 && slow > 0; round++) {
+      let slowThisRound = 0;
+      for (let i = 0; i < NEIGHBOUR_REQUESTS; i++) {
+        const started = performance.now();
+        const res = await server.request('neighbour', `/n${i}`).catch(() => null);
+        if (performance.now() - started > SLOW_MS) slowThisRound++;
+        if (!res || res.status !== 200 || res.text !== `hello /n${i}`) failed++;
+      }
+      slow = Math.min(slow, slowThisRound);
     }
     stop.done = true;
     return { failed, slow, attacks: (await Promise.all(attackers)).flat() };

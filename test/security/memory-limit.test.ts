@@ -48,7 +48,7 @@ describe('memory limit', () => {
       }
     }
     expect(neighbourFailures).toBe(0);
-  });
+  }, 120_000);
 
   it('every concurrent request of an isolate that hits the limit gets the 503 naming it', async () => {
     expect((await server.request('concurrent')).text).toBe('survived');
