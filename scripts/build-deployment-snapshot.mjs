@@ -247,13 +247,22 @@ const refuseFor = (error) => {
 // The trial, under the worker's own limits (src/runtime/snapshot-trial.ts).
 const { runTrial, TrialPlatformError } = await import(new URL('../dist/src/runtime/snapshot-trial.js', import.meta.url).href);
 let trial;
+let trialError;
 try {
   trial = await runTrial({ platform: platformScripts, worker: workerEntry, epilogue: epilogueEntry, bootGlobal: job.bootGlobal, namespaceGlobal: job.namespaceGlobal, warmUp: warmUpKind, request: warmUpRequest, limits });
 } catch (error) {
-  if (error instanceof TrialPlatformError) refuse(error.message);
-  refuseFor(error);
+  trialError = error;
 }
-if (!trial.ok) refuse(trial.reason);
+if (trialError || !trial.ok) {
+  // The trial's isolate was disposed just now, and isolated-vm may still be tearing it down on its
+  // thread: a process that exits at once then crashes (SIGSEGV, about 2 in 5 here). A moment's
+  // wait avoids it; the parent takes the answer either way, and the shell that started this
+  // process turned core dumps off.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  if (trialError instanceof TrialPlatformError) refuse(trialError.message);
+  if (trialError) refuseFor(trialError);
+  refuse(trial.reason);
+}
 
 // createSnapshot runs the trial's scripts twice (a clean context and the warm-up's) and the
 // warm-up once, and nothing can interrupt it. A worker that stayed within its limits in the trial

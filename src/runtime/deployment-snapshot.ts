@@ -120,6 +120,10 @@ export async function buildDeploymentSnapshot(
           builderCpuMs = overBudget.cpuMs;
           return reject(new Error(overBudget.reason));
         }
+        // An answer given stands, whatever became of the process after (isolated-vm's threads can
+        // crash a process that exits while an isolate it disposed is still being torn down; the
+        // snapshot file was complete before the answer was printed, and its hash is checked).
+        if (error && answerOf(String(stdout))) return resolve(String(stdout));
         if (error) {
           const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
           const why = killed
@@ -238,7 +242,8 @@ process.once('exit', () => {
  */
 function cpuLimited(cpuSeconds: number, file: string, args: string[]): [string, string[]] {
   if (process.platform === 'win32') return [file, args];
-  return ['/bin/sh', ['-c', 'ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
+  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will)
+  return ['/bin/sh', ['-c', 'ulimit -c 0; ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
 }
 
 // --- loading ------------------------------------------------------------------------------------

@@ -164,6 +164,15 @@ describe('per-deployment snapshots', () => {
     expect(built.builderCpuMs).toBeLessThan(DEFAULT_BUILD_CPU_S * 1000);
   });
 
+  it('a refusal after the trial is the answer, every time (the builder exiting right after disposing the trial\'s isolate crashed 2 in 5)', async () => {
+    const reasons: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const built = await buildDeploymentSnapshot(worker(i % 2 ? 'throw new Error("boom at start"); export default {};' : 'export default { fetch() { for (;;) {} } };'));
+      reasons.push(built.ok ? 'built' : built.reason);
+    }
+    expect(reasons.filter((r) => !/boom at start|exceeded the CPU time limit/.test(r))).toEqual([]);
+  });
+
   it('stops a worker that spins only in createSnapshot at a budget from its trial, before the builder\'s own CPU limit', async () => {
     // createSnapshot's context has no SharedArrayBuffer, the trial's isolate has: a worker can tell
     // them apart (or draw Math.random to decide), so the trial alone does not bound it; the budget
