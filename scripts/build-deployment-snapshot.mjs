@@ -5,9 +5,18 @@
 // createSnapshot runs both without isolation, which is why this is a process of its own.
 //   usage: build-deployment-snapshot.mjs <job.json>
 //   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], bindings, compatibilityFlags, out,
-//          namespaceGlobal, bootGlobal }
-//   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch"} or
-//                      {"ok":false,"reason":"..."} (a refusal: the worker is loaded plainly)
+//          namespaceGlobal, bootGlobal, limits: {cpuMs, wallMs, memoryMb, startupMs} }
+//   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch","cpuMs":N} or
+//                      {"ok":false,"reason":"...","cpuMs":N} (a refusal: the worker is loaded plainly)
+//   (cpuMs: the CPU this process used, all threads)
+//
+// The worker's code runs here under its own limits, as a plain cold start and a request to it would
+// (src/runtime/snapshot-trial.ts): first a trial in an isolate with isolation, where its top level
+// meets the startup limit and its warm-up request the CPU, wall and memory limits; a breach is a
+// refusal naming the limit. Then createSnapshot, which runs the same code again with no limit of
+// its own, under a CPU budget derived from the trial (a line on stdout, {"budget": {fromCpuMs,
+// cpuMs, reason}}, tells the parent, which ends this process past it); and the RLIMIT_CPU its
+// parent set behind both.
 //
 // What it refuses, so that an isolate born from the snapshot behaves as one that ran the top level
 // itself: a top level that throws, awaits (top-level await), imports dynamically or uses
@@ -18,7 +27,11 @@
 import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { randomBytes, createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, writeFileSync, renameSync, writeSync } from 'node:fs';
+
+/** What createSnapshot and the self-test may use beyond three times the trial (ms of CPU): the
+ *  second context's sandbox, serializing the snapshot, the self-test's isolates. */
+const BUILD_MARGIN_MS = 2000;
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 // The add-ons the worker needs (protocol/addons.ts) are installed into the snapshot as a plain
@@ -28,10 +41,16 @@ const { AddonCatalog } = await import(new URL('../dist/src/runtime/addons.js', i
 const { BUILTIN_MODULE_GLOBAL } = await import(new URL('../dist/protocol/addons.js', import.meta.url).href);
 const addons = new AddonCatalog();
 const builtins = new Set();
+/** The CPU this process has used so far, all threads (ms). */
+const cpuUsedMs = () => {
+  const { user, system } = process.cpuUsage();
+  return Math.round((user + system) / 1000);
+};
 const refuse = (reason) => {
-  console.log(JSON.stringify({ ok: false, reason }));
+  console.log(JSON.stringify({ ok: false, reason, cpuMs: cpuUsedMs() }));
   process.exit(0);
 };
+const limits = job.limits ?? { cpuMs: 50, wallMs: 30_000, memoryMb: 128, startupMs: 1_000 };
 
 /** Resolve an import specifier against the importing module's name (as worker-loader.ts does). */
 function resolveSpecifier(specifier, referrer) {
@@ -189,40 +208,77 @@ const addonScript = needed.map((name) => `globalThis[${JSON.stringify(job.bootGl
 // worker installed and sent one GET / (its handlers compiled as a first request compiles them;
 // whatever it would ask of the host fails there, as there is none, and the answer is dropped).
 // Measured on the 151 KiB API worker (bench/README.md, issue 23 round 5): ~+100 KiB of snapshot,
-// its first request 2.7-2.9 ms instead of 6.0-6.3. A handler that hangs there hits the builder's time
-// limit: the version is then loaded plainly, as for any snapshot that cannot be made.
+// its first request 2.7-2.9 ms instead of 6.0-6.3. The trial below has run the same request under
+// the worker's CPU, wall and memory limits first; one that breached them never gets here.
 const warmUpKind = job.warmUp ?? 'request';
+const warmUpRequest = JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null });
 const noHost = `() => { throw new Error('no host in the snapshot builder'); }`;
 const warmUp =
   warmUpKind === 'none'
     ? undefined
     : `(() => {
-  const entry = globalThis[${JSON.stringify(job.bootGlobal)}](${noHost}, ${noHost}, () => {}, 128);
+  const entry = globalThis[${JSON.stringify(job.bootGlobal)}](${noHost}, ${noHost}, () => {}, ${limits.memoryMb});
   const warmed = entry.warmUp(32);
   ${
     warmUpKind === 'request'
       ? `warmed.then(() => {
     entry.installWorker(globalThis[${JSON.stringify(job.namespaceGlobal)}], '{}');
-    return entry.dispatchFetch(1, JSON.stringify({ method: 'GET', url: 'http://warm.cinder.internal/', headers: [['host', 'warm.cinder.internal']], body: null }));
+    return entry.dispatchFetch(1, ${JSON.stringify(warmUpRequest)});
   }).catch(() => {});`
       : ''
   }
 })();`;
 
 const sandboxCode = readFileSync(job.sandboxPath, 'utf8');
-let snapshot;
-try {
-  snapshot = ivm.Isolate.createSnapshot([
-    { code: sandboxCode, filename: 'cinder:sandbox.js' },
-    ...(addonScript ? [{ code: addonScript, filename: 'cinder:addons.js' }] : []),
-    { code: prologue, filename: 'cinder:snapshot-prologue.js' },
-    { code: workerScript, filename: `file:///${job.main}` },
-    { code: epilogue, filename: 'cinder:snapshot-epilogue.js' },
-  ], warmUp);
-} catch (error) {
+const platformScripts = [
+  { code: sandboxCode, filename: 'cinder:sandbox.js' },
+  ...(addonScript ? [{ code: addonScript, filename: 'cinder:addons.js' }] : []),
+  { code: prologue, filename: 'cinder:snapshot-prologue.js' },
+];
+const workerEntry = { code: workerScript, filename: `file:///${job.main}` };
+const epilogueEntry = { code: epilogue, filename: 'cinder:snapshot-epilogue.js' };
+/** A failure of the worker's code, said as the builder says it. */
+const refuseFor = (error) => {
   const message = String(error?.message ?? error);
   const refusal = /cinder-refuse: (.*)/.exec(message);
   refuse(refusal ? refusal[1] : `the top level threw: ${message.split('\n')[0]}`);
+};
+
+// The trial, under the worker's own limits (src/runtime/snapshot-trial.ts).
+const { runTrial, TrialPlatformError } = await import(new URL('../dist/src/runtime/snapshot-trial.js', import.meta.url).href);
+let trial;
+let trialError;
+try {
+  trial = await runTrial({ platform: platformScripts, worker: workerEntry, epilogue: epilogueEntry, bootGlobal: job.bootGlobal, namespaceGlobal: job.namespaceGlobal, warmUp: warmUpKind, request: warmUpRequest, limits });
+} catch (error) {
+  trialError = error;
+}
+if (trialError || !trial.ok) {
+  // The trial's isolate was disposed just now, and isolated-vm may still be tearing it down on its
+  // thread: a process that exits at once then crashes (SIGSEGV, about 2 in 5 here). A moment's
+  // wait avoids it; the parent takes the answer either way, and the shell that started this
+  // process turned core dumps off.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  if (trialError instanceof TrialPlatformError) refuse(trialError.message);
+  if (trialError) refuseFor(trialError);
+  refuse(trial.reason);
+}
+
+// createSnapshot runs the trial's scripts twice (a clean context and the warm-up's) and the
+// warm-up once, and nothing can interrupt it. A worker that stayed within its limits in the trial
+// and does not here (it can tell the two apart, or draws Math.random to decide) is stopped at a CPU
+// budget of three times what its trial used and a margin for what is not the worker's
+// (serializing, the self-test below): this line tells the parent, which watches this process's
+// CPU from then on and ends it past the budget (a thread here to watch cost ~40 ms of CPU per
+// build, the parent's reading nothing: bench/README.md). The RLIMIT_CPU stays behind it.
+const budgetMs = Math.round(3 * trial.cpuMs + BUILD_MARGIN_MS);
+writeSync(1, JSON.stringify({ budget: { fromCpuMs: cpuUsedMs(), cpuMs: budgetMs, reason: `making the snapshot used more CPU than the worker's trial under its limits allows (${budgetMs} ms: three times the ${Math.round(trial.cpuMs)} ms of the trial and ${BUILD_MARGIN_MS} ms): the worker's code did more there than in its trial` } }) + '\n');
+
+let snapshot;
+try {
+  snapshot = ivm.Isolate.createSnapshot([...platformScripts, workerEntry, epilogueEntry], warmUp);
+} catch (error) {
+  refuseFor(error);
 }
 const bytes = Buffer.from(snapshot.copy());
 const external = () => new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -232,7 +288,8 @@ const external = () => new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset,
 // can install, and two isolates from the snapshot draw different Math.random sequences.
 const { referenceAnswers, snapshotProblems } = await import(new URL('../dist/src/runtime/snapshot-check.js', import.meta.url).href);
 const manifest = JSON.parse(readFileSync(job.manifestPath, 'utf8'));
-const problems = await snapshotProblems(external(), manifest, await referenceAnswers(sandboxCode));
+// (a snapshot too big for the self-test's isolate is a refusal, not a crash of the builder)
+const problems = await snapshotProblems(external(), manifest, await referenceAnswers(sandboxCode)).catch((error) => [String(error?.message ?? error).split('\n')[0]]);
 if (problems.length) refuse(`self-test: ${problems.join('; ').slice(0, 500)}`);
 
 const SHAPE = `(() => {
@@ -245,9 +302,12 @@ const SHAPE = `(() => {
 })() + '|' + JSON.stringify([Math.random(), Math.random()])`;
 const answers = [];
 for (let i = 0; i < 2; i++) {
-  const isolate = new ivm.Isolate({ snapshot: external(), memoryLimit: 128 });
+  const isolate = new ivm.Isolate({ snapshot: external(), memoryLimit: limits.memoryMb });
   try {
-    answers.push(String(isolate.createContextSync().evalSync(SHAPE)).split('|'));
+    // (the worker's getters may run: the startup limit, as installWorker has in a load)
+    answers.push(String(isolate.createContextSync().evalSync(SHAPE, { timeout: limits.startupMs })).split('|'));
+  } catch (error) {
+    refuse(/timed out/i.test(String(error?.message)) ? `the worker's exports took longer than the startup time limit (startup_ms ${limits.startupMs}) to read` : `exports: ${String(error?.message ?? error).split('\n')[0]}`);
   } finally {
     isolate.dispose();
   }
@@ -258,4 +318,4 @@ if (draws === otherDraws) refuse('Math.random draws the same sequence in every i
 
 writeFileSync(job.out + '.tmp', bytes);
 renameSync(job.out + '.tmp', job.out);
-console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers }));
+console.log(JSON.stringify({ ok: true, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), handlers, cpuMs: cpuUsedMs() }));

@@ -3,7 +3,8 @@
 // stored for this platform (a new version; Node, V8, isolated-vm, its patches or the sandbox
 // changed), one is built in the background, one build at a time, and stored beside the version.
 // A deploy never waits for it. Whenever no snapshot can be made the version is loaded plainly, and
-// a log line says why.
+// a log line says why (a limit of the worker's its code breached in the builder is named there,
+// as a request would name it) and what the builder cost (builder_cpu_ms).
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
 import { buildDeploymentSnapshot, type SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
@@ -62,7 +63,7 @@ export class SnapshotBuilds {
     const where = `${version.worker} version ${version.number}`;
     if (!outcome.ok) {
       this.logger.warn(
-        { worker: version.worker, version: version.id, reason: outcome.reason, build_ms: Math.round(outcome.ms) },
+        { worker: version.worker, version: version.id, reason: outcome.reason, build_ms: Math.round(outcome.ms), builder_cpu_ms: outcome.builderCpuMs },
         `no deployment snapshot for ${where}: ${outcome.reason}; it is loaded plainly`,
       );
       // A refusal by the builder holds on this platform: store it so restarts do not build again.
@@ -78,7 +79,7 @@ export class SnapshotBuilds {
     });
     if (this.runtime.attachSnapshot(version.worker, version.id, snapshot)) {
       this.logger.info(
-        { worker: version.worker, version: version.id, bytes: snapshot.data.byteLength, build_ms: Math.round(outcome.ms) },
+        { worker: version.worker, version: version.id, bytes: snapshot.data.byteLength, build_ms: Math.round(outcome.ms), builder_cpu_ms: outcome.builderCpuMs },
         `deployment snapshot of ${where} ready: cold starts deserialize it`,
       );
     }

@@ -3,8 +3,10 @@
 // already in it: no compile, no top-level run.
 //
 // Made in a child process (scripts/build-deployment-snapshot.mjs: isolated-vm's createSnapshot runs
-// code without isolation), under a time limit and --max-old-space-size, killed on overrun. The
-// builder refuses whatever would make an isolate from the snapshot behave differently from one
+// code without isolation), where the worker's code meets the worker's own limits first (its top
+// level the startup limit, its warm-up request the CPU, wall and memory limits: snapshot-trial.ts),
+// under a time limit, --max-old-space-size and a kernel CPU limit behind them, killed on overrun.
+// The builder refuses whatever would make an isolate from the snapshot behave differently from one
 // that ran the top level itself (the builder's header lists it); a refusal, a crash or a kill
 // means the version is loaded plainly, as before. Whoever keeps deployments stores the result
 // beside the version (control/deployments.ts) and hands it to the runtime on WorkerDefinition.
@@ -16,6 +18,7 @@
 // builder's self-test, and by test/integration/deployment-snapshot.test.ts).
 import ivm from './ivm.js';
 import { execFile, type ChildProcess } from 'node:child_process';
+import { resolveLimits, type Limits } from '../model/limits.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
@@ -43,9 +46,11 @@ export function deploymentSnapshotPlatform(manifest: SandboxManifest): string {
 }
 
 export interface SnapshotBuildOptions {
-  /** kill the builder after this long (ms) */
+  /** kill the builder after this long (ms); default DEFAULT_BUILD_TIMEOUT_MS plus the worker's
+   *  wall limit and twice its startup limit (what its trial may wait) */
   timeoutMs?: number;
-  /** the CPU the builder may use (s), enforced by the kernel (RLIMIT_CPU) in the builder itself */
+  /** the CPU the builder may use (s), enforced by the kernel (RLIMIT_CPU) in the builder itself:
+   *  a backstop, behind the worker's own limits the builder applies (snapshot-trial.ts) */
   cpuSeconds?: number;
   /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
   maxOldSpaceMb?: number;
@@ -59,9 +64,11 @@ export interface SnapshotBuildOptions {
   warmUp?: 'sandbox' | 'request' | 'none';
 }
 
+/** builderCpuMs: the CPU the builder process used, as it reported it (absent when it was killed
+ *  without saying) */
 export type SnapshotBuildOutcome =
-  | { ok: true; snapshot: DeploymentSnapshot; ms: number }
-  | { ok: false; reason: string; ms: number };
+  | { ok: true; snapshot: DeploymentSnapshot; ms: number; builderCpuMs?: number }
+  | { ok: false; reason: string; ms: number; builderCpuMs?: number };
 
 export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_BUILD_CPU_S = 15;
@@ -69,7 +76,7 @@ export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
-  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags'>>,
+  def: Pick<WorkerDefinition, 'main' | 'modules'> & Partial<Pick<WorkerDefinition, 'bindings' | 'compatibilityFlags' | 'limits'>>,
   options: SnapshotBuildOptions = {},
 ): Promise<SnapshotBuildOutcome> {
   const started = performance.now();
@@ -93,22 +100,34 @@ export async function buildDeploymentSnapshot(
   const dir = mkdtempSync(join(tmpdir(), 'cinder-snapshot-'));
   const out = join(dir, 'snapshot.bin');
   const manifest = JSON.parse(readFileSync(sandboxManifestPath, 'utf8')) as SandboxManifest;
+  const limits: Limits = resolveLimits(def.limits);
+  let builderCpuMs: number | undefined;
   const done = (outcome: { ok: true; snapshot: DeploymentSnapshot } | { ok: false; reason: string }): SnapshotBuildOutcome => {
     rmSync(dir, { recursive: true, force: true });
-    return { ...outcome, ms: performance.now() - started };
+    return { ...outcome, ms: performance.now() - started, ...(builderCpuMs === undefined ? {} : { builderCpuMs }) };
   };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS + limits.wallMs + 2 * limits.startupMs;
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request' }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs } }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
     const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);
     const stdout = await new Promise<string>((resolve, reject) => {
-      const child = execFile(file, argv, { timeout: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      let overBudget: { reason: string; cpuMs: number } | null = null;
+      const child = execFile(file, argv, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+        if (overBudget) {
+          builderCpuMs = overBudget.cpuMs;
+          return reject(new Error(overBudget.reason));
+        }
+        // An answer given stands, whatever became of the process after (isolated-vm's threads can
+        // crash a process that exits while an isolate it disposed is still being torn down; the
+        // snapshot file was complete before the answer was printed, and its hash is checked).
+        if (error && answerOf(String(stdout))) return resolve(String(stdout));
         if (error) {
           const { killed, signal, code } = error as { killed?: boolean; signal?: string; code?: unknown };
           const why = killed
-            ? `killed after ${options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS} ms`
+            ? `killed after ${timeoutMs} ms`
             : signal === 'SIGXCPU' || signal === 'SIGKILL'
               ? `used up its ${cpuSeconds} s of CPU (${signal})`
               : `exited with ${code ?? signal}`;
@@ -118,7 +137,14 @@ export async function buildDeploymentSnapshot(
         } else resolve(stdout);
       });
       liveBuilders.add(child);
-      child.once('exit', () => liveBuilders.delete(child));
+      const stopWatching = watchBudget(child, (over) => {
+        overBudget = over;
+        child.kill('SIGKILL');
+      });
+      child.once('exit', () => {
+        liveBuilders.delete(child);
+        stopWatching();
+      });
       // Builds are background work: let requests being served have the CPU first.
       try {
         if (child.pid) setPriority(child.pid, 10);
@@ -126,7 +152,8 @@ export async function buildDeploymentSnapshot(
         // not permitted: builds run at normal priority
       }
     });
-    const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; reason?: string; sha256?: string; handlers?: string };
+    const answer = answerOf(stdout) ?? {};
+    if (typeof answer.cpuMs === 'number') builderCpuMs = answer.cpuMs;
     if (!answer.ok) return done({ ok: false, reason: answer.reason ?? 'the builder gave no answer' });
     const data = readFileSync(out);
     if (createHash('sha256').update(data).digest('hex') !== answer.sha256) return done({ ok: false, reason: 'the snapshot file does not match the hash its builder reported' });
@@ -134,6 +161,69 @@ export async function buildDeploymentSnapshot(
   } catch (error) {
     return done({ ok: false, reason: (error as Error).message });
   }
+}
+
+interface BuilderAnswer {
+  ok?: boolean;
+  reason?: string;
+  sha256?: string;
+  handlers?: string;
+  cpuMs?: number;
+}
+
+/** The builder's answer: its last line of output, when that is one. */
+function answerOf(stdout: string): BuilderAnswer | null {
+  try {
+    const answer = JSON.parse(stdout.trim().split('\n').pop() ?? '') as unknown;
+    return answer && typeof answer === 'object' && 'ok' in answer ? (answer as BuilderAnswer) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** How often a builder's CPU is read against its budget (ms). */
+const BUDGET_POLL_MS = 50;
+/** The kernel's clock ticks per second in /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
+
+/**
+ * The budget the builder states before createSnapshot (a stdout line {"budget": {fromCpuMs, cpuMs,
+ * reason}}: the CPU it may use from then on, all its threads), enforced from here by reading its
+ * CPU in /proc: createSnapshot holds its main thread and cannot be interrupted from inside, and a
+ * thread of its own to watch cost ~40 ms of CPU per build. Calls `over` once past it. Where there
+ * is no /proc, only the RLIMIT_CPU and the timer bound the builder. Returns the function that stops.
+ */
+function watchBudget(child: ChildProcess, over: (what: { reason: string; cpuMs: number }) => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let seen = '';
+  const onData = (chunk: Buffer | string) => {
+    seen += String(chunk);
+    const lines = seen.split('\n');
+    const line = lines.slice(0, -1).find((l) => l.startsWith('{"budget"'));
+    if (!line) return;
+    child.stdout?.off('data', onData);
+    const budget = (JSON.parse(line) as { budget: { fromCpuMs: number; cpuMs: number; reason: string } }).budget;
+    const stat = `/proc/${child.pid}/stat`;
+    timer = setInterval(() => {
+      let cpuMs: number;
+      try {
+        // fields after the name (which may hold spaces): utime is the 12th, stime the 13th
+        const fields = readFileSync(stat, 'latin1').split(') ').pop()!.split(' ');
+        cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+      } catch {
+        return clearInterval(timer); // gone, or no /proc
+      }
+      if (cpuMs - budget.fromCpuMs <= budget.cpuMs) return;
+      clearInterval(timer);
+      over({ reason: budget.reason, cpuMs: Math.round(cpuMs) });
+    }, BUDGET_POLL_MS);
+    timer.unref();
+  };
+  if (process.platform === 'linux') child.stdout?.on('data', onData);
+  return () => {
+    child.stdout?.off('data', onData);
+    if (timer) clearInterval(timer);
+  };
 }
 
 /** Builders running now: a process that exits (a server stopping, a test file ending) takes its
@@ -152,7 +242,8 @@ process.once('exit', () => {
  */
 function cpuLimited(cpuSeconds: number, file: string, args: string[]): [string, string[]] {
   if (process.platform === 'win32') return [file, args];
-  return ['/bin/sh', ['-c', 'ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
+  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will)
+  return ['/bin/sh', ['-c', 'ulimit -c 0; ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
 }
 
 // --- loading ------------------------------------------------------------------------------------

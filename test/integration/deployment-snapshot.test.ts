@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { buildDeploymentSnapshot } from '../../src/runtime/deployment-snapshot.js';
+import { buildDeploymentSnapshot, DEFAULT_BUILD_CPU_S } from '../../src/runtime/deployment-snapshot.js';
 import { bundleWorker } from '../../src/app/bundle.js';
 import { Deployments } from '../../src/control/deployments.js';
 import { Router } from '../../src/data-plane/router.js';
@@ -136,17 +136,56 @@ describe('per-deployment snapshots', () => {
   });
 
   it('kills a builder that hangs or runs out of memory; nothing is built', async () => {
-    const hang = await buildDeploymentSnapshot(worker('for (;;) {} export default {};'), { timeoutMs: 1500 });
+    // A startup limit far away: only the parent's timer can end this build.
+    const hang = await buildDeploymentSnapshot({ ...worker('for (;;) {} export default {};'), limits: { startupMs: 600_000 } }, { timeoutMs: 1500 });
     expect(hang.ok).toBe(false);
     expect(hang.ok ? '' : hang.reason).toMatch(/killed after 1500 ms/);
-    const oom = await buildDeploymentSnapshot(worker('const a = []; for (;;) a.push(new Array(1e5).fill({})); export default {};'), { maxOldSpaceMb: 64, timeoutMs: 20_000 });
+    // Within its limits in the trial (an isolate of isolated-vm's, which has SharedArrayBuffer),
+    // not in createSnapshot's context (which has none): the builder's heap limit ends it there, or
+    // the CPU budget from its trial when V8's last collections near the limit take longer than it.
+    const oom = await buildDeploymentSnapshot(worker('if (typeof SharedArrayBuffer === "undefined") { const a = []; for (;;) a.push(new Array(4e6).fill(1.5)); } export default {};'), { maxOldSpaceMb: 64, timeoutMs: 20_000 });
     expect(oom.ok).toBe(false);
-    expect(oom.ok ? '' : oom.reason).toMatch(/the builder (exited|killed)/);
+    expect(oom.ok ? '' : oom.reason).toMatch(/^the builder (exited|killed)|^making the snapshot used more CPU than the worker's trial/);
   }, 120_000); // ~22 s here (the 20 s timer can be what ends the second): room for a slower machine
 
+  // What the builder runs of the worker's code meets the worker's own limits (snapshot-trial.ts).
+  it.each([
+    ['a top level that spins, at the startup limit', 'for (;;) {} export default {};', {}, /top-level code exceeded the startup time limit \(startup_ms 1000\)/],
+    ['a handler that spins, at the CPU limit', 'export default { fetch() { for (;;) {} } };', {}, /warm-up request \(GET \/\) exceeded the CPU time limit \(cpu_ms 50\)/],
+    ['a handler that never answers, at the wall limit', 'export default { fetch: () => new Promise(() => {}) };', { wallMs: 500 }, /warm-up request \(GET \/\) exceeded the wall time limit \(wall_ms 500\)/],
+    ['a handler that blocks, at the wall limit', 'export default { fetch() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); return new Response("x"); } };', { wallMs: 500 }, /exceeded the wall time limit \(wall_ms 500\)/],
+    ['a handler that allocates without bound, at the memory limit', 'export default { fetch() { const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); } };', { cpuMs: 30_000, memoryMb: 64 }, /warm-up request \(GET \/\) exceeded the memory limit \(memory_mb 64\)/],
+    ['a top level that allocates without bound, at the memory limit', 'const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); export default {};', { startupMs: 60_000, memoryMb: 64 }, /top-level code exceeded the memory limit \(memory_mb 64\)/],
+  ])('refuses %s, naming it, long before the builder\'s own CPU limit', async (_what, code, limits, why) => {
+    const built = await buildDeploymentSnapshot({ ...worker(code), limits });
+    expect(built.ok ? '' : built.reason).toMatch(why);
+    // What the builder reported it used (it names a limit of the worker's, so it said so itself).
+    expect(built.builderCpuMs).toBeGreaterThan(0);
+    expect(built.builderCpuMs).toBeLessThan(DEFAULT_BUILD_CPU_S * 1000);
+  }, 60_000);
+
+  it('a refusal after the trial is the answer, every time (the builder exiting right after disposing the trial\'s isolate crashed 2 in 5)', async () => {
+    const reasons: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const built = await buildDeploymentSnapshot(worker(i % 2 ? 'throw new Error("boom at start"); export default {};' : 'export default { fetch() { for (;;) {} } };'));
+      reasons.push(built.ok ? 'built' : built.reason);
+    }
+    expect(reasons.filter((r) => !/boom at start|exceeded the CPU time limit/.test(r))).toEqual([]);
+  }, 120_000);
+
+  it('stops a worker that spins only in createSnapshot at a budget from its trial, before the builder\'s own CPU limit', async () => {
+    // createSnapshot's context has no SharedArrayBuffer, the trial's isolate has: a worker can tell
+    // them apart (or draw Math.random to decide), so the trial alone does not bound it; the budget
+    // the builder states from its trial (~2 s here), enforced by the parent, does.
+    const built = await buildDeploymentSnapshot(worker('export default { fetch() { if (typeof SharedArrayBuffer === "undefined") for (;;) {} return new Response("ok"); } };'));
+    expect(built.ok ? '' : built.reason).toMatch(/making the snapshot used more CPU than the worker's trial under its limits allows/);
+    expect(built.builderCpuMs).toBeLessThan(DEFAULT_BUILD_CPU_S * 1000);
+  }, 60_000);
+
   it('bounds the builder\'s CPU in the builder itself: a handler that spins at its warm-up request ends the build, parent timer or not', async () => {
-    // The parent's timer is far away: only the builder's own CPU limit can end this build.
-    const spin = await buildDeploymentSnapshot(worker('export default { fetch() { for (;;) {} } };'), { timeoutMs: 300_000, cpuSeconds: 1 });
+    // The parent's timer is far away, and the trial passes (see above): only the builder's own
+    // CPU limit, below the budget from its trial (~2 s), can end this build.
+    const spin = await buildDeploymentSnapshot(worker('export default { fetch() { if (typeof SharedArrayBuffer === "undefined") for (;;) {} return new Response("ok"); } };'), { timeoutMs: 300_000, cpuSeconds: 1 });
     expect(spin.ok).toBe(false);
     expect(spin.ok ? '' : spin.reason).toMatch(/the builder used up its 1 s of CPU \(SIG(XCPU|KILL)\)/);
     // The default limit would let it go on for DEFAULT_BUILD_CPU_S; a worker whose request returns builds.
@@ -155,12 +194,12 @@ describe('per-deployment snapshots', () => {
   });
 
   it('takes its running builders with it when the process exits', async () => {
-    // A process starts a build that would spin until its CPU limit, then exits; it prints the
-    // builder's pid (its one child), which must be gone once the process is.
+    // A process starts a build that would spin until its CPU limit (a startup limit far away),
+    // then exits; it prints the builder's pid (its one child), which must be gone once the process is.
     const module = join(packageRoot, 'dist', 'src', 'runtime', 'deployment-snapshot.js');
     const script = `import { buildDeploymentSnapshot } from ${JSON.stringify(module)};
       import { readdirSync, readFileSync } from 'node:fs';
-      buildDeploymentSnapshot({ main: 'w.js', modules: [{ name: 'w.js', type: 'esm', code: 'export default { fetch() { for (;;) {} } };' }] });
+      buildDeploymentSnapshot({ main: 'w.js', modules: [{ name: 'w.js', type: 'esm', code: 'for (;;) {} export default {};' }], limits: { startupMs: 600000 } });
       setTimeout(() => {
         const kids = readdirSync('/proc/self/task').flatMap((t) => readFileSync('/proc/self/task/' + t + '/children', 'latin1').trim().split(' ').filter(Boolean));
         console.log(kids.join(' '));
