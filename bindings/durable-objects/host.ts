@@ -6,6 +6,7 @@
 // storage ops reach only the object the calling isolate hosts (set by the object host as op state
 // before any guest code ran). Every argument is checked: the guest is untrusted.
 import { newRequestId } from '../../src/model/request-id.js';
+import { DEFAULT_ACCOUNT } from '../../src/model/accounts.js';
 import { messagesOf, socketIdOf } from '../../src/model/websocket-messages.js';
 import { MAX_INVOCATIONS_PER_REQUEST, MAX_SERVICE_DEPTH, RequestTree, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 import type { LimitExceededError } from '../../src/model/limits.js';
@@ -288,6 +289,7 @@ export class DurableObjects {
         fence?.check();
         const key = `${namespace.dir}/${id}`;
         const storage = new ObjectStorageClient(this.storageProcesses, { key, file: this.registry.objectFile(namespace.dir, id), sqlite: namespace.sqlite, maxDatabaseBytes: this.maxDatabaseBytes }, fence);
+        storage.open({ account: namespace.account || DEFAULT_ACCOUNT, worker: namespace.script });
         const state: HostedState = { namespace, id, name, storage, fence };
         return { state, close: () => storage.close() };
       },

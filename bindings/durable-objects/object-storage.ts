@@ -62,6 +62,12 @@ export class ObjectStorage {
     return this.kvStatements;
   }
 
+  /** Ready for the object's first call: the file is open (the constructor) and, when the key-value
+   *  table exists, its statements are prepared. */
+  prepare(): void {
+    this.kv(false);
+  }
+
   // --- key-value API ----------------------------------------------------------------------------
 
   get(keys: unknown): [string, unknown][] {

@@ -66,6 +66,8 @@ export class ObjectStorageClient {
   private journalBytes = 0;
   /** calls sent and not yet answered */
   private inFlight = 0;
+  /** CPU the storage process spent opening the object's file (open), not yet in a record */
+  private openCpuMs = 0;
 
   constructor(
     private readonly processes: ExecutorProcesses,
@@ -82,6 +84,11 @@ export class ObjectStorageClient {
       throw new StorageError(`${STORAGE_FAILED}: the storage restarted during this transaction, which was rolled back`);
     }
     const invocation = call.invocation;
+    if (invocation && this.openCpuMs > 0) {
+      // The object's start-up, metered in its first call's record as host work (not its CPU limit).
+      invocation.hostWorkMs += this.openCpuMs;
+      this.openCpuMs = 0;
+    }
     // (a call made outside any invocation in flight still gets the worker's whole CPU limit)
     const fence = this.fence ?? undefined;
     // Turns and waiting caps are per tenant: the worker whose code made the call, in its account.
@@ -191,6 +198,18 @@ export class ObjectStorageClient {
     this.lostLevels += this.depth;
     this.depth = 0;
     this.dropJournal();
+  }
+
+  /**
+   * The object is starting: its process opens the file now, as part of the object's start-up, so
+   * its first event's first call does not pay for the open out of the event's CPU limit (the
+   * call waits behind the open: one call per object at a time, in order within the tenant). The
+   * CPU it took is metered as host work in the record of the object's first call. A failure is
+   * not reported here: the first call meets it again and says so.
+   */
+  open(tenant: { account: string; worker: string }): void {
+    const bound: Bound = { fence: this.fence ?? undefined, tenant, charge: (cpuMs) => (this.openCpuMs += cpuMs) };
+    this.processes.run(this.target.key, { op: 'open', target: this.target }, bound).catch(() => {});
   }
 
   /** The object is done: its process closes the file (a transaction left open is not kept). */

@@ -13,7 +13,9 @@ export interface StorageTarget {
  *  `sql`: ctx.storage.sql and transactionSync (exec/size/begin/commit/rollback). */
 export type StorageJob =
   | { id: number; op: 'kv' | 'sql'; target: StorageTarget; /** open transaction levels the server expects */ depth: number; request: unknown[] }
-  | { id: number; op: 'close'; key: string };
+  | { id: number; op: 'close'; key: string }
+  /** the object is starting: open its file now, so its first event's call finds it open */
+  | { id: number; op: 'open'; target: StorageTarget };
 
 export type StorageReply = { id: number; cpuUs: number; ok: unknown } | { id: number; cpuUs: number; error: { message: string; name: string; refused: boolean } };
 
