@@ -19,6 +19,8 @@ interface AddonSource {
   cache?: Buffer;
   /** whether `cache` was made again after an install, so it holds the functions install() ran */
   cacheAfterRun?: boolean;
+  /** ... and again after an event the add-on handles (a Durable Object's), see cacheAfterEvent */
+  cacheAfterEvent?: boolean;
 }
 
 export class AddonCatalog {
@@ -137,6 +139,32 @@ export class AddonCatalog {
       }
     } catch {
       // the compile-time cache stays
+    }
+  }
+
+  /**
+   * After the first event an add-on handled in this process (a Durable Object's first event: the
+   * object constructed, its storage, its response), the cache made again from that isolate holds
+   * the functions the event compiled, which every later object's first event would otherwise
+   * compile again out of its own CPU limit (bench/README.md, issue 23 round 7). On isolated-vm's
+   * threads: the isolate may have guest work again by then. Once per add-on per process.
+   */
+  async cacheAfterEvent(ready: ReadyIsolate, names: Iterable<string>): Promise<void> {
+    for (const name of this.withNeeds(names)) {
+      const source = this.sources.get(name);
+      if (!source || source.cacheAfterEvent) continue;
+      source.cacheAfterEvent = true;
+      try {
+        const again = await ready.isolate.compileScript(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true });
+        const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+        again.release();
+        if (made) {
+          const bytes = Buffer.from(made.copy({ release: true }));
+          if (!source.cache || bytes.byteLength > source.cache.byteLength) source.cache = bytes;
+        }
+      } catch {
+        // (the isolate went meanwhile) the cache there was stays
+      }
     }
   }
 

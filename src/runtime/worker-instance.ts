@@ -20,7 +20,7 @@ import { OVERSIZED_HEADERS, responseProblem } from './crossing.js';
 import { Invocation, outcomeOf, type InvocationKind, type InvocationRecord, type Outcome } from './invocation.js';
 import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
-import type { AddonCatalog } from './addons.js';
+import { defaultAddons, type AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import { EntryPolicy, FetchBatch } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
@@ -252,7 +252,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       trigger: invocation.trigger,
     });
     if (this.modulesToCache && this.inFlight.size === 0) setImmediate(() => this.cacheAfterRun());
+    if (invocation.kind === 'durable-object' && !this.addonsCachedAfterEvent && outcome === 'ok') {
+      this.addonsCachedAfterEvent = true;
+      const addons = this.host.addons ?? defaultAddons;
+      setImmediate(() => this.alive && void addons.cacheAfterEvent(this.ready, addons.forWorker(this.def)));
+    }
   }
+
+  private addonsCachedAfterEvent = false;
 
   /** The guest's report of its WebAssembly memory (sandbox/wasm.ts) with the last heap reading:
    *  over the memory limit? (A guest can only misreport against itself.) */

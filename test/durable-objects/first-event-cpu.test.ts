@@ -27,13 +27,14 @@ export default {
   },
 };`;
 
-// Measured on the 2-core dev machine (bench/do-first-event.mjs, bench/README.md "issue 23, round
-// 7"): a first event of this object (construct, get, put that creates the key-value table) uses
-// about 1.8 ms of CPU, its isolate's and its storage calls' together; before the fix, the first
-// object each storage process served paid that process's warm-up too, 15 ms or more (so a 12 ms
-// limit failed it), and every first event paid the open of its file. 12 ms is ~7x the event's own
-// cost here: room for a machine 3x slower and loaded.
-const CPU_MS = 12;
+// Measured on the 2-core dev machine at load 2-3 (bench/do-first-event.mjs, bench/README.md "issue
+// 23, round 7"): after the fix a first event of this object (construct, get, a put that creates
+// the key-value table) is charged ~1.7 ms (p90 2.5, max 3.9), the first object of a fresh server
+// ~2.3 ms (p90 5.7, max 8.9). Before it, that first object was charged the storage process's
+// warm-up as well, ~12 ms (max 15), and a 3x slower host took it past 30 ms; every first event paid
+// the open of its file (~1 ms, now metered as host work: the check on hostWorkMs below is what
+// fails on main on any machine). 30 ms is 10x the first event's own cost here, over 3x its worst.
+const CPU_MS = 30;
 
 beforeAll(async () => {
   cinder = await startCinder();
