@@ -29,7 +29,7 @@ export interface InvocationRecord {
   peakMemoryBytes: number;
   /** console lines dropped over the per-invocation log budget (log-budget.ts) */
   logLinesDropped?: number;
-  /** host CPU spent for it outside its isolate (key generation), ms */
+  /** host CPU spent for it outside its isolate (key generation; opening a Durable Object's file), ms */
   hostWorkMs?: number;
   /** what the guest threw, when outcome is "exception" (live tail shows it with its stack) */
   exception?: GuestException;
