@@ -28,6 +28,7 @@ import type { RestartStatus } from '../control/restart-routes.js';
 
 export type { RestartStatus };
 import type { MetricsJSON } from '../observability/metrics.js';
+import { exitAfterLog } from '../observability/logger.js';
 import { servingExecArgv } from './serving-flags.js';
 
 /** Set in the child's environment: it then reports to the supervisor (see supervised.ts). */
@@ -411,7 +412,7 @@ export function superviseThisCommand(logger: Logger, options: { processes?: numb
   const supervisor = startSupervisor({ logger, script: process.argv[1], args: process.argv.slice(2), ...options });
   const stop = (signal: string) => {
     logger.info({ signal }, `supervisor: ${signal}: stopping the serving processes (they finish what they have first)`);
-    supervisor.stop().then((code) => process.exit(code));
+    supervisor.stop().then((code) => exitAfterLog(logger, code));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -71,3 +71,20 @@ function measuredOnce(sonic: SonicBoomStrings): (data: string) => boolean {
     return sonic._len < sonic._hwm;
   };
 }
+
+/** Resolves once `dest` (a sonic-boom) has no write in flight and nothing pending, or after
+ *  `timeoutMs` (a reader that stopped reading must not hold an exit). Other destinations at once. */
+export async function settleDestination(dest: unknown, timeoutMs: number): Promise<void> {
+  const sonic = dest as Partial<SonicBoomStrings> & { flushSync?: () => void };
+  if (typeof sonic?._writing !== 'boolean') return;
+  const deadline = Date.now() + timeoutMs;
+  // Each finished write starts the next while lines are pending: _writing falls when all are out.
+  while (sonic._writing && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+  if (!sonic._writing && !sonic.destroyed) {
+    try {
+      sonic.flushSync?.();
+    } catch {
+      // nothing pending, or the reader is gone: nothing more can be written
+    }
+  }
+}

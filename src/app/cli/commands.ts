@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { D1_QUERY_MS_MAX, queryMsError } from '../../../bindings/d1/executor.js';
-import { createLogger } from '../../observability/logger.js';
+import { createLogger, exitAfterLog } from '../../observability/logger.js';
 import { DEFAULT_DATA_DIR } from '../../store/types.js';
 import { AdminClient, AdminError, DEFAULT_ADMIN_URL } from './client.js';
 import { defaultServingProcesses } from './serving-processes.js';
@@ -184,9 +184,9 @@ function serveCommand(): Command {
       // 503 "draining" meanwhile. This process alone (a rolling restart): its admin port closes
       // at once, and the node's other processes answer for the node.
       const stop = (wholeNode: boolean) => {
-        server.drain(undefined, { keepAdmin: wholeNode }).then(() => process.exit(0), (error) => {
+        server.drain(undefined, { keepAdmin: wholeNode }).then(() => exitAfterLog(logger, 0), (error) => {
           logger.error({ err: (error as Error).message }, 'stopping failed');
-          process.exit(1);
+          exitAfterLog(logger, 1);
         });
       };
       onNodeStopping(supervised, () => stop(true));

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../../observability/logger.js';
+import { createLogger, exitAfterLog } from '../../observability/logger.js';
 import { registerControlCommands } from './commands.js';
 import { registerObservabilityCommands } from './observability.js';
 import { registerKVCommands } from './kv.js';
@@ -94,7 +94,7 @@ program
     process.stderr.write(`cinder dev: ${dev.runtime.workers().join(', ') || '(no worker built yet)'} on ${dev.url}\n`);
     if (dev.inspector) process.stderr.write(`cinder dev: inspector on ${dev.inspector.address}: open chrome://inspect, or ${dev.inspector.devtoolsUrl(dev.runtime.workers()[0])}\n`);
     reportToSupervisor(dev.runtime, logger, supervised);
-    const stop = () => dev.close().then(() => process.exit(0));
+    const stop = () => dev.close().then(() => exitAfterLog(logger, 0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
