@@ -23,6 +23,16 @@ interface AddonSource {
   cacheAfterEvent?: boolean;
 }
 
+/** The cache a compile in a warmed isolate made, kept if it holds more than the one there was
+ *  (more bytes: more functions compiled in it). */
+function keepLargerCache(source: AddonSource, script: ivm.Script): void {
+  const made = (script as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+  script.release();
+  if (!made) return;
+  const bytes = Buffer.from(made.copy({ release: true }));
+  if (!source.cache || bytes.byteLength > source.cache.byteLength) source.cache = bytes;
+}
+
 export class AddonCatalog {
   private readonly sources = new Map<string, AddonSource>();
   private readonly byWorker = new WeakMap<WorkerDefinition, string[]>();
@@ -130,13 +140,7 @@ export class AddonCatalog {
   private cacheAfterRun(ready: ReadyIsolate, name: string, source: AddonSource): void {
     source.cacheAfterRun = true;
     try {
-      const again = ready.isolate.compileScriptSync(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true });
-      const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
-      again.release();
-      if (made) {
-        const bytes = Buffer.from(made.copy({ release: true }));
-        if (!source.cache || bytes.byteLength > source.cache.byteLength) source.cache = bytes;
-      }
+      keepLargerCache(source, ready.isolate.compileScriptSync(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true }));
     } catch {
       // the compile-time cache stays
     }
@@ -155,13 +159,7 @@ export class AddonCatalog {
       if (!source || source.cacheAfterEvent) continue;
       source.cacheAfterEvent = true;
       try {
-        const again = await ready.isolate.compileScript(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true });
-        const made = (again as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
-        again.release();
-        if (made) {
-          const bytes = Buffer.from(made.copy({ release: true }));
-          if (!source.cache || bytes.byteLength > source.cache.byteLength) source.cache = bytes;
-        }
+        keepLargerCache(source, await ready.isolate.compileScript(source.code, { filename: `cinder:addons/${name}.js`, produceCachedData: true }));
       } catch {
         // (the isolate went meanwhile) the cache there was stays
       }
