@@ -75,7 +75,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
       return new Response(String(await env.KV.get(url.searchParams.get('k'))));
     } };`;
     expect((await deploy(a, 'kv', kv, { bindings: [KV] })).status).toBe(201);
-    expect(await until(async () => (await get(b, 'kv', '/?k=none')).text === 'null', 5_000)).toBe(true);
+    expect(await until(async () => (await get(b, 'kv', '/?k=none')).text === 'null', 20_000)).toBe(true);
     for (const [k, v] of [['one', '1'], ['two', '2'], ['three', '3']]) {
       const res = await request(`${a.url}/?k=${k}&v=${v}`, { method: 'PUT', headers: { host: 'kv.example' } });
       expect([res.statusCode, await res.body.text()]).toEqual([200, 'ok']);
@@ -85,7 +85,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
     // B's cached read is dropped when A writes (invalidation over cluster pub/sub).
     await request(`${a.url}/?k=two&v=22`, { method: 'PUT', headers: { host: 'kv.example' } }).then((r) => r.body.text());
     expect(await until(async () => (await get(b, 'kv', '/?k=two')).text === '22', 5_000, 20)).toBe(true);
-  }, 30_000);
+  }, 60_000);
 
   it('a queue\'s messages are each processed once across the two nodes', async () => {
     const producer = `export default { async fetch(req, env) {
@@ -99,7 +99,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
     };`;
     expect((await deploy(a, 'jobs-consumer', consumer, { bindings: [KV], queue_consumers: [{ queue: 'cluster-jobs', max_batch_size: 5, max_batch_timeout: 0 }] })).status).toBe(201);
     expect((await deploy(a, 'jobs-producer', producer, { bindings: [{ type: 'queue', name: 'JOBS', queue_name: 'cluster-jobs' }] })).status).toBe(201);
-    expect(await until(async () => (await get(b, 'jobs-producer', '/?from=0')).text === 'sent', 5_000)).toBe(true);
+    expect(await until(async () => (await get(b, 'jobs-producer', '/?from=0')).text === 'sent', 20_000)).toBe(true);
     expect((await get(a, 'jobs-producer', '/?from=20')).text).toBe('sent');
     const done = async () => JSON.parse((await get(b, 'jobs-consumer')).text) as string[];
     expect(await until(async () => (await done()).length >= 40, 20_000, 200)).toBe(true);
@@ -108,7 +108,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
     for (const name of await done()) counts.set(name.split(':')[1], (counts.get(name.split(':')[1]) ?? 0) + 1);
     expect([...counts.keys()].map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
-  }, 40_000);
+  }, 80_000);
 
   it('a cron on a seconds schedule fires once per tick across the two nodes', async () => {
     const cron = `export default {
@@ -116,7 +116,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
       async scheduled(event, env) { await env.KV.put('tick:' + event.scheduledTime + ':' + crypto.randomUUID(), '1'); },
     };`;
     expect((await deploy(a, 'ticker', cron, { bindings: [KV], crons: ['* * * * * *'] })).status).toBe(201);
-    expect(await until(async () => (await get(b, 'ticker')).status === 200, 5_000)).toBe(true);
+    expect(await until(async () => (await get(b, 'ticker')).status === 200, 20_000)).toBe(true);
     await sleep(8_000);
     expect((await deploy(a, 'ticker', cron, { bindings: [KV] })).status).toBe(201); // no crons: both stop
     await sleep(1500);
@@ -125,7 +125,7 @@ describe.skipIf(!redisBinary)('two nodes on a Redis Cluster', () => {
     for (const name of names) perTick.set(name.split(':')[1], (perTick.get(name.split(':')[1]) ?? 0) + 1);
     expect(perTick.size).toBeGreaterThanOrEqual(5);
     expect([...perTick].filter(([, n]) => n !== 1), 'ticks fired more than once').toEqual([]);
-  }, 40_000);
+  }, 60_000);
 
   it('the platform\'s keys spread over the masters', async () => {
     const holding: number[] = [];
