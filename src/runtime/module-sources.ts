@@ -10,6 +10,25 @@ import type { WorkerModuleSource } from '../model/worker-definition.js';
 /** The source of the loader's internal module that hands out Data and CompiledWasm values. */
 export const MODULE_VALUES_SOURCE = `const take = globalThis[${JSON.stringify(MODULE_VALUES_GLOBAL)}](); export { take };`;
 
+/**
+ * A plain load evaluates the worker's modules and installs the worker in one crossing into the
+ * isolate instead of two (bench/README.md, issue 23 round 8). The loader compiles a small boot
+ * module that imports INSTALL_SPECIFIER, then the worker's main module (MAIN_SPECIFIER), and calls
+ * the sandbox's installWorker entry with the main module's namespace and the env. The install
+ * entry reaches the boot module through INSTALL_GLOBAL, which the loader sets just before
+ * evaluating and the internal install module deletes as it takes it: imports are evaluated in
+ * order, so that module runs before any of the worker's code, which never sees the global. The
+ * resolver answers both specifiers to the boot module only.
+ */
+export const INSTALL_GLOBAL = '__cinder_install';
+export const INSTALL_SPECIFIER = 'cinder-internal:install';
+export const MAIN_SPECIFIER = 'cinder-internal:main';
+export const INSTALL_SOURCE = `const install = globalThis.${INSTALL_GLOBAL}; delete globalThis.${INSTALL_GLOBAL}; export { install };`;
+/** The boot module of a version whose env is `envJson`: its `installed` export is installWorker's answer. */
+export function bootSource(envJson: string): string {
+  return `import { install } from ${JSON.stringify(INSTALL_SPECIFIER)}; import * as main from ${JSON.stringify(MAIN_SPECIFIER)}; export const installed = install(main, ${JSON.stringify(envJson)});`;
+}
+
 // `require("x")` with a literal specifier: the ones a CommonJS module can reach (resolved at load
 // time, as workerd resolves them; a computed specifier cannot be known before it runs).
 const REQUIRE_CALL = /(?<![\w$.])require\s*\(\s*(['"])([^'"\n\\]+)\1\s*\)/g;

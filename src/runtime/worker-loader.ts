@@ -13,7 +13,7 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/worker-definition.js';
-import { MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
+import { INSTALL_GLOBAL, INSTALL_SOURCE, INSTALL_SPECIFIER, MAIN_SPECIFIER, MODULE_VALUES_SOURCE, bootSource, moduleSource, type ModuleSourceContext } from './module-sources.js';
 import { resolveSpecifier } from './specifiers.js';
 import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
 import { PROCESS_ENV_ADDON } from '../../protocol/node-modules.js';
@@ -49,6 +49,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   let namespace: ivm.Reference | undefined;
   let renewed = false;
   let modulesToCache: Map<string, ivm.Module> | undefined;
+  let installed: unknown;
   try {
     if (main.type === 'esm' || main.type === 'commonjs') {
       const compiled = new Map<string, ivm.Module>();
@@ -84,11 +85,20 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         compiled.set(specifier, shim);
       }
       const entry = compiled.get(main.name)!;
+      // The boot module (module-sources.ts bootSource) evaluates the worker's modules and installs
+      // the worker in one crossing. It and the install module are the loader's own code, compiled
+      // here: a few hundred bytes (the env's JSON is the only variable part), no guest code.
+      const installModule = ready.isolate.compileModuleSync(INSTALL_SOURCE, { filename: INSTALL_SPECIFIER });
+      const boot = ready.isolate.compileModuleSync(bootSource(JSON.stringify(guestEnv(def.bindings))), { filename: 'cinder-internal:boot' });
       // Linking runs no guest code (V8 only binds imports to exports), and the isolate was just
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
       // round trip to isolated-vm's threads (~60 us at p50, ~0.7 ms at p90: bench/cold-steps.mjs).
       // The resolver is host code and only looks names up.
-      entry.instantiateSync(ready.context, (specifier, referrer) => {
+      boot.instantiateSync(ready.context, (specifier, referrer) => {
+        if (referrer === boot) {
+          if (specifier === INSTALL_SPECIFIER) return installModule;
+          if (specifier === MAIN_SPECIFIER) return entry;
+        }
         const from = names.get(referrer) ?? main.name;
         // The internal module answers only the modules synthesized for Data and CompiledWasm.
         if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
@@ -99,9 +109,27 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      await entry.evaluate({ timeout });
-      namespace = entry.namespace;
-      if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
+      // The install entry for the boot module, set just before it runs (module-sources.ts). A
+      // plain [[Set]] on the sandbox's global, where nothing of the worker has run yet.
+      ready.context.global.setSync(INSTALL_GLOBAL, ready.entry.installWorker.derefInto());
+      await boot.evaluate({ timeout });
+      const bootNamespace = boot.namespace;
+      // A module namespace's binding: reading it runs no JavaScript, and the isolate is idle.
+      // Unset only when the evaluation has not finished: a top-level await on a timer or I/O,
+      // which nothing settles while the worker starts.
+      try {
+        installed = bootNamespace.getSync('installed');
+      } catch {
+        throw new Error(TOP_LEVEL_PENDING_MESSAGE);
+      } finally {
+        bootNamespace.release();
+      }
+      boot.release();
+      installModule.release();
+      if (exportsOut) {
+        namespace = entry.namespace;
+        exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
+      }
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
       const wanted = addons.forWorker(def);
@@ -109,8 +137,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
       await script.run(ready.context, { timeout, release: true });
+      installed = await ready.entry.installWorker.apply(undefined, [undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
     }
-    const installed = await ready.entry.installWorker.apply(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
     checkInstalled(installed);
     // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
     // (A flag the isolate's code-generation callback reads: no guest code runs.)
@@ -261,6 +289,7 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
 
 export { resolveSpecifier } from './specifiers.js';
 
+const TOP_LEVEL_PENDING_MESSAGE = 'the worker\'s top level did not finish: a top-level await waited on something that cannot settle while the worker starts (a timer or I/O)';
 const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
 const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
 
