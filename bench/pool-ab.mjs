@@ -9,6 +9,8 @@
 // `--trace` (issue 23, round 8): each cold start taken apart by step (bench/lib/cold-trace.mjs),
 // p50/p90/p99 per step per variant, and the slowest 1% of cold starts listed step by step with
 // what else was going on (serving-thread GC, its run-queue wait, pool builds under way).
+// `--a=<other checkout, built>`: every variant runs twice, `A <id>` on that checkout's runtime
+// and `B <id>` on this one, in this process, passes interleaved (an A/B against main).
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { rootDir } from './lib/procs.mjs';
@@ -16,7 +18,6 @@ import { buildWorkers, buildDir } from './lib/build-workers.mjs';
 import { summarize, table, fmtMs, sleep } from './lib/stats.mjs';
 
 const dist = (p) => import(join(rootDir, 'dist', 'src', p));
-const { Runtime } = await dist('runtime/runtime.js');
 const { singleScriptWorker } = await dist('model/worker-definition.js');
 const { createLogger } = await dist('observability/logger.js');
 
@@ -26,7 +27,8 @@ const PASSES = Number(arg('passes', 6));
 const RATE = Number(arg('rate', 0));
 const ONLY = arg('only', null)?.split(',');
 const TRACE = process.argv.includes('--trace');
-const tracing = TRACE ? await (await import('./lib/cold-trace.mjs')).installColdTrace() : null;
+const A_ROOT = arg('a', null);
+const tracing = TRACE ? await (await import('./lib/cold-trace.mjs')).installColdTrace(A_ROOT ? [A_ROOT, rootDir] : [rootDir]) : null;
 const { breakdown, STEPS } = TRACE ? await import('./lib/cold-trace.mjs') : {};
 
 // The base snapshot as it was before round 5 of issue 23 (no warm-up script), for the variants
@@ -59,7 +61,8 @@ const ALL = {
   'warm-snapshot-8-rounds': { pool: { warmUpRounds: 8 } },
 };
 const DEFAULT_VARIANTS = ['defer-always', 'urgent-refill', 'one-build-at-a-time'];
-const VARIANTS = Object.entries(ALL).filter(([id]) => (ONLY ? ONLY.includes(id) : DEFAULT_VARIANTS.includes(id)));
+const SELECTED = Object.entries(ALL).filter(([id]) => (ONLY ? ONLY.includes(id) : DEFAULT_VARIANTS.includes(id)));
+const VARIANTS = A_ROOT ? SELECTED.flatMap(([id, o]) => [[`A ${id}`, { ...o, root: A_ROOT }], [`B ${id}`, { ...o, root: rootDir }]]) : SELECTED.map(([id, o]) => [id, { ...o, root: rootDir }]);
 const coldSnapshot = VARIANTS.some(([, o]) => o.coldSnapshot) ? await snapshotWithoutWarmUp() : null;
 
 await buildWorkers();
@@ -67,7 +70,8 @@ const hello = readFileSync(join(buildDir, 'hello.mjs'), 'utf8');
 const logger = createLogger({ level: 'warn' });
 const runs = [];
 for (const [id, options] of VARIANTS) {
-  const { coldSnapshot: cold, frozen, ...rest } = options;
+  const { coldSnapshot: cold, frozen, root, ...rest } = options;
+  const { Runtime } = await import(join(root, 'dist', 'src', 'runtime/runtime.js'));
   const runtime = await Runtime.create({ logger, ...rest, ...(cold ? { isolateSource: coldSnapshot } : {}) });
   for (let i = 0; i < N; i++) {
     const def = singleScriptWorker(`w${i}`, `${hello}\n// ${id} ${i}\n`);
@@ -147,7 +151,7 @@ console.log(`${N} different hello workers, each cold once per pass, ${RATE ? `${
 console.log(table(rows));
 if (tracing) {
   const cols = [...STEPS, 'whole', 'gc', 'runDelay', 'isolateCpu'];
-  const gapCols = ['gap:start', 'gap:take', 'gap:compile', 'gap:instantiate', 'gap:evaluate', 'gap:install'];
+  const gapCols = [];
   const steps = [['variant', 'step', 'p50', 'p90', 'p99', 'max', 'mean']];
   for (const run of runs) {
     const rowsOf = run.traces.filter((t) => t.ready > 0).map((t) => breakdown(t, tracing.gcs));
@@ -156,7 +160,7 @@ if (tracing) {
       if (x) steps.push([run.id, c, fmtMs(x.p50), fmtMs(x.p90), fmtMs(x.p99), fmtMs(x.max), fmtMs(x.mean)]);
     }
   }
-  console.log('\nEach cold start that found the pool not empty, by step (ms; other = the serving thread between steps; gc = serving-thread GC inside it; runDelay = serving thread runnable but not running; isolateCpu = the taken isolate\'s CPU over the load)');
+  console.log('\nEach cold start that found the pool not empty, by step (ms; rest = linking, evaluating and the serving thread\'s own work; gc = serving-thread GC inside it; runDelay = serving thread runnable but not running; isolateCpu = the taken isolate\'s CPU over the load)');
   console.log(table(steps));
   for (const run of runs) {
     // Pool misses are their own story (a build on the request path): these are the cold starts

@@ -1,8 +1,9 @@
 // Per-step timings of the runtime's own cold starts, in-process (pool-ab.mjs --trace): which step
 // of a cold start took the time, and what else was going on then. Wraps, in this process only,
 // Runtime.startInstance (a cold start's span, in an AsyncLocalStorage context), the pool's take,
-// and the isolated-vm calls a plain load makes (compileModule, instantiateSync, evaluate,
-// Reference.apply), recording each call's wall time when made inside a cold start's context. The
+// and the isolated-vm calls a plain load makes on the taken isolate (compileModule,
+// compileModuleSync, the entries' apply: installWorker before round 8), recording each call's wall
+// time; `rest` is the cold start less those: linking, evaluating, and the serving thread's own work. The
 // pool's own refills, started from inside a take, run outside that context (pump and
 // scheduleRefill are wrapped to leave it), so their calls are not counted as the cold start's.
 //
@@ -17,7 +18,6 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { rootDir } from './procs.mjs';
 
-const dist = (p) => import(join(rootDir, 'dist', 'src', p));
 
 function servingRunDelayNs() {
   try {
@@ -27,9 +27,8 @@ function servingRunDelayNs() {
   }
 }
 
-export async function installColdTrace() {
-  const { Runtime } = await dist('runtime/runtime.js');
-  const { IsolatePool } = await dist('runtime/pool.js');
+/** `roots`: the checkouts (built) whose Runtime and IsolatePool classes to wrap (pool-ab's --a). */
+export async function installColdTrace(roots = [rootDir]) {
   const als = new AsyncLocalStorage();
   const traces = [];
   const gcs = [];
@@ -58,6 +57,9 @@ export async function installColdTrace() {
         };
       },
     });
+  for (const root of roots) {
+  const { Runtime } = await import(join(root, 'dist', 'src', 'runtime/runtime.js'));
+  const { IsolatePool } = await import(join(root, 'dist', 'src', 'runtime/pool.js'));
   const take = IsolatePool.prototype.take;
   IsolatePool.prototype.take = function (...args) {
     const trace = als.getStore();
@@ -67,8 +69,9 @@ export async function installColdTrace() {
       trace.steps.push(['take', t0, performance.now()]);
       trace.isolate = ready.isolate;
       trace.cpu0 = ready.isolate.cpuTime;
-      const moduleMethods = { instantiateSync: ['instantiate'], evaluate: ['evaluate'] };
-      ready.isolate = timed(ready.isolate, { compileModule: ['compile', (module) => timed(module, moduleMethods, trace)] }, trace);
+      // (Modules are not wrapped: a resolver must hand isolated-vm the Module itself. Linking and
+      // evaluating are what is left of `rest` once the timed steps are taken out.)
+      ready.isolate = timed(ready.isolate, { compileModule: ['compile'], compileModuleSync: ['compileSync'] }, trace);
       ready.entry = Object.fromEntries(Object.entries(ready.entry).map(([name, ref]) => [name, timed(ref, { apply: ['install'] }, trace)]));
       return ready;
     });
@@ -96,10 +99,11 @@ export async function installColdTrace() {
       return result;
     });
   };
+  }
   return { traces, gcs, active: () => runtimeForStats };
 }
 
-const STEPS = ['take', 'compile', 'instantiate', 'evaluate', 'install', 'other'];
+const STEPS = ['take', 'compile', 'compileSync', 'install', 'rest'];
 
 /** Each trace's time per step (ms), 'other' being the serving thread's own work and awaits between
  *  the steps; plus the GC pause overlapping it. */
@@ -110,18 +114,7 @@ export function breakdown(trace, gcs) {
     by[step] += b - a;
     sum += b - a;
   }
-  by.other = trace.t1 - trace.t0 - sum;
-  // the serving thread's share between steps, by where it falls: before the first step, after
-  // each step (named by the step it follows)
-  const ordered = [...trace.steps].sort((a, b) => a[1] - b[1]);
-  let at = trace.t0;
-  let prev = 'start';
-  for (const [step, a, b] of ordered) {
-    by[`gap:${prev}`] = (by[`gap:${prev}`] ?? 0) + Math.max(0, a - at);
-    at = Math.max(at, b);
-    prev = step;
-  }
-  by[`gap:${prev}`] = (by[`gap:${prev}`] ?? 0) + Math.max(0, trace.t1 - at);
+  by.rest = trace.t1 - trace.t0 - sum;
   const gcMs = gcs.filter((g) => g.end > trace.t0 && g.start < trace.t1).reduce((n, g) => n + Math.min(g.end, trace.t1) - Math.max(g.start, trace.t0), 0);
   return { ...by, whole: trace.t1 - trace.t0, gc: gcMs, runDelay: trace.runDelayMs, isolateCpu: trace.isolateCpuMs, building: trace.building, ready: trace.ready };
 }

@@ -12,22 +12,26 @@ export const MODULE_VALUES_SOURCE = `const take = globalThis[${JSON.stringify(MO
 
 /**
  * A plain load evaluates the worker's modules and installs the worker in one crossing into the
- * isolate instead of two (bench/README.md, issue 23 round 8). The loader compiles a small boot
- * module that imports INSTALL_SPECIFIER, then the worker's main module (MAIN_SPECIFIER), and calls
- * the sandbox's installWorker entry with the main module's namespace and the env. The install
- * entry reaches the boot module through INSTALL_GLOBAL, which the loader sets just before
- * evaluating and the internal install module deletes as it takes it: imports are evaluated in
- * order, so that module runs before any of the worker's code, which never sees the global. The
- * resolver answers both specifiers to the boot module only.
+ * isolate instead of two (bench/README.md, issue 23 round 8). The loader links a small boot module
+ * that imports INSTALL_SPECIFIER, then the worker's main module (MAIN_SPECIFIER), and calls the
+ * sandbox's installWorker entry with the main module's namespace and the env. The entry and the
+ * env's JSON reach it through INSTALL_GLOBAL and INSTALL_ENV_GLOBAL, which the loader sets just
+ * before evaluating and the internal install module deletes as it takes them: imports are
+ * evaluated in order, so that module runs before any of the worker's code, which never sees
+ * either global. The resolver answers both specifiers to the boot module only. Both sources are
+ * constant, so a pooled isolate has them compiled while it is built (ReadyIsolate.compileLoader).
  */
 export const INSTALL_GLOBAL = '__cinder_install';
+export const INSTALL_ENV_GLOBAL = '__cinder_install_env';
 export const INSTALL_SPECIFIER = 'cinder-internal:install';
 export const MAIN_SPECIFIER = 'cinder-internal:main';
-export const INSTALL_SOURCE = `const install = globalThis.${INSTALL_GLOBAL}; delete globalThis.${INSTALL_GLOBAL}; export { install };`;
-/** The boot module of a version whose env is `envJson`: its `installed` export is installWorker's answer. */
-export function bootSource(envJson: string): string {
-  return `import { install } from ${JSON.stringify(INSTALL_SPECIFIER)}; import * as main from ${JSON.stringify(MAIN_SPECIFIER)}; export const installed = install(main, ${JSON.stringify(envJson)});`;
-}
+export const BOOT_FILENAME = 'cinder-internal:boot';
+export const INSTALL_SOURCE =
+  `const entry = globalThis.${INSTALL_GLOBAL}; const env = globalThis.${INSTALL_ENV_GLOBAL}; ` +
+  `delete globalThis.${INSTALL_GLOBAL}; delete globalThis.${INSTALL_ENV_GLOBAL}; ` +
+  `export const install = (main) => entry(main, env);`;
+/** The boot module: its `installed` export is installWorker's answer. */
+export const BOOT_SOURCE = `import { install } from ${JSON.stringify(INSTALL_SPECIFIER)}; import * as main from ${JSON.stringify(MAIN_SPECIFIER)}; export const installed = install(main);`;
 
 // `require("x")` with a literal specifier: the ones a CommonJS module can reach (resolved at load
 // time, as workerd resolves them; a computed specifier cannot be known before it runs).

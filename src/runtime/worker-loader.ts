@@ -13,7 +13,7 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/worker-definition.js';
-import { INSTALL_GLOBAL, INSTALL_SOURCE, INSTALL_SPECIFIER, MAIN_SPECIFIER, MODULE_VALUES_SOURCE, bootSource, moduleSource, type ModuleSourceContext } from './module-sources.js';
+import { INSTALL_ENV_GLOBAL, INSTALL_GLOBAL, INSTALL_SPECIFIER, MAIN_SPECIFIER, MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
 import { resolveSpecifier } from './specifiers.js';
 import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
 import { PROCESS_ENV_ADDON } from '../../protocol/node-modules.js';
@@ -85,11 +85,9 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         compiled.set(specifier, shim);
       }
       const entry = compiled.get(main.name)!;
-      // The boot module (module-sources.ts bootSource) evaluates the worker's modules and installs
-      // the worker in one crossing. It and the install module are the loader's own code, compiled
-      // here: a few hundred bytes (the env's JSON is the only variable part), no guest code.
-      const installModule = ready.isolate.compileModuleSync(INSTALL_SOURCE, { filename: INSTALL_SPECIFIER });
-      const boot = ready.isolate.compileModuleSync(bootSource(JSON.stringify(guestEnv(def.bindings))), { filename: 'cinder-internal:boot' });
+      // The boot module (module-sources.ts BOOT_SOURCE) evaluates the worker's modules and
+      // installs the worker in one crossing.
+      const { install: installModule, boot } = ready.takeLoader();
       // Linking runs no guest code (V8 only binds imports to exports), and the isolate was just
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
       // round trip to isolated-vm's threads (~60 us at p50, ~0.7 ms at p90: bench/cold-steps.mjs).
@@ -109,9 +107,11 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      // The install entry for the boot module, set just before it runs (module-sources.ts). A
-      // plain [[Set]] on the sandbox's global, where nothing of the worker has run yet.
+      // The install entry and the env for the boot module, set just before it runs
+      // (module-sources.ts). Plain [[Set]]s on the sandbox's global, where nothing of the worker
+      // has run yet.
       ready.context.global.setSync(INSTALL_GLOBAL, ready.entry.installWorker.derefInto());
+      ready.context.global.setSync(INSTALL_ENV_GLOBAL, JSON.stringify(guestEnv(def.bindings)));
       await boot.evaluate({ timeout });
       const bootNamespace = boot.namespace;
       // A module namespace's binding: reading it runs no JavaScript, and the isolate is idle.
