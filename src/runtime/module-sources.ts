@@ -10,29 +10,6 @@ import type { WorkerModuleSource } from '../model/worker-definition.js';
 /** The source of the loader's internal module that hands out Data and CompiledWasm values. */
 export const MODULE_VALUES_SOURCE = `const take = globalThis[${JSON.stringify(MODULE_VALUES_GLOBAL)}](); export { take };`;
 
-/**
- * A plain load evaluates the worker's modules and installs the worker in one crossing into the
- * isolate instead of two (bench/README.md, issue 23 round 8). The loader links a small boot module
- * that imports INSTALL_SPECIFIER, then the worker's main module (MAIN_SPECIFIER), and calls the
- * sandbox's installWorker entry with the main module's namespace and the env. The entry and the
- * env's JSON reach it through INSTALL_GLOBAL and INSTALL_ENV_GLOBAL, which the loader sets just
- * before evaluating and the internal install module deletes as it takes them: imports are
- * evaluated in order, so that module runs before any of the worker's code, which never sees
- * either global. The resolver answers both specifiers to the boot module only. Both sources are
- * constant, so a pooled isolate has them compiled while it is built (ReadyIsolate.compileLoader).
- */
-export const INSTALL_GLOBAL = '__cinder_install';
-export const INSTALL_ENV_GLOBAL = '__cinder_install_env';
-export const INSTALL_SPECIFIER = 'cinder-internal:install';
-export const MAIN_SPECIFIER = 'cinder-internal:main';
-export const BOOT_FILENAME = 'cinder-internal:boot';
-export const INSTALL_SOURCE =
-  `const entry = globalThis.${INSTALL_GLOBAL}; const env = globalThis.${INSTALL_ENV_GLOBAL}; ` +
-  `delete globalThis.${INSTALL_GLOBAL}; delete globalThis.${INSTALL_ENV_GLOBAL}; ` +
-  `export const install = (main) => entry(main, env);`;
-/** The boot module: its `installed` export is installWorker's answer. */
-export const BOOT_SOURCE = `import { install } from ${JSON.stringify(INSTALL_SPECIFIER)}; import * as main from ${JSON.stringify(MAIN_SPECIFIER)}; export const installed = install(main);`;
-
 // `require("x")` with a literal specifier: the ones a CommonJS module can reach (resolved at load
 // time, as workerd resolves them; a computed specifier cannot be known before it runs).
 const REQUIRE_CALL = /(?<![\w$.])require\s*\(\s*(['"])([^'"\n\\]+)\1\s*\)/g;

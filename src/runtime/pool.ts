@@ -171,8 +171,6 @@ export class IsolatePool {
       // A warm-up that keeps failing (a machine too slow for its timeout) is given up on: pooled
       // isolates then go out unwarmed, which costs only speed.
       warmed = this.warmUpFailures >= MAX_WARM_UP_FAILURES || (await isolate.warm(this.options.warmUpRounds));
-      // The loader's own modules, compiled here rather than on the cold start's path.
-      if (warmed) await isolate.compileLoader();
     } finally {
       this.warming--;
     }

@@ -6,7 +6,6 @@ import ivm from './ivm.js';
 import { HostBridge } from './host-bridge.js';
 import type { IsolateSource } from './isolate-source.js';
 import type { IsolateReaper } from './isolate-reaper.js';
-import { BOOT_FILENAME, BOOT_SOURCE, INSTALL_SOURCE, INSTALL_SPECIFIER } from './module-sources.js';
 import { BOOT_GLOBAL, CONTINUATION_DATA_GLOBAL, GUEST_ENTRIES, PRELUDE_EVALUATED_AT, WARM_UP_ENTRY, callBytesFor, type GuestEntryName } from '../../protocol/wall.js';
 
 /** The guest's entry points (protocol/wall.ts GUEST_ENTRIES), held as References. */
@@ -177,25 +176,6 @@ export class ReadyIsolate {
     } catch {
       return false;
     }
-  }
-
-  /** The loader's boot and install modules (module-sources.ts), unlinked; see compileLoader. */
-  private loader: { install: ivm.Module; boot: ivm.Module } | null = null;
-
-  /** Compile the loader's two modules now, on isolated-vm's threads (the pool does, while it builds
-   *  the isolate), so that the cold start that takes it only links them. */
-  async compileLoader(): Promise<void> {
-    const install = await this.isolate.compileModule(INSTALL_SOURCE, { filename: INSTALL_SPECIFIER });
-    const boot = await this.isolate.compileModule(BOOT_SOURCE, { filename: BOOT_FILENAME });
-    this.loader = { install, boot };
-  }
-
-  /** The loader's modules for the one load this isolate gets: compiled ahead, or here (our own
-   *  few hundred bytes, no guest code; an isolate the pool did not build, or a pool miss). */
-  takeLoader(): { install: ivm.Module; boot: ivm.Module } {
-    const made = this.loader;
-    this.loader = null;
-    return made ?? { install: this.isolate.compileModuleSync(INSTALL_SOURCE, { filename: INSTALL_SPECIFIER }), boot: this.isolate.compileModuleSync(BOOT_SOURCE, { filename: BOOT_FILENAME }) };
   }
 
   /** From now on eval() and new Function() throw an EvalError in this isolate (isolated-vm as

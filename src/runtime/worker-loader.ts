@@ -13,7 +13,7 @@ import type { ReadyIsolate } from './ready-isolate.js';
 import { packageRoot } from './paths.js';
 import { installFromSnapshot, isDeploymentSnapshotIsolate } from './deployment-snapshot.js';
 import { isBinaryModule, moduleBytes, type WorkerModuleSource } from '../model/worker-definition.js';
-import { INSTALL_ENV_GLOBAL, INSTALL_GLOBAL, INSTALL_SPECIFIER, MAIN_SPECIFIER, MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
+import { MODULE_VALUES_SOURCE, moduleSource, type ModuleSourceContext } from './module-sources.js';
 import { resolveSpecifier } from './specifiers.js';
 import { MODULE_VALUES_SPECIFIER } from '../../protocol/wall.js';
 import { PROCESS_ENV_ADDON } from '../../protocol/node-modules.js';
@@ -49,16 +49,17 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   let namespace: ivm.Reference | undefined;
   let renewed = false;
   let modulesToCache: Map<string, ivm.Module> | undefined;
-  let installed: unknown;
   try {
     if (main.type === 'esm' || main.type === 'commonjs') {
       const compiled = new Map<string, ivm.Module>();
       const names = new Map<ivm.Module, string>();
       const context = sourceContext(def, addons);
+      const inline = compilesInline(def);
       for (const source of def.modules) {
         const code = moduleSource(source, context);
         if (code === null) continue;
-        const module = await ready.isolate.compileModule(code, { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) });
+        const options = { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) };
+        const module = inline ? ready.isolate.compileModuleSync(code, options) : await ready.isolate.compileModule(code, options);
         renewed = keepCache(def, source.name, module) || renewed;
         compiled.set(source.name, module);
         names.set(module, source.name);
@@ -85,18 +86,11 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         compiled.set(specifier, shim);
       }
       const entry = compiled.get(main.name)!;
-      // The boot module (module-sources.ts BOOT_SOURCE) evaluates the worker's modules and
-      // installs the worker in one crossing.
-      const { install: installModule, boot } = ready.takeLoader();
       // Linking runs no guest code (V8 only binds imports to exports), and the isolate was just
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
       // round trip to isolated-vm's threads (~60 us at p50, ~0.7 ms at p90: bench/cold-steps.mjs).
       // The resolver is host code and only looks names up.
-      boot.instantiateSync(ready.context, (specifier, referrer) => {
-        if (referrer === boot) {
-          if (specifier === INSTALL_SPECIFIER) return installModule;
-          if (specifier === MAIN_SPECIFIER) return entry;
-        }
+      entry.instantiateSync(ready.context, (specifier, referrer) => {
         const from = names.get(referrer) ?? main.name;
         // The internal module answers only the modules synthesized for Data and CompiledWasm.
         if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
@@ -107,29 +101,9 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      // The install entry and the env for the boot module, set just before it runs
-      // (module-sources.ts). Plain [[Set]]s on the sandbox's global, where nothing of the worker
-      // has run yet.
-      ready.context.global.setSync(INSTALL_GLOBAL, ready.entry.installWorker.derefInto());
-      ready.context.global.setSync(INSTALL_ENV_GLOBAL, JSON.stringify(guestEnv(def.bindings)));
-      await boot.evaluate({ timeout });
-      const bootNamespace = boot.namespace;
-      // A module namespace's binding: reading it runs no JavaScript, and the isolate is idle.
-      // Unset only when the evaluation has not finished: a top-level await on a timer or I/O,
-      // which nothing settles while the worker starts.
-      try {
-        installed = bootNamespace.getSync('installed');
-      } catch {
-        throw new Error(TOP_LEVEL_PENDING_MESSAGE);
-      } finally {
-        bootNamespace.release();
-      }
-      boot.release();
-      installModule.release();
-      if (exportsOut) {
-        namespace = entry.namespace;
-        exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
-      }
+      await entry.evaluate({ timeout });
+      namespace = entry.namespace;
+      if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
       const wanted = addons.forWorker(def);
@@ -137,8 +111,8 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
       await script.run(ready.context, { timeout, release: true });
-      installed = await ready.entry.installWorker.apply(undefined, [undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
     }
+    const installed = await ready.entry.installWorker.apply(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
     checkInstalled(installed);
     // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
     // (A flag the isolate's code-generation callback reads: no guest code runs.)
@@ -151,6 +125,30 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+/** A version of ES modules that add up to at most this many bytes of source, each with a code
+ *  cache, is compiled on this thread instead of isolated-vm's (see compilesInline). */
+export const INLINE_COMPILE_MAX_BYTES = 16 * 1024;
+
+/**
+ * Whether to compile this version's modules on this thread. Compiling runs no guest code (V8 reads
+ * the code cache, or parses), and the isolate was just taken from the pool, idle, so its lock is
+ * free: for a small version with a code cache this costs tens of microseconds here against an
+ * async round trip to isolated-vm's threads, which on a busy machine waits behind the pool's
+ * builds (bench/README.md, issue 23 round 8). Bounded by size, so the host work a guest causes
+ * here stays small; a larger version, or one without a cache (its first load: V8 parses and
+ * makes the cache), compiles on isolated-vm's threads as before.
+ */
+function compilesInline(def: WorkerDefinition): boolean {
+  if (!def.codeCache) return false;
+  let bytes = 0;
+  for (const m of def.modules) {
+    if (m.type !== 'esm' || !def.codeCache.has(m.name)) return false;
+    bytes += m.code.length;
+    if (bytes > INLINE_COMPILE_MAX_BYTES) return false;
+  }
+  return true;
 }
 
 /**
@@ -289,7 +287,6 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
 
 export { resolveSpecifier } from './specifiers.js';
 
-const TOP_LEVEL_PENDING_MESSAGE = 'the worker\'s top level did not finish: a top-level await waited on something that cannot settle while the worker starts (a timer or I/O)';
 const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
 const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
 
