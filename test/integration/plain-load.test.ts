@@ -33,7 +33,8 @@ describe('a plain load', () => {
 
   it('runs the top level afresh in every isolate: module state and Math.random are its own', async () => {
     const code = 'const drawn = Math.random(); let count = 0; export default { fetch: () => new Response(`${drawn} ${++count}`) };';
-    runtime.deploy(def('fresh', [esm(code)]));
+    const fresh = def('fresh', [esm(code)]);
+    runtime.deploy(fresh);
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) {
       const first = await get(runtime, 'fresh');
@@ -44,6 +45,9 @@ describe('a plain load', () => {
       expect(count).toBe('1');
       expect(second.body).toBe(`${drawn} 2`);
       seen.push(drawn);
+      // After the first load the version holds a code cache: the later cold starts take the
+      // other compile path (a small version with a cache compiles on the serving thread).
+      expect(fresh.codeCache?.size).toBe(1);
       runtime.evict('fresh');
     }
     expect(new Set(seen).size).toBe(4);
@@ -56,6 +60,20 @@ describe('a plain load', () => {
     expect(res.loadError).toMatch(/TypeError: boom at start 1/);
     expect(res.loadError).toMatch(/file:\/\/\/worker\.js:2/);
     expect(logs.some((l) => String(l.msg).includes('worker throws failed to load') && String(l.err).includes('boom at start'))).toBe(true);
+  });
+
+  it('reports the same error when the version already has a code cache', async () => {
+    const code = 'const x = 1;\nthrow new TypeError("boom at start " + x);\nexport default { fetch: () => new Response("never") };';
+    const first = def('throws-again', [esm(code)]);
+    runtime.deploy(first);
+    const before = await get(runtime, 'throws-again');
+    expect(first.codeCache?.size).toBe(1);
+    // The same source redeployed with the cache the first load made (as a stored version is).
+    runtime.deploy({ ...def('throws-again', [esm(code)]), codeCache: first.codeCache });
+    const after = await get(runtime, 'throws-again');
+    expect(after.status).toBe(500);
+    expect(after.loadError).toBe(before.loadError);
+    expect(after.loadError).toMatch(/TypeError: boom at start 1[\s\S]*file:\/\/\/worker\.js:2/);
   });
 
   it('reports an error thrown in an imported module', async () => {
