@@ -127,7 +127,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   return modulesToCache;
 }
 
-/** A version of ES modules that add up to at most this many bytes of source, each with a code
+/** A version of ES modules that add up to at most this many characters of source, each with a code
  *  cache, is compiled on this thread instead of isolated-vm's (see compilesInline). */
 export const INLINE_COMPILE_MAX_BYTES = 16 * 1024;
 
