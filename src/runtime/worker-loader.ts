@@ -127,9 +127,15 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   return modulesToCache;
 }
 
-/** A version of ES modules that add up to at most this many characters of source, each with a code
- *  cache, is compiled on this thread instead of isolated-vm's (see compilesInline). */
-export const INLINE_COMPILE_MAX_BYTES = 16 * 1024;
+/** A version of ES modules that add up to at most this many characters of source, and whose code
+ *  caches add up to at most INLINE_COMPILE_MAX_CACHE_BYTES, is compiled on this thread instead of
+ *  isolated-vm's (see compilesInline). */
+export const INLINE_COMPILE_MAX_CHARS = 8 * 1024;
+/** Reading a code cache costs about in proportion to its size (a cache made after the first
+ *  request holds every function that request compiled): 4 KiB of source in 120 small functions,
+ *  all called, make a 32 KiB cache, compiled here in ~0.4 ms at p50 against ~0.3 for hello's 1 KiB
+ *  on a busy 2-vCPU VM (bench/README.md, issue 23 round 8). */
+export const INLINE_COMPILE_MAX_CACHE_BYTES = 32 * 1024;
 
 /**
  * Whether to compile this version's modules on this thread. Compiling runs no guest code (V8 reads
@@ -142,11 +148,14 @@ export const INLINE_COMPILE_MAX_BYTES = 16 * 1024;
  */
 function compilesInline(def: WorkerDefinition): boolean {
   if (!def.codeCache) return false;
-  let bytes = 0;
+  let chars = 0;
+  let cacheBytes = 0;
   for (const m of def.modules) {
-    if (m.type !== 'esm' || !def.codeCache.has(m.name)) return false;
-    bytes += m.code.length;
-    if (bytes > INLINE_COMPILE_MAX_BYTES) return false;
+    const cache = m.type === 'esm' ? def.codeCache.get(m.name) : undefined;
+    if (!cache) return false;
+    chars += m.code.length;
+    cacheBytes += cache.byteLength;
+    if (chars > INLINE_COMPILE_MAX_CHARS || cacheBytes > INLINE_COMPILE_MAX_CACHE_BYTES) return false;
   }
   return true;
 }
