@@ -1,8 +1,9 @@
 // Loading a worker into a ready isolate: compile its modules (with V8 code cache), link and run its
 // top level, install its env; and, once it has served a first request, make the code cache again
-// so that it also holds the functions that request compiled. Every step that runs guest code or
-// compiles runs on isolated-vm's threads (the async forms): the top level is guest code, and guest
-// code never runs on the thread that serves requests. Only linking, which runs none, is done here.
+// so that it also holds the functions that request compiled. Every step that runs guest code runs
+// on isolated-vm's threads (the async forms): the top level is guest code, and guest code never
+// runs on the thread that serves requests. Linking, which runs none, is done here, and so is the
+// compile of a small version that has a code cache (bounded by size: see compilesInline).
 import ivm from './ivm.js';
 import { toExternal } from './isolate-source.js';
 import type { Logger } from 'pino';
