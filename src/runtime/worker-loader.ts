@@ -102,7 +102,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      await entry.evaluate({ timeout });
+      await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout);
       namespace = entry.namespace;
       if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
@@ -296,6 +296,26 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
 }
 
 export { resolveSpecifier } from './specifiers.js';
+
+const UNSETTLED_MESSAGE = 'Top-level await in module is unsettled.';
+
+/**
+ * A top level may await work that needs no request (crypto.subtle, say), which Cinder does on the
+ * host: the load waits for it, within the startup limit (wall time). A top level still waiting
+ * then waits on what never settles (I/O and timers are refused there): workerd's error.
+ */
+async function topLevelSettled(evaluation: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const unsettled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(UNSETTLED_MESSAGE)), ms);
+  });
+  evaluation.catch(() => {}); // still pending when the race is lost: it ends with the isolate
+  try {
+    await Promise.race([evaluation, unsettled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
 const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';
