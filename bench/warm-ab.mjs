@@ -104,6 +104,15 @@ const median = (xs) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
 };
 
+/** A serving process's resident memory (MB) after the run, from /proc. */
+function servingRssMb(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** The serving threads' GCs and loop stalls inside [t0, t1], per second (bench/lib/loop-probe.mjs). */
 async function probeReading(side, t0, t1) {
   const pids = side.supervised ? children(side.server.pid) : [side.server.pid];
@@ -157,9 +166,10 @@ try {
       const n = load.requests;
       const per = Object.fromEntries(Object.keys(before).map((k) => [k, us(after[k] - before[k], n)]));
       const total = Object.values(per).reduce((a, b) => a + b, 0);
-      const run = { ...per, total, rps: load.rps, p99: load.p99, perCpuS: 1e6 / total, non2xx: load.non2xx, errors: load.errors, load1: os.loadavg()[0], ...(gc ?? {}) };
+      const rssMb = (side.supervised ? children(side.server.pid) : [side.server.pid]).reduce((a, pid) => a + servingRssMb(pid), 0);
+      const run = { ...per, total, rps: load.rps, p99: load.p99, perCpuS: 1e6 / total, non2xx: load.non2xx, errors: load.errors, load1: os.loadavg()[0], rssMb, ...(gc ?? {}) };
       side.runs.push(run);
-      console.log(`pair ${pair + 1} ${side.name}: ${Math.round(load.rps)} req/s p99 ${load.p99} ms | us/req total ${total.toFixed(1)} (main ${per.main.toFixed(1)}, ivm ${per.ivm.toFixed(1)}, v8 ${per.v8.toFixed(1)}, libuv ${per.libuv.toFixed(1)}, other ${(per.otherThreads + per.otherProcs).toFixed(1)}, supervisor ${per.supervisor.toFixed(1)}) = ${Math.round(run.perCpuS)} req/CPU-s${run.non2xx || run.errors ? ` non2xx ${run.non2xx} errors ${run.errors}` : ''} load ${run.load1.toFixed(2)}${gc ? ` | serving thread: ${gc.scavenges.toFixed(0)} scavenges/s, ${gc.majors.toFixed(1)} mark-compacts/s, GC ${gc.gcMs.toFixed(0)} ms/s, stalls > 3 ms ${gc.stalls.toFixed(1)}/s (${gc.stallMs.toFixed(0)} ms/s), > 8 ms ${gc.bigStalls.toFixed(1)}/s` : ''}`);
+      console.log(`pair ${pair + 1} ${side.name}: ${Math.round(load.rps)} req/s p99 ${load.p99} ms | us/req total ${total.toFixed(1)} (main ${per.main.toFixed(1)}, ivm ${per.ivm.toFixed(1)}, v8 ${per.v8.toFixed(1)}, libuv ${per.libuv.toFixed(1)}, other ${(per.otherThreads + per.otherProcs).toFixed(1)}, supervisor ${per.supervisor.toFixed(1)}) = ${Math.round(run.perCpuS)} req/CPU-s, serving RSS ${Math.round(rssMb)} MB${run.non2xx || run.errors ? ` non2xx ${run.non2xx} errors ${run.errors}` : ''} load ${run.load1.toFixed(2)}${gc ? ` | serving thread: ${gc.scavenges.toFixed(0)} scavenges/s, ${gc.majors.toFixed(1)} mark-compacts/s, GC ${gc.gcMs.toFixed(0)} ms/s, stalls > 3 ms ${gc.stalls.toFixed(1)}/s (${gc.stallMs.toFixed(0)} ms/s), > 8 ms ${gc.bigStalls.toFixed(1)}/s` : ''}`);
     }
   }
 } finally {
@@ -169,5 +179,5 @@ if (probeDir) rmSync(probeDir, { recursive: true, force: true });
 for (const side of sides) {
   const m = (k) => median(side.runs.map((r) => r[k]));
   if (probe) console.log(`median ${side.name} serving thread: ${m('scavenges').toFixed(0)} scavenges/s, ${m('majors').toFixed(2)} mark-compacts/s, GC ${m('gcMs').toFixed(0)} ms/s, stalls > 3 ms ${m('stalls').toFixed(1)}/s (${m('stallMs').toFixed(0)} ms/s), > 8 ms ${m('bigStalls').toFixed(1)}/s`);
-  console.log(`median ${side.name}: ${Math.round(m('rps'))} req/s, p99 ${m('p99')} ms, us/req total ${m('total').toFixed(1)} (main ${m('main').toFixed(1)}, ivm ${m('ivm').toFixed(1)}, v8 ${m('v8').toFixed(1)}, supervisor ${m('supervisor').toFixed(1)}), ${Math.round(m('perCpuS'))} req/CPU-s, non-2xx ${side.runs.reduce((a, r) => a + r.non2xx, 0)}`);
+  console.log(`median ${side.name}: ${Math.round(m('rps'))} req/s, p99 ${m('p99')} ms, us/req total ${m('total').toFixed(1)} (main ${m('main').toFixed(1)}, ivm ${m('ivm').toFixed(1)}, v8 ${m('v8').toFixed(1)}, supervisor ${m('supervisor').toFixed(1)}), ${Math.round(m('perCpuS'))} req/CPU-s, serving processes' RSS ${Math.round(m('rssMb'))} MB, non-2xx ${side.runs.reduce((a, r) => a + r.non2xx, 0)}`);
 }
