@@ -133,6 +133,8 @@ try {
       // wrk's own threads' run-queue wait, read just before it ends (it is a fresh process per run)
       for (const pid of servingPidsOf(process.pid)) if (/wrk/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) wrkSched = schedOf(pid, true);
     }, seconds * 1000 - 200);
+    // --full-gc=<round>: one full collection of the serving heap in the middle of that round (needs --node=--expose-gc)
+    const fullGc = Number(opt('full-gc', -1)) === r ? setTimeout(() => { for (const pid of servingPidsOf(child.pid)) process.kill(pid, 'SIGURG'); }, (seconds * 1000) / 2) : null;
     const snap = has('snapshot') ? setTimeout(() => { for (const pid of servingPidsOf(child.pid)) process.kill(pid, 'SIGWINCH'); }, (seconds * 1000) / 2) : null;
     const load = await runLoad({ url, host: `${worker}.bench`, seconds, connections: Number(opt('connections', 50)), wrap: pin ? ['taskset', '-c', '1'] : [] });
     clearTimeout(peek);

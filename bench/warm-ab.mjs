@@ -156,7 +156,12 @@ try {
     for (const side of order) {
       const url = `http://127.0.0.1:${side.server.port}${target.path}`;
       const host = `${worker}.bench`;
+      // --full-gc (with --probe and --a-node/--b-node=--expose-gc): one full collection of each
+      // serving heap in the middle of every warm-up, so each measured run comes after one (the
+      // state a heap is in after its first mark-compact under load)
+      const fullGc = argv.includes('--full-gc') ? setTimeout(() => { for (const pid of side.supervised ? children(side.server.pid) : [side.server.pid]) process.kill(pid, 'SIGURG'); }, warmup * 500) : null;
       await runLoad({ url, host, seconds: warmup, connections, wrap: side.wrk });
+      clearTimeout(fullGc);
       const before = reading(side.server.pid, side.supervised);
       const t0 = Date.now();
       const load = await runLoad({ url, host, seconds, connections, wrap: side.wrk });

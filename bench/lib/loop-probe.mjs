@@ -44,6 +44,8 @@ if (dir && cluster.isWorker) {
     });
   };
   process.on('SIGUSR2', dump);
+  // SIGURG (with --expose-gc): one full collection now, as the first one under load would be
+  process.on('SIGURG', () => globalThis.gc?.());
   // SIGWINCH: a heap snapshot of the serving thread (what is alive under load, and who holds it)
   process.on('SIGWINCH', async () => {
     const v8 = await import('node:v8');
