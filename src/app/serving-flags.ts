@@ -5,13 +5,16 @@
 // Every request leaves short-lived garbage on the serving thread (node:http's request and
 // response, the wire JSON, promises: ~15-20 KB a hello request). Round 6 (bench/README.md, issue
 // 24) gave that heap a 4 MB young generation (Node's 16 MB scavenged ~6 ms a pause then). Round 8
-// found the serving heap stuck in a cycle under load: young objects promoted at ~450-850 KB a
-// scavenge, a mark-compact about every second, each with a 5-20 ms stall of the event loop, the
-// p99. The cycle starts when the first old-generation limits are set low (a mark-compact early in
-// start-up, or any idle moment before the load) and then feeds itself. An 8 MB young generation
-// and a 256 MB initial old generation keep the serving heap out of it: interleaved A/Bs read hello
-// p99 9.9 -> 3.4 ms, 20.7k -> 24.4k requests per CPU-second, serving-thread GC 120 -> 31 ms a
-// second and no mark-compacts under load; Hono p99 18.3 -> 13.2 ms.
+// found the serving heap stuck in a cycle under load: young objects promoted at ~450-1,000 KB a
+// scavenge, a mark-compact about every second, each with a 5-20 ms stall of the event loop: the
+// p99. A heap enters it at its first mark-compact (one early in start-up, or any later one) and
+// stays in it. An 8 MB young generation keeps a heap that has not had one out of it (~10 KB
+// promoted a scavenge), and a 256 MB initial old generation delays that first one (minutes of
+// load) and makes the later ones ~4x rarer. Interleaved A/Bs against main: hello p99 18.9 -> 8.0
+// ms, 18.4k -> 20.8k requests per CPU-second, serving-thread GC 141 -> 38 ms a second; with a full
+// collection forced before every run, p99 18.6 -> 8.8 ms and 16.9k -> 18.3k. The cost is memory:
+// under sustained load after its first full collection the serving process's RSS read ~400 MB
+// against ~230 (garbage waiting for the rarer collections); 128 MB did not win.
 // Both flags are process-wide V8 flags, read when a heap is made, so the serving process puts
 // them back (applyIsolateHeapFlags) before it makes any isolate: a guest isolate keeps the 4 MB
 // young generation and V8's own initial old generation (with 256 MB, an isolate making garbage
