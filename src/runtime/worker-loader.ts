@@ -102,6 +102,9 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
+      // The top level's synchronous part, under the startup limit (isolated-vm's timeout); then
+      // what it awaits, if anything (the same module evaluated again answers the first one's end).
+      await entry.evaluate({ timeout });
       await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout);
       namespace = entry.namespace;
       if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
