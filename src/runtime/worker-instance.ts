@@ -77,6 +77,14 @@ export interface AddonEventOptions {
   bytesIn?: number;
 }
 
+/** What an add-on event's caller asked for, named for an error about it (an RPC method's result,
+ *  else the event's answer). */
+function answerOf(trigger: Invocation['trigger']): string {
+  const { method, url } = (trigger ?? {}) as { method?: unknown; url?: unknown };
+  if (method === 'RPC' && typeof url === 'string') return `${url.slice(url.lastIndexOf('/') + 1)}: the RPC result`;
+  return typeof method === 'string' && typeof url === 'string' ? `${method} ${url}: the answer` : 'the answer';
+}
+
 /** How the host's end of each WebSocket is closed when the isolate goes, by the reason it goes. */
 function socketCloseFor(reason: string): { code: number; reason: string } {
   if (reason === 'cpu') return { code: 1011, reason: 'worker exceeded its CPU time limit' };
@@ -334,14 +342,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       else this.end(invocation, outcome, sampled);
       return { response: out.result, exception: out.exception, passThrough: out.exception ? out.passThrough === true : undefined, invocation, webSocket: out.exception ? undefined : webSocket };
     } catch (error) {
-      try {
-        const limit = this.limitFor(invocation, error);
-        this.end(invocation, outcomeOf(limit.limit));
-        return { limit, invocation };
-      } catch (unexpected) {
-        this.end(invocation, 'exception');
-        throw unexpected;
-      }
+      return { limit: this.failed(invocation, error, 'the response'), invocation };
     } finally {
       if (!streaming) this.streams.closeOf(invocation);
     }
@@ -362,9 +363,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.end(invocation, out.exception ? 'exception' : 'ok');
       return { exception: out.exception, noRetry: out.result?.noRetry ?? false, invocation };
     } catch (error) {
-      const limit = this.limitFor(invocation, error);
-      this.end(invocation, outcomeOf(limit.limit));
-      return { limit, noRetry: false, invocation };
+      return { limit: this.failed(invocation, error, 'the scheduled handler\'s answer'), noRetry: false, invocation };
     }
   }
 
@@ -384,9 +383,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.end(invocation, out.exception ? 'exception' : 'ok');
       return { result: out.result, exception: out.exception, invocation };
     } catch (error) {
-      const limit = this.limitFor(invocation, error);
-      this.end(invocation, outcomeOf(limit.limit));
-      return { limit, invocation };
+      return { limit: this.failed(invocation, error, 'the queue handler\'s answer'), invocation };
     }
   }
 
@@ -424,9 +421,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       else this.end(invocation, outcome);
       return { result: out.result, exception: out.exception, invocation };
     } catch (error) {
-      const limit = this.limitFor(invocation, error);
-      this.end(invocation, outcomeOf(limit.limit));
-      return { limit, invocation };
+      return { limit: this.failed(invocation, error, answerOf(trigger)), invocation };
     } finally {
       if (shorter) clearTimeout(shorter);
     }
@@ -461,15 +456,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       else this.end(invocation, outcome);
       return { value: out.result?.value, exception: out.exception, invocation };
     } catch (error) {
-      // isolated-vm refused to copy the answer out, past the isolate's copyLimit (patch 13): the
-      // caller is told what, instead of the copy's own words
-      if (!invocation.limit && String((error as Error)?.message).startsWith(COPY_LIMIT_MESSAGE_PREFIX)) {
-        this.end(invocation, 'exception');
-        throw new RangeError(`${method}: the RPC result would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`);
-      }
-      const limit = this.limitFor(invocation, error);
-      this.end(invocation, outcomeOf(limit.limit));
-      return { limit, invocation };
+      return { limit: this.failed(invocation, error, `${method}: the RPC result`), invocation };
     }
   }
 
@@ -563,6 +550,29 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     const message = `The worker answered with a response the host cannot send: ${problem}`;
     this.host.logger.warn({ worker: this.def.name, version: this.def.version, requestId: invocation.requestId, err: message }, 'response refused at the crossing');
     return { exception: { name: 'TypeError', message, stack: `TypeError: ${message}` }, pending: out.pending };
+  }
+
+  /**
+   * An entry that ended without the guest's answer: a limit is returned; anything else is thrown
+   * after the invocation is ended (logged and metered, never left in flight). `answer` names what
+   * the caller asked for: when isolated-vm refused to copy it out of the isolate, past its
+   * copyLimit (patch 13), the caller is told that in words of its own, not the copy's.
+   */
+  private failed(invocation: Invocation, error: unknown, answer: string): LimitExceededError {
+    let limit: LimitExceededError;
+    try {
+      if (!invocation.limit && String((error as Error)?.message).startsWith(COPY_LIMIT_MESSAGE_PREFIX)) {
+        const message = `${answer} would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`;
+        invocation.exception = { name: 'RangeError', message, stack: `RangeError: ${message}` };
+        throw new RangeError(message);
+      }
+      limit = this.limitFor(invocation, error);
+    } catch (unexpected) {
+      this.end(invocation, 'exception');
+      throw unexpected;
+    }
+    this.end(invocation, outcomeOf(limit.limit));
+    return limit;
   }
 
   private limitFor(invocation: Invocation, error: unknown): LimitExceededError {
