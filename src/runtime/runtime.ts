@@ -24,7 +24,7 @@ import type { LogLevel } from '../../protocol/wall.js';
 import type { AddonCatalog } from './addons.js';
 import { LogRate, type LogRateLimit } from './log-budget.js';
 import { lowerThreadpoolPriority } from './thread-priority.js';
-import { ServingShare, ShareOverflowError, servingShareOptionsFromEnv, type ServingShareOptions } from './serving-share.js';
+import { ServingShare, ShareOverflowError, type ShareAccount, servingShareOptionsFromEnv, type ServingShareOptions } from './serving-share.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -489,7 +489,8 @@ export class Runtime {
   /** `place`: for a service call, the calling request's tree and this invocation's depth. */
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     // (a top-level request is charged its ingress too: reading it, writing the answer)
-    const refusedByShare = this.waitForShare(name, place ? 1 : 2);
+    const share = this.share.account(name);
+    const refusedByShare = this.waitForShare(share, place ? 1 : 2);
     if (refusedByShare) {
       const refused = await refusedByShare;
       if (refused !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused, requestId };
@@ -516,6 +517,7 @@ export class Runtime {
       return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
     } finally {
       this.activeRequests--;
+      this.share.finished(share);
       this.finished(name, running);
     }
   }
@@ -526,7 +528,8 @@ export class Runtime {
    * the exception it threw, the limit that ended it, or why it could not run.
    */
   async rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeRpcResult> {
-    const refusedByShare = this.waitForShare(name, 1);
+    const share = this.share.account(name);
+    const refusedByShare = this.waitForShare(share, 1);
     if (refusedByShare) {
       const refused = await refusedByShare;
       if (refused !== undefined) return { refused };
@@ -544,6 +547,7 @@ export class Runtime {
       return { value: result.value };
     } finally {
       this.activeRequests--;
+      this.share.finished(share);
       this.finished(name, running);
     }
   }
@@ -553,10 +557,10 @@ export class Runtime {
    * start now (the common case, no promise made). Otherwise a promise of undefined once a deferred
    * entry may start, or of the refusal's text when the worker's queue of deferred entries is full.
    */
-  private waitForShare(name: string, units: number): Promise<string | undefined> | null {
+  private waitForShare(account: ShareAccount, units: number): Promise<string | undefined> | null {
     let wait: Promise<void> | null;
     try {
-      wait = this.share.admit(this.share.account(name), units);
+      wait = this.share.admit(account, units);
     } catch (error) {
       if (error instanceof ShareOverflowError) return Promise.resolve(error.message);
       throw error;
