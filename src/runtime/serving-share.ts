@@ -20,7 +20,6 @@
 // Cheap on the hot path: an entry or op call adds to two numbers; the window is rolled (one
 // eventLoopUtilization() read, a walk over the workers charged in it) at most every `windowMs`.
 import { performance } from 'node:perf_hooks';
-import { appendFileSync as require_appendFileSync } from 'node:fs';
 
 export interface ServingShareOptions {
   /** false: nobody is ever deferred (the accounting still runs; CINDER_SERVING_SHARE=0) */
@@ -142,7 +141,6 @@ export class ServingShare {
   private totalRecentMs = 0;
   private draining = false;
   private lastDrain = 0;
-  private lastDebug = 0;
 
   constructor(options: ServingShareOptions = {}) {
     this.enabled = options.enabled !== false;
@@ -307,10 +305,6 @@ export class ServingShare {
     this.totalUsageMs = total;
     this.totalRecentMs = recent;
     for (const account of this.busy) this.updateLimited(account);
-    if (process.env.CINDER_SHARE_DEBUG && now - this.lastDebug > 500) {
-      this.lastDebug = now;
-      require_appendFileSync(process.env.CINDER_SHARE_DEBUG, `share util=${this.utilization.toFixed(2)} total=${total.toFixed(1)} ${[...this.busy].map((a) => `${a.worker}:${a.usageMs.toFixed(1)}/${a.recentMs.toFixed(1)}/${a.entriesDecayed.toFixed(0)} ${a.limited ? 'L' : ''} f${a.inFlight} q${a.queue.length} d${a.deferred}`).join(' ')}\n`);
-    }
     this.touched = [];
     this.windowUnits = 0;
     this.windowStart = now;
