@@ -10,6 +10,7 @@ import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
 import { disallowWasmCodeGeneration, wasmMemoryBytes } from './wasm.js';
+import { leaveGlobalScope } from './global-scope.js';
 import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { reportDroppedLines } from './console.js';
@@ -182,6 +183,7 @@ export function installWorker(namespace: unknown, env: string): string {
 export function installWorkerEntry(namespace: unknown, env: string): string {
   const answer = installWorker(namespace, env);
   disallowWasmCodeGeneration();
+  leaveGlobalScope();
   return answer;
 }
 

@@ -3,6 +3,7 @@
 // cleared) and the guest keeps the callbacks, so nothing of the host is handed to guest code.
 import { hostCall, hostSend } from './bridge.js';
 import { currentInvocation, invocation, runAs } from './invocation.js';
+import { refuseInGlobalScope } from './global-scope.js';
 import { reportError } from './report-error.js';
 import { OPS, SEND_OPS } from '../protocol/wall.js';
 
@@ -50,6 +51,7 @@ function forget(id: number): void {
 }
 
 function create(callback: unknown, delay: unknown, args: unknown[], repeat: boolean): number {
+  refuseInGlobalScope();
   if (typeof callback !== 'function') {
     throw new TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: callback must be a function`);
   }
@@ -62,6 +64,7 @@ function create(callback: unknown, delay: unknown, args: unknown[], repeat: bool
 }
 
 function clear(id: unknown): void {
+  refuseInGlobalScope();
   const key = Number(id);
   if (!timers.has(key)) return;
   forget(key);

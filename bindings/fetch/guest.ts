@@ -10,6 +10,7 @@ import { DOMException } from '../../sandbox/api/dom-exception.js';
 import type { GuestFetchResponse } from './protocol.js';
 import { OPS } from '../../protocol/wall.js';
 import { webSocketHooks } from '../../sandbox/websocket-hooks.js';
+import { refuseInGlobalScope } from '../../sandbox/global-scope.js';
 
 let nextFetchId = 1;
 
@@ -17,7 +18,13 @@ function abortError(signal: { reason?: unknown }): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
 }
 
-export async function fetch(input: unknown, init?: unknown): Promise<Response> {
+/** Throws (not rejects) from the worker's top level, as workerd does: the load fails naming why. */
+export function fetch(input: unknown, init?: unknown): Promise<Response> {
+  refuseInGlobalScope();
+  return fetchInRequest(input, init);
+}
+
+async function fetchInRequest(input: unknown, init?: unknown): Promise<Response> {
   const request = new Request(input as string, init as Record<string, unknown>);
   const signal = request.signal;
   if (signal.aborted) throw abortError(signal);

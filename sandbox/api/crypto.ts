@@ -6,6 +6,7 @@
 // in subtle.ts; this module only exposes them on Crypto.prototype.
 import { hostCallSync } from '../bridge.js';
 import { SYNC_OPS } from '../../protocol/wall.js';
+import { refuseInGlobalScope } from '../global-scope.js';
 import { typedArrayName } from './brand.js';
 import { DOMException } from './dom-exception.js';
 import { INTERNAL, checkInternal, requireArgs, setToStringTag } from './idl.js';
@@ -65,6 +66,7 @@ export class Crypto {
   getRandomValues<T extends ArrayBufferView>(array: T): T {
     requireArgs(arguments.length, 1, "Failed to execute 'getRandomValues' on 'Crypto'");
     checkCrypto(this);
+    refuseInGlobalScope();
     if (!ArrayBuffer.isView(array)) {
       throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
     }
@@ -90,6 +92,7 @@ export class Crypto {
   /** A random (version 4) UUID, lowercase, as RFC 9562 §5.4 describes. */
   randomUUID(): string {
     checkCrypto(this);
+    refuseInGlobalScope();
     const b = uuidBytes();
     b[6] = (b[6] & 0x0f) | 0x40; // version 4
     b[8] = (b[8] & 0x3f) | 0x80; // variant 10xx

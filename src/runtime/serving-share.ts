@@ -10,10 +10,12 @@
 // decaying per-worker estimate of serving-thread time. While the thread is saturated, a worker
 // whose estimate is over its fair share (the busy workers' total over their number) and that has
 // several entries running already has its new entries deferred: queued, and released at a rate
-// worth its fair share of a saturated thread, so the others' entries go first and its work no
-// longer fills every loop turn. When the thread is not saturated nobody waits; a worker alone on
-// the server is never over its share; a worker with few entries running (a client waiting for
-// each answer before the next request) is never deferred.
+// worth its part of `limitedShare` of the thread, so the others' entries go first and its work no
+// longer fills every loop turn. Not the fair share itself: the bench's neighbour, a client that
+// keeps the thread ~80% busy on its own, still saw 3.5-4x its calm p99 with the attacker held at
+// its fair share (bench/README.md, issue 22, round 8). When the thread is not saturated nobody
+// waits; a worker alone on the server is never over its share; a worker with few entries running
+// (a client waiting for each answer before the next request) is never deferred.
 // Deferral never drops a request: an entry that has waited `maxWaitMs` runs whatever the share
 // says; only a worker whose queue passes `maxQueue` has its next entry refused (a 503 naming it).
 //

@@ -1,8 +1,9 @@
 // Loading a worker into a ready isolate: compile its modules (with V8 code cache), link and run its
 // top level, install its env; and, once it has served a first request, make the code cache again
-// so that it also holds the functions that request compiled. Every step that runs guest code or
-// compiles runs on isolated-vm's threads (the async forms): the top level is guest code, and guest
-// code never runs on the thread that serves requests. Only linking, which runs none, is done here.
+// so that it also holds the functions that request compiled. Every step that runs guest code runs
+// on isolated-vm's threads (the async forms): the top level is guest code, and guest code never
+// runs on the thread that serves requests. Linking, which runs none, is done here, and so is the
+// compile of a small version that has a code cache (bounded by size: see compilesInline).
 import ivm from './ivm.js';
 import { toExternal } from './isolate-source.js';
 import type { Logger } from 'pino';
@@ -54,10 +55,12 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       const compiled = new Map<string, ivm.Module>();
       const names = new Map<ivm.Module, string>();
       const context = sourceContext(def, addons);
+      const inline = compilesInline(def);
       for (const source of def.modules) {
         const code = moduleSource(source, context);
         if (code === null) continue;
-        const module = await ready.isolate.compileModule(code, { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) });
+        const options = { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) };
+        const module = inline ? ready.isolate.compileModuleSync(code, options) : await ready.isolate.compileModule(code, options);
         renewed = keepCache(def, source.name, module) || renewed;
         compiled.set(source.name, module);
         names.set(module, source.name);
@@ -99,7 +102,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      await entry.evaluate({ timeout });
+      await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout);
       namespace = entry.namespace;
       if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
@@ -123,6 +126,39 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+/** A version of ES modules that add up to at most this many characters of source, and whose code
+ *  caches add up to at most INLINE_COMPILE_MAX_CACHE_BYTES, is compiled on this thread instead of
+ *  isolated-vm's (see compilesInline). */
+export const INLINE_COMPILE_MAX_CHARS = 8 * 1024;
+/** Reading a code cache costs about in proportion to its size (a cache made after the first
+ *  request holds every function that request compiled): 4 KiB of source in 120 small functions,
+ *  all called, make a 32 KiB cache, compiled here in ~0.4 ms at p50 against ~0.3 for hello's 1 KiB
+ *  on a busy 2-vCPU VM (bench/README.md, issue 23 round 8). */
+export const INLINE_COMPILE_MAX_CACHE_BYTES = 32 * 1024;
+
+/**
+ * Whether to compile this version's modules on this thread. Compiling runs no guest code (V8 reads
+ * the code cache, or parses), and the isolate was just taken from the pool, idle, so its lock is
+ * free: for a small version with a code cache this costs tens of microseconds here against an
+ * async round trip to isolated-vm's threads, which on a busy machine waits behind the pool's
+ * builds (bench/README.md, issue 23 round 8). Bounded by size, so the host work a guest causes
+ * here stays small; a larger version, or one without a cache (its first load: V8 parses and
+ * makes the cache), compiles on isolated-vm's threads as before.
+ */
+function compilesInline(def: WorkerDefinition): boolean {
+  if (!def.codeCache) return false;
+  let chars = 0;
+  let cacheBytes = 0;
+  for (const m of def.modules) {
+    const cache = m.type === 'esm' ? def.codeCache.get(m.name) : undefined;
+    if (!cache) return false;
+    chars += m.code.length;
+    cacheBytes += cache.byteLength;
+    if (chars > INLINE_COMPILE_MAX_CHARS || cacheBytes > INLINE_COMPILE_MAX_CACHE_BYTES) return false;
+  }
+  return true;
 }
 
 /**
@@ -260,6 +296,26 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
 }
 
 export { resolveSpecifier } from './specifiers.js';
+
+const UNSETTLED_MESSAGE = 'Top-level await in module is unsettled.';
+
+/**
+ * A top level may await work that needs no request (crypto.subtle, say), which Cinder does on the
+ * host: the load waits for it, within the startup limit (wall time). A top level still waiting
+ * then waits on what never settles (I/O and timers are refused there): workerd's error.
+ */
+async function topLevelSettled(evaluation: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const unsettled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(UNSETTLED_MESSAGE)), ms);
+  });
+  evaluation.catch(() => {}); // still pending when the race is lost: it ends with the isolate
+  try {
+    await Promise.race([evaluation, unsettled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const LOAD_MEMORY_MESSAGE = 'Uncaught Error: exceeded memory limit while loading the worker';
 const STARTUP_LIMIT_MESSAGE = 'Uncaught Error: the worker\'s top-level code exceeded the startup time limit';

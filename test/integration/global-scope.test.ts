@@ -1,0 +1,108 @@
+// A worker's top level (its global scope) may not start I/O, set or clear timers or make random
+// values: workerd refuses them there with "Disallowed operation called within global scope", and
+// so does Cinder, with the same words, failing the load (the upload, through the admin API).
+// Cinder once took them silently: a timer or fetch awaited at the top level then never settled
+// and the load failed with an unrelated ReferenceError, and random values made there would be the
+// same in every isolate born from the version's snapshot. What needs no request may still be
+// awaited there (crypto.subtle); a top level that waits on what never settles fails with
+// workerd's "Top-level await in module is unsettled." within the startup limit.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { multipart, startCinder, type TestCinder } from '../control/helpers.js';
+import { NeighbourLoad } from '../helpers/neighbour-load.js';
+
+const DISALLOWED = 'Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/';
+
+const handler = `export default { fetch() { return new Response('loaded') } }`;
+
+// Each is a whole top level that workerd refuses (checked against workerd's own binary).
+const refused: Record<string, string> = {
+  'set-timeout': `setTimeout(() => {}, 10); ${handler}`,
+  'set-interval': `setInterval(() => {}, 10); ${handler}`,
+  'clear-timeout': `clearTimeout(1); ${handler}`,
+  'awaited-timer': `await new Promise((resolve) => setTimeout(resolve, 10)); ${handler}`,
+  'abort-timeout': `AbortSignal.timeout(10); ${handler}`,
+  'fetch': `fetch('http://example.com/').catch(() => {}); ${handler}`,
+  'awaited-fetch': `await fetch('http://example.com/'); ${handler}`,
+  'random-values': `crypto.getRandomValues(new Uint8Array(4)); ${handler}`,
+  'random-uuid': `crypto.randomUUID(); ${handler}`,
+  'service-worker': `setTimeout(() => {}, 1); addEventListener('fetch', (event) => event.respondWith(new Response('loaded')));`,
+};
+
+let server: TestServer;
+let neighbour: NeighbourLoad | null = null;
+
+beforeAll(async () => {
+  const workers: Parameters<typeof startTestServer>[0] = {
+    neighbour: `export default { fetch() { return new Response('neighbour ok') } }`,
+    // What workerd allows at the top level: Math.random, the clock, crypto.subtle awaited.
+    allowed: `const m = Math.random();
+      const now = Date.now();
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('abc')));
+      await Promise.resolve();
+      export default {
+        async fetch() {
+          // ...and in a handler, everything refused at the top level works.
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          const id = setInterval(() => {}, 1000); clearInterval(id);
+          const uuid = crypto.randomUUID();
+          const bytes = crypto.getRandomValues(new Uint8Array(4));
+          return new Response([typeof m, typeof now, digest[0].toString(16), uuid.length, bytes.length].join(' '));
+        },
+      };`,
+    // A worker's limit for its start-up is the deadline for its top level to settle.
+    unsettled: { code: `await new Promise(() => {}); ${handler}`, limits: { startupMs: 500 } },
+  };
+  for (const [name, code] of Object.entries(refused)) workers[name] = code;
+  server = await startTestServer(workers);
+  neighbour = new NeighbourLoad(server);
+});
+
+afterAll(async () => {
+  await neighbour?.stop();
+  await server?.close();
+});
+
+describe('a worker\'s global scope', () => {
+  for (const name of Object.keys(refused)) {
+    it(`refuses ${name} with workerd's error, failing the load`, async () => {
+      const res = await server.request(name);
+      expect(res.status).toBe(500);
+      expect(res.text).toContain(`Worker failed to load: Error: ${DISALLOWED}`);
+    });
+  }
+
+  it('allows Math.random, the clock and crypto.subtle awaited at the top level; handlers may use all of it', async () => {
+    const res = await server.request('allowed');
+    expect(res.status, res.text).toBe(200);
+    // SHA-256("abc") begins ba 78 16 bf
+    expect(res.text).toBe('number number ba 36 4');
+  });
+
+  it('fails a top level that waits on what never settles, within the startup limit, and the neighbour never fails', async () => {
+    const res = await server.request('unsettled');
+    expect(res.status).toBe(500);
+    expect(res.text).toContain('Worker failed to load: Error: Top-level await in module is unsettled.');
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
+  });
+});
+
+describe('an upload through the admin API', () => {
+  let cinder: TestCinder;
+  beforeAll(async () => {
+    cinder = await startCinder();
+  });
+  afterAll(async () => {
+    await cinder?.close({ cleanup: true });
+  });
+
+  it('is refused with the error when the top level sets a timer, and kept when it does not', async () => {
+    const bad = await cinder.admin('PUT', '/workers/app', { body: multipart({ main_module: 'index.js' }, { 'index.js': refused['set-timeout'] }) });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain(DISALLOWED);
+    const good = await cinder.admin('PUT', '/workers/app', { body: multipart({ main_module: 'index.js' }, { 'index.js': handler }) });
+    expect(good.status, good.text).toBe(201);
+    expect((await cinder.get('app.example.com', '/')).text).toBe('loaded');
+  });
+});

@@ -1,0 +1,103 @@
+// A plain load (a cold start on a pooled isolate), as a user sees it: every isolate runs the top
+// level afresh (its own module state and its own Math.random), errors at the top level are
+// reported with their line, a top-level await that settles while the worker starts works, and the
+// env reaches the top level and the handlers. Issue 23 round 8 changed how the modules are
+// compiled on a cold start (src/runtime/worker-loader.ts); none of this may change with it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogger } from '../helpers/server.js';
+import { Runtime } from '../../src/runtime/runtime.js';
+import type { WorkerDefinition, WorkerModuleSource } from '../../src/model/worker-definition.js';
+import type { RuntimeRequest } from '../../src/runtime/contract.js';
+
+const esm = (code: string, name = 'worker.js'): WorkerModuleSource => ({ name, code, type: 'esm' });
+let versions = 0;
+const def = (name: string, modules: WorkerModuleSource[], bindings: WorkerDefinition['bindings'] = {}): WorkerDefinition => ({ name, version: `${name}-v${++versions}`, main: 'worker.js', modules, bindings });
+const req = (path = '/'): RuntimeRequest => ({ method: 'GET', url: `http://app.test${path}`, body: null, headers: [] });
+
+async function get(runtime: Runtime, name: string, path = '/') {
+  const res = await runtime.fetch(name, req(path));
+  const body = res.body == null ? '' : typeof res.body === 'string' ? res.body : Buffer.from(res.body as Uint8Array).toString();
+  return { status: res.status, body, loadError: res.loadError, cold: res.coldMs != null };
+}
+
+describe('a plain load', () => {
+  let runtime: Runtime;
+  let logs: Record<string, unknown>[];
+
+  beforeAll(async () => {
+    const captured = captureLogger();
+    logs = captured.logs;
+    runtime = await Runtime.create({ logger: captured.logger, pool: { min: 2, max: 4 } });
+  });
+  afterAll(() => runtime.close());
+
+  it('runs the top level afresh in every isolate: module state and Math.random are its own', async () => {
+    const code = 'const drawn = Math.random(); let count = 0; export default { fetch: () => new Response(`${drawn} ${++count}`) };';
+    const fresh = def('fresh', [esm(code)]);
+    runtime.deploy(fresh);
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const first = await get(runtime, 'fresh');
+      const second = await get(runtime, 'fresh');
+      expect(first.cold).toBe(true);
+      expect(second.cold).toBe(false);
+      const [drawn, count] = first.body.split(' ');
+      expect(count).toBe('1');
+      expect(second.body).toBe(`${drawn} 2`);
+      seen.push(drawn);
+      // After the first load the version holds a code cache: the later cold starts take the
+      // other compile path (a small version with a cache compiles on the serving thread).
+      expect(fresh.codeCache?.size).toBe(1);
+      runtime.evict('fresh');
+    }
+    expect(new Set(seen).size).toBe(4);
+  });
+
+  it('reports an error thrown at the top level, naming it and its line', async () => {
+    runtime.deploy(def('throws', [esm('const x = 1;\nthrow new TypeError("boom at start " + x);\nexport default { fetch: () => new Response("never") };')]));
+    const res = await get(runtime, 'throws');
+    expect(res.status).toBe(500);
+    expect(res.loadError).toMatch(/TypeError: boom at start 1/);
+    expect(res.loadError).toMatch(/file:\/\/\/worker\.js:2/);
+    expect(logs.some((l) => String(l.msg).includes('worker throws failed to load') && String(l.err).includes('boom at start'))).toBe(true);
+  });
+
+  it('reports the same error when the version already has a code cache', async () => {
+    const code = 'const x = 1;\nthrow new TypeError("boom at start " + x);\nexport default { fetch: () => new Response("never") };';
+    const first = def('throws-again', [esm(code)]);
+    runtime.deploy(first);
+    const before = await get(runtime, 'throws-again');
+    expect(first.codeCache?.size).toBe(1);
+    // The same source redeployed with the cache the first load made (as a stored version is).
+    runtime.deploy({ ...def('throws-again', [esm(code)]), codeCache: first.codeCache });
+    const after = await get(runtime, 'throws-again');
+    expect(after.status).toBe(500);
+    expect(after.loadError).toBe(before.loadError);
+    expect(after.loadError).toMatch(/TypeError: boom at start 1[\s\S]*file:\/\/\/worker\.js:2/);
+  });
+
+  it('reports an error thrown in an imported module', async () => {
+    runtime.deploy(def('throws-deep', [esm('import { v } from "./lib.js"; export default { fetch: () => new Response(v) };'), esm('throw new RangeError("lib failed");\nexport const v = "x";', 'lib.js')]));
+    const res = await get(runtime, 'throws-deep');
+    expect(res.status).toBe(500);
+    expect(res.loadError).toMatch(/RangeError: lib failed/);
+  });
+
+  it('still refuses a worker with nothing to install', async () => {
+    runtime.deploy(def('no-default', [esm('export const x = 1;')]));
+    const res = await get(runtime, 'no-default');
+    expect(res.status).toBe(500);
+  });
+
+  it('runs a top-level await that settles while the worker starts, in any module', async () => {
+    runtime.deploy(def('tla', [esm('import { deep } from "./lib.js"; const v = await Promise.resolve("awaited"); export default { fetch: () => new Response(`${v} ${deep}`) };'), esm('export const deep = await Promise.resolve("deep");', 'lib.js')]));
+    expect(await get(runtime, 'tla')).toMatchObject({ status: 200, body: 'awaited deep' });
+  });
+
+  it('gives the env to the top level and the handlers as before', async () => {
+    const code = 'import { env } from "cloudflare:workers"; const atTop = env.GREETING; export default { fetch: (r, e) => new Response(`${atTop} ${e.GREETING} ${e.CONFIG.n}`) };';
+    runtime.deploy(def('env', [esm(code)], { GREETING: { type: 'plain_text', text: 'hi "there"\n' }, CONFIG: { type: 'json', json: { n: 7 } } }));
+    const res = await get(runtime, 'env');
+    expect(res).toMatchObject({ status: 200, body: 'hi "there"\n hi "there"\n 7' });
+  });
+});
