@@ -3,6 +3,7 @@
 //   node --no-node-snapshot bench/warm-ab.mjs --a=/path/to/tree-A --b=. [--a-args="--processes 1"]
 //        [--b-args="--processes 1"] [--a-node="--no-parallel-scavenge"] [--b-node=...] [--worker=hello|hono] [--pairs=6] [--seconds=5] [--warmup=2]
 //        [--worker-file=bench/workers/timer-hello.js --worker=timer --path=/]
+//        [--probe] [--a-wrk="nice -n -10"] [--b-wrk="taskset -c 1"] (diagnosis: the command wrk runs under)
 //
 // A and B are two Cinder trees (built: bin/, dist/, scripts/, package.json; node_modules may be a
 // symlink) or the same tree with other flags. Both servers run side by side; each pair loads A
@@ -11,7 +12,7 @@
 // CPU per request splits into the supervisor, the serving processes' main threads, isolated-vm's
 // threads, V8's platform (GC) workers and the rest (libuv, storage processes). Prints each pair
 // and the medians.
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildWorkers, buildDir } from './lib/build-workers.mjs';
@@ -25,8 +26,8 @@ const opt = (name, fallback) => {
 };
 const split = (s) => (s ? s.split(' ').filter(Boolean) : []);
 const sides = [
-  { name: 'A', root: resolve(opt('a', rootDir)), args: split(opt('a-args', '')), node: split(opt('a-node', '')), env: Object.fromEntries(split(opt('a-env', '')).map((kv) => kv.split('='))) },
-  { name: 'B', root: resolve(opt('b', rootDir)), args: split(opt('b-args', '')), node: split(opt('b-node', '')), env: Object.fromEntries(split(opt('b-env', '')).map((kv) => kv.split('='))) },
+  { name: 'A', root: resolve(opt('a', rootDir)), args: split(opt('a-args', '')), node: split(opt('a-node', '')), env: Object.fromEntries(split(opt('a-env', '')).map((kv) => kv.split('='))), wrk: split(opt('a-wrk', '')) },
+  { name: 'B', root: resolve(opt('b', rootDir)), args: split(opt('b-args', '')), node: split(opt('b-node', '')), env: Object.fromEntries(split(opt('b-env', '')).map((kv) => kv.split('='))), wrk: split(opt('b-wrk', '')) },
 ];
 const worker = opt('worker', 'hello');
 const pairs = Number(opt('pairs', 6));
@@ -37,6 +38,10 @@ const connections = Number(opt('connections', 50));
 const workerFile = opt('worker-file', null);
 const target = workerFile ? { file: resolve(workerFile), path: opt('path', '/') } : worker === 'hono' ? { file: 'hono-example.mjs', path: '/api/users/42?field=name&field=email' } : { file: 'hello.mjs', path: '/' };
 const TICK_MS = 1000 / 100; // clock ticks at 100 Hz
+// --probe: bench/lib/loop-probe.mjs in the serving processes; each run then also reports the
+// serving thread's scavenges and mark-compacts a second and its event-loop stalls over 3 ms
+const probe = argv.includes('--probe');
+const probeDir = probe ? mkdtempSync(join(os.tmpdir(), 'cinder-warm-ab-')) : null;
 
 function children(pid) {
   const out = [];
@@ -99,9 +104,43 @@ const median = (xs) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
 };
 
+/** A serving process's resident memory (MB) after the run, from /proc. */
+function servingRssMb(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The serving threads' GCs and loop stalls inside [t0, t1], per second (bench/lib/loop-probe.mjs). */
+async function probeReading(side, t0, t1) {
+  const pids = side.supervised ? children(side.server.pid) : [side.server.pid];
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 300));
+  const s = (t1 - t0) / 1000;
+  const out = { scavenges: 0, majors: 0, gcMs: 0, stalls: 0, stallMs: 0, bigStalls: 0 };
+  for (const pid of pids) {
+    const p = JSON.parse(readFileSync(join(probeDir, `probe-${pid}.json`), 'utf8'));
+    const inside = ([t]) => p.timeOrigin + t >= t0 && p.timeOrigin + t <= t1;
+    for (const [, d, kind] of p.gcs.filter(inside)) {
+      if (kind === 1) out.scavenges += 1 / s;
+      if (kind === 4) out.majors += 1 / s;
+      out.gcMs += d / s;
+    }
+    for (const [, lag] of p.stalls.filter(inside)) {
+      out.stalls += 1 / s;
+      out.stallMs += lag / s;
+      if (lag >= 8) out.bigStalls += 1 / s;
+    }
+  }
+  return out;
+}
+
 await buildWorkers();
 for (const side of sides) {
-  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env: side.env, execArgv: side.node });
+  const env = probe ? { ...side.env, LOOP_PROBE_DIR: probeDir, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(rootDir, 'bench', 'lib', 'loop-probe.mjs')}`.trim() } : side.env;
+  side.server = await startCinderServe({ [worker]: workerFile ? target.file : join(buildDir, target.file) }, { root: side.root, args: side.args, env, execArgv: side.node });
   side.supervised = !side.args.includes('--no-supervisor');
   side.runs = [];
   if (argv.includes('--threads')) {
@@ -109,7 +148,7 @@ for (const side of sides) {
   }
 }
 console.log(`# warm A/B, ${worker}, ${pairs} pairs of ${seconds} s (warm-up ${warmup} s), ${connections} connections; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-for (const side of sides) console.log(`# ${side.name}: ${side.node.length ? `node ${side.node.join(' ')} ` : ''}${side.root} ${side.args.join(' ')} ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+for (const side of sides) console.log(`# ${side.name}: ${side.wrk.length ? `(wrk under ${side.wrk.join(' ')}) ` : ''}${side.node.length ? `node ${side.node.join(' ')} ` : ''}${side.root} ${side.args.join(' ')} ${Object.entries(side.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 const us = (ms, n) => (ms * 1000) / n;
 try {
   for (let pair = 0; pair < pairs; pair++) {
@@ -117,22 +156,33 @@ try {
     for (const side of order) {
       const url = `http://127.0.0.1:${side.server.port}${target.path}`;
       const host = `${worker}.bench`;
-      await runLoad({ url, host, seconds: warmup, connections });
+      // --full-gc (with --probe and --a-node/--b-node=--expose-gc): one full collection of each
+      // serving heap in the middle of every warm-up, so each measured run comes after one (the
+      // state a heap is in after its first mark-compact under load)
+      const fullGc = argv.includes('--full-gc') ? setTimeout(() => { for (const pid of side.supervised ? children(side.server.pid) : [side.server.pid]) process.kill(pid, 'SIGURG'); }, warmup * 500) : null;
+      await runLoad({ url, host, seconds: warmup, connections, wrap: side.wrk });
+      clearTimeout(fullGc);
       const before = reading(side.server.pid, side.supervised);
-      const load = await runLoad({ url, host, seconds, connections });
+      const t0 = Date.now();
+      const load = await runLoad({ url, host, seconds, connections, wrap: side.wrk });
+      const t1 = Date.now();
       const after = reading(side.server.pid, side.supervised);
+      const gc = probe ? await probeReading(side, t0, t1) : null;
       const n = load.requests;
       const per = Object.fromEntries(Object.keys(before).map((k) => [k, us(after[k] - before[k], n)]));
       const total = Object.values(per).reduce((a, b) => a + b, 0);
-      const run = { ...per, total, rps: load.rps, p99: load.p99, perCpuS: 1e6 / total, non2xx: load.non2xx, errors: load.errors, load1: os.loadavg()[0] };
+      const rssMb = (side.supervised ? children(side.server.pid) : [side.server.pid]).reduce((a, pid) => a + servingRssMb(pid), 0);
+      const run = { ...per, total, rps: load.rps, p99: load.p99, perCpuS: 1e6 / total, non2xx: load.non2xx, errors: load.errors, load1: os.loadavg()[0], rssMb, ...(gc ?? {}) };
       side.runs.push(run);
-      console.log(`pair ${pair + 1} ${side.name}: ${Math.round(load.rps)} req/s p99 ${load.p99} ms | us/req total ${total.toFixed(1)} (main ${per.main.toFixed(1)}, ivm ${per.ivm.toFixed(1)}, v8 ${per.v8.toFixed(1)}, libuv ${per.libuv.toFixed(1)}, other ${(per.otherThreads + per.otherProcs).toFixed(1)}, supervisor ${per.supervisor.toFixed(1)}) = ${Math.round(run.perCpuS)} req/CPU-s${run.non2xx || run.errors ? ` non2xx ${run.non2xx} errors ${run.errors}` : ''} load ${run.load1.toFixed(2)}`);
+      console.log(`pair ${pair + 1} ${side.name}: ${Math.round(load.rps)} req/s p99 ${load.p99} ms | us/req total ${total.toFixed(1)} (main ${per.main.toFixed(1)}, ivm ${per.ivm.toFixed(1)}, v8 ${per.v8.toFixed(1)}, libuv ${per.libuv.toFixed(1)}, other ${(per.otherThreads + per.otherProcs).toFixed(1)}, supervisor ${per.supervisor.toFixed(1)}) = ${Math.round(run.perCpuS)} req/CPU-s, serving RSS ${Math.round(rssMb)} MB${run.non2xx || run.errors ? ` non2xx ${run.non2xx} errors ${run.errors}` : ''} load ${run.load1.toFixed(2)}${gc ? ` | serving thread: ${gc.scavenges.toFixed(0)} scavenges/s, ${gc.majors.toFixed(1)} mark-compacts/s, GC ${gc.gcMs.toFixed(0)} ms/s, stalls > 3 ms ${gc.stalls.toFixed(1)}/s (${gc.stallMs.toFixed(0)} ms/s), > 8 ms ${gc.bigStalls.toFixed(1)}/s` : ''}`);
     }
   }
 } finally {
   for (const side of sides) await side.server.stop();
 }
+if (probeDir) rmSync(probeDir, { recursive: true, force: true });
 for (const side of sides) {
   const m = (k) => median(side.runs.map((r) => r[k]));
-  console.log(`median ${side.name}: ${Math.round(m('rps'))} req/s, p99 ${m('p99')} ms, us/req total ${m('total').toFixed(1)} (main ${m('main').toFixed(1)}, ivm ${m('ivm').toFixed(1)}, v8 ${m('v8').toFixed(1)}, supervisor ${m('supervisor').toFixed(1)}), ${Math.round(m('perCpuS'))} req/CPU-s, non-2xx ${side.runs.reduce((a, r) => a + r.non2xx, 0)}`);
+  if (probe) console.log(`median ${side.name} serving thread: ${m('scavenges').toFixed(0)} scavenges/s, ${m('majors').toFixed(2)} mark-compacts/s, GC ${m('gcMs').toFixed(0)} ms/s, stalls > 3 ms ${m('stalls').toFixed(1)}/s (${m('stallMs').toFixed(0)} ms/s), > 8 ms ${m('bigStalls').toFixed(1)}/s`);
+  console.log(`median ${side.name}: ${Math.round(m('rps'))} req/s, p99 ${m('p99')} ms, us/req total ${m('total').toFixed(1)} (main ${m('main').toFixed(1)}, ivm ${m('ivm').toFixed(1)}, v8 ${m('v8').toFixed(1)}, supervisor ${m('supervisor').toFixed(1)}), ${Math.round(m('perCpuS'))} req/CPU-s, serving processes' RSS ${Math.round(m('rssMb'))} MB, non-2xx ${side.runs.reduce((a, r) => a + r.non2xx, 0)}`);
 }

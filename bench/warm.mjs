@@ -72,9 +72,12 @@ function run(cmd, args) {
 }
 
 /** One load run against `url` with the given Host header, in a separate process. */
-export async function runLoad({ url, host, seconds = 10, connections = 50, threads = Number(process.env.BENCH_WRK_THREADS ?? 1), tool = hasWrk() ? 'wrk' : 'autocannon' }) {
+export async function runLoad({ url, host, seconds = 10, connections = 50, threads = Number(process.env.BENCH_WRK_THREADS ?? 1), tool = hasWrk() ? 'wrk' : 'autocannon', wrap = [] }) {
   if (tool === 'wrk') {
-    const out = await run('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', '-H', `Host: ${host}`, url]);
+    // wrap: a command wrk runs under, for diagnosis only (`taskset -c 1`: the client off the
+    // server's core; `nice -n -10`: the client ahead of the server for a CPU)
+    const wrk = [...wrap, 'wrk', `-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s', '-H', `Host: ${host}`, url];
+    const out = await run(wrk[0], wrk.slice(1));
     return { tool: `wrk -t${threads}`, ...parseWrk(out) };
   }
   const out = await run(process.execPath, [join(rootDir, 'node_modules', 'autocannon', 'autocannon.js'), '-c', String(connections), '-d', String(seconds), '-j', '-H', `host=${host}`, url]);
@@ -124,6 +127,10 @@ const TARGETS = [
     start: () => startNodeServer('cinder.mjs', { workers: { hello: join(buildDir, 'hello.mjs') } }),
   },
   { id: 'node-http', worker: 'hello', label: 'node:http, bare (ingress ceiling)', ...HELLO, host: 'hello.bench', start: () => startNodeServer('node-http.mjs', { mode: 'plain' }) },
+  // the floor under the p99 (issue 24, round 8): a Node server of Cinder's shape (a second thread
+  // answering each turn's requests as one JSON string, an access line a request) spending about
+  // Cinder's CPU per hello request (serving thread ~38 µs, the other thread ~8), without the runtime
+  { id: 'node-floor', worker: 'hello', label: 'Node floor: node:http + a thread, Cinder-sized CPU', ...HELLO, host: 'hello.bench', start: () => startNodeServer('node-floor.mjs', { threadUs: Number(process.env.FLOOR_THREAD_US ?? 8), mainUs: Number(process.env.FLOOR_MAIN_US ?? 20) }) },
   { id: 'node-http-web', worker: 'hello', label: 'node:http + web Request/Response', ...HELLO, host: 'hello.bench', start: () => startNodeServer('node-http.mjs', { mode: 'web' }) },
   { id: 'edge-runtime', worker: 'hello', label: 'edge-runtime (one EdgeRuntime)', ...HELLO, host: 'hello.bench', start: () => startNodeServer('edge-runtime.mjs') },
 ];

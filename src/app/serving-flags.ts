@@ -1,23 +1,65 @@
-// The Node flags a serving process starts with: the supervisor's own, plus a smaller young
-// generation for the serving thread's heap unless the operator chose one.
+// The Node flags a serving process starts with: the supervisor's own, plus the serving thread's
+// heap shape unless the operator chose one; and the flags the process then puts back for the
+// isolates it creates, which must keep the shape they had.
 //
 // Every request leaves short-lived garbage on the serving thread (node:http's request and
-// response, the wire JSON, promises). With V8's default semi-space here (16 MB) that heap was
-// scavenged ~15 times a second under load, each pause ~6 ms of the serving thread: every request
-// in flight waits it out, which is most of the warm p99. At 4 MB the scavenges come 4x as often
-// but the young generation stays in the CPU's caches: in interleaved A/Bs (bench/README.md, issue
-// 24 round 6) p99 fell 12.3 -> 10.4 ms on the Hono route and 10.4 -> 8.4 ms on hello, and CPU per
-// request fell 10% and 4%; 64 MB made p99 worse (16.5 ms), 2 MB was no better than 4 and 1 MB
-// was worse (CPU +20%).
-// The flag is process-wide, so it is also each isolate's ceiling: isolated-vm gives an isolate of
-// 128 MB a young generation under 1 MB, and V8 lets a busy isolate's grow to the flag's size (an
-// allocation loop ended at 24 MB of heap instead of 10.9 and used 43% less CPU). An isolate starts
-// at the same initial size, so idle ones cost no more; a busy one may hold up to ~8 MB more.
+// response, the wire JSON, promises: ~15-20 KB a hello request). Round 6 (bench/README.md, issue
+// 24) gave that heap a 4 MB young generation (Node's 16 MB scavenged ~6 ms a pause then). Round 8
+// found the serving heap stuck in a cycle under load: young objects promoted at ~450-1,000 KB a
+// scavenge, a mark-compact about every second, each with a 5-20 ms stall of the event loop: the
+// p99. A heap enters it at its first mark-compact (one early in start-up, or any later one) and
+// stays in it. An 8 MB young generation keeps a heap that has not had one out of it (~10 KB
+// promoted a scavenge), and a 256 MB initial old generation delays that first one (minutes of
+// load) and makes the later ones ~4x rarer. Interleaved A/Bs against main: hello p99 18.9 -> 8.0
+// ms, 18.4k -> 20.8k requests per CPU-second, serving-thread GC 141 -> 38 ms a second; with a full
+// collection forced before every run, p99 18.6 -> 8.8 ms and 16.9k -> 18.3k. The cost is memory:
+// under sustained load after its first full collection the serving process's RSS read ~400 MB
+// against ~230 (garbage waiting for the rarer collections); 128 MB did not win.
+// Both flags are process-wide V8 flags, read when a heap is made, so the serving process puts
+// them back (applyIsolateHeapFlags) before it makes any isolate: a guest isolate keeps the 4 MB
+// young generation and V8's own initial old generation (with 256 MB, an isolate making garbage
+// grew to ~70 MB of heap before its first full collection instead of ~17-26).
 
-const SEMI_SPACE = '--max-semi-space-size=4';
-const CHOSEN = /^--(max|min)[-_]semi[-_]space[-_]size(=|$)/;
+const SEMI_SPACE = '--max-semi-space-size=8';
+const INITIAL_OLD_SPACE = '--initial-old-space-size=256';
+/** What guest isolates get back: the young generation they had (round 6), V8's own initial old generation. */
+const ISOLATE_SEMI_SPACE = '--max-semi-space-size=4';
+const ISOLATE_INITIAL_OLD_SPACE = '--initial-old-space-size=0';
+const CHOSEN_SEMI = /^--(max|min)[-_]semi[-_]space[-_]size(=|$)/;
+const CHOSEN_OLD = /^--(initial[-_]old[-_]space[-_]size|initial[-_]heap[-_]size)(=|$)/;
 
+/** Set by the supervisor for its serving children: which of the flags it added ("semi", "old"). */
+export const ISOLATE_HEAP_FLAGS_ENV = 'CINDER_SERVING_HEAP_FLAGS';
+
+function added(execArgv: readonly string[], nodeOptions: string): { semi: boolean; old: boolean } {
+  const all = [...execArgv, ...nodeOptions.split(/\s+/)];
+  return { semi: !all.some((flag) => CHOSEN_SEMI.test(flag)), old: !all.some((flag) => CHOSEN_OLD.test(flag)) };
+}
+
+/** The serving children's Node flags: the supervisor's, plus the serving heap's shape where the operator chose none. */
 export function servingExecArgv(execArgv: readonly string[], nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
-  const chosen = execArgv.some((flag) => CHOSEN.test(flag)) || nodeOptions.split(/\s+/).some((flag) => CHOSEN.test(flag));
-  return chosen ? [...execArgv] : [...execArgv, SEMI_SPACE];
+  const add = added(execArgv, nodeOptions);
+  return [...execArgv, ...(add.semi ? [SEMI_SPACE] : []), ...(add.old ? [INITIAL_OLD_SPACE] : [])];
+}
+
+/** The serving children's environment additions: which flags to put back for isolates. */
+export function servingEnv(execArgv: readonly string[], nodeOptions = process.env.NODE_OPTIONS ?? ''): Record<string, string> {
+  const add = added(execArgv, nodeOptions);
+  const which = [...(add.semi ? ['semi'] : []), ...(add.old ? ['old'] : [])];
+  return which.length ? { [ISOLATE_HEAP_FLAGS_ENV]: which.join(',') } : {};
+}
+
+/** The flags that put back, for isolates made from now on, what servingExecArgv added (none if it added none). */
+export function isolateHeapFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const which = new Set((env[ISOLATE_HEAP_FLAGS_ENV] ?? '').split(','));
+  return [...(which.has('semi') ? [ISOLATE_SEMI_SPACE] : []), ...(which.has('old') ? [ISOLATE_INITIAL_OLD_SPACE] : [])];
+}
+
+/** In a serving process, before it makes any isolate: isolates get the heap shape they had. The
+ *  serving thread's own heap was made at start-up with the process's flags and keeps them. */
+export async function applyIsolateHeapFlags(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const flags = isolateHeapFlags(env);
+  if (!flags.length) return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString(flags.join(' '));
 }

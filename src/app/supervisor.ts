@@ -29,7 +29,7 @@ import type { RestartStatus } from '../control/restart-routes.js';
 export type { RestartStatus };
 import type { MetricsJSON } from '../observability/metrics.js';
 import { exitAfterLog } from '../observability/logger.js';
-import { servingExecArgv } from './serving-flags.js';
+import { servingEnv, servingExecArgv } from './serving-flags.js';
 
 /** Set in the child's environment: it then reports to the supervisor (see supervised.ts). */
 export const SUPERVISED_ENV = 'CINDER_SUPERVISED';
@@ -146,7 +146,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   /** `predecessorExitedAt`: this child replaces one that died then (logged: how long the slot was empty) */
   function start(slot: number, predecessorExitedAt?: number): Child {
     const state: SupervisorState = { restarts: { ...policy.restarts }, quarantined: policy.active(), slot, processes };
-    const worker = cluster.fork({ ...(options.env ?? process.env), [SUPERVISED_ENV]: '1', [SUPERVISOR_STATE_ENV]: JSON.stringify(state) });
+    const worker = cluster.fork({ ...(options.env ?? process.env), ...(options.execArgv ? {} : servingEnv(process.execArgv)), [SUPERVISED_ENV]: '1', [SUPERVISOR_STATE_ENV]: JSON.stringify(state) });
     let resolveExit!: () => void;
     const child: Child = {
       worker,

@@ -62,7 +62,7 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
   );
   const boot = context.global.getSync(BOOT_GLOBAL, { reference: true }) as ivm.Reference<Function>;
   const installAddon = context.evalSync(`globalThis[${JSON.stringify(BOOT_GLOBAL)}].installAddon`, { reference: true }) as ivm.Reference<Function>;
-  boot.applySync(undefined, [call, callSync, send]);
+  const entries = boot.applySync(undefined, [call, callSync, send], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
   const nodeAddons = new Set<string>(NODE_ADDONS.map((spec) => spec.name));
   for (const spec of ADDONS.filter((spec) => !nodeAddons.has(spec.name))) {
     const code = readFileSync(fileURLToPath(new URL(`../../dist/addons/${spec.name}.js`, import.meta.url)), 'utf8');
@@ -74,6 +74,9 @@ export async function createGuest(options: GuestOptions = {}): Promise<Guest> {
     }
     installAddon.applySync(undefined, [wrapper.derefInto(), spec.name, new ivm.ExternalCopy(files).copyInto()]);
   }
+  // The code a test runs is a handler's, not a worker's top level (where timers and random values
+  // are refused, sandbox/global-scope.ts): install an empty worker, as a load does after its top level.
+  (entries.getSync('installWorker', { reference: true }) as ivm.Reference<Function>).applySync(undefined, [undefined, '{}']);
   return {
     logs,
     async run<T>(code: string): Promise<T> {

@@ -32,10 +32,14 @@ describe('the default number of serving processes', () => {
     expect(metricValue(metrics, 'cinder_serving_processes')).toBe(expected);
     expect((await admin(node, 'GET', '/healthz')).json()).toMatchObject({ ok: true, processes: expected });
 
-    // (the serving processes start with a 4 MB young generation: src/app/serving-flags.ts)
+    // (the serving processes start with the serving heap's shape, and are told to put the guest
+    // isolates' back: src/app/serving-flags.ts)
     const pids = childPids(node);
     expect(pids.length).toBeGreaterThanOrEqual(expected);
-    for (const pid of pids.slice(-expected)) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
+    for (const pid of pids.slice(-expected)) {
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--initial-old-space-size=256']));
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('CINDER_SERVING_HEAP_FLAGS=semi,old');
+    }
 
     const help = spawnSync(process.execPath, ['--no-node-snapshot', bin, 'serve', '--help'], { encoding: 'utf8' });
     expect(help.stdout.replace(/\s+/g, ' ')).toContain(`(default: one per 1.5 cores, rounded, at least 1: ${expected} here)`);

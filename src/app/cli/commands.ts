@@ -113,6 +113,8 @@ function serveCommand(): Command {
       const { superviseThisCommand } = await import('../supervisor.js');
       const { supervisorState, reportToSupervisor, metricsGatherer, onNodeStopping, restartControl } = await import('../supervised.js');
       const supervised = supervisorState();
+      // a serving child: isolates made from here on keep their heap shape (serving-flags.ts)
+      if (supervised) await (await import('../serving-flags.js')).applyIsolateHeapFlags();
       const nodeId: string = opts.nodeId ?? hostname();
       const processes: number = opts.processes ?? defaultServingProcesses(availableParallelism());
       if (opts.supervisor === false && opts.processes > 1) throw new Error('--processes needs the supervisor (drop --no-supervisor)');

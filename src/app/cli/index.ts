@@ -60,6 +60,8 @@ program
     const { superviseThisCommand } = await import('../supervisor.js');
     const { supervisorState, reportToSupervisor } = await import('../supervised.js');
     const supervised = supervisorState();
+    // a serving child: isolates made from here on keep their heap shape (serving-flags.ts)
+    if (supervised) await (await import('../serving-flags.js')).applyIsolateHeapFlags();
     // Read the projects before anything starts: a config error ends the command with its message.
     const plan = devPlan({ paths, configs: opts.config, env: opts.env, vars: opts.var, cwd: process.cwd() });
     // By default this process only supervises; the one that serves is its child.
