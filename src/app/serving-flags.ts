@@ -3,22 +3,17 @@
 // isolates it creates, which must keep the shape they had.
 //
 // Every request leaves short-lived garbage on the serving thread (node:http's request and
-// response, the wire JSON, promises: ~15-20 KB a hello request). Round 6 (bench/README.md, issue
-// 24) gave that heap a 4 MB young generation (Node's 16 MB scavenged ~6 ms a pause then). Round 8
-// found the serving heap stuck in a cycle under load: young objects promoted at ~450-1,000 KB a
-// scavenge, a mark-compact about every second, each with a 5-20 ms stall of the event loop: the
-// p99. A heap enters it at its first mark-compact (one early in start-up, or any later one) and
-// stays in it. An 8 MB young generation keeps a heap that has not had one out of it (~10 KB
-// promoted a scavenge), and a 256 MB initial old generation delays that first one (minutes of
-// load) and makes the later ones ~4x rarer. Interleaved A/Bs against main: hello p99 18.9 -> 8.0
-// ms, 18.4k -> 20.8k requests per CPU-second, serving-thread GC 141 -> 38 ms a second; with a full
-// collection forced before every run, p99 18.6 -> 8.8 ms and 16.9k -> 18.3k. The cost is memory:
-// under sustained load after its first full collection the serving process's RSS read ~400 MB
-// against ~230 (garbage waiting for the rarer collections); 128 MB did not win.
+// response, the wire JSON, promises). Under load that heap falls into a cycle once it has had its
+// first mark-compact: young objects are promoted and die in old space, so mark-compacts come
+// often and each stalls the event loop: that was the warm path's p99. A larger young generation
+// keeps a heap that has not had a mark-compact out of the cycle, and a large initial old
+// generation delays the first one and makes the later ones rarer. The cost is memory: under
+// sustained load the serving process holds more garbage between the rarer collections. The
+// figures and the A/Bs (kept and not kept): bench/README.md, "issue 24, round 8".
 // Both flags are process-wide V8 flags, read when a heap is made, so the serving process puts
-// them back (applyIsolateHeapFlags) before it makes any isolate: a guest isolate keeps the 4 MB
-// young generation and V8's own initial old generation (with 256 MB, an isolate making garbage
-// grew to ~70 MB of heap before its first full collection instead of ~17-26).
+// them back (applyIsolateHeapFlags) before it makes any isolate: a guest isolate keeps the young
+// generation it had and V8's own initial old generation, so one that makes garbage does not grow
+// towards the serving heap's size before its first full collection.
 
 const SEMI_SPACE = '--max-semi-space-size=8';
 const INITIAL_OLD_SPACE = '--initial-old-space-size=256';

@@ -298,7 +298,8 @@ describe('usage through cinder serve', () => {
     expect(out.stdout).toMatch(/^sleepy: usage from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to /);
     expect(out.stdout).toMatch(/\n\s+SUM\s+P50\s+P99\n/);
     expect(out.stdout).toMatch(/\nrequests\s+4\n/);
-    expect(out.stdout).toMatch(/\nwall ms\s+[\d,]+\.\d{3}\s+2\d\d\.\d{3}\s+\d{3}\.\d{3}\n/);
+    // (the values' bounds are the test above's; on a loaded machine p50 may pass 300 ms, p99 1 s)
+    expect(out.stdout).toMatch(/\nwall ms\s+[\d,]+\.\d{3}\s+[\d,]+\.\d{3}\s+[\d,]+\.\d{3}\n/);
     expect(out.stdout).toMatch(/\nGB-s\s+\d/);
     const json = await cli(['usage', 'sleepy', '--json']);
     expect(JSON.parse(json.stdout).requests).toBe(4);
