@@ -33,6 +33,20 @@ const root = args.find((a) => a.startsWith('--root='))?.split('=')[1];
 // otherwise), e.g. --env=CINDER_GUEST_THREAD_NICE=0 for an A/B of isolate thread priority
 const env = Object.fromEntries(args.filter((a) => a.startsWith('--env=')).map((a) => a.slice(6).split(/=(.*)/s).slice(0, 2)));
 
+/** Entries of `worker` the serving thread's share deferred so far (null: the server has no share). */
+async function deferredOf(server, worker) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`, { headers: { authorization: `Bearer ${server.token}` } });
+    const text = await res.text();
+    if (!text.includes('cinder_serving_share_deferred_total')) return null;
+    let n = 0;
+    for (const m of text.matchAll(/^cinder_serving_share_deferred_total\{([^}]*)\} (\d+)/gm)) if (m[1].includes(`worker="${worker}"`)) n += Number(m[2]);
+    return n;
+  } catch {
+    return null;
+  }
+}
+
 /** Load the neighbour from CLIENTS connections until `stop` resolves; latencies and failures. */
 async function neighbourLoad(port, until) {
   const latencies = [];
@@ -103,8 +117,10 @@ try {
     const rssBefore = server.rssMb();
     const [neighbour, attacker] = await Promise.all([neighbourLoad(server.port, until), attack ? attackLoad(server.port, worker, until) : Promise.resolve(null)]);
     const s = summarize(neighbour.latencies);
-    results.push({ phase: name, what: attack?.[2] ?? 'no attack', requests: neighbour.latencies.length + neighbour.failures, failures: neighbour.failures, reasons: neighbour.reasons, p50: s?.p50, p99: s?.p99, max: s?.max, attacker, rssMbBefore: rssBefore, rssMbAfter: server.rssMb() });
-    process.stderr.write(`${name}: ${neighbour.failures} failures, p99 ${fmtMs(s?.p99)} ms, attacker ${JSON.stringify(attacker)}\n`);
+    const deferred = attack ? await deferredOf(server, worker) : null;
+    const neighbourDeferred = await deferredOf(server, 'neighbour');
+    results.push({ deferred, neighbourDeferred, phase: name, what: attack?.[2] ?? 'no attack', requests: neighbour.latencies.length + neighbour.failures, failures: neighbour.failures, reasons: neighbour.reasons, p50: s?.p50, p99: s?.p99, max: s?.max, attacker, rssMbBefore: rssBefore, rssMbAfter: server.rssMb() });
+    process.stderr.write(`${name}: ${neighbour.failures} failures, p99 ${fmtMs(s?.p99)} ms, attacker ${JSON.stringify(attacker)}, attacker entries deferred so far ${deferred}, neighbour's ${neighbourDeferred}\n`);
     if (attack) await sleep(500); // let the attack's last requests drain
   }
 } finally {

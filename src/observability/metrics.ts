@@ -21,6 +21,9 @@
 //   cinder_pool_isolates_created_total, cinder_pool_takes_total, cinder_pool_misses_total
 //   cinder_kv_operations_total{worker,op,namespace}   counted by the KV binding (counters.ts)
 //   cinder_tail_subscribers                           live tail connections
+//   cinder_serving_share_deferred_total{worker}       entries started late: the worker was over its
+//                                                     share of the saturated serving thread
+//   cinder_serving_share_refused_total{worker}        entries refused (503): its deferred queue was full
 //   cinder_supervisor_restarts_total{reason}          restarts of serving processes (exit, hang)
 //   cinder_serving_processes                          serving processes running now (supervised)
 //   every series carries node="<--node-id>"; with --processes N one scrape answers for every
@@ -55,7 +58,7 @@ export interface MetricsOptions {
 export type MetricsJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
-type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'> & Partial<Pick<Runtime, 'liveObjects'>>;
+type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'> & Partial<Pick<Runtime, 'liveObjects' | 'share'>>;
 
 type Labels = Record<string, string>;
 interface ExportedValue {
@@ -185,6 +188,16 @@ export class Metrics {
     if (restarts) {
       customMetric(this.registry, 'cinder_supervisor_restarts_total', 'Restarts of the serving process by its supervisor, by reason (exit: it died; hang: its heartbeat stopped).', 'counter', () =>
         Object.entries(restarts).map(([reason, value]) => ({ labels: { reason }, value })),
+      );
+    }
+
+    const share = runtime.share;
+    if (share) {
+      customMetric(this.registry, 'cinder_serving_share_deferred_total', "Entries (requests, service calls) of a worker over its share of the saturated serving thread, started later than asked (serving-share.ts).", 'counter', () =>
+        share.counts().map(({ worker, deferred }) => ({ labels: { worker }, value: deferred })),
+      );
+      customMetric(this.registry, 'cinder_serving_share_refused_total', 'Entries of a worker refused with a 503 because too many of its deferred entries were waiting already.', 'counter', () =>
+        share.counts().map(({ worker, overflowed }) => ({ labels: { worker }, value: overflowed })),
       );
     }
 

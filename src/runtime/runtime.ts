@@ -24,6 +24,7 @@ import type { LogLevel } from '../../protocol/wall.js';
 import type { AddonCatalog } from './addons.js';
 import { LogRate, type LogRateLimit } from './log-budget.js';
 import { lowerThreadpoolPriority } from './thread-priority.js';
+import { ServingShare, ShareOverflowError, type ShareAccount, servingShareOptionsFromEnv, type ServingShareOptions } from './serving-share.js';
 
 export interface RuntimeOptions {
   logger: Logger;
@@ -45,6 +46,8 @@ export interface RuntimeOptions {
   deploymentSnapshots?: DeploymentSnapshotIsolatesOptions | false;
   /** the add-ons workers may need (protocol/addons.ts); the built ones by default */
   addons?: AddonCatalog;
+  /** each worker's share of the serving thread (serving-share.ts); from CINDER_SERVING_SHARE* by default */
+  servingShare?: ServingShareOptions;
 }
 
 /** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
@@ -102,10 +105,13 @@ export class Runtime {
   private evicting: string | null = null;
   /** isolates from per-deployment snapshots (null: not used) */
   readonly snapshots: DeploymentSnapshotIsolates | null;
+  /** what each worker makes the serving thread do; defers the entries of one over its share */
+  readonly share: ServingShare;
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
+    this.share = new ServingShare(options.servingShare ?? servingShareOptionsFromEnv());
     void lowerThreadpoolPriority();
     const isBusy = () => this.activeRequests > 0;
     // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
@@ -152,6 +158,7 @@ export class Runtime {
       },
       reaper: this.reaper,
       addons: options.addons,
+      share: this.share,
       eventStarted: (worker) => {
         const token = this.started(worker);
         return { done: () => this.finished(worker, token) };
@@ -281,6 +288,7 @@ export class Runtime {
     if (previous) this.snapshots?.forget(previous, this.reaper);
     const existed = this.definitions.delete(name);
     this.consoleRates.delete(name);
+    this.share.forget(name);
     this.evict(name, 'deleted');
     this.objectHost?.retireWorker(name);
     return existed;
@@ -480,6 +488,13 @@ export class Runtime {
 
   /** `place`: for a service call, the calling request's tree and this invocation's depth. */
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
+    // (a top-level request is charged its ingress too: reading it, writing the answer)
+    const share = this.share.account(name);
+    const refusedByShare = this.waitForShare(share, place ? 1 : 2);
+    if (refusedByShare) {
+      const refused = await refusedByShare;
+      if (refused !== undefined) return { status: 503, headers: [], body: null, coldMs: null, cpuMs: 0, refused, requestId };
+    }
     this.activeRequests++;
     const running = this.started(name);
     try {
@@ -502,6 +517,7 @@ export class Runtime {
       return { coldMs, cpuMs, requestId, status: response.status, statusText: response.statusText, headers: response.headers, body: response.body, stream: result.stream, bodyLength };
     } finally {
       this.activeRequests--;
+      this.share.finished(share);
       this.finished(name, running);
     }
   }
@@ -512,6 +528,12 @@ export class Runtime {
    * the exception it threw, the limit that ended it, or why it could not run.
    */
   async rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeRpcResult> {
+    const share = this.share.account(name);
+    const refusedByShare = this.waitForShare(share, 1);
+    if (refusedByShare) {
+      const refused = await refusedByShare;
+      if (refused !== undefined) return { refused };
+    }
     this.activeRequests++;
     const running = this.started(name);
     try {
@@ -525,8 +547,25 @@ export class Runtime {
       return { value: result.value };
     } finally {
       this.activeRequests--;
+      this.share.finished(share);
       this.finished(name, running);
     }
+  }
+
+  /**
+   * Charge an entry of `name` to its share of the serving thread (serving-share.ts). Null: it may
+   * start now (the common case, no promise made). Otherwise a promise of undefined once a deferred
+   * entry may start, or of the refusal's text when the worker's queue of deferred entries is full.
+   */
+  private waitForShare(account: ShareAccount, units: number): Promise<string | undefined> | null {
+    let wait: Promise<void> | null;
+    try {
+      wait = this.share.admit(account, units);
+    } catch (error) {
+      if (error instanceof ShareOverflowError) return Promise.resolve(error.message);
+      throw error;
+    }
+    return wait && wait.then(() => undefined);
   }
 
   // --- what runs, and who is refused (for the supervisor: see src/app/supervised.ts) ----------

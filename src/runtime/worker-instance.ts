@@ -27,6 +27,7 @@ import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-st
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
+import type { ServingShare, ShareAccount } from './serving-share.js';
 
 /** What the first invocation of a request is handed beside its event: nothing (see allowance). */
 const NO_ARGUMENTS: [] = [];
@@ -66,6 +67,8 @@ export interface InstanceHost {
   /** an event that does not come through Runtime.fetch (a WebSocket message) begins: the
    *  supervisor's view of what runs (see Runtime.inFlightWorkers) */
   eventStarted?(worker: string): { done(): void };
+  /** each worker's share of the serving thread: its op calls are charged to it */
+  share?: ServingShare;
 }
 
 /** What an add-on event may set beyond the worker's own limits and metering. */
@@ -111,6 +114,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private readonly recentlyEnded = new Map<number, string>();
   private readonly cpu: CpuMeter;
   private readonly heap: HeapSampler;
+  /** what this worker's op calls are charged to (serving-share.ts) */
+  private readonly shareAccount: ShareAccount | undefined;
   private readonly policy = new EntryPolicy();
   /** console budget for lines no invocation in flight can be charged with (see log) */
   private strayLogBudget = new LogBudget();
@@ -138,6 +143,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       for (const link of links) link?.terminate(close.code, close.reason);
     });
     this.cpu = new CpuMeter(() => this.ready.isolate, this.limits.cpuMs);
+    this.shareAccount = host.share?.account(def.name);
     this.heap = new HeapSampler(() => this.ready.isolate);
   }
 
@@ -734,6 +740,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
+    if (this.shareAccount) this.host.share!.charge(this.shareAccount);
     if (op === OPS.bodyRead) return this.streams.read(args[0]);
     const handler = this.host.ops.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);

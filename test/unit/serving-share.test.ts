@@ -1,0 +1,206 @@
+// The share accounting of src/runtime/serving-share.ts on a fake clock: the serving thread's busy
+// time is shared out by what each worker was charged, a worker over its share of a saturated
+// thread is deferred and released at its limited rate, and nobody waits when the thread is not
+// saturated, when a worker is alone, or when a worker has few entries running. Counts only.
+import { describe, expect, it } from 'vitest';
+import { ServingShare, ShareOverflowError, type ShareAccount, type ServingShareOptions } from '../../src/runtime/serving-share.js';
+
+/** A share on a fake clock: `advance(ms, busyFraction)` moves time and the thread's busy time;
+ *  drain ticks run only when `tick()` is called. */
+function fakeShare(options: ServingShareOptions = {}) {
+  let now = 0;
+  let busy = 0;
+  const ticks: (() => void)[] = [];
+  const share = new ServingShare({ now: () => now, busyMs: () => busy, schedule: (run) => ticks.push(run), ...options });
+  return {
+    share,
+    advance(ms: number, busyFraction: number) {
+      now += ms;
+      busy += ms * busyFraction;
+    },
+    /** run the pending drain tick (at most one is pending at a time) */
+    tick() {
+      const run = ticks.shift();
+      run?.();
+      return run !== undefined;
+    },
+    pendingTicks: () => ticks.length,
+  };
+}
+
+/** Admit an entry; answers whether it was deferred, and a flag set when it is released. */
+function enter(share: ServingShare, account: ShareAccount, units = 1): { deferred: boolean; released: () => boolean } {
+  let released = false;
+  const wait = share.admit(account, units);
+  if (!wait) return { deferred: false, released: () => true };
+  void wait.then(() => (released = true));
+  return { deferred: true, released: () => released };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Drive two workers through `windows` windows of 10 ms at `busy` utilization: each window the
+ * heavy one is charged `heavyUnits`, the light one `lightUnits`, as entries that finish at once
+ * (the heavy one keeps `heavyInFlight` entries running throughout).
+ */
+function load(t: ReturnType<typeof fakeShare>, heavy: ShareAccount, light: ShareAccount, windows: number, busy: number, heavyUnits = 30, lightUnits = 3) {
+  for (let w = 0; w < windows; w++) {
+    for (let i = 0; i < lightUnits; i++) {
+      expect(t.share.admit(light)).toBeNull();
+      t.share.finished(light);
+    }
+    for (let i = 0; i < heavyUnits; i++) t.share.charge(heavy);
+    t.advance(10, busy);
+  }
+}
+
+describe('the serving thread share', () => {
+  it('shares the busy time out by units charged, decaying with the half-life', () => {
+    const t = fakeShare({ halfLifeMs: 100 });
+    const a = t.share.account('a');
+    const b = t.share.account('b');
+    t.share.charge(a, 3);
+    t.share.charge(b, 1);
+    t.advance(10, 0.8);
+    // the entry is charged 1 unit, then rolls the window: 8 ms busy, 4 units to a, 1 to b
+    expect(t.share.admit(a)).toBeNull();
+    expect(a.usageMs).toBeCloseTo(6.4);
+    expect(b.usageMs).toBeCloseTo(1.6);
+    expect(t.share.utilization).toBeCloseTo(0.8);
+    expect(t.share.saturated).toBe(true);
+    // 100 ms later, nothing busy in between: both have halved
+    t.advance(100, 0);
+    t.share.admit(b);
+    expect(a.usageMs).toBeCloseTo(3.2);
+    expect(b.usageMs).toBeCloseTo(0.8);
+    expect(t.share.saturated).toBe(false);
+  });
+
+  it('defers the entries of a worker over its share of a saturated thread, never the other one', async () => {
+    const t = fakeShare();
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) expect(t.share.admit(heavy)).toBeNull(); // 8 running
+    load(t, heavy, light, 20, 0.95);
+    const entries = Array.from({ length: 10 }, () => enter(t.share, heavy));
+    expect(entries.filter((e) => e.deferred)).toHaveLength(10);
+    expect(heavy.deferred).toBe(10);
+    expect(t.share.waitingEntries).toBe(10);
+    // the light worker still enters at once
+    expect(t.share.admit(light)).toBeNull();
+    expect(light.deferred).toBe(0);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 10, overflowed: 0 }]);
+
+    // while the thread stays saturated, a tick releases only what the limited rate allows
+    t.advance(1, 0.95);
+    t.tick();
+    await flush();
+    const afterOne = entries.filter((e) => e.released()).length;
+    expect(afterOne).toBeLessThan(10);
+
+    // once the thread is not saturated any more, the rest are released (at the whole thread's rate)
+    t.advance(20, 0);
+    while (t.pendingTicks()) {
+      t.advance(1, 0);
+      t.tick();
+    }
+    await flush();
+    expect(entries.filter((e) => e.released())).toHaveLength(10);
+    expect(t.share.waitingEntries).toBe(0);
+  });
+
+  it('defers nobody when the thread is not saturated', () => {
+    const t = fakeShare();
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) expect(t.share.admit(heavy)).toBeNull();
+    load(t, heavy, light, 20, 0.3);
+    for (let i = 0; i < 20; i++) expect(t.share.admit(heavy)).toBeNull();
+    expect(heavy.deferred).toBe(0);
+  });
+
+  it('never defers a worker alone on the thread, however busy', () => {
+    const t = fakeShare();
+    const only = t.share.account('only');
+    for (let w = 0; w < 30; w++) {
+      for (let i = 0; i < 50; i++) expect(t.share.admit(only)).toBeNull();
+      t.advance(10, 1);
+    }
+    expect(only.deferred).toBe(0);
+    expect(only.inFlight).toBe(1500);
+  });
+
+  it('never defers a worker with fewer entries running than the floor', () => {
+    const t = fakeShare({ minInFlight: 4 });
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    load(t, heavy, light, 20, 0.95);
+    expect(heavy.limited).toBe(true);
+    for (let i = 0; i < 4; i++) expect(t.share.admit(heavy)).toBeNull(); // 0..3 running when asked
+    expect(t.share.admit(heavy)).not.toBeNull(); // the fifth, with 4 running
+    for (let i = 0; i < 4; i++) t.share.finished(heavy);
+    expect(heavy.inFlight).toBe(0);
+  });
+
+  it('does not limit an incumbent while a newcomer is still being measured', () => {
+    const t = fakeShare();
+    const incumbent = t.share.account('incumbent');
+    const newcomer = t.share.account('newcomer');
+    for (let w = 0; w < 30; w++) {
+      t.share.charge(incumbent, 10);
+      t.advance(10, 0.9);
+      t.share.admit(incumbent);
+      t.share.finished(incumbent);
+    }
+    // the newcomer arrives and soon uses far more than the incumbent
+    load(t, newcomer, incumbent, 3, 0.95, 60, 2);
+    expect(incumbent.limited).toBe(false);
+    load(t, newcomer, incumbent, 60, 0.95, 60, 2);
+    expect(incumbent.limited).toBe(false);
+    expect(newcomer.limited).toBe(true);
+  });
+
+  it('runs a deferred entry that waited maxWaitMs, whatever the share says', async () => {
+    const t = fakeShare({ maxWaitMs: 100, limitedShare: 0.000001 });
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) t.share.admit(heavy);
+    load(t, heavy, light, 20, 0.95);
+    const entry = enter(t.share, heavy);
+    expect(entry.deferred).toBe(true);
+    for (let i = 0; i < 99; i++) {
+      t.advance(1, 1);
+      t.tick();
+    }
+    await flush();
+    expect(entry.released()).toBe(false);
+    t.advance(2, 1);
+    t.tick();
+    await flush();
+    expect(entry.released()).toBe(true);
+  });
+
+  it('refuses an entry past the queue bound with an error naming the worker, and counts it', () => {
+    const t = fakeShare({ maxQueue: 5 });
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) t.share.admit(heavy);
+    load(t, heavy, light, 20, 0.95);
+    for (let i = 0; i < 5; i++) expect(enter(t.share, heavy).deferred).toBe(true);
+    expect(() => t.share.admit(heavy)).toThrow(ShareOverflowError);
+    expect(() => t.share.admit(heavy)).toThrow(/worker "heavy" is over its share of the serving thread and has 5 requests waiting/);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 5, overflowed: 2 }]);
+  });
+
+  it('when disabled, accounts but defers nothing', () => {
+    const t = fakeShare({ enabled: false });
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) t.share.admit(heavy);
+    load(t, heavy, light, 20, 0.95);
+    expect(heavy.usageMs).toBeGreaterThan(light.usageMs);
+    for (let i = 0; i < 20; i++) expect(t.share.admit(heavy)).toBeNull();
+    expect(heavy.deferred).toBe(0);
+  });
+});
