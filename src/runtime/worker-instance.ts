@@ -559,13 +559,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * copyLimit (patch 13), the caller is told that in words of its own, not the copy's.
    */
   private failed(invocation: Invocation, error: unknown, answer: string): LimitExceededError {
+    if (!invocation.limit && String((error as Error)?.message).startsWith(COPY_LIMIT_MESSAGE_PREFIX)) {
+      const message = `${answer} would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`;
+      invocation.exception = { name: 'RangeError', message, stack: `RangeError: ${message}` };
+      this.end(invocation, 'exception');
+      throw new RangeError(message);
+    }
     let limit: LimitExceededError;
     try {
-      if (!invocation.limit && String((error as Error)?.message).startsWith(COPY_LIMIT_MESSAGE_PREFIX)) {
-        const message = `${answer} would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`;
-        invocation.exception = { name: 'RangeError', message, stack: `RangeError: ${message}` };
-        throw new RangeError(message);
-      }
       limit = this.limitFor(invocation, error);
     } catch (unexpected) {
       this.end(invocation, 'exception');

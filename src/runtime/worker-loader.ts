@@ -136,17 +136,16 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
  *  isolated-vm's (see compilesInline). */
 export const INLINE_COMPILE_MAX_CHARS = 8 * 1024;
 /** Reading a code cache costs about in proportion to its size (a cache made after the first
- *  request holds every function that request compiled): 4 KiB of source in 120 small functions,
- *  all called, make a 32 KiB cache, compiled here in ~0.4 ms at p50 against ~0.3 for hello's 1 KiB
- *  on a busy 2-vCPU VM (bench/README.md, issue 23 round 8). */
+ *  request holds every function that request compiled), so the cache is bounded too: what a
+ *  version at both bounds costs this thread is measured in bench/README.md, issue 23 round 8. */
 export const INLINE_COMPILE_MAX_CACHE_BYTES = 32 * 1024;
 
 /**
  * Whether to compile this version's modules on this thread. Compiling runs no guest code (V8 reads
  * the code cache, or parses), and the isolate was just taken from the pool, idle, so its lock is
- * free: for a small version with a code cache this costs tens of microseconds here against an
- * async round trip to isolated-vm's threads, which on a busy machine waits behind the pool's
- * builds (bench/README.md, issue 23 round 8). Bounded by size, so the host work a guest causes
+ * free: for a small version with a code cache this costs less here than an async round trip to
+ * isolated-vm's threads, which on a busy machine waits behind the pool's builds (bench/README.md,
+ * issue 23 round 8). Bounded by size, so the host work a guest causes
  * here stays small; a larger version, or one without a cache (its first load: V8 parses and
  * makes the cache), compiles on isolated-vm's threads as before.
  */
