@@ -102,9 +102,9 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      // The top level's synchronous part, under the startup limit (isolated-vm's timeout); then
-      // what it awaits, if anything (the same module evaluated again answers the first one's end).
-      await entry.evaluate({ timeout });
+      // One crossing: the top level's synchronous part runs under the startup limit (isolated-vm's
+      // timeout), and the answer is V8's evaluation promise, settled at once unless the top level
+      // awaits; what it awaits must then settle within the same limit.
       await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout, () => ready.isolate.cpuTime);
       namespace = entry.namespace;
       if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
