@@ -307,23 +307,26 @@ const TOP_LEVEL_TIMED_OUT = 'the top level timed out after an await';
  * A top level may await work that needs no request (crypto.subtle, say), which Cinder does on the
  * host: the load waits for it, within the startup limit (wall time). A top level still waiting
  * then waits on what never settles (I/O and timers are refused there): workerd's error. Unless
- * the isolate kept running meanwhile: code after an await (which isolated-vm's timeout does not
- * cover) spinning, and that is the startup limit, named as such. Waiting costs the isolate no CPU;
- * a tenth of the window leaves room for a spinning thread that a busy machine runs part-time.
+ * the isolate was still running at the end: code after an await (which isolated-vm's timeout does
+ * not cover) spinning, and that is the startup limit, named as such. Waiting costs the isolate no
+ * CPU; "running" is a tenth of the window's last fifth, room for a spinning thread that a busy
+ * machine runs part-time.
  */
 async function topLevelSettled(evaluation: Promise<unknown>, ms: number, cpuNs: () => bigint): Promise<void> {
+  const cpuMs = (): number => {
+    try {
+      return Number(cpuNs()) / 1e6;
+    } catch {
+      return 0; // disposed meanwhile: its own error wins the race
+    }
+  };
+  const lastFifth = ms / 5;
   let timer: NodeJS.Timeout | undefined;
-  const cpuBefore = cpuNs();
   const unsettled = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      let ranMs = 0;
-      try {
-        ranMs = Number(cpuNs() - cpuBefore) / 1e6;
-      } catch {
-        // disposed meanwhile: its own error wins the race
-      }
-      reject(new Error(ranMs >= ms / 10 ? TOP_LEVEL_TIMED_OUT : UNSETTLED_MESSAGE));
-    }, ms);
+      const before = cpuMs();
+      timer = setTimeout(() => reject(new Error(cpuMs() - before >= lastFifth / 10 ? TOP_LEVEL_TIMED_OUT : UNSETTLED_MESSAGE)), lastFifth);
+    }, ms - lastFifth);
   });
   evaluation.catch(() => {}); // still pending when the race is lost: it ends with the isolate
   try {
