@@ -6,12 +6,17 @@
 // the top level what workerd refuses there, with workerd's words; afterwards all of it, as a
 // Workers request's I/O ends with the request.
 import { GLOBAL_SCOPE_MESSAGE } from '../../protocol/global-scope.js';
-import { DO_SYNC_OPS, OPS, SYNC_OPS } from '../../protocol/wall.js';
+import { DO_OPS, DO_SYNC_OPS, OPS, SYNC_OPS, WEBSOCKET_OPS } from '../../protocol/wall.js';
 
 /** What a top level may use (workerd allows them there: no I/O, nothing a request must own). */
 const TOP_LEVEL_OPS = new Set<string>([OPS.crypto, OPS.compression, DO_SYNC_OPS.idFromName, DO_SYNC_OPS.idFromString]);
-/** Owned by no invocation: reading a body the host holds, taking an answer already given. */
-const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel]);
+/**
+ * Owned by no invocation: reading a body the host holds, taking an answer already given, and what
+ * an open WebSocket does on its own (its sends, its close, taking its events): a socket outlives
+ * the request that opened it, its messages are sent when it is ready (a send made before the
+ * handshake is flushed after the 101), and the host bounds each socket's buffers itself.
+ */
+const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel, WEBSOCKET_OPS.send, WEBSOCKET_OPS.close, WEBSOCKET_OPS.accept, DO_OPS.webSocketSend, DO_OPS.webSocketClose]);
 
 /** The refusal for `op` made with no invocation in flight (`loading`: the top level runs), or null. */
 export function refusalOutsideInvocation(op: string, loading: boolean): string | null {

@@ -161,6 +161,11 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     return !this.ready.isDisposed;
   }
 
+  /** alive and not retired: it may take new work */
+  get accepting(): boolean {
+    return !this.retired && this.alive;
+  }
+
   private readonly isAlive = () => this.alive;
 
   /** how events entered this isolate (see entry-policy.ts) */
@@ -634,6 +639,9 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const message = `${answer} would be more than ${callBytesFor(this.limits.memoryMb)} bytes when copied out of the worker (a string counts each time it is referenced); that is the limit for one call`;
       invocation.exception = { name: 'RangeError', message, stack: `RangeError: ${message}` };
       this.end(invocation, 'exception');
+      // The guest was never told its invocation ended: its timers and waitUntil work would run
+      // on, charged to nobody. The isolate takes no more work and ends once the rest is done.
+      this.retire('copy limit');
       throw new RangeError(message);
     }
     let limit: LimitExceededError;

@@ -42,7 +42,7 @@ export class WorkerSlot {
   pick(): WorkerInstance | null {
     let best: WorkerInstance | null = null;
     for (const instance of this.instances) {
-      if (!instance.alive) continue;
+      if (!instance.accepting) continue;
       if (!best || instance.inFlight.size < best.inFlight.size) best = instance;
     }
     return best;

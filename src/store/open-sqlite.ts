@@ -34,7 +34,7 @@ function useWal(db: Database.Database): void {
       db.pragma('journal_mode = WAL');
       return;
     } catch (error) {
-      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error; // (and its extended codes)
       // (a synchronous pause, as SQLite's own busy handler makes: opening a file is synchronous)
       Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
     }
