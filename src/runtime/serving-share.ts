@@ -61,6 +61,9 @@ export interface ServingShareOptions {
   busyMs?: () => number;
   /** test seam: schedule the next drain tick (default setTimeout) */
   schedule?: (run: () => void, ms: number) => void;
+  /** test seam: workers held as over their share whatever the estimates say (an ordering test
+   *  needs every event of a worker deferred, which real estimates give only under real load) */
+  limitedFor?: (worker: string) => boolean;
 }
 
 /** What one worker is charged; the instance keeps a reference, so charging is a field update. */
@@ -169,6 +172,7 @@ export class ServingShare {
   private readonly now: () => number;
   private readonly busyMs: () => number;
   private readonly schedule: (run: () => void, ms: number) => void;
+  private readonly limitedFor: ((worker: string) => boolean) | undefined;
 
   private readonly accounts = new Map<string, ShareAccount>();
   /** each account's workers taken together, by account id */
@@ -210,6 +214,7 @@ export class ServingShare {
       this.busyMs = () => performance.eventLoopUtilization(start).active;
     }
     this.schedule = options.schedule ?? ((run, ms) => setTimeout(run, ms));
+    this.limitedFor = options.limitedFor;
     this.windowStart = this.now();
     this.windowBusyStart = this.busyMs();
   }
@@ -306,7 +311,7 @@ export class ServingShare {
    *  over its share with `minInFlight` entries running, or its account is, with that many running
    *  over its workers (an account spread over many workers has few running in each). */
   private limits(account: ShareAccount): boolean {
-    return (account.limited && account.inFlight >= this.minInFlight) || (account.tenant.limited && account.tenant.inFlight >= this.minInFlight);
+    return ((account.limited || this.limitedFor?.(account.worker) === true) && account.inFlight >= this.minInFlight) || (account.tenant.limited && account.tenant.inFlight >= this.minInFlight);
   }
 
   /** An admitted entry finished. */
@@ -480,7 +485,7 @@ export class ServingShare {
     for (const account of [...this.waiting]) {
       let rate = 1;
       if (this.enabled && this.saturated) {
-        if (account.limited) rate = limitedRate;
+        if (account.limited || this.limitedFor?.(account.worker)) rate = limitedRate;
         // an account's limited share divided among its busy workers
         if (account.tenant.limited) rate = Math.min(rate, tenantRate / Math.max(1, account.tenant.busyWorkers));
       }
