@@ -94,6 +94,8 @@ export class ShareAccount {
   /** entries deferred, and refused because the queue was full, so far */
   deferred = 0;
   overflowed = 0;
+  /** of those deferred, the ones its account's share held back (the worker was within its own) */
+  deferredByAccount = 0;
 
   constructor(
     readonly worker: string,
@@ -298,6 +300,7 @@ export class ServingShare {
       );
     }
     account.deferred++;
+    if (account.tenant.limited && !account.limited) account.deferredByAccount++;
     const own = maxWaitMs !== undefined && maxWaitMs < this.maxWaitMs;
     if (own) account.ownDeadlines++;
     return new Promise<void>((release) => {
