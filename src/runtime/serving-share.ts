@@ -39,6 +39,8 @@ import { performance } from 'node:perf_hooks';
 export interface ServingShareOptions {
   /** false: nobody is ever deferred (the accounting still runs; CINDER_SERVING_SHARE=0) */
   enabled?: boolean;
+  /** false: no account level, each worker's share only (CINDER_SERVING_SHARE_ACCOUNTS=0) */
+  accounts?: boolean;
   /** event-loop utilization over the last window at or over which the thread is saturated (0-1) */
   saturation?: number;
   /** while the thread is saturated, the part of it (0-1) the workers over their share may start
@@ -151,7 +153,9 @@ function envNumber(name: string): number | undefined {
 /** The options from the environment (operators tune these; README "The serving thread's share"). */
 export function servingShareOptionsFromEnv(): ServingShareOptions {
   const enabled = process.env.CINDER_SERVING_SHARE;
+  const accounts = process.env.CINDER_SERVING_SHARE_ACCOUNTS;
   return {
+    accounts: accounts === undefined ? undefined : !['0', 'off', 'false'].includes(accounts.toLowerCase()),
     enabled: enabled === undefined ? undefined : !['0', 'off', 'false'].includes(enabled.toLowerCase()),
     saturation: envNumber('CINDER_SERVING_SHARE_SATURATION'),
     minInFlight: envNumber('CINDER_SERVING_SHARE_MIN_IN_FLIGHT'),
@@ -163,6 +167,7 @@ export function servingShareOptionsFromEnv(): ServingShareOptions {
 
 export class ServingShare {
   readonly enabled: boolean;
+  private readonly byAccount: boolean;
   private readonly saturation: number;
   private readonly limitedShare: number;
   private readonly minInFlight: number;
@@ -201,6 +206,7 @@ export class ServingShare {
 
   constructor(options: ServingShareOptions = {}) {
     this.enabled = options.enabled !== false;
+    this.byAccount = options.accounts !== false;
     this.saturation = options.saturation ?? 0.5;
     this.limitedShare = options.limitedShare ?? 0.3;
     this.minInFlight = options.minInFlight ?? 4;
@@ -404,7 +410,7 @@ export class ServingShare {
     this.totalUsageMs = total;
     this.totalRecentMs = recent;
     for (const account of this.busy) this.updateLimited(account, account.queue.length, this.busy.size, total, recent);
-    this.rollTenants();
+    if (this.byAccount) this.rollTenants();
     this.touched = [];
     this.windowUnits = 0;
     this.windowStart = now;
