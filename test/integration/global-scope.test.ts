@@ -52,6 +52,8 @@ beforeAll(async () => {
       };`,
     // A worker's limit for its start-up is the deadline for its top level to settle.
     unsettled: { code: `await new Promise(() => {}); ${handler}`, limits: { startupMs: 500 } },
+    // Code after an await is outside isolated-vm's timeout: a spin there is still the startup limit.
+    'spins-after-await': { code: `await crypto.subtle.digest('SHA-256', new Uint8Array(1)); for (;;) {} ${handler}`, limits: { startupMs: 500 } },
   };
   for (const [name, code] of Object.entries(refused)) workers[name] = code;
   server = await startTestServer(workers);
@@ -83,6 +85,17 @@ describe('a worker\'s global scope', () => {
     const res = await server.request('unsettled');
     expect(res.status).toBe(500);
     expect(res.text).toContain('Worker failed to load: Error: Top-level await in module is unsettled.');
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
+  });
+
+  it('names the startup limit for a top level that spins after an await, every time, and the neighbour never fails', async () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await server.request('spins-after-await');
+      expect(res.status).toBe(503);
+      expect(res.text).toContain('exceeded the startup time limit');
+      expect(res.text).not.toContain('unsettled');
+    }
     expect(neighbour!.requests).toBeGreaterThan(0);
     expect(neighbour!.failures).toBe(0);
   });
