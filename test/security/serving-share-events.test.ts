@@ -149,3 +149,50 @@ describe('events deferred by the serving-thread share keep their order and compl
     expect(runtime.share.waitingEntries).toBe(0);
   }, 120_000);
 });
+
+describe('an event past the full queue of its worker is refused with the error a request gets, by name', () => {
+  let full: TestCinder;
+
+  beforeAll(async () => {
+    // every entry of "ordered" is deferred and its queue holds none: each is refused
+    full = await startCinder({
+      runtime: { pool: { min: 2 }, servingShare: { saturation: 0, minInFlight: 0, maxQueue: 0, limitedFor: (worker) => worker === WORKER } },
+    });
+    const deploy = async (name: string, code: string, bindings: unknown[], migrations?: unknown) => {
+      const res = await full.admin('PUT', `/workers/${name}`, { body: multipart({ main_module: 'index.js', bindings, ...(migrations ? { migrations } : {}), limits: { cpu_ms: 1000 } }, { 'index.js': code }) });
+      expect(res.status, res.text).toBe(201);
+    };
+    await deploy(WORKER, CODE, [{ type: 'durable_object_namespace', name: 'LOG', class_name: 'Log' }], { new_tag: 'v1', new_sqlite_classes: ['Log'] });
+    // a worker the share leaves alone, calling the object of "ordered"
+    await deploy(
+      'front',
+      `export default { async fetch(request, env) {
+        try { return await env.LOG.getByName('one').fetch('https://log/seen'); } catch (error) { return new Response('caught: ' + error.message, { status: 502 }); }
+      } };`,
+      [{ type: 'durable_object_namespace', name: 'LOG', class_name: 'Log', script_name: WORKER }],
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await full?.close({ cleanup: true });
+  });
+
+  it("a request, an object's event, a cron event and a queue batch: each refused naming the worker, none run", async () => {
+    const refusal = `worker "${WORKER}" is over its share of the serving thread and has 0 requests waiting already`;
+    const request = await full.get(`${WORKER}.test`, '/seen');
+    expect(request.status).toBe(503);
+    const event = await full.get('front.test', '/');
+    expect(event.status).toBe(502);
+    expect(event.text).toContain(refusal);
+    const runtime = full.server.runtime;
+    const cron = await runtime.scheduled(WORKER, '*/5 * * * *');
+    expect(cron.outcome).toBe('exception');
+    expect(cron.error).toBe(refusal);
+    const batch = await runtime.queue(WORKER, 'jobs', [{ id: 'm1', timestamp: Date.now(), body: 1, attempts: 1 }]);
+    expect(batch.outcome).toBe('exception');
+    expect(batch.error).toBe(refusal);
+    expect(runtime.share.counts().find((c) => c.worker === WORKER)?.overflowed).toBe(4);
+    // nothing of "ordered" ran: no object was made
+    expect(runtime.liveObjects()).toBe(0);
+  }, 120_000);
+});
