@@ -364,9 +364,9 @@ export class ServingShare {
   }
 
   /** Every worker deferred or refused so far, with its counts (metrics). */
-  counts(): { worker: string; deferred: number; overflowed: number }[] {
+  counts(): { worker: string; deferred: number; overflowed: number; byAccount: number }[] {
     const out = [];
-    for (const account of this.accounts.values()) if (account.deferred || account.overflowed) out.push({ worker: account.worker, deferred: account.deferred, overflowed: account.overflowed });
+    for (const account of this.accounts.values()) if (account.deferred || account.overflowed) out.push({ worker: account.worker, deferred: account.deferred, overflowed: account.overflowed, byAccount: account.deferredByAccount });
     return out;
   }
 

@@ -115,6 +115,9 @@ describe("an account's fan-out spread over many workers waits for its account's 
     let counted = 0;
     for (const name of ring) counted += Number(new RegExp(`^cinder_serving_share_deferred_total\\{worker="${name}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
     expect(counted).toBe(sum((s) => s.deferred));
+    let byAccount = 0;
+    for (const name of ring) byAccount += Number(new RegExp(`^cinder_serving_share_deferred_by_account_total\\{worker="${name}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    expect(byAccount).toBe(sum((s) => s.deferredByAccount));
     expect(metrics).not.toMatch(/^cinder_serving_share_deferred_total\{worker="neighbour"\}/m);
   }, 240_000);
 });

@@ -90,7 +90,7 @@ describe('the serving thread share', () => {
     // the light worker still enters at once
     expect(t.share.admit(light)).toBeNull();
     expect(light.deferred).toBe(0);
-    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 10, overflowed: 0 }]);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 10, overflowed: 0, byAccount: 0 }]);
 
     // while the thread stays saturated, a tick releases only what the limited rate allows
     t.advance(1, 0.95);
@@ -190,7 +190,7 @@ describe('the serving thread share', () => {
     for (let i = 0; i < 5; i++) expect(enter(t.share, heavy).deferred).toBe(true);
     expect(() => t.share.admit(heavy)).toThrow(ShareOverflowError);
     expect(() => t.share.admit(heavy)).toThrow(/worker "heavy" is over its share of the serving thread and has 5 requests waiting/);
-    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 5, overflowed: 2 }]);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 5, overflowed: 2, byAccount: 0 }]);
   });
 
   it('when disabled, accounts but defers nothing', () => {
@@ -266,7 +266,7 @@ describe('the serving thread share, per account', () => {
     expect(enter(t.share, spread[4]).deferred).toBe(true);
     expect(() => t.share.admit(spread[4])).toThrow(ShareOverflowError);
     expect(() => t.share.admit(spread[4])).toThrow('account "attacker" is over its share of the serving thread and its worker "spread4" has 2 requests waiting already');
-    expect(t.share.counts()).toEqual([{ worker: 'spread4', deferred: 2, overflowed: 2 }]);
+    expect(t.share.counts()).toEqual([{ worker: 'spread4', deferred: 2, overflowed: 2, byAccount: 2 }]);
   });
 
   it("releases an account-limited worker's deferred entries in order, all of them once the thread is not saturated", async () => {
