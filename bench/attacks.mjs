@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { LeanClient } from './lib/client.mjs';
 import { benchDir, environment, startCinderServe } from './lib/procs.mjs';
 import { fmtMs, sleep, summarize, table } from './lib/stats.mjs';
-import { ATTACKS, NEIGHBOUR, NEIGHBOUR_BODY, deployAttack, workerName } from './lib/attack-workers.mjs';
+import { ATTACKS, NEIGHBOUR, NEIGHBOUR_BODY, attackWorkers, deployAttack, workerName } from './lib/attack-workers.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -38,14 +38,14 @@ const root = args.find((a) => a.startsWith('--root='))?.split('=')[1];
 // otherwise), e.g. --env=CINDER_GUEST_THREAD_NICE=0 for an A/B of isolate thread priority
 const env = Object.fromEntries(args.filter((a) => a.startsWith('--env=')).map((a) => a.slice(6).split(/=(.*)/s).slice(0, 2)));
 
-/** Entries of `worker` the serving thread's share deferred so far (null: the server has no share). */
-async function deferredOf(server, worker) {
+/** Entries of `workers` the serving thread's share deferred so far (null: the server has no share). */
+async function deferredOf(server, workers) {
   try {
     const res = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`, { headers: { authorization: `Bearer ${server.token}` } });
     const text = await res.text();
     if (!text.includes('cinder_serving_share_deferred_total')) return null;
     let n = 0;
-    for (const m of text.matchAll(/^cinder_serving_share_deferred_total\{([^}]*)\} (\d+)/gm)) if (m[1].includes(`worker="${worker}"`)) n += Number(m[2]);
+    for (const m of text.matchAll(/^cinder_serving_share_deferred_total\{([^}]*)\} (\d+)/gm)) if (workers.some((worker) => m[1].includes(`worker="${worker}"`))) n += Number(m[2]);
     return n;
   } catch {
     return null;
@@ -80,14 +80,16 @@ async function neighbourLoad(port, until) {
   return { latencies, failures, reasons: Object.fromEntries(reasons) };
 }
 
-/** The attacker: ATTACKERS connections requesting its worker in a loop until `until`. */
-async function attackLoad(port, name, until) {
+/** The attacker: ATTACKERS connections requesting its workers (in turn) in a loop until `until`. */
+async function attackLoad(port, workers, until) {
   const statuses = new Map();
+  let turn = 0;
   const loop = async () => {
     let client = new LeanClient({ port });
     while (performance.now() < until) {
       try {
-        const res = await client.get('/', `${name}.bench`, { timeoutMs: 60_000 });
+        const self = turn++ % workers.length;
+        const res = await client.get(workers.length > 1 ? `/?self=${self}` : '/', `${workers[self]}.bench`, { timeoutMs: 60_000 });
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         // an SSRF attempt that got through would say so in its body
         if (res.body.toString().includes('REACHED')) statuses.set('REACHED', (statuses.get('REACHED') ?? 0) + 1);
@@ -133,15 +135,15 @@ await neighbourLoad(server.port, performance.now() + 500);
 const results = [];
 try {
   for (const [name, attack] of phases) {
-    const worker = workerName(name);
+    const workers = attackWorkers(workerName(name), attack);
     const until = performance.now() + SECONDS * 1000;
     const rssBefore = server.rssMb();
     const stopBusy = OUTSIDE[name] ? busyOutside(OUTSIDE[name]) : null;
-    const [neighbour, attacker] = await Promise.all([neighbourLoad(server.port, until), attack ? attackLoad(server.port, worker, until) : Promise.resolve(null)]);
+    const [neighbour, attacker] = await Promise.all([neighbourLoad(server.port, until), attack ? attackLoad(server.port, workers, until) : Promise.resolve(null)]);
     stopBusy?.();
     const s = summarize(neighbour.latencies);
-    const deferred = attack ? await deferredOf(server, worker) : null;
-    const neighbourDeferred = await deferredOf(server, 'neighbour');
+    const deferred = attack ? await deferredOf(server, workers) : null;
+    const neighbourDeferred = await deferredOf(server, ['neighbour']);
     results.push({ deferred, neighbourDeferred, phase: name, what: attack?.[2] ?? (OUTSIDE[name] ? 'busy processes outside Cinder (floor control)' : 'no attack'), requests: neighbour.latencies.length + neighbour.failures, failures: neighbour.failures, reasons: neighbour.reasons, p50: s?.p50, p99: s?.p99, max: s?.max, attacker, rssMbBefore: rssBefore, rssMbAfter: server.rssMb() });
     process.stderr.write(`${name}: ${neighbour.failures} failures, p99 ${fmtMs(s?.p99)} ms, attacker ${JSON.stringify(attacker)}, attacker entries deferred so far ${deferred}, neighbour's ${neighbourDeferred}\n`);
     if (attack) await sleep(500); // let the attack's last requests drain

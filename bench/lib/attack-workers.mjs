@@ -7,6 +7,9 @@ const bomb = gzipSync(Buffer.alloc(60 * 1024 * 1024)).toString('base64');
 const wasmExportedGrowable = [0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 14, 2, 3, 109, 101, 109, 2, 0, 4, 103, 114, 111, 119, 0, 0, 10, 8, 1, 6, 0, 32, 0, 64, 0, 11];
 
 /** name -> [worker code, service bindings?, what it does, wasm modules it imports ({file: bytes})?] */
+/** The workers of the one account a spread attack is made of. */
+const RING = 8;
+
 export const ATTACKS = {
   spin: [`export default { fetch() { for (;;) {} } };`, null, 'handler spins to the CPU limit (each request recycles the isolate: the next one is a cold start)'],
   'cold start per request': [`let x = 0; for (let i = 0; i < 3e7; i++) x = (x + i) | 0; export default { fetch() { for (;;) {} } };`, null, 'a top level burning a few hundred ms, a handler breaching the CPU limit: every request a cold start'],
@@ -21,6 +24,27 @@ export const ATTACKS = {
     } };`,
     [{ type: 'service', name: 'SELF', service: 'attack-fan-out' }],
     'binds itself, 30 calls per level, 3 levels',
+  ],
+  // The same fan-out spread over a ring of RING workers of one account (not the operator's default
+  // account the neighbour is in): each call goes to the next workers round the ring, so no one
+  // worker carries the attack (issue 22, round 9: the serving-thread share per account).
+  'fan-out spread': [
+    `export default { async fetch(request, env) {
+      const url = new URL(request.url);
+      const level = Number(url.searchParams.get('level') || '0');
+      const self = Number(url.searchParams.get('self') || '0');
+      if (level >= 3) return new Response('leaf');
+      const calls = [];
+      for (let i = 0; i < 30; i++) {
+        const next = (self + 1 + i) % ${RING};
+        calls.push(env['W' + next].fetch('https://fan/?level=' + (level + 1) + '&self=' + next).then((r) => r.text(), (e) => e.message));
+      }
+      return new Response((await Promise.all(calls)).length + ' calls');
+    } };`,
+    null,
+    `fan-out as above, over a ring of ${RING} workers of one account`,
+    null,
+    { ring: RING, account: 'bench-attacker' },
   ],
   'decompression bomb': [
     `const b64 = ${JSON.stringify(bomb)};
@@ -84,16 +108,34 @@ export function workerName(phase) {
 
 /** Upload a worker to a `cinder serve` started by bench/lib/procs.mjs, as `cinder deploy` does:
  *  one ES module, its service bindings, and the wasm modules it imports. */
-export async function deployWorker(server, name, code, bindings, wasmModules) {
+export async function deployWorker(server, name, code, bindings, wasmModules, token = server.token) {
   const form = new FormData();
   form.append('metadata', new Blob([JSON.stringify({ main_module: 'index.js', bindings: bindings ?? [] })], { type: 'application/json' }));
   form.append('index.js', new Blob([code], { type: 'application/javascript+module' }), 'index.js');
   for (const [file, bytes] of Object.entries(wasmModules ?? {})) form.append(file, new Blob([bytes], { type: 'application/wasm' }), file);
-  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${server.token}` }, body: form });
+  const res = await fetch(`http://127.0.0.1:${server.adminPort}/workers/${name}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: form });
   if (!res.ok) throw new Error(`deploy ${name}: ${res.status} ${await res.text()}`);
 }
 
-/** One of ATTACKS, uploaded under `name`. */
-export function deployAttack(server, name, attack) {
-  return deployWorker(server, name, attack[0], attack[1], attack[3]);
+/** The workers an attack phase requests: `name`, or `name-0`..`name-(ring-1)` for a spread one. */
+export function attackWorkers(name, attack) {
+  const ring = attack?.[4]?.ring;
+  return ring ? Array.from({ length: ring }, (_, i) => `${name}-${i}`) : [name];
+}
+
+/** One of ATTACKS, uploaded under `name` (a spread one: its ring of workers, in an account of its
+ *  own made with the operator's token, uploaded with that account's token). */
+export async function deployAttack(server, name, attack) {
+  const spread = attack[4];
+  if (!spread) return deployWorker(server, name, attack[0], attack[1], attack[3]);
+  const admin = (path, body) =>
+    fetch(`http://127.0.0.1:${server.adminPort}${path}`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (res) => {
+      if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+      return res.json();
+    });
+  await admin('/accounts', { name: spread.account });
+  const { token } = await admin(`/accounts/${spread.account}/tokens`, { label: 'bench' });
+  const workers = attackWorkers(name, attack);
+  const bindings = workers.map((service, i) => ({ type: 'service', name: `W${i}`, service }));
+  for (const worker of workers) await deployWorker(server, worker, attack[0], bindings, attack[3], token);
 }

@@ -24,6 +24,8 @@
 //   cinder_serving_share_deferred_total{worker}       entries started late: the worker was over its
 //                                                     share of the saturated serving thread
 //   cinder_serving_share_refused_total{worker}        entries refused (503): its deferred queue was full
+//   cinder_serving_share_deferred_by_account_total{worker}  of those deferred, the ones its account's
+//                                                     share held back (the worker within its own)
 //   cinder_supervisor_restarts_total{reason}          restarts of serving processes (exit, hang)
 //   cinder_serving_processes                          serving processes running now (supervised)
 //   every series carries node="<--node-id>"; with --processes N one scrape answers for every
@@ -193,11 +195,14 @@ export class Metrics {
 
     const share = runtime.share;
     if (share) {
-      customMetric(this.registry, 'cinder_serving_share_deferred_total', "Entries (requests, service calls) of a worker over its share of the saturated serving thread, started later than asked (serving-share.ts).", 'counter', () =>
+      customMetric(this.registry, 'cinder_serving_share_deferred_total', "Entries (requests, service calls, events) of a worker over its share of the saturated serving thread, started later than asked (serving-share.ts).", 'counter', () =>
         share.counts().map(({ worker, deferred }) => ({ labels: { worker }, value: deferred })),
       );
       customMetric(this.registry, 'cinder_serving_share_refused_total', 'Entries of a worker refused with a 503 because too many of its deferred entries were waiting already.', 'counter', () =>
         share.counts().map(({ worker, overflowed }) => ({ labels: { worker }, value: overflowed })),
+      );
+      customMetric(this.registry, 'cinder_serving_share_deferred_by_account_total', "Of a worker's deferred entries, those its account's share of the serving thread held back (the worker itself within its own share).", 'counter', () =>
+        share.counts().map(({ worker, byAccount }) => ({ labels: { worker }, value: byAccount })),
       );
     }
 

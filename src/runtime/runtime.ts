@@ -230,6 +230,19 @@ export class Runtime {
           return { done: () => this.finished(name, token) };
         },
         refusal: (name) => this.refusals.get(name),
+        shareTurn: (name, maxWaitMs) => {
+          const share = this.shareOf(name);
+          // (refused: nothing was admitted, so nothing to finish)
+          const turn = this.waitForShare(share, 1, maxWaitMs);
+          let finished = false;
+          return {
+            turn: turn && turn.then((refused) => ((finished = refused !== undefined), refused)),
+            finish: () => {
+              if (!finished) this.share.finished(share);
+              finished = true;
+            },
+          };
+        },
         logger: this.logger,
       },
       options,
@@ -489,7 +502,7 @@ export class Runtime {
   /** `place`: for a service call, the calling request's tree and this invocation's depth. */
   async fetch(name: string, request: RuntimeRequest, requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeResponse> {
     // (a top-level request is charged its ingress too: reading it, writing the answer)
-    const share = this.share.account(name);
+    const share = this.shareOf(name);
     const refusedByShare = this.waitForShare(share, place ? 1 : 2);
     if (refusedByShare) {
       const refused = await refusedByShare;
@@ -528,7 +541,7 @@ export class Runtime {
    * the exception it threw, the limit that ended it, or why it could not run.
    */
   async rpc(name: string, entrypoint: string | null, method: string, args: unknown[], requestId = newRequestId(), place?: InvocationPlace): Promise<RuntimeRpcResult> {
-    const share = this.share.account(name);
+    const share = this.shareOf(name);
     const refusedByShare = this.waitForShare(share, 1);
     if (refusedByShare) {
       const refused = await refusedByShare;
@@ -557,15 +570,20 @@ export class Runtime {
    * start now (the common case, no promise made). Otherwise a promise of undefined once a deferred
    * entry may start, or of the refusal's text when the worker's queue of deferred entries is full.
    */
-  private waitForShare(account: ShareAccount, units: number): Promise<string | undefined> | null {
+  private waitForShare(account: ShareAccount, units: number, maxWaitMs?: number): Promise<string | undefined> | null {
     let wait: Promise<void> | null;
     try {
-      wait = this.share.admit(account, units);
+      wait = this.share.admit(account, units, maxWaitMs);
     } catch (error) {
       if (error instanceof ShareOverflowError) return Promise.resolve(error.message);
       throw error;
     }
     return wait && wait.then(() => undefined);
+  }
+
+  /** A worker's share of the serving thread, under its account's. */
+  private shareOf(name: string): ShareAccount {
+    return this.share.account(name, this.definitions.get(name)?.account ?? '');
   }
 
   // --- what runs, and who is refused (for the supervisor: see src/app/supervised.ts) ----------
@@ -623,10 +641,18 @@ export class Runtime {
   async scheduled(name: string, cron: string, scheduledTime = Date.now(), requestId = newRequestId()) {
     const refusal = this.refusals.get(name);
     if (refusal !== undefined) return { outcome: 'exception' as const, error: refusal, coldMs: null, noRetry: true, requestId };
+    // a cron event takes its turn on the serving thread as a request does (serving-share.ts)
+    const share = this.shareOf(name);
+    const refusedByShare = this.waitForShare(share, 1);
+    if (refusedByShare) {
+      const refused = await refusedByShare;
+      if (refused !== undefined) return { outcome: 'exception' as const, error: refused, coldMs: null, noRetry: false, requestId };
+    }
     const running = this.started(name);
     try {
       return await this.scheduledNow(name, cron, scheduledTime, requestId);
     } finally {
+      this.share.finished(share);
       this.finished(name, running);
     }
   }
@@ -644,6 +670,14 @@ export class Runtime {
   async queue(name: string, queue: string, messages: WireQueueMessage[], requestId = newRequestId()): Promise<{ outcome: 'ok' | 'exception' | 'limit'; result?: QueueDispatchResult; error?: string; requestId: string }> {
     const refusal = this.refusals.get(name);
     if (refusal !== undefined) return { outcome: 'exception', error: refusal, requestId };
+    // a batch takes its turn on the serving thread as a request does (serving-share.ts); refused,
+    // its messages are retried as after any failed delivery
+    const share = this.shareOf(name);
+    const refusedByShare = this.waitForShare(share, 1);
+    if (refusedByShare) {
+      const refused = await refusedByShare;
+      if (refused !== undefined) return { outcome: 'exception', error: refused, requestId };
+    }
     const running = this.started(name);
     try {
       const { instance, loadError } = await this.instanceFor(name);
@@ -653,6 +687,7 @@ export class Runtime {
       if (out.exception) return { outcome: 'exception', result: out.result, error: out.exception.stack, requestId };
       return { outcome: 'ok', result: out.result, requestId };
     } finally {
+      this.share.finished(share);
       this.finished(name, running);
     }
   }

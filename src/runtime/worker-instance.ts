@@ -149,7 +149,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       for (const link of links) link?.terminate(close.code, close.reason);
     });
     this.cpu = new CpuMeter(() => this.ready.isolate, this.limits.cpuMs);
-    this.shareAccount = host.share?.account(def.name);
+    this.shareAccount = host.share?.account(def.name, def.account ?? '');
     this.heap = new HeapSampler(() => this.ready.isolate);
   }
 
@@ -928,6 +928,21 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /** One WebSocket event into the guest, as an invocation of its own: the CPU, wall and memory
    *  limits apply to it and it is metered like a request (see SocketOwner.deliver). */
   async deliver(socketId: number, event: SocketEvent, bytes: number): Promise<void> {
+    if (!this.alive || !this.sockets.has(socketId)) throw new Error('the WebSocket has no owner any more');
+    // Its turn on the serving thread, as a request's (serving-share.ts): a socket's messages come
+    // one after another (the next once this one is delivered), so a deferred one keeps its place.
+    // A full queue throws ShareOverflowError, naming the worker: the socket is closed with 1011.
+    const share = this.shareAccount && this.host.share!;
+    const turn = share ? share.admit(this.shareAccount!, 1) : null;
+    try {
+      if (turn) await turn;
+      await this.deliverNow(socketId, event, bytes);
+    } finally {
+      if (share) share.finished(this.shareAccount!);
+    }
+  }
+
+  private async deliverNow(socketId: number, event: SocketEvent, bytes: number): Promise<void> {
     if (!this.alive || !this.sockets.has(socketId)) throw new Error('the WebSocket has no owner any more');
     const invocation = this.begin(newRequestId(), 'websocket');
     invocation.bytesIn = bytes;

@@ -90,7 +90,7 @@ describe('the serving thread share', () => {
     // the light worker still enters at once
     expect(t.share.admit(light)).toBeNull();
     expect(light.deferred).toBe(0);
-    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 10, overflowed: 0 }]);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 10, overflowed: 0, byAccount: 0 }]);
 
     // while the thread stays saturated, a tick releases only what the limited rate allows
     t.advance(1, 0.95);
@@ -190,7 +190,7 @@ describe('the serving thread share', () => {
     for (let i = 0; i < 5; i++) expect(enter(t.share, heavy).deferred).toBe(true);
     expect(() => t.share.admit(heavy)).toThrow(ShareOverflowError);
     expect(() => t.share.admit(heavy)).toThrow(/worker "heavy" is over its share of the serving thread and has 5 requests waiting/);
-    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 5, overflowed: 2 }]);
+    expect(t.share.counts()).toEqual([{ worker: 'heavy', deferred: 5, overflowed: 2, byAccount: 0 }]);
   });
 
   it('when disabled, accounts but defers nothing', () => {
@@ -202,5 +202,126 @@ describe('the serving thread share', () => {
     expect(heavy.usageMs).toBeGreaterThan(light.usageMs);
     for (let i = 0; i < 20; i++) expect(t.share.admit(heavy)).toBeNull();
     expect(heavy.deferred).toBe(0);
+  });
+});
+
+/**
+ * Drive groups of workers through `windows` windows of 10 ms at `busy` utilization: each window
+ * every worker of a group is charged `units` entries that finish at once.
+ */
+function loadGroups(t: ReturnType<typeof fakeShare>, groups: [ShareAccount[], number][], windows: number, busy: number) {
+  for (let w = 0; w < windows; w++) {
+    for (const [workers, units] of groups) {
+      for (const worker of workers) {
+        for (let i = 0; i < units; i++) {
+          expect(t.share.admit(worker)).toBeNull();
+          t.share.finished(worker);
+        }
+      }
+    }
+    t.advance(10, busy);
+  }
+}
+
+/** Eight workers of one account, each a little under the fair share per worker, and two workers
+ *  of another account, each a little over it (units a window: 8 x 4 against 2 x 5). */
+function spreadAccount(options: ServingShareOptions = {}, attackerAccount = 'attacker', neighbourAccount = 'neighbour') {
+  const t = fakeShare(options);
+  const spread = Array.from({ length: 8 }, (_, i) => t.share.account(`spread${i}`, attackerAccount));
+  const neighbours = [t.share.account('n0', neighbourAccount), t.share.account('n1', neighbourAccount)];
+  loadGroups(t, [[spread, 4], [neighbours, 5]], 20, 0.9);
+  return { t, spread, neighbours };
+}
+
+describe('the serving thread share, per account', () => {
+  it("limits an account's workers when the account is over its share, though none of them is over its own", () => {
+    const { t, spread, neighbours } = spreadAccount();
+    expect(spread.filter((w) => w.limited)).toHaveLength(0);
+    expect(spread[0].tenant.limited).toBe(true);
+    expect(neighbours[0].tenant.limited).toBe(false);
+    // the floor counts the account's entries running, over all its workers: one running in each of
+    // four workers, and the fifth worker's first entry waits
+    for (let i = 0; i < 4; i++) expect(t.share.admit(spread[i])).toBeNull();
+    expect(enter(t.share, spread[4]).deferred).toBe(true);
+    expect(enter(t.share, spread[5]).deferred).toBe(true);
+    expect(spread[4].deferred + spread[5].deferred).toBe(2);
+    // the other account's workers (over their fair share per worker, but with nothing running) enter
+    for (const n of neighbours) expect(t.share.admit(n)).toBeNull();
+    expect(neighbours[0].deferred + neighbours[1].deferred).toBe(0);
+  });
+
+  it('with one account (a single-tenant install) the account level never limits: per worker as before', () => {
+    const { t, spread } = spreadAccount({}, '', '');
+    expect(spread[0].tenant.limited).toBe(false);
+    expect(spread.filter((w) => w.limited)).toHaveLength(0);
+    for (let i = 0; i < 4; i++) expect(t.share.admit(spread[i])).toBeNull();
+    for (let i = 0; i < 8; i++) expect(t.share.admit(spread[4])).toBeNull();
+    expect(t.share.counts()).toEqual([]);
+  });
+
+  it('refuses past the queue bound naming the account when the account is what limited the worker', () => {
+    const { t, spread } = spreadAccount({ maxQueue: 2 });
+    for (let i = 0; i < 4; i++) t.share.admit(spread[i]);
+    expect(enter(t.share, spread[4]).deferred).toBe(true);
+    expect(enter(t.share, spread[4]).deferred).toBe(true);
+    expect(() => t.share.admit(spread[4])).toThrow(ShareOverflowError);
+    expect(() => t.share.admit(spread[4])).toThrow('account "attacker" is over its share of the serving thread and its worker "spread4" has 2 requests waiting already');
+    expect(t.share.counts()).toEqual([{ worker: 'spread4', deferred: 2, overflowed: 2, byAccount: 2 }]);
+  });
+
+  it("releases an account-limited worker's deferred entries in order, all of them once the thread is not saturated", async () => {
+    const { t, spread } = spreadAccount();
+    for (let i = 0; i < 4; i++) t.share.admit(spread[i]);
+    const order: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const wait = t.share.admit(spread[6]);
+      expect(wait).not.toBeNull();
+      void wait!.then(() => order.push(i));
+    }
+    t.advance(30, 0);
+    while (t.pendingTicks()) {
+      t.advance(1, 0);
+      t.tick();
+    }
+    await flush();
+    expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(t.share.waitingEntries).toBe(0);
+  });
+});
+
+describe('an entry with a wait bound of its own (an event with a short wall limit)', () => {
+  it('runs by its own bound, with everything queued before it and in order; what came after waits on', async () => {
+    const t = fakeShare({ limitedShare: 0.000001 });
+    const heavy = t.share.account('heavy');
+    const light = t.share.account('light');
+    for (let i = 0; i < 8; i++) t.share.admit(heavy);
+    load(t, heavy, light, 20, 0.95);
+    const order: string[] = [];
+    const queue = (name: string, maxWaitMs?: number) => {
+      const wait = t.share.admit(heavy, 1, maxWaitMs);
+      expect(wait).not.toBeNull();
+      void wait!.then(() => order.push(name));
+    };
+    queue('a');
+    queue('b', 20);
+    queue('c');
+    queue('d', 500);
+    for (let i = 0; i < 19; i++) {
+      t.advance(1, 1);
+      t.tick();
+    }
+    await flush();
+    expect(order).toEqual([]);
+    t.advance(2, 1);
+    t.tick();
+    await flush();
+    expect(order).toEqual(['a', 'b']);
+    for (let i = 0; i < 480; i++) {
+      t.advance(1, 1);
+      t.tick();
+    }
+    await flush();
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+    expect(t.share.waitingEntries).toBe(0);
   });
 });

@@ -30,6 +30,9 @@ export interface ObjectHostRuntime {
   track(name: string): { done(): void };
   /** why the worker's events are refused now (quarantined by the supervisor), or undefined */
   refusal(name: string): string | undefined;
+  /** the event's turn on the serving thread (serving-share.ts): null to start now, else a promise
+   *  of undefined when it may, or of the refusal's text; `finish` once the event is over */
+  shareTurn?(name: string, maxWaitMs: number | undefined): { turn: Promise<string | undefined> | null; finish(): void };
   logger: Logger;
 }
 
@@ -147,11 +150,22 @@ export class ObjectHost {
     if (!def || (def.account ?? '') !== target.account) return { loadError: `no worker named "${target.script}" is deployed` };
     const refusal = this.runtime.refusal(target.script);
     if (refusal !== undefined) return { loadError: refusal };
+    // Deferred while its worker is over its share of a saturated serving thread: the worker's
+    // queue is first in, first out, so one object's events still start in the order they came.
+    const share = this.runtime.shareTurn?.(target.script, options?.wallMs);
+    if (share?.turn) {
+      const refused = await share.turn;
+      if (refused !== undefined) {
+        share.finish();
+        return { loadError: refused };
+      }
+    }
     const running = this.runtime.track(target.script);
     try {
       return await this.deliverTo(target, def, kind, payload, requestId, place, trigger, options);
     } finally {
       running.done();
+      share?.finish();
     }
   }
 
