@@ -50,6 +50,9 @@ const ALL = {
   'urgent-refill': { pool: {} },
   'one-build-at-a-time': { pool: { parallelBuilds: 1 } },
   'max-256': { pool: { max: 256 } },
+  // issue 23 round 9: refills built in the normal class of isolated-vm's threads (as before patch
+  // 14), against the default (the background class)
+  'normal-class-builds': { pool: { backgroundBuilds: false } },
   // issue 23 round 8: the pool holds every isolate a pass takes and builds none during the pass
   // (refills held until it ends): what the cold starts cost with no build competing for the cores
   'frozen-pool': { frozen: true, pool: { min: 310, max: 310 } },

@@ -30,6 +30,9 @@ export interface PoolOptions {
   urgentRefill?: boolean;
   /** warm-up rounds per pooled isolate (default WARM_UP_ROUNDS; bench A/Bs) */
   warmUpRounds?: number;
+  /** false: refills are built in the normal class of isolated-vm's threads, not the background
+   *  class (ablation; see addOne) */
+  backgroundBuilds?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -106,7 +109,11 @@ export class IsolatePool {
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();
-    if (isolate) return isolate;
+    if (isolate) {
+      // built in the background class; a worker's tasks are somebody's request
+      isolate.setBackground(false);
+      return isolate;
+    }
     this.misses++;
     this.created++;
     return ReadyIsolate.create(this.source, memoryMb);
@@ -163,7 +170,10 @@ export class IsolatePool {
     let isolate: ReadyIsolate;
     let warmed = false;
     try {
-      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb);
+      // Nobody waits for a refill, and cold starts' crossings do: the build (the spawner's task
+      // that deserializes, then the new isolate's boot and warm-up) runs in the background class
+      // of isolated-vm's threads, below the crossings (patch 14; bench/README.md, issue 23 round 9).
+      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.options.backgroundBuilds !== false });
       this.created++;
       // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
       // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's
