@@ -54,7 +54,6 @@ const ALL = {
   // 14), against the default (the background class)
   'normal-class-builds': { pool: { backgroundBuilds: false } },
   'background-builds': { pool: { backgroundBuilds: true } },
-  'background-unless-behind': { pool: { backgroundBuilds: 'unless-behind' } },
   // issue 23 round 8: the pool holds every isolate a pass takes and builds none during the pass
   // (refills held until it ends): what the cold starts cost with no build competing for the cores
   'frozen-pool': { frozen: true, pool: { min: 310, max: 310 } },

@@ -30,10 +30,9 @@ export interface PoolOptions {
   urgentRefill?: boolean;
   /** warm-up rounds per pooled isolate (default WARM_UP_ROUNDS; bench A/Bs) */
   warmUpRounds?: number;
-  /** which class of isolated-vm's threads builds refills (see addOne): true, the background
-   *  class; 'unless-behind', the background class unless cold starts are outrunning the pool
-   *  (then the normal class); false, the normal class */
-  backgroundBuilds?: boolean | 'unless-behind';
+  /** false: refills are built in the normal class of isolated-vm's threads, not the background
+   *  class (ablation; see addOne) */
+  backgroundBuilds?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -174,7 +173,7 @@ export class IsolatePool {
       // Nobody waits for a refill, and cold starts' crossings do: the build (the spawner's task
       // that deserializes, then the new isolate's boot and warm-up) runs in the background class
       // of isolated-vm's threads, below the crossings (patch 14; bench/README.md, issue 23 round 9).
-      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.buildsInBackground() });
+      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.options.backgroundBuilds !== false });
       this.created++;
       // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
       // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's
@@ -203,11 +202,6 @@ export class IsolatePool {
       );
     }
     this.ready.push(isolate);
-  }
-
-  private buildsInBackground(): boolean {
-    const mode = this.options.backgroundBuilds ?? true;
-    return mode === 'unless-behind' ? !this.behind() : mode;
   }
 
   private countTake(): void {
