@@ -598,11 +598,13 @@ function patchGuestThreadNice() {
     'src/lib/thread_pool.cc',
     'std::thread tmp_thread{[=]() { entry(false, param); }};',
     'std::thread tmp_thread{[=]() { lower_guest_thread_priority(); entry(false, param); }};',
+    'lower_thread_priority(in_background); entry(false, param);', // patch 14 rewrites it
   ) || changed;
   changed = edit(
     'src/lib/thread_pool.cc',
     '  data.thread = std::thread{[this, &data]() {\n    std::unique_lock<std::mutex> lock{mutex};',
     '  data.thread = std::thread{[this, &data]() {\n    lower_guest_thread_priority();\n    std::unique_lock<std::mutex> lock{mutex};',
+    '  data.thread = std::thread{[this, &data]() {\n    lower_thread_priority(background);\n', // patch 14 rewrites it
   ) || changed;
   return changed;
 }
@@ -800,8 +802,8 @@ function patchBackgroundThreads() {
   // The option, on new Isolate and on spawnIsolate.
   changed = edit(
     'src/module/isolate_handle.cc',
-    '\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
-    '\tsize_t copy_limit = 0;\n\tbool background = false;\n\tbool inspector = false;\n',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
+    '\tbool background = false; // cinder (patch 14)\n\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
   ) || changed;
   changed = edit(
     'src/module/isolate_handle.cc',
@@ -811,12 +813,12 @@ function patchBackgroundThreads() {
   changed = edit(
     'src/module/isolate_handle.cc',
     '\tenv->copy_limit = copy_limit;\n\tenv->error_handler = error_handler;\n',
-    '\tenv->copy_limit = copy_limit;\n\tenv->background = background;\n\tenv->error_handler = error_handler;\n',
+    '\tenv->background = background;\n\tenv->copy_limit = copy_limit;\n\tenv->error_handler = error_handler;\n',
   ) || changed;
   changed = edit(
     'src/module/isolate_handle.cc',
-    '\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
-    '\tsize_t copy_limit = 0;\n\tbool background = false;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+    '\tbool background = false; // cinder (patch 14)\n\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
   ) || changed;
   changed = edit(
     'src/module/isolate_handle.cc',
@@ -826,13 +828,13 @@ function patchBackgroundThreads() {
   changed = edit(
     'src/module/isolate_handle.cc',
     '\t\tenv->copy_limit = copy_limit;\n\t\tenv->error_handler = std::move(error_handler);\n',
-    '\t\tenv->copy_limit = copy_limit;\n\t\tenv->background = background;\n\t\tenv->error_handler = std::move(error_handler);\n',
+    '\t\tenv->background = background;\n\t\tenv->copy_limit = copy_limit;\n\t\tenv->error_handler = std::move(error_handler);\n',
   ) || changed;
   // The method.
   changed = edit(
     'src/module/isolate_handle.cc',
-    '\tenv->DisallowCodeGeneration();\n\treturn Undefined(Isolate::GetCurrent());\n}\n',
-    '\tenv->DisallowCodeGeneration();\n\treturn Undefined(Isolate::GetCurrent());\n}\n\n// cinder (patch 14): the class (background or not) of the isolate\'s next tasks\nauto IsolateHandle::SetBackground(bool background) -> Local<Value> {\n\tauto env = this->isolate->GetIsolate();\n\tif (!env) {\n\t\tthrow RuntimeGenericError("Isolate is disposed");\n\t}\n\tenv->background = background;\n\treturn Undefined(Isolate::GetCurrent());\n}\n',
+    '// cinder (patch 8): from now on eval() and new Function() throw',
+    '// cinder (patch 14): the class (background or not) of the isolate\'s next tasks\nauto IsolateHandle::SetBackground(bool background) -> Local<Value> {\n\tauto env = this->isolate->GetIsolate();\n\tif (!env) {\n\t\tthrow RuntimeGenericError("Isolate is disposed");\n\t}\n\tenv->background = background;\n\treturn Undefined(Isolate::GetCurrent());\n}\n\n// cinder (patch 8): from now on eval() and new Function() throw',
   ) || changed;
   changed = edit(
     'src/module/isolate_handle.cc',
