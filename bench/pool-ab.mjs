@@ -50,8 +50,8 @@ const ALL = {
   'urgent-refill': { pool: {} },
   'one-build-at-a-time': { pool: { parallelBuilds: 1 } },
   'max-256': { pool: { max: 256 } },
-  // issue 23 round 9: refills built in the normal class of isolated-vm's threads (as before patch
-  // 14), against the default (the background class)
+  // issue 23 round 9: refills built in the normal class of isolated-vm's threads (the default),
+  // against the background class (patch 14)
   'normal-class-builds': { pool: { backgroundBuilds: false } },
   'background-builds': { pool: { backgroundBuilds: true } },
   // issue 23 round 8: the pool holds every isolate a pass takes and builds none during the pass

@@ -30,8 +30,9 @@ export interface PoolOptions {
   urgentRefill?: boolean;
   /** warm-up rounds per pooled isolate (default WARM_UP_ROUNDS; bench A/Bs) */
   warmUpRounds?: number;
-  /** false: refills are built in the normal class of isolated-vm's threads, not the background
-   *  class (ablation; see addOne) */
+  /** true: refills are built in the background class of isolated-vm's threads (patch 14), below
+   *  the cold starts' crossings. Off by default: on a loaded machine it cut the bring-up p99 in
+   *  three A/Bs of four but missed the pool 2-4x as often (bench/README.md, round 9). */
   backgroundBuilds?: boolean;
 }
 
@@ -110,8 +111,8 @@ export class IsolatePool {
     this.scheduleRefill();
     const isolate = this.ready.pop();
     if (isolate) {
-      // built in the background class; a worker's tasks are somebody's request
-      isolate.setBackground(false);
+      // perhaps built in the background class (backgroundBuilds); a worker's tasks are somebody's request
+      if (this.options.backgroundBuilds === true) isolate.setBackground(false);
       return isolate;
     }
     this.misses++;
@@ -170,10 +171,10 @@ export class IsolatePool {
     let isolate: ReadyIsolate;
     let warmed = false;
     try {
-      // Nobody waits for a refill, and cold starts' crossings do: the build (the spawner's task
-      // that deserializes, then the new isolate's boot and warm-up) runs in the background class
-      // of isolated-vm's threads, below the crossings (patch 14; bench/README.md, issue 23 round 9).
-      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.options.backgroundBuilds !== false });
+      // backgroundBuilds: nobody waits for a refill and cold starts' crossings do, so the build
+      // (the spawner's task that deserializes, then the new isolate's boot and warm-up) may run
+      // in the background class of isolated-vm's threads, below the crossings (patch 14).
+      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.options.backgroundBuilds === true });
       this.created++;
       // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
       // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's

@@ -197,7 +197,11 @@ export class ReadyIsolate {
    *  background class (below the normal one by CINDER_BACKGROUND_THREAD_NICE) or the normal one. */
   setBackground(background: boolean): void {
     if (this.isolate.isDisposed) return;
-    (this.isolate as ClassedIsolate).setBackground(background);
+    try {
+      (this.isolate as ClassedIsolate).setBackground(background);
+    } catch {
+      // disposed under us (its memory limit): no more tasks to send anywhere
+    }
   }
 
   /** From now on eval() and new Function() throw an EvalError in this isolate (isolated-vm as
