@@ -105,8 +105,12 @@ export class IsolatePool {
 
   /** A ready isolate for a worker with this memory limit: from the pool when possible, else made
    *  now, on isolated-vm's threads like the pool's own (never on the thread that serves requests). */
-  async take(memoryMb: number): Promise<ReadyIsolate> {
-    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.create(this.source, memoryMb, { inspector: this.options.inspector });
+  async take(memoryMb: number, options: { background?: boolean } = {}): Promise<ReadyIsolate> {
+    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.create(this.source, memoryMb, { inspector: this.options.inspector, background: options.background });
+    // A worker in the background class (it breached its CPU limit: background-class.ts) builds
+    // its own isolate in that class, inline: a tenant whose every request recycles its isolate
+    // neither drains the pool nor makes it refill at everyone else's priority.
+    if (options.background && !this.options.inspector) return ReadyIsolate.create(this.source, memoryMb, { background: true });
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();

@@ -250,7 +250,7 @@ export class Runtime {
    */
   private async startDetached(def: WorkerDefinition): Promise<WorkerInstance> {
     this.coldStarts++;
-    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb);
+    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb, { background: this.background.has(def.name) });
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
@@ -440,7 +440,7 @@ export class Runtime {
     const useSnapshot = this.snapshots?.preferred(def) ?? false;
     if (useSnapshot) await this.snapshots!.prepare(def, memoryMb);
     const fromSnapshot = useSnapshot ? this.snapshots!.take(def, memoryMb) : undefined;
-    const ready = fromSnapshot ?? (await this.pool.take(memoryMb));
+    const ready = fromSnapshot ?? (await this.pool.take(memoryMb, { background: this.background.has(def.name) }));
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;

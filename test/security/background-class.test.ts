@@ -71,8 +71,12 @@ describe('a worker that breaches its CPU limit runs in the background class of i
     // Each breach ended the attacker's isolate. Its next one (a new version that answers, as a
     // tenant might deploy to get out) still runs in the background class, and is served; the
     // neighbour's is in the normal class.
+    // It is built for it in that class too, not taken from the pool (whose refills would run at
+    // everyone else's priority).
+    const taken = server.runtime.poolStats().taken;
     server.deploy('spin', `export default { fetch() { return new Response('calm now') } }`);
     expect((await server.request('spin')).text).toBe('calm now');
+    expect(server.runtime.poolStats().taken).toBe(taken);
     const spinIsolates = server.runtime.instancesOf('spin');
     expect(spinIsolates.length).toBeGreaterThan(0);
     expect(spinIsolates.map((instance) => instance.inBackgroundClass)).toEqual(spinIsolates.map(() => true));
