@@ -50,6 +50,10 @@ const ALL = {
   'urgent-refill': { pool: {} },
   'one-build-at-a-time': { pool: { parallelBuilds: 1 } },
   'max-256': { pool: { max: 256 } },
+  // issue 23 round 9: refills built in the normal class of isolated-vm's threads (the default),
+  // against the background class (patch 14)
+  'normal-class-builds': { pool: { backgroundBuilds: false } },
+  'background-builds': { pool: { backgroundBuilds: true } },
   // issue 23 round 8: the pool holds every isolate a pass takes and builds none during the pass
   // (refills held until it ends): what the cold starts cost with no build competing for the cores
   'frozen-pool': { frozen: true, pool: { min: 310, max: 310 } },

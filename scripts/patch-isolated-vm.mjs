@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Thirteen changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Fourteen changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -93,6 +93,17 @@
 //    ArrayBuffers and typed arrays are copied without the serializer, byte for byte as the isolate
 //    holds them (its memory limit bounds them), and are not counted against it. One comparison per
 //    buffer growth; a copy that never grows past half the limit is allocated as before.
+// And one so work nobody is waiting for yields to work somebody is:
+// 14. A second set of pool threads, the background class, whose threads lower their own priority
+//    by CINDER_BACKGROUND_THREAD_NICE more than patch 12's (read once; capped at nice 19; unset or
+//    0: the same priority as the others, so the class changes nothing). A thread may raise its nice
+//    value but never lower it again, so one thread cannot move between classes: each class has its
+//    own threads (as many as the first set), its own one-off threads when they are all busy, and its
+//    own affinity bookkeeping per isolate. The isolate option `background` (new Isolate and
+//    spawnIsolate) and the method `isolate.setBackground(bool)` choose the class the isolate's next
+//    tasks are dispatched to; a task already running keeps its thread (and so does any work queued
+//    while it runs, which the same task picks up). spawnIsolate builds the new isolate in a task of
+//    the isolate it is called on, so that one's class decides where the deserializing runs.
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
 // denies both their own install scripts: those would build for whichever Node headers npm's
@@ -587,11 +598,13 @@ function patchGuestThreadNice() {
     'src/lib/thread_pool.cc',
     'std::thread tmp_thread{[=]() { entry(false, param); }};',
     'std::thread tmp_thread{[=]() { lower_guest_thread_priority(); entry(false, param); }};',
+    'lower_thread_priority(in_background); entry(false, param);', // patch 14 rewrites it
   ) || changed;
   changed = edit(
     'src/lib/thread_pool.cc',
     '  data.thread = std::thread{[this, &data]() {\n    std::unique_lock<std::mutex> lock{mutex};',
     '  data.thread = std::thread{[this, &data]() {\n    lower_guest_thread_priority();\n    std::unique_lock<std::mutex> lock{mutex};',
+    '  data.thread = std::thread{[this, &data]() {\n    lower_thread_priority(background);\n', // patch 14 rewrites it
   ) || changed;
   return changed;
 }
@@ -714,6 +727,128 @@ function patchCopyLimit() {
   return changed;
 }
 
+// Patch 14: see the header.
+const THREAD_PRIORITY = `namespace {
+// cinder (patch 14): the background class's threads go CINDER_BACKGROUND_THREAD_NICE lower still
+void lower_thread_priority(bool background) {
+#ifdef __linux__
+	static const int guest = [] {
+		const char* value = std::getenv("CINDER_GUEST_THREAD_NICE");
+		const int parsed = value == nullptr ? 0 : std::atoi(value);
+		return parsed < 0 ? 0 : (parsed > 19 ? 19 : parsed);
+	}();
+	static const int extra = [] {
+		const char* value = std::getenv("CINDER_BACKGROUND_THREAD_NICE");
+		const int parsed = value == nullptr ? 0 : std::atoi(value);
+		return parsed < 0 ? 0 : (parsed > 19 ? 19 : parsed);
+	}();
+	const int nice = guest + (background ? extra : 0);
+	if (nice == 0) return;
+	const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+	const int current = getpriority(PRIO_PROCESS, tid);
+	setpriority(PRIO_PROCESS, tid, current + nice > 19 ? 19 : current + nice);
+#else
+	static_cast<void>(background);
+#endif
+}
+} // namespace
+`;
+
+function patchBackgroundThreads() {
+  let changed = false;
+  changed = edit(
+    'src/lib/thread_pool.h',
+    '\t\texplicit thread_pool_t(size_t desired_size) noexcept : desired_size{desired_size} {}\n',
+    '\t\t// cinder (patch 14): `background`: this set\'s threads run CINDER_BACKGROUND_THREAD_NICE lower\n\t\texplicit thread_pool_t(size_t desired_size, bool background = false) noexcept : desired_size{desired_size}, background{background} {}\n',
+  ) || changed;
+  changed = edit(
+    'src/lib/thread_pool.h',
+    '\t\tsize_t desired_size;\n\t\tsize_t rr = 0;\n',
+    '\t\tsize_t desired_size;\n\t\tbool background = false;\n\t\tsize_t rr = 0;\n',
+  ) || changed;
+  changed = edit('src/lib/thread_pool.cc', '} // namespace\n\nnamespace ivm {\n', '} // namespace\n\n' + THREAD_PRIORITY + '\nnamespace ivm {\n', '// cinder (patch 14): the background class') || changed;
+  changed = edit(
+    'src/lib/thread_pool.cc',
+    'std::thread tmp_thread{[=]() { lower_guest_thread_priority(); entry(false, param); }};',
+    'const bool in_background = background;\n\t\t\t\tstd::thread tmp_thread{[=]() { lower_thread_priority(in_background); entry(false, param); }};',
+  ) || changed;
+  changed = edit(
+    'src/lib/thread_pool.cc',
+    '  data.thread = std::thread{[this, &data]() {\n    lower_guest_thread_priority();\n',
+    '  data.thread = std::thread{[this, &data]() {\n    lower_thread_priority(background);\n',
+  ) || changed;
+  // patch 12's function is now unused; keep the compiler quiet about it
+  changed = edit('src/lib/thread_pool.cc', 'namespace {\nvoid lower_guest_thread_priority() {', 'namespace {\n[[maybe_unused]] void lower_guest_thread_priority() {') || changed;
+  changed = edit(
+    'src/isolate/scheduler.cc',
+    '\tthread_pool_t thread_pool{std::thread::hardware_concurrency() + 1};\n',
+    '\tthread_pool_t thread_pool{std::thread::hardware_concurrency() + 1};\n\t// cinder (patch 14): the background class\n\tthread_pool_t background_thread_pool{std::thread::hardware_concurrency() + 1, true};\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/scheduler.cc',
+    'void IsolatedScheduler::SendWake() {\n\tthread_pool.exec(thread_affinity, [](bool pool_thread, void* param) {',
+    'void IsolatedScheduler::SendWake() {\n\t// cinder (patch 14): the class the isolate is in now; a task already running keeps its thread\n\tconst bool background = env.background.load();\n\t(background ? background_thread_pool : thread_pool).exec(background ? background_affinity : thread_affinity, [](bool pool_thread, void* param) {',
+  ) || changed;
+  changed = edit(
+    'src/isolate/scheduler.h',
+    '\t\tthread_pool_t::affinity_t thread_affinity;\n',
+    '\t\tthread_pool_t::affinity_t thread_affinity;\n\t\t// cinder (patch 14): the background class\'s threads this isolate ran on\n\t\tthread_pool_t::affinity_t background_affinity;\n',
+  ) || changed;
+  changed = edit(
+    'src/isolate/environment.h',
+    '\t\tsize_t copy_limit = 0;\n',
+    '\t\tsize_t copy_limit = 0;\n\t\t// cinder (patch 14): whether this isolate\'s next tasks go to the background class\'s threads\n\t\tstd::atomic<bool> background{false};\n',
+  ) || changed;
+  // The option, on new Isolate and on spawnIsolate.
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
+    '\tbool background = false; // cinder (patch 14)\n\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tbool inspector = false;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\tinspector = ReadOption<bool>(options, StringTable::Get().inspector, false);\n\t\tcopy_limit = ReadCopyLimit(options);\n',
+    '\t\tinspector = ReadOption<bool>(options, StringTable::Get().inspector, false);\n\t\tcopy_limit = ReadCopyLimit(options);\n\t\tbackground = ReadOption<bool>(options, "background", false);\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tenv->copy_limit = copy_limit;\n\tenv->error_handler = error_handler;\n',
+    '\tenv->background = background;\n\tenv->copy_limit = copy_limit;\n\tenv->error_handler = error_handler;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+    '\tbool background = false; // cinder (patch 14)\n\tsize_t memory_limit = 128;\n\tsize_t copy_limit = 0;\n\tshared_ptr<v8::BackingStore> snapshot_blob;\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\t\tthrow RuntimeTypeError("`inspector` is not available for spawnIsolate");\n\t\t}\n\t\tcopy_limit = ReadCopyLimit(options);\n',
+    '\t\t\tthrow RuntimeTypeError("`inspector` is not available for spawnIsolate");\n\t\t}\n\t\tcopy_limit = ReadCopyLimit(options);\n\t\tbackground = ReadOption<bool>(options, "background", false);\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\tenv->copy_limit = copy_limit;\n\t\tenv->error_handler = std::move(error_handler);\n',
+    '\t\tenv->background = background;\n\t\tenv->copy_limit = copy_limit;\n\t\tenv->error_handler = std::move(error_handler);\n',
+  ) || changed;
+  // The method.
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '// cinder (patch 8): from now on eval() and new Function() throw',
+    '// cinder (patch 14): the class (background or not) of the isolate\'s next tasks\nauto IsolateHandle::SetBackground(bool background) -> Local<Value> {\n\tauto env = this->isolate->GetIsolate();\n\tif (!env) {\n\t\tthrow RuntimeGenericError("Isolate is disposed");\n\t}\n\tenv->background = background;\n\treturn Undefined(Isolate::GetCurrent());\n}\n\n// cinder (patch 8): from now on eval() and new Function() throw',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.cc',
+    '\t\t"disallowCodeGeneration", MemberFunction<decltype(&IsolateHandle::DisallowCodeGeneration), &IsolateHandle::DisallowCodeGeneration>{},\n',
+    '\t\t"disallowCodeGeneration", MemberFunction<decltype(&IsolateHandle::DisallowCodeGeneration), &IsolateHandle::DisallowCodeGeneration>{},\n\t\t"setBackground", MemberFunction<decltype(&IsolateHandle::SetBackground), &IsolateHandle::SetBackground>{},\n',
+  ) || changed;
+  changed = edit(
+    'src/module/isolate_handle.h',
+    '\t\tauto DisallowCodeGeneration() -> v8::Local<v8::Value>;\n',
+    '\t\tauto DisallowCodeGeneration() -> v8::Local<v8::Value>;\n\t\tauto SetBackground(bool background) -> v8::Local<v8::Value>;\n',
+  ) || changed;
+  return changed;
+}
+
 function findNodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp;
   const candidates = [];
@@ -763,7 +898,7 @@ function build(name, dir, level, addon) {
  *  naming the file, when a patch finds neither its target nor its result. */
 export function applyPatches(dir) {
   ivmDir = dir;
-  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice(), patchCopyLimit()];
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice(), patchCopyLimit(), patchBackgroundThreads()];
   return results.some(Boolean);
 }
 

@@ -26,6 +26,9 @@
 //   cinder_serving_share_refused_total{worker}        entries refused (503): its deferred queue was full
 //   cinder_serving_share_deferred_by_account_total{worker}  of those deferred, the ones its account's
 //                                                     share held back (the worker within its own)
+//   cinder_background_workers                         workers whose isolates run in the background
+//                                                     class of isolate threads now (a CPU breach)
+//   cinder_background_moves_total{worker}             times a worker was moved to that class
 //   cinder_supervisor_restarts_total{reason}          restarts of serving processes (exit, hang)
 //   cinder_serving_processes                          serving processes running now (supervised)
 //   every series carries node="<--node-id>"; with --processes N one scrape answers for every
@@ -60,7 +63,7 @@ export interface MetricsOptions {
 export type MetricsJSON = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** What the metrics read from the runtime (a Runtime, or a stand-in in tests). */
-type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'> & Partial<Pick<Runtime, 'liveObjects' | 'share'>>;
+type RuntimeView = Pick<Runtime, 'onInvocation' | 'coldStartsByWorker' | 'evictions' | 'liveIsolates' | 'isolatesAwaitingDispose' | 'isolatesOf' | 'poolStats' | 'workers'> & Partial<Pick<Runtime, 'liveObjects' | 'share' | 'background'>>;
 
 type Labels = Record<string, string>;
 interface ExportedValue {
@@ -203,6 +206,16 @@ export class Metrics {
       );
       customMetric(this.registry, 'cinder_serving_share_deferred_by_account_total', "Of a worker's deferred entries, those its account's share of the serving thread held back (the worker itself within its own share).", 'counter', () =>
         share.counts().map(({ worker, byAccount }) => ({ labels: { worker }, value: byAccount })),
+      );
+    }
+
+    const background = runtime.background;
+    if (background) {
+      customMetric(this.registry, 'cinder_background_workers', 'Workers whose isolates run in the background class of isolate threads now: they breached their CPU limit and have not been calm since (background-class.ts).', 'gauge', () => [
+        { labels: {}, value: background.count() },
+      ]);
+      customMetric(this.registry, 'cinder_background_moves_total', 'Times a worker was moved to the background class of isolate threads (a CPU-limit breach while it was not there).', 'counter', () =>
+        background.counts().map(({ worker, moves }) => ({ labels: { worker }, value: moves })),
       );
     }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { packageRoot } from './paths.js';
-import { DEFAULT_GUEST_THREAD_NICE } from './thread-priority.js';
+import { DEFAULT_BACKGROUND_THREAD_NICE, DEFAULT_GUEST_THREAD_NICE } from './thread-priority.js';
 
 const requireHere = createRequire(import.meta.url);
 
@@ -39,5 +39,7 @@ if (problem) throw new Error(problem);
 // Guest code runs below the serving thread (patch 12): the addon reads CINDER_GUEST_THREAD_NICE
 // when its first thread starts, after this module has loaded (thread-priority.ts).
 process.env.CINDER_GUEST_THREAD_NICE ??= String(DEFAULT_GUEST_THREAD_NICE);
+// and the background class below them (patch 14)
+process.env.CINDER_BACKGROUND_THREAD_NICE ??= String(DEFAULT_BACKGROUND_THREAD_NICE);
 
 export default ivm;

@@ -30,6 +30,10 @@ export interface PoolOptions {
   urgentRefill?: boolean;
   /** warm-up rounds per pooled isolate (default WARM_UP_ROUNDS; bench A/Bs) */
   warmUpRounds?: number;
+  /** true: refills are built in the background class of isolated-vm's threads (patch 14), below
+   *  the cold starts' crossings. Off by default: on a loaded machine it cut the bring-up p99 in
+   *  three A/Bs of four but missed the pool 2-4x as often (bench/README.md, round 9). */
+  backgroundBuilds?: boolean;
 }
 
 export const DEFAULT_POOL: PoolOptions = { min: 4, max: 64, memoryMb: 128, enabled: true };
@@ -101,12 +105,20 @@ export class IsolatePool {
 
   /** A ready isolate for a worker with this memory limit: from the pool when possible, else made
    *  now, on isolated-vm's threads like the pool's own (never on the thread that serves requests). */
-  async take(memoryMb: number): Promise<ReadyIsolate> {
-    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.create(this.source, memoryMb, { inspector: this.options.inspector });
+  async take(memoryMb: number, options: { background?: boolean } = {}): Promise<ReadyIsolate> {
+    if (!this.options.enabled || memoryMb !== this.options.memoryMb) return ReadyIsolate.create(this.source, memoryMb, { inspector: this.options.inspector, background: options.background });
+    // A worker in the background class (it breached its CPU limit: background-class.ts) builds
+    // its own isolate in that class, inline: a tenant whose every request recycles its isolate
+    // neither drains the pool nor makes it refill at everyone else's priority.
+    if (options.background && !this.options.inspector) return ReadyIsolate.create(this.source, memoryMb, { background: true });
     this.countTake();
     this.scheduleRefill();
     const isolate = this.ready.pop();
-    if (isolate) return isolate;
+    if (isolate) {
+      // perhaps built in the background class (backgroundBuilds); a worker's tasks are somebody's request
+      if (this.options.backgroundBuilds === true) isolate.setBackground(false);
+      return isolate;
+    }
     this.misses++;
     this.created++;
     return ReadyIsolate.create(this.source, memoryMb);
@@ -163,7 +175,10 @@ export class IsolatePool {
     let isolate: ReadyIsolate;
     let warmed = false;
     try {
-      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb);
+      // backgroundBuilds: nobody waits for a refill and cold starts' crossings do, so the build
+      // (the spawner's task that deserializes, then the new isolate's boot and warm-up) may run
+      // in the background class of isolated-vm's threads, below the crossings (patch 14).
+      isolate = await ReadyIsolate.create(this.source, this.options.memoryMb, { background: this.options.backgroundBuilds === true });
       this.created++;
       // Run the install and dispatch path (Request, URL, Headers, Response...) in this isolate
       // now, on isolated-vm's threads, so the cold start that takes it does not pay for V8's

@@ -31,11 +31,17 @@ function bridgeArguments(bridge: HostBridge, memoryMb: number): unknown[] {
 
 /** isolated-vm's options as patched (scripts/patch-isolated-vm.mjs, 13): `copyLimit` bounds every
  *  serialized copy out of the isolate (op arguments, answers to the host's calls), in bytes. */
-type IsolateOptions = ivm.IsolateOptions & { copyLimit?: number };
+type IsolateOptions = ivm.IsolateOptions & { copyLimit?: number; background?: boolean };
 
-function isolateOptions(source: IsolateSource, memoryMb: number): IsolateOptions {
+/** isolated-vm's Isolate as patched (scripts/patch-isolated-vm.mjs, 14): `setBackground(true)`
+ *  sends its next tasks to the background class of threads (niced CINDER_BACKGROUND_THREAD_NICE
+ *  below the others), false back to the normal class; a task already running keeps its thread. */
+export type ClassedIsolate = ivm.Isolate & { setBackground(background: boolean): void };
+
+function isolateOptions(source: IsolateSource, memoryMb: number, background = false): IsolateOptions {
   return {
     memoryLimit: memoryMb,
+    background,
     // the bound the guest counts op arguments against (sandbox/bridge.ts), held inside the copy too
     copyLimit: callBytesFor(memoryMb),
     snapshot: source.kind === 'snapshot' ? source.snapshot : undefined,
@@ -59,23 +65,32 @@ function newIsolate(source: IsolateSource, memoryMb: number, inspector: boolean)
 interface Spawner extends ivm.Isolate {
   spawnIsolate(options: IsolateOptions): Promise<ivm.Isolate>;
 }
-let spawner: Spawner | null | undefined;
+/** One small isolate per thread class, on whose tasks the others are built: the task tells the
+ *  new isolate which Node thread owns it, and the spawner's class is where the deserializing runs
+ *  (patch 14). Null: the addon has no spawnIsolate. */
+const spawners = new Map<boolean, Spawner | null>();
 
-/** A new isolate without holding this thread for its construction (milliseconds, see above),
- *  where isolated-vm is patched for it; otherwise `new Isolate`. */
-function spawnIsolate(source: IsolateSource, memoryMb: number): Promise<ivm.Isolate> {
+function spawnerFor(background: boolean): Spawner | null {
+  let spawner = spawners.get(background);
   if (spawner === undefined) {
-    // One small isolate for the process, on whose task the others are built: the task tells the
-    // new isolate which Node thread owns it.
-    const candidate = new ivm.Isolate({ memoryLimit: 8 }) as Spawner;
+    const candidate = new ivm.Isolate({ memoryLimit: 8, background } as IsolateOptions) as Spawner;
     if (typeof candidate.spawnIsolate === 'function') spawner = candidate;
     else {
       candidate.dispose();
       spawner = null;
     }
+    spawners.set(background, spawner);
   }
-  if (spawner === null || spawner.isDisposed) return Promise.resolve(newIsolate(source, memoryMb, false));
-  return spawner.spawnIsolate(isolateOptions(source, memoryMb));
+  return spawner;
+}
+
+/** A new isolate without holding this thread for its construction (milliseconds, see above),
+ *  where isolated-vm is patched for it; otherwise `new Isolate`. `background`: built, and its own
+ *  tasks run, in the background class of threads until setBackground(false). */
+function spawnIsolate(source: IsolateSource, memoryMb: number, background: boolean): Promise<ivm.Isolate> {
+  const spawner = spawnerFor(background);
+  if (spawner === null || spawner.isDisposed) return Promise.resolve(new ivm.Isolate(isolateOptions(source, memoryMb, background)));
+  return spawner.spawnIsolate(isolateOptions(source, memoryMb, background));
 }
 
 /** Requests the pool runs through a fresh isolate's dispatch path before handing it out (see
@@ -134,9 +149,9 @@ export class ReadyIsolate {
    * for untrusted code); spawnIsolate cannot make one, so its isolate is constructed here (no
    * guest code runs in a constructor) and everything after that still goes off-thread.
    */
-  static async create(source: IsolateSource, memoryMb: number, options: { inspector?: boolean } = {}): Promise<ReadyIsolate> {
+  static async create(source: IsolateSource, memoryMb: number, options: { inspector?: boolean; background?: boolean } = {}): Promise<ReadyIsolate> {
     const inspector = options.inspector === true;
-    const isolate = inspector ? newIsolate(source, memoryMb, true) : await spawnIsolate(source, memoryMb);
+    const isolate = inspector ? newIsolate(source, memoryMb, true) : await spawnIsolate(source, memoryMb, options.background === true);
     try {
       const context = await isolate.createContext({ inspector });
       if (source.kind === 'code-cache') {
@@ -175,6 +190,17 @@ export class ReadyIsolate {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** Which class of isolated-vm's threads runs this isolate's next tasks (patch 14): the
+   *  background class (below the normal one by CINDER_BACKGROUND_THREAD_NICE) or the normal one. */
+  setBackground(background: boolean): void {
+    if (this.isolate.isDisposed) return;
+    try {
+      (this.isolate as ClassedIsolate).setBackground(background);
+    } catch {
+      // disposed under us (its memory limit): no more tasks to send anywhere
     }
   }
 

@@ -24,6 +24,7 @@ import type { LogLevel } from '../../protocol/wall.js';
 import type { AddonCatalog } from './addons.js';
 import { LogRate, type LogRateLimit } from './log-budget.js';
 import { lowerThreadpoolPriority } from './thread-priority.js';
+import { BackgroundClass, backgroundClassOptionsFromEnv, type BackgroundClassOptions } from './background-class.js';
 import { ServingShare, ShareOverflowError, type ShareAccount, servingShareOptionsFromEnv, type ServingShareOptions } from './serving-share.js';
 
 export interface RuntimeOptions {
@@ -48,6 +49,8 @@ export interface RuntimeOptions {
   addons?: AddonCatalog;
   /** each worker's share of the serving thread (serving-share.ts); from CINDER_SERVING_SHARE* by default */
   servingShare?: ServingShareOptions;
+  /** which workers run in the background class of isolate threads; from CINDER_BACKGROUND_* by default */
+  backgroundClass?: BackgroundClassOptions;
 }
 
 /** What bringing up (or finding) a worker's instance gave: the instance, or the load error; and
@@ -107,11 +110,14 @@ export class Runtime {
   readonly snapshots: DeploymentSnapshotIsolates | null;
   /** what each worker makes the serving thread do; defers the entries of one over its share */
   readonly share: ServingShare;
+  /** which workers' isolates run in the background class of isolate threads (a CPU breach) */
+  readonly background: BackgroundClass;
 
   private constructor(options: RuntimeOptions, source: IsolateSource) {
     this.logger = options.logger;
     this.source = source;
     this.share = new ServingShare(options.servingShare ?? servingShareOptionsFromEnv());
+    this.background = new BackgroundClass(options.backgroundClass ?? backgroundClassOptionsFromEnv());
     void lowerThreadpoolPriority();
     const isBusy = () => this.activeRequests > 0;
     // Snapshots are built on top of the base snapshot's sandbox; no inspector support in them.
@@ -159,6 +165,7 @@ export class Runtime {
       reaper: this.reaper,
       addons: options.addons,
       share: this.share,
+      background: this.background,
       eventStarted: (worker) => {
         const token = this.started(worker);
         return { done: () => this.finished(worker, token) };
@@ -256,7 +263,7 @@ export class Runtime {
    */
   private async startDetached(def: WorkerDefinition): Promise<WorkerInstance> {
     this.coldStarts++;
-    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb);
+    const ready = await this.pool.take(resolveLimits(def.limits).memoryMb, { background: this.background.has(def.name) });
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;
@@ -302,6 +309,7 @@ export class Runtime {
     const existed = this.definitions.delete(name);
     this.consoleRates.delete(name);
     this.share.forget(name);
+    this.background.forget(name);
     this.evict(name, 'deleted');
     this.objectHost?.retireWorker(name);
     return existed;
@@ -445,7 +453,7 @@ export class Runtime {
     const useSnapshot = this.snapshots?.preferred(def) ?? false;
     if (useSnapshot) await this.snapshots!.prepare(def, memoryMb);
     const fromSnapshot = useSnapshot ? this.snapshots!.take(def, memoryMb) : undefined;
-    const ready = fromSnapshot ?? (await this.pool.take(memoryMb));
+    const ready = fromSnapshot ?? (await this.pool.take(memoryMb, { background: this.background.has(def.name) }));
     const instance = new WorkerInstance(def, ready, this.host);
     ready.whenDisposed((reason) => {
       if (reason === 'cpu' || reason === 'memory') this.evictions.limit++;

@@ -16,6 +16,17 @@ let lowered: Promise<number> | null = null;
  *  threadpool gets here. The operator may set CINDER_GUEST_THREAD_NICE (0 turns it off). */
 export const DEFAULT_GUEST_THREAD_NICE = 5;
 
+/** How far below the other isolate threads the background class runs (patch 14): pool builds,
+ *  and workers that have breached a limit or are over their share of isolate CPU. The operator
+ *  may set CINDER_BACKGROUND_THREAD_NICE (0: the class runs as the others do). */
+export const DEFAULT_BACKGROUND_THREAD_NICE = 10;
+
+/** How far below the other isolate threads the background class runs (0: not at all). */
+export function backgroundThreadNice(): number {
+  const value = Number(process.env.CINDER_BACKGROUND_THREAD_NICE ?? DEFAULT_BACKGROUND_THREAD_NICE);
+  return Number.isInteger(value) ? Math.min(19, Math.max(0, value)) : 0;
+}
+
 /** How far below the serving thread guest-caused work runs (0: not at all). */
 export function guestThreadNice(): number {
   const value = Number(process.env.CINDER_GUEST_THREAD_NICE ?? DEFAULT_GUEST_THREAD_NICE);

@@ -22,6 +22,7 @@ import { cacheAfterRun, loadWorker } from './worker-loader.js';
 import { InstanceOpCall, type OpCallOwner } from './op-call.js';
 import { defaultAddons, type AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
+import type { BackgroundClass } from './background-class.js';
 import { EntryPolicy, FetchBatch } from './entry-policy.js';
 import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
@@ -70,6 +71,8 @@ export interface InstanceHost {
   eventStarted?(worker: string): { done(): void };
   /** each worker's share of the serving thread: its op calls are charged to it */
   share?: ServingShare;
+  /** which workers' isolates run in the background class of threads (background-class.ts) */
+  background?: BackgroundClass;
 }
 
 /** What an add-on event may set beyond the worker's own limits and metering. */
@@ -130,6 +133,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private readonly opState = new Map<string, unknown>();
   /** the compiled modules, kept from load until their code cache is made again after a first request */
   private modulesToCache: Map<string, ivm.Module> | undefined;
+  /** whether this isolate's tasks go to the background class of threads now (see syncClass) */
+  private inBackground = false;
   /** WebSockets whose guest end lives here, by guest socket id: the host's end once linked, null
    *  while a 101 response's socket waits for the handshake */
   private readonly sockets = new Map<number, SocketLink | null>();
@@ -151,6 +156,21 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     this.cpu = new CpuMeter(() => this.ready.isolate, this.limits.cpuMs);
     this.shareAccount = host.share?.account(def.name, def.account ?? '');
     this.heap = new HeapSampler(() => this.ready.isolate);
+    this.syncClass();
+  }
+
+  /** whether this isolate's next tasks go to the background class of isolate threads */
+  get inBackgroundClass(): boolean {
+    return this.inBackground;
+  }
+
+  /** Send this isolate's next tasks to the class of threads its worker is in now (a worker that
+   *  breached its CPU limit runs in the background class until calm; background-class.ts). */
+  private syncClass(): void {
+    const background = this.host.background?.has(this.def.name) === true;
+    if (background === this.inBackground) return;
+    this.inBackground = background;
+    this.ready.setBackground(background);
   }
 
   get isolate(): ivm.Isolate {
@@ -271,6 +291,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.host.watchdog.watch(this);
     }
     this.inFlight.set(invocation.id, invocation);
+    this.syncClass();
     this.host.onInvocationBegin?.();
     // (an untouched budget is as good as a fresh one)
     if (this.strayLogBudget.used || this.strayLogBudget.droppedLines) this.strayLogBudget = new LogBudget();
@@ -755,6 +776,10 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     culprit?.abort(limit);
     for (const invocation of this.inFlight.values()) invocation.abort(limit);
     this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit }, `worker ${this.def.name} ${new LimitExceededError(limit).message}; isolate recycled`);
+    if (limit === 'cpu' && this.host.background?.breached(this.def.name)) {
+      const calmS = this.host.background.options.calmMs / 1000;
+      this.host.logger.warn({ worker: this.def.name, background: true }, `worker ${this.def.name} runs in the background class of isolate threads until it has not breached its CPU limit for ${calmS} s`);
+    }
     this.ready.dispose(limit);
   }
 

@@ -57,10 +57,17 @@ describe('scripts/patch-isolated-vm.mjs', () => {
     expect(() => applyPatches(dir)).toThrow(/serializer_nortti\.cc has an unexpected shape/);
   });
 
-  it('the addon this checkout loads was built at the patch level package.json names (13 patches)', async () => {
+  it('the addon this checkout loads was built at the patch level package.json names (14 patches)', async () => {
     const { builtPatchLevel, expectedPatchLevel } = await import('../../src/runtime/ivm.js');
-    expect(expectedPatchLevel).toMatch(/\+guest-thread-nice-1\+copy-limit-1$/);
+    expect(expectedPatchLevel).toMatch(/\+guest-thread-nice-1\+copy-limit-1\+background-threads-1$/);
     expect(builtPatchLevel()).toBe(expectedPatchLevel);
+  });
+
+  it('fails loudly, naming scheduler.cc, when patch 14 finds neither its target nor its result', () => {
+    const dir = copyOfSources();
+    // Patch 14's dispatch undone, and the call it replaces changed as an upstream release might.
+    rewrite(dir, 'src/isolate/scheduler.cc', /\t\/\/ cinder \(patch 14\): the class the isolate is in now[^\n]*\n\tconst bool background[^\n]*\n\t\(background \? background_thread_pool : thread_pool\)\.exec\(background \? background_affinity : thread_affinity, /, '\tthread_pool.exec_changed(thread_affinity, ');
+    expect(() => applyPatches(dir)).toThrow(/scheduler\.cc has an unexpected shape/);
   });
 
   it('fails loudly when binding.gyp has neither the shape it fixes nor the fix', () => {
