@@ -16,6 +16,8 @@ export interface BridgeOwner {
   callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
   /** the isolate touched the host: evidence it is not stuck in a loop */
   activity(): void;
+  /** a call, sync call or message of the guest's: serving-thread work its worker is charged for */
+  crossed(): void;
   /** a timer fired: its callback runs in the isolate next, perhaps with no request in flight */
   timerFired(): void;
   /** every console line the invocation sent before its result has been delivered */
@@ -87,6 +89,7 @@ export class HostBridge {
 
   private async onCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
     this.owner?.activity();
+    this.owner?.crossed();
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (op === OPS.timer) return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
@@ -104,6 +107,7 @@ export class HostBridge {
    *  isolate without room for it fails with a RangeError it sees. */
   private async onBlockingCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
     this.owner?.activity();
+    this.owner?.crossed();
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (!this.owner) throw new Error('the isolate is going away');
     const answer = await this.owner.callOp(op, Number(invocationId) || 0, args);
@@ -134,6 +138,7 @@ export class HostBridge {
 
   private onCallSync(op: unknown, args: unknown): unknown {
     this.owner?.activity();
+    this.owner?.crossed();
     if (!Array.isArray(args)) throw new TypeError('invalid host call');
     switch (op) {
       case SYNC_OPS.random: {
@@ -156,6 +161,7 @@ export class HostBridge {
 
   private onSend(op: unknown, args: unknown): void {
     this.owner?.activity();
+    this.owner?.crossed();
     if (!Array.isArray(args)) return;
     if (op === SEND_OPS.log) {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';

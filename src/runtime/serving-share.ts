@@ -98,6 +98,8 @@ export class ShareAccount {
   overflowed = 0;
   /** of those deferred, the ones its account's share held back (the worker was within its own) */
   deferredByAccount = 0;
+  /** its worker was removed while entries of it were still queued or running: forget it after */
+  removed = false;
 
   constructor(
     readonly worker: string,
@@ -244,6 +246,7 @@ export class ServingShare {
       account.tenant.workers++;
       account.tenant.inFlight += account.inFlight;
     }
+    account.removed = false; // (deployed again before its last entry ended)
     return account;
   }
 
@@ -260,7 +263,11 @@ export class ServingShare {
   /** A worker was removed: forget its estimate (anything deferred or running keeps it). */
   forget(worker: string): void {
     const account = this.accounts.get(worker);
-    if (!account || account.queue.length || account.inFlight) return;
+    if (!account) return;
+    if (account.queue.length || account.inFlight) {
+      account.removed = true; // finished() forgets it once the last one ends
+      return;
+    }
     this.accounts.delete(worker);
     this.leave(account.tenant);
     if (this.busy.delete(account)) {
@@ -327,6 +334,7 @@ export class ServingShare {
   finished(account: ShareAccount): void {
     account.inFlight--;
     account.tenant.inFlight--;
+    if (account.removed && account.inFlight === 0 && account.queue.length === 0 && this.accounts.get(account.worker) === account) this.forget(account.worker);
   }
 
   /**

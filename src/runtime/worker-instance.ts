@@ -187,6 +187,11 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   private readonly isAlive = () => this.alive;
+  /** a body chunk pulled out of the isolate */
+  private readonly pulled = () => {
+    this.crossed();
+    this.activity();
+  };
 
   /** how events entered this isolate (see entry-policy.ts) */
   get entries(): EntryPolicy['entries'] {
@@ -697,7 +702,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   private pullResponseStream(invocation: Invocation, streamId: number): AsyncGenerator<Uint8Array | string, void, undefined> {
     return this.streamed(
       invocation,
-      guestChunks(this.ready.entry, invocation, streamId, () => this.activity()),
+      guestChunks(this.ready.entry, invocation, streamId, this.pulled),
       (error) => {
         const guest = (error as { guest?: GuestException }).guest;
         if (guest) {
@@ -790,6 +795,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     if (this.inFlight.size === 0) this.watchIdle();
   }
 
+  /** Each crossing the guest makes (an op, a sync op, a console line, a timer, a body chunk
+   *  pulled) is serving-thread work charged to its worker's share (serving-share.ts). */
+  crossed(): void {
+    if (this.shareAccount) this.host.share!.charge(this.shareAccount);
+  }
+
   /** The guest called the host, so whatever runs is not one endless slice. */
   activity(): void {
     if (this.inFlight.size) this.cpu.progress();
@@ -852,7 +863,6 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
-    if (this.shareAccount) this.host.share!.charge(this.shareAccount);
     try {
       if (op === OPS.bodyRead) return await this.streams.read(args[0]);
       const handler = this.host.ops.get(op);
@@ -886,7 +896,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   guestStream(id: number): AsyncIterable<Uint8Array> {
-    return pullGuestStream(this.ready.entry, id, () => this.activity(), this.isAlive);
+    return pullGuestStream(this.ready.entry, id, this.pulled, this.isAlive);
   }
 
   takeHostStream(id: number): AsyncIterable<Uint8Array> {

@@ -325,3 +325,25 @@ describe('an entry with a wait bound of its own (an event with a short wall limi
     expect(t.share.waitingEntries).toBe(0);
   });
 });
+
+describe('a removed worker', () => {
+  it('is forgotten once its last running entry ends, not kept for ever', () => {
+    const { share } = fakeShare();
+    const gone = share.account('gone', 'a');
+    expect(enter(share, gone).deferred).toBe(false);
+    share.forget('gone'); // still running: kept for now
+    share.finished(gone);
+    // its account is gone: a worker of that name deployed later starts afresh
+    expect(share.account('gone', 'a')).not.toBe(gone);
+  });
+
+  it('is kept when deployed again before its last entry ended', () => {
+    const { share } = fakeShare();
+    const kept = share.account('kept', 'a');
+    expect(enter(share, kept).deferred).toBe(false);
+    share.forget('kept');
+    expect(share.account('kept', 'a')).toBe(kept);
+    share.finished(kept);
+    expect(share.account('kept', 'a')).toBe(kept);
+  });
+});
