@@ -11,12 +11,13 @@ import { DO_OPS, DO_SYNC_OPS, OPS, SYNC_OPS, WEBSOCKET_OPS } from '../../protoco
 /** What a top level may use (workerd allows them there: no I/O, nothing a request must own). */
 const TOP_LEVEL_OPS = new Set<string>([OPS.crypto, OPS.compression, DO_SYNC_OPS.idFromName, DO_SYNC_OPS.idFromString]);
 /**
- * Owned by no invocation: reading a body the host holds, taking an answer already given, and what
+ * Owned by no invocation: reading a body the host holds, taking an answer already given, a Durable
+ * Object's input-gate tick (a task boundary, no I/O: its gates run between events), and what
  * an open WebSocket does on its own (its sends, its close, taking its events): a socket outlives
  * the request that opened it, its messages are sent when it is ready (a send made before the
  * handshake is flushed after the 101), and the host bounds each socket's buffers itself.
  */
-const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel, WEBSOCKET_OPS.send, WEBSOCKET_OPS.close, WEBSOCKET_OPS.accept, DO_OPS.webSocketSend, DO_OPS.webSocketClose]);
+const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel, DO_OPS.tick, WEBSOCKET_OPS.send, WEBSOCKET_OPS.close, WEBSOCKET_OPS.accept, DO_OPS.webSocketSend, DO_OPS.webSocketClose]);
 
 /** The refusal for `op` made with no invocation in flight (`loading`: the top level runs), or null. */
 export function refusalOutsideInvocation(op: string, loading: boolean): string | null {
