@@ -137,11 +137,15 @@ export async function buildDeploymentSnapshot(
         } else resolve(stdout);
       });
       liveBuilders.add(child);
+      // The builder's watcher (cpuLimited) reads this pipe: a line means this process saw the
+      // builder end; end of file without one means this process is gone, and it kills the builder.
+      child.stdin?.on('error', () => {});
       const stopWatching = watchBudget(child, (over) => {
         overBudget = over;
         child.kill('SIGKILL');
       });
       child.once('exit', () => {
+        child.stdin?.end('done\n');
         liveBuilders.delete(child);
         stopWatching();
       });
@@ -236,14 +240,23 @@ process.once('exit', () => {
 /**
  * The builder started under a CPU limit the kernel enforces in the builder itself (RLIMIT_CPU,
  * set by the shell that then becomes the builder), not by a timer here: the worker's top level
- * and its first request run there and may never return (a handler that spins), and a builder
- * outlives this process when it is killed (the parent's timer with it). Without a shell (Windows)
- * only the parent's timer bounds it.
+ * and its first request run there and may never return (a handler that spins).
+ *
+ * And with a watcher that ends it when this process is gone (killed with -9, its 'exit' hook and
+ * timers with it): the shell forks a reader of the builder's stdin, a pipe whose other end only
+ * this process holds, before it becomes the builder. End of file with no line before it means
+ * this process died: the reader SIGKILLs the builder at once, whatever its main thread is doing
+ * (createSnapshot cannot be interrupted from inside). A line ("done", written when the builder
+ * exits) lets the reader go quietly. A shell blocked in `read` costs no CPU, where a watching
+ * thread in the builder cost ~40 ms per build (bench/README.md). Without a shell (Windows) only
+ * the parent's timer bounds the builder.
  */
 function cpuLimited(cpuSeconds: number, file: string, args: string[]): [string, string[]] {
   if (process.platform === 'win32') return [file, args];
-  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will)
-  return ['/bin/sh', ['-c', 'ulimit -c 0; ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
+  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will;
+  // the reader keeps none of the builder's output pipes, so its answer is read when it exits)
+  const script = 'ulimit -c 0; ulimit -t "$0" || exit 1; exec 3<&0 </dev/null; { read -r _ <&3 || kill -9 $$; } >/dev/null 2>&1 & exec 3<&- "$@"';
+  return ['/bin/sh', ['-c', script, String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
 }
 
 // --- loading ------------------------------------------------------------------------------------
