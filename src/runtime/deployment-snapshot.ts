@@ -54,6 +54,10 @@ export interface SnapshotBuildOptions {
   cpuSeconds?: number;
   /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
   maxOldSpaceMb?: number;
+  /** the longest the builder's trial waits for the warm-up request while its isolate is not
+   *  running (ms; default DEFAULT_BUILD_WAIT_MS; the control plane passes the operator's
+   *  CINDER_SNAPSHOT_WARMUP_WAIT_MS, buildWaitMs): past it, no snapshot (snapshot-trial.ts) */
+  warmUpWaitMs?: number;
   /** tests: another builder script */
   builderPath?: string;
   /** tests: V8 flags or other node options before the script */
@@ -73,6 +77,21 @@ export type SnapshotBuildOutcome =
 export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_BUILD_CPU_S = 15;
 export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
+/** A warm-up request is GET / answered without a host (none is in the builder): one still waiting
+ *  after this long waits for something that cannot come. A worker's wall limit may be up to the
+ *  120 s ceiling, and builds run one at a time, so waiting that long would delay every other
+ *  version's snapshot. 5 s leaves a request that computes (CPU is not waiting) and a loaded
+ *  machine's scheduling delays ample room. */
+export const DEFAULT_BUILD_WAIT_MS = 5_000;
+
+/** The operator's CINDER_SNAPSHOT_WARMUP_WAIT_MS, else the default; a bad value is refused by name. */
+export function buildWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.CINDER_SNAPSHOT_WARMUP_WAIT_MS;
+  if (raw === undefined || raw === '') return DEFAULT_BUILD_WAIT_MS;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`CINDER_SNAPSHOT_WARMUP_WAIT_MS must be a positive number of milliseconds, not "${raw}"`);
+  return value;
+}
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
@@ -109,7 +128,7 @@ export async function buildDeploymentSnapshot(
   const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS + limits.wallMs + 2 * limits.startupMs;
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs } }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs, waitMs: options.warmUpWaitMs ?? DEFAULT_BUILD_WAIT_MS } }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
     const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { buildDeploymentSnapshot, DEFAULT_BUILD_CPU_S } from '../../src/runtime/deployment-snapshot.js';
+import { buildDeploymentSnapshot, buildWaitMs, DEFAULT_BUILD_CPU_S, DEFAULT_BUILD_WAIT_MS } from '../../src/runtime/deployment-snapshot.js';
 import { bundleWorker } from '../../src/app/bundle.js';
 import { Deployments } from '../../src/control/deployments.js';
 import { Router } from '../../src/data-plane/router.js';
@@ -155,6 +155,8 @@ describe('per-deployment snapshots', () => {
     ['a handler that spins, at the CPU limit', 'export default { fetch() { for (;;) {} } };', {}, /warm-up request \(GET \/\) exceeded the CPU time limit \(cpu_ms 50\)/],
     ['a handler that never answers, at the wall limit', 'export default { fetch: () => new Promise(() => {}) };', { wallMs: 500 }, /warm-up request \(GET \/\) exceeded the wall time limit \(wall_ms 500\)/],
     ['a handler that blocks, at the wall limit', 'export default { fetch() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); return new Response("x"); } };', { wallMs: 500 }, /exceeded the wall time limit \(wall_ms 500\)/],
+    ['a handler that blocks under a long wall limit, at the builder\'s own wait cap', 'export default { fetch() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); return new Response("x"); } };', { wallMs: 120_000 }, /warm-up request \(GET \/\) was still waiting after 5000 ms, the longest the snapshot builder waits/],
+    ['a handler that never answers under a long wall limit, at the builder\'s own wait cap', 'export default { fetch: () => new Promise(() => {}) };', { wallMs: 120_000 }, /warm-up request \(GET \/\) was still waiting after 5000 ms/],
     ['a handler that allocates without bound, at the memory limit', 'export default { fetch() { const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); } };', { cpuMs: 30_000, memoryMb: 64 }, /warm-up request \(GET \/\) exceeded the memory limit \(memory_mb 64\)/],
     ['a top level that allocates without bound, at the memory limit', 'const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); export default {};', { startupMs: 60_000, memoryMb: 64 }, /top-level code exceeded the memory limit \(memory_mb 64\)/],
   ])('refuses %s, naming it, long before the builder\'s own CPU limit', async (_what, code, limits, why) => {
@@ -163,6 +165,14 @@ describe('per-deployment snapshots', () => {
     // What the builder reported it used (it names a limit of the worker's, so it said so itself).
     expect(built.builderCpuMs).toBeGreaterThan(0);
     expect(built.builderCpuMs).toBeLessThan(DEFAULT_BUILD_CPU_S * 1000);
+  }, 60_000);
+
+  it('the builder\'s wait cap is the operator\'s CINDER_SNAPSHOT_WARMUP_WAIT_MS, refused by name when it is not a duration', async () => {
+    expect(buildWaitMs({})).toBe(DEFAULT_BUILD_WAIT_MS);
+    expect(buildWaitMs({ CINDER_SNAPSHOT_WARMUP_WAIT_MS: '1500' })).toBe(1500);
+    expect(() => buildWaitMs({ CINDER_SNAPSHOT_WARMUP_WAIT_MS: 'soon' })).toThrow(/CINDER_SNAPSHOT_WARMUP_WAIT_MS must be a positive number of milliseconds, not "soon"/);
+    const built = await buildDeploymentSnapshot({ ...worker('export default { fetch: () => new Promise(() => {}) };'), limits: { wallMs: 120_000 } }, { warmUpWaitMs: 1500 });
+    expect(built.ok ? '' : built.reason).toMatch(/was still waiting after 1500 ms/);
   }, 60_000);
 
   it('a refusal after the trial is the answer, every time (the builder exiting right after disposing the trial\'s isolate crashed 2 in 5)', async () => {
