@@ -438,13 +438,13 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * WorkerEntrypoint classes (sandbox/dispatch.ts dispatchRpc). Metered and limited as a request
    * (its trigger reads "RPC rpc://<entrypoint>/<method>"); `args` are copied in, the answer out.
    */
-  async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
+  async rpc(entrypoint: string | null, method: string, args: unknown[], requestId: string, place?: InvocationPlace): Promise<{ value?: unknown; oversize?: number; exception?: GuestException; limit?: LimitExceededError; invocation: Invocation }> {
     const invocation = this.begin(requestId, 'rpc', place);
     invocation.trigger = { method: 'RPC', url: `rpc://${entrypoint ?? 'default'}/${method}` };
     try {
       const copied = new ivm.ExternalCopy(args).copyInto({ release: true });
       const call = this.policy.enter(this.ready.entry.dispatchRpc, [invocation.id, entrypoint, method, copied, ...this.allowance(invocation)]);
-      const out = await this.outcome<{ value: unknown }>(invocation, call);
+      const out = await this.outcome<{ value?: unknown; oversize?: number }>(invocation, call);
       this.activity();
       if (this.overMemory(out)) {
         this.breach('memory');
@@ -454,7 +454,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const outcome: Outcome = out.exception ? 'exception' : 'ok';
       if (out.pending) this.finishLater(invocation, outcome);
       else this.end(invocation, outcome);
-      return { value: out.result?.value, exception: out.exception, invocation };
+      return { value: out.result?.value, oversize: out.result?.oversize, exception: out.exception, invocation };
     } catch (error) {
       return { limit: this.failed(invocation, error, `${method}: the RPC result`), invocation };
     }
