@@ -46,11 +46,9 @@ export type RpcAnswer = { value: unknown } | { error: { name: string; message: s
  *  arguments, the callee's result), not measured again on the host. */
 export const MAX_RPC_BYTES = 32 * 1024 * 1024;
 
-/** What a caller is told for RPC arguments or a result over MAX_RPC_BYTES. `bytes` as counted; a
- *  negative number: past that many, where the count stopped. */
+/** What a caller is told for RPC arguments or a result over MAX_RPC_BYTES (`bytes` as counted). */
 export function rpcTooLarge(call: string, what: 'arguments' | 'result', bytes: number): string {
-  const size = bytes < 0 ? `more than ${-bytes}` : String(bytes);
-  return `${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${size} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`;
+  return `${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`;
 }
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */

@@ -114,14 +114,14 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
 }
 
 /** The bytes `value` would cost when copied across, counted as the wall counts arguments (the
- *  serializer's way, every reference): -1 past one call's bound (callBytesLimit()). */
+ *  serializer's way, every reference): -1 past one call's bound (overCallBytes says it). */
 export function crossingBytes(value: unknown): number {
   return wallBytes(value, callBytes);
 }
 
-/** One call's bound (protocol/wall.ts callBytesFor: the isolate's copyLimit too). */
-export function callBytesLimit(): number {
-  return callBytes;
+/** The error for arguments of `op` counted past one call's bound (crossingBytes answered -1). */
+export function overCallBytes(op: string): RangeError {
+  return tooLarge(op);
 }
 
 /** hostCall for arguments the caller counted already (crossingBytes, `bytes` >= 0), to hold them

@@ -5,7 +5,7 @@ import { beginInvocation, endInvocation, enter, invocation, type InvocationState
 import { cancelTimersOf } from './timers.js';
 import { describeError, reportError } from './report-error.js';
 import { fillWorkerEnv, workerEnv } from './env.js';
-import { callBytesLimit, crossingBytes, hostSend, sentCount } from './bridge.js';
+import { crossingBytes, hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
@@ -515,8 +515,8 @@ export async function dispatchQueue(id: number, queue: string, messages: WireQue
   }
 }
 
-/** The method's value; or, when it counts past Cloudflare's 32 MiB for an RPC result, only its
- *  size (bytes; negative: past that many), for the host to refuse in the caller's words. */
+/** The method's value; or, when it counts past Cloudflare's 32 MiB for an RPC result (and within
+ *  one call's bound), only its size in bytes, for the host to refuse in the caller's words. */
 export type RpcResult = { value: unknown } | { oversize: number };
 
 /**
@@ -545,10 +545,11 @@ export async function dispatchRpc(id: number, entrypoint: string | null, method:
     if (typeof fn !== 'function' || hasOwn.call(instance, method)) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
     const value = await (fn as (...a: unknown[]) => unknown).apply(instance, args);
     // A value the host cannot copy fails here, with the caller told why; the clone crosses, counted
-    // here against the RPC limit (the host does not measure it again).
+    // here against the RPC limit (the host does not measure it again). Past one call's bound the
+    // copy itself refuses it, at the isolate's copyLimit, as for any answer (worker-instance.ts).
     const clone = structuredCloneForHost(value);
     const bytes = crossingBytes(clone);
-    if (bytes < 0 || bytes > MAX_RPC_BYTES) return finish(state, { result: { oversize: bytes < 0 ? -callBytesLimit() : bytes } });
+    if (bytes > MAX_RPC_BYTES) return finish(state, { result: { oversize: bytes } });
     return finish(state, { result: { value: clone } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });

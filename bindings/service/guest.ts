@@ -4,7 +4,7 @@
 // its arguments and result structured-cloned across. The guest names only its own binding; the
 // host decides which worker that reaches.
 import { registerBinding } from '../../sandbox/env.js';
-import { callBytesLimit, crossingBytes, hostCall, hostCallCounted } from '../../sandbox/bridge.js';
+import { crossingBytes, hostCall, hostCallCounted, overCallBytes } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
 import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
@@ -31,7 +31,8 @@ async function serviceCall<T>(op: string, ...args: unknown[]): Promise<T> {
 async function rpcCall(binding: string, method: string, clone: unknown[]): Promise<RpcAnswer> {
   const args = [binding, method, clone];
   const bytes = crossingBytes(args);
-  if (bytes < 0 || bytes > MAX_RPC_BYTES) throw new RangeError(rpcTooLarge(`env.${binding}.${method}()`, 'arguments', bytes < 0 ? -callBytesLimit() : bytes));
+  if (bytes < 0) throw overCallBytes(OPS.serviceRpc);
+  if (bytes > MAX_RPC_BYTES) throw new RangeError(rpcTooLarge(`env.${binding}.${method}()`, 'arguments', bytes));
   const state = spendInvocation();
   try {
     return await hostCallCounted<RpcAnswer>(OPS.serviceRpc, bytes, ...args);
