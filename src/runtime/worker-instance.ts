@@ -170,7 +170,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /** Compile the modules, run the top level and install env, on isolated-vm's threads. Throws
    *  WorkerLoadError. */
   async load(exportsOut?: string[]): Promise<void> {
-    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons, exportsOut);
+    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons, exportsOut, this.loadHostWork);
     this.cpu.reset();
     this.sampleHeap();
   }
@@ -186,8 +186,16 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   // --- invocations ----------------------------------------------------------------------------
 
+  /** The serving thread's CPU this isolate's load used for the worker (worker-loader.ts: the inline
+   *  compile, the link), metered as host work in its first invocation's record. */
+  private readonly loadHostWork = { ms: 0 };
+
   private begin(requestId: string, kind: InvocationKind, place?: InvocationPlace): Invocation {
     const invocation = new Invocation(requestId, kind, place ?? { tree: new RequestTree(this.limits.subrequests), depth: 0 });
+    if (this.loadHostWork.ms > 0) {
+      invocation.hostWorkMs += this.loadHostWork.ms;
+      this.loadHostWork.ms = 0;
+    }
     if (this.inFlight.size === 0) {
       // Requests entered together (FetchBatch) all end together, and the next ones come at once:
       // a moment without work is no sign the isolate is less busy. An isolate idle for longer is.
