@@ -177,11 +177,29 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   private cacheAfterRun(): void {
     const modules = this.modulesToCache;
-    if (!modules || this.inFlight.size > 0) return;
+    if (!modules || this.inFlight.size > 0 || this.policy.holding) return;
     this.modulesToCache = undefined;
     const { def } = this;
     if (!this.alive || this.retired || def.codeCacheAfterRun || !def.codeCache) return;
-    void cacheAfterRun(def, this.ready, modules, () => this.alive, this.host.logger);
+    this.platformWork(cacheAfterRun(def, this.ready, modules, () => this.alive, this.host.logger));
+  }
+
+  /** The add-ons' code cache made again after a first Durable Object event (addons.ts). */
+  private cacheAddonsAfterEvent(): void {
+    if (!this.addonsToCacheAfterEvent || this.inFlight.size > 0 || this.policy.holding || !this.alive) return;
+    this.addonsToCacheAfterEvent = false;
+    const addons = this.host.addons ?? defaultAddons;
+    this.platformWork(addons.cacheAfterEvent(this.ready, addons.forWorker(this.def)));
+  }
+
+  /**
+   * Platform work in this isolate (a code cache made again: it compiles there, on its thread),
+   * started only while no invocation is in flight. Events that come meanwhile wait to enter until
+   * it ends (it holds the isolate's lock anyway), and the isolate's CPU it used is charged to none
+   * of them: the meter reads the isolate's clock, which would count the compile in their CPU.
+   */
+  private platformWork(work: Promise<unknown>): void {
+    this.policy.hold(work, () => this.cpu.reset());
   }
 
   // --- invocations ----------------------------------------------------------------------------
@@ -276,12 +294,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     if (this.modulesToCache && this.inFlight.size === 0) setImmediate(() => this.cacheAfterRun());
     if (invocation.kind === 'durable-object' && !this.addonsCachedAfterEvent && outcome === 'ok') {
       this.addonsCachedAfterEvent = true;
-      const addons = this.host.addons ?? defaultAddons;
-      setImmediate(() => this.alive && void addons.cacheAfterEvent(this.ready, addons.forWorker(this.def)));
+      this.addonsToCacheAfterEvent = true;
     }
+    if (this.addonsToCacheAfterEvent && this.inFlight.size === 0) setImmediate(() => this.cacheAddonsAfterEvent());
   }
 
   private addonsCachedAfterEvent = false;
+  /** made again once no invocation is in flight (platformWork) */
+  private addonsToCacheAfterEvent = false;
 
   /** The guest's report of its WebAssembly memory (sandbox/wasm.ts) with the last heap reading:
    *  over the memory limit? (A guest can only misreport against itself.) */
@@ -669,6 +689,9 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /** Watched: the watchdog's periodic CPU reading; false when there is nothing left to watch. */
   sampleCpu(): boolean {
     if (this.inFlight.size === 0 || !this.alive) return false;
+    // Platform work is running and the invocations here wait to enter: its CPU is nobody's
+    // (the reading restarts when it ends, platformWork).
+    if (this.policy.holding) return true;
     const over = this.cpu.sample(this.inFlight);
     if (!over) return true;
     this.breach('cpu', over.culprit);
