@@ -25,15 +25,27 @@ export function freePort() {
 }
 
 /**
+ * The Node flags and environment `cinder serve` gives a serving process (src/app/serving-flags.ts:
+ * the serving heap's shape, put back for isolates), so an embedded runtime in bench/servers/cinder.mjs
+ * runs as a serving process does. BENCH_SERVING_FLAGS=0 leaves them out (an A/B).
+ */
+async function servingProcessFlags(execArgv) {
+  if (process.env.BENCH_SERVING_FLAGS === '0') return { execArgv, env: {} };
+  const { servingExecArgv, servingEnv } = await import(join(rootDir, 'dist', 'src', 'app', 'serving-flags.js'));
+  return { execArgv: servingExecArgv(execArgv, ''), env: servingEnv(execArgv, '') };
+}
+
+/**
  * A Node server script from bench/servers/, forked with --no-node-snapshot and an IPC channel.
  * The script sends {type: 'ready', port} once it listens; `call(msg)` sends a control message
  * and resolves with the script's reply (messages carry an id).
  */
 export async function startNodeServer(script, options = {}, { timeoutMs = 60_000, execArgv = [] } = {}) {
+  const serving = script === 'cinder.mjs' ? await servingProcessFlags(execArgv) : { execArgv, env: {} };
   const child = fork(join(benchDir, 'servers', script), [JSON.stringify(options)], {
-    execArgv: ['--no-node-snapshot', ...execArgv],
+    execArgv: ['--no-node-snapshot', ...serving.execArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, CINDER_LOG_LEVEL: process.env.CINDER_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, ...serving.env, CINDER_LOG_LEVEL: process.env.CINDER_LOG_LEVEL ?? 'warn' },
   });
   let nextId = 1;
   const waiting = new Map();

@@ -23,6 +23,8 @@ const { installStandardOps } = await dist('app/standard-ops.js');
 const options = JSON.parse(process.argv[2] ?? '{}');
 const logger = createLogger({ level: process.env.CINDER_LOG_LEVEL ?? 'warn' });
 
+// as a serving process of `cinder serve` does (bench/lib/procs.mjs gives it the same flags)
+await (await dist('app/serving-flags.js')).applyIsolateHeapFlags();
 const runtime = await Runtime.create({
   logger,
   pool: options.pool,

@@ -113,10 +113,10 @@ export async function loadWorker(
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
-      // The top level's synchronous part, under the startup limit (isolated-vm's timeout); then
-      // what it awaits, if anything (the same module evaluated again answers the first one's end).
-      await entry.evaluate({ timeout });
-      await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout);
+      // One crossing: the top level's synchronous part runs under the startup limit (isolated-vm's
+      // timeout), and the answer is V8's evaluation promise, settled at once unless the top level
+      // awaits; what it awaits must then settle within the same limit.
+      await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout, () => ready.isolate.cpuTime);
       namespace = entry.namespace;
       if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
@@ -329,16 +329,33 @@ export async function cacheAfterRun(def: WorkerDefinition, ready: ReadyIsolate, 
 export { resolveSpecifier } from './specifiers.js';
 
 const UNSETTLED_MESSAGE = 'Top-level await in module is unsettled.';
+/** read by describeLoadError as the startup limit, as isolated-vm's own timeout is */
+const TOP_LEVEL_TIMED_OUT = 'the top level timed out after an await';
 
 /**
  * A top level may await work that needs no request (crypto.subtle, say), which Cinder does on the
  * host: the load waits for it, within the startup limit (wall time). A top level still waiting
- * then waits on what never settles (I/O and timers are refused there): workerd's error.
+ * then waits on what never settles (I/O and timers are refused there): workerd's error. Unless
+ * the isolate was still running at the end: code after an await (which isolated-vm's timeout does
+ * not cover) spinning, and that is the startup limit, named as such. Waiting costs the isolate no
+ * CPU; "running" is a tenth of the window's last fifth, room for a spinning thread that a busy
+ * machine runs part-time.
  */
-async function topLevelSettled(evaluation: Promise<unknown>, ms: number): Promise<void> {
+async function topLevelSettled(evaluation: Promise<unknown>, ms: number, cpuNs: () => bigint): Promise<void> {
+  const cpuMs = (): number => {
+    try {
+      return Number(cpuNs()) / 1e6;
+    } catch {
+      return 0; // disposed meanwhile: its own error wins the race
+    }
+  };
+  const lastFifth = ms / 5;
   let timer: NodeJS.Timeout | undefined;
   const unsettled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(UNSETTLED_MESSAGE)), ms);
+    timer = setTimeout(() => {
+      const before = cpuMs();
+      timer = setTimeout(() => reject(new Error(cpuMs() - before >= lastFifth / 10 ? TOP_LEVEL_TIMED_OUT : UNSETTLED_MESSAGE)), lastFifth);
+    }, ms - lastFifth);
   });
   evaluation.catch(() => {}); // still pending when the race is lost: it ends with the isolate
   try {

@@ -52,6 +52,10 @@ beforeAll(async () => {
       };`,
     // A worker's limit for its start-up is the deadline for its top level to settle.
     unsettled: { code: `await new Promise(() => {}); ${handler}`, limits: { startupMs: 500 } },
+    // Code after an await is outside isolated-vm's timeout: a spin there is still the startup limit.
+    // CPU spent before the await does not make a top level that then waits look like a spinning one.
+    'works-then-waits': { code: `let x = 0; for (let i = 0; i < 1e7; i++) x += i; await new Promise(() => {}); ${handler}`, limits: { startupMs: 2000 } },
+    'spins-after-await': { code: `await crypto.subtle.digest('SHA-256', new Uint8Array(1)); for (;;) {} ${handler}`, limits: { startupMs: 500 } },
   };
   for (const [name, code] of Object.entries(refused)) workers[name] = code;
   server = await startTestServer(workers);
@@ -83,6 +87,23 @@ describe('a worker\'s global scope', () => {
     const res = await server.request('unsettled');
     expect(res.status).toBe(500);
     expect(res.text).toContain('Worker failed to load: Error: Top-level await in module is unsettled.');
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
+  });
+
+  it('calls a top level that computed and then waits on what never settles unsettled, not over the startup limit', async () => {
+    const res = await server.request('works-then-waits');
+    expect(res.status).toBe(500);
+    expect(res.text).toContain('Worker failed to load: Error: Top-level await in module is unsettled.');
+  });
+
+  it('names the startup limit for a top level that spins after an await, every time, and the neighbour never fails', async () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await server.request('spins-after-await');
+      expect(res.status).toBe(503);
+      expect(res.text).toContain('exceeded the startup time limit');
+      expect(res.text).not.toContain('unsettled');
+    }
     expect(neighbour!.requests).toBeGreaterThan(0);
     expect(neighbour!.failures).toBe(0);
   });
