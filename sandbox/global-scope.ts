@@ -5,10 +5,11 @@
 // fetch awaited at the top level never settled (the load then failed with an unrelated
 // ReferenceError), and random values made there would be baked into the version's snapshot,
 // the same in every isolate born from it.
+import { GLOBAL_SCOPE_MESSAGE } from '../protocol/global-scope.js';
+
 const ErrorCtor = Error;
 
-export const GLOBAL_SCOPE_MESSAGE =
-  'Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/';
+export { GLOBAL_SCOPE_MESSAGE };
 
 let inGlobalScope = true;
 

@@ -16,6 +16,8 @@ export interface BridgeOwner {
   callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown>;
   /** the isolate touched the host: evidence it is not stuck in a loop */
   activity(): void;
+  /** a timer fired: its callback runs in the isolate next, perhaps with no request in flight */
+  timerFired(): void;
   /** every console line the invocation sent before its result has been delivered */
   flushed(invocationId: number): void;
   /** the isolate could not take an answer from the host: end what runs in it at the memory limit */
@@ -182,6 +184,7 @@ export class HostBridge {
     return new Promise<boolean>((resolve) => {
       const timeout = setTimeout(() => {
         this.timers.delete(id);
+        this.owner?.timerFired();
         resolve(true);
       }, ms);
       this.timers.get(id)?.resolve(false);

@@ -28,6 +28,7 @@ import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
 import type { ServingShare, ShareAccount } from './serving-share.js';
+import { refusalOutsideInvocation } from './outside-invocation.js';
 
 /** What the first invocation of a request is handed beside its event: nothing (see allowance). */
 const NO_ARGUMENTS: [] = [];
@@ -95,6 +96,11 @@ function socketCloseFor(reason: string): { code: number; reason: string } {
 
 /** An isolate with nothing in flight for longer than this counts as not busy (see begin). */
 const IDLE_RESETS_UTILIZATION_MS = 20;
+/** An idle isolate's CPU clock is read this often while watched (a reading costs a syscall)... */
+const IDLE_SAMPLE_EVERY_MS = 20;
+/** ...and left unwatched once unchanged this long: a spinning thread a busy machine runs part-time
+ *  (isolate threads are niced) can go a few slices without CPU, never this long. */
+const IDLE_QUIET_MS = 250;
 
 function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
@@ -170,9 +176,73 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /** Compile the modules, run the top level and install env, on isolated-vm's threads. Throws
    *  WorkerLoadError. */
   async load(exportsOut?: string[]): Promise<void> {
-    this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons, exportsOut, this.loadHostWork);
+    this.loading = true;
+    try {
+      this.modulesToCache = await loadWorker(this.def, this.ready, this.limits, this.host.addons, exportsOut, this.loadHostWork);
+    } finally {
+      this.loading = false;
+    }
     this.cpu.reset();
     this.sampleHeap();
+    this.watchIdle();
+  }
+
+  /** the worker's top level runs (see outside-invocation.ts) */
+  private loading = false;
+  /** the isolate's CPU clock when it was last seen with nothing in flight, while watched so */
+  private idleCpuFrom: bigint | null = null;
+  private idleCpuLast = 0n;
+  private idleSampledAt = 0;
+  private idleChangedAt = 0;
+
+  /**
+   * Watch the isolate's CPU while nothing of it is in flight: code that outlived its request (a
+   * callback after the response, a chain the top level did not await, an answer the host gave
+   * late) runs there charged to no invocation. More than one invocation's CPU limit of it ends the
+   * isolate, as a breach would. The watch stops once the clock has stood still a while.
+   */
+  private watchIdle(): void {
+    // (a load has its own deadline: worker-loader.ts)
+    if (this.inFlight.size > 0 || this.loading || !this.alive) return;
+    if (this.idleCpuFrom === null) {
+      try {
+        this.idleCpuFrom = this.idleCpuLast = this.ready.isolate.cpuTime;
+      } catch {
+        return; // disposed
+      }
+    }
+    this.idleSampledAt = this.idleChangedAt = performance.now();
+    this.host.watchdog.watch(this);
+  }
+
+  private sampleIdle(): boolean {
+    const from = this.idleCpuFrom;
+    if (from === null) return false;
+    const now = performance.now();
+    if (now - this.idleSampledAt < IDLE_SAMPLE_EVERY_MS) return true;
+    this.idleSampledAt = now;
+    let cpu: bigint;
+    try {
+      cpu = this.ready.isolate.cpuTime;
+    } catch {
+      this.idleCpuFrom = null;
+      return false;
+    }
+    if (cpu - from > this.cpu.limitNs) {
+      this.idleCpuFrom = null;
+      const message = `worker ${this.def.name} ran code outside any request for more than its CPU limit (cpu_ms ${this.limits.cpuMs}); isolate recycled`;
+      this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit: 'cpu' }, message);
+      this.host.onConsole?.(this.def.name, '', 'warn', message);
+      this.ready.dispose('cpu');
+      return false;
+    }
+    if (cpu !== this.idleCpuLast) {
+      this.idleCpuLast = cpu;
+      this.idleChangedAt = now;
+    }
+    if (now - this.idleChangedAt < IDLE_QUIET_MS) return true;
+    this.idleCpuFrom = null;
+    return false;
   }
 
   private cacheAfterRun(): void {
@@ -199,7 +269,16 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * of them: the meter reads the isolate's clock, which would count the compile in their CPU.
    */
   private platformWork(work: Promise<unknown>): void {
-    this.policy.hold(work, () => this.cpu.reset());
+    this.policy.hold(work, () => {
+      this.cpu.reset();
+      if (this.idleCpuFrom !== null) {
+        try {
+          this.idleCpuFrom = this.idleCpuLast = this.ready.isolate.cpuTime;
+        } catch {
+          this.idleCpuFrom = null; // disposed
+        }
+      }
+    });
   }
 
   // --- invocations ----------------------------------------------------------------------------
@@ -266,6 +345,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.idleSince = performance.now();
       if (this.wallTimer) clearTimeout(this.wallTimer);
       this.wallTimer = null;
+      this.watchIdle();
     }
     this.served++;
     this.sampleHeap();
@@ -688,10 +768,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /** Watched: the watchdog's periodic CPU reading; false when there is nothing left to watch. */
   sampleCpu(): boolean {
-    if (this.inFlight.size === 0 || !this.alive) return false;
-    // Platform work is running and the invocations here wait to enter: its CPU is nobody's
-    // (the reading restarts when it ends, platformWork).
+    if (!this.alive) return false;
+    // Platform work is running and whatever is in flight waits to enter: its CPU is nobody's, nor
+    // is it code that outlived its request (the readings restart when it ends, platformWork).
     if (this.policy.holding) return true;
+    if (this.inFlight.size === 0) return this.sampleIdle();
+    this.idleCpuFrom = null;
     const over = this.cpu.sample(this.inFlight);
     if (!over) return true;
     this.breach('cpu', over.culprit);
@@ -709,6 +791,11 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   // --- BridgeOwner ----------------------------------------------------------------------------------
+
+  /** A timer's callback is about to run in the isolate, perhaps with nothing in flight. */
+  timerFired(): void {
+    if (this.inFlight.size === 0) this.watchIdle();
+  }
 
   /** The guest called the host, so whatever runs is not one endless slice. */
   activity(): void {
@@ -773,16 +860,30 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   async callOp(op: string, invocationId: number, args: unknown[]): Promise<unknown> {
     if (this.shareAccount) this.host.share!.charge(this.shareAccount);
-    if (op === OPS.bodyRead) return this.streams.read(args[0]);
-    const handler = this.host.ops.get(op);
-    if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    return handler(new InstanceOpCall(this, this.inFlight.get(invocationId)), args);
+    try {
+      if (op === OPS.bodyRead) return await this.streams.read(args[0]);
+      const handler = this.host.ops.get(op);
+      if (!handler) throw new TypeError(`unsupported operation "${op}"`);
+      return await handler(new InstanceOpCall(this, this.invocationFor(op, invocationId)), args);
+    } finally {
+      // the answer goes into an isolate that may have nothing in flight any more
+      if (this.inFlight.size === 0) this.watchIdle();
+    }
   }
 
   callSyncOp(op: string, args: unknown[]): unknown {
     const handler = this.host.syncOps?.get(op);
     if (!handler) throw new TypeError(`unsupported operation "${op}"`);
-    return handler(new InstanceOpCall(this, this.inFlight.get(Number(args[0]) || 0)), args.slice(1));
+    return handler(new InstanceOpCall(this, this.invocationFor(op, Number(args[0]) || 0)), args.slice(1));
+  }
+
+  /** The live invocation an op names; none: refused unless the op may be made without one. */
+  private invocationFor(op: string, invocationId: number): Invocation | undefined {
+    const invocation = this.inFlight.get(invocationId);
+    if (invocation) return invocation;
+    const refusal = refusalOutsideInvocation(op, this.loading);
+    if (refusal !== null) throw new Error(refusal);
+    return undefined;
   }
 
   // --- what an op call reaches (op-call.ts) ---

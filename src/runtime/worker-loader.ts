@@ -57,6 +57,7 @@ export async function loadWorker(
   // The startup limit is wall time on the isolate's thread (isolated-vm's timeout), per step.
   const timeout = limits.startupMs;
   let namespace: ivm.Reference | undefined;
+  let deadline: LoadDeadline | undefined;
   let renewed = false;
   let modulesToCache: Map<string, ivm.Module> | undefined;
   try {
@@ -116,27 +117,30 @@ export async function loadWorker(
       // One crossing: the top level's synchronous part runs under the startup limit (isolated-vm's
       // timeout), and the answer is V8's evaluation promise, settled at once unless the top level
       // awaits; what it awaits must then settle within the same limit.
-      await topLevelSettled(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions), timeout, () => ready.isolate.cpuTime);
+      deadline = new LoadDeadline(ready, timeout);
+      await deadline.race(entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions));
       namespace = entry.namespace;
-      if (exportsOut) exportsOut.push(...(await exportedClasses(ready, namespace, timeout)));
+      if (exportsOut) exportsOut.push(...(await deadline.race(exportedClasses(ready, namespace, timeout))));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
     } else {
       const wanted = addons.forWorker(def);
       if (wanted.length) await addons.install(ready, wanted, timeout);
       const script = await ready.isolate.compileScript(main.code, { filename: moduleFilename(main.name), ...cacheOptions(def, main.name) });
       renewed = keepCache(def, main.name, script);
-      await script.run(ready.context, { timeout, release: true });
+      deadline = new LoadDeadline(ready, timeout);
+      await deadline.race(script.run(ready.context, { timeout, release: true }));
     }
-    const installed = await ready.entry.installWorker.apply(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout });
+    const installed = await deadline.race(ready.entry.installWorker.apply(undefined, [namespace ? namespace.derefInto() : undefined, JSON.stringify(guestEnv(def.bindings))], { timeout }));
     checkInstalled(installed);
     // As on workerd: eval() and new Function() work while the worker starts, not in its handlers.
     // (A flag the isolate's code-generation callback reads: no guest code runs.)
     ready.disallowCodeGeneration();
   } catch (error) {
-    const message = describeLoadError(error, ready.isDisposed);
+    const message = error instanceof LoadDeadlineError ? error.describe() : describeLoadError(error, ready.isDisposed);
     throw new WorkerLoadError(message, message === STARTUP_LIMIT_MESSAGE || message === LOAD_MEMORY_MESSAGE);
   } finally {
-    namespace?.release();
+    deadline?.clear();
+    if (!ready.isDisposed) namespace?.release();
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
@@ -332,36 +336,68 @@ const UNSETTLED_MESSAGE = 'Top-level await in module is unsettled.';
 /** read by describeLoadError as the startup limit, as isolated-vm's own timeout is */
 const TOP_LEVEL_TIMED_OUT = 'the top level timed out after an await';
 
+/** How long past the startup limit the host waits before ending a load itself: isolated-vm's own
+ *  timeout (which starts when the isolate's thread takes the task) is the one meant to fire. */
+const LOAD_DEADLINE_MARGIN_MS = 100;
+
+class LoadDeadlineError extends Error {
+  constructor(readonly running: boolean) {
+    super(running ? TOP_LEVEL_TIMED_OUT : UNSETTLED_MESSAGE);
+  }
+
+  describe(): string {
+    return this.running ? STARTUP_LIMIT_MESSAGE : `Error: ${UNSETTLED_MESSAGE}`;
+  }
+}
+
 /**
- * A top level may await work that needs no request (crypto.subtle, say), which Cinder does on the
- * host: the load waits for it, within the startup limit (wall time). A top level still waiting
- * then waits on what never settles (I/O and timers are refused there): workerd's error. Unless
- * the isolate was still running at the end: code after an await (which isolated-vm's timeout does
- * not cover) spinning, and that is the startup limit, named as such. Waiting costs the isolate no
- * CPU; "running" is a tenth of the window's last fifth, room for a spinning thread that a busy
- * machine runs part-time.
+ * The startup limit over everything a load runs in the isolate once the worker's code starts: its
+ * top level, what that awaits, and the install after it. isolated-vm's timeout covers each task's
+ * synchronous run only; what a top level awaits (crypto.subtle, say, done on the host) and any
+ * chain it started without awaiting continue in later tasks that no timeout covers, so a
+ * continuation that never ends would hold the load, and the isolate's thread, for ever. Past the
+ * limit the isolate is disposed at once (ending whatever runs there) and the load fails.
+ *
+ * A top level still waiting then waits on what never settles (I/O and timers are refused there):
+ * workerd's "unsettled" error. Unless the isolate was still running at the end: that is the
+ * startup limit, named as such. Waiting costs the isolate no CPU; "running" is a tenth of the
+ * window's last fifth, room for a spinning thread that a busy machine runs part-time.
  */
-async function topLevelSettled(evaluation: Promise<unknown>, ms: number, cpuNs: () => bigint): Promise<void> {
-  const cpuMs = (): number => {
+class LoadDeadline {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly expired: Promise<never>;
+
+  constructor(private readonly ready: ReadyIsolate, ms: number) {
+    const lastFifth = ms / 5;
+    this.expired = new Promise<never>((_, reject) => {
+      this.timer = setTimeout(() => {
+        const before = this.cpuMs();
+        this.timer = setTimeout(() => {
+          const running = this.cpuMs() - before >= lastFifth / 10;
+          reject(new LoadDeadlineError(running));
+          ready.dispose('startup');
+        }, lastFifth + LOAD_DEADLINE_MARGIN_MS);
+      }, ms - lastFifth);
+    });
+    this.expired.catch(() => {});
+  }
+
+  /** `work`, unless the deadline passes first. */
+  race<T>(work: Promise<T>): Promise<T> {
+    work.catch(() => {}); // still pending when the race is lost: it ends with the isolate
+    return Promise.race([work, this.expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+
+  private cpuMs(): number {
     try {
-      return Number(cpuNs()) / 1e6;
+      return Number(this.ready.isolate.cpuTime) / 1e6;
     } catch {
       return 0; // disposed meanwhile: its own error wins the race
     }
-  };
-  const lastFifth = ms / 5;
-  let timer: NodeJS.Timeout | undefined;
-  const unsettled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const before = cpuMs();
-      timer = setTimeout(() => reject(new Error(cpuMs() - before >= lastFifth / 10 ? TOP_LEVEL_TIMED_OUT : UNSETTLED_MESSAGE)), lastFifth);
-    }, ms - lastFifth);
-  });
-  evaluation.catch(() => {}); // still pending when the race is lost: it ends with the isolate
-  try {
-    await Promise.race([evaluation, unsettled]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -55,7 +55,10 @@ beforeAll(async () => {
     // Code after an await is outside isolated-vm's timeout: a spin there is still the startup limit.
     // CPU spent before the await does not make a top level that then waits look like a spinning one.
     'works-then-waits': { code: `let x = 0; for (let i = 0; i < 1e7; i++) x += i; await new Promise(() => {}); ${handler}`, limits: { startupMs: 2000 } },
-    'spins-after-await': { code: `await crypto.subtle.digest('SHA-256', new Uint8Array(1)); for (;;) {} ${handler}`, limits: { startupMs: 500 } },
+    'spins-after-await': { code: `await crypto.subtle.digest('SHA-256', new Uint8Array(1)); for (;;) {} ${handler}`, limits: { startupMs: 2000 } },
+    // A chain the top level starts and does not await: its continuation runs in a task no
+    // isolated-vm timeout covers, before or after the install.
+    'spins-unawaited': { code: `crypto.subtle.digest('SHA-256', new Uint8Array(1)).then(() => { for (;;) {} }); ${handler}`, limits: { startupMs: 500, cpuMs: 50 } },
   };
   for (const [name, code] of Object.entries(refused)) workers[name] = code;
   server = await startTestServer(workers);
@@ -87,6 +90,24 @@ describe('a worker\'s global scope', () => {
     const res = await server.request('unsettled');
     expect(res.status).toBe(500);
     expect(res.text).toContain('Worker failed to load: Error: Top-level await in module is unsettled.');
+    expect(neighbour!.requests).toBeGreaterThan(0);
+    expect(neighbour!.failures).toBe(0);
+  });
+
+  it('ends an isolate whose unawaited top-level chain spins, during the load or after it: no request hangs, the neighbour never fails', async () => {
+    // Where the chain's continuation runs depends on when the host's digest answers: before the
+    // install (the load's deadline ends it: 503), or after it, outside any request (the idle
+    // watch ends the isolate past one CPU limit; the request itself was answered).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await server.request('spins-unawaited');
+      expect([200, 503], res.text).toContain(res.status);
+      if (res.status === 503) expect(res.text).toMatch(/startup time limit|CPU time limit/);
+    }
+    // The spinning isolate was ended, and the log says which way (a failed load is then answered
+    // from the version's kept load error, without another isolate).
+    const ended = () => server.logs.some((line) => line.worker === 'spins-unawaited' && (String(line.msg).includes('startup time limit') || line.limit === 'cpu'));
+    for (let waited = 0; !ended() && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ended()).toBe(true);
     expect(neighbour!.requests).toBeGreaterThan(0);
     expect(neighbour!.failures).toBe(0);
   });

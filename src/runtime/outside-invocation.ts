@@ -1,0 +1,21 @@
+// What a guest may ask of the host with no request of its own in flight. The guest names the
+// invocation an op belongs to; none in flight means the call comes from the worker's top level
+// (while it loads) or from code that outlived its request: a chain the top level started without
+// awaiting it, or a callback of a request that has ended. Such code is charged to nobody and
+// limited by nothing a request carries (subrequests, op counts), so the host refuses its I/O: at
+// the top level what workerd refuses there, with workerd's words; afterwards all of it, as a
+// Workers request's I/O ends with the request.
+import { GLOBAL_SCOPE_MESSAGE } from '../../protocol/global-scope.js';
+import { DO_SYNC_OPS, OPS, SYNC_OPS } from '../../protocol/wall.js';
+
+/** What a top level may use (workerd allows them there: no I/O, nothing a request must own). */
+const TOP_LEVEL_OPS = new Set<string>([OPS.crypto, OPS.compression, DO_SYNC_OPS.idFromName, DO_SYNC_OPS.idFromString]);
+/** Owned by no invocation: reading a body the host holds, taking an answer already given. */
+const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel]);
+
+/** The refusal for `op` made with no invocation in flight (`loading`: the top level runs), or null. */
+export function refusalOutsideInvocation(op: string, loading: boolean): string | null {
+  if (ANY_TIME_OPS.has(op)) return null;
+  if (loading) return TOP_LEVEL_OPS.has(op) ? null : GLOBAL_SCOPE_MESSAGE;
+  return `${op}: no request of this worker is in flight. I/O after a request has ended is refused; ctx.waitUntil() keeps a request open for work after its response`;
+}
