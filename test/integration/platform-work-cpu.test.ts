@@ -19,6 +19,10 @@ for (let i = 0; i < FUNCTIONS; i++) code += `function f${i}(x) { let s = x; for 
 code += `const all = [${Array.from({ length: FUNCTIONS }, (_, i) => `f${i}`).join(',')}];\n`;
 code += `export default { fetch(request) { if (new URL(request.url).pathname === '/warm') { let t = 0; for (const f of all) t += f(1); return new Response(String(t)); } return new Response('ok'); } };`;
 
+// The same functions, run by the top level instead (a load is under the startup limit, not the
+// CPU limit): every request is cheap, and the cache made after the first one still holds them all.
+const topLevelCode = code.replace('export default', 'for (const f of all) f(1);\nexport default');
+
 const req = (path: string): RuntimeRequest => ({ method: 'GET', url: `http://app.test${path}`, body: null, headers: [] });
 
 describe('platform work in an isolate is charged to no request', () => {
@@ -51,5 +55,31 @@ describe('platform work in an isolate is charged to no request', () => {
     // what '/warm' used (which ran every function once; the compile serializes them all). Now it
     // is charged its own CPU: 0.19-0.28 ms here against 36-40 ms for /warm: 13x below the bound.
     expect(during.cpuMs).toBeLessThan(warm.cpuMs / 10);
+  }, 120_000);
+
+  it('the compile is not code that outlived its request: an isolate is not recycled for it', async () => {
+    const captured = captureLogger();
+    const own = await Runtime.create({ logger: captured.logger, pool: { min: 1, max: 2 } });
+    try {
+      // A CPU limit below what making its cache costs (~13 ms here), 10x what a request uses here.
+      const def: WorkerDefinition = { name: 'eager', version: 'eager-v1', main: 'worker.js', modules: [{ name: 'worker.js', type: 'esm', code: topLevelCode }], bindings: {}, limits: { cpuMs: 4, startupMs: 60_000 } };
+      own.deploy(def);
+      expect((await own.fetch('eager', req('/'))).status).toBe(200);
+      own.evict('eager');
+      // This isolate's first request; after it the cache is made again.
+      const first = await own.fetch('eager', req('/'));
+      expect(first.status).toBe(200);
+      expect(first.coldMs).not.toBeNull();
+      for (let i = 0; i < 40 && !def.codeCacheAfterRun; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(def.codeCacheAfterRun).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the idle watch's readings
+      const next = await own.fetch('eager', req('/'));
+      expect(next.status).toBe(200);
+      // Still the same isolate (warm), and nothing blamed on the worker.
+      expect(next.coldMs).toBeNull();
+      expect(captured.logs.filter((l) => /outside any request/.test(String(l.msg)))).toEqual([]);
+    } finally {
+      await own.close();
+    }
   }, 120_000);
 });
