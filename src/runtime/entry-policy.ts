@@ -44,18 +44,13 @@ export class EntryPolicy {
    * Hold every entry until `work` settles: platform work in the isolate (a code cache made again)
    * holds its lock anyway, so an event would wait as long for it; held here, the event has not
    * entered, and no CPU of the work is counted as the event's (worker-instance.ts platformWork).
-   * `beforeRelease` runs once it settled, before any held entry goes in.
+   * `release` resolves when the hold ends; `beforeRelease` runs then, before any held entry goes in.
    */
-  hold(work: Promise<unknown>, beforeRelease: () => void): void {
-    const done: Promise<void> = work
-      .then(
-        () => {},
-        () => {},
-      )
-      .then(() => {
-        beforeRelease();
-        if (this.held === done) this.held = null;
-      });
+  hold(release: Promise<void>, beforeRelease: () => void): void {
+    const done: Promise<void> = release.then(() => {
+      beforeRelease();
+      if (this.held === done) this.held = null;
+    });
     this.held = done;
   }
 }
