@@ -252,7 +252,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   private cacheAfterRun(): void {
     const modules = this.modulesToCache;
-    if (!modules || this.inFlight.size > 0 || this.policy.holding) return;
+    if (!modules || !this.quietForPlatformWork()) return;
     this.modulesToCache = undefined;
     const { def } = this;
     if (!this.alive || this.retired || def.codeCacheAfterRun || !def.codeCache) return;
@@ -261,10 +261,16 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /** The add-ons' code cache made again after a first Durable Object event (addons.ts). */
   private cacheAddonsAfterEvent(): void {
-    if (!this.addonsToCacheAfterEvent || this.inFlight.size > 0 || this.policy.holding || !this.alive) return;
+    if (!this.addonsToCacheAfterEvent || !this.quietForPlatformWork() || !this.alive) return;
     this.addonsToCacheAfterEvent = false;
     const addons = this.host.addons ?? defaultAddons;
     this.platformWork(addons.cacheAfterEvent(this.ready, addons.forWorker(this.def)));
+  }
+
+  /** Nothing in flight and no WebSocket open (a socket's events must reach the guest in the order
+   *  they came, with the host's other calls for it; not held back): platform work may start. */
+  private quietForPlatformWork(): boolean {
+    return this.inFlight.size === 0 && this.sockets.size === 0 && !this.policy.holding;
   }
 
   /**
