@@ -41,8 +41,15 @@ export const RPC_RESERVED_METHODS: readonly string[] = ['fetch', 'connect', 'the
 /** What the service.rpc op answers: the method's result, or the error it threw (name, message). */
 export type RpcAnswer = { value: unknown } | { error: { name: string; message: string } };
 
-/** The largest arguments (and result) of one RPC call, serialized (Cloudflare's limit). */
+/** The largest arguments (and result) of one RPC call, serialized (Cloudflare's limit). Counted
+ *  where the value is made, in the guest's wall count (sandbox/wall-bytes.ts: the caller's
+ *  arguments, the callee's result), not measured again on the host. */
 export const MAX_RPC_BYTES = 32 * 1024 * 1024;
+
+/** What a caller is told for RPC arguments or a result over MAX_RPC_BYTES (`bytes` as counted). */
+export function rpcTooLarge(call: string, what: 'arguments' | 'result', bytes: number): string {
+  return `${call}: the ${what} ${what === 'arguments' ? 'are' : 'is'} ${bytes} bytes serialized, over the limit of ${MAX_RPC_BYTES} bytes`;
+}
 
 /** Also returned by the boot hook: the pool's warm-up entry, and when the bundle was evaluated. */
 export const WARM_UP_ENTRY = 'warmUp';

@@ -107,6 +107,32 @@ export function hostCall<T = unknown>(op: string, ...args: unknown[]): Promise<T
   let bytes: number;
   try {
     bytes = argumentBytes(op, args);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return countedCall<T>(op, invocationId, args, bytes);
+}
+
+/** The bytes `value` would cost when copied across, counted as the wall counts arguments (the
+ *  serializer's way, every reference): -1 past one call's bound (overCallBytes says it). */
+export function crossingBytes(value: unknown): number {
+  return wallBytes(value, callBytes);
+}
+
+/** The error for arguments of `op` counted past one call's bound (crossingBytes answered -1). */
+export function overCallBytes(op: string): RangeError {
+  return tooLarge(op);
+}
+
+/** hostCall for arguments the caller counted already (crossingBytes, `bytes` >= 0), to hold them
+ *  to a bound of its own below one call's as well (a service binding's RPC: Cloudflare's 32 MiB),
+ *  with one walk. */
+export function hostCallCounted<T = unknown>(op: string, bytes: number, ...args: unknown[]): Promise<T> {
+  return countedCall<T>(op, currentInvocation(), args, bytes);
+}
+
+function countedCall<T>(op: string, invocationId: number, args: unknown[], bytes: number): Promise<T> {
+  try {
     if (inFlight + bytes > 2 * callBytes) {
       throw new RangeError(`${op}: ${inFlight} bytes of arguments of earlier calls are still on their way to the host, and this call's ${bytes} would take them past the limit of ${2 * callBytes} bytes; await earlier calls first`);
     }

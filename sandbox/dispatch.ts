@@ -5,7 +5,7 @@ import { beginInvocation, endInvocation, enter, invocation, type InvocationState
 import { cancelTimersOf } from './timers.js';
 import { describeError, reportError } from './report-error.js';
 import { fillWorkerEnv, workerEnv } from './env.js';
-import { hostSend, sentCount } from './bridge.js';
+import { crossingBytes, hostSend, sentCount } from './bridge.js';
 import { Response } from './api/response.js';
 import { URL } from './api/url.js';
 import { requestFromWire, responseToWire } from './wire.js';
@@ -15,7 +15,7 @@ import { webSocketHooks } from './websocket-hooks.js';
 import { closeBuiltinModules } from './addons.js';
 import { reportDroppedLines } from './console.js';
 import { structuredCloneForHost } from './api/structured-clone.js';
-import { RPC_RESERVED_METHODS } from '../protocol/wall.js';
+import { MAX_RPC_BYTES, RPC_RESERVED_METHODS } from '../protocol/wall.js';
 import { eventHandler, rememberWorker } from './addon-events.js';
 import { resetFrame } from './async-context.js';
 import { SEND_OPS, type SocketEvent, type DispatchResult, type EnvDescriptor, type GuestException, type QueueDispatchResult, type WireQueueMessage, type WireRequest, type WireResponse } from '../protocol/wall.js';
@@ -515,9 +515,9 @@ export async function dispatchQueue(id: number, queue: string, messages: WireQue
   }
 }
 
-export interface RpcResult {
-  value: unknown;
-}
+/** The method's value; or, when it counts past Cloudflare's 32 MiB for an RPC result (and within
+ *  one call's bound), only its size in bytes, for the host to refuse in the caller's words. */
+export type RpcResult = { value: unknown } | { oversize: number };
 
 /**
  * Host entry: a call of a public method of one of the worker's WorkerEntrypoint classes (the
@@ -544,8 +544,13 @@ export async function dispatchRpc(id: number, entrypoint: string | null, method:
     // Methods of the class (its prototype chain), as workerd exposes them; not instance fields.
     if (typeof fn !== 'function' || hasOwn.call(instance, method)) throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
     const value = await (fn as (...a: unknown[]) => unknown).apply(instance, args);
-    // A value the host cannot copy fails here, with the caller told why; the clone crosses.
-    return finish(state, { result: { value: structuredCloneForHost(value) } });
+    // A value the host cannot copy fails here, with the caller told why; the clone crosses, counted
+    // here against the RPC limit (the host does not measure it again). Past one call's bound the
+    // copy itself refuses it, at the isolate's copyLimit, as for any answer (worker-instance.ts).
+    const clone = structuredCloneForHost(value);
+    const bytes = crossingBytes(clone);
+    if (bytes > MAX_RPC_BYTES) return finish(state, { result: { oversize: bytes } });
+    return finish(state, { result: { value: clone } });
   } catch (error) {
     return finish(state, { exception: describeError(error) });
   }

@@ -5,7 +5,7 @@
 // createSnapshot runs both without isolation, which is why this is a process of its own.
 //   usage: build-deployment-snapshot.mjs <job.json>
 //   job: { sandboxPath, manifestPath, main, modules: [{name, code, type}], bindings, compatibilityFlags, out,
-//          namespaceGlobal, bootGlobal, limits: {cpuMs, wallMs, memoryMb, startupMs} }
+//          namespaceGlobal, bootGlobal, limits: {cpuMs, wallMs, memoryMb, startupMs, waitMs} }
 //   stdout, last line: {"ok":true,"bytes":N,"sha256":"...","handlers":"modules fetch","cpuMs":N} or
 //                      {"ok":false,"reason":"...","cpuMs":N} (a refusal: the worker is loaded plainly)
 //   (cpuMs: the CPU this process used, all threads)

@@ -4,12 +4,12 @@
 // its arguments and result structured-cloned across. The guest names only its own binding; the
 // host decides which worker that reaches.
 import { registerBinding } from '../../sandbox/env.js';
-import { hostCall } from '../../sandbox/bridge.js';
+import { crossingBytes, hostCall, hostCallCounted, overCallBytes } from '../../sandbox/bridge.js';
 import { Request } from '../../sandbox/api/request.js';
 import { hostByteStream } from '../../sandbox/host-stream.js';
 import { requestToWire, responseFromWire } from '../../sandbox/wire.js';
 import { structuredCloneForHost } from '../../sandbox/api/structured-clone.js';
-import { OPS, RPC_RESERVED_METHODS, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
+import { MAX_RPC_BYTES, OPS, RPC_RESERVED_METHODS, rpcTooLarge, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
 import { refusedOnHost, spendInvocation } from '../../sandbox/invocation.js';
 
 /** A call through the binding, refused here once the request's invocation allowance is spent
@@ -18,6 +18,24 @@ async function serviceCall<T>(op: string, ...args: unknown[]): Promise<T> {
   const state = spendInvocation();
   try {
     return await hostCall<T>(op, ...args);
+  } catch (error) {
+    refusedOnHost(state, error);
+    throw error;
+  }
+}
+
+/** An RPC call: its arguments are held to Cloudflare's 32 MiB here, in the one count the wall makes
+ *  of every call (the host measures them no more: the clone is the sandbox's own plain data, so
+ *  the copy is what was counted, and the isolate's copyLimit stands behind it). Refused before
+ *  anything is charged, as it never crosses. */
+async function rpcCall(binding: string, method: string, clone: unknown[]): Promise<RpcAnswer> {
+  const args = [binding, method, clone];
+  const bytes = crossingBytes(args);
+  if (bytes < 0) throw overCallBytes(OPS.serviceRpc);
+  if (bytes > MAX_RPC_BYTES) throw new RangeError(rpcTooLarge(`env.${binding}.${method}()`, 'arguments', bytes));
+  const state = spendInvocation();
+  try {
+    return await hostCallCounted<RpcAnswer>(OPS.serviceRpc, bytes, ...args);
   } catch (error) {
     refusedOnHost(state, error);
     throw error;
@@ -50,7 +68,7 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError,
 
 async function callRpc(binding: string, method: string, args: unknown[]): Promise<unknown> {
   // Refused here, before anything crosses, with the name of what cannot be copied; the clone crosses.
-  const answer = await serviceCall<RpcAnswer>(OPS.serviceRpc, binding, method, structuredCloneForHost(args));
+  const answer = await rpcCall(binding, method, structuredCloneForHost(args));
   if ('error' in answer) {
     const Class = ERROR_CLASSES[answer.error.name] ?? Error;
     const error = new Class(answer.error.message);

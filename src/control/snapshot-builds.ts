@@ -7,7 +7,7 @@
 // as a request would name it) and what the builder cost (builder_cpu_ms).
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.js';
-import { buildDeploymentSnapshot, type SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
+import { buildDeploymentSnapshot, buildWaitMs, type SnapshotBuildOptions } from '../runtime/deployment-snapshot.js';
 import type { DeploymentSnapshot, WorkerDefinition } from '../model/worker-definition.js';
 import type { DeploymentStore, VersionInfo } from '../store/types.js';
 
@@ -20,7 +20,10 @@ export class SnapshotBuilds {
     private readonly store: DeploymentStore,
     private readonly logger: Logger,
     private readonly options: SnapshotBuildOptions = {},
-  ) {}
+  ) {
+    // (read at start, so a bad value stops the server with its name instead of refusing snapshots)
+    this.options = { ...options, warmUpWaitMs: options.warmUpWaitMs ?? buildWaitMs() };
+  }
 
   /** Whether this runtime uses deployment snapshots at all. */
   get enabled(): boolean {

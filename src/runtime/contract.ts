@@ -155,6 +155,9 @@ export interface RuntimeResponse {
  *  be undefined itself). */
 export interface RuntimeRpcResult {
   value?: unknown;
+  /** the method's value counted past MAX_RPC_BYTES in the callee (bytes), not copied out
+   *  (protocol/wall.ts rpcTooLarge says it) */
+  oversize?: number;
   exception?: GuestException;
   limit?: LimitExceededError;
   loadError?: string;

@@ -54,6 +54,10 @@ export interface SnapshotBuildOptions {
   cpuSeconds?: number;
   /** the builder's V8 heap limit (MB), the snapshotted isolate's included */
   maxOldSpaceMb?: number;
+  /** the longest the builder's trial waits for the warm-up request while its isolate is not
+   *  running (ms; default DEFAULT_BUILD_WAIT_MS; the control plane passes the operator's
+   *  CINDER_SNAPSHOT_WARMUP_WAIT_MS, buildWaitMs): past it, no snapshot (snapshot-trial.ts) */
+  warmUpWaitMs?: number;
   /** tests: another builder script */
   builderPath?: string;
   /** tests: V8 flags or other node options before the script */
@@ -73,6 +77,21 @@ export type SnapshotBuildOutcome =
 export const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_BUILD_CPU_S = 15;
 export const DEFAULT_BUILD_MAX_OLD_SPACE_MB = 512;
+/** A warm-up request is GET / answered without a host (none is in the builder): one still waiting
+ *  after this long waits for something that cannot come. A worker's wall limit may be up to the
+ *  120 s ceiling, and builds run one at a time, so waiting that long would delay every other
+ *  version's snapshot. 5 s leaves a request that computes (CPU is not waiting) and a loaded
+ *  machine's scheduling delays ample room. */
+export const DEFAULT_BUILD_WAIT_MS = 5_000;
+
+/** The operator's CINDER_SNAPSHOT_WARMUP_WAIT_MS, else the default; a bad value is refused by name. */
+export function buildWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.CINDER_SNAPSHOT_WARMUP_WAIT_MS;
+  if (raw === undefined || raw === '') return DEFAULT_BUILD_WAIT_MS;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`CINDER_SNAPSHOT_WARMUP_WAIT_MS must be a positive number of milliseconds, not "${raw}"`);
+  return value;
+}
 
 /** Build a snapshot of `def`'s modules in a child process. Never throws: a failure is a reason. */
 export async function buildDeploymentSnapshot(
@@ -109,7 +128,7 @@ export async function buildDeploymentSnapshot(
   const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS + limits.wallMs + 2 * limits.startupMs;
   try {
     const job = join(dir, 'job.json');
-    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs } }));
+    writeFileSync(job, JSON.stringify({ sandboxPath: sandboxBundlePath, manifestPath: sandboxManifestPath, main: def.main, modules, bindings: def.bindings ?? {}, compatibilityFlags: def.compatibilityFlags ?? [], out, namespaceGlobal: NAMESPACE_GLOBAL, bootGlobal: BOOT_GLOBAL, warmUp: options.warmUp ?? 'request', limits: { cpuMs: limits.cpuMs, wallMs: limits.wallMs, memoryMb: limits.memoryMb, startupMs: limits.startupMs, waitMs: options.warmUpWaitMs ?? DEFAULT_BUILD_WAIT_MS } }));
     const args = ['--no-node-snapshot', `--max-old-space-size=${options.maxOldSpaceMb ?? DEFAULT_BUILD_MAX_OLD_SPACE_MB}`, ...(options.execArgv ?? []), options.builderPath ?? deploymentSnapshotBuilderPath, job];
     const cpuSeconds = options.cpuSeconds ?? DEFAULT_BUILD_CPU_S;
     const [file, argv] = cpuLimited(cpuSeconds, process.execPath, args);
@@ -137,11 +156,15 @@ export async function buildDeploymentSnapshot(
         } else resolve(stdout);
       });
       liveBuilders.add(child);
+      // The builder's watcher (cpuLimited) reads this pipe: a line means this process saw the
+      // builder end; end of file without one means this process is gone, and it kills the builder.
+      child.stdin?.on('error', () => {});
       const stopWatching = watchBudget(child, (over) => {
         overBudget = over;
         child.kill('SIGKILL');
       });
       child.once('exit', () => {
+        child.stdin?.end('done\n');
         liveBuilders.delete(child);
         stopWatching();
       });
@@ -236,14 +259,23 @@ process.once('exit', () => {
 /**
  * The builder started under a CPU limit the kernel enforces in the builder itself (RLIMIT_CPU,
  * set by the shell that then becomes the builder), not by a timer here: the worker's top level
- * and its first request run there and may never return (a handler that spins), and a builder
- * outlives this process when it is killed (the parent's timer with it). Without a shell (Windows)
- * only the parent's timer bounds it.
+ * and its first request run there and may never return (a handler that spins).
+ *
+ * And with a watcher that ends it when this process is gone (killed with -9, its 'exit' hook and
+ * timers with it): the shell forks a reader of the builder's stdin, a pipe whose other end only
+ * this process holds, before it becomes the builder. End of file with no line before it means
+ * this process died: the reader SIGKILLs the builder at once, whatever its main thread is doing
+ * (createSnapshot cannot be interrupted from inside). A line ("done", written when the builder
+ * exits) lets the reader go quietly. A shell blocked in `read` costs no CPU, where a watching
+ * thread in the builder cost ~40 ms per build (bench/README.md). Without a shell (Windows) only
+ * the parent's timer bounds the builder.
  */
 function cpuLimited(cpuSeconds: number, file: string, args: string[]): [string, string[]] {
   if (process.platform === 'win32') return [file, args];
-  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will)
-  return ['/bin/sh', ['-c', 'ulimit -c 0; ulimit -t "$0" && exec "$@"', String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
+  // (no core files either: a builder that crashes is only a refusal, and a tenant deploys at will;
+  // the reader keeps none of the builder's output pipes, so its answer is read when it exits)
+  const script = 'ulimit -c 0; ulimit -t "$0" || exit 1; exec 3<&0 </dev/null; { read -r _ <&3 || kill -9 $$; } >/dev/null 2>&1 & exec 3<&- "$@"';
+  return ['/bin/sh', ['-c', script, String(Math.max(1, Math.ceil(cpuSeconds))), file, ...args]];
 }
 
 // --- loading ------------------------------------------------------------------------------------

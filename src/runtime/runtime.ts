@@ -565,6 +565,7 @@ export class Runtime {
       const result = await instance.rpc(entrypoint, method, args, requestId, place);
       if (result.limit) return { limit: result.limit };
       if (result.exception) return { exception: result.exception };
+      if (result.oversize !== undefined) return { oversize: result.oversize };
       return { value: result.value };
     } finally {
       this.activeRequests--;

@@ -8,7 +8,11 @@
 //   - the top level, and installing the worker, under the startup limit (wall time, isolated-vm's
 //     timeout: as worker-loader.ts runs them);
 //   - the warm-up request (GET /) under the CPU limit (the isolate's thread CPU clock, read every few
-//     ms as the watchdog does), the wall limit and the memory limit (the isolate's heap limit).
+//     ms as the watchdog does), the wall limit and the memory limit (the isolate's heap limit);
+//     and the builder's own cap on waiting (waitMs: wall time the isolate spends not running, a
+//     never-settling promise or Atomics.wait), shorter than a worker's wall limit may be (up to the
+//     120 s ceiling): the builder makes one version's snapshot at a time, and a request it cannot
+//     answer (there is no host in the builder) has no reason to wait.
 //
 // A breach ends the trial with a reason naming the limit, and no snapshot is made. Anything else
 // the worker does wrong (it throws, it draws Math.random at the top level) is left to the
@@ -28,6 +32,9 @@ export interface TrialLimits {
   wallMs: number;
   memoryMb: number;
   startupMs: number;
+  /** the longest the warm-up request may spend waiting (ms of wall time its isolate is not
+   *  running); absent: only the wall limit */
+  waitMs?: number;
 }
 
 export interface SnapshotTrial {
@@ -46,7 +53,7 @@ export interface SnapshotTrial {
   limits: TrialLimits;
 }
 
-export type TrialLimit = 'startup' | 'cpu' | 'wall' | 'memory';
+export type TrialLimit = 'startup' | 'cpu' | 'wall' | 'memory' | 'wait';
 
 export type TrialOutcome =
   /** within every limit; cpuMs: what the trial's isolate used (its thread's CPU clock) */
@@ -75,6 +82,8 @@ export function trialReason(limit: TrialLimit, limits: TrialLimits, during: 'top
       return `the warm-up request (GET /) exceeded the wall time limit (wall_ms ${limits.wallMs})`;
     case 'memory':
       return `${during === 'request' ? 'the warm-up request (GET /)' : "the worker's top-level code"} exceeded the memory limit (memory_mb ${limits.memoryMb})`;
+    case 'wait':
+      return `the warm-up request (GET /) was still waiting after ${limits.waitMs} ms, the longest the snapshot builder waits for one (it has no host to answer what a request waits for)`;
   }
 }
 
@@ -170,8 +179,13 @@ export async function runTrial(trial: SnapshotTrial): Promise<TrialOutcome> {
     const cpuLimitNs = BigInt(Math.round(limits.cpuMs * 1e6));
     const cpuAtStart = cpuNow();
     const overCpu = () => cpuNow() - cpuAtStart > cpuLimitNs;
+    // Waiting: wall time since the request began less the CPU its isolate used in it.
+    const waitLimitMs = limits.waitMs !== undefined && limits.waitMs < limits.wallMs ? limits.waitMs : Infinity;
+    const startedAt = performance.now();
+    const overWait = () => performance.now() - startedAt - Number(cpuNow() - cpuAtStart) / 1e6 > waitLimitMs;
     const cpuTimer = setInterval(() => {
       if (overCpu()) over('cpu');
+      else if (overWait()) over('wait');
     }, CPU_POLL_MS);
     const wallTimer = setTimeout(() => over('wall'), limits.wallMs);
     try {

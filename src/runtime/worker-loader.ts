@@ -36,7 +36,16 @@ export class WorkerLoadError extends Error {
  * WorkerLoadError. Returns the compiled modules when their code cache is to be made again after a
  * first request (see cacheAfterRun).
  */
-export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, limits: Limits, addons: AddonCatalog = defaultAddons, exportsOut?: string[]): Promise<Map<string, ivm.Module> | undefined> {
+export async function loadWorker(
+  def: WorkerDefinition,
+  ready: ReadyIsolate,
+  limits: Limits,
+  addons: AddonCatalog = defaultAddons,
+  exportsOut?: string[],
+  /** gets the serving thread's CPU the load used for the worker (ms): the inline compile and the
+   *  link, host work the worker caused, charged to its first invocation (worker-instance.ts) */
+  hostWorkOut?: { ms: number },
+): Promise<Map<string, ivm.Module> | undefined> {
   // An isolate from the version's own snapshot holds the evaluated modules: only install. Its
   // errors are not the worker's (the runtime loads plainly then), so they stay unwrapped.
   if (isDeploymentSnapshotIsolate(ready)) {
@@ -61,7 +70,7 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
         const code = moduleSource(source, context);
         if (code === null) continue;
         const options = { filename: moduleFilename(source.name), ...cacheOptions(def, source.name) };
-        const module = inline ? ready.isolate.compileModuleSync(code, options) : await ready.isolate.compileModule(code, options);
+        const module = inline ? servingThreadWork(hostWorkOut, () => ready.isolate.compileModuleSync(code, options)) : await ready.isolate.compileModule(code, options);
         renewed = keepCache(def, source.name, module) || renewed;
         compiled.set(source.name, module);
         names.set(module, source.name);
@@ -92,14 +101,16 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
       // taken from the pool, idle, so its lock is free: linked here in ~30 us instead of an async
       // round trip to isolated-vm's threads (~60 us at p50, ~0.7 ms at p90: bench/cold-steps.mjs).
       // The resolver is host code and only looks names up.
-      entry.instantiateSync(ready.context, (specifier, referrer) => {
-        const from = names.get(referrer) ?? main.name;
-        // The internal module answers only the modules synthesized for Data and CompiledWasm.
-        if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
-        const target = compiled.get(resolveSpecifier(specifier, from)) ?? compiled.get(specifier);
-        if (!target) throw new Error(`No such module "${specifier}" (imported from ${from})`);
-        return target;
-      });
+      servingThreadWork(hostWorkOut, () =>
+        entry.instantiateSync(ready.context, (specifier, referrer) => {
+          const from = names.get(referrer) ?? main.name;
+          // The internal module answers only the modules synthesized for Data and CompiledWasm.
+          if (specifier === MODULE_VALUES_SPECIFIER && internal && isBinaryModule(context.modules.get(from)!)) return internal;
+          const target = compiled.get(resolveSpecifier(specifier, from)) ?? compiled.get(specifier);
+          if (!target) throw new Error(`No such module "${specifier}" (imported from ${from})`);
+          return target;
+        }),
+      );
       // An entry V8 refused was just replaced by a compile-time one: the cache as a whole is
       // no longer the after-first-request kind, and is made again after this isolate's first.
       if (renewed) def.codeCacheAfterRun = false;
@@ -133,6 +144,24 @@ export async function loadWorker(def: WorkerDefinition, ready: ReadyIsolate, lim
   }
   if (renewed) def.onCodeCacheUpdated?.(def.codeCache!, 'rejected');
   return modulesToCache;
+}
+
+/**
+ * Run a synchronous step of the load that works on this (the serving) thread for the worker, and
+ * add the thread's CPU it used to `into` (ms): host work the worker caused, metered in its usage as
+ * a Durable Object's file open is (hostWorkMs), outside its own CPU limit, which counts the
+ * isolate's thread only. The step runs no guest code, so the worker cannot stretch it beyond what
+ * its size allows (compilesInline's bounds).
+ */
+function servingThreadWork<T>(into: { ms: number } | undefined, step: () => T): T {
+  if (!into) return step();
+  const before = process.threadCpuUsage();
+  try {
+    return step();
+  } finally {
+    const used = process.threadCpuUsage(before);
+    into.ms += (used.user + used.system) / 1000;
+  }
 }
 
 /** A version of ES modules that add up to at most this many characters of source, and whose code

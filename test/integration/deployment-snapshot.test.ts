@@ -3,12 +3,12 @@
 // cannot be snapshotted safely is loaded plainly, with a log line naming why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
-import { buildDeploymentSnapshot, DEFAULT_BUILD_CPU_S } from '../../src/runtime/deployment-snapshot.js';
+import { buildDeploymentSnapshot, buildWaitMs, DEFAULT_BUILD_CPU_S, DEFAULT_BUILD_WAIT_MS } from '../../src/runtime/deployment-snapshot.js';
 import { bundleWorker } from '../../src/app/bundle.js';
 import { Deployments } from '../../src/control/deployments.js';
 import { Router } from '../../src/data-plane/router.js';
@@ -155,6 +155,8 @@ describe('per-deployment snapshots', () => {
     ['a handler that spins, at the CPU limit', 'export default { fetch() { for (;;) {} } };', {}, /warm-up request \(GET \/\) exceeded the CPU time limit \(cpu_ms 50\)/],
     ['a handler that never answers, at the wall limit', 'export default { fetch: () => new Promise(() => {}) };', { wallMs: 500 }, /warm-up request \(GET \/\) exceeded the wall time limit \(wall_ms 500\)/],
     ['a handler that blocks, at the wall limit', 'export default { fetch() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); return new Response("x"); } };', { wallMs: 500 }, /exceeded the wall time limit \(wall_ms 500\)/],
+    ['a handler that blocks under a long wall limit, at the builder\'s own wait cap', 'export default { fetch() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); return new Response("x"); } };', { wallMs: 120_000 }, /warm-up request \(GET \/\) was still waiting after 5000 ms, the longest the snapshot builder waits/],
+    ['a handler that never answers under a long wall limit, at the builder\'s own wait cap', 'export default { fetch: () => new Promise(() => {}) };', { wallMs: 120_000 }, /warm-up request \(GET \/\) was still waiting after 5000 ms/],
     ['a handler that allocates without bound, at the memory limit', 'export default { fetch() { const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); } };', { cpuMs: 30_000, memoryMb: 64 }, /warm-up request \(GET \/\) exceeded the memory limit \(memory_mb 64\)/],
     ['a top level that allocates without bound, at the memory limit', 'const keep = []; for (;;) keep.push(new Array(1e6).fill(1.5)); export default {};', { startupMs: 60_000, memoryMb: 64 }, /top-level code exceeded the memory limit \(memory_mb 64\)/],
   ])('refuses %s, naming it, long before the builder\'s own CPU limit', async (_what, code, limits, why) => {
@@ -163,6 +165,14 @@ describe('per-deployment snapshots', () => {
     // What the builder reported it used (it names a limit of the worker's, so it said so itself).
     expect(built.builderCpuMs).toBeGreaterThan(0);
     expect(built.builderCpuMs).toBeLessThan(DEFAULT_BUILD_CPU_S * 1000);
+  }, 60_000);
+
+  it('the builder\'s wait cap is the operator\'s CINDER_SNAPSHOT_WARMUP_WAIT_MS, refused by name when it is not a duration', async () => {
+    expect(buildWaitMs({})).toBe(DEFAULT_BUILD_WAIT_MS);
+    expect(buildWaitMs({ CINDER_SNAPSHOT_WARMUP_WAIT_MS: '1500' })).toBe(1500);
+    expect(() => buildWaitMs({ CINDER_SNAPSHOT_WARMUP_WAIT_MS: 'soon' })).toThrow(/CINDER_SNAPSHOT_WARMUP_WAIT_MS must be a positive number of milliseconds, not "soon"/);
+    const built = await buildDeploymentSnapshot({ ...worker('export default { fetch: () => new Promise(() => {}) };'), limits: { wallMs: 120_000 } }, { warmUpWaitMs: 1500 });
+    expect(built.ok ? '' : built.reason).toMatch(/was still waiting after 1500 ms/);
   }, 60_000);
 
   it('a refusal after the trial is the answer, every time (the builder exiting right after disposing the trial\'s isolate crashed 2 in 5)', async () => {
@@ -213,6 +223,56 @@ describe('per-deployment snapshots', () => {
     while (running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(running()).toBe(false);
   });
+
+  it('a builder whose parent was killed with -9 ends at once, even inside createSnapshot', async () => {
+    // The parent starts a build whose worker spins only in createSnapshot (its context has no
+    // SharedArrayBuffer, the trial's isolate has), which nothing inside the builder can interrupt,
+    // and prints the builder's pid. Once the builder has spun a while, the parent is killed with -9:
+    // its exit hook, its timer and its CPU-budget watch die with it. Before, only the builder's
+    // RLIMIT_CPU (15 s of CPU) ended it.
+    const module = join(packageRoot, 'dist', 'src', 'runtime', 'deployment-snapshot.js');
+    const script = `import { buildDeploymentSnapshot } from ${JSON.stringify(module)};
+      import { readdirSync, readFileSync } from 'node:fs';
+      buildDeploymentSnapshot({ main: 'w.js', modules: [{ name: 'w.js', type: 'esm', code: 'export default { fetch() { if (typeof SharedArrayBuffer === "undefined") for (;;) {} return new Response("ok"); } };' }] }, { timeoutMs: 600000 });
+      setTimeout(() => {
+        const kids = readdirSync('/proc/self/task').flatMap((t) => readFileSync('/proc/self/task/' + t + '/children', 'latin1').trim().split(' ').filter(Boolean));
+        console.log(kids.join(' '));
+      }, 200);
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pids = (await new Promise<string>((resolve) => parent.stdout.once('data', (chunk) => resolve(String(chunk))))).trim().split(' ').filter(Boolean);
+      expect(pids).toHaveLength(1);
+      const stat = `/proc/${pids[0]}/stat`;
+      /** The builder's CPU so far (ms), or null once it is gone (or a zombie). */
+      const cpuMs = (): number | null => {
+        try {
+          const text = readFileSync(stat, 'latin1');
+          const fields = text.split(') ').pop()!.split(' ');
+          if (fields[0] === 'Z' || fields[0] === 'X') return null;
+          return (Number(fields[11]) + Number(fields[12])) * 10;
+        } catch {
+          return null;
+        }
+      };
+      // Past its trial (~0.3 s of CPU here) and spinning in createSnapshot: the deadline is generous.
+      let until = Date.now() + 60_000;
+      while ((cpuMs() ?? 0) < 1500 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(cpuMs()).toBeGreaterThanOrEqual(1500);
+      parent.kill('SIGKILL');
+      let last = cpuMs()!;
+      until = Date.now() + 30_000; // the kill is at once; a loaded machine can take a while to reap
+      for (let now = cpuMs(); now !== null && Date.now() < until; now = cpuMs()) {
+        last = now;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(cpuMs()).toBeNull();
+      // Gone long before its RLIMIT_CPU would have ended it: its CPU, not the wall clock, says so.
+      expect(last).toBeLessThan((DEFAULT_BUILD_CPU_S * 1000) / 2);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('refuses a damaged snapshot by its hash and loads plainly', async () => {
     const built = await buildDeploymentSnapshot(worker('export default { fetch: () => new Response("fine") };'));

@@ -53,6 +53,34 @@ describe('a plain load', () => {
     expect(new Set(seen).size).toBe(4);
   });
 
+  it('meters the serving thread\'s work of a cold start (the inline compile, the link) in its first invocation\'s usage record, as host work', async () => {
+    const records: { worker: string; hostWorkMs?: number; cpuMs: number }[] = [];
+    runtime.onInvocation((record) => records.push(record));
+    const small = def('metered', [esm('export default { fetch: () => new Response("metered") };')]);
+    runtime.deploy(small);
+    const ofMetered = () => records.filter((r) => r.worker === 'metered');
+    // First cold start: compiled on isolated-vm's threads (no cache yet), linked here.
+    expect((await get(runtime, 'metered')).cold).toBe(true);
+    expect(small.codeCache?.size).toBe(1);
+    expect((await get(runtime, 'metered')).cold).toBe(false);
+    // Then cold starts of a small version with its cache: compiled here, on the serving thread.
+    for (let i = 0; i < 3; i++) {
+      runtime.evict('metered');
+      const cold = await get(runtime, 'metered');
+      expect(cold).toMatchObject({ cold: true, body: 'metered' });
+      expect((await get(runtime, 'metered')).cold).toBe(false);
+    }
+    const [first, warm, ...rest] = ofMetered();
+    expect(ofMetered()).toHaveLength(8);
+    expect(first.hostWorkMs).toBeGreaterThan(0);
+    expect(warm.hostWorkMs ?? 0).toBe(0);
+    for (let i = 0; i < rest.length; i += 2) {
+      // each inline cold start's first request carries what its load cost this thread; the warm one after, nothing
+      expect(rest[i].hostWorkMs).toBeGreaterThan(0);
+      expect(rest[i + 1].hostWorkMs ?? 0).toBe(0);
+    }
+  });
+
   it('reports an error thrown at the top level, naming it and its line', async () => {
     runtime.deploy(def('throws', [esm('const x = 1;\nthrow new TypeError("boom at start " + x);\nexport default { fetch: () => new Response("never") };')]));
     const res = await get(runtime, 'throws');

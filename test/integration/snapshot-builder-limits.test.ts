@@ -7,7 +7,7 @@
 // with the builder's CPU far below its RLIMIT_CPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipart, startCinder, textWorker, type TestCinder } from '../control/helpers.js';
-import { DEFAULT_BUILD_CPU_S } from '../../src/runtime/deployment-snapshot.js';
+import { DEFAULT_BUILD_CPU_S, DEFAULT_BUILD_WAIT_MS } from '../../src/runtime/deployment-snapshot.js';
 
 let cinder: TestCinder;
 beforeAll(async () => {
@@ -58,6 +58,25 @@ describe('the snapshot builder under the worker\'s own limits (cinder serve)', (
     const line = await buildLine('waiter');
     expect(String(line.msg)).toMatch(/^no deployment snapshot for waiter version 1: the warm-up request \(GET \/\) exceeded the wall time limit \(wall_ms 1000\); it is loaded plainly$/);
     expectBoundedBuilder(line);
+  });
+
+  it('a handler that never answers under a long wall limit: the builder waits only its own cap, names it, and stores the refusal', async () => {
+    // wall_ms 30000 (the default; up to the 120 s ceiling is allowed): before, the build waited
+    // all of it, holding up every other version's snapshot (builds run one at a time).
+    await deploy('idler', 'export default { fetch: () => new Promise(() => {}) };');
+    await deploy('after-idler', textWorker('after-idler'));
+    const line = await buildLine('idler');
+    expect(String(line.msg)).toMatch(
+      new RegExp(`^no deployment snapshot for idler version 1: the warm-up request \\(GET /\\) was still waiting after ${DEFAULT_BUILD_WAIT_MS} ms, the longest the snapshot builder waits for one .*; it is loaded plainly$`),
+    );
+    expect(DEFAULT_BUILD_WAIT_MS).toBeLessThan(30_000);
+    expectBoundedBuilder(line);
+    // The version deployed after it got its snapshot.
+    expect(String((await buildLine('after-idler')).msg)).toMatch(/deployment snapshot of after-idler version 1 ready/);
+    expect((await cinder.get('after-idler.example')).text).toBe('after-idler');
+    // Kept like the other refusals (the restart below builds nothing for it).
+    const version = (await cinder.server.deployments.store.listVersions('idler'))[0];
+    expect(await cinder.server.deployments.store.getDeploymentSnapshot(version.id)).toMatchObject({ refused: expect.stringMatching(/was still waiting after/) });
   });
 
   it('a handler that allocates without bound: requests get the memory limit, the log names the memory limit', async () => {

@@ -95,6 +95,8 @@ describe('RPC over service bindings', () => {
          fail() { const e = new RangeError('out of range: 7'); throw e; }
          custom() { class QuotaError extends Error { constructor(m) { super(m); this.name = 'QuotaError'; } } throw new QuotaError('over quota'); }
          giveFunction() { return () => 1; }
+         hugeResult() { return new Array(40).fill('x'.repeat(1 << 20)); }
+         count(list) { return list.length; }
          envName() { return this.env.NAME; }
          spin() { for (;;) {} }
          fetch() { return new Response('calc fetch'); }
@@ -123,6 +125,8 @@ describe('RPC over service bindings', () => {
           case '/fetch': return run(async () => (await env.CALC.fetch('https://calc/')).text());
           case '/named': return run(() => env.ADMIN.whoami());
           case '/huge': return run(() => env.CALC.echo(new Uint8Array(33 * 1024 * 1024)));
+          case '/huge-repeated': return run(() => env.CALC.count(new Array(40).fill('y'.repeat(1 << 20))));
+          case '/huge-result': return run(() => env.CALC.hugeResult());
           case '/plain': return run(() => env.PLAIN.add(1, 2));
         }
         return new Response('no route', { status: 404 });
@@ -166,6 +170,12 @@ describe('RPC over service bindings', () => {
     expect(await call('/fn-arg')).toMatchObject({ error: 'DataCloneError', message: expect.stringMatching(/could not be cloned/) });
     expect(await call('/fn-result')).toMatchObject({ error: 'DataCloneError', message: expect.stringMatching(/could not be cloned/) });
     expect(await call('/huge')).toMatchObject({ error: 'RangeError', message: expect.stringMatching(/env\.CALC\.echo\(\): the arguments are \d+ bytes serialized, over the limit of 33554432 bytes/) });
+    // A string counts at each reference, as the serializer writes it: 40 x 1 MiB.
+    expect(await call('/huge-repeated')).toMatchObject({ error: 'RangeError', isRange: true, message: expect.stringMatching(/^env\.CALC\.count\(\): the arguments are 419\d{5} bytes serialized, over the limit of 33554432 bytes$/) });
+    // The result's direction: the caller is told, in the same words.
+    expect(await call('/huge-result')).toMatchObject({ error: 'RangeError', isRange: true, message: expect.stringMatching(/^env\.CALC\.hugeResult\(\): the result is 419\d{5} bytes serialized, over the limit of 33554432 bytes$/) });
+    // and the callee still answers
+    expect(await call('/add')).toEqual({ ok: 42 });
     expect(await call('/missing')).toEqual({ error: 'TypeError', message: 'The RPC receiver does not implement the method "nope".', isRange: false });
     expect(await call('/plain')).toMatchObject({ error: 'TypeError', message: expect.stringMatching(/does not support RPC: its default export is not a class extending WorkerEntrypoint/) });
   });
