@@ -7,6 +7,8 @@ const bomb = gzipSync(Buffer.alloc(60 * 1024 * 1024)).toString('base64');
 const wasmExportedGrowable = [0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 14, 2, 3, 109, 101, 109, 2, 0, 4, 103, 114, 111, 119, 0, 0, 10, 8, 1, 6, 0, 32, 0, 64, 0, 11];
 
 /** name -> [worker code, service bindings?, what it does, wasm modules it imports ({file: bytes})?] */
+/** The account every attack is deployed in (the neighbour is in the operator's default account). */
+const ATTACKER_ACCOUNT = 'bench-attacker';
 /** The workers of the one account a spread attack is made of. */
 const RING = 8;
 
@@ -44,7 +46,7 @@ export const ATTACKS = {
     null,
     `fan-out as above, over a ring of ${RING} workers of one account`,
     null,
-    { ring: RING, account: 'bench-attacker' },
+    { ring: RING },
   ],
   'decompression bomb': [
     `const b64 = ${JSON.stringify(bomb)};
@@ -123,18 +125,27 @@ export function attackWorkers(name, attack) {
   return ring ? Array.from({ length: ring }, (_, i) => `${name}-${i}`) : [name];
 }
 
-/** One of ATTACKS, uploaded under `name` (a spread one: its ring of workers, in an account of its
- *  own made with the operator's token, uploaded with that account's token). */
+/** The attackers' account on `server` (another tenant than the neighbour, which is in the
+ *  operator's default account): made once with the operator's token; answers its token. */
+const attackerTokens = new WeakMap();
+function attackerToken(server) {
+  if (!attackerTokens.has(server)) {
+    const admin = (path, body) =>
+      fetch(`http://127.0.0.1:${server.adminPort}${path}`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (res) => {
+        if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+        return res.json();
+      });
+    attackerTokens.set(server, admin('/accounts', { name: ATTACKER_ACCOUNT }).then(() => admin(`/accounts/${ATTACKER_ACCOUNT}/tokens`, { label: 'bench' })).then(({ token }) => token));
+  }
+  return attackerTokens.get(server);
+}
+
+/** One of ATTACKS, uploaded under `name` (a spread one: its ring of workers) by the attackers'
+ *  account: an attacker is another tenant than its neighbour. */
 export async function deployAttack(server, name, attack) {
   const spread = attack[4];
-  if (!spread) return deployWorker(server, name, attack[0], attack[1], attack[3]);
-  const admin = (path, body) =>
-    fetch(`http://127.0.0.1:${server.adminPort}${path}`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (res) => {
-      if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
-      return res.json();
-    });
-  await admin('/accounts', { name: spread.account });
-  const { token } = await admin(`/accounts/${spread.account}/tokens`, { label: 'bench' });
+  const token = await attackerToken(server);
+  if (!spread) return deployWorker(server, name, attack[0], attack[1], attack[3], token);
   const workers = attackWorkers(name, attack);
   const bindings = workers.map((service, i) => ({ type: 'service', name: `W${i}`, service }));
   for (const worker of workers) await deployWorker(server, worker, attack[0], bindings, attack[3], token);

@@ -29,6 +29,11 @@ export class CpuMeter {
     this.limitNs = BigInt(Math.round(cpuLimitMs)) * NS_PER_MS;
   }
 
+  /** the isolate's CPU clock at the last reading (sample, reset or progress), ns */
+  get lastReading(): bigint {
+    return this.lastCpu;
+  }
+
   private read(): bigint {
     try {
       return this.isolate().cpuTime;

@@ -233,19 +233,15 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /**
    * Watch the isolate's CPU while nothing of it is in flight: code that outlived its request (a
    * callback after the response, a chain the top level did not await, an answer the host gave
-   * late) runs there charged to no invocation. More than one invocation's CPU limit of it ends the
-   * isolate, as a breach would. The watch stops once the clock has stood still a while.
+   * late) runs there charged to no invocation. More than one invocation's CPU limit of it, counted
+   * since the last invocation ended, ends the isolate, as a breach would. The watch stops once the
+   * clock has stood still a while.
    */
   private watchIdle(): void {
     // (a load has its own deadline: worker-loader.ts)
     if (this.inFlight.size > 0 || this.loading || !this.alive) return;
-    if (this.idleCpuFrom === null) {
-      try {
-        this.idleCpuFrom = this.idleCpuLast = this.ready.isolate.cpuTime;
-      } catch {
-        return; // disposed
-      }
-    }
+    // From the meter's last reading (an invocation's end reads the clock): no extra read per request.
+    if (this.idleCpuFrom === null) this.idleCpuFrom = this.idleCpuLast = this.cpu.lastReading;
     this.idleSampledAt = this.idleChangedAt = performance.now();
     this.host.watchdog.watch(this);
   }
