@@ -109,6 +109,9 @@ const PLATFORM_WORK_HOLD_MS = 250;
 /** ...and left unwatched once unchanged this long: a spinning thread a busy machine runs part-time
  *  (isolate threads are niced) can go a few slices without CPU, never this long. */
 const IDLE_QUIET_MS = 250;
+/** The longest the idle watch leaves a code cache's compile uncounted: code of the worker's own
+ *  that holds the compile up (the isolate runs one task at a time) is counted after this. */
+const PLATFORM_WORK_MAX_MS = 1_000;
 
 function isMemoryError(message: string): boolean {
   return /memory limit|Array buffer allocation failed|allocation failed - JavaScript heap/i.test(message);
@@ -259,6 +262,13 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.idleCpuFrom = null;
       return false;
     }
+    if (now < this.platformUntil) {
+      // the platform's compile, not the worker's code: counted from when it ends (or, should the
+      // worker's code hold it up, from PLATFORM_WORK_MAX_MS on)
+      this.idleCpuFrom = this.idleCpuLast = cpu;
+      this.idleChangedAt = now;
+      return true;
+    }
     if (cpu - from > this.cpu.limitNs) {
       this.idleCpuFrom = null;
       const message = `worker ${this.def.name} ran code outside any request for more than its CPU limit (cpu_ms ${this.limits.cpuMs}); isolate recycled`;
@@ -307,9 +317,22 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    */
   private platformWork(work: Promise<unknown>): void {
     // Not wired (r9-builder): holding entries for it (EntryPolicy.hold) broke WebSocket tests; the
-    // work runs as before, its CPU counted in whatever runs beside it.
-    void work;
+    // work runs as before, its CPU counted in whatever runs beside it. It is not the worker's code
+    // running outside a request, though: the idle watch does not count it (see sampleIdle).
+    this.platformUntil = performance.now() + PLATFORM_WORK_MAX_MS;
+    void work.finally(() => {
+      this.platformUntil = 0;
+      if (this.idleCpuFrom === null) return;
+      try {
+        this.idleCpuFrom = this.idleCpuLast = this.ready.isolate.cpuTime; // counted again from here
+      } catch {
+        this.idleCpuFrom = null; // disposed
+      }
+    });
   }
+
+  /** while platform work runs in the isolate (a code cache made again), until this time (ms) */
+  private platformUntil = 0;
 
 
   // --- invocations ----------------------------------------------------------------------------
