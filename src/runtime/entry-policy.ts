@@ -25,33 +25,11 @@ const ENTRY_OPTIONS = { result: { promise: true, copy: true } } as const;
 
 export class EntryPolicy {
   readonly entries: EntryCounts = { async: 0, batches: 0, batched: 0 };
-  /** Platform work running in the isolate (see hold): entries wait for it. */
-  private held: Promise<unknown> | null = null;
 
   /** Enter the isolate for an event, on isolated-vm's threads; resolves to the entry's copied answer. */
   enter(entry: ivm.Reference<Function>, args: unknown[]): Promise<unknown> {
     this.entries.async++;
-    if (this.held !== null) return this.held.then(() => entry.apply(undefined, args, ENTRY_OPTIONS));
     return entry.apply(undefined, args, ENTRY_OPTIONS);
-  }
-
-  /** Whether entries are being held for platform work. */
-  get holding(): boolean {
-    return this.held !== null;
-  }
-
-  /**
-   * Hold every entry until `work` settles: platform work in the isolate (a code cache made again)
-   * holds its lock anyway, so an event would wait as long for it; held here, the event has not
-   * entered, and no CPU of the work is counted as the event's (worker-instance.ts platformWork).
-   * `release` resolves when the hold ends; `beforeRelease` runs then, before any held entry goes in.
-   */
-  hold(release: Promise<void>, beforeRelease: () => void): void {
-    const done: Promise<void> = release.then(() => {
-      beforeRelease();
-      if (this.held === done) this.held = null;
-    });
-    this.held = done;
   }
 }
 

@@ -311,14 +311,12 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
 
   /**
    * Platform work in this isolate (a code cache made again: it compiles there, on its thread),
-   * started only while no invocation is in flight. Events that come meanwhile wait to enter until
-   * it ends (it holds the isolate's lock anyway), and the isolate's CPU it used is charged to none
-   * of them: the meter reads the isolate's clock, which would count the compile in their CPU.
+   * started only while no invocation is in flight. It is not the worker's code running outside a
+   * request: the idle watch does not count it (sampleIdle). An event that enters meanwhile is
+   * still charged the compile's CPU (the meter reads the isolate's clock); holding events until
+   * it ends was measured and not kept (bench/README.md, r9-builder).
    */
   private platformWork(work: Promise<unknown>): void {
-    // Not wired (r9-builder): holding entries for it (EntryPolicy.hold) broke WebSocket tests; the
-    // work runs as before, its CPU counted in whatever runs beside it. It is not the worker's code
-    // running outside a request, though: the idle watch does not count it (see sampleIdle).
     this.platformUntil = performance.now() + PLATFORM_WORK_MAX_MS;
     void work.finally(() => {
       this.platformUntil = 0;
@@ -827,9 +825,6 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   /** Watched: the watchdog's periodic CPU reading; false when there is nothing left to watch. */
   sampleCpu(): boolean {
     if (!this.alive) return false;
-    // Platform work is running and whatever is in flight waits to enter: its CPU is nobody's, nor
-    // is it code that outlived its request (the readings restart when it ends, platformWork).
-    if (this.policy.holding) return true;
     if (this.inFlight.size === 0) return this.sampleIdle();
     this.idleCpuFrom = null;
     const over = this.cpu.sample(this.inFlight);
