@@ -88,8 +88,7 @@ export class HostBridge {
   }
 
   private async onCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
-    this.owner?.activity();
-    this.owner?.crossed();
+    this.guestCalled();
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (op === OPS.timer) return this.startTimer(args[0], args[1]);
     // No owner: the isolate was disposed (a limit, a redeploy) while this call was on its way.
@@ -106,8 +105,7 @@ export class HostBridge {
    *  hostCallBlocking): its answer is copied in on that thread, as a synchronous one is, so an
    *  isolate without room for it fails with a RangeError it sees. */
   private async onBlockingCall(op: unknown, invocationId: unknown, args: unknown): Promise<unknown> {
-    this.owner?.activity();
-    this.owner?.crossed();
+    this.guestCalled();
     if (typeof op !== 'string' || !Array.isArray(args)) throw new TypeError('invalid host call');
     if (!this.owner) throw new Error('the isolate is going away');
     const answer = await this.owner.callOp(op, Number(invocationId) || 0, args);
@@ -137,8 +135,7 @@ export class HostBridge {
   }
 
   private onCallSync(op: unknown, args: unknown): unknown {
-    this.owner?.activity();
-    this.owner?.crossed();
+    this.guestCalled();
     if (!Array.isArray(args)) throw new TypeError('invalid host call');
     switch (op) {
       case SYNC_OPS.random: {
@@ -159,9 +156,15 @@ export class HostBridge {
     }
   }
 
-  private onSend(op: unknown, args: unknown): void {
+  /** Each call or message from the guest: evidence it is not stuck in a loop, and serving-thread
+   *  work its worker is charged for. */
+  private guestCalled(): void {
     this.owner?.activity();
     this.owner?.crossed();
+  }
+
+  private onSend(op: unknown, args: unknown): void {
+    this.guestCalled();
     if (!Array.isArray(args)) return;
     if (op === SEND_OPS.log) {
       const level = LOG_LEVELS.has(args[0] as LogLevel) ? (args[0] as LogLevel) : 'log';
