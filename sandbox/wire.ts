@@ -9,6 +9,7 @@ import { ReadableStream } from './api/streams.js';
 import { describeError } from './report-error.js';
 import { utf8Encode } from './api/encoding.js';
 import { webSocketHooks } from './websocket-hooks.js';
+import { currentInvocation, runAs } from './invocation.js';
 import { MAX_RESPONSE_HEADER_BYTES, OVERSIZED_HEADERS_MESSAGE, type PulledChunk, type WireRequest, type WireResponse } from '../protocol/wall.js';
 
 export function requestFromWire(wire: WireRequest): Request {
@@ -20,12 +21,18 @@ export function requestFromWire(wire: WireRequest): Request {
   return createIncomingRequest({ method: wire.method, url: wire.url, urlSerialized: wire.urlSerialized === true, headers: wire.headers, body, cf });
 }
 
-// Response streams the host is pulling, by id.
+// Streams the host is pulling (response bodies, outbound request bodies), by id.
 interface ChunkReader {
   read(): Promise<{ value?: unknown; done: boolean }>;
   cancel(reason?: unknown): Promise<void>;
 }
-const outgoing = new Map<number, ChunkReader>();
+interface Offered {
+  reader: ChunkReader;
+  /** the invocation that offered it: a pull runs the stream's own code (a pull() callback, an
+   *  HTMLRewriter handler) for that invocation, not for whichever ran last in this isolate */
+  owner: number;
+}
+const outgoing = new Map<number, Offered>();
 let nextStreamId = 1;
 
 /** A body in hand larger than this goes to the host as a stream, pulled as the client reads, so
@@ -76,14 +83,15 @@ export async function responseToWire(response: Response): Promise<WireResponse> 
 function offerChunk(bytes: Uint8Array): number {
   let sent = false;
   const id = nextStreamId++;
-  outgoing.set(id, {
+  const reader: ChunkReader = {
     read: async () => {
       if (sent) return { done: true };
       sent = true;
       return { value: bytes, done: false };
     },
     cancel: async () => {},
-  });
+  };
+  outgoing.set(id, { reader, owner: currentInvocation() });
   return id;
 }
 
@@ -110,16 +118,22 @@ function piece(id: number, chunk: Uint8Array | string): ArrayBuffer | string {
 /** Let the host pull a guest stream (a response body, an outbound request body) by id. */
 export function offerStream(stream: ReadableStream<Uint8Array>): number {
   const id = nextStreamId++;
-  outgoing.set(id, stream.getReader() as unknown as ChunkReader);
+  outgoing.set(id, { reader: stream.getReader() as unknown as ChunkReader, owner: currentInvocation() });
   return id;
 }
 
-/** Host entry: the next chunk of a response stream (ArrayBuffer), null at the end, or its error. */
-export async function pullStream(id: number): Promise<PulledChunk> {
+/** Host entry: the next chunk of a stream (ArrayBuffer), null at the end, or its error. */
+export function pullStream(id: number): Promise<PulledChunk> {
   const rest = remainders.get(id);
-  if (rest !== undefined) return piece(id, rest);
-  const reader = outgoing.get(id);
-  if (!reader) return null;
+  if (rest !== undefined) return Promise.resolve(piece(id, rest));
+  const offered = outgoing.get(id);
+  // The host stops pulling at the end (null), an error or a cancel: an id not offered here is a
+  // miswired stream, failed loudly rather than ended as if empty (an empty upload would look whole).
+  if (!offered) return Promise.resolve({ error: describeError(new TypeError(`stream ${id} is not offered by this isolate`)) });
+  return runAs(offered.owner, () => readPiece(id, offered.reader));
+}
+
+async function readPiece(id: number, reader: ChunkReader): Promise<PulledChunk> {
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -144,10 +158,10 @@ export async function pullStream(id: number): Promise<PulledChunk> {
 
 /** Host entry: the client went away; cancel the stream so its source can stop. */
 export function cancelStream(id: number): void {
-  const reader = outgoing.get(id);
+  const offered = outgoing.get(id);
   outgoing.delete(id);
   remainders.delete(id);
-  reader?.cancel(new Error('client disconnected')).catch(() => {});
+  if (offered) runAs(offered.owner, () => offered.reader.cancel(new Error('client disconnected')).catch(() => {}));
 }
 
 /** A guest Request as wire data, for calls that leave the isolate (service bindings, fetch). */
