@@ -8,6 +8,7 @@
 import { sentCount } from './bridge.js';
 import { enterInvocationFrame, frameInvocation, runInInvocationFrame } from './async-context.js';
 import { MAX_INVOCATIONS_PER_REQUEST, TOO_MANY_INVOCATIONS } from '../protocol/request-tree.js';
+import { outsideRequestMessage } from '../protocol/outside-request.js';
 
 export interface InvocationState {
   id: number;
@@ -136,12 +137,11 @@ export function spendInvocation(): InvocationState | undefined {
   return state;
 }
 
-/** The message of the host's answer to a call from an invocation it already ended (service/host.ts). */
-const ENDED_ON_HOST = /\(\) was called outside of a request \(/;
-
-/** The host refused a counted call: at the request's invocation cap (the allowance never grows
- *  back), or because the host had ended the invocation (its calls are not counted there). */
-export function refusedOnHost(state: InvocationState | undefined, error: unknown): void {
+/** The host refused a counted call (`op`): at the request's invocation cap (the allowance never
+ *  grows back), or because the host had ended the invocation (its calls are not counted there: the
+ *  host refuses an op of an invocation it no longer has in flight with protocol/outside-request.ts's
+ *  words, src/runtime/outside-invocation.ts). */
+export function refusedOnHost(state: InvocationState | undefined, error: unknown, op: string): void {
   if (!state) return;
   const message = String((error as Error | null)?.message);
   if (message === TOO_MANY_INVOCATIONS) {
@@ -153,7 +153,7 @@ export function refusedOnHost(state: InvocationState | undefined, error: unknown
       spentRequests.add(state.request);
       if (spentRequests.size > SPENT_REQUESTS_KEPT) spentRequests.delete(spentRequests.values().next().value!);
     }
-  } else if (ENDED_ON_HOST.test(message)) {
+  } else if (message === outsideRequestMessage(op)) {
     state.endedOnHost = true;
   }
 }

@@ -13,6 +13,7 @@ import type { LimitExceededError } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, SocketOwner, SyncOpRegistry } from '../../src/runtime/contract.js';
 import { DO_OPS, DO_SYNC_OPS, MAX_WEBSOCKET_MESSAGE_BYTES, type GuestException, type SocketEvent, type WireRequest, type WireResponse } from '../../protocol/wall.js';
+import { outsideRequestMessage } from '../../protocol/outside-request.js';
 import { DO_LIMITS, DURABLE_OBJECT_BINDING, DURABLE_OBJECT_EVENT, HIBERNATION_LIMITS, type ObjectEventPayload, type ObjectEventResult } from './protocol.js';
 import { HibernatableSockets, type ObjectRef, type ObjectSockets } from './hibernation.js';
 import { HandOff } from './hand-off.js';
@@ -354,7 +355,8 @@ export function registerDurableObjectOps(objects: DurableObjects, runtime: Durab
     let name: string | null = null;
     if (typeof rawName === 'string' && Buffer.byteLength(rawName) <= DO_LIMITS.maxNameBytes && objects.ids(namespace).fromName(rawName) === id) name = rawName;
     const { invocation } = call;
-    if (!invocation) throw new Error(`env.${String(binding)}: a Durable Object was called outside of a request (after the response and its waitUntil work finished)`);
+    // (the worker instance refuses such a call before it gets here, in these words)
+    if (!invocation) throw new Error(outsideRequestMessage(DO_OPS.call));
     const request = rawCall as { kind?: unknown; request?: unknown; method?: unknown; args?: unknown; socketId?: unknown } | null;
     let event: ObjectEventPayload['event'];
     let trigger: { method: string; url: string };

@@ -12,6 +12,7 @@ import { isRedirect, nextHop, type Hop } from './redirect.js';
 import { checkTarget, policyLookup, PrivateAddressError } from './targets.js';
 import type { GuestFetchRequest, GuestFetchResponse } from './protocol.js';
 import { chargeSubrequest } from '../../src/model/request-tree.js';
+import { OPS } from '../../protocol/wall.js';
 
 
 export interface FetchPolicy {
@@ -36,7 +37,11 @@ function requestBody(call: OpCall, request: GuestFetchRequest): Hop['body'] {
 export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: OpHandler; close(): Promise<void> } {
   const allowance = parseAllowance(policy.allowPrivate);
   const agents = new WorkerAgents(policyLookup(allowance), { ...DEFAULT_AGENT_OPTIONS, ...policy.agents });
-  const inflight = new Map<string, AbortController>();
+  // In-flight fetches by the guest's fetchId, per isolate: every isolate of a worker numbers its
+  // fetches from the same start (bindings/fetch/guest.ts; isolates made from one snapshot share
+  // the counter's start), so a worker-wide key would let one isolate's abort or cleanup reach
+  // another isolate's fetch.
+  const inflightOf = (call: OpCall) => call.isolateState(OPS.fetch, () => new Map<number, AbortController>());
 
   const fetchOp: OpHandler = async (call: OpCall, args: unknown[]) => {
     const request = args[0] as GuestFetchRequest;
@@ -51,8 +56,13 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
     const redirectMode = request.redirect === 'manual' || request.redirect === 'error' ? request.redirect : 'follow';
 
     const controller = new AbortController();
-    const key = `${call.worker.name}:${request.fetchId}`;
+    const inflight = inflightOf(call);
+    const key = Number(request.fetchId);
     inflight.set(key, controller);
+    // (only this fetch's own entry: a later one cannot share its id in this isolate, but be exact)
+    const forget = () => {
+      if (inflight.get(key) === controller) inflight.delete(key);
+    };
     const pool = agents.acquire(call.worker.name);
     let streaming = false;
     try {
@@ -109,7 +119,7 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
           try {
             yield* body;
           } finally {
-            inflight.delete(key);
+            forget();
             pool.release();
           }
         })(),
@@ -125,14 +135,15 @@ export function createFetchOps(policy: FetchPolicy): { fetch: OpHandler; abort: 
     } finally {
       // A streamed body keeps its controller (abortable) and its pool until it is read or closed.
       if (!streaming) {
-        inflight.delete(key);
+        forget();
         pool.release();
       }
     }
   };
 
   const abortOp: OpHandler = async (call: OpCall, args: unknown[]) => {
-    const key = `${call.worker.name}:${Number(args[0])}`;
+    const inflight = inflightOf(call);
+    const key = Number(args[0]);
     inflight.get(key)?.abort(new DOMException('The operation was aborted.', 'AbortError'));
     inflight.delete(key);
     return null;

@@ -19,7 +19,7 @@ async function serviceCall<T>(op: string, ...args: unknown[]): Promise<T> {
   try {
     return await hostCall<T>(op, ...args);
   } catch (error) {
-    refusedOnHost(state, error);
+    refusedOnHost(state, error, op);
     throw error;
   }
 }
@@ -37,7 +37,7 @@ async function rpcCall(binding: string, method: string, clone: unknown[]): Promi
   try {
     return await hostCallCounted<RpcAnswer>(OPS.serviceRpc, bytes, ...args);
   } catch (error) {
-    refusedOnHost(state, error);
+    refusedOnHost(state, error, OPS.serviceRpc);
     throw error;
   }
 }

@@ -7,6 +7,7 @@ import { resolveLimits } from '../../src/model/limits.js';
 import type { WorkerDefinition } from '../../src/model/worker-definition.js';
 import type { OpCall, OpRegistry, RuntimeRequest, RuntimeResponse, RuntimeRpcResult } from '../../src/runtime/contract.js';
 import { OPS, RPC_RESERVED_METHODS, rpcTooLarge, type RpcAnswer, type WireResponse } from '../../protocol/wall.js';
+import { outsideRequestMessage } from '../../protocol/outside-request.js';
 import { MAX_SERVICE_DEPTH, chargeSubrequest, type InvocationPlace } from '../../src/model/request-tree.js';
 
 /** What service calls need of the runtime: its workers, and a way to invoke one. */
@@ -43,11 +44,12 @@ export function registerServiceBindings(runtime: ServiceRuntime): void {
    * check before it cannot fail first: a chain of depth d is d + 1 invocations.) Everything after
    * the cap check is charged to a call even when it is then refused, as before.
    */
-  const admit = (call: OpCall, bindingName: unknown, what: string) => {
+  const admit = (call: OpCall, op: string, bindingName: unknown, what: string) => {
     const binding = typeof bindingName === 'string' ? call.binding(bindingName) : undefined;
     if (!binding || binding.type !== 'service') throw new TypeError(`env.${String(bindingName)} is not a service binding`);
     const { invocation } = call;
-    if (!invocation) throw new Error(`env.${bindingName}.${what}() was called outside of a request (after the response and its waitUntil work finished)`);
+    // (the worker instance refuses such a call before it gets here, in these words: the guest knows them)
+    if (!invocation) throw new Error(outsideRequestMessage(op));
     const depth = invocation.place.depth + 1;
     if (depth > MAX_SERVICE_DEPTH) throw new Error(`env.${bindingName}.${what}(): service binding chain is deeper than ${MAX_SERVICE_DEPTH} workers`);
     invocation.place.tree.chargeInvocation();
@@ -64,7 +66,7 @@ export function registerServiceBindings(runtime: ServiceRuntime): void {
     // Same rules as fetch: one invocation of the request tree (checked first, as the guest does),
     // one subrequest of the caller, the chain's depth, and the caller's own account only (with the
     // same message as a missing worker).
-    const { binding, target, place } = admit(call, bindingName, String(method).slice(0, 64));
+    const { binding, target, place } = admit(call, OPS.serviceRpc, bindingName, String(method).slice(0, 64));
     if (typeof method !== 'string' || !RPC_METHOD.test(method) || RPC_RESERVED_METHODS.includes(method)) {
       throw new TypeError(`env.${String(bindingName)}: ${JSON.stringify(String(method).slice(0, 64))} is not a method that can be called over RPC`);
     }
@@ -90,7 +92,7 @@ export function registerServiceBindings(runtime: ServiceRuntime): void {
     // invocations (request-tree.ts, checked first). All of it is charged before the callee starts. A binding
     // reaches its own account's workers only: the name may have been deleted and taken by another
     // account since the deploy that checked it (same message as a missing worker).
-    const { binding, target, place } = admit(call, bindingName, 'fetch');
+    const { binding, target, place } = admit(call, OPS.serviceFetch, bindingName, 'fetch');
     if (binding.type === 'service' && binding.entrypoint !== undefined) {
       throw new Error(`env.${bindingName}.fetch(): this binding names entrypoint "${binding.entrypoint}"; Cinder delivers fetch() only to the default export (call the entrypoint's methods over RPC instead; see docs/compat.md)`);
     }

@@ -6,6 +6,7 @@
 // the top level what workerd refuses there, with workerd's words; afterwards all of it, as a
 // Workers request's I/O ends with the request.
 import { GLOBAL_SCOPE_MESSAGE } from '../../protocol/global-scope.js';
+import { outsideRequestMessage } from '../../protocol/outside-request.js';
 import { DO_OPS, DO_SYNC_OPS, OPS, SYNC_OPS, WEBSOCKET_OPS } from '../../protocol/wall.js';
 
 /** What a top level may use (workerd allows them there: no I/O, nothing a request must own). */
@@ -23,5 +24,5 @@ const ANY_TIME_OPS = new Set<string>([OPS.bodyRead, SYNC_OPS.parcel, DO_OPS.tick
 export function refusalOutsideInvocation(op: string, loading: boolean): string | null {
   if (ANY_TIME_OPS.has(op)) return null;
   if (loading) return TOP_LEVEL_OPS.has(op) ? null : GLOBAL_SCOPE_MESSAGE;
-  return `${op}: no request of this worker is in flight. I/O after a request has ended is refused; ctx.waitUntil() keeps a request open for work after its response`;
+  return outsideRequestMessage(op);
 }
