@@ -112,14 +112,30 @@ export async function* guestChunks(entry: GuestEntry, invocation: Invocation, st
   }
 }
 
-/** Read a guest stream from the host (an outbound request body); stopping early cancels it in the
- *  guest while the isolate is `alive`. */
-export async function* pullGuestStream(entry: GuestEntry, id: number, touched: () => void, alive: () => boolean): AsyncGenerator<Uint8Array, void, undefined> {
+/** What pullGuestStream tells the isolate's owner. A fetch can outlive the invocation that made
+ *  it, so its body's pulls and cancel may run guest code with nothing in flight (the idle watch
+ *  must see them: worker-instance.ts). */
+export interface GuestStreamOwner {
+  /** before each pull */
+  pulling(): void;
+  /** after each pull, answered or not */
+  pulled(): void;
+  /** reading stopped early: cancel the stream in the guest (while the isolate lives) */
+  cancel(id: number): void;
+}
+
+/** Read a guest stream from the host (an outbound request body); stopping early cancels it. */
+export async function* pullGuestStream(entry: GuestEntry, id: number, owner: GuestStreamOwner): AsyncGenerator<Uint8Array, void, undefined> {
   let finished = false;
   try {
     for (;;) {
-      const chunk = await pull(entry, id);
-      touched();
+      owner.pulling();
+      let chunk: PulledChunk;
+      try {
+        chunk = await pull(entry, id);
+      } finally {
+        owner.pulled();
+      }
       if (chunk === null) {
         finished = true;
         return;
@@ -131,7 +147,7 @@ export async function* pullGuestStream(entry: GuestEntry, id: number, touched: (
       yield typeof chunk === 'string' ? Buffer.from(chunk) : new Uint8Array(chunk);
     }
   } finally {
-    if (!finished && alive()) entry.cancelStream.applyIgnored(undefined, [id]);
+    if (!finished) owner.cancel(id);
   }
 }
 

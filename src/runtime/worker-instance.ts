@@ -24,7 +24,7 @@ import { defaultAddons, type AddonCatalog } from './addons.js';
 import { CpuMeter, HeapSampler } from './cpu-meter.js';
 import type { BackgroundClass } from './background-class.js';
 import { EntryPolicy, FetchBatch } from './entry-policy.js';
-import { HostStreams, guestChunks, hostChunks, pullGuestStream } from './body-streams.js';
+import { HostStreams, guestChunks, hostChunks, pullGuestStream, type GuestStreamOwner } from './body-streams.js';
 import { RequestTree, type InvocationPlace } from '../model/request-tree.js';
 import { LogBudget, MAX_LOG_CHARS_PER_INVOCATION, type LogRate } from './log-budget.js';
 import { logLineCost } from '../../protocol/console-limits.js';
@@ -200,6 +200,29 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     this.crossed();
     this.activity();
   };
+  /** pulls of outbound request bodies the guest has not answered yet (see guestStreamOwner) */
+  private hostPulls = 0;
+  /**
+   * An outbound request body is pulled by the host, and a fetch outlives the invocation that made
+   * it: each pull (and the cancel) runs guest code, perhaps with nothing in flight and long after
+   * the idle watch stopped (the upstream held the body back). No timer, op answer or invocation's
+   * end restarts the watch then, so the pull does, and the watch keeps on while a pull is pending.
+   */
+  private readonly guestStreamOwner: GuestStreamOwner = {
+    pulling: () => {
+      this.hostPulls++;
+      if (this.inFlight.size === 0) this.watchIdle();
+    },
+    pulled: () => {
+      this.hostPulls--;
+      this.pulled();
+    },
+    cancel: (id) => {
+      if (!this.alive) return;
+      if (this.inFlight.size === 0) this.watchIdle();
+      this.ready.entry.cancelStream.applyIgnored(undefined, [id]);
+    },
+  };
 
   /** how events entered this isolate (see entry-policy.ts) */
   get entries(): EntryPolicy['entries'] {
@@ -237,8 +260,10 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * Watch the isolate's CPU while nothing of it is in flight: code that outlived its request (a
    * callback after the response, a chain the top level did not await, an answer the host gave
    * late) runs there charged to no invocation. More than one invocation's CPU limit of it, counted
-   * since the last invocation ended, ends the isolate, as a breach would. The watch stops once the
-   * clock has stood still a while.
+   * since the last invocation ended, ends the isolate, as a breach would (the worker is moved to
+   * the background class too). The watch stops once the clock has stood still a while and no pull
+   * of the host's into the isolate is pending; a timer, an op's answer, an invocation's end or
+   * such a pull starts it again.
    */
   private watchIdle(): void {
     // (a load has its own deadline: worker-loader.ts)
@@ -274,6 +299,8 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       const message = `worker ${this.def.name} ran code outside any request for more than its CPU limit (cpu_ms ${this.limits.cpuMs}); isolate recycled`;
       this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit: 'cpu' }, message);
       this.host.onConsole?.(this.def.name, '', 'warn', message);
+      // spinning only once the request is answered earns what a breach in one does
+      this.toBackgroundClass();
       this.ready.dispose('cpu');
       return false;
     }
@@ -281,7 +308,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
       this.idleCpuLast = cpu;
       this.idleChangedAt = now;
     }
-    if (now - this.idleChangedAt < IDLE_QUIET_MS) return true;
+    if (now - this.idleChangedAt < IDLE_QUIET_MS || this.hostPulls > 0) return true;
     this.idleCpuFrom = null;
     return false;
   }
@@ -840,11 +867,16 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     culprit?.abort(limit);
     for (const invocation of this.inFlight.values()) invocation.abort(limit);
     this.host.logger.warn({ worker: this.def.name, version: this.def.version, limit }, `worker ${this.def.name} ${new LimitExceededError(limit).message}; isolate recycled`);
-    if (limit === 'cpu' && this.host.background?.breached(this.def.name)) {
-      const calmS = this.host.background.options.calmMs / 1000;
-      this.host.logger.warn({ worker: this.def.name, background: true }, `worker ${this.def.name} runs in the background class of isolate threads until it has not breached its CPU limit for ${calmS} s`);
-    }
+    if (limit === 'cpu') this.toBackgroundClass();
     this.ready.dispose(limit);
+  }
+
+  /** A CPU breach, in a request or outside any (sampleIdle): the worker's isolates run in the
+   *  background class of threads until calm (background-class.ts); logged when it moves there. */
+  private toBackgroundClass(): void {
+    if (!this.host.background?.breached(this.def.name)) return;
+    const calmS = this.host.background.options.calmMs / 1000;
+    this.host.logger.warn({ worker: this.def.name, background: true }, `worker ${this.def.name} runs in the background class of isolate threads until it has not breached its CPU limit for ${calmS} s`);
   }
 
   // --- BridgeOwner ----------------------------------------------------------------------------------
@@ -955,7 +987,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
   }
 
   guestStream(id: number): AsyncIterable<Uint8Array> {
-    return pullGuestStream(this.ready.entry, id, this.pulled, this.isAlive);
+    return pullGuestStream(this.ready.entry, id, this.guestStreamOwner);
   }
 
   takeHostStream(id: number): AsyncIterable<Uint8Array> {
