@@ -4,10 +4,7 @@
 // invocation the host ended stops spending its request's shared invocation allowance), so both
 // take the words from here.
 
-/** What the refusal says after the op's name. */
-export const NO_REQUEST_IN_FLIGHT = 'no request of this worker is in flight';
-
 /** The host's refusal of `op` made by an invocation it no longer has in flight. */
 export function outsideRequestMessage(op: string): string {
-  return `${op}: ${NO_REQUEST_IN_FLIGHT}. I/O after a request has ended is refused; ctx.waitUntil() keeps a request open for work after its response`;
+  return `${op}: no request of this worker is in flight. I/O after a request has ended is refused; ctx.waitUntil() keeps a request open for work after its response`;
 }

@@ -220,9 +220,14 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
     cancel: (id) => {
       if (!this.alive) return;
       if (this.inFlight.size === 0) this.watchIdle();
-      this.ready.entry.cancelStream.applyIgnored(undefined, [id]);
+      this.cancelGuestStream(id);
     },
   };
+
+  /** Cancel a stream the guest offered (its source may stop), while the isolate lives. */
+  private cancelGuestStream(id: number): void {
+    if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [id]);
+  }
 
   /** how events entered this isolate (see entry-policy.ts) */
   get entries(): EntryPolicy['entries'] {
@@ -727,7 +732,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    *  names the bad value, and a body stream it offered is cancelled. */
   private refuseResponse(invocation: Invocation, out: DispatchResult<WireResponse>, problem: string): DispatchResult<WireResponse> {
     const { stream, hostStream } = out.result!;
-    if (Number.isInteger(stream) && this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [stream]);
+    if (Number.isInteger(stream)) this.cancelGuestStream(stream!);
     if (Number.isInteger(hostStream)) {
       try {
         void this.streams.take(hostStream!)[Symbol.asyncIterator]().return?.();
@@ -801,7 +806,7 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
         return limit ?? error;
       },
       () => {
-        if (this.alive) this.ready.entry.cancelStream.applyIgnored(undefined, [streamId]);
+        this.cancelGuestStream(streamId);
       },
     );
   }
