@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fourteen changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
+// Fifteen changes to isolated-vm 7.0.2 (the version package.json pins exactly), applied at install
 // time. Each was first written for 5.0.4; on 7.0.2 every one still finds the unpatched code it
 // replaces (upstream has not fixed any of these), so all are kept. Two fix the CPU clock Cinder's CPU
 // limit depends on:
@@ -104,6 +104,12 @@
 //    tasks are dispatched to; a task already running keeps its thread (and so does any work queued
 //    while it runs, which the same task picks up). spawnIsolate builds the new isolate in a task of
 //    the isolate it is called on, so that one's class decides where the deserializing runs.
+// And one so a cold start waits for one round trip to the isolate's thread instead of two:
+// 15. A module's namespace (`module.namespace`, a Reference) is available only once `evaluate` has
+//    run, so the install that takes it could not be sent before the evaluation had come back. V8
+//    hands the namespace out from the link on (its bindings uninitialized until evaluation), so it
+//    is now kept when instantiation succeeds (and again after evaluate, as before): the loader can
+//    queue the install right behind the evaluation, and the isolate's thread runs both in one go.
 // Then the addon is built, and better-sqlite3 beside it, against the headers of the Node that runs
 // this script (the project's Node, see scripts/project-node.mjs). package.json's allowScripts
 // denies both their own install scripts: those would build for whichever Node headers npm's
@@ -894,11 +900,21 @@ function build(name, dir, level, addon) {
   console.log(`[cinder] ${name} built`);
 }
 
+// Patch 15: see the header.
+function patchNamespaceAtLink() {
+  return edit(
+    'src/module/module_handle.cc',
+    '\t\tif (try_catch.HasCaught()) {\n\t\t\ttry_catch.ReThrow();\n\t\t\tthrow RuntimeError();\n\t\t}\n\t}\n\n\tauto Phase3() -> Local<Value> final {\n\t\tClassHandle::Unwrap<ModuleLinker>',
+    '\t\tif (try_catch.HasCaught()) {\n\t\t\ttry_catch.ReThrow();\n\t\t\tthrow RuntimeError();\n\t\t}\n\t\t// cinder (patch 15): V8 hands out the namespace of a linked module (its bindings uninitialized\n\t\t// until evaluation), so a call that takes it can be queued behind `evaluate`\n\t\tContext::Scope context_scope{context_local};\n\t\tinfo->global_namespace = RemoteHandle<Value>(mod->GetModuleNamespace());\n\t}\n\n\tauto Phase3() -> Local<Value> final {\n\t\tClassHandle::Unwrap<ModuleLinker>',
+    '// cinder (patch 15)',
+  );
+}
+
 /** Apply every patch to the isolated-vm source tree in `dir`; true if any file changed. Throws,
  *  naming the file, when a patch finds neither its target nor its result. */
 export function applyPatches(dir) {
   ivmDir = dir;
-  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice(), patchCopyLimit(), patchBackgroundThreads()];
+  const results = [patchGyp(), patchRunningSlice(), patchSnapshotContexts(), patchSpawnIsolate(), patchModuleCodeCache(), patchModuleCachedDataAfterRun(), patchPreludeAsDefaultContext(), patchDisallowCodeGeneration(), patchExportLevel(), patchInspectorConnectLock(), patchContinuationData(), patchGuestThreadNice(), patchCopyLimit(), patchBackgroundThreads(), patchNamespaceAtLink()];
   return results.some(Boolean);
 }
 

@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
+import { cryptoOp } from '../../bindings/crypto/host.js';
+import { OPS } from '../../protocol/wall.js';
 import type { WorkerDefinition, WorkerModuleSource } from '../../src/model/worker-definition.js';
 import type { RuntimeRequest } from '../../src/runtime/contract.js';
 
@@ -28,6 +30,7 @@ describe('a plain load', () => {
     const captured = captureLogger();
     logs = captured.logs;
     runtime = await Runtime.create({ logger: captured.logger, pool: { min: 2, max: 4 } });
+    runtime.registerOp(OPS.crypto, cryptoOp); // crypto.subtle, for a top level that waits on the host
   });
   afterAll(() => runtime.close());
 
@@ -120,6 +123,33 @@ describe('a plain load', () => {
   it('runs a top-level await that settles while the worker starts, in any module', async () => {
     runtime.deploy(def('tla', [esm('import { deep } from "./lib.js"; const v = await Promise.resolve("awaited"); export default { fetch: () => new Response(`${v} ${deep}`) };'), esm('export const deep = await Promise.resolve("deep");', 'lib.js')]));
     expect(await get(runtime, 'tla')).toMatchObject({ status: 200, body: 'awaited deep' });
+  });
+
+  // The install is queued behind the evaluation only for a version with no `await` in its text
+  // (worker-loader.ts): here the top level waits on the host, and the export it installs is made
+  // after that wait, so an install run behind the evaluation's first task would find it unmade.
+  it('installs a worker whose top level awaits the host before making its export, on every cold start', async () => {
+    const code = 'const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"));\nconst first = new Uint8Array(digest)[0];\nexport default { fetch: () => new Response(`digest ${first}`) };';
+    const awaiting = def('tla-host', [esm(code)]);
+    runtime.deploy(awaiting);
+    for (let i = 0; i < 3; i++) {
+      // the first without a code cache, the others with it (compiled inline)
+      expect(await get(runtime, 'tla-host')).toMatchObject({ status: 200, body: 'digest 186', cold: true });
+      runtime.evict('tla-host');
+    }
+    expect(awaiting.codeCache?.size).toBe(1);
+  });
+
+  it('reports the top level\'s error, not the install\'s, when a version without `await` throws after its export', async () => {
+    const code = 'export default { fetch: () => new Response("never") };\nexport const later = 1;\nnull.boom;\n';
+    const throwing = def('throws-after-export', [esm(code)]);
+    runtime.deploy(throwing);
+    for (let i = 0; i < 2; i++) {
+      const res = await get(runtime, 'throws-after-export');
+      expect(res.status).toBe(500);
+      expect(res.loadError).toMatch(/TypeError: Cannot read properties of null \(reading 'boom'\)[\s\S]*file:\/\/\/worker\.js:3/);
+    }
+    expect(throwing.codeCache?.size).toBe(1);
   });
 
   it('gives the env to the top level and the handlers as before', async () => {

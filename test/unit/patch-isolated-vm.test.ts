@@ -57,9 +57,9 @@ describe('scripts/patch-isolated-vm.mjs', () => {
     expect(() => applyPatches(dir)).toThrow(/serializer_nortti\.cc has an unexpected shape/);
   });
 
-  it('the addon this checkout loads was built at the patch level package.json names (14 patches)', async () => {
+  it('the addon this checkout loads was built at the patch level package.json names (15 patches)', async () => {
     const { builtPatchLevel, expectedPatchLevel } = await import('../../src/runtime/ivm.js');
-    expect(expectedPatchLevel).toMatch(/\+guest-thread-nice-1\+copy-limit-1\+background-threads-1$/);
+    expect(expectedPatchLevel).toMatch(/\+guest-thread-nice-1\+copy-limit-1\+background-threads-1\+namespace-at-link-1$/);
     expect(builtPatchLevel()).toBe(expectedPatchLevel);
   });
 
