@@ -61,6 +61,7 @@ export async function loadWorker(
   let renewed = false;
   let modulesToCache: Map<string, ivm.Module> | undefined;
   let installing: Promise<unknown> | undefined;
+  let evaluated = false;
   try {
     if (main.type === 'esm' || main.type === 'commonjs') {
       const compiled = new Map<string, ivm.Module>();
@@ -120,16 +121,19 @@ export async function loadWorker(
       // awaits; what it awaits must then settle within the same limit.
       deadline = new LoadDeadline(ready, timeout);
       const evaluating = entry.evaluate({ timeout, promise: true } as ivm.ScriptRunOptions);
+      evaluating.catch(() => {}); // raced below; until then a failure must not go unhandled
       if (!exportsOut && !awaitsAtTopLevel(def)) {
         // Queued right behind the evaluation, so the isolate's thread runs both in one go and the
         // load waits for one round trip instead of two. The namespace is held from the link on
         // (isolated-vm patch 15); the evaluation runs first, and a module with no `await` has
-        // finished with it. Should the top level throw, its error is the load's, and the install
-        // (which then finds bindings uninitialized) is dropped with the isolate.
+        // finished with it. Should the top level fail, its error is the load's; the install
+        // behind it still runs (it may read an export made before the throw, or run what a
+        // timed-out top level left queued), so the isolate is ended at once (see the catch).
         namespace = entry.namespace;
         installing = installWorker(def, ready, namespace, timeout);
       }
       await deadline.race(evaluating);
+      evaluated = true;
       namespace ??= entry.namespace;
       if (exportsOut) exportsOut.push(...(await deadline.race(exportedClasses(ready, namespace, timeout))));
       if (def.codeCache && !def.codeCacheAfterRun) modulesToCache = compiled;
@@ -148,6 +152,9 @@ export async function loadWorker(
     ready.disallowCodeGeneration();
   } catch (error) {
     const message = error instanceof LoadDeadlineError ? error.describe() : describeLoadError(error, ready.isDisposed);
+    // An install queued behind a failed evaluation runs the worker's code for nobody: end it now,
+    // not when the caller's reaper gets to the isolate (a failed load's isolate is never reused).
+    if (installing && !evaluated) ready.dispose('load failed');
     throw new WorkerLoadError(message, message === STARTUP_LIMIT_MESSAGE || message === LOAD_MEMORY_MESSAGE);
   } finally {
     deadline?.clear();
