@@ -140,6 +140,17 @@ describe('a plain load', () => {
     expect(awaiting.codeCache?.size).toBe(1);
   });
 
+  it('installs a worker whose only top-level await is in a module it imports', async () => {
+    const main = 'import { first } from "./lib.js";\nexport default { fetch: () => new Response(`lib ${first}`) };';
+    const lib = 'const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"));\nexport const first = new Uint8Array(digest)[0];';
+    const awaiting = def('tla-in-lib', [esm(main), esm(lib, 'lib.js')]);
+    runtime.deploy(awaiting);
+    for (let i = 0; i < 2; i++) {
+      expect(await get(runtime, 'tla-in-lib')).toMatchObject({ status: 200, body: 'lib 186', cold: true });
+      runtime.evict('tla-in-lib');
+    }
+  });
+
   it('reports the top level\'s error, not the install\'s, when a version without `await` throws after its export', async () => {
     const code = 'export default { fetch: () => new Response("never") };\nexport const later = 1;\nnull.boom;\n';
     const throwing = def('throws-after-export', [esm(code)]);
