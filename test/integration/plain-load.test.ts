@@ -8,6 +8,8 @@ import { captureLogger } from '../helpers/server.js';
 import { Runtime } from '../../src/runtime/runtime.js';
 import { cryptoOp } from '../../bindings/crypto/host.js';
 import { OPS } from '../../protocol/wall.js';
+import ivm from '../../src/runtime/ivm.js';
+import { IsolatePool } from '../../src/runtime/pool.js';
 import type { WorkerDefinition, WorkerModuleSource } from '../../src/model/worker-definition.js';
 import type { RuntimeRequest } from '../../src/runtime/contract.js';
 
@@ -138,6 +140,50 @@ describe('a plain load', () => {
       runtime.evict('tla-host');
     }
     expect(awaiting.codeCache?.size).toBe(1);
+  });
+
+  // What the queued install buys (one round trip to the isolate's thread instead of two) shows only
+  // in timing, so the order of the calls is what is held here: sent before the evaluation answered.
+  it('sends the install right behind the evaluation for a version with no `await`, and after its answer otherwise', async () => {
+    const order: string[] = [];
+    const take = IsolatePool.prototype.take;
+    // isolated-vm's objects are frozen: the loader is handed proxies that note the two calls
+    const noting = <T extends object>(target: T, name: string, note: (result: unknown) => unknown): T =>
+      new Proxy(target, {
+        get(t, key) {
+          const value = Reflect.get(t, key, t);
+          if (typeof value !== 'function') return value;
+          if (key !== name) return value.bind(t);
+          return (...args: unknown[]) => note(value.apply(t, args));
+        },
+      });
+    const tracedModule = (module: unknown) =>
+      noting(module as ivm.Module, 'evaluate', (answer) => {
+        order.push('evaluate sent');
+        (answer as Promise<unknown>).then(() => order.push('evaluate answered'), () => {});
+        return answer;
+      });
+    IsolatePool.prototype.take = async function (this: IsolatePool, ...args: Parameters<IsolatePool['take']>) {
+      const ready = await take.apply(this, args);
+      const isolate = noting(ready.isolate, 'compileModule', async (compiled) => tracedModule(await compiled));
+      Object.defineProperty(ready, 'isolate', { value: isolate });
+      ready.entry.installWorker = noting(ready.entry.installWorker, 'apply', (answer) => {
+        order.push('install sent');
+        return answer;
+      });
+      return ready;
+    };
+    try {
+      runtime.deploy(def('queued', [esm('export default { fetch: () => new Response("queued") };')]));
+      expect(await get(runtime, 'queued')).toMatchObject({ status: 200, body: 'queued', cold: true });
+      expect(order).toEqual(['evaluate sent', 'install sent', 'evaluate answered']);
+      order.length = 0;
+      runtime.deploy(def('awaited', [esm('const v = await Promise.resolve("awaited");\nexport default { fetch: () => new Response(v) };')]));
+      expect(await get(runtime, 'awaited')).toMatchObject({ status: 200, body: 'awaited', cold: true });
+      expect(order).toEqual(['evaluate sent', 'evaluate answered', 'install sent']);
+    } finally {
+      IsolatePool.prototype.take = take;
+    }
   });
 
   it('installs a worker whose only top-level await is in a module it imports', async () => {
