@@ -209,17 +209,17 @@ export class WorkerInstance implements BridgeOwner, Watched, SocketOwner, OpCall
    * end restarts the watch then, so the pull does, and the watch keeps on while a pull is pending.
    */
   private readonly guestStreamOwner: GuestStreamOwner = {
+    // (watchIdle does nothing while an invocation is in flight, or once the isolate has ended)
     pulling: () => {
       this.hostPulls++;
-      if (this.inFlight.size === 0) this.watchIdle();
+      this.watchIdle();
     },
     pulled: () => {
       this.hostPulls--;
       this.pulled();
     },
     cancel: (id) => {
-      if (!this.alive) return;
-      if (this.inFlight.size === 0) this.watchIdle();
+      this.watchIdle();
       this.cancelGuestStream(id);
     },
   };

@@ -178,8 +178,15 @@ function installWorker(def: WorkerDefinition, ready: ReadyIsolate, namespace: iv
  * nowhere holds "await" (in code, strings or comments) has none.
  */
 function awaitsAtTopLevel(def: WorkerDefinition): boolean {
-  return def.modules.some((m) => (m.type === 'esm' || m.type === 'commonjs' || m.type === 'script') && m.code.includes('await'));
+  // once per version: a large bundle with no `await` would otherwise be read through at every cold start
+  let awaits = topLevelAwaits.get(def);
+  if (awaits === undefined) {
+    awaits = def.modules.some((m) => (m.type === 'esm' || m.type === 'commonjs' || m.type === 'script') && m.code.includes('await'));
+    topLevelAwaits.set(def, awaits);
+  }
+  return awaits;
 }
+const topLevelAwaits = new WeakMap<WorkerDefinition, boolean>();
 
 /**
  * Run a synchronous step of the load that works on this (the serving) thread for the worker, and
